@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backoff.c - retry intervals (see backoff.h).
+ */
+#include "common/backoff.h"
+
+int mr_backoff_base(int msg_retry_interval, int msg_timeout_to_fail, int server_retry_interval)
+{
+    if (msg_retry_interval > 0)
+        return msg_retry_interval;
+    if (msg_timeout_to_fail > 0 && msg_timeout_to_fail < server_retry_interval)
+        return msg_timeout_to_fail;
+    return server_retry_interval > 0 ? server_retry_interval : 1;
+}
+
+int mr_backoff_next(int cur, int cap)
+{
+    int next;
+
+    if (cur < 1)
+        cur = 1;
+    if (cap < 1)
+        cap = 1;
+    next = cur > cap / 2 ? cap : cur * 2;
+    return next < 1 ? 1 : next;
+}
+
+uint64_t mr_rand64(uint64_t *rng)
+{
+    uint64_t x = *rng ? *rng : 0x9e3779b97f4a7c15ULL;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *rng = x;
+    return x;
+}
+
+int64_t mr_backoff_jitter_ms(int interval_s, uint64_t *rng)
+{
+    int64_t ms = (int64_t)interval_s * 1000;
+    int64_t span = ms * 2 / 5; /* 40% wide: -20% .. +20% */
+    int64_t off;
+
+    if (span <= 0)
+        return ms;
+    off = (int64_t)(mr_rand64(rng) % (uint64_t)(span + 1)) - span / 2;
+    return ms + off;
+}

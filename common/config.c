@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c - the configuration global and its defaults. Parsing lives in
+ * relay/relay_config.c; this file only defines what every room reads.
+ */
+#include "common/config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+
+struct mr_config mr_config;
+
+void mr_config_defaults(struct mr_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = 36789;
+    c->bind = mr_xstrdup("0.0.0.0");
+    c->store = mr_xstrdup("sqlite:msgrelay.db");
+    c->relay_id = NULL;
+    c->log_level = MR_LOG_INFO;
+    c->http_threads = 2;
+    c->timeout_to_fail = 35;
+    c->retry_interval = 10;
+    c->max_retry_interval = 300;
+    c->request_timeout = 3;
+    c->strict_query_prepared = false;
+    c->lease = 60;
+    c->poll_interval_ms = 1000;
+    c->claim_batch = 256;
+    c->max_inflight = 2048;
+    c->max_connections = 256;
+    c->max_body = 1 << 20;
+    c->max_gid_len = 128;
+    c->max_steps = 100;
+    c->max_url_len = 2048;
+    c->max_queue = 20000;
+    c->max_batch = 512;
+    c->shutdown_grace = 10;
+}
+
+void mr_config_free(struct mr_config *c)
+{
+    free(c->bind);
+    free(c->store);
+    free(c->relay_id);
+    c->bind = NULL;
+    c->store = NULL;
+    c->relay_id = NULL;
+}

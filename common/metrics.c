@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics.c - fixed-shape atomic counters (see metrics.h). Every counter is a
+ * relaxed atomic: a scrape may see counters from slightly different instants,
+ * which Prometheus tolerates.
+ */
+#include "common/metrics.h"
+
+#include <stdatomic.h>
+
+#include "common/err.h"
+#include "common/model.h"
+
+/* HTTP statuses we answer with; anything else lands in the last slot. */
+static const int status_codes[] = {200, 400, 404, 405, 409, 413, 425, 500, 503, 0};
+#define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]))
+
+static atomic_long api_calls[MR_ROUTE_COUNT][NSTATUS];
+static atomic_long transitions[MR_MSG_STATE_COUNT][MR_MSG_STATE_COUNT];
+static atomic_long steps[MR_RESULT_COUNT];
+static atomic_long backchecks[MR_RESULT_COUNT];
+static atomic_long waiting;
+static atomic_long inflight;
+
+static const char *const route_names[] = {
+#define MR_ROUTE_NAME(e, label) label,
+    MR_ROUTE_LIST(MR_ROUTE_NAME)
+#undef MR_ROUTE_NAME
+};
+
+const char *mr_route_name(int r)
+{
+    if (r < 0 || r >= MR_ROUTE_COUNT)
+        return "other";
+    return route_names[r];
+}
+
+void mr_metrics_api(int route, int http_status)
+{
+    size_t i;
+
+    if (route < 0 || route >= MR_ROUTE_COUNT)
+        route = MR_ROUTE_OTHER;
+    for (i = 0; i + 1 < NSTATUS; i++) {
+        if (status_codes[i] == http_status)
+            break;
+    }
+    atomic_fetch_add_explicit(&api_calls[route][i], 1, memory_order_relaxed);
+}
+
+void mr_metrics_transition(int from, int to)
+{
+    if (from < 0 || from >= MR_MSG_STATE_COUNT || to < 0 || to >= MR_MSG_STATE_COUNT)
+        return;
+    atomic_fetch_add_explicit(&transitions[from][to], 1, memory_order_relaxed);
+}
+
+void mr_metrics_step(enum mr_result r)
+{
+    if ((int)r >= 0 && r < MR_RESULT_COUNT)
+        atomic_fetch_add_explicit(&steps[r], 1, memory_order_relaxed);
+}
+
+void mr_metrics_backcheck(enum mr_result r)
+{
+    if ((int)r >= 0 && r < MR_RESULT_COUNT)
+        atomic_fetch_add_explicit(&backchecks[r], 1, memory_order_relaxed);
+}
+
+void mr_metrics_set_waiting(long n)
+{
+    atomic_store_explicit(&waiting, n, memory_order_relaxed);
+}
+
+void mr_metrics_set_inflight(long n)
+{
+    atomic_store_explicit(&inflight, n, memory_order_relaxed);
+}
+
+int mr_metrics_render(struct mr_buf *out)
+{
+    size_t r;
+    size_t i;
+    int rc = 0;
+
+    rc |= mr_buf_adds(out, "# HELP msgrelay_api_requests_total API calls answered, by route and HTTP status.\n"
+                           "# TYPE msgrelay_api_requests_total counter\n");
+    for (r = 0; r < MR_ROUTE_COUNT; r++) {
+        for (i = 0; i < NSTATUS; i++) {
+            long v = atomic_load_explicit(&api_calls[r][i], memory_order_relaxed);
+
+            if (v == 0)
+                continue;
+            if (status_codes[i])
+                rc |= mr_buf_addf(out, "msgrelay_api_requests_total{route=\"%s\",code=\"%d\"} %ld\n",
+                                  route_names[r], status_codes[i], v);
+            else
+                rc |= mr_buf_addf(out, "msgrelay_api_requests_total{route=\"%s\",code=\"other\"} %ld\n",
+                                  route_names[r], v);
+        }
+    }
+    rc |= mr_buf_adds(out, "# HELP msgrelay_message_transitions_total Message state changes.\n"
+                           "# TYPE msgrelay_message_transitions_total counter\n");
+    for (r = 0; r < MR_MSG_STATE_COUNT; r++) {
+        for (i = 1; i < MR_MSG_STATE_COUNT; i++) {
+            long v = atomic_load_explicit(&transitions[r][i], memory_order_relaxed);
+
+            if (v == 0)
+                continue;
+            rc |= mr_buf_addf(out, "msgrelay_message_transitions_total{from=\"%s\",to=\"%s\"} %ld\n",
+                              r ? mr_msg_state_name((int)r) : "none", mr_msg_state_name((int)i), v);
+        }
+    }
+    rc |= mr_buf_adds(out, "# HELP msgrelay_step_calls_total Step deliveries, by outcome.\n"
+                           "# TYPE msgrelay_step_calls_total counter\n");
+    for (r = 0; r < MR_RESULT_COUNT; r++)
+        rc |= mr_buf_addf(out, "msgrelay_step_calls_total{outcome=\"%s\"} %ld\n",
+                          mr_result_name((enum mr_result)r),
+                          atomic_load_explicit(&steps[r], memory_order_relaxed));
+    rc |= mr_buf_adds(out, "# HELP msgrelay_backchecks_total Back-check calls, by outcome.\n"
+                           "# TYPE msgrelay_backchecks_total counter\n");
+    for (r = 0; r < MR_RESULT_COUNT; r++)
+        rc |= mr_buf_addf(out, "msgrelay_backchecks_total{outcome=\"%s\"} %ld\n",
+                          mr_result_name((enum mr_result)r),
+                          atomic_load_explicit(&backchecks[r], memory_order_relaxed));
+    rc |= mr_buf_addf(out,
+                      "# HELP msgrelay_work_waiting Messages due for delivery or back-check, not yet claimed.\n"
+                      "# TYPE msgrelay_work_waiting gauge\n"
+                      "msgrelay_work_waiting %ld\n"
+                      "# HELP msgrelay_work_inflight Messages being delivered or back-checked now.\n"
+                      "# TYPE msgrelay_work_inflight gauge\n"
+                      "msgrelay_work_inflight %ld\n",
+                      atomic_load_explicit(&waiting, memory_order_relaxed),
+                      atomic_load_explicit(&inflight, memory_order_relaxed));
+    return rc ? MR_ETOOBIG : 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics.h - the metrics registry, msgrelay's other global: atomic counters
+ * any thread may bump, rendered as Prometheus text by prepare/ on /api/metrics.
+ */
+#ifndef MR_COMMON_METRICS_H
+#define MR_COMMON_METRICS_H
+
+#include "common/buf.h"
+#include "common/result.h"
+
+/* API routes, for the per-route counter. X(enum, label) */
+#define MR_ROUTE_LIST(X)                              \
+    X(MR_ROUTE_NEWGID, "newGid")                      \
+    X(MR_ROUTE_PREPARE, "prepare")                    \
+    X(MR_ROUTE_SUBMIT, "submit")                      \
+    X(MR_ROUTE_ABORT, "abort")                        \
+    X(MR_ROUTE_FORCESTOP, "forceStop")                \
+    X(MR_ROUTE_QUERY, "query")                        \
+    X(MR_ROUTE_ALL, "all")                            \
+    X(MR_ROUTE_RESETNEXTCRONTIME, "resetNextCronTime") \
+    X(MR_ROUTE_VERSION, "version")                    \
+    X(MR_ROUTE_PING, "ping")                          \
+    X(MR_ROUTE_METRICS, "metrics")                    \
+    X(MR_ROUTE_OTHER, "other")
+
+enum mr_route {
+#define MR_ROUTE_ENUM(e, label) e,
+    MR_ROUTE_LIST(MR_ROUTE_ENUM)
+#undef MR_ROUTE_ENUM
+    MR_ROUTE_COUNT
+};
+
+/* mr_route_name - label of @r. */
+const char *mr_route_name(int r);
+
+/* mr_metrics_api - count one answered API call. */
+void mr_metrics_api(int route, int http_status);
+
+/* mr_metrics_transition - count one message state change @from -> @to (enum mr_msg_state). */
+void mr_metrics_transition(int from, int to);
+
+/* mr_metrics_step - count one step call by its classified outcome. */
+void mr_metrics_step(enum mr_result r);
+
+/* mr_metrics_backcheck - count one back-check by its classified outcome. */
+void mr_metrics_backcheck(enum mr_result r);
+
+/* mr_metrics_set_waiting - set the gauge of due work not yet being delivered. */
+void mr_metrics_set_waiting(long n);
+
+/* mr_metrics_set_inflight - set the gauge of messages being delivered now. */
+void mr_metrics_set_inflight(long n);
+
+/* mr_metrics_render - append the Prometheus text exposition to @out. */
+int mr_metrics_render(struct mr_buf *out);
+
+#endif

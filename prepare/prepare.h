@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prepare.h - the HTTP intake's public face.
+ *
+ * The intake serves the DTM-compatible API under /api/dtmsvr (and /api/ping,
+ * /api/metrics) with libmicrohttpd. Requests that touch the store are queued
+ * to one writer thread that applies many of them in one transaction (group
+ * commit) and answers each only after that commit. The intake never delivers
+ * and never calls into relay/ or query/: after a commit that made work due it
+ * calls the wake function it was given.
+ */
+#ifndef MR_PREPARE_PREPARE_H
+#define MR_PREPARE_PREPARE_H
+
+#include "common/err.h"
+#include "common/result.h"
+
+struct mr_prepare;
+
+/* Called (on the writer thread, must not block) after a commit that made work due. */
+typedef void (*mr_prepare_wake_fn)(void *arg);
+
+/*
+ * mr_prepare_start - open the writer's store connection, start the writer
+ * thread and listen on mr_config.bind:port. Owned result: mr_prepare_stop().
+ */
+int mr_prepare_start(mr_prepare_wake_fn wake, void *wake_arg, struct mr_prepare **out,
+                     struct mr_err *err);
+
+/*
+ * mr_prepare_pass_done - a relay pass over @gid finished with @outcome: answer
+ * submits that wait for it (wait_result). Any thread; never blocks for long.
+ * Matches mr_relay_pass_cb, with @arg the struct mr_prepare.
+ */
+void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, const char *detail);
+
+/* mr_prepare_quiesce - stop accepting new connections (the first step of shutdown). */
+void mr_prepare_quiesce(struct mr_prepare *p);
+
+/*
+ * mr_prepare_stop - answer what is queued, stop the writer and the HTTP
+ * server, close the store and free @p. NULL is a no-op.
+ */
+void mr_prepare_stop(struct mr_prepare *p);
+
+#endif

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * relay.h - the delivery daemon's public face: start it, wake it, stop it,
+ * and read the configuration from flags and environment.
+ *
+ * The relay runs one thread that owns a libcurl multi handle and its own store
+ * connection. It claims due messages in batches under a lease, runs their
+ * back-checks (query/) and step deliveries, and records the results in grouped
+ * transactions. Other threads talk to it only through mr_relay_wake().
+ */
+#ifndef MR_RELAY_RELAY_H
+#define MR_RELAY_RELAY_H
+
+#include "common/config.h"
+#include "common/err.h"
+#include "common/result.h"
+
+struct mr_relay;
+
+/*
+ * Called on the relay thread after the results of one delivery pass over
+ * message @gid are committed. @outcome: success (every step succeeded, the
+ * message is succeed), ongoing (a step said ONGOING or a delay is pending),
+ * failure (a step said FAILURE), error (another problem; @detail says which).
+ * The callback must not block and must not call back into the relay.
+ * @gid and @detail are borrowed.
+ */
+typedef void (*mr_relay_pass_cb)(void *arg, const char *gid, enum mr_result outcome,
+                                 const char *detail);
+
+/*
+ * mr_relay_start - open a store connection (mr_config.store), end the leases a
+ * previous run of this relay id left behind, and start the relay thread.
+ * @on_pass may be NULL. Owned result: mr_relay_stop().
+ */
+int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, struct mr_err *err);
+
+/*
+ * mr_relay_wake - tell the relay that new work may be due (a submit was
+ * committed). Any thread; never blocks; a lost or doubled wake-up only costs
+ * latency because the relay also scans every poll interval.
+ */
+void mr_relay_wake(struct mr_relay *r);
+
+/*
+ * mr_relay_stop - stop claiming, let calls in flight finish for at most
+ * mr_config.shutdown_grace seconds, record their results, end this relay's
+ * leases, join the thread and free @r. NULL is a no-op.
+ */
+void mr_relay_stop(struct mr_relay *r);
+
+/*
+ * mr_relay_config_parse - fill @c from defaults, then MSGRELAY_* environment
+ * variables, then the flags in @argv (after the subcommand). MR_EINVAL with a
+ * message naming the flag on bad input. "--help" is handled by the caller.
+ */
+int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err);
+
+/* mr_relay_config_usage - print the flags, their variables and defaults to @out. */
+void mr_relay_config_usage(void *out_file);
+
+#endif
