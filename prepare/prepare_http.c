@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prepare_http.c - the HTTP intake: libmicrohttpd daemon, routes, bodies.
+ *
+ * Runs on libmicrohttpd's thread pool. Handlers never block on the store:
+ * a request that needs it is parsed and validated here, then the connection is
+ * suspended and the request queued to the group-commit writer, which resumes
+ * the connection once the answer is known (after the commit). Bad input is
+ * answered here with 400 "<field>: <problem>" and reaches no store. Bodies are
+ * capped at mr_config.max_body while they arrive.
+ */
+#include "prepare/prepare.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+#include "prepare/prepare_int.h"
+
+#ifndef MR_VERSION
+#define MR_VERSION "0.1.0"
+#endif
+
+struct mr_prepare {
+    struct MHD_Daemon *daemon;
+    struct mr_writer *writer;
+};
+
+/* Per-connection request state, from the first call to the completion callback. */
+struct conn_ctx {
+    struct mr_buf body;
+    bool too_big;
+    struct mr_req *req; /* queued to the writer; answered when resumed */
+};
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int status,
+                                 const char *ctype, const char *body)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    ret = MHD_queue_response(conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    mr_metrics_api(route, status);
+    return ret;
+}
+
+static enum MHD_Result send_answer(struct MHD_Connection *conn, int route, struct mr_answer *a)
+{
+    return send_text(conn, route, a->status, "application/json; charset=utf-8",
+                     a->body ? a->body : "{}");
+}
+
+/* send_envelope - answer now with the DTM envelope for @status. */
+static enum MHD_Result send_envelope(struct MHD_Connection *conn, int route, int status,
+                                     const char *message)
+{
+    struct mr_answer a = {0, NULL};
+    enum MHD_Result ret;
+
+    mr_reply_envelope(&a, status, message);
+    ret = send_answer(conn, route, &a);
+    free(a.body);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, int route, json_t *j)
+{
+    struct mr_answer a = {0, NULL};
+    enum MHD_Result ret;
+
+    mr_reply_json(&a, j);
+    ret = send_answer(conn, route, &a);
+    free(a.body);
+    return ret;
+}
+
+/* new_gid - 22 random characters from a 57-letter alphabet, like shortuuid. */
+static void new_gid(char out[23])
+{
+    static const char abc[] = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    unsigned char rnd[22];
+    size_t got = 0;
+    size_t i;
+
+    while (got < sizeof(rnd)) {
+        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+
+        if (n <= 0) {
+            /* no entropy source: fall back to time-seeded state, still unique enough with ms */
+            uint64_t s = (uint64_t)mr_now_ms() ^ ((uint64_t)getpid() << 32);
+
+            for (i = got; i < sizeof(rnd); i++) {
+                s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+                rnd[i] = (unsigned char)(s >> 56);
+            }
+            break;
+        }
+        got += (size_t)n;
+    }
+    for (i = 0; i < 22; i++)
+        out[i] = abc[rnd[i] % 57];
+    out[22] = '\0';
+}
+
+static void resume_conn(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+/* enqueue - suspend @conn and hand @r to the writer; its answer comes on resume. */
+static enum MHD_Result enqueue(struct mr_prepare *p, struct MHD_Connection *conn,
+                               struct conn_ctx *c, struct mr_req *r)
+{
+    r->conn = conn;
+    c->req = r;
+    /* suspend first: the writer may resume before this handler returns */
+    MHD_suspend_connection(conn);
+    if (mr_writer_submit(p->writer, r) != 0) {
+        mr_reply_envelope(&r->answer, 503, "intake queue is full or shutting down, retry later");
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *conn,
+                                   struct conn_ctx *c, int route, enum mr_req_op op)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_req *r;
+    int rc;
+
+    if (c->too_big) {
+        char msg[80];
+
+        snprintf(msg, sizeof(msg), "body: larger than %zu bytes", mr_config.max_body);
+        return send_envelope(conn, route, 400, msg);
+    }
+    r = mr_xcalloc(1, sizeof(*r));
+    r->op = op;
+    r->route = route;
+    if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT) {
+        rc = mr_parse_msg(c->body.p, c->body.len, &r->msg, &err);
+        if (rc == 0)
+            r->gid = mr_xstrdup(r->msg->gid);
+    } else {
+        rc = mr_parse_gid_body(c->body.p, c->body.len, &r->gid, &err);
+    }
+    if (rc != 0) {
+        mr_req_free(r);
+        mr_log(MR_LOG_DEBUG, "request refused", "route", mr_route_name(route), "error", err.msg,
+               NULL);
+        return send_envelope(conn, route, 400, err.msg);
+    }
+    return enqueue(p, conn, c, r);
+}
+
+static const char *arg(struct MHD_Connection *conn, const char *key)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* arg_int - query argument @key as a non-negative integer; @def when absent, -1 when bad. */
+static long long arg_int(struct MHD_Connection *conn, const char *key, long long def)
+{
+    const char *s = arg(conn, key);
+    char *end;
+    long long v;
+
+    if (s == NULL || s[0] == '\0')
+        return def;
+    v = strtoll(s, &end, 10);
+    if (*end != '\0' || v < 0)
+        return -1;
+    return v;
+}
+
+static enum MHD_Result route_query(struct mr_prepare *p, struct MHD_Connection *conn,
+                                   struct conn_ctx *c)
+{
+    const char *gid = arg(conn, "gid");
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_req *r;
+
+    if (gid == NULL || gid[0] == '\0')
+        return send_envelope(conn, MR_ROUTE_QUERY, 500, "no gid specified");
+    if (mr_check_gid(gid, &err) != 0) /* such a gid cannot be stored */
+        return send_json(conn, MR_ROUTE_QUERY, mr_render_query(NULL));
+    r = mr_xcalloc(1, sizeof(*r));
+    r->op = MR_OP_QUERY;
+    r->route = MR_ROUTE_QUERY;
+    r->gid = mr_xstrdup(gid);
+    return enqueue(p, conn, c, r);
+}
+
+static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *conn,
+                                 struct conn_ctx *c)
+{
+    struct mr_err err = MR_ERR_INIT;
+    const char *status = arg(conn, "status");
+    const char *tt = arg(conn, "transType");
+    const char *gid = arg(conn, "gid");
+    struct mr_store_filter f;
+    struct mr_req *r;
+    long long position = arg_int(conn, "position", 0);
+    long long limit = arg_int(conn, "limit", 100);
+    long long from = arg_int(conn, "createTimeStart", 0);
+    long long to = arg_int(conn, "createTimeEnd", 0);
+
+    memset(&f, 0, sizeof(f));
+    if (position < 0)
+        return send_envelope(conn, MR_ROUTE_ALL, 400, "position: must be a message id");
+    if (limit <= 0 || limit > 1000)
+        return send_envelope(conn, MR_ROUTE_ALL, 400, "limit: must be between 1 and 1000");
+    if (from < 0 || to < 0)
+        return send_envelope(conn, MR_ROUTE_ALL, 400,
+                             "createTimeStart: must be epoch milliseconds");
+    if (status != NULL && status[0] != '\0') {
+        f.state = mr_msg_state_parse(status);
+        if (f.state < 0)
+            return send_envelope(conn, MR_ROUTE_ALL, 400,
+                                 "status: must be prepared, submitted, succeed or failed");
+    }
+    if ((tt != NULL && tt[0] != '\0' && strcmp(tt, "msg") != 0) ||
+        (gid != NULL && gid[0] != '\0' && mr_check_gid(gid, &err) != 0))
+        return send_json(conn, MR_ROUTE_ALL, mr_render_all(NULL, 0, (size_t)limit));
+    r = mr_xcalloc(1, sizeof(*r));
+    r->op = MR_OP_ALL;
+    r->route = MR_ROUTE_ALL;
+    if (gid != NULL && gid[0] != '\0')
+        r->gid = mr_xstrdup(gid);
+    f.gid = r->gid;
+    f.position = position;
+    f.limit = (size_t)limit;
+    f.create_from_ms = from;
+    f.create_to_ms = to;
+    r->filter = f;
+    return enqueue(p, conn, c, r);
+}
+
+static enum MHD_Result route_metrics(struct MHD_Connection *conn)
+{
+    struct mr_buf b = MR_BUF_INIT(1 << 20);
+    enum MHD_Result ret;
+
+    mr_metrics_render(&b);
+    /* count this scrape before rendering the next one, not in this one */
+    ret = send_text(conn, MR_ROUTE_METRICS, 200, "text/plain; version=0.0.4; charset=utf-8", b.p);
+    mr_buf_release(&b);
+    return ret;
+}
+
+/* One route: path under /api, method, handler kind. */
+struct route {
+    const char *path;
+    const char *method; /* NULL: any */
+    int id;             /* enum mr_route */
+    int op;             /* enum mr_req_op for write routes, -1 otherwise */
+};
+
+static const struct route routes[] = {
+    {"/api/dtmsvr/prepare", "POST", MR_ROUTE_PREPARE, MR_OP_PREPARE},
+    {"/api/dtmsvr/submit", "POST", MR_ROUTE_SUBMIT, MR_OP_SUBMIT},
+    {"/api/dtmsvr/abort", "POST", MR_ROUTE_ABORT, MR_OP_ABORT},
+    {"/api/dtmsvr/forceStop", "POST", MR_ROUTE_FORCESTOP, MR_OP_FORCESTOP},
+    {"/api/dtmsvr/resetNextCronTime", "POST", MR_ROUTE_RESETNEXTCRONTIME, MR_OP_RESET},
+    {"/api/dtmsvr/query", "GET", MR_ROUTE_QUERY, -1},
+    {"/api/dtmsvr/all", "GET", MR_ROUTE_ALL, -1},
+    {"/api/dtmsvr/newGid", "GET", MR_ROUTE_NEWGID, -1},
+    {"/api/dtmsvr/version", "GET", MR_ROUTE_VERSION, -1},
+    {"/api/metrics", "GET", MR_ROUTE_METRICS, -1},
+    {"/api/ping", NULL, MR_ROUTE_PING, -1},
+};
+
+static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *conn,
+                                const char *url, const char *method, struct conn_ctx *c)
+{
+    const struct route *rt = NULL;
+    json_t *j;
+    char gid[23];
+    size_t i;
+
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(url, routes[i].path) == 0) {
+            rt = &routes[i];
+            break;
+        }
+    }
+    if (rt == NULL)
+        return send_text(conn, MR_ROUTE_OTHER, 404, "text/plain; charset=utf-8",
+                         "404 page not found");
+    if (rt->method != NULL && strcmp(method, rt->method) != 0 &&
+        !(strcmp(rt->method, "GET") == 0 && strcmp(method, "HEAD") == 0))
+        return send_envelope(conn, rt->id, 405, "method not allowed");
+    if (rt->op >= 0)
+        return route_write(p, conn, c, rt->id, (enum mr_req_op)rt->op);
+    switch (rt->id) {
+    case MR_ROUTE_QUERY:
+        return route_query(p, conn, c);
+    case MR_ROUTE_ALL:
+        return route_all(p, conn, c);
+    case MR_ROUTE_NEWGID:
+        new_gid(gid);
+        j = json_object();
+        json_object_set_new(j, "gid", json_string(gid));
+        json_object_set_new(j, "dtm_result", json_string("SUCCESS"));
+        return send_json(conn, rt->id, j);
+    case MR_ROUTE_VERSION:
+        j = json_object();
+        json_object_set_new(j, "version", json_string("msgrelay-" MR_VERSION));
+        return send_json(conn, rt->id, j);
+    case MR_ROUTE_METRICS:
+        return route_metrics(conn);
+    default:
+        j = json_object();
+        json_object_set_new(j, "msg", json_string("pong"));
+        return send_json(conn, rt->id, j);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct mr_prepare *p = cls;
+    struct conn_ctx *c = *con_cls;
+
+    (void)version;
+    if (c == NULL) {
+        c = mr_xcalloc(1, sizeof(*c));
+        mr_buf_init(&c->body, mr_config.max_body);
+        *con_cls = c;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        if (!c->too_big && mr_buf_add(&c->body, upload_data, *upload_data_size) != 0) {
+            c->too_big = true;
+            mr_buf_release(&c->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (c->req != NULL)
+        return send_answer(conn, c->req->route, &c->req->answer);
+    return dispatch(p, conn, url, method, c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn_ctx *c = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (c == NULL)
+        return;
+    mr_buf_release(&c->body);
+    mr_req_free(c->req);
+    free(c);
+    *con_cls = NULL;
+}
+
+void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, const char *detail)
+{
+    struct mr_prepare *p = arg;
+
+    mr_writer_pass_done(p->writer, gid, outcome, detail);
+}
+
+int mr_prepare_start(mr_prepare_wake_fn wake, void *wake_arg, struct mr_prepare **out,
+                     struct mr_err *err)
+{
+    struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
+    struct sockaddr_in sa;
+    int rc;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)mr_config.port);
+    if (inet_pton(AF_INET, mr_config.bind, &sa.sin_addr) != 1) {
+        free(p);
+        return mr_err_set(err, MR_EINVAL, "bind: '%s' is not an IPv4 address", mr_config.bind);
+    }
+    rc = mr_writer_start(wake, wake_arg, resume_conn, &p->writer, err);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    p->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+        (uint16_t)mr_config.port, NULL, NULL, on_request, p,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
+        MHD_OPTION_END);
+    if (p->daemon == NULL) {
+        mr_writer_stop(p->writer);
+        free(p);
+        return mr_err_set(err, MR_ESYS, "http: cannot listen on %s:%d", mr_config.bind,
+                          mr_config.port);
+    }
+    *out = p;
+    return 0;
+}
+
+void mr_prepare_quiesce(struct mr_prepare *p)
+{
+    MHD_socket s;
+
+    if (p == NULL || p->daemon == NULL)
+        return;
+    s = MHD_quiesce_daemon(p->daemon);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
+}
+
+void mr_prepare_stop(struct mr_prepare *p)
+{
+    int64_t deadline;
+
+    if (p == NULL)
+        return;
+    mr_prepare_quiesce(p);
+    /* answers every queued request (after its commit) and every waiting submit */
+    mr_writer_stop(p->writer);
+    /* give the resumed connections a moment to send what is now answered */
+    deadline = mr_mono_ms() + 2000;
+    while (mr_mono_ms() < deadline) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(p->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+        if (info == NULL || info->num_connections == 0)
+            break;
+        usleep(20 * 1000);
+    }
+    MHD_stop_daemon(p->daemon);
+    free(p);
+}

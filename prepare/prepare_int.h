@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prepare_int.h - declarations shared inside prepare/ (not a public face).
+ *
+ * A struct mr_req is one API call that needs the store. The HTTP thread that
+ * parsed it owns it until it is queued; from then on the writer thread owns
+ * it until it resumes the connection, after which only the HTTP side touches
+ * it again (to send the answer and free it).
+ */
+#ifndef MR_PREPARE_PREPARE_INT_H
+#define MR_PREPARE_PREPARE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/model.h"
+#include "prepare/prepare.h"
+#include "store/store.h"
+
+enum mr_req_op {
+    MR_OP_PREPARE,
+    MR_OP_SUBMIT,
+    MR_OP_ABORT,
+    MR_OP_FORCESTOP,
+    MR_OP_RESET,
+    MR_OP_QUERY,
+    MR_OP_ALL,
+};
+
+/* An answer: HTTP status and the JSON body (owned). */
+struct mr_answer {
+    int status;
+    char *body;
+};
+
+struct mr_req {
+    struct mr_req *next;          /* writer queue / waiter list link */
+    enum mr_req_op op;
+    int route;                    /* enum mr_route, for metrics */
+    void *conn;                   /* the suspended struct MHD_Connection */
+    struct mr_msg *msg;           /* prepare, submit: the parsed message (owned) */
+    char *gid;                    /* every op but all (owned) */
+    struct mr_store_filter filter;/* all */
+    int64_t wait_deadline_ms;     /* submit with wait_result: monotonic deadline */
+    struct mr_answer answer;      /* filled by the writer (or the pass callback) */
+};
+
+/* mr_req_free - free @r and what it owns. NULL is a no-op. */
+void mr_req_free(struct mr_req *r);
+
+/* ---- prepare_parse.c ---- */
+
+/*
+ * mr_parse_msg - parse and validate a prepare/submit body into a new message
+ * (state unset, times unset). On bad input returns MR_EINVAL with
+ * "<field>: <problem>" in @err and *out untouched. Owned result: mr_msg_free().
+ */
+int mr_parse_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err);
+
+/*
+ * mr_parse_gid_body - parse a body that names only a gid (abort, forceStop,
+ * resetNextCronTime). Owned result *gid: free().
+ */
+int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *err);
+
+/* mr_check_gid - validate a gid: non-empty, not too long, allowed characters. */
+int mr_check_gid(const char *gid, struct mr_err *err);
+
+/* ---- prepare_reply.c: the one envelope writer and the query renderers ---- */
+
+/*
+ * mr_reply_envelope - the DTM answer for @status: 200 {"dtm_result":"SUCCESS"};
+ * 400/409 {"dtm_result":"FAILURE","message":…}; 425 {"dtm_result":"ONGOING",…};
+ * anything else {"message":…}. @message may be NULL for 200.
+ */
+void mr_reply_envelope(struct mr_answer *a, int status, const char *message);
+
+/* mr_reply_json - 200 with @j serialised (compact, key order kept); @j is stolen. */
+void mr_reply_json(struct mr_answer *a, json_t *j);
+
+/* mr_render_query - the DTM query answer for @m (with steps), NULL meaning unknown. Stolen: none. */
+json_t *mr_render_query(const struct mr_msg *m);
+
+/* mr_render_all - the DTM all answer for @v[0..n), with @limit the page size asked for. */
+json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit);
+
+/* ---- prepare_writer.c ---- */
+
+struct mr_writer;
+
+/* mr_writer_start - open a store connection and start the writer thread. */
+int mr_writer_start(mr_prepare_wake_fn wake, void *wake_arg, void (*resume)(void *conn),
+                    struct mr_writer **out, struct mr_err *err);
+
+/*
+ * mr_writer_submit - queue @r (taken). MR_EBUSY when the queue is full or the
+ * writer is stopping: then @r is not taken and the caller answers 503.
+ */
+int mr_writer_submit(struct mr_writer *w, struct mr_req *r);
+
+/* mr_writer_pass_done - answer the requests waiting on a pass over @gid. Any thread. */
+void mr_writer_pass_done(struct mr_writer *w, const char *gid, enum mr_result outcome,
+                         const char *detail);
+
+/* mr_writer_stop - answer everything queued or waiting, stop the thread, free @w. */
+void mr_writer_stop(struct mr_writer *w);
+
+#endif

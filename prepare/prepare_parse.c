@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prepare_parse.c - request bodies in, validated messages out.
+ *
+ * Runs on the HTTP threads, before anything is queued or stored: a body that
+ * fails here is answered 400 "<field>: <problem>" and changes nothing. Strict
+ * about what is wrong, lenient about what is merely extra: unknown keys and
+ * optional keys given as null are ignored, as DTM ignores them.
+ * Every size that comes from outside is checked against mr_config.
+ */
+#include "prepare/prepare_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/config.h"
+#include "common/mem.h"
+
+#define MAX_SECONDS (366 * 24 * 3600)
+
+/* gid characters beyond letters and digits */
+static const char gid_extra[] = "-_.:@+=";
+
+int mr_check_gid(const char *gid, struct mr_err *err)
+{
+    size_t n = strlen(gid);
+    size_t i;
+
+    if (n == 0)
+        return mr_err_set(err, MR_EINVAL, "gid: must not be empty");
+    if (n > (size_t)mr_config.max_gid_len)
+        return mr_err_set(err, MR_EINVAL, "gid: longer than %d characters", mr_config.max_gid_len);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)gid[i];
+
+        if (!isalnum(c) && (c == '\0' || strchr(gid_extra, c) == NULL))
+            return mr_err_set(err, MR_EINVAL,
+                              "gid: may contain only letters, digits and %s", gid_extra);
+    }
+    return 0;
+}
+
+/* load_object - parse @body as a JSON object. */
+static int load_object(const char *body, size_t len, json_t **out, struct mr_err *err)
+{
+    json_error_t jerr;
+    json_t *j;
+
+    if (len > mr_config.max_body)
+        return mr_err_set(err, MR_EINVAL, "body: larger than %zu bytes", mr_config.max_body);
+    j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL)
+        return mr_err_set(err, MR_EINVAL, "body: not valid JSON: %s (line %d)", jerr.text,
+                          jerr.line);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return mr_err_set(err, MR_EINVAL, "body: must be a JSON object");
+    }
+    *out = j;
+    return 0;
+}
+
+/* get_gid - the required "gid" string, validated. Owned result. */
+static int get_gid(json_t *root, char **gid, struct mr_err *err)
+{
+    json_t *v = json_object_get(root, "gid");
+    int rc;
+
+    if (v == NULL || json_is_null(v))
+        return mr_err_set(err, MR_EINVAL, "gid: must not be empty");
+    if (!json_is_string(v))
+        return mr_err_set(err, MR_EINVAL, "gid: must be a string");
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return mr_err_set(err, MR_EINVAL, "gid: may contain only letters, digits and %s",
+                          gid_extra);
+    rc = mr_check_gid(json_string_value(v), err);
+    if (rc != 0)
+        return rc;
+    *gid = mr_xstrdup(json_string_value(v));
+    return 0;
+}
+
+/* opt_string - optional string @key: NULL/absent gives "", else a copy. */
+static int opt_string(json_t *root, const char *key, char **out, struct mr_err *err)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (v == NULL || json_is_null(v)) {
+        *out = mr_xstrdup("");
+        return 0;
+    }
+    if (!json_is_string(v))
+        return mr_err_set(err, MR_EINVAL, "%s: must be a string", key);
+    *out = mr_xstrndup(json_string_value(v), json_string_length(v));
+    return 0;
+}
+
+/* opt_seconds - optional non-negative integer @key (seconds), 0 when absent. */
+static int opt_seconds(json_t *root, const char *key, int *out, struct mr_err *err)
+{
+    json_t *v = json_object_get(root, key);
+    json_int_t n;
+
+    *out = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return mr_err_set(err, MR_EINVAL, "%s: must be a whole number of seconds", key);
+    n = json_integer_value(v);
+    if (n < 0)
+        return mr_err_set(err, MR_EINVAL, "%s: must not be negative", key);
+    if (n > MAX_SECONDS)
+        return mr_err_set(err, MR_EINVAL, "%s: larger than %d seconds", key, MAX_SECONDS);
+    *out = (int)n;
+    return 0;
+}
+
+/* opt_bool - optional boolean @key, false when absent. */
+static int opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err)
+{
+    json_t *v = json_object_get(root, key);
+
+    *out = false;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return mr_err_set(err, MR_EINVAL, "%s: must be true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* check_http_url - an http(s) URL with a host, no spaces or control characters. */
+static bool is_http_url(const char *s)
+{
+    const char *rest;
+    size_t i;
+
+    if (has_prefix(s, "http://"))
+        rest = s + 7;
+    else if (has_prefix(s, "https://"))
+        rest = s + 8;
+    else
+        return false;
+    if (*rest == '\0' || *rest == '/' || *rest == '?')
+        return false;
+    for (i = 0; s[i]; i++) {
+        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* parse_steps - "steps" and "payloads" into @m->steps. */
+static int parse_steps(json_t *root, struct mr_msg *m, struct mr_err *err)
+{
+    json_t *steps = json_object_get(root, "steps");
+    json_t *payloads = json_object_get(root, "payloads");
+    size_t n;
+    size_t i;
+
+    if (steps == NULL || json_is_null(steps))
+        return mr_err_set(err, MR_EINVAL, "steps: must not be empty");
+    if (!json_is_array(steps))
+        return mr_err_set(err, MR_EINVAL, "steps: must be an array");
+    n = json_array_size(steps);
+    if (n == 0)
+        return mr_err_set(err, MR_EINVAL, "steps: must not be empty");
+    if (n > (size_t)mr_config.max_steps)
+        return mr_err_set(err, MR_EINVAL, "steps: more than %d steps", mr_config.max_steps);
+    if (payloads == NULL || json_is_null(payloads) || !json_is_array(payloads))
+        return mr_err_set(err, MR_EINVAL, "payloads: must be an array with one string per step");
+    if (json_array_size(payloads) != n)
+        return mr_err_set(err, MR_EINVAL, "payloads: %zu entries for %zu steps",
+                          json_array_size(payloads), n);
+
+    m->steps = mr_xcalloc(n, sizeof(*m->steps));
+    m->nsteps = n;
+    for (i = 0; i < n; i++) {
+        json_t *step = json_array_get(steps, i);
+        json_t *action = json_is_object(step) ? json_object_get(step, "action") : NULL;
+        json_t *payload = json_array_get(payloads, i);
+        struct mr_step *st = &m->steps[i];
+        const char *url;
+        char id[24];
+
+        if (!json_is_object(step))
+            return mr_err_set(err, MR_EINVAL, "steps[%zu]: must be an object with an action", i);
+        if (action == NULL || !json_is_string(action) || json_string_length(action) == 0)
+            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: must be a non-empty string", i);
+        url = json_string_value(action);
+        if (json_string_length(action) > (size_t)mr_config.max_url_len)
+            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: longer than %d characters", i,
+                              mr_config.max_url_len);
+        if (has_prefix(url, "kafka://"))
+            return mr_err_set(err, MR_EINVAL,
+                              "steps[%zu].action: kafka destinations are not configured on this relay",
+                              i);
+        if (has_prefix(url, "topic://"))
+            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: topic not found: '%s'", i,
+                              url + 8);
+        if (!is_http_url(url))
+            return mr_err_set(err, MR_EINVAL,
+                              "steps[%zu].action: must be an http:// or https:// URL (or kafka://, topic://)",
+                              i);
+        if (!json_is_string(payload))
+            return mr_err_set(err, MR_EINVAL, "payloads[%zu]: must be a string", i);
+        snprintf(id, sizeof(id), "%02zu", i + 1);
+        st->branch_id = mr_xstrdup(id);
+        st->url = mr_xstrdup(url);
+        st->payload = mr_xstrndup(json_string_value(payload), json_string_length(payload));
+        st->payload_len = json_string_length(payload);
+        st->state = MR_STEP_PREPARED;
+    }
+    return 0;
+}
+
+/* parse_headers - "branch_headers": an object of header name -> string value. */
+static int parse_headers(json_t *root, struct mr_msg *m, struct mr_err *err)
+{
+    json_t *h = json_object_get(root, "branch_headers");
+    const char *key;
+    json_t *val;
+
+    if (h == NULL || json_is_null(h) || (json_is_object(h) && json_object_size(h) == 0)) {
+        m->branch_headers = mr_xstrdup("");
+        return 0;
+    }
+    if (!json_is_object(h))
+        return mr_err_set(err, MR_EINVAL, "branch_headers: must be an object of strings");
+    if (json_object_size(h) > 64)
+        return mr_err_set(err, MR_EINVAL, "branch_headers: more than 64 headers");
+    json_object_foreach(h, key, val) {
+        const char *v;
+        size_t i;
+
+        if (!json_is_string(val))
+            return mr_err_set(err, MR_EINVAL, "branch_headers: value of '%s' must be a string",
+                              key);
+        if (key[0] == '\0' || strlen(key) > 256)
+            return mr_err_set(err, MR_EINVAL, "branch_headers: bad header name");
+        for (i = 0; key[i]; i++) {
+            unsigned char c = (unsigned char)key[i];
+
+            if (!isalnum(c) && strchr("!#$%&'*+-.^_`|~", c) == NULL)
+                return mr_err_set(err, MR_EINVAL, "branch_headers: bad header name '%s'", key);
+        }
+        v = json_string_value(val);
+        if (json_string_length(val) > 4096 || strlen(v) != json_string_length(val) ||
+            strpbrk(v, "\r\n") != NULL)
+            return mr_err_set(err, MR_EINVAL, "branch_headers: bad value for '%s'", key);
+    }
+    m->branch_headers = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (m->branch_headers == NULL)
+        return mr_err_set(err, MR_EINVAL, "branch_headers: cannot be serialised");
+    return 0;
+}
+
+/* parse_custom - "custom_data": a JSON object text; msg reads its "delay". */
+static int parse_custom(struct mr_msg *m, struct mr_err *err)
+{
+    json_error_t jerr;
+    json_t *c;
+    json_t *d;
+    const char *key;
+    json_t *val;
+
+    m->delay = 0;
+    if (m->custom_data[0] == '\0')
+        return 0;
+    if (strlen(m->custom_data) > 1024)
+        return mr_err_set(err, MR_EINVAL, "custom_data: longer than 1024 characters");
+    c = json_loads(m->custom_data, 0, &jerr);
+    if (c == NULL || !json_is_object(c)) {
+        json_decref(c);
+        return mr_err_set(err, MR_EINVAL, "custom_data: must be a JSON object text such as {\"delay\":10}");
+    }
+    /* Go's decoder matches the field name case-insensitively; so do we */
+    d = NULL;
+    json_object_foreach(c, key, val) {
+        if (strcasecmp(key, "delay") == 0)
+            d = val;
+    }
+    if (d != NULL && !json_is_null(d)) {
+        if (!json_is_integer(d) || json_integer_value(d) < 0 ||
+            json_integer_value(d) > MAX_SECONDS) {
+            json_decref(c);
+            return mr_err_set(err, MR_EINVAL, "custom_data: delay must be a whole number of seconds");
+        }
+        m->delay = (int)json_integer_value(d);
+    }
+    json_decref(c);
+    return 0;
+}
+
+/* parse_fields - everything of a prepare/submit body into @m. */
+static int parse_fields(json_t *root, struct mr_msg *m, struct mr_err *err)
+{
+    json_t *tt = json_object_get(root, "trans_type");
+    int rc;
+
+    rc = get_gid(root, &m->gid, err);
+    if (rc != 0)
+        return rc;
+    if (tt == NULL || !json_is_string(tt) || strcmp(json_string_value(tt), "msg") != 0)
+        return mr_err_set(err, MR_EINVAL, "trans_type: must be \"msg\"");
+    rc = parse_steps(root, m, err);
+    if (rc == 0)
+        rc = opt_string(root, "query_prepared", &m->query_prepared, err);
+    if (rc == 0 && m->query_prepared[0] != '\0') {
+        if (strlen(m->query_prepared) > (size_t)mr_config.max_url_len)
+            rc = mr_err_set(err, MR_EINVAL, "query_prepared: longer than %d characters",
+                            mr_config.max_url_len);
+        else if (!is_http_url(m->query_prepared))
+            rc = mr_err_set(err, MR_EINVAL, "query_prepared: must be an http:// or https:// URL");
+    }
+    if (rc == 0)
+        rc = opt_string(root, "protocol", &m->protocol, err);
+    if (rc == 0) {
+        if (m->protocol[0] != '\0' && strcmp(m->protocol, "http") != 0)
+            rc = mr_err_set(err, MR_EINVAL, "protocol: only \"http\" is supported");
+        free(m->protocol);
+        m->protocol = mr_xstrdup("http");
+    }
+    if (rc == 0)
+        rc = opt_string(root, "custom_data", &m->custom_data, err);
+    if (rc == 0)
+        rc = parse_custom(m, err);
+    if (rc == 0)
+        rc = opt_bool(root, "wait_result", &m->wait_result, err);
+    if (rc == 0)
+        rc = opt_bool(root, "concurrent", &m->concurrent, err);
+    if (rc == 0)
+        rc = opt_seconds(root, "timeout_to_fail", &m->timeout_to_fail, err);
+    if (rc == 0)
+        rc = opt_seconds(root, "retry_interval", &m->retry_interval, err);
+    if (rc == 0)
+        rc = opt_seconds(root, "request_timeout", &m->request_timeout, err);
+    if (rc == 0)
+        rc = parse_headers(root, m, err);
+    return rc;
+}
+
+int mr_parse_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err)
+{
+    json_t *root;
+    struct mr_msg *m;
+    int rc;
+
+    rc = load_object(body, len, &root, err);
+    if (rc != 0)
+        return rc;
+    m = mr_msg_new(0);
+    rc = parse_fields(root, m, err);
+    json_decref(root);
+    if (rc != 0) {
+        mr_msg_free(m);
+        return rc;
+    }
+    m->owner = mr_xstrdup("");
+    m->result = mr_xstrdup("");
+    *out = m;
+    return 0;
+}
+
+int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *err)
+{
+    json_t *root;
+    json_t *tt;
+    int rc;
+
+    rc = load_object(body, len, &root, err);
+    if (rc != 0)
+        return rc;
+    tt = json_object_get(root, "trans_type");
+    if (tt != NULL && !json_is_null(tt) &&
+        (!json_is_string(tt) || strcmp(json_string_value(tt), "msg") != 0))
+        rc = mr_err_set(err, MR_EINVAL, "trans_type: must be \"msg\"");
+    if (rc == 0)
+        rc = get_gid(root, gid, err);
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prepare_reply.c - the one JSON envelope writer, and the DTM shapes of the
+ * query and all answers.
+ *
+ * DTM clients read both the status code and the dtm_result text (the Go client
+ * treats any body containing FAILURE as an error), so every answer goes
+ * through mr_reply_envelope() or mr_reply_json(). Pure functions; any thread.
+ */
+#include "prepare/prepare_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/mem.h"
+
+void mr_req_free(struct mr_req *r)
+{
+    if (r == NULL)
+        return;
+    mr_msg_free(r->msg);
+    free(r->gid);
+    free(r->answer.body);
+    free(r);
+}
+
+void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
+{
+    json_t *j = json_object();
+
+    if (status == 200) {
+        json_object_set_new(j, "dtm_result", json_string("SUCCESS"));
+    } else if (status == 400 || status == 409) {
+        json_object_set_new(j, "dtm_result", json_string("FAILURE"));
+        json_object_set_new(j, "message", json_string(message ? message : ""));
+    } else if (status == 425) {
+        json_object_set_new(j, "dtm_result", json_string("ONGOING"));
+        json_object_set_new(j, "message", json_string(message ? message : ""));
+    } else {
+        json_object_set_new(j, "message", json_string(message ? message : ""));
+    }
+    free(a->body);
+    a->status = status;
+    a->body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+}
+
+void mr_reply_json(struct mr_answer *a, json_t *j)
+{
+    free(a->body);
+    a->status = 200;
+    a->body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    json_decref(j);
+}
+
+/* base64 - standard base64 of @n bytes, as Go renders a []byte. Owned result. */
+static char *base64(const char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = (const unsigned char *)p;
+    char *out = mr_xmalloc((n + 2) / 3 * 4 + 1);
+    size_t i;
+    size_t o = 0;
+
+    for (i = 0; i + 2 < n; i += 3) {
+        out[o++] = tab[s[i] >> 2];
+        out[o++] = tab[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+        out[o++] = tab[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
+        out[o++] = tab[s[i + 2] & 63];
+    }
+    if (i < n) {
+        out[o++] = tab[s[i] >> 2];
+        if (i + 1 < n) {
+            out[o++] = tab[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+            out[o++] = tab[(s[i + 1] & 15) << 2];
+        } else {
+            out[o++] = tab[(s[i] & 3) << 4];
+            out[o++] = '=';
+        }
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* set_time - @key as RFC 3339, or nothing when @ms is unset (Go's omitempty). */
+static void set_time(json_t *o, const char *key, int64_t ms, bool always)
+{
+    char ts[40];
+
+    if (ms <= 0) {
+        if (always)
+            json_object_set_new(o, key, json_null());
+        return;
+    }
+    mr_time_rfc3339(ms, ts, sizeof(ts));
+    json_object_set_new(o, key, json_string(ts));
+}
+
+static void set_str(json_t *o, const char *key, const char *s)
+{
+    if (s != NULL && s[0] != '\0')
+        json_object_set_new(o, key, json_string(s));
+}
+
+static void set_int(json_t *o, const char *key, long long v)
+{
+    if (v != 0)
+        json_object_set_new(o, key, json_integer(v));
+}
+
+/* options_text - the options as DTM stores them: a JSON string of the trans options. */
+static char *options_text(const struct mr_msg *m)
+{
+    json_t *o = json_object();
+    char *s;
+
+    if (m->wait_result)
+        json_object_set_new(o, "wait_result", json_true());
+    set_int(o, "timeout_to_fail", m->timeout_to_fail);
+    set_int(o, "request_timeout", m->request_timeout);
+    set_int(o, "retry_interval", m->retry_interval);
+    if (m->branch_headers && m->branch_headers[0])
+        json_object_set_new(o, "branch_headers", json_loads(m->branch_headers, 0, NULL));
+    json_object_set_new(o, "concurrent", json_boolean(m->concurrent));
+    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+/* render_transaction - TransGlobalStore's JSON shape, keys in DTM's order. */
+static json_t *render_transaction(const struct mr_msg *m)
+{
+    json_t *t = json_object();
+    char *opts = options_text(m);
+    size_t i;
+
+    json_object_set_new(t, "id", json_integer(m->id));
+    set_time(t, "create_time", m->create_ms, true);
+    set_time(t, "update_time", m->update_ms, true);
+    json_object_set_new(t, "gid", json_string(m->gid));
+    json_object_set_new(t, "trans_type", json_string("msg"));
+    if (m->nsteps > 0) {
+        json_t *steps = json_array();
+        json_t *payloads = json_array();
+
+        for (i = 0; i < m->nsteps; i++) {
+            json_t *s = json_object();
+
+            json_object_set_new(s, "action", json_string(m->steps[i].url));
+            json_array_append_new(steps, s);
+            json_array_append_new(payloads, json_stringn(m->steps[i].payload,
+                                                          m->steps[i].payload_len));
+        }
+        json_object_set_new(t, "steps", steps);
+        json_object_set_new(t, "payloads", payloads);
+    }
+    json_object_set_new(t, "status", json_string(mr_msg_state_name(m->state)));
+    set_str(t, "query_prepared", m->query_prepared);
+    set_str(t, "protocol", m->protocol);
+    set_time(t, "finish_time", m->finish_ms, false);
+    set_time(t, "rollback_time", m->rollback_ms, false);
+    set_str(t, "result", m->result);
+    json_object_set_new(t, "options", json_string(opts ? opts : "{}"));
+    set_str(t, "custom_data", m->custom_data);
+    set_int(t, "next_cron_interval", m->next_cron_interval);
+    if (!mr_msg_state_is_final(m->state))
+        set_time(t, "next_cron_time", m->next_cron_ms, false);
+    set_str(t, "owner", m->owner);
+    if (m->wait_result)
+        json_object_set_new(t, "wait_result", json_true());
+    set_int(t, "timeout_to_fail", m->timeout_to_fail);
+    set_int(t, "request_timeout", m->request_timeout);
+    set_int(t, "retry_interval", m->retry_interval);
+    if (m->branch_headers && m->branch_headers[0]) {
+        json_t *h = json_loads(m->branch_headers, 0, NULL);
+
+        if (h != NULL)
+            json_object_set_new(t, "branch_headers", h);
+    }
+    json_object_set_new(t, "concurrent", json_boolean(m->concurrent));
+    free(opts);
+    return t;
+}
+
+/* render_branch - TransBranchStore's JSON shape, plus msgrelay's attempts and last_error. */
+static json_t *render_branch(const struct mr_msg *m, const struct mr_step *s)
+{
+    json_t *b = json_object();
+    char *data = base64(s->payload ? s->payload : "", s->payload_len);
+
+    json_object_set_new(b, "id", json_integer(s->id));
+    set_time(b, "create_time", s->create_ms, true);
+    set_time(b, "update_time", s->update_ms, true);
+    json_object_set_new(b, "gid", json_string(m->gid));
+    json_object_set_new(b, "url", json_string(s->url));
+    json_object_set_new(b, "bin_data", json_string(data));
+    json_object_set_new(b, "branch_id", json_string(s->branch_id));
+    json_object_set_new(b, "op", json_string("action"));
+    json_object_set_new(b, "status", json_string(mr_step_state_name(s->state)));
+    set_time(b, "finish_time", s->finish_ms, false);
+    json_object_set_new(b, "attempts", json_integer(s->attempts));
+    set_str(b, "last_error", s->last_error);
+    free(data);
+    return b;
+}
+
+json_t *mr_render_query(const struct mr_msg *m)
+{
+    json_t *j = json_object();
+    json_t *branches = json_array();
+    size_t i;
+
+    if (m != NULL) {
+        for (i = 0; i < m->nsteps; i++)
+            json_array_append_new(branches, render_branch(m, &m->steps[i]));
+    }
+    json_object_set_new(j, "branches", branches);
+    json_object_set_new(j, "transaction", m ? render_transaction(m) : json_null());
+    return j;
+}
+
+json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit)
+{
+    json_t *j = json_object();
+    json_t *list = json_array();
+    char pos[32] = "";
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        json_array_append_new(list, render_transaction(v[i]));
+    if (n > 0 && n >= limit)
+        snprintf(pos, sizeof(pos), "%lld", (long long)v[n - 1]->id);
+    json_object_set_new(j, "transactions", list);
+    json_object_set_new(j, "next_position", json_string(pos));
+    return j;
+}

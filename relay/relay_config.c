@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * relay_config.c - the configuration from defaults, MSGRELAY_* environment
+ * variables and command-line flags, in that order of precedence (flags win).
+ *
+ * Runs once on the main thread before any other thread starts. One table
+ * lists every setting: its flag, its variable, its limits and its help text,
+ * so --help, the README table and the parser cannot drift apart. Bad values
+ * are errors naming the flag (or variable), never silent clamping.
+ */
+#include "relay/relay.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+
+enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL };
+
+struct opt {
+    const char *flag;
+    const char *env;
+    enum opt_type type;
+    size_t offset;
+    long long min;
+    long long max;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct mr_config, f)
+
+static const struct opt opts[] = {
+    {"--port", "MSGRELAY_PORT", T_INT, OFF(port), 1, 65535, "HTTP port"},
+    {"--bind", "MSGRELAY_BIND", T_STR, OFF(bind), 0, 0, "listen address (IPv4)"},
+    {"--store", "MSGRELAY_STORE", T_STR, OFF(store), 0, 0, "store URI: sqlite:PATH"},
+    {"--relay-id", "MSGRELAY_RELAY_ID", T_STR, OFF(relay_id), 0, 0,
+     "lease owner name (default: hostname:port)"},
+    {"--log-level", "MSGRELAY_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0,
+     "debug, info, warn or error"},
+    {"--http-threads", "MSGRELAY_HTTP_THREADS", T_INT, OFF(http_threads), 1, 64,
+     "HTTP server threads"},
+    {"--timeout-to-fail", "MSGRELAY_TIMEOUT_TO_FAIL", T_INT, OFF(timeout_to_fail), 1, 31622400,
+     "seconds a prepared message waits before its back-check"},
+    {"--retry-interval", "MSGRELAY_RETRY_INTERVAL", T_INT, OFF(retry_interval), 1, 86400,
+     "base retry interval, seconds"},
+    {"--max-retry-interval", "MSGRELAY_MAX_RETRY_INTERVAL", T_INT, OFF(max_retry_interval), 1,
+     31622400, "back-off cap, seconds"},
+    {"--request-timeout", "MSGRELAY_REQUEST_TIMEOUT", T_INT, OFF(request_timeout), 1, 3600,
+     "timeout of a step call or back-check, seconds"},
+    {"--strict-query-prepared", "MSGRELAY_STRICT_QUERY_PREPARED", T_BOOL,
+     OFF(strict_query_prepared), 0, 0, "a back-check's 200 must also say SUCCESS"},
+    {"--lease", "MSGRELAY_LEASE", T_INT, OFF(lease), 1, 86400,
+     "seconds a relay holds claimed work before another may take it"},
+    {"--poll-interval-ms", "MSGRELAY_POLL_INTERVAL_MS", T_INT, OFF(poll_interval_ms), 10, 60000,
+     "how often the relay looks for due work when not woken, ms"},
+    {"--claim-batch", "MSGRELAY_CLAIM_BATCH", T_INT, OFF(claim_batch), 1, 10000,
+     "messages claimed per store round trip"},
+    {"--max-inflight", "MSGRELAY_MAX_INFLIGHT", T_INT, OFF(max_inflight), 1, 100000,
+     "messages being delivered at once"},
+    {"--max-connections", "MSGRELAY_MAX_CONNECTIONS", T_INT, OFF(max_connections), 1, 100000,
+     "outbound HTTP connections in total"},
+    {"--max-body", "MSGRELAY_MAX_BODY", T_SIZE, OFF(max_body), 256, 64LL << 20,
+     "request body limit, bytes"},
+    {"--max-gid-len", "MSGRELAY_MAX_GID_LEN", T_INT, OFF(max_gid_len), 1, 128,
+     "longest gid accepted"},
+    {"--max-steps", "MSGRELAY_MAX_STEPS", T_INT, OFF(max_steps), 1, 10000, "steps per message"},
+    {"--max-url-len", "MSGRELAY_MAX_URL_LEN", T_INT, OFF(max_url_len), 16, 65536,
+     "longest step or back-check URL"},
+    {"--max-queue", "MSGRELAY_MAX_QUEUE", T_INT, OFF(max_queue), 1, 1000000,
+     "requests waiting for a commit before answering 503"},
+    {"--max-batch", "MSGRELAY_MAX_BATCH", T_INT, OFF(max_batch), 1, 100000,
+     "requests per intake commit"},
+    {"--shutdown-grace", "MSGRELAY_SHUTDOWN_GRACE", T_INT, OFF(shutdown_grace), 0, 3600,
+     "seconds to finish calls in flight on SIGTERM"},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* set - parse @val into the setting @o of @c; @who names the source in errors. */
+static int set(const struct opt *o, const char *val, struct mr_config *c, const char *who,
+               struct mr_err *err)
+{
+    char *field = (char *)c + o->offset;
+    long long v;
+    char *end;
+    int lvl;
+
+    switch (o->type) {
+    case T_STR:
+        if (val[0] == '\0')
+            return mr_err_set(err, MR_EINVAL, "%s: must not be empty", who);
+        free(*(char **)field);
+        *(char **)field = mr_xstrdup(val);
+        return 0;
+    case T_BOOL:
+        if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0 || strcmp(val, "yes") == 0)
+            *(bool *)field = true;
+        else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0 || strcmp(val, "no") == 0)
+            *(bool *)field = false;
+        else
+            return mr_err_set(err, MR_EINVAL, "%s: '%s' is not true or false", who, val);
+        return 0;
+    case T_LEVEL:
+        lvl = mr_log_level_parse(val);
+        if (lvl < 0)
+            return mr_err_set(err, MR_EINVAL, "%s: '%s' is not debug, info, warn or error", who,
+                              val);
+        *(int *)field = lvl;
+        return 0;
+    case T_INT:
+    case T_SIZE:
+        errno = 0;
+        v = strtoll(val, &end, 10);
+        if (errno != 0 || end == val || *end != '\0')
+            return mr_err_set(err, MR_EINVAL, "%s: '%s' is not a whole number", who, val);
+        if (v < o->min || v > o->max)
+            return mr_err_set(err, MR_EINVAL, "%s: %lld is outside %lld..%lld", who, v, o->min,
+                              o->max);
+        if (o->type == T_INT)
+            *(int *)field = (int)v;
+        else
+            *(size_t *)field = (size_t)v;
+        return 0;
+    }
+    return MR_EINVAL;
+}
+
+int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err)
+{
+    size_t i;
+    int a;
+    int rc;
+
+    mr_config_defaults(c);
+    for (i = 0; i < NOPTS; i++) {
+        const char *v = getenv(opts[i].env);
+
+        if (v != NULL && v[0] != '\0') {
+            rc = set(&opts[i], v, c, opts[i].env, err);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    for (a = 0; a < argc; a++) {
+        const char *arg = argv[a];
+        const char *eq = strchr(arg, '=');
+        size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+        const struct opt *o = NULL;
+        const char *val;
+
+        for (i = 0; i < NOPTS; i++) {
+            if (strlen(opts[i].flag) == n && strncmp(arg, opts[i].flag, n) == 0) {
+                o = &opts[i];
+                break;
+            }
+        }
+        if (o == NULL)
+            return mr_err_set(err, MR_EINVAL, "unknown flag '%s' (see msgrelay --help)", arg);
+        if (eq != NULL) {
+            val = eq + 1;
+        } else if (o->type == T_BOOL) {
+            val = "true";
+        } else if (a + 1 < argc) {
+            val = argv[++a];
+        } else {
+            return mr_err_set(err, MR_EINVAL, "%s: needs a value", o->flag);
+        }
+        rc = set(o, val, c, o->flag, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (c->max_retry_interval < c->retry_interval)
+        return mr_err_set(err, MR_EINVAL,
+                          "--max-retry-interval: %d is below --retry-interval %d",
+                          c->max_retry_interval, c->retry_interval);
+    return 0;
+}
+
+/* default_text - the default of @o as text, for --help. */
+static void default_text(const struct opt *o, const struct mr_config *d, char *out, size_t size)
+{
+    const char *field = (const char *)d + o->offset;
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+
+    switch (o->type) {
+    case T_STR:
+        snprintf(out, size, "%s", *(char *const *)field ? *(char *const *)field : "-");
+        break;
+    case T_BOOL:
+        snprintf(out, size, "%s", *(const bool *)field ? "true" : "false");
+        break;
+    case T_LEVEL:
+        snprintf(out, size, "%s", levels[*(const int *)field & 3]);
+        break;
+    case T_INT:
+        snprintf(out, size, "%d", *(const int *)field);
+        break;
+    case T_SIZE:
+        snprintf(out, size, "%zu", *(const size_t *)field);
+        break;
+    }
+}
+
+void mr_relay_config_usage(void *out_file)
+{
+    FILE *out = out_file;
+    struct mr_config d;
+    size_t i;
+
+    mr_config_defaults(&d);
+    fprintf(out, "usage: msgrelay serve [flags]\n"
+                 "       msgrelay --help | version\n\n"
+                 "Flags (each also read from its environment variable; flags win):\n");
+    for (i = 0; i < NOPTS; i++) {
+        char def[64];
+
+        default_text(&opts[i], &d, def, sizeof(def));
+        fprintf(out, "  %-26s %-32s %s (default %s)\n", opts[i].flag, opts[i].env, opts[i].help,
+                def);
+    }
+    mr_config_free(&d);
+}

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_parse.c - request parsing and validation (prepare/prepare_parse.c) and
+ * the envelope writer (prepare/prepare_reply.c): every bad body is refused with
+ * "<field>: <problem>", every good one yields the message it describes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/config.h"
+#include "prepare/prepare_int.h"
+
+static int setup(void **state)
+{
+    (void)state;
+    mr_config_defaults(&mr_config);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mr_config_free(&mr_config);
+    return 0;
+}
+
+/* refused - parse @body, expect MR_EINVAL with a message starting "<field>: ". */
+static void refused(const char *body, const char *field)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+    size_t n = strlen(field);
+
+    assert_int_equal(mr_parse_msg(body, strlen(body), &m, &err), MR_EINVAL);
+    assert_null(m);
+    if (strncmp(err.msg, field, n) != 0 || strncmp(err.msg + n, ": ", 2) != 0)
+        fail_msg("body %s: expected field '%s', got '%s'", body, field, err.msg);
+}
+
+#define STEPS "\"steps\":[{\"action\":\"http://a/x\"}],\"payloads\":[\"{}\"]"
+
+static void test_parse_accepts_go_client_body(void **state)
+{
+    const char *body =
+        "{\"gid\":\"g1\",\"trans_type\":\"msg\",\"concurrent\":false,"
+        "\"steps\":[{\"action\":\"http://busi/TransOut\"},{\"action\":\"https://busi/TransIn?x=1\"}],"
+        "\"payloads\":[\"{\\\"amount\\\":30}\",\"{\\\"amount\\\":30}\"],"
+        "\"query_prepared\":\"http://busi/QueryPrepared\",\"protocol\":\"\","
+        "\"custom_data\":\"{\\\"delay\\\":7}\",\"timeout_to_fail\":9,\"retry_interval\":2,"
+        "\"request_timeout\":4,\"wait_result\":true,\"branch_headers\":{\"X-Trace\":\"t1\"}}";
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    assert_int_equal(mr_parse_msg(body, strlen(body), &m, &err), 0);
+    assert_string_equal(m->gid, "g1");
+    assert_int_equal(m->nsteps, 2);
+    assert_string_equal(m->steps[0].branch_id, "01");
+    assert_string_equal(m->steps[1].branch_id, "02");
+    assert_string_equal(m->steps[1].url, "https://busi/TransIn?x=1");
+    assert_string_equal(m->steps[0].payload, "{\"amount\":30}");
+    assert_int_equal(m->steps[0].payload_len, 13);
+    assert_string_equal(m->query_prepared, "http://busi/QueryPrepared");
+    assert_string_equal(m->protocol, "http");
+    assert_int_equal(m->delay, 7);
+    assert_int_equal(m->timeout_to_fail, 9);
+    assert_int_equal(m->retry_interval, 2);
+    assert_int_equal(m->request_timeout, 4);
+    assert_true(m->wait_result);
+    assert_false(m->concurrent);
+    assert_string_equal(m->branch_headers, "{\"X-Trace\":\"t1\"}");
+    mr_msg_free(m);
+}
+
+static void test_parse_ignores_extra_and_null_fields(void **state)
+{
+    const char *body = "{\"gid\":\"g-2_x.y:z@w\",\"trans_type\":\"msg\"," STEPS
+                       ",\"custom_data\":null,\"protocol\":null,\"retry_limit\":3,"
+                       "\"owner\":\"x\",\"req_extra\":{\"a\":1},\"branch_headers\":null}";
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    assert_int_equal(mr_parse_msg(body, strlen(body), &m, &err), 0);
+    assert_string_equal(m->custom_data, "");
+    assert_string_equal(m->branch_headers, "");
+    assert_int_equal(m->delay, 0);
+    mr_msg_free(m);
+}
+
+static void test_parse_rejects_unparsable_json(void **state)
+{
+    (void)state;
+    refused("{\"gid\":", "body");
+    refused("[1,2]", "body");
+    refused("", "body");
+}
+
+static void test_parse_rejects_bad_gid(void **state)
+{
+    char body[512];
+    char gid[130];
+
+    (void)state;
+    refused("{\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a;b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":7,\"trans_type\":\"msg\"," STEPS "}", "gid");
+    memset(gid, 'a', 129);
+    gid[129] = '\0';
+    snprintf(body, sizeof(body), "{\"gid\":\"%s\",\"trans_type\":\"msg\"," STEPS "}", gid);
+    refused(body, "gid");
+}
+
+static void test_parse_rejects_wrong_trans_type(void **state)
+{
+    (void)state;
+    refused("{\"gid\":\"g\",\"trans_type\":\"saga\"," STEPS "}", "trans_type");
+    refused("{\"gid\":\"g\"," STEPS "}", "trans_type");
+}
+
+static void test_parse_rejects_bad_steps(void **state)
+{
+    (void)state;
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"}", "steps");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[],\"payloads\":[]}", "steps");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"}],"
+            "\"payloads\":[]}",
+            "payloads");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"}]}",
+            "payloads");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"ftp://a\"}],"
+            "\"payloads\":[\"\"]}",
+            "steps[0].action");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"},{}],"
+            "\"payloads\":[\"\",\"\"]}",
+            "steps[1].action");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"}],"
+            "\"payloads\":[5]}",
+            "payloads[0]");
+}
+
+static void test_parse_rejects_too_many_steps_and_long_urls(void **state)
+{
+    char body[4096];
+    char url[2100];
+
+    (void)state;
+    mr_config.max_steps = 2;
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"},"
+            "{\"action\":\"http://a\"},{\"action\":\"http://a\"}],\"payloads\":[\"\",\"\",\"\"]}",
+            "steps");
+    mr_config.max_steps = 100;
+    memset(url, 'x', sizeof(url) - 1);
+    memcpy(url, "http://", 7);
+    url[sizeof(url) - 1] = '\0';
+    snprintf(body, sizeof(body),
+             "{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"%s\"}],"
+             "\"payloads\":[\"\"]}",
+             url);
+    refused(body, "steps[0].action");
+}
+
+static void test_parse_rejects_bad_options(void **state)
+{
+    (void)state;
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"timeout_to_fail\":-1}",
+            "timeout_to_fail");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"retry_interval\":\"5\"}",
+            "retry_interval");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"query_prepared\":\"ftp://x\"}",
+            "query_prepared");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"branch_headers\":[1]}",
+            "branch_headers");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"branch_headers\":{\"a\":1}}",
+            "branch_headers");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS
+            ",\"branch_headers\":{\"a\":\"x\\r\\ny: z\"}}",
+            "branch_headers");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"custom_data\":\"nope\"}",
+            "custom_data");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"protocol\":\"grpc\"}", "protocol");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"concurrent\":1}", "concurrent");
+}
+
+static void test_parse_rejects_body_over_limit(void **state)
+{
+    (void)state;
+    mr_config.max_body = 16;
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS "}", "body");
+    mr_config.max_body = 1 << 20;
+}
+
+static void test_parse_gid_body(void **state)
+{
+    struct mr_err err = MR_ERR_INIT;
+    char *gid = NULL;
+
+    (void)state;
+    assert_int_equal(mr_parse_gid_body("{\"gid\":\"abc\"}", 13, &gid, &err), 0);
+    assert_string_equal(gid, "abc");
+    free(gid);
+    gid = NULL;
+    assert_int_equal(mr_parse_gid_body("{\"gid\":\"\"}", 10, &gid, &err), MR_EINVAL);
+    assert_null(gid);
+    assert_string_equal(err.msg, "gid: must not be empty");
+}
+
+static void test_envelope_shapes(void **state)
+{
+    struct mr_answer a = {0, NULL};
+
+    (void)state;
+    mr_reply_envelope(&a, 200, NULL);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "{\"dtm_result\":\"SUCCESS\"}");
+    mr_reply_envelope(&a, 409, "current status 'succeed', cannot prepare. FAILURE");
+    assert_string_equal(a.body, "{\"dtm_result\":\"FAILURE\",\"message\":"
+                                "\"current status 'succeed', cannot prepare. FAILURE\"}");
+    mr_reply_envelope(&a, 500, "no gid specified");
+    assert_string_equal(a.body, "{\"message\":\"no gid specified\"}");
+    free(a.body);
+}
+
+static void test_render_query_unknown(void **state)
+{
+    json_t *j = mr_render_query(NULL);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    (void)state;
+    assert_string_equal(s, "{\"branches\":[],\"transaction\":null}");
+    free(s);
+    json_decref(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_accepts_go_client_body),
+        cmocka_unit_test(test_parse_ignores_extra_and_null_fields),
+        cmocka_unit_test(test_parse_rejects_unparsable_json),
+        cmocka_unit_test(test_parse_rejects_bad_gid),
+        cmocka_unit_test(test_parse_rejects_wrong_trans_type),
+        cmocka_unit_test(test_parse_rejects_bad_steps),
+        cmocka_unit_test(test_parse_rejects_too_many_steps_and_long_urls),
+        cmocka_unit_test(test_parse_rejects_bad_options),
+        cmocka_unit_test(test_parse_rejects_body_over_limit),
+        cmocka_unit_test(test_parse_gid_body),
+        cmocka_unit_test(test_envelope_shapes),
+        cmocka_unit_test(test_render_query_unknown),
+    };
+
+    return cmocka_run_group_tests_name("prepare_parse", tests, setup, teardown);
+}
