@@ -155,7 +155,7 @@ static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *
     r->op = op;
     r->route = route;
     if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT) {
-        rc = mr_parse_msg(c->body.p, c->body.len, &r->msg, &err);
+        rc = mr_parse_msg(c->body.p, c->body.len, op == MR_OP_SUBMIT, &r->msg, &err);
         if (rc == 0)
             r->gid = mr_xstrdup(r->msg->gid);
     } else {

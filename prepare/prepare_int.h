@@ -56,10 +56,13 @@ void mr_req_free(struct mr_req *r);
 
 /*
  * mr_parse_msg - parse and validate a prepare/submit body into a new message
- * (state unset, times unset). On bad input returns MR_EINVAL with
- * "<field>: <problem>" in @err and *out untouched. Owned result: mr_msg_free().
+ * (state unset, times unset). With @steps_optional a body without "steps" and
+ * "payloads" is accepted with nsteps 0 (a submit after a prepare). On bad input
+ * returns MR_EINVAL with "<field>: <problem>" in @err and *out untouched.
+ * Owned result: mr_msg_free().
  */
-int mr_parse_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err);
+int mr_parse_msg(const char *body, size_t len, bool steps_optional, struct mr_msg **out,
+                 struct mr_err *err);
 
 /*
  * mr_parse_gid_body - parse a body that names only a gid (abort, forceStop,

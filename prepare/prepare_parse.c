@@ -158,14 +158,21 @@ static bool is_http_url(const char *s)
     return true;
 }
 
-/* parse_steps - "steps" and "payloads" into @m->steps. */
-static int parse_steps(json_t *root, struct mr_msg *m, struct mr_err *err)
+/*
+ * parse_steps - "steps" and "payloads" into @m->steps. With @optional, a body
+ * without steps is accepted (nsteps 0): a submit after a prepare may leave them
+ * out, and the writer refuses it only when the message turns out to be new.
+ */
+static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_err *err)
 {
     json_t *steps = json_object_get(root, "steps");
     json_t *payloads = json_object_get(root, "payloads");
     size_t n;
     size_t i;
 
+    if (optional && (steps == NULL || json_is_null(steps)) &&
+        (payloads == NULL || json_is_null(payloads)))
+        return 0;
     if (steps == NULL || json_is_null(steps))
         return mr_err_set(err, MR_EINVAL, "steps: must not be empty");
     if (!json_is_array(steps))
@@ -301,7 +308,7 @@ static int parse_custom(struct mr_msg *m, struct mr_err *err)
 }
 
 /* parse_fields - everything of a prepare/submit body into @m. */
-static int parse_fields(json_t *root, struct mr_msg *m, struct mr_err *err)
+static int parse_fields(json_t *root, struct mr_msg *m, bool steps_optional, struct mr_err *err)
 {
     json_t *tt = json_object_get(root, "trans_type");
     int rc;
@@ -311,7 +318,7 @@ static int parse_fields(json_t *root, struct mr_msg *m, struct mr_err *err)
         return rc;
     if (tt == NULL || !json_is_string(tt) || strcmp(json_string_value(tt), "msg") != 0)
         return mr_err_set(err, MR_EINVAL, "trans_type: must be \"msg\"");
-    rc = parse_steps(root, m, err);
+    rc = parse_steps(root, m, steps_optional, err);
     if (rc == 0)
         rc = opt_string(root, "query_prepared", &m->query_prepared, err);
     if (rc == 0 && m->query_prepared[0] != '\0') {
@@ -348,7 +355,8 @@ static int parse_fields(json_t *root, struct mr_msg *m, struct mr_err *err)
     return rc;
 }
 
-int mr_parse_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err)
+int mr_parse_msg(const char *body, size_t len, bool steps_optional, struct mr_msg **out,
+                 struct mr_err *err)
 {
     json_t *root;
     struct mr_msg *m;
@@ -358,7 +366,7 @@ int mr_parse_msg(const char *body, size_t len, struct mr_msg **out, struct mr_er
     if (rc != 0)
         return rc;
     m = mr_msg_new(0);
-    rc = parse_fields(root, m, err);
+    rc = parse_fields(root, m, steps_optional, err);
     json_decref(root);
     if (rc != 0) {
         mr_msg_free(m);

@@ -86,7 +86,7 @@ static int64_t wait_deadline(const struct mr_msg *m, size_t nsteps)
 }
 
 /* after_submit - the answer of a committed submit: 200, or park it for its pass. */
-static void after_submit(struct mr_req *r, int64_t due_ms, int64_t now)
+static void after_submit(struct mr_req *r, size_t nsteps, int64_t due_ms, int64_t now)
 {
     if (!r->msg->wait_result) {
         mr_reply_envelope(&r->answer, 200, NULL);
@@ -95,7 +95,7 @@ static void after_submit(struct mr_req *r, int64_t due_ms, int64_t now)
         mr_reply_envelope(&r->answer, 409, "wait result not return success: FAILURE");
     } else {
         r->answer.status = WAITING;
-        r->wait_deadline_ms = wait_deadline(r->msg, r->msg->nsteps);
+        r->wait_deadline_ms = wait_deadline(r->msg, nsteps);
     }
 }
 
@@ -155,11 +155,16 @@ static int apply_submit(struct mr_writer *w, struct mr_req *r, const struct mr_m
     int64_t due;
     int rc;
 
+    if (cur == NULL && r->msg->nsteps == 0) {
+        /* only a prepared message may be submitted without its steps */
+        mr_reply_envelope(&r->answer, 400, "steps: must not be empty");
+        return 0;
+    }
     if (cur == NULL) {
         rc = insert_new(w, r, MR_MSG_SUBMITTED, now, err);
         if (rc == 0) {
             mr_metrics_transition(MR_MSG_NONE, MR_MSG_SUBMITTED);
-            after_submit(r, r->msg->next_cron_ms, now);
+            after_submit(r, r->msg->nsteps, r->msg->next_cron_ms, now);
             *woke = true;
         }
         return rc;
@@ -186,7 +191,7 @@ static int apply_submit(struct mr_writer *w, struct mr_req *r, const struct mr_m
         return 0;
     }
     if (rc == 0) {
-        after_submit(r, due, now);
+        after_submit(r, cur->nsteps ? cur->nsteps : 10, due, now); /* steps not loaded: a fair guess */
         *woke = true;
     }
     return rc;

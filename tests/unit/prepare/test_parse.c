@@ -37,7 +37,7 @@ static void refused(const char *body, const char *field)
     struct mr_msg *m = NULL;
     size_t n = strlen(field);
 
-    assert_int_equal(mr_parse_msg(body, strlen(body), &m, &err), MR_EINVAL);
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), MR_EINVAL);
     assert_null(m);
     if (strncmp(err.msg, field, n) != 0 || strncmp(err.msg + n, ": ", 2) != 0)
         fail_msg("body %s: expected field '%s', got '%s'", body, field, err.msg);
@@ -58,7 +58,7 @@ static void test_parse_accepts_go_client_body(void **state)
     struct mr_msg *m = NULL;
 
     (void)state;
-    assert_int_equal(mr_parse_msg(body, strlen(body), &m, &err), 0);
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), 0);
     assert_string_equal(m->gid, "g1");
     assert_int_equal(m->nsteps, 2);
     assert_string_equal(m->steps[0].branch_id, "01");
@@ -87,7 +87,7 @@ static void test_parse_ignores_extra_and_null_fields(void **state)
     struct mr_msg *m = NULL;
 
     (void)state;
-    assert_int_equal(mr_parse_msg(body, strlen(body), &m, &err), 0);
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), 0);
     assert_string_equal(m->custom_data, "");
     assert_string_equal(m->branch_headers, "");
     assert_int_equal(m->delay, 0);
@@ -198,6 +198,22 @@ static void test_parse_rejects_body_over_limit(void **state)
     mr_config.max_body = 1 << 20;
 }
 
+static void test_parse_submit_may_leave_out_steps(void **state)
+{
+    const char *body = "{\"gid\":\"g\",\"trans_type\":\"msg\"}";
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    assert_int_equal(mr_parse_msg(body, strlen(body), true, &m, &err), 0);
+    assert_int_equal(m->nsteps, 0);
+    mr_msg_free(m);
+    m = NULL;
+    body = "{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[]}";
+    assert_int_equal(mr_parse_msg(body, strlen(body), true, &m, &err), MR_EINVAL);
+    assert_null(m);
+}
+
 static void test_parse_gid_body(void **state)
 {
     struct mr_err err = MR_ERR_INIT;
@@ -252,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_too_many_steps_and_long_urls),
         cmocka_unit_test(test_parse_rejects_bad_options),
         cmocka_unit_test(test_parse_rejects_body_over_limit),
+        cmocka_unit_test(test_parse_submit_may_leave_out_steps),
         cmocka_unit_test(test_parse_gid_body),
         cmocka_unit_test(test_envelope_shapes),
         cmocka_unit_test(test_render_query_unknown),
