@@ -22,7 +22,7 @@ PYTHON  := /usr/bin/python3
 
 CORE_SRC := $(wildcard common/*.c store/*.c prepare/*.c query/*.c) \
             $(filter-out relay/main.c,$(wildcard relay/*.c))
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sql_sqlite.o
 MAIN_OBJ := $(BUILD)/relay/main.o
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -30,6 +30,7 @@ HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
 .PHONY: all deps build run test unit e2e clean
+.SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -78,3 +79,33 @@ clean:
 	rm -rf build build-san
 
 -include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(HELPER_BIN:=.d)
+
+# The SQLite schema, compiled in (the binary never reads sql/ at run time):
+# sql/sqlite/NNN_*.sql -> $(BUILD)/gen/sql_sqlite.c, an array of {NNN, text}
+# in version order (see store/store_int.h). Bytes go through od, so no quoting
+# of the SQL text is needed.
+SQLITE_SQL := $(sort $(wildcard sql/sqlite/*.sql))
+
+$(BUILD)/gen/sql_sqlite.c: $(SQLITE_SQL) Makefile
+	@mkdir -p $(dir $@)
+	@set -e; { \
+	  echo '/* generated from sql/sqlite/NNN_*.sql by the Makefile; do not edit */'; \
+	  echo '#include "store/store_int.h"'; \
+	  for f in $(SQLITE_SQL); do \
+	    v=$$(basename "$$f" | sed 's/_.*//'); \
+	    echo "static const unsigned char sql_$$v[] = {"; \
+	    od -An -v -tu1 "$$f" | awk '{ for (i = 1; i <= NF; i++) printf "%s,", $$i; print "" }'; \
+	    echo '0};'; \
+	  done; \
+	  echo 'const struct mr_store_schema mr_store_sqlite_schema[] = {'; \
+	  for f in $(SQLITE_SQL); do \
+	    v=$$(basename "$$f" | sed 's/_.*//'); \
+	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v},"; \
+	  done; \
+	  echo '};'; \
+	  echo 'const size_t mr_store_sqlite_schema_count ='; \
+	  echo '    sizeof(mr_store_sqlite_schema) / sizeof(mr_store_sqlite_schema[0]);'; \
+	} > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/sql_sqlite.o: $(BUILD)/gen/sql_sqlite.c
+	$(CC) $(CFLAGS) -c $< -o $@

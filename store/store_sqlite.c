@@ -1,0 +1,1065 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_sqlite.c - the SQLite engine of store.h ("sqlite:PATH"), the embedded
+ * default: one database file in WAL mode with synchronous=FULL, so a commit
+ * that returned is on disk and kill -9 loses nothing acknowledged.
+ *
+ * Every statement is prepared once per handle at open and reused (reset and
+ * unbound after each use); no SQL text is ever built from data. The schema
+ * comes from the binary (mr_store_sqlite_schema) and is migrated at open.
+ *
+ * Threads: a handle is one connection owned by one thread (opened NOMUTEX);
+ * every thread opens its own. Other processes may share the file.
+ * Errors: SQLite failures are MR_ESTORE "sqlite: <errmsg>", a lock still held
+ * after the 10 s busy timeout is MR_EBUSY, a file that cannot be opened is
+ * MR_EUNAVAIL. Calling a write function outside a transaction (or an
+ * own-transaction one inside) is MR_EINVAL and writes nothing.
+ */
+#include "store/store_int.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "common/clock.h"
+#include "common/mem.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+/* The msg columns every message query returns, in read_msg()'s order. */
+#define MSG_COLS                                                                                   \
+    "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
+    "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
+    "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
+    "lease_until, result"
+
+/* Unfinished messages; must read exactly as the msg_due index's WHERE. */
+#define UNFINISHED "state IN ('prepared', 'submitted')"
+
+/* Due and not leased at ?1 (now). */
+#define DUE "next_cron_time <= ?1 AND lease_until <= ?1"
+
+/*
+ * Where claim and count_due look. Without ANALYZE statistics the planner
+ * prefers msg_state_id (an equality on state) and sorts every unfinished row;
+ * msg_due walks the due ones in order and stops at the LIMIT. Pinned with
+ * INDEXED BY, so a schema without the index fails at prepare, not slowly.
+ */
+#define DUE_FROM "FROM msg INDEXED BY msg_due WHERE " UNFINISHED " AND " DUE
+
+/* The tail shared by the three list statements: ?3 position, ?4..?5 create range, ?6 limit. */
+#define LIST_TAIL                                                                                  \
+    " AND id < ?3 AND create_time >= ?4 AND create_time <= ?5 ORDER BY id DESC LIMIT ?6"
+
+/* X(id, sql): every statement a handle prepares. */
+#define STMT_LIST(X)                                                                               \
+    X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
+    X(ST_COMMIT, "COMMIT")                                                                         \
+    X(ST_ROLLBACK, "ROLLBACK")                                                                     \
+    X(ST_SAVEPOINT, "SAVEPOINT mr_insert")                                                         \
+    X(ST_RELEASE_SP, "RELEASE mr_insert")                                                          \
+    X(ST_ROLLBACK_SP, "ROLLBACK TO mr_insert")                                                     \
+    X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?1")                                \
+    X(ST_MSG_BY_ID, "SELECT " MSG_COLS " FROM msg WHERE id = ?1")                                  \
+    X(ST_STEPS, "SELECT id, branch_id, url, payload, state, attempts, last_error, "                \
+                "create_time, update_time, finish_time FROM step WHERE msg_id = ?1 "               \
+                "ORDER BY id")                                                                     \
+    X(ST_MSG_INSERT,                                                                               \
+      "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
+      "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
+      "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
+      "next_cron_interval, result) "                                                               \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "       \
+      "?18, ?19)")                                                                                 \
+    X(ST_STEP_INSERT,                                                                              \
+      "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
+      "create_time, update_time, finish_time) "                                                    \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                          \
+    X(ST_TRANSITION,                                                                               \
+      "UPDATE msg SET state = ?3, update_time = ?4, "                                              \
+      "finish_time = CASE WHEN ?3 = 'succeed' THEN ?4 ELSE finish_time END, "                      \
+      "rollback_time = CASE WHEN ?3 = 'failed' THEN ?4 ELSE rollback_time END, "                   \
+      "next_cron_time = CASE WHEN ?5 >= 0 THEN ?5 ELSE next_cron_time END, "                       \
+      "next_cron_interval = CASE WHEN ?5 >= 0 THEN ?6 ELSE next_cron_interval END, "               \
+      "owner = CASE WHEN ?7 THEN '' ELSE owner END, "                                              \
+      "lease_until = CASE WHEN ?7 THEN 0 ELSE lease_until END "                                    \
+      "WHERE gid = ?1 AND state = ?2")                                                             \
+    X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = ?1")                                        \
+    X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?2, "                                          \
+                   "next_cron_interval = CASE WHEN ?3 >= 0 THEN ?3 ELSE next_cron_interval END, "  \
+                   "update_time = ?4 WHERE gid = ?1 AND " UNFINISHED)                              \
+    X(ST_CLAIM_IDS, "SELECT id " DUE_FROM " ORDER BY next_cron_time LIMIT ?2")                     \
+    X(ST_CLAIM_LEASE, "UPDATE msg SET owner = ?2, lease_until = ?3 WHERE id = ?1")                 \
+    X(ST_STEP_RECORD, "UPDATE step SET attempts = attempts + 1, update_time = ?3, "                \
+                      "state = CASE WHEN ?2 THEN 'succeed' ELSE state END, "                       \
+                      "finish_time = CASE WHEN ?2 THEN ?3 ELSE finish_time END, "                  \
+                      "last_error = CASE WHEN ?2 THEN last_error ELSE ?4 END WHERE id = ?1")       \
+    X(ST_RELEASE, "UPDATE msg SET owner = '', lease_until = 0, next_cron_time = ?3, "              \
+                  "next_cron_interval = CASE WHEN ?4 >= 0 THEN ?4 ELSE next_cron_interval END, "   \
+                  "result = coalesce(?5, result), update_time = ?6 "                               \
+                  "WHERE gid = ?1 AND owner = ?2 AND " UNFINISHED)                                 \
+    X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
+                        "WHERE owner = ?1 AND owner <> ''")                                        \
+    X(ST_COUNT_DUE, "SELECT count(*) " DUE_FROM)                                                   \
+    X(ST_LIST_GID,                                                                                 \
+      "SELECT " MSG_COLS " FROM msg WHERE gid = ?1 AND (?2 = '' OR state = ?2)" LIST_TAIL)         \
+    X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?2" LIST_TAIL)                    \
+    X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1" LIST_TAIL)
+
+enum stmt_id {
+#define STMT_ENUM(id, sql) id,
+    STMT_LIST(STMT_ENUM)
+#undef STMT_ENUM
+        ST_COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define STMT_SQL(id, sql) sql,
+    STMT_LIST(STMT_SQL)
+#undef STMT_SQL
+};
+
+/* A SQLite handle: the store.h header first, then the connection and its statements. */
+struct sq_store {
+    struct mr_store base;
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+/* sq - the SQLite handle behind @s. */
+static struct sq_store *sq(struct mr_store *s)
+{
+    return (struct sq_store *)s;
+}
+
+/* fail - report SQLite result @rc as MR_EBUSY or MR_ESTORE with the connection's message. */
+static int fail(sqlite3 *db, int rc, struct mr_err *err)
+{
+    const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return mr_err_set(err, MR_EBUSY, "sqlite: %s", msg);
+    return mr_err_set(err, MR_ESTORE, "sqlite: %s", msg);
+}
+
+/* done - make @st ready for its next use: reset, drop bindings. */
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/*
+ * Parameter binding that keeps the first failure, so a statement's binds read
+ * as a list and are checked once. Strings and blobs are bound SQLITE_STATIC:
+ * they are the caller's and outlive the step that uses them.
+ */
+struct binder {
+    sqlite3_stmt *st;
+    int rc;
+};
+
+/* bind_text - bind @s; NULL binds '' (the schema keeps strings non-NULL). */
+static void bind_text(struct binder *b, int i, const char *s)
+{
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_text(b->st, i, s != NULL ? s : "", -1, SQLITE_STATIC);
+}
+
+/* bind_text_or_null - bind @s, NULL as SQL NULL. */
+static void bind_text_or_null(struct binder *b, int i, const char *s)
+{
+    if (b->rc != SQLITE_OK)
+        return;
+    if (s == NULL)
+        b->rc = sqlite3_bind_null(b->st, i);
+    else
+        b->rc = sqlite3_bind_text(b->st, i, s, -1, SQLITE_STATIC);
+}
+
+/* bind_blob - bind @n bytes at @p; never NULL (a NULL pointer would bind SQL NULL). */
+static void bind_blob(struct binder *b, int i, const void *p, size_t n)
+{
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_blob64(b->st, i, p != NULL ? p : "", p != NULL ? n : 0, SQLITE_STATIC);
+}
+
+static void bind_int(struct binder *b, int i, int64_t v)
+{
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_int64(b->st, i, v);
+}
+
+/* binder - start binding the statement @id of @q. */
+static struct binder binder(struct sq_store *q, enum stmt_id id)
+{
+    struct binder b = {q->st[id], SQLITE_OK};
+
+    return b;
+}
+
+/* run - step a bound write statement to its end. 0 or the mapped error; @st is reset either way. */
+static int run(struct sq_store *q, struct binder *b, struct mr_err *err)
+{
+    int code = 0;
+    int rc = b->rc;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b->st);
+    /* read the message before the reset */
+    if (rc != SQLITE_DONE)
+        code = fail(q->db, rc, err);
+    done(b->st);
+    return code;
+}
+
+/* exec_stmt - run the parameterless statement @id (BEGIN, COMMIT, savepoints). */
+static int exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err)
+{
+    struct binder b = binder(q, id);
+
+    return run(q, &b, err);
+}
+
+/* need_tx - MR_EINVAL unless a transaction is open: @what writes only inside one. */
+static int need_tx(struct sq_store *q, const char *what, struct mr_err *err)
+{
+    if (sqlite3_get_autocommit(q->db))
+        return mr_err_set(err, MR_EINVAL, "store: %s needs an open transaction", what);
+    return 0;
+}
+
+/* no_tx - MR_EINVAL if a transaction is open: @what runs its own. */
+static int no_tx(struct sq_store *q, const char *what, struct mr_err *err)
+{
+    if (!sqlite3_get_autocommit(q->db))
+        return mr_err_set(err, MR_EINVAL, "store: %s must be called outside a transaction", what);
+    return 0;
+}
+
+/* ---- reading rows ---- */
+
+/* col_str - column @i as a malloc'd string; NULL reads as "". */
+static char *col_str(sqlite3_stmt *st, int i)
+{
+    const unsigned char *p = sqlite3_column_text(st, i);
+
+    return mr_xstrndup(p != NULL ? (const char *)p : "", (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* read_msg - the message in the current row of a MSG_COLS query. */
+static int read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
+{
+    struct mr_msg *m = mr_msg_new(0);
+    const char *state = (const char *)sqlite3_column_text(st, 2);
+
+    m->id = sqlite3_column_int64(st, 0);
+    m->gid = col_str(st, 1);
+    m->state = mr_msg_state_parse(state != NULL ? state : "");
+    if (m->state < 0) {
+        mr_err_set(err, MR_ESTORE, "store: message '%s' has unknown state '%s'", m->gid,
+                   state != NULL ? state : "");
+        mr_msg_free(m);
+        return MR_ESTORE;
+    }
+    m->query_prepared = col_str(st, 3);
+    m->protocol = col_str(st, 4);
+    m->custom_data = col_str(st, 5);
+    m->branch_headers = col_str(st, 6);
+    m->concurrent = sqlite3_column_int(st, 7) != 0;
+    m->wait_result = sqlite3_column_int(st, 8) != 0;
+    m->timeout_to_fail = sqlite3_column_int(st, 9);
+    m->retry_interval = sqlite3_column_int(st, 10);
+    m->request_timeout = sqlite3_column_int(st, 11);
+    m->delay = sqlite3_column_int(st, 12);
+    m->create_ms = sqlite3_column_int64(st, 13);
+    m->update_ms = sqlite3_column_int64(st, 14);
+    m->finish_ms = sqlite3_column_int64(st, 15);
+    m->rollback_ms = sqlite3_column_int64(st, 16);
+    m->next_cron_ms = sqlite3_column_int64(st, 17);
+    m->next_cron_interval = sqlite3_column_int(st, 18);
+    m->owner = col_str(st, 19);
+    m->lease_until_ms = sqlite3_column_int64(st, 20);
+    m->result = col_str(st, 21);
+    *out = m;
+    return 0;
+}
+
+/* read_step - the step in the current row of ST_STEPS into @sp (zeroed). */
+static int read_step(sqlite3_stmt *st, struct mr_step *sp, struct mr_err *err)
+{
+    const void *payload;
+    const char *state = (const char *)sqlite3_column_text(st, 4);
+
+    sp->id = sqlite3_column_int64(st, 0);
+    sp->branch_id = col_str(st, 1);
+    sp->url = col_str(st, 2);
+    /* column_blob before column_bytes: the order SQLite documents as safe */
+    payload = sqlite3_column_blob(st, 3);
+    sp->payload_len = (size_t)sqlite3_column_bytes(st, 3);
+    if (payload == NULL)
+        sp->payload_len = 0;
+    sp->payload = mr_xstrndup(payload != NULL ? payload : "", sp->payload_len);
+    sp->state = mr_step_state_parse(state != NULL ? state : "");
+    if (sp->state < 0) {
+        return mr_err_set(err, MR_ESTORE, "store: step %lld has unknown state '%s'",
+                          (long long)sp->id, state != NULL ? state : "");
+    }
+    sp->attempts = sqlite3_column_int(st, 5);
+    if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+        sp->last_error = col_str(st, 6);
+    sp->create_ms = sqlite3_column_int64(st, 7);
+    sp->update_ms = sqlite3_column_int64(st, 8);
+    sp->finish_ms = sqlite3_column_int64(st, 9);
+    return 0;
+}
+
+/* load_steps - attach @m's steps, in id (= branch insert) order. */
+static int load_steps(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
+{
+    struct binder b = binder(q, ST_STEPS);
+    size_t cap = 0;
+    int rc;
+
+    bind_int(&b, 1, m->id);
+    rc = b.rc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(b.st);
+        if (rc != SQLITE_ROW)
+            break;
+        if (m->nsteps == cap) {
+            cap = cap != 0 ? cap * 2 : 8;
+            m->steps = mr_xrealloc(m->steps, cap * sizeof(*m->steps));
+        }
+        memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
+        /* count the step before reading it, so mr_msg_free() frees a half-read one */
+        m->nsteps++;
+        if (read_step(b.st, &m->steps[m->nsteps - 1], err) != 0) {
+            done(b.st);
+            return MR_ESTORE;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        int code = fail(q->db, rc, err);
+
+        done(b.st);
+        return code;
+    }
+    done(b.st);
+    return 0;
+}
+
+/*
+ * load_one - run the bound single-message query @b; *out is the message (with
+ * steps when @with_steps) or NULL when there is no row.
+ */
+static int load_one(struct sq_store *q, struct binder *b, bool with_steps, struct mr_msg **out,
+                    struct mr_err *err)
+{
+    struct mr_msg *m = NULL;
+    int rc = b->rc;
+    int code;
+
+    *out = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b->st);
+    if (rc == SQLITE_DONE) {
+        done(b->st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        code = fail(q->db, rc, err);
+        done(b->st);
+        return code;
+    }
+    code = read_msg(b->st, &m, err);
+    done(b->st);
+    if (code == 0 && with_steps)
+        code = load_steps(q, m, err);
+    if (code != 0) {
+        mr_msg_free(m);
+        return code;
+    }
+    *out = m;
+    return 0;
+}
+
+/* load_many - run the bound multi-row message query @b into a new array (no steps). */
+static int load_many(struct sq_store *q, struct binder *b, struct mr_msg ***out, size_t *n,
+                     struct mr_err *err)
+{
+    struct mr_msg **v = NULL;
+    size_t cap = 0;
+    size_t len = 0;
+    int rc = b->rc;
+    int code = 0;
+
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(b->st);
+        if (rc != SQLITE_ROW)
+            break;
+        if (len == cap) {
+            cap = cap != 0 ? cap * 2 : 16;
+            v = mr_xrealloc(v, cap * sizeof(*v));
+        }
+        code = read_msg(b->st, &v[len], err);
+        if (code != 0)
+            break;
+        len++;
+    }
+    if (code == 0 && rc != SQLITE_DONE)
+        code = fail(q->db, rc, err);
+    done(b->st);
+    if (code != 0) {
+        mr_store_msgs_free(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* ---- open: pragmas and schema ---- */
+
+/* exec_sql - run fixed SQL text of ours (pragmas, schema files); never data. */
+static int exec_sql(sqlite3 *db, const char *sql, struct mr_err *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return fail(db, rc, err);
+    return 0;
+}
+
+/* query_int - the first column of the first row of fixed query @sql (0 when no row). */
+static int query_int(sqlite3 *db, const char *sql, int64_t *v, struct mr_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int code = 0;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    *v = 0;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *v = sqlite3_column_int64(st, 0);
+        rc = SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE)
+        code = fail(db, rc, err);
+    sqlite3_finalize(st);
+    return code;
+}
+
+/* schema_version - the stored schema version; 0 for a database without one. */
+static int schema_version(sqlite3 *db, int64_t *v, struct mr_err *err)
+{
+    int64_t has;
+    int code;
+
+    code = query_int(db,
+                     "SELECT count(*) FROM sqlite_master "
+                     "WHERE type = 'table' AND name = 'schema_version'",
+                     &has, err);
+    if (code != 0 || has == 0) {
+        *v = 0;
+        return code;
+    }
+    return query_int(db, "SELECT coalesce(max(version), 0) FROM schema_version", v, err);
+}
+
+/* check_not_newer - the "database is from a newer msgrelay" error. */
+static int check_not_newer(int64_t have, int latest, struct mr_err *err)
+{
+    if (have > latest) {
+        return mr_err_set(err, MR_ESTORE,
+                          "store: schema version %lld is newer than this msgrelay (%d)",
+                          (long long)have, latest);
+    }
+    return 0;
+}
+
+/* record_version - note schema file @version as applied. */
+static int record_version(sqlite3 *db, int version, struct mr_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int code = 0;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO schema_version (version, applied_time) "
+                                "VALUES (?1, ?2)",
+                                -1, &st, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 1, version);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, mr_now_ms());
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        code = fail(db, rc, err);
+    sqlite3_finalize(st);
+    return code;
+}
+
+/*
+ * migrate - bring the schema to the newest version compiled in: every newer
+ * file, in order, in one IMMEDIATE transaction (so two processes opening a new
+ * file at once do not both create it: the second re-reads the version under
+ * the lock and finds nothing to do).
+ */
+static int migrate(sqlite3 *db, struct mr_err *err)
+{
+    int latest = mr_store_sqlite_schema[mr_store_sqlite_schema_count - 1].version;
+    int64_t have;
+    size_t i;
+    int code;
+
+    code = schema_version(db, &have, err);
+    if (code == 0)
+        code = check_not_newer(have, latest, err);
+    if (code != 0 || have == latest)
+        return code;
+
+    code = exec_sql(db, "BEGIN IMMEDIATE", err);
+    if (code != 0)
+        return code;
+    code = schema_version(db, &have, err);
+    if (code == 0)
+        code = check_not_newer(have, latest, err);
+    for (i = 0; code == 0 && i < mr_store_sqlite_schema_count; i++) {
+        const struct mr_store_schema *f = &mr_store_sqlite_schema[i];
+
+        if (f->version <= have)
+            continue;
+        code = exec_sql(db, f->sql, err);
+        if (code != 0) {
+            mr_err_set(err, code, "store: schema %d: %s", f->version,
+                       err != NULL ? err->msg : "failed");
+            break;
+        }
+        code = record_version(db, f->version, err);
+    }
+    if (code == 0)
+        code = exec_sql(db, "COMMIT", err);
+    if (code != 0 && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return code;
+}
+
+/* ---- the engine ---- */
+
+static void sq_close(struct mr_store *s)
+{
+    struct sq_store *q = sq(s);
+    size_t i;
+
+    for (i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(q->st[i]);
+    /* closing rolls back an open transaction */
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static int sq_begin(struct mr_store *s, struct mr_err *err)
+{
+    return exec_stmt(sq(s), ST_BEGIN, err);
+}
+
+static void sq_rollback(struct mr_store *s)
+{
+    struct sq_store *q = sq(s);
+
+    if (!sqlite3_get_autocommit(q->db))
+        exec_stmt(q, ST_ROLLBACK, NULL);
+}
+
+static int sq_commit(struct mr_store *s, struct mr_err *err)
+{
+    int code = exec_stmt(sq(s), ST_COMMIT, err);
+
+    /* a failed COMMIT may leave the transaction open; store.h promises it is gone */
+    if (code != 0)
+        sq_rollback(s);
+    return code;
+}
+
+static int sq_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
+                      struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_MSG_BY_GID);
+
+    bind_text(&b, 1, gid);
+    return load_one(q, &b, with_steps, out, err);
+}
+
+/* insert_rows - the INSERTs of sq_msg_insert(), inside its savepoint. */
+static int insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
+{
+    struct binder b = binder(q, ST_MSG_INSERT);
+    size_t i;
+    int code;
+    int rc;
+
+    bind_text(&b, 1, m->gid);
+    bind_text(&b, 2, mr_msg_state_name(m->state));
+    bind_text(&b, 3, m->query_prepared);
+    bind_text(&b, 4, m->protocol != NULL ? m->protocol : "http");
+    bind_text(&b, 5, m->custom_data);
+    bind_text(&b, 6, m->branch_headers);
+    bind_int(&b, 7, m->concurrent);
+    bind_int(&b, 8, m->wait_result);
+    bind_int(&b, 9, m->timeout_to_fail);
+    bind_int(&b, 10, m->retry_interval);
+    bind_int(&b, 11, m->request_timeout);
+    bind_int(&b, 12, m->delay);
+    bind_int(&b, 13, m->create_ms);
+    bind_int(&b, 14, m->update_ms);
+    bind_int(&b, 15, m->finish_ms);
+    bind_int(&b, 16, m->rollback_ms);
+    bind_int(&b, 17, m->next_cron_ms);
+    bind_int(&b, 18, m->next_cron_interval);
+    bind_text(&b, 19, m->result);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        done(b.st);
+        return mr_err_set(err, MR_EEXIST, "store: message '%s' already exists", m->gid);
+    }
+    if (rc != SQLITE_DONE) {
+        code = fail(q->db, rc, err);
+        done(b.st);
+        return code;
+    }
+    done(b.st);
+    m->id = sqlite3_last_insert_rowid(q->db);
+
+    for (i = 0; i < m->nsteps; i++) {
+        struct mr_step *sp = &m->steps[i];
+
+        b = binder(q, ST_STEP_INSERT);
+        bind_int(&b, 1, m->id);
+        bind_text(&b, 2, sp->branch_id);
+        bind_text(&b, 3, sp->url);
+        bind_blob(&b, 4, sp->payload, sp->payload_len);
+        bind_text(&b, 5, mr_step_state_name(sp->state));
+        bind_int(&b, 6, sp->attempts);
+        bind_text_or_null(&b, 7, sp->last_error);
+        bind_int(&b, 8, sp->create_ms);
+        bind_int(&b, 9, sp->update_ms);
+        bind_int(&b, 10, sp->finish_ms);
+        code = run(q, &b, err);
+        if (code != 0)
+            return code;
+        sp->id = sqlite3_last_insert_rowid(q->db);
+    }
+    return 0;
+}
+
+/*
+ * sq_msg_insert - the message row and its steps under a savepoint, so a failed
+ * insert writes nothing and the caller's batch (group commit) goes on.
+ */
+static int sq_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    size_t i;
+    int code;
+    int rel;
+
+    code = need_tx(q, "insert", err);
+    if (code != 0)
+        return code;
+    if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
+    for (i = 0; i < m->nsteps; i++) {
+        if (m->steps[i].state < 0 || m->steps[i].state >= MR_STEP_STATE_COUNT)
+            return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
+    }
+    code = exec_stmt(q, ST_SAVEPOINT, err);
+    if (code != 0)
+        return code;
+    code = insert_rows(q, m, err);
+    if (code != 0) {
+        exec_stmt(q, ST_ROLLBACK_SP, NULL);
+        m->id = 0;
+        for (i = 0; i < m->nsteps; i++)
+            m->steps[i].id = 0;
+    }
+    /* after ROLLBACK TO, RELEASE just drops the savepoint */
+    rel = exec_stmt(q, ST_RELEASE_SP, code == 0 ? err : NULL);
+    return code != 0 ? code : rel;
+}
+
+static int sq_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
+                             int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_TRANSITION);
+    const char *state;
+    int code;
+    int rc;
+
+    code = need_tx(q, "transition", err);
+    if (code != 0)
+        return code;
+    bind_text(&b, 1, gid);
+    bind_text(&b, 2, mr_msg_state_name(from));
+    bind_text(&b, 3, mr_msg_state_name(to));
+    bind_int(&b, 4, now_ms);
+    bind_int(&b, 5, next_cron_ms);
+    bind_int(&b, 6, next_cron_interval);
+    bind_int(&b, 7, mr_msg_state_is_final(to));
+    code = run(q, &b, err);
+    if (code != 0)
+        return code;
+    if (sqlite3_changes(q->db) > 0)
+        return 0;
+
+    /* nothing changed: tell a missing message from one in another state */
+    b = binder(q, ST_MSG_STATE);
+    bind_text(&b, 1, gid);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_DONE) {
+        done(b.st);
+        return mr_err_set(err, MR_ENOENT, "store: no message '%s'", gid);
+    }
+    if (rc != SQLITE_ROW) {
+        code = fail(q->db, rc, err);
+        done(b.st);
+        return code;
+    }
+    state = (const char *)sqlite3_column_text(b.st, 0);
+    code = mr_err_set(err, MR_ECONFLICT, "store: message '%s' is '%s', not '%s'", gid,
+                      state != NULL ? state : "", mr_msg_state_name(from));
+    done(b.st);
+    return code;
+}
+
+static int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
+                           int64_t now_ms, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_SCHEDULE);
+    int code;
+
+    code = need_tx(q, "schedule", err);
+    if (code != 0)
+        return code;
+    bind_text(&b, 1, gid);
+    bind_int(&b, 2, next_cron_ms);
+    bind_int(&b, 3, interval);
+    bind_int(&b, 4, now_ms);
+    code = run(q, &b, err);
+    if (code == 0 && sqlite3_changes(q->db) == 0)
+        return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
+    return code;
+}
+
+/* claim_ids - the ids of up to @limit due, unleased messages, earliest first. */
+static int claim_ids(struct sq_store *q, int64_t now_ms, size_t limit, int64_t **ids, size_t *n,
+                     struct mr_err *err)
+{
+    struct binder b = binder(q, ST_CLAIM_IDS);
+    int64_t *v = NULL;
+    size_t cap = 0;
+    size_t len = 0;
+    int code = 0;
+    int rc;
+
+    bind_int(&b, 1, now_ms);
+    bind_int(&b, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    rc = b.rc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(b.st);
+        if (rc != SQLITE_ROW)
+            break;
+        if (len == cap) {
+            cap = cap != 0 ? cap * 2 : 64;
+            v = mr_xrealloc(v, cap * sizeof(*v));
+        }
+        v[len++] = sqlite3_column_int64(b.st, 0);
+    }
+    if (rc != SQLITE_DONE)
+        code = fail(q->db, rc, err);
+    done(b.st);
+    if (code != 0) {
+        free(v);
+        return code;
+    }
+    *ids = v;
+    *n = len;
+    return 0;
+}
+
+/* claim_in_tx - the body of sq_claim(), inside its transaction. */
+static int claim_in_tx(struct sq_store *q, const char *owner, int64_t now_ms,
+                       int64_t lease_until_ms, size_t limit, struct mr_msg ***out, size_t *n,
+                       struct mr_err *err)
+{
+    struct mr_msg **v = NULL;
+    int64_t *ids = NULL;
+    size_t nids = 0;
+    size_t len = 0;
+    size_t i;
+    int code;
+
+    code = claim_ids(q, now_ms, limit, &ids, &nids, err);
+    for (i = 0; code == 0 && i < nids; i++) {
+        struct binder b = binder(q, ST_CLAIM_LEASE);
+
+        bind_int(&b, 1, ids[i]);
+        bind_text(&b, 2, owner);
+        bind_int(&b, 3, lease_until_ms);
+        code = run(q, &b, err);
+    }
+    if (code == 0 && nids > 0)
+        v = mr_xcalloc(nids, sizeof(*v));
+    for (i = 0; code == 0 && i < nids; i++) {
+        struct binder b = binder(q, ST_MSG_BY_ID);
+
+        bind_int(&b, 1, ids[i]);
+        code = load_one(q, &b, true, &v[len], err);
+        if (code == 0 && v[len] == NULL)
+            code = mr_err_set(err, MR_ESTORE, "store: claimed message %lld vanished",
+                              (long long)ids[i]);
+        if (code == 0)
+            len++;
+    }
+    free(ids);
+    if (code != 0) {
+        mr_store_msgs_free(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
+                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    int code;
+
+    *out = NULL;
+    *n = 0;
+    code = no_tx(q, "claim", err);
+    if (code != 0)
+        return code;
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: claim needs an owner");
+    if (limit == 0)
+        return 0;
+    code = sq_begin(s, err);
+    if (code != 0)
+        return code;
+    code = claim_in_tx(q, owner, now_ms, lease_until_ms, limit, out, n, err);
+    if (code == 0)
+        code = sq_commit(s, err);
+    else
+        sq_rollback(s);
+    if (code != 0) {
+        mr_store_msgs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return code;
+}
+
+static int sq_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
+                          int64_t now_ms, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_STEP_RECORD);
+    int code;
+
+    code = need_tx(q, "step_record", err);
+    if (code != 0)
+        return code;
+    bind_int(&b, 1, step_id);
+    bind_int(&b, 2, success);
+    bind_int(&b, 3, now_ms);
+    bind_text_or_null(&b, 4, error);
+    code = run(q, &b, err);
+    if (code == 0 && sqlite3_changes(q->db) == 0)
+        return mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
+    return code;
+}
+
+static int sq_msg_release(struct mr_store *s, const char *gid, const char *owner,
+                          int64_t next_cron_ms, int interval, const char *result, int64_t now_ms,
+                          struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_RELEASE);
+    int code;
+
+    code = need_tx(q, "release", err);
+    if (code != 0)
+        return code;
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: release needs an owner");
+    bind_text(&b, 1, gid);
+    bind_text(&b, 2, owner);
+    bind_int(&b, 3, next_cron_ms);
+    bind_int(&b, 4, interval);
+    bind_text_or_null(&b, 5, result);
+    bind_int(&b, 6, now_ms);
+    return run(q, &b, err);
+}
+
+static int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_RELEASE_OWNER);
+    int code;
+
+    code = no_tx(q, "release_owner", err);
+    if (code != 0)
+        return code;
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: release_owner needs an owner");
+    /* one statement in autocommit mode: its own transaction */
+    bind_text(&b, 1, owner);
+    return run(q, &b, err);
+}
+
+static int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_COUNT_DUE);
+    int code = 0;
+    int rc;
+
+    *n = 0;
+    bind_int(&b, 1, now_ms);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_ROW)
+        *n = (long)sqlite3_column_int64(b.st, 0);
+    else
+        code = fail(q->db, rc, err);
+    done(b.st);
+    return code;
+}
+
+/*
+ * sq_msg_list - one of three fixed statements by which filter narrows most: a
+ * gid (at most one row), a state (the state/id index), or none (the primary
+ * key, newest first). Unset bounds bind as the widest range.
+ */
+static int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
+                       size_t *n, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    enum stmt_id id = ST_LIST_ALL;
+    struct binder b;
+
+    *out = NULL;
+    *n = 0;
+    if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
+    if (f->gid != NULL && f->gid[0] != '\0')
+        id = ST_LIST_GID;
+    else if (f->state != MR_MSG_NONE)
+        id = ST_LIST_STATE;
+    b = binder(q, id);
+    if (id == ST_LIST_GID)
+        bind_text(&b, 1, f->gid);
+    if (id != ST_LIST_ALL)
+        bind_text(&b, 2, mr_msg_state_name(f->state));
+    bind_int(&b, 3, f->position > 0 ? f->position : INT64_MAX);
+    bind_int(&b, 4, f->create_from_ms);
+    bind_int(&b, 5, f->create_to_ms > 0 ? f->create_to_ms : INT64_MAX);
+    /* LIMIT -1 is no limit in SQLite */
+    bind_int(&b, 6, f->limit == 0 || f->limit > INT64_MAX ? -1 : (int64_t)f->limit);
+    return load_many(q, &b, out, n, err);
+}
+
+static const struct mr_store_engine sqlite_engine = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .msg_get = sq_msg_get,
+    .msg_insert = sq_msg_insert,
+    .msg_transition = sq_msg_transition,
+    .msg_schedule = sq_msg_schedule,
+    .claim = sq_claim,
+    .step_record = sq_step_record,
+    .msg_release = sq_msg_release,
+    .release_owner = sq_release_owner,
+    .count_due = sq_count_due,
+    .msg_list = sq_msg_list,
+};
+
+/* prepare_all - prepare every statement of @q once, for the life of the handle. */
+static int prepare_all(struct sq_store *q, struct mr_err *err)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < ST_COUNT; i++) {
+        rc = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL);
+        if (rc != SQLITE_OK)
+            return fail(q->db, rc, err);
+    }
+    return 0;
+}
+
+/* set_pragmas - the connection settings msgrelay's durability rests on. */
+static int set_pragmas(sqlite3 *db, struct mr_err *err)
+{
+    int code;
+
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    code = exec_sql(db, "PRAGMA journal_mode = WAL", err);
+    if (code == 0)
+        code = exec_sql(db, "PRAGMA synchronous = FULL", err);
+    if (code == 0)
+        code = exec_sql(db, "PRAGMA foreign_keys = ON", err);
+    return code;
+}
+
+int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err *err)
+{
+    struct sq_store *q;
+    int code;
+    int rc;
+
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: no path in sqlite store uri");
+    q = mr_xcalloc(1, sizeof(*q));
+    q->base.eng = &sqlite_engine;
+    rc = sqlite3_open_v2(path, &q->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        code = mr_err_set(err, (rc & 0xff) == SQLITE_CANTOPEN ? MR_EUNAVAIL : MR_ESTORE,
+                          "sqlite: cannot open '%s': %s", path,
+                          q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    code = set_pragmas(q->db, err);
+    if (code == 0)
+        code = migrate(q->db, err);
+    if (code == 0)
+        code = prepare_all(q, err);
+    if (code != 0)
+        goto fail;
+    *out = &q->base;
+    return 0;
+
+fail:
+    sq_close(&q->base);
+    return code;
+}

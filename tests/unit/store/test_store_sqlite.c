@@ -1,0 +1,1150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_store_sqlite.c - the store interface (store/store.c) on the SQLite
+ * engine (store/store_sqlite.c), driven on a real database file in a fresh
+ * mkdtemp directory per test: round trips, the compare-and-set transition,
+ * claiming under a lease, release, listing, persistence across reopen and
+ * the schema version check.
+ *
+ * Single-threaded; a second handle on the same file stands in for a second
+ * thread or relay where a test needs one. Every failure is a cmocka assertion;
+ * setup/teardown failures fail the test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+#include "common/model.h"
+#include "store/store.h"
+
+/* One test's database: a private directory, its file and an open handle. */
+struct fx {
+    char dir[64];
+    char path[128];
+    char uri[160];
+    struct mr_store *s;
+};
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    struct fx *fx = mr_xcalloc(1, sizeof(*fx));
+    struct mr_err err = MR_ERR_INIT;
+
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/mr-store-test-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->path, sizeof(fx->path), "%s/relay.db", fx->dir);
+    snprintf(fx->uri, sizeof(fx->uri), "sqlite:%s", fx->path);
+    if (mr_store_open(fx->uri, &fx->s, &err) != 0) {
+        fprintf(stderr, "open: %s\n", err.msg);
+        rmdir(fx->dir);
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char p[160];
+    size_t i;
+
+    mr_store_close(fx->s);
+    for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+/* new_msg - a message @gid in @state, due at @next_cron_ms, with @nsteps steps. */
+static struct mr_msg *new_msg(const char *gid, int state, int64_t next_cron_ms, size_t nsteps)
+{
+    struct mr_msg *m = mr_msg_new(nsteps);
+    char tmp[64];
+    size_t i;
+
+    m->gid = mr_xstrdup(gid);
+    m->state = state;
+    m->query_prepared = mr_xstrdup("http://app/query");
+    m->protocol = mr_xstrdup("http");
+    m->custom_data = mr_xstrdup("");
+    m->branch_headers = mr_xstrdup("");
+    m->create_ms = 100;
+    m->update_ms = 100;
+    m->next_cron_ms = next_cron_ms;
+    m->next_cron_interval = 10;
+    for (i = 0; i < nsteps; i++) {
+        snprintf(tmp, sizeof(tmp), "%02zu", i + 1);
+        m->steps[i].branch_id = mr_xstrdup(tmp);
+        snprintf(tmp, sizeof(tmp), "http://svc/step%zu", i + 1);
+        m->steps[i].url = mr_xstrdup(tmp);
+        snprintf(tmp, sizeof(tmp), "{\"n\":%zu}", i + 1);
+        m->steps[i].payload = mr_xstrdup(tmp);
+        m->steps[i].payload_len = strlen(tmp);
+        m->steps[i].state = MR_STEP_PREPARED;
+        m->steps[i].create_ms = 100;
+        m->steps[i].update_ms = 100;
+    }
+    return m;
+}
+
+/* insert - insert @m in its own transaction and free it; returns its id. */
+static int64_t insert(struct mr_store *s, struct mr_msg *m)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int64_t id;
+
+    assert_int_equal(mr_store_begin(s, &err), 0);
+    if (mr_store_msg_insert(s, m, &err) != 0)
+        fail_msg("insert %s: %s", m->gid, err.msg);
+    assert_int_equal(mr_store_commit(s, &err), 0);
+    id = m->id;
+    mr_msg_free(m);
+    return id;
+}
+
+/* add - insert a message @gid in @state due at @next_cron_ms with @nsteps steps. */
+static int64_t add(struct mr_store *s, const char *gid, int state, int64_t next_cron_ms,
+                   size_t nsteps)
+{
+    return insert(s, new_msg(gid, state, next_cron_ms, nsteps));
+}
+
+/* get - load @gid (with steps), failing the test if it is absent. Owned result. */
+static struct mr_msg *get(struct mr_store *s, const char *gid)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    assert_int_equal(mr_store_msg_get(s, gid, true, &m, &err), 0);
+    if (m == NULL)
+        fail_msg("message %s not found", gid);
+    return m;
+}
+
+/* transition - mr_store_msg_transition in its own transaction; returns its code. */
+static int transition(struct mr_store *s, const char *gid, int from, int to, int64_t now,
+                      int64_t next_cron, int interval)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int rc;
+
+    assert_int_equal(mr_store_begin(s, &err), 0);
+    rc = mr_store_msg_transition(s, gid, from, to, now, next_cron, interval, &err);
+    if (rc == 0)
+        assert_int_equal(mr_store_commit(s, &err), 0);
+    else
+        mr_store_rollback(s);
+    return rc;
+}
+
+/* claim - claim up to @limit at @now for @owner until @until; returns the count. */
+static size_t claim(struct mr_store *s, const char *owner, int64_t now, int64_t until, size_t limit,
+                    struct mr_msg ***out)
+{
+    struct mr_err err = MR_ERR_INIT;
+    size_t n = 99;
+
+    if (mr_store_claim(s, owner, now, until, limit, out, &n, &err) != 0)
+        fail_msg("claim: %s", err.msg);
+    return n;
+}
+
+/* claim_count - claim and discard; the number claimed. */
+static size_t claim_count(struct mr_store *s, const char *owner, int64_t now, int64_t until,
+                          size_t limit)
+{
+    struct mr_msg **v = NULL;
+    size_t n = claim(s, owner, now, until, limit, &v);
+
+    mr_store_msgs_free(v, n);
+    return n;
+}
+
+/* count_due - mr_store_count_due at @now. */
+static long count_due(struct mr_store *s, int64_t now)
+{
+    struct mr_err err = MR_ERR_INIT;
+    long n = -1;
+
+    assert_int_equal(mr_store_count_due(s, now, &n, &err), 0);
+    return n;
+}
+
+/* raw_int - the integer answer of fixed @sql on a separate plain SQLite connection. */
+static int64_t raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* raw_exec - run fixed @sql on a separate plain SQLite connection. */
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* transitions_metric - the current value of the from -> to transition counter. */
+static long transitions_metric(const char *from, const char *to)
+{
+    struct mr_buf b = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    char key[128];
+    const char *p;
+    long v = 0;
+
+    assert_int_equal(mr_metrics_render(&b), 0);
+    snprintf(key, sizeof(key), "msgrelay_message_transitions_total{from=\"%s\",to=\"%s\"} ", from,
+             to);
+    p = strstr(b.p, key);
+    if (p != NULL)
+        v = strtol(p + strlen(key), NULL, 10);
+    mr_buf_release(&b);
+    return v;
+}
+
+/* ---- insert and get ---- */
+
+static void test_insert_then_get_round_trips_every_field_and_step(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = mr_msg_new(2);
+    struct mr_msg *g = NULL;
+    static const char bin[] = {'a', '\0', 'b', (char)0xff};
+
+    m->gid = mr_xstrdup("round-trip");
+    m->state = MR_MSG_SUBMITTED;
+    m->query_prepared = mr_xstrdup("http://app/qp");
+    m->protocol = mr_xstrdup("http");
+    m->custom_data = mr_xstrdup("{\"delay\":10}");
+    m->branch_headers = mr_xstrdup("{\"X-Trace\":\"t1\"}");
+    m->concurrent = true;
+    m->wait_result = true;
+    m->timeout_to_fail = 11;
+    m->retry_interval = 12;
+    m->request_timeout = 13;
+    m->delay = 10;
+    m->create_ms = 1700000000001;
+    m->update_ms = 1700000000002;
+    m->finish_ms = 1700000000003;
+    m->rollback_ms = 1700000000004;
+    m->next_cron_ms = 1700000000005;
+    m->next_cron_interval = 14;
+    m->owner = mr_xstrdup("ignored");
+    m->lease_until_ms = 99;
+    m->result = mr_xstrdup("last pass failed");
+    m->steps[0].branch_id = mr_xstrdup("01");
+    m->steps[0].url = mr_xstrdup("http://svc/a");
+    m->steps[0].payload = mr_xstrndup(bin, sizeof(bin));
+    m->steps[0].payload_len = sizeof(bin);
+    m->steps[0].state = MR_STEP_SUCCEED;
+    m->steps[0].attempts = 3;
+    m->steps[0].last_error = mr_xstrdup("http 500");
+    m->steps[0].create_ms = 21;
+    m->steps[0].update_ms = 22;
+    m->steps[0].finish_ms = 23;
+    m->steps[1].branch_id = mr_xstrdup("02");
+    m->steps[1].url = mr_xstrdup("kafka://orders?key=k1");
+    m->steps[1].payload = mr_xstrdup("");
+    m->steps[1].state = MR_STEP_PREPARED;
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_true(m->id > 0);
+    assert_true(m->steps[0].id > 0);
+    assert_true(m->steps[1].id > m->steps[0].id);
+
+    g = get(fx->s, "round-trip");
+    assert_int_equal(g->id, m->id);
+    assert_string_equal(g->gid, "round-trip");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_string_equal(g->query_prepared, "http://app/qp");
+    assert_string_equal(g->protocol, "http");
+    assert_string_equal(g->custom_data, "{\"delay\":10}");
+    assert_string_equal(g->branch_headers, "{\"X-Trace\":\"t1\"}");
+    assert_true(g->concurrent);
+    assert_true(g->wait_result);
+    assert_int_equal(g->timeout_to_fail, 11);
+    assert_int_equal(g->retry_interval, 12);
+    assert_int_equal(g->request_timeout, 13);
+    assert_int_equal(g->delay, 10);
+    assert_int_equal(g->create_ms, 1700000000001);
+    assert_int_equal(g->update_ms, 1700000000002);
+    assert_int_equal(g->finish_ms, 1700000000003);
+    assert_int_equal(g->rollback_ms, 1700000000004);
+    assert_int_equal(g->next_cron_ms, 1700000000005);
+    assert_int_equal(g->next_cron_interval, 14);
+    /* owner and lease always start empty */
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    assert_string_equal(g->result, "last pass failed");
+
+    assert_int_equal(g->nsteps, 2);
+    assert_int_equal(g->steps[0].id, m->steps[0].id);
+    assert_string_equal(g->steps[0].branch_id, "01");
+    assert_string_equal(g->steps[0].url, "http://svc/a");
+    assert_int_equal(g->steps[0].payload_len, sizeof(bin));
+    assert_memory_equal(g->steps[0].payload, bin, sizeof(bin));
+    assert_int_equal(g->steps[0].payload[sizeof(bin)], '\0');
+    assert_int_equal(g->steps[0].state, MR_STEP_SUCCEED);
+    assert_int_equal(g->steps[0].attempts, 3);
+    assert_string_equal(g->steps[0].last_error, "http 500");
+    assert_int_equal(g->steps[0].create_ms, 21);
+    assert_int_equal(g->steps[0].update_ms, 22);
+    assert_int_equal(g->steps[0].finish_ms, 23);
+    assert_int_equal(g->steps[1].id, m->steps[1].id);
+    assert_string_equal(g->steps[1].branch_id, "02");
+    assert_string_equal(g->steps[1].url, "kafka://orders?key=k1");
+    assert_int_equal(g->steps[1].payload_len, 0);
+    assert_string_equal(g->steps[1].payload, "");
+    assert_int_equal(g->steps[1].state, MR_STEP_PREPARED);
+    assert_null(g->steps[1].last_error);
+    mr_msg_free(g);
+    mr_msg_free(m);
+}
+
+static void test_get_without_steps_loads_no_steps(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g = NULL;
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 0, 3);
+    assert_int_equal(mr_store_msg_get(fx->s, "g1", false, &g, &err), 0);
+    assert_non_null(g);
+    assert_int_equal(g->nsteps, 0);
+    assert_null(g->steps);
+    mr_msg_free(g);
+}
+
+static void test_insert_stores_null_strings_as_empty_and_protocol_http(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *m = mr_msg_new(1);
+    struct mr_msg *g;
+
+    m->gid = mr_xstrdup("nulls");
+    m->state = MR_MSG_PREPARED;
+    m->steps[0].branch_id = mr_xstrdup("01");
+    m->steps[0].url = mr_xstrdup("http://svc/a");
+    insert(fx->s, m);
+
+    g = get(fx->s, "nulls");
+    assert_string_equal(g->query_prepared, "");
+    assert_string_equal(g->protocol, "http");
+    assert_string_equal(g->custom_data, "");
+    assert_string_equal(g->branch_headers, "");
+    assert_string_equal(g->owner, "");
+    assert_string_equal(g->result, "");
+    assert_non_null(g->steps[0].payload);
+    assert_int_equal(g->steps[0].payload_len, 0);
+    mr_msg_free(g);
+}
+
+static void test_get_unknown_gid_returns_ok_and_null(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g = (struct mr_msg *)&err;
+
+    assert_int_equal(mr_store_msg_get(fx->s, "nope", true, &g, &err), 0);
+    assert_null(g);
+}
+
+static void test_insert_duplicate_gid_is_eexist_and_changes_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *dup = new_msg("g1", MR_MSG_SUBMITTED, 555, 3);
+    struct mr_msg *g2 = new_msg("g2", MR_MSG_PREPARED, 0, 1);
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 100, 1);
+
+    /* in one batch: a good insert, the duplicate, another good insert */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, g2, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, dup, &err), MR_EEXIST);
+    assert_int_equal(err.code, MR_EEXIST);
+    assert_non_null(strstr(err.msg, "g1"));
+    assert_int_equal(dup->id, 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    assert_int_equal(g->next_cron_ms, 100);
+    assert_int_equal(g->nsteps, 1);
+    mr_msg_free(g);
+    g = get(fx->s, "g2");
+    mr_msg_free(g);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM step"), 2);
+    mr_msg_free(dup);
+    mr_msg_free(g2);
+}
+
+static void test_insert_failing_on_a_step_writes_nothing_and_keeps_the_batch(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *bad = new_msg("bad", MR_MSG_PREPARED, 0, 2);
+    struct mr_msg *good = new_msg("good", MR_MSG_PREPARED, 0, 1);
+    struct mr_msg *g = NULL;
+
+    /* two steps with the same (branch_id, op) break the unique key */
+    free(bad->steps[1].branch_id);
+    bad->steps[1].branch_id = mr_xstrdup("01");
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, bad, &err), MR_ESTORE);
+    assert_non_null(strstr(err.msg, "sqlite: "));
+    assert_int_equal(bad->id, 0);
+    assert_int_equal(bad->steps[0].id, 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, good, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+
+    assert_int_equal(mr_store_msg_get(fx->s, "bad", true, &g, &err), 0);
+    assert_null(g);
+    g = get(fx->s, "good");
+    assert_int_equal(g->nsteps, 1);
+    mr_msg_free(g);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM step"), 1);
+    mr_msg_free(bad);
+    mr_msg_free(good);
+}
+
+static void test_write_outside_transaction_is_einval_and_writes_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("g1", MR_MSG_PREPARED, 0, 1);
+    struct mr_msg *g = NULL;
+
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), MR_EINVAL);
+    assert_non_null(strstr(err.msg, "transaction"));
+    assert_int_equal(mr_store_msg_get(fx->s, "g1", false, &g, &err), 0);
+    assert_null(g);
+    mr_msg_free(m);
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 0, 1);
+    assert_int_equal(
+        mr_store_msg_transition(fx->s, "g1", MR_MSG_PREPARED, MR_MSG_SUBMITTED, 1, -1, 0, &err),
+        MR_EINVAL);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    mr_msg_free(g);
+}
+
+static void test_rollback_discards_the_insert(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("g1", MR_MSG_PREPARED, 0, 2);
+    struct mr_msg *g = NULL;
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), 0);
+    mr_store_rollback(fx->s);
+    /* a second rollback with nothing open is harmless */
+    mr_store_rollback(fx->s);
+
+    assert_int_equal(mr_store_msg_get(fx->s, "g1", true, &g, &err), 0);
+    assert_null(g);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM step"), 0);
+    /* the handle is usable for a new transaction */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    mr_msg_free(m);
+}
+
+static void test_close_rolls_back_an_open_transaction(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("g1", MR_MSG_PREPARED, 0, 1);
+    struct mr_msg *g = NULL;
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), 0);
+    mr_store_close(fx->s);
+    fx->s = NULL;
+    mr_msg_free(m);
+
+    assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_get(fx->s, "g1", true, &g, &err), 0);
+    assert_null(g);
+}
+
+static void test_commit_is_visible_to_a_second_handle(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *other = NULL;
+    struct mr_msg *g = NULL;
+
+    assert_int_equal(mr_store_open(fx->uri, &other, &err), 0);
+    add(fx->s, "g1", MR_MSG_PREPARED, 0, 1);
+    assert_int_equal(mr_store_msg_get(other, "g1", true, &g, &err), 0);
+    assert_non_null(g);
+    assert_int_equal(g->nsteps, 1);
+    mr_msg_free(g);
+    mr_store_close(other);
+}
+
+/* ---- transition ---- */
+
+static void test_transition_moves_state_and_sets_schedule(void **state)
+{
+    struct fx *fx = *state;
+    long before = transitions_metric("prepared", "submitted");
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_PREPARED, MR_MSG_SUBMITTED, 5000, 6000, 7), 0);
+
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->update_ms, 5000);
+    assert_int_equal(g->next_cron_ms, 6000);
+    assert_int_equal(g->next_cron_interval, 7);
+    assert_int_equal(g->finish_ms, 0);
+    assert_int_equal(g->rollback_ms, 0);
+    mr_msg_free(g);
+    assert_int_equal(transitions_metric("prepared", "submitted"), before + 1);
+}
+
+static void test_transition_with_negative_next_cron_keeps_the_schedule(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_PREPARED, MR_MSG_SUBMITTED, 5000, -1, 99), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->next_cron_ms, 100);
+    assert_int_equal(g->next_cron_interval, 10);
+    mr_msg_free(g);
+}
+
+static void test_transition_to_succeed_sets_finish_time_and_ends_lease(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 9000, 10), 1);
+    g = get(fx->s, "g1");
+    assert_string_equal(g->owner, "r1");
+    mr_msg_free(g);
+
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 2000, -1, 0), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_SUCCEED);
+    assert_int_equal(g->finish_ms, 2000);
+    assert_int_equal(g->rollback_ms, 0);
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+}
+
+static void test_transition_to_failed_sets_rollback_time_and_ends_lease(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 9000, 10), 1);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_PREPARED, MR_MSG_FAILED, 3000, -1, 0), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_FAILED);
+    assert_int_equal(g->rollback_ms, 3000);
+    assert_int_equal(g->finish_ms, 0);
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+}
+
+static void test_transition_from_wrong_state_is_econflict_and_writes_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(
+        mr_store_msg_transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 5000, 6000, 7, &err),
+        MR_ECONFLICT);
+    assert_non_null(strstr(err.msg, "prepared"));
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    assert_int_equal(g->update_ms, 100);
+    assert_int_equal(g->next_cron_ms, 100);
+    assert_int_equal(g->finish_ms, 0);
+    mr_msg_free(g);
+}
+
+static void test_transition_of_unknown_gid_is_enoent(void **state)
+{
+    struct fx *fx = *state;
+
+    add(fx->s, "g1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(transition(fx->s, "nope", MR_MSG_PREPARED, MR_MSG_SUBMITTED, 1, -1, 0),
+                     MR_ENOENT);
+}
+
+static void test_transition_not_in_the_table_is_einval_and_writes_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *g;
+
+    add(fx->s, "p", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "s", MR_MSG_SUCCEED, 100, 1);
+    assert_int_equal(transition(fx->s, "p", MR_MSG_PREPARED, MR_MSG_SUCCEED, 1, -1, 0), MR_EINVAL);
+    assert_int_equal(transition(fx->s, "s", MR_MSG_SUCCEED, MR_MSG_FAILED, 1, -1, 0), MR_EINVAL);
+    assert_int_equal(transition(fx->s, "p", MR_MSG_PREPARED, 42, 1, -1, 0), MR_EINVAL);
+    g = get(fx->s, "p");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    mr_msg_free(g);
+    g = get(fx->s, "s");
+    assert_int_equal(g->state, MR_MSG_SUCCEED);
+    assert_int_equal(g->rollback_ms, 0);
+    mr_msg_free(g);
+}
+
+/* ---- schedule ---- */
+
+static void test_schedule_sets_next_cron_and_negative_interval_keeps_it(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_schedule(fx->s, "g1", 7000, 20, 500, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->next_cron_ms, 7000);
+    assert_int_equal(g->next_cron_interval, 20);
+    assert_int_equal(g->update_ms, 500);
+    mr_msg_free(g);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_schedule(fx->s, "g1", 8000, -1, 600, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->next_cron_ms, 8000);
+    assert_int_equal(g->next_cron_interval, 20);
+    mr_msg_free(g);
+}
+
+static void test_schedule_of_final_or_unknown_message_is_enoent(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    add(fx->s, "done", MR_MSG_SUCCEED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_schedule(fx->s, "done", 7000, 20, 500, &err), MR_ENOENT);
+    assert_int_equal(mr_store_msg_schedule(fx->s, "nope", 7000, 20, 500, &err), MR_ENOENT);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "done");
+    assert_int_equal(g->next_cron_ms, 100);
+    mr_msg_free(g);
+}
+
+/* ---- claim ---- */
+
+static void test_claim_takes_only_due_unleased_unfinished_in_cron_order_up_to_limit(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg **v = NULL;
+    size_t n;
+
+    add(fx->s, "leased", MR_MSG_SUBMITTED, 50, 1);
+    assert_int_equal(claim_count(fx->s, "other", 1000, 5000, 10), 1);
+    add(fx->s, "a", MR_MSG_PREPARED, 300, 1);
+    add(fx->s, "b", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "c", MR_MSG_SUBMITTED, 200, 1);
+    add(fx->s, "later", MR_MSG_SUBMITTED, 2000, 1);
+    add(fx->s, "done", MR_MSG_SUCCEED, 0, 1);
+    add(fx->s, "dead", MR_MSG_FAILED, 0, 1);
+
+    n = claim(fx->s, "r1", 1000, 1500, 2, &v);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0]->gid, "b");
+    assert_string_equal(v[1]->gid, "c");
+    assert_string_equal(v[0]->owner, "r1");
+    assert_int_equal(v[0]->lease_until_ms, 1500);
+    mr_store_msgs_free(v, n);
+
+    n = claim(fx->s, "r1", 1000, 1500, 10, &v);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0]->gid, "a");
+    mr_store_msgs_free(v, n);
+
+    n = claim(fx->s, "r1", 1000, 1500, 10, &v);
+    assert_int_equal(n, 0);
+    assert_null(v);
+}
+
+static void test_claim_lease_blocks_a_second_claim_until_it_lapses(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *other = NULL;
+    struct mr_msg **v = NULL;
+    size_t n;
+
+    assert_int_equal(mr_store_open(fx->uri, &other, &err), 0);
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 2000, 10), 1);
+    assert_int_equal(claim_count(other, "r2", 1999, 9000, 10), 0);
+
+    n = claim(other, "r2", 2000, 9000, 10, &v);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0]->owner, "r2");
+    assert_int_equal(v[0]->lease_until_ms, 9000);
+    mr_store_msgs_free(v, n);
+    mr_store_close(other);
+}
+
+static void test_claim_returns_steps_in_id_order(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg **v = NULL;
+    size_t n;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 3);
+    n = claim(fx->s, "r1", 1000, 2000, 10, &v);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0]->nsteps, 3);
+    assert_string_equal(v[0]->steps[0].branch_id, "01");
+    assert_string_equal(v[0]->steps[1].branch_id, "02");
+    assert_string_equal(v[0]->steps[2].branch_id, "03");
+    assert_string_equal(v[0]->steps[2].url, "http://svc/step3");
+    assert_string_equal(v[0]->steps[2].payload, "{\"n\":3}");
+    assert_true(v[0]->steps[0].id < v[0]->steps[1].id);
+    assert_true(v[0]->steps[1].id < v[0]->steps[2].id);
+    mr_store_msgs_free(v, n);
+}
+
+static void test_claim_inside_a_transaction_is_einval(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 7;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_claim(fx->s, "r1", 1000, 2000, 10, &v, &n, &err), MR_EINVAL);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    mr_store_rollback(fx->s);
+    assert_int_equal(count_due(fx->s, 1000), 1);
+}
+
+/* ---- steps ---- */
+
+static void test_step_record_counts_attempts_and_marks_success(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+    int64_t sid;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 2);
+    g = get(fx->s, "g1");
+    sid = g->steps[1].id;
+    mr_msg_free(g);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, sid, false, "http 503", 1000, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->steps[1].attempts, 1);
+    assert_int_equal(g->steps[1].state, MR_STEP_PREPARED);
+    assert_string_equal(g->steps[1].last_error, "http 503");
+    assert_int_equal(g->steps[1].update_ms, 1000);
+    assert_int_equal(g->steps[1].finish_ms, 0);
+    assert_int_equal(g->steps[0].attempts, 0);
+    mr_msg_free(g);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, sid, false, NULL, 1500, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, sid, true, NULL, 2000, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->steps[1].attempts, 3);
+    assert_int_equal(g->steps[1].state, MR_STEP_SUCCEED);
+    assert_int_equal(g->steps[1].finish_ms, 2000);
+    assert_int_equal(g->steps[1].update_ms, 2000);
+    assert_int_equal(g->steps[0].state, MR_STEP_PREPARED);
+    mr_msg_free(g);
+}
+
+static void test_step_record_of_unknown_step_is_enoent(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, 12345, true, NULL, 1, &err), MR_ENOENT);
+    mr_store_rollback(fx->s);
+}
+
+/* ---- release ---- */
+
+static void test_release_by_owner_ends_lease_and_reschedules(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 60000, 10), 1);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(
+        mr_store_msg_release(fx->s, "g1", "r1", 9000, 20, "http 500 from 01", 1100, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    assert_int_equal(g->next_cron_ms, 9000);
+    assert_int_equal(g->next_cron_interval, 20);
+    assert_string_equal(g->result, "http 500 from 01");
+    assert_int_equal(g->update_ms, 1100);
+    mr_msg_free(g);
+
+    /* due again at 9000, and a NULL result keeps the last one */
+    assert_int_equal(claim_count(fx->s, "r1", 9000, 60000, 10), 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_release(fx->s, "g1", "r1", 12000, 40, NULL, 9100, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_string_equal(g->result, "http 500 from 01");
+    assert_int_equal(g->next_cron_ms, 12000);
+    mr_msg_free(g);
+}
+
+static void test_release_by_another_owner_writes_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r2", 1000, 60000, 10), 1);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_release(fx->s, "g1", "r1", 9000, 20, "x", 1100, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_string_equal(g->owner, "r2");
+    assert_int_equal(g->lease_until_ms, 60000);
+    assert_int_equal(g->next_cron_ms, 100);
+    assert_string_equal(g->result, "");
+    mr_msg_free(g);
+}
+
+static void test_release_owner_ends_only_that_owners_leases(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    add(fx->s, "a", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "b", MR_MSG_SUBMITTED, 200, 1);
+    add(fx->s, "c", MR_MSG_SUBMITTED, 300, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 60000, 2), 2);
+    assert_int_equal(claim_count(fx->s, "r2", 1000, 60000, 2), 1);
+    assert_int_equal(count_due(fx->s, 1000), 0);
+
+    assert_int_equal(mr_store_release_owner(fx->s, "r1", &err), 0);
+    assert_int_equal(count_due(fx->s, 1000), 2);
+    g = get(fx->s, "a");
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+    g = get(fx->s, "c");
+    assert_string_equal(g->owner, "r2");
+    mr_msg_free(g);
+}
+
+/* ---- count and list ---- */
+
+static void test_count_due_counts_only_due_unleased_unfinished(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(count_due(fx->s, 1000), 0);
+    add(fx->s, "a", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "b", MR_MSG_SUBMITTED, 1000, 1);
+    add(fx->s, "later", MR_MSG_SUBMITTED, 1001, 1);
+    add(fx->s, "done", MR_MSG_SUCCEED, 0, 1);
+    add(fx->s, "dead", MR_MSG_FAILED, 0, 1);
+    assert_int_equal(count_due(fx->s, 1000), 2);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 5000, 1), 1);
+    assert_int_equal(count_due(fx->s, 1000), 1);
+    assert_int_equal(count_due(fx->s, 5000), 3);
+}
+
+/* list - run mr_store_msg_list with @f; the gids, comma-joined, into @out. */
+static void list(struct mr_store *s, const struct mr_store_filter *f, char *out, size_t size,
+                 int64_t *last_id)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    size_t i;
+    size_t len = 0;
+
+    if (mr_store_msg_list(s, f, &v, &n, &err) != 0)
+        fail_msg("list: %s", err.msg);
+    out[0] = '\0';
+    for (i = 0; i < n; i++) {
+        assert_int_equal(v[i]->nsteps, 0);
+        len += (size_t)snprintf(out + len, size - len, "%s%s", i ? "," : "", v[i]->gid);
+        assert_true(len < size);
+        if (last_id != NULL)
+            *last_id = v[i]->id;
+    }
+    mr_store_msgs_free(v, n);
+}
+
+static void test_list_pages_newest_first_by_position(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2};
+    char got[256];
+    int64_t last = 0;
+
+    add(fx->s, "m1", MR_MSG_PREPARED, 0, 1);
+    add(fx->s, "m2", MR_MSG_SUBMITTED, 0, 1);
+    add(fx->s, "m3", MR_MSG_SUCCEED, 0, 1);
+    add(fx->s, "m4", MR_MSG_FAILED, 0, 1);
+    add(fx->s, "m5", MR_MSG_SUBMITTED, 0, 1);
+
+    list(fx->s, &f, got, sizeof(got), &last);
+    assert_string_equal(got, "m5,m4");
+    f.position = last;
+    list(fx->s, &f, got, sizeof(got), &last);
+    assert_string_equal(got, "m3,m2");
+    f.position = last;
+    list(fx->s, &f, got, sizeof(got), &last);
+    assert_string_equal(got, "m1");
+    f.position = last;
+    list(fx->s, &f, got, sizeof(got), &last);
+    assert_string_equal(got, "");
+
+    /* limit 0 does not filter */
+    f.position = 0;
+    f.limit = 0;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "m5,m4,m3,m2,m1");
+}
+
+static void test_list_filters_by_state_gid_and_create_time(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, MR_MSG_SUBMITTED, 0, 0, 0, 10};
+    struct mr_msg *m;
+    char got[256];
+    int i;
+
+    for (i = 1; i <= 5; i++) {
+        char gid[16];
+
+        snprintf(gid, sizeof(gid), "m%d", i);
+        m = new_msg(gid, i % 2 ? MR_MSG_SUBMITTED : MR_MSG_PREPARED, 0, 1);
+        m->create_ms = 1000 * i;
+        insert(fx->s, m);
+    }
+
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "m5,m3,m1");
+
+    f.create_from_ms = 2000;
+    f.create_to_ms = 4000;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "m3");
+
+    f.state = MR_MSG_NONE;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "m4,m3,m2");
+
+    f.create_from_ms = 0;
+    f.create_to_ms = 0;
+    f.gid = "m2";
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "m2");
+    f.state = MR_MSG_SUBMITTED;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "");
+    f.gid = "nope";
+    f.state = MR_MSG_NONE;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "");
+}
+
+static void test_list_with_unknown_state_is_einval(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, 42, 0, 0, 0, 10};
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+
+    assert_int_equal(mr_store_msg_list(fx->s, &f, &v, &n, &err), MR_EINVAL);
+    assert_null(v);
+}
+
+/* ---- open, schema, persistence ---- */
+
+static void test_reopen_keeps_data_and_schema_version(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    int64_t id = add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 2);
+    struct mr_msg *g;
+
+    mr_store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->id, id);
+    assert_int_equal(g->nsteps, 2);
+    mr_msg_free(g);
+
+    /* one row per schema file, applied once; the file is in WAL mode */
+    assert_int_equal(raw_int(fx->path, "SELECT max(version) FROM schema_version"), 1);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(raw_int(fx->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+static void test_open_refuses_a_newer_schema_version(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *s = (struct mr_store *)&err;
+
+    raw_exec(fx->path, "INSERT INTO schema_version (version, applied_time) VALUES (999, 0)");
+    assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
+    assert_null(s);
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (1)");
+}
+
+static void test_open_rejects_unknown_scheme(void **state)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *s = (struct mr_store *)&err;
+
+    (void)state;
+    assert_int_equal(mr_store_open("postgres:x", &s, &err), MR_EINVAL);
+    assert_null(s);
+    assert_string_equal(err.msg, "store: unknown scheme in 'postgres:x'");
+    assert_int_equal(mr_store_open("relay.db", &s, &err), MR_EINVAL);
+    assert_string_equal(err.msg, "store: unknown scheme in 'relay.db'");
+    assert_int_equal(mr_store_open("sqlite:", &s, &err), MR_EINVAL);
+}
+
+static void test_open_of_unreachable_file_is_eunavail(void **state)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *s = NULL;
+
+    (void)state;
+    assert_int_equal(mr_store_open("sqlite:/nonexistent-dir/x/relay.db", &s, &err), MR_EUNAVAIL);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "sqlite: "));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_insert_then_get_round_trips_every_field_and_step),
+        T(test_get_without_steps_loads_no_steps),
+        T(test_insert_stores_null_strings_as_empty_and_protocol_http),
+        T(test_get_unknown_gid_returns_ok_and_null),
+        T(test_insert_duplicate_gid_is_eexist_and_changes_nothing),
+        T(test_insert_failing_on_a_step_writes_nothing_and_keeps_the_batch),
+        T(test_write_outside_transaction_is_einval_and_writes_nothing),
+        T(test_rollback_discards_the_insert),
+        T(test_close_rolls_back_an_open_transaction),
+        T(test_commit_is_visible_to_a_second_handle),
+        T(test_transition_moves_state_and_sets_schedule),
+        T(test_transition_with_negative_next_cron_keeps_the_schedule),
+        T(test_transition_to_succeed_sets_finish_time_and_ends_lease),
+        T(test_transition_to_failed_sets_rollback_time_and_ends_lease),
+        T(test_transition_from_wrong_state_is_econflict_and_writes_nothing),
+        T(test_transition_of_unknown_gid_is_enoent),
+        T(test_transition_not_in_the_table_is_einval_and_writes_nothing),
+        T(test_schedule_sets_next_cron_and_negative_interval_keeps_it),
+        T(test_schedule_of_final_or_unknown_message_is_enoent),
+        T(test_claim_takes_only_due_unleased_unfinished_in_cron_order_up_to_limit),
+        T(test_claim_lease_blocks_a_second_claim_until_it_lapses),
+        T(test_claim_returns_steps_in_id_order),
+        T(test_claim_inside_a_transaction_is_einval),
+        T(test_step_record_counts_attempts_and_marks_success),
+        T(test_step_record_of_unknown_step_is_enoent),
+        T(test_release_by_owner_ends_lease_and_reschedules),
+        T(test_release_by_another_owner_writes_nothing),
+        T(test_release_owner_ends_only_that_owners_leases),
+        T(test_count_due_counts_only_due_unleased_unfinished),
+        T(test_list_pages_newest_first_by_position),
+        T(test_list_filters_by_state_gid_and_create_time),
+        T(test_list_with_unknown_state_is_einval),
+        T(test_reopen_keeps_data_and_schema_version),
+        T(test_open_refuses_a_newer_schema_version),
+        T(test_open_rejects_unknown_scheme),
+        T(test_open_of_unreachable_file_is_eunavail),
+    };
+
+    /* transitions log at info; keep the test output to cmocka's */
+    mr_log_set_level(MR_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
