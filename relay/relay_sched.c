@@ -1,0 +1,974 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * relay_sched.c - the relay thread: claims due messages under a lease, runs
+ * their back-checks (query/) and step deliveries (relay_http.c), and writes
+ * the results in one store transaction per loop turn (group commit).
+ *
+ * Must not: hold a message without its lease, write a result before the call
+ * it reports has ended, or call the pass callback before the commit.
+ * Delivery is at-least-once: when in doubt (a failed commit, a pass cut short
+ * by shutdown) the work is dropped from memory, its lease lapses or is ended,
+ * and the message is tried again.
+ *
+ * Thread: one relay thread owns the store handle, the HTTP engine and every
+ * pass; other threads only set the atomic flags through mr_relay_wake() and
+ * mr_relay_stop(). Errors: start-up failures are returned; everything after
+ * that (store, network) is logged and retried, never fatal.
+ */
+#include "relay/relay.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/backoff.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+#include "common/model.h"
+#include "query/query.h"
+#include "relay/relay_int.h"
+#include "store/store.h"
+
+/* call index of a back-check (steps use their index) */
+#define BACKCHECK SIZE_MAX
+
+/* A pass does not start another call unless the call could end this long before the lease. */
+#define LEASE_MARGIN_MS 1000
+
+/* How much of an answer's body goes into an error text. */
+#define SNIPPET_MAX 200
+
+/* How often the "waiting" gauge is refreshed from the store. */
+#define GAUGE_EVERY_MS 5000
+
+/* One call's result waiting to be written (mr_store_step_record). */
+struct rec {
+    size_t step;
+    bool success;
+    char *error; /* owned; NULL on success */
+    int64_t now_ms;
+};
+
+enum phase {
+    PH_CHECK,      /* back-check in flight */
+    PH_SUBMITTING, /* back-check said success; prepared -> submitted waits for the commit */
+    PH_STEPS,      /* delivering steps */
+    PH_DONE,       /* final write waits for the commit */
+};
+
+/* What a finished pass writes. */
+enum fin {
+    FIN_NONE,    /* not finished */
+    FIN_QUERY,   /* a back-check decision (mr_query_apply) */
+    FIN_SUCCEED, /* every step succeeded: submitted -> succeed */
+    FIN_RELEASE, /* end the lease, look again at next_cron_ms */
+};
+
+/* One pass over one claimed message; lives from the claim to the commit of its results. */
+struct pass {
+    struct pass *prev;
+    struct pass *next;
+    struct pass *dirty_next; /* in the relay's list of passes with writes to commit */
+    bool dirty;
+    struct mr_msg *msg; /* owned */
+    enum phase phase;
+    int64_t lease_until_ms;
+    size_t cursor;          /* next step to consider */
+    int calls_out;          /* calls in flight */
+    int calls_made;         /* calls started in this pass */
+    bool stop;              /* start no more calls */
+    const char *yield_why;  /* static text when the pass gave up early for the lease or shutdown */
+    bool notify;            /* call on_pass after the commit (passes over submitted messages) */
+    enum mr_result outcome; /* first non-success, else success */
+    struct mr_buf detail;   /* its text */
+    bool quiet;             /* detail is for on_pass only, not the stored result (delay, yield) */
+    struct rec *recs;
+    size_t nrecs;
+    size_t caprecs;
+    enum fin fin;
+    struct mr_query_decision qd; /* FIN_QUERY */
+    int64_t next_cron_ms;        /* FIN_RELEASE */
+    int interval;                /* FIN_RELEASE; -1 keeps the stored one */
+};
+
+struct mr_relay {
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_bool woken;
+    mr_relay_pass_cb on_pass;
+    void *arg;
+    struct mr_store *store;
+    struct mr_relay_http *http;
+    char *owner;
+    uint64_t rng;
+    struct pass *passes; /* every pass in memory */
+    size_t npasses;
+    struct pass *dirty; /* passes with writes for the next commit */
+    struct pass **dirty_tail;
+    bool more_due; /* the last claim was full: claim again when there is room */
+    bool starved;  /* a pass waits for the call budget */
+};
+
+/* ---- passes ---- */
+
+/* pass_new - a pass over @msg (taken) under a lease until @lease_until_ms. */
+static struct pass *pass_new(struct mr_relay *r, struct mr_msg *msg, int64_t lease_until_ms)
+{
+    struct pass *p = mr_xcalloc(1, sizeof(*p));
+
+    p->msg = msg;
+    p->lease_until_ms = lease_until_ms;
+    p->outcome = MR_RESULT_SUCCESS;
+    mr_buf_init(&p->detail, 1024);
+    p->next = r->passes;
+    if (r->passes != NULL)
+        r->passes->prev = p;
+    r->passes = p;
+    r->npasses++;
+    return p;
+}
+
+/* recs_clear - forget the pending call results of @p. */
+static void recs_clear(struct pass *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->nrecs; i++)
+        free(p->recs[i].error);
+    p->nrecs = 0;
+}
+
+/* pass_free - unlink and free @p; it must have no call in flight and not be in the dirty list. */
+static void pass_free(struct mr_relay *r, struct pass *p)
+{
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        r->passes = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    r->npasses--;
+    recs_clear(p);
+    free(p->recs);
+    mr_buf_release(&p->detail);
+    mr_msg_free(p->msg);
+    free(p);
+}
+
+/* mark_dirty - put @p in the list of the next commit. */
+static void mark_dirty(struct mr_relay *r, struct pass *p)
+{
+    if (p->dirty)
+        return;
+    p->dirty = true;
+    p->dirty_next = NULL;
+    *r->dirty_tail = p;
+    r->dirty_tail = &p->dirty_next;
+}
+
+/* record - queue the result of one call of step @idx for the next commit. @error is borrowed. */
+static void record(struct mr_relay *r, struct pass *p, size_t idx, bool success, const char *error)
+{
+    struct rec *rc;
+
+    if (p->nrecs == p->caprecs) {
+        p->caprecs = p->caprecs ? p->caprecs * 2 : 4;
+        p->recs = mr_xrealloc(p->recs, p->caprecs * sizeof(*p->recs));
+    }
+    rc = &p->recs[p->nrecs++];
+    rc->step = idx;
+    rc->success = success;
+    rc->error = success ? NULL : mr_xstrdup(error);
+    rc->now_ms = mr_now_ms();
+    mark_dirty(r, p);
+}
+
+/* note_result - keep the first non-success of the pass and its text. */
+static void note_result(struct pass *p, enum mr_result res, const char *text)
+{
+    if (res == MR_RESULT_SUCCESS || p->outcome != MR_RESULT_SUCCESS)
+        return;
+    p->outcome = res;
+    mr_buf_reset(&p->detail);
+    mr_buf_add(&p->detail, text, strlen(text) < 1000 ? strlen(text) : 1000);
+}
+
+/* finish - the pass is over; its final write goes into the next commit. */
+static void finish(struct mr_relay *r, struct pass *p, enum fin fin, int64_t next_cron_ms,
+                   int interval)
+{
+    p->fin = fin;
+    p->next_cron_ms = next_cron_ms;
+    p->interval = interval;
+    p->phase = PH_DONE;
+    mark_dirty(r, p);
+}
+
+/* ---- error texts ---- */
+
+/* utf8_len - length of the valid UTF-8 sequence at @s (@n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    size_t i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    }
+    return len;
+}
+
+/*
+ * add_snippet - append the start of an answer's body to @out as clean text:
+ * stored results are rendered in JSON later, so control bytes become spaces
+ * and broken UTF-8 (or a sequence cut by the limit) becomes '?'.
+ */
+static void add_snippet(struct mr_buf *out, const char *body, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)body;
+    size_t n = len < SNIPPET_MAX ? len : SNIPPET_MAX;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t l = utf8_len(s + i, n - i);
+
+        if (l == 0) {
+            mr_buf_addc(out, '?');
+            i++;
+        } else if (l == 1 && (s[i] < 0x20 || s[i] == 0x7f)) {
+            mr_buf_addc(out, ' ');
+            i++;
+        } else {
+            mr_buf_add(out, s + i, l);
+            i += l;
+        }
+    }
+}
+
+/* call_text - "@what: HTTP 500: <body start>" or "@what: <transfer error>" into @out. */
+static void call_text(struct mr_buf *out, const char *what, const struct mr_relay_call *c)
+{
+    mr_buf_reset(out);
+    if (c->status == 0) {
+        mr_buf_addf(out, "%s: %s", what, c->error);
+        return;
+    }
+    mr_buf_addf(out, "%s: HTTP %ld", what, c->status);
+    if (c->body.len > 0) {
+        mr_buf_adds(out, ": ");
+        add_snippet(out, c->body.p, c->body.len);
+    }
+}
+
+/* ---- steps ---- */
+
+/* is_http - whether the HTTP sink serves @url. */
+static bool is_http(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
+/* step_failed_early - step @idx could not even be called: record it like a failed call. */
+static void step_failed_early(struct mr_relay *r, struct pass *p, size_t idx, const char *why)
+{
+    struct mr_buf text = MR_BUF_INIT(2048);
+
+    mr_buf_addf(&text, "step %s: %s", p->msg->steps[idx].branch_id, why);
+    mr_metrics_step(MR_RESULT_ERROR);
+    record(r, p, idx, false, text.p);
+    note_result(p, MR_RESULT_ERROR, text.p);
+    if (!p->msg->concurrent)
+        p->stop = true;
+    mr_buf_release(&text);
+}
+
+/* start_step - start the call of step @idx of @p. */
+static void start_step(struct mr_relay *r, struct pass *p, size_t idx)
+{
+    struct mr_msg *m = p->msg;
+    struct mr_step *st = &m->steps[idx];
+    struct mr_buf url = MR_BUF_INIT(64 * 1024);
+    struct mr_relay_http_req rq;
+    struct mr_err err = MR_ERR_INIT;
+    int rc;
+
+    p->calls_made++;
+    if (!is_http(st->url)) {
+        step_failed_early(r, p, idx, "no sink for this destination");
+        return;
+    }
+    memset(&rq, 0, sizeof(rq));
+    rc = mr_query_url_build(&url, st->url, m->gid, st->branch_id, "action");
+    if (rc != 0)
+        mr_err_set(&err, rc, "url too long");
+    if (rc == 0)
+        rc = mr_query_headers_build(m->branch_headers, &rq.headers, &err);
+    if (rc == 0) {
+        rq.url = url.p;
+        rq.post = true;
+        rq.body = st->payload;
+        rq.body_len = st->payload_len;
+        rq.timeout_ms = mr_query_timeout_ms(m);
+        rc = mr_relay_http_send(r->http, &rq, p, idx, &err);
+    }
+    mr_buf_release(&url);
+    if (rc != 0) {
+        step_failed_early(r, p, idx, err.msg);
+        return;
+    }
+    p->calls_out++;
+}
+
+/* all_steps_succeed - whether every step of @m is succeed (in memory). */
+static bool all_steps_succeed(const struct mr_msg *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->nsteps; i++) {
+        if (m->steps[i].state != MR_STEP_SUCCEED)
+            return false;
+    }
+    return true;
+}
+
+/* log_pass - one line on a pass over a submitted message that did not finish it. */
+static void log_pass(const struct pass *p, int64_t next_ms)
+{
+    char when[40];
+
+    mr_time_rfc3339(next_ms, when, sizeof(when));
+    mr_log(p->outcome == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "delivery not finished",
+           "gid", p->msg->gid, "outcome", mr_result_name(p->outcome), "error",
+           p->detail.len ? p->detail.p : NULL, "next", when, NULL);
+}
+
+/* steps_maybe_finish - end the delivery pass when nothing is in flight or left to start. */
+static void steps_maybe_finish(struct mr_relay *r, struct pass *p)
+{
+    struct mr_msg *m = p->msg;
+    int64_t now;
+    int64_t next;
+    int interval;
+
+    if (p->phase != PH_STEPS || p->calls_out > 0)
+        return;
+    if (!p->stop && p->cursor < m->nsteps)
+        return;
+    now = mr_now_ms();
+    if (p->outcome != MR_RESULT_SUCCESS) {
+        mr_query_schedule(m, p->outcome, now, &r->rng, &next, &interval);
+        log_pass(p, next);
+        finish(r, p, FIN_RELEASE, next, interval);
+        return;
+    }
+    if (all_steps_succeed(m)) {
+        mr_log(MR_LOG_DEBUG, "message delivered", "gid", m->gid, NULL);
+        finish(r, p, FIN_SUCCEED, -1, 0);
+        return;
+    }
+    /* stopped early without a failure (lease or shutdown): take it up again at once */
+    p->outcome = MR_RESULT_ONGOING;
+    p->quiet = true;
+    mr_buf_reset(&p->detail);
+    mr_buf_adds(&p->detail, p->yield_why != NULL ? p->yield_why : "pass ended early");
+    finish(r, p, FIN_RELEASE, now, -1);
+}
+
+/*
+ * pump - start what @p may start now: sequentially the next prepared step once
+ * the previous one succeeded, or with concurrent every prepared step, within
+ * the call budget (max_inflight calls in all). Then finish the pass if it is over.
+ */
+static void pump(struct mr_relay *r, struct pass *p)
+{
+    struct mr_msg *m = p->msg;
+    size_t budget = mr_config.max_inflight > 0 ? (size_t)mr_config.max_inflight : 1;
+
+    while (p->phase == PH_STEPS && !p->stop && p->cursor < m->nsteps) {
+        if (m->steps[p->cursor].state != MR_STEP_PREPARED) {
+            p->cursor++;
+            continue;
+        }
+        if (!m->concurrent && p->calls_out > 0)
+            break;
+        if (atomic_load(&r->stop)) {
+            p->stop = true;
+            p->yield_why = "relay stopping";
+            break;
+        }
+        /* the pass must not outlive its lease: another relay may take the message over then */
+        if (p->calls_made > 0 &&
+            mr_now_ms() + mr_query_timeout_ms(m) + LEASE_MARGIN_MS > p->lease_until_ms) {
+            p->stop = true;
+            p->yield_why = "pass reached the end of its lease";
+            break;
+        }
+        if (mr_relay_http_inflight(r->http) >= budget) {
+            r->starved = true;
+            break;
+        }
+        start_step(r, p, p->cursor++);
+    }
+    steps_maybe_finish(r, p);
+}
+
+/* start_submitted - begin delivering submitted message @p, unless its delay is pending. */
+static void start_submitted(struct mr_relay *r, struct pass *p)
+{
+    struct mr_msg *m = p->msg;
+    int64_t due = m->create_ms + (int64_t)m->delay * 1000;
+
+    p->notify = true;
+    if (m->delay > 0 && mr_now_ms() < due) {
+        p->outcome = MR_RESULT_ONGOING;
+        p->quiet = true;
+        mr_buf_reset(&p->detail);
+        mr_buf_adds(&p->detail, "delay pending");
+        finish(r, p, FIN_RELEASE, due, -1);
+        return;
+    }
+    p->phase = PH_STEPS;
+    p->cursor = 0;
+    pump(r, p);
+}
+
+/* ---- back-check ---- */
+
+/* backcheck_decided - queue the decision on back-check answer @res (@text: its error, or NULL). */
+static void backcheck_decided(struct mr_relay *r, struct pass *p, enum mr_result res,
+                              const char *text)
+{
+    mr_metrics_backcheck(res);
+    mr_query_decide(p->msg, res, mr_now_ms(), &r->rng, &p->qd);
+    if (res != MR_RESULT_SUCCESS) {
+        note_result(p, res, text != NULL ? text : mr_result_name(res));
+        mr_log(res == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "back-check", "gid",
+               p->msg->gid, "outcome", mr_result_name(res), "error", text, NULL);
+    }
+    p->fin = FIN_QUERY;
+    p->phase = p->qd.action == MR_QUERY_SUBMIT ? PH_SUBMITTING : PH_DONE;
+    mark_dirty(r, p);
+}
+
+/* start_backcheck - prepared message @p: call query_prepared once it is due. */
+static void start_backcheck(struct mr_relay *r, struct pass *p)
+{
+    struct mr_msg *m = p->msg;
+    struct mr_query_request rq;
+    struct mr_relay_http_req hr;
+    struct mr_err err = MR_ERR_INIT;
+    int64_t due = mr_query_due_ms(m);
+    int rc;
+
+    if (mr_now_ms() < due) {
+        /* claimed early (the intake scheduled it sooner): come back when it is due */
+        finish(r, p, FIN_RELEASE, due, -1);
+        return;
+    }
+    if (!mr_query_needed(m)) {
+        backcheck_decided(r, p, MR_RESULT_SUCCESS, NULL);
+        return;
+    }
+    rc = mr_query_request_build(m, &rq, &err);
+    if (rc == 0) {
+        memset(&hr, 0, sizeof(hr));
+        hr.url = rq.url.p;
+        hr.post = false;
+        hr.headers = rq.headers;
+        hr.timeout_ms = rq.timeout_ms;
+        rq.headers = NULL; /* taken by the engine */
+        rc = mr_relay_http_send(r->http, &hr, p, BACKCHECK, &err);
+        mr_query_request_release(&rq);
+    }
+    if (rc != 0) {
+        struct mr_buf text = MR_BUF_INIT(1024);
+
+        mr_buf_addf(&text, "query_prepared: %s", err.msg);
+        backcheck_decided(r, p, MR_RESULT_ERROR, text.p);
+        mr_buf_release(&text);
+        return;
+    }
+    p->phase = PH_CHECK;
+    p->calls_out++;
+}
+
+/* ---- finished calls ---- */
+
+/* on_call_done - take in the answer of call @c. */
+static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
+{
+    struct pass *p = c->owner;
+    struct mr_buf text = MR_BUF_INIT(2048);
+    enum mr_result res;
+
+    p->calls_out--;
+    if (c->index == BACKCHECK) {
+        res =
+            mr_result_classify(c->status, c->body.p, c->body.len, mr_config.strict_query_prepared);
+        if (res != MR_RESULT_SUCCESS)
+            call_text(&text, "query_prepared", c);
+        backcheck_decided(r, p, res, res != MR_RESULT_SUCCESS ? text.p : NULL);
+    } else {
+        struct mr_step *st = &p->msg->steps[c->index];
+
+        res = mr_result_classify(c->status, c->body.p, c->body.len, false);
+        mr_metrics_step(res);
+        if (res == MR_RESULT_SUCCESS) {
+            st->state = MR_STEP_SUCCEED;
+            record(r, p, c->index, true, NULL);
+        } else {
+            struct mr_buf what = MR_BUF_INIT(256);
+
+            mr_buf_addf(&what, "step %s", st->branch_id);
+            call_text(&text, what.p, c);
+            mr_buf_release(&what);
+            record(r, p, c->index, false, text.p);
+            note_result(p, res, text.p);
+            if (!p->msg->concurrent)
+                p->stop = true;
+        }
+        pump(r, p);
+    }
+    mr_buf_release(&text);
+}
+
+/* reap - take in every finished call. */
+static void reap(struct mr_relay *r)
+{
+    for (;;) {
+        struct mr_relay_call *c = mr_relay_http_done(r->http);
+
+        if (c == NULL)
+            break;
+        on_call_done(r, c);
+        mr_relay_http_recycle(r->http, c);
+    }
+}
+
+/* ---- claiming ---- */
+
+/* start_pass - begin a pass over claimed message @m (taken). */
+static void start_pass(struct mr_relay *r, struct mr_msg *m, int64_t lease_until_ms)
+{
+    struct pass *p = pass_new(r, m, lease_until_ms);
+
+    if (m->state == MR_MSG_PREPARED) {
+        start_backcheck(r, p);
+    } else if (m->state == MR_MSG_SUBMITTED) {
+        start_submitted(r, p);
+    } else {
+        /* the claim contract says this cannot happen; drop it and let the lease lapse */
+        mr_log(MR_LOG_ERROR, "claimed a message in an unexpected state", "gid", m->gid, "state",
+               mr_msg_state_name(m->state), NULL);
+        pass_free(r, p);
+    }
+}
+
+/* claim - take a batch of due work, as much as there is room for. */
+static void claim(struct mr_relay *r)
+{
+    size_t room = (size_t)mr_config.max_inflight > r->npasses
+                      ? (size_t)mr_config.max_inflight - r->npasses
+                      : 0;
+    size_t limit = (size_t)(mr_config.claim_batch > 0 ? mr_config.claim_batch : 1);
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    size_t i;
+    int64_t now;
+    int64_t until;
+    int rc;
+
+    if (room < limit)
+        limit = room;
+    if (limit == 0) {
+        r->more_due = true;
+        return;
+    }
+    now = mr_now_ms();
+    until = now + (int64_t)mr_config.lease * 1000;
+    rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
+    if (rc != 0) {
+        mr_log(MR_LOG_ERROR, "claim failed", "error", err.msg, NULL);
+        r->more_due = false;
+        return;
+    }
+    r->more_due = n == limit;
+    for (i = 0; i < n; i++) {
+        struct mr_msg *m = v[i];
+
+        v[i] = NULL; /* the pass owns it now */
+        start_pass(r, m, until);
+    }
+    mr_store_msgs_free(v, n);
+}
+
+/* ---- group commit ---- */
+
+/* fatal - whether store error @rc spoils the whole transaction (vs. one message that changed
+ * meanwhile). */
+static bool fatal(int rc)
+{
+    return rc != 0 && rc != MR_ECONFLICT && rc != MR_ENOENT && rc != MR_EINVAL;
+}
+
+/* write_pass - @p's writes inside the open transaction. Returns 0 or a fatal store error. */
+static int write_pass(struct mr_relay *r, struct pass *p, struct mr_err *err)
+{
+    struct mr_msg *m = p->msg;
+    const char *detail = p->detail.len && !p->quiet ? p->detail.p : NULL;
+    int64_t now = mr_now_ms();
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < p->nrecs; i++) {
+        struct rec *rec = &p->recs[i];
+
+        rc = mr_store_step_record(r->store, m->steps[rec->step].id, rec->success, rec->error,
+                                  rec->now_ms, err);
+        if (fatal(rc))
+            return rc;
+        if (rc != 0)
+            mr_log(MR_LOG_WARN, "step record skipped", "gid", m->gid, "error", err->msg, NULL);
+    }
+    switch (p->fin) {
+    case FIN_NONE:
+        return 0;
+    case FIN_QUERY:
+        rc = mr_query_apply(r->store, m, r->owner, &p->qd, detail, now, err);
+        if (rc != 0 && !fatal(rc)) {
+            /* an abort or a submit won the race: end our lease so the message's real state is
+               handled at once (a no-op when it is final) */
+            mr_log(MR_LOG_INFO, "message changed during its back-check", "gid", m->gid, "error",
+                   err->msg, NULL);
+            p->qd.action = MR_QUERY_FAIL; /* anything but SUBMIT: do not deliver */
+            rc = mr_store_msg_release(r->store, m->gid, r->owner, now, -1, NULL, now, err);
+        }
+        break;
+    case FIN_SUCCEED:
+        rc = mr_store_msg_transition(r->store, m->gid, MR_MSG_SUBMITTED, MR_MSG_SUCCEED, now, -1, 0,
+                                     err);
+        if (rc != 0 && !fatal(rc)) {
+            mr_log(MR_LOG_INFO, "message changed during its delivery", "gid", m->gid, "error",
+                   err->msg, NULL);
+            p->outcome = MR_RESULT_ERROR;
+            mr_buf_reset(&p->detail);
+            mr_buf_addf(&p->detail, "message changed meanwhile: %s", err->msg);
+            rc = 0;
+        }
+        break;
+    case FIN_RELEASE:
+        rc = mr_store_msg_release(r->store, m->gid, r->owner, p->next_cron_ms, p->interval, detail,
+                                  now, err);
+        break;
+    }
+    return fatal(rc) ? rc : 0;
+}
+
+/* notify - tell the on_pass callback how the pass over @p went. */
+static void notify(struct mr_relay *r, struct pass *p)
+{
+    if (r->on_pass == NULL || !p->notify)
+        return;
+    r->on_pass(r->arg, p->msg->gid, p->outcome, p->detail.len ? p->detail.p : NULL);
+}
+
+/* after_commit - @p's writes are durable: report, free, or go on delivering. */
+static void after_commit(struct mr_relay *r, struct pass *p)
+{
+    recs_clear(p);
+    switch (p->fin) {
+    case FIN_NONE:
+        return;
+    case FIN_QUERY:
+        if (p->qd.action == MR_QUERY_SUBMIT) {
+            /* delivered in the same pass, under the same lease */
+            p->msg->state = MR_MSG_SUBMITTED;
+            p->msg->next_cron_interval = p->qd.interval;
+            p->fin = FIN_NONE;
+            start_submitted(r, p);
+            return;
+        }
+        break;
+    case FIN_SUCCEED:
+    case FIN_RELEASE:
+        notify(r, p);
+        break;
+    }
+    pass_free(r, p);
+}
+
+/* after_failure - the commit with @p's writes failed: drop them, and @p too if it finished. */
+static void after_failure(struct mr_relay *r, struct pass *p, const char *why)
+{
+    recs_clear(p);
+    if (p->fin == FIN_NONE)
+        return; /* still delivering; the lost records only undercount attempts */
+    if (p->notify) {
+        p->outcome = MR_RESULT_ERROR;
+        mr_buf_reset(&p->detail);
+        mr_buf_addf(&p->detail, "store commit failed: %s", why);
+        notify(r, p);
+    }
+    /* its lease lapses and the message is tried again: at-least-once */
+    pass_free(r, p);
+}
+
+/* flush - write every pending result in one transaction, then act on it. */
+static void flush(struct mr_relay *r)
+{
+    struct pass *list = r->dirty;
+    struct pass *p;
+    struct pass *next;
+    struct mr_err err = MR_ERR_INIT;
+    int rc;
+
+    if (list == NULL)
+        return;
+    /* detach first: after_commit may queue new writes for the next turn */
+    r->dirty = NULL;
+    r->dirty_tail = &r->dirty;
+    rc = mr_store_begin(r->store, &err);
+    for (p = list; rc == 0 && p != NULL; p = p->dirty_next)
+        rc = write_pass(r, p, &err);
+    if (rc == 0)
+        rc = mr_store_commit(r->store, &err);
+    else
+        mr_store_rollback(r->store);
+    if (rc != 0)
+        mr_log(MR_LOG_ERROR, "store commit failed; dropping the results of this turn", "error",
+               err.msg, NULL);
+    for (p = list; p != NULL; p = next) {
+        next = p->dirty_next;
+        p->dirty = false;
+        p->dirty_next = NULL;
+        if (rc == 0)
+            after_commit(r, p);
+        else
+            after_failure(r, p, err.msg);
+    }
+}
+
+/* ---- the loop ---- */
+
+/* pump_starved - give passes that waited for the call budget another go. */
+static void pump_starved(struct mr_relay *r)
+{
+    struct pass *p;
+    struct pass *next;
+
+    if (!r->starved)
+        return;
+    r->starved = false;
+    /* O(passes), but only on turns after the budget ran out */
+    for (p = r->passes; p != NULL; p = next) {
+        next = p->next;
+        if (p->phase == PH_STEPS)
+            pump(r, p);
+    }
+}
+
+/* refresh_gauges - the inflight gauge every turn, the waiting one every few seconds. */
+static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
+{
+    int64_t mono = mr_mono_ms();
+    struct mr_err err = MR_ERR_INIT;
+    long n = 0;
+
+    mr_metrics_set_inflight((long)r->npasses);
+    if (mono < *next_due_ms)
+        return;
+    *next_due_ms = mono + GAUGE_EVERY_MS;
+    if (mr_store_count_due(r->store, mr_now_ms(), &n, &err) == 0)
+        mr_metrics_set_waiting(n);
+}
+
+/* drain - after the grace period: cancel what is in flight and write what is known. */
+static void drain(struct mr_relay *r)
+{
+    struct pass *p;
+    struct pass *next;
+    struct mr_err err = MR_ERR_INIT;
+    int rounds;
+
+    mr_relay_http_cancel_all(r->http);
+    for (p = r->passes; p != NULL; p = next) {
+        next = p->next;
+        if (p->calls_out == 0)
+            continue;
+        /* the answer will never be read: treat the call as not made */
+        p->calls_out = 0;
+        p->stop = true;
+        if (p->phase == PH_STEPS) {
+            if (p->outcome == MR_RESULT_SUCCESS)
+                p->quiet = true; /* not worth replacing the last real error in the store */
+            note_result(p, MR_RESULT_ERROR, "relay stopped during the call");
+            finish(r, p, FIN_RELEASE, mr_now_ms(), -1);
+        } else if (p->phase == PH_CHECK) {
+            finish(r, p, FIN_RELEASE, mr_now_ms(), -1);
+        }
+    }
+    /* a back-check success turns into a delivery pass that stops at once: two rounds at most */
+    for (rounds = 0; rounds < 3 && r->dirty != NULL; rounds++)
+        flush(r);
+    while (r->passes != NULL)
+        pass_free(r, r->passes);
+    if (mr_store_release_owner(r->store, r->owner, &err) != 0)
+        mr_log(MR_LOG_ERROR, "cannot end this relay's leases", "error", err.msg, NULL);
+    mr_metrics_set_inflight(0);
+}
+
+/* poll_timeout - how long the loop may sleep before something is due. */
+static int poll_timeout(struct mr_relay *r, int64_t next_scan, int64_t deadline)
+{
+    int64_t mono = mr_mono_ms();
+    int64_t t = next_scan - mono;
+
+    if (r->dirty != NULL)
+        return 0;
+    if (r->more_due && r->npasses < (size_t)mr_config.max_inflight && !atomic_load(&r->stop))
+        return 0;
+    if (r->starved && mr_relay_http_inflight(r->http) < (size_t)mr_config.max_inflight)
+        return 0;
+    if (deadline >= 0 && deadline - mono < t)
+        t = deadline - mono;
+    if (t > GAUGE_EVERY_MS)
+        t = GAUGE_EVERY_MS;
+    return t < 0 ? 0 : (int)t;
+}
+
+/* relay_main - the relay thread. */
+static void *relay_main(void *arg)
+{
+    struct mr_relay *r = arg;
+    int64_t next_scan = 0;
+    int64_t next_gauge = 0;
+    int64_t deadline = -1;
+    int poll_ms = mr_config.poll_interval_ms > 0 ? mr_config.poll_interval_ms : 1000;
+
+    for (;;) {
+        bool stopping = atomic_load(&r->stop);
+        bool woke = atomic_exchange(&r->woken, false);
+        int64_t mono = mr_mono_ms();
+
+        if (stopping && deadline < 0)
+            deadline = mono + (int64_t)mr_config.shutdown_grace * 1000;
+        reap(r);
+        pump_starved(r);
+        if (!stopping && (woke || r->more_due || mono >= next_scan)) {
+            claim(r);
+            next_scan = mono + poll_ms;
+        }
+        flush(r);
+        refresh_gauges(r, &next_gauge);
+        if (stopping && (r->npasses == 0 || mr_mono_ms() >= deadline))
+            break;
+        mr_relay_http_poll(r->http, poll_timeout(r, next_scan, deadline));
+    }
+    drain(r);
+    return NULL;
+}
+
+/* ---- public ---- */
+
+/* default_owner - "host:port" when no relay id is configured. */
+static char *default_owner(void)
+{
+    char host[256];
+    struct mr_buf b = MR_BUF_INIT(512);
+
+    if (gethostname(host, sizeof(host)) != 0)
+        strcpy(host, "localhost");
+    host[sizeof(host) - 1] = '\0';
+    mr_buf_addf(&b, "%s:%d", host, mr_config.port);
+    return mr_buf_detach(&b, NULL);
+}
+
+/* relay_free - free what start built; each part may be missing. */
+static void relay_free(struct mr_relay *r)
+{
+    mr_relay_http_free(r->http);
+    mr_store_close(r->store);
+    free(r->owner);
+    free(r);
+}
+
+int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, struct mr_err *err)
+{
+    struct mr_relay *r = mr_xcalloc(1, sizeof(*r));
+    int rc;
+
+    *out = NULL;
+    atomic_init(&r->stop, false);
+    atomic_init(&r->woken, false);
+    r->on_pass = on_pass;
+    r->arg = arg;
+    r->dirty_tail = &r->dirty;
+    r->rng = ((uint64_t)mr_now_ms() * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uintptr_t)r;
+    if (r->rng == 0)
+        r->rng = 1;
+    if (mr_config.relay_id != NULL && mr_config.relay_id[0] != '\0')
+        r->owner = mr_xstrdup(mr_config.relay_id);
+    else
+        r->owner = default_owner();
+    rc = mr_store_open(mr_config.store, &r->store, err);
+    if (rc != 0)
+        goto fail;
+    /* a restarted relay takes its own work up again at once instead of waiting out its leases */
+    rc = mr_store_release_owner(r->store, r->owner, err);
+    if (rc != 0)
+        goto fail;
+    rc = mr_relay_http_new(mr_config.max_connections, &r->http, err);
+    if (rc != 0)
+        goto fail;
+    rc = pthread_create(&r->thread, NULL, relay_main, r);
+    if (rc != 0) {
+        rc = mr_err_set(err, MR_ESYS, "cannot start the relay thread: %s", strerror(rc));
+        goto fail;
+    }
+    mr_log(MR_LOG_INFO, "relay started", "owner", r->owner, NULL);
+    *out = r;
+    return 0;
+fail:
+    relay_free(r);
+    return rc;
+}
+
+void mr_relay_wake(struct mr_relay *r)
+{
+    if (r == NULL)
+        return;
+    atomic_store(&r->woken, true);
+    mr_relay_http_wakeup(r->http);
+}
+
+void mr_relay_stop(struct mr_relay *r)
+{
+    if (r == NULL)
+        return;
+    atomic_store(&r->stop, true);
+    mr_relay_http_wakeup(r->http);
+    pthread_join(r->thread, NULL);
+    mr_log(MR_LOG_INFO, "relay stopped", "owner", r->owner, NULL);
+    relay_free(r);
+}
