@@ -24,7 +24,10 @@ struct mr_buf {
 extern char mr_buf_empty[];
 
 /* A buffer that may grow to @max bytes. */
-#define MR_BUF_INIT(max) {mr_buf_empty, 0, 0, (max)}
+#define MR_BUF_INIT(max)                                                                           \
+    {                                                                                              \
+        mr_buf_empty, 0, 0, (max)                                                                  \
+    }
 
 /* A practically unbounded buffer, for text we build ourselves. */
 #define MR_BUF_UNBOUNDED ((size_t)1 << 40)
@@ -64,7 +67,6 @@ struct mr_slice {
     const char *p;
     size_t len;
 };
-
 
 /*
  * mr_buf_add_jstr - append @s (@n bytes) as a quoted JSON string, escaping quotes,

@@ -13,32 +13,32 @@
 #include <stddef.h>
 
 struct mr_config {
-    int port;                  /* HTTP port (36789) */
-    char *bind;                /* listen address ("0.0.0.0") */
-    char *store;               /* store URI ("sqlite:msgrelay.db") */
-    char *relay_id;            /* lease owner name; default host:port */
-    int log_level;             /* enum mr_log_level */
-    int http_threads;          /* libmicrohttpd thread pool size */
+    int port;         /* HTTP port (36789) */
+    char *bind;       /* listen address ("0.0.0.0") */
+    char *store;      /* store URI ("sqlite:msgrelay.db") */
+    char *relay_id;   /* lease owner name; default host:port */
+    int log_level;    /* enum mr_log_level */
+    int http_threads; /* libmicrohttpd thread pool size */
 
-    int timeout_to_fail;       /* s before a prepared message is back-checked (35) */
-    int retry_interval;        /* s, base retry interval (10) */
-    int max_retry_interval;    /* s, back-off cap (300) */
-    int request_timeout;       /* s, outbound call timeout (3) */
-    bool strict_query_prepared;/* back-check 200 must say SUCCESS */
+    int timeout_to_fail;        /* s before a prepared message is back-checked (35) */
+    int retry_interval;         /* s, base retry interval (10) */
+    int max_retry_interval;     /* s, back-off cap (300) */
+    int request_timeout;        /* s, outbound call timeout (3) */
+    bool strict_query_prepared; /* back-check 200 must say SUCCESS */
 
-    int lease;                 /* s a claim is held before others may take over (60) */
-    int poll_interval_ms;      /* idle scan period of the relay (1000) */
-    int claim_batch;           /* messages claimed per round trip (256) */
-    int max_inflight;          /* messages being delivered at once (2048) */
-    int max_connections;       /* outbound connections in total (256) */
+    int lease;            /* s a claim is held before others may take over (60) */
+    int poll_interval_ms; /* idle scan period of the relay (1000) */
+    int claim_batch;      /* messages claimed per round trip (256) */
+    int max_inflight;     /* messages being delivered at once (2048) */
+    int max_connections;  /* outbound connections in total (256) */
 
-    size_t max_body;           /* request body limit, bytes (1 MiB) */
-    int max_gid_len;           /* (128) */
-    int max_steps;             /* steps per message (100) */
-    int max_url_len;           /* (2048) */
-    int max_queue;             /* intake requests waiting for a commit before 503 (20000) */
-    int max_batch;             /* intake requests per commit (512) */
-    int shutdown_grace;        /* s to finish in-flight work on SIGTERM (10) */
+    size_t max_body;    /* request body limit, bytes (1 MiB) */
+    int max_gid_len;    /* (128) */
+    int max_steps;      /* steps per message (100) */
+    int max_url_len;    /* (2048) */
+    int max_queue;      /* intake requests waiting for a commit before 503 (20000) */
+    int max_batch;      /* intake requests per commit (512) */
+    int shutdown_grace; /* s to finish in-flight work on SIGTERM (10) */
 };
 
 extern struct mr_config mr_config;

@@ -12,8 +12,8 @@
 const char *mr_strerror(int code)
 {
     switch (code) {
-#define MR_ERR_DESC(name, value, desc) \
-    case value:                        \
+#define MR_ERR_DESC(name, value, desc)                                                             \
+    case value:                                                                                    \
         return desc;
         MR_ERR_LIST(MR_ERR_DESC)
 #undef MR_ERR_DESC
@@ -24,8 +24,8 @@ const char *mr_strerror(int code)
 const char *mr_err_name(int code)
 {
     switch (code) {
-#define MR_ERR_NAME(name, value, desc) \
-    case value:                        \
+#define MR_ERR_NAME(name, value, desc)                                                             \
+    case value:                                                                                    \
         return #name;
         MR_ERR_LIST(MR_ERR_NAME)
 #undef MR_ERR_NAME

@@ -15,18 +15,18 @@
 #include <stddef.h>
 
 /* X(name, value, description) */
-#define MR_ERR_LIST(X)                                                \
-    X(MR_OK, 0, "success")                                            \
-    X(MR_EINVAL, -1, "invalid argument")                              \
-    X(MR_ENOENT, -2, "not found")                                     \
-    X(MR_EEXIST, -3, "already exists")                                \
-    X(MR_ECONFLICT, -4, "state conflict")                             \
-    X(MR_ETOOBIG, -5, "too big")                                      \
-    X(MR_ESTORE, -6, "store error")                                   \
-    X(MR_EUNAVAIL, -7, "unavailable")                                 \
-    X(MR_EIO, -8, "i/o error")                                        \
-    X(MR_EBUSY, -9, "busy")                                           \
-    X(MR_ESYS, -10, "system error")                                   \
+#define MR_ERR_LIST(X)                                                                             \
+    X(MR_OK, 0, "success")                                                                         \
+    X(MR_EINVAL, -1, "invalid argument")                                                           \
+    X(MR_ENOENT, -2, "not found")                                                                  \
+    X(MR_EEXIST, -3, "already exists")                                                             \
+    X(MR_ECONFLICT, -4, "state conflict")                                                          \
+    X(MR_ETOOBIG, -5, "too big")                                                                   \
+    X(MR_ESTORE, -6, "store error")                                                                \
+    X(MR_EUNAVAIL, -7, "unavailable")                                                              \
+    X(MR_EIO, -8, "i/o error")                                                                     \
+    X(MR_EBUSY, -9, "busy")                                                                        \
+    X(MR_ESYS, -10, "system error")                                                                \
     X(MR_ETIMEOUT, -11, "timed out")
 
 enum mr_errcode {
@@ -41,7 +41,13 @@ struct mr_err {
     char msg[256];
 };
 
-#define MR_ERR_INIT {0, {0}}
+#define MR_ERR_INIT                                                                                \
+    {                                                                                              \
+        0,                                                                                         \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* mr_strerror - the description of @code ("unknown error" if none). */
 const char *mr_strerror(int code);

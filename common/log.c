@@ -66,7 +66,8 @@ void mr_log(enum mr_log_level level, const char *msg, ...)
     }
     va_end(ap);
     mr_buf_adds(&b, "}\n");
-    /* one write per line keeps lines whole across threads; a short write of a log line is not worth a retry loop */
+    /* one write per line keeps lines whole across threads; a short write of a log line is not worth
+     * a retry loop */
     if (write(STDERR_FILENO, b.p, b.len) < 0) {
         /* nowhere left to report it */
     }

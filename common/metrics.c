@@ -83,8 +83,9 @@ int mr_metrics_render(struct mr_buf *out)
     size_t i;
     int rc = 0;
 
-    rc |= mr_buf_adds(out, "# HELP msgrelay_api_requests_total API calls answered, by route and HTTP status.\n"
-                           "# TYPE msgrelay_api_requests_total counter\n");
+    rc |= mr_buf_adds(
+        out, "# HELP msgrelay_api_requests_total API calls answered, by route and HTTP status.\n"
+             "# TYPE msgrelay_api_requests_total counter\n");
     for (r = 0; r < MR_ROUTE_COUNT; r++) {
         for (i = 0; i < NSTATUS; i++) {
             long v = atomic_load_explicit(&api_calls[r][i], memory_order_relaxed);
@@ -92,10 +93,12 @@ int mr_metrics_render(struct mr_buf *out)
             if (v == 0)
                 continue;
             if (status_codes[i])
-                rc |= mr_buf_addf(out, "msgrelay_api_requests_total{route=\"%s\",code=\"%d\"} %ld\n",
-                                  route_names[r], status_codes[i], v);
+                rc |=
+                    mr_buf_addf(out, "msgrelay_api_requests_total{route=\"%s\",code=\"%d\"} %ld\n",
+                                route_names[r], status_codes[i], v);
             else
-                rc |= mr_buf_addf(out, "msgrelay_api_requests_total{route=\"%s\",code=\"other\"} %ld\n",
+                rc |= mr_buf_addf(out,
+                                  "msgrelay_api_requests_total{route=\"%s\",code=\"other\"} %ld\n",
                                   route_names[r], v);
         }
     }
@@ -107,8 +110,9 @@ int mr_metrics_render(struct mr_buf *out)
 
             if (v == 0)
                 continue;
-            rc |= mr_buf_addf(out, "msgrelay_message_transitions_total{from=\"%s\",to=\"%s\"} %ld\n",
-                              r ? mr_msg_state_name((int)r) : "none", mr_msg_state_name((int)i), v);
+            rc |=
+                mr_buf_addf(out, "msgrelay_message_transitions_total{from=\"%s\",to=\"%s\"} %ld\n",
+                            r ? mr_msg_state_name((int)r) : "none", mr_msg_state_name((int)i), v);
         }
     }
     rc |= mr_buf_adds(out, "# HELP msgrelay_step_calls_total Step deliveries, by outcome.\n"
@@ -123,14 +127,15 @@ int mr_metrics_render(struct mr_buf *out)
         rc |= mr_buf_addf(out, "msgrelay_backchecks_total{outcome=\"%s\"} %ld\n",
                           mr_result_name((enum mr_result)r),
                           atomic_load_explicit(&backchecks[r], memory_order_relaxed));
-    rc |= mr_buf_addf(out,
-                      "# HELP msgrelay_work_waiting Messages due for delivery or back-check, not yet claimed.\n"
-                      "# TYPE msgrelay_work_waiting gauge\n"
-                      "msgrelay_work_waiting %ld\n"
-                      "# HELP msgrelay_work_inflight Messages being delivered or back-checked now.\n"
-                      "# TYPE msgrelay_work_inflight gauge\n"
-                      "msgrelay_work_inflight %ld\n",
-                      atomic_load_explicit(&waiting, memory_order_relaxed),
-                      atomic_load_explicit(&inflight, memory_order_relaxed));
+    rc |= mr_buf_addf(
+        out,
+        "# HELP msgrelay_work_waiting Messages due for delivery or back-check, not yet claimed.\n"
+        "# TYPE msgrelay_work_waiting gauge\n"
+        "msgrelay_work_waiting %ld\n"
+        "# HELP msgrelay_work_inflight Messages being delivered or back-checked now.\n"
+        "# TYPE msgrelay_work_inflight gauge\n"
+        "msgrelay_work_inflight %ld\n",
+        atomic_load_explicit(&waiting, memory_order_relaxed),
+        atomic_load_explicit(&inflight, memory_order_relaxed));
     return rc ? MR_ETOOBIG : 0;
 }

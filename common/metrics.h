@@ -10,25 +10,25 @@
 #include "common/result.h"
 
 /* API routes, for the per-route counter. X(enum, label) */
-#define MR_ROUTE_LIST(X)                              \
-    X(MR_ROUTE_NEWGID, "newGid")                      \
-    X(MR_ROUTE_PREPARE, "prepare")                    \
-    X(MR_ROUTE_SUBMIT, "submit")                      \
-    X(MR_ROUTE_ABORT, "abort")                        \
-    X(MR_ROUTE_FORCESTOP, "forceStop")                \
-    X(MR_ROUTE_QUERY, "query")                        \
-    X(MR_ROUTE_ALL, "all")                            \
-    X(MR_ROUTE_RESETNEXTCRONTIME, "resetNextCronTime") \
-    X(MR_ROUTE_VERSION, "version")                    \
-    X(MR_ROUTE_PING, "ping")                          \
-    X(MR_ROUTE_METRICS, "metrics")                    \
+#define MR_ROUTE_LIST(X)                                                                           \
+    X(MR_ROUTE_NEWGID, "newGid")                                                                   \
+    X(MR_ROUTE_PREPARE, "prepare")                                                                 \
+    X(MR_ROUTE_SUBMIT, "submit")                                                                   \
+    X(MR_ROUTE_ABORT, "abort")                                                                     \
+    X(MR_ROUTE_FORCESTOP, "forceStop")                                                             \
+    X(MR_ROUTE_QUERY, "query")                                                                     \
+    X(MR_ROUTE_ALL, "all")                                                                         \
+    X(MR_ROUTE_RESETNEXTCRONTIME, "resetNextCronTime")                                             \
+    X(MR_ROUTE_VERSION, "version")                                                                 \
+    X(MR_ROUTE_PING, "ping")                                                                       \
+    X(MR_ROUTE_METRICS, "metrics")                                                                 \
     X(MR_ROUTE_OTHER, "other")
 
 enum mr_route {
 #define MR_ROUTE_ENUM(e, label) e,
     MR_ROUTE_LIST(MR_ROUTE_ENUM)
 #undef MR_ROUTE_ENUM
-    MR_ROUTE_COUNT
+        MR_ROUTE_COUNT
 };
 
 /* mr_route_name - label of @r. */

@@ -17,29 +17,29 @@
 #include <stdint.h>
 
 /* X(enum, wire name) */
-#define MR_MSG_STATE_LIST(X)            \
-    X(MR_MSG_NONE, "")                  \
-    X(MR_MSG_PREPARED, "prepared")      \
-    X(MR_MSG_SUBMITTED, "submitted")    \
-    X(MR_MSG_SUCCEED, "succeed")        \
+#define MR_MSG_STATE_LIST(X)                                                                       \
+    X(MR_MSG_NONE, "")                                                                             \
+    X(MR_MSG_PREPARED, "prepared")                                                                 \
+    X(MR_MSG_SUBMITTED, "submitted")                                                               \
+    X(MR_MSG_SUCCEED, "succeed")                                                                   \
     X(MR_MSG_FAILED, "failed")
 
 enum mr_msg_state {
 #define MR_MSG_STATE_ENUM(e, name) e,
     MR_MSG_STATE_LIST(MR_MSG_STATE_ENUM)
 #undef MR_MSG_STATE_ENUM
-    MR_MSG_STATE_COUNT
+        MR_MSG_STATE_COUNT
 };
 
-#define MR_STEP_STATE_LIST(X)          \
-    X(MR_STEP_PREPARED, "prepared")    \
+#define MR_STEP_STATE_LIST(X)                                                                      \
+    X(MR_STEP_PREPARED, "prepared")                                                                \
     X(MR_STEP_SUCCEED, "succeed")
 
 enum mr_step_state {
 #define MR_STEP_STATE_ENUM(e, name) e,
     MR_STEP_STATE_LIST(MR_STEP_STATE_ENUM)
 #undef MR_STEP_STATE_ENUM
-    MR_STEP_STATE_COUNT
+        MR_STEP_STATE_COUNT
 };
 
 /* mr_msg_state_name - wire name of @s ("prepared"); "" for MR_MSG_NONE or out of range. */
@@ -76,33 +76,33 @@ struct mr_step {
     char *last_error;   /* last non-success result, or NULL */
     int64_t create_ms;
     int64_t update_ms;
-    int64_t finish_ms;  /* 0 until succeed */
+    int64_t finish_ms; /* 0 until succeed */
 };
 
 /* A message (a DTM "global transaction" of type msg). Times are UTC ms; 0 = unset. */
 struct mr_msg {
-    int64_t id;             /* store row id; 0 before insert */
+    int64_t id; /* store row id; 0 before insert */
     char *gid;
-    int state;              /* enum mr_msg_state */
-    char *query_prepared;   /* back-check URL; "" when none */
-    char *protocol;         /* "http" */
-    char *custom_data;      /* as sent, e.g. {"delay":10}; "" when none */
-    char *branch_headers;   /* JSON object text {"k":"v"}; "" when none */
+    int state;            /* enum mr_msg_state */
+    char *query_prepared; /* back-check URL; "" when none */
+    char *protocol;       /* "http" */
+    char *custom_data;    /* as sent, e.g. {"delay":10}; "" when none */
+    char *branch_headers; /* JSON object text {"k":"v"}; "" when none */
     bool concurrent;
     bool wait_result;
-    int timeout_to_fail;    /* seconds; 0 = server default */
-    int retry_interval;     /* seconds; 0 = server default */
-    int request_timeout;    /* seconds; 0 = server default */
-    int delay;              /* seconds, from custom_data; 0 = none */
+    int timeout_to_fail; /* seconds; 0 = server default */
+    int retry_interval;  /* seconds; 0 = server default */
+    int request_timeout; /* seconds; 0 = server default */
+    int delay;           /* seconds, from custom_data; 0 = none */
     int64_t create_ms;
     int64_t update_ms;
     int64_t finish_ms;
     int64_t rollback_ms;
-    int64_t next_cron_ms;      /* when the relay looks at it next */
-    int next_cron_interval;    /* seconds; the current back-off interval */
-    char *owner;               /* relay holding the lease; "" when none */
-    int64_t lease_until_ms;    /* lease expiry; 0 when none */
-    char *result;              /* last error of a pass, for operators; "" when none */
+    int64_t next_cron_ms;   /* when the relay looks at it next */
+    int next_cron_interval; /* seconds; the current back-off interval */
+    char *owner;            /* relay holding the lease; "" when none */
+    int64_t lease_until_ms; /* lease expiry; 0 when none */
+    char *result;           /* last error of a pass, for operators; "" when none */
     struct mr_step *steps;
     size_t nsteps;
 };

@@ -17,17 +17,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MR_RESULT_LIST(X)                 \
-    X(MR_RESULT_SUCCESS, "success")       \
-    X(MR_RESULT_ONGOING, "ongoing")       \
-    X(MR_RESULT_FAILURE, "failure")       \
+#define MR_RESULT_LIST(X)                                                                          \
+    X(MR_RESULT_SUCCESS, "success")                                                                \
+    X(MR_RESULT_ONGOING, "ongoing")                                                                \
+    X(MR_RESULT_FAILURE, "failure")                                                                \
     X(MR_RESULT_ERROR, "error")
 
 enum mr_result {
 #define MR_RESULT_ENUM(e, name) e,
     MR_RESULT_LIST(MR_RESULT_ENUM)
 #undef MR_RESULT_ENUM
-    MR_RESULT_COUNT
+        MR_RESULT_COUNT
 };
 
 /*

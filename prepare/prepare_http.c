@@ -287,8 +287,8 @@ static const struct route routes[] = {
     {"/api/ping", NULL, MR_ROUTE_PING, -1},
 };
 
-static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *conn,
-                                const char *url, const char *method, struct conn_ctx *c)
+static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *conn, const char *url,
+                                const char *method, struct conn_ctx *c)
 {
     const struct route *rt = NULL;
     json_t *j;
@@ -334,9 +334,8 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct mr_prepare *p = cls;
     struct conn_ctx *c = *con_cls;
@@ -405,14 +404,11 @@ int mr_prepare_start(mr_prepare_wake_fn wake, void *wake_arg, struct mr_prepare 
     }
     p->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-        (uint16_t)mr_config.port, NULL, NULL, on_request, p,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
-        MHD_OPTION_END);
+        (uint16_t)mr_config.port, NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, p, MHD_OPTION_END);
     if (p->daemon == NULL) {
         mr_writer_stop(p->writer);
         free(p);

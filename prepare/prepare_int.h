@@ -38,15 +38,15 @@ struct mr_answer {
 };
 
 struct mr_req {
-    struct mr_req *next;          /* writer queue / waiter list link */
+    struct mr_req *next; /* writer queue / waiter list link */
     enum mr_req_op op;
-    int route;                    /* enum mr_route, for metrics */
-    void *conn;                   /* the suspended struct MHD_Connection */
-    struct mr_msg *msg;           /* prepare, submit: the parsed message (owned) */
-    char *gid;                    /* every op but all (owned) */
-    struct mr_store_filter filter;/* all */
-    int64_t wait_deadline_ms;     /* submit with wait_result: monotonic deadline */
-    struct mr_answer answer;      /* filled by the writer (or the pass callback) */
+    int route;                     /* enum mr_route, for metrics */
+    void *conn;                    /* the suspended struct MHD_Connection */
+    struct mr_msg *msg;            /* prepare, submit: the parsed message (owned) */
+    char *gid;                     /* every op but all (owned) */
+    struct mr_store_filter filter; /* all */
+    int64_t wait_deadline_ms;      /* submit with wait_result: monotonic deadline */
+    struct mr_answer answer;       /* filled by the writer (or the pass callback) */
 };
 
 /* mr_req_free - free @r and what it owns. NULL is a no-op. */
@@ -85,7 +85,8 @@ void mr_reply_envelope(struct mr_answer *a, int status, const char *message);
 /* mr_reply_json - 200 with @j serialised (compact, key order kept); @j is stolen. */
 void mr_reply_json(struct mr_answer *a, json_t *j);
 
-/* mr_render_query - the DTM query answer for @m (with steps), NULL meaning unknown. Stolen: none. */
+/* mr_render_query - the DTM query answer for @m (with steps), NULL meaning unknown. Stolen: none.
+ */
 json_t *mr_render_query(const struct mr_msg *m);
 
 /* mr_render_all - the DTM all answer for @v[0..n), with @limit the page size asked for. */

@@ -37,8 +37,8 @@ int mr_check_gid(const char *gid, struct mr_err *err)
         unsigned char c = (unsigned char)gid[i];
 
         if (!isalnum(c) && (c == '\0' || strchr(gid_extra, c) == NULL))
-            return mr_err_set(err, MR_EINVAL,
-                              "gid: may contain only letters, digits and %s", gid_extra);
+            return mr_err_set(err, MR_EINVAL, "gid: may contain only letters, digits and %s",
+                              gid_extra);
     }
     return 0;
 }
@@ -51,7 +51,8 @@ static int load_object(const char *body, size_t len, json_t **out, struct mr_err
 
     if (len > mr_config.max_body)
         return mr_err_set(err, MR_EINVAL, "body: larger than %zu bytes", mr_config.max_body);
-    j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* payloads may carry NUL bytes (delivered whole); every other string is checked by has_nul() */
+    j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (j == NULL)
         return mr_err_set(err, MR_EINVAL, "body: not valid JSON: %s (line %d)", jerr.text,
                           jerr.line);
@@ -61,6 +62,12 @@ static int load_object(const char *body, size_t len, json_t **out, struct mr_err
     }
     *out = j;
     return 0;
+}
+
+/* has_nul - whether the JSON string @v holds a NUL byte (allowed in payloads only). */
+static bool has_nul(json_t *v)
+{
+    return strlen(json_string_value(v)) != json_string_length(v);
 }
 
 /* get_gid - the required "gid" string, validated. Owned result. */
@@ -73,7 +80,7 @@ static int get_gid(json_t *root, char **gid, struct mr_err *err)
         return mr_err_set(err, MR_EINVAL, "gid: must not be empty");
     if (!json_is_string(v))
         return mr_err_set(err, MR_EINVAL, "gid: must be a string");
-    if (strlen(json_string_value(v)) != json_string_length(v))
+    if (has_nul(v))
         return mr_err_set(err, MR_EINVAL, "gid: may contain only letters, digits and %s",
                           gid_extra);
     rc = mr_check_gid(json_string_value(v), err);
@@ -94,6 +101,8 @@ static int opt_string(json_t *root, const char *key, char **out, struct mr_err *
     }
     if (!json_is_string(v))
         return mr_err_set(err, MR_EINVAL, "%s: must be a string", key);
+    if (has_nul(v))
+        return mr_err_set(err, MR_EINVAL, "%s: must not contain NUL characters", key);
     *out = mr_xstrndup(json_string_value(v), json_string_length(v));
     return 0;
 }
@@ -202,21 +211,24 @@ static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_
             return mr_err_set(err, MR_EINVAL, "steps[%zu]: must be an object with an action", i);
         if (action == NULL || !json_is_string(action) || json_string_length(action) == 0)
             return mr_err_set(err, MR_EINVAL, "steps[%zu].action: must be a non-empty string", i);
+        if (has_nul(action))
+            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: must not contain NUL characters",
+                              i);
         url = json_string_value(action);
         if (json_string_length(action) > (size_t)mr_config.max_url_len)
             return mr_err_set(err, MR_EINVAL, "steps[%zu].action: longer than %d characters", i,
                               mr_config.max_url_len);
         if (has_prefix(url, "kafka://"))
-            return mr_err_set(err, MR_EINVAL,
-                              "steps[%zu].action: kafka destinations are not configured on this relay",
-                              i);
+            return mr_err_set(
+                err, MR_EINVAL,
+                "steps[%zu].action: kafka destinations are not configured on this relay", i);
         if (has_prefix(url, "topic://"))
             return mr_err_set(err, MR_EINVAL, "steps[%zu].action: topic not found: '%s'", i,
                               url + 8);
         if (!is_http_url(url))
-            return mr_err_set(err, MR_EINVAL,
-                              "steps[%zu].action: must be an http:// or https:// URL (or kafka://, topic://)",
-                              i);
+            return mr_err_set(
+                err, MR_EINVAL,
+                "steps[%zu].action: must be an http:// or https:// URL (or kafka://, topic://)", i);
         if (!json_is_string(payload))
             return mr_err_set(err, MR_EINVAL, "payloads[%zu]: must be a string", i);
         snprintf(id, sizeof(id), "%02zu", i + 1);
@@ -244,7 +256,8 @@ static int parse_headers(json_t *root, struct mr_msg *m, struct mr_err *err)
         return mr_err_set(err, MR_EINVAL, "branch_headers: must be an object of strings");
     if (json_object_size(h) > 64)
         return mr_err_set(err, MR_EINVAL, "branch_headers: more than 64 headers");
-    json_object_foreach(h, key, val) {
+    json_object_foreach(h, key, val)
+    {
         const char *v;
         size_t i;
 
@@ -260,8 +273,7 @@ static int parse_headers(json_t *root, struct mr_msg *m, struct mr_err *err)
                 return mr_err_set(err, MR_EINVAL, "branch_headers: bad header name '%s'", key);
         }
         v = json_string_value(val);
-        if (json_string_length(val) > 4096 || strlen(v) != json_string_length(val) ||
-            strpbrk(v, "\r\n") != NULL)
+        if (json_string_length(val) > 4096 || has_nul(val) || strpbrk(v, "\r\n") != NULL)
             return mr_err_set(err, MR_EINVAL, "branch_headers: bad value for '%s'", key);
     }
     m->branch_headers = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -287,11 +299,13 @@ static int parse_custom(struct mr_msg *m, struct mr_err *err)
     c = json_loads(m->custom_data, 0, &jerr);
     if (c == NULL || !json_is_object(c)) {
         json_decref(c);
-        return mr_err_set(err, MR_EINVAL, "custom_data: must be a JSON object text such as {\"delay\":10}");
+        return mr_err_set(err, MR_EINVAL,
+                          "custom_data: must be a JSON object text such as {\"delay\":10}");
     }
     /* Go's decoder matches the field name case-insensitively; so do we */
     d = NULL;
-    json_object_foreach(c, key, val) {
+    json_object_foreach(c, key, val)
+    {
         if (strcasecmp(key, "delay") == 0)
             d = val;
     }
@@ -299,7 +313,8 @@ static int parse_custom(struct mr_msg *m, struct mr_err *err)
         if (!json_is_integer(d) || json_integer_value(d) < 0 ||
             json_integer_value(d) > MAX_SECONDS) {
             json_decref(c);
-            return mr_err_set(err, MR_EINVAL, "custom_data: delay must be a whole number of seconds");
+            return mr_err_set(err, MR_EINVAL,
+                              "custom_data: delay must be a whole number of seconds");
         }
         m->delay = (int)json_integer_value(d);
     }
@@ -316,7 +331,8 @@ static int parse_fields(json_t *root, struct mr_msg *m, bool steps_optional, str
     rc = get_gid(root, &m->gid, err);
     if (rc != 0)
         return rc;
-    if (tt == NULL || !json_is_string(tt) || strcmp(json_string_value(tt), "msg") != 0)
+    if (tt == NULL || !json_is_string(tt) || has_nul(tt) ||
+        strcmp(json_string_value(tt), "msg") != 0)
         return mr_err_set(err, MR_EINVAL, "trans_type: must be \"msg\"");
     rc = parse_steps(root, m, steps_optional, err);
     if (rc == 0)
@@ -389,7 +405,7 @@ int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *e
         return rc;
     tt = json_object_get(root, "trans_type");
     if (tt != NULL && !json_is_null(tt) &&
-        (!json_is_string(tt) || strcmp(json_string_value(tt), "msg") != 0))
+        (!json_is_string(tt) || has_nul(tt) || strcmp(json_string_value(tt), "msg") != 0))
         rc = mr_err_set(err, MR_EINVAL, "trans_type: must be \"msg\"");
     if (rc == 0)
         rc = get_gid(root, gid, err);

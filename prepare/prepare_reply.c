@@ -150,8 +150,8 @@ static json_t *render_transaction(const struct mr_msg *m)
 
             json_object_set_new(s, "action", json_string(m->steps[i].url));
             json_array_append_new(steps, s);
-            json_array_append_new(payloads, json_stringn(m->steps[i].payload,
-                                                          m->steps[i].payload_len));
+            json_array_append_new(payloads,
+                                  json_stringn(m->steps[i].payload, m->steps[i].payload_len));
         }
         json_object_set_new(t, "steps", steps);
         json_object_set_new(t, "payloads", payloads);

@@ -30,12 +30,12 @@ struct mr_writer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct mr_req *head;      /* queued, oldest first (mu) */
+    struct mr_req *head; /* queued, oldest first (mu) */
     struct mr_req *tail;
     int queued;
     bool stopping;
-    struct mr_req *waiters;   /* committed submits waiting for a pass (mu) */
-    struct mr_store *store;   /* writer thread only */
+    struct mr_req *waiters; /* committed submits waiting for a pass (mu) */
+    struct mr_store *store; /* writer thread only */
     mr_prepare_wake_fn wake;
     void *wake_arg;
     void (*resume)(void *conn);
@@ -174,8 +174,8 @@ static int apply_submit(struct mr_writer *w, struct mr_req *r, const struct mr_m
         due = cur->create_ms + (int64_t)r->msg->delay * 1000;
         if (due < now)
             due = now;
-        rc = mr_store_msg_transition(w->store, r->gid, MR_MSG_PREPARED, MR_MSG_SUBMITTED, now,
-                                     due, cur->next_cron_interval, err);
+        rc = mr_store_msg_transition(w->store, r->gid, MR_MSG_PREPARED, MR_MSG_SUBMITTED, now, due,
+                                     cur->next_cron_interval, err);
         break;
     case MR_MSG_SUBMITTED:
         due = now;
@@ -191,15 +191,16 @@ static int apply_submit(struct mr_writer *w, struct mr_req *r, const struct mr_m
         return 0;
     }
     if (rc == 0) {
-        after_submit(r, cur->nsteps ? cur->nsteps : 10, due, now); /* steps not loaded: a fair guess */
+        after_submit(r, cur->nsteps ? cur->nsteps : 10, due,
+                     now); /* steps not loaded: a fair guess */
         *woke = true;
     }
     return rc;
 }
 
 /* apply_abort - prepared -> failed; else 409; unknown -> 500 as DTM answers. */
-static int apply_abort(struct mr_writer *w, struct mr_req *r, const struct mr_msg *cur,
-                       int64_t now, struct mr_err *err)
+static int apply_abort(struct mr_writer *w, struct mr_req *r, const struct mr_msg *cur, int64_t now,
+                       struct mr_err *err)
 {
     int rc;
 
@@ -238,8 +239,8 @@ static int apply_forcestop(struct mr_writer *w, struct mr_req *r, const struct m
 }
 
 /* apply_reset - make an unfinished message due now ("retry now"). */
-static int apply_reset(struct mr_writer *w, struct mr_req *r, const struct mr_msg *cur,
-                       int64_t now, bool *woke, struct mr_err *err)
+static int apply_reset(struct mr_writer *w, struct mr_req *r, const struct mr_msg *cur, int64_t now,
+                       bool *woke, struct mr_err *err)
 {
     int rc = 0;
 

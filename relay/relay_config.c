@@ -174,8 +174,7 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
             return rc;
     }
     if (c->max_retry_interval < c->retry_interval)
-        return mr_err_set(err, MR_EINVAL,
-                          "--max-retry-interval: %d is below --retry-interval %d",
+        return mr_err_set(err, MR_EINVAL, "--max-retry-interval: %d is below --retry-interval %d",
                           c->max_retry_interval, c->retry_interval);
     return 0;
 }

@@ -409,7 +409,9 @@ static void pump(struct mr_relay *r, struct pass *p)
             p->cursor++;
             continue;
         }
-        if (!m->concurrent && p->calls_out > 0)
+        /* sequential: one call at a time, and the next only after the last result is
+           committed, so that a forceStop in between is seen (step_record refuses it) */
+        if (!m->concurrent && (p->calls_out > 0 || p->dirty))
             break;
         if (atomic_load(&r->stop)) {
             p->stop = true;
@@ -648,8 +650,14 @@ static int write_pass(struct mr_relay *r, struct pass *p, struct mr_err *err)
                                   rec->now_ms, err);
         if (fatal(rc))
             return rc;
-        if (rc != 0)
+        if (rc == MR_ECONFLICT && !p->stop) {
+            /* forceStop finished the message meanwhile: start no further call */
+            mr_log(MR_LOG_INFO, "message finished during its delivery", "gid", m->gid, NULL);
+            p->stop = true;
+            p->yield_why = "message finished meanwhile";
+        } else if (rc != 0 && rc != MR_ECONFLICT) {
             mr_log(MR_LOG_WARN, "step record skipped", "gid", m->gid, "error", err->msg, NULL);
+        }
     }
     switch (p->fin) {
     case FIN_NONE:
@@ -699,6 +707,8 @@ static void after_commit(struct mr_relay *r, struct pass *p)
     recs_clear(p);
     switch (p->fin) {
     case FIN_NONE:
+        /* a sequential pass starts its next step only once the last result is durable */
+        pump(r, p);
         return;
     case FIN_QUERY:
         if (p->qd.action == MR_QUERY_SUBMIT) {
@@ -722,8 +732,11 @@ static void after_commit(struct mr_relay *r, struct pass *p)
 static void after_failure(struct mr_relay *r, struct pass *p, const char *why)
 {
     recs_clear(p);
-    if (p->fin == FIN_NONE)
-        return; /* still delivering; the lost records only undercount attempts */
+    if (p->fin == FIN_NONE) {
+        /* still delivering; a lost success record only means that step is called again */
+        pump(r, p);
+        return;
+    }
     if (p->notify) {
         p->outcome = MR_RESULT_ERROR;
         mr_buf_reset(&p->detail);

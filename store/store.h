@@ -106,7 +106,9 @@ void mr_store_msgs_free(struct mr_msg **v, size_t n);
 /*
  * mr_store_step_record - record one call of step @step_id: attempts + 1 and
  * update_time = @now_ms; on @success the step becomes succeed with
- * finish_time, otherwise last_error = @error (may be NULL).
+ * finish_time, otherwise last_error = @error (may be NULL). MR_ECONFLICT
+ * (nothing written) when the step's message is no longer submitted (a
+ * forceStop finished it): the pass must not go on. MR_ENOENT for no such step.
  */
 int mr_store_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
                          int64_t now_ms, struct mr_err *err);

@@ -95,7 +95,10 @@
     X(ST_STEP_RECORD, "UPDATE step SET attempts = attempts + 1, update_time = ?3, "                \
                       "state = CASE WHEN ?2 THEN 'succeed' ELSE state END, "                       \
                       "finish_time = CASE WHEN ?2 THEN ?3 ELSE finish_time END, "                  \
-                      "last_error = CASE WHEN ?2 THEN last_error ELSE ?4 END WHERE id = ?1")       \
+                      "last_error = CASE WHEN ?2 THEN last_error ELSE ?4 END WHERE id = ?1 "       \
+                      "AND EXISTS (SELECT 1 FROM msg WHERE msg.id = step.msg_id "                  \
+                      "AND msg.state = 'submitted')")                                              \
+    X(ST_STEP_EXISTS, "SELECT 1 FROM step WHERE id = ?1")                                          \
     X(ST_RELEASE, "UPDATE msg SET owner = '', lease_until = 0, next_cron_time = ?3, "              \
                   "next_cron_interval = CASE WHEN ?4 >= 0 THEN ?4 ELSE next_cron_interval END, "   \
                   "result = coalesce(?5, result), update_time = ?6 "                               \
@@ -878,6 +881,7 @@ static int sq_step_record(struct mr_store *s, int64_t step_id, bool success, con
     struct sq_store *q = sq(s);
     struct binder b = binder(q, ST_STEP_RECORD);
     int code;
+    int rc;
 
     code = need_tx(q, "step_record", err);
     if (code != 0)
@@ -887,8 +891,23 @@ static int sq_step_record(struct mr_store *s, int64_t step_id, bool success, con
     bind_int(&b, 3, now_ms);
     bind_text_or_null(&b, 4, error);
     code = run(q, &b, err);
-    if (code == 0 && sqlite3_changes(q->db) == 0)
-        return mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
+    if (code != 0 || sqlite3_changes(q->db) > 0)
+        return code;
+
+    /* nothing changed: a missing step, or one whose message is no longer submitted */
+    b = binder(q, ST_STEP_EXISTS);
+    bind_int(&b, 1, step_id);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_ROW)
+        code = mr_err_set(err, MR_ECONFLICT, "store: step %lld: its message is no longer submitted",
+                          (long long)step_id);
+    else if (rc == SQLITE_DONE)
+        code = mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
+    else
+        code = fail(q->db, rc, err);
+    done(b.st);
     return code;
 }
 

@@ -49,7 +49,8 @@ static void test_parse_accepts_go_client_body(void **state)
 {
     const char *body =
         "{\"gid\":\"g1\",\"trans_type\":\"msg\",\"concurrent\":false,"
-        "\"steps\":[{\"action\":\"http://busi/TransOut\"},{\"action\":\"https://busi/TransIn?x=1\"}],"
+        "\"steps\":[{\"action\":\"http://busi/TransOut\"},{\"action\":\"https://busi/"
+        "TransIn?x=1\"}],"
         "\"payloads\":[\"{\\\"amount\\\":30}\",\"{\\\"amount\\\":30}\"],"
         "\"query_prepared\":\"http://busi/QueryPrepared\",\"protocol\":\"\","
         "\"custom_data\":\"{\\\"delay\\\":7}\",\"timeout_to_fail\":9,\"retry_interval\":2,"
@@ -190,6 +191,29 @@ static void test_parse_rejects_bad_options(void **state)
     refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"concurrent\":1}", "concurrent");
 }
 
+static void test_parse_keeps_nul_in_payload_but_not_elsewhere(void **state)
+{
+    const char *body =
+        "{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a/x\"}],"
+        "\"payloads\":[\"a\\u0000b\"]}";
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), 0);
+    assert_int_equal(m->steps[0].payload_len, 3);
+    assert_memory_equal(m->steps[0].payload, "a\0b", 3);
+    mr_msg_free(m);
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a/\\u0000x\"}],"
+            "\"payloads\":[\"\"]}",
+            "steps[0].action");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS
+            ",\"query_prepared\":\"http://q/\\u0000\"}",
+            "query_prepared");
+    refused("{\"gid\":\"g\\u0000h\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\\u0000\"," STEPS "}", "trans_type");
+}
+
 static void test_parse_rejects_body_over_limit(void **state)
 {
     (void)state;
@@ -267,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_bad_steps),
         cmocka_unit_test(test_parse_rejects_too_many_steps_and_long_urls),
         cmocka_unit_test(test_parse_rejects_bad_options),
+        cmocka_unit_test(test_parse_keeps_nul_in_payload_but_not_elsewhere),
         cmocka_unit_test(test_parse_rejects_body_over_limit),
         cmocka_unit_test(test_parse_submit_may_leave_out_steps),
         cmocka_unit_test(test_parse_gid_body),

@@ -834,6 +834,29 @@ static void test_step_record_of_unknown_step_is_enoent(void **state)
     mr_store_rollback(fx->s);
 }
 
+static void test_step_record_of_finished_message_is_conflict(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+    int64_t sid;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 2);
+    g = get(fx->s, "g1");
+    sid = g->steps[0].id;
+    mr_msg_free(g);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_FAILED, 500,
+                                             -1, 0, &err),
+                     0);
+    assert_int_equal(mr_store_step_record(fx->s, sid, true, NULL, 1000, &err), MR_ECONFLICT);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->steps[0].state, MR_STEP_PREPARED);
+    assert_int_equal(g->steps[0].attempts, 0);
+    mr_msg_free(g);
+}
+
 /* ---- release ---- */
 
 static void test_release_by_owner_ends_lease_and_reschedules(void **state)
@@ -1131,6 +1154,7 @@ int main(void)
         T(test_claim_inside_a_transaction_is_einval),
         T(test_step_record_counts_attempts_and_marks_success),
         T(test_step_record_of_unknown_step_is_enoent),
+        T(test_step_record_of_finished_message_is_conflict),
         T(test_release_by_owner_ends_lease_and_reschedules),
         T(test_release_by_another_owner_writes_nothing),
         T(test_release_owner_ends_only_that_owners_leases),
