@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: MIT
+"""/api/metrics: Prometheus text with per-route API counters and step outcomes."""
+import re
+
+from e2e_helpers import msg_body, new_gid
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(-?[0-9.eE+-]+|NaN|[+-]Inf)$')
+
+
+def parse(text):
+    """{(name, labels text): value} for every sample line; asserts the format."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, "not a Prometheus sample line: %r" % line
+        samples[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return samples
+
+
+def labels(lbl):
+    return dict(re.findall(r'(\w+)="([^"]*)"', lbl))
+
+
+def total(samples, name, **want):
+    return sum(v for (n, lbl), v in samples.items()
+               if n == name and all(labels(lbl).get(k) == w for k, w in want.items()))
+
+
+def test_metrics_count_api_requests_by_route_and_step_outcomes(app, relay):
+    r = relay()
+    gids = [new_gid("met") for _ in range(3)]
+    for g in gids:
+        assert r.post("submit", msg_body(g, [app.url("/svc/a"), app.url("/svc/b")]))[0] == 200
+    for g in gids:
+        r.wait_state(g, "succeed")
+
+    status, text, headers = r.request("GET", "/api/metrics")
+    assert status == 200, (status, text)
+    assert isinstance(text, str) and "msgrelay_api_requests_total" in text
+    assert headers.get("content-type", "").startswith("text/plain"), headers
+    s = parse(text)
+
+    routes = {labels(lbl).get("route") for (n, lbl) in s if n == "msgrelay_api_requests_total"}
+    assert {"submit", "query"} <= routes, routes
+    assert total(s, "msgrelay_api_requests_total", route="submit") >= 3
+    assert total(s, "msgrelay_api_requests_total", route="query") >= 3
+
+    made = app.count("/svc/a") + app.count("/svc/b")
+    assert made == 6
+    assert ("msgrelay_step_calls_total", '{outcome="success"}') in s, sorted(s)[:20]
+    assert total(s, "msgrelay_step_calls_total", outcome="success") >= made
+
+
+def test_metrics_count_failed_step_calls(app, relay):
+    r = relay()
+    gid = new_gid("met")
+    app.queue("/svc/x", 500, "down")
+    assert r.post("submit", msg_body(gid, [app.url("/svc/x")], retry_interval=1))[0] == 200
+    r.wait_state(gid, "succeed", timeout=8)
+    s = parse(r.metrics())
+    assert total(s, "msgrelay_step_calls_total", outcome="error") >= 1
+    assert total(s, "msgrelay_step_calls_total", outcome="success") >= 1
+
+
+def test_metrics_count_rejected_requests(relay):
+    r = relay()
+    assert r.post("submit", b"not json")[0] == 400
+    s = parse(r.metrics())
+    assert total(s, "msgrelay_api_requests_total", route="submit") >= 1

@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: MIT
+"""Wire details and edge cases real clients hit: keep-alive, missing
+Content-Type, chunked bodies, gids that need URL encoding, many steps, big and
+odd payloads, and racing requests for one gid."""
+import http.client
+import json
+import threading
+import urllib.parse
+
+import pytest
+
+from e2e_helpers import branch_states, msg_body, new_gid, stays
+
+OK = {"dtm_result": "SUCCESS"}
+
+
+def raw_request(r, method, path, body=None, headers=None, chunked=False, conn=None):
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", r.port, timeout=15)
+    try:
+        if chunked:
+            conn.putrequest(method, path)
+            for k, v in (headers or {}).items():
+                conn.putheader(k, v)
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            for i in range(0, len(body), 100):
+                piece = body[i:i + 100]
+                conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.send(b"0\r\n\r\n")
+        else:
+            conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        try:
+            return resp.status, json.loads(data)
+        except ValueError:
+            return resp.status, data.decode("utf-8", "replace")
+    finally:
+        if own:
+            conn.close()
+
+
+def test_keep_alive_connection_serves_many_requests(app, relay):
+    r = relay()
+    conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=15)
+    try:
+        gids = [new_gid("ka") for _ in range(10)]
+        for g in gids:
+            body = json.dumps(msg_body(g, [app.url("/svc/a")])).encode()
+            assert raw_request(r, "POST", "/api/dtmsvr/submit", body,
+                               {"Content-Type": "application/json"}, conn=conn) == (200, OK)
+            status, q = raw_request(r, "GET", "/api/dtmsvr/query?gid=" + g, conn=conn)
+            assert status == 200 and q["transaction"]["gid"] == g
+    finally:
+        conn.close()
+    for g in gids:
+        r.wait_state(g, "succeed")
+
+
+def test_body_without_content_type_is_parsed(app, relay):
+    r = relay()
+    gid = new_gid("noct")
+    body = json.dumps(msg_body(gid, [app.url("/svc/a")])).encode()
+    assert raw_request(r, "POST", "/api/dtmsvr/submit", body) == (200, OK)
+    r.wait_state(gid, "succeed")
+
+
+def test_chunked_body_is_accepted_and_limited(app, relay):
+    r = relay(max_body=1024)
+    gid = new_gid("chunk")
+    body = json.dumps(msg_body(gid, [app.url("/svc/a")])).encode()
+    assert raw_request(r, "POST", "/api/dtmsvr/submit", body,
+                       {"Content-Type": "application/json"}, chunked=True) == (200, OK)
+    r.wait_state(gid, "succeed")
+    big = new_gid("chunkbig")
+    body = json.dumps(msg_body(big, [app.url("/svc/a")], ['"%s"' % ("x" * 3000)])).encode()
+    status, data = raw_request(r, "POST", "/api/dtmsvr/submit", body,
+                               {"Content-Type": "application/json"}, chunked=True)
+    assert status == 400 and data.get("message", "").startswith("body:"), (status, data)
+    assert r.query(big)["transaction"] is None
+
+
+def test_gid_with_url_special_characters_round_trips(app, relay):
+    r = relay()
+    gid = "ord+1=a:b@c.d_" + new_gid("x")   # '+' and '=' must be percent-encoded on the wire
+    assert r.post("prepare", msg_body(gid, [app.url("/svc/a")], query_prepared=app.url("/qp"),
+                                      timeout_to_fail=1)) == (200, OK)
+    q = r.query(gid)
+    assert q["transaction"]["gid"] == gid
+    bc = app.wait_calls("/qp", 1, timeout=6)[0]
+    assert bc.params.get("gid") == gid, "back-check gid garbled: %r" % bc.raw_query
+    step = app.wait_calls("/svc/a", 1, timeout=6)[0]
+    assert step.params.get("gid") == gid, "step gid garbled: %r" % step.raw_query
+    assert step.params.get("branch_id") == "01" and step.params.get("op") == "action", step.raw_query
+    r.wait_state(gid, "succeed")
+    seen = [t["gid"] for t in r.all()["transactions"]]
+    assert seen == [gid]
+    unknown = "zz+1=q:" + new_gid("x")
+    status, data = r.post("abort", {"gid": unknown, "trans_type": "msg"})
+    assert (status, data) == (500, {"message": "no TransGlobal with gid: %s found" % unknown})
+
+
+def test_many_steps_are_delivered_in_order_with_two_digit_branch_ids(app, relay):
+    r = relay()
+    gid = new_gid("many")
+    n = 12
+    actions = [app.url("/svc/s%02d" % (i + 1)) for i in range(n)]
+    assert r.post("submit", msg_body(gid, actions)) == (200, OK)
+    q = r.wait_state(gid, "succeed")
+    calls = sorted(app.calls(), key=lambda c: c.t)
+    assert [c.path for c in calls] == ["/svc/s%02d" % (i + 1) for i in range(n)]
+    assert [c.params["branch_id"] for c in calls] == ["%02d" % (i + 1) for i in range(n)]
+    for a, b in zip(calls, calls[1:]):
+        assert b.t >= a.t_end, "sequential steps overlapped: %r %r" % (a, b)
+    assert [b["branch_id"] for b in q["branches"]] == ["%02d" % (i + 1) for i in range(n)]
+    assert branch_states(q) == ["succeed"] * n
+
+
+def test_big_payload_is_delivered_verbatim(app, relay):
+    r = relay()
+    gid = new_gid("big")
+    # ~200 KB of payload; the request body stays under the default 1 MiB limit
+    payload = json.dumps({"blob": "\u00e9x" * 60000, "n": list(range(1000))}, ensure_ascii=False)
+    assert len(payload.encode()) > 150000
+    assert r.post("submit", msg_body(gid, [app.url("/svc/big")], [payload])) == (200, OK)
+    c = app.wait_calls("/svc/big", 1, timeout=10)[0]
+    assert c.body == payload.encode("utf-8"), "big payload altered (%d vs %d bytes)" % (
+        len(c.body), len(payload.encode()))
+    r.wait_state(gid, "succeed")
+
+
+def test_payload_with_nul_is_delivered_whole_or_rejected(app, relay):
+    r = relay()
+    gid = new_gid("nul")
+    payload = 'before\u0000after'
+    status, data = r.post("submit", msg_body(gid, [app.url("/svc/nul")], [payload]))
+    # "\u0000" is valid JSON (RFC 8259); DTM delivers it verbatim
+    if status == 400:  # refusing is fine, as long as it names the field (not "body: not valid JSON")
+        assert data.get("message", "").startswith("payloads"), data
+        assert r.query(gid)["transaction"] is None
+        return
+    assert status == 200, (status, data)
+    c = app.wait_calls("/svc/nul", 1)[0]
+    assert c.body == b"before\x00after", "payload truncated at NUL: %r" % c.body
+
+
+def test_non_json_and_empty_payloads_are_delivered_verbatim(app, relay):
+    r = relay()
+    gid = new_gid("odd")
+    payloads = ["not json at all", "null", "[1,2]"]
+    actions = [app.url("/svc/p%d" % i) for i in range(len(payloads))]
+    assert r.post("submit", msg_body(gid, actions, payloads)) == (200, OK)
+    r.wait_state(gid, "succeed")
+    for i, p in enumerate(payloads):
+        assert app.calls("/svc/p%d" % i)[0].body == p.encode()
+
+
+def test_submit_of_prepared_uses_the_stored_steps(app, relay):
+    r = relay()
+    gid = new_gid("stored")
+    assert r.post("prepare", msg_body(gid, [app.url("/svc/stored")], ['{"v":"prepare"}'],
+                                      query_prepared=app.url("/qp"))) == (200, OK)
+    assert r.post("submit", msg_body(gid, [app.url("/svc/other")], ['{"v":"submit"}'])) == (200, OK)
+    r.wait_state(gid, "succeed")
+    assert [c.body for c in app.calls("/svc/stored")] == [b'{"v":"prepare"}']
+    assert app.count("/svc/other") == 0
+
+
+def test_abort_needs_only_the_gid(app, relay):
+    r = relay()
+    gid = new_gid("abort")
+    assert r.post("prepare", msg_body(gid, [app.url("/svc/a")], query_prepared=app.url("/qp"))) == (200, OK)
+    assert r.post("abort", {"gid": gid}) == (200, OK)
+    assert r.state(gid) == "failed"
+
+
+@pytest.mark.parametrize("route", ["submit", "prepare"])
+def test_racing_requests_for_one_new_gid_store_one_message(app, relay, route):
+    r = relay()
+    gid = new_gid("race")
+    n = 16
+    results = [None] * n
+    go = threading.Barrier(n)
+
+    def one(i):
+        body = msg_body(gid, [app.url("/svc/race%d" % i)], ['{"i":%d}' % i])
+        go.wait()
+        results[i] = r.post(route, body)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    def fine(x):
+        if x == (200, OK):
+            return True
+        # a submit that lands after the first one's delivery finished is refused, correctly
+        return (route == "submit" and x[0] == 409
+                and "current status 'succeed'" in x[1].get("message", ""))
+    bad = [x for x in results if not fine(x)]
+    assert not bad, "racing %s of one gid: %r" % (route, bad)
+    assert results.count((200, OK)) >= 1
+    q = r.query(gid)
+    assert len(q["branches"]) == 1, "one message, one step: %r" % q["branches"]
+    winner = q["branches"][0]["url"]
+    assert [t["gid"] for t in r.all()["transactions"]] == [gid]
+    if route == "submit":
+        r.wait_state(gid, "succeed")
+        called = [c.path for c in app.calls()]
+        assert called and set(app.url(p) for p in called) == {winner}, \
+            "only the stored step is delivered: %r (stored %s)" % (called, winner)
+    else:
+        assert q["transaction"]["status"] == "prepared"
+        stays(lambda: app.count() == 0, 0.3, "nothing delivered for a prepared message")
