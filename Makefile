@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e clean
+.PHONY: all deps build run test unit e2e bench clean
 .SECONDARY:
 
 all: deps
@@ -74,6 +74,20 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/msgrelay
 	MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay MSGRELAY_BUILD=$(CURDIR)/$(BUILD) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+# The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
+BENCH_COUNT ?= 100000
+BENCH_CONC  ?= 64
+BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen
+
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(SANLD) -o $@ $< $(PKG_LIBS)
+
+bench: all
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	bench/run $(BUILD) sqlite submit $(BENCH_COUNT) $(BENCH_CONC)
+	bench/run $(BUILD) sqlite prepare $(BENCH_COUNT) $(BENCH_CONC)
 
 clean:
 	rm -rf build build-san

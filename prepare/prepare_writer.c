@@ -415,19 +415,21 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
     }
 }
 
-/* expire_waiters - answer waiting submits whose deadline passed (or all, when stopping). */
-static void expire_waiters(struct mr_writer *w, bool all)
+/*
+ * detach_waiters - take off the waiter list, and return, the waiting submits
+ * for @gid, or when @gid is NULL those whose deadline is at or before @deadline.
+ */
+static struct mr_req *detach_waiters(struct mr_writer *w, const char *gid, int64_t deadline)
 {
     struct mr_req *done = NULL;
     struct mr_req **pp;
     struct mr_req *r;
-    int64_t now = mr_mono_ms();
 
     pthread_mutex_lock(&w->mu);
     pp = &w->waiters;
     while (*pp != NULL) {
         r = *pp;
-        if (all || r->wait_deadline_ms <= now) {
+        if (gid != NULL ? strcmp(r->gid, gid) == 0 : r->wait_deadline_ms <= deadline) {
             *pp = r->next;
             r->next = done;
             done = r;
@@ -436,6 +438,15 @@ static void expire_waiters(struct mr_writer *w, bool all)
         }
     }
     pthread_mutex_unlock(&w->mu);
+    return done;
+}
+
+/* expire_waiters - answer waiting submits whose deadline passed (or all, when stopping). */
+static void expire_waiters(struct mr_writer *w, bool all)
+{
+    struct mr_req *done = detach_waiters(w, NULL, all ? INT64_MAX : mr_mono_ms());
+    struct mr_req *r;
+
     while (done != NULL) {
         r = done;
         done = r->next;
@@ -540,23 +551,9 @@ int mr_writer_submit(struct mr_writer *w, struct mr_req *r)
 void mr_writer_pass_done(struct mr_writer *w, const char *gid, enum mr_result outcome,
                          const char *detail)
 {
-    struct mr_req *done = NULL;
-    struct mr_req **pp;
+    struct mr_req *done = detach_waiters(w, gid, 0);
     struct mr_req *r;
 
-    pthread_mutex_lock(&w->mu);
-    pp = &w->waiters;
-    while (*pp != NULL) {
-        r = *pp;
-        if (strcmp(r->gid, gid) == 0) {
-            *pp = r->next;
-            r->next = done;
-            done = r;
-        } else {
-            pp = &r->next;
-        }
-    }
-    pthread_mutex_unlock(&w->mu);
     while (done != NULL) {
         char msg[400];
 
