@@ -58,6 +58,8 @@
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
     X(ST_COMMIT, "COMMIT")                                                                         \
     X(ST_ROLLBACK, "ROLLBACK")                                                                     \
+    X(ST_SYNC_NORMAL, "PRAGMA synchronous = NORMAL")                                               \
+    X(ST_SYNC_FULL, "PRAGMA synchronous = FULL")                                                   \
     X(ST_SAVEPOINT, "SAVEPOINT mr_insert")                                                         \
     X(ST_RELEASE_SP, "RELEASE mr_insert")                                                          \
     X(ST_ROLLBACK_SP, "ROLLBACK TO mr_insert")                                                     \
@@ -859,14 +861,25 @@ static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
         return mr_err_set(err, MR_EINVAL, "store: claim needs an owner");
     if (limit == 0)
         return 0;
-    code = sq_begin(s, err);
+    /*
+     * A claim need not survive a power loss: a lost lease only makes the work
+     * claimable again, which at-least-once delivery allows. So its commit skips
+     * the fsync (WAL with synchronous=NORMAL is still safe against a crash of
+     * this process), and the next durable commit syncs it along.
+     */
+    code = exec_stmt(q, ST_SYNC_NORMAL, err);
     if (code != 0)
         return code;
-    code = claim_in_tx(q, owner, now_ms, lease_until_ms, limit, out, n, err);
-    if (code == 0)
-        code = sq_commit(s, err);
-    else
-        sq_rollback(s);
+    code = sq_begin(s, err);
+    if (code == 0) {
+        code = claim_in_tx(q, owner, now_ms, lease_until_ms, limit, out, n, err);
+        if (code == 0)
+            code = sq_commit(s, err);
+        else
+            sq_rollback(s);
+    }
+    if (exec_stmt(q, ST_SYNC_FULL, code == 0 ? err : NULL) != 0 && code == 0)
+        code = MR_ESTORE;
     if (code != 0) {
         mr_store_msgs_free(*out, *n);
         *out = NULL;
