@@ -5,7 +5,7 @@
 #   make test SAN=1 the same under AddressSanitizer and UBSan (in build-san/)
 #   make clean
 
-PKGS    := libmicrohttpd libcurl jansson sqlite3
+PKGS    := libmicrohttpd libcurl jansson sqlite3 rdkafka mysqlclient
 ifeq ($(SAN),1)
 BUILD   := build-san
 OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -22,7 +22,7 @@ PYTHON  := /usr/bin/python3
 
 CORE_SRC := $(wildcard common/*.c store/*.c prepare/*.c query/*.c) \
             $(filter-out relay/main.c,$(wildcard relay/*.c))
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sql_sqlite.o
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sql_sqlite.o $(BUILD)/gen/sql_mysql.o
 MAIN_OBJ := $(BUILD)/relay/main.o
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -68,8 +68,11 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory unit e2e
 
+# The store contract tests run once more on a private mariadbd (tests/e2e/mariadb.py).
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@echo "== $(BUILD)/tests/unit/store/test_store mysql (private mariadbd)"
+	@$(PYTHON) tests/e2e/mariadb.py run -- $(BUILD)/tests/unit/store/test_store mysql
 
 e2e: $(BUILD)/msgrelay
 	MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay MSGRELAY_BUILD=$(CURDIR)/$(BUILD) \
@@ -94,32 +97,96 @@ clean:
 
 -include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(HELPER_BIN:=.d)
 
-# The SQLite schema, compiled in (the binary never reads sql/ at run time):
-# sql/sqlite/NNN_*.sql -> $(BUILD)/gen/sql_sqlite.c, an array of {NNN, text}
-# in version order (see store/store_int.h). Bytes go through od, so no quoting
-# of the SQL text is needed.
-SQLITE_SQL := $(sort $(wildcard sql/sqlite/*.sql))
-
-$(BUILD)/gen/sql_sqlite.c: $(SQLITE_SQL) Makefile
+# The store schemas, compiled in (the binary never reads sql/ at run time):
+# $(call schema_c,ENGINE,FILES) writes sql/ENGINE/NNN_*.sql (FILES, in version
+# order) to $(BUILD)/gen/sql_ENGINE.c as mr_store_ENGINE_schema[], an array of
+# {NNN, text} (see store/store_int.h). Bytes go through od, so no quoting of
+# the SQL text is needed.
+define schema_c
 	@mkdir -p $(dir $@)
 	@set -e; { \
-	  echo '/* generated from sql/sqlite/NNN_*.sql by the Makefile; do not edit */'; \
+	  echo '/* generated from sql/$(1)/NNN_*.sql by the Makefile; do not edit */'; \
 	  echo '#include "store/store_int.h"'; \
-	  for f in $(SQLITE_SQL); do \
+	  for f in $(2); do \
 	    v=$$(basename "$$f" | sed 's/_.*//'); \
 	    echo "static const unsigned char sql_$$v[] = {"; \
 	    od -An -v -tu1 "$$f" | awk '{ for (i = 1; i <= NF; i++) printf "%s,", $$i; print "" }'; \
 	    echo '0};'; \
 	  done; \
-	  echo 'const struct mr_store_schema mr_store_sqlite_schema[] = {'; \
-	  for f in $(SQLITE_SQL); do \
+	  echo 'const struct mr_store_schema mr_store_$(1)_schema[] = {'; \
+	  for f in $(2); do \
 	    v=$$(basename "$$f" | sed 's/_.*//'); \
 	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v},"; \
 	  done; \
 	  echo '};'; \
-	  echo 'const size_t mr_store_sqlite_schema_count ='; \
-	  echo '    sizeof(mr_store_sqlite_schema) / sizeof(mr_store_sqlite_schema[0]);'; \
+	  echo 'const size_t mr_store_$(1)_schema_count ='; \
+	  echo '    sizeof(mr_store_$(1)_schema) / sizeof(mr_store_$(1)_schema[0]);'; \
 	} > $@.tmp && mv $@.tmp $@
+endef
+
+SQLITE_SQL := $(sort $(wildcard sql/sqlite/*.sql))
+MYSQL_SQL  := $(sort $(wildcard sql/mysql/*.sql))
+
+$(BUILD)/gen/sql_sqlite.c: $(SQLITE_SQL) Makefile
+	$(call schema_c,sqlite,$(SQLITE_SQL))
+
+$(BUILD)/gen/sql_mysql.c: $(MYSQL_SQL) Makefile
+	$(call schema_c,mysql,$(MYSQL_SQL))
 
 $(BUILD)/gen/sql_sqlite.o: $(BUILD)/gen/sql_sqlite.c
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/sql_mysql.o: $(BUILD)/gen/sql_mysql.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# libmsgrelay, the C SDK: client/ (producer) and consumers/ (barrier) with the
+# common/ pieces they use, as $(BUILD)/libmsgrelay.a. Only include/msgrelay/*.h
+# is installed (make install-sdk PREFIX=/usr/local). The bank-transfer example
+# (examples/transfer) links it; `make transfer` runs it on a private MariaDB.
+SDK_PKGS    := libcurl jansson mysqlclient
+SDK_CFLAGS   = $(shell pkg-config --cflags $(SDK_PKGS)) -Iinclude
+SDK_LIBS     = $(shell pkg-config --libs $(SDK_PKGS)) -lpthread
+SDK_OWN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c consumers/*.c))
+SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o)
+TRANSFER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/transfer/*.c))
+TRANSFER_BIN := $(BUILD)/examples/transfer/transfer
+PREFIX      ?= /usr/local
+
+.PHONY: libmsgrelay examples install-sdk transfer
+
+build: $(BUILD)/libmsgrelay.a $(TRANSFER_BIN)
+
+libmsgrelay: $(BUILD)/libmsgrelay.a
+
+examples: $(TRANSFER_BIN)
+
+$(BUILD)/client/%.o $(BUILD)/consumers/%.o $(BUILD)/examples/%.o: PKG_CFLAGS += $(SDK_CFLAGS)
+$(BUILD)/tests/unit/client/%.o $(BUILD)/tests/unit/consumers/%.o: PKG_CFLAGS += $(SDK_CFLAGS)
+
+$(BUILD)/libmsgrelay.a: $(SDK_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(TRANSFER_BIN): $(TRANSFER_OBJ) $(BUILD)/libmsgrelay.a
+	$(CC) $(SANLD) -o $@ $^ $(SDK_LIBS) $(shell pkg-config --libs libmicrohttpd)
+
+$(BUILD)/tests/unit/client/%: $(BUILD)/tests/unit/client/%.o $(BUILD)/libmsgrelay.a
+	$(CC) $(SANLD) -o $@ $^ $(SDK_LIBS) $(shell pkg-config --libs libmicrohttpd) -lcmocka
+
+$(BUILD)/tests/unit/consumers/%: $(BUILD)/tests/unit/consumers/%.o $(BUILD)/libmsgrelay.a
+	$(CC) $(SANLD) -o $@ $^ $(SDK_LIBS) -lcmocka
+
+install-sdk: $(BUILD)/libmsgrelay.a
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/msgrelay
+	install -m 644 $(BUILD)/libmsgrelay.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/msgrelay/*.h $(DESTDIR)$(PREFIX)/include/msgrelay/
+
+# terminal 2 of the README's bank transfer: a private MariaDB and the service on
+# :8082 (TRANSFER_ARGS="--port N --relay URL" to change where it listens and calls)
+TRANSFER_ARGS ?=
+transfer: all
+	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'exec $(TRANSFER_BIN) \
+	    --db "$$MSGRELAY_TEST_MYSQL" --schema sql/barrier/mysql.sql \
+	    --schema examples/transfer/schema.sql $(TRANSFER_ARGS)'
+
+-include $(SDK_OWN_OBJ:.o=.d) $(TRANSFER_OBJ:.o=.d)

@@ -19,6 +19,7 @@ void mr_config_defaults(struct mr_config *c)
     c->port = 36789;
     c->bind = mr_xstrdup("0.0.0.0");
     c->store = mr_xstrdup("sqlite:msgrelay.db");
+    c->migrate = false;
     c->relay_id = NULL;
     c->log_level = MR_LOG_INFO;
     c->http_threads = 2;
@@ -43,10 +44,19 @@ void mr_config_defaults(struct mr_config *c)
 
 void mr_config_free(struct mr_config *c)
 {
+    size_t i;
+
     free(c->bind);
     free(c->store);
     free(c->relay_id);
+    free(c->kafka_brokers);
+    for (i = 0; i < c->kafka_properties.n; i++)
+        free(c->kafka_properties.v[i]);
+    free(c->kafka_properties.v);
     c->bind = NULL;
     c->store = NULL;
     c->relay_id = NULL;
+    c->kafka_brokers = NULL;
+    c->kafka_properties.v = NULL;
+    c->kafka_properties.n = 0;
 }

@@ -12,10 +12,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The values of a repeatable setting, in the order given. Owned by the config. */
+struct mr_config_list {
+    char **v;
+    size_t n;
+};
+
 struct mr_config {
     int port;         /* HTTP port (36789) */
     char *bind;       /* listen address ("0.0.0.0") */
     char *store;      /* store URI ("sqlite:msgrelay.db") */
+    bool migrate;     /* apply the store's schema migrations at start-up (false) */
     char *relay_id;   /* lease owner name; default host:port */
     int log_level;    /* enum mr_log_level */
     int http_threads; /* libmicrohttpd thread pool size */
@@ -39,6 +46,9 @@ struct mr_config {
     int max_queue;      /* intake requests waiting for a commit before 503 (20000) */
     int max_batch;      /* intake requests per commit (512) */
     int shutdown_grace; /* s to finish in-flight work on SIGTERM (10) */
+
+    char *kafka_brokers;                    /* bootstrap servers; NULL: kafka:// is refused */
+    struct mr_config_list kafka_properties; /* librdkafka "name=value" settings */
 };
 
 extern struct mr_config mr_config;
@@ -46,7 +56,7 @@ extern struct mr_config mr_config;
 /* mr_config_defaults - fill @c with the defaults above. */
 void mr_config_defaults(struct mr_config *c);
 
-/* mr_config_free - free the strings in @c. */
+/* mr_config_free - free the strings (and the list of strings) in @c. */
 void mr_config_free(struct mr_config *c);
 
 #endif

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "common/config.h"
+#include "common/kafka_url.h"
 #include "common/mem.h"
 
 #define MAX_SECONDS (366 * 24 * 3600)
@@ -218,17 +219,24 @@ static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_
         if (json_string_length(action) > (size_t)mr_config.max_url_len)
             return mr_err_set(err, MR_EINVAL, "steps[%zu].action: longer than %d characters", i,
                               mr_config.max_url_len);
-        if (has_prefix(url, "kafka://"))
-            return mr_err_set(
-                err, MR_EINVAL,
-                "steps[%zu].action: kafka destinations are not configured on this relay", i);
-        if (has_prefix(url, "topic://"))
+        if (mr_kafka_url_is(url)) {
+            struct mr_kafka_url ku;
+            struct mr_err kerr = MR_ERR_INIT;
+
+            if (mr_config.kafka_brokers == NULL)
+                return mr_err_set(
+                    err, MR_EINVAL,
+                    "steps[%zu].action: kafka destinations are not configured on this relay", i);
+            if (mr_kafka_url_parse(url, &ku, &kerr) != 0)
+                return mr_err_set(err, MR_EINVAL, "steps[%zu].action: %s", i, kerr.msg);
+        } else if (has_prefix(url, "topic://")) {
             return mr_err_set(err, MR_EINVAL, "steps[%zu].action: topic not found: '%s'", i,
                               url + 8);
-        if (!is_http_url(url))
+        } else if (!is_http_url(url)) {
             return mr_err_set(
                 err, MR_EINVAL,
                 "steps[%zu].action: must be an http:// or https:// URL (or kafka://, topic://)", i);
+        }
         if (!json_is_string(payload))
             return mr_err_set(err, MR_EINVAL, "payloads[%zu]: must be a string", i);
         snprintf(id, sizeof(id), "%02zu", i + 1);

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -347,12 +348,12 @@ static void unpark(struct mr_writer *w, struct mr_req **batch, size_t n)
 }
 
 /*
- * run_txn - apply @n requests in one transaction. Waiting submits are parked
+ * run_txn_once - apply @n requests in one transaction. Waiting submits are parked
  * before the commit: the relay cannot see the message before it, and must
  * find the waiter as soon as it can. Returns 0 or the store error.
  */
-static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
-                   struct mr_err *err)
+static int run_txn_once(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
+                        struct mr_err *err)
 {
     struct mr_req *waiting[n > 0 ? n : 1];
     size_t nwait = 0;
@@ -379,6 +380,41 @@ static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *w
     return 0;
 }
 
+/* How often a transaction is tried when the store says "try again", and the first pause. */
+#define TXN_TRIES      3
+#define TXN_BACKOFF_MS 20
+
+/* store_retryable - whether store error @rc asks for the whole transaction again. */
+static bool store_retryable(int rc)
+{
+    return rc == MR_EBUSY || rc == MR_EUNAVAIL;
+}
+
+/*
+ * run_txn - run_txn_once(), tried again (TXN_TRIES in all, pausing 20 then 40
+ * ms) when the store lost the transaction: a deadlock or lock-wait timeout
+ * (MR_EBUSY), or a lost connection (MR_EUNAVAIL; the store connects again at
+ * the next begin). Replaying is safe: apply() re-reads every message and sets
+ * each answer afresh, and a commit whose outcome was unknown is seen by the
+ * re-read (a repeated prepare or submit is answered as DTM answers a repeat).
+ */
+static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
+                   struct mr_err *err)
+{
+    int tries = 1;
+    int rc;
+
+    for (;;) {
+        rc = run_txn_once(w, batch, n, woke, err);
+        if (!store_retryable(rc) || tries == TXN_TRIES)
+            return rc;
+        mr_log(MR_LOG_WARN, "store transaction lost, trying again", "error", err->msg, NULL);
+        usleep((useconds_t)(TXN_BACKOFF_MS << (tries - 1)) * 1000);
+        tries++;
+        mr_err_clear(err);
+    }
+}
+
 /* answer - hand @r back to its connection. @r belongs to the HTTP side afterwards. */
 static void answer(struct mr_writer *w, struct mr_req *r)
 {
@@ -394,7 +430,9 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
     int rc;
 
     rc = run_txn(w, batch, n, &woke, &err);
-    if (rc != 0 && n > 1) {
+    /* one by one isolates a bad request; a store that is down or deadlocking would only fail
+       each of them in turn, n times slower, so those answer 503 at once */
+    if (rc != 0 && n > 1 && !store_retryable(rc)) {
         mr_log(MR_LOG_WARN, "group commit failed, replaying one by one", "error", err.msg, NULL);
         woke = false;
         for (i = 0; i < n; i++) {
@@ -405,7 +443,8 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
         }
     } else if (rc != 0) {
         mr_log(MR_LOG_ERROR, "store write failed", "error", err.msg, NULL);
-        store_failure(batch[0], rc, &err);
+        for (i = 0; i < n; i++)
+            store_failure(batch[i], rc, &err);
     }
     if (woke && w->wake != NULL)
         w->wake(w->wake_arg);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c - the msgrelay binary: `msgrelay serve`, `--help`, `version`.
+ * main.c - the msgrelay binary: `msgrelay serve`, `msgrelay migrate`, `--help`,
+ * `version`.
  *
  * The only file that sees every room. It reads the configuration, starts the
  * relay (delivery) and the intake (HTTP), wires the intake's wake-ups to the
@@ -23,6 +24,7 @@
 #include "common/mem.h"
 #include "prepare/prepare.h"
 #include "relay/relay.h"
+#include "store/store.h"
 
 /*
  * The wiring between intake and relay. Callbacks look the other side up under
@@ -70,12 +72,46 @@ static char *default_relay_id(void)
     return id;
 }
 
+/* migrate_store - apply the store's schema files (migrate, serve --migrate); 0 or 1. */
+static int migrate_store(void)
+{
+    struct mr_err err = MR_ERR_INIT;
+    char *shown = mr_store_uri_redacted(mr_config.store);
+    int rc = mr_store_migrate(mr_config.store, &err);
+
+    if (rc != 0)
+        mr_log(MR_LOG_ERROR, "cannot migrate the store", "store", shown, "error", err.msg, NULL);
+    else
+        mr_log(MR_LOG_INFO, "store schema is current", "store", shown, NULL);
+    free(shown);
+    return rc != 0;
+}
+
+/* migrate - `msgrelay migrate [--store URI]`: bring the store's schema up to date and exit. */
+static int migrate(int argc, char **argv)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int rc;
+
+    rc = mr_relay_config_parse(argc, argv, &mr_config, &err);
+    if (rc != 0) {
+        fprintf(stderr, "msgrelay: %s\n", err.msg);
+        mr_config_free(&mr_config);
+        return 2;
+    }
+    mr_log_set_level(mr_config.log_level);
+    rc = migrate_store();
+    mr_config_free(&mr_config);
+    return rc;
+}
+
 static int serve(int argc, char **argv)
 {
     struct mr_err err = MR_ERR_INIT;
     struct wiring w;
     sigset_t set;
     char port[16];
+    char *shown;
     int sig = 0;
     int rc;
 
@@ -88,6 +124,10 @@ static int serve(int argc, char **argv)
     mr_log_set_level(mr_config.log_level);
     if (mr_config.relay_id == NULL)
         mr_config.relay_id = default_relay_id();
+    if (mr_config.migrate && migrate_store() != 0) {
+        mr_config_free(&mr_config);
+        return 1;
+    }
 
     /* signals are taken by sigwait() below; every thread inherits the mask */
     sigemptyset(&set);
@@ -115,8 +155,10 @@ static int serve(int argc, char **argv)
         return 1;
     }
     snprintf(port, sizeof(port), "%d", mr_config.port);
-    mr_log(MR_LOG_INFO, "msgrelay serving", "bind", mr_config.bind, "port", port, "store",
-           mr_config.store, "relay_id", mr_config.relay_id, NULL);
+    shown = mr_store_uri_redacted(mr_config.store);
+    mr_log(MR_LOG_INFO, "msgrelay serving", "bind", mr_config.bind, "port", port, "store", shown,
+           "relay_id", mr_config.relay_id, NULL);
+    free(shown);
 
     while (sig != SIGTERM && sig != SIGINT) {
         if (sigwait(&set, &sig) != 0)
@@ -161,6 +203,13 @@ int main(int argc, char **argv)
             return 0;
         }
         return serve(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "migrate") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            mr_relay_config_usage(stdout);
+            return 0;
+        }
+        return migrate(argc - 2, argv + 2);
     }
     fprintf(stderr, "msgrelay: unknown command '%s' (see msgrelay --help)\n", argv[1]);
     return 2;

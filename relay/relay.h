@@ -3,9 +3,10 @@
  * relay.h - the delivery daemon's public face: start it, wake it, stop it,
  * and read the configuration from flags and environment.
  *
- * The relay runs one thread that owns a libcurl multi handle and its own store
- * connection. It claims due messages in batches under a lease, runs their
- * back-checks (query/) and step deliveries, and records the results in grouped
+ * The relay runs one thread that owns a libcurl multi handle, its own store
+ * connection and, with --kafka-brokers, the Kafka producer's delivery reports.
+ * It claims due messages in batches under a lease, runs their back-checks
+ * (query/) and step deliveries, and records the results in grouped
  * transactions. Other threads talk to it only through mr_relay_wake().
  */
 #ifndef MR_RELAY_RELAY_H

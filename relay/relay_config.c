@@ -19,7 +19,8 @@
 #include "common/log.h"
 #include "common/mem.h"
 
-enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL };
+/* T_LIST: repeatable flag; its variable holds a comma- or newline-separated list */
+enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST };
 
 struct opt {
     const char *flag;
@@ -36,7 +37,10 @@ struct opt {
 static const struct opt opts[] = {
     {"--port", "MSGRELAY_PORT", T_INT, OFF(port), 1, 65535, "HTTP port"},
     {"--bind", "MSGRELAY_BIND", T_STR, OFF(bind), 0, 0, "listen address (IPv4)"},
-    {"--store", "MSGRELAY_STORE", T_STR, OFF(store), 0, 0, "store URI: sqlite:PATH"},
+    {"--store", "MSGRELAY_STORE", T_STR, OFF(store), 0, 0,
+     "store URI: sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB"},
+    {"--migrate", "MSGRELAY_MIGRATE", T_BOOL, OFF(migrate), 0, 0,
+     "apply the store's schema migrations at start-up (MySQL; SQLite always does)"},
     {"--relay-id", "MSGRELAY_RELAY_ID", T_STR, OFF(relay_id), 0, 0,
      "lease owner name (default: hostname:port)"},
     {"--log-level", "MSGRELAY_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0,
@@ -76,6 +80,10 @@ static const struct opt opts[] = {
      "requests per intake commit"},
     {"--shutdown-grace", "MSGRELAY_SHUTDOWN_GRACE", T_INT, OFF(shutdown_grace), 0, 3600,
      "seconds to finish calls in flight on SIGTERM"},
+    {"--kafka-brokers", "MSGRELAY_KAFKA_BROKERS", T_STR, OFF(kafka_brokers), 0, 0,
+     "Kafka bootstrap servers host:port,...; enables kafka:// steps"},
+    {"--kafka-property", "MSGRELAY_KAFKA_PROPERTIES", T_LIST, OFF(kafka_properties), 0, 0,
+     "librdkafka setting name=value (repeatable)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -85,11 +93,20 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
                struct mr_err *err)
 {
     char *field = (char *)c + o->offset;
+    struct mr_config_list *list;
     long long v;
     char *end;
     int lvl;
 
     switch (o->type) {
+    case T_LIST:
+        /* one "name=value" item, appended */
+        if (val[0] == '=' || strchr(val, '=') == NULL)
+            return mr_err_set(err, MR_EINVAL, "%s: '%s' is not name=value", who, val);
+        list = (struct mr_config_list *)(void *)field;
+        list->v = mr_xrealloc(list->v, (list->n + 1) * sizeof(*list->v));
+        list->v[list->n++] = mr_xstrdup(val);
+        return 0;
     case T_STR:
         if (val[0] == '\0')
             return mr_err_set(err, MR_EINVAL, "%s: must not be empty", who);
@@ -129,8 +146,56 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
     return MR_EINVAL;
 }
 
+/* list_clear - empty the list setting @o of @c. */
+static void list_clear(const struct opt *o, struct mr_config *c)
+{
+    struct mr_config_list *list = (struct mr_config_list *)(void *)((char *)c + o->offset);
+    size_t i;
+
+    for (i = 0; i < list->n; i++)
+        free(list->v[i]);
+    free(list->v);
+    list->v = NULL;
+    list->n = 0;
+}
+
+/*
+ * set_env_list - the list setting @o from its variable's value @val: items
+ * separated by newlines when there is one (so a value may hold commas), else
+ * by commas; blanks around items and empty items are skipped.
+ */
+static int set_env_list(const struct opt *o, const char *val, struct mr_config *c,
+                        struct mr_err *err)
+{
+    const char *sep = strchr(val, '\n') != NULL ? "\n" : ",";
+    const char *p = val;
+    int rc = 0;
+
+    while (rc == 0 && *p != '\0') {
+        size_t n = strcspn(p, sep);
+        size_t a = 0;
+        size_t b = n;
+        char *item;
+
+        while (a < b && (p[a] == ' ' || p[a] == '\t' || p[a] == '\r'))
+            a++;
+        while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t' || p[b - 1] == '\r'))
+            b--;
+        if (b > a) {
+            item = mr_xstrndup(p + a, b - a);
+            rc = set(o, item, c, o->env, err);
+            free(item);
+        }
+        p += n;
+        if (*p != '\0')
+            p++;
+    }
+    return rc;
+}
+
 int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err)
 {
+    bool flagged[NOPTS] = {false}; /* a list given by flag replaces its variable's list */
     size_t i;
     int a;
     int rc;
@@ -140,7 +205,10 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
         const char *v = getenv(opts[i].env);
 
         if (v != NULL && v[0] != '\0') {
-            rc = set(&opts[i], v, c, opts[i].env, err);
+            if (opts[i].type == T_LIST)
+                rc = set_env_list(&opts[i], v, c, err);
+            else
+                rc = set(&opts[i], v, c, opts[i].env, err);
             if (rc != 0)
                 return rc;
         }
@@ -160,6 +228,10 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
         }
         if (o == NULL)
             return mr_err_set(err, MR_EINVAL, "unknown flag '%s' (see msgrelay --help)", arg);
+        if (o->type == T_LIST && !flagged[o - opts]) {
+            list_clear(o, c);
+            flagged[o - opts] = true;
+        }
         if (eq != NULL) {
             val = eq + 1;
         } else if (o->type == T_BOOL) {
@@ -173,6 +245,8 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
         if (rc != 0)
             return rc;
     }
+    if (c->kafka_properties.n > 0 && c->kafka_brokers == NULL)
+        return mr_err_set(err, MR_EINVAL, "--kafka-property: needs --kafka-brokers");
     if (c->max_retry_interval < c->retry_interval)
         return mr_err_set(err, MR_EINVAL, "--max-retry-interval: %d is below --retry-interval %d",
                           c->max_retry_interval, c->retry_interval);
@@ -201,6 +275,9 @@ static void default_text(const struct opt *o, const struct mr_config *d, char *o
     case T_SIZE:
         snprintf(out, size, "%zu", *(const size_t *)field);
         break;
+    case T_LIST:
+        snprintf(out, size, "none");
+        break;
     }
 }
 
@@ -212,6 +289,7 @@ void mr_relay_config_usage(void *out_file)
 
     mr_config_defaults(&d);
     fprintf(out, "usage: msgrelay serve [flags]\n"
+                 "       msgrelay migrate [--store URI]\n"
                  "       msgrelay --help | version\n\n"
                  "Flags (each also read from its environment variable; flags win):\n");
     for (i = 0; i < NOPTS; i++) {

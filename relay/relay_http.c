@@ -35,7 +35,8 @@ struct mr_relay_http {
     struct mr_relay_call *idle; /* free list */
     size_t nbusy;
     size_t nidle;
-    size_t keep; /* max idle calls kept */
+    size_t keep;  /* max idle calls kept */
+    int watch_fd; /* an extra fd poll waits on (mr_relay_http_watch_fd), or -1 */
 };
 
 /* on_body - libcurl write callback: keep what fits under the cap, swallow the rest. */
@@ -188,13 +189,15 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
 
 int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
 {
+    struct curl_waitfd extra = {h->watch_fd, CURL_WAIT_POLLIN, 0};
     int running = 0;
     CURLMcode mc;
 
     if (timeout_ms < 0)
         timeout_ms = 0;
     /* curl_multi_poll waits no longer than libcurl's own next timer */
-    mc = curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+    mc = curl_multi_poll(h->multi, h->watch_fd >= 0 ? &extra : NULL, h->watch_fd >= 0 ? 1 : 0,
+                         timeout_ms, NULL);
     if (mc == CURLM_OK)
         mc = curl_multi_perform(h->multi, &running);
     if (mc != CURLM_OK) {
@@ -262,6 +265,11 @@ void mr_relay_http_wakeup(struct mr_relay_http *h)
     curl_multi_wakeup(h->multi);
 }
 
+void mr_relay_http_watch_fd(struct mr_relay_http *h, int fd)
+{
+    h->watch_fd = fd;
+}
+
 void mr_relay_http_free(struct mr_relay_http *h)
 {
     if (h == NULL)
@@ -289,6 +297,7 @@ int mr_relay_http_new(int max_connections, struct mr_relay_http **out, struct mr
         return mr_err_set(err, MR_EIO, "curl_multi_init failed");
     }
     h->keep = (size_t)conns > FREE_KEEP_MIN ? (size_t)conns : FREE_KEEP_MIN;
+    h->watch_fd = -1;
     /* total connections open at once, and how many idle ones the cache keeps alive */
     if (curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns) != CURLM_OK ||
         curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, conns) != CURLM_OK) {

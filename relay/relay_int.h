@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * relay_int.h - declarations shared inside relay/ only: the HTTP engine
- * (relay_http.c) that the scheduler (relay_sched.c) drives.
+ * relay_int.h - declarations shared inside relay/ only: the two sinks the
+ * scheduler (relay_sched.c) drives, the HTTP engine (relay_http.c) and the
+ * Kafka producer (relay_kafka.c).
  *
- * The engine is one libcurl multi handle with a free list of easy handles.
- * It belongs to the relay thread: every function here must be called from that
- * thread, except mr_relay_http_wakeup(). It runs no callbacks: the scheduler
- * asks for finished calls with mr_relay_http_done() and hands each back with
- * mr_relay_http_recycle() once it has read the answer.
+ * The HTTP engine is one libcurl multi handle with a free list of easy
+ * handles; the Kafka sink is one librdkafka producer. Both belong to the relay
+ * thread: every function here must be called from that thread, except
+ * mr_relay_http_wakeup(). Neither runs scheduler callbacks: the scheduler asks
+ * for finished work (mr_relay_http_done(), mr_relay_kafka_done()) and hands
+ * each item back (..._recycle()) once it has read the result.
  */
 #ifndef MR_RELAY_RELAY_INT_H
 #define MR_RELAY_RELAY_INT_H
@@ -96,5 +98,93 @@ size_t mr_relay_http_inflight(const struct mr_relay_http *h);
 
 /* mr_relay_http_wakeup - make a blocked mr_relay_http_poll() return. Any thread; never blocks. */
 void mr_relay_http_wakeup(struct mr_relay_http *h);
+
+/*
+ * mr_relay_http_watch_fd - make mr_relay_http_poll() also return when @fd is
+ * readable (the Kafka sink's report pipe); -1 watches nothing. @fd is
+ * borrowed: it must stay open until it is unwatched or @h is freed.
+ */
+void mr_relay_http_watch_fd(struct mr_relay_http *h, int fd);
+
+/* ---- the Kafka sink ---- */
+
+struct mr_relay_kafka;
+
+/* What to produce for one kafka:// step. All borrowed; librdkafka copies what it keeps. */
+struct mr_relay_kafka_rec {
+    const char *url;       /* kafka://TOPIC[?key=K] (common/kafka_url.h) */
+    const char *gid;       /* header "gid", and the key when the URL names none */
+    const char *branch_id; /* header "branch_id" */
+    const char *payload;   /* the record's value */
+    size_t payload_len;
+    const char *branch_headers; /* JSON object text, each pair a header; "" for none */
+};
+
+/* One record in flight; public fields are read-only for the scheduler, "_" ones private. */
+struct mr_relay_delivery {
+    void *owner;     /* whom the result belongs to */
+    size_t index;    /* which of the owner's steps */
+    bool ok;         /* the broker has the record (acks=all) */
+    char error[512]; /* librdkafka's text when !ok */
+    struct mr_relay_delivery *_next;
+    struct mr_relay_delivery *_prev;
+};
+
+/*
+ * mr_relay_kafka_new - the producer for mr_config.kafka_brokers (which must
+ * be set): idempotent, acks=all, message.timeout.ms 30000 unless overridden,
+ * then every mr_config.kafka_properties item. MR_EINVAL naming the property
+ * librdkafka refused, or one msgrelay fixes (bootstrap.servers,
+ * enable.idempotence, acks). Owned result: mr_relay_kafka_free().
+ */
+int mr_relay_kafka_new(struct mr_relay_kafka **out, struct mr_err *err);
+
+/*
+ * mr_relay_kafka_free - give records still queued up to @flush_ms to be
+ * acknowledged, purge the rest (their deliveries are not reported), destroy
+ * the producer and free every delivery. NULL is a no-op.
+ */
+void mr_relay_kafka_free(struct mr_relay_kafka *k, int flush_ms);
+
+/*
+ * mr_relay_kafka_produce - queue the record for @rec on behalf of
+ * @owner/@index; its result comes from mr_relay_kafka_done() once the broker
+ * has answered or message.timeout.ms has passed. MR_EINVAL (bad URL or
+ * branch headers) or MR_EIO (librdkafka refused: queue full, fatal error)
+ * with a message; nothing is in flight then.
+ */
+int mr_relay_kafka_produce(struct mr_relay_kafka *k, const struct mr_relay_kafka_rec *rec,
+                           void *owner, size_t index, struct mr_err *err);
+
+/*
+ * mr_relay_kafka_poll - empty the report pipe and serve librdkafka's report
+ * queue without waiting: finished deliveries move to the done list.
+ */
+void mr_relay_kafka_poll(struct mr_relay_kafka *k);
+
+/*
+ * mr_relay_kafka_done - the next finished delivery, or NULL. It is out of the
+ * sink until mr_relay_kafka_recycle() hands it back.
+ */
+struct mr_relay_delivery *mr_relay_kafka_done(struct mr_relay_kafka *k);
+
+/* mr_relay_kafka_recycle - return finished delivery @d. */
+void mr_relay_kafka_recycle(struct mr_relay_kafka *k, struct mr_relay_delivery *d);
+
+/*
+ * mr_relay_kafka_cancel_all - forget every delivery in flight or finished:
+ * nothing is reported for them any more (the records themselves may still
+ * reach the broker; librdkafka cannot take them back).
+ */
+void mr_relay_kafka_cancel_all(struct mr_relay_kafka *k);
+
+/* mr_relay_kafka_inflight - records produced whose delivery was not yet taken by done(). */
+size_t mr_relay_kafka_inflight(const struct mr_relay_kafka *k);
+
+/* mr_relay_kafka_fd - the fd that turns readable when reports wait (for mr_relay_http_watch_fd). */
+int mr_relay_kafka_fd(const struct mr_relay_kafka *k);
+
+/* mr_relay_kafka_timeout_ms - the longest a record waits for its report (message.timeout.ms). */
+long mr_relay_kafka_timeout_ms(const struct mr_relay_kafka *k);
 
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * relay_sched.c - the relay thread: claims due messages under a lease, runs
- * their back-checks (query/) and step deliveries (relay_http.c), and writes
- * the results in one store transaction per loop turn (group commit).
+ * their back-checks (query/) and step deliveries (relay_http.c for http(s)://,
+ * relay_kafka.c for kafka://), and writes the results in one store
+ * transaction per loop turn (group commit).
  *
  * Must not: hold a message without its lease, write a result before the call
  * it reports has ended, or call the pass callback before the commit.
@@ -10,7 +11,7 @@
  * by shutdown) the work is dropped from memory, its lease lapses or is ended,
  * and the message is tried again.
  *
- * Thread: one relay thread owns the store handle, the HTTP engine and every
+ * Thread: one relay thread owns the store handle, both sinks and every
  * pass; other threads only set the atomic flags through mr_relay_wake() and
  * mr_relay_stop(). Errors: start-up failures are returned; everything after
  * that (store, network) is logged and retried, never fatal.
@@ -28,6 +29,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/kafka_url.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
@@ -44,6 +46,10 @@
 
 /* How much of an answer's body goes into an error text. */
 #define SNIPPET_MAX 200
+
+/* How often a lost store transaction is tried in all, and the first pause between tries. */
+#define STORE_TRIES      3
+#define STORE_BACKOFF_MS 20
 
 /* How often the "waiting" gauge is refreshed from the store. */
 #define GAUGE_EVERY_MS 5000
@@ -106,6 +112,8 @@ struct mr_relay {
     void *arg;
     struct mr_store *store;
     struct mr_relay_http *http;
+    struct mr_relay_kafka *kafka; /* NULL without --kafka-brokers */
+    int flush_ms;                 /* at exit: grace left for Kafka records still queued */
     char *owner;
     uint64_t rng;
     struct pass *passes; /* every pass in memory */
@@ -288,18 +296,78 @@ static bool is_http(const char *url)
     return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
 }
 
+/* calls_inflight - calls and records of every pass in flight, in both sinks. */
+static size_t calls_inflight(const struct mr_relay *r)
+{
+    size_t n = mr_relay_http_inflight(r->http);
+
+    if (r->kafka != NULL)
+        n += mr_relay_kafka_inflight(r->kafka);
+    return n;
+}
+
+/* step_timeout_ms - the longest the call of step @idx of @m may take, in its sink. */
+static long step_timeout_ms(const struct mr_relay *r, const struct mr_msg *m, size_t idx)
+{
+    if (r->kafka != NULL && mr_kafka_url_is(m->steps[idx].url))
+        return mr_relay_kafka_timeout_ms(r->kafka);
+    return mr_query_timeout_ms(m);
+}
+
+/*
+ * step_result - take in the classified result @res of step @idx, whichever
+ * sink made the call (@text: its error, unused on success): count it, queue
+ * its record, keep the pass's first non-success, and stop a sequential pass.
+ */
+static void step_result(struct mr_relay *r, struct pass *p, size_t idx, enum mr_result res,
+                        const char *text)
+{
+    mr_metrics_step(res);
+    if (res == MR_RESULT_SUCCESS) {
+        p->msg->steps[idx].state = MR_STEP_SUCCEED;
+        record(r, p, idx, true, NULL);
+        return;
+    }
+    record(r, p, idx, false, text);
+    note_result(p, res, text);
+    if (!p->msg->concurrent)
+        p->stop = true;
+}
+
 /* step_failed_early - step @idx could not even be called: record it like a failed call. */
 static void step_failed_early(struct mr_relay *r, struct pass *p, size_t idx, const char *why)
 {
     struct mr_buf text = MR_BUF_INIT(2048);
 
     mr_buf_addf(&text, "step %s: %s", p->msg->steps[idx].branch_id, why);
-    mr_metrics_step(MR_RESULT_ERROR);
-    record(r, p, idx, false, text.p);
-    note_result(p, MR_RESULT_ERROR, text.p);
-    if (!p->msg->concurrent)
-        p->stop = true;
+    step_result(r, p, idx, MR_RESULT_ERROR, text.p);
     mr_buf_release(&text);
+}
+
+/* start_kafka_step - produce the record of kafka:// step @idx of @p. */
+static void start_kafka_step(struct mr_relay *r, struct pass *p, size_t idx)
+{
+    struct mr_msg *m = p->msg;
+    struct mr_step *st = &m->steps[idx];
+    struct mr_relay_kafka_rec rec;
+    struct mr_err err = MR_ERR_INIT;
+
+    if (r->kafka == NULL) {
+        /* stored by a relay that had brokers configured; retried until one is again */
+        step_failed_early(r, p, idx, "kafka destinations are not configured on this relay");
+        return;
+    }
+    rec.url = st->url;
+    rec.gid = m->gid;
+    rec.branch_id = st->branch_id;
+    rec.payload = st->payload;
+    rec.payload_len = st->payload_len;
+    rec.branch_headers = m->branch_headers;
+    if (mr_relay_kafka_produce(r->kafka, &rec, p, idx, &err) != 0) {
+        step_failed_early(r, p, idx, err.msg);
+        return;
+    }
+    p->calls_out++;
 }
 
 /* start_step - start the call of step @idx of @p. */
@@ -313,6 +381,10 @@ static void start_step(struct mr_relay *r, struct pass *p, size_t idx)
     int rc;
 
     p->calls_made++;
+    if (mr_kafka_url_is(st->url)) {
+        start_kafka_step(r, p, idx);
+        return;
+    }
     if (!is_http(st->url)) {
         step_failed_early(r, p, idx, "no sink for this destination");
         return;
@@ -420,12 +492,12 @@ static void pump(struct mr_relay *r, struct pass *p)
         }
         /* the pass must not outlive its lease: another relay may take the message over then */
         if (p->calls_made > 0 &&
-            mr_now_ms() + mr_query_timeout_ms(m) + LEASE_MARGIN_MS > p->lease_until_ms) {
+            mr_now_ms() + step_timeout_ms(r, m, p->cursor) + LEASE_MARGIN_MS > p->lease_until_ms) {
             p->stop = true;
             p->yield_why = "pass reached the end of its lease";
             break;
         }
-        if (mr_relay_http_inflight(r->http) >= budget) {
+        if (calls_inflight(r) >= budget) {
             r->starved = true;
             break;
         }
@@ -531,27 +603,36 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
             call_text(&text, "query_prepared", c);
         backcheck_decided(r, p, res, res != MR_RESULT_SUCCESS ? text.p : NULL);
     } else {
-        struct mr_step *st = &p->msg->steps[c->index];
-
         res = mr_result_classify(c->status, c->body.p, c->body.len, false);
-        mr_metrics_step(res);
-        if (res == MR_RESULT_SUCCESS) {
-            st->state = MR_STEP_SUCCEED;
-            record(r, p, c->index, true, NULL);
-        } else {
+        if (res != MR_RESULT_SUCCESS) {
             struct mr_buf what = MR_BUF_INIT(256);
 
-            mr_buf_addf(&what, "step %s", st->branch_id);
+            mr_buf_addf(&what, "step %s", p->msg->steps[c->index].branch_id);
             call_text(&text, what.p, c);
             mr_buf_release(&what);
-            record(r, p, c->index, false, text.p);
-            note_result(p, res, text.p);
-            if (!p->msg->concurrent)
-                p->stop = true;
         }
+        step_result(r, p, c->index, res, text.p);
         pump(r, p);
     }
     mr_buf_release(&text);
+}
+
+/*
+ * on_delivery_done - take in the delivery report of Kafka record @d: the
+ * broker has it (success) or it was not taken in time (error, retried with
+ * back-off like an HTTP transport error).
+ */
+static void on_delivery_done(struct mr_relay *r, struct mr_relay_delivery *d)
+{
+    struct pass *p = d->owner;
+    struct mr_buf text = MR_BUF_INIT(2048);
+
+    p->calls_out--;
+    if (!d->ok)
+        mr_buf_addf(&text, "step %s: %s", p->msg->steps[d->index].branch_id, d->error);
+    step_result(r, p, d->index, d->ok ? MR_RESULT_SUCCESS : MR_RESULT_ERROR, text.p);
+    mr_buf_release(&text);
+    pump(r, p);
 }
 
 /* reap - take in every finished call. */
@@ -564,6 +645,17 @@ static void reap(struct mr_relay *r)
             break;
         on_call_done(r, c);
         mr_relay_http_recycle(r->http, c);
+    }
+    if (r->kafka == NULL)
+        return;
+    mr_relay_kafka_poll(r->kafka);
+    for (;;) {
+        struct mr_relay_delivery *d = mr_relay_kafka_done(r->kafka);
+
+        if (d == NULL)
+            break;
+        on_delivery_done(r, d);
+        mr_relay_kafka_recycle(r->kafka, d);
     }
 }
 
@@ -610,6 +702,11 @@ static void claim(struct mr_relay *r)
     now = mr_now_ms();
     until = now + (int64_t)mr_config.lease * 1000;
     rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
+    if (rc == MR_EBUSY) {
+        /* a deadlock rolled the claim back (rare: locked rows are skipped); once more now */
+        mr_err_clear(&err);
+        rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
+    }
     if (rc != 0) {
         mr_log(MR_LOG_ERROR, "claim failed", "error", err.msg, NULL);
         r->more_due = false;
@@ -754,6 +851,7 @@ static void flush(struct mr_relay *r)
     struct pass *p;
     struct pass *next;
     struct mr_err err = MR_ERR_INIT;
+    int tries;
     int rc;
 
     if (list == NULL)
@@ -761,13 +859,23 @@ static void flush(struct mr_relay *r)
     /* detach first: after_commit may queue new writes for the next turn */
     r->dirty = NULL;
     r->dirty_tail = &r->dirty;
-    rc = mr_store_begin(r->store, &err);
-    for (p = list; rc == 0 && p != NULL; p = p->dirty_next)
-        rc = write_pass(r, p, &err);
-    if (rc == 0)
-        rc = mr_store_commit(r->store, &err);
-    else
-        mr_store_rollback(r->store);
+    /* a deadlock or lock-wait timeout (MR_EBUSY) or a lost connection (MR_EUNAVAIL) lost the
+       transaction: write it all again, STORE_TRIES times in all (the store reconnects at the
+       next begin). write_pass() only re-reads the passes, so a replay writes the same. */
+    for (tries = 1;; tries++) {
+        rc = mr_store_begin(r->store, &err);
+        for (p = list; rc == 0 && p != NULL; p = p->dirty_next)
+            rc = write_pass(r, p, &err);
+        if (rc == 0)
+            rc = mr_store_commit(r->store, &err);
+        else
+            mr_store_rollback(r->store);
+        if ((rc != MR_EBUSY && rc != MR_EUNAVAIL) || tries == STORE_TRIES)
+            break;
+        mr_log(MR_LOG_WARN, "store transaction lost, trying again", "error", err.msg, NULL);
+        usleep((useconds_t)(STORE_BACKOFF_MS << (tries - 1)) * 1000);
+        mr_err_clear(&err);
+    }
     if (rc != 0)
         mr_log(MR_LOG_ERROR, "store commit failed; dropping the results of this turn", "error",
                err.msg, NULL);
@@ -825,6 +933,8 @@ static void drain(struct mr_relay *r)
     int rounds;
 
     mr_relay_http_cancel_all(r->http);
+    if (r->kafka != NULL)
+        mr_relay_kafka_cancel_all(r->kafka);
     for (p = r->passes; p != NULL; p = next) {
         next = p->next;
         if (p->calls_out == 0)
@@ -861,7 +971,7 @@ static int poll_timeout(struct mr_relay *r, int64_t next_scan, int64_t deadline)
         return 0;
     if (r->more_due && r->npasses < (size_t)mr_config.max_inflight && !atomic_load(&r->stop))
         return 0;
-    if (r->starved && mr_relay_http_inflight(r->http) < (size_t)mr_config.max_inflight)
+    if (r->starved && calls_inflight(r) < (size_t)mr_config.max_inflight)
         return 0;
     if (deadline >= 0 && deadline - mono < t)
         t = deadline - mono;
@@ -898,6 +1008,8 @@ static void *relay_main(void *arg)
             break;
         mr_relay_http_poll(r->http, poll_timeout(r, next_scan, deadline));
     }
+    if (deadline > mr_mono_ms())
+        r->flush_ms = (int)(deadline - mr_mono_ms());
     drain(r);
     return NULL;
 }
@@ -921,6 +1033,7 @@ static char *default_owner(void)
 static void relay_free(struct mr_relay *r)
 {
     mr_relay_http_free(r->http);
+    mr_relay_kafka_free(r->kafka, r->flush_ms);
     mr_store_close(r->store);
     free(r->owner);
     free(r);
@@ -954,6 +1067,21 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
     rc = mr_relay_http_new(mr_config.max_connections, &r->http, err);
     if (rc != 0)
         goto fail;
+    if (mr_config.kafka_brokers != NULL) {
+        rc = mr_relay_kafka_new(&r->kafka, err);
+        if (rc != 0)
+            goto fail;
+        /* a record must be reported before the lease of its pass ends (see pump) */
+        if (mr_relay_kafka_timeout_ms(r->kafka) + LEASE_MARGIN_MS >= (long)mr_config.lease * 1000) {
+            rc = mr_err_set(err, MR_EINVAL,
+                            "--kafka-property message.timeout.ms: %ld ms does not fit in --lease "
+                            "%d s",
+                            mr_relay_kafka_timeout_ms(r->kafka), mr_config.lease);
+            goto fail;
+        }
+        /* a delivery report wakes the loop like a finished HTTP call */
+        mr_relay_http_watch_fd(r->http, mr_relay_kafka_fd(r->kafka));
+    }
     rc = pthread_create(&r->thread, NULL, relay_main, r);
     if (rc != 0) {
         rc = mr_err_set(err, MR_ESYS, "cannot start the relay thread: %s", strerror(rc));

@@ -7,46 +7,124 @@
  * check, the "message state changed" log line and the transition metric, so
  * every state change in msgrelay passes one place (STYLE.md 2.14).
  *
- * Threads: whichever thread owns the handle (one handle per thread).
- * Errors: an unknown scheme is MR_EINVAL; everything else comes from the engine.
+ * Threads: whichever thread owns the handle (one handle per thread);
+ * mr_store_migrate() any thread. Errors: an unknown scheme is MR_EINVAL;
+ * everything else comes from the engine.
  */
 #include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "store/store_int.h"
 
 typedef int (*engine_open_fn)(const char *rest, struct mr_store **out, struct mr_err *err);
+typedef int (*engine_migrate_fn)(const char *rest, struct mr_err *err);
+
+/* sqlite_migrate - SQLite migrates at every open: open and close. */
+static int sqlite_migrate(const char *rest, struct mr_err *err)
+{
+    struct mr_store *s = NULL;
+    int rc = mr_store_sqlite_open(rest, &s, err);
+
+    mr_store_close(s);
+    return rc;
+}
 
 /* URI schemes and the engine each opens; "scheme:rest". */
-static const struct {
+static const struct scheme {
     const char *scheme;
     engine_open_fn open;
+    engine_migrate_fn migrate;
 } schemes[] = {
-    {"sqlite", mr_store_sqlite_open},
+    {"sqlite", mr_store_sqlite_open, sqlite_migrate},
+    {"mysql", mr_store_mysql_open, mr_store_mysql_migrate},
 };
+
+/* find_scheme - the engine of @uri and, in *rest, the URI after "scheme:"; NULL if unknown. */
+static const struct scheme *find_scheme(const char *uri, const char **rest)
+{
+    const char *colon = strchr(uri, ':');
+    size_t len;
+    size_t i;
+
+    if (colon == NULL)
+        return NULL;
+    len = (size_t)(colon - uri);
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        if (strlen(schemes[i].scheme) == len && strncmp(uri, schemes[i].scheme, len) == 0) {
+            *rest = colon + 1;
+            return &schemes[i];
+        }
+    }
+    return NULL;
+}
+
+char *mr_store_uri_redacted(const char *uri)
+{
+    struct mr_buf b = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    const char *auth = uri != NULL ? strstr(uri, "://") : NULL;
+    const char *end;
+    const char *at = NULL;
+    const char *colon;
+    const char *p;
+
+    if (auth == NULL)
+        return mr_xstrdup(uri != NULL ? uri : "");
+    auth += 3;
+    end = auth + strcspn(auth, "?");
+    for (p = auth; p < end; p++) {
+        if (*p == '@')
+            at = p; /* the last '@', as the engines read it */
+    }
+    colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon == NULL)
+        return mr_xstrdup(uri);
+    mr_buf_add(&b, uri, (size_t)(colon + 1 - uri));
+    mr_buf_adds(&b, "***");
+    mr_buf_adds(&b, at);
+    return mr_buf_detach(&b, NULL);
+}
+
+/* unknown_scheme - the MR_EINVAL for @uri (its password not repeated). */
+static int unknown_scheme(const char *uri, struct mr_err *err)
+{
+    char *shown = mr_store_uri_redacted(uri);
+    int rc = mr_err_set(err, MR_EINVAL, "store: unknown scheme in '%s'", shown);
+
+    free(shown);
+    return rc;
+}
 
 int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err)
 {
-    const char *colon;
-    size_t len;
-    size_t i;
+    const struct scheme *sc;
+    const char *rest = NULL;
 
     *out = NULL;
     if (uri == NULL)
         return mr_err_set(err, MR_EINVAL, "store: no store uri");
-    colon = strchr(uri, ':');
-    if (colon != NULL) {
-        len = (size_t)(colon - uri);
-        for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-            if (strlen(schemes[i].scheme) == len && strncmp(uri, schemes[i].scheme, len) == 0)
-                return schemes[i].open(colon + 1, out, err);
-        }
-    }
-    return mr_err_set(err, MR_EINVAL, "store: unknown scheme in '%s'", uri);
+    sc = find_scheme(uri, &rest);
+    if (sc == NULL)
+        return unknown_scheme(uri, err);
+    return sc->open(rest, out, err);
+}
+
+int mr_store_migrate(const char *uri, struct mr_err *err)
+{
+    const struct scheme *sc;
+    const char *rest = NULL;
+
+    if (uri == NULL)
+        return mr_err_set(err, MR_EINVAL, "store: no store uri");
+    sc = find_scheme(uri, &rest);
+    if (sc == NULL)
+        return unknown_scheme(uri, err);
+    return sc->migrate(rest, err);
 }
 
 void mr_store_close(struct mr_store *s)

@@ -2,9 +2,16 @@
 /*
  * store.h - the one interface every part of msgrelay persists through.
  *
- * Engines: SQLite ("sqlite:PATH", the embedded default); MySQL/MariaDB comes
- * next behind the same functions. A handle is one connection and belongs to
- * one thread: every thread that touches the store opens its own.
+ * Engines, chosen by the URI's scheme:
+ *   sqlite:PATH                          the embedded default, one file
+ *   mysql://USER:PASS@HOST:PORT/DB       MySQL/MariaDB over TCP (PORT default 3306)
+ *   mysql://USER:PASS@/DB?socket=PATH    the same over a unix socket
+ * MySQL options go in the query part, "&"-separated: socket=PATH,
+ * connect_timeout=S (3), read_timeout=S (30, also the write timeout),
+ * lock_wait_timeout=S (10). USER, PASS and DB may be %-escaped. Several relays
+ * may share one MySQL database (claims skip rows another claim holds).
+ * A handle is one connection and belongs to one thread: every thread that
+ * touches the store opens its own.
  *
  * Transactions: the intake writer and the relay group many operations into one
  * transaction with mr_store_begin()/mr_store_commit() (group commit). Functions
@@ -12,9 +19,14 @@
  * function must be called inside one.
  *
  * Errors: 0 or a negative MR_E* code; MR_ESTORE for engine failures (with the
- * engine's text in @err), MR_EUNAVAIL when the database cannot be reached.
- * A failed write inside a transaction leaves the transaction to be rolled back
- * by the caller: nothing half-written is ever committed.
+ * engine's text in @err). Two codes mean "try the whole transaction again":
+ * MR_EUNAVAIL, the database cannot be reached or dropped the connection (the
+ * handle connects again at the next mr_store_begin() or call outside a
+ * transaction), and MR_EBUSY, a deadlock or lock wait that timed out. After
+ * either, inside a transaction, it is lost: every call but mr_store_rollback()
+ * fails until the caller rolls back. A failed write inside a transaction leaves
+ * the transaction to be rolled back by the caller: nothing half-written is
+ * ever committed.
  */
 #ifndef MR_STORE_STORE_H
 #define MR_STORE_STORE_H
@@ -29,10 +41,26 @@
 struct mr_store;
 
 /*
- * mr_store_open - connect to @uri and make sure the schema is current
- * (creating or migrating it). Owned result: mr_store_close().
+ * mr_store_open - connect to @uri and make sure the schema is current. SQLite
+ * creates or migrates it here; MySQL only checks it and fails with MR_ESTORE
+ * (naming `msgrelay migrate`) when the database is older or newer than this
+ * binary. MR_EUNAVAIL when the database cannot be reached.
+ * Owned result: mr_store_close().
  */
 int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err);
+
+/*
+ * mr_store_migrate - bring the schema of @uri up to the version compiled in
+ * (`msgrelay migrate`, `serve --migrate`). Idempotent; concurrent migrations
+ * of one database wait for each other. MR_ESTORE when the database is newer.
+ */
+int mr_store_migrate(const char *uri, struct mr_err *err);
+
+/*
+ * mr_store_uri_redacted - @uri with any password replaced by "***"
+ * ("mysql://u:***@host/db"), for logs and messages. Owned result: free().
+ */
+char *mr_store_uri_redacted(const char *uri);
 
 /* mr_store_close - close the connection (rolling back an open transaction). NULL is a no-op. */
 void mr_store_close(struct mr_store *s);
@@ -40,7 +68,11 @@ void mr_store_close(struct mr_store *s);
 /* mr_store_begin - start a write transaction. */
 int mr_store_begin(struct mr_store *s, struct mr_err *err);
 
-/* mr_store_commit - commit; on failure the transaction is rolled back. */
+/*
+ * mr_store_commit - commit; on failure the transaction is rolled back. After
+ * MR_EUNAVAIL the outcome is unknown (the connection broke during the commit):
+ * the caller must treat the work as possibly done and possibly not.
+ */
 int mr_store_commit(struct mr_store *s, struct mr_err *err);
 
 /* mr_store_rollback - roll back the open transaction, if any. */

@@ -4,7 +4,7 @@
  * that store.c dispatches through, the header every engine handle embeds, and
  * the schema files compiled into the binary.
  *
- * An engine (store_sqlite.c now, store_mysql.c next) fills one const struct
+ * An engine (store_sqlite.c, store_mysql.c) fills one const struct
  * mr_store_engine and puts `struct mr_store` first in its own handle, so a
  * `struct mr_store *` can be cast to the engine's handle. store.c checks what
  * is engine-neutral (the transition table, the log line, the metric) and the
@@ -29,7 +29,7 @@
  * leaves logging and metrics to store.c.
  */
 struct mr_store_engine {
-    const char *name; /* "sqlite" */
+    const char *name; /* "sqlite", "mysql" */
     void (*close)(struct mr_store *s);
     int (*begin)(struct mr_store *s, struct mr_err *err);
     int (*commit)(struct mr_store *s, struct mr_err *err);
@@ -65,6 +65,21 @@ struct mr_store {
  */
 int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err *err);
 
+/*
+ * mr_store_mysql_open - connect to the MySQL/MariaDB database of @rest (the
+ * URI after "mysql:"), check that its schema is current (MR_ESTORE naming
+ * `msgrelay migrate` if not) and prepare the statements. Called by
+ * mr_store_open() for "mysql:...". Owned result: mr_store_close().
+ */
+int mr_store_mysql_open(const char *rest, struct mr_store **out, struct mr_err *err);
+
+/*
+ * mr_store_mysql_migrate - apply the MySQL schema files newer than the
+ * database's version, one migration at a time per database (a server lock).
+ * Called by mr_store_migrate() for "mysql:...". Any thread.
+ */
+int mr_store_mysql_migrate(const char *rest, struct mr_err *err);
+
 /* One versioned schema file, compiled in from sql/<engine>/NNN_*.sql. */
 struct mr_store_schema {
     int version;     /* NNN */
@@ -77,5 +92,9 @@ struct mr_store_schema {
  */
 extern const struct mr_store_schema mr_store_sqlite_schema[];
 extern const size_t mr_store_sqlite_schema_count;
+
+/* The MySQL schema files, likewise generated into $(BUILD)/gen/sql_mysql.c from sql/mysql/. */
+extern const struct mr_store_schema mr_store_mysql_schema[];
+extern const size_t mr_store_mysql_schema_count;
 
 #endif

@@ -4,7 +4,10 @@
   app    - an HTTP server on 127.0.0.1 that records every request and answers
            from a per-path script (default 200 {"dtm_result":"SUCCESS"}).
   relay  - a factory: relay(**flags) starts `$MSGRELAY_BIN serve` on a free
-           loopback port with a fresh SQLite store in tmp_path.
+           loopback port with a fresh SQLite store in tmp_path (or, with
+           MSGRELAY_E2E_STORE=mysql, a fresh migrated database on the
+           session's private mariadbd: the whole suite on the MySQL store).
+  mariadb - a private mariadbd for the session (tests/e2e/mariadb.py).
 
 Everything is loopback-only and stopped by PID at teardown. Standard library
 and pytest only; run with /usr/bin/python3 (see the Makefile's e2e target).
@@ -18,6 +21,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -443,6 +447,8 @@ class RelayFactory:
         n = len(self.relays)
         workdir = os.path.join(str(self.basedir), "relay%d" % n)
         os.makedirs(workdir, exist_ok=True)
+        if _E2E_MARIADB and "store" not in merged and "--store" not in merged:
+            merged["store"] = _e2e_mysql_store(binary)
         r = Relay(binary, workdir, "relay%d" % n, merged, extra_args)
         self.relays.append(r)
         _LIVE_RELAYS.append(r)
@@ -484,6 +490,53 @@ def module_relay_factory(tmp_path_factory):
         yield f
     finally:
         f.close()
+
+
+# --------------------------------------------------------------------------
+# MariaDB, for the MySQL store
+# --------------------------------------------------------------------------
+
+# The server every relay's store lives on when MSGRELAY_E2E_STORE=mysql (else empty).
+_E2E_MARIADB = []
+
+
+def _e2e_mysql_store(binary):
+    """A fresh database on the session's server, migrated by `msgrelay migrate`; its URI."""
+    db = _E2E_MARIADB[0]
+    uri = db.uri(db.create_database("r_" + uuid.uuid4().hex[:16]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    p = subprocess.run([binary, "migrate", "--store", uri], capture_output=True, text=True,
+                       timeout=60, env=env)
+    if p.returncode != 0:
+        pytest.fail("msgrelay migrate failed: %s" % p.stderr, pytrace=False)
+    return uri
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    """A private mariadbd shared by the session (tests/e2e/mariadb.py), stopped by PID at the
+    end. Tests make their own databases on it: mariadb.uri(mariadb.create_database(name))."""
+    from mariadb import MariaDB
+
+    db = MariaDB(str(tmp_path_factory.mktemp("mariadb")))
+    db.start()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _e2e_store(request):
+    """MSGRELAY_E2E_STORE=mysql: start the session's mariadbd for every relay's store."""
+    store = os.environ.get("MSGRELAY_E2E_STORE", "sqlite")
+    if store not in ("sqlite", "mysql"):
+        pytest.fail("MSGRELAY_E2E_STORE must be sqlite or mysql, not %r" % store, pytrace=False)
+    if store == "mysql":
+        _E2E_MARIADB.append(request.getfixturevalue("mariadb"))
+    try:
+        yield
+    finally:
+        _E2E_MARIADB.clear()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -11,7 +11,8 @@ As a command (used by the Makefile for the C store contract tests):
     /usr/bin/python3 tests/e2e/mariadb.py run -- CMD ARGS...
 
 starts a server, runs CMD with MSGRELAY_TEST_MYSQL=<uri of a fresh database>
-in its environment, stops the server and exits with CMD's status.
+(and MSGRELAY_TEST_MYSQL_SOCKET=<the server's unix socket>) in its
+environment, stops the server and exits with CMD's status.
 Standard library only.
 """
 import os
@@ -150,6 +151,7 @@ def _main(argv):
     with MariaDB() as db:
         env = dict(os.environ)
         env["MSGRELAY_TEST_MYSQL"] = db.uri(db.create_database("msgrelay_unit"))
+        env["MSGRELAY_TEST_MYSQL_SOCKET"] = db.socket
         return subprocess.call(cmd, env=env)
 
 

@@ -8,12 +8,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "common/config.h"
+#include "common/mem.h"
 #include "prepare/prepare_int.h"
 
 static int setup(void **state)
@@ -269,6 +271,99 @@ static void test_envelope_shapes(void **state)
     free(a.body);
 }
 
+/* kafka_body - a one-step body with action @url into @out. */
+static void kafka_body(char *out, size_t size, const char *url)
+{
+    snprintf(out, size,
+             "{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"%s\"}],"
+             "\"payloads\":[\"{}\"]}",
+             url);
+}
+
+static void test_parse_refuses_kafka_without_brokers(void **state)
+{
+    char body[512];
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    assert_null(mr_config.kafka_brokers);
+    kafka_body(body, sizeof(body), "kafka://orders");
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), MR_EINVAL);
+    assert_string_equal(err.msg,
+                        "steps[0].action: kafka destinations are not configured on this relay");
+}
+
+static void test_parse_accepts_kafka_urls_when_brokers_are_set(void **state)
+{
+    static const char *const good[] = {
+        "kafka://orders",
+        "kafka://Orders.v2_x-y",
+        "kafka://orders?key=k-1",
+        "kafka://o?key=a:b/c?d=e",
+    };
+    char body[2048];
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+    size_t i;
+
+    (void)state;
+    mr_config.kafka_brokers = mr_xstrdup("127.0.0.1:9092");
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        kafka_body(body, sizeof(body), good[i]);
+        if (mr_parse_msg(body, strlen(body), false, &m, &err) != 0)
+            fail_msg("%s refused: %s", good[i], err.msg);
+        assert_string_equal(m->steps[0].url, good[i]);
+        mr_msg_free(m);
+        m = NULL;
+    }
+    free(mr_config.kafka_brokers);
+    mr_config.kafka_brokers = NULL;
+}
+
+static void test_parse_rejects_bad_kafka_urls(void **state)
+{
+    static const char *const bad[] = {
+        "kafka://",          "kafka://a b",       "kafka://a/b",     "kafka://.",
+        "kafka://..",        "kafka://t?",        "kafka://t?k=1",   "kafka://t?key=",
+        "kafka://t?key=a b", "kafka://t?key=a&b", "kafka://t?key=#", "kafka://?key=k",
+    };
+    char body[4096];
+    char url[1200];
+    size_t i;
+
+    (void)state;
+    mr_config.kafka_brokers = mr_xstrdup("127.0.0.1:9092");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        kafka_body(body, sizeof(body), bad[i]);
+        refused(body, "steps[0].action");
+    }
+    /* topic: 249 characters at most */
+    memcpy(url, "kafka://", 8);
+    memset(url + 8, 't', 249);
+    url[8 + 249] = '\0';
+    kafka_body(body, sizeof(body), url);
+    {
+        struct mr_err err = MR_ERR_INIT;
+        struct mr_msg *m = NULL;
+
+        assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), 0);
+        mr_msg_free(m);
+    }
+    url[8 + 249] = 't';
+    url[8 + 250] = '\0';
+    kafka_body(body, sizeof(body), url);
+    refused(body, "steps[0].action");
+    /* key: 1024 bytes at most */
+    memcpy(url, "kafka://t?key=", 14);
+    memset(url + 14, 'k', 1025);
+    url[14 + 1025] = '\0';
+    kafka_body(body, sizeof(body), url);
+    refused(body, "steps[0].action");
+    free(mr_config.kafka_brokers);
+    mr_config.kafka_brokers = NULL;
+}
+
 static void test_render_query_unknown(void **state)
 {
     json_t *j = mr_render_query(NULL);
@@ -297,6 +392,9 @@ int main(void)
         cmocka_unit_test(test_parse_gid_body),
         cmocka_unit_test(test_envelope_shapes),
         cmocka_unit_test(test_render_query_unknown),
+        cmocka_unit_test(test_parse_refuses_kafka_without_brokers),
+        cmocka_unit_test(test_parse_accepts_kafka_urls_when_brokers_are_set),
+        cmocka_unit_test(test_parse_rejects_bad_kafka_urls),
     };
 
     return cmocka_run_group_tests_name("prepare_parse", tests, setup, teardown);

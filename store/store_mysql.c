@@ -1,0 +1,1852 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_mysql.c - the MySQL/MariaDB engine of store.h, for production and for
+ * several relays sharing one database ("mysql://USER:PASS@HOST:PORT/DB" or
+ * "mysql://USER:PASS@/DB?socket=PATH"; the options are in store.h).
+ *
+ * Every statement that carries data is a server-side prepared statement,
+ * prepared once per connection and re-prepared after a reconnect; only fixed
+ * text (START TRANSACTION, session settings, the compiled-in schema) goes
+ * through mysql_real_query. Claims lock due rows with SELECT ... FOR UPDATE
+ * SKIP LOCKED, so concurrent claims by several relays never take the same
+ * message and never wait for each other. The schema is applied only by
+ * mr_store_mysql_migrate(); open refuses a database that is not current.
+ *
+ * Threads: a handle is one connection owned by one thread. The client library
+ * is initialised once (pthread_once) and ended at exit (atexit).
+ * Errors: a lost or refused connection is MR_EUNAVAIL ("mysql: database
+ * unavailable: ..."); the handle connects again at the next use outside a
+ * transaction. A deadlock or lock-wait timeout is MR_EBUSY, after which the
+ * open transaction is spoilt: every call but rollback fails until it is
+ * rolled back. Other failures are MR_ESTORE "mysql: <server text>".
+ * Transaction retries belong to the callers, who own the transactions.
+ */
+#include "store/store_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/mem.h"
+
+/* URI option defaults, seconds */
+#define DEFAULT_CONNECT_TIMEOUT 3
+#define DEFAULT_RW_TIMEOUT      30
+#define DEFAULT_LOCK_WAIT       10
+
+/* Rows per multi-row step INSERT; a message with more steps takes several. */
+#define STEP_CHUNK  16
+#define STEP_PARAMS 10
+
+/* Ids per "IN (...)" statement of the claim; a short chunk repeats its last id. */
+#define IN_CHUNK 64
+
+#define MAX_PARAMS (STEP_CHUNK * STEP_PARAMS)
+#define MAX_COLS   24
+
+/* The msg columns every message query returns, and their kinds ('i' integer, 's' string). */
+#define MSG_COLS                                                                                   \
+    "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
+    "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
+    "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
+    "lease_until, result"
+#define MSG_LAYOUT                                                                                 \
+    "issssss"                                                                                      \
+    "iiiiiiiiiiii"                                                                                 \
+    "sis"
+
+/* The step columns, the message id first. */
+#define STEP_COLS                                                                                  \
+    "msg_id, id, branch_id, url, payload, state, attempts, last_error, create_time, "              \
+    "update_time, finish_time"
+#define STEP_LAYOUT "iissssisiii"
+
+#define UNFINISHED "state IN ('prepared', 'submitted')"
+
+/* Due and not leased at (now, now). due_time is NULL for final messages (see the schema). */
+#define DUE "due_time <= ? AND lease_until <= ?"
+
+/* Replaced by IN_CHUNK placeholders when the statement is prepared. */
+#define IN_LIST "(#)"
+
+/* The tail shared by the three list statements: position, create range, limit. */
+#define LIST_TAIL " AND id < ? AND create_time >= ? AND create_time <= ? ORDER BY id DESC LIMIT ?"
+
+/* X(id, sql): every fixed statement a connection prepares. Parameters are in order. */
+#define STMT_LIST(X)                                                                               \
+    X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?")                                 \
+    X(ST_STEPS, "SELECT " STEP_COLS " FROM step WHERE msg_id = ? ORDER BY id")                     \
+    X(ST_STEPS_IN,                                                                                 \
+      "SELECT " STEP_COLS " FROM step WHERE msg_id IN " IN_LIST " ORDER BY msg_id, id")            \
+    X(ST_MSG_INSERT,                                                                               \
+      "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
+      "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
+      "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
+      "next_cron_interval, result) "                                                               \
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                          \
+    X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
+    X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
+    X(ST_TRANSITION,                                                                               \
+      "UPDATE msg SET state = ?, update_time = ?, "                                                \
+      "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
+      "next_cron_time = IF(?, ?, next_cron_time), "                                                \
+      "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
+      "owner = IF(?, '', owner), lease_until = IF(?, 0, lease_until) "                             \
+      "WHERE gid = ? AND state = ?")                                                               \
+    X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = ?")                                         \
+    X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?, "                                           \
+                   "next_cron_interval = IF(?, ?, next_cron_interval), update_time = ? "           \
+                   "WHERE gid = ? AND " UNFINISHED)                                                \
+    X(ST_CLAIM, "SELECT " MSG_COLS " FROM msg WHERE " DUE                                          \
+                " ORDER BY due_time LIMIT ? FOR UPDATE SKIP LOCKED")                               \
+    X(ST_LEASE_IN, "UPDATE msg SET owner = ?, lease_until = ? WHERE id IN " IN_LIST)               \
+    X(ST_STEP_RECORD, "UPDATE step SET attempts = attempts + 1, update_time = ?, "                 \
+                      "state = IF(?, 'succeed', state), finish_time = IF(?, ?, finish_time), "     \
+                      "last_error = IF(?, last_error, ?) WHERE id = ? "                            \
+                      "AND EXISTS (SELECT 1 FROM msg WHERE msg.id = step.msg_id "                  \
+                      "AND msg.state = 'submitted')")                                              \
+    X(ST_STEP_EXISTS, "SELECT id FROM step WHERE id = ?")                                          \
+    X(ST_RELEASE, "UPDATE msg SET owner = '', lease_until = 0, next_cron_time = ?, "               \
+                  "next_cron_interval = IF(?, ?, next_cron_interval), "                            \
+                  "result = COALESCE(?, result), update_time = ? "                                 \
+                  "WHERE gid = ? AND owner = ? AND " UNFINISHED)                                   \
+    X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
+                        "WHERE owner = ? AND owner <> ''")                                         \
+    X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
+    X(ST_LIST_GID,                                                                                 \
+      "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
+    X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?" LIST_TAIL)                     \
+    X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1 = 1" LIST_TAIL)
+
+enum stmt_id {
+#define STMT_ENUM(id, sql) id,
+    STMT_LIST(STMT_ENUM)
+#undef STMT_ENUM
+        ST_COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define STMT_SQL(id, sql) sql,
+    STMT_LIST(STMT_SQL)
+#undef STMT_SQL
+};
+
+/* One parsed store URI. Strings owned; host is NULL when a socket is given. */
+struct my_conf {
+    char *user;
+    char *pass;
+    char *host;
+    char *db;
+    char *socket;
+    char *where; /* "host:port" or the socket path, for messages (never the password) */
+    unsigned int port;
+    unsigned int connect_timeout;
+    unsigned int rw_timeout;
+    unsigned int lock_wait;
+};
+
+/*
+ * The parameters of the next statement. Values are copied (integers) or
+ * borrowed (strings, which must outlive the execute).
+ */
+struct params {
+    MYSQL_BIND b[MAX_PARAMS];
+    long long v[MAX_PARAMS];
+    unsigned long len[MAX_PARAMS];
+    unsigned int n;
+};
+
+/* The current row of a result: integers in v, strings fetched into s (owned until taken). */
+struct row {
+    MYSQL_BIND b[MAX_COLS];
+    long long v[MAX_COLS];
+    unsigned long len[MAX_COLS];
+    my_bool null[MAX_COLS];
+    my_bool trunc[MAX_COLS];
+    char *s[MAX_COLS];
+    const char *layout;
+    unsigned int n;
+};
+
+/*
+ * A MySQL handle: the store.h header first. db is NULL while disconnected;
+ * broken marks a connection that failed and is torn down at the next
+ * connect. tx_lost marks a transaction the server rolled back (deadlock,
+ * lock-wait timeout, lost connection): only rollback clears it.
+ */
+struct my_store {
+    struct mr_store base;
+    struct my_conf conf;
+    MYSQL *db;
+    bool broken;
+    bool in_tx;
+    bool tx_lost;
+    bool ids_consecutive; /* a multi-row INSERT gets consecutive auto-increment ids */
+    int64_t id_step;      /* @@auto_increment_increment */
+    MYSQL_STMT *st[ST_COUNT];
+    MYSQL_STMT *ins[STEP_CHUNK + 1]; /* multi-row step INSERTs by row count, prepared on demand */
+    struct params p;
+    struct row row;
+};
+
+/* my - the MySQL handle behind @s. */
+static struct my_store *my(struct mr_store *s)
+{
+    return (struct my_store *)s;
+}
+
+/* ---- the client library ---- */
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+
+static void lib_end(void)
+{
+    mysql_library_end();
+}
+
+/* lib_init_once - mysql_library_init before any thread's mysql_init (it is not thread-safe). */
+static void lib_init_once(void)
+{
+    if (mysql_library_init(0, NULL, NULL) == 0)
+        atexit(lib_end);
+}
+
+/* ---- the URI ---- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* decode - a copy of the @n bytes at @p with %XX decoded; NULL on a bad escape or %00. */
+static char *decode(const char *p, size_t n)
+{
+    char *out = mr_xmalloc(n + 1);
+    size_t i;
+    size_t o = 0;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] != '%') {
+            out[o++] = p[i];
+            continue;
+        }
+        if (i + 2 >= n || hexval((unsigned char)p[i + 1]) < 0 ||
+            hexval((unsigned char)p[i + 2]) < 0 || (p[i + 1] == '0' && p[i + 2] == '0')) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hexval((unsigned char)p[i + 1]) * 16 + hexval((unsigned char)p[i + 2]));
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* parse_uint - the whole number in @n bytes at @p, within @min..@max; -1 if it is not. */
+static long parse_uint(const char *p, size_t n, long min, long max)
+{
+    long v = 0;
+    size_t i;
+
+    if (n == 0 || n > 9)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v < min || v > max ? -1 : v;
+}
+
+/* parse_option - one "name=value" of the URI's query part. */
+static int parse_option(struct my_conf *c, const char *p, size_t n, struct mr_err *err)
+{
+    const char *eq = memchr(p, '=', n);
+    size_t klen = eq != NULL ? (size_t)(eq - p) : n;
+    const char *v = eq != NULL ? eq + 1 : p + n;
+    size_t vlen = (size_t)(p + n - v);
+    unsigned int *field = NULL;
+    long x;
+
+    if (klen == 6 && strncmp(p, "socket", 6) == 0) {
+        free(c->socket);
+        c->socket = decode(v, vlen);
+        if (c->socket == NULL || c->socket[0] == '\0')
+            return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad socket path");
+        return 0;
+    }
+    if (klen == 15 && strncmp(p, "connect_timeout", 15) == 0)
+        field = &c->connect_timeout;
+    else if (klen == 12 && strncmp(p, "read_timeout", 12) == 0)
+        field = &c->rw_timeout;
+    else if (klen == 17 && strncmp(p, "lock_wait_timeout", 17) == 0)
+        field = &c->lock_wait;
+    if (field == NULL)
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri: unknown option '%.*s'", (int)klen, p);
+    x = parse_uint(v, vlen, 1, 86400);
+    if (x < 0)
+        return mr_err_set(err, MR_EINVAL,
+                          "store: mysql uri: %.*s: not a number of seconds 1..86400", (int)klen, p);
+    *field = (unsigned int)x;
+    return 0;
+}
+
+/* parse_host - "host", "host:port", "[v6]" or "[v6]:port" (@n bytes at @p, maybe empty). */
+static int parse_host(struct my_conf *c, const char *p, size_t n, struct mr_err *err)
+{
+    const char *host = p;
+    size_t hlen = n;
+    const char *port = NULL;
+    size_t plen = 0;
+    long x;
+
+    if (n > 0 && p[0] == '[') {
+        const char *close = memchr(p, ']', n);
+
+        if (close == NULL)
+            return mr_err_set(err, MR_EINVAL, "store: mysql uri: unclosed '[' in host");
+        host = p + 1;
+        hlen = (size_t)(close - host);
+        if (close + 1 < p + n) {
+            if (close[1] != ':')
+                return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad host");
+            port = close + 2;
+            plen = (size_t)(p + n - port);
+        }
+    } else {
+        const char *colon = memchr(p, ':', n);
+
+        if (colon != NULL) {
+            hlen = (size_t)(colon - p);
+            port = colon + 1;
+            plen = (size_t)(p + n - port);
+        }
+    }
+    if (port != NULL) {
+        x = parse_uint(port, plen, 1, 65535);
+        if (x < 0)
+            return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad port '%.*s'", (int)plen, port);
+        c->port = (unsigned int)x;
+    }
+    if (hlen > 0) {
+        c->host = decode(host, hlen);
+        if (c->host == NULL)
+            return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad host");
+    }
+    return 0;
+}
+
+/* conf_free - free what parse_uri filled in. */
+static void conf_free(struct my_conf *c)
+{
+    free(c->user);
+    free(c->pass);
+    free(c->host);
+    free(c->db);
+    free(c->socket);
+    free(c->where);
+    memset(c, 0, sizeof(*c));
+}
+
+/*
+ * parse_uri - "//USER[:PASS]@[HOST[:PORT]]/DB[?name=value&...]", the part of
+ * the URI after "mysql:". Error texts never repeat the password.
+ */
+static int parse_uri(const char *rest, struct my_conf *c, struct mr_err *err)
+{
+    const char *s;
+    const char *end;
+    const char *at;
+    const char *slash;
+    const char *colon;
+    const char *q;
+    struct mr_buf where = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    int code;
+
+    memset(c, 0, sizeof(*c));
+    c->port = 3306;
+    c->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+    c->rw_timeout = DEFAULT_RW_TIMEOUT;
+    c->lock_wait = DEFAULT_LOCK_WAIT;
+    if (strncmp(rest, "//", 2) != 0)
+        return mr_err_set(err, MR_EINVAL,
+                          "store: mysql uri must be mysql://USER:PASS@HOST:PORT/DB");
+    s = rest + 2;
+    end = s + strcspn(s, "?");
+    at = NULL;
+    for (q = s; q < end; q++) {
+        if (*q == '@')
+            at = q; /* the last '@': an unescaped one in a password still works */
+    }
+    if (at == NULL || at == s)
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri has no user (mysql://USER:PASS@...)");
+    colon = memchr(s, ':', (size_t)(at - s));
+    c->user = decode(s, (size_t)((colon != NULL ? colon : at) - s));
+    c->pass = colon != NULL ? decode(colon + 1, (size_t)(at - colon - 1)) : mr_xstrdup("");
+    if (c->user == NULL || c->pass == NULL)
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad %% escape in user or password");
+    slash = memchr(at + 1, '/', (size_t)(end - at - 1));
+    if (slash == NULL || slash + 1 == end)
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri has no database (.../DB)");
+    c->db = decode(slash + 1, (size_t)(end - slash - 1));
+    if (c->db == NULL)
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad database name");
+    code = parse_host(c, at + 1, (size_t)(slash - at - 1), err);
+    if (code != 0)
+        return code;
+    for (q = *end == '?' ? end + 1 : end; *q != '\0';) {
+        size_t n = strcspn(q, "&");
+
+        if (n > 0) {
+            code = parse_option(c, q, n, err);
+            if (code != 0)
+                return code;
+        }
+        q += n;
+        if (*q == '&')
+            q++;
+    }
+    if (c->socket != NULL) {
+        /* the client library takes the socket when the host is NULL or "localhost" */
+        free(c->host);
+        c->host = NULL;
+        mr_buf_adds(&where, c->socket);
+    } else if (c->host == NULL) {
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri needs a host or ?socket=PATH");
+    } else {
+        mr_buf_addf(&where, "%s:%u", c->host, c->port);
+    }
+    c->where = mr_buf_detach(&where, NULL);
+    return 0;
+}
+
+/* ---- errors ---- */
+
+/* is_gone - whether MySQL error @e means the server cannot be reached or dropped us. */
+static bool is_gone(unsigned int e)
+{
+    switch (e) {
+    case CR_CONNECTION_ERROR:
+    case CR_CONN_HOST_ERROR:
+    case CR_IPSOCK_ERROR:
+    case CR_UNKNOWN_HOST:
+    case CR_SERVER_GONE_ERROR:
+    case CR_SERVER_HANDSHAKE_ERR:
+    case CR_SERVER_LOST:
+    case CR_SERVER_LOST_EXTENDED:
+    case ER_CON_COUNT_ERROR:
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+    case ER_NET_READ_ERROR:
+    case ER_NET_READ_INTERRUPTED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * fail - turn MySQL error @e with text @msg into a store error. A lost
+ * connection is marked broken (torn down at the next connect, not here: the
+ * caller may still hold statements of it); a deadlock or lock-wait timeout
+ * spoils the open transaction. @msg is copied before anything changes.
+ */
+static int fail(struct my_store *ms, unsigned int e, const char *msg, struct mr_err *err)
+{
+    int code;
+
+    if (is_gone(e)) {
+        code = mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: %s", msg);
+        ms->broken = true;
+        ms->tx_lost = ms->in_tx;
+        return code;
+    }
+    if (e == CR_COMMANDS_OUT_OF_SYNC)
+        ms->broken = true; /* a bug of ours; a new connection is the way out */
+    if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT) {
+        /* a deadlock rolled the transaction back; a lock-wait timeout only the statement,
+           but the caller rolls back either way, so treat both alike */
+        ms->tx_lost = ms->in_tx;
+        return mr_err_set(err, MR_EBUSY, "mysql: %s", msg);
+    }
+    return mr_err_set(err, MR_ESTORE, "mysql: %s", msg);
+}
+
+/* stmt_fail - fail() with @st's error. */
+static int stmt_fail(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
+{
+    return fail(ms, mysql_stmt_errno(st), mysql_stmt_error(st), err);
+}
+
+/* db_fail - fail() with the connection's error. */
+static int db_fail(struct my_store *ms, struct mr_err *err)
+{
+    return fail(ms, mysql_errno(ms->db), mysql_error(ms->db), err);
+}
+
+/* ---- parameters ---- */
+
+static void p_reset(struct my_store *ms)
+{
+    ms->p.n = 0;
+}
+
+/* p_next - the next parameter slot, cleared. */
+static MYSQL_BIND *p_next(struct my_store *ms)
+{
+    MYSQL_BIND *b;
+
+    assert(ms->p.n < MAX_PARAMS);
+    b = &ms->p.b[ms->p.n++];
+    memset(b, 0, sizeof(*b));
+    return b;
+}
+
+static void p_int(struct my_store *ms, int64_t v)
+{
+    MYSQL_BIND *b = p_next(ms);
+    unsigned int i = ms->p.n - 1;
+
+    ms->p.v[i] = v;
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = &ms->p.v[i];
+}
+
+/* p_bytes - @n bytes at @s as a string or blob parameter (@type); borrowed until executed. */
+static void p_bytes(struct my_store *ms, enum enum_field_types type, const void *s, size_t n)
+{
+    MYSQL_BIND *b = p_next(ms);
+    unsigned int i = ms->p.n - 1;
+
+    ms->p.len[i] = (unsigned long)n;
+    b->buffer_type = type;
+    b->buffer = (void *)(s != NULL ? s : "");
+    b->buffer_length = (unsigned long)n;
+    b->length = &ms->p.len[i];
+}
+
+/* p_text - @s as a string; NULL binds '' (the schema keeps strings non-NULL). */
+static void p_text(struct my_store *ms, const char *s)
+{
+    p_bytes(ms, MYSQL_TYPE_STRING, s, s != NULL ? strlen(s) : 0);
+}
+
+/* p_text_or_null - @s, NULL as SQL NULL. */
+static void p_text_or_null(struct my_store *ms, const char *s)
+{
+    if (s != NULL) {
+        p_text(ms, s);
+        return;
+    }
+    p_next(ms)->buffer_type = MYSQL_TYPE_NULL;
+}
+
+/* exec - execute @st with the parameters bound since p_reset(). */
+static int exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
+{
+    /* a count mismatch is a bug in this file, not bad input */
+    assert(mysql_stmt_param_count(st) == ms->p.n);
+    if (ms->p.n > 0 && mysql_stmt_bind_param(st, ms->p.b) != 0)
+        return stmt_fail(ms, st, err);
+    if (mysql_stmt_execute(st) != 0)
+        return stmt_fail(ms, st, err);
+    return 0;
+}
+
+/* exec_id - exec() of the fixed statement @id. */
+static int exec_id(struct my_store *ms, enum stmt_id id, struct mr_err *err)
+{
+    return exec(ms, ms->st[id], err);
+}
+
+/* changed - rows the last execute of @id matched (CLIENT_FOUND_ROWS). */
+static uint64_t changed(struct my_store *ms, enum stmt_id id)
+{
+    return (uint64_t)mysql_stmt_affected_rows(ms->st[id]);
+}
+
+/* ---- rows ---- */
+
+/* row_clear - free the strings of the current row that were not taken. */
+static void row_clear(struct row *r)
+{
+    unsigned int i;
+
+    for (i = 0; i < r->n; i++) {
+        free(r->s[i]);
+        r->s[i] = NULL;
+    }
+}
+
+/*
+ * open_rows - execute @st and get its whole result ready for next_row(), each
+ * column read as @layout says ('i' integer, 's' string or blob). Strings are
+ * bound with no buffer: next_row() learns each length, then fetches it whole.
+ */
+static int open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, struct mr_err *err)
+{
+    struct row *r = &ms->row;
+    unsigned int i;
+    int code;
+
+    code = exec(ms, st, err);
+    if (code != 0)
+        return code;
+    if (mysql_stmt_store_result(st) != 0)
+        return stmt_fail(ms, st, err);
+    assert(mysql_stmt_field_count(st) == strlen(layout) && strlen(layout) <= MAX_COLS);
+    r->layout = layout;
+    r->n = (unsigned int)strlen(layout);
+    memset(r->b, 0, sizeof(r->b));
+    for (i = 0; i < r->n; i++) {
+        MYSQL_BIND *b = &r->b[i];
+
+        r->s[i] = NULL;
+        b->is_null = &r->null[i];
+        b->length = &r->len[i];
+        b->error = &r->trunc[i];
+        if (layout[i] == 'i') {
+            b->buffer_type = MYSQL_TYPE_LONGLONG;
+            b->buffer = &r->v[i];
+        } else {
+            b->buffer_type = MYSQL_TYPE_BLOB;
+        }
+    }
+    if (mysql_stmt_bind_result(st, r->b) != 0) {
+        code = stmt_fail(ms, st, err);
+        mysql_stmt_free_result(st);
+        return code;
+    }
+    return 0;
+}
+
+/* next_row - read the next row of @st: 1 when there is one, 0 at the end, or an error. */
+static int next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
+{
+    struct row *r = &ms->row;
+    unsigned int i;
+    int rc;
+
+    row_clear(r);
+    rc = mysql_stmt_fetch(st);
+    if (rc == MYSQL_NO_DATA)
+        return 0;
+    if (rc == 1)
+        return stmt_fail(ms, st, err);
+    for (i = 0; i < r->n; i++) {
+        MYSQL_BIND b;
+        unsigned long got = 0;
+
+        if (r->layout[i] != 's' || r->null[i])
+            continue;
+        r->s[i] = mr_xmalloc((size_t)r->len[i] + 1);
+        r->s[i][r->len[i]] = '\0';
+        if (r->len[i] == 0)
+            continue;
+        memset(&b, 0, sizeof(b));
+        b.buffer_type = MYSQL_TYPE_BLOB;
+        b.buffer = r->s[i];
+        b.buffer_length = r->len[i];
+        b.length = &got;
+        if (mysql_stmt_fetch_column(st, &b, i, 0) != 0)
+            return stmt_fail(ms, st, err);
+    }
+    return 1;
+}
+
+/* close_rows - done with @st's result. */
+static void close_rows(struct my_store *ms, MYSQL_STMT *st)
+{
+    row_clear(&ms->row);
+    mysql_stmt_free_result(st);
+}
+
+/* take - string column @i of the current row (owned result; NULL for SQL NULL). */
+static char *take(struct my_store *ms, unsigned int i)
+{
+    char *s = ms->row.s[i];
+
+    ms->row.s[i] = NULL;
+    return s;
+}
+
+/* take_str - take(), with NULL read as "". */
+static char *take_str(struct my_store *ms, unsigned int i)
+{
+    char *s = take(ms, i);
+
+    return s != NULL ? s : mr_xstrdup("");
+}
+
+/* ---- connection ---- */
+
+/* disconnect - close the connection and every statement of it. The transaction flags stay. */
+static void disconnect(struct my_store *ms)
+{
+    size_t i;
+
+    for (i = 0; i < ST_COUNT; i++) {
+        if (ms->st[i] != NULL)
+            mysql_stmt_close(ms->st[i]);
+        ms->st[i] = NULL;
+    }
+    for (i = 0; i <= STEP_CHUNK; i++) {
+        if (ms->ins[i] != NULL)
+            mysql_stmt_close(ms->ins[i]);
+        ms->ins[i] = NULL;
+    }
+    if (ms->db != NULL)
+        mysql_close(ms->db);
+    ms->db = NULL;
+    ms->broken = false;
+}
+
+/* query - run fixed SQL text of ours (never data) and discard any result. */
+static int query(struct my_store *ms, const char *sql, struct mr_err *err)
+{
+    MYSQL_RES *res;
+
+    if (mysql_real_query(ms->db, sql, strlen(sql)) != 0)
+        return db_fail(ms, err);
+    res = mysql_store_result(ms->db);
+    if (res != NULL)
+        mysql_free_result(res);
+    else if (mysql_field_count(ms->db) != 0)
+        return db_fail(ms, err);
+    return 0;
+}
+
+/*
+ * query_int - the first column of the first row of fixed query @sql (0 for
+ * no row or NULL). *e is the MySQL error number (0 on success), so a caller
+ * can tell "no such table" from a failure.
+ */
+static int query_int(struct my_store *ms, const char *sql, int64_t *v, unsigned int *e,
+                     struct mr_err *err)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+
+    *v = 0;
+    *e = 0;
+    if (mysql_real_query(ms->db, sql, strlen(sql)) != 0) {
+        *e = mysql_errno(ms->db);
+        return db_fail(ms, err);
+    }
+    res = mysql_store_result(ms->db);
+    if (res == NULL) {
+        *e = mysql_errno(ms->db);
+        return db_fail(ms, err);
+    }
+    row = mysql_fetch_row(res);
+    if (row != NULL && row[0] != NULL)
+        *v = strtoll(row[0], NULL, 10);
+    mysql_free_result(res);
+    return 0;
+}
+
+/* prepare_sql - a prepared statement of @sql, with IN_LIST expanded to IN_CHUNK placeholders. */
+static int prepare_sql(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr_err *err)
+{
+    struct mr_buf text = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    const char *mark = strstr(sql, IN_LIST);
+    MYSQL_STMT *st;
+    int code = 0;
+    int i;
+
+    *out = NULL;
+    if (mark != NULL) {
+        mr_buf_add(&text, sql, (size_t)(mark - sql));
+        mr_buf_addc(&text, '(');
+        for (i = 0; i < IN_CHUNK; i++)
+            mr_buf_adds(&text, i > 0 ? ", ?" : "?");
+        mr_buf_addc(&text, ')');
+        mr_buf_adds(&text, mark + strlen(IN_LIST));
+        sql = text.p;
+    }
+    st = mysql_stmt_init(ms->db);
+    if (st == NULL) {
+        code = db_fail(ms, err);
+    } else if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+        code = stmt_fail(ms, st, err);
+        mysql_stmt_close(st);
+    } else {
+        *out = st;
+    }
+    mr_buf_release(&text);
+    return code;
+}
+
+/* schema_version - the stored schema version; 0 for a database without the table. */
+static int schema_version(struct my_store *ms, int64_t *v, struct mr_err *err)
+{
+    unsigned int e;
+    int code = query_int(ms, "SELECT COALESCE(MAX(version), 0) FROM schema_version", v, &e, err);
+
+    if (code != 0 && e == ER_NO_SUCH_TABLE) {
+        mr_err_clear(err);
+        *v = 0;
+        return 0;
+    }
+    return code;
+}
+
+/* latest_version - the newest schema compiled in. */
+static int latest_version(void)
+{
+    return mr_store_mysql_schema[mr_store_mysql_schema_count - 1].version;
+}
+
+/* check_not_newer - the "database is from a newer msgrelay" error. */
+static int check_not_newer(int64_t have, struct mr_err *err)
+{
+    if (have > latest_version()) {
+        return mr_err_set(err, MR_ESTORE,
+                          "store: schema version %lld is newer than this msgrelay (%d)",
+                          (long long)have, latest_version());
+    }
+    return 0;
+}
+
+/* check_schema - the database must be at exactly the version compiled in. */
+static int check_schema(struct my_store *ms, struct mr_err *err)
+{
+    int64_t have;
+    int code = schema_version(ms, &have, err);
+
+    if (code == 0)
+        code = check_not_newer(have, err);
+    if (code == 0 && have < latest_version()) {
+        code = mr_err_set(err, MR_ESTORE,
+                          "store: database schema is at version %lld, this msgrelay needs %d: "
+                          "run 'msgrelay migrate --store URI' or serve with --migrate",
+                          (long long)have, latest_version());
+    }
+    return code;
+}
+
+/*
+ * session - the connection settings the engine relies on: strict SQL, UTC,
+ * READ COMMITTED (no gap locks: concurrent intake and claims deadlock less),
+ * a bounded lock wait, and how multi-row INSERTs number their rows.
+ */
+static int session(struct my_store *ms, struct mr_err *err)
+{
+    char sql[160];
+    int64_t mode = 0;
+    unsigned int e;
+    int code;
+
+    snprintf(sql, sizeof(sql),
+             "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', "
+             "time_zone = '+00:00', innodb_lock_wait_timeout = %u",
+             ms->conf.lock_wait);
+    code = query(ms, sql, err);
+    if (code == 0)
+        code = query(ms, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", err);
+    if (code == 0)
+        code = query_int(ms, "SELECT @@innodb_autoinc_lock_mode", &mode, &e, err);
+    if (code == 0)
+        code = query_int(ms, "SELECT @@auto_increment_increment", &ms->id_step, &e, err);
+    /* modes 0 and 1 give a multi-row INSERT consecutive ids; mode 2 only increasing ones */
+    ms->ids_consecutive = mode != 2;
+    if (ms->id_step < 1)
+        ms->id_step = 1;
+    return code;
+}
+
+/*
+ * connect_db - open the connection, set the session, and unless @admin (the
+ * migration's connection, which may run several statements in one call)
+ * check the schema and prepare every fixed statement.
+ */
+static int connect_db(struct my_store *ms, bool admin, struct mr_err *err)
+{
+    const struct my_conf *c = &ms->conf;
+    unsigned long flags = CLIENT_FOUND_ROWS | (admin ? CLIENT_MULTI_STATEMENTS : 0);
+    my_bool no = 0;
+    unsigned int e;
+    size_t i;
+    int code = 0;
+
+    disconnect(ms);
+    pthread_once(&lib_once, lib_init_once);
+    ms->db = mysql_init(NULL);
+    if (ms->db == NULL)
+        return mr_err_set(err, MR_ESYS, "mysql: cannot allocate a connection");
+    mysql_options(ms->db, MYSQL_OPT_CONNECT_TIMEOUT, &c->connect_timeout);
+    mysql_options(ms->db, MYSQL_OPT_READ_TIMEOUT, &c->rw_timeout);
+    mysql_options(ms->db, MYSQL_OPT_WRITE_TIMEOUT, &c->rw_timeout);
+    mysql_options(ms->db, MYSQL_OPT_RECONNECT, &no); /* a silent reconnect would lose the tx */
+    mysql_options(ms->db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (mysql_real_connect(ms->db, c->host, c->user, c->pass, c->db, c->port, c->socket, flags) ==
+        NULL) {
+        e = mysql_errno(ms->db);
+        if (is_gone(e))
+            code = mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: %s: %s", c->where,
+                              mysql_error(ms->db));
+        else
+            code = mr_err_set(err, MR_ESTORE, "mysql: cannot connect to %s: %s", c->where,
+                              mysql_error(ms->db));
+        disconnect(ms);
+        return code;
+    }
+    code = session(ms, err);
+    if (code == 0 && !admin)
+        code = check_schema(ms, err);
+    for (i = 0; code == 0 && !admin && i < ST_COUNT; i++)
+        code = prepare_sql(ms, stmt_sql[i], &ms->st[i], err);
+    if (code != 0)
+        disconnect(ms);
+    return code;
+}
+
+/* ensure - outside a transaction: make sure there is a working connection. */
+static int ensure(struct my_store *ms, struct mr_err *err)
+{
+    if (ms->db != NULL && !ms->broken)
+        return 0;
+    return connect_db(ms, false, err);
+}
+
+/* tx_usable - inside a transaction: MR_EUNAVAIL / MR_EBUSY if the server has dropped it. */
+static int tx_usable(struct my_store *ms, struct mr_err *err)
+{
+    if (ms->broken || ms->db == NULL)
+        return mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: connection lost");
+    if (ms->tx_lost)
+        return mr_err_set(err, MR_EBUSY,
+                          "mysql: the server rolled the transaction back; roll back and retry");
+    return 0;
+}
+
+/* need_tx - @what writes only inside a transaction, which must still be alive. */
+static int need_tx(struct my_store *ms, const char *what, struct mr_err *err)
+{
+    if (!ms->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: %s needs an open transaction", what);
+    return tx_usable(ms, err);
+}
+
+/* no_tx - @what runs its own transaction: refuse inside one, else make sure we are connected. */
+static int no_tx(struct my_store *ms, const char *what, struct mr_err *err)
+{
+    if (ms->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: %s must be called outside a transaction", what);
+    return ensure(ms, err);
+}
+
+/* ready - for calls allowed in or out of a transaction. */
+static int ready(struct my_store *ms, struct mr_err *err)
+{
+    return ms->in_tx ? tx_usable(ms, err) : ensure(ms, err);
+}
+
+/* ---- reading messages ---- */
+
+/* read_msg - the message in the current row of a MSG_COLS query. */
+static int read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
+{
+    struct row *r = &ms->row;
+    struct mr_msg *m = mr_msg_new(0);
+    char *state;
+
+    m->id = r->v[0];
+    m->gid = take_str(ms, 1);
+    state = take_str(ms, 2);
+    m->state = mr_msg_state_parse(state);
+    if (m->state < 0) {
+        mr_err_set(err, MR_ESTORE, "store: message '%s' has unknown state '%s'", m->gid, state);
+        free(state);
+        mr_msg_free(m);
+        return MR_ESTORE;
+    }
+    free(state);
+    m->query_prepared = take_str(ms, 3);
+    m->protocol = take_str(ms, 4);
+    m->custom_data = take_str(ms, 5);
+    m->branch_headers = take_str(ms, 6);
+    m->concurrent = r->v[7] != 0;
+    m->wait_result = r->v[8] != 0;
+    m->timeout_to_fail = (int)r->v[9];
+    m->retry_interval = (int)r->v[10];
+    m->request_timeout = (int)r->v[11];
+    m->delay = (int)r->v[12];
+    m->create_ms = r->v[13];
+    m->update_ms = r->v[14];
+    m->finish_ms = r->v[15];
+    m->rollback_ms = r->v[16];
+    m->next_cron_ms = r->v[17];
+    m->next_cron_interval = (int)r->v[18];
+    m->owner = take_str(ms, 19);
+    m->lease_until_ms = r->v[20];
+    m->result = take_str(ms, 21);
+    *out = m;
+    return 0;
+}
+
+/* add_step - append the step in the current row of a STEP_COLS query to @m. */
+static int add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct mr_err *err)
+{
+    struct row *r = &ms->row;
+    struct mr_step *sp;
+    char *state;
+
+    if (m->nsteps == *cap) {
+        *cap = *cap != 0 ? *cap * 2 : 8;
+        m->steps = mr_xrealloc(m->steps, *cap * sizeof(*m->steps));
+    }
+    sp = &m->steps[m->nsteps];
+    memset(sp, 0, sizeof(*sp));
+    /* count the step before reading it, so mr_msg_free() frees a half-read one */
+    m->nsteps++;
+    sp->id = r->v[1];
+    sp->branch_id = take_str(ms, 2);
+    sp->url = take_str(ms, 3);
+    sp->payload_len = r->null[4] ? 0 : (size_t)r->len[4];
+    sp->payload = take_str(ms, 4);
+    state = take_str(ms, 5);
+    sp->state = mr_step_state_parse(state);
+    if (sp->state < 0) {
+        mr_err_set(err, MR_ESTORE, "store: step %lld has unknown state '%s'", (long long)sp->id,
+                   state);
+        free(state);
+        return MR_ESTORE;
+    }
+    free(state);
+    sp->attempts = (int)r->v[6];
+    sp->last_error = take(ms, 7);
+    sp->create_ms = r->v[8];
+    sp->update_ms = r->v[9];
+    sp->finish_ms = r->v[10];
+    return 0;
+}
+
+/* load_steps - attach @m's steps, in id (= branch insert) order. */
+static int load_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_STEPS];
+    size_t cap = 0;
+    int code;
+
+    p_reset(ms);
+    p_int(ms, m->id);
+    code = open_rows(ms, st, STEP_LAYOUT, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        code = add_step(ms, m, &cap, err);
+        if (code != 0)
+            break;
+    }
+    close_rows(ms, st);
+    return code;
+}
+
+/* load_msgs - run the bound MSG_COLS query @id into a new array (no steps). */
+static int load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, size_t *n,
+                     struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[id];
+    struct mr_msg **v = NULL;
+    size_t cap = 0;
+    size_t len = 0;
+    int code;
+
+    *out = NULL;
+    *n = 0;
+    code = open_rows(ms, st, MSG_LAYOUT, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        if (len == cap) {
+            cap = cap != 0 ? cap * 2 : 16;
+            v = mr_xrealloc(v, cap * sizeof(*v));
+        }
+        code = read_msg(ms, &v[len], err);
+        if (code != 0)
+            break;
+        len++;
+    }
+    close_rows(ms, st);
+    if (code != 0) {
+        mr_store_msgs_free(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* ---- the engine ---- */
+
+static void my_close(struct mr_store *s)
+{
+    struct my_store *ms = my(s);
+
+    /* closing rolls back an open transaction, on the server */
+    disconnect(ms);
+    row_clear(&ms->row);
+    conf_free(&ms->conf);
+    free(ms);
+}
+
+static int my_begin(struct mr_store *s, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    if (ms->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: a transaction is already open");
+    code = ensure(ms, err);
+    if (code == 0) {
+        code = query(ms, "START TRANSACTION", err);
+        /* a connection the server dropped while it sat idle (a restart, wait_timeout) shows
+           only now; nothing was done in it, so connect again and try once more */
+        if (code == MR_EUNAVAIL) {
+            mr_err_clear(err);
+            code = ensure(ms, err);
+            if (code == 0)
+                code = query(ms, "START TRANSACTION", err);
+        }
+    }
+    if (code == 0) {
+        ms->in_tx = true;
+        ms->tx_lost = false;
+    }
+    return code;
+}
+
+static void my_rollback(struct mr_store *s)
+{
+    struct my_store *ms = my(s);
+
+    if (!ms->in_tx)
+        return;
+    if (ms->db != NULL && !ms->broken)
+        query(ms, "ROLLBACK", NULL);
+    ms->in_tx = false;
+    ms->tx_lost = false;
+}
+
+/*
+ * my_commit - commit, or roll back on failure. MR_EUNAVAIL here means the
+ * outcome is unknown (the connection broke during COMMIT).
+ */
+static int my_commit(struct mr_store *s, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    if (!ms->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: commit without a transaction");
+    code = tx_usable(ms, err);
+    if (code == 0)
+        code = query(ms, "COMMIT", err);
+    if (code != 0) {
+        my_rollback(s);
+        return code;
+    }
+    ms->in_tx = false;
+    return 0;
+}
+
+static int my_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
+                      struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    int code;
+
+    *out = NULL;
+    code = ready(ms, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, gid);
+    code = load_msgs(ms, ST_MSG_BY_GID, &v, &n, err);
+    if (code != 0 || n == 0)
+        return code;
+    if (with_steps)
+        code = load_steps(ms, v[0], err);
+    if (code == 0) {
+        *out = v[0];
+        v[0] = NULL;
+    }
+    mr_store_msgs_free(v, n);
+    return code;
+}
+
+/* step_insert_stmt - the INSERT of @k step rows, prepared at its first use. */
+static int step_insert_stmt(struct my_store *ms, size_t k, MYSQL_STMT **out, struct mr_err *err)
+{
+    struct mr_buf sql = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    size_t i;
+    int code;
+
+    if (ms->ins[k] != NULL) {
+        *out = ms->ins[k];
+        return 0;
+    }
+    mr_buf_adds(&sql, "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "
+                      "last_error, create_time, update_time, finish_time) VALUES ");
+    for (i = 0; i < k; i++)
+        mr_buf_adds(&sql,
+                    i > 0 ? ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    code = prepare_sql(ms, sql.p, &ms->ins[k], err);
+    mr_buf_release(&sql);
+    *out = ms->ins[k];
+    return code;
+}
+
+/* step_ids_read_back - each step's id, read back in id order (when ids may have gaps). */
+static int step_ids_read_back(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_STEP_IDS];
+    size_t i = 0;
+    int code;
+
+    p_reset(ms);
+    p_int(ms, m->id);
+    code = open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
+    for (;;) {
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        if (i < m->nsteps)
+            m->steps[i].id = ms->row.v[0];
+        i++;
+    }
+    close_rows(ms, st);
+    if (code == 0 && i != m->nsteps)
+        code = mr_err_set(err, MR_ESTORE, "store: message '%s': %zu steps written, %zu read back",
+                          m->gid, m->nsteps, i);
+    return code;
+}
+
+/* insert_steps - @m's steps, STEP_CHUNK rows per statement. */
+static int insert_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
+{
+    size_t i;
+    size_t j;
+    int code;
+
+    for (i = 0; i < m->nsteps; i += STEP_CHUNK) {
+        size_t k = m->nsteps - i < STEP_CHUNK ? m->nsteps - i : STEP_CHUNK;
+        MYSQL_STMT *st;
+        int64_t first;
+
+        code = step_insert_stmt(ms, k, &st, err);
+        if (code != 0)
+            return code;
+        p_reset(ms);
+        for (j = i; j < i + k; j++) {
+            const struct mr_step *sp = &m->steps[j];
+
+            p_int(ms, m->id);
+            p_text(ms, sp->branch_id);
+            p_text(ms, sp->url);
+            p_bytes(ms, MYSQL_TYPE_BLOB, sp->payload, sp->payload != NULL ? sp->payload_len : 0);
+            p_text(ms, mr_step_state_name(sp->state));
+            p_int(ms, sp->attempts);
+            p_text_or_null(ms, sp->last_error);
+            p_int(ms, sp->create_ms);
+            p_int(ms, sp->update_ms);
+            p_int(ms, sp->finish_ms);
+        }
+        code = exec(ms, st, err);
+        if (code != 0)
+            return code;
+        first = (int64_t)mysql_stmt_insert_id(st);
+        for (j = 0; j < k; j++)
+            m->steps[i + j].id = first + (int64_t)j * ms->id_step;
+    }
+    if (!ms->ids_consecutive && m->nsteps > 0)
+        return step_ids_read_back(ms, m, err);
+    return 0;
+}
+
+/*
+ * my_msg_insert - the message row, then its steps in multi-row INSERTs. Each
+ * statement is atomic on its own; should the steps fail, the message row is
+ * deleted again (taking any steps with it), so a failed insert writes nothing
+ * and the caller's batch (group commit) goes on.
+ */
+static int my_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_MSG_INSERT];
+    size_t i;
+    int code;
+
+    code = need_tx(ms, "insert", err);
+    if (code != 0)
+        return code;
+    if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
+    for (i = 0; i < m->nsteps; i++) {
+        if (m->steps[i].state < 0 || m->steps[i].state >= MR_STEP_STATE_COUNT)
+            return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
+    }
+    p_reset(ms);
+    p_text(ms, m->gid);
+    p_text(ms, mr_msg_state_name(m->state));
+    p_text(ms, m->query_prepared);
+    p_text(ms, m->protocol != NULL ? m->protocol : "http");
+    p_text(ms, m->custom_data);
+    p_text(ms, m->branch_headers);
+    p_int(ms, m->concurrent);
+    p_int(ms, m->wait_result);
+    p_int(ms, m->timeout_to_fail);
+    p_int(ms, m->retry_interval);
+    p_int(ms, m->request_timeout);
+    p_int(ms, m->delay);
+    p_int(ms, m->create_ms);
+    p_int(ms, m->update_ms);
+    p_int(ms, m->finish_ms);
+    p_int(ms, m->rollback_ms);
+    p_int(ms, m->next_cron_ms);
+    p_int(ms, m->next_cron_interval);
+    p_text(ms, m->result);
+    code = exec(ms, st, err);
+    if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
+        return mr_err_set(err, MR_EEXIST, "store: message '%s' already exists", m->gid);
+    if (code != 0)
+        return code;
+    m->id = (int64_t)mysql_stmt_insert_id(st);
+
+    code = insert_steps(ms, m, err);
+    if (code == 0)
+        return 0;
+    if (code != MR_EBUSY && code != MR_EUNAVAIL) {
+        /* the transaction is still alive: undo the message row (the steps cascade) */
+        p_reset(ms);
+        p_int(ms, m->id);
+        if (exec_id(ms, ST_MSG_DELETE, NULL) != 0)
+            ms->tx_lost = true; /* could not undo: the caller must roll back */
+    }
+    m->id = 0;
+    for (i = 0; i < m->nsteps; i++)
+        m->steps[i].id = 0;
+    return code;
+}
+
+/* read_state - the stored state of @gid into @state (@size bytes); "" when there is none. */
+static int read_state(struct my_store *ms, const char *gid, char *state, size_t size,
+                      struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_MSG_STATE];
+    int code;
+
+    state[0] = '\0';
+    p_reset(ms);
+    p_text(ms, gid);
+    code = open_rows(ms, st, "s", err);
+    if (code != 0)
+        return code;
+    code = next_row(ms, st, err);
+    if (code > 0) {
+        snprintf(state, size, "%s", ms->row.s[0] != NULL ? ms->row.s[0] : "");
+        code = 0;
+    }
+    close_rows(ms, st);
+    return code;
+}
+
+static int my_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
+                             int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    bool final = mr_msg_state_is_final(to);
+    char state[32];
+    int code;
+
+    code = need_tx(ms, "transition", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, mr_msg_state_name(to));
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_SUCCEED);
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_FAILED);
+    p_int(ms, now_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_interval);
+    p_int(ms, final);
+    p_int(ms, final);
+    p_text(ms, gid);
+    p_text(ms, mr_msg_state_name(from));
+    code = exec_id(ms, ST_TRANSITION, err);
+    if (code != 0 || changed(ms, ST_TRANSITION) > 0)
+        return code;
+
+    /* nothing changed: tell a missing message from one in another state */
+    code = read_state(ms, gid, state, sizeof(state), err);
+    if (code != 0)
+        return code;
+    if (state[0] == '\0')
+        return mr_err_set(err, MR_ENOENT, "store: no message '%s'", gid);
+    return mr_err_set(err, MR_ECONFLICT, "store: message '%s' is '%s', not '%s'", gid, state,
+                      mr_msg_state_name(from));
+}
+
+static int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
+                           int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = need_tx(ms, "schedule", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_int(ms, next_cron_ms);
+    p_int(ms, interval >= 0);
+    p_int(ms, interval);
+    p_int(ms, now_ms);
+    p_text(ms, gid);
+    code = exec_id(ms, ST_SCHEDULE, err);
+    if (code == 0 && changed(ms, ST_SCHEDULE) == 0)
+        return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
+    return code;
+}
+
+/* bind_ids - IN_CHUNK ids of @v from @from (padded with the last one). */
+static void bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t from)
+{
+    size_t j;
+
+    for (j = 0; j < IN_CHUNK; j++)
+        p_int(ms, v[from + j < n ? from + j : n - 1]->id);
+}
+
+/* claim_steps - load the steps of the claimed @v[from..from+IN_CHUNK) in one query. */
+static int claim_steps(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
+                       struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_STEPS_IN];
+    size_t end = from + IN_CHUNK < n ? from + IN_CHUNK : n;
+    size_t caps[IN_CHUNK] = {0};
+    size_t cur = from;
+    int code;
+
+    p_reset(ms);
+    bind_ids(ms, v, n, from);
+    code = open_rows(ms, st, STEP_LAYOUT, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        size_t tries;
+
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        /* rows come in msg_id order, the chunk in due order: find the owner, usually the last */
+        for (tries = 0; tries < end - from && v[cur]->id != ms->row.v[0]; tries++)
+            cur = cur + 1 < end ? cur + 1 : from;
+        if (v[cur]->id != ms->row.v[0]) {
+            code = mr_err_set(err, MR_ESTORE, "store: step of unclaimed message %lld",
+                              (long long)ms->row.v[0]);
+            break;
+        }
+        code = add_step(ms, v[cur], &caps[cur - from], err);
+        if (code != 0)
+            break;
+    }
+    close_rows(ms, st);
+    return code;
+}
+
+/*
+ * claim_in_tx - the body of my_claim(), inside its transaction: lock the due
+ * rows (skipping rows another claim holds), lease them, load their steps.
+ */
+static int claim_in_tx(struct my_store *ms, const char *owner, int64_t now_ms,
+                       int64_t lease_until_ms, size_t limit, struct mr_msg ***out, size_t *n,
+                       struct mr_err *err)
+{
+    struct mr_msg **v = NULL;
+    size_t len = 0;
+    size_t i;
+    int code;
+
+    p_reset(ms);
+    p_int(ms, now_ms);
+    p_int(ms, now_ms);
+    p_int(ms, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    code = load_msgs(ms, ST_CLAIM, &v, &len, err);
+    for (i = 0; code == 0 && i < len; i += IN_CHUNK) {
+        p_reset(ms);
+        p_text(ms, owner);
+        p_int(ms, lease_until_ms);
+        bind_ids(ms, v, len, i);
+        code = exec_id(ms, ST_LEASE_IN, err);
+    }
+    for (i = 0; code == 0 && i < len; i++) {
+        free(v[i]->owner);
+        v[i]->owner = mr_xstrdup(owner);
+        v[i]->lease_until_ms = lease_until_ms;
+    }
+    for (i = 0; code == 0 && i < len; i += IN_CHUNK)
+        code = claim_steps(ms, v, len, i, err);
+    if (code != 0) {
+        mr_store_msgs_free(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
+                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    *out = NULL;
+    *n = 0;
+    if (ms->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: claim must be called outside a transaction");
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: claim needs an owner");
+    if (limit == 0)
+        return 0;
+    code = my_begin(s, err);
+    if (code != 0)
+        return code;
+    code = claim_in_tx(ms, owner, now_ms, lease_until_ms, limit, out, n, err);
+    if (code == 0)
+        code = my_commit(s, err);
+    else
+        my_rollback(s);
+    if (code != 0) {
+        mr_store_msgs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return code;
+}
+
+/* step_exists - whether step @step_id is stored (into *yes). */
+static int step_exists(struct my_store *ms, int64_t step_id, bool *yes, struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_STEP_EXISTS];
+    int code;
+
+    p_reset(ms);
+    p_int(ms, step_id);
+    code = open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    code = next_row(ms, st, err);
+    close_rows(ms, st);
+    *yes = code > 0;
+    return code < 0 ? code : 0;
+}
+
+static int my_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
+                          int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    bool yes = false;
+    int code;
+
+    code = need_tx(ms, "step_record", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_int(ms, now_ms);
+    p_int(ms, success);
+    p_int(ms, success);
+    p_int(ms, now_ms);
+    p_int(ms, success);
+    p_text_or_null(ms, error);
+    p_int(ms, step_id);
+    code = exec_id(ms, ST_STEP_RECORD, err);
+    if (code != 0 || changed(ms, ST_STEP_RECORD) > 0)
+        return code;
+
+    /* nothing changed: a missing step, or one whose message is no longer submitted */
+    code = step_exists(ms, step_id, &yes, err);
+    if (code != 0)
+        return code;
+    if (yes)
+        return mr_err_set(err, MR_ECONFLICT, "store: step %lld: its message is no longer submitted",
+                          (long long)step_id);
+    return mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
+}
+
+static int my_msg_release(struct mr_store *s, const char *gid, const char *owner,
+                          int64_t next_cron_ms, int interval, const char *result, int64_t now_ms,
+                          struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = need_tx(ms, "release", err);
+    if (code != 0)
+        return code;
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: release needs an owner");
+    p_reset(ms);
+    p_int(ms, next_cron_ms);
+    p_int(ms, interval >= 0);
+    p_int(ms, interval);
+    p_text_or_null(ms, result);
+    p_int(ms, now_ms);
+    p_text(ms, gid);
+    p_text(ms, owner);
+    return exec_id(ms, ST_RELEASE, err);
+}
+
+static int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = no_tx(ms, "release_owner", err);
+    if (code != 0)
+        return code;
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: release_owner needs an owner");
+    /* one statement in autocommit mode: its own transaction */
+    p_reset(ms);
+    p_text(ms, owner);
+    return exec_id(ms, ST_RELEASE_OWNER, err);
+}
+
+static int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st;
+    int code;
+
+    *n = 0;
+    code = ready(ms, err);
+    if (code != 0)
+        return code;
+    st = ms->st[ST_COUNT_DUE];
+    p_reset(ms);
+    p_int(ms, now_ms);
+    p_int(ms, now_ms);
+    code = open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    code = next_row(ms, st, err);
+    if (code > 0) {
+        *n = (long)ms->row.v[0];
+        code = 0;
+    }
+    close_rows(ms, st);
+    return code;
+}
+
+/*
+ * my_msg_list - one of three fixed statements by which filter narrows most: a
+ * gid (at most one row), a state (the state/id index), or none (the primary
+ * key, newest first). Unset bounds bind as the widest range.
+ */
+static int my_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
+                       size_t *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    enum stmt_id id = ST_LIST_ALL;
+    int code;
+
+    *out = NULL;
+    *n = 0;
+    if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
+    code = ready(ms, err);
+    if (code != 0)
+        return code;
+    if (f->gid != NULL && f->gid[0] != '\0')
+        id = ST_LIST_GID;
+    else if (f->state != MR_MSG_NONE)
+        id = ST_LIST_STATE;
+    p_reset(ms);
+    if (id == ST_LIST_GID) {
+        p_text(ms, f->gid);
+        p_text(ms, mr_msg_state_name(f->state));
+    }
+    if (id != ST_LIST_ALL)
+        p_text(ms, mr_msg_state_name(f->state));
+    p_int(ms, f->position > 0 ? f->position : INT64_MAX);
+    p_int(ms, f->create_from_ms);
+    p_int(ms, f->create_to_ms > 0 ? f->create_to_ms : INT64_MAX);
+    p_int(ms, f->limit == 0 || f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit);
+    return load_msgs(ms, id, out, n, err);
+}
+
+static const struct mr_store_engine mysql_engine = {
+    .name = "mysql",
+    .close = my_close,
+    .begin = my_begin,
+    .commit = my_commit,
+    .rollback = my_rollback,
+    .msg_get = my_msg_get,
+    .msg_insert = my_msg_insert,
+    .msg_transition = my_msg_transition,
+    .msg_schedule = my_msg_schedule,
+    .claim = my_claim,
+    .step_record = my_step_record,
+    .msg_release = my_msg_release,
+    .release_owner = my_release_owner,
+    .count_due = my_count_due,
+    .msg_list = my_msg_list,
+};
+
+/* handle_new - a disconnected handle for the URI rest @rest. */
+static int handle_new(const char *rest, struct my_store **out, struct mr_err *err)
+{
+    struct my_store *ms = mr_xcalloc(1, sizeof(*ms));
+    int code;
+
+    ms->base.eng = &mysql_engine;
+    code = parse_uri(rest, &ms->conf, err);
+    if (code != 0) {
+        my_close(&ms->base);
+        return code;
+    }
+    *out = ms;
+    return 0;
+}
+
+/* ---- migration ---- */
+
+/* run_script - run one schema file (several statements) and drain every result. */
+static int run_script(struct my_store *ms, const char *sql, struct mr_err *err)
+{
+    MYSQL_RES *res;
+    int status;
+
+    if (mysql_real_query(ms->db, sql, strlen(sql)) != 0)
+        return db_fail(ms, err);
+    do {
+        res = mysql_store_result(ms->db);
+        if (res != NULL)
+            mysql_free_result(res);
+        else if (mysql_field_count(ms->db) != 0)
+            return db_fail(ms, err);
+        status = mysql_next_result(ms->db);
+    } while (status == 0);
+    if (status > 0)
+        return db_fail(ms, err);
+    return 0;
+}
+
+/* record_version - note schema file @version as applied (a one-off prepared statement). */
+static int record_version(struct my_store *ms, int version, struct mr_err *err)
+{
+    MYSQL_STMT *st = NULL;
+    int code;
+
+    code = prepare_sql(ms, "INSERT INTO schema_version (version, applied_time) VALUES (?, ?)", &st,
+                       err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_int(ms, version);
+    p_int(ms, mr_now_ms());
+    code = exec(ms, st, err);
+    mysql_stmt_close(st);
+    return code;
+}
+
+/* migrate_locked - apply every schema file newer than the stored version, in order. */
+static int migrate_locked(struct my_store *ms, struct mr_err *err)
+{
+    int64_t have;
+    size_t i;
+    int code;
+
+    code = schema_version(ms, &have, err);
+    if (code == 0)
+        code = check_not_newer(have, err);
+    for (i = 0; code == 0 && i < mr_store_mysql_schema_count; i++) {
+        const struct mr_store_schema *f = &mr_store_mysql_schema[i];
+
+        if (f->version <= have)
+            continue;
+        code = run_script(ms, f->sql, err);
+        if (code != 0) {
+            mr_err_set(err, code, "store: schema %d: %s", f->version,
+                       err != NULL ? err->msg : "failed");
+            break;
+        }
+        code = record_version(ms, f->version, err);
+    }
+    return code;
+}
+
+int mr_store_mysql_migrate(const char *rest, struct mr_err *err)
+{
+    struct my_store *ms = NULL;
+    int64_t got = 0;
+    unsigned int e;
+    int code;
+
+    code = handle_new(rest, &ms, err);
+    if (code != 0)
+        return code;
+    code = connect_db(ms, true, err);
+    /* one migration at a time per database: relays started together with --migrate queue here;
+       the lock ends with the connection should we fail before releasing it */
+    if (code == 0)
+        code = query_int(ms, "SELECT GET_LOCK(CONCAT('msgrelay.migrate.', DATABASE()), 60)", &got,
+                         &e, err);
+    if (code == 0 && got != 1)
+        code = mr_err_set(err, MR_EBUSY, "store: another migration held the lock for 60 s");
+    if (code == 0)
+        code = migrate_locked(ms, err);
+    my_close(&ms->base);
+    return code;
+}
+
+int mr_store_mysql_open(const char *rest, struct mr_store **out, struct mr_err *err)
+{
+    struct my_store *ms = NULL;
+    int code;
+
+    *out = NULL;
+    code = handle_new(rest, &ms, err);
+    if (code != 0)
+        return code;
+    code = connect_db(ms, false, err);
+    if (code != 0) {
+        my_close(&ms->base);
+        return code;
+    }
+    *out = &ms->base;
+    return 0;
+}

@@ -1,0 +1,296 @@
+# SPDX-License-Identifier: MIT
+"""The MySQL/MariaDB store end to end: the life cycle on MySQL, `msgrelay migrate`
+and `serve --migrate`, three relays sharing one database while one is killed,
+and the database restarting under load.
+
+Every test gets its own database on the session's private mariadbd (the
+`mariadb` fixture), except the restart test, which stops and starts a server of
+its own. Synchronisation is polling with deadlines; the load generators pace
+themselves with short sleeps, which is load shaping, not synchronisation.
+"""
+import collections
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, relay_binary
+from e2e_helpers import msg_body, new_gid, wait_for
+from mariadb import MariaDB
+
+
+def migrate(uri):
+    """`msgrelay migrate --store URI`; returns the completed process (asserting success)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    p = subprocess.run([relay_binary(), "migrate", "--store", uri], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert p.returncode == 0, "migrate failed (%s): %s" % (p.returncode, p.stderr)
+    return p
+
+
+def fresh_uri(db, name, migrated=True):
+    """A new empty database @name on server @db, migrated unless told otherwise; its URI."""
+    uri = db.uri(db.create_database(name))
+    if migrated:
+        migrate(uri)
+    return uri
+
+
+def db_name(request):
+    """A database name from the test's name (MySQL allows 64 characters)."""
+    return "e2e_" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:56]
+
+
+def states(db, database, gids=None):
+    """{gid: state} of every message (or of @gids) in @database."""
+    out = {}
+    for line in db.sql("SELECT gid, state FROM msg", database).splitlines():
+        gid, state = line.split("\t")
+        out[gid] = state
+    if gids is not None:
+        out = {g: out.get(g) for g in gids}
+    return out
+
+
+@pytest.fixture
+def mysql_uri(mariadb, request):
+    """A fresh, migrated database for this test."""
+    return fresh_uri(mariadb, db_name(request))
+
+
+# ---------------------------------------------------------------- one relay on MySQL
+
+def test_lifecycle_on_mysql_submit_prepare_abort_backcheck_and_query(app, relay, mysql_uri):
+    r = relay(store=mysql_uri, relay_id="solo")
+
+    # submit without prepare: both steps, in order, payloads verbatim
+    g1 = new_gid("my")
+    body = msg_body(g1, [app.url("/svc/a"), app.url("/svc/b")], ['{"n":1}', "caf\u00e9"])
+    assert r.post("submit", body) == (200, {"dtm_result": "SUCCESS"})
+    q = r.wait_state(g1, "succeed")
+    assert [b["status"] for b in q["branches"]] == ["succeed", "succeed"]
+    a = app.wait_calls("/svc/a", 1)[0]
+    b = app.wait_calls("/svc/b", 1)[0]
+    assert a.body == b'{"n":1}' and b.body == "caf\u00e9".encode("utf-8")
+    assert b.t >= a.t_end
+
+    # prepare, a repeat keeps the first data, then submit
+    g2 = new_gid("my")
+    body = msg_body(g2, [app.url("/svc/c")], query_prepared=app.url("/qp"))
+    assert r.post("prepare", body)[0] == 200
+    assert r.post("prepare", body)[0] == 200
+    assert r.state(g2) == "prepared"
+    assert r.post("submit", body)[0] == 200
+    r.wait_state(g2, "succeed")
+    status, data = r.post("submit", body)
+    assert status == 409 and "succeed" in data["message"], (status, data)
+
+    # abort
+    g3 = new_gid("my")
+    assert r.post("prepare", msg_body(g3, [app.url("/svc/never")]))[0] == 200
+    assert r.post("abort", {"gid": g3, "trans_type": "msg"})[0] == 200
+    assert r.state(g3) == "failed"
+
+    # a prepared message left alone: the back-check says rolled back -> failed, nothing delivered
+    g4 = new_gid("my")
+    app.set_default("/qp-no", status=409, body={"dtm_result": "FAILURE"})
+    assert r.post("prepare", msg_body(g4, [app.url("/svc/never")], query_prepared=app.url("/qp-no"),
+                                      timeout_to_fail=1))[0] == 200
+    r.wait_state(g4, "failed", timeout=15)
+    assert app.count("/svc/never") == 0
+
+    listed = [t["gid"] for t in r.all(limit=10)["transactions"]]
+    assert listed[:4] == [g4, g3, g2, g1], listed
+
+
+def test_serve_needs_the_schema_and_migrate_is_idempotent(app, relay, mariadb, request, tmp_path):
+    uri = fresh_uri(mariadb, db_name(request), migrated=False)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    p = subprocess.run([relay_binary(), "serve", "--store", uri, "--port", str(port),
+                        "--bind", "127.0.0.1"], capture_output=True, text=True, timeout=30, env=env,
+                       cwd=str(tmp_path))
+    assert p.returncode == 1, p
+    assert "msgrelay migrate" in p.stderr, p.stderr
+    assert ":msgrelay@" not in p.stderr, "the password was logged: %s" % p.stderr
+
+    # --migrate at start-up creates it; migrate after that has nothing to do
+    r = relay(store=uri, extra_args=["--migrate"])
+    logged = "\n".join(l for l in r.log_tail().splitlines() if l.startswith("{"))
+    assert "store schema is current" in logged
+    assert ":***@" in logged and ":msgrelay@" not in logged, "the password was logged"
+    gid = new_gid("mig")
+    assert r.post("submit", msg_body(gid, [app.url("/svc/m")]))[0] == 200
+    r.wait_state(gid, "succeed")
+    migrate(uri)
+    migrate(uri)
+    assert mariadb.sql("SELECT count(*) FROM schema_version", db_name(request)).strip() == "1"
+
+
+# ---------------------------------------------------------------- three relays, one killed
+
+def test_three_relays_share_one_database_and_take_over_a_killed_relays_work(
+        app, relay, mariadb, mysql_uri, request):
+    """300 messages submitted round-robin to three relays; the second is SIGKILLed halfway.
+    Every acknowledged message ends succeed; a step is called twice only for messages the
+    killed relay held a lease on when it died."""
+    database = db_name(request)
+    app.set_default("/svc/one", delay=0.01)
+    app.set_default("/svc/two", delay=0.01)
+    flags = dict(store=mysql_uri, lease=3, request_timeout=1, retry_interval=1,
+                 poll_interval_ms=100, claim_batch=32)
+    relays = [relay(relay_id="r%d" % i, **flags) for i in range(3)]
+    victim = relays[1]
+    total = 300
+    acked = []
+    refused = []
+    leased_at_kill = set()
+
+    for i in range(total):
+        gid = "tr-%03d-%s" % (i, new_gid("")[1:])
+        body = msg_body(gid, [app.url("/svc/one"), app.url("/svc/two")])
+        if i == total // 2:
+            victim.kill()
+            # what the dead relay held: only these may see a step twice
+            leased_at_kill = set(mariadb.sql(
+                "SELECT gid FROM msg WHERE owner = 'r1' AND state IN ('prepared', 'submitted')",
+                database).split())
+        for k in range(3):
+            r = relays[(i + k) % 3]
+            try:
+                status, data = r.post("submit", body, timeout=10)
+            except OSError:
+                refused.append(gid)
+                continue
+            assert status == 200, (status, data)
+            acked.append(gid)
+            break
+        time.sleep(0.005)
+
+    def all_succeed():
+        st = states(mariadb, database, acked)
+        left = [g for g, s in st.items() if s != "succeed"]
+        return not left or None
+    wait_for(all_succeed, 40, lambda: "every acknowledged message to succeed; not yet: %r"
+             % sorted(g for g, s in states(mariadb, database, acked).items() if s != "succeed")[:20])
+
+    calls = collections.Counter((c.params.get("gid"), c.path) for c in app.calls()
+                                if c.path in ("/svc/one", "/svc/two"))
+    for gid in acked:
+        assert calls[(gid, "/svc/one")] >= 1 and calls[(gid, "/svc/two")] >= 1, gid
+    dup_gids = sorted({gid for (gid, _), n in calls.items() if n > 1})
+    dup_calls = sum(n - 1 for n in calls.values() if n > 1)
+    print("\nthree relays: %d acknowledged, %d submits refused by the killed relay; "
+          "%d messages leased by it at the kill; duplicate step calls: %d (over %d messages)"
+          % (len(acked), len(refused), len(leased_at_kill), dup_calls, len(dup_gids)))
+    assert len(acked) == total, "a submit was refused by every relay: %r" % refused
+    assert set(dup_gids) <= leased_at_kill, \
+        "duplicates outside the killed relay's leases: %r" % sorted(set(dup_gids) - leased_at_kill)
+    assert len(dup_gids) <= len(leased_at_kill)
+    assert relays[0].alive() and relays[2].alive()
+    owners = mariadb.sql("SELECT count(*) FROM msg WHERE owner <> ''", database).strip()
+    assert owners == "0", "leases left behind: %s" % owners
+
+
+# ---------------------------------------------------------------- the database goes away
+
+def test_database_restart_under_load_answers_503_then_delivers_everything(app, relay, tmp_path):
+    db = MariaDB(str(tmp_path / "db"))
+    db.start()
+    try:
+        _restart_under_load(app, relay, db)
+    finally:
+        db.close()
+
+
+def _restart_under_load(app, relay, db):
+    uri = fresh_uri(db, "restart")
+    r = relay(store=uri, relay_id="steady", lease=3, request_timeout=1, retry_interval=1,
+              poll_interval_ms=100)
+    results = []          # (gid, op, status, data), in order
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors = []
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            gid = "rs-%04d-%s" % (i, new_gid("")[1:])
+            i += 1
+            body = msg_body(gid, [app.url("/svc/r")], query_prepared=app.url("/qp"))
+            ops = ["prepare", "submit"] if i % 2 else ["submit"]
+            for op in ops:
+                try:
+                    status, data = r.post(op, body, timeout=20)
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append("%s %s: %r" % (op, gid, e))
+                    return
+                with lock:
+                    results.append((gid, op, status, data))
+                if status != 200:
+                    break
+            time.sleep(0.003)
+
+    def count(pred):
+        with lock:
+            return sum(1 for x in results if pred(x))
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: count(lambda x: x[3] == {"dtm_result": "SUCCESS"}) >= 40, 20,
+                 "40 acknowledged requests before the restart")
+        db.stop()   # SIGTERM by PID: a clean shutdown, connections dropped
+        down_at = len(results)
+        wait_for(lambda: count(lambda x: x[2] == 503) >= 10, 20, "503 answers while the database "
+                 "is down")
+        # prepare and submit both say so, as JSON naming the store
+        for op in ("prepare", "submit"):
+            status, data = r.post(op, msg_body(new_gid("down"), [app.url("/svc/r")]))
+            assert status == 503, (op, status, data)
+            assert isinstance(data, dict) and "store" in data.get("message", ""), data
+            assert "unavailable" in data["message"], data
+        assert r.alive()
+        db.restart()
+        up_at = len(results)
+
+        def acked_after_restart():
+            with lock:
+                return sum(1 for x in results[up_at:] if x[2] == 200) >= 40
+        wait_for(acked_after_restart, 30, "40 acknowledged requests after the restart")
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors, errors
+    assert r.alive(), "the relay exited"
+
+    with lock:
+        snapshot = list(results)
+    statuses = collections.Counter(s for _, _, s, _ in snapshot)
+    for gid, op, status, data in snapshot:
+        assert status in (200, 503), (gid, op, status, data)
+        if status == 503:
+            assert "store" in data.get("message", ""), data
+    acked = sorted({gid for gid, op, status, _ in snapshot if op == "submit" and status == 200})
+    print("\nrestart under load: %d requests (%s); %d before the stop, %d acknowledged submits"
+          % (len(snapshot), dict(statuses), down_at, len(acked)))
+
+    # every acknowledged submit is delivered, and nothing at all is left unfinished: a submit
+    # whose commit outcome was unknown (503) may have landed, and then it is delivered too
+    def settled():
+        st = states(db, "restart")
+        left = [g for g in acked if st.get(g) != "succeed"]
+        stuck = [g for g, s in st.items() if s == "submitted"]
+        return (not left and not stuck) or None
+    wait_for(settled, 40, lambda: "every acknowledged message delivered; states: %s" % json.dumps(
+        collections.Counter(states(db, "restart").values())))
+    delivered = {c.params.get("gid") for c in app.calls("/svc/r")}
+    missing = [g for g in acked if g not in delivered]
+    assert not missing, missing[:10]
+    leases = db.sql("SELECT count(*) FROM msg WHERE owner <> '' AND state = 'submitted'",
+                    "restart").strip()
+    assert leases == "0"
