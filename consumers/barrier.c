@@ -1,0 +1,596 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * barrier.c - the branch barrier on MySQL/MariaDB (see msgrelay/barrier.h):
+ * insert-ignore a row and run the caller's work in one local transaction, the
+ * back-check handler that inserts a `rollback` row, and the mapping of both
+ * onto the HTTP answers the relay's result classifier understands.
+ *
+ * Must not: keep state between calls (the only state is in the caller's
+ * struct mr_barrier), make HTTP calls, or build SQL from values (values go
+ * through mysql_stmt_* parameters; only the checked table name is pasted in).
+ *
+ * Thread: the caller's; a MYSQL connection and a barrier belong to one thread
+ * at a time. Errors: every public function returns an MR_BARRIER_* code and a
+ * message in the caller's buffer; database errors are MR_BARRIER_ERROR and
+ * never abort. After a failed COMMIT the outcome is unknown and we say so.
+ */
+#include "msgrelay/barrier.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "consumers/barrier_int.h"
+
+/* Longest trans_type (its column width). */
+#define TRANS_TYPE_MAX 45
+
+/* Cap on one statement's text: a fixed statement plus a checked table name. */
+#define SQL_MAX 1024
+
+/* Most parameters a statement here binds. */
+#define PARAMS_MAX 6
+
+struct mr_barrier {
+    char *trans_type;
+    char *gid;
+    char *branch_id;
+    char *op;
+    char *table;  /* NULL: MR_BARRIER_TABLE_DEFAULT */
+    int barriers; /* barrier ids handed out so far; the next is "%02d" of barriers + 1 */
+};
+
+/* ---- small pure helpers ---- */
+
+void mr_barrier__errbuf(char *errbuf, size_t errlen, const char *msg)
+{
+    size_t n;
+
+    if (errbuf == NULL || errlen == 0)
+        return;
+    n = strlen(msg);
+    if (n >= errlen)
+        n = errlen - 1;
+    memcpy(errbuf, msg, n);
+    errbuf[n] = '\0';
+}
+
+/* finish - copy @err's message (or "" when @rc is success) to the caller; return @rc. */
+static int finish(int rc, const struct mr_err *err, char *errbuf, size_t errlen)
+{
+    mr_barrier__errbuf(errbuf, errlen, rc == MR_BARRIER_SUCCESS ? "" : err->msg);
+    return rc;
+}
+
+/* ident_char - whether @c may appear in an unquoted table name here. */
+static bool ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$';
+}
+
+int mr_barrier__check_table(const char *table, struct mr_err *err)
+{
+    size_t n = 0;
+    size_t dots = 0;
+    size_t i;
+
+    if (table == NULL || *table == '\0')
+        return mr_err_set(err, MR_EINVAL, "barrier table: empty name");
+    n = strlen(table);
+    if (n > MR_BARRIER__TABLE_MAX)
+        return mr_err_set(err, MR_EINVAL, "barrier table: longer than %d characters",
+                          MR_BARRIER__TABLE_MAX);
+    for (i = 0; i < n; i++) {
+        if (table[i] == '.') {
+            /* one dot, with a name on each side */
+            if (++dots > 1 || i == 0 || i + 1 == n)
+                return mr_err_set(err, MR_EINVAL, "barrier table '%s': not name or schema.name",
+                                  table);
+        } else if (!ident_char(table[i])) {
+            return mr_err_set(err, MR_EINVAL,
+                              "barrier table '%s': only letters, digits, '_' and '$' allowed",
+                              table);
+        }
+    }
+    return 0;
+}
+
+/* hexval - the value of hex digit @c, or -1. */
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* decode - append the percent-decoded bytes of @s (@n bytes) to @out. */
+static int decode(const char *s, size_t n, struct mr_buf *out)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (s[i] == '+') {
+            rc = mr_buf_addc(out, ' ');
+        } else if (s[i] == '%') {
+            int hi;
+            int lo;
+
+            if (i + 2 >= n)
+                return MR_EINVAL; /* "%" or "%4" at the end */
+            hi = hexval(s[i + 1]);
+            lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return MR_EINVAL;
+            if (hi == 0 && lo == 0)
+                return MR_EINVAL; /* an encoded NUL would cut the value short */
+            rc = mr_buf_addc(out, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            rc = mr_buf_addc(out, s[i]);
+        }
+    }
+    return rc;
+}
+
+int mr_barrier__query_get(const char *query, const char *name, struct mr_buf *out)
+{
+    struct mr_buf key = MR_BUF_INIT(256);
+    const char *p = query;
+    int rc = MR_ENOENT;
+
+    if (*p == '?')
+        p++;
+    while (*p != '\0') {
+        const char *end = strchr(p, '&');
+        const char *eq;
+        size_t seglen = end != NULL ? (size_t)(end - p) : strlen(p);
+        size_t klen;
+
+        eq = memchr(p, '=', seglen);
+        klen = eq != NULL ? (size_t)(eq - p) : seglen;
+        mr_buf_reset(&key);
+        /* a key that does not decode or is too long cannot be @name: skip it */
+        if (decode(p, klen, &key) == 0 && strcmp(key.p, name) == 0) {
+            if (eq == NULL)
+                rc = 0; /* "name" alone: present, empty */
+            else
+                rc = decode(eq + 1, seglen - klen - 1, out);
+            break;
+        }
+        p += seglen;
+        if (*p == '&')
+            p++;
+    }
+    mr_buf_release(&key);
+    return rc;
+}
+
+/* check_field - @value is present, non-empty and at most @max bytes. */
+static int check_field(const char *what, const char *value, size_t max, struct mr_err *err)
+{
+    if (value == NULL || *value == '\0')
+        return mr_err_set(err, MR_EINVAL, "invalid trans info: %s is empty", what);
+    if (strlen(value) > max)
+        return mr_err_set(err, MR_EINVAL, "invalid trans info: %s longer than %zu characters", what,
+                          max);
+    return 0;
+}
+
+/* ---- the statements ---- */
+
+/* exec_text - run a statement that has no parameters and no result (transaction control). */
+static int exec_text(MYSQL *db, const char *sql, struct mr_err *err)
+{
+    if (mysql_real_query(db, sql, (unsigned long)strlen(sql)) != 0)
+        return mr_err_set(err, MR_ESTORE, "%s: %s", sql, mysql_error(db));
+    return 0;
+}
+
+/* stmt_fail - record the statement's error for @what, close it, return MR_ESTORE. */
+static int stmt_fail(MYSQL_STMT *st, const char *what, struct mr_err *err)
+{
+    mr_err_set(err, MR_ESTORE, "%s: %s", what, mysql_stmt_error(st));
+    mysql_stmt_close(st);
+    return MR_ESTORE;
+}
+
+/*
+ * stmt_run - prepare @sql on @db, bind the @n strings @params, execute.
+ * Owned result: *out, mysql_stmt_close(); NULL on error.
+ */
+static int stmt_run(MYSQL *db, const char *sql, const char *const *params, size_t n,
+                    const char *what, MYSQL_STMT **out, struct mr_err *err)
+{
+    MYSQL_BIND bind[PARAMS_MAX];
+    unsigned long lens[PARAMS_MAX];
+    MYSQL_STMT *st;
+    size_t i;
+
+    *out = NULL;
+    st = mysql_stmt_init(db);
+    if (st == NULL)
+        return mr_err_set(err, MR_ESTORE, "%s: %s", what, mysql_error(db));
+    if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0)
+        return stmt_fail(st, what, err);
+    memset(bind, 0, sizeof(bind));
+    for (i = 0; i < n; i++) {
+        lens[i] = (unsigned long)strlen(params[i]);
+        bind[i].buffer_type = MYSQL_TYPE_STRING;
+        bind[i].buffer = (void *)params[i];
+        bind[i].buffer_length = lens[i];
+        bind[i].length = &lens[i];
+    }
+    if (mysql_stmt_bind_param(st, bind) != 0)
+        return stmt_fail(st, what, err);
+    if (mysql_stmt_execute(st) != 0)
+        return stmt_fail(st, what, err);
+    *out = st;
+    return 0;
+}
+
+/*
+ * insert_row - INSERT IGNORE one barrier row into @table; *inserted tells
+ * whether it went in (false: the unique key (gid, branch_id, op, barrier_id)
+ * was taken). Values were checked against the column widths, so IGNORE
+ * cannot be hiding a truncation here.
+ */
+static int insert_row(MYSQL *db, const char *table, const char *const v[6], bool *inserted,
+                      struct mr_err *err)
+{
+    struct mr_buf sql = MR_BUF_INIT(SQL_MAX);
+    MYSQL_STMT *st;
+    my_ulonglong n;
+    int rc;
+
+    *inserted = false;
+    rc = mr_buf_addf(&sql,
+                     "INSERT IGNORE INTO %s(trans_type, gid, branch_id, op, barrier_id, reason) "
+                     "VALUES(?, ?, ?, ?, ?, ?)",
+                     table);
+    if (rc == 0)
+        rc = stmt_run(db, sql.p, v, 6, "barrier insert", &st, err);
+    mr_buf_release(&sql);
+    if (rc != 0)
+        return rc;
+    n = mysql_stmt_affected_rows(st);
+    mysql_stmt_close(st);
+    if (n == (my_ulonglong)-1)
+        return mr_err_set(err, MR_ESTORE, "barrier insert: no row count");
+    *inserted = n == 1;
+    return 0;
+}
+
+/*
+ * select_reason - the reason of row (@gid, '00', 'msg', '01') in @table, read
+ * with a shared lock so it is the latest committed value, not a snapshot.
+ * @reason gets "" for a NULL reason; *found is false when there is no row.
+ */
+static int select_reason(MYSQL *db, const char *table, const char *gid, char *reason, size_t size,
+                         bool *found, struct mr_err *err)
+{
+    struct mr_buf sql = MR_BUF_INIT(SQL_MAX);
+    const char *const v[1] = {gid};
+    MYSQL_BIND res;
+    unsigned long len = 0;
+    MYSQL_STMT *st;
+    int rc;
+
+    *found = false;
+    memset(reason, 0, size);
+    rc = mr_buf_addf(&sql,
+                     "SELECT reason FROM %s WHERE gid = ? AND branch_id = '00' AND op = 'msg' "
+                     "AND barrier_id = '01' LOCK IN SHARE MODE",
+                     table);
+    if (rc == 0)
+        rc = stmt_run(db, sql.p, v, 1, "barrier select", &st, err);
+    mr_buf_release(&sql);
+    if (rc != 0)
+        return rc;
+    memset(&res, 0, sizeof(res));
+    res.buffer_type = MYSQL_TYPE_STRING;
+    res.buffer = reason;
+    res.buffer_length = (unsigned long)size - 1; /* keep the last byte a NUL */
+    res.length = &len;
+    if (mysql_stmt_bind_result(st, &res) != 0)
+        return stmt_fail(st, "barrier select", err);
+    rc = mysql_stmt_fetch(st);
+    if (rc == 1)
+        return stmt_fail(st, "barrier select", err);
+    *found = rc == 0 || rc == MYSQL_DATA_TRUNCATED;
+    mysql_stmt_close(st);
+    return 0;
+}
+
+/* ---- the public face ---- */
+
+const char *mr_barrier_result_name(int result)
+{
+    switch (result) {
+    case MR_BARRIER_SUCCESS:
+        return "success";
+    case MR_BARRIER_FAILURE:
+        return "failure";
+    case MR_BARRIER_ERROR:
+        return "error";
+    case MR_BARRIER_DUPLICATED:
+        return "duplicated";
+    case MR_BARRIER_ONGOING:
+        return "ongoing";
+    case MR_BARRIER_EINVAL:
+        return "einval";
+    default:
+        return "unknown";
+    }
+}
+
+int mr_barrier_new(struct mr_barrier **out, const char *trans_type, const char *gid,
+                   const char *branch_id, const char *op, char *errbuf, size_t errlen)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_barrier *b;
+
+    *out = NULL;
+    if (check_field("trans_type", trans_type, TRANS_TYPE_MAX, &err) != 0 ||
+        check_field("gid", gid, MR_BARRIER_GID_MAX, &err) != 0 ||
+        check_field("branch_id", branch_id, MR_BARRIER_BRANCH_ID_MAX, &err) != 0 ||
+        check_field("op", op, MR_BARRIER_OP_MAX, &err) != 0)
+        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+    if (strcmp(op, "action") != 0 && strcmp(op, "msg") != 0) {
+        mr_err_set(&err, MR_EINVAL, "invalid trans info: op '%s' not supported (action or msg)",
+                   op);
+        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+    }
+    b = mr_xcalloc(1, sizeof(*b));
+    b->trans_type = mr_xstrdup(trans_type);
+    b->gid = mr_xstrdup(gid);
+    b->branch_id = mr_xstrdup(branch_id);
+    b->op = mr_xstrdup(op);
+    *out = b;
+    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+}
+
+int mr_barrier_from_query(struct mr_barrier **out, const char *query, char *errbuf, size_t errlen)
+{
+    static const char *const names[4] = {"trans_type", "gid", "branch_id", "op"};
+    struct mr_buf v[4] = {MR_BUF_INIT(256), MR_BUF_INIT(256), MR_BUF_INIT(256), MR_BUF_INIT(256)};
+    struct mr_err err = MR_ERR_INIT;
+    int rc = MR_BARRIER_SUCCESS;
+    size_t i;
+
+    *out = NULL;
+    for (i = 0; i < 4 && rc == MR_BARRIER_SUCCESS; i++) {
+        int qrc = mr_barrier__query_get(query != NULL ? query : "", names[i], &v[i]);
+
+        if (qrc == MR_ENOENT)
+            mr_err_set(&err, MR_EINVAL, "invalid trans info: %s missing", names[i]);
+        else if (qrc != 0)
+            mr_err_set(&err, MR_EINVAL, "invalid trans info: %s: %s", names[i],
+                       qrc == MR_ETOOBIG ? "too long" : "bad %-escape");
+        if (qrc != 0)
+            rc = MR_BARRIER_EINVAL;
+    }
+    if (rc == MR_BARRIER_SUCCESS)
+        rc = mr_barrier_new(out, v[0].p, v[1].p, v[2].p, v[3].p, errbuf, errlen);
+    else
+        finish(rc, &err, errbuf, errlen);
+    for (i = 0; i < 4; i++)
+        mr_buf_release(&v[i]);
+    return rc;
+}
+
+int mr_barrier_set_table(struct mr_barrier *b, const char *table, char *errbuf, size_t errlen)
+{
+    struct mr_err err = MR_ERR_INIT;
+
+    if (table != NULL && mr_barrier__check_table(table, &err) != 0)
+        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+    free(b->table);
+    b->table = mr_xstrdup(table);
+    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+}
+
+const char *mr_barrier_gid(const struct mr_barrier *b)
+{
+    return b->gid;
+}
+
+const char *mr_barrier_branch_id(const struct mr_barrier *b)
+{
+    return b->branch_id;
+}
+
+const char *mr_barrier_op(const struct mr_barrier *b)
+{
+    return b->op;
+}
+
+const char *mr_barrier_trans_type(const struct mr_barrier *b)
+{
+    return b->trans_type;
+}
+
+void mr_barrier_free(struct mr_barrier *b)
+{
+    if (b == NULL)
+        return;
+    free(b->trans_type);
+    free(b->gid);
+    free(b->branch_id);
+    free(b->op);
+    free(b->table);
+    free(b);
+}
+
+/* callback_result - what the callback's return value @r means for the call. */
+static int callback_result(int r, struct mr_err *err)
+{
+    switch (r) {
+    case MR_BARRIER_FAILURE:
+        mr_err_set(err, MR_ECONFLICT, "callback refused (failure), rolled back");
+        return MR_BARRIER_FAILURE;
+    case MR_BARRIER_ONGOING:
+        mr_err_set(err, MR_EBUSY, "callback said ongoing, rolled back");
+        return MR_BARRIER_ONGOING;
+    default:
+        mr_err_set(err, MR_EIO, "callback failed (%d), rolled back", r);
+        return MR_BARRIER_ERROR;
+    }
+}
+
+int mr_barrier_call(struct mr_barrier *b, MYSQL *db, mr_barrier_fn fn, void *arg, char *errbuf,
+                    size_t errlen)
+{
+    const char *table = b->table != NULL ? b->table : MR_BARRIER_TABLE_DEFAULT;
+    struct mr_err err = MR_ERR_INIT;
+    char barrier_id[16];
+    const char *v[6];
+    bool inserted;
+    int r;
+
+    if (db == NULL || fn == NULL) {
+        mr_err_set(&err, MR_EINVAL, "barrier call: no %s", db == NULL ? "connection" : "callback");
+        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+    }
+    b->barriers++;
+    snprintf(barrier_id, sizeof(barrier_id), "%02d", b->barriers);
+    v[0] = b->trans_type;
+    v[1] = b->gid;
+    v[2] = b->branch_id;
+    v[3] = b->op;
+    v[4] = barrier_id;
+    v[5] = b->op; /* reason: the op that inserted the row */
+
+    if (exec_text(db, "START TRANSACTION", &err) != 0)
+        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    if (insert_row(db, table, v, &inserted, &err) != 0) {
+        mysql_rollback(db);
+        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    }
+    if (!inserted) {
+        mysql_rollback(db);
+        mr_err_set(&err, MR_EEXIST, "barrier (%s, %s, %s, %s) already there: not run again", b->gid,
+                   b->branch_id, b->op, barrier_id);
+        return finish(MR_BARRIER_DUPLICATED, &err, errbuf, errlen);
+    }
+    r = fn(db, arg);
+    if (r != MR_BARRIER_SUCCESS) {
+        int rc = callback_result(r, &err);
+
+        /* a failed rollback leaves nothing committed: the server rolls back on disconnect */
+        mysql_rollback(db);
+        return finish(rc, &err, errbuf, errlen);
+    }
+    if (mysql_commit(db) != 0) {
+        mr_err_set(&err, MR_ESTORE, "commit: %s (the outcome is unknown)", mysql_error(db));
+        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    }
+    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+}
+
+int mr_barrier_query_prepared(MYSQL *db, const char *table, const char *gid, char *errbuf,
+                              size_t errlen)
+{
+    const char *v[6] = {"msg", gid, "00", "msg", "01", "rollback"};
+    struct mr_err err = MR_ERR_INIT;
+    char reason[64];
+    bool inserted;
+    bool found;
+
+    if (table == NULL)
+        table = MR_BARRIER_TABLE_DEFAULT;
+    if (db == NULL)
+        mr_err_set(&err, MR_EINVAL, "query_prepared: no connection");
+    else if (check_field("gid", gid, MR_BARRIER_GID_MAX, &err) == 0)
+        mr_barrier__check_table(table, &err);
+    if (err.code != 0)
+        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+
+    /*
+     * Insert first, read after, in one transaction: if the producer's local
+     * transaction holds the row uncommitted, the insert waits for it; once it
+     * ends, either its 'msg' row is there (ignored insert) or ours goes in and
+     * refuses it forever. Reading before inserting would let both win.
+     */
+    if (exec_text(db, "START TRANSACTION", &err) != 0)
+        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    if (insert_row(db, table, v, &inserted, &err) != 0 ||
+        select_reason(db, table, gid, reason, sizeof(reason), &found, &err) != 0) {
+        mysql_rollback(db);
+        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    }
+    if (mysql_commit(db) != 0) {
+        mr_err_set(&err, MR_ESTORE, "query_prepared commit: %s", mysql_error(db));
+        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    }
+    if (!found) {
+        mr_err_set(&err, MR_ENOENT, "query_prepared: barrier row of '%s' not found after insert",
+                   gid);
+        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    }
+    if (strcmp(reason, "rollback") == 0) {
+        mr_err_set(&err, MR_ECONFLICT, "'%s' rolled back%s", gid,
+                   inserted ? " (refused now: its local transaction never ran)" : "");
+        return finish(MR_BARRIER_FAILURE, &err, errbuf, errlen);
+    }
+    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+}
+
+int mr_barrier_http_answer(int result, const char **body)
+{
+    const char *text;
+    int status;
+
+    switch (result) {
+    case MR_BARRIER_SUCCESS:
+    case MR_BARRIER_DUPLICATED:
+        status = 200;
+        text = "{\"dtm_result\":\"SUCCESS\"}";
+        break;
+    case MR_BARRIER_FAILURE:
+        status = 409;
+        text = "{\"dtm_result\":\"FAILURE\"}";
+        break;
+    case MR_BARRIER_ONGOING:
+        status = 425;
+        text = "{\"dtm_result\":\"ONGOING\"}";
+        break;
+    case MR_BARRIER_EINVAL:
+        status = 400;
+        text = "{\"error\":\"invalid barrier parameters\"}";
+        break;
+    default:
+        status = 500;
+        text = "{\"error\":\"barrier error\"}";
+        break;
+    }
+    if (body != NULL)
+        *body = text;
+    return status;
+}
+
+int mr_barrier_http_step(MYSQL *db, const char *table, const char *query, mr_barrier_fn fn,
+                         void *arg, const char **body, int *result, char *errbuf, size_t errlen)
+{
+    struct mr_barrier *b = NULL;
+    int rc;
+
+    rc = mr_barrier_from_query(&b, query, errbuf, errlen);
+    if (rc == MR_BARRIER_SUCCESS)
+        rc = mr_barrier_set_table(b, table, errbuf, errlen);
+    if (rc == MR_BARRIER_SUCCESS)
+        rc = mr_barrier_call(b, db, fn, arg, errbuf, errlen);
+    mr_barrier_free(b);
+    if (result != NULL)
+        *result = rc;
+    return mr_barrier_http_answer(rc, body);
+}
