@@ -81,7 +81,10 @@ e2e: $(BUILD)/msgrelay
 # The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
 BENCH_COUNT ?= 100000
 BENCH_CONC  ?= 64
-BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen
+BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen $(BUILD)/bench/backlog
+
+$(BUILD)/bench/backlog: $(BUILD)/bench/backlog.o $(BUILD)/libmsgrelay_core.a
+	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
@@ -91,6 +94,7 @@ bench: all
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	bench/run $(BUILD) sqlite submit $(BENCH_COUNT) $(BENCH_CONC)
 	bench/run $(BUILD) sqlite prepare $(BENCH_COUNT) $(BENCH_CONC)
+	bench/drain $(BUILD) $(BENCH_COUNT)
 
 clean:
 	rm -rf build build-san
