@@ -24,6 +24,7 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/result.h"
+#include "common/url.h"
 #include "consumers/barrier_int.h"
 
 /* Longest piece of an answer body quoted in a message. */
@@ -56,49 +57,13 @@ int mr_client__route_url(struct mr_buf *out, const char *server, const char *rou
     return mr_buf_addf(out, "%s/%s", server, route);
 }
 
-/* add_escaped - append @s URL-escaped (RFC 3986 unreserved bytes stay as they are). */
-static int add_escaped(struct mr_buf *out, const char *s)
-{
-    char *e;
-    int rc;
-
-    /* curl_easy_escape does not use its handle (since 7.82) */
-    e = curl_easy_escape(NULL, s, (int)strlen(s));
-    if (e == NULL)
-        return MR_ETOOBIG;
-    rc = mr_buf_adds(out, e);
-    curl_free(e);
-    return rc;
-}
-
 int mr_client__backcheck_url(struct mr_buf *out, const char *qp, const char *server,
                              const char *gid)
 {
-    const char *frag = strchr(qp, '#');
-    size_t blen = frag != NULL ? (size_t)(frag - qp) : strlen(qp);
-    const char *sep;
-    int rc;
+    const char *const kv[] = {"dtm",       server, "gid", gid,  "branch_id", "00",
+                              "trans_type", "msg",  "op",  "msg", NULL};
 
-    if (memchr(qp, '?', blen) == NULL)
-        sep = "?";
-    else if (qp[blen - 1] == '?' || qp[blen - 1] == '&')
-        sep = ""; /* the joiner is already there */
-    else
-        sep = "&";
-    rc = mr_buf_add(out, qp, blen);
-    if (rc == 0)
-        rc = mr_buf_addf(out, "%sdtm=", sep);
-    if (rc == 0)
-        rc = add_escaped(out, server);
-    if (rc == 0)
-        rc = mr_buf_adds(out, "&gid=");
-    if (rc == 0)
-        rc = add_escaped(out, gid);
-    if (rc == 0)
-        rc = mr_buf_adds(out, "&branch_id=00&trans_type=msg&op=msg");
-    if (rc == 0 && frag != NULL)
-        rc = mr_buf_adds(out, frag);
-    return rc;
+    return mr_url_with_params(out, qp, kv);
 }
 
 /* add_key - append ",\"@key\":" (without the comma for the first key). */

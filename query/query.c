@@ -22,6 +22,7 @@
 #include "common/backoff.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "common/mem.h"
 #include "store/store.h"
 
@@ -31,62 +32,12 @@
 /* Cap on one header line built from branch_headers. */
 #define HEADER_MAX (16 * 1024)
 
-/* add_escaped - append @s URL-escaped (libcurl's escaper; RFC 3986 unreserved bytes stay). */
-static int add_escaped(struct mr_buf *out, const char *s)
-{
-    char *e;
-    int rc;
-
-    /* curl_easy_escape ignores its handle since 7.82 */
-    e = curl_easy_escape(NULL, s, (int)strlen(s));
-    if (e == NULL)
-        return MR_ETOOBIG;
-    rc = mr_buf_adds(out, e);
-    curl_free(e);
-    return rc;
-}
-
-/* add_param - append "@sep@name=@value" with @value escaped. */
-static int add_param(struct mr_buf *out, const char *sep, const char *name, const char *value)
-{
-    int rc = mr_buf_adds(out, sep);
-
-    if (rc == 0)
-        rc = mr_buf_adds(out, name);
-    if (rc == 0)
-        rc = mr_buf_addc(out, '=');
-    if (rc == 0)
-        rc = add_escaped(out, value);
-    return rc;
-}
-
 int mr_query_url_build(struct mr_buf *out, const char *base, const char *gid, const char *branch_id,
                        const char *op)
 {
-    const char *frag = strchr(base, '#');
-    size_t blen = frag != NULL ? (size_t)(frag - base) : strlen(base);
-    const char *q = memchr(base, '?', blen);
-    const char *sep;
-    int rc;
+    const char *const kv[] = {"gid", gid, "trans_type", "msg", "branch_id", branch_id, "op", op, NULL};
 
-    if (q == NULL)
-        sep = "?";
-    else if (base[blen - 1] == '?' || base[blen - 1] == '&')
-        sep = ""; /* "http://h/p?" or "...&": the joiner is already there */
-    else
-        sep = "&";
-    rc = mr_buf_add(out, base, blen);
-    if (rc == 0)
-        rc = add_param(out, sep, "gid", gid);
-    if (rc == 0)
-        rc = add_param(out, "&", "trans_type", "msg");
-    if (rc == 0)
-        rc = add_param(out, "&", "branch_id", branch_id);
-    if (rc == 0)
-        rc = add_param(out, "&", "op", op);
-    if (rc == 0 && frag != NULL)
-        rc = mr_buf_adds(out, frag);
-    return rc;
+    return mr_url_with_params(out, base, kv);
 }
 
 /* header_safe - whether @s may go into a header line: no CR, LF or NUL, and for names no ':'. */
