@@ -30,3 +30,26 @@ CREATE TABLE IF NOT EXISTS dtm_barrier.barrier (
     KEY (update_time),
     UNIQUE KEY (gid, branch_id, op, barrier_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+
+-- The park table of the Kafka consumer loop (include/msgrelay/consumer.h):
+-- one row per record it gave up on - no barrier headers, refused by the
+-- callback, or failed max_attempts times - with where it came from and what
+-- it carried, so an operator can look, fix and replay it. Parking inserts no
+-- barrier row: a replayed record is applied once like any other.
+CREATE TABLE IF NOT EXISTS dtm_barrier.parked (
+    id              bigint PRIMARY KEY AUTO_INCREMENT,
+    topic           varchar(249) NOT NULL,
+    kafka_partition int NOT NULL,
+    kafka_offset    bigint NOT NULL,
+    gid             varchar(128) DEFAULT '',
+    trans_type      varchar(45) DEFAULT '',
+    branch_id       varchar(128) DEFAULT '',
+    op              varchar(45) DEFAULT '',
+    record_key      blob,
+    payload         longblob,
+    attempts        int NOT NULL DEFAULT 0,
+    reason          varchar(255) DEFAULT '',
+    create_time     datetime DEFAULT now(),
+    KEY (gid),
+    UNIQUE KEY (topic, kafka_partition, kafka_offset)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * msgrelay/consumer.h - the Kafka consumer loop of libmsgrelay: read the
+ * records the relay produced for kafka:// steps in a consumer group and
+ * apply each one exactly once in the application's MySQL/MariaDB, through
+ * the barrier (msgrelay/barrier.h).
+ *
+ * For each record: the barrier fields come from the record headers the relay
+ * writes (gid, trans_type, branch_id, op); in one local transaction the
+ * barrier row is inserted and the caller's callback runs (mr_barrier_call);
+ * after that commit, the record's offset is stored and committed to Kafka
+ * synchronously. A record seen again (redelivered after a crash, produced
+ * twice by a relay that crashed) finds its barrier row and is skipped.
+ * A record that cannot be applied - no barrier headers, a callback that
+ * refuses it (MR_BARRIER_FAILURE) or fails max_attempts times in a row - is
+ * *parked*: one row in a park table (default `dtm_barrier.parked`, schema in
+ * sql/barrier/mysql.sql) with its topic, partition, offset, key, payload and
+ * the reason; then its offset is committed and the loop goes on. A lost
+ * database connection (no answer to a ping after the failure) is not the
+ * record's fault: the loop reconnects and retries with back-off, without
+ * counting an attempt or committing. The attempt count lives in memory.
+ *
+ * Threads: one struct mr_consumer per thread; it owns its rd_kafka_t and its
+ * MYSQL connection. Only mr_consumer_stop() may be called from another thread
+ * or a signal handler. Errors: functions return an MR_CONSUMER_* code and,
+ * when @errbuf is not NULL, a NUL-terminated message in it; nothing keeps a
+ * "last error". Allocation failure aborts the process, as everywhere in
+ * msgrelay. Link with librdkafka as well as the SDK's other libraries.
+ */
+#ifndef MR_MSGRELAY_CONSUMER_H
+#define MR_MSGRELAY_CONSUMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mysql.h>
+
+#include "msgrelay/barrier.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The park table used when none is set. */
+#define MR_CONSUMER_PARK_TABLE_DEFAULT "dtm_barrier.parked"
+
+/* Attempts of the callback on one record before it is parked, when 0 is given. */
+#define MR_CONSUMER_MAX_ATTEMPTS_DEFAULT 5
+
+/* MR_CONSUMER_* - results of the functions below. Values are stable (ABI). */
+enum mr_consumer_result {
+    MR_CONSUMER_OK = 0,
+    /* Bad options (missing field, bad URI or table name, a forbidden
+     * property); nothing was started. */
+    MR_CONSUMER_EINVAL = -1,
+    /* Kafka or MySQL refused to start (bad property value, no connection). */
+    MR_CONSUMER_ERROR = -2,
+};
+
+/*
+ * What the loop did with one record; passed to the on_done hook. Values are
+ * stable (ABI).
+ */
+enum mr_consumer_outcome {
+    MR_CONSUMER_APPLIED = 0,    /* barrier row + callback committed now */
+    MR_CONSUMER_DUPLICATE = 1,  /* barrier row already there: skipped */
+    MR_CONSUMER_PARKED = 2,     /* written to the park table, not applied */
+};
+
+/*
+ * One record as the callback sees it. Every pointer is borrowed: valid only
+ * during the call. @gid, @trans_type, @branch_id and @op are NUL-terminated;
+ * @key and @value are not (they may be NULL with length 0). @attempt counts
+ * from 1 for the callback's tries on this record in this process.
+ */
+struct mr_consumer_record {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const char *gid;
+    const char *trans_type;
+    const char *branch_id;
+    const char *op;
+    int attempt;
+};
+
+/*
+ * mr_consumer_fn - the application's work for one record, run inside the
+ * barrier's local transaction on @db (the consumer's connection). Return 0
+ * to commit; MR_BARRIER_FAILURE to refuse the record for good (it is parked
+ * at once); MR_BARRIER_ONGOING or any other value to fail this try (retried
+ * with back-off, parked after max_attempts). Every non-zero value rolls
+ * back. The rules of mr_barrier_fn hold: no COMMIT, ROLLBACK or START
+ * TRANSACTION on @db. Runs on the consumer's thread; @arg is the caller's.
+ */
+typedef int (*mr_consumer_fn)(MYSQL *db, const struct mr_consumer_record *rec, void *arg);
+
+/*
+ * mr_consumer_done_fn - told what became of a record, after that outcome is
+ * committed in MySQL and BEFORE its offset is committed to Kafka (so a
+ * process that ends here sees the record again, and skips it). @reason is
+ * "" unless @outcome is MR_CONSUMER_PARKED. Borrowed arguments; consumer's
+ * thread; must not call back into the consumer.
+ */
+typedef void (*mr_consumer_done_fn)(const struct mr_consumer_record *rec, int outcome,
+                                    const char *reason, void *arg);
+
+/*
+ * mr_consumer_log_fn - one log line (no trailing newline) at @level, 0 info,
+ * 1 warning, 2 error. Without one, lines go to stderr.
+ */
+typedef void (*mr_consumer_log_fn)(int level, const char *line, void *arg);
+
+/*
+ * The options of mr_consumer_new(). Zero-initialise, then fill in; every
+ * pointer is borrowed for the call (copied). Required: brokers, group_id,
+ * topics, mysql_uri, fn.
+ */
+struct mr_consumer_options {
+    const char *brokers;            /* bootstrap.servers */
+    const char *group_id;           /* group.id */
+    const char *const *topics;      /* NULL-terminated list, at least one */
+    /* NULL-terminated "name=value" librdkafka properties (SASL, TLS,
+     * session.timeout.ms...), applied after msgrelay's defaults
+     * (auto.offset.reset=earliest). enable.auto.commit and
+     * enable.auto.offset.store are fixed to false and refused here. */
+    const char *const *properties;
+    /* mysql://USER[:PASS]@HOST[:PORT]/DB (no percent-decoding) */
+    const char *mysql_uri;
+    const char *barrier_table;      /* NULL: MR_BARRIER_TABLE_DEFAULT */
+    const char *park_table;         /* NULL: MR_CONSUMER_PARK_TABLE_DEFAULT */
+    int max_attempts;               /* 0: MR_CONSUMER_MAX_ATTEMPTS_DEFAULT */
+    int retry_min_ms;               /* first back-off, 0: 100 ms; doubles... */
+    int retry_max_ms;               /* ...up to this cap, 0: 5000 ms */
+    mr_consumer_fn fn;
+    mr_consumer_done_fn on_done;    /* may be NULL */
+    mr_consumer_log_fn log;         /* may be NULL: stderr */
+    void *arg;                      /* passed to fn, on_done and log */
+};
+
+/* A consumer: one rd_kafka_t, one MYSQL connection. Opaque. */
+struct mr_consumer;
+
+/*
+ * mr_consumer_new - check @opt, connect to MySQL, create the Kafka consumer
+ * and subscribe to the topics (the group is joined by mr_consumer_run()).
+ * Returns MR_CONSUMER_OK with *out set (owned result: mr_consumer_free()),
+ * or MR_CONSUMER_EINVAL / MR_CONSUMER_ERROR with *out NULL and a message.
+ * Call mysql_library_init() first when other threads use MySQL.
+ */
+int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *opt,
+                    char *errbuf, size_t errlen);
+
+/*
+ * mr_consumer_run - the loop: poll, apply, commit, until mr_consumer_stop().
+ * A record being retried when the stop comes is left uncommitted (it is
+ * delivered again later). Returns MR_CONSUMER_OK once stopped; it never
+ * gives up on its own: Kafka and MySQL outages are logged and waited out.
+ * The thread that created @c, one call at a time.
+ */
+int mr_consumer_run(struct mr_consumer *c, char *errbuf, size_t errlen);
+
+/*
+ * mr_consumer_stop - ask mr_consumer_run() to return within about 100 ms
+ * (or after the back-off sleep slice in progress). Async-signal-safe: only
+ * stores an atomic flag; any thread.
+ */
+void mr_consumer_stop(struct mr_consumer *c);
+
+/*
+ * mr_consumer_free - leave the group (rd_kafka_consumer_close: committed
+ * offsets stay, partitions are handed back), destroy the Kafka handle,
+ * close the MySQL connection, free @c. NULL is a no-op. Not during
+ * mr_consumer_run().
+ */
+void mr_consumer_free(struct mr_consumer *c);
+
+/* mr_consumer_outcome_name - "applied", "duplicate", "parked" or "unknown". Static. */
+const char *mr_consumer_outcome_name(int outcome);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
