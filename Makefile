@@ -94,6 +94,12 @@ bench: all
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	bench/run $(BUILD) sqlite submit $(BENCH_COUNT) $(BENCH_CONC)
 	bench/run $(BUILD) sqlite prepare $(BENCH_COUNT) $(BENCH_CONC)
+	@# the same on a private MariaDB (durable: innodb_flush_log_at_trx_commit=1); bench/run
+	@# migrates the fresh database it is given
+	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" submit "$$1" "$$2"' \
+	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
+	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" prepare "$$1" "$$2"' \
+	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
 
 clean:
@@ -147,22 +153,24 @@ $(BUILD)/gen/sql_mysql.o: $(BUILD)/gen/sql_mysql.c
 # common/ pieces they use, as $(BUILD)/libmsgrelay.a. Only include/msgrelay/*.h
 # is installed (make install-sdk PREFIX=/usr/local). The bank-transfer example
 # (examples/transfer) links it; `make transfer` runs it on a private MariaDB.
-SDK_PKGS    := libcurl jansson mysqlclient
+SDK_PKGS    := libcurl jansson mysqlclient rdkafka
 SDK_CFLAGS   = $(shell pkg-config --cflags $(SDK_PKGS)) -Iinclude
 SDK_LIBS     = $(shell pkg-config --libs $(SDK_PKGS)) -lpthread
 SDK_OWN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c consumers/*.c))
 SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o url.o)
 TRANSFER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/transfer/*.c))
 TRANSFER_BIN := $(BUILD)/examples/transfer/transfer
+CONSUMER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/consumer/*.c))
+CONSUMER_BIN := $(BUILD)/examples/consumer/consumer
 PREFIX      ?= /usr/local
 
 .PHONY: libmsgrelay examples install-sdk transfer
 
-build: $(BUILD)/libmsgrelay.a $(TRANSFER_BIN)
+build: $(BUILD)/libmsgrelay.a $(TRANSFER_BIN) $(CONSUMER_BIN)
 
 libmsgrelay: $(BUILD)/libmsgrelay.a
 
-examples: $(TRANSFER_BIN)
+examples: $(TRANSFER_BIN) $(CONSUMER_BIN)
 
 $(BUILD)/client/%.o $(BUILD)/consumers/%.o $(BUILD)/examples/%.o: PKG_CFLAGS += $(SDK_CFLAGS)
 $(BUILD)/tests/unit/client/%.o $(BUILD)/tests/unit/consumers/%.o: PKG_CFLAGS += $(SDK_CFLAGS)
@@ -173,6 +181,9 @@ $(BUILD)/libmsgrelay.a: $(SDK_OBJ)
 
 $(TRANSFER_BIN): $(TRANSFER_OBJ) $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(SDK_LIBS) $(shell pkg-config --libs libmicrohttpd)
+
+$(CONSUMER_BIN): $(CONSUMER_OBJ) $(BUILD)/libmsgrelay.a
+	$(CC) $(SANLD) -o $@ $^ $(SDK_LIBS)
 
 $(BUILD)/tests/unit/client/%: $(BUILD)/tests/unit/client/%.o $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(SDK_LIBS) $(shell pkg-config --libs libmicrohttpd) -lcmocka
@@ -193,4 +204,4 @@ transfer: all
 	    --db "$$MSGRELAY_TEST_MYSQL" --schema sql/barrier/mysql.sql \
 	    --schema examples/transfer/schema.sql $(TRANSFER_ARGS)'
 
--include $(SDK_OWN_OBJ:.o=.d) $(TRANSFER_OBJ:.o=.d)
+-include $(SDK_OWN_OBJ:.o=.d) $(TRANSFER_OBJ:.o=.d) $(CONSUMER_OBJ:.o=.d)

@@ -22,6 +22,11 @@
     X(MR_ROUTE_VERSION, "version")                                                                 \
     X(MR_ROUTE_PING, "ping")                                                                       \
     X(MR_ROUTE_METRICS, "metrics")                                                                 \
+    X(MR_ROUTE_SUBSCRIBE, "subscribe")                                                             \
+    X(MR_ROUTE_UNSUBSCRIBE, "unsubscribe")                                                         \
+    X(MR_ROUTE_DELETETOPIC, "deleteTopic")                                                         \
+    X(MR_ROUTE_SCANKV, "scanKV")                                                                   \
+    X(MR_ROUTE_QUERYKV, "queryKV")                                                                 \
     X(MR_ROUTE_OTHER, "other")
 
 enum mr_route {

@@ -253,6 +253,124 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     return enqueue(p, conn, c, r);
 }
 
+/* Most bytes of a subscriber's remark. */
+#define REMARK_MAX 1024
+
+/* The path prefix of DELETE /api/dtmsvr/topic/NAME. */
+#define TOPIC_PATH "/api/dtmsvr/topic/"
+
+/* topic_req - a new request @op on @topic for the writer. */
+static struct mr_req *topic_req(enum mr_req_op op, int route, const char *topic)
+{
+    struct mr_req *r = mr_xcalloc(1, sizeof(*r));
+
+    r->op = op;
+    r->route = route;
+    r->topic = mr_xstrdup(topic);
+    return r;
+}
+
+/*
+ * route_subscribe - GET subscribe?topic=&url=&remark= and unsubscribe?topic=&url=.
+ * DTM's own refusals keep its status and text (500 "empty topic", "empty url");
+ * what msgrelay checks beyond DTM (name, URL, sizes) is a 400.
+ */
+static enum MHD_Result route_subscribe(struct mr_prepare *p, struct MHD_Connection *conn,
+                                       struct conn_ctx *c, int route)
+{
+    const char *topic = arg(conn, "topic");
+    const char *url = arg(conn, "url");
+    const char *remark = arg(conn, "remark");
+    bool sub = route == MR_ROUTE_SUBSCRIBE;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_req *r;
+    json_t *probe;
+    int rc;
+
+    if (topic == NULL || topic[0] == '\0')
+        return send_envelope(conn, route, 500, "empty topic");
+    if (url == NULL || url[0] == '\0')
+        return send_envelope(conn, route, 500, "empty url");
+    rc = mr_check_topic(topic, &err);
+    if (rc == 0 && sub)
+        rc = mr_check_subscriber_url(url, &err);
+    else if (rc == 0 && strlen(url) > (size_t)mr_config.max_url_len)
+        rc = mr_err_set(&err, MR_EINVAL, "url: longer than %d characters", mr_config.max_url_len);
+    if (rc == 0 && sub && remark != NULL) {
+        probe = json_string(remark); /* NULL unless UTF-8: it is stored as JSON */
+        if (strlen(remark) > REMARK_MAX)
+            rc = mr_err_set(&err, MR_EINVAL, "remark: longer than %d bytes", REMARK_MAX);
+        else if (probe == NULL)
+            rc = mr_err_set(&err, MR_EINVAL, "remark: must be UTF-8 text");
+        json_decref(probe);
+    }
+    if (rc != 0)
+        return send_envelope(conn, route, 400, err.msg);
+    r = topic_req(sub ? MR_OP_SUBSCRIBE : MR_OP_UNSUBSCRIBE, route, topic);
+    r->url = mr_xstrdup(url);
+    if (sub && remark != NULL)
+        r->remark = mr_xstrdup(remark);
+    return enqueue(p, conn, c, r);
+}
+
+/* route_delete_topic - DELETE /api/dtmsvr/topic/NAME. */
+static enum MHD_Result route_delete_topic(struct mr_prepare *p, struct MHD_Connection *conn,
+                                          struct conn_ctx *c, const char *url, const char *method)
+{
+    const char *name = url + strlen(TOPIC_PATH);
+    struct mr_err err = MR_ERR_INIT;
+
+    if (name[0] == '\0' || strchr(name, '/') != NULL)
+        return send_text(conn, MR_ROUTE_OTHER, 404, "text/plain; charset=utf-8",
+                         "404 page not found");
+    if (strcmp(method, "DELETE") != 0)
+        return send_envelope(conn, MR_ROUTE_DELETETOPIC, 405, "method not allowed");
+    if (mr_check_topic(name, &err) != 0)
+        return send_envelope(conn, MR_ROUTE_DELETETOPIC, 400, err.msg);
+    return enqueue(p, conn, c, topic_req(MR_OP_TOPIC_DELETE, MR_ROUTE_DELETETOPIC, name));
+}
+
+/* kv_arg_ok - whether query argument @s can name a stored cat or key (else nothing matches). */
+static bool kv_arg_ok(const char *s, size_t max)
+{
+    json_t *probe;
+
+    if (s == NULL || s[0] == '\0' || strlen(s) > max)
+        return false;
+    probe = json_string(s); /* NULL unless UTF-8 */
+    json_decref(probe);
+    return probe != NULL;
+}
+
+/* route_kv - GET scanKV?cat=&position=&limit= and queryKV?cat=&key=. */
+static enum MHD_Result route_kv(struct mr_prepare *p, struct MHD_Connection *conn,
+                                struct conn_ctx *c, int route)
+{
+    const char *cat = arg(conn, "cat");
+    const char *key = arg(conn, "key");
+    bool scan = route == MR_ROUTE_SCANKV;
+    long long position = arg_int(conn, "position", 0);
+    long long limit = arg_int(conn, "limit", 100);
+    struct mr_req *r;
+
+    if (scan && position < 0)
+        return send_envelope(conn, route, 400, "position: must be a kv id");
+    if (scan && (limit <= 0 || limit > 1000))
+        return send_envelope(conn, route, 400, "limit: must be between 1 and 1000");
+    /* a cat or key the store could not hold matches nothing: answer the empty list here */
+    if (!kv_arg_ok(cat, 45) || (!scan && !kv_arg_ok(key, MR_TOPIC_NAME_MAX)))
+        return send_json(conn, route, mr_render_kvs(NULL, 0, scan, (size_t)limit));
+    r = mr_xcalloc(1, sizeof(*r));
+    r->op = scan ? MR_OP_SCANKV : MR_OP_QUERYKV;
+    r->route = route;
+    r->kv_cat = mr_xstrdup(cat);
+    if (!scan)
+        r->kv_key = mr_xstrdup(key);
+    r->kv_position = position;
+    r->kv_limit = (size_t)limit;
+    return enqueue(p, conn, c, r);
+}
+
 static enum MHD_Result route_metrics(struct MHD_Connection *conn)
 {
     struct mr_buf b = MR_BUF_INIT(1 << 20);
@@ -283,6 +401,10 @@ static const struct route routes[] = {
     {"/api/dtmsvr/all", "GET", MR_ROUTE_ALL, -1},
     {"/api/dtmsvr/newGid", "GET", MR_ROUTE_NEWGID, -1},
     {"/api/dtmsvr/version", "GET", MR_ROUTE_VERSION, -1},
+    {"/api/dtmsvr/subscribe", "GET", MR_ROUTE_SUBSCRIBE, -1},
+    {"/api/dtmsvr/unsubscribe", "GET", MR_ROUTE_UNSUBSCRIBE, -1},
+    {"/api/dtmsvr/scanKV", "GET", MR_ROUTE_SCANKV, -1},
+    {"/api/dtmsvr/queryKV", "GET", MR_ROUTE_QUERYKV, -1},
     {"/api/metrics", "GET", MR_ROUTE_METRICS, -1},
     {"/api/ping", NULL, MR_ROUTE_PING, -1},
 };
@@ -295,6 +417,8 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
     char gid[23];
     size_t i;
 
+    if (strncmp(url, TOPIC_PATH, strlen(TOPIC_PATH)) == 0)
+        return route_delete_topic(p, conn, c, url, method);
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(url, routes[i].path) == 0) {
             rt = &routes[i];
@@ -314,6 +438,12 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
         return route_query(p, conn, c);
     case MR_ROUTE_ALL:
         return route_all(p, conn, c);
+    case MR_ROUTE_SUBSCRIBE:
+    case MR_ROUTE_UNSUBSCRIBE:
+        return route_subscribe(p, conn, c, rt->id);
+    case MR_ROUTE_SCANKV:
+    case MR_ROUTE_QUERYKV:
+        return route_kv(p, conn, c, rt->id);
     case MR_ROUTE_NEWGID:
         new_gid(gid);
         j = json_object();

@@ -29,6 +29,11 @@ enum mr_req_op {
     MR_OP_RESET,
     MR_OP_QUERY,
     MR_OP_ALL,
+    MR_OP_SUBSCRIBE,
+    MR_OP_UNSUBSCRIBE,
+    MR_OP_TOPIC_DELETE,
+    MR_OP_SCANKV,
+    MR_OP_QUERYKV,
 };
 
 /* An answer: HTTP status and the JSON body (owned). */
@@ -45,6 +50,13 @@ struct mr_req {
     struct mr_msg *msg;            /* prepare, submit: the parsed message (owned) */
     char *gid;                     /* every op but all (owned) */
     struct mr_store_filter filter; /* all */
+    char *topic;                   /* subscribe, unsubscribe, topic delete (owned) */
+    char *url;                     /* subscribe, unsubscribe: the subscriber (owned) */
+    char *remark;                  /* subscribe (owned, may be NULL) */
+    char *kv_cat;                  /* scanKV, queryKV (owned) */
+    char *kv_key;                  /* queryKV (owned) */
+    int64_t kv_position;           /* scanKV: ids below this; 0 = from the newest */
+    size_t kv_limit;               /* scanKV: page size (callers cap it) */
     int64_t wait_deadline_ms;      /* submit with wait_result: monotonic deadline */
     struct mr_answer answer;       /* filled by the writer (or the pass callback) */
 };
@@ -73,6 +85,22 @@ int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *e
 /* mr_check_gid - validate a gid: non-empty, not too long, allowed characters. */
 int mr_check_gid(const char *gid, struct mr_err *err);
 
+/* Topic names: 1 to MR_TOPIC_NAME_MAX letters, digits and "-_." (DTM's kv.k is 128 wide). */
+#define MR_TOPIC_NAME_MAX 128
+
+/* The scheme of a step that names a topic: topic://NAME. */
+#define MR_TOPIC_SCHEME "topic://"
+
+/* mr_check_topic - validate a topic name; MR_EINVAL "topic: <problem>" when it is bad. */
+int mr_check_topic(const char *name, struct mr_err *err);
+
+/*
+ * mr_check_subscriber_url - validate a subscriber @url as a step's URL is
+ * validated: http(s)://, or kafka:// when this relay has --kafka-brokers
+ * (common/kafka_url.h), at most mr_config.max_url_len. MR_EINVAL "url: <problem>".
+ */
+int mr_check_subscriber_url(const char *url, struct mr_err *err);
+
 /* ---- prepare_reply.c: the one envelope writer and the query renderers ---- */
 
 /*
@@ -91,6 +119,13 @@ json_t *mr_render_query(const struct mr_msg *m);
 
 /* mr_render_all - the DTM all answer for @v[0..n), with @limit the page size asked for. */
 json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit);
+
+/*
+ * mr_render_kvs - {"kv":[…]} for the kv rows @v[0..n), each as DTM shapes a
+ * KVStore; with @scan also "next_position" (the last id, or "" when fewer than
+ * @limit rows came back), as scanKV answers.
+ */
+json_t *mr_render_kvs(const struct mr_kv *v, size_t n, bool scan, size_t limit);
 
 /* ---- prepare_writer.c ---- */
 

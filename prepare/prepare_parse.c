@@ -168,6 +168,53 @@ static bool is_http_url(const char *s)
     return true;
 }
 
+/* topic characters beyond letters and digits */
+static const char topic_extra[] = "-_.";
+
+int mr_check_topic(const char *name, struct mr_err *err)
+{
+    size_t n = strlen(name);
+    size_t i;
+
+    if (n == 0)
+        return mr_err_set(err, MR_EINVAL, "topic: must not be empty");
+    if (n > MR_TOPIC_NAME_MAX)
+        return mr_err_set(err, MR_EINVAL, "topic: longer than %d characters", MR_TOPIC_NAME_MAX);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        if (!isalnum(c) && strchr(topic_extra, c) == NULL)
+            return mr_err_set(err, MR_EINVAL, "topic: may contain only letters, digits and %s",
+                              topic_extra);
+    }
+    return 0;
+}
+
+int mr_check_subscriber_url(const char *url, struct mr_err *err)
+{
+    struct mr_kafka_url ku;
+    struct mr_err kerr = MR_ERR_INIT;
+    size_t i;
+
+    if (strlen(url) > (size_t)mr_config.max_url_len)
+        return mr_err_set(err, MR_EINVAL, "url: longer than %d characters", mr_config.max_url_len);
+    for (i = 0; url[i] != '\0'; i++) {
+        if ((unsigned char)url[i] >= 0x80)
+            return mr_err_set(err, MR_EINVAL, "url: must be ASCII (percent-encode the rest)");
+    }
+    if (mr_kafka_url_is(url)) {
+        if (mr_config.kafka_brokers == NULL)
+            return mr_err_set(err, MR_EINVAL,
+                              "url: kafka destinations are not configured on this relay");
+        if (mr_kafka_url_parse(url, &ku, &kerr) != 0)
+            return mr_err_set(err, MR_EINVAL, "url: %s", kerr.msg);
+        return 0;
+    }
+    if (!is_http_url(url))
+        return mr_err_set(err, MR_EINVAL, "url: must be an http:// or https:// URL (or kafka://)");
+    return 0;
+}
+
 /*
  * parse_steps - "steps" and "payloads" into @m->steps. With @optional, a body
  * without steps is accepted (nsteps 0): a submit after a prepare may leave them
@@ -229,9 +276,12 @@ static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_
                     "steps[%zu].action: kafka destinations are not configured on this relay", i);
             if (mr_kafka_url_parse(url, &ku, &kerr) != 0)
                 return mr_err_set(err, MR_EINVAL, "steps[%zu].action: %s", i, kerr.msg);
-        } else if (has_prefix(url, "topic://")) {
-            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: topic not found: '%s'", i,
-                              url + 8);
+        } else if (has_prefix(url, MR_TOPIC_SCHEME)) {
+            struct mr_err terr = MR_ERR_INIT;
+
+            /* the writer expands it to the topic's subscribers, read at prepare/submit */
+            if (mr_check_topic(url + strlen(MR_TOPIC_SCHEME), &terr) != 0)
+                return mr_err_set(err, MR_EINVAL, "steps[%zu].action: %s", i, terr.msg);
         } else if (!is_http_url(url)) {
             return mr_err_set(
                 err, MR_EINVAL,

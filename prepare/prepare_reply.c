@@ -9,6 +9,7 @@
  */
 #include "prepare/prepare_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,11 @@ void mr_req_free(struct mr_req *r)
         return;
     mr_msg_free(r->msg);
     free(r->gid);
+    free(r->topic);
+    free(r->url);
+    free(r->remark);
+    free(r->kv_cat);
+    free(r->kv_key);
     free(r->answer.body);
     free(r);
 }
@@ -235,4 +241,37 @@ json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit)
     json_object_set_new(j, "transactions", list);
     json_object_set_new(j, "next_position", json_string(pos));
     return j;
+}
+
+/* render_kv - one kv row, keys in DTM's KVStore order. */
+static json_t *render_kv(const struct mr_kv *kv)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "id", json_integer(kv->id));
+    set_time(o, "create_time", kv->create_ms, true);
+    set_time(o, "update_time", kv->update_ms, true);
+    json_object_set_new(o, "cat", json_string(kv->cat));
+    json_object_set_new(o, "k", json_string(kv->k));
+    json_object_set_new(o, "v", json_string(kv->v));
+    json_object_set_new(o, "version", json_integer(kv->version));
+    return o;
+}
+
+json_t *mr_render_kvs(const struct mr_kv *v, size_t n, bool scan, size_t limit)
+{
+    json_t *o = json_object();
+    json_t *a = json_array();
+    char pos[24] = "";
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        json_array_append_new(a, render_kv(&v[i]));
+    json_object_set_new(o, "kv", a);
+    if (scan) {
+        if (n > 0 && n >= limit)
+            snprintf(pos, sizeof(pos), "%lld", (long long)v[n - 1].id);
+        json_object_set_new(o, "next_position", json_string(pos));
+    }
+    return o;
 }

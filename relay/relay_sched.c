@@ -790,6 +790,150 @@ static int write_pass(struct mr_relay *r, struct pass *p, struct mr_err *err)
     return fatal(rc) ? rc : 0;
 }
 
+/* record_refused - a record of @p came back @rc (not fatal): act on it as write_pass() does. */
+static void record_refused(struct pass *p, int rc, const char *why)
+{
+    if (rc == MR_ECONFLICT && !p->stop) {
+        /* forceStop finished the message meanwhile: start no further call */
+        mr_log(MR_LOG_INFO, "message finished during its delivery", "gid", p->msg->gid, NULL);
+        p->stop = true;
+        p->yield_why = "message finished meanwhile";
+    } else if (rc != 0 && rc != MR_ECONFLICT) {
+        mr_log(MR_LOG_WARN, "step record skipped", "gid", p->msg->gid, "error", why, NULL);
+    }
+}
+
+/* The batched writes of one flush: what write_all() gathers from the dirty passes. */
+struct flush_batch {
+    int64_t *ok_ids;        /* steps whose call succeeded */
+    struct pass **ok_pass;  /* and their passes */
+    int *ok_res;
+    size_t nok;
+    const char **fin_gids;  /* FIN_SUCCEED: submitted -> succeed */
+    struct pass **fin_pass;
+    bool *fin_changed;
+    size_t nfin;
+    struct mr_store_release *rel; /* FIN_RELEASE */
+    size_t nrel;
+};
+
+/* batch_init - room for the writes of @list (@npass passes, @nrecs records in all). */
+static void batch_init(struct flush_batch *b, size_t npass, size_t nrecs)
+{
+    memset(b, 0, sizeof(*b));
+    b->ok_ids = mr_xcalloc(nrecs + 1, sizeof(*b->ok_ids));
+    b->ok_pass = mr_xcalloc(nrecs + 1, sizeof(*b->ok_pass));
+    b->ok_res = mr_xcalloc(nrecs + 1, sizeof(*b->ok_res));
+    b->fin_gids = mr_xcalloc(npass + 1, sizeof(*b->fin_gids));
+    b->fin_pass = mr_xcalloc(npass + 1, sizeof(*b->fin_pass));
+    b->fin_changed = mr_xcalloc(npass + 1, sizeof(*b->fin_changed));
+    b->rel = mr_xcalloc(npass + 1, sizeof(*b->rel));
+}
+
+static void batch_release(struct flush_batch *b)
+{
+    free(b->ok_ids);
+    free(b->ok_pass);
+    free(b->ok_res);
+    free(b->fin_gids);
+    free(b->fin_pass);
+    free(b->fin_changed);
+    free(b->rel);
+}
+
+/*
+ * gather - sort @p's writes into @b; what has no batch form (a failed call's
+ * record, a back-check decision) is written at once. Returns 0 or a fatal
+ * store error.
+ */
+static int gather(struct mr_relay *r, struct flush_batch *b, struct pass *p, struct mr_err *err)
+{
+    struct mr_msg *m = p->msg;
+    size_t i;
+    int rc;
+
+    if (p->fin == FIN_QUERY)
+        return write_pass(r, p, err); /* a back-check pass: no records, one decision */
+    for (i = 0; i < p->nrecs; i++) {
+        struct rec *rec = &p->recs[i];
+
+        if (rec->success) {
+            b->ok_ids[b->nok] = m->steps[rec->step].id;
+            b->ok_pass[b->nok++] = p;
+            continue;
+        }
+        rc = mr_store_step_record(r->store, m->steps[rec->step].id, false, rec->error,
+                                  rec->now_ms, err);
+        if (fatal(rc))
+            return rc;
+        record_refused(p, rc, err->msg);
+    }
+    switch (p->fin) {
+    case FIN_SUCCEED:
+        b->fin_gids[b->nfin] = m->gid;
+        b->fin_pass[b->nfin++] = p;
+        break;
+    case FIN_RELEASE:
+        b->rel[b->nrel].gid = m->gid;
+        b->rel[b->nrel].next_cron_ms = p->next_cron_ms;
+        b->rel[b->nrel].interval = p->interval;
+        b->rel[b->nrel].result = p->detail.len && !p->quiet ? p->detail.p : NULL;
+        b->nrel++;
+        break;
+    case FIN_QUERY:
+    case FIN_NONE:
+        break;
+    }
+    return 0;
+}
+
+/*
+ * write_all - the writes of every pass of @list inside the open transaction,
+ * as write_pass() would make them one by one but batched: the successful
+ * calls' records in one call, then the passes that delivered everything
+ * (submitted -> succeed) in one, then the leases to end in one. Each pass
+ * touches only its own message, so the order across passes does not matter.
+ * Returns 0 or a fatal store error; a replay after one writes the same.
+ */
+static int write_all(struct mr_relay *r, struct pass *list, struct mr_err *err)
+{
+    struct flush_batch b;
+    struct pass *p;
+    size_t npass = 0;
+    size_t nrecs = 0;
+    int64_t now = mr_now_ms();
+    size_t i;
+    int rc = 0;
+
+    for (p = list; p != NULL; p = p->dirty_next) {
+        npass++;
+        nrecs += p->nrecs;
+    }
+    batch_init(&b, npass, nrecs);
+    for (p = list; rc == 0 && p != NULL; p = p->dirty_next)
+        rc = gather(r, &b, p, err);
+    if (rc == 0)
+        rc = mr_store_step_succeed_many(r->store, b.ok_ids, b.nok, now, b.ok_res, err);
+    for (i = 0; rc == 0 && i < b.nok; i++)
+        record_refused(b.ok_pass[i], b.ok_res[i], "no such step");
+    if (rc == 0)
+        rc = mr_store_msg_transition_many(r->store, b.fin_gids, b.nfin, MR_MSG_SUBMITTED,
+                                          MR_MSG_SUCCEED, now, -1, 0, b.fin_changed, err);
+    for (i = 0; rc == 0 && i < b.nfin; i++) {
+        if (b.fin_changed[i])
+            continue;
+        p = b.fin_pass[i];
+        mr_log(MR_LOG_INFO, "message changed during its delivery", "gid", p->msg->gid, NULL);
+        p->outcome = MR_RESULT_ERROR;
+        mr_buf_reset(&p->detail);
+        mr_buf_adds(&p->detail, "message changed meanwhile: it is no longer submitted");
+    }
+    if (rc == 0)
+        rc = mr_store_msg_release_many(r->store, b.rel, b.nrel, r->owner, now, err);
+    batch_release(&b);
+    return fatal(rc) ? rc : 0;
+}
+
 /* notify - tell the on_pass callback how the pass over @p went. */
 static void notify(struct mr_relay *r, struct pass *p)
 {
@@ -864,8 +1008,8 @@ static void flush(struct mr_relay *r)
        next begin). write_pass() only re-reads the passes, so a replay writes the same. */
     for (tries = 1;; tries++) {
         rc = mr_store_begin(r->store, &err);
-        for (p = list; rc == 0 && p != NULL; p = p->dirty_next)
-            rc = write_pass(r, p, &err);
+        if (rc == 0)
+            rc = write_all(r, list, &err);
         if (rc == 0)
             rc = mr_store_commit(r->store, &err);
         else

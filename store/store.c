@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -184,6 +186,55 @@ int mr_store_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron
     return s->eng->msg_schedule(s, gid, next_cron_ms, interval, now_ms, err);
 }
 
+int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+                          struct mr_msg **out, struct mr_err *err)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 0)
+        return 0;
+    return s->eng->msg_get_many(s, gids, n, out, err);
+}
+
+int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,
+                             struct mr_err *err)
+{
+    if (n == 0)
+        return 0;
+    return s->eng->msg_insert_many(s, v, n, err);
+}
+
+int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
+                                 int to, int64_t now_ms, int64_t next_cron_ms,
+                                 int next_cron_interval, bool *changed, struct mr_err *err)
+{
+    size_t i;
+    int rc;
+
+    if (!mr_msg_transition_ok(from, to)) {
+        return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
+                          mr_msg_state_name(from), mr_msg_state_name(to));
+    }
+    for (i = 0; i < n; i++)
+        changed[i] = false;
+    if (n == 0)
+        return 0;
+    rc = s->eng->msg_transition_many(s, gids, n, from, to, now_ms, next_cron_ms,
+                                     next_cron_interval, changed, err);
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < n; i++) {
+        if (!changed[i])
+            continue;
+        mr_log(MR_LOG_INFO, "message state changed", "gid", gids[i], "from",
+               mr_msg_state_name(from), "to", mr_msg_state_name(to), NULL);
+        mr_metrics_transition(from, to);
+    }
+    return 0;
+}
+
 int mr_store_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
 {
@@ -214,6 +265,22 @@ int mr_store_msg_release(struct mr_store *s, const char *gid, const char *owner,
     return s->eng->msg_release(s, gid, owner, next_cron_ms, interval, result, now_ms, err);
 }
 
+int mr_store_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n,
+                               int64_t now_ms, int *res, struct mr_err *err)
+{
+    if (n == 0)
+        return 0;
+    return s->eng->step_succeed_many(s, step_ids, n, now_ms, res, err);
+}
+
+int mr_store_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
+                              const char *owner, int64_t now_ms, struct mr_err *err)
+{
+    if (n == 0)
+        return 0;
+    return s->eng->msg_release_many(s, v, n, owner, now_ms, err);
+}
+
 int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
     return s->eng->release_owner(s, owner, err);
@@ -228,4 +295,224 @@ int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struc
                       size_t *n, struct mr_err *err)
 {
     return s->eng->msg_list(s, f, out, n, err);
+}
+
+/* ---- DTM topics ---- */
+
+void mr_store_kvs_free(struct mr_kv *v, size_t n)
+{
+    size_t i;
+
+    if (v == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        free(v[i].cat);
+        free(v[i].k);
+        free(v[i].v);
+    }
+    free(v);
+}
+
+int mr_store_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+                    struct mr_err *err)
+{
+    return s->eng->kv_get(s, cat, k, out, err);
+}
+
+int mr_store_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
+                     struct mr_kv **out, size_t *n, struct mr_err *err)
+{
+    return s->eng->kv_scan(s, cat, position, limit, out, n, err);
+}
+
+/* subs_load - a topic row's subscriber list as a JSON array (owned); MR_ESTORE if it is not one. */
+static int subs_load(const struct mr_kv *kv, json_t **out, struct mr_err *err)
+{
+    json_error_t jerr;
+    json_t *a = kv->v[0] != '\0' ? json_loads(kv->v, 0, &jerr) : json_array();
+
+    if (a == NULL || !json_is_array(a)) {
+        json_decref(a);
+        return mr_err_set(err, MR_ESTORE, "store: topic '%s': subscribers are not a JSON array",
+                          kv->k);
+    }
+    *out = a;
+    return 0;
+}
+
+/* sub_url - the url of subscriber entry @e, or NULL when it has none. Borrowed. */
+static const char *sub_url(json_t *e)
+{
+    json_t *u = json_is_object(e) ? json_object_get(e, "url") : NULL;
+
+    return json_is_string(u) ? json_string_value(u) : NULL;
+}
+
+/* subs_find - the index of @url in @a, or -1. */
+static long subs_find(json_t *a, const char *url)
+{
+    size_t i;
+    const char *u;
+
+    for (i = 0; i < json_array_size(a); i++) {
+        u = sub_url(json_array_get(a, i));
+        if (u != NULL && strcmp(u, url) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* subs_entry - a new subscriber entry {"url":…,"remark":…}, the keys in DTM's order. */
+static json_t *subs_entry(const char *url, const char *remark)
+{
+    json_t *e = json_object();
+
+    json_object_set_new(e, "url", json_string(url));
+    json_object_set_new(e, "remark", json_string(remark != NULL ? remark : ""));
+    return e;
+}
+
+/* subs_dump - @a as compact JSON text. Owned result: free(). */
+static char *subs_dump(json_t *a)
+{
+    char *v = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    return v != NULL ? v : mr_xstrdup("[]");
+}
+
+int mr_store_topic_subscribers(struct mr_store *s, const char *topic, char ***urls, size_t *n,
+                               struct mr_err *err)
+{
+    struct mr_kv *kv = NULL;
+    json_t *a = NULL;
+    char **v = NULL;
+    size_t len = 0;
+    size_t i;
+    int rc;
+
+    *urls = NULL;
+    *n = 0;
+    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    if (rc != 0)
+        return rc;
+    if (kv == NULL)
+        return mr_err_set(err, MR_ENOENT, "store: no topic '%s'", topic);
+    rc = subs_load(kv, &a, err);
+    if (rc == 0 && json_array_size(a) > 0)
+        v = mr_xcalloc(json_array_size(a), sizeof(*v));
+    for (i = 0; rc == 0 && i < json_array_size(a); i++) {
+        const char *u = sub_url(json_array_get(a, i));
+
+        if (u == NULL)
+            rc = mr_err_set(err, MR_ESTORE, "store: topic '%s': subscriber %zu has no url", topic,
+                            i);
+        else
+            v[len++] = mr_xstrdup(u);
+    }
+    json_decref(a);
+    mr_store_kvs_free(kv, 1);
+    if (rc != 0) {
+        for (i = 0; i < len; i++)
+            free(v[i]);
+        free(v);
+        return rc;
+    }
+    *urls = v;
+    *n = len;
+    return 0;
+}
+
+/* topic_create - the first subscriber of a new topic. */
+static int topic_create(struct mr_store *s, const char *topic, const char *url, const char *remark,
+                        int64_t now_ms, struct mr_err *err)
+{
+    json_t *a = json_array();
+    struct mr_kv kv;
+    int rc;
+
+    json_array_append_new(a, subs_entry(url, remark));
+    memset(&kv, 0, sizeof(kv));
+    kv.cat = (char *)MR_STORE_TOPICS_CAT;
+    kv.k = (char *)topic;
+    kv.v = subs_dump(a);
+    kv.create_ms = now_ms;
+    kv.update_ms = now_ms;
+    json_decref(a);
+    rc = s->eng->kv_insert(s, &kv, err);
+    free(kv.v);
+    if (rc == MR_EEXIST)
+        return mr_err_set(err, MR_ECONFLICT, "store: topic '%s' was created concurrently", topic);
+    return rc;
+}
+
+int mr_store_topic_subscribe(struct mr_store *s, const char *topic, const char *url,
+                             const char *remark, int64_t now_ms, struct mr_err *err)
+{
+    struct mr_kv *kv = NULL;
+    json_t *a = NULL;
+    char *v;
+    int rc;
+
+    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    if (rc != 0)
+        return rc;
+    if (kv == NULL)
+        return topic_create(s, topic, url, remark, now_ms, err);
+    rc = subs_load(kv, &a, err);
+    if (rc == 0 && subs_find(a, url) >= 0)
+        rc = mr_err_set(err, MR_EEXIST, "this url exists");
+    if (rc == 0 && json_array_size(a) >= MR_STORE_TOPIC_MAX_SUBSCRIBERS)
+        rc = mr_err_set(err, MR_ETOOBIG, "topic '%s' has %d subscribers, the most allowed", topic,
+                        MR_STORE_TOPIC_MAX_SUBSCRIBERS);
+    if (rc == 0) {
+        json_array_append_new(a, subs_entry(url, remark));
+        v = subs_dump(a);
+        rc = s->eng->kv_update(s, kv->id, kv->version, v, now_ms, err);
+        free(v);
+    }
+    json_decref(a);
+    mr_store_kvs_free(kv, 1);
+    return rc;
+}
+
+int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char *url,
+                               int64_t now_ms, struct mr_err *err)
+{
+    struct mr_kv *kv = NULL;
+    json_t *a = NULL;
+    long at = -1;
+    char *v;
+    int rc;
+
+    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    if (rc != 0)
+        return rc;
+    if (kv == NULL)
+        return mr_err_set(err, MR_ENOENT, "no such a topic");
+    rc = subs_load(kv, &a, err);
+    if (rc == 0 && json_array_size(a) == 0)
+        rc = mr_err_set(err, MR_ENOENT, "this topic is empty");
+    if (rc == 0) {
+        at = subs_find(a, url);
+        if (at < 0)
+            rc = mr_err_set(err, MR_ENOENT, "no such an url ");
+    }
+    if (rc == 0) {
+        json_array_remove(a, (size_t)at);
+        v = subs_dump(a);
+        rc = s->eng->kv_update(s, kv->id, kv->version, v, now_ms, err);
+        free(v);
+    }
+    json_decref(a);
+    mr_store_kvs_free(kv, 1);
+    return rc;
+}
+
+int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *err)
+{
+    int rc = s->eng->kv_delete(s, MR_STORE_TOPICS_CAT, topic, err);
+
+    if (rc == MR_ENOENT)
+        return mr_err_set(err, MR_ENOENT, "storage: NotFound");
+    return rc;
 }

@@ -119,6 +119,56 @@ int mr_store_msg_transition(struct mr_store *s, const char *gid, int from, int t
 int mr_store_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
                           int64_t now_ms, struct mr_err *err);
 
+/* ---- messages: batches (group commit) ----
+ *
+ * The batch functions do what a loop of the per-row function would, in a few
+ * statements: MySQL sends multi-row statements of at most
+ * MR_STORE_BATCH_CHUNK rows each, prepared once per connection for a few
+ * fixed sizes (the SQL text is ours, never built from data); SQLite loops
+ * over its per-row statements, which cost no round trip. A batch of 0 items
+ * is a no-op. The gids of one call must be distinct (the caller merges
+ * repeats); a repeated gid gets a result at one position only.
+ */
+
+/* The most rows one multi-row statement carries. */
+#define MR_STORE_BATCH_CHUNK 64
+
+/*
+ * mr_store_msg_get_many - load the messages @gids[0..@n), without steps:
+ * out[i] is the message of gids[i], or NULL when there is none. Inside a
+ * transaction MySQL locks the rows found (FOR UPDATE), so what the caller
+ * decides from them holds until its commit, against other relays too (SQLite
+ * holds the whole database from mr_store_begin()). In or out of a transaction.
+ * All or nothing: on error every out[i] is NULL.
+ * Owned result: each non-NULL out[i], mr_msg_free(); @out is the caller's
+ * array of @n slots.
+ */
+int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+                          struct mr_msg **out, struct mr_err *err);
+
+/*
+ * mr_store_msg_insert_many - mr_store_msg_insert() of every @v[i] (borrowed),
+ * in order: each message and its steps exactly as filled in, ids set (m->id,
+ * each step's id). All or nothing for the caller: on any error, MR_EEXIST
+ * when a gid is already stored, some rows may be written, the ids are
+ * undefined, and the caller must roll the transaction back.
+ */
+int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,
+                             struct mr_err *err);
+
+/*
+ * mr_store_msg_transition_many - mr_store_msg_transition() of each of
+ * @gids[0..@n) from @from to @to with the same times: changed[i] (the
+ * caller's array of @n) says whether gids[i] was in @from and now is in @to;
+ * a message in another state or missing is left alone (false, no error).
+ * MR_EINVAL (nothing written) for a transition mr_msg_transition_ok()
+ * refuses. Logs and counts each change as mr_store_msg_transition() does.
+ * Any other error leaves the transaction to be rolled back.
+ */
+int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
+                                 int to, int64_t now_ms, int64_t next_cron_ms,
+                                 int next_cron_interval, bool *changed, struct mr_err *err);
+
 /* ---- messages: relay ---- */
 
 /*
@@ -154,6 +204,36 @@ int mr_store_step_record(struct mr_store *s, int64_t step_id, bool success, cons
 int mr_store_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
                          int interval, const char *result, int64_t now_ms, struct mr_err *err);
 
+/*
+ * mr_store_step_succeed_many - mr_store_step_record() of a successful call of
+ * each step @step_ids[0..@n) (distinct), all at @now_ms. Per step, res[i]
+ * (the caller's array of @n) is 0, MR_ECONFLICT (its message is no longer
+ * submitted; nothing written for it) or MR_ENOENT (no such step); neither of
+ * these fails the call. Any other error leaves the transaction to be rolled
+ * back (res[] undefined).
+ */
+int mr_store_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n,
+                               int64_t now_ms, int *res, struct mr_err *err);
+
+/* One lease to end, for mr_store_msg_release_many(); strings borrowed. */
+struct mr_store_release {
+    const char *gid;
+    int64_t next_cron_ms;
+    int interval;       /* -1 keeps the stored one */
+    const char *result; /* NULL keeps the stored one */
+};
+
+/*
+ * mr_store_msg_release_many - mr_store_msg_release() of each of @v[0..@n)
+ * (distinct gids) for @owner at @now_ms; like it, a message whose lease
+ * @owner no longer holds, or that is final, is left alone without an error.
+ * MySQL sends one statement per run of consecutive items with the same
+ * next_cron_ms, interval and result (e.g. passes yielding "now"), so sort
+ * alike items together. Any error leaves the transaction to be rolled back.
+ */
+int mr_store_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
+                              const char *owner, int64_t now_ms, struct mr_err *err);
+
 /* mr_store_release_owner - end every lease held by @owner (start-up, shutdown). Own transaction. */
 int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 
@@ -178,5 +258,87 @@ struct mr_store_filter {
  */
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err);
+
+/* ---- DTM topics: the kv table ---- */
+
+/* The kv category of topics; a topic's row has k = its name, v = its subscribers. */
+#define MR_STORE_TOPICS_CAT "topics"
+
+/* At most this many subscribers per topic (a subscribe past it is MR_ETOOBIG). */
+#define MR_STORE_TOPIC_MAX_SUBSCRIBERS 64
+
+/*
+ * One kv row as DTM's kv table holds it. For a topic, v is the JSON array
+ * [{"url":"…","remark":"…"}, …] in subscription order. Strings owned.
+ */
+struct mr_kv {
+    int64_t id;
+    char *cat;
+    char *k;
+    char *v;         /* JSON text */
+    int64_t version; /* 1 at creation, +1 at each update */
+    int64_t create_ms;
+    int64_t update_ms;
+};
+
+/* mr_store_kvs_free - free an array of @n rows from mr_store_kv_get() or mr_store_kv_scan(). */
+void mr_store_kvs_free(struct mr_kv *v, size_t n);
+
+/*
+ * mr_store_kv_get - the row (@cat, @k) (queryKV); *out is NULL (and 0
+ * returned) when there is none. In or out of a transaction.
+ * Owned result: mr_store_kvs_free(*out, 1).
+ */
+int mr_store_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+                    struct mr_err *err);
+
+/*
+ * mr_store_kv_scan - up to @limit rows of @cat with id below @position (0 =
+ * from the newest), newest first (scanKV). In or out of a transaction.
+ * Owned result: *out is an array of *n rows, mr_store_kvs_free().
+ */
+int mr_store_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
+                     struct mr_kv **out, size_t *n, struct mr_err *err);
+
+/*
+ * mr_store_topic_subscribers - the subscriber URLs of @topic, in subscription
+ * order, read from the store (no cache: a change is seen by the next call).
+ * MR_ENOENT when there is no such topic; a topic whose subscribers were all
+ * removed gives *n = 0. MR_ESTORE when the stored list is not the JSON this
+ * file writes. In or out of a transaction.
+ * Owned result: *urls is an array of *n strings; free each, then the array.
+ */
+int mr_store_topic_subscribers(struct mr_store *s, const char *topic, char ***urls, size_t *n,
+                               struct mr_err *err);
+
+/*
+ * mr_store_topic_subscribe - add @url (with @remark, may be NULL) to @topic's
+ * subscribers, creating the topic when it does not exist. The update compares
+ * and sets the row's version, so a concurrent change by another relay is
+ * MR_ECONFLICT (nothing written; try again) rather than a lost subscriber.
+ * MR_EEXIST "this url exists" when @url is subscribed already, MR_ETOOBIG
+ * when the topic has MR_STORE_TOPIC_MAX_SUBSCRIBERS. Inside a transaction;
+ * none of these errors writes anything or spoils the transaction. The
+ * messages of MR_EEXIST and MR_ENOENT below are DTM's texts, which the API
+ * answers verbatim.
+ */
+int mr_store_topic_subscribe(struct mr_store *s, const char *topic, const char *url,
+                             const char *remark, int64_t now_ms, struct mr_err *err);
+
+/*
+ * mr_store_topic_unsubscribe - remove @url from @topic's subscribers (the
+ * topic stays, possibly empty). MR_ENOENT "no such a topic", "this topic is
+ * empty" or "no such an url " (DTM's texts, trailing space included);
+ * MR_ECONFLICT as for subscribe. Inside a transaction; errors write nothing.
+ */
+int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char *url,
+                               int64_t now_ms, struct mr_err *err);
+
+/*
+ * mr_store_topic_delete - delete @topic and its subscriber list. MR_ENOENT
+ * "storage: NotFound" (DTM's text) when there is no such topic. Inside a
+ * transaction.
+ */
+int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *err);
 
 #endif

@@ -41,16 +41,41 @@ struct mr_store_engine {
                           int64_t next_cron_ms, int next_cron_interval, struct mr_err *err);
     int (*msg_schedule)(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
                         int64_t now_ms, struct mr_err *err);
+    int (*msg_get_many)(struct mr_store *s, const char *const *gids, size_t n,
+                        struct mr_msg **out, struct mr_err *err);
+    int (*msg_insert_many)(struct mr_store *s, struct mr_msg *const *v, size_t n,
+                           struct mr_err *err);
+    int (*msg_transition_many)(struct mr_store *s, const char *const *gids, size_t n, int from,
+                               int to, int64_t now_ms, int64_t next_cron_ms,
+                               int next_cron_interval, bool *changed, struct mr_err *err);
     int (*claim)(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                  size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err);
     int (*step_record)(struct mr_store *s, int64_t step_id, bool success, const char *error,
                        int64_t now_ms, struct mr_err *err);
     int (*msg_release)(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
                        int interval, const char *result, int64_t now_ms, struct mr_err *err);
+    int (*step_succeed_many)(struct mr_store *s, const int64_t *step_ids, size_t n,
+                             int64_t now_ms, int *res, struct mr_err *err);
+    int (*msg_release_many)(struct mr_store *s, const struct mr_store_release *v, size_t n,
+                            const char *owner, int64_t now_ms, struct mr_err *err);
     int (*release_owner)(struct mr_store *s, const char *owner, struct mr_err *err);
     int (*count_due)(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
     int (*msg_list)(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                     size_t *n, struct mr_err *err);
+    /* the kv table: store.c builds the topic functions of store.h on these */
+    int (*kv_get)(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+                  struct mr_err *err);
+    int (*kv_scan)(struct mr_store *s, const char *cat, int64_t position, size_t limit,
+                   struct mr_kv **out, size_t *n, struct mr_err *err);
+    /* kv_insert - @kv's cat, k, v and times as a new row at version 1 (sets id and version);
+       MR_EEXIST when (cat, k) exists, nothing written. Inside a transaction. */
+    int (*kv_insert)(struct mr_store *s, struct mr_kv *kv, struct mr_err *err);
+    /* kv_update - v = @v, version + 1, update_time = @now_ms where id = @id and version =
+       @version; MR_ECONFLICT when no such row. Inside a transaction. */
+    int (*kv_update)(struct mr_store *s, int64_t id, int64_t version, const char *v,
+                     int64_t now_ms, struct mr_err *err);
+    /* kv_delete - delete (cat, k); MR_ENOENT when there is none. Inside a transaction. */
+    int (*kv_delete)(struct mr_store *s, const char *cat, const char *k, struct mr_err *err);
 };
 
 /* The first member of every engine handle. */

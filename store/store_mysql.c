@@ -51,7 +51,19 @@
 /* Ids per "IN (...)" statement of the claim; a short chunk repeats its last id. */
 #define IN_CHUNK 64
 
-#define MAX_PARAMS (STEP_CHUNK * STEP_PARAMS)
+/* Parameters of one message row of a (multi-row) msg INSERT. */
+#define MSG_PARAMS 19
+
+/*
+ * The row counts of the batch statements (store.h "batches"), largest first:
+ * each is prepared once per connection at its first use. An INSERT of n rows
+ * takes the largest counts that fit; an "IN (...)" list takes the smallest
+ * count that holds what is left and repeats its last item to fill it.
+ */
+static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
+#define NBATCH (sizeof(batch_sizes) / sizeof(batch_sizes[0]))
+
+#define MAX_PARAMS (MR_STORE_BATCH_CHUNK * MSG_PARAMS)
 #define MAX_COLS   24
 
 /* The msg columns every message query returns, and their kinds ('i' integer, 's' string). */
@@ -81,6 +93,10 @@
 
 /* The tail shared by the three list statements: position, create range, limit. */
 #define LIST_TAIL " AND id < ? AND create_time >= ? AND create_time <= ? ORDER BY id DESC LIMIT ?"
+
+/* The kv columns and their kinds. */
+#define KV_COLS   "id, cat, k, v, version, create_time, update_time"
+#define KV_LAYOUT "isssiii"
 
 /* X(id, sql): every fixed statement a connection prepares. Parameters are in order. */
 #define STMT_LIST(X)                                                                               \
@@ -126,7 +142,14 @@
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?" LIST_TAIL)                     \
-    X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1 = 1" LIST_TAIL)
+    X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1 = 1" LIST_TAIL)                          \
+    X(ST_KV_GET, "SELECT " KV_COLS " FROM kv WHERE cat = ? AND k = ?")                             \
+    X(ST_KV_SCAN, "SELECT " KV_COLS " FROM kv WHERE cat = ? AND id < ? ORDER BY id DESC LIMIT ?")  \
+    X(ST_KV_INSERT, "INSERT INTO kv (cat, k, v, version, create_time, update_time) "               \
+                    "VALUES (?, ?, ?, 1, ?, ?)")                                                   \
+    X(ST_KV_UPDATE, "UPDATE kv SET v = ?, version = version + 1, update_time = ? "                 \
+                    "WHERE id = ? AND version = ?")                                                \
+    X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ? AND k = ?")
 
 enum stmt_id {
 #define STMT_ENUM(id, sql) id,
@@ -139,6 +162,72 @@ static const char *const stmt_sql[] = {
 #define STMT_SQL(id, sql) sql,
     STMT_LIST(STMT_SQL)
 #undef STMT_SQL
+};
+
+/* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+/*
+ * X(id, head, item, tail): the batch statements. The text is head, then item
+ * k times joined by ", ", then tail, for each k of batch_sizes[]. Parameters
+ * in text order: those of head, then k items', then tail's.
+ */
+#define MULTI_LIST(X)                                                                              \
+    X(MT_GET, "SELECT " MSG_COLS " FROM msg WHERE gid IN (", "?", ") FOR UPDATE")                  \
+    X(MT_MSG_INSERT,                                                                               \
+      "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
+      "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
+      "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
+      "next_cron_interval, result) VALUES ",                                                       \
+      MSG_ROW, "")                                                                                 \
+    X(MT_STEP_INSERT,                                                                              \
+      "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \
+      "last_error, create_time, update_time, finish_time) VALUES ",                                \
+      STEP_ROW, "")                                                                                \
+    X(MT_IDS_BY_GID, "SELECT id, gid FROM msg WHERE gid IN (", "?", ")")                           \
+    X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
+    X(MT_LOCK_STATE, "SELECT gid FROM msg WHERE state = ? AND gid IN (", "?", ") FOR UPDATE")      \
+    X(MT_TRANSITION,                                                                               \
+      "UPDATE msg SET state = ?, update_time = ?, "                                                \
+      "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
+      "next_cron_time = IF(?, ?, next_cron_time), "                                                \
+      "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
+      "owner = IF(?, '', owner), lease_until = IF(?, 0, lease_until) "                             \
+      "WHERE state = ? AND gid IN (",                                                              \
+      "?", ")")                                                                                    \
+    X(MT_STEPS_OK,                                                                                 \
+      "UPDATE step SET attempts = attempts + 1, update_time = ?, state = 'succeed', "              \
+      "finish_time = ? WHERE EXISTS (SELECT 1 FROM msg WHERE msg.id = step.msg_id "                \
+      "AND msg.state = 'submitted') AND id IN (",                                                  \
+      "?", ")")                                                                                    \
+    X(MT_STEPS_LIVE,                                                                               \
+      "SELECT step.id FROM step JOIN msg ON msg.id = step.msg_id "                                 \
+      "WHERE msg.state = 'submitted' AND step.id IN (",                                            \
+      "?", ")")                                                                                    \
+    X(MT_STEPS_EXIST, "SELECT id FROM step WHERE id IN (", "?", ")")                               \
+    X(MT_RELEASE,                                                                                  \
+      "UPDATE msg SET owner = '', lease_until = 0, next_cron_time = ?, "                           \
+      "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
+      "result = COALESCE(?, result), update_time = ? "                                             \
+      "WHERE owner = ? AND " UNFINISHED " AND gid IN (",                                           \
+      "?", ")")
+
+enum multi_id {
+#define MULTI_ENUM(id, head, item, tail) id,
+    MULTI_LIST(MULTI_ENUM)
+#undef MULTI_ENUM
+        MT_COUNT
+};
+
+static const struct multi_sql {
+    const char *head;
+    const char *item;
+    const char *tail;
+} multi_sql[] = {
+#define MULTI_SQL(id, head, item, tail) {head, item, tail},
+    MULTI_LIST(MULTI_SQL)
+#undef MULTI_SQL
 };
 
 /* One parsed store URI. Strings owned; host is NULL when a socket is given. */
@@ -195,6 +284,7 @@ struct my_store {
     int64_t id_step;      /* @@auto_increment_increment */
     MYSQL_STMT *st[ST_COUNT];
     MYSQL_STMT *ins[STEP_CHUNK + 1]; /* multi-row step INSERTs by row count, prepared on demand */
+    MYSQL_STMT *mt[MT_COUNT][NBATCH]; /* batch statements by batch_sizes[], prepared on demand */
     struct params p;
     struct row row;
 };
@@ -710,6 +800,11 @@ static void disconnect(struct my_store *ms)
         if (ms->ins[i] != NULL)
             mysql_stmt_close(ms->ins[i]);
         ms->ins[i] = NULL;
+    }
+    for (i = 0; i < MT_COUNT * NBATCH; i++) {
+        if (ms->mt[i / NBATCH][i % NBATCH] != NULL)
+            mysql_stmt_close(ms->mt[i / NBATCH][i % NBATCH]);
+        ms->mt[i / NBATCH][i % NBATCH] = NULL;
     }
     if (ms->db != NULL)
         mysql_close(ms->db);
@@ -1250,6 +1345,21 @@ static int step_ids_read_back(struct my_store *ms, struct mr_msg *m, struct mr_e
     return code;
 }
 
+/* bind_step - the STEP_PARAMS parameters of step @sp of message @msg_id. */
+static void bind_step(struct my_store *ms, int64_t msg_id, const struct mr_step *sp)
+{
+    p_int(ms, msg_id);
+    p_text(ms, sp->branch_id);
+    p_text(ms, sp->url);
+    p_bytes(ms, MYSQL_TYPE_BLOB, sp->payload, sp->payload != NULL ? sp->payload_len : 0);
+    p_text(ms, mr_step_state_name(sp->state));
+    p_int(ms, sp->attempts);
+    p_text_or_null(ms, sp->last_error);
+    p_int(ms, sp->create_ms);
+    p_int(ms, sp->update_ms);
+    p_int(ms, sp->finish_ms);
+}
+
 /* insert_steps - @m's steps, STEP_CHUNK rows per statement. */
 static int insert_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
 {
@@ -1266,20 +1376,8 @@ static int insert_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *er
         if (code != 0)
             return code;
         p_reset(ms);
-        for (j = i; j < i + k; j++) {
-            const struct mr_step *sp = &m->steps[j];
-
-            p_int(ms, m->id);
-            p_text(ms, sp->branch_id);
-            p_text(ms, sp->url);
-            p_bytes(ms, MYSQL_TYPE_BLOB, sp->payload, sp->payload != NULL ? sp->payload_len : 0);
-            p_text(ms, mr_step_state_name(sp->state));
-            p_int(ms, sp->attempts);
-            p_text_or_null(ms, sp->last_error);
-            p_int(ms, sp->create_ms);
-            p_int(ms, sp->update_ms);
-            p_int(ms, sp->finish_ms);
-        }
+        for (j = i; j < i + k; j++)
+            bind_step(ms, m->id, &m->steps[j]);
         code = exec(ms, st, err);
         if (code != 0)
             return code;
@@ -1290,6 +1388,30 @@ static int insert_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *er
     if (!ms->ids_consecutive && m->nsteps > 0)
         return step_ids_read_back(ms, m, err);
     return 0;
+}
+
+/* bind_msg - the MSG_PARAMS parameters of message @m's row. */
+static void bind_msg(struct my_store *ms, const struct mr_msg *m)
+{
+    p_text(ms, m->gid);
+    p_text(ms, mr_msg_state_name(m->state));
+    p_text(ms, m->query_prepared);
+    p_text(ms, m->protocol != NULL ? m->protocol : "http");
+    p_text(ms, m->custom_data);
+    p_text(ms, m->branch_headers);
+    p_int(ms, m->concurrent);
+    p_int(ms, m->wait_result);
+    p_int(ms, m->timeout_to_fail);
+    p_int(ms, m->retry_interval);
+    p_int(ms, m->request_timeout);
+    p_int(ms, m->delay);
+    p_int(ms, m->create_ms);
+    p_int(ms, m->update_ms);
+    p_int(ms, m->finish_ms);
+    p_int(ms, m->rollback_ms);
+    p_int(ms, m->next_cron_ms);
+    p_int(ms, m->next_cron_interval);
+    p_text(ms, m->result);
 }
 
 /*
@@ -1315,25 +1437,7 @@ static int my_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *er
             return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
     }
     p_reset(ms);
-    p_text(ms, m->gid);
-    p_text(ms, mr_msg_state_name(m->state));
-    p_text(ms, m->query_prepared);
-    p_text(ms, m->protocol != NULL ? m->protocol : "http");
-    p_text(ms, m->custom_data);
-    p_text(ms, m->branch_headers);
-    p_int(ms, m->concurrent);
-    p_int(ms, m->wait_result);
-    p_int(ms, m->timeout_to_fail);
-    p_int(ms, m->retry_interval);
-    p_int(ms, m->request_timeout);
-    p_int(ms, m->delay);
-    p_int(ms, m->create_ms);
-    p_int(ms, m->update_ms);
-    p_int(ms, m->finish_ms);
-    p_int(ms, m->rollback_ms);
-    p_int(ms, m->next_cron_ms);
-    p_int(ms, m->next_cron_interval);
-    p_text(ms, m->result);
+    bind_msg(ms, m);
     code = exec(ms, st, err);
     if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
         return mr_err_set(err, MR_EEXIST, "store: message '%s' already exists", m->gid);
@@ -1437,6 +1541,434 @@ static int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
     code = exec_id(ms, ST_SCHEDULE, err);
     if (code == 0 && changed(ms, ST_SCHEDULE) == 0)
         return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
+    return code;
+}
+
+/* ---- batches (store.h "batches") ---- */
+
+/* multi_stmt - batch statement @id with batch_sizes[@bi] items, prepared at its first use. */
+static int multi_stmt(struct my_store *ms, enum multi_id id, size_t bi, MYSQL_STMT **out,
+                      struct mr_err *err)
+{
+    const struct multi_sql *d = &multi_sql[id];
+    struct mr_buf sql = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    size_t i;
+    int code;
+
+    *out = ms->mt[id][bi];
+    if (*out != NULL)
+        return 0;
+    mr_buf_adds(&sql, d->head);
+    for (i = 0; i < batch_sizes[bi]; i++) {
+        if (i > 0)
+            mr_buf_adds(&sql, ", ");
+        mr_buf_adds(&sql, d->item);
+    }
+    mr_buf_adds(&sql, d->tail);
+    code = prepare_sql(ms, sql.p, &ms->mt[id][bi], err);
+    mr_buf_release(&sql);
+    *out = ms->mt[id][bi];
+    return code;
+}
+
+/* in_size - the batch_sizes[] index for an IN list of @left items: the smallest that holds them. */
+static size_t in_size(size_t left)
+{
+    size_t bi = NBATCH - 1;
+
+    while (bi > 0 && batch_sizes[bi] < left)
+        bi--;
+    return bi;
+}
+
+/* rows_size - the batch_sizes[] index for an INSERT of @left rows: the largest that fits. */
+static size_t rows_size(size_t left)
+{
+    size_t bi = 0;
+
+    while (batch_sizes[bi] > left)
+        bi++;
+    return bi;
+}
+
+/* p_gids - the @k gids at @gids as an IN list of batch_sizes[@bi], the last one repeated. */
+static void p_gids(struct my_store *ms, const char *const *gids, size_t k, size_t bi)
+{
+    size_t j;
+
+    for (j = 0; j < batch_sizes[bi]; j++)
+        p_text(ms, gids[j < k ? j : k - 1]);
+}
+
+/* p_ids - the @k ids at @ids as an IN list of batch_sizes[@bi], the last one repeated. */
+static void p_ids(struct my_store *ms, const int64_t *ids, size_t k, size_t bi)
+{
+    size_t j;
+
+    for (j = 0; j < batch_sizes[bi]; j++)
+        p_int(ms, ids[j < k ? j : k - 1]);
+}
+
+/* gid_at - the position of @gid among the @k gids at @gids, or @k. */
+static size_t gid_at(const char *const *gids, size_t k, const char *gid)
+{
+    size_t j;
+
+    for (j = 0; j < k; j++) {
+        if (strcmp(gids[j], gid) == 0)
+            return j;
+    }
+    return k;
+}
+
+/* id_at - the position of @id among the @k ids at @ids, or @k. */
+static size_t id_at(const int64_t *ids, size_t k, int64_t id)
+{
+    size_t j;
+
+    for (j = 0; j < k; j++) {
+        if (ids[j] == id)
+            return j;
+    }
+    return k;
+}
+
+/* get_chunk - load the messages of the @k gids at @gids (one IN list) into @out. */
+static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, struct mr_msg **out,
+                     struct mr_err *err)
+{
+    size_t bi = in_size(k);
+    struct mr_msg *m;
+    MYSQL_STMT *st;
+    size_t at;
+    int code;
+
+    code = multi_stmt(ms, MT_GET, bi, &st, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_gids(ms, gids, k, bi);
+    code = open_rows(ms, st, MSG_LAYOUT, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        code = read_msg(ms, &m, err);
+        if (code != 0)
+            break;
+        at = gid_at(gids, k, m->gid);
+        if (at < k && out[at] == NULL)
+            out[at] = m;
+        else
+            mr_msg_free(m); /* a repeated gid: one position has it */
+    }
+    close_rows(ms, st);
+    return code;
+}
+
+static int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+                           struct mr_msg **out, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t k;
+    int code;
+
+    code = ready(ms, err);
+    for (i = 0; code == 0 && i < n; i += k) {
+        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        code = get_chunk(ms, gids + i, k, out + i, err);
+    }
+    if (code != 0) {
+        for (i = 0; i < n; i++) {
+            mr_msg_free(out[i]);
+            out[i] = NULL;
+        }
+    }
+    return code;
+}
+
+/* msg_ids_read_back - each new message's id by its gid (when ids may have gaps). */
+static int msg_ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                             struct mr_err *err)
+{
+    const char *gids[MR_STORE_BATCH_CHUNK];
+    size_t i;
+    size_t j;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        size_t bi;
+        MYSQL_STMT *st;
+
+        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        bi = in_size(k);
+        for (j = 0; j < k; j++)
+            gids[j] = v[i + j]->gid;
+        code = multi_stmt(ms, MT_IDS_BY_GID, bi, &st, err);
+        if (code != 0)
+            break;
+        p_reset(ms);
+        p_gids(ms, gids, k, bi);
+        code = open_rows(ms, st, "is", err);
+        if (code != 0)
+            break;
+        for (;;) {
+            code = next_row(ms, st, err);
+            if (code <= 0)
+                break;
+            j = gid_at(gids, k, ms->row.s[1] != NULL ? ms->row.s[1] : "");
+            if (j < k)
+                v[i + j]->id = ms->row.v[0];
+        }
+        close_rows(ms, st);
+    }
+    return code;
+}
+
+/* step_ids_read_back_many - each new step's id, by message, in id order (ids with gaps). */
+static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                                   struct mr_err *err)
+{
+    int64_t ids[MR_STORE_BATCH_CHUNK];
+    size_t got[MR_STORE_BATCH_CHUNK];
+    size_t i;
+    size_t j;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        size_t bi;
+        MYSQL_STMT *st;
+
+        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        bi = in_size(k);
+        for (j = 0; j < k; j++) {
+            ids[j] = v[i + j]->id;
+            got[j] = 0;
+        }
+        code = multi_stmt(ms, MT_STEP_IDS, bi, &st, err);
+        if (code != 0)
+            break;
+        p_reset(ms);
+        p_ids(ms, ids, k, bi);
+        code = open_rows(ms, st, "ii", err);
+        if (code != 0)
+            break;
+        /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
+        for (;;) {
+            code = next_row(ms, st, err);
+            if (code <= 0)
+                break;
+            j = id_at(ids, k, ms->row.v[0]);
+            if (j < k && got[j] < v[i + j]->nsteps)
+                v[i + j]->steps[got[j]].id = ms->row.v[1];
+            if (j < k)
+                got[j]++;
+        }
+        close_rows(ms, st);
+        for (j = 0; code == 0 && j < k; j++) {
+            if (got[j] != v[i + j]->nsteps)
+                code = mr_err_set(err, MR_ESTORE,
+                                  "store: message '%s': %zu steps written, %zu read back",
+                                  v[i + j]->gid, v[i + j]->nsteps, got[j]);
+        }
+    }
+    return code;
+}
+
+/* insert_msg_rows - the message rows of @v, in multi-row INSERTs; sets each m->id. */
+static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                           struct mr_err *err)
+{
+    size_t i;
+    size_t j;
+    size_t k;
+    int code;
+
+    for (i = 0; i < n; i += k) {
+        size_t bi = rows_size(n - i);
+        MYSQL_STMT *st;
+        int64_t first;
+
+        k = batch_sizes[bi];
+        code = multi_stmt(ms, MT_MSG_INSERT, bi, &st, err);
+        if (code != 0)
+            return code;
+        p_reset(ms);
+        for (j = 0; j < k; j++)
+            bind_msg(ms, v[i + j]);
+        code = exec(ms, st, err);
+        if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
+            return mr_err_set(err, MR_EEXIST, "store: a message of the batch already exists");
+        if (code != 0)
+            return code;
+        first = (int64_t)mysql_stmt_insert_id(st);
+        for (j = 0; j < k; j++)
+            v[i + j]->id = first + (int64_t)j * ms->id_step;
+    }
+    if (!ms->ids_consecutive)
+        return msg_ids_read_back(ms, v, n, err);
+    return 0;
+}
+
+/* insert_step_rows - the steps of every message of @v, in multi-row INSERTs; sets their ids. */
+static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                            struct mr_err *err)
+{
+    size_t total = 0;
+    size_t mi = 0; /* the message and step of the next row */
+    size_t si = 0;
+    size_t done;
+    size_t i;
+    size_t k;
+    int code;
+
+    for (i = 0; i < n; i++)
+        total += v[i]->nsteps;
+    for (done = 0; done < total; done += k) {
+        size_t bi = rows_size(total - done);
+        struct mr_step *rows[MR_STORE_BATCH_CHUNK];
+        MYSQL_STMT *st;
+        int64_t first;
+
+        k = batch_sizes[bi];
+        code = multi_stmt(ms, MT_STEP_INSERT, bi, &st, err);
+        if (code != 0)
+            return code;
+        p_reset(ms);
+        for (i = 0; i < k; i++) {
+            while (si >= v[mi]->nsteps) {
+                mi++;
+                si = 0;
+            }
+            rows[i] = &v[mi]->steps[si];
+            bind_step(ms, v[mi]->id, rows[i]);
+            si++;
+        }
+        code = exec(ms, st, err);
+        if (code != 0)
+            return code;
+        first = (int64_t)mysql_stmt_insert_id(st);
+        for (i = 0; i < k; i++)
+            rows[i]->id = first + (int64_t)i * ms->id_step;
+    }
+    if (!ms->ids_consecutive && total > 0)
+        return step_ids_read_back_many(ms, v, n, err);
+    return 0;
+}
+
+/*
+ * my_msg_insert_many - every message row in multi-row INSERTs, then every
+ * step row likewise: two or three statements per MR_STORE_BATCH_CHUNK
+ * messages instead of two per message. With innodb_autoinc_lock_mode 0 or 1
+ * a multi-row INSERT numbers its rows consecutively from the insert id; with
+ * 2 the ids are read back (by gid, and by message id for the steps).
+ */
+static int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,
+                              struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t j;
+    int code;
+
+    code = need_tx(ms, "insert", err);
+    if (code != 0)
+        return code;
+    for (i = 0; i < n; i++) {
+        const struct mr_msg *m = v[i];
+
+        if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
+            return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
+        for (j = 0; j < m->nsteps; j++) {
+            if (m->steps[j].state < 0 || m->steps[j].state >= MR_STEP_STATE_COUNT)
+                return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", j);
+        }
+    }
+    code = insert_msg_rows(ms, v, n, err);
+    if (code == 0)
+        code = insert_step_rows(ms, v, n, err);
+    return code;
+}
+
+/*
+ * transition_chunk - lock those of the @k gids at @gids that are in @from
+ * (marking them in @changed), then move exactly those: the lock keeps them in
+ * @from until the UPDATE, so the marks are what changed.
+ */
+static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k, int from,
+                            int to, int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
+                            bool *changed, struct mr_err *err)
+{
+    size_t bi = in_size(k);
+    bool final = mr_msg_state_is_final(to);
+    size_t found = 0;
+    MYSQL_STMT *st;
+    size_t at;
+    int code;
+
+    code = multi_stmt(ms, MT_LOCK_STATE, bi, &st, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, mr_msg_state_name(from));
+    p_gids(ms, gids, k, bi);
+    code = open_rows(ms, st, "s", err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        at = gid_at(gids, k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
+        if (at < k && !changed[at]) {
+            changed[at] = true;
+            found++;
+        }
+    }
+    close_rows(ms, st);
+    if (code != 0 || found == 0)
+        return code;
+    code = multi_stmt(ms, MT_TRANSITION, bi, &st, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, mr_msg_state_name(to));
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_SUCCEED);
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_FAILED);
+    p_int(ms, now_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_interval);
+    p_int(ms, final);
+    p_int(ms, final);
+    p_text(ms, mr_msg_state_name(from));
+    p_gids(ms, gids, k, bi);
+    return exec(ms, st, err);
+}
+
+static int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
+                                  int to, int64_t now_ms, int64_t next_cron_ms,
+                                  int next_cron_interval, bool *changed, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t k;
+    int code;
+
+    code = need_tx(ms, "transition", err);
+    for (i = 0; code == 0 && i < n; i += k) {
+        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        code = transition_chunk(ms, gids + i, k, from, to, now_ms, next_cron_ms,
+                                next_cron_interval, changed + i, err);
+    }
     return code;
 }
 
@@ -1629,6 +2161,154 @@ static int my_msg_release(struct mr_store *s, const char *gid, const char *owner
     return exec_id(ms, ST_RELEASE, err);
 }
 
+/* mark_ids - run the bound id query @st and set res[j] = @val for each id it returns. */
+static int mark_ids(struct my_store *ms, MYSQL_STMT *st, const int64_t *ids, size_t k, int *res,
+                    int val, struct mr_err *err)
+{
+    size_t at;
+    int code;
+
+    code = open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        at = id_at(ids, k, ms->row.v[0]);
+        if (at < k)
+            res[at] = val;
+    }
+    close_rows(ms, st);
+    return code;
+}
+
+/*
+ * succeed_chunk - one UPDATE for the @k step ids at @ids. When it matched
+ * fewer rows than asked, two reads tell, per step, a missing one from one
+ * whose message is no longer submitted.
+ */
+static int succeed_chunk(struct my_store *ms, const int64_t *ids, size_t k, int64_t now_ms,
+                         int *res, struct mr_err *err)
+{
+    size_t bi = in_size(k);
+    MYSQL_STMT *st;
+    size_t j;
+    int code;
+
+    code = multi_stmt(ms, MT_STEPS_OK, bi, &st, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_int(ms, now_ms);
+    p_int(ms, now_ms);
+    p_ids(ms, ids, k, bi);
+    code = exec(ms, st, err);
+    if (code != 0)
+        return code;
+    for (j = 0; j < k; j++)
+        res[j] = 0;
+    if ((uint64_t)mysql_stmt_affected_rows(st) >= k)
+        return 0;
+    for (j = 0; j < k; j++)
+        res[j] = MR_ENOENT;
+    code = multi_stmt(ms, MT_STEPS_EXIST, bi, &st, err);
+    if (code == 0) {
+        p_reset(ms);
+        p_ids(ms, ids, k, bi);
+        code = mark_ids(ms, st, ids, k, res, MR_ECONFLICT, err);
+    }
+    if (code == 0)
+        code = multi_stmt(ms, MT_STEPS_LIVE, bi, &st, err);
+    if (code == 0) {
+        p_reset(ms);
+        p_ids(ms, ids, k, bi);
+        code = mark_ids(ms, st, ids, k, res, 0, err);
+    }
+    return code;
+}
+
+static int my_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n,
+                                int64_t now_ms, int *res, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t k;
+    int code;
+
+    code = need_tx(ms, "step_record", err);
+    for (i = 0; code == 0 && i < n; i += k) {
+        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        code = succeed_chunk(ms, step_ids + i, k, now_ms, res + i, err);
+    }
+    return code;
+}
+
+/* same_release - whether @a and @b write the same values (and so fit one statement). */
+static bool same_release(const struct mr_store_release *a, const struct mr_store_release *b)
+{
+    if (a->next_cron_ms != b->next_cron_ms || a->interval != b->interval)
+        return false;
+    if (a->result == NULL || b->result == NULL)
+        return a->result == b->result;
+    return strcmp(a->result, b->result) == 0;
+}
+
+/* release_run - end @owner's lease on the @k alike items at @v, in IN lists. */
+static int release_run(struct my_store *ms, const struct mr_store_release *v, size_t k,
+                       const char *owner, int64_t now_ms, struct mr_err *err)
+{
+    const char *gids[MR_STORE_BATCH_CHUNK];
+    size_t i;
+    size_t j;
+    size_t c;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < k; i += c) {
+        size_t bi;
+        MYSQL_STMT *st;
+
+        c = k - i < MR_STORE_BATCH_CHUNK ? k - i : MR_STORE_BATCH_CHUNK;
+        bi = in_size(c);
+        for (j = 0; j < c; j++)
+            gids[j] = v[i + j].gid;
+        code = multi_stmt(ms, MT_RELEASE, bi, &st, err);
+        if (code != 0)
+            break;
+        p_reset(ms);
+        p_int(ms, v[i].next_cron_ms);
+        p_int(ms, v[i].interval >= 0);
+        p_int(ms, v[i].interval);
+        p_text_or_null(ms, v[i].result);
+        p_int(ms, now_ms);
+        p_text(ms, owner);
+        p_gids(ms, gids, c, bi);
+        code = exec(ms, st, err);
+    }
+    return code;
+}
+
+static int my_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
+                               const char *owner, int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t k;
+    int code;
+
+    code = need_tx(ms, "release", err);
+    if (code != 0)
+        return code;
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: release needs an owner");
+    for (i = 0; code == 0 && i < n; i += k) {
+        for (k = 1; i + k < n && same_release(&v[i], &v[i + k]); k++)
+            continue;
+        code = release_run(ms, v + i, k, owner, now_ms, err);
+    }
+    return code;
+}
+
 static int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
     struct my_store *ms = my(s);
@@ -1708,6 +2388,155 @@ static int my_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
     return load_msgs(ms, id, out, n, err);
 }
 
+/* ---- the kv table (DTM topics) ---- */
+
+/* load_kvs - run the bound KV_COLS query @id into a new array. */
+static int load_kvs(struct my_store *ms, enum stmt_id id, struct mr_kv **out, size_t *n,
+                    struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[id];
+    struct mr_kv *v = NULL;
+    size_t cap = 0;
+    size_t len = 0;
+    int code;
+
+    *out = NULL;
+    *n = 0;
+    code = open_rows(ms, st, KV_LAYOUT, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        if (len == cap) {
+            cap = cap != 0 ? cap * 2 : 8;
+            v = mr_xrealloc(v, cap * sizeof(*v));
+        }
+        v[len].id = ms->row.v[0];
+        v[len].cat = take_str(ms, 1);
+        v[len].k = take_str(ms, 2);
+        v[len].v = take_str(ms, 3);
+        v[len].version = ms->row.v[4];
+        v[len].create_ms = ms->row.v[5];
+        v[len].update_ms = ms->row.v[6];
+        len++;
+    }
+    close_rows(ms, st);
+    if (code != 0) {
+        mr_store_kvs_free(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+                     struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    struct mr_kv *v = NULL;
+    size_t n = 0;
+    int code;
+
+    *out = NULL;
+    code = ready(ms, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, cat);
+    p_text(ms, k);
+    code = load_kvs(ms, ST_KV_GET, &v, &n, err);
+    if (code == 0 && n > 0)
+        *out = v;
+    else
+        mr_store_kvs_free(v, n);
+    return code;
+}
+
+static int my_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
+                      struct mr_kv **out, size_t *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    *out = NULL;
+    *n = 0;
+    code = ready(ms, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, cat);
+    p_int(ms, position > 0 ? position : INT64_MAX);
+    p_int(ms, limit == 0 || limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    return load_kvs(ms, ST_KV_SCAN, out, n, err);
+}
+
+/* my_kv_insert - a duplicate key rolls back only the statement: the transaction goes on. */
+static int my_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_KV_INSERT];
+    int code;
+
+    code = need_tx(ms, "kv insert", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, kv->cat);
+    p_text(ms, kv->k);
+    p_text(ms, kv->v);
+    p_int(ms, kv->create_ms);
+    p_int(ms, kv->update_ms);
+    code = exec(ms, st, err);
+    if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
+        return mr_err_set(err, MR_EEXIST, "store: kv '%s/%s' already exists", kv->cat, kv->k);
+    if (code != 0)
+        return code;
+    kv->id = (int64_t)mysql_stmt_insert_id(st);
+    kv->version = 1;
+    return 0;
+}
+
+static int my_kv_update(struct mr_store *s, int64_t id, int64_t version, const char *v,
+                        int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = need_tx(ms, "kv update", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, v);
+    p_int(ms, now_ms);
+    p_int(ms, id);
+    p_int(ms, version);
+    code = exec_id(ms, ST_KV_UPDATE, err);
+    if (code == 0 && changed(ms, ST_KV_UPDATE) == 0)
+        return mr_err_set(err, MR_ECONFLICT, "store: kv row %lld changed concurrently",
+                          (long long)id);
+    return code;
+}
+
+static int my_kv_delete(struct mr_store *s, const char *cat, const char *k, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = need_tx(ms, "kv delete", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, cat);
+    p_text(ms, k);
+    code = exec_id(ms, ST_KV_DELETE, err);
+    if (code == 0 && changed(ms, ST_KV_DELETE) == 0)
+        return mr_err_set(err, MR_ENOENT, "store: no kv '%s/%s'", cat, k);
+    return code;
+}
+
 static const struct mr_store_engine mysql_engine = {
     .name = "mysql",
     .close = my_close,
@@ -1718,12 +2547,22 @@ static const struct mr_store_engine mysql_engine = {
     .msg_insert = my_msg_insert,
     .msg_transition = my_msg_transition,
     .msg_schedule = my_msg_schedule,
+    .msg_get_many = my_msg_get_many,
+    .msg_insert_many = my_msg_insert_many,
+    .msg_transition_many = my_msg_transition_many,
     .claim = my_claim,
     .step_record = my_step_record,
     .msg_release = my_msg_release,
+    .step_succeed_many = my_step_succeed_many,
+    .msg_release_many = my_msg_release_many,
     .release_owner = my_release_owner,
     .count_due = my_count_due,
     .msg_list = my_msg_list,
+    .kv_get = my_kv_get,
+    .kv_scan = my_kv_scan,
+    .kv_insert = my_kv_insert,
+    .kv_update = my_kv_update,
+    .kv_delete = my_kv_delete,
 };
 
 /* handle_new - a disconnected handle for the URI rest @rest. */

@@ -53,6 +53,9 @@
 #define LIST_TAIL                                                                                  \
     " AND id < ?3 AND create_time >= ?4 AND create_time <= ?5 ORDER BY id DESC LIMIT ?6"
 
+/* The kv columns, in read_kv()'s order. */
+#define KV_COLS "id, cat, k, v, version, create_time, update_time"
+
 /* X(id, sql): every statement a handle prepares. */
 #define STMT_LIST(X)                                                                               \
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
@@ -111,7 +114,15 @@
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ?1 AND (?2 = '' OR state = ?2)" LIST_TAIL)         \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?2" LIST_TAIL)                    \
-    X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1" LIST_TAIL)
+    X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1" LIST_TAIL)                              \
+    X(ST_KV_GET, "SELECT " KV_COLS " FROM kv WHERE cat = ?1 AND k = ?2")                           \
+    X(ST_KV_SCAN, "SELECT " KV_COLS " FROM kv WHERE cat = ?1 AND id < ?2 ORDER BY id DESC "        \
+                  "LIMIT ?3")                                                                      \
+    X(ST_KV_INSERT, "INSERT INTO kv (cat, k, v, version, create_time, update_time) "               \
+                    "VALUES (?1, ?2, ?3, 1, ?4, ?5)")                                              \
+    X(ST_KV_UPDATE, "UPDATE kv SET v = ?3, version = version + 1, update_time = ?4 "               \
+                    "WHERE id = ?1 AND version = ?2")                                              \
+    X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ?1 AND k = ?2")
 
 enum stmt_id {
 #define STMT_ENUM(id, sql) id,
@@ -766,6 +777,74 @@ static int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
     return code;
 }
 
+/* sq_msg_get_many - a loop of sq_msg_get(): a statement step costs no round trip here. */
+static int sq_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+                           struct mr_msg **out, struct mr_err *err)
+{
+    size_t i;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i++)
+        code = sq_msg_get(s, gids[i], false, &out[i], err);
+    if (code != 0) {
+        for (i = 0; i < n; i++) {
+            mr_msg_free(out[i]);
+            out[i] = NULL;
+        }
+    }
+    return code;
+}
+
+/*
+ * sq_msg_insert_many - insert_rows() of each message, without sq_msg_insert()'s
+ * savepoint: a failed batch is rolled back whole by the caller (store.h).
+ */
+static int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,
+                              struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    size_t i;
+    size_t j;
+    int code;
+
+    code = need_tx(q, "insert", err);
+    for (i = 0; code == 0 && i < n; i++) {
+        const struct mr_msg *m = v[i];
+
+        if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
+            return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
+        for (j = 0; j < m->nsteps; j++) {
+            if (m->steps[j].state < 0 || m->steps[j].state >= MR_STEP_STATE_COUNT)
+                return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", j);
+        }
+    }
+    for (i = 0; code == 0 && i < n; i++)
+        code = insert_rows(q, v[i], err);
+    return code;
+}
+
+/* sq_msg_transition_many - a loop of sq_msg_transition(); a message not in @from is skipped. */
+static int sq_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
+                                  int to, int64_t now_ms, int64_t next_cron_ms,
+                                  int next_cron_interval, bool *changed, struct mr_err *err)
+{
+    size_t i;
+    int code;
+
+    for (i = 0; i < n; i++) {
+        code = sq_msg_transition(s, gids[i], from, to, now_ms, next_cron_ms, next_cron_interval,
+                                 err);
+        if (code == MR_ECONFLICT || code == MR_ENOENT) {
+            mr_err_clear(err);
+            continue;
+        }
+        if (code != 0)
+            return code;
+        changed[i] = true;
+    }
+    return 0;
+}
+
 /* claim_ids - the ids of up to @limit due, unleased messages, earliest first. */
 static int claim_ids(struct sq_store *q, int64_t now_ms, size_t limit, int64_t **ids, size_t *n,
                      struct mr_err *err)
@@ -946,6 +1025,39 @@ static int sq_msg_release(struct mr_store *s, const char *gid, const char *owner
     return run(q, &b, err);
 }
 
+/* sq_step_succeed_many - a loop of sq_step_record() with success. */
+static int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n,
+                                int64_t now_ms, int *res, struct mr_err *err)
+{
+    size_t i;
+    int code;
+
+    for (i = 0; i < n; i++) {
+        code = sq_step_record(s, step_ids[i], true, NULL, now_ms, err);
+        res[i] = code;
+        if (code == MR_ECONFLICT || code == MR_ENOENT) {
+            mr_err_clear(err);
+            continue;
+        }
+        if (code != 0)
+            return code;
+    }
+    return 0;
+}
+
+/* sq_msg_release_many - a loop of sq_msg_release(). */
+static int sq_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
+                               const char *owner, int64_t now_ms, struct mr_err *err)
+{
+    size_t i;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i++)
+        code = sq_msg_release(s, v[i].gid, owner, v[i].next_cron_ms, v[i].interval, v[i].result,
+                              now_ms, err);
+    return code;
+}
+
 static int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
@@ -1015,6 +1127,158 @@ static int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
     return load_many(q, &b, out, n, err);
 }
 
+/* ---- the kv table (DTM topics) ---- */
+
+/* read_kv - the row in the current row of a KV_COLS query into @kv (zeroed). */
+static void read_kv(sqlite3_stmt *st, struct mr_kv *kv)
+{
+    kv->id = sqlite3_column_int64(st, 0);
+    kv->cat = col_str(st, 1);
+    kv->k = col_str(st, 2);
+    kv->v = col_str(st, 3);
+    kv->version = sqlite3_column_int64(st, 4);
+    kv->create_ms = sqlite3_column_int64(st, 5);
+    kv->update_ms = sqlite3_column_int64(st, 6);
+}
+
+/* load_kvs - run the bound KV_COLS query @b into a new array. */
+static int load_kvs(struct sq_store *q, struct binder *b, struct mr_kv **out, size_t *n,
+                    struct mr_err *err)
+{
+    struct mr_kv *v = NULL;
+    size_t cap = 0;
+    size_t len = 0;
+    int rc = b->rc;
+    int code = 0;
+
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(b->st);
+        if (rc != SQLITE_ROW)
+            break;
+        if (len == cap) {
+            cap = cap != 0 ? cap * 2 : 8;
+            v = mr_xrealloc(v, cap * sizeof(*v));
+        }
+        memset(&v[len], 0, sizeof(*v));
+        read_kv(b->st, &v[len]);
+        len++;
+    }
+    if (rc != SQLITE_DONE)
+        code = fail(q->db, rc, err);
+    done(b->st);
+    if (code != 0) {
+        mr_store_kvs_free(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+                     struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_KV_GET);
+    struct mr_kv *v = NULL;
+    size_t n = 0;
+    int code;
+
+    *out = NULL;
+    bind_text(&b, 1, cat);
+    bind_text(&b, 2, k);
+    code = load_kvs(q, &b, &v, &n, err);
+    if (code == 0 && n > 0)
+        *out = v;
+    else
+        mr_store_kvs_free(v, n);
+    return code;
+}
+
+static int sq_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
+                      struct mr_kv **out, size_t *n, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_KV_SCAN);
+
+    *out = NULL;
+    *n = 0;
+    bind_text(&b, 1, cat);
+    bind_int(&b, 2, position > 0 ? position : INT64_MAX);
+    bind_int(&b, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
+    return load_kvs(q, &b, out, n, err);
+}
+
+/* sq_kv_insert - a unique violation rolls back only the statement: the transaction goes on. */
+static int sq_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_KV_INSERT);
+    int code;
+    int rc;
+
+    code = need_tx(q, "kv insert", err);
+    if (code != 0)
+        return code;
+    bind_text(&b, 1, kv->cat);
+    bind_text(&b, 2, kv->k);
+    bind_text(&b, 3, kv->v);
+    bind_int(&b, 4, kv->create_ms);
+    bind_int(&b, 5, kv->update_ms);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        done(b.st);
+        return mr_err_set(err, MR_EEXIST, "store: kv '%s/%s' already exists", kv->cat, kv->k);
+    }
+    code = rc == SQLITE_DONE ? 0 : fail(q->db, rc, err);
+    done(b.st);
+    if (code != 0)
+        return code;
+    kv->id = sqlite3_last_insert_rowid(q->db);
+    kv->version = 1;
+    return 0;
+}
+
+static int sq_kv_update(struct mr_store *s, int64_t id, int64_t version, const char *v,
+                        int64_t now_ms, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_KV_UPDATE);
+    int code;
+
+    code = need_tx(q, "kv update", err);
+    if (code != 0)
+        return code;
+    bind_int(&b, 1, id);
+    bind_int(&b, 2, version);
+    bind_text(&b, 3, v);
+    bind_int(&b, 4, now_ms);
+    code = run(q, &b, err);
+    if (code == 0 && sqlite3_changes(q->db) == 0)
+        return mr_err_set(err, MR_ECONFLICT, "store: kv row %lld changed concurrently",
+                          (long long)id);
+    return code;
+}
+
+static int sq_kv_delete(struct mr_store *s, const char *cat, const char *k, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_KV_DELETE);
+    int code;
+
+    code = need_tx(q, "kv delete", err);
+    if (code != 0)
+        return code;
+    bind_text(&b, 1, cat);
+    bind_text(&b, 2, k);
+    code = run(q, &b, err);
+    if (code == 0 && sqlite3_changes(q->db) == 0)
+        return mr_err_set(err, MR_ENOENT, "store: no kv '%s/%s'", cat, k);
+    return code;
+}
+
 static const struct mr_store_engine sqlite_engine = {
     .name = "sqlite",
     .close = sq_close,
@@ -1025,12 +1289,22 @@ static const struct mr_store_engine sqlite_engine = {
     .msg_insert = sq_msg_insert,
     .msg_transition = sq_msg_transition,
     .msg_schedule = sq_msg_schedule,
+    .msg_get_many = sq_msg_get_many,
+    .msg_insert_many = sq_msg_insert_many,
+    .msg_transition_many = sq_msg_transition_many,
     .claim = sq_claim,
     .step_record = sq_step_record,
     .msg_release = sq_msg_release,
+    .step_succeed_many = sq_step_succeed_many,
+    .msg_release_many = sq_msg_release_many,
     .release_owner = sq_release_owner,
     .count_due = sq_count_due,
     .msg_list = sq_msg_list,
+    .kv_get = sq_kv_get,
+    .kv_scan = sq_kv_scan,
+    .kv_insert = sq_kv_insert,
+    .kv_update = sq_kv_update,
+    .kv_delete = sq_kv_delete,
 };
 
 /* prepare_all - prepare every statement of @q once, for the life of the handle. */

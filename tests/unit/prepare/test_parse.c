@@ -364,6 +364,50 @@ static void test_parse_rejects_bad_kafka_urls(void **state)
     mr_config.kafka_brokers = NULL;
 }
 
+static void test_parse_keeps_topic_steps_for_the_writer(void **state)
+{
+    char body[512];
+    char name[MR_TOPIC_NAME_MAX + 2];
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    kafka_body(body, sizeof(body), "topic://Orders.v2_x-y");
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), 0);
+    assert_string_equal(m->steps[0].url, "topic://Orders.v2_x-y");
+    assert_string_equal(m->steps[0].branch_id, "01");
+    mr_msg_free(m);
+
+    kafka_body(body, sizeof(body), "topic://");
+    refused(body, "steps[0].action: topic");
+    kafka_body(body, sizeof(body), "topic://a/b");
+    refused(body, "steps[0].action: topic");
+    memset(name, 'x', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    snprintf(body, sizeof(body), "{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":"
+             "\"topic://%s\"}],\"payloads\":[\"{}\"]}", name);
+    refused(body, "steps[0].action: topic");
+}
+
+static void test_check_subscriber_url(void **state)
+{
+    struct mr_err err = MR_ERR_INIT;
+
+    (void)state;
+    assert_int_equal(mr_check_subscriber_url("http://svc/in", &err), 0);
+    assert_int_equal(mr_check_subscriber_url("https://svc/in?x=1", &err), 0);
+    assert_int_equal(mr_check_subscriber_url("ftp://svc/in", &err), MR_EINVAL);
+    assert_int_equal(mr_check_subscriber_url("topic://t", &err), MR_EINVAL);
+    assert_int_equal(mr_check_subscriber_url("http://svc/\xc3\xa9", &err), MR_EINVAL);
+    assert_int_equal(mr_check_subscriber_url("kafka://orders", &err), MR_EINVAL);
+    assert_string_equal(err.msg, "url: kafka destinations are not configured on this relay");
+    mr_config.kafka_brokers = mr_xstrdup("127.0.0.1:9092");
+    assert_int_equal(mr_check_subscriber_url("kafka://orders?key=k", &err), 0);
+    assert_int_equal(mr_check_subscriber_url("kafka://a b", &err), MR_EINVAL);
+    free(mr_config.kafka_brokers);
+    mr_config.kafka_brokers = NULL;
+}
+
 static void test_render_query_unknown(void **state)
 {
     json_t *j = mr_render_query(NULL);
@@ -395,6 +439,8 @@ int main(void)
         cmocka_unit_test(test_parse_refuses_kafka_without_brokers),
         cmocka_unit_test(test_parse_accepts_kafka_urls_when_brokers_are_set),
         cmocka_unit_test(test_parse_rejects_bad_kafka_urls),
+        cmocka_unit_test(test_parse_keeps_topic_steps_for_the_writer),
+        cmocka_unit_test(test_check_subscriber_url),
     };
 
     return cmocka_run_group_tests_name("prepare_parse", tests, setup, teardown);

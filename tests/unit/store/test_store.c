@@ -1209,8 +1209,8 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
     mr_msg_free(g);
 
     /* one row per schema file, applied once; a SQLite file is in WAL mode */
-    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 1);
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"), 2);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1224,7 +1224,7 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     raw_exec(fx, "INSERT INTO schema_version (version, applied_time) VALUES (999, 0)");
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (1)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (2)");
 }
 
 static void test_open_rejects_unknown_scheme(void **state)
@@ -1250,6 +1250,190 @@ static void test_open_of_unreachable_file_is_eunavail(void **state)
     assert_int_equal(mr_store_open("sqlite:/nonexistent-dir/x/relay.db", &s, &err), MR_EUNAVAIL);
     assert_null(s);
     assert_non_null(strstr(err.msg, "sqlite: "));
+}
+
+/* ---- DTM topics: the kv table ---- */
+
+/* Which topic function topic_tx runs. */
+enum topic_op { T_SUB, T_UNSUB, T_DEL };
+
+/* topic_tx - one topic function in its own transaction (committed on success); its code. */
+static int topic_tx(struct mr_store *s, enum topic_op op, const char *topic, const char *url,
+                    struct mr_err *err)
+{
+    int rc;
+
+    assert_int_equal(mr_store_begin(s, err), 0);
+    if (op == T_SUB)
+        rc = mr_store_topic_subscribe(s, topic, url, "r", 500, err);
+    else if (op == T_UNSUB)
+        rc = mr_store_topic_unsubscribe(s, topic, url, 600, err);
+    else
+        rc = mr_store_topic_delete(s, topic, err);
+    if (rc == 0)
+        assert_int_equal(mr_store_commit(s, err), 0);
+    else
+        mr_store_rollback(s);
+    return rc;
+}
+
+/* topic_urls - @topic's subscribers joined by ' ', or "-" when there is no such topic. */
+static void topic_urls(struct mr_store *s, const char *topic, char *out, size_t size)
+{
+    struct mr_err err = MR_ERR_INIT;
+    char **urls = NULL;
+    size_t n = 99;
+    size_t i;
+    int rc = mr_store_topic_subscribers(s, topic, &urls, &n, &err);
+
+    if (rc == MR_ENOENT) {
+        assert_int_equal(n, 0);
+        snprintf(out, size, "-");
+        return;
+    }
+    assert_int_equal(rc, 0);
+    out[0] = '\0';
+    for (i = 0; i < n; i++) {
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i > 0 ? " " : "", urls[i]);
+        free(urls[i]);
+    }
+    free(urls);
+}
+
+static void test_topic_subscribe_creates_then_appends_and_counts_versions(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_kv *kv = NULL;
+    char got[200];
+
+    topic_urls(fx->s, "orders", got, sizeof(got));
+    assert_string_equal(got, "-");
+    assert_int_equal(topic_tx(fx->s, T_SUB, "orders", "http://a/x", &err), 0);
+    assert_int_equal(topic_tx(fx->s, T_SUB, "orders", "kafka://k", &err), 0);
+    topic_urls(fx->s, "orders", got, sizeof(got));
+    assert_string_equal(got, "http://a/x kafka://k");
+
+    assert_int_equal(mr_store_kv_get(fx->s, MR_STORE_TOPICS_CAT, "orders", &kv, &err), 0);
+    assert_non_null(kv);
+    assert_true(kv->id > 0);
+    assert_string_equal(kv->cat, "topics");
+    assert_string_equal(kv->k, "orders");
+    assert_string_equal(kv->v, "[{\"url\":\"http://a/x\",\"remark\":\"r\"},"
+                               "{\"url\":\"kafka://k\",\"remark\":\"r\"}]");
+    assert_int_equal(kv->version, 2);
+    assert_int_equal(kv->create_ms, 500);
+    assert_int_equal(kv->update_ms, 500);
+    mr_store_kvs_free(kv, 1);
+
+    kv = (struct mr_kv *)&err;
+    assert_int_equal(mr_store_kv_get(fx->s, MR_STORE_TOPICS_CAT, "other", &kv, &err), 0);
+    assert_null(kv);
+}
+
+static void test_topic_refusals_are_dtms_texts_and_write_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    char got[200];
+
+    assert_int_equal(topic_tx(fx->s, T_UNSUB, "t", "http://a/x", &err), MR_ENOENT);
+    assert_string_equal(err.msg, "no such a topic");
+    assert_int_equal(topic_tx(fx->s, T_SUB, "t", "http://a/x", &err), 0);
+    assert_int_equal(topic_tx(fx->s, T_SUB, "t", "http://a/x", &err), MR_EEXIST);
+    assert_string_equal(err.msg, "this url exists");
+    assert_int_equal(topic_tx(fx->s, T_UNSUB, "t", "http://b/x", &err), MR_ENOENT);
+    assert_string_equal(err.msg, "no such an url ");
+    assert_int_equal(raw_int(fx, "SELECT version FROM kv WHERE k = 't'"), 1);
+
+    assert_int_equal(topic_tx(fx->s, T_UNSUB, "t", "http://a/x", &err), 0);
+    assert_int_equal(topic_tx(fx->s, T_UNSUB, "t", "http://a/x", &err), MR_ENOENT);
+    assert_string_equal(err.msg, "this topic is empty");
+    /* an emptied topic stays, with no subscribers */
+    topic_urls(fx->s, "t", got, sizeof(got));
+    assert_string_equal(got, "");
+    assert_int_equal(raw_int(fx, "SELECT version FROM kv WHERE k = 't'"), 2);
+    assert_int_equal(raw_int(fx, "SELECT update_time FROM kv WHERE k = 't'"), 600);
+}
+
+static void test_topic_delete_forgets_it_and_a_missing_one_is_enoent(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    char got[200];
+
+    assert_int_equal(topic_tx(fx->s, T_DEL, "t", NULL, &err), MR_ENOENT);
+    assert_string_equal(err.msg, "storage: NotFound");
+    assert_int_equal(topic_tx(fx->s, T_SUB, "t", "http://a/x", &err), 0);
+    assert_int_equal(topic_tx(fx->s, T_DEL, "t", NULL, &err), 0);
+    topic_urls(fx->s, "t", got, sizeof(got));
+    assert_string_equal(got, "-");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM kv"), 0);
+    /* subscribing again starts a new row at version 1 */
+    assert_int_equal(topic_tx(fx->s, T_SUB, "t", "http://b/x", &err), 0);
+    assert_int_equal(raw_int(fx, "SELECT version FROM kv WHERE k = 't'"), 1);
+}
+
+static void test_topic_subscribers_are_capped(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    char url[64];
+    int i;
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    for (i = 0; i < MR_STORE_TOPIC_MAX_SUBSCRIBERS; i++) {
+        snprintf(url, sizeof(url), "http://svc/%d", i);
+        assert_int_equal(mr_store_topic_subscribe(fx->s, "big", url, NULL, 500, &err), 0);
+    }
+    assert_int_equal(mr_store_topic_subscribe(fx->s, "big", "http://svc/x", NULL, 500, &err),
+                     MR_ETOOBIG);
+    /* the refusal leaves the transaction usable */
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(raw_int(fx, "SELECT version FROM kv WHERE k = 'big'"),
+                     MR_STORE_TOPIC_MAX_SUBSCRIBERS);
+}
+
+static void test_topic_writes_outside_a_transaction_are_einval(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+
+    assert_int_equal(mr_store_topic_subscribe(fx->s, "t", "http://a/x", NULL, 1, &err),
+                     MR_EINVAL);
+    assert_int_equal(mr_store_topic_delete(fx->s, "t", &err), MR_EINVAL);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM kv"), 0);
+}
+
+static void test_kv_scan_pages_newest_first_within_one_cat(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_kv *v = NULL;
+    size_t n = 99;
+
+    assert_int_equal(topic_tx(fx->s, T_SUB, "t1", "http://a/x", &err), 0);
+    assert_int_equal(topic_tx(fx->s, T_SUB, "t2", "http://a/x", &err), 0);
+    assert_int_equal(topic_tx(fx->s, T_SUB, "t3", "http://a/x", &err), 0);
+    raw_exec(fx, "INSERT INTO kv (cat, k, v, version, create_time, update_time) "
+                 "VALUES ('other', 'o1', '', 1, 0, 0)");
+
+    assert_int_equal(mr_store_kv_scan(fx->s, MR_STORE_TOPICS_CAT, 0, 2, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].k, "t3");
+    assert_string_equal(v[1].k, "t2");
+    assert_true(v[0].id > v[1].id);
+    mr_store_kvs_free(v, n);
+    assert_int_equal(mr_store_kv_scan(fx->s, MR_STORE_TOPICS_CAT,
+                                      raw_int(fx, "SELECT id FROM kv WHERE k = 't2'"), 2, &v, &n,
+                                      &err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].k, "t1");
+    mr_store_kvs_free(v, n);
+    assert_int_equal(mr_store_kv_scan(fx->s, "none", 0, 10, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    mr_store_kvs_free(v, n);
 }
 
 /* ---- more than one statement's worth ---- */
@@ -1319,6 +1503,196 @@ static void test_claim_of_many_messages_returns_each_with_its_own_steps(void **s
     mr_store_msgs_free(v, n);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg WHERE owner = 'r1'"), 150);
     assert_int_equal(count_due(fx->s, 5000), 0);
+}
+
+/* ---- batches ---- */
+
+static void test_insert_many_then_get_many_round_trips_ids_and_steps(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[150];
+    struct mr_msg *out[152];
+    const char *gids[152];
+    char names[150][16];
+    size_t i;
+    size_t j;
+
+    /* 150 = 2 x 64 + 16 + 4 + 2 x 1 rows: every statement size, and 300 steps */
+    for (i = 0; i < 150; i++) {
+        snprintf(names[i], sizeof(names[i]), "b%03zu", i);
+        v[i] = new_msg(names[i], i % 2 ? MR_MSG_PREPARED : MR_MSG_SUBMITTED, 100 + (int64_t)i,
+                       i % 3 + 1);
+        gids[i] = names[i];
+    }
+    gids[150] = "nope";
+    gids[151] = "also-nope";
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, v, 150, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_get_many(fx->s, gids, 152, out, &err), 0);
+    mr_store_rollback(fx->s);
+    for (i = 0; i < 150; i++) {
+        struct mr_msg *g = get(fx->s, names[i]);
+
+        assert_non_null(out[i]);
+        assert_string_equal(out[i]->gid, names[i]);
+        assert_int_equal(out[i]->id, v[i]->id);
+        assert_int_equal(out[i]->state, v[i]->state);
+        assert_int_equal(out[i]->next_cron_ms, 100 + (int64_t)i);
+        assert_int_equal(out[i]->nsteps, 0);
+        assert_int_equal(g->id, v[i]->id);
+        assert_int_equal(g->nsteps, v[i]->nsteps);
+        for (j = 0; j < g->nsteps; j++) {
+            assert_int_equal(g->steps[j].id, v[i]->steps[j].id);
+            assert_string_equal(g->steps[j].url, v[i]->steps[j].url);
+            assert_string_equal(g->steps[j].payload, v[i]->steps[j].payload);
+        }
+        mr_msg_free(g);
+        mr_msg_free(out[i]);
+        mr_msg_free(v[i]);
+    }
+    assert_null(out[150]);
+    assert_null(out[151]);
+}
+
+static void test_insert_many_with_a_stored_gid_is_eexist(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[2];
+
+    add(fx->s, "old", MR_MSG_SUBMITTED, 100, 1);
+    v[0] = new_msg("new", MR_MSG_SUBMITTED, 100, 1);
+    v[1] = new_msg("old", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, v, 2, &err), MR_EEXIST);
+    mr_store_rollback(fx->s);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 1);
+    mr_msg_free(v[0]);
+    mr_msg_free(v[1]);
+}
+
+static void test_transition_many_moves_only_those_in_from(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    const char *gids[] = {"p1", "s1", "p2", "none", "p3"};
+    bool changed[5];
+    long before = transitions_metric("prepared", "submitted");
+    struct mr_msg *g;
+
+    add(fx->s, "p1", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "s1", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "p2", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "p3", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 5, MR_MSG_PREPARED,
+                                                  MR_MSG_SUBMITTED, 2000, 2500, 7, changed, &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_true(changed[0]);
+    assert_false(changed[1]);
+    assert_true(changed[2]);
+    assert_false(changed[3]);
+    assert_true(changed[4]);
+    assert_int_equal(transitions_metric("prepared", "submitted") - before, 3);
+    g = get(fx->s, "p2");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->update_ms, 2000);
+    assert_int_equal(g->next_cron_ms, 2500);
+    assert_int_equal(g->next_cron_interval, 7);
+    mr_msg_free(g);
+    g = get(fx->s, "s1");
+    assert_int_equal(g->update_ms, 100);
+    mr_msg_free(g);
+
+    /* a transition the table refuses writes nothing */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 1, MR_MSG_SUCCEED, MR_MSG_PREPARED,
+                                                  3000, -1, 0, changed, &err),
+                     MR_EINVAL);
+    mr_store_rollback(fx->s);
+}
+
+static void test_step_succeed_many_reports_each_step(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *a = new_msg("a", MR_MSG_SUBMITTED, 100, 2);
+    struct mr_msg *b = new_msg("b", MR_MSG_SUBMITTED, 100, 1);
+    int64_t ids[4];
+    int res[4];
+    struct mr_msg *g;
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, a, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, b, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(transition(fx->s, "b", MR_MSG_SUBMITTED, MR_MSG_FAILED, 150, -1, 0), 0);
+    ids[0] = a->steps[1].id;
+    ids[1] = b->steps[0].id;
+    ids[2] = 999999;
+    ids[3] = a->steps[0].id;
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_step_succeed_many(fx->s, ids, 4, 3000, res, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(res[0], 0);
+    assert_int_equal(res[1], MR_ECONFLICT);
+    assert_int_equal(res[2], MR_ENOENT);
+    assert_int_equal(res[3], 0);
+    g = get(fx->s, "a");
+    assert_int_equal(g->steps[0].state, MR_STEP_SUCCEED);
+    assert_int_equal(g->steps[0].attempts, 1);
+    assert_int_equal(g->steps[0].finish_ms, 3000);
+    assert_int_equal(g->steps[1].state, MR_STEP_SUCCEED);
+    mr_msg_free(g);
+    g = get(fx->s, "b");
+    assert_int_equal(g->steps[0].state, MR_STEP_PREPARED);
+    assert_int_equal(g->steps[0].attempts, 0);
+    mr_msg_free(g);
+    mr_msg_free(a);
+    mr_msg_free(b);
+}
+
+static void test_release_many_ends_only_the_owners_leases(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_release v[4] = {
+        {"g1", 5000, 20, NULL},
+        {"g2", 5000, 20, NULL},
+        {"g3", 7000, -1, "http 500"},
+        {"other", 5000, 20, NULL},
+    };
+    struct mr_msg *g;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "g2", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "g3", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 60000, 10), 3);
+    add(fx->s, "other", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r2", 1000, 60000, 10), 1);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_release_many(fx->s, v, 4, "r1", 1100, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g2");
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->next_cron_ms, 5000);
+    assert_int_equal(g->next_cron_interval, 20);
+    mr_msg_free(g);
+    g = get(fx->s, "g3");
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->next_cron_ms, 7000);
+    assert_int_equal(g->next_cron_interval, 10);
+    assert_string_equal(g->result, "http 500");
+    mr_msg_free(g);
+    g = get(fx->s, "other");
+    assert_string_equal(g->owner, "r2");
+    mr_msg_free(g);
 }
 
 /* ---- MySQL only ---- */
@@ -1585,7 +1959,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 1);
+    assert_int_equal(raw_int(fx, sql), 2);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -1593,7 +1967,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (1)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (2)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -1692,7 +2066,18 @@ static void test_mysql_uri_forms(void **state)
     T(test_reopen_keeps_data_and_schema_version)                                                   \
     T(test_open_refuses_a_newer_schema_version)                                                    \
     T(test_insert_of_many_steps_keeps_their_order_and_ids)                                         \
-    T(test_claim_of_many_messages_returns_each_with_its_own_steps)
+    T(test_claim_of_many_messages_returns_each_with_its_own_steps)                                 \
+    T(test_insert_many_then_get_many_round_trips_ids_and_steps)                                    \
+    T(test_insert_many_with_a_stored_gid_is_eexist)                                                \
+    T(test_transition_many_moves_only_those_in_from)                                               \
+    T(test_step_succeed_many_reports_each_step)                                                    \
+    T(test_release_many_ends_only_the_owners_leases)                                               \
+    T(test_topic_subscribe_creates_then_appends_and_counts_versions)                               \
+    T(test_topic_refusals_are_dtms_texts_and_write_nothing)                                        \
+    T(test_topic_delete_forgets_it_and_a_missing_one_is_enoent)                                    \
+    T(test_topic_subscribers_are_capped)                                                           \
+    T(test_topic_writes_outside_a_transaction_are_einval)                                          \
+    T(test_kv_scan_pages_newest_first_within_one_cat)
 
 /* parse_server - MSGRELAY_TEST_MYSQL (mysql://USER:PASS@HOST:PORT/DB) into @srv. */
 static int parse_server(const char *uri, struct server *srv)
