@@ -56,9 +56,10 @@
 
 /*
  * The row counts of the batch statements (store.h "batches"), largest first:
- * each is prepared once per connection at its first use. An INSERT of n rows
- * takes the largest counts that fit; an "IN (...)" list takes the smallest
- * count that holds what is left and repeats its last item to fill it.
+ * each is prepared once per connection at its first use. An "IN (...)" list
+ * takes the smallest count that holds what is left and repeats its last item
+ * to fill it. (A multi-row INSERT has a statement for its exact row count:
+ * rows_stmt().)
  */
 static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
 #define NBATCH (sizeof(batch_sizes) / sizeof(batch_sizes[0]))
@@ -102,8 +103,8 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
 #define STMT_LIST(X)                                                                               \
     X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?")                                 \
     X(ST_STEPS, "SELECT " STEP_COLS " FROM step WHERE msg_id = ? ORDER BY id")                     \
-    X(ST_STEPS_IN,                                                                                 \
-      "SELECT " STEP_COLS " FROM step WHERE msg_id IN " IN_LIST " ORDER BY msg_id, id")            \
+    /* msg_id order comes from step_branch; claim_steps() puts each message's in id order */       \
+    X(ST_STEPS_IN, "SELECT " STEP_COLS " FROM step WHERE msg_id IN " IN_LIST " ORDER BY msg_id")   \
     X(ST_MSG_INSERT,                                                                               \
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
@@ -136,8 +137,9 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
                   "next_cron_interval = IF(?, ?, next_cron_interval), "                            \
                   "result = COALESCE(?, result), update_time = ? "                                 \
                   "WHERE gid = ? AND owner = ? AND " UNFINISHED)                                   \
+    /* leases are held on unfinished messages only: msg_due finds them (no owner index) */         \
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
-                        "WHERE owner = ? AND owner <> ''")                                         \
+                        "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
@@ -285,6 +287,8 @@ struct my_store {
     MYSQL_STMT *st[ST_COUNT];
     MYSQL_STMT *ins[STEP_CHUNK + 1]; /* multi-row step INSERTs by row count, prepared on demand */
     MYSQL_STMT *mt[MT_COUNT][NBATCH]; /* batch statements by batch_sizes[], prepared on demand */
+    /* multi-row msg ([0]) and step ([1]) INSERTs of exactly k rows, prepared on demand */
+    MYSQL_STMT *rows[2][MR_STORE_BATCH_CHUNK + 1];
     struct params p;
     struct row row;
 };
@@ -805,6 +809,13 @@ static void disconnect(struct my_store *ms)
         if (ms->mt[i / NBATCH][i % NBATCH] != NULL)
             mysql_stmt_close(ms->mt[i / NBATCH][i % NBATCH]);
         ms->mt[i / NBATCH][i % NBATCH] = NULL;
+    }
+    for (i = 0; i < 2 * (MR_STORE_BATCH_CHUNK + 1); i++) {
+        MYSQL_STMT **st = &ms->rows[i / (MR_STORE_BATCH_CHUNK + 1)][i % (MR_STORE_BATCH_CHUNK + 1)];
+
+        if (*st != NULL)
+            mysql_stmt_close(*st);
+        *st = NULL;
     }
     if (ms->db != NULL)
         mysql_close(ms->db);
@@ -1571,6 +1582,37 @@ static int multi_stmt(struct my_store *ms, enum multi_id id, size_t bi, MYSQL_ST
     return code;
 }
 
+/*
+ * rows_stmt - the INSERT of exactly @k (1..MR_STORE_BATCH_CHUNK) rows of
+ * MT_MSG_INSERT or MT_STEP_INSERT, prepared at its first use. One statement
+ * per chunk whatever its size: the server's cost of a statement is mostly
+ * per statement, and a run of 25 rows cut into 16+4+4+1 paid it four times.
+ */
+static int rows_stmt(struct my_store *ms, enum multi_id id, size_t k, MYSQL_STMT **out,
+                     struct mr_err *err)
+{
+    const struct multi_sql *d = &multi_sql[id];
+    MYSQL_STMT **slot = &ms->rows[id == MT_MSG_INSERT ? 0 : 1][k];
+    struct mr_buf sql = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    size_t i;
+    int code;
+
+    *out = *slot;
+    if (*out != NULL)
+        return 0;
+    mr_buf_adds(&sql, d->head);
+    for (i = 0; i < k; i++) {
+        if (i > 0)
+            mr_buf_adds(&sql, ", ");
+        mr_buf_adds(&sql, d->item);
+    }
+    mr_buf_adds(&sql, d->tail);
+    code = prepare_sql(ms, sql.p, slot, err);
+    mr_buf_release(&sql);
+    *out = *slot;
+    return code;
+}
+
 /* in_size - the batch_sizes[] index for an IN list of @left items: the smallest that holds them. */
 static size_t in_size(size_t left)
 {
@@ -1578,16 +1620,6 @@ static size_t in_size(size_t left)
 
     while (bi > 0 && batch_sizes[bi] < left)
         bi--;
-    return bi;
-}
-
-/* rows_size - the batch_sizes[] index for an INSERT of @left rows: the largest that fits. */
-static size_t rows_size(size_t left)
-{
-    size_t bi = 0;
-
-    while (batch_sizes[bi] > left)
-        bi++;
     return bi;
 }
 
@@ -1790,12 +1822,11 @@ static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t 
     int code;
 
     for (i = 0; i < n; i += k) {
-        size_t bi = rows_size(n - i);
         MYSQL_STMT *st;
         int64_t first;
 
-        k = batch_sizes[bi];
-        code = multi_stmt(ms, MT_MSG_INSERT, bi, &st, err);
+        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        code = rows_stmt(ms, MT_MSG_INSERT, k, &st, err);
         if (code != 0)
             return code;
         p_reset(ms);
@@ -1830,13 +1861,12 @@ static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t
     for (i = 0; i < n; i++)
         total += v[i]->nsteps;
     for (done = 0; done < total; done += k) {
-        size_t bi = rows_size(total - done);
         struct mr_step *rows[MR_STORE_BATCH_CHUNK];
         MYSQL_STMT *st;
         int64_t first;
 
-        k = batch_sizes[bi];
-        code = multi_stmt(ms, MT_STEP_INSERT, bi, &st, err);
+        k = total - done < MR_STORE_BATCH_CHUNK ? total - done : MR_STORE_BATCH_CHUNK;
+        code = rows_stmt(ms, MT_STEP_INSERT, k, &st, err);
         if (code != 0)
             return code;
         p_reset(ms);
@@ -1895,21 +1925,71 @@ static int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_
     return code;
 }
 
+/* transition_update - the UPDATE of transition_chunk() (every gid, those in @from move). */
+static int transition_update(struct my_store *ms, const char *const *gids, size_t k, int from,
+                             int to, int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
+                             MYSQL_STMT **out, struct mr_err *err)
+{
+    size_t bi = in_size(k);
+    bool final = mr_msg_state_is_final(to);
+    MYSQL_STMT *st;
+    int code;
+
+    code = multi_stmt(ms, MT_TRANSITION, bi, &st, err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, mr_msg_state_name(to));
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_SUCCEED);
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_FAILED);
+    p_int(ms, now_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_interval);
+    p_int(ms, final);
+    p_int(ms, final);
+    p_text(ms, mr_msg_state_name(from));
+    p_gids(ms, gids, k, bi);
+    *out = st;
+    return exec(ms, st, err);
+}
+
 /*
- * transition_chunk - lock those of the @k gids at @gids that are in @from
- * (marking them in @changed), then move exactly those: the lock keeps them in
- * @from until the UPDATE, so the marks are what changed.
+ * transition_chunk - move those of the @k gids at @gids that are in @from,
+ * marking them in @changed. The common case is one statement: the UPDATE
+ * under a savepoint, and when it matched @k rows (CLIENT_FOUND_ROWS: matched,
+ * not changed) every gid was in @from and distinct. Otherwise it is undone
+ * to the savepoint, and the rows in @from are locked and marked first, then
+ * moved: the lock keeps them in @from until the UPDATE, so the marks are
+ * what changed.
  */
 static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k, int from,
                             int to, int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
                             bool *changed, struct mr_err *err)
 {
     size_t bi = in_size(k);
-    bool final = mr_msg_state_is_final(to);
     size_t found = 0;
     MYSQL_STMT *st;
     size_t at;
     int code;
+
+    code = query(ms, "SAVEPOINT msgrelay_tr", err);
+    if (code == 0)
+        code = transition_update(ms, gids, k, from, to, now_ms, next_cron_ms, next_cron_interval,
+                                 &st, err);
+    if (code != 0)
+        return code;
+    if ((uint64_t)mysql_stmt_affected_rows(st) == k) {
+        for (at = 0; at < k; at++)
+            changed[at] = true;
+        return 0;
+    }
+    code = query(ms, "ROLLBACK TO SAVEPOINT msgrelay_tr", err);
+    if (code != 0)
+        return code;
 
     code = multi_stmt(ms, MT_LOCK_STATE, bi, &st, err);
     if (code != 0)
@@ -1933,25 +2013,8 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
     close_rows(ms, st);
     if (code != 0 || found == 0)
         return code;
-    code = multi_stmt(ms, MT_TRANSITION, bi, &st, err);
-    if (code != 0)
-        return code;
-    p_reset(ms);
-    p_text(ms, mr_msg_state_name(to));
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_SUCCEED);
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_FAILED);
-    p_int(ms, now_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_interval);
-    p_int(ms, final);
-    p_int(ms, final);
-    p_text(ms, mr_msg_state_name(from));
-    p_gids(ms, gids, k, bi);
-    return exec(ms, st, err);
+    return transition_update(ms, gids, k, from, to, now_ms, next_cron_ms, next_cron_interval, &st,
+                             err);
 }
 
 static int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
@@ -1981,7 +2044,26 @@ static void bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t fr
         p_int(ms, v[from + j < n ? from + j : n - 1]->id);
 }
 
-/* claim_steps - load the steps of the claimed @v[from..from+IN_CHUNK) in one query. */
+/* steps_by_id - put @m's steps in id order (insertion sort: a message has few, often sorted). */
+static void steps_by_id(struct mr_msg *m)
+{
+    size_t i;
+    size_t j;
+
+    for (i = 1; i < m->nsteps; i++) {
+        struct mr_step t = m->steps[i];
+
+        for (j = i; j > 0 && m->steps[j - 1].id > t.id; j--)
+            m->steps[j] = m->steps[j - 1];
+        m->steps[j] = t;
+    }
+}
+
+/*
+ * claim_steps - load the steps of the claimed @v[from..from+IN_CHUNK) in one
+ * query. The query orders by msg_id only, which the step_branch index gives
+ * for free (msg_id, id would be a filesort, and a second read of each row).
+ */
 static int claim_steps(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
                        struct mr_err *err)
 {
@@ -2015,6 +2097,8 @@ static int claim_steps(struct my_store *ms, struct mr_msg **v, size_t n, size_t 
             break;
     }
     close_rows(ms, st);
+    for (cur = from; code == 0 && cur < end; cur++)
+        steps_by_id(v[cur]);
     return code;
 }
 
