@@ -124,8 +124,9 @@ int mr_store_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron
  * The batch functions do what a loop of the per-row function would, in a few
  * statements: MySQL sends multi-row statements of at most
  * MR_STORE_BATCH_CHUNK rows each, prepared once per connection for a few
- * fixed sizes (the SQL text is ours, never built from data); SQLite loops
- * over its per-row statements, which cost no round trip. A batch of 0 items
+ * fixed sizes (the SQL text is ours, never built from data); SQLite runs
+ * the state changes and step successes as one UPDATE ... RETURNING per chunk
+ * and the rest as loops of its per-row statements (no round trips there). A batch of 0 items
  * is a no-op. The gids of one call must be distinct (the caller merges
  * repeats); a repeated gid gets a result at one position only.
  */

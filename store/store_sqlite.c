@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/mem.h"
 
@@ -34,6 +35,50 @@
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
     "lease_until, result"
+
+/* MSG_COLS qualified with the table, for the claim's join with step. */
+#define MSG_COLS_M                                                                                 \
+    "msg.id, msg.gid, msg.state, msg.query_prepared, msg.protocol, msg.custom_data, "              \
+    "msg.branch_headers, msg.concurrent, msg.wait_result, msg.timeout_to_fail, "                   \
+    "msg.retry_interval, msg.request_timeout, msg.delay, msg.create_time, msg.update_time, "       \
+    "msg.finish_time, msg.rollback_time, msg.next_cron_time, msg.next_cron_interval, msg.owner, "  \
+    "msg.lease_until, msg.result"
+
+/* How many columns MSG_COLS has: where the step columns of the claim's join start. */
+#define MSG_NCOLS 22
+
+/* The step columns, in read_step()'s order, of step aliased s (ST_STEPS reads them unqualified). */
+#define STEP_COLS_S                                                                                \
+    "s.id, s.branch_id, s.url, s.payload, s.state, s.attempts, s.last_error, s.create_time, "      \
+    "s.update_time, s.finish_time"
+
+/*
+ * The transition's SET clause (after "UPDATE msg"): ?3 the new state, ?4 now, ?5 next_cron_time
+ * (< 0 keeps it), ?6 next_cron_interval, ?7 whether the new state is final.
+ */
+#define TRANSITION_SET                                                                             \
+    "SET state = ?3, update_time = ?4, "                                                           \
+    "finish_time = CASE WHEN ?3 = 'succeed' THEN ?4 ELSE finish_time END, "                        \
+    "rollback_time = CASE WHEN ?3 = 'failed' THEN ?4 ELSE rollback_time END, "                     \
+    "next_cron_time = CASE WHEN ?5 >= 0 THEN ?5 ELSE next_cron_time END, "                         \
+    "next_cron_interval = CASE WHEN ?5 >= 0 THEN ?6 ELSE next_cron_interval END, "                 \
+    "owner = CASE WHEN ?7 THEN '' ELSE owner END, "                                                \
+    "lease_until = CASE WHEN ?7 THEN 0 ELSE lease_until END "
+
+/*
+ * The batch statements' IN list: MR_STORE_BATCH_CHUNK (64) parameters from
+ * ?8 (IN_FIRST), padded by repeating the last item when a chunk is shorter.
+ * One statement per chunk, not per row: besides the set-up each statement
+ * costs, a statement that sets msg.state builds the CHECK constraint's IN
+ * list as a temporary b-tree every time it runs.
+ */
+#define IN_FIRST 8
+#define IN_LIST                                                                                    \
+    "?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,"   \
+    "?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48,?49,?50,?51,?52,"     \
+    "?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64,?65,?66,?67,?68,?69,?70,?71"
+
+_Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?8 to ?71");
 
 /* Unfinished messages; must read exactly as the msg_due index's WHERE. */
 #define UNFINISHED "state IN ('prepared', 'submitted')"
@@ -82,27 +127,30 @@
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
       "create_time, update_time, finish_time) "                                                    \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                          \
-    X(ST_TRANSITION,                                                                               \
-      "UPDATE msg SET state = ?3, update_time = ?4, "                                              \
-      "finish_time = CASE WHEN ?3 = 'succeed' THEN ?4 ELSE finish_time END, "                      \
-      "rollback_time = CASE WHEN ?3 = 'failed' THEN ?4 ELSE rollback_time END, "                   \
-      "next_cron_time = CASE WHEN ?5 >= 0 THEN ?5 ELSE next_cron_time END, "                       \
-      "next_cron_interval = CASE WHEN ?5 >= 0 THEN ?6 ELSE next_cron_interval END, "               \
-      "owner = CASE WHEN ?7 THEN '' ELSE owner END, "                                              \
-      "lease_until = CASE WHEN ?7 THEN 0 ELSE lease_until END "                                    \
-      "WHERE gid = ?1 AND state = ?2")                                                             \
+    X(ST_TRANSITION, "UPDATE msg " TRANSITION_SET "WHERE gid = ?1 AND state = ?2")                 \
+    /* pinned: without statistics the planner walks msg_state_id for the state */                  \
+    X(ST_TRANSITION_MANY, "UPDATE msg INDEXED BY msg_gid " TRANSITION_SET                          \
+                          "WHERE state = ?2 AND gid IN (" IN_LIST ") RETURNING gid")               \
     X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = ?1")                                        \
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?2, "                                          \
                    "next_cron_interval = CASE WHEN ?3 >= 0 THEN ?3 ELSE next_cron_interval END, "  \
                    "update_time = ?4 WHERE gid = ?1 AND " UNFINISHED)                              \
     X(ST_CLAIM_IDS, "SELECT id " DUE_FROM " ORDER BY next_cron_time LIMIT ?2")                     \
-    X(ST_CLAIM_LEASE, "UPDATE msg SET owner = ?2, lease_until = ?3 WHERE id = ?1")                 \
+    X(ST_CLAIM_LEASE, "UPDATE msg SET owner = ?2, lease_until = ?3 "                               \
+                      "WHERE id IN (SELECT value FROM json_each(?1))")                             \
+    X(ST_CLAIM_LOAD, "SELECT " MSG_COLS_M ", " STEP_COLS_S " FROM json_each(?1) AS j "             \
+                     "JOIN msg ON msg.id = j.value LEFT JOIN step AS s ON s.msg_id = msg.id "      \
+                     "ORDER BY j.key, s.id")                                                       \
     X(ST_STEP_RECORD, "UPDATE step SET attempts = attempts + 1, update_time = ?3, "                \
                       "state = CASE WHEN ?2 THEN 'succeed' ELSE state END, "                       \
                       "finish_time = CASE WHEN ?2 THEN ?3 ELSE finish_time END, "                  \
                       "last_error = CASE WHEN ?2 THEN last_error ELSE ?4 END WHERE id = ?1 "       \
                       "AND EXISTS (SELECT 1 FROM msg WHERE msg.id = step.msg_id "                  \
                       "AND msg.state = 'submitted')")                                              \
+    X(ST_STEP_SUCCEED_MANY,                                                                        \
+      "UPDATE step SET attempts = attempts + 1, update_time = ?3, state = 'succeed', "             \
+      "finish_time = ?3 WHERE id IN (" IN_LIST ") AND EXISTS (SELECT 1 FROM msg "                  \
+      "WHERE msg.id = step.msg_id AND msg.state = 'submitted') RETURNING id")                      \
     X(ST_STEP_EXISTS, "SELECT 1 FROM step WHERE id = ?1")                                          \
     X(ST_RELEASE, "UPDATE msg SET owner = '', lease_until = 0, next_cron_time = ?3, "              \
                   "next_cron_interval = CASE WHEN ?4 >= 0 THEN ?4 ELSE next_cron_interval END, "   \
@@ -303,18 +351,21 @@ static int read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
     return 0;
 }
 
-/* read_step - the step in the current row of ST_STEPS into @sp (zeroed). */
-static int read_step(sqlite3_stmt *st, struct mr_step *sp, struct mr_err *err)
+/*
+ * read_step - the step in the current row of a query whose step columns (in
+ * ST_STEPS's order) start at column @c into @sp (zeroed).
+ */
+static int read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err *err)
 {
     const void *payload;
-    const char *state = (const char *)sqlite3_column_text(st, 4);
+    const char *state = (const char *)sqlite3_column_text(st, c + 4);
 
-    sp->id = sqlite3_column_int64(st, 0);
-    sp->branch_id = col_str(st, 1);
-    sp->url = col_str(st, 2);
+    sp->id = sqlite3_column_int64(st, c);
+    sp->branch_id = col_str(st, c + 1);
+    sp->url = col_str(st, c + 2);
     /* column_blob before column_bytes: the order SQLite documents as safe */
-    payload = sqlite3_column_blob(st, 3);
-    sp->payload_len = (size_t)sqlite3_column_bytes(st, 3);
+    payload = sqlite3_column_blob(st, c + 3);
+    sp->payload_len = (size_t)sqlite3_column_bytes(st, c + 3);
     if (payload == NULL)
         sp->payload_len = 0;
     sp->payload = mr_xstrndup(payload != NULL ? payload : "", sp->payload_len);
@@ -323,13 +374,26 @@ static int read_step(sqlite3_stmt *st, struct mr_step *sp, struct mr_err *err)
         return mr_err_set(err, MR_ESTORE, "store: step %lld has unknown state '%s'",
                           (long long)sp->id, state != NULL ? state : "");
     }
-    sp->attempts = sqlite3_column_int(st, 5);
-    if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-        sp->last_error = col_str(st, 6);
-    sp->create_ms = sqlite3_column_int64(st, 7);
-    sp->update_ms = sqlite3_column_int64(st, 8);
-    sp->finish_ms = sqlite3_column_int64(st, 9);
+    sp->attempts = sqlite3_column_int(st, c + 5);
+    if (sqlite3_column_type(st, c + 6) != SQLITE_NULL)
+        sp->last_error = col_str(st, c + 6);
+    sp->create_ms = sqlite3_column_int64(st, c + 7);
+    sp->update_ms = sqlite3_column_int64(st, c + 8);
+    sp->finish_ms = sqlite3_column_int64(st, c + 9);
     return 0;
+}
+
+/* step_add - a zeroed new last step of @m, growing its array (@cap) as needed. */
+static struct mr_step *step_add(struct mr_msg *m, size_t *cap)
+{
+    if (m->nsteps == *cap) {
+        *cap = *cap != 0 ? *cap * 2 : 4;
+        m->steps = mr_xrealloc(m->steps, *cap * sizeof(*m->steps));
+    }
+    memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
+    /* count the step before reading it, so mr_msg_free() frees a half-read one */
+    m->nsteps++;
+    return &m->steps[m->nsteps - 1];
 }
 
 /* load_steps - attach @m's steps, in id (= branch insert) order. */
@@ -345,14 +409,7 @@ static int load_steps(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
         rc = sqlite3_step(b.st);
         if (rc != SQLITE_ROW)
             break;
-        if (m->nsteps == cap) {
-            cap = cap != 0 ? cap * 2 : 8;
-            m->steps = mr_xrealloc(m->steps, cap * sizeof(*m->steps));
-        }
-        memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
-        /* count the step before reading it, so mr_msg_free() frees a half-read one */
-        m->nsteps++;
-        if (read_step(b.st, &m->steps[m->nsteps - 1], err) != 0) {
+        if (read_step(b.st, 0, step_add(m, &cap), err) != 0) {
             done(b.st);
             return MR_ESTORE;
         }
@@ -823,26 +880,99 @@ static int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_
     return code;
 }
 
-/* sq_msg_transition_many - a loop of sq_msg_transition(); a message not in @from is skipped. */
+/* bind_in_ints - bind @v[0..@n) (1 <= @n <= the chunk) to the IN list, padded with the last. */
+static void bind_in_ints(struct binder *b, const int64_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < MR_STORE_BATCH_CHUNK; i++)
+        bind_int(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
+}
+
+/* bind_in_texts - bind_in_ints() for strings. */
+static void bind_in_texts(struct binder *b, const char *const *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < MR_STORE_BATCH_CHUNK; i++)
+        bind_text(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
+}
+
+/*
+ * find_gid - the position of @gid in @gids[0..@n), looking from *@hint on
+ * (RETURNING rows tend to come in a stable order), or @n when absent.
+ */
+static size_t find_gid(const char *const *gids, size_t n, const char *gid, size_t *hint)
+{
+    size_t k;
+
+    for (k = 0; k < n; k++) {
+        size_t j = (*hint + k) % n;
+
+        if (strcmp(gids[j] != NULL ? gids[j] : "", gid) == 0) {
+            *hint = j + 1;
+            return j;
+        }
+    }
+    return n;
+}
+
+/* transition_chunk - one ST_TRANSITION_MANY over @gids[0..@n), n <= the chunk. */
+static int transition_chunk(struct sq_store *q, const char *const *gids, size_t n, int from, int to,
+                            int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
+                            bool *changed, struct mr_err *err)
+{
+    struct binder b = binder(q, ST_TRANSITION_MANY);
+    size_t hint = 0;
+    int code = 0;
+    int rc;
+
+    bind_text(&b, 2, mr_msg_state_name(from));
+    bind_text(&b, 3, mr_msg_state_name(to));
+    bind_int(&b, 4, now_ms);
+    bind_int(&b, 5, next_cron_ms);
+    bind_int(&b, 6, next_cron_interval);
+    bind_int(&b, 7, mr_msg_state_is_final(to));
+    bind_in_texts(&b, gids, n);
+    rc = b.rc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        const char *gid;
+        size_t j;
+
+        rc = sqlite3_step(b.st);
+        if (rc != SQLITE_ROW)
+            break;
+        gid = (const char *)sqlite3_column_text(b.st, 0);
+        j = find_gid(gids, n, gid != NULL ? gid : "", &hint);
+        if (j < n)
+            changed[j] = true;
+    }
+    if (rc != SQLITE_DONE)
+        code = fail(q->db, rc, err);
+    done(b.st);
+    return code;
+}
+
+/*
+ * sq_msg_transition_many - one UPDATE ... RETURNING gid per chunk of 64; a
+ * message not in @from is left alone (not returned).
+ */
 static int sq_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
                                   int to, int64_t now_ms, int64_t next_cron_ms,
                                   int next_cron_interval, bool *changed, struct mr_err *err)
 {
-    size_t i;
+    struct sq_store *q = sq(s);
+    size_t at;
     int code;
 
-    for (i = 0; i < n; i++) {
-        code = sq_msg_transition(s, gids[i], from, to, now_ms, next_cron_ms, next_cron_interval,
-                                 err);
-        if (code == MR_ECONFLICT || code == MR_ENOENT) {
-            mr_err_clear(err);
-            continue;
-        }
-        if (code != 0)
-            return code;
-        changed[i] = true;
+    code = need_tx(q, "transition", err);
+    for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
+        size_t len = n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
+
+        code = transition_chunk(q, gids + at, len, from, to, now_ms, next_cron_ms,
+                                next_cron_interval, changed + at, err);
     }
-    return 0;
+    return code;
 }
 
 /* claim_ids - the ids of up to @limit due, unleased messages, earliest first. */
@@ -881,41 +1011,98 @@ static int claim_ids(struct sq_store *q, int64_t now_ms, size_t limit, int64_t *
     return 0;
 }
 
-/* claim_in_tx - the body of sq_claim(), inside its transaction. */
+/* ids_json - @ids[0..@n) as the JSON array the claim statements read through json_each(). */
+static void ids_json(struct mr_buf *b, const int64_t *ids, size_t n)
+{
+    size_t i;
+
+    mr_buf_addc(b, '[');
+    for (i = 0; i < n; i++)
+        mr_buf_addf(b, i > 0 ? ",%lld" : "%lld", (long long)ids[i]);
+    mr_buf_addc(b, ']');
+}
+
+/*
+ * claim_load - run the bound ST_CLAIM_LOAD @b: one row per step (one with
+ * NULL step columns for a message without steps), messages in claim order,
+ * into @v (room for @nids), counting them in *len.
+ */
+static int claim_load(struct sq_store *q, struct binder *b, struct mr_msg **v, size_t nids,
+                      size_t *len, struct mr_err *err)
+{
+    struct mr_msg *m = NULL;
+    size_t cap = 0;
+    int rc = b->rc;
+    int code = 0;
+
+    while (code == 0 && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
+        rc = sqlite3_step(b->st);
+        if (rc != SQLITE_ROW)
+            break;
+        if (m == NULL || m->id != sqlite3_column_int64(b->st, 0)) {
+            if (*len == nids) {
+                code = mr_err_set(err, MR_ESTORE, "store: claim loaded more messages than it took");
+                break;
+            }
+            code = read_msg(b->st, &v[*len], err);
+            if (code != 0)
+                break;
+            m = v[(*len)++];
+            cap = 0;
+        }
+        if (sqlite3_column_type(b->st, MSG_NCOLS) != SQLITE_NULL)
+            code = read_step(b->st, MSG_NCOLS, step_add(m, &cap), err);
+    }
+    if (code == 0 && rc != SQLITE_DONE)
+        code = fail(q->db, rc, err);
+    done(b->st);
+    return code;
+}
+
+/*
+ * claim_in_tx - the body of sq_claim(), inside its transaction: pick the ids,
+ * lease them all in one UPDATE, and load the messages with their steps in one
+ * join (a statement per message and another per message's steps cost more in
+ * statement set-up than in reading rows).
+ */
 static int claim_in_tx(struct sq_store *q, const char *owner, int64_t now_ms,
                        int64_t lease_until_ms, size_t limit, struct mr_msg ***out, size_t *n,
                        struct mr_err *err)
 {
+    struct mr_buf json;
     struct mr_msg **v = NULL;
     int64_t *ids = NULL;
     size_t nids = 0;
     size_t len = 0;
-    size_t i;
+    struct binder b;
     int code;
 
     code = claim_ids(q, now_ms, limit, &ids, &nids, err);
-    for (i = 0; code == 0 && i < nids; i++) {
-        struct binder b = binder(q, ST_CLAIM_LEASE);
-
-        bind_int(&b, 1, ids[i]);
-        bind_text(&b, 2, owner);
-        bind_int(&b, 3, lease_until_ms);
-        code = run(q, &b, err);
+    if (code != 0 || nids == 0) {
+        free(ids);
+        return code;
     }
-    if (code == 0 && nids > 0)
-        v = mr_xcalloc(nids, sizeof(*v));
-    for (i = 0; code == 0 && i < nids; i++) {
-        struct binder b = binder(q, ST_MSG_BY_ID);
-
-        bind_int(&b, 1, ids[i]);
-        code = load_one(q, &b, true, &v[len], err);
-        if (code == 0 && v[len] == NULL)
-            code = mr_err_set(err, MR_ESTORE, "store: claimed message %lld vanished",
-                              (long long)ids[i]);
-        if (code == 0)
-            len++;
-    }
+    /* an id takes at most 20 digits and a comma */
+    mr_buf_init(&json, nids * 21 + 2);
+    ids_json(&json, ids, nids);
     free(ids);
+    b = binder(q, ST_CLAIM_LEASE);
+    bind_text(&b, 1, json.p);
+    bind_text(&b, 2, owner);
+    bind_int(&b, 3, lease_until_ms);
+    code = run(q, &b, err);
+    if (code == 0 && (size_t)sqlite3_changes(q->db) != nids)
+        code = mr_err_set(err, MR_ESTORE, "store: claim leased %d of %zu messages",
+                          sqlite3_changes(q->db), nids);
+    if (code == 0) {
+        v = mr_xcalloc(nids, sizeof(*v));
+        b = binder(q, ST_CLAIM_LOAD);
+        bind_text(&b, 1, json.p);
+        code = claim_load(q, &b, v, nids, &len, err);
+    }
+    if (code == 0 && len != nids)
+        code = mr_err_set(err, MR_ESTORE, "store: %zu claimed messages vanished", nids - len);
+    mr_buf_release(&json);
     if (code != 0) {
         mr_store_msgs_free(v, len);
         return code;
@@ -1025,24 +1212,88 @@ static int sq_msg_release(struct mr_store *s, const char *gid, const char *owner
     return run(q, &b, err);
 }
 
-/* sq_step_succeed_many - a loop of sq_step_record() with success. */
+/* step_missing - why step @id was not recorded: MR_ECONFLICT (it exists) or MR_ENOENT. */
+static int step_missing(struct sq_store *q, int64_t id, int *res, struct mr_err *err)
+{
+    struct binder b = binder(q, ST_STEP_EXISTS);
+    int code = 0;
+    int rc;
+
+    bind_int(&b, 1, id);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_ROW)
+        *res = MR_ECONFLICT;
+    else if (rc == SQLITE_DONE)
+        *res = MR_ENOENT;
+    else
+        code = fail(q->db, rc, err);
+    done(b.st);
+    return code;
+}
+
+/* step_succeed_chunk - one ST_STEP_SUCCEED_MANY over @ids[0..@n), n <= the chunk. */
+static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, int64_t now_ms,
+                              int *res, struct mr_err *err)
+{
+    struct binder b = binder(q, ST_STEP_SUCCEED_MANY);
+    size_t hint = 0;
+    size_t i;
+    int code = 0;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        res[i] = MR_ENOENT; /* until RETURNING names it */
+    bind_int(&b, 3, now_ms);
+    bind_in_ints(&b, ids, n);
+    rc = b.rc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        int64_t id;
+        size_t k;
+
+        rc = sqlite3_step(b.st);
+        if (rc != SQLITE_ROW)
+            break;
+        id = sqlite3_column_int64(b.st, 0);
+        for (k = 0; k < n; k++) {
+            size_t j = (hint + k) % n;
+
+            if (ids[j] == id) {
+                res[j] = 0;
+                hint = j + 1;
+                break;
+            }
+        }
+    }
+    if (rc != SQLITE_DONE)
+        code = fail(q->db, rc, err);
+    done(b.st);
+    for (i = 0; code == 0 && i < n; i++) {
+        if (res[i] != 0)
+            code = step_missing(q, ids[i], &res[i], err);
+    }
+    return code;
+}
+
+/*
+ * sq_step_succeed_many - one UPDATE ... RETURNING id per chunk of 64; a step
+ * not returned is looked up to tell MR_ECONFLICT from MR_ENOENT.
+ */
 static int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n,
                                 int64_t now_ms, int *res, struct mr_err *err)
 {
-    size_t i;
+    struct sq_store *q = sq(s);
+    size_t at;
     int code;
 
-    for (i = 0; i < n; i++) {
-        code = sq_step_record(s, step_ids[i], true, NULL, now_ms, err);
-        res[i] = code;
-        if (code == MR_ECONFLICT || code == MR_ENOENT) {
-            mr_err_clear(err);
-            continue;
-        }
-        if (code != 0)
-            return code;
+    code = need_tx(q, "step_record", err);
+    for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
+        size_t len = n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
+
+        code = step_succeed_chunk(q, step_ids + at, len, now_ms, res + at, err);
     }
-    return 0;
+    return code;
 }
 
 /* sq_msg_release_many - a loop of sq_msg_release(). */
