@@ -651,6 +651,31 @@ static void p_text_or_null(struct my_store *ms, const char *s)
     p_next(ms)->buffer_type = MYSQL_TYPE_NULL;
 }
 
+/*
+ * p_transition - the parameters every state-change UPDATE starts with: new state,
+ * the times it sets, the schedule (when @next_cron_ms >= 0) and the lease end on
+ * a final state. One list for the single and the batched statement.
+ */
+static void p_transition(struct my_store *ms, int to, int64_t now_ms, int64_t next_cron_ms,
+                         int next_cron_interval)
+{
+    bool final = mr_msg_state_is_final(to);
+
+    p_text(ms, mr_msg_state_name(to));
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_SUCCEED);
+    p_int(ms, now_ms);
+    p_int(ms, to == MR_MSG_FAILED);
+    p_int(ms, now_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_ms);
+    p_int(ms, next_cron_ms >= 0);
+    p_int(ms, next_cron_interval);
+    p_int(ms, final);
+    p_int(ms, final);
+}
+
+
 /* exec - execute @st with the parameters bound since p_reset(). */
 static int exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
 {
@@ -1498,7 +1523,6 @@ static int my_msg_transition(struct mr_store *s, const char *gid, int from, int 
                              int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    bool final = mr_msg_state_is_final(to);
     char state[32];
     int code;
 
@@ -1506,18 +1530,7 @@ static int my_msg_transition(struct mr_store *s, const char *gid, int from, int 
     if (code != 0)
         return code;
     p_reset(ms);
-    p_text(ms, mr_msg_state_name(to));
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_SUCCEED);
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_FAILED);
-    p_int(ms, now_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_interval);
-    p_int(ms, final);
-    p_int(ms, final);
+    p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval);
     p_text(ms, gid);
     p_text(ms, mr_msg_state_name(from));
     code = exec_id(ms, ST_TRANSITION, err);
@@ -1931,7 +1944,6 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
                              MYSQL_STMT **out, struct mr_err *err)
 {
     size_t bi = in_size(k);
-    bool final = mr_msg_state_is_final(to);
     MYSQL_STMT *st;
     int code;
 
@@ -1939,18 +1951,7 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
     if (code != 0)
         return code;
     p_reset(ms);
-    p_text(ms, mr_msg_state_name(to));
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_SUCCEED);
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_FAILED);
-    p_int(ms, now_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_interval);
-    p_int(ms, final);
-    p_int(ms, final);
+    p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval);
     p_text(ms, mr_msg_state_name(from));
     p_gids(ms, gids, k, bi);
     *out = st;
