@@ -235,9 +235,21 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
     return 0;
 }
 
+/* check_owner - the lease functions need a non-empty owner, whatever the engine. */
+static int check_owner(const char *owner, const char *what, struct mr_err *err)
+{
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: %s needs an owner", what);
+    return 0;
+}
+
 int mr_store_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
 {
+    *out = NULL;
+    *n = 0;
+    if (check_owner(owner, "claim", err) != 0)
+        return MR_EINVAL;
     return s->eng->claim(s, owner, now_ms, lease_until_ms, limit, out, n, err);
 }
 
@@ -262,6 +274,8 @@ int mr_store_msg_release(struct mr_store *s, const char *gid, const char *owner,
                          int64_t next_cron_ms, int interval, const char *result, int64_t now_ms,
                          struct mr_err *err)
 {
+    if (check_owner(owner, "release", err) != 0)
+        return MR_EINVAL;
     return s->eng->msg_release(s, gid, owner, next_cron_ms, interval, result, now_ms, err);
 }
 
@@ -278,11 +292,15 @@ int mr_store_msg_release_many(struct mr_store *s, const struct mr_store_release 
 {
     if (n == 0)
         return 0;
+    if (check_owner(owner, "release", err) != 0)
+        return MR_EINVAL;
     return s->eng->msg_release_many(s, v, n, owner, now_ms, err);
 }
 
 int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
+    if (check_owner(owner, "release_owner", err) != 0)
+        return MR_EINVAL;
     return s->eng->release_owner(s, owner, err);
 }
 

@@ -2154,8 +2154,6 @@ static int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
     *n = 0;
     if (ms->in_tx)
         return mr_err_set(err, MR_EINVAL, "store: claim must be called outside a transaction");
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: claim needs an owner");
     if (limit == 0)
         return 0;
     code = my_begin(s, err);
@@ -2233,8 +2231,6 @@ static int my_msg_release(struct mr_store *s, const char *gid, const char *owner
     code = need_tx(ms, "release", err);
     if (code != 0)
         return code;
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: release needs an owner");
     p_reset(ms);
     p_int(ms, next_cron_ms);
     p_int(ms, interval >= 0);
@@ -2384,8 +2380,6 @@ static int my_msg_release_many(struct mr_store *s, const struct mr_store_release
     code = need_tx(ms, "release", err);
     if (code != 0)
         return code;
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: release needs an owner");
     for (i = 0; code == 0 && i < n; i += k) {
         for (k = 1; i + k < n && same_release(&v[i], &v[i + k]); k++)
             continue;
@@ -2402,8 +2396,6 @@ static int my_release_owner(struct mr_store *s, const char *owner, struct mr_err
     code = no_tx(ms, "release_owner", err);
     if (code != 0)
         return code;
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: release_owner needs an owner");
     /* one statement in autocommit mode: its own transaction */
     p_reset(ms);
     p_text(ms, owner);

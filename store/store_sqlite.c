@@ -1123,8 +1123,6 @@ static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
     code = no_tx(q, "claim", err);
     if (code != 0)
         return code;
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: claim needs an owner");
     if (limit == 0)
         return 0;
     /*
@@ -1201,8 +1199,6 @@ static int sq_msg_release(struct mr_store *s, const char *gid, const char *owner
     code = need_tx(q, "release", err);
     if (code != 0)
         return code;
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: release needs an owner");
     bind_text(&b, 1, gid);
     bind_text(&b, 2, owner);
     bind_int(&b, 3, next_cron_ms);
@@ -1318,8 +1314,6 @@ static int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err
     code = no_tx(q, "release_owner", err);
     if (code != 0)
         return code;
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: release_owner needs an owner");
     /* one statement in autocommit mode: its own transaction */
     bind_text(&b, 1, owner);
     return run(q, &b, err);
