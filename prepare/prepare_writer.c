@@ -642,7 +642,7 @@ static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
 
     for (i = 0; i < run->nslots; i++)
         gids[i] = run->slots[i].gid;
-    rc = mr_store_msg_get_many(w->store, gids, run->nslots, cur, err);
+    rc = mr_store_msg_get_many(w->store, gids, run->nslots, false, cur, err);
     for (i = 0; i < run->nslots; i++) {
         struct gslot *g = &run->slots[i];
 

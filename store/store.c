@@ -186,7 +186,7 @@ int mr_store_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron
     return s->eng->msg_schedule(s, gid, next_cron_ms, interval, now_ms, err);
 }
 
-int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                           struct mr_msg **out, struct mr_err *err)
 {
     size_t i;
@@ -195,7 +195,7 @@ int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
         out[i] = NULL;
     if (n == 0)
         return 0;
-    return s->eng->msg_get_many(s, gids, n, out, err);
+    return s->eng->msg_get_many(s, gids, n, with_steps, out, err);
 }
 
 int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,

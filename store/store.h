@@ -135,16 +135,18 @@ int mr_store_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron
 #define MR_STORE_BATCH_CHUNK 64
 
 /*
- * mr_store_msg_get_many - load the messages @gids[0..@n), without steps:
- * out[i] is the message of gids[i], or NULL when there is none. Inside a
- * transaction MySQL locks the rows found (FOR UPDATE), so what the caller
- * decides from them holds until its commit, against other relays too (SQLite
- * holds the whole database from mr_store_begin()). In or out of a transaction.
- * All or nothing: on error every out[i] is NULL.
+ * mr_store_msg_get_many - load the messages @gids[0..@n), with their steps
+ * (in branch order, as mr_store_msg_get() gives them) when @with_steps:
+ * out[i] is the message of gids[i], or NULL when there is none. MySQL reads
+ * the steps with one more statement per chunk that found a message. Inside a
+ * transaction MySQL locks the message rows found (FOR UPDATE), so what the
+ * caller decides from them holds until its commit, against other relays too
+ * (SQLite holds the whole database from mr_store_begin()). In or out of a
+ * transaction. All or nothing: on error every out[i] is NULL.
  * Owned result: each non-NULL out[i], mr_msg_free(); @out is the caller's
  * array of @n slots.
  */
-int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                           struct mr_msg **out, struct mr_err *err);
 
 /*

@@ -41,7 +41,7 @@ struct mr_store_engine {
                           int64_t next_cron_ms, int next_cron_interval, struct mr_err *err);
     int (*msg_schedule)(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
                         int64_t now_ms, struct mr_err *err);
-    int (*msg_get_many)(struct mr_store *s, const char *const *gids, size_t n,
+    int (*msg_get_many)(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                         struct mr_msg **out, struct mr_err *err);
     int (*msg_insert_many)(struct mr_store *s, struct mr_msg *const *v, size_t n,
                            struct mr_err *err);

@@ -103,7 +103,7 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
 #define STMT_LIST(X)                                                                               \
     X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?")                                 \
     X(ST_STEPS, "SELECT " STEP_COLS " FROM step WHERE msg_id = ? ORDER BY id")                     \
-    /* msg_id order comes from step_branch; claim_steps() puts each message's in id order */       \
+    /* msg_id order comes from step_branch; load_steps_in() puts each message's in id order */     \
     X(ST_STEPS_IN, "SELECT " STEP_COLS " FROM step WHERE msg_id IN " IN_LIST " ORDER BY msg_id")   \
     X(ST_MSG_INSERT,                                                                               \
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
@@ -1678,10 +1678,87 @@ static size_t id_at(const int64_t *ids, size_t k, int64_t id)
     return k;
 }
 
-/* get_chunk - load the messages of the @k gids at @gids (one IN list) into @out. */
-static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, struct mr_msg **out,
-                     struct mr_err *err)
+/* bind_ids - IN_CHUNK ids of @v from @from (padded with the last one). */
+static void bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t from)
 {
+    size_t j;
+
+    for (j = 0; j < IN_CHUNK; j++)
+        p_int(ms, v[from + j < n ? from + j : n - 1]->id);
+}
+
+/* steps_by_id - put @m's steps in id order (insertion sort: a message has few, often sorted). */
+static void steps_by_id(struct mr_msg *m)
+{
+    size_t i;
+    size_t j;
+
+    for (i = 1; i < m->nsteps; i++) {
+        struct mr_step t = m->steps[i];
+
+        for (j = i; j > 0 && m->steps[j - 1].id > t.id; j--)
+            m->steps[j] = m->steps[j - 1];
+        m->steps[j] = t;
+    }
+}
+
+/*
+ * load_steps_in - load the steps of @v[from..from+IN_CHUNK) (the messages
+ * of a claim or a get_many, none with steps yet) in one query, each
+ * message's in id order. The query orders by msg_id only, which the
+ * step_branch index gives for free (msg_id, id would be a filesort, and a
+ * second read of each row).
+ */
+static int load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
+                         struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_STEPS_IN];
+    size_t end = from + IN_CHUNK < n ? from + IN_CHUNK : n;
+    size_t caps[IN_CHUNK] = {0};
+    size_t cur = from;
+    int code;
+
+    p_reset(ms);
+    bind_ids(ms, v, n, from);
+    code = open_rows(ms, st, STEP_LAYOUT, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        size_t tries;
+
+        code = next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        /* rows come in msg_id order, the chunk in its own: find the owner, usually the last */
+        for (tries = 0; tries < end - from && v[cur]->id != ms->row.v[0]; tries++)
+            cur = cur + 1 < end ? cur + 1 : from;
+        if (v[cur]->id != ms->row.v[0]) {
+            code = mr_err_set(err, MR_ESTORE, "store: step of unrequested message %lld",
+                              (long long)ms->row.v[0]);
+            break;
+        }
+        code = add_step(ms, v[cur], &caps[cur - from], err);
+        if (code != 0)
+            break;
+    }
+    close_rows(ms, st);
+    for (cur = from; code == 0 && cur < end; cur++)
+        steps_by_id(v[cur]);
+    return code;
+}
+
+_Static_assert(MR_STORE_BATCH_CHUNK <= IN_CHUNK, "a get_many chunk's steps fit one ST_STEPS_IN");
+
+/*
+ * get_chunk - load the messages of the @k gids at @gids (one IN list) into
+ * @out, and when @with_steps their steps with one more statement (none when
+ * no message was found).
+ */
+static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, bool with_steps,
+                     struct mr_msg **out, struct mr_err *err)
+{
+    struct mr_msg *found[MR_STORE_BATCH_CHUNK];
+    size_t nfound = 0;
     size_t bi = in_size(k);
     struct mr_msg *m;
     MYSQL_STMT *st;
@@ -1704,16 +1781,20 @@ static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, str
         if (code != 0)
             break;
         at = gid_at(gids, k, m->gid);
-        if (at < k && out[at] == NULL)
+        if (at < k && out[at] == NULL) {
             out[at] = m;
-        else
+            found[nfound++] = m;
+        } else {
             mr_msg_free(m); /* a repeated gid: one position has it */
+        }
     }
     close_rows(ms, st);
+    if (code == 0 && with_steps && nfound > 0)
+        code = load_steps_in(ms, found, nfound, 0, err);
     return code;
 }
 
-static int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+static int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                            struct mr_msg **out, struct mr_err *err)
 {
     struct my_store *ms = my(s);
@@ -1724,7 +1805,7 @@ static int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n
     code = ready(ms, err);
     for (i = 0; code == 0 && i < n; i += k) {
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
-        code = get_chunk(ms, gids + i, k, out + i, err);
+        code = get_chunk(ms, gids + i, k, with_steps, out + i, err);
     }
     if (code != 0) {
         for (i = 0; i < n; i++) {
@@ -2036,73 +2117,6 @@ static int my_msg_transition_many(struct mr_store *s, const char *const *gids, s
     return code;
 }
 
-/* bind_ids - IN_CHUNK ids of @v from @from (padded with the last one). */
-static void bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t from)
-{
-    size_t j;
-
-    for (j = 0; j < IN_CHUNK; j++)
-        p_int(ms, v[from + j < n ? from + j : n - 1]->id);
-}
-
-/* steps_by_id - put @m's steps in id order (insertion sort: a message has few, often sorted). */
-static void steps_by_id(struct mr_msg *m)
-{
-    size_t i;
-    size_t j;
-
-    for (i = 1; i < m->nsteps; i++) {
-        struct mr_step t = m->steps[i];
-
-        for (j = i; j > 0 && m->steps[j - 1].id > t.id; j--)
-            m->steps[j] = m->steps[j - 1];
-        m->steps[j] = t;
-    }
-}
-
-/*
- * claim_steps - load the steps of the claimed @v[from..from+IN_CHUNK) in one
- * query. The query orders by msg_id only, which the step_branch index gives
- * for free (msg_id, id would be a filesort, and a second read of each row).
- */
-static int claim_steps(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
-                       struct mr_err *err)
-{
-    MYSQL_STMT *st = ms->st[ST_STEPS_IN];
-    size_t end = from + IN_CHUNK < n ? from + IN_CHUNK : n;
-    size_t caps[IN_CHUNK] = {0};
-    size_t cur = from;
-    int code;
-
-    p_reset(ms);
-    bind_ids(ms, v, n, from);
-    code = open_rows(ms, st, STEP_LAYOUT, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        size_t tries;
-
-        code = next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        /* rows come in msg_id order, the chunk in due order: find the owner, usually the last */
-        for (tries = 0; tries < end - from && v[cur]->id != ms->row.v[0]; tries++)
-            cur = cur + 1 < end ? cur + 1 : from;
-        if (v[cur]->id != ms->row.v[0]) {
-            code = mr_err_set(err, MR_ESTORE, "store: step of unclaimed message %lld",
-                              (long long)ms->row.v[0]);
-            break;
-        }
-        code = add_step(ms, v[cur], &caps[cur - from], err);
-        if (code != 0)
-            break;
-    }
-    close_rows(ms, st);
-    for (cur = from; code == 0 && cur < end; cur++)
-        steps_by_id(v[cur]);
-    return code;
-}
-
 /*
  * claim_in_tx - the body of my_claim(), inside its transaction: lock the due
  * rows (skipping rows another claim holds), lease them, load their steps.
@@ -2134,7 +2148,7 @@ static int claim_in_tx(struct my_store *ms, const char *owner, int64_t now_ms,
         v[i]->lease_until_ms = lease_until_ms;
     }
     for (i = 0; code == 0 && i < len; i += IN_CHUNK)
-        code = claim_steps(ms, v, len, i, err);
+        code = load_steps_in(ms, v, len, i, err);
     if (code != 0) {
         mr_store_msgs_free(v, len);
         return code;

@@ -835,14 +835,14 @@ static int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
 }
 
 /* sq_msg_get_many - a loop of sq_msg_get(): a statement step costs no round trip here. */
-static int sq_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
+static int sq_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                            struct mr_msg **out, struct mr_err *err)
 {
     size_t i;
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i++)
-        code = sq_msg_get(s, gids[i], false, &out[i], err);
+        code = sq_msg_get(s, gids[i], with_steps, &out[i], err);
     if (code != 0) {
         for (i = 0; i < n; i++) {
             mr_msg_free(out[i]);

@@ -1536,7 +1536,7 @@ static void test_insert_many_then_get_many_round_trips_ids_and_steps(void **stat
     assert_int_equal(mr_store_commit(fx->s, &err), 0);
 
     assert_int_equal(mr_store_begin(fx->s, &err), 0);
-    assert_int_equal(mr_store_msg_get_many(fx->s, gids, 152, out, &err), 0);
+    assert_int_equal(mr_store_msg_get_many(fx->s, gids, 152, false, out, &err), 0);
     mr_store_rollback(fx->s);
     for (i = 0; i < 150; i++) {
         struct mr_msg *g = get(fx->s, names[i]);
@@ -1697,6 +1697,109 @@ static void test_release_many_ends_only_the_owners_leases(void **state)
     g = get(fx->s, "other");
     assert_string_equal(g->owner, "r2");
     mr_msg_free(g);
+}
+
+/* assert_same_steps - @a's steps are @b's (as mr_store_msg_get() loaded them), field by field. */
+static void assert_same_steps(const struct mr_msg *a, const struct mr_msg *b)
+{
+    size_t j;
+
+    assert_int_equal(a->nsteps, b->nsteps);
+    for (j = 0; j < a->nsteps; j++) {
+        const struct mr_step *x = &a->steps[j];
+        const struct mr_step *y = &b->steps[j];
+
+        assert_true(x->id > 0);
+        assert_int_equal(x->id, y->id);
+        assert_string_equal(x->branch_id, y->branch_id);
+        assert_string_equal(x->url, y->url);
+        assert_int_equal(x->payload_len, y->payload_len);
+        assert_memory_equal(x->payload, y->payload, x->payload_len);
+        assert_int_equal(x->state, y->state);
+        assert_int_equal(x->attempts, y->attempts);
+        if (y->last_error == NULL)
+            assert_null(x->last_error);
+        else
+            assert_string_equal(x->last_error, y->last_error);
+        assert_int_equal(x->create_ms, y->create_ms);
+        assert_int_equal(x->update_ms, y->update_ms);
+        assert_int_equal(x->finish_ms, y->finish_ms);
+    }
+}
+
+static void test_get_many_with_steps_gives_each_its_steps_in_branch_order(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[70];
+    struct mr_msg *out[72];
+    const char *gids[72];
+    char names[70][16];
+    struct mr_msg *g;
+    size_t i;
+    size_t j;
+
+    /* 70 messages (chunks of 64 and 6), a missing gid in each chunk */
+    for (i = 0; i < 70; i++) {
+        snprintf(names[i], sizeof(names[i]), "m%03zu", i);
+        v[i] = new_msg(names[i], MR_MSG_SUBMITTED, 100, i % 3 + 1);
+    }
+    /* branches stored out of lexical order: the order is the insert (id) order */
+    free(v[7]->steps[0].branch_id);
+    v[7]->steps[0].branch_id = mr_xstrdup("09");
+    for (i = 0, j = 0; i < 72; i++)
+        gids[i] = i == 5 ? "nope" : i == 71 ? "also-nope" : names[j++];
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, v, 70, &err), 0);
+    /* some steps with attempts, an error, a success */
+    assert_int_equal(mr_store_step_record(fx->s, v[2]->steps[1].id, false, "http 503", 700, &err),
+                     0);
+    assert_int_equal(mr_store_step_record(fx->s, v[2]->steps[2].id, true, NULL, 800, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+
+    /* in a transaction, as the intake writer reads them */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_get_many(fx->s, gids, 72, true, out, &err), 0);
+    mr_store_rollback(fx->s);
+    assert_null(out[5]);
+    assert_null(out[71]);
+    for (i = 0; i < 72; i++) {
+        if (i == 5 || i == 71)
+            continue;
+        assert_non_null(out[i]);
+        assert_string_equal(out[i]->gid, gids[i]);
+        g = get(fx->s, gids[i]);
+        assert_int_equal(out[i]->id, g->id);
+        assert_same_steps(out[i], g);
+        for (j = 1; j < out[i]->nsteps; j++)
+            assert_true(out[i]->steps[j - 1].id < out[i]->steps[j].id);
+        mr_msg_free(g);
+    }
+    /* names[2] (gids[2]) carries the recorded calls; names[7] (gids[8]) its "09" branch first */
+    assert_int_equal(out[2]->nsteps, 3);
+    assert_int_equal(out[2]->steps[0].attempts, 0);
+    assert_int_equal(out[2]->steps[1].attempts, 1);
+    assert_string_equal(out[2]->steps[1].last_error, "http 503");
+    assert_int_equal(out[2]->steps[2].state, MR_STEP_SUCCEED);
+    assert_int_equal(out[2]->steps[2].finish_ms, 800);
+    assert_string_equal(out[8]->gid, names[7]);
+    assert_string_equal(out[8]->steps[0].branch_id, "09");
+    assert_string_equal(out[8]->steps[1].branch_id, "02");
+    for (i = 0; i < 72; i++)
+        mr_msg_free(out[i]);
+
+    /* outside a transaction too, and nothing found is no error */
+    gids[0] = "nope";
+    gids[1] = names[69];
+    assert_int_equal(mr_store_msg_get_many(fx->s, gids, 2, true, out, &err), 0);
+    assert_null(out[0]);
+    assert_non_null(out[1]);
+    assert_int_equal(out[1]->nsteps, 1);
+    mr_msg_free(out[1]);
+    assert_int_equal(mr_store_msg_get_many(fx->s, gids, 1, true, out, &err), 0);
+    assert_null(out[0]);
+    for (i = 0; i < 70; i++)
+        mr_msg_free(v[i]);
 }
 
 /* ---- MySQL only ---- */
@@ -2076,6 +2179,7 @@ static void test_mysql_uri_forms(void **state)
     T(test_transition_many_moves_only_those_in_from)                                               \
     T(test_step_succeed_many_reports_each_step)                                                    \
     T(test_release_many_ends_only_the_owners_leases)                                               \
+    T(test_get_many_with_steps_gives_each_its_steps_in_branch_order)                               \
     T(test_topic_subscribe_creates_then_appends_and_counts_versions)                               \
     T(test_topic_refusals_are_dtms_texts_and_write_nothing)                                        \
     T(test_topic_delete_forgets_it_and_a_missing_one_is_enoent)                                    \
