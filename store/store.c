@@ -157,8 +157,27 @@ int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struc
     return s->eng->msg_get(s, gid, with_steps, out, err);
 }
 
+/*
+ * check_insert_lease - a lease needs an owner, and is only ever held on an
+ * unfinished message (release_owner and the MySQL schema rely on it).
+ */
+static int check_insert_lease(const struct mr_msg *m, struct mr_err *err)
+{
+    bool owned = m->owner != NULL && m->owner[0] != '\0';
+
+    if (!owned && m->lease_until_ms != 0)
+        return mr_err_set(err, MR_EINVAL, "store: message '%s' has a lease time but no owner",
+                          m->gid != NULL ? m->gid : "");
+    if (owned && mr_msg_state_is_final(m->state))
+        return mr_err_set(err, MR_EINVAL, "store: message '%s' is final and cannot be leased",
+                          m->gid != NULL ? m->gid : "");
+    return 0;
+}
+
 int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
 {
+    if (check_insert_lease(m, err) != 0)
+        return MR_EINVAL;
     return s->eng->msg_insert(s, m, err);
 }
 
@@ -201,6 +220,12 @@ int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
 int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,
                              struct mr_err *err)
 {
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (check_insert_lease(v[i], err) != 0)
+            return MR_EINVAL;
+    }
     if (n == 0)
         return 0;
     return s->eng->msg_insert_many(s, v, n, err);

@@ -90,9 +90,12 @@ int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struc
 
 /*
  * mr_store_msg_insert - insert @m and its steps exactly as filled in by the
- * caller (state, times, schedule); owner and lease start empty. Sets m->id and
- * each step's id. MR_EEXIST when the gid is already stored (nothing written).
- * @m is borrowed.
+ * caller (state, times, schedule, lease): m->owner holds the lease (NULL or ""
+ * for none, stored as "") until m->lease_until_ms (0 for none), so a caller
+ * may write a message already leased to a relay that needs no claim for it.
+ * Sets m->id and each step's id. MR_EEXIST when the gid is already stored,
+ * MR_EINVAL for a lease time without an owner or a lease on a final message
+ * (nothing written in either case). @m is borrowed.
  */
 int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err);
 
@@ -151,10 +154,11 @@ int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
 
 /*
  * mr_store_msg_insert_many - mr_store_msg_insert() of every @v[i] (borrowed),
- * in order: each message and its steps exactly as filled in, ids set (m->id,
- * each step's id). All or nothing for the caller: on any error, MR_EEXIST
- * when a gid is already stored, some rows may be written, the ids are
- * undefined, and the caller must roll the transaction back.
+ * in order: each message and its steps exactly as filled in, its lease
+ * (owner, lease_until_ms) included, ids set (m->id, each step's id). All or
+ * nothing for the caller: on any error, MR_EEXIST when a gid is already
+ * stored, some rows may be written, the ids are undefined, and the caller
+ * must roll the transaction back.
  */
 int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,
                              struct mr_err *err);

@@ -52,7 +52,7 @@
 #define IN_CHUNK 64
 
 /* Parameters of one message row of a (multi-row) msg INSERT. */
-#define MSG_PARAMS 19
+#define MSG_PARAMS 21
 
 /*
  * The row counts of the batch statements (store.h "batches"), largest first:
@@ -89,6 +89,10 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
 /* Due and not leased at (now, now). due_time is NULL for final messages (see the schema). */
 #define DUE "due_time <= ? AND lease_until <= ?"
 
+/* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
 /* Replaced by IN_CHUNK placeholders when the statement is prepared. */
 #define IN_LIST "(#)"
 
@@ -109,8 +113,7 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result) "                                                               \
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")                          \
+      "next_cron_interval, result, owner, lease_until) VALUES " MSG_ROW)                           \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
@@ -166,10 +169,6 @@ static const char *const stmt_sql[] = {
 #undef STMT_SQL
 };
 
-/* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
-#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-#define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
 /*
  * X(id, head, item, tail): the batch statements. The text is head, then item
  * k times joined by ", ", then tail, for each k of batch_sizes[]. Parameters
@@ -181,7 +180,7 @@ static const char *const stmt_sql[] = {
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result) VALUES ",                                                       \
+      "next_cron_interval, result, owner, lease_until) VALUES ",                                   \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \
@@ -1448,6 +1447,8 @@ static void bind_msg(struct my_store *ms, const struct mr_msg *m)
     p_int(ms, m->next_cron_ms);
     p_int(ms, m->next_cron_interval);
     p_text(ms, m->result);
+    p_text(ms, m->owner);
+    p_int(ms, m->lease_until_ms);
 }
 
 /*

@@ -120,9 +120,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?8 to ?71
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result) "                                                               \
+      "next_cron_interval, result, owner, lease_until) "                                           \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "       \
-      "?18, ?19)")                                                                                 \
+      "?18, ?19, ?20, ?21)")                                                                       \
     X(ST_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
       "create_time, update_time, finish_time) "                                                    \
@@ -695,6 +695,8 @@ static int insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     bind_int(&b, 17, m->next_cron_ms);
     bind_int(&b, 18, m->next_cron_interval);
     bind_text(&b, 19, m->result);
+    bind_text(&b, 20, m->owner);
+    bind_int(&b, 21, m->lease_until_ms);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);

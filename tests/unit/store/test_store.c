@@ -395,7 +395,7 @@ static void test_insert_then_get_round_trips_every_field_and_step(void **state)
     m->rollback_ms = 1700000000004;
     m->next_cron_ms = 1700000000005;
     m->next_cron_interval = 14;
-    m->owner = mr_xstrdup("ignored");
+    m->owner = mr_xstrdup("r9");
     m->lease_until_ms = 99;
     m->result = mr_xstrdup("last pass failed");
     m->steps[0].branch_id = mr_xstrdup("01");
@@ -440,9 +440,9 @@ static void test_insert_then_get_round_trips_every_field_and_step(void **state)
     assert_int_equal(g->rollback_ms, 1700000000004);
     assert_int_equal(g->next_cron_ms, 1700000000005);
     assert_int_equal(g->next_cron_interval, 14);
-    /* owner and lease always start empty */
-    assert_string_equal(g->owner, "");
-    assert_int_equal(g->lease_until_ms, 0);
+    /* the lease as the caller filled it in */
+    assert_string_equal(g->owner, "r9");
+    assert_int_equal(g->lease_until_ms, 99);
     assert_string_equal(g->result, "last pass failed");
 
     assert_int_equal(g->nsteps, 2);
@@ -1802,6 +1802,99 @@ static void test_get_many_with_steps_gives_each_its_steps_in_branch_order(void *
         mr_msg_free(v[i]);
 }
 
+/* ---- leases written with the message (no claim needed) ---- */
+
+/* leased - a message @gid like new_msg()'s, leased to @owner until @until. */
+static struct mr_msg *leased(const char *gid, int state, size_t nsteps, const char *owner,
+                             int64_t until)
+{
+    struct mr_msg *m = new_msg(gid, state, 100, nsteps);
+
+    m->owner = mr_xstrdup(owner);
+    m->lease_until_ms = until;
+    return m;
+}
+
+/* has_gid - whether one of the @n messages at @v is @gid. */
+static bool has_gid(struct mr_msg **v, size_t n, const char *gid)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(v[i]->gid, gid) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void test_insert_with_a_lease_keeps_other_claims_away_until_it_lapses(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[3];
+    struct mr_msg *one = leased("single", MR_MSG_SUBMITTED, 1, "w1", 5000);
+    struct mr_msg **c = NULL;
+    struct mr_msg *g;
+    size_t n;
+    size_t i;
+
+    v[0] = leased("w-a", MR_MSG_SUBMITTED, 2, "w1", 5000);
+    v[1] = leased("w-b", MR_MSG_PREPARED, 1, "w1", 5000);
+    v[2] = new_msg("free", MR_MSG_SUBMITTED, 100, 1); /* owner NULL, lease 0: no lease */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, v, 3, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, one, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "w-a");
+    assert_string_equal(g->owner, "w1");
+    assert_int_equal(g->lease_until_ms, 5000);
+    mr_msg_free(g);
+    g = get(fx->s, "free");
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+
+    /* before the lease ends another relay gets only the unleased message */
+    n = claim(fx->s, "r2", 1000, 9000, 10, &c);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0]->gid, "free");
+    mr_store_msgs_free(c, n);
+    assert_int_equal(claim_count(fx->s, "r2", 4999, 9000, 10), 0);
+
+    /* at lease_until it has lapsed */
+    n = claim(fx->s, "r2", 5000, 9000, 10, &c);
+    assert_int_equal(n, 3);
+    assert_true(has_gid(c, n, "w-a"));
+    assert_true(has_gid(c, n, "w-b"));
+    assert_true(has_gid(c, n, "single"));
+    for (i = 0; i < n; i++) {
+        assert_string_equal(c[i]->owner, "r2");
+        assert_int_equal(c[i]->nsteps, strcmp(c[i]->gid, "w-a") == 0 ? 2 : 1);
+    }
+    mr_store_msgs_free(c, n);
+    for (i = 0; i < 3; i++)
+        mr_msg_free(v[i]);
+    mr_msg_free(one);
+}
+
+static void test_insert_refuses_a_lease_without_owner_or_on_a_final_message(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *done = leased("done", MR_MSG_SUCCEED, 1, "w1", 5000);
+    struct mr_msg *ownerless = leased("ownerless", MR_MSG_SUBMITTED, 1, "", 5000);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, done, &err), MR_EINVAL);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, &done, 1, &err), MR_EINVAL);
+    assert_int_equal(mr_store_msg_insert(fx->s, ownerless, &err), MR_EINVAL);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, &ownerless, 1, &err), MR_EINVAL);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 0);
+    mr_msg_free(done);
+    mr_msg_free(ownerless);
+}
+
 /* ---- MySQL only ---- */
 
 /* mysql_uri - @fx's server URI for database @db with query part @query ("" for none). */
@@ -2180,6 +2273,8 @@ static void test_mysql_uri_forms(void **state)
     T(test_step_succeed_many_reports_each_step)                                                    \
     T(test_release_many_ends_only_the_owners_leases)                                               \
     T(test_get_many_with_steps_gives_each_its_steps_in_branch_order)                               \
+    T(test_insert_with_a_lease_keeps_other_claims_away_until_it_lapses)                            \
+    T(test_insert_refuses_a_lease_without_owner_or_on_a_final_message)                             \
     T(test_topic_subscribe_creates_then_appends_and_counts_versions)                               \
     T(test_topic_refusals_are_dtms_texts_and_write_nothing)                                        \
     T(test_topic_delete_forgets_it_and_a_missing_one_is_enoent)                                    \
