@@ -747,8 +747,8 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
             }
         }
         rc = mr_store_msg_transition_many(w->store, gids, k, MR_MSG_PREPARED, MR_MSG_SUBMITTED,
-                                          now, run->subs[i].due, run->subs[i].interval, changed,
-                                          err);
+                                          now, run->subs[i].due, run->subs[i].interval, NULL, 0,
+                                          changed, err);
         for (j = 0; rc == 0 && j < k; j++) {
             /* cannot happen under the rows' locks; say so rather than guess */
             if (!changed[j])

@@ -918,7 +918,7 @@ static int write_all(struct mr_relay *r, struct pass *list, struct mr_err *err)
         record_refused(b.ok_pass[i], b.ok_res[i], "no such step");
     if (rc == 0)
         rc = mr_store_msg_transition_many(r->store, b.fin_gids, b.nfin, MR_MSG_SUBMITTED,
-                                          MR_MSG_SUCCEED, now, -1, 0, b.fin_changed, err);
+                                          MR_MSG_SUCCEED, now, -1, 0, NULL, 0, b.fin_changed, err);
     for (i = 0; rc == 0 && i < b.nfin; i++) {
         if (b.fin_changed[i])
             continue;

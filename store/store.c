@@ -157,6 +157,14 @@ int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struc
     return s->eng->msg_get(s, gid, with_steps, out, err);
 }
 
+/* check_owner - the lease functions need a non-empty owner, whatever the engine. */
+static int check_owner(const char *owner, const char *what, struct mr_err *err)
+{
+    if (owner == NULL || owner[0] == '\0')
+        return mr_err_set(err, MR_EINVAL, "store: %s needs an owner", what);
+    return 0;
+}
+
 /*
  * check_insert_lease - a lease needs an owner, and is only ever held on an
  * unfinished message (release_owner and the MySQL schema rely on it).
@@ -233,7 +241,8 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
 
 int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
                                  int to, int64_t now_ms, int64_t next_cron_ms,
-                                 int next_cron_interval, bool *changed, struct mr_err *err)
+                                 int next_cron_interval, const char *lease_owner,
+                                 int64_t lease_until_ms, bool *changed, struct mr_err *err)
 {
     size_t i;
     int rc;
@@ -242,12 +251,18 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
         return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
                           mr_msg_state_name(from), mr_msg_state_name(to));
     }
+    if (lease_owner != NULL && check_owner(lease_owner, "transition lease", err) != 0)
+        return MR_EINVAL;
+    /* a final state ends any lease: the engines see a lease only where it is kept */
+    if (mr_msg_state_is_final(to))
+        lease_owner = NULL;
     for (i = 0; i < n; i++)
         changed[i] = false;
     if (n == 0)
         return 0;
     rc = s->eng->msg_transition_many(s, gids, n, from, to, now_ms, next_cron_ms,
-                                     next_cron_interval, changed, err);
+                                     next_cron_interval, lease_owner, lease_until_ms, changed,
+                                     err);
     if (rc != 0)
         return rc;
     for (i = 0; i < n; i++) {
@@ -257,14 +272,6 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
                mr_msg_state_name(from), "to", mr_msg_state_name(to), NULL);
         mr_metrics_transition(from, to);
     }
-    return 0;
-}
-
-/* check_owner - the lease functions need a non-empty owner, whatever the engine. */
-static int check_owner(const char *owner, const char *what, struct mr_err *err)
-{
-    if (owner == NULL || owner[0] == '\0')
-        return mr_err_set(err, MR_EINVAL, "store: %s needs an owner", what);
     return 0;
 }
 

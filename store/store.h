@@ -168,13 +168,19 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
  * @gids[0..@n) from @from to @to with the same times: changed[i] (the
  * caller's array of @n) says whether gids[i] was in @from and now is in @to;
  * a message in another state or missing is left alone (false, no error).
+ * When @lease_owner is not NULL and @to is unfinished (prepared, submitted),
+ * each changed message is also leased to @lease_owner until @lease_until_ms
+ * in the same write, whoever held it before; when it is NULL the lease is
+ * left as it is. Reaching a final state ends any lease either way.
  * MR_EINVAL (nothing written) for a transition mr_msg_transition_ok()
- * refuses. Logs and counts each change as mr_store_msg_transition() does.
- * Any other error leaves the transaction to be rolled back.
+ * refuses or an empty @lease_owner. Logs and counts each change as
+ * mr_store_msg_transition() does. Any other error leaves the transaction to
+ * be rolled back.
  */
 int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
                                  int to, int64_t now_ms, int64_t next_cron_ms,
-                                 int next_cron_interval, bool *changed, struct mr_err *err);
+                                 int next_cron_interval, const char *lease_owner,
+                                 int64_t lease_until_ms, bool *changed, struct mr_err *err);
 
 /* ---- messages: relay ---- */
 

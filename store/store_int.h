@@ -45,9 +45,11 @@ struct mr_store_engine {
                         struct mr_msg **out, struct mr_err *err);
     int (*msg_insert_many)(struct mr_store *s, struct mr_msg *const *v, size_t n,
                            struct mr_err *err);
+    /* lease_owner is NULL, or non-empty and to is unfinished (store.c passes NULL otherwise) */
     int (*msg_transition_many)(struct mr_store *s, const char *const *gids, size_t n, int from,
                                int to, int64_t now_ms, int64_t next_cron_ms,
-                               int next_cron_interval, bool *changed, struct mr_err *err);
+                               int next_cron_interval, const char *lease_owner,
+                               int64_t lease_until_ms, bool *changed, struct mr_err *err);
     int (*claim)(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                  size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err);
     int (*step_record)(struct mr_store *s, int64_t step_id, bool success, const char *error,

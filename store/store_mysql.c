@@ -121,7 +121,7 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
-      "owner = IF(?, '', owner), lease_until = IF(?, 0, lease_until) "                             \
+      "owner = IF(?, ?, owner), lease_until = IF(?, ?, lease_until) "                              \
       "WHERE gid = ? AND state = ?")                                                               \
     X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = ?")                                         \
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?, "                                           \
@@ -194,7 +194,7 @@ static const char *const stmt_sql[] = {
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
-      "owner = IF(?, '', owner), lease_until = IF(?, 0, lease_until) "                             \
+      "owner = IF(?, ?, owner), lease_until = IF(?, ?, lease_until) "                              \
       "WHERE state = ? AND gid IN (",                                                              \
       "?", ")")                                                                                    \
     X(MT_STEPS_OK,                                                                                 \
@@ -652,13 +652,15 @@ static void p_text_or_null(struct my_store *ms, const char *s)
 
 /*
  * p_transition - the parameters every state-change UPDATE starts with: new state,
- * the times it sets, the schedule (when @next_cron_ms >= 0) and the lease end on
- * a final state. One list for the single and the batched statement.
+ * the times it sets, the schedule (when @next_cron_ms >= 0), and the lease: ended
+ * on a final state, else set to @lease_owner until @lease_until_ms when that is
+ * not NULL, else kept. One list for the single and the batched statement.
  */
 static void p_transition(struct my_store *ms, int to, int64_t now_ms, int64_t next_cron_ms,
-                         int next_cron_interval)
+                         int next_cron_interval, const char *lease_owner, int64_t lease_until_ms)
 {
     bool final = mr_msg_state_is_final(to);
+    bool lease = !final && lease_owner != NULL;
 
     p_text(ms, mr_msg_state_name(to));
     p_int(ms, now_ms);
@@ -670,8 +672,10 @@ static void p_transition(struct my_store *ms, int to, int64_t now_ms, int64_t ne
     p_int(ms, next_cron_ms);
     p_int(ms, next_cron_ms >= 0);
     p_int(ms, next_cron_interval);
-    p_int(ms, final);
-    p_int(ms, final);
+    p_int(ms, final || lease);
+    p_text(ms, lease ? lease_owner : "");
+    p_int(ms, final || lease);
+    p_int(ms, lease ? lease_until_ms : 0);
 }
 
 
@@ -1531,7 +1535,7 @@ static int my_msg_transition(struct mr_store *s, const char *gid, int from, int 
     if (code != 0)
         return code;
     p_reset(ms);
-    p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval);
+    p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval, NULL, 0);
     p_text(ms, gid);
     p_text(ms, mr_msg_state_name(from));
     code = exec_id(ms, ST_TRANSITION, err);
@@ -2020,10 +2024,20 @@ static int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_
     return code;
 }
 
+/* The times and lease of one transition_many, as transition_update() binds them. */
+struct tr_args {
+    int from;
+    int to;
+    int64_t now_ms;
+    int64_t next_cron_ms;
+    int next_cron_interval;
+    const char *lease_owner; /* NULL keeps the lease */
+    int64_t lease_until_ms;
+};
+
 /* transition_update - the UPDATE of transition_chunk() (every gid, those in @from move). */
-static int transition_update(struct my_store *ms, const char *const *gids, size_t k, int from,
-                             int to, int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                             MYSQL_STMT **out, struct mr_err *err)
+static int transition_update(struct my_store *ms, const char *const *gids, size_t k,
+                             const struct tr_args *a, MYSQL_STMT **out, struct mr_err *err)
 {
     size_t bi = in_size(k);
     MYSQL_STMT *st;
@@ -2033,8 +2047,9 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
     if (code != 0)
         return code;
     p_reset(ms);
-    p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval);
-    p_text(ms, mr_msg_state_name(from));
+    p_transition(ms, a->to, a->now_ms, a->next_cron_ms, a->next_cron_interval, a->lease_owner,
+                 a->lease_until_ms);
+    p_text(ms, mr_msg_state_name(a->from));
     p_gids(ms, gids, k, bi);
     *out = st;
     return exec(ms, st, err);
@@ -2049,9 +2064,8 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
  * moved: the lock keeps them in @from until the UPDATE, so the marks are
  * what changed.
  */
-static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k, int from,
-                            int to, int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                            bool *changed, struct mr_err *err)
+static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k,
+                            const struct tr_args *a, bool *changed, struct mr_err *err)
 {
     size_t bi = in_size(k);
     size_t found = 0;
@@ -2061,8 +2075,7 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
 
     code = query(ms, "SAVEPOINT msgrelay_tr", err);
     if (code == 0)
-        code = transition_update(ms, gids, k, from, to, now_ms, next_cron_ms, next_cron_interval,
-                                 &st, err);
+        code = transition_update(ms, gids, k, a, &st, err);
     if (code != 0)
         return code;
     if ((uint64_t)mysql_stmt_affected_rows(st) == k) {
@@ -2078,7 +2091,7 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
     if (code != 0)
         return code;
     p_reset(ms);
-    p_text(ms, mr_msg_state_name(from));
+    p_text(ms, mr_msg_state_name(a->from));
     p_gids(ms, gids, k, bi);
     code = open_rows(ms, st, "s", err);
     if (code != 0)
@@ -2096,15 +2109,23 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
     close_rows(ms, st);
     if (code != 0 || found == 0)
         return code;
-    return transition_update(ms, gids, k, from, to, now_ms, next_cron_ms, next_cron_interval, &st,
-                             err);
+    return transition_update(ms, gids, k, a, &st, err);
 }
 
+/* my_msg_transition_many - transition_chunk() per chunk; a lease goes in the same UPDATE. */
 static int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
                                   int to, int64_t now_ms, int64_t next_cron_ms,
-                                  int next_cron_interval, bool *changed, struct mr_err *err)
+                                  int next_cron_interval, const char *lease_owner,
+                                  int64_t lease_until_ms, bool *changed, struct mr_err *err)
 {
     struct my_store *ms = my(s);
+    const struct tr_args a = {.from = from,
+                              .to = to,
+                              .now_ms = now_ms,
+                              .next_cron_ms = next_cron_ms,
+                              .next_cron_interval = next_cron_interval,
+                              .lease_owner = lease_owner,
+                              .lease_until_ms = lease_until_ms};
     size_t i;
     size_t k;
     int code;
@@ -2112,8 +2133,7 @@ static int my_msg_transition_many(struct mr_store *s, const char *const *gids, s
     code = need_tx(ms, "transition", err);
     for (i = 0; code == 0 && i < n; i += k) {
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
-        code = transition_chunk(ms, gids + i, k, from, to, now_ms, next_cron_ms,
-                                next_cron_interval, changed + i, err);
+        code = transition_chunk(ms, gids + i, k, &a, changed + i, err);
     }
     return code;
 }

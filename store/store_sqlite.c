@@ -54,7 +54,8 @@
 
 /*
  * The transition's SET clause (after "UPDATE msg"): ?3 the new state, ?4 now, ?5 next_cron_time
- * (< 0 keeps it), ?6 next_cron_interval, ?7 whether the new state is final.
+ * (< 0 keeps it), ?6 next_cron_interval, ?7 whether the new state is final, ?8 the lease owner
+ * to set (NULL keeps the lease; never with a final state) and ?9 its lease_until.
  */
 #define TRANSITION_SET                                                                             \
     "SET state = ?3, update_time = ?4, "                                                           \
@@ -62,23 +63,23 @@
     "rollback_time = CASE WHEN ?3 = 'failed' THEN ?4 ELSE rollback_time END, "                     \
     "next_cron_time = CASE WHEN ?5 >= 0 THEN ?5 ELSE next_cron_time END, "                         \
     "next_cron_interval = CASE WHEN ?5 >= 0 THEN ?6 ELSE next_cron_interval END, "                 \
-    "owner = CASE WHEN ?7 THEN '' ELSE owner END, "                                                \
-    "lease_until = CASE WHEN ?7 THEN 0 ELSE lease_until END "
+    "owner = CASE WHEN ?7 THEN '' ELSE coalesce(?8, owner) END, "                                  \
+    "lease_until = CASE WHEN ?7 THEN 0 WHEN ?8 IS NOT NULL THEN ?9 ELSE lease_until END "
 
 /*
  * The batch statements' IN list: MR_STORE_BATCH_CHUNK (64) parameters from
- * ?8 (IN_FIRST), padded by repeating the last item when a chunk is shorter.
+ * ?10 (IN_FIRST), padded by repeating the last item when a chunk is shorter.
  * One statement per chunk, not per row: besides the set-up each statement
  * costs, a statement that sets msg.state builds the CHECK constraint's IN
  * list as a temporary b-tree every time it runs.
  */
-#define IN_FIRST 8
+#define IN_FIRST 10
 #define IN_LIST                                                                                    \
-    "?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,"   \
-    "?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48,?49,?50,?51,?52,"     \
-    "?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64,?65,?66,?67,?68,?69,?70,?71"
+    "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,"     \
+    "?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48,?49,?50,?51,?52,?53,"     \
+    "?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64,?65,?66,?67,?68,?69,?70,?71,?72,?73"
 
-_Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?8 to ?71");
+_Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?73");
 
 /* Unfinished messages; must read exactly as the msg_due index's WHERE. */
 #define UNFINISHED "state IN ('prepared', 'submitted')"
@@ -788,6 +789,7 @@ static int sq_msg_transition(struct mr_store *s, const char *gid, int from, int 
     bind_int(&b, 5, next_cron_ms);
     bind_int(&b, 6, next_cron_interval);
     bind_int(&b, 7, mr_msg_state_is_final(to));
+    bind_text_or_null(&b, 8, NULL); /* the lease stays as it is */
     code = run(q, &b, err);
     if (code != 0)
         return code;
@@ -922,7 +924,8 @@ static size_t find_gid(const char *const *gids, size_t n, const char *gid, size_
 /* transition_chunk - one ST_TRANSITION_MANY over @gids[0..@n), n <= the chunk. */
 static int transition_chunk(struct sq_store *q, const char *const *gids, size_t n, int from, int to,
                             int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                            bool *changed, struct mr_err *err)
+                            const char *lease_owner, int64_t lease_until_ms, bool *changed,
+                            struct mr_err *err)
 {
     struct binder b = binder(q, ST_TRANSITION_MANY);
     size_t hint = 0;
@@ -935,6 +938,8 @@ static int transition_chunk(struct sq_store *q, const char *const *gids, size_t 
     bind_int(&b, 5, next_cron_ms);
     bind_int(&b, 6, next_cron_interval);
     bind_int(&b, 7, mr_msg_state_is_final(to));
+    bind_text_or_null(&b, 8, lease_owner);
+    bind_int(&b, 9, lease_until_ms);
     bind_in_texts(&b, gids, n);
     rc = b.rc;
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
@@ -956,12 +961,14 @@ static int transition_chunk(struct sq_store *q, const char *const *gids, size_t 
 }
 
 /*
- * sq_msg_transition_many - one UPDATE ... RETURNING gid per chunk of 64; a
- * message not in @from is left alone (not returned).
+ * sq_msg_transition_many - one UPDATE ... RETURNING gid per chunk of 64,
+ * leasing in the same UPDATE; a message not in @from is left alone (not
+ * returned).
  */
 static int sq_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
                                   int to, int64_t now_ms, int64_t next_cron_ms,
-                                  int next_cron_interval, bool *changed, struct mr_err *err)
+                                  int next_cron_interval, const char *lease_owner,
+                                  int64_t lease_until_ms, bool *changed, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     size_t at;
@@ -972,7 +979,8 @@ static int sq_msg_transition_many(struct mr_store *s, const char *const *gids, s
         size_t len = n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
 
         code = transition_chunk(q, gids + at, len, from, to, now_ms, next_cron_ms,
-                                next_cron_interval, changed + at, err);
+                                next_cron_interval, lease_owner, lease_until_ms, changed + at,
+                                err);
     }
     return code;
 }

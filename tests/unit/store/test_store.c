@@ -1594,7 +1594,8 @@ static void test_transition_many_moves_only_those_in_from(void **state)
     add(fx->s, "p3", MR_MSG_PREPARED, 100, 1);
     assert_int_equal(mr_store_begin(fx->s, &err), 0);
     assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 5, MR_MSG_PREPARED,
-                                                  MR_MSG_SUBMITTED, 2000, 2500, 7, changed, &err),
+                                                  MR_MSG_SUBMITTED, 2000, 2500, 7, NULL, 0,
+                                                  changed, &err),
                      0);
     assert_int_equal(mr_store_commit(fx->s, &err), 0);
     assert_true(changed[0]);
@@ -1616,7 +1617,7 @@ static void test_transition_many_moves_only_those_in_from(void **state)
     /* a transition the table refuses writes nothing */
     assert_int_equal(mr_store_begin(fx->s, &err), 0);
     assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 1, MR_MSG_SUCCEED, MR_MSG_PREPARED,
-                                                  3000, -1, 0, changed, &err),
+                                                  3000, -1, 0, NULL, 0, changed, &err),
                      MR_EINVAL);
     mr_store_rollback(fx->s);
 }
@@ -1893,6 +1894,126 @@ static void test_insert_refuses_a_lease_without_owner_or_on_a_final_message(void
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 0);
     mr_msg_free(done);
     mr_msg_free(ownerless);
+}
+
+static void test_transition_many_with_a_lease_leases_what_it_moves(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    const char *gids[] = {"p1", "s1", "p2", "none"};
+    const char *p3 = "p3";
+    struct mr_msg **c = NULL;
+    bool changed[4];
+    struct mr_msg *g;
+    size_t n;
+
+    add(fx->s, "p1", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "s1", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "p2", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "p3", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 4, MR_MSG_PREPARED,
+                                                  MR_MSG_SUBMITTED, 900, 100, 10, "w1", 5000,
+                                                  changed, &err),
+                     0);
+    /* without a lease the lease stays as it is: none */
+    assert_int_equal(mr_store_msg_transition_many(fx->s, &p3, 1, MR_MSG_PREPARED,
+                                                  MR_MSG_SUBMITTED, 900, 100, 10, NULL, 0,
+                                                  changed + 3, &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_true(changed[0]);
+    assert_false(changed[1]);
+    assert_true(changed[2]);
+    assert_true(changed[3]);
+    g = get(fx->s, "p1");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->update_ms, 900);
+    assert_string_equal(g->owner, "w1");
+    assert_int_equal(g->lease_until_ms, 5000);
+    mr_msg_free(g);
+    g = get(fx->s, "s1"); /* not moved, so not leased */
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+    g = get(fx->s, "p3");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+
+    /* another relay: s1 and p3 now, p1 and p2 once the lease lapses */
+    n = claim(fx->s, "r2", 4999, 60000, 10, &c);
+    assert_int_equal(n, 2);
+    assert_true(has_gid(c, n, "s1"));
+    assert_true(has_gid(c, n, "p3"));
+    mr_store_msgs_free(c, n);
+    n = claim(fx->s, "r2", 5000, 60000, 10, &c);
+    assert_int_equal(n, 2);
+    assert_true(has_gid(c, n, "p1"));
+    assert_true(has_gid(c, n, "p2"));
+    assert_string_equal(c[0]->owner, "r2");
+    mr_store_msgs_free(c, n);
+
+    /* a final state ends the lease, a lease owner given or not; an empty one is refused */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 1, MR_MSG_SUBMITTED,
+                                                  MR_MSG_SUCCEED, 6000, -1, 0, "w1", 70000,
+                                                  changed, &err),
+                     0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids + 2, 1, MR_MSG_SUBMITTED,
+                                                  MR_MSG_SUCCEED, 6000, -1, 0, "", 70000,
+                                                  changed, &err),
+                     MR_EINVAL);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "p1");
+    assert_int_equal(g->state, MR_MSG_SUCCEED);
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+    g = get(fx->s, "p2");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_string_equal(g->owner, "r2");
+    mr_msg_free(g);
+}
+
+static void test_release_owner_frees_leases_written_with_the_message(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[2];
+    const char *p1 = "p1";
+    bool changed;
+    struct mr_msg *g;
+
+    v[0] = leased("a", MR_MSG_SUBMITTED, 1, "w1", 60000);
+    v[1] = leased("b", MR_MSG_SUBMITTED, 1, "w2", 60000);
+    add(fx->s, "p1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, v, 2, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, &p1, 1, MR_MSG_PREPARED,
+                                                  MR_MSG_SUBMITTED, 900, 100, 10, "w1", 60000,
+                                                  &changed, &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_true(changed);
+    assert_int_equal(count_due(fx->s, 1000), 0);
+
+    assert_int_equal(mr_store_release_owner(fx->s, "w1", &err), 0);
+    assert_int_equal(count_due(fx->s, 1000), 2);
+    g = get(fx->s, "a");
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    mr_msg_free(g);
+    g = get(fx->s, "p1");
+    assert_string_equal(g->owner, "");
+    mr_msg_free(g);
+    g = get(fx->s, "b");
+    assert_string_equal(g->owner, "w2");
+    mr_msg_free(g);
+    assert_int_equal(claim_count(fx->s, "r2", 1000, 9000, 10), 2);
+    mr_msg_free(v[0]);
+    mr_msg_free(v[1]);
 }
 
 /* ---- MySQL only ---- */
@@ -2275,6 +2396,8 @@ static void test_mysql_uri_forms(void **state)
     T(test_get_many_with_steps_gives_each_its_steps_in_branch_order)                               \
     T(test_insert_with_a_lease_keeps_other_claims_away_until_it_lapses)                            \
     T(test_insert_refuses_a_lease_without_owner_or_on_a_final_message)                             \
+    T(test_transition_many_with_a_lease_leases_what_it_moves)                                      \
+    T(test_release_owner_frees_leases_written_with_the_message)                                    \
     T(test_topic_subscribe_creates_then_appends_and_counts_versions)                               \
     T(test_topic_refusals_are_dtms_texts_and_write_nothing)                                        \
     T(test_topic_delete_forgets_it_and_a_missing_one_is_enoent)                                    \
