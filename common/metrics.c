@@ -19,6 +19,7 @@ static atomic_long api_calls[MR_ROUTE_COUNT][NSTATUS];
 static atomic_long transitions[MR_MSG_STATE_COUNT][MR_MSG_STATE_COUNT];
 static atomic_long steps[MR_RESULT_COUNT];
 static atomic_long backchecks[MR_RESULT_COUNT];
+static atomic_long passes[2]; /* [0] claimed, [1] handed by the intake */
 static atomic_long waiting;
 static atomic_long inflight;
 
@@ -65,6 +66,11 @@ void mr_metrics_backcheck(enum mr_result r)
 {
     if ((int)r >= 0 && r < MR_RESULT_COUNT)
         atomic_fetch_add_explicit(&backchecks[r], 1, memory_order_relaxed);
+}
+
+void mr_metrics_pass(bool handed)
+{
+    atomic_fetch_add_explicit(&passes[handed ? 1 : 0], 1, memory_order_relaxed);
 }
 
 void mr_metrics_set_waiting(long n)
@@ -127,6 +133,15 @@ int mr_metrics_render(struct mr_buf *out)
         rc |= mr_buf_addf(out, "msgrelay_backchecks_total{outcome=\"%s\"} %ld\n",
                           mr_result_name((enum mr_result)r),
                           atomic_load_explicit(&backchecks[r], memory_order_relaxed));
+    rc |= mr_buf_addf(
+        out,
+        "# HELP msgrelay_relay_passes_total Relay passes started, by source: claimed from the "
+        "store, or handed by the intake.\n"
+        "# TYPE msgrelay_relay_passes_total counter\n"
+        "msgrelay_relay_passes_total{source=\"claim\"} %ld\n"
+        "msgrelay_relay_passes_total{source=\"intake\"} %ld\n",
+        atomic_load_explicit(&passes[0], memory_order_relaxed),
+        atomic_load_explicit(&passes[1], memory_order_relaxed));
     rc |= mr_buf_addf(
         out,
         "# HELP msgrelay_work_waiting Messages due for delivery or back-check, not yet claimed.\n"

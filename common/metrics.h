@@ -6,6 +6,8 @@
 #ifndef MR_COMMON_METRICS_H
 #define MR_COMMON_METRICS_H
 
+#include <stdbool.h>
+
 #include "common/buf.h"
 #include "common/result.h"
 
@@ -50,6 +52,12 @@ void mr_metrics_step(enum mr_result r);
 
 /* mr_metrics_backcheck - count one back-check by its classified outcome. */
 void mr_metrics_backcheck(enum mr_result r);
+
+/*
+ * mr_metrics_pass - count one relay pass started over a message, by how the
+ * relay got it: handed by the intake with its lease (@handed) or claimed.
+ */
+void mr_metrics_pass(bool handed);
 
 /* mr_metrics_set_waiting - set the gauge of due work not yet being delivered. */
 void mr_metrics_set_waiting(long n);

@@ -7,24 +7,43 @@
  * to one writer thread that applies many of them in one transaction (group
  * commit) and answers each only after that commit. The intake never delivers
  * and never calls into relay/ or query/: after a commit that made work due it
- * calls the wake function it was given.
+ * calls the hooks it was given (struct mr_prepare_hooks).
  */
 #ifndef MR_PREPARE_PREPARE_H
 #define MR_PREPARE_PREPARE_H
 
+#include <stddef.h>
+
 #include "common/err.h"
+#include "common/model.h"
 #include "common/result.h"
 
 struct mr_prepare;
 
-/* Called (on the writer thread, must not block) after a commit that made work due. */
-typedef void (*mr_prepare_wake_fn)(void *arg);
+/*
+ * What the intake tells the relay after a commit. Every hook runs on the
+ * writer thread and must not block.
+ *   wake: work may be due that the relay must look for in the store (a
+ *     submit with a delay, a resetNextCronTime, a submit it could not hand).
+ *   room: how many messages hand() would take now; the writer leases at most
+ *     that many in the transaction it is about to run.
+ *   hand: @v[0..n) were just committed as submitted and due now, each leased
+ *     to mr_config.relay_id until its lease_until_ms, with their steps (ids
+ *     set): the relay delivers them without claiming them. Taken.
+ */
+struct mr_prepare_hooks {
+    void *arg;
+    void (*wake)(void *arg);
+    size_t (*room)(void *arg);
+    void (*hand)(void *arg, struct mr_msg **v, size_t n);
+};
 
 /*
  * mr_prepare_start - open the writer's store connection, start the writer
- * thread and listen on mr_config.bind:port. Owned result: mr_prepare_stop().
+ * thread and listen on mr_config.bind:port. @hooks is copied. Owned result:
+ * mr_prepare_stop().
  */
-int mr_prepare_start(mr_prepare_wake_fn wake, void *wake_arg, struct mr_prepare **out,
+int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **out,
                      struct mr_err *err);
 
 /*

@@ -513,7 +513,7 @@ void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, co
     mr_writer_pass_done(p->writer, gid, outcome, detail);
 }
 
-int mr_prepare_start(mr_prepare_wake_fn wake, void *wake_arg, struct mr_prepare **out,
+int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **out,
                      struct mr_err *err)
 {
     struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
@@ -527,7 +527,7 @@ int mr_prepare_start(mr_prepare_wake_fn wake, void *wake_arg, struct mr_prepare 
         free(p);
         return mr_err_set(err, MR_EINVAL, "bind: '%s' is not an IPv4 address", mr_config.bind);
     }
-    rc = mr_writer_start(wake, wake_arg, resume_conn, &p->writer, err);
+    rc = mr_writer_start(hooks, resume_conn, &p->writer, err);
     if (rc != 0) {
         free(p);
         return rc;

@@ -131,8 +131,8 @@ json_t *mr_render_kvs(const struct mr_kv *v, size_t n, bool scan, size_t limit);
 
 struct mr_writer;
 
-/* mr_writer_start - open a store connection and start the writer thread. */
-int mr_writer_start(mr_prepare_wake_fn wake, void *wake_arg, void (*resume)(void *conn),
+/* mr_writer_start - open a store connection and start the writer thread. @hooks is copied. */
+int mr_writer_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *conn),
                     struct mr_writer **out, struct mr_err *err);
 
 /*

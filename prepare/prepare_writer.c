@@ -38,9 +38,23 @@ struct mr_writer {
     bool stopping;
     struct mr_req *waiters; /* committed submits waiting for a pass (mu) */
     struct mr_store *store; /* writer thread only */
-    mr_prepare_wake_fn wake;
-    void *wake_arg;
+    struct mr_prepare_hooks hooks;
     void (*resume)(void *conn);
+    /* writer thread only: the messages leased to the relay by this batch's transactions,
+       handed over once the batch is answered */
+    struct handed *hand;
+    size_t nhand;
+    size_t caphand;
+    size_t room; /* how many more this batch may lease (hooks.room) */
+};
+
+/*
+ * One message leased to the relay: a new one still in its request (taken
+ * from it once committed), or a prepared one the writer loaded (owned).
+ */
+struct handed {
+    struct mr_req *r;
+    struct mr_msg *m;
 };
 
 /* A request whose answer waits for a relay pass carries this status until then. */
@@ -122,88 +136,6 @@ static void fill_new(struct mr_req *r, int state, int64_t now)
         m->steps[i].create_ms = now;
         m->steps[i].update_ms = now;
     }
-}
-
-/* insert_new - store @r->msg as a new message in @state. */
-static int insert_new(struct mr_writer *w, struct mr_req *r, int state, int64_t now,
-                      struct mr_err *err)
-{
-    fill_new(r, state, now);
-    return mr_store_msg_insert(w->store, r->msg, err);
-}
-
-/* apply_prepare - none -> prepared; prepared -> unchanged (first data kept); else 409. */
-static int apply_prepare(struct mr_writer *w, struct mr_req *r, const struct mr_msg *cur,
-                         int64_t now, struct mr_err *err)
-{
-    int rc;
-
-    if (cur == NULL) {
-        rc = insert_new(w, r, MR_MSG_PREPARED, now, err);
-        if (rc == 0) {
-            mr_metrics_transition(MR_MSG_NONE, MR_MSG_PREPARED);
-            mr_reply_envelope(&r->answer, 200, NULL);
-        }
-        return rc;
-    }
-    if (cur->state == MR_MSG_PREPARED)
-        mr_reply_envelope(&r->answer, 200, NULL);
-    else
-        conflict(r, "current status '%s', cannot prepare. FAILURE", cur->state);
-    return 0;
-}
-
-/*
- * apply_submit - none -> submitted; prepared -> submitted (stored steps kept);
- * submitted -> due now again, so steps not yet succeeded are retried; else 409.
- */
-static int apply_submit(struct mr_writer *w, struct mr_req *r, const struct mr_msg *cur,
-                        int64_t now, bool *woke, struct mr_err *err)
-{
-    int64_t due;
-    int rc;
-
-    if (cur == NULL && r->msg->nsteps == 0) {
-        /* only a prepared message may be submitted without its steps */
-        mr_reply_envelope(&r->answer, 400, "steps: must not be empty");
-        return 0;
-    }
-    if (cur == NULL) {
-        rc = insert_new(w, r, MR_MSG_SUBMITTED, now, err);
-        if (rc == 0) {
-            mr_metrics_transition(MR_MSG_NONE, MR_MSG_SUBMITTED);
-            after_submit(r, r->msg->nsteps, r->msg->next_cron_ms, now);
-            *woke = true;
-        }
-        return rc;
-    }
-    switch (cur->state) {
-    case MR_MSG_PREPARED:
-        due = cur->create_ms + (int64_t)r->msg->delay * 1000;
-        if (due < now)
-            due = now;
-        rc = mr_store_msg_transition(w->store, r->gid, MR_MSG_PREPARED, MR_MSG_SUBMITTED, now, due,
-                                     cur->next_cron_interval, err);
-        break;
-    case MR_MSG_SUBMITTED:
-        due = now;
-        rc = mr_store_msg_schedule(w->store, r->gid, due, -1, now, err);
-        break;
-    default:
-        conflict(r, "current status '%s', cannot sumbmit. FAILURE", cur->state);
-        return 0;
-    }
-    if (rc == MR_ECONFLICT || rc == MR_ENOENT) {
-        /* cannot happen inside our transaction; say so rather than guess */
-        mr_reply_envelope(&r->answer, 500, "store: message changed during submit, retry");
-        return 0;
-    }
-    if (rc == 0) {
-        after_submit(r, cur->nsteps ? cur->nsteps : 10, due,
-                     now); /* steps not loaded: a fair guess */
-        *woke = true;
-    }
-    return rc;
 }
 
 /* apply_abort - prepared -> failed; else 409; unknown -> 500 as DTM answers. */
@@ -487,8 +419,8 @@ static int apply_kv(struct mr_writer *w, struct mr_req *r, struct mr_err *err)
 }
 
 /*
- * apply - run @r's state rule inside the open transaction and set its answer.
- * Returns 0, or a store error after which the transaction must be rolled back.
+ * apply - run @r's state rule inside the open transaction and set its answer
+ * (every request but prepare and submit: apply_run()). Returns 0, or a store error after which the transaction must be rolled back.
  */
 static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_err *err)
 {
@@ -502,24 +434,10 @@ static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_er
         return apply_topic(w, r, err);
     if (r->op == MR_OP_SCANKV || r->op == MR_OP_QUERYKV)
         return apply_kv(w, r, err);
-    if (r->op == MR_OP_PREPARE || r->op == MR_OP_SUBMIT) {
-        bool refused = false;
-
-        /* before the existence check, as DTM generates branches before it looks */
-        rc = expand_topics(w, r, &refused, err);
-        if (rc != 0 || refused)
-            return rc;
-    }
     rc = mr_store_msg_get(w->store, r->gid, r->op == MR_OP_QUERY, &cur, err);
     if (rc != 0)
         return rc;
     switch (r->op) {
-    case MR_OP_PREPARE:
-        rc = apply_prepare(w, r, cur, now, err);
-        break;
-    case MR_OP_SUBMIT:
-        rc = apply_submit(w, r, cur, now, woke, err);
-        break;
     case MR_OP_ABORT:
         rc = apply_abort(w, r, cur, now, err);
         break;
@@ -532,6 +450,8 @@ static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_er
     case MR_OP_QUERY:
         mr_reply_json(&r->answer, mr_render_query(cur));
         break;
+    case MR_OP_PREPARE: /* apply_run() */
+    case MR_OP_SUBMIT:
     case MR_OP_ALL:
     case MR_OP_SUBSCRIBE:
     case MR_OP_UNSUBSCRIBE:
@@ -552,18 +472,21 @@ struct gslot {
     int state;              /* as the requests so far leave it; MR_MSG_NONE = no message */
     int64_t create_ms;      /* of the stored or the inserted message */
     int next_cron_interval; /* likewise */
+    struct mr_msg *cur;     /* the stored message with its steps (owned), NULL when none */
 };
 
 /* One prepared -> submitted change of a run, and the submit that asked for it. */
 struct subm {
-    const char *gid;
+    struct gslot *g;
     int64_t due;
     int interval;
+    bool lease; /* leased to the relay and handed to it after the commit */
     struct mr_req *r;
 };
 
 /* One run of prepares and submits: its gids and the writes it decided. */
 struct run {
+    struct mr_writer *w;
     struct gslot *slots; /* distinct gids, first seen first */
     size_t nslots;
     size_t *table; /* open addressing over slots: index + 1, 0 = empty */
@@ -608,9 +531,10 @@ static struct gslot *run_slot(struct run *run, const char *gid)
 }
 
 /* run_init - room for a run of @n requests. */
-static void run_init(struct run *run, size_t n)
+static void run_init(struct run *run, struct mr_writer *w, size_t n)
 {
     memset(run, 0, sizeof(*run));
+    run->w = w;
     run->tsize = 16;
     while (run->tsize < 2 * n)
         run->tsize *= 2;
@@ -624,6 +548,10 @@ static void run_init(struct run *run, size_t n)
 
 static void run_release(struct run *run)
 {
+    size_t i;
+
+    for (i = 0; i < run->nslots; i++)
+        mr_msg_free(run->slots[i].cur);
     free(run->table);
     free(run->slots);
     free(run->of);
@@ -632,7 +560,74 @@ static void run_release(struct run *run)
     free(run->again);
 }
 
-/* run_load - read every gid of the run in one batched lookup (locking the rows found). */
+/* ---- handing due submits to the relay ---- */
+
+/* hand_add - note a message leased to the relay: @r's new one, or @m (taken). */
+static void hand_add(struct mr_writer *w, struct mr_req *r, struct mr_msg *m)
+{
+    if (w->nhand == w->caphand) {
+        w->caphand = w->caphand ? 2 * w->caphand : 64;
+        w->hand = mr_xrealloc(w->hand, w->caphand * sizeof(*w->hand));
+    }
+    w->hand[w->nhand].r = r;
+    w->hand[w->nhand].m = m;
+    w->nhand++;
+}
+
+/* hand_truncate - forget the handed messages past @mark (their transaction rolled back). */
+static void hand_truncate(struct mr_writer *w, size_t mark)
+{
+    while (w->nhand > mark) {
+        w->nhand--;
+        mr_msg_free(w->hand[w->nhand].m);
+        w->room++;
+    }
+}
+
+/*
+ * hand_over - give the relay every message leased by the batch's committed
+ * transactions: a new one is taken from its request (which needs only its gid
+ * and answer from now on).
+ */
+static void hand_over(struct mr_writer *w)
+{
+    struct mr_msg **v;
+    size_t i;
+
+    if (w->nhand == 0)
+        return;
+    v = mr_xcalloc(w->nhand, sizeof(*v));
+    for (i = 0; i < w->nhand; i++) {
+        if (w->hand[i].r != NULL) {
+            v[i] = w->hand[i].r->msg;
+            w->hand[i].r->msg = NULL;
+        } else {
+            v[i] = w->hand[i].m;
+        }
+    }
+    w->hooks.hand(w->hooks.arg, v, w->nhand);
+    w->nhand = 0;
+    free(v);
+}
+
+/* set_lease - @m as leased to this process's relay from @now, or (!@lease) not leased. */
+static void set_lease(struct mr_msg *m, bool lease, int64_t now)
+{
+    free(m->owner);
+    m->owner = lease ? mr_xstrdup(mr_config.relay_id) : NULL;
+    m->lease_until_ms = lease ? now + (int64_t)mr_config.lease * 1000 : 0;
+}
+
+/* may_lease - whether a message due at @due may be leased to the relay now (takes a room). */
+static bool may_lease(struct mr_writer *w, int64_t due, int64_t now)
+{
+    if (due > now || w->room == 0 || w->hooks.hand == NULL)
+        return false;
+    w->room--;
+    return true;
+}
+
+/* run_load - read every gid of the run, with steps, in one batched lookup (locking the rows). */
 static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
 {
     const char **gids = mr_xcalloc(run->nslots, sizeof(*gids));
@@ -642,14 +637,14 @@ static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
 
     for (i = 0; i < run->nslots; i++)
         gids[i] = run->slots[i].gid;
-    rc = mr_store_msg_get_many(w->store, gids, run->nslots, false, cur, err);
+    rc = mr_store_msg_get_many(w->store, gids, run->nslots, true, cur, err);
     for (i = 0; i < run->nslots; i++) {
         struct gslot *g = &run->slots[i];
 
         g->state = cur[i] != NULL ? cur[i]->state : MR_MSG_NONE;
         g->create_ms = cur[i] != NULL ? cur[i]->create_ms : 0;
         g->next_cron_interval = cur[i] != NULL ? cur[i]->next_cron_interval : 0;
-        mr_msg_free(cur[i]);
+        g->cur = cur[i];
     }
     free(gids);
     free(cur);
@@ -659,27 +654,39 @@ static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
 /* run_new - @r's message becomes a new one in @state, inserted with the run's writes. */
 static void run_new(struct run *run, struct gslot *g, struct mr_req *r, int state, int64_t now)
 {
+    bool lease;
+
     fill_new(r, state, now);
+    lease = state == MR_MSG_SUBMITTED && may_lease(run->w, r->msg->next_cron_ms, now);
+    set_lease(r->msg, lease, now);
+    if (lease)
+        hand_add(run->w, r, NULL);
     run->ins[run->nins++] = r->msg;
     g->state = state;
     g->create_ms = r->msg->create_ms;
     g->next_cron_interval = r->msg->next_cron_interval;
 }
 
-/* run_decide_prepare - apply_prepare()'s rule on the run's view of the gid. */
+/* run_decide_prepare - the prepare rule on the run's view of the gid. */
 static void run_decide_prepare(struct run *run, struct gslot *g, struct mr_req *r, int64_t now)
 {
     if (g->state == MR_MSG_NONE) {
         run_new(run, g, r, MR_MSG_PREPARED, now);
         mr_reply_envelope(&r->answer, 200, NULL);
     } else if (g->state == MR_MSG_PREPARED) {
-        mr_reply_envelope(&r->answer, 200, NULL);
+        mr_reply_envelope(&r->answer, 200, NULL); /* the first data is kept */
     } else {
         conflict(r, "current status '%s', cannot prepare. FAILURE", g->state);
     }
 }
 
-/* run_decide_submit - apply_submit()'s rule on the run's view of the gid. */
+/*
+ * run_decide_submit - the submit rule on the run's view of the gid: none ->
+ * submitted; prepared -> submitted (stored steps kept); submitted -> due now
+ * again, so steps not yet succeeded are retried; else 409. A submit due now
+ * is leased to the relay and handed to it when there is room, else the relay
+ * is woken to look.
+ */
 static void run_decide_submit(struct run *run, struct gslot *g, struct mr_req *r, int64_t now,
                               bool *woke)
 {
@@ -695,33 +702,53 @@ static void run_decide_submit(struct run *run, struct gslot *g, struct mr_req *r
         }
         run_new(run, g, r, MR_MSG_SUBMITTED, now);
         after_submit(r, r->msg->nsteps, r->msg->next_cron_ms, now);
-        break;
+        if (r->msg->owner == NULL)
+            *woke = true;
+        return;
     case MR_MSG_PREPARED:
         due = g->create_ms + (int64_t)r->msg->delay * 1000;
         if (due < now)
             due = now;
         sb = &run->subs[run->nsubs++];
-        sb->gid = g->gid;
+        sb->g = g;
         sb->due = due;
         sb->interval = g->next_cron_interval;
+        /* a message prepared in this very run is not loaded: the relay claims it */
+        sb->lease = g->cur != NULL && may_lease(run->w, due, now);
         sb->r = r;
         g->state = MR_MSG_SUBMITTED;
-        after_submit(r, 10, due, now); /* steps not loaded: a fair guess, as apply_submit */
-        break;
+        after_submit(r, g->cur != NULL ? g->cur->nsteps : 10, due, now);
+        if (!sb->lease)
+            *woke = true;
+        return;
     case MR_MSG_SUBMITTED:
         run->again[run->nagain++] = r;
-        after_submit(r, 10, now, now);
-        break;
+        after_submit(r, g->cur != NULL ? g->cur->nsteps : 10, now, now);
+        *woke = true;
+        return;
     default:
         conflict(r, "current status '%s', cannot sumbmit. FAILURE", g->state);
         return;
     }
-    *woke = true;
+}
+
+/* run_handed - prepared message @sb->g->cur is now submitted and leased: hand it after commit. */
+static void run_handed(struct run *run, struct subm *sb, int64_t now)
+{
+    struct mr_msg *m = sb->g->cur;
+
+    sb->g->cur = NULL;
+    m->state = MR_MSG_SUBMITTED;
+    m->update_ms = now;
+    m->next_cron_ms = sb->due;
+    m->next_cron_interval = sb->interval;
+    set_lease(m, true, now);
+    hand_add(run->w, NULL, m);
 }
 
 /*
  * run_write_subs - the run's prepared -> submitted changes, one batched call
- * per (due, interval) group (usually one: due is "now" without a delay).
+ * per (due, interval, lease) group (usually one: due is "now" without a delay).
  */
 static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, struct mr_err *err)
 {
@@ -729,31 +756,42 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
     struct subm **grp = mr_xcalloc(run->nsubs + 1, sizeof(*grp));
     bool *changed = mr_xcalloc(run->nsubs + 1, sizeof(*changed));
     bool *done = mr_xcalloc(run->nsubs + 1, sizeof(*done));
+    int64_t lease_until = now + (int64_t)mr_config.lease * 1000;
     size_t i;
     size_t j;
     size_t k;
     int rc = 0;
 
     for (i = 0; rc == 0 && i < run->nsubs; i++) {
+        struct subm *first = &run->subs[i];
+
         if (done[i])
             continue;
         k = 0;
         for (j = i; j < run->nsubs; j++) {
-            if (!done[j] && run->subs[j].due == run->subs[i].due &&
-                run->subs[j].interval == run->subs[i].interval) {
+            struct subm *sb = &run->subs[j];
+
+            if (!done[j] && sb->due == first->due && sb->interval == first->interval &&
+                sb->lease == first->lease) {
                 done[j] = true;
-                grp[k] = &run->subs[j];
-                gids[k++] = run->subs[j].gid;
+                grp[k] = sb;
+                gids[k++] = sb->g->gid;
             }
         }
         rc = mr_store_msg_transition_many(w->store, gids, k, MR_MSG_PREPARED, MR_MSG_SUBMITTED,
-                                          now, run->subs[i].due, run->subs[i].interval, NULL, 0,
-                                          changed, err);
+                                          now, first->due, first->interval,
+                                          first->lease ? mr_config.relay_id : NULL,
+                                          first->lease ? lease_until : 0, changed, err);
         for (j = 0; rc == 0 && j < k; j++) {
-            /* cannot happen under the rows' locks; say so rather than guess */
-            if (!changed[j])
+            if (!changed[j]) {
+                /* cannot happen under the rows' locks; say so rather than guess */
                 mr_reply_envelope(&grp[j]->r->answer, 500,
                                   "store: message changed during submit, retry");
+                if (grp[j]->lease)
+                    w->room++;
+            } else if (grp[j]->lease) {
+                run_handed(run, grp[j], now);
+            }
         }
     }
     free(gids);
@@ -788,10 +826,10 @@ static int run_write(struct mr_writer *w, struct run *run, int64_t now, struct m
 }
 
 /*
- * apply_run - @n (>= 2) prepares and submits in the open transaction, with
- * the answers apply() would give them one by one: one batched lookup of
- * their gids, a decision per request in order on the run's own view (a gid
- * may come twice, a prepare then its submit), then the batched writes.
+ * apply_run - @n prepares and submits in the open transaction, each answered
+ * as its rule says: one batched lookup of their gids, a decision per request
+ * in order on the run's own view (a gid may come twice, a prepare then its
+ * submit), then the batched writes.
  */
 static int apply_run(struct mr_writer *w, struct mr_req **reqs, size_t n, bool *woke,
                      struct mr_err *err)
@@ -801,7 +839,7 @@ static int apply_run(struct mr_writer *w, struct mr_req **reqs, size_t n, bool *
     size_t i;
     int rc = 0;
 
-    run_init(&run, n);
+    run_init(&run, w, n);
     for (i = 0; rc == 0 && i < n; i++) {
         bool refused = false;
 
@@ -834,9 +872,9 @@ static bool batchable(const struct mr_req *r)
 
 /*
  * apply_batch - apply @n requests in order inside the open transaction: runs
- * of two or more prepares and submits through apply_run(), anything else (and
- * a run of one) through apply(). A run's writes land before the next request
- * is applied, so each sees the ones before it.
+ * of prepares and submits through apply_run(), anything else through
+ * apply(). A run's writes land before the next request is applied, so each
+ * sees the ones before it.
  */
 static int apply_batch(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
                        struct mr_err *err)
@@ -848,7 +886,7 @@ static int apply_batch(struct mr_writer *w, struct mr_req **batch, size_t n, boo
     while (rc == 0 && i < n) {
         for (j = i; j < n && batchable(batch[j]); j++)
             continue;
-        if (j - i >= 2) {
+        if (j > i) {
             rc = apply_run(w, batch + i, j - i, woke, err);
             i = j;
         } else {
@@ -902,6 +940,7 @@ static int run_txn_once(struct mr_writer *w, struct mr_req **batch, size_t n, bo
                         struct mr_err *err)
 {
     struct mr_req *waiting[n > 0 ? n : 1];
+    size_t mark = w->nhand;
     size_t nwait = 0;
     size_t i;
     int rc;
@@ -911,6 +950,7 @@ static int run_txn_once(struct mr_writer *w, struct mr_req **batch, size_t n, bo
         rc = apply_batch(w, batch, n, woke, err);
     if (rc != 0) {
         mr_store_rollback(w->store);
+        hand_truncate(w, mark);
         return rc;
     }
     for (i = 0; i < n; i++) {
@@ -921,6 +961,7 @@ static int run_txn_once(struct mr_writer *w, struct mr_req **batch, size_t n, bo
     rc = mr_store_commit(w->store, err);
     if (rc != 0) {
         unpark(w, waiting, nwait);
+        hand_truncate(w, mark);
         return rc;
     }
     return 0;
@@ -967,14 +1008,22 @@ static void answer(struct mr_writer *w, struct mr_req *r)
     w->resume(r->conn);
 }
 
-/* run_batch - group commit @n requests; on a store error, replay them one by one. */
+/*
+ * run_batch - group commit @n requests; on a store error, replay them one by
+ * one. Then hand the relay what was leased to it, wake it, and answer.
+ */
 static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
 {
     struct mr_err err = MR_ERR_INIT;
     bool woke = false;
+    size_t nanswer = 0;
     size_t i;
     int rc;
 
+    w->nhand = 0;
+    w->room = w->hooks.room != NULL ? w->hooks.room(w->hooks.arg) : 0;
+    if (w->room > n)
+        w->room = n;
     rc = run_txn(w, batch, n, &woke, &err);
     /* one by one isolates a bad request; a store that is down or deadlocking would only fail
        each of them in turn, n times slower, so those answer 503 at once */
@@ -992,12 +1041,17 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
         for (i = 0; i < n; i++)
             store_failure(batch[i], rc, &err);
     }
-    if (woke && w->wake != NULL)
-        w->wake(w->wake_arg);
+    /* a waiting submit belongs to the waiter list (and the relay's pass) from here on:
+       pick the ones to answer before the relay can get at the others */
     for (i = 0; i < n; i++) {
         if (batch[i]->answer.status != WAITING)
-            answer(w, batch[i]);
+            batch[nanswer++] = batch[i];
     }
+    hand_over(w);
+    if (woke && w->hooks.wake != NULL)
+        w->hooks.wake(w->hooks.arg);
+    for (i = 0; i < nanswer; i++)
+        answer(w, batch[i]);
 }
 
 /*
@@ -1085,7 +1139,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int mr_writer_start(mr_prepare_wake_fn wake, void *wake_arg, void (*resume)(void *conn),
+int mr_writer_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *conn),
                     struct mr_writer **out, struct mr_err *err)
 {
     struct mr_writer *w = mr_xcalloc(1, sizeof(*w));
@@ -1096,8 +1150,7 @@ int mr_writer_start(mr_prepare_wake_fn wake, void *wake_arg, void (*resume)(void
         free(w);
         return rc;
     }
-    w->wake = wake;
-    w->wake_arg = wake_arg;
+    w->hooks = *hooks;
     w->resume = resume;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -1177,5 +1230,6 @@ void mr_writer_stop(struct mr_writer *w)
     mr_store_close(w->store);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    free(w->hand);
     free(w);
 }

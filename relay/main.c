@@ -46,6 +46,34 @@ static void wire_wake(void *arg)
     pthread_mutex_unlock(&w->mu);
 }
 
+static size_t wire_room(void *arg)
+{
+    struct wiring *w = arg;
+    size_t n = 0;
+
+    pthread_mutex_lock(&w->mu);
+    if (w->relay != NULL)
+        n = mr_relay_room(w->relay);
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+static void wire_hand(void *arg, struct mr_msg **v, size_t n)
+{
+    struct wiring *w = arg;
+    size_t i;
+
+    pthread_mutex_lock(&w->mu);
+    if (w->relay != NULL) {
+        mr_relay_hand(w->relay, v, n);
+    } else {
+        /* no relay any more: the leases lapse and the messages are claimed later */
+        for (i = 0; i < n; i++)
+            mr_msg_free(v[i]);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void wire_pass(void *arg, const char *gid, enum mr_result outcome, const char *detail)
 {
     struct wiring *w = arg;
@@ -109,6 +137,7 @@ static int serve(int argc, char **argv)
 {
     struct mr_err err = MR_ERR_INIT;
     struct wiring w;
+    struct mr_prepare_hooks hooks = {&w, wire_wake, wire_room, wire_hand};
     sigset_t set;
     char port[16];
     char *shown;
@@ -122,8 +151,10 @@ static int serve(int argc, char **argv)
         return 2;
     }
     mr_log_set_level(mr_config.log_level);
-    if (mr_config.relay_id == NULL)
+    if (mr_config.relay_id == NULL || mr_config.relay_id[0] == '\0') {
+        free(mr_config.relay_id);
         mr_config.relay_id = default_relay_id();
+    }
     if (mr_config.migrate && migrate_store() != 0) {
         mr_config_free(&mr_config);
         return 1;
@@ -146,7 +177,7 @@ static int serve(int argc, char **argv)
 
     rc = mr_relay_start(wire_pass, &w, &w.relay, &err);
     if (rc == 0)
-        rc = mr_prepare_start(wire_wake, &w, &w.prepare, &err);
+        rc = mr_prepare_start(&hooks, &w.prepare, &err);
     if (rc != 0) {
         mr_log(MR_LOG_ERROR, "cannot start", "error", err.msg, NULL);
         mr_relay_stop(w.relay);

@@ -7,13 +7,18 @@
  * connection and, with --kafka-brokers, the Kafka producer's delivery reports.
  * It claims due messages in batches under a lease, runs their back-checks
  * (query/) and step deliveries, and records the results in grouped
- * transactions. Other threads talk to it only through mr_relay_wake().
+ * transactions. Messages the intake has just committed and leased to it come
+ * in through mr_relay_hand() without a claim. Other threads talk to it only
+ * through mr_relay_wake(), mr_relay_room() and mr_relay_hand().
  */
 #ifndef MR_RELAY_RELAY_H
 #define MR_RELAY_RELAY_H
 
 #include "common/config.h"
+#include <stddef.h>
+
 #include "common/err.h"
+#include "common/model.h"
 #include "common/result.h"
 
 struct mr_relay;
@@ -31,7 +36,8 @@ typedef void (*mr_relay_pass_cb)(void *arg, const char *gid, enum mr_result outc
 
 /*
  * mr_relay_start - open a store connection (mr_config.store), end the leases a
- * previous run of this relay id left behind, and start the relay thread.
+ * previous run of this relay id (mr_config.relay_id, which must be set) left
+ * behind, and start the relay thread.
  * @on_pass may be NULL. Owned result: mr_relay_stop().
  */
 int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, struct mr_err *err);
@@ -42,6 +48,20 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
  * latency because the relay also scans every poll interval.
  */
 void mr_relay_wake(struct mr_relay *r);
+
+/*
+ * mr_relay_room - how many messages mr_relay_hand() takes now: the passes
+ * mr_config.max_inflight leaves room for. Any thread; never blocks for long.
+ */
+size_t mr_relay_room(struct mr_relay *r);
+
+/*
+ * mr_relay_hand - deliver @v[0..n) (taken, the array borrowed): messages just
+ * committed as submitted and due, with their steps, each leased to this
+ * relay (mr_config.relay_id) until its lease_until_ms. They skip the claim;
+ * past the room they wait in memory, their leases running. Any thread.
+ */
+void mr_relay_hand(struct mr_relay *r, struct mr_msg **v, size_t n);
 
 /*
  * mr_relay_stop - stop claiming, let calls in flight finish for at most

@@ -122,6 +122,12 @@ struct mr_relay {
     struct pass **dirty_tail;
     bool more_due; /* the last claim was full: claim again when there is room */
     bool starved;  /* a pass waits for the call budget */
+    /* messages handed by the intake (mr_relay_hand), waiting for their passes */
+    pthread_mutex_t in_mu;
+    struct mr_msg **in; /* in_mu */
+    size_t nin;         /* in_mu */
+    size_t capin;       /* in_mu */
+    atomic_size_t busy; /* npasses as of the last loop turn, for mr_relay_room() */
 };
 
 /* ---- passes ---- */
@@ -678,6 +684,33 @@ static void start_pass(struct mr_relay *r, struct mr_msg *m, int64_t lease_until
     }
 }
 
+/*
+ * take_handed - start the passes of handed messages, as many as there is room
+ * for; the rest wait for the next turn.
+ */
+static void take_handed(struct mr_relay *r)
+{
+    size_t room = (size_t)mr_config.max_inflight > r->npasses
+                      ? (size_t)mr_config.max_inflight - r->npasses
+                      : 0;
+    struct mr_msg **v;
+    size_t n;
+    size_t i;
+
+    pthread_mutex_lock(&r->in_mu);
+    n = r->nin < room ? r->nin : room;
+    v = mr_xcalloc(n + 1, sizeof(*v));
+    memcpy(v, r->in, n * sizeof(*v));
+    memmove(r->in, r->in + n, (r->nin - n) * sizeof(*v));
+    r->nin -= n;
+    pthread_mutex_unlock(&r->in_mu);
+    for (i = 0; i < n; i++) {
+        mr_metrics_pass(true);
+        start_pass(r, v[i], v[i]->lease_until_ms);
+    }
+    free(v);
+}
+
 /* claim - take a batch of due work, as much as there is room for. */
 static void claim(struct mr_relay *r)
 {
@@ -717,6 +750,7 @@ static void claim(struct mr_relay *r)
         struct mr_msg *m = v[i];
 
         v[i] = NULL; /* the pass owns it now */
+        mr_metrics_pass(false);
         start_pass(r, m, until);
     }
     mr_store_msgs_free(v, n);
@@ -1115,6 +1149,15 @@ static int poll_timeout(struct mr_relay *r, int64_t next_scan, int64_t deadline)
         return 0;
     if (r->more_due && r->npasses < (size_t)mr_config.max_inflight && !atomic_load(&r->stop))
         return 0;
+    if (r->npasses < (size_t)mr_config.max_inflight && !atomic_load(&r->stop)) {
+        size_t nin;
+
+        pthread_mutex_lock(&r->in_mu);
+        nin = r->nin;
+        pthread_mutex_unlock(&r->in_mu);
+        if (nin > 0)
+            return 0;
+    }
     if (r->starved && calls_inflight(r) < (size_t)mr_config.max_inflight)
         return 0;
     if (deadline >= 0 && deadline - mono < t)
@@ -1142,12 +1185,15 @@ static void *relay_main(void *arg)
             deadline = mono + (int64_t)mr_config.shutdown_grace * 1000;
         reap(r);
         pump_starved(r);
+        if (!stopping)
+            take_handed(r);
         if (!stopping && (woke || r->more_due || mono >= next_scan)) {
             claim(r);
             next_scan = mono + poll_ms;
         }
         flush(r);
         refresh_gauges(r, &next_gauge);
+        atomic_store(&r->busy, r->npasses);
         if (stopping && (r->npasses == 0 || mr_mono_ms() >= deadline))
             break;
         mr_relay_http_poll(r->http, poll_timeout(r, next_scan, deadline));
@@ -1160,22 +1206,16 @@ static void *relay_main(void *arg)
 
 /* ---- public ---- */
 
-/* default_owner - "host:port" when no relay id is configured. */
-static char *default_owner(void)
-{
-    char host[256];
-    struct mr_buf b = MR_BUF_INIT(512);
-
-    if (gethostname(host, sizeof(host)) != 0)
-        strcpy(host, "localhost");
-    host[sizeof(host) - 1] = '\0';
-    mr_buf_addf(&b, "%s:%d", host, mr_config.port);
-    return mr_buf_detach(&b, NULL);
-}
-
 /* relay_free - free what start built; each part may be missing. */
 static void relay_free(struct mr_relay *r)
 {
+    size_t i;
+
+    /* handed but never started: their leases were ended with the others' */
+    for (i = 0; i < r->nin; i++)
+        mr_msg_free(r->in[i]);
+    free(r->in);
+    pthread_mutex_destroy(&r->in_mu);
     mr_relay_http_free(r->http);
     mr_relay_kafka_free(r->kafka, r->flush_ms);
     mr_store_close(r->store);
@@ -1191,16 +1231,19 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
     *out = NULL;
     atomic_init(&r->stop, false);
     atomic_init(&r->woken, false);
+    atomic_init(&r->busy, 0);
+    pthread_mutex_init(&r->in_mu, NULL);
     r->on_pass = on_pass;
     r->arg = arg;
     r->dirty_tail = &r->dirty;
     r->rng = ((uint64_t)mr_now_ms() * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uintptr_t)r;
     if (r->rng == 0)
         r->rng = 1;
-    if (mr_config.relay_id != NULL && mr_config.relay_id[0] != '\0')
-        r->owner = mr_xstrdup(mr_config.relay_id);
-    else
-        r->owner = default_owner();
+    if (mr_config.relay_id == NULL || mr_config.relay_id[0] == '\0') {
+        rc = mr_err_set(err, MR_EINVAL, "no relay id configured");
+        goto fail;
+    }
+    r->owner = mr_xstrdup(mr_config.relay_id);
     rc = mr_store_open(mr_config.store, &r->store, err);
     if (rc != 0)
         goto fail;
@@ -1244,6 +1287,34 @@ void mr_relay_wake(struct mr_relay *r)
     if (r == NULL)
         return;
     atomic_store(&r->woken, true);
+    mr_relay_http_wakeup(r->http);
+}
+
+size_t mr_relay_room(struct mr_relay *r)
+{
+    size_t max = (size_t)mr_config.max_inflight;
+    size_t used;
+
+    if (r == NULL || atomic_load(&r->stop))
+        return 0;
+    pthread_mutex_lock(&r->in_mu);
+    used = atomic_load(&r->busy) + r->nin;
+    pthread_mutex_unlock(&r->in_mu);
+    return used < max ? max - used : 0;
+}
+
+void mr_relay_hand(struct mr_relay *r, struct mr_msg **v, size_t n)
+{
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&r->in_mu);
+    if (r->nin + n > r->capin) {
+        r->capin = r->nin + n > 2 * r->capin ? r->nin + n : 2 * r->capin;
+        r->in = mr_xrealloc(r->in, r->capin * sizeof(*r->in));
+    }
+    memcpy(r->in + r->nin, v, n * sizeof(*v));
+    r->nin += n;
+    pthread_mutex_unlock(&r->in_mu);
     mr_relay_http_wakeup(r->http);
 }
 

@@ -69,3 +69,31 @@ def test_metrics_count_rejected_requests(relay):
     assert r.post("submit", b"not json")[0] == 400
     s = parse(r.metrics())
     assert total(s, "msgrelay_api_requests_total", route="submit") >= 1
+
+
+def test_fresh_submits_are_handed_to_the_relay_and_the_rest_claimed(app, relay):
+    """A submit due now (also one of a prepared message) reaches the relay from the intake,
+    leased in its commit; a delayed one and a retry come from a claim."""
+    r = relay()
+    now = [new_gid("hand") for _ in range(5)]
+    for g in now:
+        assert r.post("submit", msg_body(g, [app.url("/svc/a")]))[0] == 200
+    prep = new_gid("hand")
+    assert r.post("prepare", msg_body(prep, [app.url("/svc/a")],
+                                      query_prepared=app.url("/qp")))[0] == 200
+    assert r.post("submit", {"gid": prep, "trans_type": "msg"})[0] == 200
+    for g in now + [prep]:
+        r.wait_state(g, "succeed")
+    s = parse(r.metrics())
+    assert total(s, "msgrelay_relay_passes_total", source="intake") == 6
+    assert total(s, "msgrelay_relay_passes_total", source="claim") == 0
+    assert app.count("/svc/a") == 6
+    assert app.count("/qp") == 0
+
+    later = new_gid("hand")
+    assert r.post("submit", msg_body(later, [app.url("/svc/a")],
+                                     custom_data='{"delay":1}'))[0] == 200
+    r.wait_state(later, "succeed", timeout=10)
+    s = parse(r.metrics())
+    assert total(s, "msgrelay_relay_passes_total", source="intake") == 6
+    assert total(s, "msgrelay_relay_passes_total", source="claim") >= 1
