@@ -765,66 +765,27 @@ static bool fatal(int rc)
     return rc != 0 && rc != MR_ECONFLICT && rc != MR_ENOENT && rc != MR_EINVAL;
 }
 
-/* write_pass - @p's writes inside the open transaction. Returns 0 or a fatal store error. */
-static int write_pass(struct mr_relay *r, struct pass *p, struct mr_err *err)
+/* write_query - back-check pass @p's decision inside the open transaction. 0 or a fatal error. */
+static int write_query(struct mr_relay *r, struct pass *p, struct mr_err *err)
 {
     struct mr_msg *m = p->msg;
     const char *detail = p->detail.len && !p->quiet ? p->detail.p : NULL;
     int64_t now = mr_now_ms();
-    size_t i;
-    int rc = 0;
+    int rc;
 
-    for (i = 0; i < p->nrecs; i++) {
-        struct rec *rec = &p->recs[i];
-
-        rc = mr_store_step_record(r->store, m->steps[rec->step].id, rec->success, rec->error,
-                                  rec->now_ms, err);
-        if (fatal(rc))
-            return rc;
-        if (rc == MR_ECONFLICT && !p->stop) {
-            /* forceStop finished the message meanwhile: start no further call */
-            mr_log(MR_LOG_INFO, "message finished during its delivery", "gid", m->gid, NULL);
-            p->stop = true;
-            p->yield_why = "message finished meanwhile";
-        } else if (rc != 0 && rc != MR_ECONFLICT) {
-            mr_log(MR_LOG_WARN, "step record skipped", "gid", m->gid, "error", err->msg, NULL);
-        }
-    }
-    switch (p->fin) {
-    case FIN_NONE:
-        return 0;
-    case FIN_QUERY:
-        rc = mr_query_apply(r->store, m, r->owner, &p->qd, detail, now, err);
-        if (rc != 0 && !fatal(rc)) {
-            /* an abort or a submit won the race: end our lease so the message's real state is
-               handled at once (a no-op when it is final) */
-            mr_log(MR_LOG_INFO, "message changed during its back-check", "gid", m->gid, "error",
-                   err->msg, NULL);
-            p->qd.action = MR_QUERY_FAIL; /* anything but SUBMIT: do not deliver */
-            rc = mr_store_msg_release(r->store, m->gid, r->owner, now, -1, NULL, now, err);
-        }
-        break;
-    case FIN_SUCCEED:
-        rc = mr_store_msg_transition(r->store, m->gid, MR_MSG_SUBMITTED, MR_MSG_SUCCEED, now, -1, 0,
-                                     err);
-        if (rc != 0 && !fatal(rc)) {
-            mr_log(MR_LOG_INFO, "message changed during its delivery", "gid", m->gid, "error",
-                   err->msg, NULL);
-            p->outcome = MR_RESULT_ERROR;
-            mr_buf_reset(&p->detail);
-            mr_buf_addf(&p->detail, "message changed meanwhile: %s", err->msg);
-            rc = 0;
-        }
-        break;
-    case FIN_RELEASE:
-        rc = mr_store_msg_release(r->store, m->gid, r->owner, p->next_cron_ms, p->interval, detail,
-                                  now, err);
-        break;
+    rc = mr_query_apply(r->store, m, r->owner, &p->qd, detail, now, err);
+    if (rc != 0 && !fatal(rc)) {
+        /* an abort or a submit won the race: end our lease so the message's real state is
+           handled at once (a no-op when it is final) */
+        mr_log(MR_LOG_INFO, "message changed during its back-check", "gid", m->gid, "error",
+               err->msg, NULL);
+        p->qd.action = MR_QUERY_FAIL; /* anything but SUBMIT: do not deliver */
+        rc = mr_store_msg_release(r->store, m->gid, r->owner, now, -1, NULL, now, err);
     }
     return fatal(rc) ? rc : 0;
 }
 
-/* record_refused - a record of @p came back @rc (not fatal): act on it as write_pass() does. */
+/* record_refused - a record of @p came back @rc (not fatal): stop the pass, or log. */
 static void record_refused(struct pass *p, int rc, const char *why)
 {
     if (rc == MR_ECONFLICT && !p->stop) {
@@ -887,10 +848,12 @@ static int gather(struct mr_relay *r, struct flush_batch *b, struct pass *p, str
     int rc;
 
     if (p->fin == FIN_QUERY)
-        return write_pass(r, p, err); /* a back-check pass: no records, one decision */
+        return write_query(r, p, err); /* a back-check pass: no records, one decision */
     for (i = 0; i < p->nrecs; i++) {
         struct rec *rec = &p->recs[i];
 
+        if (rec->success && p->fin == FIN_SUCCEED)
+            continue; /* written by the message's own transition (see store.h) */
         if (rec->success) {
             b->ok_ids[b->nok] = m->steps[rec->step].id;
             b->ok_pass[b->nok++] = p;
@@ -923,9 +886,11 @@ static int gather(struct mr_relay *r, struct flush_batch *b, struct pass *p, str
 
 /*
  * write_all - the writes of every pass of @list inside the open transaction,
- * as write_pass() would make them one by one but batched: the successful
- * calls' records in one call, then the passes that delivered everything
- * (submitted -> succeed) in one, then the leases to end in one. Each pass
+ * batched: a failed call's record and a back-check decision one by one, the
+ * successful calls' records in one call (not those of a pass that finishes
+ * its message: the transition to succeed stands for them), then the passes
+ * that delivered everything (submitted -> succeed) in one, then the leases to
+ * end in one. Each pass
  * touches only its own message, so the order across passes does not matter.
  * Returns 0 or a fatal store error; a replay after one writes the same.
  */
@@ -1039,7 +1004,7 @@ static void flush(struct mr_relay *r)
     r->dirty_tail = &r->dirty;
     /* a deadlock or lock-wait timeout (MR_EBUSY) or a lost connection (MR_EUNAVAIL) lost the
        transaction: write it all again, STORE_TRIES times in all (the store reconnects at the
-       next begin). write_pass() only re-reads the passes, so a replay writes the same. */
+       next begin). write_all() only re-reads the passes, so a replay writes the same. */
     for (tries = 1;; tries++) {
         rc = mr_store_begin(r->store, &err);
         if (rc == 0)

@@ -151,10 +151,38 @@ void mr_store_rollback(struct mr_store *s)
     s->eng->rollback(s);
 }
 
+/*
+ * settle_steps - read the steps of a succeed message as succeed: the relay
+ * writes the calls that finish a message only through its transition to
+ * succeed, so a step still stored prepared succeeded by one more call, at the
+ * message's finish (see mr_store_msg_transition in store.h).
+ */
+static void settle_steps(struct mr_msg *m)
+{
+    size_t i;
+
+    if (m == NULL || m->state != MR_MSG_SUCCEED)
+        return;
+    for (i = 0; i < m->nsteps; i++) {
+        struct mr_step *st = &m->steps[i];
+
+        if (st->state != MR_STEP_PREPARED)
+            continue;
+        st->state = MR_STEP_SUCCEED;
+        st->attempts++;
+        st->update_ms = m->finish_ms;
+        st->finish_ms = m->finish_ms;
+    }
+}
+
 int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
                      struct mr_err *err)
 {
-    return s->eng->msg_get(s, gid, with_steps, out, err);
+    int rc = s->eng->msg_get(s, gid, with_steps, out, err);
+
+    if (rc == 0 && with_steps)
+        settle_steps(*out);
+    return rc;
 }
 
 /* check_owner - the lease functions need a non-empty owner, whatever the engine. */
@@ -217,12 +245,16 @@ int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
                           struct mr_msg **out, struct mr_err *err)
 {
     size_t i;
+    int rc;
 
     for (i = 0; i < n; i++)
         out[i] = NULL;
     if (n == 0)
         return 0;
-    return s->eng->msg_get_many(s, gids, n, with_steps, out, err);
+    rc = s->eng->msg_get_many(s, gids, n, with_steps, out, err);
+    for (i = 0; rc == 0 && with_steps && i < n; i++)
+        settle_steps(out[i]);
+    return rc;
 }
 
 int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,

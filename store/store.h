@@ -109,6 +109,10 @@ int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err
  * MR_ENOENT when there is no such message (nothing written in either case).
  * Logs old -> new and counts the metric after the call succeeds; the caller's
  * transaction may still roll it back, which the metric does not undo.
+ * Steps of a succeed message: the relay does not record the calls that finish
+ * a message (one row write per step less); whoever reads it with steps
+ * (mr_store_msg_get, mr_store_msg_get_many) gets every step still stored
+ * prepared as succeed, with one more attempt and the message's finish_time.
  */
 int mr_store_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
                             int64_t next_cron_ms, int next_cron_interval, struct mr_err *err);

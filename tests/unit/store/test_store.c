@@ -952,6 +952,60 @@ static void test_step_record_counts_attempts_and_marks_success(void **state)
     mr_msg_free(g);
 }
 
+/* The calls that finish a message are not recorded: its steps read back as succeed. */
+static void test_steps_of_a_succeed_message_read_as_succeed(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    const char *gids[] = {"g1"};
+    struct mr_msg *many[1] = {NULL};
+    struct mr_msg *g;
+    int64_t sid;
+    int i;
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 3);
+    g = get(fx->s, "g1");
+    sid = g->steps[0].id;
+    mr_msg_free(g);
+    /* step 1 succeeded in an earlier pass, step 2 failed once; then the last pass */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, sid, true, NULL, 1000, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, sid + 1, false, "http 503", 1100, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->steps[1].state, MR_STEP_PREPARED); /* unfinished: as stored */
+    assert_int_equal(g->steps[2].attempts, 0);
+    mr_msg_free(g);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 3000, -1, 0), 0);
+
+    for (i = 0; i < 2; i++) {
+        if (i == 0) {
+            g = get(fx->s, "g1");
+        } else {
+            assert_int_equal(mr_store_msg_get_many(fx->s, gids, 1, true, many, &err), 0);
+            g = many[0];
+            assert_non_null(g);
+        }
+        assert_int_equal(g->state, MR_MSG_SUCCEED);
+        assert_int_equal(g->nsteps, 3);
+        /* recorded: as stored */
+        assert_int_equal(g->steps[0].state, MR_STEP_SUCCEED);
+        assert_int_equal(g->steps[0].attempts, 1);
+        assert_int_equal(g->steps[0].finish_ms, 1000);
+        /* one failed call recorded, the successful one not */
+        assert_int_equal(g->steps[1].state, MR_STEP_SUCCEED);
+        assert_int_equal(g->steps[1].attempts, 2);
+        assert_string_equal(g->steps[1].last_error, "http 503");
+        assert_int_equal(g->steps[1].finish_ms, 3000);
+        /* never recorded */
+        assert_int_equal(g->steps[2].state, MR_STEP_SUCCEED);
+        assert_int_equal(g->steps[2].attempts, 1);
+        assert_int_equal(g->steps[2].finish_ms, 3000);
+        assert_int_equal(g->steps[2].update_ms, 3000);
+        mr_msg_free(g);
+    }
+}
+
 static void test_step_record_of_unknown_step_is_enoent(void **state)
 {
     struct fx *fx = *state;
@@ -2375,6 +2429,7 @@ static void test_mysql_uri_forms(void **state)
     T(test_claim_returns_steps_in_id_order)                                                        \
     T(test_claim_inside_a_transaction_is_einval)                                                   \
     T(test_step_record_counts_attempts_and_marks_success)                                          \
+    T(test_steps_of_a_succeed_message_read_as_succeed)                                             \
     T(test_step_record_of_unknown_step_is_enoent)                                                  \
     T(test_step_record_of_finished_message_is_conflict)                                            \
     T(test_release_by_owner_ends_lease_and_reschedules)                                            \
