@@ -1210,6 +1210,8 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
     }
     r->owner = mr_xstrdup(mr_config.relay_id);
     rc = mr_store_open(mr_config.store, &r->store, err);
+    if (rc == 0)
+        rc = mr_store_relax(r->store, err); /* every relay write is redone if lost */
     if (rc != 0)
         goto fail;
     /* a restarted relay takes its own work up again at once instead of waiting out its leases */

@@ -129,6 +129,11 @@ int mr_store_migrate(const char *uri, struct mr_err *err)
     return sc->migrate(rest, err);
 }
 
+int mr_store_relax(struct mr_store *s, struct mr_err *err)
+{
+    return s->eng->relax != NULL ? s->eng->relax(s, err) : 0;
+}
+
 void mr_store_close(struct mr_store *s)
 {
     if (s == NULL)

@@ -62,6 +62,18 @@ int mr_store_migrate(const char *uri, struct mr_err *err);
  */
 char *mr_store_uri_redacted(const char *uri);
 
+/*
+ * mr_store_relax - let this handle's commits return before they are on disk,
+ * for a caller whose writes may be lost to a power cut or an OS crash (never
+ * to a crash of msgrelay itself): the relay, whose every write only records
+ * what at-least-once delivery would otherwise redo (a lease, a step result, a
+ * state reached by delivery or back-check). SQLite: synchronous=NORMAL on
+ * this connection (the next durable commit syncs these along). MySQL: a
+ * no-op, durability is the server's innodb_flush_log_at_trx_commit. Outside a
+ * transaction.
+ */
+int mr_store_relax(struct mr_store *s, struct mr_err *err);
+
 /* mr_store_close - close the connection (rolling back an open transaction). NULL is a no-op. */
 void mr_store_close(struct mr_store *s);
 

@@ -31,6 +31,7 @@
 struct mr_store_engine {
     const char *name; /* "sqlite", "mysql" */
     void (*close)(struct mr_store *s);
+    int (*relax)(struct mr_store *s, struct mr_err *err); /* NULL: nothing to do */
     int (*begin)(struct mr_store *s, struct mr_err *err);
     int (*commit)(struct mr_store *s, struct mr_err *err);
     void (*rollback)(struct mr_store *s);

@@ -107,8 +107,6 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
     X(ST_COMMIT, "COMMIT")                                                                         \
     X(ST_ROLLBACK, "ROLLBACK")                                                                     \
-    X(ST_SYNC_NORMAL, "PRAGMA synchronous = NORMAL")                                               \
-    X(ST_SYNC_FULL, "PRAGMA synchronous = FULL")                                                   \
     X(ST_SAVEPOINT, "SAVEPOINT mr_insert")                                                         \
     X(ST_RELEASE_SP, "RELEASE mr_insert")                                                          \
     X(ST_ROLLBACK_SP, "ROLLBACK TO mr_insert")                                                     \
@@ -1135,15 +1133,7 @@ static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
         return code;
     if (limit == 0)
         return 0;
-    /*
-     * A claim need not survive a power loss: a lost lease only makes the work
-     * claimable again, which at-least-once delivery allows. So its commit skips
-     * the fsync (WAL with synchronous=NORMAL is still safe against a crash of
-     * this process), and the next durable commit syncs it along.
-     */
-    code = exec_stmt(q, ST_SYNC_NORMAL, err);
-    if (code != 0)
-        return code;
+    /* the relay's handle is relaxed (mr_store_relax): a lost lease only makes work claimable */
     code = sq_begin(s, err);
     if (code == 0) {
         code = claim_in_tx(q, owner, now_ms, lease_until_ms, limit, out, n, err);
@@ -1152,8 +1142,6 @@ static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
         else
             sq_rollback(s);
     }
-    if (exec_stmt(q, ST_SYNC_FULL, code == 0 ? err : NULL) != 0 && code == 0)
-        code = MR_ESTORE;
     if (code != 0) {
         mr_store_msgs_free(*out, *n);
         *out = NULL;
@@ -1534,9 +1522,19 @@ static int sq_kv_delete(struct mr_store *s, const char *cat, const char *k, stru
     return code;
 }
 
+/* sq_relax - WAL with synchronous=NORMAL: safe against a crash of the process, not of the OS. */
+static int sq_relax(struct mr_store *s, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    int code = no_tx(q, "relax", err);
+
+    return code != 0 ? code : exec_sql(q->db, "PRAGMA synchronous = NORMAL", err);
+}
+
 static const struct mr_store_engine sqlite_engine = {
     .name = "sqlite",
     .close = sq_close,
+    .relax = sq_relax,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

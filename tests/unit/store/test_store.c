@@ -640,6 +640,34 @@ static void test_close_rolls_back_an_open_transaction(void **state)
     assert_null(g);
 }
 
+/* A relaxed handle (the relay's) commits as any other, as far as other handles can tell. */
+static void test_relaxed_handle_commits_are_visible_to_a_second_handle(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *relaxed = NULL;
+    struct mr_msg *g = NULL;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+
+    assert_int_equal(mr_store_open(fx->uri, &relaxed, &err), 0);
+    assert_int_equal(mr_store_relax(relaxed, &err), 0);
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 0, 1);
+    assert_int_equal(mr_store_claim(relaxed, "relay-a", 10, 5000, 10, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    mr_store_msgs_free(v, n);
+    assert_int_equal(mr_store_begin(relaxed, &err), 0);
+    assert_int_equal(mr_store_msg_transition(relaxed, "g1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 20,
+                                             -1, 0, &err),
+                     0);
+    assert_int_equal(mr_store_commit(relaxed, &err), 0);
+    assert_int_equal(mr_store_msg_get(fx->s, "g1", false, &g, &err), 0);
+    assert_non_null(g);
+    assert_int_equal(g->state, MR_MSG_SUCCEED);
+    mr_msg_free(g);
+    mr_store_close(relaxed);
+}
+
 static void test_commit_is_visible_to_a_second_handle(void **state)
 {
     struct fx *fx = *state;
@@ -2414,6 +2442,7 @@ static void test_mysql_uri_forms(void **state)
     T(test_write_outside_transaction_is_einval_and_writes_nothing)                                 \
     T(test_rollback_discards_the_insert)                                                           \
     T(test_close_rolls_back_an_open_transaction)                                                   \
+    T(test_relaxed_handle_commits_are_visible_to_a_second_handle)                                  \
     T(test_commit_is_visible_to_a_second_handle)                                                   \
     T(test_transition_moves_state_and_sets_schedule)                                               \
     T(test_transition_with_negative_next_cron_keeps_the_schedule)                                  \
