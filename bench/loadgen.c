@@ -11,25 +11,72 @@
  * submit. It prints messages accepted per second, delivered per second,
  * p50/p99 API latency, p50/p99 submit-to-delivery latency (from the sink), the
  * relay's peak RSS and CPU seconds, and checks that delivered equals accepted
- * after the drain. One thread, one libcurl multi handle. Exit 0 when every
- * accepted message was delivered, 1 otherwise.
+ * after the drain; last, its own CPU seconds. Exit 0 when every accepted
+ * message was delivered, 1 otherwise.
+ *
+ * The load itself goes through a small HTTP/1.1 client of its own, so that the
+ * generator takes as little CPU as it can from the system under test (they
+ * share the cores): one thread, one epoll instance, one non-blocking
+ * keep-alive connection per concurrent call, one request at a time on each,
+ * answers framed by Content-Length (or by the end of the connection). It
+ * behaves like the libcurl multi handle it replaces: a call that fails or is
+ * not answered 200 within 30 s counts as refused (errors are named with
+ * libcurl's texts); a reused connection found dead before any byte of the
+ * answer is reconnected and the request sent once more; "Connection: close"
+ * or the end of the connection means a new connection for the next call.
+ * The sink's /stats, polled during the drain, still goes through libcurl.
  */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#define HEAD_MAX    (16 * 1024)   /* an answer's status line and headers */
+#define BODY_MAX    (1024 * 1024) /* an answer's Content-Length */
+#define CALL_TMO_US (30 * 1000000LL)
+
+enum conn_state {
+    C_NONE,       /* no connection */
+    C_IDLE,       /* connected, no call on it */
+    C_CONNECTING, /* connect() in progress */
+    C_SENDING,    /* request not all written yet */
+    C_READING,    /* waiting for (the rest of) the answer */
+};
+
 struct slot {
-    CURL *h;
-    long msg;       /* message index, -1 when idle */
-    int phase;      /* 0: prepare (prepare mode), 1: submit */
-    int64_t t0;     /* µs when this call started */
+    long msg;    /* message index, -1 when idle */
+    int phase;   /* 0: prepare (prepare mode), 1: submit */
+    int64_t t0;  /* µs when this call started */
     char body[512];
-    char url[256];
+    /* the connection */
+    int fd;
+    uint32_t gen;   /* bumped per connection: tells stale epoll events apart */
+    int state;      /* enum conn_state */
+    int reused;     /* this connection has carried an answer already */
+    int want_out;   /* EPOLLOUT is in the epoll set */
+    /* the call */
+    int retried;    /* sent once more on a fresh connection already */
+    int got_any;    /* a byte of the answer arrived */
+    long status;    /* the answer's status, 0 until its head is read */
+    int in_body;    /* head read, body_left bytes of body to skip */
+    long body_left; /* -1: until the connection ends */
+    int close_after;
+    char *req;
+    size_t req_len, req_off;
+    char *in; /* HEAD_MAX bytes */
+    size_t in_len, scan;
 };
 
 struct cfg {
@@ -43,19 +90,36 @@ struct cfg {
     int drain_s;
 };
 
+/* where the calls go: --api parsed once */
+struct target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int resolved;
+    char prefix[2][768]; /* request line and headers up to "Content-Length: " */
+    size_t prefix_len[2];
+};
+
+struct gen {
+    const struct cfg *c;
+    struct target t;
+    struct slot *slots;
+    int ep;
+    int *ready; /* slots whose next call is to be started */
+    int nready;
+    int32_t *lat;
+    long nlat;
+    long next;
+    long accepted;
+    long errors;
+    long active;
+};
+
 static int64_t mono_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -66,20 +130,489 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* start - begin the next call of @s. */
-static void start(CURLM *m, struct slot *s, const struct cfg *c)
+/* target_init - parse http://HOST[:PORT]/PATH of --api and resolve HOST once. */
+static int target_init(struct target *t, const char *api)
 {
-    const char *route = (c->prepare_mode && s->phase == 0) ? "prepare" : "submit";
+    static const char *const route[2] = {"prepare", "submit"};
+    const char *p = api;
+    const char *host, *host_end, *slash;
+    char hostname[256], port[16] = "80", hostport[300];
+    struct addrinfo hints, *res = NULL;
+    int i;
+
+    if (strncasecmp(p, "http://", 7) != 0)
+        return -1;
+    p += 7;
+    slash = strchr(p, '/');
+    if (slash == NULL)
+        slash = p + strlen(p);
+    if ((size_t)(slash - p) >= sizeof(hostport) || slash == p)
+        return -1;
+    memcpy(hostport, p, (size_t)(slash - p));
+    hostport[slash - p] = '\0';
+    host = hostport;
+    if (*host == '[') { /* [v6]:port */
+        host_end = strchr(host, ']');
+        if (host_end == NULL)
+            return -1;
+        host++;
+        p = host_end + 1;
+    } else {
+        host_end = strchr(host, ':');
+        if (host_end == NULL)
+            host_end = host + strlen(host);
+        p = host_end;
+    }
+    if ((size_t)(host_end - host) >= sizeof(hostname))
+        return -1;
+    memcpy(hostname, host, (size_t)(host_end - host));
+    hostname[host_end - host] = '\0';
+    if (*p == ':') {
+        if (strlen(p + 1) == 0 || strlen(p + 1) >= sizeof(port) ||
+            strspn(p + 1, "0123456789") != strlen(p + 1))
+            return -1;
+        strcpy(port, p + 1);
+    } else if (*p != '\0') {
+        return -1;
+    }
+    for (i = 0; i < 2; i++) {
+        int n = snprintf(t->prefix[i], sizeof(t->prefix[i]),
+                         "POST %s/%s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n"
+                         "Content-Type: application/json\r\nContent-Length: ",
+                         slash, route[i], hostport);
+
+        if (n < 0 || (size_t)n >= sizeof(t->prefix[i]))
+            return -1;
+        t->prefix_len[i] = (size_t)n;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(hostname, port, &hints, &res) == 0 && res != NULL &&
+        res->ai_addrlen <= sizeof(t->addr)) {
+        memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
+        t->addrlen = res->ai_addrlen;
+        t->resolved = 1;
+    }
+    if (res != NULL)
+        freeaddrinfo(res);
+    return 0;
+}
+
+static void watch(struct gen *g, struct slot *s, int op, int out)
+{
+    struct epoll_event ev;
+
+    ev.events = EPOLLIN | (out ? EPOLLOUT : 0);
+    ev.data.u64 = ((uint64_t)s->gen << 32) | (uint64_t)(s - g->slots);
+    if (epoll_ctl(g->ep, op, s->fd, &ev) != 0) {
+        perror("loadgen: epoll_ctl");
+        exit(1);
+    }
+    s->want_out = out;
+}
+
+static void conn_close(struct slot *s)
+{
+    if (s->fd >= 0)
+        close(s->fd); /* leaves the epoll set with it */
+    s->fd = -1;
+    s->state = C_NONE;
+    s->reused = 0;
+    s->want_out = 0;
+}
+
+static void push_ready(struct gen *g, struct slot *s)
+{
+    g->ready[g->nready++] = (int)(s - g->slots);
+}
+
+/* finish - the call on @s is over: count it and queue the next one. */
+static void finish(struct gen *g, struct slot *s, CURLcode rc, long status)
+{
+    const struct cfg *c = g->c;
+
+    g->lat[g->nlat++] = (int32_t)(mono_us() - s->t0);
+    if (rc != CURLE_OK || status != 200) {
+        g->errors++;
+        if (g->errors <= 5)
+            fprintf(stderr, "loadgen: b%s-%ld: %s, HTTP %ld\n", c->run, s->msg,
+                    curl_easy_strerror(rc), status);
+        s->phase = 2; /* give the message up */
+    } else if (c->prepare_mode && s->phase == 0) {
+        s->phase = 1;
+        push_ready(g, s);
+        return;
+    } else {
+        g->accepted++;
+    }
+    s->msg = -1;
+    g->active--;
+    if (g->next < c->count) {
+        s->msg = g->next++;
+        s->phase = 0;
+        g->active++;
+        push_ready(g, s);
+    }
+}
+
+static void send_call(struct gen *g, struct slot *s);
+
+/* fail - the call on @s broke with @rc; like libcurl, a reused connection
+ * that died before any byte of the answer gets the request once more on a
+ * fresh one. */
+static void fail(struct gen *g, struct slot *s, CURLcode rc)
+{
+    int again = s->reused && !s->got_any && !s->retried;
+
+    conn_close(s);
+    if (again) {
+        s->retried = 1;
+        send_call(g, s);
+        return;
+    }
+    finish(g, s, rc, s->status);
+}
+
+/* done - the answer is in: keep the connection for the next call, or not. */
+static void done(struct gen *g, struct slot *s)
+{
+    /* in_len: bytes beyond the answer; req_off: answered before it was all sent */
+    if (s->close_after || s->in_len > 0 || s->req_off < s->req_len) {
+        conn_close(s);
+    } else {
+        s->state = C_IDLE;
+        s->reused = 1;
+    }
+    finish(g, s, CURLE_OK, s->status);
+}
+
+static void do_write(struct gen *g, struct slot *s)
+{
+    while (s->req_off < s->req_len) {
+        ssize_t n = send(s->fd, s->req + s->req_off, s->req_len - s->req_off, MSG_NOSIGNAL);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!s->want_out)
+                    watch(g, s, EPOLL_CTL_MOD, 1);
+                return;
+            }
+            fail(g, s, CURLE_SEND_ERROR);
+            return;
+        }
+        s->req_off += (size_t)n;
+    }
+    s->state = C_READING;
+    if (s->want_out)
+        watch(g, s, EPOLL_CTL_MOD, 0);
+}
+
+/* send_call - write the request of @s, on its connection or a new one. */
+static void send_call(struct gen *g, struct slot *s)
+{
+    s->got_any = 0;
+    s->status = 0;
+    s->in_body = 0;
+    s->close_after = 0;
+    s->in_len = 0;
+    s->scan = 0;
+    s->req_off = 0;
+    if (s->fd < 0) {
+        int one = 1;
+
+        if (!g->t.resolved) {
+            finish(g, s, CURLE_COULDNT_RESOLVE_HOST, 0);
+            return;
+        }
+        s->fd = socket(g->t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s->fd < 0) {
+            finish(g, s, CURLE_COULDNT_CONNECT, 0);
+            return;
+        }
+        setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        s->gen++;
+        s->reused = 0;
+        if (connect(s->fd, (struct sockaddr *)&g->t.addr, g->t.addrlen) != 0 &&
+            errno != EINPROGRESS) {
+            conn_close(s);
+            finish(g, s, CURLE_COULDNT_CONNECT, 0);
+            return;
+        }
+        s->state = C_CONNECTING;
+        watch(g, s, EPOLL_CTL_ADD, 1);
+        return; /* writable once connected */
+    }
+    s->state = C_SENDING;
+    do_write(g, s);
+}
+
+/* start - begin the next call of @s. */
+static void start(struct gen *g, struct slot *s)
+{
+    const struct cfg *c = g->c;
+    int route = (c->prepare_mode && s->phase == 0) ? 0 : 1;
+    size_t blen;
+    int n;
 
     s->t0 = mono_us();
-    snprintf(s->url, sizeof(s->url), "%s/%s", c->api, route);
     snprintf(s->body, sizeof(s->body),
              "{\"gid\":\"b%s-%ld\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"%s/step\"}],"
              "\"payloads\":[\"{\\\"t\\\":%lld}\"],\"query_prepared\":\"%s/qp\"}",
              c->run, s->msg, c->sink, (long long)s->t0, c->sink);
-    curl_easy_setopt(s->h, CURLOPT_URL, s->url);
-    curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->body);
-    curl_multi_add_handle(m, s->h);
+    blen = strlen(s->body);
+    memcpy(s->req, g->t.prefix[route], g->t.prefix_len[route]);
+    n = sprintf(s->req + g->t.prefix_len[route], "%zu\r\n\r\n", blen);
+    memcpy(s->req + g->t.prefix_len[route] + (size_t)n, s->body, blen);
+    s->req_len = g->t.prefix_len[route] + (size_t)n + blen;
+    s->retried = 0;
+    send_call(g, s);
+}
+
+/* token_in - whether the comma-separated header value [v, e) holds @tok. */
+static int token_in(const char *v, const char *e, const char *tok)
+{
+    size_t tl = strlen(tok);
+
+    while (v < e) {
+        const char *comma = memchr(v, ',', (size_t)(e - v));
+        const char *te = comma ? comma : e;
+
+        while (v < te && (*v == ' ' || *v == '\t'))
+            v++;
+        while (te > v && (te[-1] == ' ' || te[-1] == '\t'))
+            te--;
+        if ((size_t)(te - v) == tl && strncasecmp(v, tok, tl) == 0)
+            return 1;
+        v = comma ? comma + 1 : e;
+    }
+    return 0;
+}
+
+/* parse_head - the status line and headers in s->in[0, hlen): 0, or a libcurl error. */
+static CURLcode parse_head(struct slot *s, size_t hlen)
+{
+    const char *p = s->in;
+    const char *end = s->in + hlen;
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    int minor;
+    long cl = -1;
+    int te = 0, keep = -1;
+
+    /* HTTP/1.x SSS[ reason] */
+    if (eol == NULL || eol - p < 5 || memcmp(p, "HTTP/", 5) != 0)
+        return CURLE_UNSUPPORTED_PROTOCOL; /* as libcurl names an HTTP/0.9 answer */
+    if (eol - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
+        p[8] != ' ' || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' ||
+        p[11] > '9' || (eol - p > 12 && p[12] != ' ' && p[12] != '\r'))
+        return CURLE_WEIRD_SERVER_REPLY;
+    minor = p[7] - '0';
+    s->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+    for (p = eol + 1; p < end; p = eol + 1) {
+        const char *colon, *v, *ve;
+
+        eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        ve = eol;
+        if (ve > p && ve[-1] == '\r')
+            ve--;
+        if (ve == p)
+            break; /* the empty line */
+        colon = memchr(p, ':', (size_t)(ve - p));
+        if (colon == NULL)
+            continue;
+        v = colon + 1;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        if (colon - p == 14 && strncasecmp(p, "Content-Length", 14) == 0) {
+            long n = 0;
+            const char *q;
+
+            if (v == ve)
+                return CURLE_WEIRD_SERVER_REPLY;
+            for (q = v; q < ve; q++) {
+                if (*q < '0' || *q > '9' || n > BODY_MAX)
+                    return CURLE_WEIRD_SERVER_REPLY;
+                n = n * 10 + (*q - '0');
+            }
+            if (n > BODY_MAX || (cl >= 0 && n != cl))
+                return CURLE_WEIRD_SERVER_REPLY;
+            cl = n;
+        } else if (colon - p == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0) {
+            te = 1;
+        } else if (colon - p == 10 && strncasecmp(p, "Connection", 10) == 0) {
+            if (token_in(v, ve, "close"))
+                keep = 0;
+            else if (token_in(v, ve, "keep-alive") && keep < 0)
+                keep = 1;
+        }
+    }
+    if (te)
+        return CURLE_WEIRD_SERVER_REPLY; /* msgrelay frames every answer by length */
+    if (keep == 0 || (minor == 0 && keep != 1))
+        s->close_after = 1;
+    if (s->status < 200 || s->status == 204 || s->status == 304)
+        s->body_left = 0;
+    else if (cl >= 0)
+        s->body_left = cl;
+    else {
+        s->body_left = -1; /* to the end of the connection */
+        s->close_after = 1;
+    }
+    return CURLE_OK;
+}
+
+/* take_in - consume what s->in holds: the answer's head, then its body.
+ * Returns 1 when the answer is complete, 0 when more is needed, -1 on a
+ * failure (handled). */
+static int take_in(struct gen *g, struct slot *s)
+{
+    for (;;) {
+        if (s->in_body) {
+            size_t n;
+
+            if (s->body_left < 0) { /* until EOF */
+                s->in_len = 0;
+                return 0;
+            }
+            n = s->in_len < (size_t)s->body_left ? s->in_len : (size_t)s->body_left;
+            s->body_left -= (long)n;
+            memmove(s->in, s->in + n, s->in_len - n);
+            s->in_len -= n;
+            return s->body_left == 0 ? 1 : 0;
+        } else {
+            char *e = NULL;
+            size_t from = s->scan > 3 ? s->scan - 3 : 0;
+            size_t hlen;
+            CURLcode rc;
+
+            if (s->in_len >= 4)
+                e = memmem(s->in + from, s->in_len - from, "\r\n\r\n", 4);
+            if (e == NULL) {
+                if (s->in_len >= HEAD_MAX) {
+                    fail(g, s, CURLE_WEIRD_SERVER_REPLY);
+                    return -1;
+                }
+                s->scan = s->in_len;
+                return 0;
+            }
+            hlen = (size_t)(e - s->in) + 4;
+            rc = parse_head(s, hlen);
+            if (rc != CURLE_OK) {
+                fail(g, s, rc);
+                return -1;
+            }
+            memmove(s->in, s->in + hlen, s->in_len - hlen);
+            s->in_len -= hlen;
+            s->scan = 0;
+            if (s->status < 200) {
+                if (s->status == 101) {
+                    fail(g, s, CURLE_WEIRD_SERVER_REPLY);
+                    return -1;
+                }
+                s->status = 0; /* 1xx: the real answer follows */
+                s->close_after = 0;
+                continue;
+            }
+            s->in_body = 1;
+        }
+    }
+}
+
+static void do_read(struct gen *g, struct slot *s)
+{
+    ssize_t n;
+    int r;
+
+    if (s->in_body && s->in_len > 0) /* defensive: body bytes are skipped as they come */
+        s->in_len = 0;
+    n = recv(s->fd, s->in + s->in_len, HEAD_MAX - s->in_len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        fail(g, s, s->got_any ? CURLE_RECV_ERROR : CURLE_GOT_NOTHING);
+        return;
+    }
+    if (n == 0) {
+        if (s->in_body && s->body_left < 0) {
+            s->close_after = 1;
+            done(g, s);
+        } else if (!s->got_any) {
+            fail(g, s, CURLE_GOT_NOTHING);
+        } else {
+            fail(g, s, s->in_body ? CURLE_PARTIAL_FILE : CURLE_RECV_ERROR);
+        }
+        return;
+    }
+    s->got_any = 1;
+    s->in_len += (size_t)n;
+    r = take_in(g, s);
+    if (r == 1)
+        done(g, s);
+}
+
+static void on_event(struct gen *g, struct slot *s, uint32_t ev)
+{
+    switch (s->state) {
+    case C_CONNECTING: {
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+            fail(g, s, CURLE_COULDNT_CONNECT);
+            return;
+        }
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        s->state = C_SENDING;
+        do_write(g, s);
+        return;
+    }
+    case C_SENDING: {
+        uint32_t gen = s->gen;
+
+        if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            do_write(g, s);
+        /* an early answer (or the end) before the request is all out */
+        if (s->gen == gen && s->fd >= 0 && s->state == C_SENDING && (ev & (EPOLLIN | EPOLLHUP)))
+            do_read(g, s);
+        return;
+    }
+    case C_READING:
+        do_read(g, s);
+        return;
+    case C_IDLE: { /* the server closed a spare connection, or says something unasked */
+        char b[64];
+        ssize_t n = recv(s->fd, b, sizeof(b), 0);
+
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        conn_close(s);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+/* check_timeouts - calls older than 30 s fail (libcurl's CURLOPT_TIMEOUT). */
+static void check_timeouts(struct gen *g, int64_t now)
+{
+    int i;
+
+    for (i = 0; i < g->c->conc; i++) {
+        struct slot *s = &g->slots[i];
+
+        if (s->msg >= 0 && s->state >= C_CONNECTING && now - s->t0 > CALL_TMO_US) {
+            s->retried = 1; /* no second chance past the deadline */
+            fail(g, s, CURLE_OPERATION_TIMEDOUT);
+        }
+    }
 }
 
 /* proc_stats - the relay's peak RSS (kB) and CPU seconds, from /proc. */
@@ -119,21 +652,22 @@ static void proc_stats(long pid, long *hwm_kb, double *cpu_s)
     }
 }
 
-/* sink_stats - ask the sink how much arrived. */
-static int sink_stats(const struct cfg *c, long *delivered, long *dups, long *p50, long *p99)
+/* sink_stats - ask the sink how much arrived (@h: one handle, kept alive between polls). */
+static int sink_stats(CURL *h, const struct cfg *c, long *delivered, long *dups, long *p50,
+                      long *p99)
 {
     char url[256];
     char buf[512] = "";
     FILE *mem = fmemopen(buf, sizeof(buf) - 1, "w");
-    CURL *h = curl_easy_init();
     CURLcode rc;
 
+    if (mem == NULL)
+        return -1;
     snprintf(url, sizeof(url), "%s/stats", c->sink);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, mem);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
     rc = curl_easy_perform(h);
-    curl_easy_cleanup(h);
     fclose(mem);
     if (rc != CURLE_OK)
         return -1;
@@ -153,18 +687,14 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     struct cfg c = {NULL, NULL, 0, 100000, 64, "0", 0, 120};
-    struct curl_slist *hdrs = NULL;
-    struct slot *slots;
-    int32_t *lat;
-    long nlat = 0;
-    long next = 0;
-    long accepted = 0;
-    long errors = 0;
+    static struct gen g;
+    struct epoll_event evs[256];
     long delivered = 0, dups = 0, d50 = 0, d99 = 0;
-    int64_t t_start, t_load, t_drain;
+    int64_t t_start, t_load, t_drain, t_check;
     long hwm;
     double cpu0, cpu1;
-    CURLM *m;
+    struct rusage ru;
+    CURL *stats_h;
     int i;
 
     for (i = 1; i + 1 < argc; i += 2) {
@@ -189,86 +719,85 @@ int main(int argc, char **argv)
     }
     if (i != argc || c.api == NULL || c.sink == NULL || c.count <= 0 || c.conc <= 0)
         return usage();
+    if (target_init(&g.t, c.api) != 0) {
+        fprintf(stderr, "loadgen: --api: only http://HOST[:PORT]/PATH is supported\n");
+        return usage();
+    }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    m = curl_multi_init();
-    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c.conc);
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    slots = calloc((size_t)c.conc, sizeof(*slots));
-    lat = malloc(sizeof(*lat) * (size_t)c.count * 2);
-    if (slots == NULL || lat == NULL)
+    g.c = &c;
+    g.slots = calloc((size_t)c.conc, sizeof(*g.slots));
+    g.ready = malloc(sizeof(*g.ready) * (size_t)c.conc);
+    g.lat = malloc(sizeof(*g.lat) * (size_t)c.count * 2);
+    g.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (g.slots == NULL || g.ready == NULL || g.lat == NULL || g.ep < 0)
         return 1;
+    for (i = 0; i < c.conc; i++) {
+        struct slot *s = &g.slots[i];
+
+        s->fd = -1;
+        s->msg = -1;
+        s->req = malloc(g.t.prefix_len[0] + g.t.prefix_len[1] + sizeof(s->body) + 32);
+        s->in = malloc(HEAD_MAX);
+        if (s->req == NULL || s->in == NULL)
+            return 1;
+    }
     proc_stats(c.relay_pid, &hwm, &cpu0);
 
     t_start = mono_us();
+    t_check = t_start;
     for (i = 0; i < c.conc; i++) {
-        struct slot *s = &slots[i];
+        struct slot *s = &g.slots[i];
 
-        s->h = curl_easy_init();
-        curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(s->h, CURLOPT_TIMEOUT, 30L);
-        curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
-        curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
-        s->msg = -1;
-        if (next < c.count) {
-            s->msg = next++;
+        if (g.next < c.count) {
+            s->msg = g.next++;
             s->phase = 0;
-            start(m, s, &c);
+            g.active++;
+            push_ready(&g, s);
         }
     }
     for (;;) {
-        int running = 0;
-        int left;
-        CURLMsg *msg;
+        int64_t now;
+        int n;
 
-        curl_multi_perform(m, &running);
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            struct slot *s;
-            long status = 0;
-
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-            curl_multi_remove_handle(m, s->h);
-            lat[nlat++] = (int32_t)(mono_us() - s->t0);
-            if (msg->data.result != CURLE_OK || status != 200) {
-                errors++;
-                if (errors <= 5)
-                    fprintf(stderr, "loadgen: b%s-%ld: %s, HTTP %ld\n", c.run, s->msg,
-                            curl_easy_strerror(msg->data.result), status);
-                s->phase = 2; /* give the message up */
-            } else if (c.prepare_mode && s->phase == 0) {
-                s->phase = 1;
-                start(m, s, &c);
-                continue;
-            } else {
-                accepted++;
-            }
-            s->msg = -1;
-            if (next < c.count) {
-                s->msg = next++;
-                s->phase = 0;
-                start(m, s, &c);
-            }
-        }
-        if (running == 0 && next >= c.count)
+        while (g.nready > 0)
+            start(&g, &g.slots[g.ready[--g.nready]]);
+        if (g.active == 0 && g.next >= c.count)
             break;
-        curl_multi_poll(m, NULL, 0, 100, NULL);
+        n = epoll_wait(g.ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), 100);
+        if (n < 0 && errno != EINTR) {
+            perror("loadgen: epoll_wait");
+            return 1;
+        }
+        for (i = 0; i < n; i++) {
+            struct slot *s = &g.slots[(uint32_t)evs[i].data.u64];
+
+            if ((uint32_t)(evs[i].data.u64 >> 32) != s->gen || s->fd < 0)
+                continue; /* an event of a connection closed meanwhile */
+            on_event(&g, s, evs[i].events);
+        }
+        now = mono_us();
+        if (now - t_check >= 100000) {
+            t_check = now;
+            check_timeouts(&g, now);
+        }
     }
     t_load = mono_us();
+    for (i = 0; i < c.conc; i++)
+        conn_close(&g.slots[i]);
 
     /* drain: wait until the sink has seen every accepted message */
+    stats_h = curl_easy_init();
+    if (stats_h == NULL)
+        return 1;
     t_drain = t_load;
     for (;;) {
         long p50, p99;
 
-        if (sink_stats(&c, &delivered, &dups, &p50, &p99) == 0) {
+        if (sink_stats(stats_h, &c, &delivered, &dups, &p50, &p99) == 0) {
             d50 = p50;
             d99 = p99;
-            if (delivered >= accepted) {
+            if (delivered >= g.accepted) {
                 t_drain = mono_us();
                 break;
             }
@@ -279,18 +808,21 @@ int main(int argc, char **argv)
         }
         usleep(20000);
     }
+    curl_easy_cleanup(stats_h);
     proc_stats(c.relay_pid, &hwm, &cpu1);
-    qsort(lat, (size_t)nlat, sizeof(*lat), cmp_i32);
+    qsort(g.lat, (size_t)g.nlat, sizeof(*g.lat), cmp_i32);
 
     {
         double load_s = (double)(t_load - t_start) / 1e6;
         double all_s = (double)(t_drain - t_start) / 1e6;
+        long nlat = g.nlat;
+        int32_t *lat = g.lat;
 
         printf("mode                      %s\n", c.prepare_mode ? "prepare+submit" : "submit");
         printf("messages                  %ld sent, %ld accepted, %ld refused\n", c.count,
-               accepted, errors);
+               g.accepted, g.errors);
         printf("concurrency               %d connections\n", c.conc);
-        printf("accepted per second       %.0f (%.2f s)\n", (double)accepted / load_s, load_s);
+        printf("accepted per second       %.0f (%.2f s)\n", (double)g.accepted / load_s, load_s);
         printf("delivered per second      %.0f (%.2f s to deliver all)\n",
                (double)delivered / all_s, all_s);
         printf("API latency p50 / p99     %.2f / %.2f ms\n",
@@ -303,15 +835,21 @@ int main(int argc, char **argv)
                    cpu1 - cpu0);
         printf("duplicates at the sink    %ld\n", dups);
         printf("bench: %s: delivered %ld of %ld accepted\n",
-               delivered == accepted ? "OK" : "MISSING", delivered, accepted);
+               delivered == g.accepted ? "OK" : "MISSING", delivered, g.accepted);
+        getrusage(RUSAGE_SELF, &ru);
+        printf("loadgen CPU               %.2f s\n",
+               (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
     }
 
-    for (i = 0; i < c.conc; i++)
-        curl_easy_cleanup(slots[i].h);
-    curl_multi_cleanup(m);
-    curl_slist_free_all(hdrs);
+    for (i = 0; i < c.conc; i++) {
+        free(g.slots[i].req);
+        free(g.slots[i].in);
+    }
+    close(g.ep);
     curl_global_cleanup();
-    free(slots);
-    free(lat);
-    return delivered == accepted ? 0 : 1;
+    free(g.slots);
+    free(g.ready);
+    free(g.lat);
+    return delivered == g.accepted ? 0 : 1;
 }
