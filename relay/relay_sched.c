@@ -699,7 +699,11 @@ static void take_handed(struct mr_relay *r)
 
     pthread_mutex_lock(&r->in_mu);
     n = r->nin < room ? r->nin : room;
-    v = mr_xcalloc(n + 1, sizeof(*v));
+    if (n == 0) {
+        pthread_mutex_unlock(&r->in_mu);
+        return;
+    }
+    v = mr_xcalloc(n, sizeof(*v));
     memcpy(v, r->in, n * sizeof(*v));
     memmove(r->in, r->in + n, (r->nin - n) * sizeof(*v));
     r->nin -= n;
