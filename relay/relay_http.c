@@ -8,6 +8,20 @@
  * from call to call. Answers are captured into a capped mr_buf: a longer body
  * is cut, which is not an error (the classifier needs only its start).
  *
+ * At most max_connections http:// calls are in libcurl at once; the rest wait
+ * here, oldest first. libcurl would park them itself (its "pending" state),
+ * but it retries its pending transfers whenever a connection frees up and
+ * each retry scans the connection cache: with --max-inflight 2048 over 256
+ * connections that doubled the CPU per call. https:// calls go straight in,
+ * as before, because HTTP/2 may carry many of them over one connection.
+ * mr_relay_http_poll() moves finished calls to a done list and starts
+ * waiting ones in the freed slots at once, as libcurl did within one
+ * curl_multi_perform; a slot left idle until the next relay loop turn would
+ * cap each connection at one call per turn.
+ * A waiting call keeps its whole-call timeout, checked when its turn comes
+ * (libcurl 7.88 let a pending call wait past its timeout until it got a
+ * connection).
+ *
  * Thread: the relay thread owns everything here; mr_relay_http_wakeup() is the
  * one entry any thread may use (curl_multi_wakeup is thread-safe).
  * Errors: a call that cannot be started is an error return; a call that fails
@@ -19,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -29,15 +45,54 @@
 /* An idle call keeps a body buffer up to this size; a larger one is freed. */
 #define BODY_KEEP 16384
 
+/* A singly linked queue of calls through _next, oldest first. */
+struct fifo {
+    struct mr_relay_call *head;
+    struct mr_relay_call *tail;
+    size_t n;
+};
+
 struct mr_relay_http {
     CURLM *multi;
-    struct mr_relay_call *busy; /* in flight, doubly linked */
+    struct mr_relay_call *busy; /* in libcurl, doubly linked */
+    struct fifo wait;           /* http:// calls waiting for a slot */
+    struct fifo done;           /* finished, for mr_relay_http_done() */
     struct mr_relay_call *idle; /* free list */
     size_t nbusy;
+    size_t nslots;    /* busy calls holding a slot (_slot) */
+    size_t max_slots; /* max_connections */
     size_t nidle;
     size_t keep;  /* max idle calls kept */
     int watch_fd; /* an extra fd poll waits on (mr_relay_http_watch_fd), or -1 */
 };
+
+/* fifo_push - append @c to @q. */
+static void fifo_push(struct fifo *q, struct mr_relay_call *c)
+{
+    c->_next = NULL;
+    c->_prev = NULL;
+    if (q->tail != NULL)
+        q->tail->_next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->n++;
+}
+
+/* fifo_pop - the oldest call of @q, taken out, or NULL. */
+static struct mr_relay_call *fifo_pop(struct fifo *q)
+{
+    struct mr_relay_call *c = q->head;
+
+    if (c == NULL)
+        return NULL;
+    q->head = c->_next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->n--;
+    c->_next = NULL;
+    return c;
+}
 
 /* on_body - libcurl write callback: keep what fits under the cap, swallow the rest. */
 static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
@@ -83,6 +138,7 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     }
     c->_next = NULL;
     c->_prev = NULL;
+    c->_slot = false;
     c->owner = NULL;
     c->index = 0;
     c->status = 0;
@@ -104,6 +160,8 @@ static void busy_unlink(struct mr_relay_http *h, struct mr_relay_call *c)
     c->_next = NULL;
     c->_prev = NULL;
     h->nbusy--;
+    if (c->_slot)
+        h->nslots--;
 }
 
 /* call_put - back to the free list, or cleaned up when enough are idle already. */
@@ -159,6 +217,66 @@ static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *r
     return rc;
 }
 
+/* start - hand @c to libcurl and put it on the in-flight list. */
+static CURLMcode start(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    CURLMcode mc = curl_multi_add_handle(h->multi, c->_easy);
+
+    if (mc != CURLM_OK)
+        return mc;
+    c->_prev = NULL;
+    c->_next = h->busy;
+    if (h->busy != NULL)
+        h->busy->_prev = c;
+    h->busy = c;
+    h->nbusy++;
+    if (c->_slot)
+        h->nslots++;
+    return CURLM_OK;
+}
+
+/* fail - finish @c without libcurl (its error text is set): mr_relay_http_done() reports it. */
+static void fail(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    c->status = 0;
+    fifo_push(&h->done, c);
+}
+
+/*
+ * promote - start waiting calls while slots are free. A call keeps its
+ * whole-call timeout: it gets what is left, and one whose time ran out while
+ * waiting fails with libcurl's words for it.
+ */
+static void promote(struct mr_relay_http *h)
+{
+    while (h->wait.head != NULL && h->nslots < h->max_slots) {
+        struct mr_relay_call *c = fifo_pop(&h->wait);
+        long waited = (long)(mr_mono_ms() - c->_sent_ms);
+        CURLMcode mc;
+
+        if (c->_timeout_ms > 0) {
+            long left = c->_timeout_ms - waited;
+
+            if (left <= 0) {
+                snprintf(c->error, sizeof(c->error),
+                         "Operation timed out after %ld milliseconds with 0 bytes received",
+                         waited);
+                fail(h, c);
+                continue;
+            }
+            /* cannot fail: libcurl checked these options at send time */
+            curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, left);
+            curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, left);
+        }
+        mc = start(h, c);
+        if (mc != CURLM_OK) {
+            snprintf(c->error, sizeof(c->error), "cannot start call: %s",
+                     curl_multi_strerror(mc));
+            fail(h, c);
+        }
+    }
+}
+
 int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *rq, void *owner,
                        size_t index, struct mr_err *err)
 {
@@ -169,46 +287,34 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
     c->owner = owner;
     c->index = index;
     c->_headers = rq->headers;
+    c->_timeout_ms = rq->timeout_ms;
+    c->_sent_ms = mr_mono_ms();
+    c->_slot = strncasecmp(rq->url, "http://", 7) == 0;
     ec = setup(c, rq);
     if (ec != CURLE_OK) {
         call_put(h, c);
         return mr_err_set(err, MR_EIO, "cannot set up call: %s", curl_easy_strerror(ec));
     }
-    mc = curl_multi_add_handle(h->multi, c->_easy);
+    if (c->_slot && (h->nslots >= h->max_slots || h->wait.head != NULL)) {
+        fifo_push(&h->wait, c);
+        return 0;
+    }
+    mc = start(h, c);
     if (mc != CURLM_OK) {
         call_put(h, c);
         return mr_err_set(err, MR_EIO, "cannot start call: %s", curl_multi_strerror(mc));
     }
-    c->_next = h->busy;
-    if (h->busy != NULL)
-        h->busy->_prev = c;
-    h->busy = c;
-    h->nbusy++;
     return 0;
 }
 
-int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
+/*
+ * collect - move every call libcurl has finished to the done list, then
+ * start waiting calls in the slots that freed up. Returns how many started.
+ */
+static size_t collect(struct mr_relay_http *h)
 {
-    struct curl_waitfd extra = {h->watch_fd, CURL_WAIT_POLLIN, 0};
-    int running = 0;
-    CURLMcode mc;
+    size_t before;
 
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    /* curl_multi_poll waits no longer than libcurl's own next timer */
-    mc = curl_multi_poll(h->multi, h->watch_fd >= 0 ? &extra : NULL, h->watch_fd >= 0 ? 1 : 0,
-                         timeout_ms, NULL);
-    if (mc == CURLM_OK)
-        mc = curl_multi_perform(h->multi, &running);
-    if (mc != CURLM_OK) {
-        mr_log(MR_LOG_ERROR, "curl multi failed", "error", curl_multi_strerror(mc), NULL);
-        return MR_EIO;
-    }
-    return 0;
-}
-
-struct mr_relay_call *mr_relay_http_done(struct mr_relay_http *h)
-{
     for (;;) {
         int left;
         CURLMsg *m = curl_multi_info_read(h->multi, &left);
@@ -233,9 +339,42 @@ struct mr_relay_call *mr_relay_http_done(struct mr_relay_http *h)
             if (c->error[0] == '\0')
                 snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(res));
         }
-        return c;
+        fifo_push(&h->done, c);
     }
-    return NULL;
+    before = h->nbusy;
+    promote(h);
+    return h->nbusy - before;
+}
+
+int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
+{
+    struct curl_waitfd extra = {h->watch_fd, CURL_WAIT_POLLIN, 0};
+    int running = 0;
+    CURLMcode mc;
+
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    /* curl_multi_poll waits no longer than libcurl's own next timer */
+    mc = curl_multi_poll(h->multi, h->watch_fd >= 0 ? &extra : NULL, h->watch_fd >= 0 ? 1 : 0,
+                         timeout_ms, NULL);
+    if (mc == CURLM_OK)
+        mc = curl_multi_perform(h->multi, &running);
+    /*
+     * Calls waiting for a slot start now, not a relay loop turn later, and
+     * are driven at once: a connection goes straight on to its next call.
+     */
+    if (mc == CURLM_OK && collect(h) > 0)
+        mc = curl_multi_perform(h->multi, &running);
+    if (mc != CURLM_OK) {
+        mr_log(MR_LOG_ERROR, "curl multi failed", "error", curl_multi_strerror(mc), NULL);
+        return MR_EIO;
+    }
+    return 0;
+}
+
+struct mr_relay_call *mr_relay_http_done(struct mr_relay_http *h)
+{
+    return fifo_pop(&h->done);
 }
 
 void mr_relay_http_recycle(struct mr_relay_http *h, struct mr_relay_call *c)
@@ -253,11 +392,15 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h)
         busy_unlink(h, c);
         call_put(h, c);
     }
+    while (h->wait.head != NULL)
+        call_put(h, fifo_pop(&h->wait));
+    while (h->done.head != NULL)
+        call_put(h, fifo_pop(&h->done));
 }
 
 size_t mr_relay_http_inflight(const struct mr_relay_http *h)
 {
-    return h->nbusy;
+    return h->nbusy + h->wait.n + h->done.n;
 }
 
 void mr_relay_http_wakeup(struct mr_relay_http *h)
@@ -297,6 +440,7 @@ int mr_relay_http_new(int max_connections, struct mr_relay_http **out, struct mr
         return mr_err_set(err, MR_EIO, "curl_multi_init failed");
     }
     h->keep = (size_t)conns > FREE_KEEP_MIN ? (size_t)conns : FREE_KEEP_MIN;
+    h->max_slots = (size_t)conns;
     h->watch_fd = -1;
     /* total connections open at once, and how many idle ones the cache keeps alive */
     if (curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns) != CURLM_OK ||
