@@ -3,23 +3,50 @@
  * relay_http.c - the HTTP sink's engine: one libcurl multi handle driving
  * every outbound call of the relay from one thread (no thread per call).
  *
+ * The multi handle runs event-driven (curl_multi_socket_action): libcurl
+ * tells us which sockets to watch and when its next timer is due, one epoll
+ * set owned by the engine waits for them, and each wake-up touches only the
+ * sockets that are ready, where curl_multi_perform walks every transfer.
+ *
  * Easy handles are reused from a free list, so their buffers and the multi's
  * connection cache (keep-alive, at most max_connections in total) carry over
  * from call to call. Answers are captured into a capped mr_buf: a longer body
  * is cut, which is not an error (the classifier needs only its start).
  *
+ * At most max_connections http:// calls are in libcurl at once; the rest wait
+ * here, oldest first. libcurl would park them itself (its "pending" state),
+ * but it retries its pending transfers whenever a connection frees up and
+ * each retry scans the connection cache: with --max-inflight 2048 over 256
+ * connections that doubled the CPU per call. https:// calls go straight in,
+ * as before, because HTTP/2 may carry many of them over one connection.
+ * mr_relay_http_poll() moves finished calls to a done list and starts
+ * waiting ones in the freed slots at once, as libcurl did within one
+ * curl_multi_perform; a slot left idle until the next relay loop turn would
+ * cap each connection at one call per turn.
+ * A waiting call keeps its whole-call timeout, checked when its turn comes
+ * (libcurl 7.88 let a pending call wait past its timeout until it got a
+ * connection).
+ *
  * Thread: the relay thread owns everything here; mr_relay_http_wakeup() is the
- * one entry any thread may use (curl_multi_wakeup is thread-safe).
+ * one entry any thread may use (it only writes to an eventfd in the epoll set).
  * Errors: a call that cannot be started is an error return; a call that fails
  * on the wire is a finished call with status 0 and libcurl's text.
  * Allocation failures inside libcurl at set-up abort, like mr_xmalloc.
  */
 #include "relay/relay_int.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -29,15 +56,181 @@
 /* An idle call keeps a body buffer up to this size; a larger one is freed. */
 #define BODY_KEEP 16384
 
+/* Room for ready fds beyond one per connection: wake_fd, watch_fd, sockets being closed. */
+#define EVENTS_SPARE 16
+
+/* h->fds[fd]: what the epoll set holds for a libcurl socket */
+#define FD_IN_SET 0x01 /* registered */
+#define FD_WANTED 0x02 /* libcurl wants it watched (cleared by CURL_POLL_REMOVE) */
+#define FD_IN 0x04     /* registered for EPOLLIN */
+#define FD_OUT 0x08    /* registered for EPOLLOUT */
+
+/* A singly linked queue of calls through _next, oldest first. */
+struct fifo {
+    struct mr_relay_call *head;
+    struct mr_relay_call *tail;
+    size_t n;
+};
+
 struct mr_relay_http {
     CURLM *multi;
-    struct mr_relay_call *busy; /* in flight, doubly linked */
+    int epfd;          /* libcurl's sockets, wake_fd and watch_fd */
+    int wake_fd;       /* eventfd written by mr_relay_http_wakeup() */
+    int64_t timer_due; /* libcurl's timer, CLOCK_MONOTONIC microseconds; -1 when unset */
+    bool timer_told;   /* on_timer ran since poll last cleared this */
+    uint8_t *fds;      /* FD_* by socket number, for libcurl's sockets */
+    size_t nfds;
+    struct epoll_event *events; /* epoll_wait's output */
+    int nevents;                /* its size: every connection ready at once fits */
+    struct mr_relay_call *busy; /* in libcurl, doubly linked */
+    struct fifo wait;           /* http:// calls waiting for a slot */
+    struct fifo done;           /* finished, for mr_relay_http_done() */
     struct mr_relay_call *idle; /* free list */
     size_t nbusy;
+    size_t nslots;    /* busy calls holding a slot (_slot) */
+    size_t max_slots; /* max_connections */
     size_t nidle;
     size_t keep;  /* max idle calls kept */
     int watch_fd; /* an extra fd poll waits on (mr_relay_http_watch_fd), or -1 */
 };
+
+/* now_us - monotonic microseconds, the clock libcurl's timers run on. */
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * watch - put @fd in the epoll set for @events, or change its events, and
+ * note it in h->fds. A MOD that finds no entry (the socket was closed and its
+ * number reused behind our back) falls back to ADD, and the reverse.
+ */
+static int watch(struct mr_relay_http *h, int fd, uint32_t events)
+{
+    struct epoll_event ev;
+    bool known = h->fds[fd] & FD_IN_SET;
+    int rc;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.fd = fd;
+    rc = epoll_ctl(h->epfd, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+    if (rc != 0 && errno == (known ? ENOENT : EEXIST))
+        rc = epoll_ctl(h->epfd, known ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    if (rc != 0) {
+        h->fds[fd] = 0;
+        return -1;
+    }
+    h->fds[fd] = (uint8_t)(FD_IN_SET | FD_WANTED | (events & EPOLLIN ? FD_IN : 0) |
+                           (events & EPOLLOUT ? FD_OUT : 0));
+    return 0;
+}
+
+/* unwatch - take @fd out of the epoll set (closed already: gone by itself). */
+static void unwatch(struct mr_relay_http *h, int fd)
+{
+    epoll_ctl(h->epfd, EPOLL_CTL_DEL, fd, NULL);
+    h->fds[fd] = 0;
+}
+
+/*
+ * on_socket - libcurl socket callback: mirror what libcurl wants to know about
+ * socket @s into the epoll set.
+ *
+ * A kept-alive connection is dropped by its finished call (CURL_POLL_REMOVE)
+ * and taken up by the next one moments later; DEL then ADD would cost two
+ * epoll_ctl per call. So REMOVE only marks the socket unwanted and leaves it
+ * in the set: the next wish is then one MOD (not skipped: after a REMOVE the
+ * socket may have been closed and its number reused, which the MOD finds
+ * out), and an unwanted socket that turns ready (the server closed it) is
+ * taken out in mr_relay_http_poll().
+ */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct mr_relay_http *h = userp;
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    uint8_t want = (uint8_t)(FD_IN_SET | FD_WANTED | (what & CURL_POLL_IN ? FD_IN : 0) |
+                             (what & CURL_POLL_OUT ? FD_OUT : 0));
+
+    (void)easy;
+    if (s < 0)
+        return 0;
+    if ((size_t)s >= h->nfds) {
+        size_t n = h->nfds * 2 > (size_t)s + 1 ? h->nfds * 2 : (size_t)s + 1;
+
+        h->fds = mr_xrealloc(h->fds, n);
+        memset(h->fds + h->nfds, 0, n - h->nfds);
+        h->nfds = n;
+    }
+    if (what == CURL_POLL_REMOVE) {
+        h->fds[s] &= (uint8_t)~FD_WANTED;
+        return 0;
+    }
+    /* socketp is set once libcurl has told us about @s since its last REMOVE: same socket */
+    if (socketp != NULL && h->fds[s] == want)
+        return 0;
+    if (watch(h, s, events) != 0) {
+        mr_log(MR_LOG_ERROR, "cannot watch a libcurl socket", "error", strerror(errno), NULL);
+        return -1;
+    }
+    curl_multi_assign(h->multi, s, h);
+    return 0;
+}
+
+/*
+ * on_timer - libcurl timer callback: remember when libcurl wants
+ * CURL_SOCKET_TIMEOUT (-1: never). mr_relay_http_poll() waits no longer and
+ * fires it; libcurl must not be called from here.
+ */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct mr_relay_http *h = userp;
+
+    (void)multi;
+    h->timer_due = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
+    h->timer_told = true;
+    return 0;
+}
+
+/* cselect - the CURL_CSELECT_* mask for epoll events @ev. */
+static int cselect(uint32_t ev)
+{
+    /* on an error or hang-up let libcurl look at the socket itself: it finds the real cause */
+    if (ev & (EPOLLERR | EPOLLHUP))
+        return 0;
+    return (ev & EPOLLIN ? CURL_CSELECT_IN : 0) | (ev & EPOLLOUT ? CURL_CSELECT_OUT : 0);
+}
+
+/* fifo_push - append @c to @q. */
+static void fifo_push(struct fifo *q, struct mr_relay_call *c)
+{
+    c->_next = NULL;
+    c->_prev = NULL;
+    if (q->tail != NULL)
+        q->tail->_next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->n++;
+}
+
+/* fifo_pop - the oldest call of @q, taken out, or NULL. */
+static struct mr_relay_call *fifo_pop(struct fifo *q)
+{
+    struct mr_relay_call *c = q->head;
+
+    if (c == NULL)
+        return NULL;
+    q->head = c->_next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->n--;
+    c->_next = NULL;
+    return c;
+}
 
 /* on_body - libcurl write callback: keep what fits under the cap, swallow the rest. */
 static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
@@ -83,6 +276,7 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     }
     c->_next = NULL;
     c->_prev = NULL;
+    c->_slot = false;
     c->owner = NULL;
     c->index = 0;
     c->status = 0;
@@ -104,6 +298,8 @@ static void busy_unlink(struct mr_relay_http *h, struct mr_relay_call *c)
     c->_next = NULL;
     c->_prev = NULL;
     h->nbusy--;
+    if (c->_slot)
+        h->nslots--;
 }
 
 /* call_put - back to the free list, or cleaned up when enough are idle already. */
@@ -159,6 +355,66 @@ static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *r
     return rc;
 }
 
+/* start - hand @c to libcurl and put it on the in-flight list. */
+static CURLMcode start(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    CURLMcode mc = curl_multi_add_handle(h->multi, c->_easy);
+
+    if (mc != CURLM_OK)
+        return mc;
+    c->_prev = NULL;
+    c->_next = h->busy;
+    if (h->busy != NULL)
+        h->busy->_prev = c;
+    h->busy = c;
+    h->nbusy++;
+    if (c->_slot)
+        h->nslots++;
+    return CURLM_OK;
+}
+
+/* fail - finish @c without libcurl (its error text is set): mr_relay_http_done() reports it. */
+static void fail(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    c->status = 0;
+    fifo_push(&h->done, c);
+}
+
+/*
+ * promote - start waiting calls while slots are free. A call keeps its
+ * whole-call timeout: it gets what is left, and one whose time ran out while
+ * waiting fails with libcurl's words for it.
+ */
+static void promote(struct mr_relay_http *h)
+{
+    while (h->wait.head != NULL && h->nslots < h->max_slots) {
+        struct mr_relay_call *c = fifo_pop(&h->wait);
+        long waited = (long)(mr_mono_ms() - c->_sent_ms);
+        CURLMcode mc;
+
+        if (c->_timeout_ms > 0) {
+            long left = c->_timeout_ms - waited;
+
+            if (left <= 0) {
+                snprintf(c->error, sizeof(c->error),
+                         "Operation timed out after %ld milliseconds with 0 bytes received",
+                         waited);
+                fail(h, c);
+                continue;
+            }
+            /* cannot fail: libcurl checked these options at send time */
+            curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, left);
+            curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, left);
+        }
+        mc = start(h, c);
+        if (mc != CURLM_OK) {
+            snprintf(c->error, sizeof(c->error), "cannot start call: %s",
+                     curl_multi_strerror(mc));
+            fail(h, c);
+        }
+    }
+}
+
 int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *rq, void *owner,
                        size_t index, struct mr_err *err)
 {
@@ -169,46 +425,34 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
     c->owner = owner;
     c->index = index;
     c->_headers = rq->headers;
+    c->_timeout_ms = rq->timeout_ms;
+    c->_sent_ms = mr_mono_ms();
+    c->_slot = strncasecmp(rq->url, "http://", 7) == 0;
     ec = setup(c, rq);
     if (ec != CURLE_OK) {
         call_put(h, c);
         return mr_err_set(err, MR_EIO, "cannot set up call: %s", curl_easy_strerror(ec));
     }
-    mc = curl_multi_add_handle(h->multi, c->_easy);
+    if (c->_slot && (h->nslots >= h->max_slots || h->wait.head != NULL)) {
+        fifo_push(&h->wait, c);
+        return 0;
+    }
+    mc = start(h, c);
     if (mc != CURLM_OK) {
         call_put(h, c);
         return mr_err_set(err, MR_EIO, "cannot start call: %s", curl_multi_strerror(mc));
     }
-    c->_next = h->busy;
-    if (h->busy != NULL)
-        h->busy->_prev = c;
-    h->busy = c;
-    h->nbusy++;
     return 0;
 }
 
-int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
+/*
+ * collect - move every call libcurl has finished to the done list, then
+ * start waiting calls in the slots that freed up. Returns how many started.
+ */
+static size_t collect(struct mr_relay_http *h)
 {
-    struct curl_waitfd extra = {h->watch_fd, CURL_WAIT_POLLIN, 0};
-    int running = 0;
-    CURLMcode mc;
+    size_t before;
 
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    /* curl_multi_poll waits no longer than libcurl's own next timer */
-    mc = curl_multi_poll(h->multi, h->watch_fd >= 0 ? &extra : NULL, h->watch_fd >= 0 ? 1 : 0,
-                         timeout_ms, NULL);
-    if (mc == CURLM_OK)
-        mc = curl_multi_perform(h->multi, &running);
-    if (mc != CURLM_OK) {
-        mr_log(MR_LOG_ERROR, "curl multi failed", "error", curl_multi_strerror(mc), NULL);
-        return MR_EIO;
-    }
-    return 0;
-}
-
-struct mr_relay_call *mr_relay_http_done(struct mr_relay_http *h)
-{
     for (;;) {
         int left;
         CURLMsg *m = curl_multi_info_read(h->multi, &left);
@@ -233,9 +477,87 @@ struct mr_relay_call *mr_relay_http_done(struct mr_relay_http *h)
             if (c->error[0] == '\0')
                 snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(res));
         }
-        return c;
+        fifo_push(&h->done, c);
     }
-    return NULL;
+    before = h->nbusy;
+    promote(h);
+    return h->nbusy - before;
+}
+
+int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
+{
+    int wait = timeout_ms < 0 ? 0 : timeout_ms;
+    int running = 0;
+    CURLMcode mc = CURLM_OK;
+    int n;
+    int i;
+
+    if (h->timer_due >= 0) {
+        /* rounded up: waking before the timer is due would only arm it again */
+        int64_t left = (h->timer_due - now_us() + 999) / 1000;
+
+        if (left < wait)
+            wait = left < 0 ? 0 : (int)left;
+    }
+    n = epoll_wait(h->epfd, h->events, h->nevents, wait);
+    if (n < 0) {
+        if (errno != EINTR) {
+            mr_log(MR_LOG_ERROR, "epoll_wait failed", "error", strerror(errno), NULL);
+            return MR_EIO;
+        }
+        n = 0;
+    }
+    for (i = 0; i < n && mc == CURLM_OK; i++) {
+        int fd = h->events[i].data.fd;
+
+        if (fd == h->wake_fd) {
+            uint64_t v;
+
+            if (read(h->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                mr_log(MR_LOG_WARN, "cannot read the wake-up eventfd", "error", strerror(errno),
+                       NULL);
+            continue;
+        }
+        if (fd == h->watch_fd)
+            continue; /* its owner empties it (mr_relay_kafka_poll) */
+        if ((size_t)fd < h->nfds && !(h->fds[fd] & FD_WANTED)) {
+            unwatch(h, fd); /* an idle kept-alive connection the server closed, say */
+            continue;
+        }
+        mc = curl_multi_socket_action(h->multi, fd, cselect(h->events[i].events), &running);
+    }
+    /* socket_action above has run every expired timer too; this covers a wait that only timed out */
+    if (mc == CURLM_OK && h->timer_due >= 0 && now_us() >= h->timer_due) {
+        h->timer_told = false;
+        mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        /*
+         * libcurl calls on_timer when its earliest timer changes (7.88 also
+         * after every CURL_SOCKET_TIMEOUT). Should no call come, the old due
+         * time is spent: ask for the new one rather than spin or stall.
+         */
+        if (mc == CURLM_OK && !h->timer_told) {
+            long ms = -1;
+
+            mc = curl_multi_timeout(h->multi, &ms);
+            h->timer_due = ms < 0 ? -1 : now_us() + (int64_t)ms * 1000;
+        }
+    }
+    /*
+     * Calls waiting for a slot start now, not a relay loop turn later, and
+     * are driven at once: a connection goes straight on to its next call.
+     */
+    if (mc == CURLM_OK && collect(h) > 0)
+        mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (mc != CURLM_OK) {
+        mr_log(MR_LOG_ERROR, "curl multi failed", "error", curl_multi_strerror(mc), NULL);
+        return MR_EIO;
+    }
+    return 0;
+}
+
+struct mr_relay_call *mr_relay_http_done(struct mr_relay_http *h)
+{
+    return fifo_pop(&h->done);
 }
 
 void mr_relay_http_recycle(struct mr_relay_http *h, struct mr_relay_call *c)
@@ -253,20 +575,44 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h)
         busy_unlink(h, c);
         call_put(h, c);
     }
+    while (h->wait.head != NULL)
+        call_put(h, fifo_pop(&h->wait));
+    while (h->done.head != NULL)
+        call_put(h, fifo_pop(&h->done));
 }
 
 size_t mr_relay_http_inflight(const struct mr_relay_http *h)
 {
-    return h->nbusy;
+    return h->nbusy + h->wait.n + h->done.n;
 }
 
 void mr_relay_http_wakeup(struct mr_relay_http *h)
 {
-    curl_multi_wakeup(h->multi);
+    uint64_t one = 1;
+
+    /* EAGAIN only when the counter is full: poll is woken already */
+    if (write(h->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        mr_log(MR_LOG_WARN, "cannot write the wake-up eventfd", "error", strerror(errno), NULL);
 }
 
 void mr_relay_http_watch_fd(struct mr_relay_http *h, int fd)
 {
+    struct epoll_event ev;
+
+    if (fd == h->watch_fd)
+        return;
+    if (h->watch_fd >= 0)
+        epoll_ctl(h->epfd, EPOLL_CTL_DEL, h->watch_fd, NULL);
+    h->watch_fd = -1;
+    if (fd < 0)
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        mr_log(MR_LOG_ERROR, "cannot watch fd", "error", strerror(errno), NULL);
+        return;
+    }
     h->watch_fd = fd;
 }
 
@@ -281,7 +627,14 @@ void mr_relay_http_free(struct mr_relay_http *h)
         h->idle = c->_next;
         call_free(c);
     }
+    /* closes the cached connections, which may still call on_socket: epfd goes last */
     curl_multi_cleanup(h->multi);
+    if (h->wake_fd >= 0)
+        close(h->wake_fd);
+    if (h->epfd >= 0)
+        close(h->epfd);
+    free(h->events);
+    free(h->fds);
     free(h);
 }
 
@@ -289,22 +642,61 @@ int mr_relay_http_new(int max_connections, struct mr_relay_http **out, struct mr
 {
     struct mr_relay_http *h = mr_xcalloc(1, sizeof(*h));
     long conns = max_connections > 0 ? max_connections : 1;
+    struct epoll_event ev;
+    int rc;
 
     *out = NULL;
+    h->epfd = -1;
+    h->wake_fd = -1;
+    h->watch_fd = -1;
+    h->timer_due = -1;
+    h->keep = (size_t)conns > FREE_KEEP_MIN ? (size_t)conns : FREE_KEEP_MIN;
+    h->max_slots = (size_t)conns;
+    /*
+     * Sized so one wait takes every ready socket: the relay loop may be away
+     * for tens of milliseconds of store work, and a ready socket left for the
+     * next turn waits that long again (level-triggered, so none is lost).
+     */
+    h->nevents = (int)conns + EVENTS_SPARE;
+    h->events = mr_xcalloc((size_t)h->nevents, sizeof(*h->events));
+    h->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (h->epfd < 0) {
+        rc = mr_err_set(err, MR_ESYS, "cannot create the epoll set: %s", strerror(errno));
+        goto fail;
+    }
+    h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (h->wake_fd < 0) {
+        rc = mr_err_set(err, MR_ESYS, "cannot create the wake-up eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = h->wake_fd;
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->wake_fd, &ev) != 0) {
+        rc = mr_err_set(err, MR_ESYS, "cannot watch the wake-up eventfd: %s", strerror(errno));
+        goto fail;
+    }
     h->multi = curl_multi_init();
     if (h->multi == NULL) {
-        free(h);
-        return mr_err_set(err, MR_EIO, "curl_multi_init failed");
+        rc = mr_err_set(err, MR_EIO, "curl_multi_init failed");
+        goto fail;
     }
-    h->keep = (size_t)conns > FREE_KEEP_MIN ? (size_t)conns : FREE_KEEP_MIN;
-    h->watch_fd = -1;
+    if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK) {
+        rc = mr_err_set(err, MR_EIO, "cannot set the multi callbacks");
+        goto fail;
+    }
     /* total connections open at once, and how many idle ones the cache keeps alive */
     if (curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns) != CURLM_OK ||
         curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, conns) != CURLM_OK) {
-        curl_multi_cleanup(h->multi);
-        free(h);
-        return mr_err_set(err, MR_EIO, "cannot set the connection limit");
+        rc = mr_err_set(err, MR_EIO, "cannot set the connection limit");
+        goto fail;
     }
     *out = h;
     return 0;
+fail:
+    mr_relay_http_free(h);
+    return rc;
 }

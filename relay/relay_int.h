@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 
@@ -52,6 +53,9 @@ struct mr_relay_call {
     struct curl_slist *_headers;
     struct mr_relay_call *_next; /* free list / in-flight list link */
     struct mr_relay_call *_prev;
+    long _timeout_ms;            /* the request's timeout_ms */
+    int64_t _sent_ms;            /* mr_mono_ms() at send time */
+    bool _slot;                  /* http:// call: holds one of max_connections slots */
 };
 
 /*

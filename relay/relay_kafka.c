@@ -7,7 +7,7 @@
  * has the record; anything else is an error the scheduler retries with the
  * usual back-off. Reports are served on the relay thread by rd_kafka_poll();
  * librdkafka writes a byte into a pipe when its report queue turns non-empty,
- * and the relay's curl_multi_poll() waits on the pipe's read end. Like the
+ * and the relay's mr_relay_http_poll() waits on the pipe's read end. Like the
  * HTTP engine, this file runs no scheduler callbacks: finished deliveries are
  * queued and taken with mr_relay_kafka_done().
  *
