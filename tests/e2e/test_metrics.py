@@ -97,3 +97,20 @@ def test_fresh_submits_are_handed_to_the_relay_and_the_rest_claimed(app, relay):
     s = parse(r.metrics())
     assert total(s, "msgrelay_relay_passes_total", source="intake") == 6
     assert total(s, "msgrelay_relay_passes_total", source="claim") >= 1
+
+
+def test_submits_past_the_relays_room_are_claimed(app, relay):
+    """With every delivery slot taken, a submit is stored unleased and claimed later."""
+    r = relay(max_inflight=1)
+    app.set_default("/svc/slow", delay=0.3)
+    gids = [new_gid("room") for _ in range(4)]
+    for g in gids:
+        assert r.post("submit", msg_body(g, [app.url("/svc/slow")]))[0] == 200
+    for g in gids:
+        r.wait_state(g, "succeed", timeout=15)
+    s = parse(r.metrics())
+    handed = total(s, "msgrelay_relay_passes_total", source="intake")
+    claimed = total(s, "msgrelay_relay_passes_total", source="claim")
+    assert handed >= 1 and claimed >= 1, (handed, claimed)
+    assert handed + claimed == 4
+    assert app.count("/svc/slow") == 4
