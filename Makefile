@@ -86,9 +86,13 @@ BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen $(BUILD)/bench/backlog
 $(BUILD)/bench/backlog: $(BUILD)/bench/backlog.o $(BUILD)/libmsgrelay_core.a
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bench/%: bench/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(SANLD) -o $@ $< $(PKG_LIBS)
+# sink and loadgen share their HTTP/1.1 header parsing (bench/http1.c).
+BENCH_HTTP_OBJ := $(BUILD)/bench/sink.o $(BUILD)/bench/loadgen.o $(BUILD)/bench/http1.o
+
+$(BUILD)/bench/sink $(BUILD)/bench/loadgen: $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/http1.o
+	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
+
+-include $(BENCH_HTTP_OBJ:.o=.d)
 
 bench: all
 	@$(MAKE) --no-print-directory $(BENCH_BIN)

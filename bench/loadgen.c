@@ -43,6 +43,8 @@
 
 #include <curl/curl.h>
 
+#include "bench/http1.h"
+
 #define HEAD_MAX    (16 * 1024)   /* an answer's status line and headers */
 #define BODY_MAX    (1024 * 1024) /* an answer's Content-Length */
 #define CALL_TMO_US (30 * 1000000LL)
@@ -371,35 +373,17 @@ static void start(struct gen *g, struct slot *s)
     send_call(g, s);
 }
 
-/* token_in - whether the comma-separated header value [v, e) holds @tok. */
-static int token_in(const char *v, const char *e, const char *tok)
-{
-    size_t tl = strlen(tok);
-
-    while (v < e) {
-        const char *comma = memchr(v, ',', (size_t)(e - v));
-        const char *te = comma ? comma : e;
-
-        while (v < te && (*v == ' ' || *v == '\t'))
-            v++;
-        while (te > v && (te[-1] == ' ' || te[-1] == '\t'))
-            te--;
-        if ((size_t)(te - v) == tl && strncasecmp(v, tok, tl) == 0)
-            return 1;
-        v = comma ? comma + 1 : e;
-    }
-    return 0;
-}
-
 /* parse_head - the status line and headers in s->in[0, hlen): 0, or a libcurl error. */
 static CURLcode parse_head(struct slot *s, size_t hlen)
 {
     const char *p = s->in;
     const char *end = s->in + hlen;
     const char *eol = memchr(p, '\n', (size_t)(end - p));
-    int minor;
+    const char *name, *v, *ve;
+    size_t nlen;
+    int minor, r;
     long cl = -1;
-    int te = 0, keep = -1;
+    int te = 0, conn = 0;
 
     /* HTTP/1.x SSS[ reason] */
     if (eol == NULL || eol - p < 5 || memcmp(p, "HTTP/", 5) != 0)
@@ -410,51 +394,22 @@ static CURLcode parse_head(struct slot *s, size_t hlen)
         return CURLE_WEIRD_SERVER_REPLY;
     minor = p[7] - '0';
     s->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    for (p = eol + 1; p < end; p = eol + 1) {
-        const char *colon, *v, *ve;
-
-        eol = memchr(p, '\n', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        ve = eol;
-        if (ve > p && ve[-1] == '\r')
-            ve--;
-        if (ve == p)
-            break; /* the empty line */
-        colon = memchr(p, ':', (size_t)(ve - p));
-        if (colon == NULL)
-            continue;
-        v = colon + 1;
-        while (v < ve && (*v == ' ' || *v == '\t'))
-            v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-            ve--;
-        if (colon - p == 14 && strncasecmp(p, "Content-Length", 14) == 0) {
-            long n = 0;
-            const char *q;
-
-            if (v == ve)
+    p = eol + 1;
+    while ((r = http1_next_field(&p, end, &name, &nlen, &v, &ve)) != 0) {
+        if (r < 0)
+            continue; /* no ':' */
+        if (http1_name_is(name, nlen, "Content-Length")) {
+            if (http1_content_length(v, ve, BODY_MAX, &cl) != 0)
                 return CURLE_WEIRD_SERVER_REPLY;
-            for (q = v; q < ve; q++) {
-                if (*q < '0' || *q > '9' || n > BODY_MAX)
-                    return CURLE_WEIRD_SERVER_REPLY;
-                n = n * 10 + (*q - '0');
-            }
-            if (n > BODY_MAX || (cl >= 0 && n != cl))
-                return CURLE_WEIRD_SERVER_REPLY;
-            cl = n;
-        } else if (colon - p == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0) {
+        } else if (http1_name_is(name, nlen, "Transfer-Encoding")) {
             te = 1;
-        } else if (colon - p == 10 && strncasecmp(p, "Connection", 10) == 0) {
-            if (token_in(v, ve, "close"))
-                keep = 0;
-            else if (token_in(v, ve, "keep-alive") && keep < 0)
-                keep = 1;
+        } else if (http1_name_is(name, nlen, "Connection")) {
+            conn |= http1_connection(v, ve);
         }
     }
     if (te)
         return CURLE_WEIRD_SERVER_REPLY; /* msgrelay frames every answer by length */
-    if (keep == 0 || (minor == 0 && keep != 1))
+    if ((conn & HTTP1_CLOSE) || (minor == 0 && !(conn & HTTP1_KEEP_ALIVE)))
         s->close_after = 1;
     if (s->status < 200 || s->status == 204 || s->status == 304)
         s->body_left = 0;

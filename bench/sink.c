@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/http1.h"
+
 #define NBUCKETS  4096 /* latency histogram: 1 ms buckets up to ~4 s, last bucket = more */
 #define HEAD_MAX  (16 * 1024)
 #define BODY_MAX  (1024 * 1024)
@@ -266,26 +268,6 @@ static int is_tchar(int ch)
            (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-/* token_in - whether the comma-separated header value [v, e) holds @tok. */
-static int token_in(const char *v, const char *e, const char *tok)
-{
-    size_t tl = strlen(tok);
-
-    while (v < e) {
-        const char *comma = memchr(v, ',', (size_t)(e - v));
-        const char *te = comma ? comma : e;
-
-        while (v < te && (*v == ' ' || *v == '\t'))
-            v++;
-        while (te > v && (te[-1] == ' ' || te[-1] == '\t'))
-            te--;
-        if ((size_t)(te - v) == tl && strncasecmp(v, tok, tl) == 0)
-            return 1;
-        v = comma ? comma + 1 : e;
-    }
-    return 0;
-}
-
 /* parse_head - the head in c->in[0, hlen): 0, or the status line to refuse it with. */
 static const char *parse_head(struct conn *c, size_t hlen)
 {
@@ -293,9 +275,10 @@ static const char *parse_head(struct conn *c, size_t hlen)
     const char *end = c->in + hlen;
     const char *eol = memchr(p, '\n', hlen);
     const char *le = eol;
-    const char *sp1, *sp2;
+    const char *sp1, *sp2, *name, *v, *ve;
+    size_t nlen;
     long cl = -1;
-    int conn_close = 0, conn_keep = 0;
+    int conn = 0, r;
 
     if (le > p && le[-1] == '\r')
         le--;
@@ -322,57 +305,32 @@ static const char *parse_head(struct conn *c, size_t hlen)
     c->target_len = (size_t)(sp2 - sp1 - 1);
     c->expect100 = 0;
     c->sent100 = 0;
-    for (p = eol + 1; p < end; p = eol + 1) {
-        const char *colon, *v, *ve, *x;
+    p = eol + 1;
+    while ((r = http1_next_field(&p, end, &name, &nlen, &v, &ve)) != 0) {
+        const char *x;
 
-        eol = memchr(p, '\n', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        ve = eol;
-        if (ve > p && ve[-1] == '\r')
-            ve--;
-        if (ve == p)
-            break; /* the empty line */
-        for (colon = p; colon < ve && is_tchar((unsigned char)*colon); colon++)
-            ;
-        if (colon == p || colon >= ve || *colon != ':')
-            return "400 Bad Request"; /* no name, a space before ':', or a folded line */
-        v = colon + 1;
-        while (v < ve && (*v == ' ' || *v == '\t'))
-            v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-            ve--;
+        if (r < 0 || nlen == 0)
+            return "400 Bad Request"; /* no ':', or no name before it */
+        for (x = name; x < name + nlen; x++)
+            if (!is_tchar((unsigned char)*x))
+                return "400 Bad Request"; /* a space before ':', or a folded line */
         for (x = v; x < ve; x++)
             if (*x == '\0' || *x == '\r')
                 return "400 Bad Request";
-        if (colon - p == 14 && strncasecmp(p, "Content-Length", 14) == 0) {
-            long n = 0;
-
-            if (v == ve)
-                return "400 Bad Request";
-            for (x = v; x < ve; x++) {
-                if (*x < '0' || *x > '9')
-                    return "400 Bad Request";
-                if (n > BODY_MAX)
-                    return "413 Content Too Large";
-                n = n * 10 + (*x - '0');
-            }
-            if (n > BODY_MAX)
-                return "413 Content Too Large";
-            if (cl >= 0 && n != cl)
-                return "400 Bad Request";
-            cl = n;
-        } else if (colon - p == 17 && strncasecmp(p, "Transfer-Encoding", 17) == 0) {
+        if (http1_name_is(name, nlen, "Content-Length")) {
+            r = http1_content_length(v, ve, BODY_MAX, &cl);
+            if (r != 0)
+                return r == -2 ? "413 Content Too Large" : "400 Bad Request";
+        } else if (http1_name_is(name, nlen, "Transfer-Encoding")) {
             return "400 Bad Request"; /* chunked bodies are not taken */
-        } else if (colon - p == 10 && strncasecmp(p, "Connection", 10) == 0) {
-            conn_close |= token_in(v, ve, "close");
-            conn_keep |= token_in(v, ve, "keep-alive");
-        } else if (colon - p == 6 && strncasecmp(p, "Expect", 6) == 0) {
+        } else if (http1_name_is(name, nlen, "Connection")) {
+            conn |= http1_connection(v, ve);
+        } else if (http1_name_is(name, nlen, "Expect")) {
             c->expect100 = ve - v == 12 && strncasecmp(v, "100-continue", 12) == 0;
         }
     }
     c->body_len = cl > 0 ? (size_t)cl : 0;
-    c->keep_alive = !conn_close && (!c->http10 || conn_keep);
+    c->keep_alive = !(conn & HTTP1_CLOSE) && (!c->http10 || (conn & HTTP1_KEEP_ALIVE));
     if (c->http10)
         c->expect100 = 0;
     return NULL;
