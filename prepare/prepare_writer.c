@@ -9,6 +9,9 @@
  * If a batch fails in the store, it is rolled back and replayed one request per
  * transaction, so one bad request cannot fail its neighbours.
  *
+ * A submit due now is written leased to this process's relay and, once
+ * committed, handed to it through the hooks (struct mr_prepare_hooks), as
+ * many as the relay has room for; the others wait for the relay's claim.
  * Submits with wait_result stay parked after the commit until the relay
  * reports a pass over their gid (mr_writer_pass_done) or their deadline ends.
  * This file never delivers anything and never calls relay/ or query/.
@@ -420,7 +423,8 @@ static int apply_kv(struct mr_writer *w, struct mr_req *r, struct mr_err *err)
 
 /*
  * apply - run @r's state rule inside the open transaction and set its answer
- * (every request but prepare and submit: apply_run()). Returns 0, or a store error after which the transaction must be rolled back.
+ * (every request but prepare and submit: apply_run()). Returns 0, or a store
+ * error after which the transaction must be rolled back.
  */
 static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_err *err)
 {
