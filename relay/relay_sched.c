@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,9 @@
 /* How often a lost store transaction is tried in all, and the first pause between tries. */
 #define STORE_TRIES      3
 #define STORE_BACKOFF_MS 20
+
+/* While claims keep failing, how often that is logged again (the first failure is at once). */
+#define OUTAGE_LOG_EVERY_MS 60000
 
 /* How often the "waiting" gauge is refreshed from the store. */
 #define GAUGE_EVERY_MS 5000
@@ -121,6 +125,10 @@ struct mr_relay {
     struct pass *dirty; /* passes with writes for the next commit */
     struct pass **dirty_tail;
     bool more_due; /* the last claim was full: claim again when there is room */
+    /* claims failing in a row (the store is down): since when, how often, last logged when */
+    int64_t outage_since;
+    long outage_fails;
+    int64_t outage_logged;
     bool starved;  /* a pass waits for the call budget */
     /* messages handed by the intake (mr_relay_hand), waiting for their passes */
     pthread_mutex_t in_mu;
@@ -715,6 +723,41 @@ static void take_handed(struct mr_relay *r)
     free(v);
 }
 
+/*
+ * claim_failed - log a failed claim: the first of a run at once, then once a
+ * minute with the count, so a store that is down for an hour is not a line a
+ * second.
+ */
+static void claim_failed(struct mr_relay *r, const char *error)
+{
+    int64_t mono = mr_mono_ms();
+    char fails[32];
+
+    if (r->outage_fails++ == 0) {
+        r->outage_since = mono;
+        r->outage_logged = mono;
+        mr_log(MR_LOG_ERROR, "claim failed", "error", error, NULL);
+        return;
+    }
+    if (mono - r->outage_logged < OUTAGE_LOG_EVERY_MS)
+        return;
+    r->outage_logged = mono;
+    snprintf(fails, sizeof(fails), "%ld", r->outage_fails);
+    mr_log(MR_LOG_ERROR, "claims still failing", "error", error, "failures", fails, NULL);
+}
+
+/* claim_ok - a claim worked: say so if the ones before it failed. */
+static void claim_ok(struct mr_relay *r)
+{
+    char secs[32];
+
+    if (r->outage_fails == 0)
+        return;
+    snprintf(secs, sizeof(secs), "%.1f", (double)(mr_mono_ms() - r->outage_since) / 1000.0);
+    mr_log(MR_LOG_INFO, "claims work again", "after_s", secs, NULL);
+    r->outage_fails = 0;
+}
+
 /* claim - take a batch of due work, as much as there is room for. */
 static void claim(struct mr_relay *r)
 {
@@ -745,10 +788,11 @@ static void claim(struct mr_relay *r)
         rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
     }
     if (rc != 0) {
-        mr_log(MR_LOG_ERROR, "claim failed", "error", err.msg, NULL);
+        claim_failed(r, err.msg);
         r->more_due = false;
         return;
     }
+    claim_ok(r);
     r->more_due = n == limit;
     for (i = 0; i < n; i++) {
         struct mr_msg *m = v[i];

@@ -294,3 +294,9 @@ def _restart_under_load(app, relay, db):
     leases = db.sql("SELECT count(*) FROM msg WHERE owner <> '' AND state = 'submitted'",
                     "restart").strip()
     assert leases == "0"
+
+    # the outage is logged once (the relay polls every 100 ms here), and so is its end
+    with open(r.log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    assert 1 <= log.count('"msg":"claim failed"') <= 3, log.count('"msg":"claim failed"')
+    assert '"msg":"claims work again"' in log
