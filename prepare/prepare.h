@@ -12,6 +12,7 @@
 #ifndef MR_PREPARE_PREPARE_H
 #define MR_PREPARE_PREPARE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -52,6 +53,20 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
  * Matches mr_relay_pass_cb, with @arg the struct mr_prepare.
  */
 void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, const char *detail);
+
+/*
+ * mr_prepare_query_text - the answer GET /api/dtmsvr/query gives for @m (with
+ * its steps; NULL = unknown gid), pretty-printed when @indent, for
+ * `msgrelay show`. Owned result: free().
+ */
+char *mr_prepare_query_text(const struct mr_msg *m, bool indent);
+
+/*
+ * mr_prepare_all_text - the answer GET /api/dtmsvr/all gives for the page
+ * @v[0..n) asked with @limit, pretty-printed when @indent, for `msgrelay
+ * list`. Owned result: free().
+ */
+char *mr_prepare_all_text(struct mr_msg **v, size_t n, size_t limit, bool indent);
 
 /* mr_prepare_quiesce - stop accepting new connections (the first step of shutdown). */
 void mr_prepare_quiesce(struct mr_prepare *p);

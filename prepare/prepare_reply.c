@@ -52,12 +52,13 @@ void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
     json_decref(j);
 }
 
+static char *dump(json_t *j, bool indent);
+
 void mr_reply_json(struct mr_answer *a, json_t *j)
 {
     free(a->body);
     a->status = 200;
-    a->body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    json_decref(j);
+    a->body = dump(j, false);
 }
 
 /* base64 - standard base64 of @n bytes, as Go renders a []byte. Owned result. */
@@ -274,4 +275,24 @@ json_t *mr_render_kvs(const struct mr_kv *v, size_t n, bool scan, size_t limit)
         json_object_set_new(o, "next_position", json_string(pos));
     }
     return o;
+}
+
+/* dump - @j as text, compact as the API sends it or indented (@j is stolen). Owned: free(). */
+static char *dump(json_t *j, bool indent)
+{
+    char *text = json_dumps(j, JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                                   (indent ? JSON_INDENT(2) : JSON_COMPACT));
+
+    json_decref(j);
+    return text;
+}
+
+char *mr_prepare_query_text(const struct mr_msg *m, bool indent)
+{
+    return dump(mr_render_query(m), indent);
+}
+
+char *mr_prepare_all_text(struct mr_msg **v, size_t n, size_t limit, bool indent)
+{
+    return dump(mr_render_all(v, n, limit), indent);
 }

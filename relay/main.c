@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c - the msgrelay binary: `msgrelay serve`, `msgrelay migrate`, `--help`,
- * `version`.
+ * main.c - the msgrelay binary: `msgrelay serve`, `msgrelay migrate`, the
+ * admin commands `msgrelay show GID` and `msgrelay list` (the store read and
+ * printed as the API's query and all answer it), `--help`, `version`.
  *
  * The only file that sees every room. It reads the configuration, starts the
  * relay (delivery) and the intake (HTTP), wires the intake's wake-ups to the
@@ -133,6 +134,164 @@ static int migrate(int argc, char **argv)
     return rc;
 }
 
+/* ---- admin commands: read the store, print what the API would answer ---- */
+
+/*
+ * take_flag - remove "--@name VALUE" or "--@name=VALUE" from @argv (*@argc
+ * items) and return VALUE (borrowed), or NULL when absent. *@bad when the
+ * flag is there without a value.
+ */
+static const char *take_flag(int *argc, char **argv, const char *name, bool *bad)
+{
+    size_t len = strlen(name);
+    const char *val = NULL;
+    int i;
+    int drop = 0;
+
+    for (i = 0; i < *argc; i++) {
+        if (strncmp(argv[i], name, len) != 0)
+            continue;
+        if (argv[i][len] == '=') {
+            val = argv[i] + len + 1;
+            drop = 1;
+        } else if (argv[i][len] == '\0') {
+            if (i + 1 >= *argc) {
+                *bad = true;
+                return NULL;
+            }
+            val = argv[i + 1];
+            drop = 2;
+        } else {
+            continue;
+        }
+        memmove(&argv[i], &argv[i + drop], (size_t)(*argc - i - drop) * sizeof(*argv));
+        *argc -= drop;
+        return val;
+    }
+    return NULL;
+}
+
+/*
+ * admin_open - read serve's flags (--store above all) from @argv and open the
+ * store. An admin command never creates a store: a SQLite file must exist.
+ * 0, or the exit code (the reason printed).
+ */
+static int admin_open(int argc, char **argv, struct mr_store **s)
+{
+    struct mr_err err = MR_ERR_INIT;
+    char *shown;
+
+    if (mr_relay_config_parse(argc, argv, &mr_config, &err) != 0) {
+        fprintf(stderr, "msgrelay: %s\n", err.msg);
+        return 2;
+    }
+    mr_log_set_level(MR_LOG_ERROR);
+    if (strncmp(mr_config.store, "sqlite:", 7) == 0 && access(mr_config.store + 7, F_OK) != 0) {
+        fprintf(stderr, "msgrelay: no store at %s\n", mr_config.store + 7);
+        return 1;
+    }
+    if (mr_store_open(mr_config.store, s, &err) != 0) {
+        shown = mr_store_uri_redacted(mr_config.store);
+        fprintf(stderr, "msgrelay: %s: %s\n", shown, err.msg);
+        free(shown);
+        return 1;
+    }
+    return 0;
+}
+
+/* show - `msgrelay show GID [--store URI]`: the message as /api/dtmsvr/query answers it. */
+static int show(int argc, char **argv)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *s = NULL;
+    struct mr_msg *m = NULL;
+    char *text;
+    int rc;
+
+    if (argc < 1 || argv[0][0] == '-') {
+        fprintf(stderr, "msgrelay: usage: msgrelay show GID [--store URI]\n");
+        return 2;
+    }
+    rc = admin_open(argc - 1, argv + 1, &s);
+    if (rc == 0 && mr_store_msg_get(s, argv[0], true, &m, &err) != 0) {
+        fprintf(stderr, "msgrelay: %s\n", err.msg);
+        rc = 1;
+    } else if (rc == 0 && m == NULL) {
+        fprintf(stderr, "msgrelay: no message with gid %s\n", argv[0]);
+        rc = 1;
+    } else if (rc == 0) {
+        text = mr_prepare_query_text(m, true);
+        printf("%s\n", text);
+        free(text);
+    }
+    mr_msg_free(m);
+    mr_store_close(s);
+    mr_config_free(&mr_config);
+    return rc;
+}
+
+/*
+ * list - `msgrelay list [--state S] [--limit N] [--position ID] [--store URI]`:
+ * newest first, as /api/dtmsvr/all answers (next_position pages on).
+ */
+static int list(int argc, char **argv)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_filter f;
+    struct mr_store *s = NULL;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    bool bad = false;
+    const char *state = take_flag(&argc, argv, "--state", &bad);
+    const char *limit = take_flag(&argc, argv, "--limit", &bad);
+    const char *position = take_flag(&argc, argv, "--position", &bad);
+    char *end = NULL;
+    char *text;
+    int rc;
+
+    memset(&f, 0, sizeof(f));
+    f.limit = 20;
+    if (bad) {
+        fprintf(stderr, "msgrelay: --state, --limit and --position take a value\n");
+        return 2;
+    }
+    if (state != NULL && (f.state = mr_msg_state_parse(state)) <= 0) {
+        fprintf(stderr, "msgrelay: --state: must be prepared, submitted, succeed or failed\n");
+        return 2;
+    }
+    if (limit != NULL) {
+        long l = strtol(limit, &end, 10);
+
+        if (*limit == '\0' || *end != '\0' || l < 1 || l > 1000) {
+            fprintf(stderr, "msgrelay: --limit: must be between 1 and 1000\n");
+            return 2;
+        }
+        f.limit = (size_t)l;
+    }
+    if (position != NULL) {
+        long long pos = strtoll(position, &end, 10);
+
+        if (*position == '\0' || *end != '\0' || pos < 0) {
+            fprintf(stderr, "msgrelay: --position: must be a message id\n");
+            return 2;
+        }
+        f.position = pos;
+    }
+    rc = admin_open(argc, argv, &s);
+    if (rc == 0 && mr_store_msg_list(s, &f, &v, &n, &err) != 0) {
+        fprintf(stderr, "msgrelay: %s\n", err.msg);
+        rc = 1;
+    } else if (rc == 0) {
+        text = mr_prepare_all_text(v, n, f.limit, true);
+        printf("%s\n", text);
+        free(text);
+    }
+    mr_store_msgs_free(v, n);
+    mr_store_close(s);
+    mr_config_free(&mr_config);
+    return rc;
+}
+
 static int serve(int argc, char **argv)
 {
     struct mr_err err = MR_ERR_INIT;
@@ -235,6 +394,10 @@ int main(int argc, char **argv)
         }
         return serve(argc - 2, argv + 2);
     }
+    if (strcmp(argv[1], "show") == 0)
+        return show(argc - 2, argv + 2);
+    if (strcmp(argv[1], "list") == 0)
+        return list(argc - 2, argv + 2);
     if (strcmp(argv[1], "migrate") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             mr_relay_config_usage(stdout);

@@ -290,6 +290,8 @@ void mr_relay_config_usage(void *out_file)
     mr_config_defaults(&d);
     fprintf(out, "usage: msgrelay serve [flags]\n"
                  "       msgrelay migrate [--store URI]\n"
+                 "       msgrelay show GID [--store URI]\n"
+                 "       msgrelay list [--state S] [--limit N] [--position ID] [--store URI]\n"
                  "       msgrelay --help | version\n\n"
                  "Flags (each also read from its environment variable; flags win):\n");
     for (i = 0; i < NOPTS; i++) {
