@@ -58,8 +58,8 @@
  * The row counts of the batch statements (store.h "batches"), largest first:
  * each is prepared once per connection at its first use. An "IN (...)" list
  * takes the smallest count that holds what is left and repeats its last item
- * to fill it. (A multi-row INSERT has a statement for its exact row count:
- * rows_stmt().)
+ * to fill it: in_list(). (A multi-row INSERT has a statement for its exact
+ * row count: multi_stmt().)
  */
 static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
 #define NBATCH (sizeof(batch_sizes) / sizeof(batch_sizes[0]))
@@ -1575,42 +1575,19 @@ static int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
 
 /* ---- batches (store.h "batches") ---- */
 
-/* multi_stmt - batch statement @id with batch_sizes[@bi] items, prepared at its first use. */
-static int multi_stmt(struct my_store *ms, enum multi_id id, size_t bi, MYSQL_STMT **out,
-                      struct mr_err *err)
-{
-    const struct multi_sql *d = &multi_sql[id];
-    struct mr_buf sql = MR_BUF_INIT(MR_BUF_UNBOUNDED);
-    size_t i;
-    int code;
-
-    *out = ms->mt[id][bi];
-    if (*out != NULL)
-        return 0;
-    mr_buf_adds(&sql, d->head);
-    for (i = 0; i < batch_sizes[bi]; i++) {
-        if (i > 0)
-            mr_buf_adds(&sql, ", ");
-        mr_buf_adds(&sql, d->item);
-    }
-    mr_buf_adds(&sql, d->tail);
-    code = prepare_sql(ms, sql.p, &ms->mt[id][bi], err);
-    mr_buf_release(&sql);
-    *out = ms->mt[id][bi];
-    return code;
-}
-
 /*
- * rows_stmt - the INSERT of exactly @k (1..MR_STORE_BATCH_CHUNK) rows of
- * MT_MSG_INSERT or MT_STEP_INSERT, prepared at its first use. One statement
- * per chunk whatever its size: the server's cost of a statement is mostly
- * per statement, and a run of 25 rows cut into 16+4+4+1 paid it four times.
+ * multi_stmt - batch statement @id with @k items, kept in @slot (ms->mt[id][bi]
+ * for batch_sizes[bi] items, or ms->rows[][k]), prepared at its first use.
+ *
+ * A multi-row INSERT (MT_MSG_INSERT, MT_STEP_INSERT) has a statement of
+ * exactly @k (1..MR_STORE_BATCH_CHUNK) rows in ms->rows[]: one statement per
+ * chunk whatever its size, as the server's cost of a statement is mostly per
+ * statement, and a run of 25 rows cut into 16+4+4+1 paid it four times.
  */
-static int rows_stmt(struct my_store *ms, enum multi_id id, size_t k, MYSQL_STMT **out,
-                     struct mr_err *err)
+static int multi_stmt(struct my_store *ms, enum multi_id id, size_t k, MYSQL_STMT **slot,
+                      MYSQL_STMT **out, struct mr_err *err)
 {
     const struct multi_sql *d = &multi_sql[id];
-    MYSQL_STMT **slot = &ms->rows[id == MT_MSG_INSERT ? 0 : 1][k];
     struct mr_buf sql = MR_BUF_INIT(MR_BUF_UNBOUNDED);
     size_t i;
     int code;
@@ -1631,32 +1608,30 @@ static int rows_stmt(struct my_store *ms, enum multi_id id, size_t k, MYSQL_STMT
     return code;
 }
 
-/* in_size - the batch_sizes[] index for an IN list of @left items: the smallest that holds them. */
-static size_t in_size(size_t left)
+/*
+ * in_list - one chunk's IN list: the batch statement @id of the smallest of
+ * batch_sizes[] that holds the @k (1..MR_STORE_BATCH_CHUNK) items, prepared at
+ * its first use (into *@out), and the items bound after the parameters bound
+ * since p_reset(), the last one repeated to fill it. The items are the gids
+ * at @gids, or when @gids is NULL the ids at @ids. Nothing is bound on failure.
+ */
+static int in_list(struct my_store *ms, enum multi_id id, const char *const *gids,
+                   const int64_t *ids, size_t k, MYSQL_STMT **out, struct mr_err *err)
 {
     size_t bi = NBATCH - 1;
+    size_t j;
+    int code;
 
-    while (bi > 0 && batch_sizes[bi] < left)
+    while (bi > 0 && batch_sizes[bi] < k)
         bi--;
-    return bi;
-}
-
-/* p_gids - the @k gids at @gids as an IN list of batch_sizes[@bi], the last one repeated. */
-static void p_gids(struct my_store *ms, const char *const *gids, size_t k, size_t bi)
-{
-    size_t j;
-
-    for (j = 0; j < batch_sizes[bi]; j++)
-        p_text(ms, gids[j < k ? j : k - 1]);
-}
-
-/* p_ids - the @k ids at @ids as an IN list of batch_sizes[@bi], the last one repeated. */
-static void p_ids(struct my_store *ms, const int64_t *ids, size_t k, size_t bi)
-{
-    size_t j;
-
-    for (j = 0; j < batch_sizes[bi]; j++)
-        p_int(ms, ids[j < k ? j : k - 1]);
+    code = multi_stmt(ms, id, batch_sizes[bi], &ms->mt[id][bi], out, err);
+    for (j = 0; code == 0 && j < batch_sizes[bi]; j++) {
+        if (gids != NULL)
+            p_text(ms, gids[j < k ? j : k - 1]);
+        else
+            p_int(ms, ids[j < k ? j : k - 1]);
+    }
+    return code;
 }
 
 /* gid_at - the position of @gid among the @k gids at @gids, or @k. */
@@ -1764,17 +1739,15 @@ static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, boo
 {
     struct mr_msg *found[MR_STORE_BATCH_CHUNK];
     size_t nfound = 0;
-    size_t bi = in_size(k);
     struct mr_msg *m;
     MYSQL_STMT *st;
     size_t at;
     int code;
 
-    code = multi_stmt(ms, MT_GET, bi, &st, err);
+    p_reset(ms);
+    code = in_list(ms, MT_GET, gids, NULL, k, &st, err);
     if (code != 0)
         return code;
-    p_reset(ms);
-    p_gids(ms, gids, k, bi);
     code = open_rows(ms, st, MSG_LAYOUT, err);
     if (code != 0)
         return code;
@@ -1832,18 +1805,15 @@ static int msg_ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i += k) {
-        size_t bi;
         MYSQL_STMT *st;
 
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
-        bi = in_size(k);
         for (j = 0; j < k; j++)
             gids[j] = v[i + j]->gid;
-        code = multi_stmt(ms, MT_IDS_BY_GID, bi, &st, err);
+        p_reset(ms);
+        code = in_list(ms, MT_IDS_BY_GID, gids, NULL, k, &st, err);
         if (code != 0)
             break;
-        p_reset(ms);
-        p_gids(ms, gids, k, bi);
         code = open_rows(ms, st, "is", err);
         if (code != 0)
             break;
@@ -1872,20 +1842,17 @@ static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v,
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i += k) {
-        size_t bi;
         MYSQL_STMT *st;
 
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
-        bi = in_size(k);
         for (j = 0; j < k; j++) {
             ids[j] = v[i + j]->id;
             got[j] = 0;
         }
-        code = multi_stmt(ms, MT_STEP_IDS, bi, &st, err);
+        p_reset(ms);
+        code = in_list(ms, MT_STEP_IDS, NULL, ids, k, &st, err);
         if (code != 0)
             break;
-        p_reset(ms);
-        p_ids(ms, ids, k, bi);
         code = open_rows(ms, st, "ii", err);
         if (code != 0)
             break;
@@ -1925,7 +1892,7 @@ static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t 
         int64_t first;
 
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
-        code = rows_stmt(ms, MT_MSG_INSERT, k, &st, err);
+        code = multi_stmt(ms, MT_MSG_INSERT, k, &ms->rows[0][k], &st, err);
         if (code != 0)
             return code;
         p_reset(ms);
@@ -1965,7 +1932,7 @@ static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t
         int64_t first;
 
         k = total - done < MR_STORE_BATCH_CHUNK ? total - done : MR_STORE_BATCH_CHUNK;
-        code = rows_stmt(ms, MT_STEP_INSERT, k, &st, err);
+        code = multi_stmt(ms, MT_STEP_INSERT, k, &ms->rows[1][k], &st, err);
         if (code != 0)
             return code;
         p_reset(ms);
@@ -2039,20 +2006,16 @@ struct tr_args {
 static int transition_update(struct my_store *ms, const char *const *gids, size_t k,
                              const struct tr_args *a, MYSQL_STMT **out, struct mr_err *err)
 {
-    size_t bi = in_size(k);
-    MYSQL_STMT *st;
     int code;
 
-    code = multi_stmt(ms, MT_TRANSITION, bi, &st, err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_transition(ms, a->to, a->now_ms, a->next_cron_ms, a->next_cron_interval, a->lease_owner,
                  a->lease_until_ms);
     p_text(ms, mr_msg_state_name(a->from));
-    p_gids(ms, gids, k, bi);
-    *out = st;
-    return exec(ms, st, err);
+    code = in_list(ms, MT_TRANSITION, gids, NULL, k, out, err);
+    if (code != 0)
+        return code;
+    return exec(ms, *out, err);
 }
 
 /*
@@ -2067,7 +2030,6 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
 static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k,
                             const struct tr_args *a, bool *changed, struct mr_err *err)
 {
-    size_t bi = in_size(k);
     size_t found = 0;
     MYSQL_STMT *st;
     size_t at;
@@ -2087,12 +2049,11 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
     if (code != 0)
         return code;
 
-    code = multi_stmt(ms, MT_LOCK_STATE, bi, &st, err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, mr_msg_state_name(a->from));
-    p_gids(ms, gids, k, bi);
+    code = in_list(ms, MT_LOCK_STATE, gids, NULL, k, &st, err);
+    if (code != 0)
+        return code;
     code = open_rows(ms, st, "s", err);
     if (code != 0)
         return code;
@@ -2307,18 +2268,16 @@ static int mark_ids(struct my_store *ms, MYSQL_STMT *st, const int64_t *ids, siz
 static int succeed_chunk(struct my_store *ms, const int64_t *ids, size_t k, int64_t now_ms,
                          int *res, struct mr_err *err)
 {
-    size_t bi = in_size(k);
     MYSQL_STMT *st;
     size_t j;
     int code;
 
-    code = multi_stmt(ms, MT_STEPS_OK, bi, &st, err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_int(ms, now_ms);
     p_int(ms, now_ms);
-    p_ids(ms, ids, k, bi);
+    code = in_list(ms, MT_STEPS_OK, NULL, ids, k, &st, err);
+    if (code != 0)
+        return code;
     code = exec(ms, st, err);
     if (code != 0)
         return code;
@@ -2328,19 +2287,16 @@ static int succeed_chunk(struct my_store *ms, const int64_t *ids, size_t k, int6
         return 0;
     for (j = 0; j < k; j++)
         res[j] = MR_ENOENT;
-    code = multi_stmt(ms, MT_STEPS_EXIST, bi, &st, err);
+    p_reset(ms);
+    code = in_list(ms, MT_STEPS_EXIST, NULL, ids, k, &st, err);
+    if (code == 0)
+        code = mark_ids(ms, st, ids, k, res, MR_ECONFLICT, err);
     if (code == 0) {
         p_reset(ms);
-        p_ids(ms, ids, k, bi);
-        code = mark_ids(ms, st, ids, k, res, MR_ECONFLICT, err);
+        code = in_list(ms, MT_STEPS_LIVE, NULL, ids, k, &st, err);
     }
     if (code == 0)
-        code = multi_stmt(ms, MT_STEPS_LIVE, bi, &st, err);
-    if (code == 0) {
-        p_reset(ms);
-        p_ids(ms, ids, k, bi);
         code = mark_ids(ms, st, ids, k, res, 0, err);
-    }
     return code;
 }
 
@@ -2381,16 +2337,11 @@ static int release_run(struct my_store *ms, const struct mr_store_release *v, si
     int code = 0;
 
     for (i = 0; code == 0 && i < k; i += c) {
-        size_t bi;
         MYSQL_STMT *st;
 
         c = k - i < MR_STORE_BATCH_CHUNK ? k - i : MR_STORE_BATCH_CHUNK;
-        bi = in_size(c);
         for (j = 0; j < c; j++)
             gids[j] = v[i + j].gid;
-        code = multi_stmt(ms, MT_RELEASE, bi, &st, err);
-        if (code != 0)
-            break;
         p_reset(ms);
         p_int(ms, v[i].next_cron_ms);
         p_int(ms, v[i].interval >= 0);
@@ -2398,8 +2349,9 @@ static int release_run(struct my_store *ms, const struct mr_store_release *v, si
         p_text_or_null(ms, v[i].result);
         p_int(ms, now_ms);
         p_text(ms, owner);
-        p_gids(ms, gids, c, bi);
-        code = exec(ms, st, err);
+        code = in_list(ms, MT_RELEASE, gids, NULL, c, &st, err);
+        if (code == 0)
+            code = exec(ms, st, err);
     }
     return code;
 }
