@@ -125,11 +125,11 @@ struct mr_relay {
     struct pass *dirty; /* passes with writes for the next commit */
     struct pass **dirty_tail;
     bool more_due; /* the last claim was full: claim again when there is room */
+    bool starved;  /* a pass waits for the call budget */
     /* claims failing in a row (the store is down): since when, how often, last logged when */
     int64_t outage_since;
     long outage_fails;
     int64_t outage_logged;
-    bool starved;  /* a pass waits for the call budget */
     /* messages handed by the intake (mr_relay_hand), waiting for their passes */
     pthread_mutex_t in_mu;
     struct mr_msg **in; /* in_mu */
@@ -692,15 +692,21 @@ static void start_pass(struct mr_relay *r, struct mr_msg *m, int64_t lease_until
     }
 }
 
+/* pass_room - how many more passes --max-inflight allows now. */
+static size_t pass_room(const struct mr_relay *r)
+{
+    size_t max = (size_t)mr_config.max_inflight;
+
+    return max > r->npasses ? max - r->npasses : 0;
+}
+
 /*
  * take_handed - start the passes of handed messages, as many as there is room
  * for; the rest wait for the next turn.
  */
 static void take_handed(struct mr_relay *r)
 {
-    size_t room = (size_t)mr_config.max_inflight > r->npasses
-                      ? (size_t)mr_config.max_inflight - r->npasses
-                      : 0;
+    size_t room = pass_room(r);
     struct mr_msg **v;
     size_t n;
     size_t i;
@@ -761,9 +767,7 @@ static void claim_ok(struct mr_relay *r)
 /* claim - take a batch of due work, as much as there is room for. */
 static void claim(struct mr_relay *r)
 {
-    size_t room = (size_t)mr_config.max_inflight > r->npasses
-                      ? (size_t)mr_config.max_inflight - r->npasses
-                      : 0;
+    size_t room = pass_room(r);
     size_t limit = (size_t)(mr_config.claim_batch > 0 ? mr_config.claim_batch : 1);
     struct mr_err err = MR_ERR_INIT;
     struct mr_msg **v = NULL;
@@ -938,8 +942,8 @@ static int gather(struct mr_relay *r, struct flush_batch *b, struct pass *p, str
  * successful calls' records in one call (not those of a pass that finishes
  * its message: the transition to succeed stands for them), then the passes
  * that delivered everything (submitted -> succeed) in one, then the leases to
- * end in one. Each pass
- * touches only its own message, so the order across passes does not matter.
+ * end in one. Each pass touches only its own message, so the order across
+ * passes does not matter.
  * Returns 0 or a fatal store error; a replay after one writes the same.
  */
 static int write_all(struct mr_relay *r, struct pass *list, struct mr_err *err)
@@ -1160,9 +1164,9 @@ static int poll_timeout(struct mr_relay *r, int64_t next_scan, int64_t deadline)
 
     if (r->dirty != NULL)
         return 0;
-    if (r->more_due && r->npasses < (size_t)mr_config.max_inflight && !atomic_load(&r->stop))
+    if (r->more_due && pass_room(r) > 0 && !atomic_load(&r->stop))
         return 0;
-    if (r->npasses < (size_t)mr_config.max_inflight && !atomic_load(&r->stop)) {
+    if (pass_room(r) > 0 && !atomic_load(&r->stop)) {
         size_t nin;
 
         pthread_mutex_lock(&r->in_mu);
