@@ -1294,6 +1294,7 @@ failed:
         /* keep them: a sequential pass waits (pump sees it dirty), a concurrent one goes on
            and adds its next results to the same write */
         store_failed(r, "write", err.msg);
+        mr_log(MR_LOG_DEBUG, "results kept until the store answers", "error", err.msg, NULL);
         r->write_backoff_ms = r->write_backoff_ms == 0 ? WRITE_RETRY_MIN_MS
                               : r->write_backoff_ms >= WRITE_RETRY_MAX_MS / 2
                                   ? WRITE_RETRY_MAX_MS
