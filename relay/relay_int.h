@@ -2,7 +2,8 @@
 /*
  * relay_int.h - declarations shared inside relay/ only: the two sinks the
  * scheduler (relay_sched.c) drives, the HTTP engine (relay_http.c) and the
- * Kafka producer (relay_kafka.c).
+ * Kafka producer (relay_kafka.c), and the process identity the scheduler
+ * registers its relay id with (relay_identity.c).
  *
  * The HTTP engine is one libcurl multi handle with a free list of easy
  * handles; the Kafka sink is one librdkafka producer. Both belong to the relay

@@ -788,6 +788,8 @@ static void store_ok(struct mr_relay *r)
     char secs[32];
 
     r->write_retry_at = 0; /* kept results go into the next flush, not after their pause */
+    if (mr_now_ms() + LEASE_MARGIN_MS >= r->hb_until_ms)
+        r->hb_next = 0; /* the registration is about to lapse: renew it in this turn */
     if (r->outage_fails == 0)
         return;
     snprintf(secs, sizeof(secs), "%.1f", (double)(mr_mono_ms() - r->outage_since) / 1000.0);
@@ -818,18 +820,18 @@ static void depose(struct mr_relay *r, const char *why)
 }
 
 /*
- * heartbeat - renew the registration when due (or now, when @force): it must
- * hold for every claim and write. MR_ECONFLICT means another process took the
+ * heartbeat - renew the registration when due: it must hold for every claim
+ * and write. MR_ECONFLICT means another process took the
  * id over (its heartbeat had lapsed, e.g. while this process was stopped).
  */
-static void heartbeat(struct mr_relay *r, bool force)
+static void heartbeat(struct mr_relay *r)
 {
     struct mr_err err = MR_ERR_INIT;
     int64_t mono = mr_mono_ms();
     int64_t until;
     int rc;
 
-    if (atomic_load(&r->deposed) || (!force && mono < r->hb_next))
+    if (atomic_load(&r->deposed) || mono < r->hb_next)
         return;
     until = mr_now_ms() + heartbeat_ms();
     rc = mr_store_relay_heartbeat(r->store, r->owner, r->me.instance, until, &err);
@@ -851,12 +853,13 @@ static void heartbeat(struct mr_relay *r, bool force)
 /*
  * identity_ok - whether this relay may claim or write now: not deposed, and
  * its registration (as last renewed) holds past the next second, so no other
- * process can have taken the id. Renews it first when it is close to lapsing.
+ * process can have taken the id. Renews it first when it is close to lapsing
+ * (at most once a second while that fails).
  */
 static bool identity_ok(struct mr_relay *r)
 {
     if (!atomic_load(&r->deposed) && mr_now_ms() + LEASE_MARGIN_MS >= r->hb_until_ms)
-        heartbeat(r, true);
+        heartbeat(r);
     return !atomic_load(&r->deposed) && mr_now_ms() + LEASE_MARGIN_MS < r->hb_until_ms;
 }
 
@@ -1180,8 +1183,7 @@ static void drop_all(struct mr_relay *r, struct pass *list, const char *why)
 
 /*
  * drop_lapsed - of the kept writes, drop those of passes whose lease has
- * ended (or ends within LEASE_MARGIN_MS): another relay may hold the message
- * now. The store's conditional writes would not stop every one of them (a
+ * ended: another relay may hold the message now. The store's conditional writes would not stop every one of them (a
  * lease end and a back-check decision check the owner; a step's record and
  * the move to succeed check only the message's state), so the relay does not
  * write what it no longer holds: the message is tried again by whoever
@@ -1196,12 +1198,12 @@ static void drop_lapsed(struct mr_relay *r)
     struct pass **lapsed_tail = &lapsed;
     struct pass *p;
     struct pass *next;
-    int64_t limit = mr_now_ms() + LEASE_MARGIN_MS;
+    int64_t now = mr_now_ms();
 
     for (p = list; p != NULL; p = next) {
         next = p->dirty_next;
         p->dirty_next = NULL;
-        if (p->lease_until_ms > limit) {
+        if (p->lease_until_ms > now) {
             *keep_tail = p;
             keep_tail = &p->dirty_next;
         } else {
@@ -1444,7 +1446,7 @@ static void *relay_main(void *arg)
             claim(r);
             next_scan = mono + poll_ms;
         }
-        heartbeat(r, false);
+        heartbeat(r);
         flush(r, false);
         refresh_gauges(r, &next_gauge);
         atomic_store(&r->busy, r->npasses);
