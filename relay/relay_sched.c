@@ -1183,11 +1183,11 @@ static void drop_all(struct mr_relay *r, struct pass *list, const char *why)
 
 /*
  * drop_lapsed - of the kept writes, drop those of passes whose lease has
- * ended: another relay may hold the message now. The store's conditional writes would not stop every one of them (a
- * lease end and a back-check decision check the owner; a step's record and
- * the move to succeed check only the message's state), so the relay does not
- * write what it no longer holds: the message is tried again by whoever
- * claims it (at least once).
+ * ended: another relay may hold the message now. The store's conditional
+ * writes would not stop every one of them (a lease end and a back-check
+ * decision check the owner; a step's record and the move to succeed check
+ * only the message's state), so the relay does not write what it no longer
+ * holds: the message is tried again by whoever claims it (at least once).
  */
 static void drop_lapsed(struct mr_relay *r)
 {
@@ -1199,6 +1199,8 @@ static void drop_lapsed(struct mr_relay *r)
     struct pass *p;
     struct pass *next;
     int64_t now = mr_now_ms();
+    size_t n = 0;
+    char count[32];
 
     for (p = list; p != NULL; p = next) {
         next = p->dirty_next;
@@ -1209,12 +1211,15 @@ static void drop_lapsed(struct mr_relay *r)
         } else {
             *lapsed_tail = p;
             lapsed_tail = &p->dirty_next;
+            n++;
         }
     }
     dirty_keep(r, keep);
-    if (lapsed != NULL)
+    if (lapsed != NULL) {
+        snprintf(count, sizeof(count), "%zu", n);
         mr_log(MR_LOG_WARN, "lease ended before the results could be written; dropping them",
-               "gid", lapsed->msg->gid, NULL);
+               "messages", count, "gid", lapsed->msg->gid, NULL);
+    }
     drop_all(r, lapsed, "lease ended before the results could be written");
 }
 
