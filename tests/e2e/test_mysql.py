@@ -132,6 +132,28 @@ def test_serve_needs_the_schema_and_migrate_is_idempotent(app, relay, mariadb, r
     assert mariadb.sql("SELECT count(*) FROM schema_version", db_name(request)).strip() == "4"
 
 
+# ---------------------------------------------------------------- one process per relay id
+
+def test_a_relay_id_held_on_the_database_refuses_a_second_process(app, relay, mysql_uri, mariadb,
+                                                                  request, tmp_path):
+    first = relay(store=mysql_uri, relay_id="only-one")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    p = subprocess.run([relay_binary(), "serve", "--store", mysql_uri, "--port", str(free_port()),
+                        "--bind", "127.0.0.1", "--relay-id", "only-one"], capture_output=True,
+                       text=True, timeout=30, env=env, cwd=str(tmp_path))
+    assert p.returncode == 1, p
+    assert "relay id 'only-one' is held by a live relay" in p.stderr, p.stderr
+    assert "pid %d" % first.proc.pid in p.stderr, p.stderr
+    row = mariadb.sql("SELECT relay_id, pid FROM relay_registry", db_name(request)).split()
+    assert row == ["only-one", str(first.proc.pid)], row
+    # the first one is unaffected, and a clean stop frees the id at once
+    gid = new_gid("one")
+    assert first.post("submit", msg_body(gid, [app.url("/svc/one")]))[0] == 200
+    first.wait_state(gid, "succeed")
+    first.stop()
+    assert mariadb.sql("SELECT count(*) FROM relay_registry", db_name(request)).strip() == "0"
+
+
 # ---------------------------------------------------------------- three relays, one killed
 
 def test_three_relays_share_one_database_and_take_over_a_killed_relays_work(
