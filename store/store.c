@@ -5,7 +5,9 @@
  *
  * It also holds what must not differ between engines: the allowed-transition
  * check, the "message state changed" log line and the transition metric, so
- * every state change in msgrelay passes one place (STYLE.md 2.14).
+ * every state change in msgrelay passes one place (STYLE.md 2.14); and the
+ * relay registry's rule of who may take a relay id, built on the engines'
+ * row primitives.
  *
  * Threads: whichever thread owns the handle (one handle per thread);
  * mr_store_migrate() any thread. Errors: an unknown scheme is MR_EINVAL;
