@@ -40,6 +40,7 @@ void mr_config_defaults(struct mr_config *c)
     c->max_queue = 20000;
     c->max_batch = 512;
     c->shutdown_grace = 10;
+    c->heartbeat = 15;
 }
 
 void mr_config_free(struct mr_config *c)

@@ -49,6 +49,8 @@ struct mr_config {
 
     char *kafka_brokers;                    /* bootstrap servers; NULL: kafka:// is refused */
     struct mr_config_list kafka_properties; /* librdkafka "name=value" settings */
+
+    int heartbeat; /* s a relay's registration stays live without renewal (15) */
 };
 
 extern struct mr_config mr_config;

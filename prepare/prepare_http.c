@@ -12,6 +12,7 @@
 #include "prepare/prepare.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,6 +514,28 @@ void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, co
     mr_writer_pass_done(p->writer, gid, outcome, detail);
 }
 
+/*
+ * bind_errno - why the daemon could not listen on @sa: bind a socket there the
+ * way libmicrohttpd does (SO_REUSEADDR, never SO_REUSEPORT, so a port another
+ * process listens on is EADDRINUSE) and return the errno, or 0 when that
+ * works (the daemon failed for another reason). libmicrohttpd keeps the reason
+ * to its own log.
+ */
+static int bind_errno(const struct sockaddr_in *sa)
+{
+    int one = 1;
+    int e = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, 1) != 0)
+        e = errno;
+    close(fd);
+    return e;
+}
+
 int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **out,
                      struct mr_err *err)
 {
@@ -537,13 +560,15 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         (uint16_t)mr_config.port, NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        (unsigned int)120,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, p, MHD_OPTION_END);
     if (p->daemon == NULL) {
+        int e = bind_errno(&sa);
+
         mr_writer_stop(p->writer);
         free(p);
-        return mr_err_set(err, MR_ESYS, "http: cannot listen on %s:%d", mr_config.bind,
-                          mr_config.port);
+        return mr_err_set(err, MR_ESYS, "http: cannot listen on %s:%d: %s", mr_config.bind,
+                          mr_config.port, e != 0 ? strerror(e) : "the server did not start");
     }
     *out = p;
     return 0;

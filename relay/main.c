@@ -7,7 +7,7 @@
  * The only file that sees every room. It reads the configuration, starts the
  * relay (delivery) and the intake (HTTP), wires the intake's wake-ups to the
  * relay and the relay's pass reports to the intake, then waits for SIGTERM or
- * SIGINT on the main thread and shuts down in order: stop accepting, answer
+ * SIGINT on the main thread (SIGHUP is logged and ignored) and shuts down in order: stop accepting, answer
  * and commit what was received, let deliveries in flight finish (bounded by
  * --shutdown-grace), end this relay's leases, exit 0.
  */
@@ -323,6 +323,7 @@ static int serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -353,6 +354,10 @@ static int serve(int argc, char **argv)
     while (sig != SIGTERM && sig != SIGINT) {
         if (sigwait(&set, &sig) != 0)
             break;
+        /* a terminal hang-up or a habit of `kill -HUP` to reload: neither ends the relay */
+        if (sig == SIGHUP)
+            mr_log(MR_LOG_WARN, "SIGHUP ignored: msgrelay does not reload its configuration; "
+                                "restart it to apply changes", "signal", "SIGHUP", NULL);
     }
     mr_log(MR_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
 

@@ -84,6 +84,8 @@ static const struct opt opts[] = {
      "Kafka bootstrap servers host:port,...; enables kafka:// steps"},
     {"--kafka-property", "MSGRELAY_KAFKA_PROPERTIES", T_LIST, OFF(kafka_properties), 0, 0,
      "librdkafka setting name=value (repeatable)"},
+    {"--heartbeat", "MSGRELAY_HEARTBEAT", T_INT, OFF(heartbeat), 3, 3600,
+     "seconds a relay id stays held without renewal (renewed every third of it)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -2,7 +2,8 @@
 /*
  * relay_int.h - declarations shared inside relay/ only: the two sinks the
  * scheduler (relay_sched.c) drives, the HTTP engine (relay_http.c) and the
- * Kafka producer (relay_kafka.c).
+ * Kafka producer (relay_kafka.c), and the process identity the scheduler
+ * registers its relay id with (relay_identity.c).
  *
  * The HTTP engine is one libcurl multi handle with a free list of easy
  * handles; the Kafka sink is one librdkafka producer. Both belong to the relay
@@ -22,6 +23,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "store/store.h"
 
 /* Response bodies are kept up to this many bytes; the rest is dropped (not an error). */
 #define MR_RELAY_BODY_MAX (64 * 1024)
@@ -190,5 +192,32 @@ int mr_relay_kafka_fd(const struct mr_relay_kafka *k);
 
 /* mr_relay_kafka_timeout_ms - the longest a record waits for its report (message.timeout.ms). */
 long mr_relay_kafka_timeout_ms(const struct mr_relay_kafka *k);
+
+/* ---- the relay's identity (relay_identity.c) ---- */
+
+/*
+ * mr_relay_identity_init - fill @me with this process's registration for
+ * @relay_id (borrowed): a fresh random instance, host, machine, pid, its start
+ * time, started_ms = now; heartbeat_until_ms is left 0. Owned strings:
+ * mr_store_relay_clear().
+ */
+void mr_relay_identity_init(struct mr_store_relay *me, const char *relay_id);
+
+/*
+ * mr_relay_identity_dead - whether the process of registration @holder is
+ * provably gone: it ran on @me's machine (same boot, same pid namespace) and
+ * its pid is free now or belongs to a process started at another time.
+ */
+bool mr_relay_identity_dead(const struct mr_store_relay *me, const struct mr_store_relay *holder);
+
+/*
+ * mr_relay_identity_register - register @me (heartbeat until now + @ttl_ms,
+ * written into @me) on @s, taking the id over at once from a holder that
+ * mr_relay_identity_dead() finds dead (logged). MR_EEXIST with a message
+ * naming the live holder's host, pid and heartbeat; other store errors as
+ * mr_store_relay_register().
+ */
+int mr_relay_identity_register(struct mr_store *s, struct mr_store_relay *me, int64_t ttl_ms,
+                               struct mr_err *err);
 
 #endif

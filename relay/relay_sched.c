@@ -7,9 +7,17 @@
  *
  * Must not: hold a message without its lease, write a result before the call
  * it reports has ended, or call the pass callback before the commit.
- * Delivery is at-least-once: when in doubt (a failed commit, a pass cut short
- * by shutdown) the work is dropped from memory, its lease lapses or is ended,
- * and the message is tried again.
+ * Delivery is at-least-once: when in doubt (a commit that failed for good, a
+ * pass cut short by shutdown, a lease that ended before its results could be
+ * written) the work is dropped from memory, its lease lapses or is ended, and
+ * the message is tried again. Results a commit could not write because the
+ * store was unreachable are kept (with their passes, counted against
+ * --max-inflight) and written when it answers again, while their leases last.
+ *
+ * Identity: the relay registers its relay id at start (relay_identity.c) and
+ * renews the heartbeat every third of --heartbeat; it claims and writes only
+ * while that registration is known to hold. A relay whose id another process
+ * took over stops claiming and writing for good, and says so.
  *
  * Thread: one relay thread owns the store handle, both sinks and every
  * pass; other threads only set the atomic flags through mr_relay_wake() and
@@ -52,8 +60,12 @@
 #define STORE_TRIES      3
 #define STORE_BACKOFF_MS 20
 
-/* While claims keep failing, how often that is logged again (the first failure is at once). */
+/* While the store keeps failing, how often that is logged again (the first failure is at once). */
 #define OUTAGE_LOG_EVERY_MS 60000
+
+/* Kept results: the first pause before writing them again, and the cap of its doubling. */
+#define WRITE_RETRY_MIN_MS 100
+#define WRITE_RETRY_MAX_MS 2000
 
 /* How often the "waiting" gauge is refreshed from the store. */
 #define GAUGE_EVERY_MS 5000
@@ -119,6 +131,10 @@ struct mr_relay {
     struct mr_relay_kafka *kafka; /* NULL without --kafka-brokers */
     int flush_ms;                 /* at exit: grace left for Kafka records still queued */
     char *owner;
+    struct mr_store_relay me; /* this process's registration of owner */
+    int64_t hb_until_ms;      /* the registration holds until then (wall clock), as last written */
+    int64_t hb_next;          /* mono: when to renew it */
+    atomic_bool deposed;      /* another process took the relay id over: claim and write nothing */
     uint64_t rng;
     struct pass *passes; /* every pass in memory */
     size_t npasses;
@@ -126,10 +142,13 @@ struct mr_relay {
     struct pass **dirty_tail;
     bool more_due; /* the last claim was full: claim again when there is room */
     bool starved;  /* a pass waits for the call budget */
-    /* claims failing in a row (the store is down): since when, how often, last logged when */
+    /* store calls failing in a row (the store is down): since when, how often, last logged when */
     int64_t outage_since;
     long outage_fails;
     int64_t outage_logged;
+    /* kept results: not written before this (mono), and the pause after the next failure */
+    int64_t write_retry_at;
+    int write_backoff_ms;
     /* messages handed by the intake (mr_relay_hand), waiting for their passes */
     pthread_mutex_t in_mu;
     struct mr_msg **in; /* in_mu */
@@ -504,6 +523,11 @@ static void pump(struct mr_relay *r, struct pass *p)
             p->yield_why = "relay stopping";
             break;
         }
+        if (atomic_load(&r->deposed)) {
+            p->stop = true;
+            p->yield_why = "relay id taken over";
+            break;
+        }
         /* the pass must not outlive its lease: another relay may take the message over then */
         if (p->calls_made > 0 &&
             mr_now_ms() + step_timeout_ms(r, m, p->cursor) + LEASE_MARGIN_MS > p->lease_until_ms) {
@@ -723,6 +747,11 @@ static void take_handed(struct mr_relay *r)
     r->nin -= n;
     pthread_mutex_unlock(&r->in_mu);
     for (i = 0; i < n; i++) {
+        if (atomic_load(&r->deposed)) {
+            /* leased under a name that is not ours any more: the lease lapses */
+            mr_msg_free(v[i]);
+            continue;
+        }
         mr_metrics_pass(true);
         start_pass(r, v[i], v[i]->lease_until_ms);
     }
@@ -730,11 +759,11 @@ static void take_handed(struct mr_relay *r)
 }
 
 /*
- * claim_failed - log a failed claim: the first of a run at once, then once a
- * minute with the count, so a store that is down for an hour is not a line a
- * second.
+ * store_failed - log a store call of @what ("claim", "write", "heartbeat")
+ * that failed with @error: the first of a run at once, then once a minute with
+ * the count, so a store that is down for an hour is not a line a second.
  */
-static void claim_failed(struct mr_relay *r, const char *error)
+static void store_failed(struct mr_relay *r, const char *what, const char *error)
 {
     int64_t mono = mr_mono_ms();
     char fails[32];
@@ -742,26 +771,96 @@ static void claim_failed(struct mr_relay *r, const char *error)
     if (r->outage_fails++ == 0) {
         r->outage_since = mono;
         r->outage_logged = mono;
-        mr_log(MR_LOG_ERROR, "claim failed", "error", error, NULL);
+        mr_log(MR_LOG_ERROR, "store unavailable", "during", what, "error", error, NULL);
         return;
     }
     if (mono - r->outage_logged < OUTAGE_LOG_EVERY_MS)
         return;
     r->outage_logged = mono;
     snprintf(fails, sizeof(fails), "%ld", r->outage_fails);
-    mr_log(MR_LOG_ERROR, "claims still failing", "error", error, "failures", fails, NULL);
+    mr_log(MR_LOG_ERROR, "store still unavailable", "during", what, "error", error, "failures",
+           fails, NULL);
 }
 
-/* claim_ok - a claim worked: say so if the ones before it failed. */
-static void claim_ok(struct mr_relay *r)
+/* store_ok - a store call worked: say so if the ones before it failed, and write at once. */
+static void store_ok(struct mr_relay *r)
 {
     char secs[32];
 
+    r->write_retry_at = 0; /* kept results go into the next flush, not after their pause */
+    if (mr_now_ms() + LEASE_MARGIN_MS >= r->hb_until_ms)
+        r->hb_next = 0; /* the registration is about to lapse: renew it in this turn */
     if (r->outage_fails == 0)
         return;
     snprintf(secs, sizeof(secs), "%.1f", (double)(mr_mono_ms() - r->outage_since) / 1000.0);
-    mr_log(MR_LOG_INFO, "claims work again", "after_s", secs, NULL);
+    mr_log(MR_LOG_INFO, "store available again", "after_s", secs, NULL);
     r->outage_fails = 0;
+}
+
+/* heartbeat_ms - how long a registration holds without renewal (--heartbeat). */
+static int64_t heartbeat_ms(void)
+{
+    return (int64_t)(mr_config.heartbeat > 0 ? mr_config.heartbeat : 15) * 1000;
+}
+
+/*
+ * depose - another process holds our relay id now: it owns every lease under
+ * that name, so this relay must not claim, write or start a call any more.
+ * Passes end at their next step; their results are dropped (the new holder
+ * redoes the work).
+ */
+static void depose(struct mr_relay *r, const char *why)
+{
+    if (atomic_exchange(&r->deposed, true))
+        return;
+    mr_log(MR_LOG_ERROR,
+           "relay id taken over by another process: this relay stops claiming and writing "
+           "results; restart it with its own --relay-id",
+           "relay_id", r->owner, "instance", r->me.instance, "error", why, NULL);
+}
+
+/*
+ * heartbeat - renew the registration when due: it must hold for every claim
+ * and write. MR_ECONFLICT means another process took the
+ * id over (its heartbeat had lapsed, e.g. while this process was stopped).
+ */
+static void heartbeat(struct mr_relay *r)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int64_t mono = mr_mono_ms();
+    int64_t until;
+    int rc;
+
+    if (atomic_load(&r->deposed) || mono < r->hb_next)
+        return;
+    until = mr_now_ms() + heartbeat_ms();
+    rc = mr_store_relay_heartbeat(r->store, r->owner, r->me.instance, until, &err);
+    if (rc == MR_ECONFLICT) {
+        depose(r, err.msg);
+        return;
+    }
+    if (rc != 0) {
+        /* try again within the second; identity_ok() stops the writes once it lapses */
+        r->hb_next = mono + 1000;
+        store_failed(r, "heartbeat", err.msg);
+        return;
+    }
+    r->hb_until_ms = until;
+    r->hb_next = mono + heartbeat_ms() / 3;
+    store_ok(r);
+}
+
+/*
+ * identity_ok - whether this relay may claim or write now: not deposed, and
+ * its registration (as last renewed) holds past the next second, so no other
+ * process can have taken the id. Renews it first when it is close to lapsing
+ * (at most once a second while that fails).
+ */
+static bool identity_ok(struct mr_relay *r)
+{
+    if (!atomic_load(&r->deposed) && mr_now_ms() + LEASE_MARGIN_MS >= r->hb_until_ms)
+        heartbeat(r);
+    return !atomic_load(&r->deposed) && mr_now_ms() + LEASE_MARGIN_MS < r->hb_until_ms;
 }
 
 /* claim - take a batch of due work, as much as there is room for. */
@@ -783,6 +882,10 @@ static void claim(struct mr_relay *r)
         r->more_due = true;
         return;
     }
+    if (!identity_ok(r)) {
+        r->more_due = false;
+        return;
+    }
     now = mr_now_ms();
     until = now + (int64_t)mr_config.lease * 1000;
     rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
@@ -792,11 +895,11 @@ static void claim(struct mr_relay *r)
         rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
     }
     if (rc != 0) {
-        claim_failed(r, err.msg);
+        store_failed(r, "claim", err.msg);
         r->more_due = false;
         return;
     }
-    claim_ok(r);
+    store_ok(r);
     r->more_due = n == limit;
     for (i = 0; i < n; i++) {
         struct mr_msg *m = v[i];
@@ -1039,21 +1142,132 @@ static void after_failure(struct mr_relay *r, struct pass *p, const char *why)
     pass_free(r, p);
 }
 
-/* flush - write every pending result in one transaction, then act on it. */
-static void flush(struct mr_relay *r)
+/* dirty_take - detach the list of passes with writes (after_commit may queue new ones). */
+static struct pass *dirty_take(struct mr_relay *r)
 {
     struct pass *list = r->dirty;
+
+    r->dirty = NULL;
+    r->dirty_tail = &r->dirty;
+    return list;
+}
+
+/* dirty_keep - put @list (detached by dirty_take) back in front of the list, in order. */
+static void dirty_keep(struct mr_relay *r, struct pass *list)
+{
+    struct pass *last = list;
+
+    if (list == NULL)
+        return;
+    while (last->dirty_next != NULL)
+        last = last->dirty_next;
+    last->dirty_next = r->dirty;
+    if (r->dirty == NULL)
+        r->dirty_tail = &last->dirty_next;
+    r->dirty = list;
+}
+
+/* drop_all - forget the writes of every pass of @list: after_failure() each. */
+static void drop_all(struct mr_relay *r, struct pass *list, const char *why)
+{
+    struct pass *p;
+    struct pass *next;
+
+    for (p = list; p != NULL; p = next) {
+        next = p->dirty_next;
+        p->dirty = false;
+        p->dirty_next = NULL;
+        after_failure(r, p, why);
+    }
+}
+
+/*
+ * drop_lapsed - of the kept writes, drop those of passes whose lease has
+ * ended: another relay may hold the message now. The store's conditional
+ * writes would not stop every one of them (a lease end and a back-check
+ * decision check the owner; a step's record and the move to succeed check
+ * only the message's state), so the relay does not write what it no longer
+ * holds: the message is tried again by whoever claims it (at least once).
+ */
+static void drop_lapsed(struct mr_relay *r)
+{
+    struct pass *list = dirty_take(r);
+    struct pass *keep = NULL;
+    struct pass **keep_tail = &keep;
+    struct pass *lapsed = NULL;
+    struct pass **lapsed_tail = &lapsed;
+    struct pass *p;
+    struct pass *next;
+    int64_t now = mr_now_ms();
+    size_t n = 0;
+    char count[32];
+
+    for (p = list; p != NULL; p = next) {
+        next = p->dirty_next;
+        p->dirty_next = NULL;
+        if (p->lease_until_ms > now) {
+            *keep_tail = p;
+            keep_tail = &p->dirty_next;
+        } else {
+            *lapsed_tail = p;
+            lapsed_tail = &p->dirty_next;
+            n++;
+        }
+    }
+    dirty_keep(r, keep);
+    if (lapsed != NULL) {
+        snprintf(count, sizeof(count), "%zu", n);
+        mr_log(MR_LOG_WARN, "lease ended before the results could be written; dropping them",
+               "messages", count, "gid", lapsed->msg->gid, NULL);
+    }
+    drop_all(r, lapsed, "lease ended before the results could be written");
+}
+
+/* transient - whether store error @rc may go away by itself (the store down, a lock conflict). */
+static bool transient(int rc)
+{
+    return rc == MR_EBUSY || rc == MR_EUNAVAIL;
+}
+
+/*
+ * flush - write every pending result in one transaction, then act on it.
+ * When the store cannot be reached, the results are kept and written again
+ * after a pause (doubling to WRITE_RETRY_MAX_MS; at once when another store
+ * call succeeds first), as long as their leases and the relay's registration
+ * last. @last (shutdown): one go, then what failed is dropped.
+ */
+static void flush(struct mr_relay *r, bool last)
+{
+    struct pass *list;
     struct pass *p;
     struct pass *next;
     struct mr_err err = MR_ERR_INIT;
     int tries;
     int rc;
 
-    if (list == NULL)
+    if (r->dirty == NULL)
         return;
-    /* detach first: after_commit may queue new writes for the next turn */
-    r->dirty = NULL;
-    r->dirty_tail = &r->dirty;
+    if (atomic_load(&r->deposed)) {
+        drop_all(r, dirty_take(r), "relay id taken over by another process");
+        return;
+    }
+    if (!last && mr_mono_ms() < r->write_retry_at)
+        return;
+    drop_lapsed(r);
+    if (r->dirty == NULL)
+        return;
+    if (!identity_ok(r)) {
+        if (atomic_load(&r->deposed)) {
+            drop_all(r, dirty_take(r), "relay id taken over by another process");
+            return;
+        }
+        /* not renewed (the store is down): another process may hold the id by now */
+        rc = MR_EUNAVAIL;
+        mr_err_set(&err, rc, "relay id registration not renewed");
+        list = dirty_take(r);
+        goto failed;
+    }
+    list = dirty_take(r);
     /* a deadlock or lock-wait timeout (MR_EBUSY) or a lost connection (MR_EUNAVAIL) lost the
        transaction: write it all again, STORE_TRIES times in all (the store reconnects at the
        next begin). write_all() only re-reads the passes, so a replay writes the same. */
@@ -1065,24 +1279,40 @@ static void flush(struct mr_relay *r)
             rc = mr_store_commit(r->store, &err);
         else
             mr_store_rollback(r->store);
-        if ((rc != MR_EBUSY && rc != MR_EUNAVAIL) || tries == STORE_TRIES)
+        if (!transient(rc) || tries == STORE_TRIES)
             break;
-        mr_log(MR_LOG_WARN, "store transaction lost, trying again", "error", err.msg, NULL);
+        mr_log(MR_LOG_DEBUG, "store transaction lost, trying again", "error", err.msg, NULL);
         usleep((useconds_t)(STORE_BACKOFF_MS << (tries - 1)) * 1000);
         mr_err_clear(&err);
     }
-    if (rc != 0)
-        mr_log(MR_LOG_ERROR, "store commit failed; dropping the results of this turn", "error",
-               err.msg, NULL);
-    for (p = list; p != NULL; p = next) {
-        next = p->dirty_next;
-        p->dirty = false;
-        p->dirty_next = NULL;
-        if (rc == 0)
+    if (rc == 0) {
+        r->write_backoff_ms = 0;
+        store_ok(r);
+        for (p = list; p != NULL; p = next) {
+            next = p->dirty_next;
+            p->dirty = false;
+            p->dirty_next = NULL;
             after_commit(r, p);
-        else
-            after_failure(r, p, err.msg);
+        }
+        return;
     }
+failed:
+    if (transient(rc) && !last) {
+        /* keep them: a sequential pass waits (pump sees it dirty), a concurrent one goes on
+           and adds its next results to the same write */
+        store_failed(r, "write", err.msg);
+        mr_log(MR_LOG_DEBUG, "results kept until the store answers", "error", err.msg, NULL);
+        r->write_backoff_ms = r->write_backoff_ms == 0 ? WRITE_RETRY_MIN_MS
+                              : r->write_backoff_ms >= WRITE_RETRY_MAX_MS / 2
+                                  ? WRITE_RETRY_MAX_MS
+                                  : r->write_backoff_ms * 2;
+        r->write_retry_at = mr_mono_ms() + r->write_backoff_ms;
+        dirty_keep(r, list);
+        return;
+    }
+    mr_log(MR_LOG_ERROR, "store commit failed; dropping the results of this turn", "error",
+           err.msg, NULL);
+    drop_all(r, list, err.msg);
 }
 
 /* ---- the loop ---- */
@@ -1148,11 +1378,20 @@ static void drain(struct mr_relay *r)
     }
     /* a back-check success turns into a delivery pass that stops at once: two rounds at most */
     for (rounds = 0; rounds < 3 && r->dirty != NULL; rounds++)
-        flush(r);
+        flush(r, true);
     while (r->passes != NULL)
         pass_free(r, r->passes);
+    if (atomic_load(&r->deposed)) {
+        /* the leases under this name are the new holder's: leave them and its registration */
+        mr_metrics_set_inflight(0);
+        return;
+    }
     if (mr_store_release_owner(r->store, r->owner, &err) != 0)
         mr_log(MR_LOG_ERROR, "cannot end this relay's leases", "error", err.msg, NULL);
+    /* the id is free at once for the next start, on this host or another */
+    mr_err_clear(&err);
+    if (mr_store_relay_unregister(r->store, r->owner, r->me.instance, &err) != 0)
+        mr_log(MR_LOG_ERROR, "cannot end this relay's registration", "error", err.msg, NULL);
     mr_metrics_set_inflight(0);
 }
 
@@ -1162,8 +1401,12 @@ static int poll_timeout(struct mr_relay *r, int64_t next_scan, int64_t deadline)
     int64_t mono = mr_mono_ms();
     int64_t t = next_scan - mono;
 
-    if (r->dirty != NULL)
-        return 0;
+    if (r->dirty != NULL) {
+        if (mono >= r->write_retry_at)
+            return 0;
+        if (r->write_retry_at - mono < t)
+            t = r->write_retry_at - mono; /* kept results: their next try */
+    }
     if (r->more_due && pass_room(r) > 0 && !atomic_load(&r->stop))
         return 0;
     if (pass_room(r) > 0 && !atomic_load(&r->stop)) {
@@ -1208,7 +1451,8 @@ static void *relay_main(void *arg)
             claim(r);
             next_scan = mono + poll_ms;
         }
-        flush(r);
+        heartbeat(r);
+        flush(r, false);
         refresh_gauges(r, &next_gauge);
         atomic_store(&r->busy, r->npasses);
         if (stopping && (r->npasses == 0 || mr_mono_ms() >= deadline))
@@ -1236,6 +1480,7 @@ static void relay_free(struct mr_relay *r)
     mr_relay_http_free(r->http);
     mr_relay_kafka_free(r->kafka, r->flush_ms);
     mr_store_close(r->store);
+    mr_store_relay_clear(&r->me);
     free(r->owner);
     free(r);
 }
@@ -1249,6 +1494,7 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
     atomic_init(&r->stop, false);
     atomic_init(&r->woken, false);
     atomic_init(&r->busy, 0);
+    atomic_init(&r->deposed, false);
     pthread_mutex_init(&r->in_mu, NULL);
     r->on_pass = on_pass;
     r->arg = arg;
@@ -1266,6 +1512,14 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
         rc = mr_store_relax(r->store, err); /* every relay write is redone if lost */
     if (rc != 0)
         goto fail;
+    /* one live process per relay id: refused while another holds it, taken over at once from
+       a dead one (kill -9) */
+    mr_relay_identity_init(&r->me, r->owner);
+    rc = mr_relay_identity_register(r->store, &r->me, heartbeat_ms(), err);
+    if (rc != 0)
+        goto fail;
+    r->hb_until_ms = r->me.heartbeat_until_ms;
+    r->hb_next = mr_mono_ms() + heartbeat_ms() / 3;
     /* a restarted relay takes its own work up again at once instead of waiting out its leases */
     rc = mr_store_release_owner(r->store, r->owner, err);
     if (rc != 0)
@@ -1293,10 +1547,16 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
         rc = mr_err_set(err, MR_ESYS, "cannot start the relay thread: %s", strerror(rc));
         goto fail;
     }
-    mr_log(MR_LOG_INFO, "relay started", "owner", r->owner, NULL);
+    mr_log(MR_LOG_INFO, "relay started", "owner", r->owner, "instance", r->me.instance, NULL);
     *out = r;
     return 0;
 fail:
+    if (r->hb_until_ms != 0) {
+        /* registered but not started: free the id for the next try at once */
+        struct mr_err ignored = MR_ERR_INIT;
+
+        mr_store_relay_unregister(r->store, r->owner, r->me.instance, &ignored);
+    }
     relay_free(r);
     return rc;
 }
@@ -1314,7 +1574,7 @@ size_t mr_relay_room(struct mr_relay *r)
     size_t max = (size_t)mr_config.max_inflight;
     size_t used;
 
-    if (r == NULL || atomic_load(&r->stop))
+    if (r == NULL || atomic_load(&r->stop) || atomic_load(&r->deposed))
         return 0;
     pthread_mutex_lock(&r->in_mu);
     used = atomic_load(&r->busy) + r->nin;

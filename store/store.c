@@ -5,7 +5,9 @@
  *
  * It also holds what must not differ between engines: the allowed-transition
  * check, the "message state changed" log line and the transition metric, so
- * every state change in msgrelay passes one place (STYLE.md 2.14).
+ * every state change in msgrelay passes one place (STYLE.md 2.14); and the
+ * relay registry's rule of who may take a relay id, built on the engines'
+ * row primitives.
  *
  * Threads: whichever thread owns the handle (one handle per thread);
  * mr_store_migrate() any thread. Errors: an unknown scheme is MR_EINVAL;
@@ -602,4 +604,123 @@ int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *
     if (rc == MR_ENOENT)
         return mr_err_set(err, MR_ENOENT, "storage: NotFound");
     return rc;
+}
+
+/* ---- the relay registry ---- */
+
+void mr_store_relay_clear(struct mr_store_relay *r)
+{
+    if (r == NULL)
+        return;
+    free(r->relay_id);
+    free(r->instance);
+    free(r->host);
+    free(r->machine);
+    memset(r, 0, sizeof(*r));
+}
+
+/* check_text - @s must be non-empty (unless @may_be_empty) and at most @max bytes. */
+static int check_text(const char *s, size_t max, bool may_be_empty, const char *what,
+                      struct mr_err *err)
+{
+    if (s == NULL || (s[0] == '\0' && !may_be_empty))
+        return mr_err_set(err, MR_EINVAL, "store: relay registration needs a %s", what);
+    if (strlen(s) > max)
+        return mr_err_set(err, MR_EINVAL, "store: relay %s longer than %zu bytes", what, max);
+    return 0;
+}
+
+/* check_relay - the limits of a registration (store.h), whatever the engine. */
+static int check_relay(const struct mr_store_relay *r, struct mr_err *err)
+{
+    if (check_text(r->relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
+        check_text(r->instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0 ||
+        check_text(r->host, MR_STORE_RELAY_TEXT_MAX, true, "host", err) != 0 ||
+        check_text(r->machine, MR_STORE_RELAY_TEXT_MAX, true, "machine", err) != 0)
+        return MR_EINVAL;
+    return 0;
+}
+
+/*
+ * register_once - one try of mr_store_relay_register() in its own
+ * transaction. MR_EEXIST with *holder for a live holder; MR_EBUSY when a
+ * concurrent register won a race (insert or compare-and-set), to be tried
+ * again.
+ */
+static int register_once(struct mr_store *s, const struct mr_store_relay *me, int64_t now_ms,
+                         const char *replace, struct mr_store_relay *holder, struct mr_err *err)
+{
+    struct mr_store_relay cur;
+    bool free_to_take;
+    int rc;
+
+    memset(&cur, 0, sizeof(cur));
+    rc = s->eng->begin(s, err);
+    if (rc != 0)
+        return rc;
+    rc = s->eng->relay_get(s, me->relay_id, &cur, err);
+    if (rc == MR_ENOENT) {
+        mr_err_clear(err);
+        rc = s->eng->relay_insert(s, me, err);
+        if (rc == MR_EEXIST)
+            rc = mr_err_set(err, MR_EBUSY, "store: relay id '%s' registered concurrently",
+                            me->relay_id);
+    } else if (rc == 0) {
+        free_to_take = cur.heartbeat_until_ms <= now_ms || strcmp(cur.instance, me->instance) == 0 ||
+                       (replace != NULL && strcmp(cur.instance, replace) == 0);
+        if (free_to_take) {
+            rc = s->eng->relay_replace(s, me, cur.instance, err);
+            if (rc == MR_ECONFLICT)
+                rc = mr_err_set(err, MR_EBUSY, "store: relay id '%s' registered concurrently",
+                                me->relay_id);
+        } else {
+            rc = mr_err_set(err, MR_EEXIST, "store: relay id '%s' is held by instance %s",
+                            me->relay_id, cur.instance);
+            *holder = cur;
+            memset(&cur, 0, sizeof(cur));
+        }
+    }
+    mr_store_relay_clear(&cur);
+    if (rc == 0)
+        return s->eng->commit(s, err);
+    s->eng->rollback(s);
+    return rc;
+}
+
+int mr_store_relay_register(struct mr_store *s, const struct mr_store_relay *me, int64_t now_ms,
+                            const char *replace, struct mr_store_relay *holder,
+                            struct mr_err *err)
+{
+    int tries;
+    int rc;
+
+    memset(holder, 0, sizeof(*holder));
+    if (check_relay(me, err) != 0)
+        return MR_EINVAL;
+    /* a race with another register of the same id (or a deadlock on its new row) is
+       decided by the next look at the row */
+    for (tries = 0;; tries++) {
+        rc = register_once(s, me, now_ms, replace, holder, err);
+        if (rc != MR_EBUSY || tries == 2)
+            return rc;
+        mr_err_clear(err);
+    }
+}
+
+int mr_store_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
+                             int64_t until_ms, struct mr_err *err)
+{
+    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
+        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
+        return MR_EINVAL;
+    return s->eng->relay_heartbeat(s, relay_id, instance, until_ms, err);
+}
+
+int mr_store_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
+                              struct mr_err *err)
+{
+    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
+        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
+        return MR_EINVAL;
+    return s->eng->relay_unregister(s, relay_id, instance, err);
 }

@@ -269,6 +269,72 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
 /* mr_store_count_due - how many unfinished messages are due at @now_ms and not leased. */
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 
+/* ---- relays: one live process per relay id ----
+ *
+ * The relay id is the lease owner every message leased by a relay carries, so
+ * two live processes must never use the same one (each would take the
+ * other's leases for its own). A relay registers its id at start-up with the
+ * identity of its process and renews a heartbeat while it runs; a start under
+ * an id whose holder's heartbeat is live is refused, unless the caller knows
+ * that holder is dead (mr_store_relay_register's @replace).
+ */
+
+/* The longest relay id (the width of a lease owner); longer is MR_EINVAL. */
+#define MR_STORE_RELAY_ID_MAX 255
+
+/* The longest instance, host and machine texts; longer is MR_EINVAL. */
+#define MR_STORE_RELAY_TEXT_MAX 128
+
+/*
+ * One registration: relay_id held by the process it describes. Filled by the
+ * caller (borrowed) for a write; filled by the store (strings owned, free
+ * with mr_store_relay_clear()) when it reports the holder.
+ */
+struct mr_store_relay {
+    char *relay_id;
+    char *instance; /* unique per process start (a random token) */
+    char *host;     /* host name, for people */
+    char *machine;  /* where pid means one process: boot and pid namespace */
+    int64_t pid;
+    int64_t pid_start;          /* the process's start time, clock ticks since boot */
+    int64_t started_ms;         /* when it registered */
+    int64_t heartbeat_until_ms; /* it counts as alive until then */
+};
+
+/* mr_store_relay_clear - free the strings of @r (filled by the store) and zero it. NULL is a no-op. */
+void mr_store_relay_clear(struct mr_store_relay *r);
+
+/*
+ * mr_store_relay_register - make @me (borrowed) the holder of me->relay_id.
+ * Own transaction. Written when the id has no holder, when the holder's
+ * heartbeat_until_ms <= @now_ms, when the holder is @me's instance already,
+ * or when it is the instance @replace (not NULL: the caller found that
+ * process dead); compare-and-set, so of two relays racing for one id only
+ * one gets it. Otherwise MR_EEXIST and nothing written, with the live holder
+ * in *@holder (owned: mr_store_relay_clear()); *@holder is zeroed in every
+ * other case. MR_EINVAL for an empty or over-long text.
+ */
+int mr_store_relay_register(struct mr_store *s, const struct mr_store_relay *me, int64_t now_ms,
+                            const char *replace, struct mr_store_relay *holder,
+                            struct mr_err *err);
+
+/*
+ * mr_store_relay_heartbeat - set heartbeat_until of @relay_id to @until_ms
+ * while @instance still holds it, even when it had lapsed (nobody took it
+ * over meanwhile). Own transaction. MR_ECONFLICT (nothing written) when
+ * another instance holds the id now or nobody does.
+ */
+int mr_store_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
+                             int64_t until_ms, struct mr_err *err);
+
+/*
+ * mr_store_relay_unregister - remove the registration of @relay_id if
+ * @instance still holds it (clean shutdown: the id is free at once); 0 and
+ * nothing written otherwise. Own transaction.
+ */
+int mr_store_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
+                              struct mr_err *err);
+
 /* ---- messages: admin ---- */
 
 /* Which messages mr_store_msg_list returns. Zero / NULL fields do not filter. */

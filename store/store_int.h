@@ -79,6 +79,22 @@ struct mr_store_engine {
                      int64_t now_ms, struct mr_err *err);
     /* kv_delete - delete (cat, k); MR_ENOENT when there is none. Inside a transaction. */
     int (*kv_delete)(struct mr_store *s, const char *cat, const char *k, struct mr_err *err);
+    /* the relay registry: store.c builds mr_store_relay_register() on these */
+    /* relay_get - the registration of @relay_id into *@out (owned strings), locked until the
+       end of the transaction (MySQL: FOR UPDATE); MR_ENOENT when there is none. Inside one. */
+    int (*relay_get)(struct mr_store *s, const char *relay_id, struct mr_store_relay *out,
+                     struct mr_err *err);
+    /* relay_insert - @r as a new row; MR_EEXIST when its relay_id has one. Inside a transaction. */
+    int (*relay_insert)(struct mr_store *s, const struct mr_store_relay *r, struct mr_err *err);
+    /* relay_replace - every column of @r's row where instance = @old_instance; MR_ECONFLICT
+       when no such row. Inside a transaction. */
+    int (*relay_replace)(struct mr_store *s, const struct mr_store_relay *r,
+                         const char *old_instance, struct mr_err *err);
+    /* relay_heartbeat, relay_unregister - as in store.h (own transaction each) */
+    int (*relay_heartbeat)(struct mr_store *s, const char *relay_id, const char *instance,
+                           int64_t until_ms, struct mr_err *err);
+    int (*relay_unregister)(struct mr_store *s, const char *relay_id, const char *instance,
+                            struct mr_err *err);
 };
 
 /* The first member of every engine handle. */

@@ -103,6 +103,10 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
 #define KV_COLS   "id, cat, k, v, version, create_time, update_time"
 #define KV_LAYOUT "isssiii"
 
+/* The relay_registry columns and their kinds. */
+#define RELAY_COLS   "relay_id, instance, host, machine, pid, pid_start, started_time, heartbeat_until"
+#define RELAY_LAYOUT "ssssiiii"
+
 /* X(id, sql): every fixed statement a connection prepares. Parameters are in order. */
 #define STMT_LIST(X)                                                                               \
     X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?")                                 \
@@ -154,7 +158,16 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
                     "VALUES (?, ?, ?, 1, ?, ?)")                                                   \
     X(ST_KV_UPDATE, "UPDATE kv SET v = ?, version = version + 1, update_time = ? "                 \
                     "WHERE id = ? AND version = ?")                                                \
-    X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ? AND k = ?")
+    X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ? AND k = ?")                                      \
+    X(ST_RELAY_GET, "SELECT " RELAY_COLS " FROM relay_registry WHERE relay_id = ? FOR UPDATE")    \
+    X(ST_RELAY_INSERT, "INSERT INTO relay_registry (" RELAY_COLS ") "                              \
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")                                          \
+    X(ST_RELAY_REPLACE, "UPDATE relay_registry SET instance = ?, host = ?, machine = ?, "          \
+                        "pid = ?, pid_start = ?, started_time = ?, heartbeat_until = ? "           \
+                        "WHERE relay_id = ? AND instance = ?")                                     \
+    X(ST_RELAY_HEARTBEAT, "UPDATE relay_registry SET heartbeat_until = ? "                         \
+                          "WHERE relay_id = ? AND instance = ?")                                   \
+    X(ST_RELAY_DELETE, "DELETE FROM relay_registry WHERE relay_id = ? AND instance = ?")
 
 enum stmt_id {
 #define STMT_ENUM(id, sql) id,
@@ -2601,6 +2614,130 @@ static int my_kv_delete(struct mr_store *s, const char *cat, const char *k, stru
     return code;
 }
 
+/* ---- the relay registry ---- */
+
+static int my_relay_get(struct mr_store *s, const char *relay_id, struct mr_store_relay *out,
+                        struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_RELAY_GET];
+    int code;
+
+    memset(out, 0, sizeof(*out));
+    code = need_tx(ms, "relay get", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, relay_id);
+    code = open_rows(ms, st, RELAY_LAYOUT, err);
+    if (code != 0)
+        return code;
+    code = next_row(ms, st, err);
+    if (code == 1) {
+        out->relay_id = take_str(ms, 0);
+        out->instance = take_str(ms, 1);
+        out->host = take_str(ms, 2);
+        out->machine = take_str(ms, 3);
+        out->pid = ms->row.v[4];
+        out->pid_start = ms->row.v[5];
+        out->started_ms = ms->row.v[6];
+        out->heartbeat_until_ms = ms->row.v[7];
+        code = 0;
+    } else if (code == 0) {
+        code = mr_err_set(err, MR_ENOENT, "store: relay id '%s' is not registered", relay_id);
+    }
+    close_rows(ms, st);
+    return code;
+}
+
+/* p_relay - @r's columns after the relay id (instance .. heartbeat_until). */
+static void p_relay(struct my_store *ms, const struct mr_store_relay *r)
+{
+    p_text(ms, r->instance);
+    p_text(ms, r->host);
+    p_text(ms, r->machine);
+    p_int(ms, r->pid);
+    p_int(ms, r->pid_start);
+    p_int(ms, r->started_ms);
+    p_int(ms, r->heartbeat_until_ms);
+}
+
+/* my_relay_insert - a duplicate key rolls back only the statement: the transaction goes on. */
+static int my_relay_insert(struct mr_store *s, const struct mr_store_relay *r, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_RELAY_INSERT];
+    int code;
+
+    code = need_tx(ms, "relay insert", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, r->relay_id);
+    p_relay(ms, r);
+    code = exec(ms, st, err);
+    if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
+        return mr_err_set(err, MR_EEXIST, "store: relay id '%s' is registered", r->relay_id);
+    return code;
+}
+
+static int my_relay_replace(struct mr_store *s, const struct mr_store_relay *r,
+                            const char *old_instance, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = need_tx(ms, "relay replace", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_relay(ms, r);
+    p_text(ms, r->relay_id);
+    p_text(ms, old_instance);
+    code = exec_id(ms, ST_RELAY_REPLACE, err);
+    if (code == 0 && changed(ms, ST_RELAY_REPLACE) == 0)
+        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' changed concurrently",
+                          r->relay_id);
+    return code;
+}
+
+static int my_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
+                              int64_t until_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = no_tx(ms, "relay heartbeat", err);
+    if (code != 0)
+        return code;
+    /* one statement in autocommit mode: its own transaction; CLIENT_FOUND_ROWS counts a
+       row matched with the same value */
+    p_reset(ms);
+    p_int(ms, until_ms);
+    p_text(ms, relay_id);
+    p_text(ms, instance);
+    code = exec_id(ms, ST_RELAY_HEARTBEAT, err);
+    if (code == 0 && changed(ms, ST_RELAY_HEARTBEAT) == 0)
+        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' is no longer held by %s",
+                          relay_id, instance);
+    return code;
+}
+
+static int my_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
+                               struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = no_tx(ms, "relay unregister", err);
+    if (code != 0)
+        return code;
+    p_reset(ms);
+    p_text(ms, relay_id);
+    p_text(ms, instance);
+    return exec_id(ms, ST_RELAY_DELETE, err);
+}
+
 static const struct mr_store_engine mysql_engine = {
     .name = "mysql",
     .close = my_close,
@@ -2627,6 +2764,11 @@ static const struct mr_store_engine mysql_engine = {
     .kv_insert = my_kv_insert,
     .kv_update = my_kv_update,
     .kv_delete = my_kv_delete,
+    .relay_get = my_relay_get,
+    .relay_insert = my_relay_insert,
+    .relay_replace = my_relay_replace,
+    .relay_heartbeat = my_relay_heartbeat,
+    .relay_unregister = my_relay_unregister,
 };
 
 /* handle_new - a disconnected handle for the URI rest @rest. */

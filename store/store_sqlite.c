@@ -102,6 +102,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
 /* The kv columns, in read_kv()'s order. */
 #define KV_COLS "id, cat, k, v, version, create_time, update_time"
 
+/* The relay_registry columns, in read_relay()'s and the insert's order. */
+#define RELAY_COLS "relay_id, instance, host, machine, pid, pid_start, started_time, heartbeat_until"
+
 /* X(id, sql): every statement a handle prepares. */
 #define STMT_LIST(X)                                                                               \
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
@@ -169,7 +172,16 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
                     "VALUES (?1, ?2, ?3, 1, ?4, ?5)")                                              \
     X(ST_KV_UPDATE, "UPDATE kv SET v = ?3, version = version + 1, update_time = ?4 "               \
                     "WHERE id = ?1 AND version = ?2")                                              \
-    X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ?1 AND k = ?2")
+    X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ?1 AND k = ?2")                                    \
+    X(ST_RELAY_GET, "SELECT " RELAY_COLS " FROM relay_registry WHERE relay_id = ?1")              \
+    X(ST_RELAY_INSERT, "INSERT INTO relay_registry (" RELAY_COLS ") "                              \
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                  \
+    X(ST_RELAY_REPLACE, "UPDATE relay_registry SET instance = ?2, host = ?3, machine = ?4, "       \
+                        "pid = ?5, pid_start = ?6, started_time = ?7, heartbeat_until = ?8 "       \
+                        "WHERE relay_id = ?1 AND instance = ?9")                                   \
+    X(ST_RELAY_HEARTBEAT, "UPDATE relay_registry SET heartbeat_until = ?3 "                        \
+                          "WHERE relay_id = ?1 AND instance = ?2")                                 \
+    X(ST_RELAY_DELETE, "DELETE FROM relay_registry WHERE relay_id = ?1 AND instance = ?2")
 
 enum stmt_id {
 #define STMT_ENUM(id, sql) id,
@@ -1522,6 +1534,133 @@ static int sq_kv_delete(struct mr_store *s, const char *cat, const char *k, stru
     return code;
 }
 
+/* ---- the relay registry ---- */
+
+static int sq_relay_get(struct mr_store *s, const char *relay_id, struct mr_store_relay *out,
+                        struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_RELAY_GET);
+    int code;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    code = need_tx(q, "relay get", err);
+    if (code != 0)
+        return code;
+    bind_text(&b, 1, relay_id);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_ROW) {
+        out->relay_id = col_str(b.st, 0);
+        out->instance = col_str(b.st, 1);
+        out->host = col_str(b.st, 2);
+        out->machine = col_str(b.st, 3);
+        out->pid = sqlite3_column_int64(b.st, 4);
+        out->pid_start = sqlite3_column_int64(b.st, 5);
+        out->started_ms = sqlite3_column_int64(b.st, 6);
+        out->heartbeat_until_ms = sqlite3_column_int64(b.st, 7);
+    } else if (rc == SQLITE_DONE) {
+        code = mr_err_set(err, MR_ENOENT, "store: relay id '%s' is not registered", relay_id);
+    } else {
+        code = fail(q->db, rc, err);
+    }
+    done(b.st);
+    return code;
+}
+
+/* bind_relay - @r's columns as ?1..?8 of @b, in RELAY_COLS order. */
+static void bind_relay(struct binder *b, const struct mr_store_relay *r)
+{
+    bind_text(b, 1, r->relay_id);
+    bind_text(b, 2, r->instance);
+    bind_text(b, 3, r->host);
+    bind_text(b, 4, r->machine);
+    bind_int(b, 5, r->pid);
+    bind_int(b, 6, r->pid_start);
+    bind_int(b, 7, r->started_ms);
+    bind_int(b, 8, r->heartbeat_until_ms);
+}
+
+static int sq_relay_insert(struct mr_store *s, const struct mr_store_relay *r, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_RELAY_INSERT);
+    int code;
+    int rc;
+
+    code = need_tx(q, "relay insert", err);
+    if (code != 0)
+        return code;
+    bind_relay(&b, r);
+    rc = b.rc;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(b.st);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        done(b.st);
+        return mr_err_set(err, MR_EEXIST, "store: relay id '%s' is registered", r->relay_id);
+    }
+    code = rc == SQLITE_DONE ? 0 : fail(q->db, rc, err);
+    done(b.st);
+    return code;
+}
+
+static int sq_relay_replace(struct mr_store *s, const struct mr_store_relay *r,
+                            const char *old_instance, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_RELAY_REPLACE);
+    int code;
+
+    code = need_tx(q, "relay replace", err);
+    if (code != 0)
+        return code;
+    bind_relay(&b, r);
+    bind_text(&b, 9, old_instance);
+    code = run(q, &b, err);
+    if (code == 0 && sqlite3_changes(q->db) == 0)
+        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' changed concurrently",
+                          r->relay_id);
+    return code;
+}
+
+static int sq_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
+                              int64_t until_ms, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_RELAY_HEARTBEAT);
+    int code;
+
+    code = no_tx(q, "relay heartbeat", err);
+    if (code != 0)
+        return code;
+    /* one statement in autocommit mode: its own transaction */
+    bind_text(&b, 1, relay_id);
+    bind_text(&b, 2, instance);
+    bind_int(&b, 3, until_ms);
+    code = run(q, &b, err);
+    if (code == 0 && sqlite3_changes(q->db) == 0)
+        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' is no longer held by %s",
+                          relay_id, instance);
+    return code;
+}
+
+static int sq_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
+                               struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = binder(q, ST_RELAY_DELETE);
+    int code;
+
+    code = no_tx(q, "relay unregister", err);
+    if (code != 0)
+        return code;
+    bind_text(&b, 1, relay_id);
+    bind_text(&b, 2, instance);
+    return run(q, &b, err);
+}
+
 /* sq_relax - WAL with synchronous=NORMAL: safe against a crash of the process, not of the OS. */
 static int sq_relax(struct mr_store *s, struct mr_err *err)
 {
@@ -1558,6 +1697,11 @@ static const struct mr_store_engine sqlite_engine = {
     .kv_insert = sq_kv_insert,
     .kv_update = sq_kv_update,
     .kv_delete = sq_kv_delete,
+    .relay_get = sq_relay_get,
+    .relay_insert = sq_relay_insert,
+    .relay_replace = sq_relay_replace,
+    .relay_heartbeat = sq_relay_heartbeat,
+    .relay_unregister = sq_relay_unregister,
 };
 
 /* prepare_all - prepare every statement of @q once, for the life of the handle. */

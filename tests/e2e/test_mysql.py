@@ -12,6 +12,7 @@ import collections
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -128,7 +129,29 @@ def test_serve_needs_the_schema_and_migrate_is_idempotent(app, relay, mariadb, r
     r.wait_state(gid, "succeed")
     migrate(uri)
     migrate(uri)
-    assert mariadb.sql("SELECT count(*) FROM schema_version", db_name(request)).strip() == "3"
+    assert mariadb.sql("SELECT count(*) FROM schema_version", db_name(request)).strip() == "4"
+
+
+# ---------------------------------------------------------------- one process per relay id
+
+def test_a_relay_id_held_on_the_database_refuses_a_second_process(app, relay, mysql_uri, mariadb,
+                                                                  request, tmp_path):
+    first = relay(store=mysql_uri, relay_id="only-one")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    p = subprocess.run([relay_binary(), "serve", "--store", mysql_uri, "--port", str(free_port()),
+                        "--bind", "127.0.0.1", "--relay-id", "only-one"], capture_output=True,
+                       text=True, timeout=30, env=env, cwd=str(tmp_path))
+    assert p.returncode == 1, p
+    assert "relay id 'only-one' is held by a live relay" in p.stderr, p.stderr
+    assert "pid %d" % first.proc.pid in p.stderr, p.stderr
+    row = mariadb.sql("SELECT relay_id, pid FROM relay_registry", db_name(request)).split()
+    assert row == ["only-one", str(first.proc.pid)], row
+    # the first one is unaffected, and a clean stop frees the id at once
+    gid = new_gid("one")
+    assert first.post("submit", msg_body(gid, [app.url("/svc/one")]))[0] == 200
+    first.wait_state(gid, "succeed")
+    first.stop()
+    assert mariadb.sql("SELECT count(*) FROM relay_registry", db_name(request)).strip() == "0"
 
 
 # ---------------------------------------------------------------- three relays, one killed
@@ -298,5 +321,46 @@ def _restart_under_load(app, relay, db):
     # the outage is logged once (the relay polls every 100 ms here), and so is its end
     with open(r.log_path, encoding="utf-8", errors="replace") as f:
         log = f.read()
-    assert 1 <= log.count('"msg":"claim failed"') <= 3, log.count('"msg":"claim failed"')
-    assert '"msg":"claims work again"' in log
+    assert 1 <= log.count('"msg":"store unavailable"') <= 3, log.count('"msg":"store unavailable"')
+    assert '"msg":"store available again"' in log
+
+
+def test_results_of_calls_made_while_the_database_is_down_are_written_when_it_is_back(
+        app, relay, tmp_path):
+    """Calls that end while mariadbd is stopped: their results are kept and written once it is
+    back, so every message succeeds within seconds (not a --lease later) and no step is called
+    twice."""
+    db = MariaDB(str(tmp_path / "db"))
+    db.start()
+    try:
+        uri = fresh_uri(db, "outage")
+        r = relay(store=uri, relay_id="patient", lease=60, request_timeout=10, retry_interval=1,
+                  poll_interval_ms=100)
+        app.set_default("/svc/first", delay=2.0)
+        gids = [new_gid("out%d" % i) for i in range(10)]
+        for g in gids:
+            body = msg_body(g, [app.url("/svc/first"), app.url("/svc/second")])
+            assert r.post("submit", body)[0] == 200
+        wait_for(lambda: app.inflight("/svc/first") >= len(gids), 10, "every first call in flight")
+        db.stop(signal.SIGKILL)
+        # the calls end while the database is down; the relay cannot write their results
+        wait_for(lambda: sum(1 for c in app.calls("/svc/first") if c.completed) == len(gids), 10,
+                 "the first calls to complete")
+        wait_for(lambda: "results kept until the store answers" in r.log_tail(), 10,
+                 "a failed write of the results")
+        assert app.count("/svc/second") == 0
+        assert r.alive()
+        db.restart()
+        up = time.monotonic()
+        wait_for(lambda: set(states(db, "outage", gids).values()) == {"succeed"}, 15,
+                 lambda: "every message to succeed: %r" % states(db, "outage", gids))
+        print("\nresults written and delivery finished %.1fs after the restart"
+              % (time.monotonic() - up))
+        calls = collections.Counter((c.params.get("gid"), c.path) for c in app.calls())
+        assert {k: n for k, n in calls.items() if n != 1} == {}, "a step was called twice"
+        assert len(calls) == 2 * len(gids)
+        log = r.log_tail(2000)
+        assert log.count('"msg":"store unavailable"') == 1, log
+        assert '"msg":"store available again"' in log
+    finally:
+        db.close()

@@ -1290,11 +1290,11 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
     assert_int_equal(g->nsteps, 2);
     mr_msg_free(g);
 
-    /* one row per schema file, applied once (MySQL has a third); a SQLite file is in WAL mode */
+    /* one row per schema file, applied once (MySQL has one more); a SQLite file is in WAL mode */
     assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 2 : 3);
+                     fx->eng->kind == ENG_SQLITE ? 3 : 4);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 2 : 3);
+                     fx->eng->kind == ENG_SQLITE ? 3 : 4);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1309,8 +1309,8 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
     assert_string_equal(err.msg, fx->eng->kind == ENG_SQLITE
-                                     ? "store: schema version 999 is newer than this msgrelay (2)"
-                                     : "store: schema version 999 is newer than this msgrelay (3)");
+                                     ? "store: schema version 999 is newer than this msgrelay (3)"
+                                     : "store: schema version 999 is newer than this msgrelay (4)");
 }
 
 static void test_open_rejects_unknown_scheme(void **state)
@@ -2098,6 +2098,159 @@ static void test_release_owner_frees_leases_written_with_the_message(void **stat
     mr_msg_free(v[1]);
 }
 
+/* ---- the relay registry ---- */
+
+/* relay_row - a registration of @id by @instance (borrowed strings), live until @until. */
+static struct mr_store_relay relay_row(const char *id, const char *instance, int64_t until)
+{
+    struct mr_store_relay r;
+
+    memset(&r, 0, sizeof(r));
+    r.relay_id = (char *)id;
+    r.instance = (char *)instance;
+    r.host = (char *)"host-a";
+    r.machine = (char *)"boot-1/pidns-1";
+    r.pid = 4242;
+    r.pid_start = 777;
+    r.started_ms = 1000;
+    r.heartbeat_until_ms = until;
+    return r;
+}
+
+static void test_relay_register_takes_a_free_id_and_refuses_a_live_holder(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *other = NULL;
+    struct mr_store_relay a = relay_row("r1", "inst-a", 20000);
+    struct mr_store_relay b = relay_row("r1", "inst-b", 30000);
+    struct mr_store_relay c = relay_row("r2", "inst-b", 30000);
+    struct mr_store_relay holder;
+
+    assert_int_equal(mr_store_open(fx->uri, &other, &err), 0);
+    assert_int_equal(mr_store_relay_register(fx->s, &a, 10000, NULL, &holder, &err), 0);
+    assert_null(holder.instance);
+
+    /* another process (another handle) under the same id while a's heartbeat is live */
+    assert_int_equal(mr_store_relay_register(other, &b, 19999, NULL, &holder, &err), MR_EEXIST);
+    assert_string_equal(holder.relay_id, "r1");
+    assert_string_equal(holder.instance, "inst-a");
+    assert_string_equal(holder.host, "host-a");
+    assert_string_equal(holder.machine, "boot-1/pidns-1");
+    assert_int_equal(holder.pid, 4242);
+    assert_int_equal(holder.pid_start, 777);
+    assert_int_equal(holder.started_ms, 1000);
+    assert_int_equal(holder.heartbeat_until_ms, 20000);
+    mr_store_relay_clear(&holder);
+    assert_null(holder.instance);
+
+    /* a registers again (same instance): fine; another id is independent */
+    assert_int_equal(mr_store_relay_register(fx->s, &a, 10001, NULL, &holder, &err), 0);
+    assert_int_equal(mr_store_relay_register(other, &c, 10001, NULL, &holder, &err), 0);
+    /* a's row was not changed by b's refusal: its heartbeat still belongs to it */
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "r1", "inst-a", 25000, &err), 0);
+    mr_store_close(other);
+}
+
+static void test_relay_register_takes_over_a_lapsed_or_named_holder(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_relay a = relay_row("r1", "inst-a", 20000);
+    struct mr_store_relay b = relay_row("r1", "inst-b", 40000);
+    struct mr_store_relay c = relay_row("r1", "inst-c", 50000);
+    struct mr_store_relay holder;
+
+    assert_int_equal(mr_store_relay_register(fx->s, &a, 10000, NULL, &holder, &err), 0);
+    /* a's heartbeat lapsed at 20000: b takes the id */
+    assert_int_equal(mr_store_relay_register(fx->s, &b, 20000, NULL, &holder, &err), 0);
+    /* c names a dead instance that is not the holder: refused, the holder is b */
+    assert_int_equal(mr_store_relay_register(fx->s, &c, 21000, "inst-a", &holder, &err),
+                     MR_EEXIST);
+    assert_string_equal(holder.instance, "inst-b");
+    mr_store_relay_clear(&holder);
+    /* c names b (found dead): taken over although b's heartbeat is live */
+    assert_int_equal(mr_store_relay_register(fx->s, &c, 21000, "inst-b", &holder, &err), 0);
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "r1", "inst-b", 60000, &err), MR_ECONFLICT);
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "r1", "inst-c", 60000, &err), 0);
+}
+
+static void test_relay_heartbeat_renews_only_the_holder_even_after_it_lapsed(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_relay a = relay_row("r1", "inst-a", 20000);
+    struct mr_store_relay b = relay_row("r1", "inst-b", 90000);
+    struct mr_store_relay holder;
+
+    assert_int_equal(mr_store_relay_register(fx->s, &a, 10000, NULL, &holder, &err), 0);
+    /* lapsed but not taken over: still a's to renew */
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "r1", "inst-a", 80000, &err), 0);
+    assert_int_equal(mr_store_relay_register(fx->s, &b, 79999, NULL, &holder, &err), MR_EEXIST);
+    assert_int_equal(holder.heartbeat_until_ms, 80000);
+    mr_store_relay_clear(&holder);
+    /* renewing with the same time still counts as held */
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "r1", "inst-a", 80000, &err), 0);
+    /* taken over: a's heartbeat is refused and writes nothing */
+    assert_int_equal(mr_store_relay_register(fx->s, &b, 80000, NULL, &holder, &err), 0);
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "r1", "inst-a", 99999, &err), MR_ECONFLICT);
+    assert_int_equal(mr_store_relay_register(fx->s, &a, 90001, NULL, &holder, &err), 0);
+    /* an id nobody holds cannot be renewed */
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "nobody", "inst-a", 99999, &err),
+                     MR_ECONFLICT);
+}
+
+static void test_relay_unregister_frees_the_id_only_for_its_holder(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_relay a = relay_row("r1", "inst-a", 20000);
+    struct mr_store_relay b = relay_row("r1", "inst-b", 20000);
+    struct mr_store_relay holder;
+
+    assert_int_equal(mr_store_relay_register(fx->s, &a, 10000, NULL, &holder, &err), 0);
+    assert_int_equal(mr_store_relay_unregister(fx->s, "r1", "inst-b", &err), 0);
+    assert_int_equal(mr_store_relay_register(fx->s, &b, 10000, NULL, &holder, &err), MR_EEXIST);
+    mr_store_relay_clear(&holder);
+    assert_int_equal(mr_store_relay_unregister(fx->s, "r1", "inst-a", &err), 0);
+    assert_int_equal(mr_store_relay_register(fx->s, &b, 10000, NULL, &holder, &err), 0);
+    assert_null(holder.instance);
+}
+
+static void test_relay_register_refuses_empty_or_over_long_texts_and_writes_nothing(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    char long_id[MR_STORE_RELAY_ID_MAX + 2];
+    char long_text[MR_STORE_RELAY_TEXT_MAX + 2];
+    struct mr_store_relay r = relay_row("", "inst-a", 20000);
+    struct mr_store_relay ok = relay_row("r1", "inst-ok", 20000);
+    struct mr_store_relay holder;
+
+    memset(long_id, 'i', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    memset(long_text, 't', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    assert_int_equal(mr_store_relay_register(fx->s, &r, 10000, NULL, &holder, &err), MR_EINVAL);
+    r.relay_id = long_id;
+    assert_int_equal(mr_store_relay_register(fx->s, &r, 10000, NULL, &holder, &err), MR_EINVAL);
+    assert_non_null(strstr(err.msg, "longer than 255"));
+    r.relay_id = (char *)"r1";
+    r.host = long_text;
+    assert_int_equal(mr_store_relay_register(fx->s, &r, 10000, NULL, &holder, &err), MR_EINVAL);
+    r.host = (char *)"h";
+    r.instance = (char *)"";
+    assert_int_equal(mr_store_relay_register(fx->s, &r, 10000, NULL, &holder, &err), MR_EINVAL);
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, long_id, "inst-a", 1, &err), MR_EINVAL);
+    /* nothing was written: the id is free */
+    assert_int_equal(mr_store_relay_register(fx->s, &ok, 10000, NULL, &holder, &err), 0);
+    /* the longest id fits */
+    long_id[MR_STORE_RELAY_ID_MAX] = '\0';
+    ok.relay_id = long_id;
+    assert_int_equal(mr_store_relay_register(fx->s, &ok, 10000, NULL, &holder, &err), 0);
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, long_id, "inst-ok", 30000, &err), 0);
+}
+
 /* ---- MySQL only ---- */
 
 /* mysql_uri - @fx's server URI for database @db with query part @query ("" for none). */
@@ -2362,7 +2515,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 3);
+    assert_int_equal(raw_int(fx, sql), 4);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -2370,7 +2523,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (3)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (4)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -2487,7 +2640,12 @@ static void test_mysql_uri_forms(void **state)
     T(test_topic_delete_forgets_it_and_a_missing_one_is_enoent)                                    \
     T(test_topic_subscribers_are_capped)                                                           \
     T(test_topic_writes_outside_a_transaction_are_einval)                                          \
-    T(test_kv_scan_pages_newest_first_within_one_cat)
+    T(test_kv_scan_pages_newest_first_within_one_cat)                                              \
+    T(test_relay_register_takes_a_free_id_and_refuses_a_live_holder)                               \
+    T(test_relay_register_takes_over_a_lapsed_or_named_holder)                                     \
+    T(test_relay_heartbeat_renews_only_the_holder_even_after_it_lapsed)                            \
+    T(test_relay_unregister_frees_the_id_only_for_its_holder)                                      \
+    T(test_relay_register_refuses_empty_or_over_long_texts_and_writes_nothing)
 
 /* parse_server - MSGRELAY_TEST_MYSQL (mysql://USER:PASS@HOST:PORT/DB) into @srv. */
 static int parse_server(const char *uri, struct server *srv)
