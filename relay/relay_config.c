@@ -96,7 +96,7 @@ static const struct opt opts[] = {
      OFF(max_connections_per_target), 0, 100000,
      "outbound calls at once to one scheme://host:port (0: a quarter of --max-connections)"},
     {"--max-request-timeout", "MSGRELAY_MAX_REQUEST_TIMEOUT", T_INT, OFF(max_request_timeout), 1,
-     3600, "cap of a call's timeout, seconds; below --lease by 2 (default: 30 or --lease - 2)"},
+     3600, "cap of a call's timeout, seconds; 2 below --lease at most (lowered to that when unset)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

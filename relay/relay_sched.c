@@ -1375,8 +1375,10 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
         rc = mr_relay_kafka_new(&r->kafka, err);
         if (rc != 0)
             goto fail;
-        /* a record must be reported before the lease of its pass ends (see pump) */
-        if (mr_relay_kafka_timeout_ms(r->kafka) + LEASE_MARGIN_MS >= (long)mr_config.lease * 1000) {
+        /* a record must be reported before the lease of its pass ends (see pump), with a
+           second more for the claim to reach it, as --max-request-timeout has */
+        if (mr_relay_kafka_timeout_ms(r->kafka) + 2 * LEASE_MARGIN_MS >
+            (long)mr_config.lease * 1000) {
             rc = mr_err_set(err, MR_EINVAL,
                             "--kafka-property message.timeout.ms: %ld ms does not fit in --lease "
                             "%d s",
