@@ -993,6 +993,8 @@ void mr_relay_http_watch_fd(struct mr_relay_http *h, int fd)
 
 void mr_relay_http_free(struct mr_relay_http *h)
 {
+    size_t i;
+
     if (h == NULL)
         return;
     mr_relay_http_cancel_all(h);
@@ -1010,6 +1012,15 @@ void mr_relay_http_free(struct mr_relay_http *h)
         close(h->epfd);
     free(h->events);
     free(h->fds);
+    for (i = 0; h->dests != NULL && i < h->ndests_cap; i++) {
+        while (h->dests[i] != NULL) {
+            struct mr_relay_dest *d = h->dests[i];
+
+            h->dests[i] = d->hnext;
+            free(d->host);
+            free(d);
+        }
+    }
     free(h->dests);
     free(h);
 }
