@@ -636,12 +636,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct mr_prepare *p = cls;
     struct conn_ctx *c = *con_cls;
+    struct conn_slot *s;
 
     (void)version;
     if (c == NULL) {
         /* the headers are in: from now on the body deadline counts */
-        struct conn_slot *s = slot_of(conn);
-
+        s = slot_of(conn);
         if (s != NULL)
             atomic_store_explicit(&s->deadline_ms,
                                   atomic_load_explicit(&s->start_ms, memory_order_relaxed) +
@@ -675,8 +675,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (c->req != NULL)
         return send_answer(conn, c->req->route, &c->req->answer);
     /* the whole request is in: no deadline while it is answered */
-    if (slot_of(conn) != NULL)
-        atomic_store_explicit(&slot_of(conn)->deadline_ms, 0, memory_order_relaxed);
+    s = slot_of(conn);
+    if (s != NULL)
+        atomic_store_explicit(&s->deadline_ms, 0, memory_order_relaxed);
     return dispatch(p, conn, url, method, c);
 }
 
