@@ -4,8 +4,9 @@
  * admin commands `msgrelay show GID` and `msgrelay list` (the store read and
  * printed as the API's query and all answer it), `--help`, `version`.
  *
- * The only file that sees every room. It reads the configuration, starts the
- * relay (delivery) and the intake (HTTP), wires the intake's wake-ups to the
+ * The only file that sees every room. It reads the configuration, fits the
+ * connections in the open-files limit, starts the relay (delivery) and the
+ * intake (HTTP), wires the intake's wake-ups to the
  * relay and the relay's pass reports to the intake, then waits for SIGTERM or
  * SIGINT on the main thread and shuts down in order: stop accepting, answer
  * and commit what was received, let deliveries in flight finish (bounded by

@@ -5,7 +5,8 @@
  * relay_kafka.c for kafka://), and writes the results in one store
  * transaction per loop turn (group commit).
  *
- * Must not: hold a message without its lease, write a result before the call
+ * Must not: hold a message without its lease, start a call that could end
+ * after it, hold one message in two passes, write a result before the call
  * it reports has ended, or call the pass callback before the commit.
  * Delivery is at-least-once: when in doubt (a failed commit, a pass cut short
  * by shutdown) the work is dropped from memory, its lease lapses or is ended,
