@@ -41,6 +41,12 @@ void mr_config_defaults(struct mr_config *c)
     c->max_batch = 512;
     c->shutdown_grace = 10;
     c->heartbeat = 15;
+    c->max_clients = 4096;
+    c->max_clients_per_ip = 256;
+    c->header_timeout = 10;
+    c->body_timeout = 30;
+    c->max_connections_per_target = 0;
+    c->max_request_timeout = 30;
 }
 
 void mr_config_free(struct mr_config *c)

@@ -51,6 +51,12 @@ struct mr_config {
     struct mr_config_list kafka_properties; /* librdkafka "name=value" settings */
 
     int heartbeat; /* s a relay's registration stays live without renewal (15) */
+    int max_clients;                /* inbound connections at once (4096; fitted to RLIMIT_NOFILE) */
+    int max_clients_per_ip;         /* inbound connections from one address (256; 0: no cap) */
+    int header_timeout;             /* s from a request's start until its headers are in (10) */
+    int body_timeout;               /* s from a request's start until its body is in (30) */
+    int max_connections_per_target; /* outbound calls at once to one scheme+host+port (0: auto) */
+    int max_request_timeout;        /* s, cap of any call's timeout (30, below --lease) */
 };
 
 extern struct mr_config mr_config;

@@ -7,13 +7,28 @@
  * suspended and the request queued to the group-commit writer, which resumes
  * the connection once the answer is known (after the commit). Bad input is
  * answered here with 400 "<field>: <problem>" and reaches no store. Bodies are
- * capped at mr_config.max_body while they arrive.
+ * capped at mr_config.max_body while they arrive; one announced larger by its
+ * Content-Length is answered 413 before it is read (no "100 Continue").
+ *
+ * Connections are bounded (--max-clients in all, --max-clients-per-ip from
+ * one address) and so is the time a request may take to arrive: its headers
+ * must be in --header-timeout after its start, its body --body-timeout after
+ * it. A request starts when its connection is accepted or when the answer
+ * before it on the connection is sent, so an idle keep-alive connection is
+ * held to the header deadline too. libmicrohttpd knows only idle timeouts,
+ * so a reaper thread shuts down (shutdown(2)) the socket of a connection
+ * past its deadline and libmicrohttpd closes it on its own thread; the
+ * connection list is locked around that, and libmicrohttpd reports a
+ * connection closed (NOTIFY_CONNECTION) before it closes the socket, so the
+ * reaper never touches a socket number already reused.
  */
 #include "prepare/prepare.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -33,15 +48,36 @@
 #define MR_VERSION "0.1.0"
 #endif
 
+/* How often the reaper looks for connections past their deadline. */
+#define REAP_EVERY_MS 200
+
+/* One connection, from its accept to its close (MHD_OPTION_NOTIFY_CONNECTION). */
+struct conn_slot {
+    struct conn_slot *prev; /* in mr_prepare.conns, under conns_mu */
+    struct conn_slot *next;
+    int fd;
+    bool cut;                      /* shut down by the reaper; under conns_mu */
+    _Atomic int64_t start_ms;      /* mr_mono_ms() when the current request started */
+    _Atomic int64_t deadline_ms;   /* when it must have arrived; 0: being answered */
+};
+
 struct mr_prepare {
     struct MHD_Daemon *daemon;
     struct mr_writer *writer;
+    /* the open connections and the reaper that enforces their deadlines */
+    pthread_mutex_t conns_mu;
+    pthread_cond_t reaper_cv;
+    struct conn_slot *conns; /* conns_mu */
+    bool reaper_stop;        /* conns_mu */
+    bool reaper_running;
+    pthread_t reaper;
 };
 
 /* Per-connection request state, from the first call to the completion callback. */
 struct conn_ctx {
     struct mr_buf body;
     bool too_big;
+    bool answered;      /* answered before its body was read (413) */
     struct mr_req *req; /* queued to the writer; answered when resumed */
 };
 
@@ -464,18 +500,169 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
     }
 }
 
+/* slot_of - the connection slot of @conn (set by on_connection), or NULL. */
+static struct conn_slot *slot_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* slot_next_request - the request on @conn is over: the next one starts now. */
+static void slot_next_request(struct MHD_Connection *conn)
+{
+    struct conn_slot *s = slot_of(conn);
+    int64_t now = mr_mono_ms();
+
+    if (s == NULL)
+        return;
+    atomic_store_explicit(&s->start_ms, now, memory_order_relaxed);
+    atomic_store_explicit(&s->deadline_ms, now + (int64_t)mr_config.header_timeout * 1000,
+                          memory_order_relaxed);
+}
+
+/*
+ * on_connection - libmicrohttpd's connection callback: keep each open
+ * connection in the list the reaper walks, with its first request's header
+ * deadline.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct mr_prepare *p = cls;
+    struct conn_slot *s;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        s = mr_xcalloc(1, sizeof(*s));
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        s->fd = ci != NULL ? ci->connect_fd : -1;
+        atomic_init(&s->start_ms, mr_mono_ms());
+        atomic_init(&s->deadline_ms,
+                    atomic_load(&s->start_ms) + (int64_t)mr_config.header_timeout * 1000);
+        pthread_mutex_lock(&p->conns_mu);
+        s->next = p->conns;
+        if (p->conns != NULL)
+            p->conns->prev = s;
+        p->conns = s;
+        pthread_mutex_unlock(&p->conns_mu);
+        *socket_context = s;
+        return;
+    }
+    s = *socket_context;
+    if (s == NULL)
+        return;
+    /* called before libmicrohttpd closes the socket: once unlinked, the reaper cannot see it */
+    pthread_mutex_lock(&p->conns_mu);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        p->conns = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&p->conns_mu);
+    free(s);
+    *socket_context = NULL;
+}
+
+/* reaper_main - the reaper thread: cut connections whose request is past its deadline. */
+static void *reaper_main(void *arg)
+{
+    struct mr_prepare *p = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&p->conns_mu);
+    while (!p->reaper_stop) {
+        int64_t now;
+        struct conn_slot *s;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += REAP_EVERY_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->reaper_cv, &p->conns_mu, &ts);
+        now = mr_mono_ms();
+        /* O(connections) five times a second, under the lock new connections take too */
+        for (s = p->conns; s != NULL; s = s->next) {
+            int64_t due = atomic_load_explicit(&s->deadline_ms, memory_order_relaxed);
+
+            if (due == 0 || now < due || s->cut || s->fd < 0)
+                continue;
+            /* libmicrohttpd sees the end of the stream and closes it on its own thread */
+            shutdown(s->fd, SHUT_RDWR);
+            s->cut = true;
+            mr_log(MR_LOG_DEBUG, "request not in by its deadline: connection closed", NULL);
+        }
+    }
+    pthread_mutex_unlock(&p->conns_mu);
+    return NULL;
+}
+
+/* reaper_stop - stop the reaper thread, if it runs. */
+static void reaper_stop(struct mr_prepare *p)
+{
+    if (!p->reaper_running)
+        return;
+    pthread_mutex_lock(&p->conns_mu);
+    p->reaper_stop = true;
+    pthread_cond_signal(&p->reaper_cv);
+    pthread_mutex_unlock(&p->conns_mu);
+    pthread_join(p->reaper, NULL);
+    p->reaper_running = false;
+}
+
+/*
+ * too_big_announced - whether @conn's Content-Length is over the body limit.
+ * An unreadable one is left to libmicrohttpd, which refuses it.
+ */
+static bool too_big_announced(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long n;
+    char *end;
+
+    if (cl == NULL || cl[0] < '0' || cl[0] > '9')
+        return false;
+    n = strtoull(cl, &end, 10);
+    return *end == '\0' && n > (unsigned long long)mr_config.max_body;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct mr_prepare *p = cls;
     struct conn_ctx *c = *con_cls;
+    struct conn_slot *s;
 
     (void)version;
     if (c == NULL) {
+        /* the headers are in: from now on the body deadline counts */
+        s = slot_of(conn);
+        if (s != NULL)
+            atomic_store_explicit(&s->deadline_ms,
+                                  atomic_load_explicit(&s->start_ms, memory_order_relaxed) +
+                                      (int64_t)mr_config.body_timeout * 1000,
+                                  memory_order_relaxed);
         c = mr_xcalloc(1, sizeof(*c));
         mr_buf_init(&c->body, mr_config.max_body);
         *con_cls = c;
+        if (too_big_announced(conn)) {
+            char msg[80];
+
+            /* answered before any "100 Continue": the body is never read */
+            c->answered = true;
+            snprintf(msg, sizeof(msg), "body: larger than %zu bytes", mr_config.max_body);
+            return send_envelope(conn, MR_ROUTE_OTHER, 413, msg);
+        }
+        return MHD_YES;
+    }
+    if (c->answered) {
+        *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
@@ -488,6 +675,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (c->req != NULL)
         return send_answer(conn, c->req->route, &c->req->answer);
+    /* the whole request is in: no deadline while it is answered */
+    s = slot_of(conn);
+    if (s != NULL)
+        atomic_store_explicit(&s->deadline_ms, 0, memory_order_relaxed);
     return dispatch(p, conn, url, method, c);
 }
 
@@ -497,8 +688,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct conn_ctx *c = *con_cls;
 
     (void)cls;
-    (void)conn;
     (void)toe;
+    slot_next_request(conn);
     if (c == NULL)
         return;
     mr_buf_release(&c->body);
@@ -543,6 +734,9 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     struct sockaddr_in sa;
     int rc;
 
+    pthread_mutex_init(&p->conns_mu, NULL);
+    pthread_cond_init(&p->reaper_cv, NULL);
+
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)mr_config.port);
@@ -559,9 +753,11 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
         (uint16_t)mr_config.port, NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)10000, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, p, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, p, MHD_OPTION_END);
     if (p->daemon == NULL) {
         int e = bind_errno(&sa);
 
@@ -570,6 +766,15 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         return mr_err_set(err, MR_ESYS, "http: cannot listen on %s:%d: %s", mr_config.bind,
                           mr_config.port, e != 0 ? strerror(e) : "the server did not start");
     }
+    rc = pthread_create(&p->reaper, NULL, reaper_main, p);
+    if (rc != 0) {
+        MHD_stop_daemon(p->daemon);
+        mr_writer_stop(p->writer);
+        free(p);
+        return mr_err_set(err, MR_ESYS, "http: cannot start the reaper thread: %s",
+                          strerror(rc));
+    }
+    p->reaper_running = true;
     *out = p;
     return 0;
 }
@@ -604,6 +809,9 @@ void mr_prepare_stop(struct mr_prepare *p)
             break;
         usleep(20 * 1000);
     }
+    reaper_stop(p);
     MHD_stop_daemon(p->daemon);
+    pthread_cond_destroy(&p->reaper_cv);
+    pthread_mutex_destroy(&p->conns_mu);
     free(p);
 }

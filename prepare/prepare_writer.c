@@ -101,6 +101,9 @@ static int64_t wait_deadline(const struct mr_msg *m, size_t nsteps)
 {
     int timeout = m->request_timeout ? m->request_timeout : mr_config.request_timeout;
 
+    /* the relay cuts every call at this cap: a connection waits no longer either */
+    if (timeout > mr_config.max_request_timeout)
+        timeout = mr_config.max_request_timeout;
     return mr_mono_ms() + ((int64_t)timeout * (int64_t)(nsteps + 1) + 5) * 1000;
 }
 

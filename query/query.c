@@ -130,6 +130,10 @@ long mr_query_timeout_ms(const struct mr_msg *m)
 {
     int s = m->request_timeout > 0 ? m->request_timeout : mr_config.request_timeout;
 
+    /* a message may ask for up to 366 days: the operator's cap wins */
+    if (s > mr_config.max_request_timeout && mr_config.max_request_timeout > 0)
+        s = mr_config.max_request_timeout;
+
     return s > 0 ? (long)s * 1000 : 1000;
 }
 

@@ -53,7 +53,9 @@ int mr_query_url_build(struct mr_buf *out, const char *base, const char *gid, co
  */
 int mr_query_headers_build(const char *branch_headers, struct curl_slist **out, struct mr_err *err);
 
-/* mr_query_timeout_ms - one call's timeout for @m: its request_timeout, else the server's; >= 1 s.
+/*
+ * mr_query_timeout_ms - one call's timeout for @m: its request_timeout, else
+ * the server's, at most mr_config.max_request_timeout; >= 1 s.
  */
 long mr_query_timeout_ms(const struct mr_msg *m);
 

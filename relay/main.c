@@ -4,8 +4,9 @@
  * admin commands `msgrelay show GID` and `msgrelay list` (the store read and
  * printed as the API's query and all answer it), `--help`, `version`.
  *
- * The only file that sees every room. It reads the configuration, starts the
- * relay (delivery) and the intake (HTTP), wires the intake's wake-ups to the
+ * The only file that sees every room. It reads the configuration, fits the
+ * connections in the open-files limit, starts the relay (delivery) and the
+ * intake (HTTP), wires the intake's wake-ups to the
  * relay and the relay's pass reports to the intake, then waits for SIGTERM or
  * SIGINT on the main thread (SIGHUP is logged and ignored) and shuts down in order: stop accepting, answer
  * and commit what was received, let deliveries in flight finish (bounded by
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -83,6 +85,63 @@ static void wire_pass(void *arg, const char *gid, enum mr_result outcome, const 
     if (w->prepare != NULL)
         mr_prepare_pass_done(w->prepare, gid, outcome, detail);
     pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * Descriptors kept for everything but HTTP connections: the store's files or
+ * sockets, the log, epoll sets and wake-up fds, libmicrohttpd's per-thread
+ * ones; Kafka's broker sockets and pipes on top when configured.
+ */
+#define FD_RESERVE       64
+#define FD_RESERVE_KAFKA 64
+
+/* The fewest inbound connections worth serving with. */
+#define MIN_CLIENTS 16
+
+/*
+ * fit_open_files - raise the soft open-files limit to the hard one, then make
+ * the connections fit in it: each outbound connection counts twice (its
+ * socket, and a name lookup's socket pair while it resolves), plus the
+ * reserve; --max-clients is lowered, with a warning, to what is left. When
+ * fewer than MIN_CLIENTS are left the start is refused: 0, or 1 (logged).
+ */
+static int fit_open_files(void)
+{
+    struct rlimit rl;
+    long long reserve = FD_RESERVE + 4LL * mr_config.http_threads;
+    long long room;
+    char have[32];
+    char fit[32];
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0; /* nothing known to fit against */
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = rl;
+
+        up.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    if (mr_config.kafka_brokers != NULL)
+        reserve += FD_RESERVE_KAFKA;
+    room = (long long)rl.rlim_cur - reserve - 2LL * mr_config.max_connections;
+    snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+    if (room < MIN_CLIENTS) {
+        mr_log(MR_LOG_ERROR,
+               "cannot start: the open-files limit leaves no room for inbound connections; raise "
+               "it (ulimit -n) or lower --max-connections",
+               "nofile", have, NULL);
+        return 1;
+    }
+    if (room < mr_config.max_clients) {
+        snprintf(fit, sizeof(fit), "%lld", room);
+        mr_log(MR_LOG_WARN, "--max-clients lowered to fit the open-files limit", "nofile", have,
+               "max_clients", fit, NULL);
+        mr_config.max_clients = (int)room;
+    }
+    return 0;
 }
 
 /* default_relay_id - hostname:port, stable across restarts so leases are resumed. */
@@ -315,6 +374,11 @@ static int serve(int argc, char **argv)
         mr_config.relay_id = default_relay_id();
     }
     if (mr_config.migrate && migrate_store() != 0) {
+        mr_config_free(&mr_config);
+        return 1;
+    }
+    /* before any thread or socket: inbound connections must never starve outbound ones */
+    if (fit_open_files() != 0) {
         mr_config_free(&mr_config);
         return 1;
     }

@@ -86,6 +86,19 @@ static const struct opt opts[] = {
      "librdkafka setting name=value (repeatable)"},
     {"--heartbeat", "MSGRELAY_HEARTBEAT", T_INT, OFF(heartbeat), 3, 3600,
      "seconds a relay id stays held without renewal (renewed every third of it)"},
+    {"--max-clients", "MSGRELAY_MAX_CLIENTS", T_INT, OFF(max_clients), 1, 1000000,
+     "inbound HTTP connections at once (lowered to fit the open-files limit)"},
+    {"--max-clients-per-ip", "MSGRELAY_MAX_CLIENTS_PER_IP", T_INT, OFF(max_clients_per_ip), 0,
+     1000000, "inbound HTTP connections from one client address (0: no cap)"},
+    {"--header-timeout", "MSGRELAY_HEADER_TIMEOUT", T_INT, OFF(header_timeout), 1, 3600,
+     "seconds from a request's start (or the previous answer) until its headers are in"},
+    {"--body-timeout", "MSGRELAY_BODY_TIMEOUT", T_INT, OFF(body_timeout), 1, 3600,
+     "seconds from a request's start until its body is in"},
+    {"--max-connections-per-target", "MSGRELAY_MAX_CONNECTIONS_PER_TARGET", T_INT,
+     OFF(max_connections_per_target), 0, 100000,
+     "outbound calls at once to one scheme://host:port (0: a quarter of --max-connections)"},
+    {"--max-request-timeout", "MSGRELAY_MAX_REQUEST_TIMEOUT", T_INT, OFF(max_request_timeout), 1,
+     3600, "cap of a call's timeout, seconds; 2 below --lease at most (lowered to that when unset)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -195,9 +208,54 @@ static int set_env_list(const struct opt *o, const char *val, struct mr_config *
     return rc;
 }
 
+/* given_flag - whether the setting whose flag is @flag was set by a flag or a variable. */
+static bool given_flag(const bool *given, const char *flag)
+{
+    size_t i;
+
+    for (i = 0; i < NOPTS; i++) {
+        if (strcmp(opts[i].flag, flag) == 0)
+            return given[i];
+    }
+    return false;
+}
+
+/*
+ * check_limits - the settings that bound connections and calls, checked
+ * together: a call's timeout (capped by --max-request-timeout) must end 2 s
+ * before --lease (1 s of margin, 1 s for the claim to reach the call), a body
+ * deadline cannot come before the header deadline, and a per-target cap of 0
+ * is a quarter of --max-connections.
+ */
+static int check_limits(struct mr_config *c, const bool *given, struct mr_err *err)
+{
+    if (c->body_timeout < c->header_timeout)
+        return mr_err_set(err, MR_EINVAL, "--body-timeout: %d is below --header-timeout %d",
+                          c->body_timeout, c->header_timeout);
+    if (c->max_connections_per_target == 0)
+        c->max_connections_per_target = c->max_connections / 4 > 0 ? c->max_connections / 4 : 1;
+    if (given_flag(given, "--max-request-timeout")) {
+        if (c->max_request_timeout + 2 > c->lease)
+            return mr_err_set(err, MR_EINVAL,
+                              "--max-request-timeout: %d s must be at least 2 s shorter than "
+                              "--lease %d s",
+                              c->max_request_timeout, c->lease);
+    } else if (c->max_request_timeout + 2 > c->lease) {
+        if (c->lease < 3)
+            return mr_err_set(err, MR_EINVAL,
+                              "--lease: %d s leaves no time for a call (at least 3 s)", c->lease);
+        c->max_request_timeout = c->lease - 2;
+    }
+    if (c->request_timeout > c->max_request_timeout)
+        return mr_err_set(err, MR_EINVAL, "--request-timeout: %d is above --max-request-timeout %d",
+                          c->request_timeout, c->max_request_timeout);
+    return 0;
+}
+
 int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err)
 {
     bool flagged[NOPTS] = {false}; /* a list given by flag replaces its variable's list */
+    bool given[NOPTS] = {false};   /* set by a flag or a variable, not defaulted */
     size_t i;
     int a;
     int rc;
@@ -213,6 +271,7 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
                 rc = set(&opts[i], v, c, opts[i].env, err);
             if (rc != 0)
                 return rc;
+            given[i] = true;
         }
     }
     for (a = 0; a < argc; a++) {
@@ -246,13 +305,14 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
         rc = set(o, val, c, o->flag, err);
         if (rc != 0)
             return rc;
+        given[o - opts] = true;
     }
     if (c->kafka_properties.n > 0 && c->kafka_brokers == NULL)
         return mr_err_set(err, MR_EINVAL, "--kafka-property: needs --kafka-brokers");
     if (c->max_retry_interval < c->retry_interval)
         return mr_err_set(err, MR_EINVAL, "--max-retry-interval: %d is below --retry-interval %d",
                           c->max_retry_interval, c->retry_interval);
-    return 0;
+    return check_limits(c, given, err);
 }
 
 /* default_text - the default of @o as text, for --help. */

@@ -27,6 +27,16 @@
  * (libcurl 7.88 let a pending call wait past its timeout until it got a
  * connection).
  *
+ * Fairness between destinations (scheme, host and port as the URL spells
+ * them): at most per_target calls to one destination are in libcurl at once,
+ * http:// and https:// alike, and calls wait in one queue per destination.
+ * Freed slots go round the destinations that have calls waiting, one call
+ * each in turn, so a call to a healthy host never waits behind calls to a
+ * full one. A destination with all its per_target calls busy that has
+ * finished none for stall_ms is stalled: its waiting calls, and new ones, are
+ * not made (reported with not_made) so their messages leave the relay's room
+ * to other destinations until it answers again.
+ *
  * Thread: the relay thread owns everything here; mr_relay_http_wakeup() is the
  * one entry any thread may use (it only writes to an eventfd in the epoll set).
  * Errors: a call that cannot be started is an error return; a call that fails
@@ -65,11 +75,30 @@
 #define FD_IN 0x04     /* registered for EPOLLIN */
 #define FD_OUT 0x08    /* registered for EPOLLOUT */
 
+/* How often, at most, a relay loop waits before looking for stalled destinations. */
+#define STALL_CHECK_MS 100
+
 /* A singly linked queue of calls through _next, oldest first. */
 struct fifo {
     struct mr_relay_call *head;
     struct mr_relay_call *tail;
     size_t n;
+};
+
+/* One destination; lives while it has calls waiting or in libcurl. */
+struct mr_relay_dest {
+    struct mr_relay_dest *hnext; /* hash chain */
+    struct mr_relay_dest *wnext; /* in the list of destinations with calls waiting */
+    struct mr_relay_dest *wprev;
+    bool waiting_listed;
+    uint64_t hash;
+    bool https;
+    char *host; /* lower-cased, NUL-terminated */
+    unsigned port;
+    size_t busy;         /* its calls in libcurl */
+    struct fifo wait;    /* its calls waiting, oldest first */
+    int64_t progress_ms; /* mr_mono_ms() when a call of it last finished, or busy became 1 */
+    bool stalled;        /* said so in the log; cleared when a call finishes */
 };
 
 struct mr_relay_http {
@@ -83,8 +112,16 @@ struct mr_relay_http {
     struct epoll_event *events; /* epoll_wait's output */
     int nevents;                /* its size: every connection ready at once fits */
     struct mr_relay_call *busy; /* in libcurl, doubly linked */
-    struct fifo wait;           /* http:// calls waiting for a slot */
     struct fifo done;           /* finished, for mr_relay_http_done() */
+    struct mr_relay_dest **dests; /* by hash, ndests_cap buckets (a power of two) */
+    size_t ndests;
+    size_t ndests_cap;
+    struct mr_relay_dest *wait_head; /* destinations with calls waiting, served in turn */
+    struct mr_relay_dest *wait_tail;
+    size_t nwait_dests;
+    size_t nwait;      /* calls waiting, all destinations */
+    size_t per_target; /* calls in libcurl at once per destination */
+    long stall_ms;
     struct mr_relay_call *idle; /* free list */
     size_t nbusy;
     size_t nslots;    /* busy calls holding a slot (_slot) */
@@ -232,6 +269,200 @@ static struct mr_relay_call *fifo_pop(struct fifo *q)
     return c;
 }
 
+/* ---- destinations ---- */
+
+/*
+ * dest_parse - scheme, host and port of @url as written (no name lookup):
+ * userinfo dropped, the port defaulted from the scheme. The host is a slice
+ * of @url. False when @url is not http(s)://.
+ */
+static bool dest_parse(const char *url, bool *https, const char **host, size_t *hostlen,
+                       unsigned *port)
+{
+    const char *p;
+    const char *end;
+    const char *h;
+    const char *hend;
+    size_t i;
+
+    if (strncasecmp(url, "http://", 7) == 0) {
+        *https = false;
+        *port = 80;
+        p = url + 7;
+    } else if (strncasecmp(url, "https://", 8) == 0) {
+        *https = true;
+        *port = 443;
+        p = url + 8;
+    } else {
+        return false;
+    }
+    end = p + strcspn(p, "/?#");
+    h = p;
+    for (i = 0; p + i < end; i++) {
+        if (p[i] == '@')
+            h = p + i + 1;
+    }
+    hend = end;
+    if (*h == '[') {
+        const char *close = memchr(h, ']', (size_t)(end - h));
+
+        if (close != NULL)
+            hend = close + 1;
+    } else {
+        const char *colon = memchr(h, ':', (size_t)(end - h));
+
+        if (colon != NULL)
+            hend = colon;
+    }
+    if (hend < end && *hend == ':' && hend + 1 < end) {
+        unsigned v = 0;
+
+        for (i = 1; hend + i < end && hend[i] >= '0' && hend[i] <= '9' && v < 100000; i++)
+            v = v * 10 + (unsigned)(hend[i] - '0');
+        *port = v;
+    }
+    *host = h;
+    *hostlen = (size_t)(hend - h);
+    return true;
+}
+
+/* dest_hash - FNV-1a over scheme, lower-cased host and port. */
+static uint64_t dest_hash(bool https, const char *host, size_t hostlen, unsigned port)
+{
+    uint64_t x = 1469598103934665603ULL;
+    size_t i;
+
+    x = (x ^ (https ? 1u : 0u)) * 1099511628211ULL;
+    for (i = 0; i < hostlen; i++) {
+        unsigned char ch = (unsigned char)host[i];
+
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (unsigned char)(ch - 'A' + 'a');
+        x = (x ^ ch) * 1099511628211ULL;
+    }
+    x = (x ^ (port & 0xff)) * 1099511628211ULL;
+    return (x ^ (port >> 8)) * 1099511628211ULL;
+}
+
+/* dest_grow - double the hash table of destinations. */
+static void dest_grow(struct mr_relay_http *h)
+{
+    size_t cap = h->ndests_cap * 2;
+    struct mr_relay_dest **v = mr_xcalloc(cap, sizeof(*v));
+    size_t i;
+
+    for (i = 0; i < h->ndests_cap; i++) {
+        while (h->dests[i] != NULL) {
+            struct mr_relay_dest *d = h->dests[i];
+
+            h->dests[i] = d->hnext;
+            d->hnext = v[d->hash & (cap - 1)];
+            v[d->hash & (cap - 1)] = d;
+        }
+    }
+    free(h->dests);
+    h->dests = v;
+    h->ndests_cap = cap;
+}
+
+/* dest_get - the destination of @url, made when it has none yet. */
+static struct mr_relay_dest *dest_get(struct mr_relay_http *h, const char *url)
+{
+    struct mr_relay_dest *d;
+    const char *host = "";
+    size_t hostlen = 0;
+    unsigned port = 0;
+    bool https = false;
+    uint64_t x;
+    size_t i;
+
+    if (!dest_parse(url, &https, &host, &hostlen, &port)) {
+        host = "";
+        hostlen = 0;
+        port = 0;
+    }
+    x = dest_hash(https, host, hostlen, port);
+    for (d = h->dests[x & (h->ndests_cap - 1)]; d != NULL; d = d->hnext) {
+        if (d->hash == x && d->https == https && d->port == port &&
+            strlen(d->host) == hostlen && strncasecmp(d->host, host, hostlen) == 0)
+            return d;
+    }
+    if (h->ndests >= h->ndests_cap)
+        dest_grow(h);
+    d = mr_xcalloc(1, sizeof(*d));
+    d->hash = x;
+    d->https = https;
+    d->port = port;
+    d->host = mr_xstrndup(host, hostlen);
+    for (i = 0; i < hostlen; i++) {
+        if (d->host[i] >= 'A' && d->host[i] <= 'Z')
+            d->host[i] = (char)(d->host[i] - 'A' + 'a');
+    }
+    d->hnext = h->dests[x & (h->ndests_cap - 1)];
+    h->dests[x & (h->ndests_cap - 1)] = d;
+    h->ndests++;
+    return d;
+}
+
+/* wait_list_remove - take @d out of the list of destinations with calls waiting. */
+static void wait_list_remove(struct mr_relay_http *h, struct mr_relay_dest *d)
+{
+    if (!d->waiting_listed)
+        return;
+    if (d->wprev != NULL)
+        d->wprev->wnext = d->wnext;
+    else
+        h->wait_head = d->wnext;
+    if (d->wnext != NULL)
+        d->wnext->wprev = d->wprev;
+    else
+        h->wait_tail = d->wprev;
+    d->wnext = NULL;
+    d->wprev = NULL;
+    d->waiting_listed = false;
+    h->nwait_dests--;
+}
+
+/* wait_list_append - put @d last in the list of destinations with calls waiting. */
+static void wait_list_append(struct mr_relay_http *h, struct mr_relay_dest *d)
+{
+    if (d->waiting_listed)
+        return;
+    d->wnext = NULL;
+    d->wprev = h->wait_tail;
+    if (h->wait_tail != NULL)
+        h->wait_tail->wnext = d;
+    else
+        h->wait_head = d;
+    h->wait_tail = d;
+    d->waiting_listed = true;
+    h->nwait_dests++;
+}
+
+/* dest_put - forget @d once it has no call waiting or in libcurl. */
+static void dest_put(struct mr_relay_http *h, struct mr_relay_dest *d)
+{
+    struct mr_relay_dest **link;
+
+    if (d->busy > 0 || d->wait.n > 0)
+        return;
+    wait_list_remove(h, d);
+    link = &h->dests[d->hash & (h->ndests_cap - 1)];
+    while (*link != d)
+        link = &(*link)->hnext;
+    *link = d->hnext;
+    h->ndests--;
+    free(d->host);
+    free(d);
+}
+
+/* dest_stalled - whether @d has all its calls busy and none finished for stall_ms. */
+static bool dest_stalled(const struct mr_relay_http *h, const struct mr_relay_dest *d,
+                         int64_t mono)
+{
+    return d->busy >= h->per_target && mono - d->progress_ms >= h->stall_ms;
+}
+
 /* on_body - libcurl write callback: keep what fits under the cap, swallow the rest. */
 static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
 {
@@ -277,6 +508,8 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->_next = NULL;
     c->_prev = NULL;
     c->_slot = false;
+    c->_dest = NULL;
+    c->not_made = false;
     c->owner = NULL;
     c->index = 0;
     c->status = 0;
@@ -300,6 +533,7 @@ static void busy_unlink(struct mr_relay_http *h, struct mr_relay_call *c)
     h->nbusy--;
     if (c->_slot)
         h->nslots--;
+    c->_dest->busy--;
 }
 
 /* call_put - back to the free list, or cleaned up when enough are idle already. */
@@ -370,47 +604,148 @@ static CURLMcode start(struct mr_relay_http *h, struct mr_relay_call *c)
     h->nbusy++;
     if (c->_slot)
         h->nslots++;
+    if (c->_dest->busy++ == 0)
+        c->_dest->progress_ms = mr_mono_ms();
     return CURLM_OK;
 }
 
-/* fail - finish @c without libcurl (its error text is set): mr_relay_http_done() reports it. */
+/*
+ * fail - finish @c, which is in no list, without libcurl (its error text or
+ * not_made is set): mr_relay_http_done() reports it.
+ */
 static void fail(struct mr_relay_http *h, struct mr_relay_call *c)
 {
+    struct mr_relay_dest *d = c->_dest;
+
     c->status = 0;
+    c->_dest = NULL;
     fifo_push(&h->done, c);
+    dest_put(h, d);
+}
+
+/* not_made - report @c, which is in no list, as not made: its destination is stalled. */
+static void not_made(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    c->not_made = true;
+    snprintf(c->error, sizeof(c->error), "destination stalled: call not made");
+    fail(h, c);
+}
+
+/* wait_push - queue @c behind the other waiting calls of its destination. */
+static void wait_push(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    fifo_push(&c->_dest->wait, c);
+    h->nwait++;
+    wait_list_append(h, c->_dest);
+}
+
+/* wait_pop - the oldest waiting call of @d, taken out. */
+static struct mr_relay_call *wait_pop(struct mr_relay_http *h, struct mr_relay_dest *d)
+{
+    struct mr_relay_call *c = fifo_pop(&d->wait);
+
+    if (c != NULL)
+        h->nwait--;
+    if (d->wait.n == 0)
+        wait_list_remove(h, d);
+    return c;
 }
 
 /*
- * promote - start waiting calls while slots are free. A call keeps its
- * whole-call timeout: it gets what is left, and one whose time ran out while
- * waiting fails with libcurl's words for it.
+ * sweep - calls waiting for a stalled destination are not made: say so once
+ * in the log, and report each of them.
+ */
+static void sweep(struct mr_relay_http *h)
+{
+    int64_t mono = mr_mono_ms();
+    struct mr_relay_dest *d = h->wait_head;
+
+    while (d != NULL) {
+        struct mr_relay_dest *next = d->wnext;
+
+        if (dest_stalled(h, d, mono)) {
+            char port[16];
+
+            if (!d->stalled) {
+                d->stalled = true;
+                snprintf(port, sizeof(port), "%u", d->port);
+                mr_log(MR_LOG_WARN, "destination stalled: its waiting calls are not made",
+                       "scheme", d->https ? "https" : "http", "host", d->host, "port", port, NULL);
+            }
+            /* the last pop may free d: nothing reads it after that */
+            while (d->wait.n > 0)
+                not_made(h, wait_pop(h, d));
+        }
+        d = next;
+    }
+}
+
+/*
+ * start_waiting - start @c, taken from its queue. It keeps its whole-call
+ * timeout: it gets what is left, and one whose time ran out while waiting
+ * fails with libcurl's words for it.
+ */
+static void start_waiting(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    long waited = (long)(mr_mono_ms() - c->_sent_ms);
+    CURLMcode mc;
+
+    if (c->_timeout_ms > 0) {
+        long left = c->_timeout_ms - waited;
+
+        if (left <= 0) {
+            snprintf(c->error, sizeof(c->error),
+                     "Operation timed out after %ld milliseconds with 0 bytes received", waited);
+            fail(h, c);
+            return;
+        }
+        /* cannot fail: libcurl checked these options at send time */
+        curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, left);
+        curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, left);
+    }
+    mc = start(h, c);
+    if (mc != CURLM_OK) {
+        snprintf(c->error, sizeof(c->error), "cannot start call: %s", curl_multi_strerror(mc));
+        fail(h, c);
+    }
+}
+
+/* can_start - whether a call of @d may go into libcurl now. */
+static bool can_start(const struct mr_relay_http *h, const struct mr_relay_dest *d)
+{
+    return d->busy < h->per_target && (d->https || h->nslots < h->max_slots);
+}
+
+/*
+ * promote - start waiting calls while their destinations and the slots
+ * allow: one call per destination in turn, round the destinations with calls
+ * waiting, until a whole round starts nothing.
  */
 static void promote(struct mr_relay_http *h)
 {
-    while (h->wait.head != NULL && h->nslots < h->max_slots) {
-        struct mr_relay_call *c = fifo_pop(&h->wait);
-        long waited = (long)(mr_mono_ms() - c->_sent_ms);
-        CURLMcode mc;
+    bool started = true;
 
-        if (c->_timeout_ms > 0) {
-            long left = c->_timeout_ms - waited;
+    while (started && h->wait_head != NULL) {
+        size_t n = h->nwait_dests;
+        size_t i;
 
-            if (left <= 0) {
-                snprintf(c->error, sizeof(c->error),
-                         "Operation timed out after %ld milliseconds with 0 bytes received",
-                         waited);
-                fail(h, c);
-                continue;
+        started = false;
+        for (i = 0; i < n && h->wait_head != NULL; i++) {
+            struct mr_relay_dest *d = h->wait_head;
+
+            /* to the end of the list: the others come first next time */
+            wait_list_remove(h, d);
+            if (can_start(h, d)) {
+                struct mr_relay_call *c = fifo_pop(&d->wait);
+
+                h->nwait--;
+                if (d->wait.n > 0)
+                    wait_list_append(h, d);
+                start_waiting(h, c);
+                started = true;
+            } else {
+                wait_list_append(h, d);
             }
-            /* cannot fail: libcurl checked these options at send time */
-            curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, left);
-            curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, left);
-        }
-        mc = start(h, c);
-        if (mc != CURLM_OK) {
-            snprintf(c->error, sizeof(c->error), "cannot start call: %s",
-                     curl_multi_strerror(mc));
-            fail(h, c);
         }
     }
 }
@@ -433,16 +768,39 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
         call_put(h, c);
         return mr_err_set(err, MR_EIO, "cannot set up call: %s", curl_easy_strerror(ec));
     }
-    if (c->_slot && (h->nslots >= h->max_slots || h->wait.head != NULL)) {
-        fifo_push(&h->wait, c);
+    c->_dest = dest_get(h, rq->url);
+    if (c->_dest->stalled && dest_stalled(h, c->_dest, c->_sent_ms)) {
+        not_made(h, c);
+        return 0;
+    }
+    if (c->_dest->wait.n > 0 || !can_start(h, c->_dest)) {
+        wait_push(h, c);
         return 0;
     }
     mc = start(h, c);
     if (mc != CURLM_OK) {
+        struct mr_relay_dest *d = c->_dest;
+
+        c->_dest = NULL;
         call_put(h, c);
+        dest_put(h, d);
         return mr_err_set(err, MR_EIO, "cannot start call: %s", curl_multi_strerror(mc));
     }
     return 0;
+}
+
+/* finished - @c left libcurl with an answer or an error: its destination made progress. */
+static void finished(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    struct mr_relay_dest *d = c->_dest;
+
+    c->_dest = NULL;
+    d->progress_ms = mr_mono_ms();
+    if (d->stalled) {
+        d->stalled = false;
+        mr_log(MR_LOG_INFO, "destination answers again", "host", d->host, NULL);
+    }
+    dest_put(h, d);
 }
 
 /*
@@ -470,6 +828,7 @@ static size_t collect(struct mr_relay_http *h)
         /* m points into the handle: read it all before removing */
         curl_multi_remove_handle(h->multi, c->_easy);
         busy_unlink(h, c);
+        finished(h, c);
         if (res == CURLE_OK) {
             curl_easy_getinfo(c->_easy, CURLINFO_RESPONSE_CODE, &c->status);
         } else {
@@ -480,6 +839,8 @@ static size_t collect(struct mr_relay_http *h)
         fifo_push(&h->done, c);
     }
     before = h->nbusy;
+    if (h->wait_head != NULL)
+        sweep(h);
     promote(h);
     return h->nbusy - before;
 }
@@ -499,6 +860,9 @@ int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
         if (left < wait)
             wait = left < 0 ? 0 : (int)left;
     }
+    /* a destination may stall while calls wait for it: look again soon */
+    if (h->wait_head != NULL && wait > STALL_CHECK_MS)
+        wait = STALL_CHECK_MS;
     n = epoll_wait(h->epfd, h->events, h->nevents, wait);
     if (n < 0) {
         if (errno != EINTR) {
@@ -568,22 +932,33 @@ void mr_relay_http_recycle(struct mr_relay_http *h, struct mr_relay_call *c)
 
 void mr_relay_http_cancel_all(struct mr_relay_http *h)
 {
+    struct mr_relay_dest *d;
+    struct mr_relay_call *c;
+
     while (h->busy != NULL) {
-        struct mr_relay_call *c = h->busy;
+        c = h->busy;
 
         curl_multi_remove_handle(h->multi, c->_easy);
         busy_unlink(h, c);
+        d = c->_dest;
+        c->_dest = NULL;
         call_put(h, c);
+        dest_put(h, d);
     }
-    while (h->wait.head != NULL)
-        call_put(h, fifo_pop(&h->wait));
+    while (h->wait_head != NULL) {
+        d = h->wait_head;
+        c = wait_pop(h, d);
+        c->_dest = NULL;
+        call_put(h, c);
+        dest_put(h, d);
+    }
     while (h->done.head != NULL)
         call_put(h, fifo_pop(&h->done));
 }
 
 size_t mr_relay_http_inflight(const struct mr_relay_http *h)
 {
-    return h->nbusy + h->wait.n + h->done.n;
+    return h->nbusy + h->nwait + h->done.n;
 }
 
 void mr_relay_http_wakeup(struct mr_relay_http *h)
@@ -618,6 +993,8 @@ void mr_relay_http_watch_fd(struct mr_relay_http *h, int fd)
 
 void mr_relay_http_free(struct mr_relay_http *h)
 {
+    size_t i;
+
     if (h == NULL)
         return;
     mr_relay_http_cancel_all(h);
@@ -635,10 +1012,21 @@ void mr_relay_http_free(struct mr_relay_http *h)
         close(h->epfd);
     free(h->events);
     free(h->fds);
+    for (i = 0; h->dests != NULL && i < h->ndests_cap; i++) {
+        while (h->dests[i] != NULL) {
+            struct mr_relay_dest *d = h->dests[i];
+
+            h->dests[i] = d->hnext;
+            free(d->host);
+            free(d);
+        }
+    }
+    free(h->dests);
     free(h);
 }
 
-int mr_relay_http_new(int max_connections, struct mr_relay_http **out, struct mr_err *err)
+int mr_relay_http_new(int max_connections, int per_target, long stall_ms,
+                      struct mr_relay_http **out, struct mr_err *err)
 {
     struct mr_relay_http *h = mr_xcalloc(1, sizeof(*h));
     long conns = max_connections > 0 ? max_connections : 1;
@@ -652,6 +1040,10 @@ int mr_relay_http_new(int max_connections, struct mr_relay_http **out, struct mr
     h->timer_due = -1;
     h->keep = (size_t)conns > FREE_KEEP_MIN ? (size_t)conns : FREE_KEEP_MIN;
     h->max_slots = (size_t)conns;
+    h->per_target = per_target > 0 ? (size_t)per_target : 1;
+    h->stall_ms = stall_ms > 0 ? stall_ms : 1000;
+    h->ndests_cap = 64;
+    h->dests = mr_xcalloc(h->ndests_cap, sizeof(*h->dests));
     /*
      * Sized so one wait takes every ready socket: the relay loop may be away
      * for tens of milliseconds of store work, and a ready socket left for the

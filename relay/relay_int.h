@@ -29,6 +29,7 @@
 #define MR_RELAY_BODY_MAX (64 * 1024)
 
 struct mr_relay_http;
+struct mr_relay_dest; /* one destination (scheme, host, port), private to relay_http.c */
 
 /* What to send. Borrowed by mr_relay_http_send() except where noted. */
 struct mr_relay_http_req {
@@ -50,6 +51,7 @@ struct mr_relay_call {
     struct mr_buf body;          /* the answer's body, at most MR_RELAY_BODY_MAX bytes */
     bool truncated;              /* the body was longer and was cut */
     char error[CURL_ERROR_SIZE]; /* transfer error text when status is 0 */
+    bool not_made;               /* never sent: its destination is stalled (see relay_http.c) */
     /* private */
     CURL *_easy;
     struct curl_slist *_headers;
@@ -58,13 +60,18 @@ struct mr_relay_call {
     long _timeout_ms;            /* the request's timeout_ms */
     int64_t _sent_ms;            /* mr_mono_ms() at send time */
     bool _slot;                  /* http:// call: holds one of max_connections slots */
+    struct mr_relay_dest *_dest; /* while waiting or in libcurl */
 };
 
 /*
  * mr_relay_http_new - a multi handle allowing @max_connections connections
- * in total (kept alive between calls). Owned result: mr_relay_http_free().
+ * in total (kept alive between calls) and @per_target calls at once to one
+ * destination; a destination with all @per_target busy that has finished no
+ * call for @stall_ms is stalled: its calls are not made (not_made). Owned
+ * result: mr_relay_http_free().
  */
-int mr_relay_http_new(int max_connections, struct mr_relay_http **out, struct mr_err *err);
+int mr_relay_http_new(int max_connections, int per_target, long stall_ms,
+                      struct mr_relay_http **out, struct mr_err *err);
 
 /*
  * mr_relay_http_free - cancel every call in flight (without reporting them),

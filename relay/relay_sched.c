@@ -5,7 +5,8 @@
  * relay_kafka.c for kafka://), and writes the results in one store
  * transaction per loop turn (group commit).
  *
- * Must not: hold a message without its lease, write a result before the call
+ * Must not: hold a message without its lease, start a call that could end
+ * after it, hold one message in two passes, write a result before the call
  * it reports has ended, or call the pass callback before the commit.
  * Delivery is at-least-once: when in doubt (a commit that failed for good, a
  * pass cut short by shutdown, a lease that ended before its results could be
@@ -97,6 +98,7 @@ enum fin {
 struct pass {
     struct pass *prev;
     struct pass *next;
+    struct pass *id_next;    /* in the relay's table of passes by gid */
     struct pass *dirty_next; /* in the relay's list of passes with writes to commit */
     bool dirty;
     struct mr_msg *msg; /* owned */
@@ -107,6 +109,7 @@ struct pass {
     int calls_made;         /* calls started in this pass */
     bool stop;              /* start no more calls */
     const char *yield_why;  /* static text when the pass gave up early for the lease or shutdown */
+    int64_t yield_at_ms;    /* when a pass that gave up early is due again; 0: at once */
     bool notify;            /* call on_pass after the commit (passes over submitted messages) */
     enum mr_result outcome; /* first non-success, else success */
     struct mr_buf detail;   /* its text */
@@ -138,6 +141,8 @@ struct mr_relay {
     uint64_t rng;
     struct pass *passes; /* every pass in memory */
     size_t npasses;
+    struct pass **by_gid; /* the same passes, chained by gid hash: a message is never held twice */
+    size_t nby_gid;       /* buckets, a power of two */
     struct pass *dirty; /* passes with writes for the next commit */
     struct pass **dirty_tail;
     bool more_due; /* the last claim was full: claim again when there is room */
@@ -159,6 +164,30 @@ struct mr_relay {
 
 /* ---- passes ---- */
 
+/* gid_bucket - the by_gid chain of @gid (FNV-1a). */
+static struct pass **gid_bucket(const struct mr_relay *r, const char *gid)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (*gid != '\0') {
+        h ^= (unsigned char)*gid++;
+        h *= 1099511628211ULL;
+    }
+    return &r->by_gid[h & (r->nby_gid - 1)];
+}
+
+/* pass_find - the pass over the message @gid, or NULL. */
+static struct pass *pass_find(const struct mr_relay *r, const char *gid)
+{
+    struct pass *p;
+
+    for (p = *gid_bucket(r, gid); p != NULL; p = p->id_next) {
+        if (strcmp(p->msg->gid, gid) == 0)
+            return p;
+    }
+    return NULL;
+}
+
 /* pass_new - a pass over @msg (taken) under a lease until @lease_until_ms. */
 static struct pass *pass_new(struct mr_relay *r, struct mr_msg *msg, int64_t lease_until_ms)
 {
@@ -173,6 +202,8 @@ static struct pass *pass_new(struct mr_relay *r, struct mr_msg *msg, int64_t lea
         r->passes->prev = p;
     r->passes = p;
     r->npasses++;
+    p->id_next = *gid_bucket(r, msg->gid);
+    *gid_bucket(r, msg->gid) = p;
     return p;
 }
 
@@ -189,6 +220,11 @@ static void recs_clear(struct pass *p)
 /* pass_free - unlink and free @p; it must have no call in flight and not be in the dirty list. */
 static void pass_free(struct mr_relay *r, struct pass *p)
 {
+    struct pass **link = gid_bucket(r, p->msg->gid);
+
+    while (*link != p)
+        link = &(*link)->id_next;
+    *link = p->id_next;
     if (p->prev != NULL)
         p->prev->next = p->next;
     else
@@ -496,7 +532,7 @@ static void steps_maybe_finish(struct mr_relay *r, struct pass *p)
     p->quiet = true;
     mr_buf_reset(&p->detail);
     mr_buf_adds(&p->detail, p->yield_why != NULL ? p->yield_why : "pass ended early");
-    finish(r, p, FIN_RELEASE, now, -1);
+    finish(r, p, FIN_RELEASE, p->yield_at_ms > now ? p->yield_at_ms : now, -1);
 }
 
 /*
@@ -528,9 +564,9 @@ static void pump(struct mr_relay *r, struct pass *p)
             p->yield_why = "relay id taken over";
             break;
         }
-        /* the pass must not outlive its lease: another relay may take the message over then */
-        if (p->calls_made > 0 &&
-            mr_now_ms() + step_timeout_ms(r, m, p->cursor) + LEASE_MARGIN_MS > p->lease_until_ms) {
+        /* no call outlives the lease (another relay may take the message over then), the
+           first one neither: a message handed over late is released and claimed afresh */
+        if (mr_now_ms() + step_timeout_ms(r, m, p->cursor) + LEASE_MARGIN_MS > p->lease_until_ms) {
             p->stop = true;
             p->yield_why = "pass reached the end of its lease";
             break;
@@ -601,6 +637,11 @@ static void start_backcheck(struct mr_relay *r, struct pass *p)
         backcheck_decided(r, p, MR_RESULT_SUCCESS, NULL);
         return;
     }
+    if (mr_now_ms() + mr_query_timeout_ms(m) + LEASE_MARGIN_MS > p->lease_until_ms) {
+        /* the call could outlive the lease: released, and claimed again with a fresh one */
+        finish(r, p, FIN_RELEASE, mr_now_ms(), -1);
+        return;
+    }
     rc = mr_query_request_build(m, &rq, &err);
     if (rc == 0) {
         memset(&hr, 0, sizeof(hr));
@@ -626,6 +667,29 @@ static void start_backcheck(struct mr_relay *r, struct pass *p)
 
 /* ---- finished calls ---- */
 
+/*
+ * call_not_made - the engine did not make call @c: its destination is
+ * stalled (relay_http.c). Nothing was sent, so nothing is recorded and no
+ * attempt counts: the pass ends and its message is due again after its base
+ * retry interval, leaving its room to messages for other destinations.
+ */
+static void call_not_made(struct mr_relay *r, struct pass *p, struct mr_relay_call *c)
+{
+    const struct mr_msg *m = p->msg;
+    int base = mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
+    int64_t at = mr_now_ms() + (int64_t)base * 1000;
+
+    if (c->index == BACKCHECK) {
+        finish(r, p, FIN_RELEASE, at, -1);
+        return;
+    }
+    p->stop = true;
+    p->yield_why = "destination stalled: call not made";
+    if (p->yield_at_ms < at)
+        p->yield_at_ms = at;
+    pump(r, p);
+}
+
 /* on_call_done - take in the answer of call @c. */
 static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
 {
@@ -634,6 +698,11 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
     enum mr_result res;
 
     p->calls_out--;
+    if (c->not_made) {
+        call_not_made(r, p, c);
+        mr_buf_release(&text);
+        return;
+    }
     if (c->index == BACKCHECK) {
         res =
             mr_result_classify(c->status, c->body.p, c->body.len, mr_config.strict_query_prepared);
@@ -716,6 +785,26 @@ static void start_pass(struct mr_relay *r, struct mr_msg *m, int64_t lease_until
     }
 }
 
+/*
+ * held - whether a pass over @m's message is in memory already (a handed
+ * message claimed first, or a claim that found this relay's own lease
+ * lapsed): then @m (taken) is dropped and the live pass keeps the lease,
+ * now until @lease_until_ms. A message is never called by two passes at once.
+ */
+static bool held(struct mr_relay *r, struct mr_msg *m, int64_t lease_until_ms)
+{
+    struct pass *p = pass_find(r, m->gid);
+
+    if (p == NULL)
+        return false;
+    mr_log(MR_LOG_DEBUG, "message taken again while its pass runs; left to that pass", "gid",
+           m->gid, NULL);
+    if (lease_until_ms > p->lease_until_ms)
+        p->lease_until_ms = lease_until_ms;
+    mr_msg_free(m);
+    return true;
+}
+
 /* pass_room - how many more passes --max-inflight allows now. */
 static size_t pass_room(const struct mr_relay *r)
 {
@@ -752,6 +841,8 @@ static void take_handed(struct mr_relay *r)
             mr_msg_free(v[i]);
             continue;
         }
+        if (held(r, v[i], v[i]->lease_until_ms))
+            continue;
         mr_metrics_pass(true);
         start_pass(r, v[i], v[i]->lease_until_ms);
     }
@@ -905,6 +996,8 @@ static void claim(struct mr_relay *r)
         struct mr_msg *m = v[i];
 
         v[i] = NULL; /* the pass owns it now */
+        if (held(r, m, until))
+            continue;
         mr_metrics_pass(false);
         start_pass(r, m, until);
     }
@@ -1482,6 +1575,7 @@ static void relay_free(struct mr_relay *r)
     mr_store_close(r->store);
     mr_store_relay_clear(&r->me);
     free(r->owner);
+    free(r->by_gid);
     free(r);
 }
 
@@ -1499,6 +1593,10 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
     r->on_pass = on_pass;
     r->arg = arg;
     r->dirty_tail = &r->dirty;
+    r->nby_gid = 64;
+    while (r->nby_gid < 2 * (size_t)mr_config.max_inflight)
+        r->nby_gid *= 2;
+    r->by_gid = mr_xcalloc(r->nby_gid, sizeof(*r->by_gid));
     r->rng = ((uint64_t)mr_now_ms() * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uintptr_t)r;
     if (r->rng == 0)
         r->rng = 1;
@@ -1524,15 +1622,18 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
     rc = mr_store_release_owner(r->store, r->owner, err);
     if (rc != 0)
         goto fail;
-    rc = mr_relay_http_new(mr_config.max_connections, &r->http, err);
+    rc = mr_relay_http_new(mr_config.max_connections, mr_config.max_connections_per_target,
+                           (long)mr_config.request_timeout * 1000, &r->http, err);
     if (rc != 0)
         goto fail;
     if (mr_config.kafka_brokers != NULL) {
         rc = mr_relay_kafka_new(&r->kafka, err);
         if (rc != 0)
             goto fail;
-        /* a record must be reported before the lease of its pass ends (see pump) */
-        if (mr_relay_kafka_timeout_ms(r->kafka) + LEASE_MARGIN_MS >= (long)mr_config.lease * 1000) {
+        /* a record must be reported before the lease of its pass ends (see pump), with a
+           second more for the claim to reach it, as --max-request-timeout has */
+        if (mr_relay_kafka_timeout_ms(r->kafka) + 2 * LEASE_MARGIN_MS >
+            (long)mr_config.lease * 1000) {
             rc = mr_err_set(err, MR_EINVAL,
                             "--kafka-property message.timeout.ms: %ld ms does not fit in --lease "
                             "%d s",

@@ -22,10 +22,10 @@ def count_all(r):
     return len(data["transactions"]), [t["gid"] for t in data["transactions"]]
 
 
-def assert_rejected(r, route, body, field, gid=None):
+def assert_rejected(r, route, body, field, gid=None, code=400):
     before, _ = count_all(r)
     status, data = r.post(route, body)
-    assert status == 400, "expected 400 for bad %s, got %s %r" % (field, status, data)
+    assert status == code, "expected %d for bad %s, got %s %r" % (code, field, status, data)
     assert isinstance(data, dict), data
     assert data.get("dtm_result") == "FAILURE", data
     msg = data.get("message")
@@ -116,11 +116,12 @@ def test_unparsable_or_non_object_body_is_400_body(vrelay, route, raw):
     assert vrelay.query("x-trunc")["transaction"] is None
 
 
-def test_body_over_the_limit_is_400_body(relay, app):
+def test_body_over_the_limit_is_413_body(relay, app):
+    """A Content-Length over --max-body is refused before the body is read."""
     r = relay(max_body=1024)
     gid = new_gid("big")
     body = msg_body(gid, [app.url("/svc/a")], ['{"pad":"%s"}' % ("x" * 2000)])
-    assert_rejected(r, "submit", body, "body", gid)
+    assert_rejected(r, "submit", body, "body", gid, code=413)
     # a body under the limit is still fine
     ok = new_gid("small")
     assert r.post("submit", msg_body(ok, [app.url("/svc/a")]))[0] == 200

@@ -473,6 +473,22 @@ static void test_query_apply_retry(void **state)
     mr_msg_free(m);
 }
 
+/* A message's request_timeout (up to 366 days) is cut at --max-request-timeout. */
+static void test_query_timeout_capped_at_max_request_timeout(void **state)
+{
+    struct mr_msg m;
+
+    (void)state;
+    memset(&m, 0, sizeof(m));
+    mr_config.request_timeout = 3;
+    mr_config.max_request_timeout = 20;
+    assert_int_equal(mr_query_timeout_ms(&m), 3000);
+    m.request_timeout = 31622400;
+    assert_int_equal(mr_query_timeout_ms(&m), 20000);
+    m.request_timeout = 7;
+    assert_int_equal(mr_query_timeout_ms(&m), 7000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +510,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_decide_ongoing_asks_again_after_base, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_query_decide_error_backs_off_capped_with_jitter, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_query_timeout_capped_at_max_request_timeout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_query_apply_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_apply_fail, setup, teardown),

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_relay_http.c - the HTTP engine's fairness (relay/relay_http.c): how a
+ * URL names its destination, the per-destination cap and queue, and a stalled
+ * destination's calls reported as not made. The destinations are real
+ * loopback sockets that accept (in the kernel) and never answer.
+ */
+#include "relay/relay_http.c"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "common/config.h"
+
+/* parse - dest_parse(@url) must give @https, @host and @port. */
+static void parse(const char *url, bool https, const char *host, unsigned port)
+{
+    const char *h = NULL;
+    size_t hl = 0;
+    unsigned p = 0;
+    bool s = !https;
+
+    assert_true(dest_parse(url, &s, &h, &hl, &p));
+    assert_int_equal(s, https);
+    assert_int_equal(hl, strlen(host));
+    assert_memory_equal(h, host, hl);
+    assert_int_equal(p, port);
+}
+
+static void test_dest_parse_names_scheme_host_and_port(void **state)
+{
+    (void)state;
+    parse("http://Example.com/x?y#z", false, "Example.com", 80);
+    parse("https://svc.local", true, "svc.local", 443);
+    parse("HTTPS://u:p@h:8443/p?q", true, "h", 8443);
+    parse("http://[::1]:9000/", false, "[::1]", 9000);
+    parse("http://h?x=a:b@c", false, "h", 80);
+    parse("http://h:/", false, "h", 80);
+    {
+        const char *h;
+        size_t hl;
+        unsigned p;
+        bool s;
+
+        assert_false(dest_parse("kafka://t", &s, &h, &hl, &p));
+    }
+}
+
+static void test_dest_get_is_one_per_destination(void **state)
+{
+    struct mr_relay_http *h = NULL;
+    struct mr_relay_dest *a;
+
+    (void)state;
+    assert_int_equal(mr_relay_http_new(8, 2, 1000, &h, NULL), 0);
+    a = dest_get(h, "http://HOST.example:80/a");
+    assert_ptr_equal(dest_get(h, "http://host.example/b?c"), a);
+    assert_ptr_not_equal(dest_get(h, "https://host.example/"), a);
+    assert_ptr_not_equal(dest_get(h, "http://host.example:8080/"), a);
+    assert_int_equal(h->ndests, 3);
+    mr_relay_http_free(h);
+}
+
+/* listener - a loopback socket that never accepts; its port in *port. */
+static int listener(unsigned *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* send_to - a GET of @url with a 10 s timeout, owner index @i. */
+static void send_to(struct mr_relay_http *h, const char *url, size_t i)
+{
+    struct mr_relay_http_req rq;
+
+    memset(&rq, 0, sizeof(rq));
+    rq.url = url;
+    rq.timeout_ms = 10000;
+    assert_int_equal(mr_relay_http_send(h, &rq, NULL, i, NULL), 0);
+}
+
+static void test_full_destination_waits_alone_and_stalls(void **state)
+{
+    struct mr_relay_http *h = NULL;
+    struct mr_relay_call *c;
+    unsigned pa;
+    unsigned pb;
+    int a = listener(&pa);
+    int b = listener(&pb);
+    char ua[64];
+    char ub[64];
+    size_t i;
+    size_t not_made = 0;
+    int64_t deadline;
+
+    (void)state;
+    snprintf(ua, sizeof(ua), "http://127.0.0.1:%u/hang", pa);
+    snprintf(ub, sizeof(ub), "http://127.0.0.1:%u/ok", pb);
+    assert_int_equal(mr_relay_http_new(8, 2, 300, &h, NULL), 0);
+    for (i = 0; i < 5; i++)
+        send_to(h, ua, i);
+    /* the other destination is not queued behind the full one */
+    send_to(h, ub, 5);
+    assert_int_equal(h->nbusy, 3);
+    assert_int_equal(h->nwait, 3);
+    assert_int_equal(mr_relay_http_inflight(h), 6);
+    /* no call of the first destination finishes: after 300 ms its waiting calls are not made */
+    deadline = mr_mono_ms() + 3000;
+    while (not_made < 3 && mr_mono_ms() < deadline) {
+        assert_int_equal(mr_relay_http_poll(h, 50), 0);
+        while ((c = mr_relay_http_done(h)) != NULL) {
+            assert_true(c->not_made);
+            assert_true(c->index >= 2 && c->index < 5);
+            not_made++;
+            mr_relay_http_recycle(h, c);
+        }
+    }
+    assert_int_equal(not_made, 3);
+    assert_int_equal(h->nbusy, 3);
+    /* and a new call to it is not made at once */
+    send_to(h, ua, 6);
+    c = mr_relay_http_done(h);
+    assert_non_null(c);
+    assert_true(c->not_made);
+    mr_relay_http_recycle(h, c);
+    mr_relay_http_free(h);
+    close(a);
+    close(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dest_parse_names_scheme_host_and_port),
+        cmocka_unit_test(test_dest_get_is_one_per_destination),
+        cmocka_unit_test(test_full_destination_waits_alone_and_stalls),
+    };
+    int rc;
+
+    mr_config_defaults(&mr_config);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    mr_config_free(&mr_config);
+    return rc;
+}
