@@ -70,7 +70,7 @@ def test_kill9_then_restart_with_the_same_id_resumes_its_leases_at_once(app, rel
     # the first call of each message hangs past the kill; the second answers at once
     app.set_default("/svc/step", delay=0)
     app.queue("/svc/step", delay=30, times=8)
-    r = relay(relay_id="phoenix", lease=60, request_timeout=40)
+    r = relay(relay_id="phoenix", lease=60, request_timeout=20)
     gids = [new_gid("ph%d" % i) for i in range(8)]
     for g in gids:
         assert r.post("submit", msg_body(g, [app.url("/svc/step")]))[0] == 200
