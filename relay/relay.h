@@ -64,6 +64,14 @@ size_t mr_relay_room(struct mr_relay *r);
 void mr_relay_hand(struct mr_relay *r, struct mr_msg **v, size_t n);
 
 /*
+ * mr_relay_ready - 0 when the relay can deliver as far as a quick look tells:
+ * without --kafka-brokers always; with it, when a broker answers within
+ * @timeout_ms (else MR_EIO "kafka: ..."). Blocks up to @timeout_ms: call it
+ * from a thread of its own (the readiness probe), never from the relay's.
+ */
+int mr_relay_ready(struct mr_relay *r, int timeout_ms, struct mr_err *err);
+
+/*
  * mr_relay_stop - stop claiming, let calls in flight finish for at most
  * mr_config.shutdown_grace seconds, record their results, end this relay's
  * leases, join the thread and free @r. NULL is a no-op.

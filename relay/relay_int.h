@@ -191,4 +191,11 @@ int mr_relay_kafka_fd(const struct mr_relay_kafka *k);
 /* mr_relay_kafka_timeout_ms - the longest a record waits for its report (message.timeout.ms). */
 long mr_relay_kafka_timeout_ms(const struct mr_relay_kafka *k);
 
+/*
+ * mr_relay_kafka_reachable - 0 when a broker answers a metadata request
+ * within @timeout_ms, else MR_EIO "kafka: ...". Blocks up to @timeout_ms; any
+ * thread but the relay's (librdkafka is thread-safe; the relay must not wait).
+ */
+int mr_relay_kafka_reachable(struct mr_relay_kafka *k, int timeout_ms, struct mr_err *err);
+
 #endif
