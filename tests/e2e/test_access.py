@@ -257,9 +257,13 @@ def test_https_serves_the_api_and_refuses_plain_http(app, relay, tmp_path):
         c.request("GET", "/api/ping")
 
 
-@pytest.mark.parametrize("which", ["cert-only", "key-only", "garbage", "missing", "swapped"])
+@pytest.mark.parametrize("which", ["cert-only", "key-only", "garbage", "missing", "swapped",
+                                   "mismatch"])
 def test_bad_tls_settings_stop_the_start(tmp_path, which):
     cert, key = make_cert(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _, other_key = make_cert(other)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
     args = {
@@ -268,6 +272,7 @@ def test_bad_tls_settings_stop_the_start(tmp_path, which):
         "garbage": ["--tls-cert", str(garbage), "--tls-key", key],
         "missing": ["--tls-cert", str(tmp_path / "nope.pem"), "--tls-key", key],
         "swapped": ["--tls-cert", key, "--tls-key", cert],
+        "mismatch": ["--tls-cert", cert, "--tls-key", other_key],
     }[which]
     rc, out = run_serve(args, tmp_path)
     assert rc != 0, out
@@ -277,6 +282,7 @@ def test_bad_tls_settings_stop_the_start(tmp_path, which):
         "garbage": "--tls-cert and --tls-key",
         "missing": "--tls-cert: cannot read",
         "swapped": "--tls-cert and --tls-key",
+        "mismatch": "--tls-cert and --tls-key",
     }[which]
     assert expect in out, out
     assert "PRIVATE KEY" not in out
