@@ -354,6 +354,8 @@ static int serve(int argc, char **argv)
     int rc;
 
     rc = mr_relay_config_parse(argc, argv, &mr_config, &err);
+    if (rc == 0)
+        rc = mr_relay_config_access(&mr_config, &err);
     if (rc != 0) {
         fprintf(stderr, "msgrelay: %s\n", err.msg);
         mr_config_free(&mr_config);

@@ -85,6 +85,15 @@ void mr_relay_stop(struct mr_relay *r);
  */
 int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err);
 
+/*
+ * mr_relay_config_access - for `serve` only, after mr_relay_config_parse():
+ * read the token files into @c's tokens, and refuse what cannot be meant (a
+ * token given both directly and by file, the same token for both scopes,
+ * half a TLS key pair). MR_EINVAL naming the flag; never quotes a token.
+ * The admin commands (list, show, migrate) need no token and skip this.
+ */
+int mr_relay_config_access(struct mr_config *c, struct mr_err *err);
+
 /* mr_relay_config_usage - print the flags, their variables and defaults to @out. */
 void mr_relay_config_usage(void *out_file);
 

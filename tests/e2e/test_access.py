@@ -147,6 +147,20 @@ def test_tokens_from_files(app, relay, tmp_path):
     assert API_TOKEN not in " ".join(r.argv) and ADMIN_TOKEN not in " ".join(r.argv)
 
 
+def test_admin_commands_need_no_token(relay, tmp_path):
+    r = relay(api_token_file=str(tmp_path / "api.token"), start=False)
+    (tmp_path / "api.token").write_text(API_TOKEN + "\n")
+    r.start()
+    r.stop()
+    # a token file the operator cannot read does not stop `msgrelay list`
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    env["MSGRELAY_API_TOKEN_FILE"] = str(tmp_path / "missing.token")
+    store = r.argv[r.argv.index("--store") + 1]
+    out = subprocess.run([relay_binary(), "list", "--store", store],
+                         capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 0 and '"transactions"' in out.stdout, out
+
+
 def run_serve(args, tmp_path, timeout=15):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
     port = socket.socket()
