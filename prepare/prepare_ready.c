@@ -52,8 +52,13 @@ struct mr_ready {
     char why[256];                /* under mu: "" when ready, else the reason */
 };
 
-/* probe - one look at the store (on *@s, opened or reopened here) and the relay; 0 or MR_E*. */
-static int probe(struct mr_ready *r, struct mr_store **s, char *why, size_t n)
+/*
+ * probe - one look at the store (on *@s, opened or reopened here) and the
+ * relay; 0 or MR_E*, with the shown reason in @why and, for the log, the
+ * whole error in @detail.
+ */
+static int probe(struct mr_ready *r, struct mr_store **s, char *why, size_t n,
+                 struct mr_err *detail)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_msg *m = NULL;
@@ -69,7 +74,7 @@ static int probe(struct mr_ready *r, struct mr_store **s, char *why, size_t n)
         mr_store_close(*s);
         *s = NULL;
         snprintf(why, n, "store: not answering");
-        mr_log(MR_LOG_DEBUG, "readiness probe: store failed", "error", err.msg, NULL);
+        *detail = err;
         return rc;
     }
     if (r->hooks.ready != NULL) {
@@ -77,6 +82,7 @@ static int probe(struct mr_ready *r, struct mr_store **s, char *why, size_t n)
         if (rc != 0) {
             /* cut to fit: the reason is a summary, the log has the rest */
             snprintf(why, n, "%.*s", (int)(n - 1), err.msg);
+            *detail = err;
             return rc;
         }
     }
@@ -90,6 +96,7 @@ static void *probe_main(void *arg)
     struct mr_store *s = NULL;
     char why[sizeof(r->why)];
     char was[sizeof(r->why)] = "starting";
+    struct mr_err detail;
     struct timespec until;
     int64_t next;
 
@@ -97,12 +104,13 @@ static void *probe_main(void *arg)
     while (!r->stop) {
         pthread_mutex_unlock(&r->mu);
         next = mr_mono_ms() + READY_PERIOD_MS;
-        probe(r, &s, why, sizeof(why));
+        mr_err_clear(&detail);
+        probe(r, &s, why, sizeof(why), &detail);
         if (strcmp(why, was) != 0) {
             if (why[0] == '\0')
                 mr_log(MR_LOG_INFO, "ready", NULL);
             else
-                mr_log(MR_LOG_WARN, "not ready", "reason", why, NULL);
+                mr_log(MR_LOG_WARN, "not ready", "reason", why, "error", detail.msg, NULL);
             memcpy(was, why, sizeof(was));
         }
         pthread_mutex_lock(&r->mu);
