@@ -677,6 +677,9 @@ void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, co
 /* Largest PEM file read for --tls-cert or --tls-key (a long chain fits). */
 #define TLS_FILE_MAX (1 << 20)
 
+/* GnuTLS priorities: its defaults, but TLS 1.2 and 1.3 only (1.0 and 1.1 are deprecated, RFC 8996). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 /* read_pem - the PEM file at @path (named @who in errors) into @b. */
 static int read_pem(const char *path, const char *who, struct mr_buf *b, struct mr_err *err)
 {
@@ -701,7 +704,7 @@ static int read_pem(const char *path, const char *who, struct mr_buf *b, struct 
     return rc;
 }
 
-/* tls_options - read the key pair into @p and fill @o (3 items) for MHD_OPTION_ARRAY. */
+/* tls_options - read the key pair into @p and fill @o (4 items) for MHD_OPTION_ARRAY. */
 static int tls_options(struct mr_prepare *p, struct MHD_OptionItem *o, struct mr_err *err)
 {
     int rc;
@@ -721,7 +724,8 @@ static int tls_options(struct mr_prepare *p, struct MHD_OptionItem *o, struct mr
         return rc;
     o[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, p->tls_cert.p};
     o[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, p->tls_key.p};
-    o[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    o[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES};
+    o[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     return 0;
 }
 
@@ -738,7 +742,7 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
                      struct mr_err *err)
 {
     struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
-    struct MHD_OptionItem tls[3];
+    struct MHD_OptionItem tls[4];
     struct sockaddr_in sa;
     int rc;
 

@@ -10,6 +10,7 @@ import os
 import socket
 import ssl
 import subprocess
+import warnings
 
 import pytest
 
@@ -269,6 +270,22 @@ def test_https_serves_the_api_and_refuses_plain_http(app, relay, tmp_path):
     with pytest.raises(ssl.SSLError):
         c = http.client.HTTPSConnection("127.0.0.1", r.port, timeout=5, context=ctx)
         c.request("GET", "/api/ping")
+    # TLS 1.1 (deprecated) is refused by the server, even to a client that would take it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        old.load_verify_locations(cert)
+        old.set_ciphers("DEFAULT@SECLEVEL=0")
+        old.minimum_version = ssl.TLSVersion.TLSv1_1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(ssl.SSLError) as refused:
+        with socket.create_connection(("127.0.0.1", r.port), timeout=5) as raw:
+            old.wrap_socket(raw, server_hostname="127.0.0.1")
+    assert not isinstance(refused.value, ssl.SSLCertVerificationError), refused.value
+    modern = ssl.create_default_context(cafile=cert)
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as raw:
+        with modern.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            assert s.version() in ("TLSv1.2", "TLSv1.3"), s.version()
 
 
 @pytest.mark.parametrize("which", ["cert-only", "key-only", "garbage", "missing", "swapped",
