@@ -256,10 +256,11 @@ static int read_token_file(const char *path, const char *who, char **out, struct
     fclose(f);
     if (rc != 0)
         return mr_err_set(err, MR_EINVAL, "%s: cannot read '%s'", who, path);
-    if (n > 0 && buf[n - 1] == '\n')
+    if (n > 0 && buf[n - 1] == '\n') {
         n--;
-    if (n > 0 && buf[n - 1] == '\r')
-        n--;
+        if (n > 0 && buf[n - 1] == '\r')
+            n--;
+    }
     if (n == 0) {
         rc = mr_err_set(err, MR_EINVAL, "%s: '%s' is empty", who, path);
     } else {
