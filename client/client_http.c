@@ -279,7 +279,8 @@ static void check_oom(CURLcode c)
 }
 
 void mr_client__http(CURL *curl, const char *url, const char *post, size_t post_len,
-                     struct curl_slist *headers, long timeout_ms, struct mr_client_answer *a)
+                     struct curl_slist *headers, long timeout_ms, const char *ca_file,
+                     struct mr_client_answer *a)
 {
     long connect_ms =
         timeout_ms < MR_CLIENT__CONNECT_TIMEOUT_MS ? timeout_ms : MR_CLIENT__CONNECT_TIMEOUT_MS;
@@ -298,6 +299,8 @@ void mr_client__http(CURL *curl, const char *url, const char *post, size_t post_
     check_oom(curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data));
     check_oom(curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a->body));
     check_oom(curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, a->error));
+    if (ca_file != NULL)
+        check_oom(curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file));
     if (post != NULL) {
         check_oom(curl_easy_setopt(curl, CURLOPT_POST, 1L));
         check_oom(curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post));
@@ -344,6 +347,30 @@ static struct curl_slist *add_header_line(struct curl_slist *list, const char *n
     else
         mr_buf_addf(&line, "%s: %s", name, value);
     list = slist_add(list, line.p);
+    mr_buf_release(&line);
+    return list;
+}
+
+bool mr_client__token_ok(const char *token)
+{
+    size_t i;
+
+    for (i = 0; token[i] != '\0'; i++) {
+        if (i >= MR_CLIENT_TOKEN_MAX || token[i] <= ' ' || token[i] > '~')
+            return false;
+    }
+    return i > 0;
+}
+
+struct curl_slist *mr_client__add_bearer(struct curl_slist *list, const char *token)
+{
+    struct mr_buf line = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+
+    if (token == NULL)
+        return list;
+    mr_buf_addf(&line, "Authorization: Bearer %s", token);
+    list = slist_add(list, line.p); /* libcurl keeps its own copy */
+    explicit_bzero(line.p, line.len);
     mr_buf_release(&line);
     return list;
 }

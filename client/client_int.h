@@ -53,6 +53,8 @@ struct mr_client_msg {
     bool concurrent;
     bool wait_result;
     long call_timeout_ms;
+    char *token;   /* sent to the server only; NULL: none (wiped when replaced or freed) */
+    char *ca_file; /* CURLOPT_CAINFO; NULL: the system's store */
     CURL *curl; /* created by the first call, reused so prepare and submit share a connection */
 };
 
@@ -119,11 +121,13 @@ void mr_client__describe(const char *what, const char *url, const struct mr_clie
  * earlier options never leak in; its connections are kept): POST @post
  * (@post_len bytes) when @post is not NULL, else GET; @headers borrowed;
  * total timeout @timeout_ms, connect timeout at most 5 s; no signals; only
- * http and https. Fills @a (status 0 and a message on any transport error,
- * or when the answer passes MR_CLIENT__ANSWER_MAX).
+ * http and https; certificates checked against @ca_file (NULL: the system's
+ * store). Fills @a (status 0 and a message on any transport error, or when
+ * the answer passes MR_CLIENT__ANSWER_MAX).
  */
 void mr_client__http(CURL *curl, const char *url, const char *post, size_t post_len,
-                     struct curl_slist *headers, long timeout_ms, struct mr_client_answer *a);
+                     struct curl_slist *headers, long timeout_ms, const char *ca_file,
+                     struct mr_client_answer *a);
 
 /*
  * mr_client__headers - a header list: "Content-Type: application/json" and
@@ -131,6 +135,16 @@ void mr_client__http(CURL *curl, const char *url, const char *post, size_t post_
  * curl_slist_free_all().
  */
 struct curl_slist *mr_client__headers(const struct mr_client_msg *m);
+
+/*
+ * mr_client__add_bearer - append "Authorization: Bearer @token" to @list
+ * (nothing when @token is NULL); the line is wiped once libcurl has copied
+ * it. Returns the list.
+ */
+struct curl_slist *mr_client__add_bearer(struct curl_slist *list, const char *token);
+
+/* mr_client__token_ok - whether @token may be sent: 1 to MR_CLIENT_TOKEN_MAX visible ASCII bytes. */
+bool mr_client__token_ok(const char *token);
 
 /*
  * mr_client__finish - copy @msg into the caller's buffer (see

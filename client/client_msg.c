@@ -30,6 +30,19 @@
 /* Cap on a message we write into the caller's buffer. */
 #define MSG_MAX 4096
 
+/* The defaults of a new message's token and CA file (mr_client_msg_set_token, _set_ca_file). */
+#define ENV_TOKEN "MSGRELAY_API_TOKEN"
+#define ENV_CA_FILE "MSGRELAY_CA_FILE"
+
+/* free_secret - wipe and free a token. */
+static void free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 /* is_http_url - whether @s starts with http:// or https:// (any case) and has more. */
 static bool is_http_url(const char *s)
 {
@@ -91,6 +104,8 @@ int mr_client_msg_new(struct mr_client_msg **out, const char *server, const char
                       size_t errlen)
 {
     struct mr_client_msg *m;
+    const char *env_token;
+    const char *env_ca;
     size_t n;
 
     *out = NULL;
@@ -100,6 +115,10 @@ int mr_client_msg_new(struct mr_client_msg **out, const char *server, const char
         return einval(errbuf, errlen, "gid: empty");
     if (strlen(gid) > MR_CLIENT_GID_MAX)
         return einval(errbuf, errlen, "gid: longer than 128 characters");
+    env_token = getenv(ENV_TOKEN);
+    if (env_token != NULL && env_token[0] != '\0' && !mr_client__token_ok(env_token))
+        return einval(errbuf, errlen, ENV_TOKEN ": not a usable token");
+    env_ca = getenv(ENV_CA_FILE);
     m = mr_xcalloc(1, sizeof(*m));
     n = strlen(server);
     while (n > 0 && server[n - 1] == '/')
@@ -107,6 +126,10 @@ int mr_client_msg_new(struct mr_client_msg **out, const char *server, const char
     m->server = mr_xstrndup(server, n);
     m->gid = mr_xstrdup(gid);
     m->call_timeout_ms = MR_CLIENT_CALL_TIMEOUT_MS;
+    if (env_token != NULL && env_token[0] != '\0')
+        m->token = mr_xstrdup(env_token);
+    if (env_ca != NULL && env_ca[0] != '\0')
+        m->ca_file = mr_xstrdup(env_ca);
     *out = m;
     return mr_client__finish(MR_CLIENT_SUCCESS, "", errbuf, errlen);
 }
@@ -132,6 +155,8 @@ void mr_client_msg_free(struct mr_client_msg *m)
     free(m->gid);
     free(m->query_prepared);
     free(m->barrier_table);
+    free_secret(m->token);
+    free(m->ca_file);
     if (m->curl != NULL)
         curl_easy_cleanup(m->curl);
     free(m);
@@ -209,6 +234,23 @@ void mr_client_msg_set_call_timeout(struct mr_client_msg *m, long timeout_ms)
     m->call_timeout_ms = timeout_ms > 0 ? timeout_ms : MR_CLIENT_CALL_TIMEOUT_MS;
 }
 
+int mr_client_msg_set_token(struct mr_client_msg *m, const char *token, char *errbuf,
+                            size_t errlen)
+{
+    if (token != NULL && token[0] != '\0' && !mr_client__token_ok(token))
+        return einval(errbuf, errlen,
+                      "token: must be at most 4096 visible ASCII characters (no spaces)");
+    free_secret(m->token);
+    m->token = token != NULL && token[0] != '\0' ? mr_xstrdup(token) : NULL;
+    return mr_client__finish(MR_CLIENT_SUCCESS, "", errbuf, errlen);
+}
+
+void mr_client_msg_set_ca_file(struct mr_client_msg *m, const char *path)
+{
+    free(m->ca_file);
+    m->ca_file = path != NULL && path[0] != '\0' ? mr_xstrdup(path) : NULL;
+}
+
 int mr_client_msg_set_barrier_table(struct mr_client_msg *m, const char *table, char *errbuf,
                                     size_t errlen)
 {
@@ -236,15 +278,15 @@ static CURL *ensure_curl(struct mr_client_msg *m)
  * @headers on @curl; classify the answer and describe it into @msg as @what.
  */
 static int get_or_post(CURL *curl, const char *what, const char *url, const struct mr_buf *body,
-                       struct curl_slist *headers, long timeout_ms, struct mr_client_answer *a,
-                       struct mr_buf *msg)
+                       struct curl_slist *headers, long timeout_ms, const char *ca_file,
+                       struct mr_client_answer *a, struct mr_buf *msg)
 {
     if (curl == NULL) {
         mr_buf_addf(msg, "%s: cannot create a libcurl handle", what);
         return MR_CLIENT_ERROR;
     }
     mr_client__http(curl, url, body != NULL ? body->p : NULL, body != NULL ? body->len : 0, headers,
-                    timeout_ms, a);
+                    timeout_ms, ca_file, a);
     mr_client__describe(what, url, a, msg);
     return mr_client__classify(a->status, a->body.p, a->body.len);
 }
@@ -264,10 +306,10 @@ static int call_server(struct mr_client_msg *m, enum mr_client__call call, const
         rc = MR_CLIENT_EINVAL;
         mr_buf_addf(&msg, "%s: request larger than %zu bytes", route, MR_CLIENT__REQUEST_MAX);
     } else {
-        headers = mr_client__headers(NULL);
+        headers = mr_client__add_bearer(mr_client__headers(NULL), m->token);
         mr_client__answer_init(&a);
-        rc =
-            get_or_post(ensure_curl(m), route, url.p, &body, headers, m->call_timeout_ms, &a, &msg);
+        rc = get_or_post(ensure_curl(m), route, url.p, &body, headers, m->call_timeout_ms,
+                         m->ca_file, &a, &msg);
         mr_client__answer_release(&a);
         curl_slist_free_all(headers);
     }
@@ -315,10 +357,11 @@ int mr_client_query_prepared(struct mr_client_msg *m, const char *query_prepared
         rc = MR_CLIENT_EINVAL;
         mr_buf_adds(&msg, "back-check: URL too long");
     } else {
+        /* the application's own URL: its branch headers, never the relay's token */
         headers = mr_client__headers(m);
         mr_client__answer_init(&a);
-        rc = get_or_post(ensure_curl(m), "back-check", url.p, NULL, headers, m->call_timeout_ms, &a,
-                         &msg);
+        rc = get_or_post(ensure_curl(m), "back-check", url.p, NULL, headers, m->call_timeout_ms,
+                         m->ca_file, &a, &msg);
         mr_client__answer_release(&a);
         curl_slist_free_all(headers);
     }
@@ -345,6 +388,8 @@ int mr_client_new_gid(const char *server, long timeout_ms, char **gid, char *err
     struct mr_buf msg = MR_BUF_INIT(MSG_MAX);
     struct mr_client_answer a;
     struct curl_slist *headers;
+    const char *token;
+    const char *ca_file;
     CURL *curl;
     size_t n;
     int rc;
@@ -357,11 +402,19 @@ int mr_client_new_gid(const char *server, long timeout_ms, char **gid, char *err
         n--;
     mr_buf_add(&url, server, n);
     mr_buf_adds(&url, "/newGid");
+    token = getenv(ENV_TOKEN);
+    if (token != NULL && token[0] != '\0' && !mr_client__token_ok(token)) {
+        mr_buf_release(&url);
+        return einval(errbuf, errlen, ENV_TOKEN ": not a usable token");
+    }
+    ca_file = getenv(ENV_CA_FILE);
     curl = curl_easy_init();
-    headers = mr_client__headers(NULL);
+    headers = mr_client__add_bearer(mr_client__headers(NULL),
+                                    token != NULL && token[0] != '\0' ? token : NULL);
     mr_client__answer_init(&a);
     rc = get_or_post(curl, "newGid", url.p, NULL, headers,
-                     timeout_ms > 0 ? timeout_ms : MR_CLIENT_CALL_TIMEOUT_MS, &a, &msg);
+                     timeout_ms > 0 ? timeout_ms : MR_CLIENT_CALL_TIMEOUT_MS,
+                     ca_file != NULL && ca_file[0] != '\0' ? ca_file : NULL, &a, &msg);
     if (rc == MR_CLIENT_SUCCESS) {
         json_t *j = json_loadb(a.body.p, a.body.len, 0, NULL);
         const char *g = gid_of(j);

@@ -49,6 +49,16 @@ void mr_config_defaults(struct mr_config *c)
     c->max_request_timeout = 30;
 }
 
+/* free_secret - wipe and free a token, so a core dump of a later process reusing the page
+ * does not find it (best effort: copies libc or the kernel made are out of reach). */
+static void free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 void mr_config_free(struct mr_config *c)
 {
     size_t i;
@@ -60,6 +70,18 @@ void mr_config_free(struct mr_config *c)
     for (i = 0; i < c->kafka_properties.n; i++)
         free(c->kafka_properties.v[i]);
     free(c->kafka_properties.v);
+    free_secret(c->admin_token);
+    free_secret(c->api_token);
+    free(c->admin_token_file);
+    free(c->api_token_file);
+    free(c->tls_cert);
+    free(c->tls_key);
+    c->admin_token = NULL;
+    c->api_token = NULL;
+    c->admin_token_file = NULL;
+    c->api_token_file = NULL;
+    c->tls_cert = NULL;
+    c->tls_key = NULL;
     c->bind = NULL;
     c->store = NULL;
     c->relay_id = NULL;

@@ -57,7 +57,19 @@ struct mr_config {
     int body_timeout;               /* s from a request's start until its body is in (30) */
     int max_connections_per_target; /* outbound calls at once to one scheme+host+port (0: auto) */
     int max_request_timeout;        /* s, cap of any call's timeout (30, below --lease) */
+    /* Access and transport (see README "Access and HTTPS"). Tokens are secrets:
+     * never logged, printed or echoed in an error. NULL = that scope is open. */
+    char *admin_token;      /* opens every route */
+    char *api_token;        /* opens the producer's routes (and, without admin_token, all) */
+    char *admin_token_file; /* where admin_token was read from (NULL: not from a file) */
+    char *api_token_file;   /* where api_token was read from */
+    char *tls_cert;         /* PEM certificate (chain) of the HTTPS API; NULL: plain HTTP */
+    char *tls_key;          /* its PEM private key; set together with tls_cert */
 };
+
+/* Shortest and longest token accepted, bytes. */
+#define MR_TOKEN_MIN 16
+#define MR_TOKEN_MAX 4096
 
 extern struct mr_config mr_config;
 

@@ -12,7 +12,7 @@
 #include "common/model.h"
 
 /* HTTP statuses we answer with; anything else lands in the last slot. */
-static const int status_codes[] = {200, 400, 404, 405, 409, 413, 425, 500, 503, 0};
+static const int status_codes[] = {200, 400, 401, 403, 404, 405, 409, 413, 425, 500, 503, 0};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]))
 
 static atomic_long api_calls[MR_ROUTE_COUNT][NSTATUS];

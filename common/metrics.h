@@ -29,6 +29,7 @@
     X(MR_ROUTE_DELETETOPIC, "deleteTopic")                                                         \
     X(MR_ROUTE_SCANKV, "scanKV")                                                                   \
     X(MR_ROUTE_QUERYKV, "queryKV")                                                                 \
+    X(MR_ROUTE_READY, "ready")                                                                     \
     X(MR_ROUTE_OTHER, "other")
 
 enum mr_route {

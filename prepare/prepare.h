@@ -3,7 +3,8 @@
  * prepare.h - the HTTP intake's public face.
  *
  * The intake serves the DTM-compatible API under /api/dtmsvr (and /api/ping,
- * /api/metrics) with libmicrohttpd. Requests that touch the store are queued
+ * /api/ready, /api/metrics) with libmicrohttpd, over HTTPS with --tls-cert,
+ * each route guarded by the token of its scope when one is set. Requests that touch the store are queued
  * to one writer thread that applies many of them in one transaction (group
  * commit) and answers each only after that commit. The intake never delivers
  * and never calls into relay/ or query/: after a commit that made work due it
@@ -31,17 +32,23 @@ struct mr_prepare;
  *   hand: @v[0..n) were just committed as submitted and due now, each leased
  *     to mr_config.relay_id until its lease_until_ms, with their steps (ids
  *     set): the relay delivers them without claiming them. Taken.
+ *   ready (may be NULL): unlike the others, runs on the readiness probe's
+ *     thread and may block up to @timeout_ms: 0 when the relay can deliver,
+ *     else an error whose message GET /api/ready shows (an open route: no
+ *     host names or credentials in it).
  */
 struct mr_prepare_hooks {
     void *arg;
     void (*wake)(void *arg);
     size_t (*room)(void *arg);
     void (*hand)(void *arg, struct mr_msg **v, size_t n);
+    int (*ready)(void *arg, int timeout_ms, struct mr_err *err);
 };
 
 /*
  * mr_prepare_start - open the writer's store connection, start the writer
- * thread and listen on mr_config.bind:port. @hooks is copied. Owned result:
+ * thread and the readiness probe, and listen on mr_config.bind:port (HTTPS
+ * with mr_config.tls_cert and tls_key, read here). @hooks is copied. Owned result:
  * mr_prepare_stop().
  */
 int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **out,

@@ -21,6 +21,12 @@
  * connection list is locked around that, and libmicrohttpd reports a
  * connection closed (NOTIFY_CONNECTION) before it closes the socket, so the
  * reaper never touches a socket number already reused.
+ *
+ * Access: every route has a scope in the one route table (open, api, admin).
+ * The token is checked on the request's first call, before its body is read;
+ * a request without the right token is answered 401 (403 for the api token on
+ * an admin route) and reaches nothing else. Tokens are compared in constant
+ * time over their whole length and never logged.
  */
 #include "prepare/prepare.h"
 
@@ -29,8 +35,10 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -71,13 +79,16 @@ struct mr_prepare {
     bool reaper_stop;        /* conns_mu */
     bool reaper_running;
     pthread_t reaper;
+    struct mr_ready *ready;
+    struct mr_buf tls_cert; /* PEM, kept while the daemon runs */
+    struct mr_buf tls_key;  /* PEM; wiped before it is freed */
 };
 
 /* Per-connection request state, from the first call to the completion callback. */
 struct conn_ctx {
     struct mr_buf body;
     bool too_big;
-    bool answered;      /* answered before its body was read (413) */
+    bool answered; /* answered on the first call (401/403/413): the body is dropped unread */
     struct mr_req *req; /* queued to the writer; answered when resumed */
 };
 
@@ -420,51 +431,178 @@ static enum MHD_Result route_metrics(struct MHD_Connection *conn)
     return ret;
 }
 
-/* One route: path under /api, method, handler kind. */
+/* route_ready - GET /api/ready: 200 {"status":"ready"} or 503 {"status":"not ready","reason":…}. */
+static enum MHD_Result route_ready(struct mr_prepare *p, struct MHD_Connection *conn)
+{
+    struct mr_answer a = {0, NULL};
+    enum MHD_Result ret;
+    char why[256];
+    json_t *j = json_object();
+    bool ok = mr_ready_check(p->ready, why, sizeof(why));
+
+    json_object_set_new(j, "status", json_string(ok ? "ready" : "not ready"));
+    if (!ok)
+        json_object_set_new(j, "reason", json_string(why));
+    mr_reply_json(&a, j);
+    if (!ok)
+        a.status = 503;
+    ret = send_answer(conn, MR_ROUTE_READY, &a);
+    free(a.body);
+    return ret;
+}
+
+/*
+ * Who may call a route. API: the producer's routes (what a DTM SDK calls for
+ * a message). ADMIN: everything an operator uses; new routes belong here
+ * unless they are the producer's. OPEN: liveness, readiness, metrics (counts
+ * only, no payloads).
+ */
+enum scope { SCOPE_OPEN, SCOPE_API, SCOPE_ADMIN };
+
+/* One route: path under /api, method, handler kind, scope. */
 struct route {
     const char *path;
     const char *method; /* NULL: any */
     int id;             /* enum mr_route */
     int op;             /* enum mr_req_op for write routes, -1 otherwise */
+    enum scope scope;
+    bool prefix; /* path is a prefix (the rest is the route's argument) */
 };
 
 static const struct route routes[] = {
-    {"/api/dtmsvr/prepare", "POST", MR_ROUTE_PREPARE, MR_OP_PREPARE},
-    {"/api/dtmsvr/submit", "POST", MR_ROUTE_SUBMIT, MR_OP_SUBMIT},
-    {"/api/dtmsvr/abort", "POST", MR_ROUTE_ABORT, MR_OP_ABORT},
-    {"/api/dtmsvr/forceStop", "POST", MR_ROUTE_FORCESTOP, MR_OP_FORCESTOP},
-    {"/api/dtmsvr/resetNextCronTime", "POST", MR_ROUTE_RESETNEXTCRONTIME, MR_OP_RESET},
-    {"/api/dtmsvr/query", "GET", MR_ROUTE_QUERY, -1},
-    {"/api/dtmsvr/all", "GET", MR_ROUTE_ALL, -1},
-    {"/api/dtmsvr/newGid", "GET", MR_ROUTE_NEWGID, -1},
-    {"/api/dtmsvr/version", "GET", MR_ROUTE_VERSION, -1},
-    {"/api/dtmsvr/subscribe", "GET", MR_ROUTE_SUBSCRIBE, -1},
-    {"/api/dtmsvr/unsubscribe", "GET", MR_ROUTE_UNSUBSCRIBE, -1},
-    {"/api/dtmsvr/scanKV", "GET", MR_ROUTE_SCANKV, -1},
-    {"/api/dtmsvr/queryKV", "GET", MR_ROUTE_QUERYKV, -1},
-    {"/api/metrics", "GET", MR_ROUTE_METRICS, -1},
-    {"/api/ping", NULL, MR_ROUTE_PING, -1},
+    {"/api/dtmsvr/prepare", "POST", MR_ROUTE_PREPARE, MR_OP_PREPARE, SCOPE_API, false},
+    {"/api/dtmsvr/submit", "POST", MR_ROUTE_SUBMIT, MR_OP_SUBMIT, SCOPE_API, false},
+    {"/api/dtmsvr/abort", "POST", MR_ROUTE_ABORT, MR_OP_ABORT, SCOPE_API, false},
+    {"/api/dtmsvr/forceStop", "POST", MR_ROUTE_FORCESTOP, MR_OP_FORCESTOP, SCOPE_ADMIN, false},
+    {"/api/dtmsvr/resetNextCronTime", "POST", MR_ROUTE_RESETNEXTCRONTIME, MR_OP_RESET,
+     SCOPE_ADMIN, false},
+    {"/api/dtmsvr/query", "GET", MR_ROUTE_QUERY, -1, SCOPE_API, false},
+    {"/api/dtmsvr/all", "GET", MR_ROUTE_ALL, -1, SCOPE_ADMIN, false},
+    {"/api/dtmsvr/newGid", "GET", MR_ROUTE_NEWGID, -1, SCOPE_API, false},
+    {"/api/dtmsvr/version", "GET", MR_ROUTE_VERSION, -1, SCOPE_ADMIN, false},
+    {"/api/dtmsvr/subscribe", "GET", MR_ROUTE_SUBSCRIBE, -1, SCOPE_ADMIN, false},
+    {"/api/dtmsvr/unsubscribe", "GET", MR_ROUTE_UNSUBSCRIBE, -1, SCOPE_ADMIN, false},
+    {"/api/dtmsvr/scanKV", "GET", MR_ROUTE_SCANKV, -1, SCOPE_ADMIN, false},
+    {"/api/dtmsvr/queryKV", "GET", MR_ROUTE_QUERYKV, -1, SCOPE_ADMIN, false},
+    {TOPIC_PATH, "DELETE", MR_ROUTE_DELETETOPIC, -1, SCOPE_ADMIN, true},
+    {"/api/metrics", "GET", MR_ROUTE_METRICS, -1, SCOPE_OPEN, false},
+    {"/api/ping", NULL, MR_ROUTE_PING, -1, SCOPE_OPEN, false},
+    {"/api/ready", "GET", MR_ROUTE_READY, -1, SCOPE_OPEN, false},
 };
+
+/* find_route - the route for @url, or NULL. */
+static const struct route *find_route(const char *url)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (routes[i].prefix ? strncmp(url, routes[i].path, strlen(routes[i].path)) == 0
+                             : strcmp(url, routes[i].path) == 0)
+            return &routes[i];
+    }
+    return NULL;
+}
+
+/*
+ * token_eq - whether @given (@glen bytes, from the request) is the token @want,
+ * in time that depends only on @want's length: every byte is looked at, there
+ * is no early exit, and a length mismatch only sets a bit.
+ */
+static bool token_eq(const char *given, size_t glen, const char *want)
+{
+    size_t wlen = strlen(want);
+    unsigned char diff = glen != wlen;
+    size_t i;
+
+    for (i = 0; i < wlen; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < glen ? given[i] : 0);
+    return diff == 0;
+}
+
+/*
+ * check_access - 0 when @conn may call a route of @scope; else 401 or 403 with
+ * the reason in *@why. The rule (README "Access and HTTPS"): an api route
+ * takes the api or the admin token and is open without --api-token; an admin
+ * route takes the admin token, or the api token when no admin token is set,
+ * and is open only when neither is set.
+ */
+static int check_access(struct MHD_Connection *conn, enum scope scope, const char **why)
+{
+    const char *admin = mr_config.admin_token;
+    const char *api = mr_config.api_token;
+    const char *h;
+    size_t len;
+    bool ok;
+
+    if (scope == SCOPE_OPEN || (scope == SCOPE_API && api == NULL) ||
+        (scope == SCOPE_ADMIN && admin == NULL && api == NULL))
+        return 0;
+    h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        *why = "authorization: a bearer token is required";
+        return 401;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    len = strlen(h);
+    if (len > MR_TOKEN_MAX) {
+        *why = "authorization: token not accepted";
+        return 401;
+    }
+    if (scope == SCOPE_API) {
+        ok = token_eq(h, len, api);
+        ok |= admin != NULL && token_eq(h, len, admin);
+    } else {
+        ok = token_eq(h, len, admin != NULL ? admin : api);
+        if (!ok && admin != NULL && api != NULL && token_eq(h, len, api)) {
+            *why = "authorization: the api token does not open this route";
+            return 403;
+        }
+    }
+    if (ok)
+        return 0;
+    *why = "authorization: token not accepted";
+    return 401;
+}
+
+/* send_denied - the 401/403 envelope with its WWW-Authenticate challenge (RFC 6750). */
+static enum MHD_Result send_denied(struct MHD_Connection *conn, int route, int status,
+                                   const char *why, bool had_token)
+{
+    struct mr_answer a = {0, NULL};
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    const char *challenge = status == 403 ? "Bearer realm=\"msgrelay\", error=\"insufficient_scope\""
+                            : had_token   ? "Bearer realm=\"msgrelay\", error=\"invalid_token\""
+                                          : "Bearer realm=\"msgrelay\"";
+
+    mr_reply_envelope(&a, status, why);
+    resp = MHD_create_response_from_buffer(strlen(a.body), a.body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(a.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+    ret = MHD_queue_response(conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    mr_metrics_api(route, status);
+    return ret;
+}
 
 static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *conn, const char *url,
                                 const char *method, struct conn_ctx *c)
 {
-    const struct route *rt = NULL;
+    const struct route *rt = find_route(url);
     json_t *j;
     char gid[23];
-    size_t i;
 
-    if (strncmp(url, TOPIC_PATH, strlen(TOPIC_PATH)) == 0)
-        return route_delete_topic(p, conn, c, url, method);
-    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(url, routes[i].path) == 0) {
-            rt = &routes[i];
-            break;
-        }
-    }
     if (rt == NULL)
         return send_text(conn, MR_ROUTE_OTHER, 404, "text/plain; charset=utf-8",
                          "404 page not found");
+    if (rt->prefix)
+        return route_delete_topic(p, conn, c, url, method);
     if (rt->method != NULL && strcmp(method, rt->method) != 0 &&
         !(strcmp(rt->method, "GET") == 0 && strcmp(method, "HEAD") == 0))
         return send_envelope(conn, rt->id, 405, "method not allowed");
@@ -493,6 +631,8 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
         return send_json(conn, rt->id, j);
     case MR_ROUTE_METRICS:
         return route_metrics(conn);
+    case MR_ROUTE_READY:
+        return route_ready(p, conn);
     default:
         j = json_object();
         json_object_set_new(j, "msg", json_string("pong"));
@@ -638,6 +778,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct mr_prepare *p = cls;
     struct conn_ctx *c = *con_cls;
     struct conn_slot *s;
+    const struct route *rt;
+    const char *why = NULL;
+    int denied;
 
     (void)version;
     if (c == NULL) {
@@ -651,6 +794,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c = mr_xcalloc(1, sizeof(*c));
         mr_buf_init(&c->body, mr_config.max_body);
         *con_cls = c;
+        /* the headers are in: refuse a request without its token before reading its body */
+        rt = find_route(url);
+        denied = rt != NULL ? check_access(conn, rt->scope, &why) : 0;
+        if (denied != 0) {
+            c->answered = true;
+            mr_log(MR_LOG_DEBUG, "request refused", "route", mr_route_name(rt->id), "error", why,
+                   NULL);
+            return send_denied(conn, rt->id, denied, why,
+                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_AUTHORIZATION) != NULL);
+        }
         if (too_big_announced(conn)) {
             char msg[80];
 
@@ -662,6 +816,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (c->answered) {
+        /* already answered; whatever still arrives is dropped unread */
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -727,10 +882,75 @@ static int bind_errno(const struct sockaddr_in *sa)
     return e;
 }
 
+/* Largest PEM file read for --tls-cert or --tls-key (a long chain fits). */
+#define TLS_FILE_MAX (1 << 20)
+
+/* GnuTLS priorities: its defaults, but TLS 1.2 and 1.3 only (1.0 and 1.1 are deprecated, RFC 8996). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* read_pem - the PEM file at @path (named @who in errors) into @b. */
+static int read_pem(const char *path, const char *who, struct mr_buf *b, struct mr_err *err)
+{
+    char chunk[4096];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    int rc = 0;
+
+    if (f == NULL)
+        return mr_err_set(err, MR_EINVAL, "%s: cannot read '%s': %s", who, path, strerror(errno));
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = mr_buf_add(b, chunk, n);
+    if (rc != 0)
+        rc = mr_err_set(err, MR_EINVAL, "%s: '%s' is larger than %d bytes", who, path,
+                        TLS_FILE_MAX);
+    else if (ferror(f))
+        rc = mr_err_set(err, MR_EINVAL, "%s: cannot read '%s'", who, path);
+    else if (strstr(b->p, "-----BEGIN ") == NULL)
+        rc = mr_err_set(err, MR_EINVAL, "%s: '%s' is not a PEM file", who, path);
+    explicit_bzero(chunk, sizeof(chunk));
+    fclose(f);
+    return rc;
+}
+
+/* tls_options - read the key pair into @p and fill @o (4 items) for MHD_OPTION_ARRAY. */
+static int tls_options(struct mr_prepare *p, struct MHD_OptionItem *o, struct mr_err *err)
+{
+    int rc;
+
+    o[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (mr_config.tls_cert == NULL)
+        return 0;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return mr_err_set(err, MR_EINVAL,
+                          "--tls-cert: this libmicrohttpd was built without TLS (GnuTLS)");
+    mr_buf_init(&p->tls_cert, TLS_FILE_MAX);
+    mr_buf_init(&p->tls_key, TLS_FILE_MAX);
+    rc = read_pem(mr_config.tls_cert, "--tls-cert", &p->tls_cert, err);
+    if (rc == 0)
+        rc = read_pem(mr_config.tls_key, "--tls-key", &p->tls_key, err);
+    if (rc != 0)
+        return rc;
+    o[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, p->tls_cert.p};
+    o[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, p->tls_key.p};
+    o[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES};
+    o[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return 0;
+}
+
+/* free_tls - wipe the key and free both PEM copies. */
+static void free_tls(struct mr_prepare *p)
+{
+    if (p->tls_key.len > 0)
+        explicit_bzero(p->tls_key.p, p->tls_key.len);
+    mr_buf_release(&p->tls_key);
+    mr_buf_release(&p->tls_cert);
+}
+
 int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **out,
                      struct mr_err *err)
 {
     struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
+    struct MHD_OptionItem tls[4];
     struct sockaddr_in sa;
     int rc;
 
@@ -744,25 +964,39 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         free(p);
         return mr_err_set(err, MR_EINVAL, "bind: '%s' is not an IPv4 address", mr_config.bind);
     }
-    rc = mr_writer_start(hooks, resume_conn, &p->writer, err);
+    rc = tls_options(p, tls, err);
+    if (rc == 0)
+        rc = mr_ready_start(hooks, &p->ready, err);
+    if (rc == 0)
+        rc = mr_writer_start(hooks, resume_conn, &p->writer, err);
     if (rc != 0) {
+        mr_ready_stop(p->ready);
+        free_tls(p);
         free(p);
         return rc;
     }
     p->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+            (mr_config.tls_cert != NULL ? MHD_USE_TLS : 0),
         (uint16_t)mr_config.port, NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients_per_ip,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, p, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, p, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (p->daemon == NULL) {
         int e = bind_errno(&sa);
 
         mr_writer_stop(p->writer);
+        mr_ready_stop(p->ready);
+        free_tls(p);
         free(p);
+        if (e == 0 && mr_config.tls_cert != NULL)
+            return mr_err_set(err, MR_ESYS,
+                              "http: cannot listen on %s:%d with TLS: are --tls-cert and "
+                              "--tls-key a valid PEM certificate and its key?",
+                              mr_config.bind, mr_config.port);
         return mr_err_set(err, MR_ESYS, "http: cannot listen on %s:%d: %s", mr_config.bind,
                           mr_config.port, e != 0 ? strerror(e) : "the server did not start");
     }
@@ -813,5 +1047,7 @@ void mr_prepare_stop(struct mr_prepare *p)
     MHD_stop_daemon(p->daemon);
     pthread_cond_destroy(&p->reaper_cv);
     pthread_mutex_destroy(&p->conns_mu);
+    mr_ready_stop(p->ready);
+    free_tls(p);
     free(p);
 }

@@ -105,7 +105,7 @@ int mr_check_subscriber_url(const char *url, struct mr_err *err);
 
 /*
  * mr_reply_envelope - the DTM answer for @status: 200 {"dtm_result":"SUCCESS"};
- * 400/409 {"dtm_result":"FAILURE","message":…}; 425 {"dtm_result":"ONGOING",…};
+ * 400/401/403/409 {"dtm_result":"FAILURE","message":…}; 425 {"dtm_result":"ONGOING",…};
  * anything else {"message":…}. @message may be NULL for 200.
  */
 void mr_reply_envelope(struct mr_answer *a, int status, const char *message);
@@ -126,6 +126,28 @@ json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit);
  * @limit rows came back), as scanKV answers.
  */
 json_t *mr_render_kvs(const struct mr_kv *v, size_t n, bool scan, size_t limit);
+
+/* ---- prepare_ready.c: the state GET /api/ready reports ---- */
+
+struct mr_ready;
+
+/*
+ * mr_ready_start - start the probe thread (its own store connection; the
+ * hooks' ready, when set, asks the relay). @hooks is copied. Owned result:
+ * mr_ready_stop().
+ */
+int mr_ready_start(const struct mr_prepare_hooks *hooks, struct mr_ready **out,
+                   struct mr_err *err);
+
+/*
+ * mr_ready_check - whether the last probe found everything answering, and
+ * recently; otherwise the reason in @why (@n bytes, "" when ready). Any
+ * thread; never waits on anything but a short mutex.
+ */
+bool mr_ready_check(struct mr_ready *r, char *why, size_t n);
+
+/* mr_ready_stop - stop and join the probe thread, close its store, free @r. NULL is a no-op. */
+void mr_ready_stop(struct mr_ready *r);
 
 /* ---- prepare_writer.c ---- */
 

@@ -37,7 +37,8 @@ void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
 
     if (status == 200) {
         json_object_set_new(j, "dtm_result", json_string("SUCCESS"));
-    } else if (status == 400 || status == 409 || status == 413) {
+    } else if (status == 400 || status == 401 || status == 403 || status == 409 ||
+               status == 413) {
         json_object_set_new(j, "dtm_result", json_string("FAILURE"));
         json_object_set_new(j, "message", json_string(message ? message : ""));
     } else if (status == 425) {

@@ -14,6 +14,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,55 @@ static int fit_open_files(void)
         mr_config.max_clients = (int)room;
     }
     return 0;
+}
+
+/*
+ * wire_ready - the readiness probe asks the relay (Kafka reachable). Called on
+ * the probe's thread; the relay is looked up under the mutex but asked after
+ * unlocking, since the answer may take @timeout_ms and the other hooks must
+ * not wait for it. Safe: the probe is joined (mr_prepare_stop) before the
+ * relay is stopped.
+ */
+static int wire_ready(void *arg, int timeout_ms, struct mr_err *err)
+{
+    struct wiring *w = arg;
+    struct mr_relay *r;
+
+    pthread_mutex_lock(&w->mu);
+    r = w->relay;
+    pthread_mutex_unlock(&w->mu);
+    return r != NULL ? mr_relay_ready(r, timeout_ms, err) : 0;
+}
+
+/* is_loopback - whether the IPv4 text address @a is in 127.0.0.0/8. */
+static bool is_loopback(const char *a)
+{
+    return strncmp(a, "127.", 4) == 0;
+}
+
+/*
+ * warn_access - say at start-up what is open to anyone who reaches the port,
+ * and whether tokens travel in clear, when the relay listens beyond loopback.
+ */
+static void warn_access(void)
+{
+    const struct mr_config *c = &mr_config;
+
+    if (is_loopback(c->bind))
+        return;
+    if (c->admin_token == NULL && c->api_token == NULL)
+        mr_log(MR_LOG_WARN,
+               "the API is open to anyone who reaches this port: set --api-token and --admin-token",
+               "bind", c->bind, NULL);
+    else if (c->api_token == NULL)
+        mr_log(MR_LOG_WARN,
+               "the producer's routes are open to anyone who reaches this port: set --api-token",
+               "bind", c->bind, NULL);
+    if ((c->admin_token != NULL || c->api_token != NULL) && c->tls_cert == NULL)
+        mr_log(MR_LOG_WARN,
+               "tokens travel in clear over plain HTTP: set --tls-cert and --tls-key, or keep "
+               "a TLS proxy in front",
+               "bind", c->bind, NULL);
 }
 
 /* default_relay_id - hostname:port, stable across restarts so leases are resumed. */
@@ -355,7 +405,7 @@ static int serve(int argc, char **argv)
 {
     struct mr_err err = MR_ERR_INIT;
     struct wiring w;
-    struct mr_prepare_hooks hooks = {&w, wire_wake, wire_room, wire_hand};
+    struct mr_prepare_hooks hooks = {&w, wire_wake, wire_room, wire_hand, wire_ready};
     sigset_t set;
     char port[16];
     char *shown;
@@ -363,6 +413,8 @@ static int serve(int argc, char **argv)
     int rc;
 
     rc = mr_relay_config_parse(argc, argv, &mr_config, &err);
+    if (rc == 0)
+        rc = mr_relay_config_access(&mr_config, &err);
     if (rc != 0) {
         fprintf(stderr, "msgrelay: %s\n", err.msg);
         mr_config_free(&mr_config);
@@ -412,8 +464,10 @@ static int serve(int argc, char **argv)
     snprintf(port, sizeof(port), "%d", mr_config.port);
     shown = mr_store_uri_redacted(mr_config.store);
     mr_log(MR_LOG_INFO, "msgrelay serving", "bind", mr_config.bind, "port", port, "store", shown,
-           "relay_id", mr_config.relay_id, NULL);
+           "relay_id", mr_config.relay_id, "scheme", mr_config.tls_cert != NULL ? "https" : "http",
+           NULL);
     free(shown);
+    warn_access();
 
     while (sig != SIGTERM && sig != SIGINT) {
         if (sigwait(&set, &sig) != 0)

@@ -64,6 +64,14 @@ size_t mr_relay_room(struct mr_relay *r);
 void mr_relay_hand(struct mr_relay *r, struct mr_msg **v, size_t n);
 
 /*
+ * mr_relay_ready - 0 when the relay can deliver as far as a quick look tells:
+ * without --kafka-brokers always; with it, when a broker answers within
+ * @timeout_ms (else MR_EIO "kafka: ..."). Blocks up to @timeout_ms: call it
+ * from a thread of its own (the readiness probe), never from the relay's.
+ */
+int mr_relay_ready(struct mr_relay *r, int timeout_ms, struct mr_err *err);
+
+/*
  * mr_relay_stop - stop claiming, let calls in flight finish for at most
  * mr_config.shutdown_grace seconds, record their results, end this relay's
  * leases, join the thread and free @r. NULL is a no-op.
@@ -76,6 +84,15 @@ void mr_relay_stop(struct mr_relay *r);
  * message naming the flag on bad input. "--help" is handled by the caller.
  */
 int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err);
+
+/*
+ * mr_relay_config_access - for `serve` only, after mr_relay_config_parse():
+ * read the token files into @c's tokens, and refuse what cannot be meant (a
+ * token given both directly and by file, the same token for both scopes,
+ * half a TLS key pair). MR_EINVAL naming the flag; never quotes a token.
+ * The admin commands (list, show, migrate) need no token and skip this.
+ */
+int mr_relay_config_access(struct mr_config *c, struct mr_err *err);
 
 /* mr_relay_config_usage - print the flags, their variables and defaults to @out. */
 void mr_relay_config_usage(void *out_file);

@@ -19,8 +19,11 @@
 #include "common/log.h"
 #include "common/mem.h"
 
-/* T_LIST: repeatable flag; its variable holds a comma- or newline-separated list */
-enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST };
+/*
+ * T_LIST: repeatable flag; its variable holds a comma- or newline-separated list.
+ * T_SECRET: a token; its value never appears in --help or in an error message.
+ */
+enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST, T_SECRET };
 
 struct opt {
     const char *flag;
@@ -99,9 +102,42 @@ static const struct opt opts[] = {
      "outbound calls at once to one scheme://host:port (0: a quarter of --max-connections)"},
     {"--max-request-timeout", "MSGRELAY_MAX_REQUEST_TIMEOUT", T_INT, OFF(max_request_timeout), 1,
      3600, "cap of a call's timeout, seconds; 2 below --lease at most (lowered to that when unset)"},
+    {"--admin-token", "MSGRELAY_ADMIN_TOKEN", T_SECRET, OFF(admin_token), MR_TOKEN_MIN,
+     MR_TOKEN_MAX, "bearer token that opens every route"},
+    {"--api-token", "MSGRELAY_API_TOKEN", T_SECRET, OFF(api_token), MR_TOKEN_MIN, MR_TOKEN_MAX,
+     "bearer token for the producer's routes (every route without an admin token)"},
+    {"--admin-token-file", "MSGRELAY_ADMIN_TOKEN_FILE", T_STR, OFF(admin_token_file), 0, 0,
+     "file holding the admin token (one trailing newline is dropped)"},
+    {"--api-token-file", "MSGRELAY_API_TOKEN_FILE", T_STR, OFF(api_token_file), 0, 0,
+     "file holding the api token (one trailing newline is dropped)"},
+    {"--tls-cert", "MSGRELAY_TLS_CERT", T_STR, OFF(tls_cert), 0, 0,
+     "PEM certificate file: serve the API over HTTPS (with --tls-key)"},
+    {"--tls-key", "MSGRELAY_TLS_KEY", T_STR, OFF(tls_key), 0, 0,
+     "PEM private key file of --tls-cert"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/*
+ * check_token - whether @len bytes at @t make a usable token: @min..@max bytes of
+ * visible ASCII (what a Bearer header can carry). The message never quotes it.
+ */
+static int check_token(const char *t, size_t len, long long min, long long max, const char *who,
+                       struct mr_err *err)
+{
+    size_t i;
+
+    if ((long long)len < min || (long long)len > max)
+        return mr_err_set(err, MR_EINVAL, "%s: a token must be %lld to %lld bytes long (got %zu)",
+                          who, min, max, len);
+    for (i = 0; i < len; i++) {
+        if (t[i] <= ' ' || t[i] > '~')
+            return mr_err_set(err, MR_EINVAL,
+                              "%s: a token may hold only visible ASCII characters (byte %zu is not)",
+                              who, i + 1);
+    }
+    return 0;
+}
 
 /* set - parse @val into the setting @o of @c; @who names the source in errors. */
 static int set(const struct opt *o, const char *val, struct mr_config *c, const char *who,
@@ -121,6 +157,12 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
         list = (struct mr_config_list *)(void *)field;
         list->v = mr_xrealloc(list->v, (list->n + 1) * sizeof(*list->v));
         list->v[list->n++] = mr_xstrdup(val);
+        return 0;
+    case T_SECRET:
+        if (check_token(val, strlen(val), o->min, o->max, who, err) != 0)
+            return MR_EINVAL;
+        free(*(char **)field);
+        *(char **)field = mr_xstrdup(val);
         return 0;
     case T_STR:
         if (val[0] == '\0')
@@ -252,6 +294,67 @@ static int check_limits(struct mr_config *c, const bool *given, struct mr_err *e
     return 0;
 }
 
+/*
+ * read_token_file - the token in the file at @path (a --*-token-file setting, named
+ * @who): its bytes without one trailing newline (LF or CRLF), checked as --*-token
+ * is. Owned result *out: free().
+ */
+static int read_token_file(const char *path, const char *who, char **out, struct mr_err *err)
+{
+    char buf[MR_TOKEN_MAX + 3]; /* the longest token, CRLF, and one byte to see it is longer */
+    size_t n;
+    FILE *f;
+    int rc;
+
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return mr_err_set(err, MR_EINVAL, "%s: cannot read '%s': %s", who, path,
+                          strerror(errno));
+    n = fread(buf, 1, sizeof(buf), f);
+    rc = ferror(f);
+    fclose(f);
+    if (rc != 0)
+        return mr_err_set(err, MR_EINVAL, "%s: cannot read '%s'", who, path);
+    if (n > 0 && buf[n - 1] == '\n') {
+        n--;
+        if (n > 0 && buf[n - 1] == '\r')
+            n--;
+    }
+    if (n == 0) {
+        rc = mr_err_set(err, MR_EINVAL, "%s: '%s' is empty", who, path);
+    } else {
+        rc = check_token(buf, n, MR_TOKEN_MIN, MR_TOKEN_MAX, who, err);
+        if (rc == 0)
+            *out = mr_xstrndup(buf, n);
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
+}
+
+int mr_relay_config_access(struct mr_config *c, struct mr_err *err)
+{
+    int rc = 0;
+
+    if (c->admin_token_file != NULL && c->admin_token != NULL)
+        return mr_err_set(err, MR_EINVAL, "--admin-token-file: --admin-token is set too; give one");
+    if (c->api_token_file != NULL && c->api_token != NULL)
+        return mr_err_set(err, MR_EINVAL, "--api-token-file: --api-token is set too; give one");
+    if (c->admin_token_file != NULL)
+        rc = read_token_file(c->admin_token_file, "--admin-token-file", &c->admin_token, err);
+    if (rc == 0 && c->api_token_file != NULL)
+        rc = read_token_file(c->api_token_file, "--api-token-file", &c->api_token, err);
+    if (rc != 0)
+        return rc;
+    if (c->admin_token != NULL && c->api_token != NULL && strcmp(c->admin_token, c->api_token) == 0)
+        return mr_err_set(err, MR_EINVAL,
+                          "--api-token: must differ from --admin-token (scopes would not differ)");
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+        return mr_err_set(err, MR_EINVAL, "%s: needs %s too",
+                          c->tls_cert != NULL ? "--tls-cert" : "--tls-key",
+                          c->tls_cert != NULL ? "--tls-key" : "--tls-cert");
+    return 0;
+}
+
 int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err)
 {
     bool flagged[NOPTS] = {false}; /* a list given by flag replaces its variable's list */
@@ -288,7 +391,9 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
             }
         }
         if (o == NULL)
-            return mr_err_set(err, MR_EINVAL, "unknown flag '%s' (see msgrelay --help)", arg);
+            /* the name only: "--api-tokn=SECRET" must not print the secret */
+            return mr_err_set(err, MR_EINVAL, "unknown flag '%.*s' (see msgrelay --help)", (int)n,
+                              arg);
         if (o->type == T_LIST && !flagged[o - opts]) {
             list_clear(o, c);
             flagged[o - opts] = true;
@@ -338,6 +443,7 @@ static void default_text(const struct opt *o, const struct mr_config *d, char *o
         snprintf(out, size, "%zu", *(const size_t *)field);
         break;
     case T_LIST:
+    case T_SECRET:
         snprintf(out, size, "none");
         break;
     }

@@ -226,5 +226,11 @@ bool mr_relay_identity_dead(const struct mr_store_relay *me, const struct mr_sto
  */
 int mr_relay_identity_register(struct mr_store *s, struct mr_store_relay *me, int64_t ttl_ms,
                                struct mr_err *err);
+/*
+ * mr_relay_kafka_reachable - 0 when a broker answers a metadata request
+ * within @timeout_ms, else MR_EIO "kafka: ...". Blocks up to @timeout_ms; any
+ * thread but the relay's (librdkafka is thread-safe; the relay must not wait).
+ */
+int mr_relay_kafka_reachable(struct mr_relay_kafka *k, int timeout_ms, struct mr_err *err);
 
 #endif

@@ -375,6 +375,21 @@ long mr_relay_kafka_timeout_ms(const struct mr_relay_kafka *k)
     return k->timeout_ms;
 }
 
+int mr_relay_kafka_reachable(struct mr_relay_kafka *k, int timeout_ms, struct mr_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e;
+
+    /* brokers only (no topic): the cheapest request a broker must answer itself */
+    e = rd_kafka_metadata(k->rk, 0, NULL, &md, timeout_ms);
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mr_err_set(err, MR_EIO, "kafka: no broker answered within %d ms (%s)", timeout_ms,
+                          rd_kafka_err2str(e));
+    return 0;
+}
+
 void mr_relay_kafka_free(struct mr_relay_kafka *k, int flush_ms)
 {
     if (k == NULL)

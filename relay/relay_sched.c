@@ -1698,6 +1698,14 @@ void mr_relay_hand(struct mr_relay *r, struct mr_msg **v, size_t n)
     mr_relay_http_wakeup(r->http);
 }
 
+int mr_relay_ready(struct mr_relay *r, int timeout_ms, struct mr_err *err)
+{
+    /* r->kafka is set before the relay thread starts and freed only by mr_relay_stop() */
+    if (r->kafka == NULL)
+        return 0;
+    return mr_relay_kafka_reachable(r->kafka, timeout_ms, err);
+}
+
 void mr_relay_stop(struct mr_relay *r)
 {
     if (r == NULL)

@@ -78,7 +78,9 @@ struct mr_client_msg;
  * mr_client_new_gid - ask @server (borrowed; "http://host:36789/api/dtmsvr")
  * for a fresh gid with GET <server>/newGid, waiting at most @timeout_ms
  * (<= 0: MR_CLIENT_CALL_TIMEOUT_MS). On MR_CLIENT_SUCCESS *gid is an owned
- * result (free()); otherwise it is NULL. Uses its own easy handle.
+ * result (free()); otherwise it is NULL. Uses its own easy handle, with the
+ * token in MSGRELAY_API_TOKEN and the CA file in MSGRELAY_CA_FILE, when set
+ * (as a new message does).
  */
 int mr_client_new_gid(const char *server, long timeout_ms, char **gid, char *errbuf, size_t errlen);
 
@@ -156,6 +158,32 @@ void mr_client_msg_set_wait_result(struct mr_client_msg *m, bool on);
  * this and 5 s. A call that times out is MR_CLIENT_ERROR.
  */
 void mr_client_msg_set_call_timeout(struct mr_client_msg *m, long timeout_ms);
+
+/* Longest token the SDK sends (the server's limit). */
+#define MR_CLIENT_TOKEN_MAX 4096
+
+/*
+ * mr_client_msg_set_token - send "Authorization: Bearer @token" with every
+ * call to the server (prepare, submit, abort), for a relay started with
+ * --api-token (or --admin-token). Never sent to the back-check URL or to
+ * steps. @token is borrowed (copied); NULL or "" sends none. A new message
+ * starts with the value of the environment variable MSGRELAY_API_TOKEN, when
+ * set. MR_CLIENT_EINVAL for a token longer than MR_CLIENT_TOKEN_MAX or with
+ * a byte that is not visible ASCII. A relay that does not accept the token
+ * answers 401 (403: a token of the wrong scope) with FAILURE: the call is
+ * MR_CLIENT_FAILURE, nothing was done, and @errbuf says "HTTP 401: ...".
+ */
+int mr_client_msg_set_token(struct mr_client_msg *m, const char *token, char *errbuf,
+                            size_t errlen);
+
+/*
+ * mr_client_msg_set_ca_file - trust the PEM certificates in @path (borrowed,
+ * copied) for an https:// server and back-check URL, instead of the
+ * system's store: for a relay serving a private or self-signed certificate
+ * (--tls-cert). NULL restores the system's store. A new message starts with
+ * MSGRELAY_CA_FILE, when set. The file is read by libcurl at each call.
+ */
+void mr_client_msg_set_ca_file(struct mr_client_msg *m, const char *path);
 
 /*
  * mr_client_msg_set_barrier_table - the barrier table do_and_submit_db

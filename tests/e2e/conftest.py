@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -276,7 +277,11 @@ class Relay:
         self.log_path = os.path.join(workdir, "msgrelay.log")
         self.proc = None
         self.returncode = None
-        self.base = "http://127.0.0.1:%d" % self.port
+        # with --tls-cert the API is HTTPS; the test's self-signed certificate is its own CA
+        self.ssl_context = None
+        if "--tls-cert" in merged:
+            self.ssl_context = ssl.create_default_context(cafile=merged["--tls-cert"])
+        self.base = "%s://127.0.0.1:%d" % ("https" if self.ssl_context else "http", self.port)
 
     # -- process control --
     def start(self, timeout=10):
@@ -376,7 +381,11 @@ class Relay:
             data = body if isinstance(body, bytes) else (
                 body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode("utf-8"))
             hdrs.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.ssl_context is not None:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.ssl_context)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()

@@ -87,7 +87,7 @@ class Bank:
     SDK's own back-check reach TransIn / QueryPrepared (default: itself)."""
 
     def __init__(self, workdir, name, db_uri, relay_url, public_url=None, schema=False,
-                 extra=()):
+                 extra=(), env=None):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.name = name
@@ -104,9 +104,12 @@ class Bank:
                     "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99"] + argv
         self.argv = argv
         self.killed = False
+        # the SDK reads MSGRELAY_API_TOKEN and MSGRELAY_CA_FILE: only what the test gives
+        penv = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+        penv.update(env or {})
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=workdir)
+                                         stderr=subprocess.STDOUT, cwd=workdir, env=penv)
         wait_for(self._ready, 30, lambda: "%s to answer; log:\n%s" % (name, self.log()))
 
     def _ready(self):

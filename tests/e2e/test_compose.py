@@ -69,6 +69,12 @@ def test_compose_msgrelay_is_built_here_and_runs_on_mariadb_with_kafka(config):
                              for p in svc["ports"]]
 
 
+def test_compose_msgrelay_health_is_readiness(config):
+    # healthy means the store (and Kafka) answer, not only that the process is alive
+    test = config["services"]["msgrelay"]["healthcheck"]["test"]
+    assert test[-1] == "http://127.0.0.1:36789/api/ready", test
+
+
 def test_compose_transfer_example_waits_for_the_relay(config):
     svc = config["services"]["transfer"]
     assert svc["entrypoint"] == ["transfer"]

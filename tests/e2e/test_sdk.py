@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from e2e_helpers import new_gid, stays
+from e2e_helpers import new_gid, stays, wait_for
 from mariadb import MariaDB
 from sdk_helpers import Banks, MySQLProxy, RelayGate, fetch, free_port
 
@@ -142,6 +142,34 @@ def test_sdk_do_and_submit_moves_the_money(db, relay, survivor, accounts):
     relay.wait_state(gid, "succeed", timeout=10)
     assert balances(db, a, b) == ("970.00", "1030.00")
     assert barrier_rows(db, gid) == [MSG_ROW, STEP_ROW]
+
+
+def test_sdk_sends_its_token_to_a_guarded_relay(db, module_relay_factory, banks, survivor,
+                                                accounts):
+    token = "sdk-e2e-token-5b1f0c9d2e"
+    guarded = module_relay_factory(api_token=token, admin_token="sdk-e2e-admin-7a6c5d4e3f")
+    a, b = accounts
+    # without the token the relay refuses the prepare: the local transaction never runs
+    bare = banks(db.uri("bank"), guarded.base + "/api/dtmsvr")
+    gid = new_gid("sdk-notoken")
+    status, ans = bare.transfer(a, b, 30, gid=gid)
+    assert status != 200 and ans["result"] != "success", ans
+    assert "401" in ans.get("message", ""), ans
+    assert balances(db, a, b) == ("1000.00", "1000.00")
+    # the SDK takes the token from MSGRELAY_API_TOKEN, as an unchanged program would
+    bank = banks(db.uri("bank"), guarded.base + "/api/dtmsvr", env={"MSGRELAY_API_TOKEN": token})
+    gid = new_gid("sdk-token")
+    status, ans = bank.transfer(a, b, 30, gid=gid)
+    assert (status, ans) == (200, {"gid": gid, "result": "success"})
+    status, q = guarded.get("query", {"gid": gid}, headers={"Authorization": "Bearer " + token})
+    assert status == 200 and q["transaction"]["gid"] == gid, q
+
+    def succeeded():
+        st, q = guarded.get("query", {"gid": gid}, headers={"Authorization": "Bearer " + token})
+        return st == 200 and q["transaction"]["status"] == "succeed"
+    wait_for(succeeded, 10, "the message to succeed")
+    assert balances(db, a, b) == ("970.00", "1030.00")
+    assert token not in bank.log()
 
 
 def test_sdk_business_failure_aborts_and_changes_nothing(db, relay, survivor, accounts):

@@ -5,13 +5,15 @@
  * loopback socket (libmicrohttpd, one thread per connection): argument
  * checks, what prepare / submit / abort / newGid / the back-check send, how
  * each answer comes back as SUCCESS / FAILURE / ERROR with the server's
- * message, timeouts, and do_and_submit_db never running the callback when
- * prepare fails.
+ * message, timeouts, do_and_submit_db never running the callback when
+ * prepare fails, the bearer token going to the server only, and HTTPS with a
+ * private CA (a certificate made by the openssl CLI for the test).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +46,7 @@ struct server {
     char op[16];
     char content_type[64];
     char trace[64];
+    char authorization[128];
     int requests;
 };
 
@@ -102,6 +105,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     copy_value(c, MHD_GET_ARGUMENT_KIND, "op", srv.op, sizeof(srv.op));
     copy_value(c, MHD_HEADER_KIND, "Content-Type", srv.content_type, sizeof(srv.content_type));
     copy_value(c, MHD_HEADER_KIND, "X-Trace", srv.trace, sizeof(srv.trace));
+    copy_value(c, MHD_HEADER_KIND, "Authorization", srv.authorization, sizeof(srv.authorization));
     status = srv.status;
     delay = srv.delay_ms;
     snprintf(answer, sizeof(answer), "%s", srv.answer);
@@ -433,6 +437,157 @@ static void test_client_do_and_submit_prepare_failure_skips_the_callback(void **
     mr_client_msg_free(m);
 }
 
+/* ---- the bearer token and HTTPS ---- */
+
+#define TOKEN "sdk-token-0123456789abcdef"
+
+static void test_client_token_goes_to_the_server_only(void **state)
+{
+    struct mr_client_msg *m = new_msg("g-token");
+    char url[128];
+    char err[256];
+
+    (void)state;
+    script(200, "{\"dtm_result\":\"SUCCESS\"}", 0);
+    assert_int_equal(mr_client_prepare(m, server_url(url, sizeof(url), "/qp"), err, sizeof(err)),
+                     MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.authorization, ""); /* none unless asked for */
+    assert_int_equal(mr_client_msg_set_token(m, TOKEN, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_int_equal(mr_client_prepare(m, NULL, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.authorization, "Bearer " TOKEN);
+    assert_int_equal(mr_client_submit(m, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.path, "/api/dtmsvr/submit");
+    assert_string_equal(srv.authorization, "Bearer " TOKEN);
+    assert_int_equal(mr_client_abort(m, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.authorization, "Bearer " TOKEN);
+    /* the back-check is the application's own URL: the relay's token stays home */
+    assert_int_equal(mr_client_query_prepared(m, NULL, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.path, "/qp");
+    assert_string_equal(srv.authorization, "");
+    /* a token that cannot be a header value is refused, the old one kept */
+    assert_int_equal(mr_client_msg_set_token(m, "two words", err, sizeof(err)), MR_CLIENT_EINVAL);
+    assert_int_equal(mr_client_msg_set_token(m, "a\r\nX-Evil: 1", err, sizeof(err)),
+                     MR_CLIENT_EINVAL);
+    assert_int_equal(mr_client_submit(m, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.authorization, "Bearer " TOKEN);
+    assert_int_equal(mr_client_msg_set_token(m, NULL, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_int_equal(mr_client_submit(m, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.authorization, "");
+    /* the relay's refusal is final for this token (its envelope says FAILURE), and says why */
+    script(401, "{\"dtm_result\":\"FAILURE\",\"message\":\"authorization: token not accepted\"}",
+           0);
+    assert_int_equal(mr_client_submit(m, err, sizeof(err)), MR_CLIENT_FAILURE);
+    assert_non_null(strstr(err, "HTTP 401: authorization: token not accepted"));
+    script(200, "{\"dtm_result\":\"SUCCESS\"}", 0);
+    mr_client_msg_free(m);
+}
+
+static void test_client_token_defaults_to_the_environment(void **state)
+{
+    struct mr_client_msg *m;
+    char url[128];
+    char err[256];
+    char *gid = NULL;
+
+    (void)state;
+    setenv("MSGRELAY_API_TOKEN", TOKEN, 1);
+    m = new_msg("g-env");
+    assert_int_equal(mr_client_submit(m, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.authorization, "Bearer " TOKEN);
+    mr_client_msg_free(m);
+    script(200, "{\"gid\":\"Xy9abcdefghijklmnopqrs\",\"dtm_result\":\"SUCCESS\"}", 0);
+    assert_int_equal(
+        mr_client_new_gid(server_url(url, sizeof(url), "/api/dtmsvr"), 0, &gid, err, sizeof(err)),
+        MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.authorization, "Bearer " TOKEN);
+    free(gid);
+    script(200, "{\"dtm_result\":\"SUCCESS\"}", 0);
+    setenv("MSGRELAY_API_TOKEN", "bad\ntoken", 1);
+    m = NULL;
+    assert_int_equal(mr_client_msg_new(&m, server_url(url, sizeof(url), "/api/dtmsvr"), "g-bad",
+                                       err, sizeof(err)),
+                     MR_CLIENT_EINVAL);
+    assert_null(m);
+    assert_non_null(strstr(err, "MSGRELAY_API_TOKEN"));
+    assert_null(strstr(err, "bad"));
+    unsetenv("MSGRELAY_API_TOKEN");
+}
+
+/* read_all - the whole file at @path as a NUL-terminated string (owned), or NULL. */
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *p = calloc(1, 65536);
+    size_t n;
+
+    if (f == NULL) {
+        free(p);
+        return NULL;
+    }
+    n = fread(p, 1, 65535, f);
+    p[n] = '\0';
+    fclose(f);
+    return p;
+}
+
+static void test_client_https_server_with_a_private_ca(void **state)
+{
+    char dir[] = "/tmp/mr-sdk-tls-XXXXXX";
+    char cmd[1024];
+    char cert_path[128];
+    char url[128];
+    char err[512];
+    char *cert;
+    char *key;
+    struct MHD_Daemon *d;
+    struct mr_client_msg *m = NULL;
+    const union MHD_DaemonInfo *info;
+
+    (void)state;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        print_message("libmicrohttpd without TLS: skipped\n");
+        return;
+    }
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", dir);
+    cert = read_all(cert_path);
+    snprintf(cmd, sizeof(cmd), "%s/key.pem", dir);
+    key = read_all(cmd);
+    assert_non_null(cert);
+    assert_non_null(key);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                             MHD_USE_TLS,
+                         0, NULL, NULL, on_request, NULL, MHD_OPTION_HTTPS_MEM_CERT, cert,
+                         MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_NOTIFY_COMPLETED, on_done,
+                         NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/api/dtmsvr", info->port);
+    script(200, "{\"dtm_result\":\"SUCCESS\"}", 0);
+    assert_int_equal(mr_client_msg_new(&m, url, "g-tls", err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_int_equal(mr_client_msg_add(m, "http://b/TransIn", "{}", NULL, 0), 0);
+    mr_client_msg_set_call_timeout(m, 5000);
+    /* the system's store does not know the test's certificate */
+    assert_int_equal(mr_client_submit(m, err, sizeof(err)), MR_CLIENT_ERROR);
+    mr_client_msg_set_ca_file(m, cert_path);
+    assert_int_equal(mr_client_msg_set_token(m, TOKEN, NULL, 0), MR_CLIENT_SUCCESS);
+    assert_int_equal(mr_client_submit(m, err, sizeof(err)), MR_CLIENT_SUCCESS);
+    assert_string_equal(srv.path, "/api/dtmsvr/submit");
+    assert_string_equal(srv.authorization, "Bearer " TOKEN);
+    mr_client_msg_free(m);
+    MHD_stop_daemon(d);
+    free(cert);
+    free(key);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +601,9 @@ int main(void)
         cmocka_unit_test(test_client_query_prepared_asks_like_the_relay),
         cmocka_unit_test(test_client_new_gid),
         cmocka_unit_test(test_client_do_and_submit_prepare_failure_skips_the_callback),
+        cmocka_unit_test(test_client_token_goes_to_the_server_only),
+        cmocka_unit_test(test_client_token_defaults_to_the_environment),
+        cmocka_unit_test(test_client_https_server_with_a_private_ca),
     };
     int rc;
 

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prepare_ready.c - what GET /api/ready answers: a cached health state kept
+ * by a probe thread of its own.
+ *
+ * Why a thread and a cache: the answer must come at once during an outage,
+ * and an MHD thread must never wait on the database (a MySQL connect or read
+ * can take seconds, and a handler that waits holds one of a few HTTP threads).
+ * Asking the writer would queue the question behind the intake's own retries.
+ * So the probe has its own store connection and, once a second, looks the
+ * store up (one indexed read of a gid that cannot exist) and asks the relay
+ * through the ready hook (Kafka reachable, when configured). The HTTP thread
+ * only copies the last result under a mutex. A probe that hangs (a database
+ * that accepts but never answers) shows as a result growing stale: older
+ * than READY_STALE_MS counts as not ready.
+ *
+ * Threads: the probe thread; mr_ready_check() from any thread.
+ * Errors: a failed probe is the state "not ready" with a short reason safe to
+ * show on an open route (no host names, no URIs); the detail is logged once
+ * when the state changes.
+ */
+#include "prepare/prepare_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+/* How often the probe runs, and how old its last result may be before it counts as stuck. */
+#define READY_PERIOD_MS 1000
+#define READY_STALE_MS 3500
+
+/* How long the relay's part of a probe (a Kafka metadata request) may take. */
+#define READY_RELAY_TIMEOUT_MS 1000
+
+/* A gid no client can store (gids may not contain '/'): the probe's lookup finds nothing. */
+#define READY_PROBE_GID "/ready-probe"
+
+struct mr_ready {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;                    /* under mu */
+    struct mr_prepare_hooks hooks; /* the ready hook asks the relay */
+    int64_t at_ms;                /* under mu: monotonic end of the last probe; 0 = none yet */
+    char why[256];                /* under mu: "" when ready, else the reason */
+};
+
+/*
+ * probe - one look at the store (on *@s, opened or reopened here) and the
+ * relay; 0 or MR_E*, with the shown reason in @why and, for the log, the
+ * whole error in @detail.
+ */
+static int probe(struct mr_ready *r, struct mr_store **s, char *why, size_t n,
+                 struct mr_err *detail)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+    int rc = 0;
+
+    if (*s == NULL)
+        rc = mr_store_open(mr_config.store, s, &err);
+    if (rc == 0)
+        rc = mr_store_msg_get(*s, READY_PROBE_GID, false, &m, &err);
+    mr_msg_free(m);
+    if (rc != 0) {
+        /* a fresh connection next time: the engine's own reconnect may be what failed */
+        mr_store_close(*s);
+        *s = NULL;
+        snprintf(why, n, "store: not answering");
+        *detail = err;
+        return rc;
+    }
+    if (r->hooks.ready != NULL) {
+        rc = r->hooks.ready(r->hooks.arg, READY_RELAY_TIMEOUT_MS, &err);
+        if (rc != 0) {
+            /* cut to fit: the reason is a summary, the log has the rest */
+            snprintf(why, n, "%.*s", (int)(n - 1), err.msg);
+            *detail = err;
+            return rc;
+        }
+    }
+    why[0] = '\0';
+    return 0;
+}
+
+static void *probe_main(void *arg)
+{
+    struct mr_ready *r = arg;
+    struct mr_store *s = NULL;
+    char why[sizeof(r->why)];
+    char was[sizeof(r->why)] = "starting";
+    struct mr_err detail;
+    struct timespec until;
+    int64_t next;
+
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        pthread_mutex_unlock(&r->mu);
+        next = mr_mono_ms() + READY_PERIOD_MS;
+        mr_err_clear(&detail);
+        probe(r, &s, why, sizeof(why), &detail);
+        if (strcmp(why, was) != 0) {
+            if (why[0] == '\0')
+                mr_log(MR_LOG_INFO, "ready", NULL);
+            else
+                mr_log(MR_LOG_WARN, "not ready", "reason", why, "error", detail.msg, NULL);
+            memcpy(was, why, sizeof(was));
+        }
+        pthread_mutex_lock(&r->mu);
+        memcpy(r->why, why, sizeof(r->why));
+        r->at_ms = mr_mono_ms();
+        /* the condition variable runs on CLOCK_MONOTONIC (see mr_ready_start) */
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (next - r->at_ms > 0 ? next - r->at_ms : 0) / 1000;
+        until.tv_nsec += (next - r->at_ms > 0 ? next - r->at_ms : 0) % 1000 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&r->mu);
+    mr_store_close(s);
+    return NULL;
+}
+
+int mr_ready_start(const struct mr_prepare_hooks *hooks, struct mr_ready **out,
+                   struct mr_err *err)
+{
+    struct mr_ready *r = mr_xcalloc(1, sizeof(*r));
+    pthread_condattr_t ca;
+
+    r->hooks = *hooks;
+    snprintf(r->why, sizeof(r->why), "starting");
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&r->thread, NULL, probe_main, r) != 0) {
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return mr_err_set(err, MR_ESYS, "ready: cannot start the probe thread");
+    }
+    *out = r;
+    return 0;
+}
+
+bool mr_ready_check(struct mr_ready *r, char *why, size_t n)
+{
+    int64_t age;
+    bool ok;
+
+    pthread_mutex_lock(&r->mu);
+    age = mr_mono_ms() - r->at_ms;
+    if (r->at_ms == 0)
+        snprintf(why, n, "%s", r->why);
+    else if (age > READY_STALE_MS)
+        snprintf(why, n, "store: no answer for %lld ms", (long long)age);
+    else
+        snprintf(why, n, "%s", r->why);
+    pthread_mutex_unlock(&r->mu);
+    ok = why[0] == '\0';
+    return ok;
+}
+
+void mr_ready_stop(struct mr_ready *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
