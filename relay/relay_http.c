@@ -43,6 +43,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -446,6 +447,57 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
 }
 
 /*
+ * framing_suspect - whether the connection of a call that ended with @res and
+ * HTTP status @status may be out of step with the target: a transport error
+ * or timeout (the answer may still be on its way), an answer that is not
+ * final, or an error status other than DTM's 409 and 425, which targets
+ * often send before reading the request body (that body would then be read
+ * as the next request). 2xx, 409 and 425 are answers the application gave
+ * deliberately after the whole request: keeping those connections keeps
+ * keep-alive for the common case.
+ */
+static bool framing_suspect(CURLcode res, long status)
+{
+    if (res != CURLE_OK)
+        return true;
+    if (status < 200)
+        return true;
+    return status >= 400 && status != 409 && status != 425;
+}
+
+/*
+ * forbid_reuse - make sure no later call reuses the connection of @c.
+ *
+ * What libcurl (7.88) does already: a transfer that ends in an error or a
+ * timeout is done "prematurely", and libcurl closes an HTTP/1 connection
+ * then; so does an answer with more bytes than its framing says ("excess
+ * found"), one that asks to close, or one read until close; and before
+ * reusing an idle connection libcurl drops it when it is readable (bytes
+ * nobody asked for). What it cannot see: a late answer still on its way
+ * when the next call takes the connection, or an answer to a request it
+ * never sent, as when the target took the body for a second request. So
+ * after a suspect call (framing_suspect) the connection goes, whatever
+ * libcurl decided: CURLOPT_FORBID_REUSE would have to be set before the
+ * call ends, and libcurl options may not be changed from its callbacks, so
+ * the socket of a connection libcurl kept is shut down instead; libcurl
+ * finds it dead at its next reuse check and closes it. HTTP/2 is left
+ * alone: its streams are framed by the protocol, and one stream's error
+ * does not shift the others.
+ */
+static void forbid_reuse(struct mr_relay_call *c)
+{
+    curl_socket_t s = CURL_SOCKET_BAD;
+    long version = 0;
+
+    curl_easy_getinfo(c->_easy, CURLINFO_HTTP_VERSION, &version);
+    if (version == CURL_HTTP_VERSION_2_0 || version == CURL_HTTP_VERSION_3)
+        return;
+    /* CURL_SOCKET_BAD when libcurl closed the connection itself */
+    if (curl_easy_getinfo(c->_easy, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK && s != CURL_SOCKET_BAD)
+        shutdown(s, SHUT_RDWR);
+}
+
+/*
  * collect - move every call libcurl has finished to the done list, then
  * start waiting calls in the slots that freed up. Returns how many started.
  */
@@ -467,16 +519,17 @@ static size_t collect(struct mr_relay_http *h)
         res = m->data.result;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
         c = (struct mr_relay_call *)(void *)priv;
+        c->status = 0;
+        if (res == CURLE_OK)
+            curl_easy_getinfo(c->_easy, CURLINFO_RESPONSE_CODE, &c->status);
+        /* while the handle is in the multi: its kept connection is found through it */
+        if (framing_suspect(res, c->status))
+            forbid_reuse(c);
         /* m points into the handle: read it all before removing */
         curl_multi_remove_handle(h->multi, c->_easy);
         busy_unlink(h, c);
-        if (res == CURLE_OK) {
-            curl_easy_getinfo(c->_easy, CURLINFO_RESPONSE_CODE, &c->status);
-        } else {
-            c->status = 0;
-            if (c->error[0] == '\0')
-                snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(res));
-        }
+        if (res != CURLE_OK && c->error[0] == '\0')
+            snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(res));
         fifo_push(&h->done, c);
     }
     before = h->nbusy;
