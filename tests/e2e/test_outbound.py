@@ -6,8 +6,12 @@
     before that rule is never sent with the bad header (the step fails with
     the rule's text instead);
   - no connection is reused after an answer that may have left it out of
-    step with the target.
+    step with the target;
+  - credentials in URLs (userinfo) are still used for the call (basic auth)
+    but shown as *** in /query, /all, the topic listings, stored error texts
+    and the relay's log.
 """
+import base64
 import json
 import socket
 import sqlite3
@@ -17,6 +21,8 @@ import time
 import pytest
 
 from e2e_helpers import msg_body, new_gid, wait_for
+
+SECRET = "s3cr3t-pw"
 
 
 def assert_refused(r, route, body, field, gid, words=()):
@@ -241,3 +247,84 @@ def test_no_connection_is_reused_after_an_answer_that_may_be_out_of_step(relay):
         assert conn_of["/fail"] != conn_of["/skip"], srv.seen
     finally:
         srv.close()
+
+
+# ---------------------------------------------------------------- URL credentials
+
+def _cred_url(app, path):
+    return "http://relay-user:%s@127.0.0.1:%d%s" % (SECRET, app.port, path)
+
+
+def _masked_url(app, path):
+    return "http://***@127.0.0.1:%d%s" % (app.port, path)
+
+
+def test_url_credentials_are_used_but_never_shown(relay, app):
+    r = relay()
+    gid = new_gid("cred")
+    app.queue("/svc/bad", 500, "upstream said: see http://relay-user:%s@db.internal/x" % SECRET)
+    body = msg_body(gid, [_cred_url(app, "/svc/a"), _cred_url(app, "/svc/bad")],
+                    query_prepared=_cred_url(app, "/qp"))
+    assert r.post("submit", body)[0] == 200
+    c = app.wait_calls("/svc/a", 1)[0]
+    expect = "Basic " + base64.b64encode(("relay-user:" + SECRET).encode()).decode()
+    assert c.headers.get("authorization") == expect, c.headers
+    # the second step fails once (500, its body quoting a URL with a password), then succeeds
+    r.wait_state(gid, "succeed", timeout=15)
+    assert app.count("/svc/bad") == 2
+
+    for text in (json.dumps(r.query(gid)), json.dumps(r.all(limit=100))):
+        assert SECRET not in text, "a password is shown: %s" % text
+        assert "relay-user" not in text, text
+    q = r.query(gid)
+    t = q["transaction"]
+    assert [s["action"] for s in t["steps"]] == [_masked_url(app, "/svc/a"),
+                                                 _masked_url(app, "/svc/bad")]
+    assert t["query_prepared"] == _masked_url(app, "/qp")
+    assert [b["url"] for b in q["branches"]] == [_masked_url(app, "/svc/a"),
+                                                 _masked_url(app, "/svc/bad")]
+    # the stored error text of the failed attempt quoted a URL: masked in the store already
+    assert "http://***@db.internal/x" in q["branches"][1]["last_error"], q["branches"][1]
+    with open(r.log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    assert "http://***@db.internal/x" in log, "the failed attempt was not logged"
+    assert SECRET not in log, "the relay log shows a password"
+
+
+def test_failed_call_error_texts_are_masked(relay, app):
+    r = relay()
+    gid = new_gid("credfail")
+    url = "http://relay-user:%s@127.0.0.1:9/never" % SECRET  # nothing listens on port 9
+    assert r.post("submit", msg_body(gid, [url]))[0] == 200
+
+    def failed():
+        b = r.query(gid)["branches"]
+        return b and b[0].get("attempts", 0) >= 1 and b[0].get("last_error")
+    wait_for(failed, 10, "a failed attempt")
+    text = json.dumps(r.query(gid)) + json.dumps(r.all(limit=100))
+    assert SECRET not in text and "http://***@127.0.0.1:9/never" in text, text
+    with open(r.log_path, encoding="utf-8", errors="replace") as f:
+        assert SECRET not in f.read()
+
+
+def test_subscriber_url_credentials_are_masked_in_topic_listings(relay, app):
+    r = relay()
+    url = _cred_url(app, "/sub")
+    status, data = r.get("subscribe", {"topic": "orders", "url": url, "remark": "r"})
+    assert status == 200, data
+    gid = new_gid("topic")
+    assert r.post("submit", msg_body(gid, ["topic://orders"]))[0] == 200
+    c = app.wait_calls("/sub", 1)[0]
+    assert c.headers.get("authorization", "").startswith("Basic ")
+    r.wait_state(gid, "succeed")
+    status, kv = r.get("queryKV", {"cat": "topics", "key": "orders"})
+    assert status == 200, kv
+    status, scan = r.get("scanKV", {"cat": "topics"})
+    assert status == 200, scan
+    for text in (json.dumps(kv), json.dumps(scan), json.dumps(r.query(gid))):
+        assert SECRET not in text, text
+    subs = json.loads(kv["kv"][0]["v"])
+    assert subs == [{"url": _masked_url(app, "/sub"), "remark": "r"}], subs
+    # the stored URL keeps its credentials: unsubscribing by it still works
+    status, data = r.get("unsubscribe", {"topic": "orders", "url": url})
+    assert status == 200, data
