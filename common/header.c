@@ -11,8 +11,9 @@
 
 /* Headers only the relay (libcurl) sets: framing, hop-by-hop, routing. */
 static const char *const reserved[] = {
-    "Content-Length", "Transfer-Encoding", "Host", "Connection", "Keep-Alive",
-    "Upgrade",        "TE",                "Trailer", "Expect",
+    "Content-Length", "Transfer-Encoding", "Host", "Connection",
+    "Keep-Alive",     "Upgrade",           "TE",   "Trailer",
+    "Expect",
 };
 
 bool mr_header_is_reserved(const char *name)

@@ -18,10 +18,10 @@
 #include "common/err.h"
 
 /* Limits on branch_headers. */
-#define MR_HEADER_MAX_COUNT 64      /* headers per message */
-#define MR_HEADER_NAME_MAX 256      /* bytes of one name */
-#define MR_HEADER_VALUE_MAX 4096    /* bytes of one value */
-#define MR_HEADERS_TOTAL_MAX 16384  /* bytes of every name and value together */
+#define MR_HEADER_MAX_COUNT  64    /* headers per message */
+#define MR_HEADER_NAME_MAX   256   /* bytes of one name */
+#define MR_HEADER_VALUE_MAX  4096  /* bytes of one value */
+#define MR_HEADERS_TOTAL_MAX 16384 /* bytes of every name and value together */
 
 /*
  * mr_header_is_reserved - whether header @name (any case) is the relay's:
