@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct mr_target_policy;
+
 /* The values of a repeatable setting, in the order given. Owned by the config. */
 struct mr_config_list {
     char **v;
@@ -49,6 +51,11 @@ struct mr_config {
 
     char *kafka_brokers;                    /* bootstrap servers; NULL: kafka:// is refused */
     struct mr_config_list kafka_properties; /* librdkafka "name=value" settings */
+
+    char *allow_targets; /* comma-separated target policy entries; NULL: no allow list */
+    char *deny_targets;  /* added to MR_TARGET_DEFAULT_DENY (unless "!defaults"); NULL: none */
+    /* the two lists parsed at start-up (common/target.h); NULL allows every target */
+    struct mr_target_policy *targets;
 };
 
 extern struct mr_config mr_config;
@@ -56,7 +63,7 @@ extern struct mr_config mr_config;
 /* mr_config_defaults - fill @c with the defaults above. */
 void mr_config_defaults(struct mr_config *c);
 
-/* mr_config_free - free the strings (and the list of strings) in @c. */
+/* mr_config_free - free the strings (and the list of strings) and the target policy in @c. */
 void mr_config_free(struct mr_config *c);
 
 #endif

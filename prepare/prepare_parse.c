@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/header.h"
 #include "common/kafka_url.h"
+#include "common/target.h"
 #include "common/mem.h"
 
 #define MAX_SECONDS (366 * 24 * 3600)
@@ -169,6 +170,19 @@ static bool is_http_url(const char *s)
     return true;
 }
 
+/* The refusal of a target by --allow-targets / --deny-targets, after "<field>: ". */
+#define TARGET_DENIED "target denied by policy"
+
+/*
+ * target_ok - whether http(s) URL @url passes the target policy as far as the
+ * URL tells (names, prefixes, IP literals; no DNS on an HTTP thread). A host
+ * name left to an allow CIDR passes here and is judged when the call connects.
+ */
+static bool target_ok(const char *url)
+{
+    return mr_target_check_url(mr_config.targets, url) != MR_TARGET_DENY;
+}
+
 /* topic characters beyond letters and digits */
 static const char topic_extra[] = "-_.";
 
@@ -213,6 +227,8 @@ int mr_check_subscriber_url(const char *url, struct mr_err *err)
     }
     if (!is_http_url(url))
         return mr_err_set(err, MR_EINVAL, "url: must be an http:// or https:// URL (or kafka://)");
+    if (!target_ok(url))
+        return mr_err_set(err, MR_EINVAL, "url: %s", TARGET_DENIED);
     return 0;
 }
 
@@ -287,6 +303,8 @@ static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_
             return mr_err_set(
                 err, MR_EINVAL,
                 "steps[%zu].action: must be an http:// or https:// URL (or kafka://, topic://)", i);
+        } else if (!target_ok(url)) {
+            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: %s", i, TARGET_DENIED);
         }
         if (!json_is_string(payload))
             return mr_err_set(err, MR_EINVAL, "payloads[%zu]: must be a string", i);
@@ -403,6 +421,8 @@ static int parse_fields(json_t *root, struct mr_msg *m, bool steps_optional, str
                             mr_config.max_url_len);
         else if (!is_http_url(m->query_prepared))
             rc = mr_err_set(err, MR_EINVAL, "query_prepared: must be an http:// or https:// URL");
+        else if (!target_ok(m->query_prepared))
+            rc = mr_err_set(err, MR_EINVAL, "query_prepared: %s", TARGET_DENIED);
     }
     if (rc == 0)
         rc = opt_string(root, "protocol", &m->protocol, err);

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/target.h"
 
 /* T_LIST: repeatable flag; its variable holds a comma- or newline-separated list */
 enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST };
@@ -84,6 +85,12 @@ static const struct opt opts[] = {
      "Kafka bootstrap servers host:port,...; enables kafka:// steps"},
     {"--kafka-property", "MSGRELAY_KAFKA_PROPERTIES", T_LIST, OFF(kafka_properties), 0, 0,
      "librdkafka setting name=value (repeatable)"},
+    {"--allow-targets", "MSGRELAY_ALLOW_TARGETS", T_STR, OFF(allow_targets), 0, 0,
+     "outbound calls may reach only these: host names, *.suffixes, CIDRs, http(s):// URL "
+     "prefixes, comma-separated"},
+    {"--deny-targets", "MSGRELAY_DENY_TARGETS", T_STR, OFF(deny_targets), 0, 0,
+     "outbound calls may not reach these (same forms), added to the link-local and cloud "
+     "metadata defaults; !defaults drops those"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -250,7 +257,8 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
     if (c->max_retry_interval < c->retry_interval)
         return mr_err_set(err, MR_EINVAL, "--max-retry-interval: %d is below --retry-interval %d",
                           c->max_retry_interval, c->retry_interval);
-    return 0;
+    /* parsed once, read by every thread: a bad entry stops the start */
+    return mr_target_policy_parse(c->allow_targets, c->deny_targets, &c->targets, err);
 }
 
 /* default_text - the default of @o as text, for --help. */

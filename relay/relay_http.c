@@ -35,6 +35,7 @@
  */
 #include "relay/relay_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,8 +49,10 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/target.h"
 
 /* Idle calls kept for reuse beyond this many are cleaned up, so a burst does not pin memory. */
 #define FREE_KEEP_MIN 64
@@ -283,6 +286,7 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->status = 0;
     c->truncated = false;
     c->error[0] = '\0';
+    c->_denied[0] = '\0';
     mr_buf_reset(&c->body);
     return c;
 }
@@ -319,6 +323,33 @@ static void call_put(struct mr_relay_http *h, struct mr_relay_call *c)
     h->nidle++;
 }
 
+/*
+ * on_open_socket - libcurl's socket opener, which sees each address a call is
+ * about to connect to after DNS: the target policy's second look
+ * (mr_target_addr_ok), since a name allowed at intake may resolve to a
+ * denied address now. A refused address is noted in the call (collect() puts
+ * it in the error text) and libcurl gets no socket, so it tries the next
+ * address or fails the call as a connect error.
+ */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct mr_relay_call *c = clientp;
+
+    if (purpose == CURLSOCKTYPE_IPCXN &&
+        !mr_target_addr_ok(mr_config.targets, &addr->addr, (enum mr_target_verdict)c->_target)) {
+        const void *a = addr->family == AF_INET6
+                            ? (const void *)&((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr
+                            : (const void *)&((struct sockaddr_in *)(void *)&addr->addr)->sin_addr;
+
+        /* the first refused address names the refusal; libcurl may try others after it */
+        if (c->_denied[0] == '\0' &&
+            inet_ntop(addr->family, a, c->_denied, sizeof(c->_denied)) == NULL)
+            snprintf(c->_denied, sizeof(c->_denied), "(family %d)", addr->family);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 /* setup - set the options of one call; libcurl copies the URL. */
 static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *rq)
 {
@@ -344,6 +375,10 @@ static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *r
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* the target policy: the URL now (a row may predate the policy), each address at connect */
+    c->_target = (int)mr_target_check_url(mr_config.targets, rq->url);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)c);
     if (rq->post) {
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
@@ -433,6 +468,12 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
     if (ec != CURLE_OK) {
         call_put(h, c);
         return mr_err_set(err, MR_EIO, "cannot set up call: %s", curl_easy_strerror(ec));
+    }
+    if (c->_target == MR_TARGET_DENY) {
+        /* not even a cached connection may carry it: finished at once, as a call error */
+        snprintf(c->error, sizeof(c->error), "target denied by policy");
+        fail(h, c);
+        return 0;
     }
     if (c->_slot && (h->nslots >= h->max_slots || h->wait.head != NULL)) {
         fifo_push(&h->wait, c);
@@ -528,8 +569,13 @@ static size_t collect(struct mr_relay_http *h)
         /* m points into the handle: read it all before removing */
         curl_multi_remove_handle(h->multi, c->_easy);
         busy_unlink(h, c);
-        if (res != CURLE_OK && c->error[0] == '\0')
-            snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(res));
+        if (res != CURLE_OK) {
+            if (c->_denied[0] != '\0')
+                snprintf(c->error, sizeof(c->error), "target address %s denied by policy",
+                         c->_denied);
+            else if (c->error[0] == '\0')
+                snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(res));
+        }
         fifo_push(&h->done, c);
     }
     before = h->nbusy;
