@@ -84,6 +84,19 @@ static size_t userinfo_end(const char *a)
     return at;
 }
 
+/*
+ * masked_already - whether the userinfo at @a (@ui bytes with its '@') is "***"
+ * or "user:***", as mr_store_uri_redacted writes it: kept, user name and all.
+ */
+static bool masked_already(const char *a, size_t ui)
+{
+    const char *colon = memchr(a, ':', ui);
+
+    if (ui == 4)
+        return memcmp(a, "***@", 4) == 0;
+    return ui >= 5 && memcmp(a + ui - 5, ":***@", 5) == 0 && colon == a + ui - 5;
+}
+
 int mr_url_mask(struct mr_buf *out, const char *text)
 {
     const char *p = text;
@@ -94,9 +107,9 @@ int mr_url_mask(struct mr_buf *out, const char *text)
         const char *auth = sep + 3;
         size_t ui = scheme_start(text, (size_t)(sep - text)) >= 0 ? userinfo_end(auth) : 0;
 
-        if (ui == 0) {
-            rc = mr_buf_add(out, p, (size_t)(auth - p));
-            p = auth;
+        if (ui == 0 || masked_already(auth, ui)) {
+            rc = mr_buf_add(out, p, (size_t)(auth + ui - p));
+            p = auth + ui;
             continue;
         }
         rc = mr_buf_add(out, p, (size_t)(auth - p));
@@ -124,7 +137,9 @@ bool mr_url_has_userinfo(const char *text)
     const char *sep = text;
 
     while ((sep = strstr(sep, "://")) != NULL) {
-        if (scheme_start(text, (size_t)(sep - text)) >= 0 && userinfo_end(sep + 3) > 0)
+        size_t ui = scheme_start(text, (size_t)(sep - text)) >= 0 ? userinfo_end(sep + 3) : 0;
+
+        if (ui > 0 && !masked_already(sep + 3, ui))
             return true;
         sep += 3;
     }

@@ -28,7 +28,9 @@ int mr_url_with_params(struct mr_buf *out, const char *base, const char *const *
  * be one URL or any text quoting URLs (an error message, a log value). A URL
  * is a scheme (a letter, then letters, digits, '+', '-', '.') followed by
  * "://"; its authority runs to the first '/', '?', '#', space or control byte,
- * and everything in it up to its last '@' is the userinfo. Text that only
+ * and everything in it up to its last '@' is the userinfo; one that ends in
+ * ":***" is masked already and kept (mysql://user:***@host from
+ * mr_store_uri_redacted keeps its user name). Text that only
  * looks like a URL is masked too: erring on the side of hiding. The one way
  * msgrelay hides URL credentials (answers, stored error texts, log lines);
  * the URL itself is stored and called unchanged. 0 or MR_ETOOBIG. Any thread.

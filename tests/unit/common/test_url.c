@@ -36,6 +36,10 @@ static void test_url_mask_one_url(void **state)
     check("http://:@h/", "http://***@h/");
     check("mysql://app:secret@db:3306/shop", "mysql://***@db:3306/shop");
     check("kafka://orders?key=a@b", "kafka://orders?key=a@b");
+    /* masked already: the user name stays */
+    check("mysql://app:***@db:3306/shop", "mysql://app:***@db:3306/shop");
+    check("http://***@h/", "http://***@h/");
+    check("http://a:b:***@h/", "http://***@h/");
 }
 
 static void test_url_mask_leaves_urls_without_userinfo(void **state)
