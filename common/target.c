@@ -235,7 +235,6 @@ static bool parse_cidr(const char *s, struct mr_target_rule *r)
         return false;
     memcpy(ip, s, n);
     ip[n] = '\0';
-    /* parse_ip folds ::ffff:a.b.c.d into IPv4; a mapped CIDR's bits would then be off */
     if (inet_pton(AF_INET, ip, r->addr) == 1) {
         r->family = AF_INET;
         max = 32;
@@ -256,6 +255,14 @@ static bool parse_cidr(const char *s, struct mr_target_rule *r)
         if (*end != '\0' || b < 0 || b > max)
             return false;
         r->bits = (int)b;
+    }
+    /* addresses are judged with ::ffff:a.b.c.d folded into IPv4: fold such a block too */
+    if (r->family == AF_INET6 && r->bits >= 96 &&
+        memcmp(r->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+        memmove(r->addr, r->addr + 12, 4);
+        memset(r->addr + 4, 0, 12);
+        r->family = AF_INET;
+        r->bits -= 96;
     }
     r->kind = RULE_CIDR;
     return true;

@@ -220,6 +220,14 @@ static void test_target_cidr_edges(void **state)
     assert_true(addr(q, "10.1.2.127", MR_TARGET_ALLOW));
     assert_false(addr(q, "2001:db8:7fff::1", MR_TARGET_ALLOW));
     assert_true(addr(q, "2001:db8:8000::1", MR_TARGET_ALLOW));
+    mr_target_policy_free(q);
+    /* an IPv4-mapped block holds the IPv4 addresses, however they are written */
+    q = pol(NULL, "!defaults,::ffff:10.0.0.0/104");
+    assert_false(addr(q, "10.9.9.9", MR_TARGET_ALLOW));
+    assert_false(addr(q, "::ffff:10.9.9.9", MR_TARGET_ALLOW));
+    assert_true(addr(q, "11.0.0.1", MR_TARGET_ALLOW));
+    assert_int_equal(url(q, "http://10.1.1.1/"), MR_TARGET_DENY);
+    assert_int_equal(url(q, "http://[::ffff:10.1.1.1]/"), MR_TARGET_DENY);
     mr_target_policy_free(p);
     mr_target_policy_free(q);
 }
