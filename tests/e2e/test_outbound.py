@@ -104,31 +104,33 @@ def test_ordinary_branch_headers_still_go_out(relay, app):
     r.wait_state(gid, "succeed")
 
 
-def _sqlite_path(r):
-    for a in r.argv:
-        if a.startswith("sqlite:"):
-            return a[len("sqlite:"):]
-    return None
+def _set_branch_headers(r, gid, text):
+    """Write @text as @gid's stored branch_headers, straight into r's store (r is stopped)."""
+    store = r.argv[r.argv.index("--store") + 1]
+    if store.startswith("sqlite:"):
+        con = sqlite3.connect(store[len("sqlite:"):])
+        with con:
+            n = con.execute("UPDATE msg SET branch_headers = ? WHERE gid = ?", (text, gid)).rowcount
+        con.close()
+        assert n == 1
+        return
+    import conftest  # MSGRELAY_E2E_STORE=mysql: the session's mariadbd
+    db = conftest._E2E_MARIADB[0]
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+    db.sql("UPDATE msg SET branch_headers = '%s' WHERE gid = '%s'" % (quoted, gid),
+           store.rsplit("/", 1)[1].split("?")[0])
 
 
 @pytest.mark.parametrize("bad", [{"Content-Length": "0"}, {"Host": "elsewhere"},
                                  {"X-Trace": "a\x01b"}], ids=["content-length", "host", "ctl"])
 def test_a_row_stored_before_the_rule_is_not_sent(relay, app, bad):
     r = relay()
-    db = _sqlite_path(r)
-    if db is None:
-        pytest.skip("writes the SQLite store file directly")
     gid = new_gid("old")
     body = msg_body(gid, [app.url("/svc/old")], [SMUGGLED], branch_headers={"X-Trace": "1"},
                     timeout_to_fail=3600)
     assert r.post("prepare", body)[0] == 200
     r.stop()
-    con = sqlite3.connect(db)
-    with con:
-        n = con.execute("UPDATE msg SET branch_headers = ? WHERE gid = ?",
-                        (json.dumps(bad), gid)).rowcount
-    con.close()
-    assert n == 1
+    _set_branch_headers(r, gid, json.dumps(bad))
     r.start()
     assert r.post("submit", {"gid": gid, "trans_type": "msg"})[0] == 200
     name = list(bad)[0]
