@@ -19,8 +19,8 @@
 #include "common/config.h"
 #include "common/header.h"
 #include "common/kafka_url.h"
-#include "common/target.h"
 #include "common/mem.h"
+#include "common/target.h"
 
 #define MAX_SECONDS (366 * 24 * 3600)
 
