@@ -159,3 +159,23 @@ def test_invalid_entries_stop_the_start(tmp_path, flag, value):
                        capture_output=True, text=True, timeout=20, env=env)
     assert p.returncode != 0
     assert flag in p.stderr and "is not a host name" in p.stderr, p.stderr
+
+
+def test_a_message_stored_before_the_policy_is_refused_per_call(relay, app):
+    # stored by a relay without the policy, delivered by one with it: refused before
+    # sending, even over a kept-alive connection to the same host and port
+    r = relay()
+    gid = new_gid("before")
+    body = msg_body(gid, [app.url("/svc/admin/x")], timeout_to_fail=3600)
+    assert r.post("prepare", body)[0] == 200
+    r.stop()
+    store = r.argv[r.argv.index("--store") + 1]
+    r2 = relay(store=store, deny_targets="http://127.0.0.1:%d/svc/admin/" % app.port)
+    ok = new_gid("warm")
+    assert r2.post("submit", msg_body(ok, [app.url("/svc/ok")]))[0] == 200
+    r2.wait_state(ok, "succeed")
+    assert r2.post("submit", {"gid": gid, "trans_type": "msg"})[0] == 200
+    err = _step_error(r2, gid, [DENIED])
+    assert err == "step 01: " + DENIED, err
+    assert app.count("/svc/admin/x") == 0
+    assert r2.state(gid) == "submitted"
