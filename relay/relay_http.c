@@ -521,17 +521,24 @@ static bool framing_suspect(CURLcode res, long status)
  * libcurl decided: CURLOPT_FORBID_REUSE would have to be set before the
  * call ends, and libcurl options may not be changed from its callbacks, so
  * the socket of a connection libcurl kept is shut down instead; libcurl
- * finds it dead at its next reuse check and closes it. HTTP/2 is left
+ * finds it dead at its next reuse check and closes it. (Should libcurl have
+ * handed it to a call from its own waiting list meanwhile, that call fails
+ * and is retried: better than reading the stray answer.) HTTP/2 is left
  * alone: its streams are framed by the protocol, and one stream's error
- * does not shift the others.
+ * does not shift the others; an https call without an answer may have been
+ * HTTP/2, so it too is left to libcurl, which closes HTTP/1 after an error.
  */
 static void forbid_reuse(struct mr_relay_call *c)
 {
     curl_socket_t s = CURL_SOCKET_BAD;
     long version = 0;
+    char *scheme = NULL;
 
     curl_easy_getinfo(c->_easy, CURLINFO_HTTP_VERSION, &version);
     if (version == CURL_HTTP_VERSION_2_0 || version == CURL_HTTP_VERSION_3)
+        return;
+    curl_easy_getinfo(c->_easy, CURLINFO_SCHEME, &scheme);
+    if (version == 0 && (scheme == NULL || strcasecmp(scheme, "http") != 0))
         return;
     /* CURL_SOCKET_BAD when libcurl closed the connection itself */
     if (curl_easy_getinfo(c->_easy, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK && s != CURL_SOCKET_BAD)
