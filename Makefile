@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e bench clean
+.PHONY: all deps build run test unit e2e bench fuzz clean
 .SECONDARY:
 
 all: deps
@@ -105,6 +105,16 @@ bench: all
 	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" prepare "$$1" "$$2"' \
 	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
+
+# Fuzz targets (tests/fuzz, libFuzzer from Debian's clang): pure functions over a few common/ files.
+FUZZ_COMMON := common/target.c common/url.c common/mem.c common/buf.c common/err.c
+
+fuzz: $(BUILD)/fuzz/fuzz_target
+
+$(BUILD)/fuzz/fuzz_target: tests/fuzz/fuzz_target.c $(FUZZ_COMMON)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^ \
+	    $(shell pkg-config --cflags --libs libcurl)
 
 clean:
 	rm -rf build build-san

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/target.h"
 
 struct mr_config mr_config;
 
@@ -88,4 +89,10 @@ void mr_config_free(struct mr_config *c)
     c->kafka_brokers = NULL;
     c->kafka_properties.v = NULL;
     c->kafka_properties.n = 0;
+    free(c->allow_targets);
+    free(c->deny_targets);
+    mr_target_policy_free(c->targets);
+    c->allow_targets = NULL;
+    c->deny_targets = NULL;
+    c->targets = NULL;
 }

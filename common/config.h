@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct mr_target_policy;
+
 /* The values of a repeatable setting, in the order given. Owned by the config. */
 struct mr_config_list {
     char **v;
@@ -65,6 +67,10 @@ struct mr_config {
     char *api_token_file;   /* where api_token was read from */
     char *tls_cert;         /* PEM certificate (chain) of the HTTPS API; NULL: plain HTTP */
     char *tls_key;          /* its PEM private key; set together with tls_cert */
+    char *allow_targets; /* comma-separated target policy entries; NULL: no allow list */
+    char *deny_targets;  /* added to MR_TARGET_DEFAULT_DENY (unless "!defaults"); NULL: none */
+    /* the two lists parsed at start-up (common/target.h); NULL allows every target */
+    struct mr_target_policy *targets;
 };
 
 /* Shortest and longest token accepted, bytes. */
@@ -76,7 +82,7 @@ extern struct mr_config mr_config;
 /* mr_config_defaults - fill @c with the defaults above. */
 void mr_config_defaults(struct mr_config *c);
 
-/* mr_config_free - free the strings (and the list of strings) in @c. */
+/* mr_config_free - free the strings (and the list of strings) and the target policy in @c. */
 void mr_config_free(struct mr_config *c);
 
 #endif

@@ -2,16 +2,19 @@
 /*
  * log.c - JSON-lines logger (see log.h). The level is set once at start-up;
  * after that the only shared state is the file descriptor, written atomically
- * one line at a time.
+ * one line at a time. URL credentials in values are masked here, once for
+ * every line (common/url.h).
  */
 #include "common/log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/url.h"
 
 static enum mr_log_level min_level = MR_LOG_INFO;
 
@@ -40,6 +43,20 @@ int mr_log_enabled(enum mr_log_level level)
     return level >= min_level;
 }
 
+/* add_value - @val as a JSON string, with the credentials of any URL in it masked. */
+static int add_value(struct mr_buf *b, const char *val)
+{
+    char *masked;
+    int rc;
+
+    if (!mr_url_has_userinfo(val))
+        return mr_buf_add_jstr(b, val, strlen(val));
+    masked = mr_url_masked(val);
+    rc = mr_buf_add_jstr(b, masked, strlen(masked));
+    free(masked);
+    return rc;
+}
+
 void mr_log(enum mr_log_level level, const char *msg, ...)
 {
     struct mr_buf b = MR_BUF_INIT(16384);
@@ -61,7 +78,7 @@ void mr_log(enum mr_log_level level, const char *msg, ...)
         mr_buf_addc(&b, ':');
         if (val == NULL)
             mr_buf_adds(&b, "null");
-        else if (mr_buf_add_jstr(&b, val, strlen(val)) != 0)
+        else if (add_value(&b, val) != 0)
             mr_buf_adds(&b, "\"(too long)\"");
     }
     va_end(ap);

@@ -27,7 +27,8 @@ int mr_log_enabled(enum mr_log_level level);
 
 /*
  * mr_log - write one line. After @msg come key, value string pairs (both
- * `const char *`; a NULL value is written as null), ended by a NULL key:
+ * `const char *`; a NULL value is written as null), ended by a NULL key.
+ * The userinfo of any URL in a value is written as "***" (mr_url_mask):
  *   mr_log(MR_LOG_INFO, "message delivered", "gid", gid, NULL);
  */
 void mr_log(enum mr_log_level level, const char *msg, ...) __attribute__((sentinel));

@@ -97,7 +97,9 @@ int mr_check_topic(const char *name, struct mr_err *err);
 /*
  * mr_check_subscriber_url - validate a subscriber @url as a step's URL is
  * validated: http(s)://, or kafka:// when this relay has --kafka-brokers
- * (common/kafka_url.h), at most mr_config.max_url_len. MR_EINVAL "url: <problem>".
+ * (common/kafka_url.h), at most mr_config.max_url_len, and an http(s) URL
+ * not refused by the target policy (mr_config.targets, judged on the URL
+ * alone). MR_EINVAL "url: <problem>".
  */
 int mr_check_subscriber_url(const char *url, struct mr_err *err);
 

@@ -5,7 +5,9 @@
  *
  * DTM clients read both the status code and the dtm_result text (the Go client
  * treats any body containing FAILURE as an error), so every answer goes
- * through mr_reply_envelope() or mr_reply_json(). Pure functions; any thread.
+ * through mr_reply_envelope() or mr_reply_json(). Must not: show a URL's
+ * credentials (http://user:pass@host): every URL and error text rendered
+ * here goes through mr_url_mask(). Pure functions; any thread.
  */
 #include "prepare/prepare_int.h"
 
@@ -15,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/mem.h"
+#include "common/url.h"
 
 void mr_req_free(struct mr_req *r)
 {
@@ -31,6 +34,16 @@ void mr_req_free(struct mr_req *r)
     free(r);
 }
 
+/* jmasked - @s (may be NULL: "") with URL credentials masked, as a JSON string. */
+static json_t *jmasked(const char *s)
+{
+    char *m = mr_url_masked(s != NULL ? s : "");
+    json_t *j = json_string(m);
+
+    free(m);
+    return j != NULL ? j : json_string("");
+}
+
 void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
 {
     json_t *j = json_object();
@@ -40,12 +53,12 @@ void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
     } else if (status == 400 || status == 401 || status == 403 || status == 409 ||
                status == 413) {
         json_object_set_new(j, "dtm_result", json_string("FAILURE"));
-        json_object_set_new(j, "message", json_string(message ? message : ""));
+        json_object_set_new(j, "message", jmasked(message));
     } else if (status == 425) {
         json_object_set_new(j, "dtm_result", json_string("ONGOING"));
-        json_object_set_new(j, "message", json_string(message ? message : ""));
+        json_object_set_new(j, "message", jmasked(message));
     } else {
-        json_object_set_new(j, "message", json_string(message ? message : ""));
+        json_object_set_new(j, "message", jmasked(message));
     }
     free(a->body);
     a->status = status;
@@ -112,6 +125,13 @@ static void set_str(json_t *o, const char *key, const char *s)
         json_object_set_new(o, key, json_string(s));
 }
 
+/* set_masked - set_str() for a URL or a text that may quote one. */
+static void set_masked(json_t *o, const char *key, const char *s)
+{
+    if (s != NULL && s[0] != '\0')
+        json_object_set_new(o, key, jmasked(s));
+}
+
 static void set_int(json_t *o, const char *key, long long v)
 {
     if (v != 0)
@@ -156,7 +176,7 @@ static json_t *render_transaction(const struct mr_msg *m)
         for (i = 0; i < m->nsteps; i++) {
             json_t *s = json_object();
 
-            json_object_set_new(s, "action", json_string(m->steps[i].url));
+            json_object_set_new(s, "action", jmasked(m->steps[i].url));
             json_array_append_new(steps, s);
             json_array_append_new(payloads,
                                   json_stringn(m->steps[i].payload, m->steps[i].payload_len));
@@ -165,11 +185,11 @@ static json_t *render_transaction(const struct mr_msg *m)
         json_object_set_new(t, "payloads", payloads);
     }
     json_object_set_new(t, "status", json_string(mr_msg_state_name(m->state)));
-    set_str(t, "query_prepared", m->query_prepared);
+    set_masked(t, "query_prepared", m->query_prepared);
     set_str(t, "protocol", m->protocol);
     set_time(t, "finish_time", m->finish_ms, false);
     set_time(t, "rollback_time", m->rollback_ms, false);
-    set_str(t, "result", m->result);
+    set_masked(t, "result", m->result);
     json_object_set_new(t, "options", json_string(opts ? opts : "{}"));
     set_str(t, "custom_data", m->custom_data);
     set_int(t, "next_cron_interval", m->next_cron_interval);
@@ -202,14 +222,14 @@ static json_t *render_branch(const struct mr_msg *m, const struct mr_step *s)
     set_time(b, "create_time", s->create_ms, true);
     set_time(b, "update_time", s->update_ms, true);
     json_object_set_new(b, "gid", json_string(m->gid));
-    json_object_set_new(b, "url", json_string(s->url));
+    json_object_set_new(b, "url", jmasked(s->url));
     json_object_set_new(b, "bin_data", json_string(data));
     json_object_set_new(b, "branch_id", json_string(s->branch_id));
     json_object_set_new(b, "op", json_string("action"));
     json_object_set_new(b, "status", json_string(mr_step_state_name(s->state)));
     set_time(b, "finish_time", s->finish_ms, false);
     json_object_set_new(b, "attempts", json_integer(s->attempts));
-    set_str(b, "last_error", s->last_error);
+    set_masked(b, "last_error", s->last_error);
     free(data);
     return b;
 }
@@ -245,6 +265,40 @@ json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit)
     return j;
 }
 
+/*
+ * kv_value - a kv row's value as shown: a topic's JSON list of subscribers
+ * with each string in it masked (structurally: masking the JSON text could
+ * reach past a URL's closing quote); any other value masked as text.
+ */
+static json_t *kv_value(const char *v)
+{
+    json_t *list = mr_url_has_userinfo(v) ? json_loads(v, 0, NULL) : NULL;
+    json_t *out;
+    json_t *sub;
+    json_t *val;
+    const char *key;
+    size_t i;
+    char *text;
+
+    if (list == NULL || !json_is_array(list)) {
+        json_decref(list);
+        return jmasked(v);
+    }
+    json_array_foreach(list, i, sub)
+    {
+        json_object_foreach(sub, key, val)
+        {
+            if (json_is_string(val))
+                json_object_set_new(sub, key, jmasked(json_string_value(val)));
+        }
+    }
+    text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(list);
+    out = text != NULL ? json_string(text) : NULL;
+    free(text);
+    return out != NULL ? out : json_string("[]");
+}
+
 /* render_kv - one kv row, keys in DTM's KVStore order. */
 static json_t *render_kv(const struct mr_kv *kv)
 {
@@ -255,7 +309,7 @@ static json_t *render_kv(const struct mr_kv *kv)
     set_time(o, "update_time", kv->update_ms, true);
     json_object_set_new(o, "cat", json_string(kv->cat));
     json_object_set_new(o, "k", json_string(kv->k));
-    json_object_set_new(o, "v", json_string(kv->v));
+    json_object_set_new(o, "v", kv_value(kv->v));
     json_object_set_new(o, "version", json_integer(kv->version));
     return o;
 }

@@ -48,7 +48,9 @@ int mr_query_url_build(struct mr_buf *out, const char *base, const char *gid, co
  * A Content-Type among @branch_headers replaces the default one. "Expect:" is
  * added so that libcurl does not wait for a 100-continue on larger bodies.
  * MR_EINVAL with a message when @branch_headers is not an object of strings or
- * a name or value is unsafe (empty name, ':' in the name, CR or LF anywhere).
+ * a pair is refused by mr_header_check() (common/header.h: a framing,
+ * hop-by-hop or routing header, a name that is not a token, a value with
+ * control bytes or non-ASCII); nothing is sent then.
  * Owned result: *out, curl_slist_free_all(); NULL on error.
  */
 int mr_query_headers_build(const char *branch_headers, struct curl_slist **out, struct mr_err *err);

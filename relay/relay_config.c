@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/target.h"
 
 /*
  * T_LIST: repeatable flag; its variable holds a comma- or newline-separated list.
@@ -114,6 +115,12 @@ static const struct opt opts[] = {
      "PEM certificate file: serve the API over HTTPS (with --tls-key)"},
     {"--tls-key", "MSGRELAY_TLS_KEY", T_STR, OFF(tls_key), 0, 0,
      "PEM private key file of --tls-cert"},
+    {"--allow-targets", "MSGRELAY_ALLOW_TARGETS", T_STR, OFF(allow_targets), 0, 0,
+     "outbound calls may reach only these: host names, *.suffixes, CIDRs, http(s):// URL "
+     "prefixes, comma-separated"},
+    {"--deny-targets", "MSGRELAY_DENY_TARGETS", T_STR, OFF(deny_targets), 0, 0,
+     "outbound calls may not reach these (same forms), added to the link-local and cloud "
+     "metadata defaults; !defaults drops those"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -417,7 +424,11 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
     if (c->max_retry_interval < c->retry_interval)
         return mr_err_set(err, MR_EINVAL, "--max-retry-interval: %d is below --retry-interval %d",
                           c->max_retry_interval, c->retry_interval);
-    return check_limits(c, given, err);
+    rc = check_limits(c, given, err);
+    if (rc != 0)
+        return rc;
+    /* parsed once, read by every thread: a bad entry stops the start */
+    return mr_target_policy_parse(c->allow_targets, c->deny_targets, &c->targets, err);
 }
 
 /* default_text - the default of @o as text, for --help. */

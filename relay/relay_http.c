@@ -45,6 +45,7 @@
  */
 #include "relay/relay_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,12 +54,15 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/target.h"
 
 /* Idle calls kept for reuse beyond this many are cleaned up, so a burst does not pin memory. */
 #define FREE_KEEP_MIN 64
@@ -515,6 +519,7 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->status = 0;
     c->truncated = false;
     c->error[0] = '\0';
+    c->_denied[0] = '\0';
     mr_buf_reset(&c->body);
     return c;
 }
@@ -552,6 +557,33 @@ static void call_put(struct mr_relay_http *h, struct mr_relay_call *c)
     h->nidle++;
 }
 
+/*
+ * on_open_socket - libcurl's socket opener, which sees each address a call is
+ * about to connect to after DNS: the target policy's second look
+ * (mr_target_addr_ok), since a name allowed at intake may resolve to a
+ * denied address now. A refused address is noted in the call (collect() puts
+ * it in the error text) and libcurl gets no socket, so it tries the next
+ * address or fails the call as a connect error.
+ */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct mr_relay_call *c = clientp;
+
+    if (purpose == CURLSOCKTYPE_IPCXN &&
+        !mr_target_addr_ok(mr_config.targets, &addr->addr, (enum mr_target_verdict)c->_target)) {
+        const void *a = addr->family == AF_INET6
+                            ? (const void *)&((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr
+                            : (const void *)&((struct sockaddr_in *)(void *)&addr->addr)->sin_addr;
+
+        /* the first refused address names the refusal; libcurl may try others after it */
+        if (c->_denied[0] == '\0' &&
+            inet_ntop(addr->family, a, c->_denied, sizeof(c->_denied)) == NULL)
+            snprintf(c->_denied, sizeof(c->_denied), "(family %d)", addr->family);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 /* setup - set the options of one call; libcurl copies the URL. */
 static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *rq)
 {
@@ -577,6 +609,10 @@ static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *r
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* the target policy: the URL now (a row may predate the policy), each address at connect */
+    c->_target = (int)mr_target_check_url(mr_config.targets, rq->url);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)c);
     if (rq->post) {
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
@@ -769,6 +805,12 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
         return mr_err_set(err, MR_EIO, "cannot set up call: %s", curl_easy_strerror(ec));
     }
     c->_dest = dest_get(h, rq->url);
+    if (c->_target == MR_TARGET_DENY) {
+        /* not even a cached connection may carry it: finished at once, as a call error */
+        snprintf(c->error, sizeof(c->error), "target denied by policy");
+        fail(h, c);
+        return 0;
+    }
     if (c->_dest->stalled && dest_stalled(h, c->_dest, c->_sent_ms)) {
         not_made(h, c);
         return 0;
@@ -804,6 +846,64 @@ static void finished(struct mr_relay_http *h, struct mr_relay_call *c)
 }
 
 /*
+ * framing_suspect - whether the connection of a call that ended with @res and
+ * HTTP status @status may be out of step with the target: a transport error
+ * or timeout (the answer may still be on its way), an answer that is not
+ * final, or an error status other than DTM's 409 and 425, which targets
+ * often send before reading the request body (that body would then be read
+ * as the next request). 2xx, 409 and 425 are answers the application gave
+ * deliberately after the whole request: keeping those connections keeps
+ * keep-alive for the common case.
+ */
+static bool framing_suspect(CURLcode res, long status)
+{
+    if (res != CURLE_OK)
+        return true;
+    if (status < 200)
+        return true;
+    return status >= 400 && status != 409 && status != 425;
+}
+
+/*
+ * forbid_reuse - make sure no later call reuses the connection of @c.
+ *
+ * What libcurl (7.88) does already: a transfer that ends in an error or a
+ * timeout is done "prematurely", and libcurl closes an HTTP/1 connection
+ * then; so does an answer with more bytes than its framing says ("excess
+ * found"), one that asks to close, or one read until close; and before
+ * reusing an idle connection libcurl drops it when it is readable (bytes
+ * nobody asked for). What it cannot see: a late answer still on its way
+ * when the next call takes the connection, or an answer to a request it
+ * never sent, as when the target took the body for a second request. So
+ * after a suspect call (framing_suspect) the connection goes, whatever
+ * libcurl decided: CURLOPT_FORBID_REUSE would have to be set before the
+ * call ends, and libcurl options may not be changed from its callbacks, so
+ * the socket of a connection libcurl kept is shut down instead; libcurl
+ * finds it dead at its next reuse check and closes it. (Should libcurl have
+ * handed it to a call from its own waiting list meanwhile, that call fails
+ * and is retried: better than reading the stray answer.) HTTP/2 is left
+ * alone: its streams are framed by the protocol, and one stream's error
+ * does not shift the others; an https call without an answer may have been
+ * HTTP/2, so it too is left to libcurl, which closes HTTP/1 after an error.
+ */
+static void forbid_reuse(struct mr_relay_call *c)
+{
+    curl_socket_t s = CURL_SOCKET_BAD;
+    long version = 0;
+    char *scheme = NULL;
+
+    curl_easy_getinfo(c->_easy, CURLINFO_HTTP_VERSION, &version);
+    if (version == CURL_HTTP_VERSION_2_0 || version == CURL_HTTP_VERSION_3)
+        return;
+    curl_easy_getinfo(c->_easy, CURLINFO_SCHEME, &scheme);
+    if (version == 0 && (scheme == NULL || strcasecmp(scheme, "http") != 0))
+        return;
+    /* CURL_SOCKET_BAD when libcurl closed the connection itself */
+    if (curl_easy_getinfo(c->_easy, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK && s != CURL_SOCKET_BAD)
+        shutdown(s, SHUT_RDWR);
+}
+
+/*
  * collect - move every call libcurl has finished to the done list, then
  * start waiting calls in the slots that freed up. Returns how many started.
  */
@@ -825,15 +925,21 @@ static size_t collect(struct mr_relay_http *h)
         res = m->data.result;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
         c = (struct mr_relay_call *)(void *)priv;
+        c->status = 0;
+        if (res == CURLE_OK)
+            curl_easy_getinfo(c->_easy, CURLINFO_RESPONSE_CODE, &c->status);
+        /* while the handle is in the multi: its kept connection is found through it */
+        if (framing_suspect(res, c->status))
+            forbid_reuse(c);
         /* m points into the handle: read it all before removing */
         curl_multi_remove_handle(h->multi, c->_easy);
         busy_unlink(h, c);
         finished(h, c);
-        if (res == CURLE_OK) {
-            curl_easy_getinfo(c->_easy, CURLINFO_RESPONSE_CODE, &c->status);
-        } else {
-            c->status = 0;
-            if (c->error[0] == '\0')
+        if (res != CURLE_OK) {
+            if (c->_denied[0] != '\0')
+                snprintf(c->error, sizeof(c->error), "target address %s denied by policy",
+                         c->_denied);
+            else if (c->error[0] == '\0')
                 snprintf(c->error, sizeof(c->error), "%s", curl_easy_strerror(res));
         }
         fifo_push(&h->done, c);

@@ -61,6 +61,8 @@ struct mr_relay_call {
     int64_t _sent_ms;            /* mr_mono_ms() at send time */
     bool _slot;                  /* http:// call: holds one of max_connections slots */
     struct mr_relay_dest *_dest; /* while waiting or in libcurl */
+    int _target;                 /* enum mr_target_verdict of the URL (common/target.h) */
+    char _denied[64];            /* the address a connect was refused for by the policy, or "" */
 };
 
 /*

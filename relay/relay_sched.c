@@ -44,6 +44,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/model.h"
+#include "common/url.h"
 #include "query/query.h"
 #include "relay/relay_int.h"
 #include "store/store.h"
@@ -262,7 +263,8 @@ static void record(struct mr_relay *r, struct pass *p, size_t idx, bool success,
     rc = &p->recs[p->nrecs++];
     rc->step = idx;
     rc->success = success;
-    rc->error = success ? NULL : mr_xstrdup(error);
+    /* stored and shown: a URL's credentials never reach the store (libcurl texts, bodies) */
+    rc->error = success ? NULL : mr_url_masked(error);
     rc->now_ms = mr_now_ms();
     mark_dirty(r, p);
 }
@@ -270,11 +272,15 @@ static void record(struct mr_relay *r, struct pass *p, size_t idx, bool success,
 /* note_result - keep the first non-success of the pass and its text. */
 static void note_result(struct pass *p, enum mr_result res, const char *text)
 {
+    char *masked;
+
     if (res == MR_RESULT_SUCCESS || p->outcome != MR_RESULT_SUCCESS)
         return;
     p->outcome = res;
     mr_buf_reset(&p->detail);
-    mr_buf_add(&p->detail, text, strlen(text) < 1000 ? strlen(text) : 1000);
+    masked = mr_url_masked(text);
+    mr_buf_add(&p->detail, masked, strlen(masked) < 1000 ? strlen(masked) : 1000);
+    free(masked);
 }
 
 /* finish - the pass is over; its final write goes into the next commit. */
