@@ -4,6 +4,7 @@
  */
 #include "common/mem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,20 @@ void *mr_xrealloc(void *p, size_t n)
     if (q == NULL)
         oom(n);
     return q;
+}
+
+void *mr_xgrow(void *p, size_t size, size_t need, size_t *cap)
+{
+    size_t n = *cap + *cap / 2;
+
+    if (n < need)
+        n = need;
+    if (n < 16)
+        n = 16;
+    if (size != 0 && n > SIZE_MAX / size)
+        oom(SIZE_MAX);
+    *cap = n;
+    return mr_xrealloc(p, n * size);
 }
 
 char *mr_xstrdup(const char *s)

@@ -21,6 +21,29 @@ void *mr_xcalloc(size_t n, size_t size);
 /* mr_xrealloc - realloc that aborts on failure. */
 void *mr_xrealloc(void *p, size_t n);
 
+/*
+ * mr_xgrow - @p (an array of elements of @size, @*cap of them) resized to
+ * hold at least @need: the capacity grows by half again, at least to @need
+ * and at least to 16, and is written back to @*cap. Aborts on overflow.
+ * Use it through MR_ALLOC_GROW.
+ */
+void *mr_xgrow(void *p, size_t size, size_t need, size_t *cap);
+
+/*
+ * MR_ALLOC_GROW - make the array @v (its capacity in the size_t @cap) hold at
+ * least @need elements, as git's ALLOC_GROW does:
+ *
+ *     MR_ALLOC_GROW(v, n + 1, cap);
+ *     v[n++] = x;
+ *
+ * Nothing happens while @need fits; new elements are not initialised.
+ */
+#define MR_ALLOC_GROW(v, need, cap)                                          \
+    do {                                                                     \
+        if ((size_t)(need) > (cap))                                          \
+            (v) = mr_xgrow((v), sizeof(*(v)), (size_t)(need), &(cap));       \
+    } while (0)
+
 /* mr_xstrdup - copy of @s (NULL gives NULL). Owned result: free(). */
 char *mr_xstrdup(const char *s);
 
