@@ -132,6 +132,37 @@ static void set_masked(json_t *o, const char *key, const char *s)
         json_object_set_new(o, key, jmasked(s));
 }
 
+/*
+ * masked_headers - the message's branch_headers with every value shown as
+ * "***": they often carry credentials (Authorization, API keys), and an answer
+ * never shows a secret back. The relay still sends the values as stored.
+ */
+static json_t *masked_headers(const char *text)
+{
+    json_t *h = json_loads(text, 0, NULL);
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(h)) {
+        json_decref(h);
+        return NULL;
+    }
+    json_object_foreach(h, key, v)
+        json_object_set_new(h, key, json_string("***"));
+    return h;
+}
+
+static void set_headers(json_t *o, const char *text)
+{
+    json_t *h;
+
+    if (text == NULL || text[0] == '\0')
+        return;
+    h = masked_headers(text);
+    if (h != NULL)
+        json_object_set_new(o, "branch_headers", h);
+}
+
 static void set_int(json_t *o, const char *key, long long v)
 {
     if (v != 0)
@@ -149,8 +180,7 @@ static char *options_text(const struct mr_msg *m)
     set_int(o, "timeout_to_fail", m->timeout_to_fail);
     set_int(o, "request_timeout", m->request_timeout);
     set_int(o, "retry_interval", m->retry_interval);
-    if (m->branch_headers && m->branch_headers[0])
-        json_object_set_new(o, "branch_headers", json_loads(m->branch_headers, 0, NULL));
+    set_headers(o, m->branch_headers);
     json_object_set_new(o, "concurrent", json_boolean(m->concurrent));
     s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -201,12 +231,7 @@ static json_t *render_transaction(const struct mr_msg *m)
     set_int(t, "timeout_to_fail", m->timeout_to_fail);
     set_int(t, "request_timeout", m->request_timeout);
     set_int(t, "retry_interval", m->retry_interval);
-    if (m->branch_headers && m->branch_headers[0]) {
-        json_t *h = json_loads(m->branch_headers, 0, NULL);
-
-        if (h != NULL)
-            json_object_set_new(t, "branch_headers", h);
-    }
+    set_headers(t, m->branch_headers);
     json_object_set_new(t, "concurrent", json_boolean(m->concurrent));
     free(opts);
     return t;

@@ -9,7 +9,9 @@
     step with the target;
   - credentials in URLs (userinfo) are still used for the call (basic auth)
     but shown as *** in /query, /all, the topic listings, stored error texts
-    and the relay's log.
+    and the relay's log;
+  - branch_headers values (often credentials) are sent as given but shown as
+    *** in /query and /all.
 """
 import base64
 import json
@@ -291,6 +293,24 @@ def test_url_credentials_are_used_but_never_shown(relay, app):
         log = f.read()
     assert "http://***@db.internal/x" in log, "the failed attempt was not logged"
     assert SECRET not in log, "the relay log shows a password"
+
+
+def test_branch_header_values_are_sent_but_never_shown(relay, app):
+    r = relay()
+    gid = new_gid("hdr")
+    token = "Bearer " + SECRET
+    body = msg_body(gid, [app.url("/svc/a")],
+                    branch_headers={"Authorization": token, "X-Tenant": "t-9"})
+    assert r.post("submit", body)[0] == 200
+    c = app.wait_calls("/svc/a", 1)[0]
+    assert c.headers.get("authorization") == token, c.headers
+    assert c.headers.get("x-tenant") == "t-9", c.headers
+    r.wait_state(gid, "succeed", timeout=15)
+    for text in (json.dumps(r.query(gid)), json.dumps(r.all(limit=100))):
+        assert SECRET not in text, "a header value is shown: %s" % text
+    t = r.query(gid)["transaction"]
+    assert t["branch_headers"] == {"Authorization": "***", "X-Tenant": "***"}, t
+    assert SECRET not in t["options"] and '"Authorization":"***"' in t["options"], t["options"]
 
 
 def test_failed_call_error_texts_are_masked(relay, app):
