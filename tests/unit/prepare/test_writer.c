@@ -453,6 +453,37 @@ static int stored_state(struct fx *fx, const char *gid)
 /* A far-away schedule: a seeded message that is not due during a test. */
 #define LATER (mr_now_ms() + 3600 * 1000)
 
+/*
+ * conflicts - @op on a message seeded in each of @states[0..@n) is 409 with
+ * the message @pre, the state's name, @post (DTM's words), and leaves the
+ * message as it was. Prepare and submit carry a body with one step.
+ */
+static void conflicts(struct fx *fx, enum mr_req_op op, const int *states, size_t n,
+                      const char *pre, const char *post)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *name = mr_msg_state_name(states[i]);
+        struct mr_buf gid = MR_BUF_INIT(64);
+        struct mr_buf want = MR_BUF_INIT(512);
+        struct mr_req *r;
+
+        mr_buf_addf(&gid, "c-%s", name);
+        mr_buf_addf(&want, "{\"dtm_result\":\"FAILURE\",\"message\":\"%s%s%s\"}", pre, name,
+                    post);
+        seed(fx, gid.p, states[i], LATER);
+        if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT)
+            r = msg_req(op, gid.p, "http://svc/a", "");
+        else
+            r = gid_req(op, gid.p);
+        call(fx, r, 409, want.p);
+        assert_int_equal(stored_state(fx, gid.p), states[i]);
+        mr_buf_release(&gid);
+        mr_buf_release(&want);
+    }
+}
+
 /* ---- prepare ---- */
 
 static void test_writer_prepare_stores_a_new_message_prepared(void **state)
@@ -494,23 +525,9 @@ static void test_writer_prepare_again_keeps_the_first_data(void **state)
 
 static void test_writer_prepare_refused_once_submitted_or_finished(void **state)
 {
-    struct fx *fx = *state;
+    static const int states[] = {MR_MSG_SUBMITTED, MR_MSG_SUCCEED, MR_MSG_FAILED};
 
-    seed(fx, "s", MR_MSG_SUBMITTED, LATER);
-    seed(fx, "ok", MR_MSG_SUCCEED, 0);
-    seed(fx, "ko", MR_MSG_FAILED, 0);
-    call(fx, msg_req(MR_OP_PREPARE, "s", "http://svc/a", ""), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"current status 'submitted', cannot prepare. "
-         "FAILURE\"}");
-    call(fx, msg_req(MR_OP_PREPARE, "ok", "http://svc/a", ""), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"current status 'succeed', cannot prepare. "
-         "FAILURE\"}");
-    call(fx, msg_req(MR_OP_PREPARE, "ko", "http://svc/a", ""), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"current status 'failed', cannot prepare. "
-         "FAILURE\"}");
-    assert_int_equal(stored_state(fx, "s"), MR_MSG_SUBMITTED);
-    assert_int_equal(stored_state(fx, "ok"), MR_MSG_SUCCEED);
-    assert_int_equal(stored_state(fx, "ko"), MR_MSG_FAILED);
+    conflicts(*state, MR_OP_PREPARE, states, 3, "current status '", "', cannot prepare. FAILURE");
 }
 
 /* ---- submit ---- */
@@ -644,19 +661,10 @@ static void test_writer_submit_again_is_200_and_due_now(void **state)
 
 static void test_writer_submit_refused_once_finished(void **state)
 {
-    struct fx *fx = *state;
+    static const int states[] = {MR_MSG_SUCCEED, MR_MSG_FAILED};
 
-    seed(fx, "ok", MR_MSG_SUCCEED, 0);
-    seed(fx, "ko", MR_MSG_FAILED, 0);
     /* "sumbmit": DTM's spelling, which its clients may match */
-    call(fx, msg_req(MR_OP_SUBMIT, "ok", "http://svc/a", ""), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"current status 'succeed', cannot sumbmit. "
-         "FAILURE\"}");
-    call(fx, msg_req(MR_OP_SUBMIT, "ko", "http://svc/a", ""), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"current status 'failed', cannot sumbmit. "
-         "FAILURE\"}");
-    assert_int_equal(stored_state(fx, "ok"), MR_MSG_SUCCEED);
-    assert_int_equal(stored_state(fx, "ko"), MR_MSG_FAILED);
+    conflicts(*state, MR_OP_SUBMIT, states, 2, "current status '", "', cannot sumbmit. FAILURE");
 }
 
 static void test_writer_submit_with_a_delay_is_not_handed(void **state)
@@ -693,57 +701,39 @@ static void test_writer_unknown_gid_is_500_not_found(void **state)
 
 static void test_writer_abort_fails_a_prepared_message_only(void **state)
 {
+    static const int states[] = {MR_MSG_SUBMITTED, MR_MSG_SUCCEED, MR_MSG_FAILED};
+    struct fx *fx = *state;
+    int64_t before = mr_now_ms();
+    struct mr_msg *m;
+
+    seed(fx, "p", MR_MSG_PREPARED, LATER);
+    call(fx, gid_req(MR_OP_ABORT, "p"), 200, OK_BODY);
+    m = stored(fx, "p");
+    assert_int_equal(m->state, MR_MSG_FAILED);
+    assert_true(m->rollback_ms >= before);
+    mr_msg_free(m);
+    conflicts(fx, MR_OP_ABORT, states, 3, "trans type: 'msg' current status '",
+              "', cannot abort. FAILURE");
+}
+
+static void test_writer_forcestop_fails_any_unfinished_message(void **state)
+{
+    static const int states[] = {MR_MSG_SUCCEED, MR_MSG_FAILED};
     struct fx *fx = *state;
     int64_t before = mr_now_ms();
     struct mr_msg *m;
 
     seed(fx, "p", MR_MSG_PREPARED, LATER);
     seed(fx, "s", MR_MSG_SUBMITTED, LATER);
-    seed(fx, "ok", MR_MSG_SUCCEED, 0);
-    seed(fx, "ko", MR_MSG_FAILED, 0);
-    call(fx, gid_req(MR_OP_ABORT, "p"), 200, OK_BODY);
-    m = stored(fx, "p");
+    call(fx, gid_req(MR_OP_FORCESTOP, "p"), 200, OK_BODY);
+    call(fx, gid_req(MR_OP_FORCESTOP, "s"), 200, OK_BODY);
+    m = stored(fx, "s");
     assert_int_equal(m->state, MR_MSG_FAILED);
     assert_true(m->rollback_ms >= before);
     mr_msg_free(m);
-    call(fx, gid_req(MR_OP_ABORT, "s"), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"trans type: 'msg' current status "
-         "'submitted', cannot abort. FAILURE\"}");
-    call(fx, gid_req(MR_OP_ABORT, "ok"), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"trans type: 'msg' current status "
-         "'succeed', cannot abort. FAILURE\"}");
-    /* aborting an aborted message again is a conflict too, as DTM answers it */
-    call(fx, gid_req(MR_OP_ABORT, "p"), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"trans type: 'msg' current status "
-         "'failed', cannot abort. FAILURE\"}");
-    assert_int_equal(stored_state(fx, "s"), MR_MSG_SUBMITTED);
-    assert_int_equal(stored_state(fx, "ok"), MR_MSG_SUCCEED);
-    assert_int_equal(stored_state(fx, "ko"), MR_MSG_FAILED);
-}
-
-static void test_writer_forcestop_fails_any_unfinished_message(void **state)
-{
-    struct fx *fx = *state;
-
-    seed(fx, "p", MR_MSG_PREPARED, LATER);
-    seed(fx, "s", MR_MSG_SUBMITTED, LATER);
-    seed(fx, "ok", MR_MSG_SUCCEED, 0);
-    seed(fx, "ko", MR_MSG_FAILED, 0);
-    call(fx, gid_req(MR_OP_FORCESTOP, "p"), 200, OK_BODY);
-    call(fx, gid_req(MR_OP_FORCESTOP, "s"), 200, OK_BODY);
     assert_int_equal(stored_state(fx, "p"), MR_MSG_FAILED);
-    assert_int_equal(stored_state(fx, "s"), MR_MSG_FAILED);
-    call(fx, gid_req(MR_OP_FORCESTOP, "ok"), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"global transaction force stop error. "
-         "status: succeed. error: FAILURE\"}");
-    call(fx, gid_req(MR_OP_FORCESTOP, "ko"), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"global transaction force stop error. "
-         "status: failed. error: FAILURE\"}");
-    /* a second forceStop finds it failed */
-    call(fx, gid_req(MR_OP_FORCESTOP, "s"), 409,
-         "{\"dtm_result\":\"FAILURE\",\"message\":\"global transaction force stop error. "
-         "status: failed. error: FAILURE\"}");
-    assert_int_equal(stored_state(fx, "ok"), MR_MSG_SUCCEED);
+    conflicts(fx, MR_OP_FORCESTOP, states, 2, "global transaction force stop error. status: ",
+              ". error: FAILURE");
 }
 
 static void test_writer_reset_makes_an_unfinished_message_due_now(void **state)
