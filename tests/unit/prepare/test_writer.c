@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "common/clock.h"
 #include "common/config.h"
@@ -330,9 +331,13 @@ static void start(struct fx *fx, struct call *c, struct mr_req *r)
     assert_int_equal(mr_writer_submit(fx->w, r), 0);
 }
 
-/* finish - wait for @c's answer, check it, and free the request. */
-static void finish(struct call *c, int status, const char *want)
+/*
+ * finish_with - wait for @c's answer and free the request: @status, and a body
+ * that is @want, or (@part not NULL) that starts with @want and holds @part.
+ */
+static void finish_with(struct call *c, int status, const char *want, const char *part)
 {
+    const char *body;
     bool ok;
 
     pthread_mutex_lock(&F.mu);
@@ -340,11 +345,21 @@ static void finish(struct call *c, int status, const char *want)
     pthread_mutex_unlock(&F.mu);
     if (!ok)
         fail_msg("no answer within %d ms", DEADLINE_MS);
+    body = c->r->answer.body;
     assert_int_equal(c->r->answer.status, status);
-    assert_non_null(c->r->answer.body);
-    assert_string_equal(c->r->answer.body, want);
+    assert_non_null(body);
+    if (part == NULL)
+        assert_string_equal(body, want);
+    else if (strncmp(body, want, strlen(want)) != 0 || strstr(body, part) == NULL)
+        fail_msg("expected '%s...%s...', got '%s'", want, part, body);
     mr_req_free(c->r);
     c->r = NULL;
+}
+
+/* finish - wait for @c's answer, expect exactly @status and @want, free the request. */
+static void finish(struct call *c, int status, const char *want)
+{
+    finish_with(c, status, want, NULL);
 }
 
 /* call - queue @r and expect @status with body @want. */
@@ -745,6 +760,7 @@ static void test_writer_reset_makes_an_unfinished_message_due_now(void **state)
     seed(fx, "p", MR_MSG_PREPARED, later);
     seed(fx, "s", MR_MSG_SUBMITTED, later);
     seed(fx, "ok", MR_MSG_SUCCEED, later);
+    seed(fx, "ko", MR_MSG_FAILED, later);
     call(fx, gid_req(MR_OP_RESET, "p"), 200, OK_BODY);
     assert_int_equal(wakes(), 1);
     call(fx, gid_req(MR_OP_RESET, "s"), 200, OK_BODY);
@@ -759,9 +775,14 @@ static void test_writer_reset_makes_an_unfinished_message_due_now(void **state)
     mr_msg_free(m);
     /* a finished message: 200, nothing changes, nobody is woken */
     call(fx, gid_req(MR_OP_RESET, "ok"), 200, OK_BODY);
+    call(fx, gid_req(MR_OP_RESET, "ko"), 200, OK_BODY);
     assert_int_equal(wakes(), 2);
     m = stored(fx, "ok");
     assert_int_equal(m->state, MR_MSG_SUCCEED);
+    assert_int_equal(m->next_cron_ms, later);
+    mr_msg_free(m);
+    m = stored(fx, "ko");
+    assert_int_equal(m->state, MR_MSG_FAILED);
     assert_int_equal(m->next_cron_ms, later);
     mr_msg_free(m);
 }
@@ -990,6 +1011,61 @@ static void test_writer_full_queue_is_ebusy_and_keeps_the_request(void **state)
     call(fx, msg_req(MR_OP_SUBMIT, "q4", "http://svc/a", ""), 200, OK_BODY);
 }
 
+/*
+ * refuse_inserts_of - make the store refuse to insert message @gid: a trigger
+ * created on a connection of the test's own, a store error no retry cures.
+ */
+static void refuse_inserts_of(struct fx *fx, const char *gid)
+{
+    sqlite3 *db = NULL;
+    char *sql;
+
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    sql = sqlite3_mprintf("CREATE TRIGGER refuse_%s BEFORE INSERT ON msg WHEN NEW.gid = %Q "
+                          "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                          gid, gid);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("trigger: %s", sqlite3_errmsg(db));
+    sqlite3_free(sql);
+    sqlite3_close(db);
+}
+
+static void test_writer_failed_group_commit_is_replayed_one_by_one(void **state)
+{
+    struct fx *fx = *state;
+    struct call first;
+    struct call good1;
+    struct call bad;
+    struct call good2;
+    struct call good3;
+
+    set_room(8);
+    refuse_inserts_of(fx, "bad");
+    close_gate();
+    start(fx, &first, gid_req(MR_OP_RESET, "nope"));
+    wait_in_room();
+    start(fx, &good1, msg_req(MR_OP_SUBMIT, "good1", "http://svc/a", ""));
+    start(fx, &bad, msg_req(MR_OP_SUBMIT, "bad", "http://svc/a", ""));
+    start(fx, &good2, msg_req(MR_OP_SUBMIT, "good2", "http://svc/a", ""));
+    start(fx, &good3, msg_req(MR_OP_PREPARE, "good3", "http://svc/a", ""));
+    open_gate();
+    finish(&first, 500, "{\"message\":\"no TransGlobal with gid: nope found\"}");
+    /* the one bad request fails alone; its neighbours are committed one by one */
+    finish(&good1, 200, OK_BODY);
+    finish_with(&bad, 500, "{\"message\":\"store: ", "refused by the test");
+    finish(&good2, 200, OK_BODY);
+    finish(&good3, 200, OK_BODY);
+    assert_int_equal(stored_state(fx, "good1"), MR_MSG_SUBMITTED);
+    assert_int_equal(stored_state(fx, "bad"), MR_MSG_NONE);
+    assert_int_equal(stored_state(fx, "good2"), MR_MSG_SUBMITTED);
+    assert_int_equal(stored_state(fx, "good3"), MR_MSG_PREPARED);
+    /* what the rolled-back group transaction leased is not handed: only the replays' */
+    assert_int_equal(F.hand_calls, 1);
+    assert_int_equal(F.nhanded, 2);
+    assert_string_equal(F.handed[0].gid, "good1");
+    assert_string_equal(F.handed[1].gid, "good2");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1016,6 +1092,7 @@ int main(void)
         T(test_writer_group_commits_what_is_queued_meanwhile),
         T(test_writer_repeats_in_one_batch_are_answered_as_repeats),
         T(test_writer_full_queue_is_ebusy_and_keeps_the_request),
+        T(test_writer_failed_group_commit_is_replayed_one_by_one),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
