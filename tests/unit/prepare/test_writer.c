@@ -16,6 +16,9 @@
  * The fake hooks record what they are given. The room hook doubles as a gate:
  * a test can hold the writer inside a batch while it queues more requests, so
  * the next batch holds exactly those. Waits poll with a deadline, never sleep.
+ * Threads: the test's own, the writer thread (hooks and resume), under F.mu.
+ * Must not reach the writer's statics or include its .c: its internals (retry
+ * loop, envelope formatting) change under these tests, its API does not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
