@@ -374,7 +374,7 @@ static void call(struct fx *fx, struct mr_req *r, int status, const char *want)
     finish(&c, status, want);
 }
 
-/* close_gate_and_hold - make the writer stop in the room hook of its next batch. */
+/* close_gate - make the writer stop in the room hook of its next batch. */
 static void close_gate(void)
 {
     pthread_mutex_lock(&F.mu);
