@@ -61,7 +61,8 @@ int mr_kafka_url_parse(const char *url, struct mr_kafka_url *out, struct mr_err 
 
         if (c <= ' ' || c >= 0x7f || c == '&' || c == '#')
             return mr_err_set(err, MR_EINVAL,
-                              "kafka key may contain only printable ASCII other than '&' and '#'");
+                              "kafka key may contain only visible ASCII (no space) other "
+                              "than '&' and '#'");
     }
     out->key.p = q;
     out->key.len = n;

@@ -8,7 +8,7 @@
  *   kafka://TOPIC?key=K     key = K, taken verbatim (no percent-decoding)
  *
  * TOPIC is 1 to 249 of [A-Za-z0-9._-], not "." or ".." (Kafka's own rule).
- * K is 1 to MR_KAFKA_KEY_MAX bytes of printable ASCII other than '&' and '#'.
+ * K is 1 to MR_KAFKA_KEY_MAX bytes of visible ASCII (no space) other than '&' and '#'.
  * Pure functions on borrowed strings; any thread.
  */
 #ifndef MR_COMMON_KAFKA_URL_H
