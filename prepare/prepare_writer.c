@@ -21,7 +21,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -938,75 +937,76 @@ static void unpark(struct mr_writer *w, struct mr_req **batch, size_t n)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* One group-commit attempt's state, for mr_store_run_tx()'s callbacks. */
+struct txn {
+    struct mr_writer *w;
+    struct mr_req **batch;
+    size_t n;
+    bool *woke;
+    size_t mark;            /* w->nhand before the transaction */
+    struct mr_req **waiting; /* parked before the commit, n of room */
+    size_t nwait;
+};
+
 /*
- * run_txn_once - apply @n requests in one transaction. Waiting submits are parked
- * before the commit: the relay cannot see the message before it, and must
- * find the waiter as soon as it can. Returns 0 or the store error.
+ * txn_apply - apply the requests of @arg inside the open transaction.
+ * Waiting submits are parked before the commit: the relay cannot see the
+ * message before it, and must find the waiter as soon as it can.
  */
-static int run_txn_once(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
-                        struct mr_err *err)
+static int txn_apply(struct mr_store *s, void *arg, struct mr_err *err)
 {
-    struct mr_req *waiting[n > 0 ? n : 1];
-    size_t mark = w->nhand;
-    size_t nwait = 0;
+    struct txn *t = arg;
     size_t i;
     int rc;
 
-    rc = mr_store_begin(w->store, err);
-    if (rc == 0)
-        rc = apply_batch(w, batch, n, woke, err);
-    if (rc != 0) {
-        mr_store_rollback(w->store);
-        hand_truncate(w, mark);
+    (void)s;
+    t->nwait = 0;
+    rc = apply_batch(t->w, t->batch, t->n, t->woke, err);
+    if (rc != 0)
         return rc;
+    for (i = 0; i < t->n; i++) {
+        if (t->batch[i]->answer.status == WAITING)
+            t->waiting[t->nwait++] = t->batch[i];
     }
-    for (i = 0; i < n; i++) {
-        if (batch[i]->answer.status == WAITING)
-            waiting[nwait++] = batch[i];
-    }
-    park(w, waiting, nwait);
-    rc = mr_store_commit(w->store, err);
-    if (rc != 0) {
-        unpark(w, waiting, nwait);
-        hand_truncate(w, mark);
-        return rc;
-    }
+    park(t->w, t->waiting, t->nwait);
     return 0;
 }
 
-/* How often a transaction is tried when the store says "try again", and the first pause. */
-#define TXN_TRIES      3
-#define TXN_BACKOFF_MS 20
-
-/* store_retryable - whether store error @rc asks for the whole transaction again. */
-static bool store_retryable(int rc)
+/* txn_undo - the attempt did not commit: unpark its waiters, forget what it handed. */
+static void txn_undo(void *arg)
 {
-    return rc == MR_EBUSY || rc == MR_EUNAVAIL;
+    struct txn *t = arg;
+
+    unpark(t->w, t->waiting, t->nwait);
+    t->nwait = 0;
+    hand_truncate(t->w, t->mark);
 }
 
 /*
- * run_txn - run_txn_once(), tried again (TXN_TRIES in all, pausing 20 then 40
- * ms) when the store lost the transaction: a deadlock or lock-wait timeout
- * (MR_EBUSY), or a lost connection (MR_EUNAVAIL; the store connects again at
- * the next begin). Replaying is safe: apply() re-reads every message and sets
- * each answer afresh, and a commit whose outcome was unknown is seen by the
- * re-read (a repeated prepare or submit is answered as DTM answers a repeat).
+ * How often a transaction is tried when the store says "try again", the first
+ * pause (20 then 40 ms), and how loud a lost one is.
+ */
+static const struct mr_store_tx_policy txn_policy = {
+    .tries = 3,
+    .backoff_ms = 20,
+    .log_level = MR_LOG_WARN,
+};
+
+/*
+ * run_txn - apply @n requests in one transaction, tried again (txn_policy)
+ * when the store lost it (mr_store_retryable()). Replaying is safe: apply()
+ * re-reads every message and sets each answer afresh, and a commit whose
+ * outcome was unknown is seen by the re-read (a repeated prepare or submit is
+ * answered as DTM answers a repeat). Returns 0 or the store error.
  */
 static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
                    struct mr_err *err)
 {
-    int tries = 1;
-    int rc;
+    struct mr_req *waiting[n > 0 ? n : 1];
+    struct txn t = {
+        .w = w, .batch = batch, .n = n, .woke = woke, .mark = w->nhand, .waiting = waiting};
 
-    for (;;) {
-        rc = run_txn_once(w, batch, n, woke, err);
-        if (!store_retryable(rc) || tries == TXN_TRIES)
-            return rc;
-        mr_log(MR_LOG_WARN, "store transaction lost, trying again", "error", err->msg, NULL);
-        usleep((useconds_t)(TXN_BACKOFF_MS << (tries - 1)) * 1000);
-        tries++;
-        mr_err_clear(err);
-    }
+    return mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
 }
 
 /* answer - hand @r back to its connection. @r belongs to the HTTP side afterwards. */
@@ -1034,7 +1034,7 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
     rc = run_txn(w, batch, n, &woke, &err);
     /* one by one isolates a bad request; a store that is down or deadlocking would only fail
        each of them in turn, n times slower, so those answer 503 at once */
-    if (rc != 0 && n > 1 && !store_retryable(rc)) {
+    if (rc != 0 && n > 1 && !mr_store_retryable(rc)) {
         mr_log(MR_LOG_WARN, "group commit failed, replaying one by one", "error", err.msg, NULL);
         woke = false;
         for (i = 0; i < n; i++) {

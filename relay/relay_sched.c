@@ -58,10 +58,6 @@
 /* How much of an answer's body goes into an error text. */
 #define SNIPPET_MAX 200
 
-/* How often a lost store transaction is tried in all, and the first pause between tries. */
-#define STORE_TRIES      3
-#define STORE_BACKOFF_MS 20
-
 /* While the store keeps failing, how often that is logged again (the first failure is at once). */
 #define OUTAGE_LOG_EVERY_MS 60000
 
@@ -1322,11 +1318,27 @@ static void drop_lapsed(struct mr_relay *r)
     drop_all(r, lapsed, "lease ended before the results could be written");
 }
 
-/* transient - whether store error @rc may go away by itself (the store down, a lock conflict). */
-static bool transient(int rc)
+/* What one flush writes, for mr_store_run_tx(). */
+struct flush_tx {
+    struct mr_relay *r;
+    struct pass *list;
+};
+
+/* flush_tx - the writes of one flush inside the open transaction (see write_all()). */
+static int flush_tx(struct mr_store *s, void *arg, struct mr_err *err)
 {
-    return rc == MR_EBUSY || rc == MR_EUNAVAIL;
+    struct flush_tx *fx = arg;
+
+    (void)s;
+    return write_all(fx->r, fx->list, err);
 }
+
+/* How often a lost store transaction is tried in all, the first pause, how loud. */
+static const struct mr_store_tx_policy flush_policy = {
+    .tries = 3,
+    .backoff_ms = 20,
+    .log_level = MR_LOG_DEBUG,
+};
 
 /*
  * flush - write every pending result in one transaction, then act on it.
@@ -1341,7 +1353,7 @@ static void flush(struct mr_relay *r, bool last)
     struct pass *p;
     struct pass *next;
     struct mr_err err = MR_ERR_INIT;
-    int tries;
+    struct flush_tx fx;
     int rc;
 
     if (r->dirty == NULL)
@@ -1368,22 +1380,11 @@ static void flush(struct mr_relay *r, bool last)
     }
     list = dirty_take(r);
     /* a deadlock or lock-wait timeout (MR_EBUSY) or a lost connection (MR_EUNAVAIL) lost the
-       transaction: write it all again, STORE_TRIES times in all (the store reconnects at the
-       next begin). write_all() only re-reads the passes, so a replay writes the same. */
-    for (tries = 1;; tries++) {
-        rc = mr_store_begin(r->store, &err);
-        if (rc == 0)
-            rc = write_all(r, list, &err);
-        if (rc == 0)
-            rc = mr_store_commit(r->store, &err);
-        else
-            mr_store_rollback(r->store);
-        if (!transient(rc) || tries == STORE_TRIES)
-            break;
-        mr_log(MR_LOG_DEBUG, "store transaction lost, trying again", "error", err.msg, NULL);
-        usleep((useconds_t)(STORE_BACKOFF_MS << (tries - 1)) * 1000);
-        mr_err_clear(&err);
-    }
+       transaction: write it all again (flush_policy; the store reconnects at the next begin).
+       write_all() only re-reads the passes, so a replay writes the same. */
+    fx.r = r;
+    fx.list = list;
+    rc = mr_store_run_tx(r->store, flush_tx, NULL, &fx, &flush_policy, &err);
     if (rc == 0) {
         r->write_backoff_ms = 0;
         store_ok(r);
@@ -1396,7 +1397,7 @@ static void flush(struct mr_relay *r, bool last)
         return;
     }
 failed:
-    if (transient(rc) && !last) {
+    if (mr_store_retryable(rc) && !last) {
         /* keep them: a sequential pass waits (pump sees it dirty), a concurrent one goes on
            and adds its next results to the same write */
         store_failed(r, "write", err.msg);
