@@ -62,32 +62,17 @@ struct handed {
 /* A request whose answer waits for a relay pass carries this status until then. */
 #define WAITING 0
 
-static const char not_found_fmt[] = "no TransGlobal with gid: %s found";
-
 /* store_failure - answer @r for a store error @rc. */
 static void store_failure(struct mr_req *r, int rc, const struct mr_err *err)
 {
-    char msg[320];
-
-    snprintf(msg, sizeof(msg), "store: %s", err->msg[0] ? err->msg : mr_strerror(rc));
-    mr_reply_envelope(&r->answer, rc == MR_EUNAVAIL || rc == MR_EBUSY ? 503 : 500, msg);
+    mr_reply_envelopef(&r->answer, rc == MR_EUNAVAIL || rc == MR_EBUSY ? 503 : 500, "store: %s",
+                       err->msg[0] ? err->msg : mr_strerror(rc));
 }
 
-/* conflict - 409 "current status '<s>', cannot <what>. FAILURE" as DTM words it. */
-static void conflict(struct mr_req *r, const char *fmt, int state)
-{
-    char msg[200];
-
-    snprintf(msg, sizeof(msg), fmt, mr_msg_state_name(state));
-    mr_reply_envelope(&r->answer, 409, msg);
-}
-
+/* not_found - 500 "no TransGlobal with gid: <gid> found" as DTM words it. */
 static void not_found(struct mr_req *r)
 {
-    char msg[200];
-
-    snprintf(msg, sizeof(msg), not_found_fmt, r->gid);
-    mr_reply_envelope(&r->answer, 500, msg);
+    mr_reply_envelopef(&r->answer, 500, "no TransGlobal with gid: %s found", r->gid);
 }
 
 static int base_interval(const struct mr_msg *m)
@@ -154,7 +139,9 @@ static int apply_abort(struct mr_writer *w, struct mr_req *r, const struct mr_ms
         return 0;
     }
     if (cur->state != MR_MSG_PREPARED) {
-        conflict(r, "trans type: 'msg' current status '%s', cannot abort. FAILURE", cur->state);
+        mr_reply_envelopef(&r->answer, 409,
+                           "trans type: 'msg' current status '%s', cannot abort. FAILURE",
+                           mr_msg_state_name(cur->state));
         return 0;
     }
     rc = mr_store_msg_transition(w->store, r->gid, MR_MSG_PREPARED, MR_MSG_FAILED, now, -1, 0, err);
@@ -174,7 +161,9 @@ static int apply_forcestop(struct mr_writer *w, struct mr_req *r, const struct m
         return 0;
     }
     if (mr_msg_state_is_final(cur->state)) {
-        conflict(r, "global transaction force stop error. status: %s. error: FAILURE", cur->state);
+        mr_reply_envelopef(&r->answer, 409,
+                           "global transaction force stop error. status: %s. error: FAILURE",
+                           mr_msg_state_name(cur->state));
         return 0;
     }
     rc = mr_store_msg_transition(w->store, r->gid, cur->state, MR_MSG_FAILED, now, -1, 0, err);
@@ -262,7 +251,6 @@ static int topic_urls(struct mr_writer *w, struct mr_req *r, size_t i, const cha
                       char ***urls, size_t *n, bool *refused, struct mr_err *err)
 {
     struct mr_err e = MR_ERR_INIT;
-    char msg[MR_TOPIC_NAME_MAX + 160];
     size_t j;
     int rc;
 
@@ -273,18 +261,16 @@ static int topic_urls(struct mr_writer *w, struct mr_req *r, size_t i, const cha
     }
     if (rc == MR_ENOENT || *n == 0) {
         /* DTM: "topic not found" (its clients' tests look for these words) */
-        snprintf(msg, sizeof(msg), "steps[%zu].action: topic not found: '%s'", i, name);
-        mr_reply_envelope(&r->answer, 400, msg);
+        mr_reply_envelopef(&r->answer, 400, "steps[%zu].action: topic not found: '%s'", i, name);
         *refused = true;
         return 0;
     }
     for (j = 0; j < *n; j++) {
         if (mr_kafka_url_is((*urls)[j]) && mr_config.kafka_brokers == NULL) {
-            snprintf(msg, sizeof(msg),
-                     "steps[%zu].action: topic '%s' has a kafka:// subscriber and kafka "
-                     "destinations are not configured on this relay",
-                     i, name);
-            mr_reply_envelope(&r->answer, 400, msg);
+            mr_reply_envelopef(&r->answer, 400,
+                               "steps[%zu].action: topic '%s' has a kafka:// subscriber and "
+                               "kafka destinations are not configured on this relay",
+                               i, name);
             *refused = true;
             return 0;
         }
@@ -333,8 +319,8 @@ static int expand_topics(struct mr_writer *w, struct mr_req *r, bool *refused, s
             }
         }
         if (nout + n > (size_t)mr_config.max_steps) {
-            snprintf(id, sizeof(id), "steps: more than %d branches", mr_config.max_steps);
-            mr_reply_envelope(&r->answer, 400, id);
+            mr_reply_envelopef(&r->answer, 400, "steps: more than %d branches",
+                               mr_config.max_steps);
             *refused = true;
         }
         for (j = 0; !*refused && j < n; j++) {
@@ -682,7 +668,8 @@ static void run_decide_prepare(struct run *run, struct gslot *g, struct mr_req *
     } else if (g->state == MR_MSG_PREPARED) {
         mr_reply_envelope(&r->answer, 200, NULL); /* the first data is kept */
     } else {
-        conflict(r, "current status '%s', cannot prepare. FAILURE", g->state);
+        mr_reply_envelopef(&r->answer, 409, "current status '%s', cannot prepare. FAILURE",
+                           mr_msg_state_name(g->state));
     }
 }
 
@@ -733,7 +720,8 @@ static void run_decide_submit(struct run *run, struct gslot *g, struct mr_req *r
         *woke = true;
         return;
     default:
-        conflict(r, "current status '%s', cannot sumbmit. FAILURE", g->state);
+        mr_reply_envelopef(&r->answer, 409, "current status '%s', cannot sumbmit. FAILURE",
+                           mr_msg_state_name(g->state));
         return;
     }
 }
@@ -1200,8 +1188,6 @@ void mr_writer_pass_done(struct mr_writer *w, const char *gid, enum mr_result ou
     struct mr_req *r;
 
     while (done != NULL) {
-        char msg[400];
-
         r = done;
         done = r->next;
         switch (outcome) {
@@ -1209,16 +1195,14 @@ void mr_writer_pass_done(struct mr_writer *w, const char *gid, enum mr_result ou
             mr_reply_envelope(&r->answer, 200, NULL);
             break;
         case MR_RESULT_FAILURE:
-            snprintf(msg, sizeof(msg), "a step answered FAILURE; msgrelay retries it: %s",
-                     detail ? detail : "");
-            mr_reply_envelope(&r->answer, 409, msg);
+            mr_reply_envelopef(&r->answer, 409, "a step answered FAILURE; msgrelay retries it: %s",
+                               detail ? detail : "");
             break;
         case MR_RESULT_ONGOING:
             mr_reply_envelope(&r->answer, 409, "wait result not return success: FAILURE");
             break;
         default:
-            snprintf(msg, sizeof(msg), "%s", detail && detail[0] ? detail : "step call failed");
-            mr_reply_envelope(&r->answer, 500, msg);
+            mr_reply_envelope(&r->answer, 500, detail && detail[0] ? detail : "step call failed");
             break;
         }
         answer(w, r);
