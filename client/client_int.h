@@ -41,9 +41,11 @@ struct mr_client_msg {
     char **actions; /* nsteps step URLs */
     char **payloads;
     size_t nsteps;
-    size_t cap;
+    size_t cap_actions;
+    size_t cap_payloads;
     struct mr_client_header *headers;
     size_t nheaders;
+    size_t cap_headers;
     char *query_prepared; /* NULL until a prepare names one */
     char *barrier_table;  /* NULL: MR_BARRIER_TABLE_DEFAULT */
     int timeout_to_fail;  /* seconds; 0: leave the field out */

@@ -328,10 +328,7 @@ static int expand_topics(struct mr_writer *w, struct mr_req *r, bool *refused, s
                 snprintf(id, sizeof(id), "%02zu", i + 1);
             else
                 snprintf(id, sizeof(id), "%02zu-%02zu", i + 1, j + 1);
-            if (nout == cap) {
-                cap = cap != 0 ? cap * 2 : m->nsteps + 8;
-                out = mr_xrealloc(out, cap * sizeof(*out));
-            }
+            MR_ALLOC_GROW(out, nout + 1, cap);
             step_fill(&out[nout++], id, urls[j], st);
         }
         if (urls != one)
@@ -557,10 +554,7 @@ static void run_release(struct run *run)
 /* hand_add - note a message leased to the relay: @r's new one, or @m (taken). */
 static void hand_add(struct mr_writer *w, struct mr_req *r, struct mr_msg *m)
 {
-    if (w->nhand == w->caphand) {
-        w->caphand = w->caphand ? 2 * w->caphand : 64;
-        w->hand = mr_xrealloc(w->hand, w->caphand * sizeof(*w->hand));
-    }
+    MR_ALLOC_GROW(w->hand, w->nhand + 1, w->caphand);
     w->hand[w->nhand].r = r;
     w->hand[w->nhand].m = m;
     w->nhand++;

@@ -200,11 +200,10 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (s < 0)
         return 0;
     if ((size_t)s >= h->nfds) {
-        size_t n = h->nfds * 2 > (size_t)s + 1 ? h->nfds * 2 : (size_t)s + 1;
+        size_t old = h->nfds;
 
-        h->fds = mr_xrealloc(h->fds, n);
-        memset(h->fds + h->nfds, 0, n - h->nfds);
-        h->nfds = n;
+        MR_ALLOC_GROW(h->fds, (size_t)s + 1, h->nfds);
+        memset(h->fds + old, 0, h->nfds - old);
     }
     if (what == CURL_POLL_REMOVE) {
         h->fds[s] &= (uint8_t)~FD_WANTED;

@@ -252,10 +252,7 @@ static void record(struct mr_relay *r, struct pass *p, size_t idx, bool success,
 {
     struct rec *rc;
 
-    if (p->nrecs == p->caprecs) {
-        p->caprecs = p->caprecs ? p->caprecs * 2 : 4;
-        p->recs = mr_xrealloc(p->recs, p->caprecs * sizeof(*p->recs));
-    }
+    MR_ALLOC_GROW(p->recs, p->nrecs + 1, p->caprecs);
     rc = &p->recs[p->nrecs++];
     rc->step = idx;
     rc->success = success;
@@ -1695,10 +1692,7 @@ void mr_relay_hand(struct mr_relay *r, struct mr_msg **v, size_t n)
     if (n == 0)
         return;
     pthread_mutex_lock(&r->in_mu);
-    if (r->nin + n > r->capin) {
-        r->capin = r->nin + n > 2 * r->capin ? r->nin + n : 2 * r->capin;
-        r->in = mr_xrealloc(r->in, r->capin * sizeof(*r->in));
-    }
+    MR_ALLOC_GROW(r->in, r->nin + n, r->capin);
     memcpy(r->in + r->nin, v, n * sizeof(*v));
     r->nin += n;
     pthread_mutex_unlock(&r->in_mu);
