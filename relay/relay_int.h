@@ -37,8 +37,9 @@ struct mr_relay_http_req {
     bool post;        /* POST @body, else GET */
     const char *body; /* must stay valid until the call is done or cancelled */
     size_t body_len;
-    struct curl_slist *headers; /* taken: freed by the engine, even when sending fails */
-    long timeout_ms;            /* whole-call timeout, connect included */
+    char *const *headers; /* nheaders lines "Name: value" (common/call.h), copied */
+    size_t nheaders;
+    long timeout_ms; /* whole-call timeout, connect included */
 };
 
 /* One call. Public fields are read-only for the scheduler; "_" fields are the engine's. */

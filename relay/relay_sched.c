@@ -37,6 +37,7 @@
 
 #include "common/backoff.h"
 #include "common/buf.h"
+#include "common/call.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka_url.h"
@@ -54,9 +55,6 @@
 
 /* A pass does not start another call unless the call could end this long before the lease. */
 #define LEASE_MARGIN_MS 1000
-
-/* How much of an answer's body goes into an error text. */
-#define SNIPPET_MAX 200
 
 /* While the store keeps failing, how often that is logged again (the first failure is at once). */
 #define OUTAGE_LOG_EVERY_MS 60000
@@ -287,75 +285,6 @@ static void finish(struct mr_relay *r, struct pass *p, enum fin fin, int64_t nex
     mark_dirty(r, p);
 }
 
-/* ---- error texts ---- */
-
-/* utf8_len - length of the valid UTF-8 sequence at @s (@n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    size_t i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return len;
-}
-
-/*
- * add_snippet - append the start of an answer's body to @out as clean text:
- * stored results are rendered in JSON later, so control bytes become spaces
- * and broken UTF-8 (or a sequence cut by the limit) becomes '?'.
- */
-static void add_snippet(struct mr_buf *out, const char *body, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)body;
-    size_t n = len < SNIPPET_MAX ? len : SNIPPET_MAX;
-    size_t i = 0;
-
-    while (i < n) {
-        size_t l = utf8_len(s + i, n - i);
-
-        if (l == 0) {
-            mr_buf_addc(out, '?');
-            i++;
-        } else if (l == 1 && (s[i] < 0x20 || s[i] == 0x7f)) {
-            mr_buf_addc(out, ' ');
-            i++;
-        } else {
-            mr_buf_add(out, s + i, l);
-            i += l;
-        }
-    }
-}
-
-/* call_text - "@what: HTTP 500: <body start>" or "@what: <transfer error>" into @out. */
-static void call_text(struct mr_buf *out, const char *what, const struct mr_relay_call *c)
-{
-    mr_buf_reset(out);
-    if (c->status == 0) {
-        mr_buf_addf(out, "%s: %s", what, c->error);
-        return;
-    }
-    mr_buf_addf(out, "%s: HTTP %ld", what, c->status);
-    if (c->body.len > 0) {
-        mr_buf_adds(out, ": ");
-        add_snippet(out, c->body.p, c->body.len);
-    }
-}
-
 /* ---- steps ---- */
 
 /* is_http - whether the HTTP sink serves @url. */
@@ -379,7 +308,7 @@ static long step_timeout_ms(const struct mr_relay *r, const struct mr_msg *m, si
 {
     if (r->kafka != NULL && mr_kafka_url_is(m->steps[idx].url))
         return mr_relay_kafka_timeout_ms(r->kafka);
-    return mr_query_timeout_ms(m);
+    return mr_call_timeout_ms(m);
 }
 
 /*
@@ -443,7 +372,7 @@ static void start_step(struct mr_relay *r, struct pass *p, size_t idx)
 {
     struct mr_msg *m = p->msg;
     struct mr_step *st = &m->steps[idx];
-    struct mr_buf url = MR_BUF_INIT(64 * 1024);
+    struct mr_call call;
     struct mr_relay_http_req rq;
     struct mr_err err = MR_ERR_INIT;
     int rc;
@@ -457,21 +386,19 @@ static void start_step(struct mr_relay *r, struct pass *p, size_t idx)
         step_failed_early(r, p, idx, "no sink for this destination");
         return;
     }
-    memset(&rq, 0, sizeof(rq));
-    rc = mr_query_url_build(&url, st->url, m->gid, st->branch_id, "action");
-    if (rc != 0)
-        mr_err_set(&err, rc, "url too long");
-    if (rc == 0)
-        rc = mr_query_headers_build(m->branch_headers, &rq.headers, &err);
+    rc = mr_call_build(&call, st->url, m, st->branch_id, "action", &err);
     if (rc == 0) {
-        rq.url = url.p;
+        memset(&rq, 0, sizeof(rq));
+        rq.url = call.url.p;
         rq.post = true;
         rq.body = st->payload;
         rq.body_len = st->payload_len;
-        rq.timeout_ms = mr_query_timeout_ms(m);
+        rq.headers = call.headers;
+        rq.nheaders = call.nheaders;
+        rq.timeout_ms = call.timeout_ms;
         rc = mr_relay_http_send(r->http, &rq, p, idx, &err);
+        mr_call_release(&call);
     }
-    mr_buf_release(&url);
     if (rc != 0) {
         step_failed_early(r, p, idx, err.msg);
         return;
@@ -516,7 +443,7 @@ static void steps_maybe_finish(struct mr_relay *r, struct pass *p)
         return;
     now = mr_now_ms();
     if (p->outcome != MR_RESULT_SUCCESS) {
-        mr_query_schedule(m, p->outcome, now, &r->rng, &next, &interval);
+        mr_backoff_schedule(m, p->outcome, now, &r->rng, &next, &interval);
         log_pass(p, next);
         finish(r, p, FIN_RELEASE, next, interval);
         return;
@@ -601,45 +528,38 @@ static void start_submitted(struct mr_relay *r, struct pass *p)
 
 /* ---- back-check ---- */
 
-/* backcheck_decided - queue the decision on back-check answer @res (@text: its error, or NULL). */
+/* backcheck_decided - queue the decision on back-check result @res (@text: its error, or NULL). */
 static void backcheck_decided(struct mr_relay *r, struct pass *p, enum mr_result res,
                               const char *text)
 {
-    mr_metrics_backcheck(res);
-    mr_query_decide(p->msg, res, mr_now_ms(), &r->rng, &p->qd);
-    if (res != MR_RESULT_SUCCESS) {
+    mr_query_conclude(p->msg, res, text, mr_now_ms(), &r->rng, &p->qd);
+    if (res != MR_RESULT_SUCCESS)
         note_result(p, res, text != NULL ? text : mr_result_name(res));
-        mr_log(res == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "back-check", "gid",
-               p->msg->gid, "outcome", mr_result_name(res), "error", text, NULL);
-    }
     p->fin = FIN_QUERY;
     p->phase = p->qd.action == MR_QUERY_SUBMIT ? PH_SUBMITTING : PH_DONE;
     mark_dirty(r, p);
 }
 
-/* start_backcheck - prepared message @p: call query_prepared once it is due. */
+/* start_backcheck - prepared message @p: call query_prepared once it is due (query/). */
 static void start_backcheck(struct mr_relay *r, struct pass *p)
 {
     struct mr_msg *m = p->msg;
-    struct mr_query_request rq;
+    struct mr_call rq;
     struct mr_relay_http_req hr;
     struct mr_err err = MR_ERR_INIT;
-    int64_t due = mr_query_due_ms(m);
+    int64_t at = 0;
     int rc;
 
-    if (mr_now_ms() < due) {
-        /* claimed early (the intake scheduled it sooner): come back when it is due */
-        finish(r, p, FIN_RELEASE, due, -1);
+    switch (mr_query_when(m, mr_now_ms(), p->lease_until_ms, LEASE_MARGIN_MS, &at)) {
+    case MR_QUERY_LATER:
+    case MR_QUERY_NO_TIME:
+        finish(r, p, FIN_RELEASE, at, -1);
         return;
-    }
-    if (!mr_query_needed(m)) {
+    case MR_QUERY_NO_CALL:
         backcheck_decided(r, p, MR_RESULT_SUCCESS, NULL);
         return;
-    }
-    if (mr_now_ms() + mr_query_timeout_ms(m) + LEASE_MARGIN_MS > p->lease_until_ms) {
-        /* the call could outlive the lease: released, and claimed again with a fresh one */
-        finish(r, p, FIN_RELEASE, mr_now_ms(), -1);
-        return;
+    case MR_QUERY_CALL:
+        break;
     }
     rc = mr_query_request_build(m, &rq, &err);
     if (rc == 0) {
@@ -647,10 +567,10 @@ static void start_backcheck(struct mr_relay *r, struct pass *p)
         hr.url = rq.url.p;
         hr.post = false;
         hr.headers = rq.headers;
+        hr.nheaders = rq.nheaders;
         hr.timeout_ms = rq.timeout_ms;
-        rq.headers = NULL; /* taken by the engine */
         rc = mr_relay_http_send(r->http, &hr, p, BACKCHECK, &err);
-        mr_query_request_release(&rq);
+        mr_call_release(&rq);
     }
     if (rc != 0) {
         struct mr_buf text = MR_BUF_INIT(1024);
@@ -675,8 +595,7 @@ static void start_backcheck(struct mr_relay *r, struct pass *p)
 static void call_not_made(struct mr_relay *r, struct pass *p, struct mr_relay_call *c)
 {
     const struct mr_msg *m = p->msg;
-    int base = mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
-    int64_t at = mr_now_ms() + (int64_t)base * 1000;
+    int64_t at = mr_now_ms() + (int64_t)mr_backoff_msg_base(m) * 1000;
 
     if (c->index == BACKCHECK) {
         finish(r, p, FIN_RELEASE, at, -1);
@@ -703,10 +622,7 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
         return;
     }
     if (c->index == BACKCHECK) {
-        res =
-            mr_result_classify(c->status, c->body.p, c->body.len, mr_config.strict_query_prepared);
-        if (res != MR_RESULT_SUCCESS)
-            call_text(&text, "query_prepared", c);
+        res = mr_query_answer(c->status, c->error, c->body.p, c->body.len, &text);
         backcheck_decided(r, p, res, res != MR_RESULT_SUCCESS ? text.p : NULL);
     } else {
         res = mr_result_classify(c->status, c->body.p, c->body.len, false);
@@ -714,7 +630,7 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
             struct mr_buf what = MR_BUF_INIT(256);
 
             mr_buf_addf(&what, "step %s", p->msg->steps[c->index].branch_id);
-            call_text(&text, what.p, c);
+            mr_call_text(&text, what.p, c->status, c->error, c->body.p, c->body.len);
             mr_buf_release(&what);
         }
         step_result(r, p, c->index, res, text.p);
@@ -1012,23 +928,13 @@ static bool fatal(int rc)
     return rc != 0 && rc != MR_ECONFLICT && rc != MR_ENOENT && rc != MR_EINVAL;
 }
 
-/* write_query - back-check pass @p's decision inside the open transaction. 0 or a fatal error. */
+/* write_query - back-check pass @p's decision inside the open transaction (query/). 0 or a
+ * fatal error. */
 static int write_query(struct mr_relay *r, struct pass *p, struct mr_err *err)
 {
-    struct mr_msg *m = p->msg;
     const char *detail = p->detail.len && !p->quiet ? p->detail.p : NULL;
-    int64_t now = mr_now_ms();
-    int rc;
+    int rc = mr_query_write(r->store, p->msg, r->owner, &p->qd, detail, mr_now_ms(), err);
 
-    rc = mr_query_apply(r->store, m, r->owner, &p->qd, detail, now, err);
-    if (rc != 0 && !fatal(rc)) {
-        /* an abort or a submit won the race: end our lease so the message's real state is
-           handled at once (a no-op when it is final) */
-        mr_log(MR_LOG_INFO, "message changed during its back-check", "gid", m->gid, "error",
-               err->msg, NULL);
-        p->qd.action = MR_QUERY_FAIL; /* anything but SUBMIT: do not deliver */
-        rc = mr_store_msg_release(r->store, m->gid, r->owner, now, -1, NULL, now, err);
-    }
     return fatal(rc) ? rc : 0;
 }
 
