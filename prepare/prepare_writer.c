@@ -75,11 +75,6 @@ static void not_found(struct mr_req *r)
     mr_reply_envelopef(&r->answer, 500, "no TransGlobal with gid: %s found", r->gid);
 }
 
-static int base_interval(const struct mr_msg *m)
-{
-    return mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
-}
-
 /* wait_deadline - how long a wait_result submit may wait for its pass. */
 static int64_t wait_deadline(const struct mr_msg *m, size_t nsteps)
 {
@@ -114,7 +109,7 @@ static void fill_new(struct mr_req *r, int state, int64_t now)
     m->state = state;
     m->create_ms = now;
     m->update_ms = now;
-    m->next_cron_interval = base_interval(m);
+    m->next_cron_interval = mr_backoff_msg_base(m);
     if (state == MR_MSG_PREPARED) {
         int ttf = m->timeout_to_fail ? m->timeout_to_fail : mr_config.timeout_to_fail;
 
