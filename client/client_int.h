@@ -150,7 +150,7 @@ bool mr_client__token_ok(const char *token);
 
 /*
  * mr_client__finish - copy @msg into the caller's buffer (see
- * mr_barrier__errbuf) and return @rc; for the public calls' last line.
+ * mr_sdk_errbuf) and return @rc; for the public calls' last line.
  */
 int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen);
 

@@ -25,7 +25,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/mem.h"
-#include "consumers/barrier_int.h"
+#include "common/sdk.h"
 
 /* Cap on a message we write into the caller's buffer. */
 #define MSG_MAX 4096
@@ -253,7 +253,7 @@ int mr_client_msg_set_barrier_table(struct mr_client_msg *m, const char *table, 
 {
     struct mr_err err = MR_ERR_INIT;
 
-    if (table != NULL && mr_barrier__check_table(table, &err) != 0)
+    if (table != NULL && mr_sdk_check_table(table, &err) != 0)
         return einval(errbuf, errlen, err.msg);
     free(m->barrier_table);
     m->barrier_table = mr_xstrdup(table);
