@@ -15,6 +15,10 @@
  * Submits with wait_result stay parked after the commit until the relay
  * reports a pass over their gid (mr_writer_pass_done) or their deadline ends.
  * This file never delivers anything and never calls relay/ or query/.
+ *
+ * Transactions go through mr_store_run_tx() (tried again when the store lost
+ * them); answers through mr_reply_envelope[f]() (prepare_reply.c), never a
+ * fixed text buffer.
  */
 #include "prepare/prepare_int.h"
 

@@ -14,7 +14,9 @@
  * relay's HTTP engine makes the call, so query/ never touches relay/ and
  * this header shows no libcurl type.
  *
- * Every function is pure or works on caller-owned state; any thread.
+ * Every function works on caller-owned state, any thread; mr_query_conclude()
+ * also logs and counts (metrics), mr_query_apply()/mr_query_write() write to
+ * the caller's store handle.
  */
 #ifndef MR_QUERY_QUERY_H
 #define MR_QUERY_QUERY_H
