@@ -884,7 +884,10 @@ static int apply_batch(struct mr_writer *w, struct mr_req **batch, size_t n, boo
     return rc;
 }
 
-/* park - put the committed submits that wait for a pass on the waiter list. */
+/*
+ * park - put the submits of @batch that wait for a pass on the waiter list
+ * (before their commit). @batch keeps naming them, for unpark().
+ */
 static void park(struct mr_writer *w, struct mr_req **batch, size_t n)
 {
     size_t i;
@@ -894,7 +897,6 @@ static void park(struct mr_writer *w, struct mr_req **batch, size_t n)
         if (batch[i] != NULL && batch[i]->answer.status == WAITING) {
             batch[i]->next = w->waiters;
             w->waiters = batch[i];
-            batch[i] = NULL; /* the waiter list owns it now */
         }
     }
     pthread_mutex_unlock(&w->mu);
