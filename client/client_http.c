@@ -25,7 +25,7 @@
 #include "common/mem.h"
 #include "common/result.h"
 #include "common/url.h"
-#include "consumers/barrier_int.h"
+#include "common/sdk.h"
 
 /* Longest piece of an answer body quoted in a message. */
 #define QUOTE_MAX 300
@@ -46,7 +46,7 @@ void mr_client__answer_release(struct mr_client_answer *a)
 
 int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen)
 {
-    mr_barrier__errbuf(errbuf, errlen, rc == MR_CLIENT_SUCCESS ? "" : msg);
+    mr_sdk_errbuf(errbuf, errlen, rc == MR_CLIENT_SUCCESS ? "" : msg);
     return rc;
 }
 

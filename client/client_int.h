@@ -41,9 +41,11 @@ struct mr_client_msg {
     char **actions; /* nsteps step URLs */
     char **payloads;
     size_t nsteps;
-    size_t cap;
+    size_t cap_actions;
+    size_t cap_payloads;
     struct mr_client_header *headers;
     size_t nheaders;
+    size_t cap_headers;
     char *query_prepared; /* NULL until a prepare names one */
     char *barrier_table;  /* NULL: MR_BARRIER_TABLE_DEFAULT */
     int timeout_to_fail;  /* seconds; 0: leave the field out */
@@ -148,7 +150,7 @@ bool mr_client__token_ok(const char *token);
 
 /*
  * mr_client__finish - copy @msg into the caller's buffer (see
- * mr_barrier__errbuf) and return @rc; for the public calls' last line.
+ * mr_sdk_errbuf) and return @rc; for the public calls' last line.
  */
 int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen);
 

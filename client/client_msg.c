@@ -25,7 +25,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/mem.h"
-#include "consumers/barrier_int.h"
+#include "common/sdk.h"
 
 /* Cap on a message we write into the caller's buffer. */
 #define MSG_MAX 4096
@@ -175,11 +175,8 @@ int mr_client_msg_add(struct mr_client_msg *m, const char *action, const char *p
                       "action: must be an http:// or https:// URL, kafka://TOPIC or topic://NAME");
     if (payload == NULL)
         return einval(errbuf, errlen, "payload: missing");
-    if (m->nsteps == m->cap) {
-        m->cap = m->cap ? m->cap * 2 : 4;
-        m->actions = mr_xrealloc(m->actions, m->cap * sizeof(*m->actions));
-        m->payloads = mr_xrealloc(m->payloads, m->cap * sizeof(*m->payloads));
-    }
+    MR_ALLOC_GROW(m->actions, m->nsteps + 1, m->cap_actions);
+    MR_ALLOC_GROW(m->payloads, m->nsteps + 1, m->cap_payloads);
     m->actions[m->nsteps] = mr_xstrdup(action);
     m->payloads[m->nsteps] = mr_xstrdup(payload);
     m->nsteps++;
@@ -192,7 +189,7 @@ int mr_client_msg_add_header(struct mr_client_msg *m, const char *name, const ch
     if (name == NULL || value == NULL || !header_safe(name, true) || !header_safe(value, false))
         return einval(errbuf, errlen,
                       "header: a name without ':' or blanks, and no CR or LF anywhere");
-    m->headers = mr_xrealloc(m->headers, (m->nheaders + 1) * sizeof(*m->headers));
+    MR_ALLOC_GROW(m->headers, m->nheaders + 1, m->cap_headers);
     m->headers[m->nheaders].name = mr_xstrdup(name);
     m->headers[m->nheaders].value = mr_xstrdup(value);
     m->nheaders++;
@@ -256,7 +253,7 @@ int mr_client_msg_set_barrier_table(struct mr_client_msg *m, const char *table, 
 {
     struct mr_err err = MR_ERR_INIT;
 
-    if (table != NULL && mr_barrier__check_table(table, &err) != 0)
+    if (table != NULL && mr_sdk_check_table(table, &err) != 0)
         return einval(errbuf, errlen, err.msg);
     free(m->barrier_table);
     m->barrier_table = mr_xstrdup(table);

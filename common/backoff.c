@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backoff.c - retry intervals (see backoff.h).
+ * backoff.c - retry intervals and the schedule after a result (see backoff.h).
+ * Must not: write anything. Thread: any; state is the caller's.
  */
 #include "common/backoff.h"
+
+#include "common/config.h"
 
 int mr_backoff_base(int msg_retry_interval, int msg_timeout_to_fail, int server_retry_interval)
 {
@@ -46,4 +49,26 @@ int64_t mr_backoff_jitter_ms(int interval_s, uint64_t *rng)
         return ms;
     off = (int64_t)(mr_rand64(rng) % (uint64_t)(span + 1)) - span / 2;
     return ms + off;
+}
+
+int mr_backoff_msg_base(const struct mr_msg *m)
+{
+    return mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
+}
+
+void mr_backoff_schedule(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
+                         int64_t *next_ms, int *interval)
+{
+    int base = mr_backoff_msg_base(m);
+    int cur;
+
+    if (r == MR_RESULT_ONGOING) {
+        *interval = base;
+        *next_ms = now_ms + (int64_t)base * 1000;
+        return;
+    }
+    /* a fresh message may carry interval 0: the first back-off is then 2 x base, as in DTM */
+    cur = m->next_cron_interval > base ? m->next_cron_interval : base;
+    *interval = mr_backoff_next(cur, mr_config.max_retry_interval);
+    *next_ms = now_ms + mr_backoff_jitter_ms(*interval, rng);
 }

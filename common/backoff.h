@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backoff.h - retry intervals: a base, doubling up to a cap, and jitter.
- * Pure functions apart from the caller-owned random state; any thread.
+ * backoff.h - retry intervals: a base, doubling up to a cap, and jitter; and
+ * the one schedule a message follows after a result that is not a success,
+ * shared by the back-check (query/) and step delivery (relay/).
+ *
+ * Must not: write anything (callers store what it computes).
+ * Pure functions of the message, mr_config and the caller-owned random
+ * state; any thread.
  */
 #ifndef MR_COMMON_BACKOFF_H
 #define MR_COMMON_BACKOFF_H
 
 #include <stdint.h>
+
+#include "common/model.h"
+#include "common/result.h"
 
 /*
  * mr_backoff_base - the base ("reset") interval in seconds for a message:
@@ -23,6 +31,19 @@ int mr_backoff_next(int cur, int cap);
  * from @rng (a caller-owned xorshift state, any non-zero seed).
  */
 int64_t mr_backoff_jitter_ms(int interval_s, uint64_t *rng);
+
+/* mr_backoff_msg_base - mr_backoff_base() for message @m and the server's --retry-interval. */
+int mr_backoff_msg_base(const struct mr_msg *m);
+
+/*
+ * mr_backoff_schedule - when to look at @m again after a non-success result
+ * @r: ONGOING -> the base interval (mr_backoff_msg_base), no jitter; anything
+ * else -> the current interval (at least the base) doubled up to
+ * mr_config.max_retry_interval, with +-20% jitter from @rng.
+ * Writes the next time (UTC ms) to *next_ms and the interval (s) to *interval.
+ */
+void mr_backoff_schedule(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
+                         int64_t *next_ms, int *interval);
 
 /* mr_rand64 - next value of the caller-owned xorshift64 state @rng. */
 uint64_t mr_rand64(uint64_t *rng);

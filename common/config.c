@@ -89,6 +89,7 @@ void mr_config_free(struct mr_config *c)
     c->kafka_brokers = NULL;
     c->kafka_properties.v = NULL;
     c->kafka_properties.n = 0;
+    c->kafka_properties.cap = 0;
     free(c->allow_targets);
     free(c->deny_targets);
     mr_target_policy_free(c->targets);

@@ -18,6 +18,7 @@ struct mr_target_policy;
 struct mr_config_list {
     char **v;
     size_t n;
+    size_t cap; /* room in v (MR_ALLOC_GROW) */
 };
 
 struct mr_config {

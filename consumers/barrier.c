@@ -24,7 +24,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/mem.h"
-#include "consumers/barrier_int.h"
+#include "common/sdk.h"
 
 /* Longest trans_type (its column width). */
 #define TRANS_TYPE_MAX 45
@@ -46,132 +46,10 @@ struct mr_barrier {
 
 /* ---- small pure helpers ---- */
 
-void mr_barrier__errbuf(char *errbuf, size_t errlen, const char *msg)
-{
-    size_t n;
-
-    if (errbuf == NULL || errlen == 0)
-        return;
-    n = strlen(msg);
-    if (n >= errlen)
-        n = errlen - 1;
-    memcpy(errbuf, msg, n);
-    errbuf[n] = '\0';
-}
-
 /* finish - copy @err's message (or "" when @rc is success) to the caller; return @rc. */
 static int finish(int rc, const struct mr_err *err, char *errbuf, size_t errlen)
 {
-    mr_barrier__errbuf(errbuf, errlen, rc == MR_BARRIER_SUCCESS ? "" : err->msg);
-    return rc;
-}
-
-/* ident_char - whether @c may appear in an unquoted table name here. */
-static bool ident_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '$';
-}
-
-int mr_barrier__check_table(const char *table, struct mr_err *err)
-{
-    size_t n = 0;
-    size_t dots = 0;
-    size_t i;
-
-    if (table == NULL || *table == '\0')
-        return mr_err_set(err, MR_EINVAL, "barrier table: empty name");
-    n = strlen(table);
-    if (n > MR_BARRIER__TABLE_MAX)
-        return mr_err_set(err, MR_EINVAL, "barrier table: longer than %d characters",
-                          MR_BARRIER__TABLE_MAX);
-    for (i = 0; i < n; i++) {
-        if (table[i] == '.') {
-            /* one dot, with a name on each side */
-            if (++dots > 1 || i == 0 || i + 1 == n)
-                return mr_err_set(err, MR_EINVAL, "barrier table '%s': not name or schema.name",
-                                  table);
-        } else if (!ident_char(table[i])) {
-            return mr_err_set(err, MR_EINVAL,
-                              "barrier table '%s': only letters, digits, '_' and '$' allowed",
-                              table);
-        }
-    }
-    return 0;
-}
-
-/* hexval - the value of hex digit @c, or -1. */
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* decode - append the percent-decoded bytes of @s (@n bytes) to @out. */
-static int decode(const char *s, size_t n, struct mr_buf *out)
-{
-    size_t i;
-    int rc = 0;
-
-    for (i = 0; rc == 0 && i < n; i++) {
-        if (s[i] == '+') {
-            rc = mr_buf_addc(out, ' ');
-        } else if (s[i] == '%') {
-            int hi;
-            int lo;
-
-            if (i + 2 >= n)
-                return MR_EINVAL; /* "%" or "%4" at the end */
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return MR_EINVAL;
-            if (hi == 0 && lo == 0)
-                return MR_EINVAL; /* an encoded NUL would cut the value short */
-            rc = mr_buf_addc(out, (char)(hi * 16 + lo));
-            i += 2;
-        } else {
-            rc = mr_buf_addc(out, s[i]);
-        }
-    }
-    return rc;
-}
-
-int mr_barrier__query_get(const char *query, const char *name, struct mr_buf *out)
-{
-    struct mr_buf key = MR_BUF_INIT(256);
-    const char *p = query;
-    int rc = MR_ENOENT;
-
-    if (*p == '?')
-        p++;
-    while (*p != '\0') {
-        const char *end = strchr(p, '&');
-        const char *eq;
-        size_t seglen = end != NULL ? (size_t)(end - p) : strlen(p);
-        size_t klen;
-
-        eq = memchr(p, '=', seglen);
-        klen = eq != NULL ? (size_t)(eq - p) : seglen;
-        mr_buf_reset(&key);
-        /* a key that does not decode or is too long cannot be @name: skip it */
-        if (decode(p, klen, &key) == 0 && strcmp(key.p, name) == 0) {
-            if (eq == NULL)
-                rc = 0; /* "name" alone: present, empty */
-            else
-                rc = decode(eq + 1, seglen - klen - 1, out);
-            break;
-        }
-        p += seglen;
-        if (*p == '&')
-            p++;
-    }
-    mr_buf_release(&key);
+    mr_sdk_errbuf(errbuf, errlen, rc == MR_BARRIER_SUCCESS ? "" : err->msg);
     return rc;
 }
 
@@ -369,7 +247,7 @@ int mr_barrier_from_query(struct mr_barrier **out, const char *query, char *errb
 
     *out = NULL;
     for (i = 0; i < 4 && rc == MR_BARRIER_SUCCESS; i++) {
-        int qrc = mr_barrier__query_get(query != NULL ? query : "", names[i], &v[i]);
+        int qrc = mr_sdk_query_get(query != NULL ? query : "", names[i], &v[i]);
 
         if (qrc == MR_ENOENT)
             mr_err_set(&err, MR_EINVAL, "invalid trans info: %s missing", names[i]);
@@ -392,7 +270,7 @@ int mr_barrier_set_table(struct mr_barrier *b, const char *table, char *errbuf, 
 {
     struct mr_err err = MR_ERR_INIT;
 
-    if (table != NULL && mr_barrier__check_table(table, &err) != 0)
+    if (table != NULL && mr_sdk_check_table(table, &err) != 0)
         return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
     free(b->table);
     b->table = mr_xstrdup(table);
@@ -511,7 +389,7 @@ int mr_barrier_query_prepared(MYSQL *db, const char *table, const char *gid, cha
     if (db == NULL)
         mr_err_set(&err, MR_EINVAL, "query_prepared: no connection");
     else if (check_field("gid", gid, MR_BARRIER_GID_MAX, &err) == 0)
-        mr_barrier__check_table(table, &err);
+        mr_sdk_check_table(table, &err);
     if (err.code != 0)
         return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
 

@@ -35,7 +35,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/mem.h"
-#include "consumers/barrier_int.h"
+#include "common/sdk.h"
 #include "consumers/consumer_int.h"
 
 /* How long one poll may wait: the latency of mr_consumer_stop(). */
@@ -435,7 +435,7 @@ static enum mr_consumer__next try_once(struct mr_consumer *c, const struct mr_co
     int rc;
 
     if (db_connect(c, &err) != 0) {
-        mr_barrier__errbuf(why, size, err.msg);
+        mr_sdk_errbuf(why, size, err.msg);
         return MR_CONSUMER__TRANSIENT;
     }
     /* a fresh barrier per try: each mr_barrier_call() on one barrier takes the next barrier_id */
@@ -596,9 +596,9 @@ static int check_options(const struct mr_consumer_options *opt, struct mr_err *e
         return mr_err_set(err, MR_EINVAL, "consumer: no callback");
     if (opt->max_attempts < 0 || opt->retry_min_ms < 0 || opt->retry_max_ms < 0)
         return mr_err_set(err, MR_EINVAL, "consumer: negative attempts or back-off");
-    if (opt->barrier_table != NULL && mr_barrier__check_table(opt->barrier_table, err) != 0)
+    if (opt->barrier_table != NULL && mr_sdk_check_table(opt->barrier_table, err) != 0)
         return MR_EINVAL;
-    if (opt->park_table != NULL && mr_barrier__check_table(opt->park_table, err) != 0)
+    if (opt->park_table != NULL && mr_sdk_check_table(opt->park_table, err) != 0)
         return MR_EINVAL;
     return 0;
 }
@@ -672,7 +672,7 @@ int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *
         rc = build_conf(opt, &conf, &err);
     if (rc != 0) {
         mr_consumer_free(c);
-        mr_barrier__errbuf(errbuf, errlen, err.msg);
+        mr_sdk_errbuf(errbuf, errlen, err.msg);
         return MR_CONSUMER_EINVAL;
     }
     c->barrier_table = mr_xstrdup(opt->barrier_table);
@@ -691,7 +691,7 @@ int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *
     if (db_connect(c, &err) != 0) {
         rd_kafka_conf_destroy(conf);
         mr_consumer_free(c);
-        mr_barrier__errbuf(errbuf, errlen, err.msg);
+        mr_sdk_errbuf(errbuf, errlen, err.msg);
         return MR_CONSUMER_ERROR;
     }
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)); /* takes conf on success */
@@ -699,17 +699,17 @@ int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *
         rd_kafka_conf_destroy(conf);
         mr_err_set(&err, MR_EINVAL, "kafka consumer: %s", why);
         mr_consumer_free(c);
-        mr_barrier__errbuf(errbuf, errlen, err.msg);
+        mr_sdk_errbuf(errbuf, errlen, err.msg);
         return MR_CONSUMER_ERROR;
     }
     rd_kafka_poll_set_consumer(c->rk);
     if (subscribe(c, opt, &err) != 0) {
         mr_consumer_free(c);
-        mr_barrier__errbuf(errbuf, errlen, err.msg);
+        mr_sdk_errbuf(errbuf, errlen, err.msg);
         return MR_CONSUMER_EINVAL;
     }
     *out = c;
-    mr_barrier__errbuf(errbuf, errlen, "");
+    mr_sdk_errbuf(errbuf, errlen, "");
     return MR_CONSUMER_OK;
 }
 
@@ -731,6 +731,6 @@ int mr_consumer_run(struct mr_consumer *c, char *errbuf, size_t errlen)
             say(c, 1, "kafka: %s", rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
     }
-    mr_barrier__errbuf(errbuf, errlen, "");
+    mr_sdk_errbuf(errbuf, errlen, "");
     return MR_CONSUMER_OK;
 }

@@ -112,6 +112,13 @@ int mr_check_subscriber_url(const char *url, struct mr_err *err);
  */
 void mr_reply_envelope(struct mr_answer *a, int status, const char *message);
 
+/*
+ * mr_reply_envelopef - mr_reply_envelope() with the message formatted
+ * printf-style into a struct mr_buf (no fixed array, nothing cut short).
+ */
+void mr_reply_envelopef(struct mr_answer *a, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* mr_reply_json - 200 with @j serialised (compact, key order kept); @j is stolen. */
 void mr_reply_json(struct mr_answer *a, json_t *j);
 

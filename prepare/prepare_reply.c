@@ -66,6 +66,18 @@ void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
     json_decref(j);
 }
 
+void mr_reply_envelopef(struct mr_answer *a, int status, const char *fmt, ...)
+{
+    struct mr_buf msg = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    va_list ap;
+
+    va_start(ap, fmt);
+    mr_buf_vaddf(&msg, fmt, ap);
+    va_end(ap);
+    mr_reply_envelope(a, status, msg.p);
+    mr_buf_release(&msg);
+}
+
 static char *dump(json_t *j, bool indent);
 
 void mr_reply_json(struct mr_answer *a, json_t *j)

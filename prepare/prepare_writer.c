@@ -15,13 +15,16 @@
  * Submits with wait_result stay parked after the commit until the relay
  * reports a pass over their gid (mr_writer_pass_done) or their deadline ends.
  * This file never delivers anything and never calls relay/ or query/.
+ *
+ * Transactions go through mr_store_run_tx() (tried again when the store lost
+ * them); answers through mr_reply_envelope[f]() (prepare_reply.c), never a
+ * fixed text buffer.
  */
 #include "prepare/prepare_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -63,37 +66,17 @@ struct handed {
 /* A request whose answer waits for a relay pass carries this status until then. */
 #define WAITING 0
 
-static const char not_found_fmt[] = "no TransGlobal with gid: %s found";
-
 /* store_failure - answer @r for a store error @rc. */
 static void store_failure(struct mr_req *r, int rc, const struct mr_err *err)
 {
-    char msg[320];
-
-    snprintf(msg, sizeof(msg), "store: %s", err->msg[0] ? err->msg : mr_strerror(rc));
-    mr_reply_envelope(&r->answer, rc == MR_EUNAVAIL || rc == MR_EBUSY ? 503 : 500, msg);
+    mr_reply_envelopef(&r->answer, rc == MR_EUNAVAIL || rc == MR_EBUSY ? 503 : 500, "store: %s",
+                       err->msg[0] ? err->msg : mr_strerror(rc));
 }
 
-/* conflict - 409 "current status '<s>', cannot <what>. FAILURE" as DTM words it. */
-static void conflict(struct mr_req *r, const char *fmt, int state)
-{
-    char msg[200];
-
-    snprintf(msg, sizeof(msg), fmt, mr_msg_state_name(state));
-    mr_reply_envelope(&r->answer, 409, msg);
-}
-
+/* not_found - 500 "no TransGlobal with gid: <gid> found" as DTM words it. */
 static void not_found(struct mr_req *r)
 {
-    char msg[200];
-
-    snprintf(msg, sizeof(msg), not_found_fmt, r->gid);
-    mr_reply_envelope(&r->answer, 500, msg);
-}
-
-static int base_interval(const struct mr_msg *m)
-{
-    return mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
+    mr_reply_envelopef(&r->answer, 500, "no TransGlobal with gid: %s found", r->gid);
 }
 
 /* wait_deadline - how long a wait_result submit may wait for its pass. */
@@ -130,7 +113,7 @@ static void fill_new(struct mr_req *r, int state, int64_t now)
     m->state = state;
     m->create_ms = now;
     m->update_ms = now;
-    m->next_cron_interval = base_interval(m);
+    m->next_cron_interval = mr_backoff_msg_base(m);
     if (state == MR_MSG_PREPARED) {
         int ttf = m->timeout_to_fail ? m->timeout_to_fail : mr_config.timeout_to_fail;
 
@@ -155,7 +138,9 @@ static int apply_abort(struct mr_writer *w, struct mr_req *r, const struct mr_ms
         return 0;
     }
     if (cur->state != MR_MSG_PREPARED) {
-        conflict(r, "trans type: 'msg' current status '%s', cannot abort. FAILURE", cur->state);
+        mr_reply_envelopef(&r->answer, 409,
+                           "trans type: 'msg' current status '%s', cannot abort. FAILURE",
+                           mr_msg_state_name(cur->state));
         return 0;
     }
     rc = mr_store_msg_transition(w->store, r->gid, MR_MSG_PREPARED, MR_MSG_FAILED, now, -1, 0, err);
@@ -175,7 +160,9 @@ static int apply_forcestop(struct mr_writer *w, struct mr_req *r, const struct m
         return 0;
     }
     if (mr_msg_state_is_final(cur->state)) {
-        conflict(r, "global transaction force stop error. status: %s. error: FAILURE", cur->state);
+        mr_reply_envelopef(&r->answer, 409,
+                           "global transaction force stop error. status: %s. error: FAILURE",
+                           mr_msg_state_name(cur->state));
         return 0;
     }
     rc = mr_store_msg_transition(w->store, r->gid, cur->state, MR_MSG_FAILED, now, -1, 0, err);
@@ -263,7 +250,6 @@ static int topic_urls(struct mr_writer *w, struct mr_req *r, size_t i, const cha
                       char ***urls, size_t *n, bool *refused, struct mr_err *err)
 {
     struct mr_err e = MR_ERR_INIT;
-    char msg[MR_TOPIC_NAME_MAX + 160];
     size_t j;
     int rc;
 
@@ -274,18 +260,16 @@ static int topic_urls(struct mr_writer *w, struct mr_req *r, size_t i, const cha
     }
     if (rc == MR_ENOENT || *n == 0) {
         /* DTM: "topic not found" (its clients' tests look for these words) */
-        snprintf(msg, sizeof(msg), "steps[%zu].action: topic not found: '%s'", i, name);
-        mr_reply_envelope(&r->answer, 400, msg);
+        mr_reply_envelopef(&r->answer, 400, "steps[%zu].action: topic not found: '%s'", i, name);
         *refused = true;
         return 0;
     }
     for (j = 0; j < *n; j++) {
         if (mr_kafka_url_is((*urls)[j]) && mr_config.kafka_brokers == NULL) {
-            snprintf(msg, sizeof(msg),
-                     "steps[%zu].action: topic '%s' has a kafka:// subscriber and kafka "
-                     "destinations are not configured on this relay",
-                     i, name);
-            mr_reply_envelope(&r->answer, 400, msg);
+            mr_reply_envelopef(&r->answer, 400,
+                               "steps[%zu].action: topic '%s' has a kafka:// subscriber and "
+                               "kafka destinations are not configured on this relay",
+                               i, name);
             *refused = true;
             return 0;
         }
@@ -334,8 +318,8 @@ static int expand_topics(struct mr_writer *w, struct mr_req *r, bool *refused, s
             }
         }
         if (nout + n > (size_t)mr_config.max_steps) {
-            snprintf(id, sizeof(id), "steps: more than %d branches", mr_config.max_steps);
-            mr_reply_envelope(&r->answer, 400, id);
+            mr_reply_envelopef(&r->answer, 400, "steps: more than %d branches",
+                               mr_config.max_steps);
             *refused = true;
         }
         for (j = 0; !*refused && j < n; j++) {
@@ -343,10 +327,7 @@ static int expand_topics(struct mr_writer *w, struct mr_req *r, bool *refused, s
                 snprintf(id, sizeof(id), "%02zu", i + 1);
             else
                 snprintf(id, sizeof(id), "%02zu-%02zu", i + 1, j + 1);
-            if (nout == cap) {
-                cap = cap != 0 ? cap * 2 : m->nsteps + 8;
-                out = mr_xrealloc(out, cap * sizeof(*out));
-            }
+            MR_ALLOC_GROW(out, nout + 1, cap);
             step_fill(&out[nout++], id, urls[j], st);
         }
         if (urls != one)
@@ -572,10 +553,7 @@ static void run_release(struct run *run)
 /* hand_add - note a message leased to the relay: @r's new one, or @m (taken). */
 static void hand_add(struct mr_writer *w, struct mr_req *r, struct mr_msg *m)
 {
-    if (w->nhand == w->caphand) {
-        w->caphand = w->caphand ? 2 * w->caphand : 64;
-        w->hand = mr_xrealloc(w->hand, w->caphand * sizeof(*w->hand));
-    }
+    MR_ALLOC_GROW(w->hand, w->nhand + 1, w->caphand);
     w->hand[w->nhand].r = r;
     w->hand[w->nhand].m = m;
     w->nhand++;
@@ -683,7 +661,8 @@ static void run_decide_prepare(struct run *run, struct gslot *g, struct mr_req *
     } else if (g->state == MR_MSG_PREPARED) {
         mr_reply_envelope(&r->answer, 200, NULL); /* the first data is kept */
     } else {
-        conflict(r, "current status '%s', cannot prepare. FAILURE", g->state);
+        mr_reply_envelopef(&r->answer, 409, "current status '%s', cannot prepare. FAILURE",
+                           mr_msg_state_name(g->state));
     }
 }
 
@@ -734,7 +713,8 @@ static void run_decide_submit(struct run *run, struct gslot *g, struct mr_req *r
         *woke = true;
         return;
     default:
-        conflict(r, "current status '%s', cannot sumbmit. FAILURE", g->state);
+        mr_reply_envelopef(&r->answer, 409, "current status '%s', cannot sumbmit. FAILURE",
+                           mr_msg_state_name(g->state));
         return;
     }
 }
@@ -904,7 +884,10 @@ static int apply_batch(struct mr_writer *w, struct mr_req **batch, size_t n, boo
     return rc;
 }
 
-/* park - put the committed submits that wait for a pass on the waiter list. */
+/*
+ * park - put the submits of @batch that wait for a pass on the waiter list
+ * (before their commit). @batch keeps naming them, for unpark().
+ */
 static void park(struct mr_writer *w, struct mr_req **batch, size_t n)
 {
     size_t i;
@@ -914,7 +897,6 @@ static void park(struct mr_writer *w, struct mr_req **batch, size_t n)
         if (batch[i] != NULL && batch[i]->answer.status == WAITING) {
             batch[i]->next = w->waiters;
             w->waiters = batch[i];
-            batch[i] = NULL; /* the waiter list owns it now */
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -938,75 +920,76 @@ static void unpark(struct mr_writer *w, struct mr_req **batch, size_t n)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* One group-commit attempt's state, for mr_store_run_tx()'s callbacks. */
+struct txn {
+    struct mr_writer *w;
+    struct mr_req **batch;
+    size_t n;
+    bool *woke;
+    size_t mark;            /* w->nhand before the transaction */
+    struct mr_req **waiting; /* parked before the commit, n of room */
+    size_t nwait;
+};
+
 /*
- * run_txn_once - apply @n requests in one transaction. Waiting submits are parked
- * before the commit: the relay cannot see the message before it, and must
- * find the waiter as soon as it can. Returns 0 or the store error.
+ * txn_apply - apply the requests of @arg inside the open transaction.
+ * Waiting submits are parked before the commit: the relay cannot see the
+ * message before it, and must find the waiter as soon as it can.
  */
-static int run_txn_once(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
-                        struct mr_err *err)
+static int txn_apply(struct mr_store *s, void *arg, struct mr_err *err)
 {
-    struct mr_req *waiting[n > 0 ? n : 1];
-    size_t mark = w->nhand;
-    size_t nwait = 0;
+    struct txn *t = arg;
     size_t i;
     int rc;
 
-    rc = mr_store_begin(w->store, err);
-    if (rc == 0)
-        rc = apply_batch(w, batch, n, woke, err);
-    if (rc != 0) {
-        mr_store_rollback(w->store);
-        hand_truncate(w, mark);
+    (void)s;
+    t->nwait = 0;
+    rc = apply_batch(t->w, t->batch, t->n, t->woke, err);
+    if (rc != 0)
         return rc;
+    for (i = 0; i < t->n; i++) {
+        if (t->batch[i]->answer.status == WAITING)
+            t->waiting[t->nwait++] = t->batch[i];
     }
-    for (i = 0; i < n; i++) {
-        if (batch[i]->answer.status == WAITING)
-            waiting[nwait++] = batch[i];
-    }
-    park(w, waiting, nwait);
-    rc = mr_store_commit(w->store, err);
-    if (rc != 0) {
-        unpark(w, waiting, nwait);
-        hand_truncate(w, mark);
-        return rc;
-    }
+    park(t->w, t->waiting, t->nwait);
     return 0;
 }
 
-/* How often a transaction is tried when the store says "try again", and the first pause. */
-#define TXN_TRIES      3
-#define TXN_BACKOFF_MS 20
-
-/* store_retryable - whether store error @rc asks for the whole transaction again. */
-static bool store_retryable(int rc)
+/* txn_undo - the attempt did not commit: unpark its waiters, forget what it handed. */
+static void txn_undo(void *arg)
 {
-    return rc == MR_EBUSY || rc == MR_EUNAVAIL;
+    struct txn *t = arg;
+
+    unpark(t->w, t->waiting, t->nwait);
+    t->nwait = 0;
+    hand_truncate(t->w, t->mark);
 }
 
 /*
- * run_txn - run_txn_once(), tried again (TXN_TRIES in all, pausing 20 then 40
- * ms) when the store lost the transaction: a deadlock or lock-wait timeout
- * (MR_EBUSY), or a lost connection (MR_EUNAVAIL; the store connects again at
- * the next begin). Replaying is safe: apply() re-reads every message and sets
- * each answer afresh, and a commit whose outcome was unknown is seen by the
- * re-read (a repeated prepare or submit is answered as DTM answers a repeat).
+ * How often a transaction is tried when the store says "try again", the first
+ * pause (20 then 40 ms), and how loud a lost one is.
+ */
+static const struct mr_store_tx_policy txn_policy = {
+    .tries = 3,
+    .backoff_ms = 20,
+    .log_level = MR_LOG_WARN,
+};
+
+/*
+ * run_txn - apply @n requests in one transaction, tried again (txn_policy)
+ * when the store lost it (mr_store_retryable()). Replaying is safe: apply()
+ * re-reads every message and sets each answer afresh, and a commit whose
+ * outcome was unknown is seen by the re-read (a repeated prepare or submit is
+ * answered as DTM answers a repeat). Returns 0 or the store error.
  */
 static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
                    struct mr_err *err)
 {
-    int tries = 1;
-    int rc;
+    struct mr_req *waiting[n > 0 ? n : 1];
+    struct txn t = {
+        .w = w, .batch = batch, .n = n, .woke = woke, .mark = w->nhand, .waiting = waiting};
 
-    for (;;) {
-        rc = run_txn_once(w, batch, n, woke, err);
-        if (!store_retryable(rc) || tries == TXN_TRIES)
-            return rc;
-        mr_log(MR_LOG_WARN, "store transaction lost, trying again", "error", err->msg, NULL);
-        usleep((useconds_t)(TXN_BACKOFF_MS << (tries - 1)) * 1000);
-        tries++;
-        mr_err_clear(err);
-    }
+    return mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
 }
 
 /* answer - hand @r back to its connection. @r belongs to the HTTP side afterwards. */
@@ -1034,7 +1017,7 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
     rc = run_txn(w, batch, n, &woke, &err);
     /* one by one isolates a bad request; a store that is down or deadlocking would only fail
        each of them in turn, n times slower, so those answer 503 at once */
-    if (rc != 0 && n > 1 && !store_retryable(rc)) {
+    if (rc != 0 && n > 1 && !mr_store_retryable(rc)) {
         mr_log(MR_LOG_WARN, "group commit failed, replaying one by one", "error", err.msg, NULL);
         woke = false;
         for (i = 0; i < n; i++) {
@@ -1200,8 +1183,6 @@ void mr_writer_pass_done(struct mr_writer *w, const char *gid, enum mr_result ou
     struct mr_req *r;
 
     while (done != NULL) {
-        char msg[400];
-
         r = done;
         done = r->next;
         switch (outcome) {
@@ -1209,16 +1190,14 @@ void mr_writer_pass_done(struct mr_writer *w, const char *gid, enum mr_result ou
             mr_reply_envelope(&r->answer, 200, NULL);
             break;
         case MR_RESULT_FAILURE:
-            snprintf(msg, sizeof(msg), "a step answered FAILURE; msgrelay retries it: %s",
-                     detail ? detail : "");
-            mr_reply_envelope(&r->answer, 409, msg);
+            mr_reply_envelopef(&r->answer, 409, "a step answered FAILURE; msgrelay retries it: %s",
+                               detail ? detail : "");
             break;
         case MR_RESULT_ONGOING:
             mr_reply_envelope(&r->answer, 409, "wait result not return success: FAILURE");
             break;
         default:
-            snprintf(msg, sizeof(msg), "%s", detail && detail[0] ? detail : "step call failed");
-            mr_reply_envelope(&r->answer, 500, msg);
+            mr_reply_envelope(&r->answer, 500, detail && detail[0] ? detail : "step call failed");
             break;
         }
         answer(w, r);

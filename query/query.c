@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * query.c - the back-check: how the call to query_prepared is built, what its
- * classified answer means, and the store writes that follow (see query.h).
+ * query.c - the back-check, whole (see query.h): when a claimed prepared
+ * message is due for it, the request to query_prepared, the decision on the
+ * answer (mr_query_conclude) and the store writes that follow.
  *
  * Must not: make HTTP calls (relay/ does, with its libcurl multi handle), call
- * into relay/, or open transactions (mr_query_apply writes inside the caller's
- * group commit).
+ * into relay/, or open transactions (mr_query_write writes inside the caller's
+ * group commit). Building the call is common/call.c's, the schedule after a
+ * non-success common/backoff.c's, the classifier common/result.c's.
  *
  * Thread: whichever thread calls; nothing here keeps state between calls.
  * Errors: bad stored data (branch_headers, an over-long URL) comes back as
@@ -13,121 +15,13 @@
  */
 #include "query/query.h"
 
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <jansson.h>
 
 #include "common/backoff.h"
 #include "common/config.h"
-#include "common/header.h"
 #include "common/log.h"
-#include "common/url.h"
-#include "common/mem.h"
+#include "common/metrics.h"
 #include "store/store.h"
-
-/* Cap on a built URL: a stored URL is at most max_url_len, a gid a few hundred escaped bytes. */
-#define URL_MAX (64 * 1024)
-
-/* Cap on one header line built from branch_headers. */
-#define HEADER_MAX (16 * 1024)
-
-int mr_query_url_build(struct mr_buf *out, const char *base, const char *gid, const char *branch_id,
-                       const char *op)
-{
-    const char *const kv[] = {"gid", gid, "trans_type", "msg", "branch_id", branch_id, "op", op, NULL};
-
-    return mr_url_with_params(out, base, kv);
-}
-
-/* append_header - add "@name: @value" to *@list; an empty value goes as "@name;" (libcurl). */
-static void append_header(struct curl_slist **list, const char *name, const char *value)
-{
-    struct mr_buf line = MR_BUF_INIT(HEADER_MAX);
-    struct curl_slist *n;
-
-    if (*value == '\0')
-        mr_buf_addf(&line, "%s;", name);
-    else
-        mr_buf_addf(&line, "%s: %s", name, value);
-    /* mr_header_check() held names and values far below HEADER_MAX, so line is whole */
-    n = curl_slist_append(*list, line.p);
-    mr_buf_release(&line);
-    if (n == NULL) {
-        mr_log(MR_LOG_ERROR, "out of memory building a header list", NULL);
-        abort();
-    }
-    *list = n;
-}
-
-int mr_query_headers_build(const char *branch_headers, struct curl_slist **out, struct mr_err *err)
-{
-    struct curl_slist *list = NULL;
-    struct curl_slist *expect;
-    json_t *obj = NULL;
-    json_error_t jerr;
-    const char *key;
-    json_t *val;
-    bool own_ct = false;
-
-    *out = NULL;
-    if (branch_headers != NULL && *branch_headers != '\0') {
-        obj = json_loads(branch_headers, JSON_DECODE_ANY, &jerr);
-        if (obj == NULL)
-            return mr_err_set(err, MR_EINVAL, "branch_headers: invalid json: %s", jerr.text);
-        if (json_is_null(obj)) {
-            json_decref(obj);
-            obj = NULL;
-        } else if (!json_is_object(obj)) {
-            json_decref(obj);
-            return mr_err_set(err, MR_EINVAL, "branch_headers: not a json object");
-        }
-    }
-    /* check everything before building, so an error leaves nothing to free */
-    json_object_foreach(obj, key, val)
-    {
-        if (!json_is_string(val)) {
-            mr_err_set(err, MR_EINVAL, "branch_headers: '%s' is not a string", key);
-            json_decref(obj);
-            return MR_EINVAL;
-        }
-        /* the intake's rule again: a row stored before it existed is refused, not sent */
-        if (mr_header_check(key, json_string_value(val), json_string_length(val), err) != 0) {
-            json_decref(obj);
-            return MR_EINVAL;
-        }
-        if (strcasecmp(key, "Content-Type") == 0)
-            own_ct = true;
-    }
-    if (!own_ct)
-        append_header(&list, "Content-Type", "application/json");
-    json_object_foreach(obj, key, val)
-    {
-        append_header(&list, key, json_string_value(val));
-    }
-    /* "Expect:" with no value tells libcurl not to send Expect: 100-continue */
-    expect = curl_slist_append(list, "Expect:");
-    if (expect == NULL) {
-        mr_log(MR_LOG_ERROR, "out of memory building a header list", NULL);
-        abort();
-    }
-    list = expect;
-    json_decref(obj);
-    *out = list;
-    return 0;
-}
-
-long mr_query_timeout_ms(const struct mr_msg *m)
-{
-    int s = m->request_timeout > 0 ? m->request_timeout : mr_config.request_timeout;
-
-    /* a message may ask for up to 366 days: the operator's cap wins */
-    if (s > mr_config.max_request_timeout && mr_config.max_request_timeout > 0)
-        s = mr_config.max_request_timeout;
-
-    return s > 0 ? (long)s * 1000 : 1000;
-}
 
 bool mr_query_needed(const struct mr_msg *m)
 {
@@ -141,50 +35,39 @@ int64_t mr_query_due_ms(const struct mr_msg *m)
     return m->create_ms + (int64_t)ttf * 1000;
 }
 
-void mr_query_request_release(struct mr_query_request *rq)
+enum mr_query_when mr_query_when(const struct mr_msg *m, int64_t now_ms, int64_t lease_until_ms,
+                                 int64_t margin_ms, int64_t *at_ms)
 {
-    mr_buf_release(&rq->url);
-    curl_slist_free_all(rq->headers);
-    rq->headers = NULL;
+    int64_t due = mr_query_due_ms(m);
+
+    if (now_ms < due) {
+        /* claimed early (the intake scheduled it sooner): come back when it is due */
+        *at_ms = due;
+        return MR_QUERY_LATER;
+    }
+    if (!mr_query_needed(m))
+        return MR_QUERY_NO_CALL;
+    if (now_ms + mr_call_timeout_ms(m) + margin_ms > lease_until_ms) {
+        /* the call could outlive the lease: released, and claimed again with a fresh one */
+        *at_ms = now_ms;
+        return MR_QUERY_NO_TIME;
+    }
+    return MR_QUERY_CALL;
 }
 
-int mr_query_request_build(const struct mr_msg *m, struct mr_query_request *rq, struct mr_err *err)
+int mr_query_request_build(const struct mr_msg *m, struct mr_call *rq, struct mr_err *err)
 {
     int rc;
 
-    mr_buf_init(&rq->url, URL_MAX);
-    rq->headers = NULL;
-    rq->timeout_ms = mr_query_timeout_ms(m);
-    if (!mr_query_needed(m))
+    if (!mr_query_needed(m)) {
+        memset(rq, 0, sizeof(*rq));
+        mr_buf_init(&rq->url, 0);
         return mr_err_set(err, MR_EINVAL, "query_prepared: empty");
-    rc = mr_query_url_build(&rq->url, m->query_prepared, m->gid, "00", "msg");
-    if (rc != 0) {
-        mr_buf_release(&rq->url);
+    }
+    rc = mr_call_build(rq, m->query_prepared, m, "00", "msg", err);
+    if (rc == MR_ETOOBIG)
         return mr_err_set(err, rc, "query_prepared: url too long");
-    }
-    rc = mr_query_headers_build(m->branch_headers, &rq->headers, err);
-    if (rc != 0) {
-        mr_buf_release(&rq->url);
-        return rc;
-    }
-    return 0;
-}
-
-void mr_query_schedule(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
-                       int64_t *next_ms, int *interval)
-{
-    int base = mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
-    int cur;
-
-    if (r == MR_RESULT_ONGOING) {
-        *interval = base;
-        *next_ms = now_ms + (int64_t)base * 1000;
-        return;
-    }
-    /* a fresh message may carry interval 0: the first back-off is then 2 x base, as in DTM */
-    cur = m->next_cron_interval > base ? m->next_cron_interval : base;
-    *interval = mr_backoff_next(cur, mr_config.max_retry_interval);
-    *next_ms = now_ms + mr_backoff_jitter_ms(*interval, rng);
+    return rc;
 }
 
 void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
@@ -197,8 +80,7 @@ void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, u
         /* keep the (past) next_cron_time: should the relay die before delivering, the
            message is due again as soon as the lease lapses; steps back off from the base */
         d->next_cron_ms = m->next_cron_ms;
-        d->interval =
-            mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
+        d->interval = mr_backoff_msg_base(m);
         break;
     case MR_RESULT_FAILURE:
         d->action = MR_QUERY_FAIL;
@@ -207,9 +89,29 @@ void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, u
         break;
     default:
         d->action = MR_QUERY_RETRY;
-        mr_query_schedule(m, r, now_ms, rng, &d->next_cron_ms, &d->interval);
+        mr_backoff_schedule(m, r, now_ms, rng, &d->next_cron_ms, &d->interval);
         break;
     }
+}
+
+enum mr_result mr_query_answer(long status, const char *error, const char *body, size_t len,
+                               struct mr_buf *text)
+{
+    enum mr_result res = mr_result_classify(status, body, len, mr_config.strict_query_prepared);
+
+    if (res != MR_RESULT_SUCCESS)
+        mr_call_text(text, "query_prepared", status, error, body, len);
+    return res;
+}
+
+void mr_query_conclude(const struct mr_msg *m, enum mr_result r, const char *text, int64_t now_ms,
+                       uint64_t *rng, struct mr_query_decision *d)
+{
+    mr_metrics_backcheck(r);
+    mr_query_decide(m, r, now_ms, rng, d);
+    if (r != MR_RESULT_SUCCESS)
+        mr_log(r == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "back-check", "gid", m->gid,
+               "outcome", mr_result_name(r), "error", text, NULL);
 }
 
 int mr_query_apply(struct mr_store *s, const struct mr_msg *m, const char *owner,
@@ -228,4 +130,26 @@ int mr_query_apply(struct mr_store *s, const struct mr_msg *m, const char *owner
                                     err);
     }
     return mr_err_set(err, MR_EINVAL, "query decision: unknown action %d", (int)d->action);
+}
+
+/* changed_meanwhile - whether store error @rc says the message is not as the pass saw it. */
+static bool changed_meanwhile(int rc)
+{
+    return rc == MR_ECONFLICT || rc == MR_ENOENT || rc == MR_EINVAL;
+}
+
+int mr_query_write(struct mr_store *s, const struct mr_msg *m, const char *owner,
+                   struct mr_query_decision *d, const char *detail, int64_t now_ms,
+                   struct mr_err *err)
+{
+    int rc = mr_query_apply(s, m, owner, d, detail, now_ms, err);
+
+    if (!changed_meanwhile(rc))
+        return rc;
+    /* an abort or a submit won the race: end our lease so the message's real state is
+       handled at once (a no-op when it is final) */
+    mr_log(MR_LOG_INFO, "message changed during its back-check", "gid", m->gid, "error", err->msg,
+           NULL);
+    d->action = MR_QUERY_FAIL; /* anything but SUBMIT: do not deliver */
+    return mr_store_msg_release(s, m->gid, owner, now_ms, -1, NULL, now_ms, err);
 }

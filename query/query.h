@@ -1,65 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * query.h - the back-check ("query prepared") room.
+ * query.h - the back-check ("query prepared") room, whole.
  *
  * A message left in `prepared` past its timeout_to_fail is back-checked: a GET
  * to its query_prepared URL asks the application whether its local transaction
- * committed. This header says how that call is built, what a classified answer
- * means and how the decision is written to the store. It does no I/O of its own
- * apart from the store writes in mr_query_apply(): the relay's HTTP engine makes
- * the call, so query/ never touches relay/.
+ * committed. This header says when a claimed prepared message is due for it,
+ * what the request is, what the answer decides (the one classifier,
+ * common/result.h) and what is written to the store. Where a back-check
+ * decides: query.c, mr_query_conclude().
  *
- * The call conventions (DTM query parameters, headers, timeout, retry schedule)
- * are the same for step delivery, so relay/ uses them too: one way to do each.
+ * The call itself (URL, headers, timeout) is built by common/call.h, as for
+ * step delivery; the schedule after a non-success is common/backoff.h's. The
+ * relay's HTTP engine makes the call, so query/ never touches relay/ and
+ * this header shows no libcurl type.
  *
- * Every function is pure or works on caller-owned state; any thread.
+ * Every function works on caller-owned state, any thread; mr_query_conclude()
+ * also logs and counts (metrics), mr_query_apply()/mr_query_write() write to
+ * the caller's store handle.
  */
 #ifndef MR_QUERY_QUERY_H
 #define MR_QUERY_QUERY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
-
 #include "common/buf.h"
+#include "common/call.h"
 #include "common/err.h"
 #include "common/model.h"
 #include "common/result.h"
 
 struct mr_store;
-
-/* ---- how the application is called ---- */
-
-/*
- * mr_query_url_build - append to @out the URL @base with the DTM query
- * parameters gid=@gid&trans_type=msg&branch_id=@branch_id&op=@op, joined with
- * '&' when @base already has a query string, inserted before any '#fragment',
- * each value URL-escaped. All strings are borrowed. 0, or MR_ETOOBIG when @out
- * would pass its cap (then @out holds a partial URL the caller discards).
- */
-int mr_query_url_build(struct mr_buf *out, const char *base, const char *gid, const char *branch_id,
-                       const char *op);
-
-/*
- * mr_query_headers_build - the request headers for a call on behalf of a
- * message: "Content-Type: application/json", then each pair of
- * @branch_headers (a JSON object text {"k":"v"}; NULL, "" or "null" mean none).
- * A Content-Type among @branch_headers replaces the default one. "Expect:" is
- * added so that libcurl does not wait for a 100-continue on larger bodies.
- * MR_EINVAL with a message when @branch_headers is not an object of strings or
- * a pair is refused by mr_header_check() (common/header.h: a framing,
- * hop-by-hop or routing header, a name that is not a token, a value with
- * control bytes or non-ASCII); nothing is sent then.
- * Owned result: *out, curl_slist_free_all(); NULL on error.
- */
-int mr_query_headers_build(const char *branch_headers, struct curl_slist **out, struct mr_err *err);
-
-/*
- * mr_query_timeout_ms - one call's timeout for @m: its request_timeout, else
- * the server's, at most mr_config.max_request_timeout; >= 1 s.
- */
-long mr_query_timeout_ms(const struct mr_msg *m);
 
 /* ---- the back-check ---- */
 
@@ -72,36 +44,32 @@ bool mr_query_needed(const struct mr_msg *m);
  */
 int64_t mr_query_due_ms(const struct mr_msg *m);
 
-/* What to send for one back-check. Fields are owned; mr_query_request_release() frees them. */
-struct mr_query_request {
-    struct mr_buf url;          /* query_prepared + gid, trans_type=msg, branch_id=00, op=msg */
-    struct curl_slist *headers; /* see mr_query_headers_build() */
-    long timeout_ms;            /* see mr_query_timeout_ms() */
+/* MR_QUERY_* - what to do now with a claimed prepared message (mr_query_when()). */
+enum mr_query_when {
+    MR_QUERY_LATER,   /* not due yet (claimed early): release it until *at_ms */
+    MR_QUERY_NO_CALL, /* no query_prepared URL: decide success without a call */
+    MR_QUERY_NO_TIME, /* the call could outlive the lease: release it, due at once (*at_ms) */
+    MR_QUERY_CALL,    /* build the request and make the call */
 };
 
 /*
- * mr_query_request_build - fill @rq (uninitialised memory is fine) with the
- * GET for @m's back-check. On error @rq holds nothing that needs freeing;
- * MR_EINVAL when m has no query_prepared or bad branch_headers, MR_ETOOBIG
- * when the URL is too long. Owned result: mr_query_request_release().
+ * mr_query_when - what to do at @now_ms with prepared message @m held under
+ * a lease until @lease_until_ms: no call may end later than @margin_ms before
+ * the lease does. *at_ms is set for LATER and NO_TIME.
  */
-int mr_query_request_build(const struct mr_msg *m, struct mr_query_request *rq, struct mr_err *err);
-
-/* mr_query_request_release - free what @rq holds; it may then be built again. */
-void mr_query_request_release(struct mr_query_request *rq);
-
-/* ---- what an answer means ---- */
+enum mr_query_when mr_query_when(const struct mr_msg *m, int64_t now_ms, int64_t lease_until_ms,
+                                 int64_t margin_ms, int64_t *at_ms);
 
 /*
- * mr_query_schedule - when to look at @m again after a non-success result @r,
- * shared by the back-check and step delivery so both follow one rule:
- * ONGOING -> the base interval (mr_backoff_base), no jitter; anything else ->
- * the current interval (at least the base) doubled up to
- * mr_config.max_retry_interval, with +-20% jitter from @rng.
- * Writes the next time (UTC ms) to *next_ms and the interval (s) to *interval.
+ * mr_query_request_build - fill @rq (uninitialised memory is fine) with the
+ * GET for @m's back-check: query_prepared with gid, trans_type=msg,
+ * branch_id=00, op=msg (common/call.h). On error @rq holds nothing that needs
+ * freeing; MR_EINVAL when m has no query_prepared or bad branch_headers,
+ * MR_ETOOBIG "query_prepared: url too long". Owned result: mr_call_release().
  */
-void mr_query_schedule(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
-                       int64_t *next_ms, int *interval);
+int mr_query_request_build(const struct mr_msg *m, struct mr_call *rq, struct mr_err *err);
+
+/* ---- what an answer means ---- */
 
 /* MR_QUERY_* - what a back-check answer makes of a prepared message. */
 enum mr_query_action {
@@ -114,7 +82,7 @@ struct mr_query_decision {
     enum mr_query_action action;
     enum mr_result result; /* the classified answer it came from */
     int64_t next_cron_ms;  /* SUBMIT: kept as stored; RETRY: next back-check */
-    int interval;          /* SUBMIT: reset to the base; RETRY: see mr_query_schedule() */
+    int interval;          /* SUBMIT: reset to the base; RETRY: see mr_backoff_schedule() */
 };
 
 /*
@@ -123,6 +91,23 @@ struct mr_query_decision {
  */
 void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
                      struct mr_query_decision *d);
+
+/*
+ * mr_query_answer - classify the answer to a back-check (@status 0: none
+ * arrived, @error says why; @body of @len bytes) with
+ * --strict-query-prepared; on a non-success, its text ("query_prepared: HTTP
+ * 500: ...", common/call.h) goes into @text.
+ */
+enum mr_result mr_query_answer(long status, const char *error, const char *body, size_t len,
+                               struct mr_buf *text);
+
+/*
+ * mr_query_conclude - where a back-check decides: the result @r of @m's
+ * back-check (@text: its error, or NULL) is counted, logged when it is not a
+ * success, and turned into decision @d (mr_query_decide()).
+ */
+void mr_query_conclude(const struct mr_msg *m, enum mr_result r, const char *text, int64_t now_ms,
+                       uint64_t *rng, struct mr_query_decision *d);
 
 /*
  * mr_query_apply - write decision @d about @m, held under a lease by @owner,
@@ -135,6 +120,18 @@ void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, u
  */
 int mr_query_apply(struct mr_store *s, const struct mr_msg *m, const char *owner,
                    const struct mr_query_decision *d, const char *detail, int64_t now_ms,
+                   struct mr_err *err);
+
+/*
+ * mr_query_write - what a back-check writes: mr_query_apply(), and when the
+ * message changed meanwhile (an abort or a submit won the race: MR_ECONFLICT,
+ * MR_ENOENT or MR_EINVAL) that is logged, @d's action becomes MR_QUERY_FAIL
+ * (do not deliver) and @owner's lease on it is ended, so its real state is
+ * handled at once (a no-op when it is final). Returns 0, or the error of the
+ * last write (for the caller to judge). Inside the caller's transaction.
+ */
+int mr_query_write(struct mr_store *s, const struct mr_msg *m, const char *owner,
+                   struct mr_query_decision *d, const char *detail, int64_t now_ms,
                    struct mr_err *err);
 
 #endif

@@ -162,7 +162,7 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
         if (val[0] == '=' || strchr(val, '=') == NULL)
             return mr_err_set(err, MR_EINVAL, "%s: '%s' is not name=value", who, val);
         list = (struct mr_config_list *)(void *)field;
-        list->v = mr_xrealloc(list->v, (list->n + 1) * sizeof(*list->v));
+        MR_ALLOC_GROW(list->v, list->n + 1, list->cap);
         list->v[list->n++] = mr_xstrdup(val);
         return 0;
     case T_SECRET:

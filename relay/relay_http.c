@@ -200,11 +200,10 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (s < 0)
         return 0;
     if ((size_t)s >= h->nfds) {
-        size_t n = h->nfds * 2 > (size_t)s + 1 ? h->nfds * 2 : (size_t)s + 1;
+        size_t old = h->nfds;
 
-        h->fds = mr_xrealloc(h->fds, n);
-        memset(h->fds + h->nfds, 0, n - h->nfds);
-        h->nfds = n;
+        MR_ALLOC_GROW(h->fds, (size_t)s + 1, h->nfds);
+        memset(h->fds + old, 0, h->nfds - old);
     }
     if (what == CURL_POLL_REMOVE) {
         h->fds[s] &= (uint8_t)~FD_WANTED;
@@ -786,6 +785,24 @@ static void promote(struct mr_relay_http *h)
     }
 }
 
+/* header_list - libcurl's list of the header lines of @rq. Owned result: curl_slist_free_all(). */
+static struct curl_slist *header_list(const struct mr_relay_http_req *rq)
+{
+    struct curl_slist *list = NULL;
+    size_t i;
+
+    for (i = 0; i < rq->nheaders; i++) {
+        struct curl_slist *n = curl_slist_append(list, rq->headers[i]);
+
+        if (n == NULL) {
+            mr_log(MR_LOG_ERROR, "out of memory building a header list", NULL);
+            abort();
+        }
+        list = n;
+    }
+    return list;
+}
+
 int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *rq, void *owner,
                        size_t index, struct mr_err *err)
 {
@@ -795,7 +812,7 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
 
     c->owner = owner;
     c->index = index;
-    c->_headers = rq->headers;
+    c->_headers = header_list(rq);
     c->_timeout_ms = rq->timeout_ms;
     c->_sent_ms = mr_mono_ms();
     c->_slot = strncasecmp(rq->url, "http://", 7) == 0;

@@ -2,8 +2,10 @@
 /*
  * relay_int.h - declarations shared inside relay/ only: the two sinks the
  * scheduler (relay_sched.c) drives, the HTTP engine (relay_http.c) and the
- * Kafka producer (relay_kafka.c), and the process identity the scheduler
- * registers its relay id with (relay_identity.c).
+ * Kafka producer (relay_kafka.c), the process identity the scheduler
+ * registers its relay id with (relay_identity.c), and the scheduler's state
+ * (the relay, its passes) that relay_sched.c and its group commit
+ * (relay_flush.c) share.
  *
  * The HTTP engine is one libcurl multi handle with a free list of easy
  * handles; the Kafka sink is one librdkafka producer. Both belong to the relay
@@ -19,10 +21,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <curl/curl.h>
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/model.h"
+#include "common/result.h"
+#include "query/query.h"
+#include "relay/relay.h"
 #include "store/store.h"
 
 /* Response bodies are kept up to this many bytes; the rest is dropped (not an error). */
@@ -37,8 +46,9 @@ struct mr_relay_http_req {
     bool post;        /* POST @body, else GET */
     const char *body; /* must stay valid until the call is done or cancelled */
     size_t body_len;
-    struct curl_slist *headers; /* taken: freed by the engine, even when sending fails */
-    long timeout_ms;            /* whole-call timeout, connect included */
+    char *const *headers; /* nheaders lines "Name: value" (common/call.h), copied */
+    size_t nheaders;
+    long timeout_ms; /* whole-call timeout, connect included */
 };
 
 /* One call. Public fields are read-only for the scheduler; "_" fields are the engine's. */
@@ -234,5 +244,139 @@ int mr_relay_identity_register(struct mr_store *s, struct mr_store_relay *me, in
  * thread but the relay's (librdkafka is thread-safe; the relay must not wait).
  */
 int mr_relay_kafka_reachable(struct mr_relay_kafka *k, int timeout_ms, struct mr_err *err);
+
+/* ---- the scheduler's state, shared by relay_sched.c and relay_flush.c ---- */
+
+/* One call's result waiting to be written (mr_store_step_record). */
+struct mr_relay_rec {
+    size_t step;
+    bool success;
+    char *error; /* owned; NULL on success */
+    int64_t now_ms;
+};
+
+enum mr_relay_phase {
+    PH_CHECK,      /* back-check in flight */
+    PH_SUBMITTING, /* back-check said success; prepared -> submitted waits for the commit */
+    PH_STEPS,      /* delivering steps */
+    PH_DONE,       /* final write waits for the commit */
+};
+
+/* What a finished pass writes. */
+enum mr_relay_fin {
+    FIN_NONE,    /* not finished */
+    FIN_QUERY,   /* a back-check decision (mr_query_apply) */
+    FIN_SUCCEED, /* every step succeeded: submitted -> succeed */
+    FIN_RELEASE, /* end the lease, look again at next_cron_ms */
+};
+
+/* One pass over one claimed message; lives from the claim to the commit of its results. */
+struct mr_relay_pass {
+    struct mr_relay_pass *prev;
+    struct mr_relay_pass *next;
+    struct mr_relay_pass *id_next;    /* in the relay's table of passes by gid */
+    struct mr_relay_pass *dirty_next; /* in the relay's list of passes with writes to commit */
+    bool dirty;
+    struct mr_msg *msg; /* owned */
+    enum mr_relay_phase phase;
+    int64_t lease_until_ms;
+    size_t cursor;          /* next step to consider */
+    int calls_out;          /* calls in flight */
+    int calls_made;         /* calls started in this pass */
+    bool stop;              /* start no more calls */
+    const char *yield_why;  /* static text when the pass gave up early for the lease or shutdown */
+    int64_t yield_at_ms;    /* when a pass that gave up early is due again; 0: at once */
+    bool notify;            /* call on_pass after the commit (passes over submitted messages) */
+    enum mr_result outcome; /* first non-success, else success */
+    struct mr_buf detail;   /* its text */
+    bool quiet;             /* detail is for on_pass only, not the stored result (delay, yield) */
+    struct mr_relay_rec *recs;
+    size_t nrecs;
+    size_t caprecs;
+    enum mr_relay_fin fin;
+    struct mr_query_decision qd; /* FIN_QUERY */
+    int64_t next_cron_ms;        /* FIN_RELEASE */
+    int interval;                /* FIN_RELEASE; -1 keeps the stored one */
+};
+
+struct mr_relay {
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_bool woken;
+    mr_relay_pass_cb on_pass;
+    void *arg;
+    struct mr_store *store;
+    struct mr_relay_http *http;
+    struct mr_relay_kafka *kafka; /* NULL without --kafka-brokers */
+    int flush_ms;                 /* at exit: grace left for Kafka records still queued */
+    char *owner;
+    struct mr_store_relay me; /* this process's registration of owner */
+    int64_t hb_until_ms;      /* the registration holds until then (wall clock), as last written */
+    int64_t hb_next;          /* mono: when to renew it */
+    atomic_bool deposed;      /* another process took the relay id over: claim and write nothing */
+    uint64_t rng;
+    struct mr_relay_pass *passes; /* every pass in memory */
+    size_t npasses;
+    /* the same passes, chained by gid hash: a message is never held twice */
+    struct mr_relay_pass **by_gid;
+    size_t nby_gid; /* buckets, a power of two */
+    struct mr_relay_pass *dirty; /* passes with writes for the next commit */
+    struct mr_relay_pass **dirty_tail;
+    bool more_due; /* the last claim was full: claim again when there is room */
+    bool starved;  /* a pass waits for the call budget */
+    /* store calls failing in a row (the store is down): since when, how often, last logged when */
+    int64_t outage_since;
+    long outage_fails;
+    int64_t outage_logged;
+    /* kept results: not written before this (mono), and the pause after the next failure */
+    int64_t write_retry_at;
+    int write_backoff_ms;
+    /* messages handed by the intake (mr_relay_hand), waiting for their passes */
+    pthread_mutex_t in_mu;
+    struct mr_msg **in; /* in_mu */
+    size_t nin;         /* in_mu */
+    size_t capin;       /* in_mu */
+    atomic_size_t busy; /* npasses as of the last loop turn, for mr_relay_room() */
+};
+
+/* In relay_sched.c: passes, delivery, store health. Relay thread only. */
+
+/* mr_relay_recs_clear - forget the pending call results of @p. */
+void mr_relay_recs_clear(struct mr_relay_pass *p);
+
+/* mr_relay_pass_free - unlink and free @p; no call in flight, not in the dirty list. */
+void mr_relay_pass_free(struct mr_relay *r, struct mr_relay_pass *p);
+
+/*
+ * mr_relay_pump - start what @p may start now (its next step, or every one
+ * with concurrent, within the call budget), then finish the pass if it is over.
+ */
+void mr_relay_pump(struct mr_relay *r, struct mr_relay_pass *p);
+
+/* mr_relay_start_submitted - begin delivering submitted message @p, unless its delay is pending. */
+void mr_relay_start_submitted(struct mr_relay *r, struct mr_relay_pass *p);
+
+/* mr_relay_store_failed - log a failed store call of @what, rate-limited in an outage. */
+void mr_relay_store_failed(struct mr_relay *r, const char *what, const char *error);
+
+/* mr_relay_store_ok - a store call worked: say so if the ones before it failed, write at once. */
+void mr_relay_store_ok(struct mr_relay *r);
+
+/*
+ * mr_relay_identity_ok - whether this relay may claim or write now: not
+ * deposed, and its registration holds past the next second (renewed first
+ * when it is close to lapsing).
+ */
+bool mr_relay_identity_ok(struct mr_relay *r);
+
+/* In relay_flush.c: the group commit. Relay thread only. */
+
+/*
+ * mr_relay_flush - write every pending result in one store transaction, then
+ * act on it (go on delivering, report, free). Results the store could not
+ * take are kept and written again after a pause while their leases last;
+ * @last (shutdown): one go, then what failed is dropped.
+ */
+void mr_relay_flush(struct mr_relay *r, bool last);
 
 #endif

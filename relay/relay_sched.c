@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * relay_sched.c - the relay thread: claims due messages under a lease, runs
- * their back-checks (query/) and step deliveries (relay_http.c for http(s)://,
- * relay_kafka.c for kafka://), and writes the results in one store
- * transaction per loop turn (group commit).
+ * relay_sched.c - the relay thread: claims due messages under a lease and
+ * runs one pass over each: its back-check (when and what is query/'s, the
+ * call is made here) or its step deliveries (calls built by common/call.h,
+ * made by relay_http.c for http(s):// and relay_kafka.c for kafka://). The
+ * results of a loop turn go to relay_flush.c, which writes them in one store
+ * transaction (group commit) and hands the passes back.
  *
  * Must not: hold a message without its lease, start a call that could end
  * after it, hold one message in two passes, write a result before the call
- * it reports has ended, or call the pass callback before the commit.
+ * it reports has ended, or call the pass callback before the commit; nor
+ * decide a back-check (query/ does), build a call's URL or headers itself
+ * (common/call.h), or write results outside relay_flush.c.
  * Delivery is at-least-once: when in doubt (a commit that failed for good, a
  * pass cut short by shutdown, a lease that ended before its results could be
  * written) the work is dropped from memory, its lease lapses or is ended, and
@@ -37,6 +41,7 @@
 
 #include "common/backoff.h"
 #include "common/buf.h"
+#include "common/call.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka_url.h"
@@ -55,118 +60,16 @@
 /* A pass does not start another call unless the call could end this long before the lease. */
 #define LEASE_MARGIN_MS 1000
 
-/* How much of an answer's body goes into an error text. */
-#define SNIPPET_MAX 200
-
-/* How often a lost store transaction is tried in all, and the first pause between tries. */
-#define STORE_TRIES      3
-#define STORE_BACKOFF_MS 20
-
 /* While the store keeps failing, how often that is logged again (the first failure is at once). */
 #define OUTAGE_LOG_EVERY_MS 60000
-
-/* Kept results: the first pause before writing them again, and the cap of its doubling. */
-#define WRITE_RETRY_MIN_MS 100
-#define WRITE_RETRY_MAX_MS 2000
 
 /* How often the "waiting" gauge is refreshed from the store. */
 #define GAUGE_EVERY_MS 5000
 
-/* One call's result waiting to be written (mr_store_step_record). */
-struct rec {
-    size_t step;
-    bool success;
-    char *error; /* owned; NULL on success */
-    int64_t now_ms;
-};
-
-enum phase {
-    PH_CHECK,      /* back-check in flight */
-    PH_SUBMITTING, /* back-check said success; prepared -> submitted waits for the commit */
-    PH_STEPS,      /* delivering steps */
-    PH_DONE,       /* final write waits for the commit */
-};
-
-/* What a finished pass writes. */
-enum fin {
-    FIN_NONE,    /* not finished */
-    FIN_QUERY,   /* a back-check decision (mr_query_apply) */
-    FIN_SUCCEED, /* every step succeeded: submitted -> succeed */
-    FIN_RELEASE, /* end the lease, look again at next_cron_ms */
-};
-
-/* One pass over one claimed message; lives from the claim to the commit of its results. */
-struct pass {
-    struct pass *prev;
-    struct pass *next;
-    struct pass *id_next;    /* in the relay's table of passes by gid */
-    struct pass *dirty_next; /* in the relay's list of passes with writes to commit */
-    bool dirty;
-    struct mr_msg *msg; /* owned */
-    enum phase phase;
-    int64_t lease_until_ms;
-    size_t cursor;          /* next step to consider */
-    int calls_out;          /* calls in flight */
-    int calls_made;         /* calls started in this pass */
-    bool stop;              /* start no more calls */
-    const char *yield_why;  /* static text when the pass gave up early for the lease or shutdown */
-    int64_t yield_at_ms;    /* when a pass that gave up early is due again; 0: at once */
-    bool notify;            /* call on_pass after the commit (passes over submitted messages) */
-    enum mr_result outcome; /* first non-success, else success */
-    struct mr_buf detail;   /* its text */
-    bool quiet;             /* detail is for on_pass only, not the stored result (delay, yield) */
-    struct rec *recs;
-    size_t nrecs;
-    size_t caprecs;
-    enum fin fin;
-    struct mr_query_decision qd; /* FIN_QUERY */
-    int64_t next_cron_ms;        /* FIN_RELEASE */
-    int interval;                /* FIN_RELEASE; -1 keeps the stored one */
-};
-
-struct mr_relay {
-    pthread_t thread;
-    atomic_bool stop;
-    atomic_bool woken;
-    mr_relay_pass_cb on_pass;
-    void *arg;
-    struct mr_store *store;
-    struct mr_relay_http *http;
-    struct mr_relay_kafka *kafka; /* NULL without --kafka-brokers */
-    int flush_ms;                 /* at exit: grace left for Kafka records still queued */
-    char *owner;
-    struct mr_store_relay me; /* this process's registration of owner */
-    int64_t hb_until_ms;      /* the registration holds until then (wall clock), as last written */
-    int64_t hb_next;          /* mono: when to renew it */
-    atomic_bool deposed;      /* another process took the relay id over: claim and write nothing */
-    uint64_t rng;
-    struct pass *passes; /* every pass in memory */
-    size_t npasses;
-    struct pass **by_gid; /* the same passes, chained by gid hash: a message is never held twice */
-    size_t nby_gid;       /* buckets, a power of two */
-    struct pass *dirty; /* passes with writes for the next commit */
-    struct pass **dirty_tail;
-    bool more_due; /* the last claim was full: claim again when there is room */
-    bool starved;  /* a pass waits for the call budget */
-    /* store calls failing in a row (the store is down): since when, how often, last logged when */
-    int64_t outage_since;
-    long outage_fails;
-    int64_t outage_logged;
-    /* kept results: not written before this (mono), and the pause after the next failure */
-    int64_t write_retry_at;
-    int write_backoff_ms;
-    /* messages handed by the intake (mr_relay_hand), waiting for their passes */
-    pthread_mutex_t in_mu;
-    struct mr_msg **in; /* in_mu */
-    size_t nin;         /* in_mu */
-    size_t capin;       /* in_mu */
-    atomic_size_t busy; /* npasses as of the last loop turn, for mr_relay_room() */
-};
-
 /* ---- passes ---- */
 
 /* gid_bucket - the by_gid chain of @gid (FNV-1a). */
-static struct pass **gid_bucket(const struct mr_relay *r, const char *gid)
+static struct mr_relay_pass **gid_bucket(const struct mr_relay *r, const char *gid)
 {
     uint64_t h = 1469598103934665603ULL;
 
@@ -178,9 +81,9 @@ static struct pass **gid_bucket(const struct mr_relay *r, const char *gid)
 }
 
 /* pass_find - the pass over the message @gid, or NULL. */
-static struct pass *pass_find(const struct mr_relay *r, const char *gid)
+static struct mr_relay_pass *pass_find(const struct mr_relay *r, const char *gid)
 {
-    struct pass *p;
+    struct mr_relay_pass *p;
 
     for (p = *gid_bucket(r, gid); p != NULL; p = p->id_next) {
         if (strcmp(p->msg->gid, gid) == 0)
@@ -190,9 +93,10 @@ static struct pass *pass_find(const struct mr_relay *r, const char *gid)
 }
 
 /* pass_new - a pass over @msg (taken) under a lease until @lease_until_ms. */
-static struct pass *pass_new(struct mr_relay *r, struct mr_msg *msg, int64_t lease_until_ms)
+static struct mr_relay_pass *pass_new(struct mr_relay *r, struct mr_msg *msg,
+                                      int64_t lease_until_ms)
 {
-    struct pass *p = mr_xcalloc(1, sizeof(*p));
+    struct mr_relay_pass *p = mr_xcalloc(1, sizeof(*p));
 
     p->msg = msg;
     p->lease_until_ms = lease_until_ms;
@@ -208,8 +112,8 @@ static struct pass *pass_new(struct mr_relay *r, struct mr_msg *msg, int64_t lea
     return p;
 }
 
-/* recs_clear - forget the pending call results of @p. */
-static void recs_clear(struct pass *p)
+/* mr_relay_recs_clear - forget the pending call results of @p. */
+void mr_relay_recs_clear(struct mr_relay_pass *p)
 {
     size_t i;
 
@@ -218,10 +122,10 @@ static void recs_clear(struct pass *p)
     p->nrecs = 0;
 }
 
-/* pass_free - unlink and free @p; it must have no call in flight and not be in the dirty list. */
-static void pass_free(struct mr_relay *r, struct pass *p)
+/* mr_relay_pass_free - unlink and free @p: no call in flight, not in the dirty list. */
+void mr_relay_pass_free(struct mr_relay *r, struct mr_relay_pass *p)
 {
-    struct pass **link = gid_bucket(r, p->msg->gid);
+    struct mr_relay_pass **link = gid_bucket(r, p->msg->gid);
 
     while (*link != p)
         link = &(*link)->id_next;
@@ -233,7 +137,7 @@ static void pass_free(struct mr_relay *r, struct pass *p)
     if (p->next != NULL)
         p->next->prev = p->prev;
     r->npasses--;
-    recs_clear(p);
+    mr_relay_recs_clear(p);
     free(p->recs);
     mr_buf_release(&p->detail);
     mr_msg_free(p->msg);
@@ -241,7 +145,7 @@ static void pass_free(struct mr_relay *r, struct pass *p)
 }
 
 /* mark_dirty - put @p in the list of the next commit. */
-static void mark_dirty(struct mr_relay *r, struct pass *p)
+static void mark_dirty(struct mr_relay *r, struct mr_relay_pass *p)
 {
     if (p->dirty)
         return;
@@ -252,14 +156,12 @@ static void mark_dirty(struct mr_relay *r, struct pass *p)
 }
 
 /* record - queue the result of one call of step @idx for the next commit. @error is borrowed. */
-static void record(struct mr_relay *r, struct pass *p, size_t idx, bool success, const char *error)
+static void record(struct mr_relay *r, struct mr_relay_pass *p, size_t idx, bool success,
+                   const char *error)
 {
-    struct rec *rc;
+    struct mr_relay_rec *rc;
 
-    if (p->nrecs == p->caprecs) {
-        p->caprecs = p->caprecs ? p->caprecs * 2 : 4;
-        p->recs = mr_xrealloc(p->recs, p->caprecs * sizeof(*p->recs));
-    }
+    MR_ALLOC_GROW(p->recs, p->nrecs + 1, p->caprecs);
     rc = &p->recs[p->nrecs++];
     rc->step = idx;
     rc->success = success;
@@ -270,7 +172,7 @@ static void record(struct mr_relay *r, struct pass *p, size_t idx, bool success,
 }
 
 /* note_result - keep the first non-success of the pass and its text. */
-static void note_result(struct pass *p, enum mr_result res, const char *text)
+static void note_result(struct mr_relay_pass *p, enum mr_result res, const char *text)
 {
     char *masked;
 
@@ -284,83 +186,14 @@ static void note_result(struct pass *p, enum mr_result res, const char *text)
 }
 
 /* finish - the pass is over; its final write goes into the next commit. */
-static void finish(struct mr_relay *r, struct pass *p, enum fin fin, int64_t next_cron_ms,
-                   int interval)
+static void finish(struct mr_relay *r, struct mr_relay_pass *p, enum mr_relay_fin fin,
+                   int64_t next_cron_ms, int interval)
 {
     p->fin = fin;
     p->next_cron_ms = next_cron_ms;
     p->interval = interval;
     p->phase = PH_DONE;
     mark_dirty(r, p);
-}
-
-/* ---- error texts ---- */
-
-/* utf8_len - length of the valid UTF-8 sequence at @s (@n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    size_t i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return len;
-}
-
-/*
- * add_snippet - append the start of an answer's body to @out as clean text:
- * stored results are rendered in JSON later, so control bytes become spaces
- * and broken UTF-8 (or a sequence cut by the limit) becomes '?'.
- */
-static void add_snippet(struct mr_buf *out, const char *body, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)body;
-    size_t n = len < SNIPPET_MAX ? len : SNIPPET_MAX;
-    size_t i = 0;
-
-    while (i < n) {
-        size_t l = utf8_len(s + i, n - i);
-
-        if (l == 0) {
-            mr_buf_addc(out, '?');
-            i++;
-        } else if (l == 1 && (s[i] < 0x20 || s[i] == 0x7f)) {
-            mr_buf_addc(out, ' ');
-            i++;
-        } else {
-            mr_buf_add(out, s + i, l);
-            i += l;
-        }
-    }
-}
-
-/* call_text - "@what: HTTP 500: <body start>" or "@what: <transfer error>" into @out. */
-static void call_text(struct mr_buf *out, const char *what, const struct mr_relay_call *c)
-{
-    mr_buf_reset(out);
-    if (c->status == 0) {
-        mr_buf_addf(out, "%s: %s", what, c->error);
-        return;
-    }
-    mr_buf_addf(out, "%s: HTTP %ld", what, c->status);
-    if (c->body.len > 0) {
-        mr_buf_adds(out, ": ");
-        add_snippet(out, c->body.p, c->body.len);
-    }
 }
 
 /* ---- steps ---- */
@@ -386,7 +219,7 @@ static long step_timeout_ms(const struct mr_relay *r, const struct mr_msg *m, si
 {
     if (r->kafka != NULL && mr_kafka_url_is(m->steps[idx].url))
         return mr_relay_kafka_timeout_ms(r->kafka);
-    return mr_query_timeout_ms(m);
+    return mr_call_timeout_ms(m);
 }
 
 /*
@@ -394,7 +227,7 @@ static long step_timeout_ms(const struct mr_relay *r, const struct mr_msg *m, si
  * sink made the call (@text: its error, unused on success): count it, queue
  * its record, keep the pass's first non-success, and stop a sequential pass.
  */
-static void step_result(struct mr_relay *r, struct pass *p, size_t idx, enum mr_result res,
+static void step_result(struct mr_relay *r, struct mr_relay_pass *p, size_t idx, enum mr_result res,
                         const char *text)
 {
     mr_metrics_step(res);
@@ -410,7 +243,8 @@ static void step_result(struct mr_relay *r, struct pass *p, size_t idx, enum mr_
 }
 
 /* step_failed_early - step @idx could not even be called: record it like a failed call. */
-static void step_failed_early(struct mr_relay *r, struct pass *p, size_t idx, const char *why)
+static void step_failed_early(struct mr_relay *r, struct mr_relay_pass *p, size_t idx,
+                              const char *why)
 {
     struct mr_buf text = MR_BUF_INIT(2048);
 
@@ -420,7 +254,7 @@ static void step_failed_early(struct mr_relay *r, struct pass *p, size_t idx, co
 }
 
 /* start_kafka_step - produce the record of kafka:// step @idx of @p. */
-static void start_kafka_step(struct mr_relay *r, struct pass *p, size_t idx)
+static void start_kafka_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
 {
     struct mr_msg *m = p->msg;
     struct mr_step *st = &m->steps[idx];
@@ -446,11 +280,11 @@ static void start_kafka_step(struct mr_relay *r, struct pass *p, size_t idx)
 }
 
 /* start_step - start the call of step @idx of @p. */
-static void start_step(struct mr_relay *r, struct pass *p, size_t idx)
+static void start_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
 {
     struct mr_msg *m = p->msg;
     struct mr_step *st = &m->steps[idx];
-    struct mr_buf url = MR_BUF_INIT(64 * 1024);
+    struct mr_call call;
     struct mr_relay_http_req rq;
     struct mr_err err = MR_ERR_INIT;
     int rc;
@@ -464,21 +298,19 @@ static void start_step(struct mr_relay *r, struct pass *p, size_t idx)
         step_failed_early(r, p, idx, "no sink for this destination");
         return;
     }
-    memset(&rq, 0, sizeof(rq));
-    rc = mr_query_url_build(&url, st->url, m->gid, st->branch_id, "action");
-    if (rc != 0)
-        mr_err_set(&err, rc, "url too long");
-    if (rc == 0)
-        rc = mr_query_headers_build(m->branch_headers, &rq.headers, &err);
+    rc = mr_call_build(&call, st->url, m, st->branch_id, "action", &err);
     if (rc == 0) {
-        rq.url = url.p;
+        memset(&rq, 0, sizeof(rq));
+        rq.url = call.url.p;
         rq.post = true;
         rq.body = st->payload;
         rq.body_len = st->payload_len;
-        rq.timeout_ms = mr_query_timeout_ms(m);
+        rq.headers = call.headers;
+        rq.nheaders = call.nheaders;
+        rq.timeout_ms = call.timeout_ms;
         rc = mr_relay_http_send(r->http, &rq, p, idx, &err);
+        mr_call_release(&call);
     }
-    mr_buf_release(&url);
     if (rc != 0) {
         step_failed_early(r, p, idx, err.msg);
         return;
@@ -499,7 +331,7 @@ static bool all_steps_succeed(const struct mr_msg *m)
 }
 
 /* log_pass - one line on a pass over a submitted message that did not finish it. */
-static void log_pass(const struct pass *p, int64_t next_ms)
+static void log_pass(const struct mr_relay_pass *p, int64_t next_ms)
 {
     char when[40];
 
@@ -510,7 +342,7 @@ static void log_pass(const struct pass *p, int64_t next_ms)
 }
 
 /* steps_maybe_finish - end the delivery pass when nothing is in flight or left to start. */
-static void steps_maybe_finish(struct mr_relay *r, struct pass *p)
+static void steps_maybe_finish(struct mr_relay *r, struct mr_relay_pass *p)
 {
     struct mr_msg *m = p->msg;
     int64_t now;
@@ -523,7 +355,7 @@ static void steps_maybe_finish(struct mr_relay *r, struct pass *p)
         return;
     now = mr_now_ms();
     if (p->outcome != MR_RESULT_SUCCESS) {
-        mr_query_schedule(m, p->outcome, now, &r->rng, &next, &interval);
+        mr_backoff_schedule(m, p->outcome, now, &r->rng, &next, &interval);
         log_pass(p, next);
         finish(r, p, FIN_RELEASE, next, interval);
         return;
@@ -542,11 +374,11 @@ static void steps_maybe_finish(struct mr_relay *r, struct pass *p)
 }
 
 /*
- * pump - start what @p may start now: sequentially the next prepared step once
+ * mr_relay_pump - start what @p may start now: sequentially the next prepared step once
  * the previous one succeeded, or with concurrent every prepared step, within
  * the call budget (max_inflight calls in all). Then finish the pass if it is over.
  */
-static void pump(struct mr_relay *r, struct pass *p)
+void mr_relay_pump(struct mr_relay *r, struct mr_relay_pass *p)
 {
     struct mr_msg *m = p->msg;
     size_t budget = mr_config.max_inflight > 0 ? (size_t)mr_config.max_inflight : 1;
@@ -586,8 +418,8 @@ static void pump(struct mr_relay *r, struct pass *p)
     steps_maybe_finish(r, p);
 }
 
-/* start_submitted - begin delivering submitted message @p, unless its delay is pending. */
-static void start_submitted(struct mr_relay *r, struct pass *p)
+/* mr_relay_start_submitted - begin delivering submitted message @p, unless its delay is pending. */
+void mr_relay_start_submitted(struct mr_relay *r, struct mr_relay_pass *p)
 {
     struct mr_msg *m = p->msg;
     int64_t due = m->create_ms + (int64_t)m->delay * 1000;
@@ -603,50 +435,43 @@ static void start_submitted(struct mr_relay *r, struct pass *p)
     }
     p->phase = PH_STEPS;
     p->cursor = 0;
-    pump(r, p);
+    mr_relay_pump(r, p);
 }
 
 /* ---- back-check ---- */
 
-/* backcheck_decided - queue the decision on back-check answer @res (@text: its error, or NULL). */
-static void backcheck_decided(struct mr_relay *r, struct pass *p, enum mr_result res,
+/* backcheck_decided - queue the decision on back-check result @res (@text: its error, or NULL). */
+static void backcheck_decided(struct mr_relay *r, struct mr_relay_pass *p, enum mr_result res,
                               const char *text)
 {
-    mr_metrics_backcheck(res);
-    mr_query_decide(p->msg, res, mr_now_ms(), &r->rng, &p->qd);
-    if (res != MR_RESULT_SUCCESS) {
+    mr_query_conclude(p->msg, res, text, mr_now_ms(), &r->rng, &p->qd);
+    if (res != MR_RESULT_SUCCESS)
         note_result(p, res, text != NULL ? text : mr_result_name(res));
-        mr_log(res == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "back-check", "gid",
-               p->msg->gid, "outcome", mr_result_name(res), "error", text, NULL);
-    }
     p->fin = FIN_QUERY;
     p->phase = p->qd.action == MR_QUERY_SUBMIT ? PH_SUBMITTING : PH_DONE;
     mark_dirty(r, p);
 }
 
-/* start_backcheck - prepared message @p: call query_prepared once it is due. */
-static void start_backcheck(struct mr_relay *r, struct pass *p)
+/* start_backcheck - prepared message @p: call query_prepared once it is due (query/). */
+static void start_backcheck(struct mr_relay *r, struct mr_relay_pass *p)
 {
     struct mr_msg *m = p->msg;
-    struct mr_query_request rq;
+    struct mr_call rq;
     struct mr_relay_http_req hr;
     struct mr_err err = MR_ERR_INIT;
-    int64_t due = mr_query_due_ms(m);
+    int64_t at = 0;
     int rc;
 
-    if (mr_now_ms() < due) {
-        /* claimed early (the intake scheduled it sooner): come back when it is due */
-        finish(r, p, FIN_RELEASE, due, -1);
+    switch (mr_query_when(m, mr_now_ms(), p->lease_until_ms, LEASE_MARGIN_MS, &at)) {
+    case MR_QUERY_LATER:
+    case MR_QUERY_NO_TIME:
+        finish(r, p, FIN_RELEASE, at, -1);
         return;
-    }
-    if (!mr_query_needed(m)) {
+    case MR_QUERY_NO_CALL:
         backcheck_decided(r, p, MR_RESULT_SUCCESS, NULL);
         return;
-    }
-    if (mr_now_ms() + mr_query_timeout_ms(m) + LEASE_MARGIN_MS > p->lease_until_ms) {
-        /* the call could outlive the lease: released, and claimed again with a fresh one */
-        finish(r, p, FIN_RELEASE, mr_now_ms(), -1);
-        return;
+    case MR_QUERY_CALL:
+        break;
     }
     rc = mr_query_request_build(m, &rq, &err);
     if (rc == 0) {
@@ -654,10 +479,10 @@ static void start_backcheck(struct mr_relay *r, struct pass *p)
         hr.url = rq.url.p;
         hr.post = false;
         hr.headers = rq.headers;
+        hr.nheaders = rq.nheaders;
         hr.timeout_ms = rq.timeout_ms;
-        rq.headers = NULL; /* taken by the engine */
         rc = mr_relay_http_send(r->http, &hr, p, BACKCHECK, &err);
-        mr_query_request_release(&rq);
+        mr_call_release(&rq);
     }
     if (rc != 0) {
         struct mr_buf text = MR_BUF_INIT(1024);
@@ -679,11 +504,10 @@ static void start_backcheck(struct mr_relay *r, struct pass *p)
  * attempt counts: the pass ends and its message is due again after its base
  * retry interval, leaving its room to messages for other destinations.
  */
-static void call_not_made(struct mr_relay *r, struct pass *p, struct mr_relay_call *c)
+static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, struct mr_relay_call *c)
 {
     const struct mr_msg *m = p->msg;
-    int base = mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
-    int64_t at = mr_now_ms() + (int64_t)base * 1000;
+    int64_t at = mr_now_ms() + (int64_t)mr_backoff_msg_base(m) * 1000;
 
     if (c->index == BACKCHECK) {
         finish(r, p, FIN_RELEASE, at, -1);
@@ -693,13 +517,13 @@ static void call_not_made(struct mr_relay *r, struct pass *p, struct mr_relay_ca
     p->yield_why = "destination stalled: call not made";
     if (p->yield_at_ms < at)
         p->yield_at_ms = at;
-    pump(r, p);
+    mr_relay_pump(r, p);
 }
 
 /* on_call_done - take in the answer of call @c. */
 static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
 {
-    struct pass *p = c->owner;
+    struct mr_relay_pass *p = c->owner;
     struct mr_buf text = MR_BUF_INIT(2048);
     enum mr_result res;
 
@@ -710,10 +534,7 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
         return;
     }
     if (c->index == BACKCHECK) {
-        res =
-            mr_result_classify(c->status, c->body.p, c->body.len, mr_config.strict_query_prepared);
-        if (res != MR_RESULT_SUCCESS)
-            call_text(&text, "query_prepared", c);
+        res = mr_query_answer(c->status, c->error, c->body.p, c->body.len, &text);
         backcheck_decided(r, p, res, res != MR_RESULT_SUCCESS ? text.p : NULL);
     } else {
         res = mr_result_classify(c->status, c->body.p, c->body.len, false);
@@ -721,11 +542,11 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
             struct mr_buf what = MR_BUF_INIT(256);
 
             mr_buf_addf(&what, "step %s", p->msg->steps[c->index].branch_id);
-            call_text(&text, what.p, c);
+            mr_call_text(&text, what.p, c->status, c->error, c->body.p, c->body.len);
             mr_buf_release(&what);
         }
         step_result(r, p, c->index, res, text.p);
-        pump(r, p);
+        mr_relay_pump(r, p);
     }
     mr_buf_release(&text);
 }
@@ -737,7 +558,7 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
  */
 static void on_delivery_done(struct mr_relay *r, struct mr_relay_delivery *d)
 {
-    struct pass *p = d->owner;
+    struct mr_relay_pass *p = d->owner;
     struct mr_buf text = MR_BUF_INIT(2048);
 
     p->calls_out--;
@@ -745,7 +566,7 @@ static void on_delivery_done(struct mr_relay *r, struct mr_relay_delivery *d)
         mr_buf_addf(&text, "step %s: %s", p->msg->steps[d->index].branch_id, d->error);
     step_result(r, p, d->index, d->ok ? MR_RESULT_SUCCESS : MR_RESULT_ERROR, text.p);
     mr_buf_release(&text);
-    pump(r, p);
+    mr_relay_pump(r, p);
 }
 
 /* reap - take in every finished call. */
@@ -777,17 +598,17 @@ static void reap(struct mr_relay *r)
 /* start_pass - begin a pass over claimed message @m (taken). */
 static void start_pass(struct mr_relay *r, struct mr_msg *m, int64_t lease_until_ms)
 {
-    struct pass *p = pass_new(r, m, lease_until_ms);
+    struct mr_relay_pass *p = pass_new(r, m, lease_until_ms);
 
     if (m->state == MR_MSG_PREPARED) {
         start_backcheck(r, p);
     } else if (m->state == MR_MSG_SUBMITTED) {
-        start_submitted(r, p);
+        mr_relay_start_submitted(r, p);
     } else {
         /* the claim contract says this cannot happen; drop it and let the lease lapse */
         mr_log(MR_LOG_ERROR, "claimed a message in an unexpected state", "gid", m->gid, "state",
                mr_msg_state_name(m->state), NULL);
-        pass_free(r, p);
+        mr_relay_pass_free(r, p);
     }
 }
 
@@ -799,7 +620,7 @@ static void start_pass(struct mr_relay *r, struct mr_msg *m, int64_t lease_until
  */
 static bool held(struct mr_relay *r, struct mr_msg *m, int64_t lease_until_ms)
 {
-    struct pass *p = pass_find(r, m->gid);
+    struct mr_relay_pass *p = pass_find(r, m->gid);
 
     if (p == NULL)
         return false;
@@ -856,11 +677,11 @@ static void take_handed(struct mr_relay *r)
 }
 
 /*
- * store_failed - log a store call of @what ("claim", "write", "heartbeat")
+ * mr_relay_store_failed - log a store call of @what ("claim", "write", "heartbeat")
  * that failed with @error: the first of a run at once, then once a minute with
  * the count, so a store that is down for an hour is not a line a second.
  */
-static void store_failed(struct mr_relay *r, const char *what, const char *error)
+void mr_relay_store_failed(struct mr_relay *r, const char *what, const char *error)
 {
     int64_t mono = mr_mono_ms();
     char fails[32];
@@ -879,8 +700,8 @@ static void store_failed(struct mr_relay *r, const char *what, const char *error
            fails, NULL);
 }
 
-/* store_ok - a store call worked: say so if the ones before it failed, and write at once. */
-static void store_ok(struct mr_relay *r)
+/* mr_relay_store_ok - a store call worked: say so after failures, and write at once. */
+void mr_relay_store_ok(struct mr_relay *r)
 {
     char secs[32];
 
@@ -937,23 +758,23 @@ static void heartbeat(struct mr_relay *r)
         return;
     }
     if (rc != 0) {
-        /* try again within the second; identity_ok() stops the writes once it lapses */
+        /* try again within the second; mr_relay_identity_ok() stops the writes once it lapses */
         r->hb_next = mono + 1000;
-        store_failed(r, "heartbeat", err.msg);
+        mr_relay_store_failed(r, "heartbeat", err.msg);
         return;
     }
     r->hb_until_ms = until;
     r->hb_next = mono + heartbeat_ms() / 3;
-    store_ok(r);
+    mr_relay_store_ok(r);
 }
 
 /*
- * identity_ok - whether this relay may claim or write now: not deposed, and
+ * mr_relay_identity_ok - whether this relay may claim or write now: not deposed, and
  * its registration (as last renewed) holds past the next second, so no other
  * process can have taken the id. Renews it first when it is close to lapsing
  * (at most once a second while that fails).
  */
-static bool identity_ok(struct mr_relay *r)
+bool mr_relay_identity_ok(struct mr_relay *r)
 {
     if (!atomic_load(&r->deposed) && mr_now_ms() + LEASE_MARGIN_MS >= r->hb_until_ms)
         heartbeat(r);
@@ -979,7 +800,7 @@ static void claim(struct mr_relay *r)
         r->more_due = true;
         return;
     }
-    if (!identity_ok(r)) {
+    if (!mr_relay_identity_ok(r)) {
         r->more_due = false;
         return;
     }
@@ -992,11 +813,11 @@ static void claim(struct mr_relay *r)
         rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
     }
     if (rc != 0) {
-        store_failed(r, "claim", err.msg);
+        mr_relay_store_failed(r, "claim", err.msg);
         r->more_due = false;
         return;
     }
-    store_ok(r);
+    mr_relay_store_ok(r);
     r->more_due = n == limit;
     for (i = 0; i < n; i++) {
         struct mr_msg *m = v[i];
@@ -1010,417 +831,13 @@ static void claim(struct mr_relay *r)
     mr_store_msgs_free(v, n);
 }
 
-/* ---- group commit ---- */
-
-/* fatal - whether store error @rc spoils the whole transaction (vs. one message that changed
- * meanwhile). */
-static bool fatal(int rc)
-{
-    return rc != 0 && rc != MR_ECONFLICT && rc != MR_ENOENT && rc != MR_EINVAL;
-}
-
-/* write_query - back-check pass @p's decision inside the open transaction. 0 or a fatal error. */
-static int write_query(struct mr_relay *r, struct pass *p, struct mr_err *err)
-{
-    struct mr_msg *m = p->msg;
-    const char *detail = p->detail.len && !p->quiet ? p->detail.p : NULL;
-    int64_t now = mr_now_ms();
-    int rc;
-
-    rc = mr_query_apply(r->store, m, r->owner, &p->qd, detail, now, err);
-    if (rc != 0 && !fatal(rc)) {
-        /* an abort or a submit won the race: end our lease so the message's real state is
-           handled at once (a no-op when it is final) */
-        mr_log(MR_LOG_INFO, "message changed during its back-check", "gid", m->gid, "error",
-               err->msg, NULL);
-        p->qd.action = MR_QUERY_FAIL; /* anything but SUBMIT: do not deliver */
-        rc = mr_store_msg_release(r->store, m->gid, r->owner, now, -1, NULL, now, err);
-    }
-    return fatal(rc) ? rc : 0;
-}
-
-/* record_refused - a record of @p came back @rc (not fatal): stop the pass, or log. */
-static void record_refused(struct pass *p, int rc, const char *why)
-{
-    if (rc == MR_ECONFLICT && !p->stop) {
-        /* forceStop finished the message meanwhile: start no further call */
-        mr_log(MR_LOG_INFO, "message finished during its delivery", "gid", p->msg->gid, NULL);
-        p->stop = true;
-        p->yield_why = "message finished meanwhile";
-    } else if (rc != 0 && rc != MR_ECONFLICT) {
-        mr_log(MR_LOG_WARN, "step record skipped", "gid", p->msg->gid, "error", why, NULL);
-    }
-}
-
-/* The batched writes of one flush: what write_all() gathers from the dirty passes. */
-struct flush_batch {
-    int64_t *ok_ids;        /* steps whose call succeeded */
-    struct pass **ok_pass;  /* and their passes */
-    int *ok_res;
-    size_t nok;
-    const char **fin_gids;  /* FIN_SUCCEED: submitted -> succeed */
-    struct pass **fin_pass;
-    bool *fin_changed;
-    size_t nfin;
-    struct mr_store_release *rel; /* FIN_RELEASE */
-    size_t nrel;
-};
-
-/* batch_init - room for the writes of @list (@npass passes, @nrecs records in all). */
-static void batch_init(struct flush_batch *b, size_t npass, size_t nrecs)
-{
-    memset(b, 0, sizeof(*b));
-    b->ok_ids = mr_xcalloc(nrecs + 1, sizeof(*b->ok_ids));
-    b->ok_pass = mr_xcalloc(nrecs + 1, sizeof(*b->ok_pass));
-    b->ok_res = mr_xcalloc(nrecs + 1, sizeof(*b->ok_res));
-    b->fin_gids = mr_xcalloc(npass + 1, sizeof(*b->fin_gids));
-    b->fin_pass = mr_xcalloc(npass + 1, sizeof(*b->fin_pass));
-    b->fin_changed = mr_xcalloc(npass + 1, sizeof(*b->fin_changed));
-    b->rel = mr_xcalloc(npass + 1, sizeof(*b->rel));
-}
-
-static void batch_release(struct flush_batch *b)
-{
-    free(b->ok_ids);
-    free(b->ok_pass);
-    free(b->ok_res);
-    free(b->fin_gids);
-    free(b->fin_pass);
-    free(b->fin_changed);
-    free(b->rel);
-}
-
-/*
- * gather - sort @p's writes into @b; what has no batch form (a failed call's
- * record, a back-check decision) is written at once. Returns 0 or a fatal
- * store error.
- */
-static int gather(struct mr_relay *r, struct flush_batch *b, struct pass *p, struct mr_err *err)
-{
-    struct mr_msg *m = p->msg;
-    size_t i;
-    int rc;
-
-    if (p->fin == FIN_QUERY)
-        return write_query(r, p, err); /* a back-check pass: no records, one decision */
-    for (i = 0; i < p->nrecs; i++) {
-        struct rec *rec = &p->recs[i];
-
-        if (rec->success && p->fin == FIN_SUCCEED)
-            continue; /* written by the message's own transition (see store.h) */
-        if (rec->success) {
-            b->ok_ids[b->nok] = m->steps[rec->step].id;
-            b->ok_pass[b->nok++] = p;
-            continue;
-        }
-        rc = mr_store_step_record(r->store, m->steps[rec->step].id, false, rec->error,
-                                  rec->now_ms, err);
-        if (fatal(rc))
-            return rc;
-        record_refused(p, rc, err->msg);
-    }
-    switch (p->fin) {
-    case FIN_SUCCEED:
-        b->fin_gids[b->nfin] = m->gid;
-        b->fin_pass[b->nfin++] = p;
-        break;
-    case FIN_RELEASE:
-        b->rel[b->nrel].gid = m->gid;
-        b->rel[b->nrel].next_cron_ms = p->next_cron_ms;
-        b->rel[b->nrel].interval = p->interval;
-        b->rel[b->nrel].result = p->detail.len && !p->quiet ? p->detail.p : NULL;
-        b->nrel++;
-        break;
-    case FIN_QUERY:
-    case FIN_NONE:
-        break;
-    }
-    return 0;
-}
-
-/*
- * write_all - the writes of every pass of @list inside the open transaction,
- * batched: a failed call's record and a back-check decision one by one, the
- * successful calls' records in one call (not those of a pass that finishes
- * its message: the transition to succeed stands for them), then the passes
- * that delivered everything (submitted -> succeed) in one, then the leases to
- * end in one. Each pass touches only its own message, so the order across
- * passes does not matter.
- * Returns 0 or a fatal store error; a replay after one writes the same.
- */
-static int write_all(struct mr_relay *r, struct pass *list, struct mr_err *err)
-{
-    struct flush_batch b;
-    struct pass *p;
-    size_t npass = 0;
-    size_t nrecs = 0;
-    int64_t now = mr_now_ms();
-    size_t i;
-    int rc = 0;
-
-    for (p = list; p != NULL; p = p->dirty_next) {
-        npass++;
-        nrecs += p->nrecs;
-    }
-    batch_init(&b, npass, nrecs);
-    for (p = list; rc == 0 && p != NULL; p = p->dirty_next)
-        rc = gather(r, &b, p, err);
-    if (rc == 0)
-        rc = mr_store_step_succeed_many(r->store, b.ok_ids, b.nok, now, b.ok_res, err);
-    for (i = 0; rc == 0 && i < b.nok; i++)
-        record_refused(b.ok_pass[i], b.ok_res[i], "no such step");
-    if (rc == 0)
-        rc = mr_store_msg_transition_many(r->store, b.fin_gids, b.nfin, MR_MSG_SUBMITTED,
-                                          MR_MSG_SUCCEED, now, -1, 0, NULL, 0, b.fin_changed, err);
-    for (i = 0; rc == 0 && i < b.nfin; i++) {
-        if (b.fin_changed[i])
-            continue;
-        p = b.fin_pass[i];
-        mr_log(MR_LOG_INFO, "message changed during its delivery", "gid", p->msg->gid, NULL);
-        p->outcome = MR_RESULT_ERROR;
-        mr_buf_reset(&p->detail);
-        mr_buf_adds(&p->detail, "message changed meanwhile: it is no longer submitted");
-    }
-    if (rc == 0)
-        rc = mr_store_msg_release_many(r->store, b.rel, b.nrel, r->owner, now, err);
-    batch_release(&b);
-    return fatal(rc) ? rc : 0;
-}
-
-/* notify - tell the on_pass callback how the pass over @p went. */
-static void notify(struct mr_relay *r, struct pass *p)
-{
-    if (r->on_pass == NULL || !p->notify)
-        return;
-    r->on_pass(r->arg, p->msg->gid, p->outcome, p->detail.len ? p->detail.p : NULL);
-}
-
-/* after_commit - @p's writes are durable: report, free, or go on delivering. */
-static void after_commit(struct mr_relay *r, struct pass *p)
-{
-    recs_clear(p);
-    switch (p->fin) {
-    case FIN_NONE:
-        /* a sequential pass starts its next step only once the last result is durable */
-        pump(r, p);
-        return;
-    case FIN_QUERY:
-        if (p->qd.action == MR_QUERY_SUBMIT) {
-            /* delivered in the same pass, under the same lease */
-            p->msg->state = MR_MSG_SUBMITTED;
-            p->msg->next_cron_interval = p->qd.interval;
-            p->fin = FIN_NONE;
-            start_submitted(r, p);
-            return;
-        }
-        break;
-    case FIN_SUCCEED:
-    case FIN_RELEASE:
-        notify(r, p);
-        break;
-    }
-    pass_free(r, p);
-}
-
-/* after_failure - the commit with @p's writes failed: drop them, and @p too if it finished. */
-static void after_failure(struct mr_relay *r, struct pass *p, const char *why)
-{
-    recs_clear(p);
-    if (p->fin == FIN_NONE) {
-        /* still delivering; a lost success record only means that step is called again */
-        pump(r, p);
-        return;
-    }
-    if (p->notify) {
-        p->outcome = MR_RESULT_ERROR;
-        mr_buf_reset(&p->detail);
-        mr_buf_addf(&p->detail, "store commit failed: %s", why);
-        notify(r, p);
-    }
-    /* its lease lapses and the message is tried again: at-least-once */
-    pass_free(r, p);
-}
-
-/* dirty_take - detach the list of passes with writes (after_commit may queue new ones). */
-static struct pass *dirty_take(struct mr_relay *r)
-{
-    struct pass *list = r->dirty;
-
-    r->dirty = NULL;
-    r->dirty_tail = &r->dirty;
-    return list;
-}
-
-/* dirty_keep - put @list (detached by dirty_take) back in front of the list, in order. */
-static void dirty_keep(struct mr_relay *r, struct pass *list)
-{
-    struct pass *last = list;
-
-    if (list == NULL)
-        return;
-    while (last->dirty_next != NULL)
-        last = last->dirty_next;
-    last->dirty_next = r->dirty;
-    if (r->dirty == NULL)
-        r->dirty_tail = &last->dirty_next;
-    r->dirty = list;
-}
-
-/* drop_all - forget the writes of every pass of @list: after_failure() each. */
-static void drop_all(struct mr_relay *r, struct pass *list, const char *why)
-{
-    struct pass *p;
-    struct pass *next;
-
-    for (p = list; p != NULL; p = next) {
-        next = p->dirty_next;
-        p->dirty = false;
-        p->dirty_next = NULL;
-        after_failure(r, p, why);
-    }
-}
-
-/*
- * drop_lapsed - of the kept writes, drop those of passes whose lease has
- * ended: another relay may hold the message now. The store's conditional
- * writes would not stop every one of them (a lease end and a back-check
- * decision check the owner; a step's record and the move to succeed check
- * only the message's state), so the relay does not write what it no longer
- * holds: the message is tried again by whoever claims it (at least once).
- */
-static void drop_lapsed(struct mr_relay *r)
-{
-    struct pass *list = dirty_take(r);
-    struct pass *keep = NULL;
-    struct pass **keep_tail = &keep;
-    struct pass *lapsed = NULL;
-    struct pass **lapsed_tail = &lapsed;
-    struct pass *p;
-    struct pass *next;
-    int64_t now = mr_now_ms();
-    size_t n = 0;
-    char count[32];
-
-    for (p = list; p != NULL; p = next) {
-        next = p->dirty_next;
-        p->dirty_next = NULL;
-        if (p->lease_until_ms > now) {
-            *keep_tail = p;
-            keep_tail = &p->dirty_next;
-        } else {
-            *lapsed_tail = p;
-            lapsed_tail = &p->dirty_next;
-            n++;
-        }
-    }
-    dirty_keep(r, keep);
-    if (lapsed != NULL) {
-        snprintf(count, sizeof(count), "%zu", n);
-        mr_log(MR_LOG_WARN, "lease ended before the results could be written; dropping them",
-               "messages", count, "gid", lapsed->msg->gid, NULL);
-    }
-    drop_all(r, lapsed, "lease ended before the results could be written");
-}
-
-/* transient - whether store error @rc may go away by itself (the store down, a lock conflict). */
-static bool transient(int rc)
-{
-    return rc == MR_EBUSY || rc == MR_EUNAVAIL;
-}
-
-/*
- * flush - write every pending result in one transaction, then act on it.
- * When the store cannot be reached, the results are kept and written again
- * after a pause (doubling to WRITE_RETRY_MAX_MS; at once when another store
- * call succeeds first), as long as their leases and the relay's registration
- * last. @last (shutdown): one go, then what failed is dropped.
- */
-static void flush(struct mr_relay *r, bool last)
-{
-    struct pass *list;
-    struct pass *p;
-    struct pass *next;
-    struct mr_err err = MR_ERR_INIT;
-    int tries;
-    int rc;
-
-    if (r->dirty == NULL)
-        return;
-    if (atomic_load(&r->deposed)) {
-        drop_all(r, dirty_take(r), "relay id taken over by another process");
-        return;
-    }
-    if (!last && mr_mono_ms() < r->write_retry_at)
-        return;
-    drop_lapsed(r);
-    if (r->dirty == NULL)
-        return;
-    if (!identity_ok(r)) {
-        if (atomic_load(&r->deposed)) {
-            drop_all(r, dirty_take(r), "relay id taken over by another process");
-            return;
-        }
-        /* not renewed (the store is down): another process may hold the id by now */
-        rc = MR_EUNAVAIL;
-        mr_err_set(&err, rc, "relay id registration not renewed");
-        list = dirty_take(r);
-        goto failed;
-    }
-    list = dirty_take(r);
-    /* a deadlock or lock-wait timeout (MR_EBUSY) or a lost connection (MR_EUNAVAIL) lost the
-       transaction: write it all again, STORE_TRIES times in all (the store reconnects at the
-       next begin). write_all() only re-reads the passes, so a replay writes the same. */
-    for (tries = 1;; tries++) {
-        rc = mr_store_begin(r->store, &err);
-        if (rc == 0)
-            rc = write_all(r, list, &err);
-        if (rc == 0)
-            rc = mr_store_commit(r->store, &err);
-        else
-            mr_store_rollback(r->store);
-        if (!transient(rc) || tries == STORE_TRIES)
-            break;
-        mr_log(MR_LOG_DEBUG, "store transaction lost, trying again", "error", err.msg, NULL);
-        usleep((useconds_t)(STORE_BACKOFF_MS << (tries - 1)) * 1000);
-        mr_err_clear(&err);
-    }
-    if (rc == 0) {
-        r->write_backoff_ms = 0;
-        store_ok(r);
-        for (p = list; p != NULL; p = next) {
-            next = p->dirty_next;
-            p->dirty = false;
-            p->dirty_next = NULL;
-            after_commit(r, p);
-        }
-        return;
-    }
-failed:
-    if (transient(rc) && !last) {
-        /* keep them: a sequential pass waits (pump sees it dirty), a concurrent one goes on
-           and adds its next results to the same write */
-        store_failed(r, "write", err.msg);
-        mr_log(MR_LOG_DEBUG, "results kept until the store answers", "error", err.msg, NULL);
-        r->write_backoff_ms = r->write_backoff_ms == 0 ? WRITE_RETRY_MIN_MS
-                              : r->write_backoff_ms >= WRITE_RETRY_MAX_MS / 2
-                                  ? WRITE_RETRY_MAX_MS
-                                  : r->write_backoff_ms * 2;
-        r->write_retry_at = mr_mono_ms() + r->write_backoff_ms;
-        dirty_keep(r, list);
-        return;
-    }
-    mr_log(MR_LOG_ERROR, "store commit failed; dropping the results of this turn", "error",
-           err.msg, NULL);
-    drop_all(r, list, err.msg);
-}
-
 /* ---- the loop ---- */
 
 /* pump_starved - give passes that waited for the call budget another go. */
 static void pump_starved(struct mr_relay *r)
 {
-    struct pass *p;
-    struct pass *next;
+    struct mr_relay_pass *p;
+    struct mr_relay_pass *next;
 
     if (!r->starved)
         return;
@@ -1429,7 +846,7 @@ static void pump_starved(struct mr_relay *r)
     for (p = r->passes; p != NULL; p = next) {
         next = p->next;
         if (p->phase == PH_STEPS)
-            pump(r, p);
+            mr_relay_pump(r, p);
     }
 }
 
@@ -1451,8 +868,8 @@ static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
 /* drain - after the grace period: cancel what is in flight and write what is known. */
 static void drain(struct mr_relay *r)
 {
-    struct pass *p;
-    struct pass *next;
+    struct mr_relay_pass *p;
+    struct mr_relay_pass *next;
     struct mr_err err = MR_ERR_INIT;
     int rounds;
 
@@ -1477,9 +894,9 @@ static void drain(struct mr_relay *r)
     }
     /* a back-check success turns into a delivery pass that stops at once: two rounds at most */
     for (rounds = 0; rounds < 3 && r->dirty != NULL; rounds++)
-        flush(r, true);
+        mr_relay_flush(r, true);
     while (r->passes != NULL)
-        pass_free(r, r->passes);
+        mr_relay_pass_free(r, r->passes);
     if (atomic_load(&r->deposed)) {
         /* the leases under this name are the new holder's: leave them and its registration */
         mr_metrics_set_inflight(0);
@@ -1551,7 +968,7 @@ static void *relay_main(void *arg)
             next_scan = mono + poll_ms;
         }
         heartbeat(r);
-        flush(r, false);
+        mr_relay_flush(r, false);
         refresh_gauges(r, &next_gauge);
         atomic_store(&r->busy, r->npasses);
         if (stopping && (r->npasses == 0 || mr_mono_ms() >= deadline))
@@ -1694,10 +1111,7 @@ void mr_relay_hand(struct mr_relay *r, struct mr_msg **v, size_t n)
     if (n == 0)
         return;
     pthread_mutex_lock(&r->in_mu);
-    if (r->nin + n > r->capin) {
-        r->capin = r->nin + n > 2 * r->capin ? r->nin + n : 2 * r->capin;
-        r->in = mr_xrealloc(r->in, r->capin * sizeof(*r->in));
-    }
+    MR_ALLOC_GROW(r->in, r->nin + n, r->capin);
     memcpy(r->in + r->nin, v, n * sizeof(*v));
     r->nin += n;
     pthread_mutex_unlock(&r->in_mu);

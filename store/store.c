@@ -724,3 +724,44 @@ int mr_store_relay_unregister(struct mr_store *s, const char *relay_id, const ch
         return MR_EINVAL;
     return s->eng->relay_unregister(s, relay_id, instance, err);
 }
+
+/* ---- one transaction, tried again when the store lost it (see store.h) ---- */
+
+#include <unistd.h>
+
+bool mr_store_retryable(int rc)
+{
+    return rc == MR_EBUSY || rc == MR_EUNAVAIL;
+}
+
+/* run_tx_once - one attempt: begin, @fn, commit; rolled back when begin or @fn fail. */
+static int run_tx_once(struct mr_store *s, mr_store_tx_fn fn, void *arg, struct mr_err *err)
+{
+    int rc = mr_store_begin(s, err);
+
+    if (rc == 0)
+        rc = fn(s, arg, err);
+    if (rc != 0) {
+        mr_store_rollback(s);
+        return rc;
+    }
+    return mr_store_commit(s, err);
+}
+
+int mr_store_run_tx(struct mr_store *s, mr_store_tx_fn fn, mr_store_tx_undo undo, void *arg,
+                    const struct mr_store_tx_policy *policy, struct mr_err *err)
+{
+    int tries;
+    int rc;
+
+    for (tries = 1;; tries++) {
+        rc = run_tx_once(s, fn, arg, err);
+        if (rc != 0 && undo != NULL)
+            undo(arg);
+        if (!mr_store_retryable(rc) || tries >= policy->tries)
+            return rc;
+        mr_log(policy->log_level, "store transaction lost, trying again", "error", err->msg, NULL);
+        usleep((useconds_t)(policy->backoff_ms << (tries - 1)) * 1000);
+        mr_err_clear(err);
+    }
+}

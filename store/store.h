@@ -436,4 +436,44 @@ int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char
  */
 int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *err);
 
+
+/* ---- one transaction, tried again when the store lost it ---- */
+
+#include "common/log.h"
+
+/*
+ * mr_store_retryable - whether store error @rc lost the whole transaction and
+ * asks for it again: a deadlock or lock-wait timeout (MR_EBUSY) or a lost
+ * connection (MR_EUNAVAIL; the store connects again at the next begin).
+ */
+bool mr_store_retryable(int rc);
+
+/* How mr_store_run_tx() tries again. */
+struct mr_store_tx_policy {
+    int tries;                   /* attempts in all, at least 1 */
+    int backoff_ms;              /* pause after the first lost attempt; doubles after each */
+    enum mr_log_level log_level; /* of the "store transaction lost, trying again" line */
+};
+
+/*
+ * mr_store_tx_fn - the writes of one attempt, inside the open transaction:
+ * 0, or a store error (the attempt is rolled back). Called again on a retry,
+ * so it must write the same when replayed.
+ */
+typedef int (*mr_store_tx_fn)(struct mr_store *s, void *arg, struct mr_err *err);
+
+/* mr_store_tx_undo - forget what an attempt that did not commit left in @arg's memory. */
+typedef void (*mr_store_tx_undo)(void *arg);
+
+/*
+ * mr_store_run_tx - begin, @fn, commit; rolled back when begin or @fn fail.
+ * After an attempt that did not commit, @undo (may be NULL) runs; while the
+ * error is mr_store_retryable() and @policy allows, the attempt is logged,
+ * paused for (backoff_ms << (try - 1)) ms and made again with @err cleared.
+ * Returns 0 once committed, else the last error (in @err too). The thread
+ * that owns @s; it sleeps between attempts.
+ */
+int mr_store_run_tx(struct mr_store *s, mr_store_tx_fn fn, mr_store_tx_undo undo, void *arg,
+                    const struct mr_store_tx_policy *policy, struct mr_err *err);
+
 #endif

@@ -15,14 +15,14 @@
 
 #include <cmocka.h>
 
-#include "consumers/barrier_int.h"
+#include "common/sdk.h"
 #include "msgrelay/barrier.h"
 
 /* get - the value of @name in @query into a fresh buffer; returns the code. */
 static int get(const char *query, const char *name, char *out, size_t size)
 {
     struct mr_buf b = MR_BUF_INIT(64);
-    int rc = mr_barrier__query_get(query, name, &b);
+    int rc = mr_sdk_query_get(query, name, &b);
 
     snprintf(out, size, "%s", b.p);
     mr_buf_release(&b);
@@ -142,18 +142,18 @@ static void test_barrier_table_names_that_may_go_into_sql(void **state)
     struct mr_err err = MR_ERR_INIT;
 
     (void)state;
-    assert_int_equal(mr_barrier__check_table("dtm_barrier.barrier", &err), 0);
-    assert_int_equal(mr_barrier__check_table("barrier", &err), 0);
-    assert_int_equal(mr_barrier__check_table("a$1.B_2", &err), 0);
-    assert_int_equal(mr_barrier__check_table("", &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table(NULL, &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table(".b", &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table("a.", &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table("a..b", &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table("a.b.c", &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table("a`b", &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table("a b", &err), MR_EINVAL);
-    assert_int_equal(mr_barrier__check_table("t;--", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table("dtm_barrier.barrier", &err), 0);
+    assert_int_equal(mr_sdk_check_table("barrier", &err), 0);
+    assert_int_equal(mr_sdk_check_table("a$1.B_2", &err), 0);
+    assert_int_equal(mr_sdk_check_table("", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table(NULL, &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table(".b", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table("a.", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table("a..b", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table("a.b.c", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table("a`b", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table("a b", &err), MR_EINVAL);
+    assert_int_equal(mr_sdk_check_table("t;--", &err), MR_EINVAL);
 }
 
 static void test_barrier_http_answer_follows_the_result_protocol(void **state)
@@ -210,12 +210,12 @@ static void test_barrier_errbuf_truncates_and_terminates(void **state)
     char buf[4] = "xyz";
 
     (void)state;
-    mr_barrier__errbuf(buf, sizeof(buf), "abcdef");
+    mr_sdk_errbuf(buf, sizeof(buf), "abcdef");
     assert_string_equal(buf, "abc");
-    mr_barrier__errbuf(buf, 1, "abcdef");
+    mr_sdk_errbuf(buf, 1, "abcdef");
     assert_string_equal(buf, "");
-    mr_barrier__errbuf(NULL, 10, "abc");
-    mr_barrier__errbuf(buf, 0, "abc");
+    mr_sdk_errbuf(NULL, 10, "abc");
+    mr_sdk_errbuf(buf, 0, "abc");
 }
 
 int main(void)

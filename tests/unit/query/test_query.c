@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_query.c - the back-check room (query/query.c): how the call is built
- * (DTM query parameters after an existing query string, escaping, headers),
- * what each classified answer decides, and the writes of each decision on a
- * real SQLite store in a temporary file.
+ * test_query.c - the back-check room (query/query.c): when a prepared
+ * message is due, its request, how its answer is classified, what each
+ * result decides, and the writes of each decision on a real SQLite store in a
+ * temporary file (the call's URL and headers: tests/unit/common/test_call.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,135 +35,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* url - build with the given base and gid, compare to @want. */
-static void url(const char *base, const char *gid, const char *branch, const char *op,
-                const char *want)
-{
-    struct mr_buf b = MR_BUF_INIT(4096);
-
-    assert_int_equal(mr_query_url_build(&b, base, gid, branch, op), 0);
-    assert_string_equal(b.p, want);
-    mr_buf_release(&b);
-}
-
-static void test_query_url_plain(void **state)
-{
-    (void)state;
-    url("http://app/qp", "g1", "00", "msg",
-        "http://app/qp?gid=g1&trans_type=msg&branch_id=00&op=msg");
-    url("https://app:8081/api/busi/TransIn", "g1", "01", "action",
-        "https://app:8081/api/busi/TransIn?gid=g1&trans_type=msg&branch_id=01&op=action");
-}
-
-static void test_query_url_existing_query_string(void **state)
-{
-    (void)state;
-    url("http://app/qp?tenant=7", "g1", "00", "msg",
-        "http://app/qp?tenant=7&gid=g1&trans_type=msg&branch_id=00&op=msg");
-    url("http://app/qp?", "g1", "00", "msg",
-        "http://app/qp?gid=g1&trans_type=msg&branch_id=00&op=msg");
-    url("http://app/qp?a=1&", "g1", "00", "msg",
-        "http://app/qp?a=1&gid=g1&trans_type=msg&branch_id=00&op=msg");
-}
-
-static void test_query_url_fragment_stays_last(void **state)
-{
-    (void)state;
-    url("http://app/qp#frag", "g1", "00", "msg",
-        "http://app/qp?gid=g1&trans_type=msg&branch_id=00&op=msg#frag");
-    url("http://app/qp?x=1#f?g", "g1", "00", "msg",
-        "http://app/qp?x=1&gid=g1&trans_type=msg&branch_id=00&op=msg#f?g");
-}
-
-static void test_query_url_escapes_values(void **state)
-{
-    (void)state;
-    url("http://app/qp", "a b&c=d/e?f#g%", "01-02", "action",
-        "http://app/qp?gid=a%20b%26c%3Dd%2Fe%3Ff%23g%25&trans_type=msg&branch_id=01-02"
-        "&op=action");
-    url("http://app/qp", "\xc3\xa9t\xc3\xa9+1", "00", "msg",
-        "http://app/qp?gid=%C3%A9t%C3%A9%2B1&trans_type=msg&branch_id=00&op=msg");
-    url("http://app/qp", "Az09-._~", "00", "msg",
-        "http://app/qp?gid=Az09-._~&trans_type=msg&branch_id=00&op=msg");
-}
-
-static void test_query_url_too_long(void **state)
-{
-    struct mr_buf b = MR_BUF_INIT(40);
-
-    (void)state;
-    assert_int_equal(mr_query_url_build(&b, "http://app/qp", "g1", "00", "msg"), MR_ETOOBIG);
-    mr_buf_release(&b);
-}
-
-/* headers - build from @bh and join the list with '|' into @out. */
-static int headers(const char *bh, struct mr_buf *out)
-{
-    struct curl_slist *l = NULL;
-    struct curl_slist *i;
-    struct mr_err err = MR_ERR_INIT;
-    int rc = mr_query_headers_build(bh, &l, &err);
-
-    for (i = l; i != NULL; i = i->next) {
-        if (i != l)
-            mr_buf_addc(out, '|');
-        mr_buf_adds(out, i->data);
-    }
-    curl_slist_free_all(l);
-    return rc;
-}
-
-static void test_query_headers_default_and_branch_headers(void **state)
-{
-    struct mr_buf b = MR_BUF_INIT(4096);
-
-    (void)state;
-    assert_int_equal(headers(NULL, &b), 0);
-    assert_string_equal(b.p, "Content-Type: application/json|Expect:");
-    mr_buf_reset(&b);
-    assert_int_equal(headers("", &b), 0);
-    assert_string_equal(b.p, "Content-Type: application/json|Expect:");
-    mr_buf_reset(&b);
-    assert_int_equal(headers("null", &b), 0);
-    assert_string_equal(b.p, "Content-Type: application/json|Expect:");
-    mr_buf_reset(&b);
-    assert_int_equal(headers("{\"X-Tenant\":\"7\",\"Authorization\":\"Bearer t\"}", &b), 0);
-    assert_string_equal(b.p, "Content-Type: application/json|X-Tenant: 7|"
-                             "Authorization: Bearer t|Expect:");
-    mr_buf_reset(&b);
-    /* an empty value goes as "Name;", libcurl's way to send it empty */
-    assert_int_equal(headers("{\"X-Empty\":\"\"}", &b), 0);
-    assert_string_equal(b.p, "Content-Type: application/json|X-Empty;|Expect:");
-    mr_buf_release(&b);
-}
-
-static void test_query_headers_content_type_overridden(void **state)
-{
-    struct mr_buf b = MR_BUF_INIT(4096);
-
-    (void)state;
-    assert_int_equal(headers("{\"content-type\":\"text/plain\"}", &b), 0);
-    assert_string_equal(b.p, "content-type: text/plain|Expect:");
-    mr_buf_release(&b);
-}
-
-static void test_query_headers_rejects_bad_branch_headers(void **state)
-{
-    struct curl_slist *l = (struct curl_slist *)1;
-    struct mr_err err = MR_ERR_INIT;
-
-    (void)state;
-    assert_int_equal(mr_query_headers_build("{", &l, &err), MR_EINVAL);
-    assert_null(l);
-    assert_non_null(strstr(err.msg, "branch_headers"));
-    assert_int_equal(mr_query_headers_build("[1]", &l, NULL), MR_EINVAL);
-    assert_int_equal(mr_query_headers_build("{\"a\":1}", &l, NULL), MR_EINVAL);
-    assert_int_equal(mr_query_headers_build("{\"a\":\"x\\r\\nEvil: 1\"}", &l, NULL), MR_EINVAL);
-    assert_int_equal(mr_query_headers_build("{\"a:b\":\"x\"}", &l, NULL), MR_EINVAL);
-    assert_int_equal(mr_query_headers_build("{\"\":\"x\"}", &l, NULL), MR_EINVAL);
-    assert_null(l);
-}
-
 /* a_msg - a prepared message with one step, as the intake would store it. */
 static struct mr_msg *a_msg(const char *gid, const char *qp)
 {
@@ -193,7 +64,7 @@ static struct mr_msg *a_msg(const char *gid, const char *qp)
 static void test_query_request_build(void **state)
 {
     struct mr_msg *m = a_msg("g 1", "http://app/qp?x=1");
-    struct mr_query_request rq;
+    struct mr_call rq;
     struct mr_err err = MR_ERR_INIT;
 
     (void)state;
@@ -202,11 +73,11 @@ static void test_query_request_build(void **state)
     m->branch_headers = mr_xstrdup("{\"X-A\":\"b\"}");
     assert_int_equal(mr_query_request_build(m, &rq, &err), 0);
     assert_string_equal(rq.url.p, "http://app/qp?x=1&gid=g%201&trans_type=msg&branch_id=00&op=msg");
-    assert_string_equal(rq.headers->data, "Content-Type: application/json");
-    assert_string_equal(rq.headers->next->data, "X-A: b");
+    assert_string_equal(rq.headers[0], "Content-Type: application/json");
+    assert_string_equal(rq.headers[1], "X-A: b");
     assert_int_equal(rq.timeout_ms, 7000);
-    mr_query_request_release(&rq);
-    mr_query_request_release(&rq); /* twice is harmless */
+    mr_call_release(&rq);
+    mr_call_release(&rq); /* twice is harmless */
 
     /* bad branch_headers: an error and nothing to free */
     free(m->branch_headers);
@@ -218,25 +89,60 @@ static void test_query_request_build(void **state)
     m->query_prepared = mr_xstrdup("");
     assert_false(mr_query_needed(m));
     assert_int_equal(mr_query_request_build(m, &rq, &err), MR_EINVAL);
+    mr_call_release(&rq);
     mr_msg_free(m);
 }
 
-static void test_query_timeouts_and_due_time(void **state)
+static void test_query_due_time(void **state)
 {
     struct mr_msg *m = a_msg("g", "http://app/qp");
 
     (void)state;
-    assert_int_equal(mr_query_timeout_ms(m), 3000);
-    m->request_timeout = 12;
-    assert_int_equal(mr_query_timeout_ms(m), 12000);
-    mr_config.request_timeout = 0;
-    m->request_timeout = 0;
-    assert_int_equal(mr_query_timeout_ms(m), 1000);
-
     assert_int_equal(mr_query_due_ms(m), m->create_ms + 35000);
     m->timeout_to_fail = 5;
     assert_int_equal(mr_query_due_ms(m), m->create_ms + 5000);
     mr_msg_free(m);
+}
+
+static void test_query_when_due_call_or_not(void **state)
+{
+    struct mr_msg *m = a_msg("g", "http://app/qp");
+    int64_t due = mr_query_due_ms(m);
+    int64_t at = 0;
+
+    (void)state;
+    /* claimed before it is due: back at the due time */
+    assert_int_equal(mr_query_when(m, due - 1, due + 60000, 1000, &at), MR_QUERY_LATER);
+    assert_int_equal(at, due);
+    /* due, and the call (3 s) ends 1 s before the lease: call */
+    assert_int_equal(mr_query_when(m, due, due + 4000, 1000, &at), MR_QUERY_CALL);
+    /* it would not: released, due at once */
+    assert_int_equal(mr_query_when(m, due, due + 3999, 1000, &at), MR_QUERY_NO_TIME);
+    assert_int_equal(at, due);
+    /* no query_prepared: no call at all */
+    free(m->query_prepared);
+    m->query_prepared = mr_xstrdup("");
+    assert_int_equal(mr_query_when(m, due, due + 1, 1000, &at), MR_QUERY_NO_CALL);
+    mr_msg_free(m);
+}
+
+static void test_query_answer_strict_and_text(void **state)
+{
+    struct mr_buf text = MR_BUF_INIT(1024);
+
+    (void)state;
+    assert_int_equal(mr_query_answer(200, "", "ok", 2, &text), MR_RESULT_SUCCESS);
+    assert_int_equal(text.len, 0);
+    assert_int_equal(mr_query_answer(0, "Connection refused", NULL, 0, &text), MR_RESULT_ERROR);
+    assert_string_equal(text.p, "query_prepared: Connection refused");
+    assert_int_equal(mr_query_answer(409, "", NULL, 0, &text), MR_RESULT_FAILURE);
+    assert_string_equal(text.p, "query_prepared: HTTP 409");
+    /* --strict-query-prepared: a 200 must say SUCCESS */
+    mr_config.strict_query_prepared = true;
+    assert_int_equal(mr_query_answer(200, "", "ok", 2, &text), MR_RESULT_ERROR);
+    assert_string_equal(text.p, "query_prepared: HTTP 200: ok");
+    assert_int_equal(mr_query_answer(200, "", "SUCCESS", 7, &text), MR_RESULT_SUCCESS);
+    mr_buf_release(&text);
 }
 
 static void test_query_decide_success_submits(void **state)
@@ -449,6 +355,37 @@ static void test_query_apply_fail(void **state)
     mr_msg_free(m);
 }
 
+static void test_query_write_after_a_conflict_ends_the_lease(void **state)
+{
+    struct mr_msg *m = a_msg("g-raced", "http://app/qp");
+    struct mr_query_decision d;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *got;
+    struct db db;
+    uint64_t rng = 1;
+    int64_t now = m->next_cron_ms + 5;
+
+    (void)state;
+    db_open(&db, m);
+    /* an abort won the race: the message is failed before the decision is written */
+    assert_int_equal(mr_store_begin(db.s, &err), 0);
+    assert_int_equal(
+        mr_store_msg_transition(db.s, "g-raced", MR_MSG_PREPARED, MR_MSG_FAILED, now, -1, 0, &err),
+        0);
+    assert_int_equal(mr_store_commit(db.s, &err), 0);
+    mr_query_decide(m, MR_RESULT_SUCCESS, now, &rng, &d);
+    assert_int_equal(mr_store_begin(db.s, &err), 0);
+    assert_int_equal(mr_query_write(db.s, m, "r1", &d, NULL, now, &err), 0);
+    assert_int_equal(mr_store_commit(db.s, &err), 0);
+    /* not delivered, and the failed message keeps its state */
+    assert_int_equal(d.action, MR_QUERY_FAIL);
+    got = reload(&db, "g-raced");
+    assert_int_equal(got->state, MR_MSG_FAILED);
+    mr_msg_free(got);
+    db_close(&db);
+    mr_msg_free(m);
+}
+
 static void test_query_apply_retry(void **state)
 {
     struct mr_msg *m = a_msg("g-retry", "http://app/qp");
@@ -473,49 +410,24 @@ static void test_query_apply_retry(void **state)
     mr_msg_free(m);
 }
 
-/* A message's request_timeout (up to 366 days) is cut at --max-request-timeout. */
-static void test_query_timeout_capped_at_max_request_timeout(void **state)
-{
-    struct mr_msg m;
-
-    (void)state;
-    memset(&m, 0, sizeof(m));
-    mr_config.request_timeout = 3;
-    mr_config.max_request_timeout = 20;
-    assert_int_equal(mr_query_timeout_ms(&m), 3000);
-    m.request_timeout = 31622400;
-    assert_int_equal(mr_query_timeout_ms(&m), 20000);
-    m.request_timeout = 7;
-    assert_int_equal(mr_query_timeout_ms(&m), 7000);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_query_url_plain, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_url_existing_query_string, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_url_fragment_stays_last, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_url_escapes_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_url_too_long, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_headers_default_and_branch_headers, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_query_headers_content_type_overridden, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_query_headers_rejects_bad_branch_headers, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(test_query_request_build, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_timeouts_and_due_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_due_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_when_due_call_or_not, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_answer_strict_and_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_decide_success_submits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_decide_failure_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_decide_ongoing_asks_again_after_base, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_query_decide_error_backs_off_capped_with_jitter, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_query_timeout_capped_at_max_request_timeout, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(test_query_apply_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_apply_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_apply_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_write_after_a_conflict_ends_the_lease, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
