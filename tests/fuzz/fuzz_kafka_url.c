@@ -56,8 +56,7 @@ static void check_parsed(const char *url, size_t n, const struct mr_kafka_url *k
         return;
     }
     FUZZ_CHECK(within(ku->key, url, n), "key outside '%s'", url);
-    FUZZ_CHECK(ku->key.len >= 1 && ku->key.len <= MR_KAFKA_KEY_MAX, "key length %zu",
-               ku->key.len);
+    FUZZ_CHECK(ku->key.len >= 1 && ku->key.len <= MR_KAFKA_KEY_MAX, "key length %zu", ku->key.len);
     for (i = 0; i < ku->key.len; i++) {
         unsigned char c = (unsigned char)ku->key.p[i];
 

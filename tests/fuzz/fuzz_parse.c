@@ -62,10 +62,21 @@ static void apply(const struct setting *s)
 }
 
 /* The fields a refusal may name ("steps[N]…" and "payloads[N]" checked apart). */
-static const char *const fields[] = {
-    "body",          "gid",        "trans_type",      "steps",          "payloads",
-    "query_prepared", "protocol",  "custom_data",     "wait_result",    "concurrent",
-    "timeout_to_fail", "retry_interval", "request_timeout", "branch_headers", NULL};
+static const char *const fields[] = {"body",
+                                     "gid",
+                                     "trans_type",
+                                     "steps",
+                                     "payloads",
+                                     "query_prepared",
+                                     "protocol",
+                                     "custom_data",
+                                     "wait_result",
+                                     "concurrent",
+                                     "timeout_to_fail",
+                                     "retry_interval",
+                                     "request_timeout",
+                                     "branch_headers",
+                                     NULL};
 
 /* names_field - whether @msg starts with "<field>: " for a known field. */
 static bool names_field(const char *msg)
@@ -89,8 +100,8 @@ static bool names_field(const char *msg)
             continue;
         while (isdigit((unsigned char)*p))
             p++;
-        if (*p == ']' && (p + 1 == colon || (i == 0 && strncmp(p + 1, ".action", 7) == 0 &&
-                                                  p + 8 == colon)))
+        if (*p == ']' &&
+            (p + 1 == colon || (i == 0 && strncmp(p + 1, ".action", 7) == 0 && p + 8 == colon)))
             return true;
     }
     return false;
@@ -167,10 +178,9 @@ static void check_headers(const struct mr_msg *m)
                    "branch_headers '%s'", m->branch_headers);
         json_object_foreach(h, key, val)
         {
-            FUZZ_CHECK(key[0] != '\0' && strlen(key) <= 256, "header name length %zu",
-                       strlen(key));
-            FUZZ_CHECK(json_is_string(val) && json_string_length(val) <= 4096,
-                       "header '%s' value", key);
+            FUZZ_CHECK(key[0] != '\0' && strlen(key) <= 256, "header name length %zu", strlen(key));
+            FUZZ_CHECK(json_is_string(val) && json_string_length(val) <= 4096, "header '%s' value",
+                       key);
         }
         json_decref(h);
     }
@@ -200,8 +210,7 @@ static void check_render(const struct mr_msg *m)
                "query answer lost the gid: %s", text);
     payloads = json_object_get(t, "payloads");
     FUZZ_CHECK(m->nsteps == 0 || json_array_size(payloads) == m->nsteps,
-               "query answer has %zu payloads for %zu steps", json_array_size(payloads),
-               m->nsteps);
+               "query answer has %zu payloads for %zu steps", json_array_size(payloads), m->nsteps);
     for (i = 0; i < m->nsteps; i++) {
         json_t *p = json_array_get(payloads, i);
 
@@ -233,8 +242,7 @@ static void check_msg(const struct mr_msg *m, const struct setting *s, bool opti
         FUZZ_CHECK(st->branch_id != NULL && strcmp(st->branch_id, id) == 0, "step %zu id '%s'", i,
                    st->branch_id);
         FUZZ_CHECK(st->url != NULL && st->url[0] != '\0', "step %zu without a URL", i);
-        FUZZ_CHECK(strlen(st->url) <= (size_t)s->max_url_len, "step URL of %zu",
-                   strlen(st->url));
+        FUZZ_CHECK(strlen(st->url) <= (size_t)s->max_url_len, "step URL of %zu", strlen(st->url));
         FUZZ_CHECK(no_ctl(st->url), "step URL '%s' with a space or control byte", st->url);
         FUZZ_CHECK(st->payload != NULL && st->payload_len <= s->max_body &&
                        st->payload[st->payload_len] == '\0',
@@ -258,8 +266,8 @@ static void check_msg(const struct mr_msg *m, const struct setting *s, bool opti
     if (m->query_prepared[0] != '\0') {
         FUZZ_CHECK(strlen(m->query_prepared) <= (size_t)s->max_url_len, "query_prepared of %zu",
                    strlen(m->query_prepared));
-        FUZZ_CHECK(is_http(m->query_prepared) && no_ctl(m->query_prepared),
-                   "query_prepared '%s'", m->query_prepared);
+        FUZZ_CHECK(is_http(m->query_prepared) && no_ctl(m->query_prepared), "query_prepared '%s'",
+                   m->query_prepared);
         check_call_url(m, m->query_prepared, "00");
     }
     FUZZ_CHECK(m->protocol != NULL && strcmp(m->protocol, "http") == 0, "protocol '%s'",
@@ -272,8 +280,7 @@ static void check_msg(const struct mr_msg *m, const struct setting *s, bool opti
                    m->retry_interval >= 0 && m->retry_interval <= MAX_SECONDS &&
                    m->request_timeout >= 0 && m->request_timeout <= MAX_SECONDS,
                "seconds out of range");
-    FUZZ_CHECK(m->owner != NULL && m->owner[0] == '\0' && m->result != NULL &&
-                   m->result[0] == '\0',
+    FUZZ_CHECK(m->owner != NULL && m->owner[0] == '\0' && m->result != NULL && m->result[0] == '\0',
                "owner/result set");
     check_headers(m);
     check_render(m);
@@ -323,8 +330,7 @@ static struct mr_msg *parse(const uint8_t *body, size_t len, const struct settin
         return NULL;
     }
     FUZZ_CHECK(m != NULL, "accepted without a message");
-    FUZZ_CHECK(len <= s->max_body, "a body of %zu accepted under --max-body %zu", len,
-               s->max_body);
+    FUZZ_CHECK(len <= s->max_body, "a body of %zu accepted under --max-body %zu", len, s->max_body);
     check_msg(m, s, optional);
     return m;
 }

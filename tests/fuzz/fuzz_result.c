@@ -119,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* an empty body may come as NULL */
     if (n == 0)
-        FUZZ_CHECK(mr_result_classify(status, NULL, 0, strict) == r, "NULL body differs from empty");
+        FUZZ_CHECK(mr_result_classify(status, NULL, 0, strict) == r,
+                   "NULL body differs from empty");
     return 0;
 }

@@ -115,8 +115,8 @@ static void check_built(const char *base, const char *value, const struct mr_buf
 /* build - mr_query_url_build into @out capped at @max; checks it agrees with mr_url_with_params. */
 static int build(const char *base, const char *value, size_t max, struct mr_buf *out)
 {
-    const char *const kv[] = {"gid", value, "trans_type", "msg", "branch_id", "01", "op", "action",
-                              NULL};
+    const char *const kv[] = {"gid", value, "trans_type", "msg", "branch_id",
+                              "01",  "op",  "action",     NULL};
     struct mr_buf direct = MR_BUF_INIT(max);
     int rc;
     int rc2;
@@ -183,7 +183,7 @@ static bool same(const char *a, const char *b)
 static void check_callable(const char *url, const char *value)
 {
     static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_USER, CURLUPART_PASSWORD,
-                                      CURLUPART_HOST, CURLUPART_PORT, CURLUPART_PATH};
+                                      CURLUPART_HOST,   CURLUPART_PORT, CURLUPART_PATH};
     CURLU *a = curl_url();
     CURLU *b = curl_url();
     struct mr_buf built;
