@@ -31,6 +31,70 @@ void mr_req_free(struct mr_req *r)
     free(r);
 }
 
+/* utf8_len - length of the valid UTF-8 sequence starting at @s (NUL-terminated); 0 if none does. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    size_t n;
+    size_t i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (s[0] == 0xe0)
+        lo = 0xa0; /* no overlong forms */
+    else if (s[0] == 0xed)
+        hi = 0x9f; /* no surrogates */
+    else if (s[0] == 0xf0)
+        lo = 0x90;
+    else if (s[0] == 0xf4)
+        hi = 0x8f; /* nothing past U+10FFFF */
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < n; i++) {
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    }
+    return n;
+}
+
+/*
+ * message_string - @message as a JSON string. A message may quote bytes of a
+ * bad request (jansson's "near '...'", a refused header name) or be cut in the
+ * middle of a character by struct mr_err's size; jansson refuses such text, so
+ * every byte that starts no valid UTF-8 sequence becomes '?' instead of the
+ * message being lost.
+ */
+static json_t *message_string(const char *message)
+{
+    const unsigned char *s = (const unsigned char *)(message ? message : "");
+    json_t *j = json_string((const char *)s);
+    struct mr_buf clean = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+
+    if (j != NULL)
+        return j;
+    while (*s != '\0') {
+        size_t n = utf8_len(s);
+
+        if (n == 0)
+            mr_buf_addc(&clean, '?');
+        else
+            mr_buf_add(&clean, s, n);
+        s += n > 0 ? n : 1;
+    }
+    j = json_string(clean.p);
+    mr_buf_release(&clean);
+    return j;
+}
+
 void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
 {
     json_t *j = json_object();
@@ -39,12 +103,12 @@ void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
         json_object_set_new(j, "dtm_result", json_string("SUCCESS"));
     } else if (status == 400 || status == 409) {
         json_object_set_new(j, "dtm_result", json_string("FAILURE"));
-        json_object_set_new(j, "message", json_string(message ? message : ""));
+        json_object_set_new(j, "message", message_string(message));
     } else if (status == 425) {
         json_object_set_new(j, "dtm_result", json_string("ONGOING"));
-        json_object_set_new(j, "message", json_string(message ? message : ""));
+        json_object_set_new(j, "message", message_string(message));
     } else {
-        json_object_set_new(j, "message", json_string(message ? message : ""));
+        json_object_set_new(j, "message", message_string(message));
     }
     free(a->body);
     a->status = status;

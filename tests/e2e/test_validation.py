@@ -112,8 +112,10 @@ def test_bad_field_is_400_naming_the_field_and_stores_nothing(vrelay, route, fie
 
 @pytest.mark.parametrize("route", ["submit", "prepare"])
 @pytest.mark.parametrize("raw", [b'{"gid":"x-trunc","trans_type":"msg",', b"not json at all",
-                                 b"", b"[1,2]", b'"just a string"'],
-                         ids=["truncated", "garbage", "empty", "array", "string"])
+                                 b"", b"[1,2]", b'"just a string"',
+                                 b'{"gid":"x","custom_data":"{\\\xd6\x9b}"}'],
+                         ids=["truncated", "garbage", "empty", "array", "string",
+                              "bad-escape-before-utf8"])
 def test_unparsable_or_non_object_body_is_400_body(vrelay, route, raw):
     assert_rejected(vrelay, route, raw, "body")
     assert vrelay.query("x-trunc")["transaction"] is None

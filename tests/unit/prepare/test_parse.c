@@ -408,7 +408,27 @@ static void test_check_subscriber_url(void **state)
     mr_config.kafka_brokers = NULL;
 }
 
-/* URLs that look like http(s) but that libcurl cannot call: refused at the door, not at delivery. */
+/* A message quoting bytes of a bad body keeps its text; what is not UTF-8 becomes '?'. */
+static void test_envelope_keeps_a_message_that_is_not_utf8(void **state)
+{
+    const char *body = "{\"gid\":\"g\",\"custom_data\":\"{\\\xd6\x9b}\"}";
+    struct mr_answer a = {0, NULL};
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    mr_reply_envelope(&a, 400,
+                      "body: near '\xd6' and '\xc3\xa9' and '\xed\xa0\x80' and '\xe2\x82'");
+    assert_string_equal(a.body, "{\"dtm_result\":\"FAILURE\",\"message\":"
+                                "\"body: near '?' and '\xc3\xa9' and '?\?\?' and '?\?'\"}");
+    /* jansson quotes the byte after the bad escape: half a character */
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), MR_EINVAL);
+    mr_reply_envelope(&a, 400, err.msg);
+    assert_non_null(strstr(a.body, "\"message\":\"body: not valid JSON: invalid escape"));
+    free(a.body);
+}
+
+/* http(s) URLs that libcurl cannot call: refused at the door, not at every delivery. */
 static void test_parse_refuses_urls_libcurl_cannot_call(void **state)
 {
     static const char *const bad[] = {"http://h:99999/p", "http://h:ab/p", "http://[::1/p",
@@ -470,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_parse_keeps_topic_steps_for_the_writer),
         cmocka_unit_test(test_check_subscriber_url),
         cmocka_unit_test(test_parse_refuses_urls_libcurl_cannot_call),
+        cmocka_unit_test(test_envelope_keeps_a_message_that_is_not_utf8),
     };
 
     return cmocka_run_group_tests_name("prepare_parse", tests, setup, teardown);
