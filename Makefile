@@ -3,6 +3,8 @@
 #   make run        build and start `msgrelay serve` on port 36789 with the SQLite store
 #   make test       build and run the C unit tests and the end-to-end tests
 #   make test SAN=1 the same under AddressSanitizer and UBSan (in build-san/)
+#   make fuzz       run the libFuzzer targets tests/fuzz/fuzz_parse.c, fuzz_url.c,
+#                   fuzz_kafka_url.c and fuzz_result.c with clang (make test replays their corpus)
 #   make clean
 
 PKGS    := libmicrohttpd libcurl jansson sqlite3 rdkafka mysqlclient
@@ -228,7 +230,7 @@ FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_OPT     := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined
 
-.PHONY: fuzz fuzz-replay fuzz-bin
+.PHONY: fuzz fuzz-replay fuzz-bin fuzz-clean
 
 build: $(FUZZ_REPLAY)
 
@@ -259,5 +261,10 @@ fuzz:
 	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$t- \
 	        $(FUZZ_DIR)/$$t tests/fuzz/corpus/$$t; \
 	done
+
+clean: fuzz-clean
+
+fuzz-clean:
+	rm -rf build-fuzz
 
 -include $(FUZZ_REPLAY:_replay=.d) $(BUILD)/tests/fuzz/replay.d
