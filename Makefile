@@ -221,7 +221,8 @@ transfer: all
 #   make unit   (so make test) replays the committed corpus tests/fuzz/corpus/<target>/;
 #   make fuzz   builds them with clang and libFuzzer in build-fuzz/ and runs each for
 #               FUZZ_SECONDS (60), growing a scratch corpus in FUZZ_DIR, never the repo's.
-#               FUZZ_TARGETS="fuzz_url" picks some; a crash is saved as FUZZ_DIR/<target>-crash-*.
+#               FUZZ_TARGETS="fuzz_url" picks some; a crash is saved as FUZZ_DIR/<target>-crash-*;
+#               tests/fuzz/<target>.dict, when there is one, is its libFuzzer dictionary.
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY  := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%_replay)
 FUZZ_SECONDS ?= 60
@@ -257,8 +258,9 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    echo "== fuzz $$t for $(FUZZ_SECONDS) s (corpus $(FUZZ_DIR)/$$t)"; \
 	    mkdir -p $(FUZZ_DIR)/$$t; \
+	    dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
 	    build-fuzz/tests/fuzz/$${t}_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$t- \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$t- $$dict \
 	        $(FUZZ_DIR)/$$t tests/fuzz/corpus/$$t; \
 	done
 
