@@ -77,7 +77,8 @@ static json_t *message_string(const char *message)
 {
     const unsigned char *s = (const unsigned char *)(message ? message : "");
     json_t *j = json_string((const char *)s);
-    struct mr_buf clean = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    /* never longer than @message, so no append below can pass the cap */
+    struct mr_buf clean = MR_BUF_INIT(strlen((const char *)s));
 
     if (j != NULL)
         return j;
