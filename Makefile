@@ -3,6 +3,9 @@
 #   make run        build and start `msgrelay serve` on port 36789 with the SQLite store
 #   make test       build and run the C unit tests and the end-to-end tests
 #   make test SAN=1 the same under AddressSanitizer and UBSan (in build-san/)
+#   make fuzz       run the libFuzzer targets tests/fuzz/fuzz_parse.c, fuzz_url.c,
+#                   fuzz_kafka_url.c, fuzz_result.c and fuzz_target.c with clang
+#                   (make test replays their corpus)
 #   make clean
 
 PKGS    := libmicrohttpd libcurl jansson sqlite3 rdkafka mysqlclient
@@ -105,16 +108,6 @@ bench: all
 	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" prepare "$$1" "$$2"' \
 	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
-
-# Fuzz targets (tests/fuzz, libFuzzer from Debian's clang): pure functions over a few common/ files.
-FUZZ_COMMON := common/target.c common/url.c common/mem.c common/buf.c common/err.c
-
-fuzz: $(BUILD)/fuzz/fuzz_target
-
-$(BUILD)/fuzz/fuzz_target: tests/fuzz/fuzz_target.c $(FUZZ_COMMON)
-	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -o $@ $^ \
-	    $(shell pkg-config --cflags --libs libcurl)
 
 clean:
 	rm -rf build build-san
@@ -219,3 +212,63 @@ transfer: all
 	    --schema examples/transfer/schema.sql $(TRANSFER_ARGS)'
 
 -include $(SDK_OWN_OBJ:.o=.d) $(TRANSFER_OBJ:.o=.d) $(CONSUMER_OBJ:.o=.d)
+
+# Fuzz targets (tests/fuzz/): fuzz_parse.c (prepare/submit and gid bodies),
+# fuzz_url.c (step, back-check and subscriber URLs and the URL builder),
+# fuzz_kafka_url.c (kafka://TOPIC?key=K), fuzz_result.c (the result
+# classifier) and fuzz_target.c (the target policy and URL masking), each
+# an LLVMFuzzerTestOneInput that checks invariants.
+#   make build  also links each with tests/fuzz/replay.c (the normal CC, so
+#               SAN=1 builds them under ASan/UBSan);
+#   make unit   (so make test) replays the committed corpus tests/fuzz/corpus/<target>/;
+#   make fuzz   builds them with clang and libFuzzer in build-fuzz/ and runs each for
+#               FUZZ_SECONDS (60), growing a scratch corpus in FUZZ_DIR, never the repo's.
+#               FUZZ_TARGETS="fuzz_url" picks some; a crash is saved as FUZZ_DIR/<target>-crash-*;
+#               tests/fuzz/<target>.dict, when there is one, is its libFuzzer dictionary.
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY  := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%_replay)
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     ?= /tmp/msgrelay-fuzz
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_OPT     := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+
+.PHONY: fuzz fuzz-replay fuzz-bin fuzz-clean
+
+build: $(FUZZ_REPLAY)
+
+unit: fuzz-replay
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@set -e; for t in $(FUZZ_NAMES); do \
+	    $(BUILD)/tests/fuzz/$${t}_replay tests/fuzz/corpus/$$t; done
+
+$(BUILD)/tests/fuzz/%_replay: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o \
+                              $(BUILD)/libmsgrelay_core.a
+	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
+
+# make fuzz runs this part in a second make with BUILD=build-fuzz CC=clang
+fuzz-bin: $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%_fuzzer)
+
+$(BUILD)/tests/fuzz/%_fuzzer: $(BUILD)/tests/fuzz/%.o $(BUILD)/libmsgrelay_core.a
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
+fuzz:
+	@scripts/deps clang libclang-rt-dev
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="$(FUZZ_OPT)" \
+	    SANLD="-fsanitize=address,undefined" fuzz-bin
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s (corpus $(FUZZ_DIR)/$$t)"; \
+	    mkdir -p $(FUZZ_DIR)/$$t; \
+	    dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	    build-fuzz/tests/fuzz/$${t}_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$t- $$dict \
+	        $(FUZZ_DIR)/$$t tests/fuzz/corpus/$$t; \
+	done
+
+clean: fuzz-clean
+
+fuzz-clean:
+	rm -rf build-fuzz
+
+-include $(FUZZ_REPLAY:_replay=.d) $(BUILD)/tests/fuzz/replay.d

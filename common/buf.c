@@ -165,3 +165,39 @@ int mr_buf_add_jstr(struct mr_buf *b, const char *s, size_t n)
     }
     return rc;
 }
+
+size_t mr_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    size_t len;
+    size_t i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    if (s[0] == 0xe0)
+        lo = 0xa0; /* no overlong forms */
+    else if (s[0] == 0xed)
+        hi = 0x9f; /* no surrogates */
+    else if (s[0] == 0xf0)
+        lo = 0x90;
+    else if (s[0] == 0xf4)
+        hi = 0x8f; /* nothing past U+10FFFF */
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    }
+    return len;
+}

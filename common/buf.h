@@ -74,4 +74,12 @@ struct mr_slice {
  */
 int mr_buf_add_jstr(struct mr_buf *b, const char *s, size_t n);
 
+/*
+ * mr_utf8_len - the length (1 to 4) of the valid UTF-8 sequence that starts
+ * at @s, which has @n > 0 bytes left; 0 when none starts there (a stray
+ * continuation byte, an overlong form, a surrogate, past U+10FFFF, or cut
+ * short by @n).
+ */
+size_t mr_utf8_len(const unsigned char *s, size_t n);
+
 #endif

@@ -172,31 +172,6 @@ int mr_call_build(struct mr_call *c, const char *base, const struct mr_msg *m,
     return 0;
 }
 
-/* utf8_len - length of the valid UTF-8 sequence at @s (@n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    size_t i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return len;
-}
-
 /* add_snippet - append the start of an answer's body to @out as clean text (see call.h). */
 static void add_snippet(struct mr_buf *out, const char *body, size_t len)
 {
@@ -205,7 +180,7 @@ static void add_snippet(struct mr_buf *out, const char *body, size_t len)
     size_t i = 0;
 
     while (i < n) {
-        size_t l = utf8_len(s + i, n - i);
+        size_t l = mr_utf8_len(s + i, n - i);
 
         if (l == 0) {
             mr_buf_addc(out, '?');

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "common/config.h"
@@ -149,7 +150,27 @@ static bool has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* check_http_url - an http(s) URL with a host, no spaces or control characters. */
+/*
+ * curl_takes - whether libcurl's URL parser takes @s as it is, with a host. The
+ * relay hands the URL to libcurl: one it cannot parse (a port over 65535, an
+ * unclosed IPv6 literal) would be accepted here and then fail every call.
+ */
+static bool curl_takes(const char *s)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool ok;
+
+    if (u == NULL)
+        return false;
+    ok = curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] != '\0';
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* is_http_url - an http(s) URL with a host, no spaces or control characters, that libcurl takes. */
 static bool is_http_url(const char *s)
 {
     const char *rest;
@@ -167,7 +188,7 @@ static bool is_http_url(const char *s)
         if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
             return false;
     }
-    return true;
+    return curl_takes(s);
 }
 
 /* The refusal of a target by --allow-targets / --deny-targets, after "<field>: ". */

@@ -44,6 +44,42 @@ static json_t *jmasked(const char *s)
     return j != NULL ? j : json_string("");
 }
 
+/*
+ * message_string - @message, its URL credentials masked, as a JSON string. A
+ * message may quote bytes of a bad request (jansson's "near '...'", a refused
+ * header name) or be cut in the middle of a character by struct mr_err's size;
+ * jansson refuses such text, so every byte that starts no valid UTF-8 sequence
+ * becomes '?' instead of the message being lost.
+ */
+static json_t *message_string(const char *message)
+{
+    char *masked = mr_url_masked(message != NULL ? message : "");
+    const unsigned char *s = (const unsigned char *)masked;
+    size_t left = strlen(masked);
+    json_t *j = json_string(masked);
+    /* never longer than the text, so no append below can pass the cap */
+    struct mr_buf clean = MR_BUF_INIT(left);
+
+    if (j != NULL) {
+        free(masked);
+        return j;
+    }
+    while (left > 0) {
+        size_t n = mr_utf8_len(s, left);
+
+        if (n == 0)
+            mr_buf_addc(&clean, '?');
+        else
+            mr_buf_add(&clean, s, n);
+        s += n > 0 ? n : 1;
+        left -= n > 0 ? n : 1;
+    }
+    j = json_string(clean.p != NULL ? clean.p : "");
+    mr_buf_release(&clean);
+    free(masked);
+    return j != NULL ? j : json_string("");
+}
+
 void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
 {
     json_t *j = json_object();
@@ -53,12 +89,12 @@ void mr_reply_envelope(struct mr_answer *a, int status, const char *message)
     } else if (status == 400 || status == 401 || status == 403 || status == 409 ||
                status == 413) {
         json_object_set_new(j, "dtm_result", json_string("FAILURE"));
-        json_object_set_new(j, "message", jmasked(message));
+        json_object_set_new(j, "message", message_string(message));
     } else if (status == 425) {
         json_object_set_new(j, "dtm_result", json_string("ONGOING"));
-        json_object_set_new(j, "message", jmasked(message));
+        json_object_set_new(j, "message", message_string(message));
     } else {
-        json_object_set_new(j, "message", jmasked(message));
+        json_object_set_new(j, "message", message_string(message));
     }
     free(a->body);
     a->status = status;

@@ -89,6 +89,9 @@ CASES = [
     ("action-empty", "steps[0].action", _step(0, ""), True),
     ("second-action-ftp", "steps[1].action", _step(1, "ftp://x/y"), True),
     ("action-over-url-limit", "steps[0].action", _step(0, "http://127.0.0.1:9/" + "a" * 5000), True),
+    ("action-port-over-65535", "steps[0].action", _step(0, "http://127.0.0.1:99999/x"), True),
+    ("action-unclosed-ipv6", "steps[0].action", _step(0, "http://[::1/x"), True),
+    ("query-prepared-bad-port", "query_prepared", _set("query_prepared", "http://127.0.0.1:ab/qp"), True),
     ("more-steps-than-max", "steps", _nsteps(MAX_STEPS + 1), True),
     ("negative-timeout-to-fail", "timeout_to_fail", _set("timeout_to_fail", -1), True),
     ("query-prepared-ftp", "query_prepared", _set("query_prepared", "ftp://x/qp"), True),
@@ -109,8 +112,10 @@ def test_bad_field_is_400_naming_the_field_and_stores_nothing(vrelay, route, fie
 
 @pytest.mark.parametrize("route", ["submit", "prepare"])
 @pytest.mark.parametrize("raw", [b'{"gid":"x-trunc","trans_type":"msg",', b"not json at all",
-                                 b"", b"[1,2]", b'"just a string"'],
-                         ids=["truncated", "garbage", "empty", "array", "string"])
+                                 b"", b"[1,2]", b'"just a string"',
+                                 b'{"gid":"x","custom_data":"{\\\xd6\x9b}"}'],
+                         ids=["truncated", "garbage", "empty", "array", "string",
+                              "bad-escape-before-utf8"])
 def test_unparsable_or_non_object_body_is_400_body(vrelay, route, raw):
     assert_rejected(vrelay, route, raw, "body")
     assert vrelay.query("x-trunc")["transaction"] is None

@@ -408,6 +408,54 @@ static void test_check_subscriber_url(void **state)
     mr_config.kafka_brokers = NULL;
 }
 
+/* A message quoting bytes of a bad body keeps its text; what is not UTF-8 becomes '?'. */
+static void test_envelope_keeps_a_message_that_is_not_utf8(void **state)
+{
+    const char *body = "{\"gid\":\"g\",\"custom_data\":\"{\\\xd6\x9b}\"}";
+    struct mr_answer a = {0, NULL};
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    (void)state;
+    mr_reply_envelope(&a, 400,
+                      "body: near '\xd6' and '\xc3\xa9' and '\xed\xa0\x80' and '\xe2\x82'");
+    assert_string_equal(a.body, "{\"dtm_result\":\"FAILURE\",\"message\":"
+                                "\"body: near '?' and '\xc3\xa9' and '?\?\?' and '?\?'\"}");
+    /* jansson quotes the byte after the bad escape: half a character */
+    assert_int_equal(mr_parse_msg(body, strlen(body), false, &m, &err), MR_EINVAL);
+    mr_reply_envelope(&a, 400, err.msg);
+    assert_non_null(strstr(a.body, "\"message\":\"body: not valid JSON: invalid escape"));
+    free(a.body);
+}
+
+/* http(s) URLs that libcurl cannot call: refused at the door, not at every delivery. */
+static void test_parse_refuses_urls_libcurl_cannot_call(void **state)
+{
+    static const char *const bad[] = {"http://h:99999/p", "http://h:ab/p", "http://[::1/p",
+                                      "http://:80/p", NULL};
+    struct mr_err err = MR_ERR_INIT;
+    char body[512];
+    size_t i;
+
+    (void)state;
+    for (i = 0; bad[i] != NULL; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"%s\"}],"
+                 "\"payloads\":[\"\"]}",
+                 bad[i]);
+        refused(body, "steps[0].action");
+        snprintf(body, sizeof(body),
+                 "{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"}],"
+                 "\"payloads\":[\"\"],\"query_prepared\":\"%s\"}",
+                 bad[i]);
+        refused(body, "query_prepared");
+        assert_int_equal(mr_check_subscriber_url(bad[i], &err), MR_EINVAL);
+    }
+    /* what libcurl takes stays accepted: ports, userinfo, IPv6 literals */
+    assert_int_equal(mr_check_subscriber_url("http://u:p@[::1]:8080/p?q=1#f", &err), 0);
+    assert_int_equal(mr_check_subscriber_url("https://h:443", &err), 0);
+}
+
 static void test_render_query_unknown(void **state)
 {
     json_t *j = mr_render_query(NULL);
@@ -441,6 +489,8 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_bad_kafka_urls),
         cmocka_unit_test(test_parse_keeps_topic_steps_for_the_writer),
         cmocka_unit_test(test_check_subscriber_url),
+        cmocka_unit_test(test_parse_refuses_urls_libcurl_cannot_call),
+        cmocka_unit_test(test_envelope_keeps_a_message_that_is_not_utf8),
     };
 
     return cmocka_run_group_tests_name("prepare_parse", tests, setup, teardown);
