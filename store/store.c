@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.c - the engine-neutral front of store.h: picks the engine from the URI
- * scheme at open and sends every other call through the handle's vtable.
+ * scheme at open and sends every other call through the handle's vtable,
+ * after checking, once for every engine, the rules store.h states: whether a
+ * transaction must be open or must not be (the handle's in_tx, which only
+ * this file writes: mr_store_enter), lease owners, row and argument limits.
+ * It runs the shells both engines share: begin/commit/rollback (a failed
+ * commit rolls back), the claim's own transaction, and the per-row loops an
+ * engine without a batch statement leaves to it.
  *
  * It also holds what must not differ between engines: the allowed-transition
  * check, the "message state changed" log line and the transition metric, so
  * every state change in msgrelay passes one place (STYLE.md 2.14); and the
  * relay registry's rule of who may take a relay id, built on the engines'
- * row primitives.
+ * row primitives. Must not: run SQL, or know an engine's types.
  *
  * Threads: whichever thread owns the handle (one handle per thread);
- * mr_store_migrate() any thread. Errors: an unknown scheme is MR_EINVAL;
- * everything else comes from the engine.
+ * mr_store_migrate() any thread. Errors: an unknown scheme or a broken rule
+ * is MR_EINVAL naming it (a programmer's error, nothing written); everything
+ * else comes from the engine.
  */
 #include "store/store.h"
 
@@ -129,8 +136,22 @@ int mr_store_migrate(const char *uri, struct mr_err *err)
     return sc->migrate(rest, err);
 }
 
+/* ---- the transaction rules ---- */
+
+int mr_store_enter(struct mr_store *s, enum mr_store_tx rule, const char *what,
+                   struct mr_err *err)
+{
+    if (rule == MR_STORE_TX_NEED && !s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: %s needs an open transaction", what);
+    if (rule == MR_STORE_TX_NONE && s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: %s must be called outside a transaction", what);
+    return s->eng->ready != NULL ? s->eng->ready(s, err) : 0;
+}
+
 int mr_store_relax(struct mr_store *s, struct mr_err *err)
 {
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: relax must be called outside a transaction");
     return s->eng->relax != NULL ? s->eng->relax(s, err) : 0;
 }
 
@@ -143,18 +164,41 @@ void mr_store_close(struct mr_store *s)
 
 int mr_store_begin(struct mr_store *s, struct mr_err *err)
 {
-    return s->eng->begin(s, err);
-}
+    int rc;
 
-int mr_store_commit(struct mr_store *s, struct mr_err *err)
-{
-    return s->eng->commit(s, err);
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: a transaction is already open");
+    rc = s->eng->begin(s, err);
+    if (rc == 0)
+        s->in_tx = true;
+    return rc;
 }
 
 void mr_store_rollback(struct mr_store *s)
 {
+    if (!s->in_tx)
+        return;
     s->eng->rollback(s);
+    s->in_tx = false;
 }
+
+/* mr_store_commit - store.h promises the transaction is gone after a failed commit, too. */
+int mr_store_commit(struct mr_store *s, struct mr_err *err)
+{
+    int rc;
+
+    if (!s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: commit without a transaction");
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "commit", err);
+    if (rc == 0)
+        rc = s->eng->commit(s, err);
+    if (rc != 0)
+        s->eng->rollback(s);
+    s->in_tx = false;
+    return rc;
+}
+
+/* ---- messages ---- */
 
 /*
  * settle_steps - read the steps of a succeed message as succeed: the relay
@@ -183,8 +227,12 @@ static void settle_steps(struct mr_msg *m)
 int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
                      struct mr_err *err)
 {
-    int rc = s->eng->msg_get(s, gid, with_steps, out, err);
+    int rc;
 
+    *out = NULL;
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "get", err);
+    if (rc == 0)
+        rc = s->eng->msg_get(s, gid, with_steps, out, err);
     if (rc == 0 && with_steps)
         settle_steps(*out);
     return rc;
@@ -215,34 +263,73 @@ static int check_insert_lease(const struct mr_msg *m, struct mr_err *err)
     return 0;
 }
 
+/* check_insert_row - a message to insert has a gid and a known state, and so has each step. */
+static int check_insert_row(const struct mr_msg *m, struct mr_err *err)
+{
+    size_t i;
+
+    if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
+    for (i = 0; i < m->nsteps; i++) {
+        if (m->steps[i].state < 0 || m->steps[i].state >= MR_STEP_STATE_COUNT)
+            return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
+    }
+    return 0;
+}
+
 int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
 {
-    if (check_insert_lease(m, err) != 0)
-        return MR_EINVAL;
+    int rc = check_insert_lease(m, err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "insert", err);
+    if (rc == 0)
+        rc = check_insert_row(m, err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_insert(s, m, err);
+}
+
+/* check_transition - @from -> @to must be in the table (mr_msg_transition_ok). */
+static int check_transition(int from, int to, struct mr_err *err)
+{
+    if (!mr_msg_transition_ok(from, to))
+        return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
+                          mr_msg_state_name(from), mr_msg_state_name(to));
+    return 0;
+}
+
+/* log_transition - the one log line and metric of a state change (STYLE.md 2.14). */
+static void log_transition(const char *gid, int from, int to)
+{
+    mr_log(MR_LOG_INFO, "message state changed", "gid", gid, "from", mr_msg_state_name(from), "to",
+           mr_msg_state_name(to), NULL);
+    mr_metrics_transition(from, to);
 }
 
 int mr_store_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
                             int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
 {
-    int rc;
+    int rc = check_transition(from, to, err);
 
-    if (!mr_msg_transition_ok(from, to)) {
-        return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
-                          mr_msg_state_name(from), mr_msg_state_name(to));
-    }
-    rc = s->eng->msg_transition(s, gid, from, to, now_ms, next_cron_ms, next_cron_interval, err);
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "transition", err);
+    if (rc == 0)
+        rc = s->eng->msg_transition(s, gid, from, to, now_ms, next_cron_ms, next_cron_interval,
+                                    err);
     if (rc != 0)
         return rc;
-    mr_log(MR_LOG_INFO, "message state changed", "gid", gid, "from", mr_msg_state_name(from), "to",
-           mr_msg_state_name(to), NULL);
-    mr_metrics_transition(from, to);
+    log_transition(gid, from, to);
     return 0;
 }
 
 int mr_store_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
                           int64_t now_ms, struct mr_err *err)
 {
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "schedule", err);
+
+    if (rc != 0)
+        return rc;
     return s->eng->msg_schedule(s, gid, next_cron_ms, interval, now_ms, err);
 }
 
@@ -256,9 +343,19 @@ int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
         out[i] = NULL;
     if (n == 0)
         return 0;
-    rc = s->eng->msg_get_many(s, gids, n, with_steps, out, err);
-    for (i = 0; rc == 0 && with_steps && i < n; i++)
-        settle_steps(out[i]);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "get", err);
+    if (rc == 0 && s->eng->msg_get_many != NULL)
+        rc = s->eng->msg_get_many(s, gids, n, with_steps, out, err);
+    for (i = 0; rc == 0 && s->eng->msg_get_many == NULL && i < n; i++)
+        rc = s->eng->msg_get(s, gids[i], with_steps, &out[i], err);
+    for (i = 0; i < n; i++) {
+        if (rc != 0) {
+            mr_msg_free(out[i]);
+            out[i] = NULL;
+        } else if (with_steps) {
+            settle_steps(out[i]);
+        }
+    }
     return rc;
 }
 
@@ -266,6 +363,7 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
                              struct mr_err *err)
 {
     size_t i;
+    int rc;
 
     for (i = 0; i < n; i++) {
         if (check_insert_lease(v[i], err) != 0)
@@ -273,6 +371,11 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
     }
     if (n == 0)
         return 0;
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "insert", err);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = check_insert_row(v[i], err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_insert_many(s, v, n, err);
 }
 
@@ -284,10 +387,8 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
     size_t i;
     int rc;
 
-    if (!mr_msg_transition_ok(from, to)) {
-        return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
-                          mr_msg_state_name(from), mr_msg_state_name(to));
-    }
+    if (check_transition(from, to, err) != 0)
+        return MR_EINVAL;
     if (lease_owner != NULL && check_owner(lease_owner, "transition lease", err) != 0)
         return MR_EINVAL;
     /* a final state ends any lease: the engines see a lease only where it is kept */
@@ -297,29 +398,52 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
         changed[i] = false;
     if (n == 0)
         return 0;
-    rc = s->eng->msg_transition_many(s, gids, n, from, to, now_ms, next_cron_ms,
-                                     next_cron_interval, lease_owner, lease_until_ms, changed,
-                                     err);
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "transition", err);
+    if (rc == 0)
+        rc = s->eng->msg_transition_many(s, gids, n, from, to, now_ms, next_cron_ms,
+                                         next_cron_interval, lease_owner, lease_until_ms,
+                                         changed, err);
     if (rc != 0)
         return rc;
     for (i = 0; i < n; i++) {
-        if (!changed[i])
-            continue;
-        mr_log(MR_LOG_INFO, "message state changed", "gid", gids[i], "from",
-               mr_msg_state_name(from), "to", mr_msg_state_name(to), NULL);
-        mr_metrics_transition(from, to);
+        if (changed[i])
+            log_transition(gids[i], from, to);
     }
     return 0;
 }
 
+/*
+ * mr_store_claim - the claim's own transaction around the engine's claim. The
+ * relay's handle is relaxed (mr_store_relax): a lost lease only makes work
+ * claimable again.
+ */
 int mr_store_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
 {
+    int rc;
+
     *out = NULL;
     *n = 0;
     if (check_owner(owner, "claim", err) != 0)
         return MR_EINVAL;
-    return s->eng->claim(s, owner, now_ms, lease_until_ms, limit, out, n, err);
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: claim must be called outside a transaction");
+    if (limit == 0)
+        return 0;
+    rc = mr_store_begin(s, err);
+    if (rc != 0)
+        return rc;
+    rc = s->eng->claim(s, owner, now_ms, lease_until_ms, limit, out, n, err);
+    if (rc == 0)
+        rc = mr_store_commit(s, err);
+    else
+        mr_store_rollback(s);
+    if (rc != 0) {
+        mr_store_msgs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void mr_store_msgs_free(struct mr_msg **v, size_t n)
@@ -336,6 +460,10 @@ void mr_store_msgs_free(struct mr_msg **v, size_t n)
 int mr_store_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
                          int64_t now_ms, struct mr_err *err)
 {
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "step_record", err);
+
+    if (rc != 0)
+        return rc;
     return s->eng->step_record(s, step_id, success, error, now_ms, err);
 }
 
@@ -343,44 +471,81 @@ int mr_store_msg_release(struct mr_store *s, const char *gid, const char *owner,
                          int64_t next_cron_ms, int interval, const char *result, int64_t now_ms,
                          struct mr_err *err)
 {
-    if (check_owner(owner, "release", err) != 0)
-        return MR_EINVAL;
+    int rc = check_owner(owner, "release", err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "release", err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_release(s, gid, owner, next_cron_ms, interval, result, now_ms, err);
 }
 
 int mr_store_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n,
                                int64_t now_ms, int *res, struct mr_err *err)
 {
+    int rc;
+
     if (n == 0)
         return 0;
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "step_record", err);
+    if (rc != 0)
+        return rc;
     return s->eng->step_succeed_many(s, step_ids, n, now_ms, res, err);
 }
 
 int mr_store_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
                               const char *owner, int64_t now_ms, struct mr_err *err)
 {
+    size_t i;
+    int rc;
+
     if (n == 0)
         return 0;
-    if (check_owner(owner, "release", err) != 0)
-        return MR_EINVAL;
-    return s->eng->msg_release_many(s, v, n, owner, now_ms, err);
+    rc = check_owner(owner, "release", err);
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "release", err);
+    if (rc == 0 && s->eng->msg_release_many != NULL)
+        return s->eng->msg_release_many(s, v, n, owner, now_ms, err);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = s->eng->msg_release(s, v[i].gid, owner, v[i].next_cron_ms, v[i].interval,
+                                 v[i].result, now_ms, err);
+    return rc;
 }
 
 int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
-    if (check_owner(owner, "release_owner", err) != 0)
-        return MR_EINVAL;
+    int rc = check_owner(owner, "release_owner", err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NONE, "release_owner", err);
+    if (rc != 0)
+        return rc;
     return s->eng->release_owner(s, owner, err);
 }
 
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
 {
+    int rc;
+
+    *n = 0;
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_due", err);
+    if (rc != 0)
+        return rc;
     return s->eng->count_due(s, now_ms, n, err);
 }
 
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err)
 {
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "list", err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_list(s, f, out, n, err);
 }
 
@@ -403,12 +568,25 @@ void mr_store_kvs_free(struct mr_kv *v, size_t n)
 int mr_store_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
                     struct mr_err *err)
 {
+    int rc;
+
+    *out = NULL;
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "kv get", err);
+    if (rc != 0)
+        return rc;
     return s->eng->kv_get(s, cat, k, out, err);
 }
 
 int mr_store_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
                      struct mr_kv **out, size_t *n, struct mr_err *err)
 {
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "kv scan", err);
+    if (rc != 0)
+        return rc;
     return s->eng->kv_scan(s, cat, position, limit, out, n, err);
 }
 
@@ -447,6 +625,15 @@ static int check_relay(const struct mr_store_relay *r, struct mr_err *err)
     return 0;
 }
 
+/* check_holder - @relay_id and @instance of a heartbeat or unregister, whatever the engine. */
+static int check_holder(const char *relay_id, const char *instance, struct mr_err *err)
+{
+    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
+        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
+        return MR_EINVAL;
+    return 0;
+}
+
 /*
  * register_once - one try of mr_store_relay_register() in its own
  * transaction. MR_EEXIST with *holder for a live holder; MR_EBUSY when a
@@ -461,7 +648,7 @@ static int register_once(struct mr_store *s, const struct mr_store_relay *me, in
     int rc;
 
     memset(&cur, 0, sizeof(cur));
-    rc = s->eng->begin(s, err);
+    rc = mr_store_begin(s, err);
     if (rc != 0)
         return rc;
     rc = s->eng->relay_get(s, me->relay_id, &cur, err);
@@ -488,8 +675,8 @@ static int register_once(struct mr_store *s, const struct mr_store_relay *me, in
     }
     mr_store_relay_clear(&cur);
     if (rc == 0)
-        return s->eng->commit(s, err);
-    s->eng->rollback(s);
+        return mr_store_commit(s, err);
+    mr_store_rollback(s);
     return rc;
 }
 
@@ -503,6 +690,9 @@ int mr_store_relay_register(struct mr_store *s, const struct mr_store_relay *me,
     memset(holder, 0, sizeof(*holder));
     if (check_relay(me, err) != 0)
         return MR_EINVAL;
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL,
+                          "store: relay register must be called outside a transaction");
     /* a race with another register of the same id (or a deadlock on its new row) is
        decided by the next look at the row */
     for (tries = 0;; tries++) {
@@ -516,17 +706,23 @@ int mr_store_relay_register(struct mr_store *s, const struct mr_store_relay *me,
 int mr_store_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
                              int64_t until_ms, struct mr_err *err)
 {
-    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
-        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
-        return MR_EINVAL;
+    int rc = check_holder(relay_id, instance, err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NONE, "relay heartbeat", err);
+    if (rc != 0)
+        return rc;
     return s->eng->relay_heartbeat(s, relay_id, instance, until_ms, err);
 }
 
 int mr_store_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
                               struct mr_err *err)
 {
-    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
-        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
-        return MR_EINVAL;
+    int rc = check_holder(relay_id, instance, err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NONE, "relay unregister", err);
+    if (rc != 0)
+        return rc;
     return s->eng->relay_unregister(s, relay_id, instance, err);
 }

@@ -282,17 +282,17 @@ struct row {
 };
 
 /*
- * A MySQL handle: the store.h header first. db is NULL while disconnected;
- * broken marks a connection that failed and is torn down at the next
- * connect. tx_lost marks a transaction the server rolled back (deadlock,
- * lock-wait timeout, lost connection): only rollback clears it.
+ * A MySQL handle: the store.h header first (whose in_tx says whether a
+ * transaction is open). db is NULL while disconnected; broken marks a
+ * connection that failed and is torn down at the next connect. tx_lost marks
+ * a transaction the server rolled back (deadlock, lock-wait timeout, lost
+ * connection): only rollback clears it.
  */
 struct my_store {
     struct mr_store base;
     struct my_conf conf;
     MYSQL *db;
     bool broken;
-    bool in_tx;
     bool tx_lost;
     bool ids_consecutive; /* a multi-row INSERT gets consecutive auto-increment ids */
     int64_t id_step;      /* @@auto_increment_increment */
@@ -580,7 +580,7 @@ static int fail(struct my_store *ms, unsigned int e, const char *msg, struct mr_
     if (is_gone(e)) {
         code = mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: %s", msg);
         ms->broken = true;
-        ms->tx_lost = ms->in_tx;
+        ms->tx_lost = ms->base.in_tx;
         return code;
     }
     if (e == CR_COMMANDS_OUT_OF_SYNC)
@@ -588,7 +588,7 @@ static int fail(struct my_store *ms, unsigned int e, const char *msg, struct mr_
     if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT) {
         /* a deadlock rolled the transaction back; a lock-wait timeout only the statement,
            but the caller rolls back either way, so treat both alike */
-        ms->tx_lost = ms->in_tx;
+        ms->tx_lost = ms->base.in_tx;
         return mr_err_set(err, MR_EBUSY, "mysql: %s", msg);
     }
     return mr_err_set(err, MR_ESTORE, "mysql: %s", msg);
@@ -1083,26 +1083,12 @@ static int tx_usable(struct my_store *ms, struct mr_err *err)
     return 0;
 }
 
-/* need_tx - @what writes only inside a transaction, which must still be alive. */
-static int need_tx(struct my_store *ms, const char *what, struct mr_err *err)
+/* my_ready - outside a transaction, connect again if need be; inside, is it still alive? */
+static int my_ready(struct mr_store *s, struct mr_err *err)
 {
-    if (!ms->in_tx)
-        return mr_err_set(err, MR_EINVAL, "store: %s needs an open transaction", what);
-    return tx_usable(ms, err);
-}
+    struct my_store *ms = my(s);
 
-/* no_tx - @what runs its own transaction: refuse inside one, else make sure we are connected. */
-static int no_tx(struct my_store *ms, const char *what, struct mr_err *err)
-{
-    if (ms->in_tx)
-        return mr_err_set(err, MR_EINVAL, "store: %s must be called outside a transaction", what);
-    return ensure(ms, err);
-}
-
-/* ready - for calls allowed in or out of a transaction. */
-static int ready(struct my_store *ms, struct mr_err *err)
-{
-    return ms->in_tx ? tx_usable(ms, err) : ensure(ms, err);
+    return ms->base.in_tx ? tx_usable(ms, err) : ensure(ms, err);
 }
 
 /* ---- reading messages ---- */
@@ -1265,8 +1251,6 @@ static int my_begin(struct mr_store *s, struct mr_err *err)
     struct my_store *ms = my(s);
     int code;
 
-    if (ms->in_tx)
-        return mr_err_set(err, MR_EINVAL, "store: a transaction is already open");
     code = ensure(ms, err);
     if (code == 0) {
         code = query(ms, "START TRANSACTION", err);
@@ -1279,10 +1263,8 @@ static int my_begin(struct mr_store *s, struct mr_err *err)
                 code = query(ms, "START TRANSACTION", err);
         }
     }
-    if (code == 0) {
-        ms->in_tx = true;
+    if (code == 0)
         ms->tx_lost = false;
-    }
     return code;
 }
 
@@ -1290,34 +1272,18 @@ static void my_rollback(struct mr_store *s)
 {
     struct my_store *ms = my(s);
 
-    if (!ms->in_tx)
-        return;
     if (ms->db != NULL && !ms->broken)
         query(ms, "ROLLBACK", NULL);
-    ms->in_tx = false;
     ms->tx_lost = false;
 }
 
 /*
- * my_commit - commit, or roll back on failure. MR_EUNAVAIL here means the
- * outcome is unknown (the connection broke during COMMIT).
+ * my_commit - MR_EUNAVAIL here means the outcome is unknown (the connection
+ * broke during COMMIT). store.c rolls back on failure.
  */
 static int my_commit(struct mr_store *s, struct mr_err *err)
 {
-    struct my_store *ms = my(s);
-    int code;
-
-    if (!ms->in_tx)
-        return mr_err_set(err, MR_EINVAL, "store: commit without a transaction");
-    code = tx_usable(ms, err);
-    if (code == 0)
-        code = query(ms, "COMMIT", err);
-    if (code != 0) {
-        my_rollback(s);
-        return code;
-    }
-    ms->in_tx = false;
-    return 0;
+    return query(my(s), "COMMIT", err);
 }
 
 static int my_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
@@ -1328,10 +1294,6 @@ static int my_msg_get(struct mr_store *s, const char *gid, bool with_steps, stru
     size_t n = 0;
     int code;
 
-    *out = NULL;
-    code = ready(ms, err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, gid);
     code = load_msgs(ms, ST_MSG_BY_GID, &v, &n, err);
@@ -1481,15 +1443,6 @@ static int my_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *er
     size_t i;
     int code;
 
-    code = need_tx(ms, "insert", err);
-    if (code != 0)
-        return code;
-    if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
-        return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
-    for (i = 0; i < m->nsteps; i++) {
-        if (m->steps[i].state < 0 || m->steps[i].state >= MR_STEP_STATE_COUNT)
-            return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
-    }
     p_reset(ms);
     bind_msg(ms, m);
     code = exec(ms, st, err);
@@ -1544,9 +1497,6 @@ static int my_msg_transition(struct mr_store *s, const char *gid, int from, int 
     char state[32];
     int code;
 
-    code = need_tx(ms, "transition", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval, NULL, 0);
     p_text(ms, gid);
@@ -1571,9 +1521,6 @@ static int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
     struct my_store *ms = my(s);
     int code;
 
-    code = need_tx(ms, "schedule", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_int(ms, next_cron_ms);
     p_int(ms, interval >= 0);
@@ -1791,18 +1738,11 @@ static int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n
     struct my_store *ms = my(s);
     size_t i;
     size_t k;
-    int code;
+    int code = 0;
 
-    code = ready(ms, err);
     for (i = 0; code == 0 && i < n; i += k) {
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
         code = get_chunk(ms, gids + i, k, with_steps, out + i, err);
-    }
-    if (code != 0) {
-        for (i = 0; i < n; i++) {
-            mr_msg_free(out[i]);
-            out[i] = NULL;
-        }
     }
     return code;
 }
@@ -1981,23 +1921,8 @@ static int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_
                               struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    size_t i;
-    size_t j;
     int code;
 
-    code = need_tx(ms, "insert", err);
-    if (code != 0)
-        return code;
-    for (i = 0; i < n; i++) {
-        const struct mr_msg *m = v[i];
-
-        if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
-            return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
-        for (j = 0; j < m->nsteps; j++) {
-            if (m->steps[j].state < 0 || m->steps[j].state >= MR_STEP_STATE_COUNT)
-                return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", j);
-        }
-    }
     code = insert_msg_rows(ms, v, n, err);
     if (code == 0)
         code = insert_step_rows(ms, v, n, err);
@@ -2102,9 +2027,8 @@ static int my_msg_transition_many(struct mr_store *s, const char *const *gids, s
                               .lease_until_ms = lease_until_ms};
     size_t i;
     size_t k;
-    int code;
+    int code = 0;
 
-    code = need_tx(ms, "transition", err);
     for (i = 0; code == 0 && i < n; i += k) {
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
         code = transition_chunk(ms, gids + i, k, &a, changed + i, err);
@@ -2113,13 +2037,13 @@ static int my_msg_transition_many(struct mr_store *s, const char *const *gids, s
 }
 
 /*
- * claim_in_tx - the body of my_claim(), inside its transaction: lock the due
- * rows (skipping rows another claim holds), lease them, load their steps.
+ * my_claim - inside the transaction store.c opened for it: lock the due rows
+ * (skipping rows another claim holds), lease them, load their steps.
  */
-static int claim_in_tx(struct my_store *ms, const char *owner, int64_t now_ms,
-                       int64_t lease_until_ms, size_t limit, struct mr_msg ***out, size_t *n,
-                       struct mr_err *err)
+static int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
+                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
 {
+    struct my_store *ms = my(s);
     struct mr_msg **v = NULL;
     size_t len = 0;
     size_t i;
@@ -2153,34 +2077,6 @@ static int claim_in_tx(struct my_store *ms, const char *owner, int64_t now_ms,
     return 0;
 }
 
-static int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
-                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
-{
-    struct my_store *ms = my(s);
-    int code;
-
-    *out = NULL;
-    *n = 0;
-    if (ms->in_tx)
-        return mr_err_set(err, MR_EINVAL, "store: claim must be called outside a transaction");
-    if (limit == 0)
-        return 0;
-    code = my_begin(s, err);
-    if (code != 0)
-        return code;
-    code = claim_in_tx(ms, owner, now_ms, lease_until_ms, limit, out, n, err);
-    if (code == 0)
-        code = my_commit(s, err);
-    else
-        my_rollback(s);
-    if (code != 0) {
-        mr_store_msgs_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return code;
-}
-
 /* step_exists - whether step @step_id is stored (into *yes). */
 static int step_exists(struct my_store *ms, int64_t step_id, bool *yes, struct mr_err *err)
 {
@@ -2205,9 +2101,6 @@ static int my_step_record(struct mr_store *s, int64_t step_id, bool success, con
     bool yes = false;
     int code;
 
-    code = need_tx(ms, "step_record", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_int(ms, now_ms);
     p_int(ms, success);
@@ -2235,11 +2128,7 @@ static int my_msg_release(struct mr_store *s, const char *gid, const char *owner
                           struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
-    code = need_tx(ms, "release", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_int(ms, next_cron_ms);
     p_int(ms, interval >= 0);
@@ -2319,9 +2208,8 @@ static int my_step_succeed_many(struct mr_store *s, const int64_t *step_ids, siz
     struct my_store *ms = my(s);
     size_t i;
     size_t k;
-    int code;
+    int code = 0;
 
-    code = need_tx(ms, "step_record", err);
     for (i = 0; code == 0 && i < n; i += k) {
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
         code = succeed_chunk(ms, step_ids + i, k, now_ms, res + i, err);
@@ -2375,11 +2263,8 @@ static int my_msg_release_many(struct mr_store *s, const struct mr_store_release
     struct my_store *ms = my(s);
     size_t i;
     size_t k;
-    int code;
+    int code = 0;
 
-    code = need_tx(ms, "release", err);
-    if (code != 0)
-        return code;
     for (i = 0; code == 0 && i < n; i += k) {
         for (k = 1; i + k < n && same_release(&v[i], &v[i + k]); k++)
             continue;
@@ -2391,11 +2276,7 @@ static int my_msg_release_many(struct mr_store *s, const struct mr_store_release
 static int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
-    code = no_tx(ms, "release_owner", err);
-    if (code != 0)
-        return code;
     /* one statement in autocommit mode: its own transaction */
     p_reset(ms);
     p_text(ms, owner);
@@ -2405,14 +2286,9 @@ static int my_release_owner(struct mr_store *s, const char *owner, struct mr_err
 static int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st;
+    MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
     int code;
 
-    *n = 0;
-    code = ready(ms, err);
-    if (code != 0)
-        return code;
-    st = ms->st[ST_COUNT_DUE];
     p_reset(ms);
     p_int(ms, now_ms);
     p_int(ms, now_ms);
@@ -2438,15 +2314,7 @@ static int my_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
 {
     struct my_store *ms = my(s);
     enum stmt_id id = ST_LIST_ALL;
-    int code;
 
-    *out = NULL;
-    *n = 0;
-    if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
-        return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
-    code = ready(ms, err);
-    if (code != 0)
-        return code;
     if (f->gid != NULL && f->gid[0] != '\0')
         id = ST_LIST_GID;
     else if (f->state != MR_MSG_NONE)
@@ -2517,10 +2385,6 @@ static int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct 
     size_t n = 0;
     int code;
 
-    *out = NULL;
-    code = ready(ms, err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, cat);
     p_text(ms, k);
@@ -2536,13 +2400,7 @@ static int my_kv_scan(struct mr_store *s, const char *cat, int64_t position, siz
                       struct mr_kv **out, size_t *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
-    *out = NULL;
-    *n = 0;
-    code = ready(ms, err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, cat);
     p_int(ms, position > 0 ? position : INT64_MAX);
@@ -2557,9 +2415,6 @@ static int my_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err
     MYSQL_STMT *st = ms->st[ST_KV_INSERT];
     int code;
 
-    code = need_tx(ms, "kv insert", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, kv->cat);
     p_text(ms, kv->k);
@@ -2582,9 +2437,6 @@ static int my_kv_update(struct mr_store *s, int64_t id, int64_t version, const c
     struct my_store *ms = my(s);
     int code;
 
-    code = need_tx(ms, "kv update", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, v);
     p_int(ms, now_ms);
@@ -2602,9 +2454,6 @@ static int my_kv_delete(struct mr_store *s, const char *cat, const char *k, stru
     struct my_store *ms = my(s);
     int code;
 
-    code = need_tx(ms, "kv delete", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, cat);
     p_text(ms, k);
@@ -2624,9 +2473,6 @@ static int my_relay_get(struct mr_store *s, const char *relay_id, struct mr_stor
     int code;
 
     memset(out, 0, sizeof(*out));
-    code = need_tx(ms, "relay get", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, relay_id);
     code = open_rows(ms, st, RELAY_LAYOUT, err);
@@ -2669,9 +2515,6 @@ static int my_relay_insert(struct mr_store *s, const struct mr_store_relay *r, s
     MYSQL_STMT *st = ms->st[ST_RELAY_INSERT];
     int code;
 
-    code = need_tx(ms, "relay insert", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, r->relay_id);
     p_relay(ms, r);
@@ -2687,9 +2530,6 @@ static int my_relay_replace(struct mr_store *s, const struct mr_store_relay *r,
     struct my_store *ms = my(s);
     int code;
 
-    code = need_tx(ms, "relay replace", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_relay(ms, r);
     p_text(ms, r->relay_id);
@@ -2707,9 +2547,6 @@ static int my_relay_heartbeat(struct mr_store *s, const char *relay_id, const ch
     struct my_store *ms = my(s);
     int code;
 
-    code = no_tx(ms, "relay heartbeat", err);
-    if (code != 0)
-        return code;
     /* one statement in autocommit mode: its own transaction; CLIENT_FOUND_ROWS counts a
        row matched with the same value */
     p_reset(ms);
@@ -2727,11 +2564,7 @@ static int my_relay_unregister(struct mr_store *s, const char *relay_id, const c
                                struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
-    code = no_tx(ms, "relay unregister", err);
-    if (code != 0)
-        return code;
     p_reset(ms);
     p_text(ms, relay_id);
     p_text(ms, instance);
@@ -2741,6 +2574,7 @@ static int my_relay_unregister(struct mr_store *s, const char *relay_id, const c
 static const struct mr_store_engine mysql_engine = {
     .name = "mysql",
     .close = my_close,
+    .ready = my_ready,
     .begin = my_begin,
     .commit = my_commit,
     .rollback = my_rollback,

@@ -10,10 +10,11 @@
  *
  * Threads: a handle is one connection owned by one thread (opened NOMUTEX);
  * every thread opens its own. Other processes may share the file.
+ * Must not: check store.h's engine-neutral rules (transactions, owners,
+ * limits: store.c does, before any member here runs).
  * Errors: SQLite failures are MR_ESTORE "sqlite: <errmsg>", a lock still held
  * after the 10 s busy timeout is MR_EBUSY, a file that cannot be opened is
- * MR_EUNAVAIL. Calling a write function outside a transaction (or an
- * own-transaction one inside) is MR_EINVAL and writes nothing.
+ * MR_EUNAVAIL.
  */
 #include "store/store_int.h"
 
@@ -296,22 +297,6 @@ static int exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err)
     struct binder b = binder(q, id);
 
     return run(q, &b, err);
-}
-
-/* need_tx - MR_EINVAL unless a transaction is open: @what writes only inside one. */
-static int need_tx(struct sq_store *q, const char *what, struct mr_err *err)
-{
-    if (sqlite3_get_autocommit(q->db))
-        return mr_err_set(err, MR_EINVAL, "store: %s needs an open transaction", what);
-    return 0;
-}
-
-/* no_tx - MR_EINVAL if a transaction is open: @what runs its own. */
-static int no_tx(struct sq_store *q, const char *what, struct mr_err *err)
-{
-    if (!sqlite3_get_autocommit(q->db))
-        return mr_err_set(err, MR_EINVAL, "store: %s must be called outside a transaction", what);
-    return 0;
 }
 
 /* ---- reading rows ---- */
@@ -659,14 +644,23 @@ static void sq_rollback(struct mr_store *s)
         exec_stmt(q, ST_ROLLBACK, NULL);
 }
 
+/* sq_commit - a failed COMMIT may leave the transaction open: store.c rolls it back. */
 static int sq_commit(struct mr_store *s, struct mr_err *err)
 {
-    int code = exec_stmt(sq(s), ST_COMMIT, err);
+    return exec_stmt(sq(s), ST_COMMIT, err);
+}
 
-    /* a failed COMMIT may leave the transaction open; store.h promises it is gone */
-    if (code != 0)
-        sq_rollback(s);
-    return code;
+/*
+ * sq_ready - SQLite may roll a transaction back by itself after an error
+ * (SQLITE_FULL, SQLITE_IOERR, ...); what follows would then commit statement
+ * by statement, so refuse until the caller rolls back.
+ */
+static int sq_ready(struct mr_store *s, struct mr_err *err)
+{
+    if (s->in_tx && sqlite3_get_autocommit(sq(s)->db))
+        return mr_err_set(err, MR_ESTORE,
+                          "sqlite: the transaction was rolled back after an error; roll back");
+    return 0;
 }
 
 static int sq_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
@@ -756,15 +750,6 @@ static int sq_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *er
     int code;
     int rel;
 
-    code = need_tx(q, "insert", err);
-    if (code != 0)
-        return code;
-    if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
-        return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
-    for (i = 0; i < m->nsteps; i++) {
-        if (m->steps[i].state < 0 || m->steps[i].state >= MR_STEP_STATE_COUNT)
-            return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
-    }
     code = exec_stmt(q, ST_SAVEPOINT, err);
     if (code != 0)
         return code;
@@ -789,9 +774,6 @@ static int sq_msg_transition(struct mr_store *s, const char *gid, int from, int 
     int code;
     int rc;
 
-    code = need_tx(q, "transition", err);
-    if (code != 0)
-        return code;
     bind_text(&b, 1, gid);
     bind_text(&b, 2, mr_msg_state_name(from));
     bind_text(&b, 3, mr_msg_state_name(to));
@@ -835,9 +817,6 @@ static int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
     struct binder b = binder(q, ST_SCHEDULE);
     int code;
 
-    code = need_tx(q, "schedule", err);
-    if (code != 0)
-        return code;
     bind_text(&b, 1, gid);
     bind_int(&b, 2, next_cron_ms);
     bind_int(&b, 3, interval);
@@ -845,24 +824,6 @@ static int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
     code = run(q, &b, err);
     if (code == 0 && sqlite3_changes(q->db) == 0)
         return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
-    return code;
-}
-
-/* sq_msg_get_many - a loop of sq_msg_get(): a statement step costs no round trip here. */
-static int sq_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
-                           struct mr_msg **out, struct mr_err *err)
-{
-    size_t i;
-    int code = 0;
-
-    for (i = 0; code == 0 && i < n; i++)
-        code = sq_msg_get(s, gids[i], with_steps, &out[i], err);
-    if (code != 0) {
-        for (i = 0; i < n; i++) {
-            mr_msg_free(out[i]);
-            out[i] = NULL;
-        }
-    }
     return code;
 }
 
@@ -875,20 +836,8 @@ static int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_
 {
     struct sq_store *q = sq(s);
     size_t i;
-    size_t j;
-    int code;
+    int code = 0;
 
-    code = need_tx(q, "insert", err);
-    for (i = 0; code == 0 && i < n; i++) {
-        const struct mr_msg *m = v[i];
-
-        if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
-            return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
-        for (j = 0; j < m->nsteps; j++) {
-            if (m->steps[j].state < 0 || m->steps[j].state >= MR_STEP_STATE_COUNT)
-                return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", j);
-        }
-    }
     for (i = 0; code == 0 && i < n; i++)
         code = insert_rows(q, v[i], err);
     return code;
@@ -982,9 +931,8 @@ static int sq_msg_transition_many(struct mr_store *s, const char *const *gids, s
 {
     struct sq_store *q = sq(s);
     size_t at;
-    int code;
+    int code = 0;
 
-    code = need_tx(q, "transition", err);
     for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
         size_t len = n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
 
@@ -1080,15 +1028,15 @@ static int claim_load(struct sq_store *q, struct binder *b, struct mr_msg **v, s
 }
 
 /*
- * claim_in_tx - the body of sq_claim(), inside its transaction: pick the ids,
+ * sq_claim - inside the transaction store.c opened for it: pick the ids,
  * lease them all in one UPDATE, and load the messages with their steps in one
  * join (a statement per message and another per message's steps cost more in
  * statement set-up than in reading rows).
  */
-static int claim_in_tx(struct sq_store *q, const char *owner, int64_t now_ms,
-                       int64_t lease_until_ms, size_t limit, struct mr_msg ***out, size_t *n,
-                       struct mr_err *err)
+static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
+                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
 {
+    struct sq_store *q = sq(s);
     struct mr_buf json;
     struct mr_msg **v = NULL;
     int64_t *ids = NULL;
@@ -1132,36 +1080,6 @@ static int claim_in_tx(struct sq_store *q, const char *owner, int64_t now_ms,
     return 0;
 }
 
-static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
-                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
-{
-    struct sq_store *q = sq(s);
-    int code;
-
-    *out = NULL;
-    *n = 0;
-    code = no_tx(q, "claim", err);
-    if (code != 0)
-        return code;
-    if (limit == 0)
-        return 0;
-    /* the relay's handle is relaxed (mr_store_relax): a lost lease only makes work claimable */
-    code = sq_begin(s, err);
-    if (code == 0) {
-        code = claim_in_tx(q, owner, now_ms, lease_until_ms, limit, out, n, err);
-        if (code == 0)
-            code = sq_commit(s, err);
-        else
-            sq_rollback(s);
-    }
-    if (code != 0) {
-        mr_store_msgs_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return code;
-}
-
 static int sq_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
                           int64_t now_ms, struct mr_err *err)
 {
@@ -1170,9 +1088,6 @@ static int sq_step_record(struct mr_store *s, int64_t step_id, bool success, con
     int code;
     int rc;
 
-    code = need_tx(q, "step_record", err);
-    if (code != 0)
-        return code;
     bind_int(&b, 1, step_id);
     bind_int(&b, 2, success);
     bind_int(&b, 3, now_ms);
@@ -1204,11 +1119,7 @@ static int sq_msg_release(struct mr_store *s, const char *gid, const char *owner
 {
     struct sq_store *q = sq(s);
     struct binder b = binder(q, ST_RELEASE);
-    int code;
 
-    code = need_tx(q, "release", err);
-    if (code != 0)
-        return code;
     bind_text(&b, 1, gid);
     bind_text(&b, 2, owner);
     bind_int(&b, 3, next_cron_ms);
@@ -1291,9 +1202,8 @@ static int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, siz
 {
     struct sq_store *q = sq(s);
     size_t at;
-    int code;
+    int code = 0;
 
-    code = need_tx(q, "step_record", err);
     for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
         size_t len = n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
 
@@ -1302,28 +1212,11 @@ static int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, siz
     return code;
 }
 
-/* sq_msg_release_many - a loop of sq_msg_release(). */
-static int sq_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
-                               const char *owner, int64_t now_ms, struct mr_err *err)
-{
-    size_t i;
-    int code = 0;
-
-    for (i = 0; code == 0 && i < n; i++)
-        code = sq_msg_release(s, v[i].gid, owner, v[i].next_cron_ms, v[i].interval, v[i].result,
-                              now_ms, err);
-    return code;
-}
-
 static int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = binder(q, ST_RELEASE_OWNER);
-    int code;
 
-    code = no_tx(q, "release_owner", err);
-    if (code != 0)
-        return code;
     /* one statement in autocommit mode: its own transaction */
     bind_text(&b, 1, owner);
     return run(q, &b, err);
@@ -1336,7 +1229,6 @@ static int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_e
     int code = 0;
     int rc;
 
-    *n = 0;
     bind_int(&b, 1, now_ms);
     rc = b.rc;
     if (rc == SQLITE_OK)
@@ -1361,10 +1253,6 @@ static int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
     enum stmt_id id = ST_LIST_ALL;
     struct binder b;
 
-    *out = NULL;
-    *n = 0;
-    if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
-        return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
     if (f->gid != NULL && f->gid[0] != '\0')
         id = ST_LIST_GID;
     else if (f->state != MR_MSG_NONE)
@@ -1439,7 +1327,6 @@ static int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct 
     size_t n = 0;
     int code;
 
-    *out = NULL;
     bind_text(&b, 1, cat);
     bind_text(&b, 2, k);
     code = load_kvs(q, &b, &v, &n, err);
@@ -1456,8 +1343,6 @@ static int sq_kv_scan(struct mr_store *s, const char *cat, int64_t position, siz
     struct sq_store *q = sq(s);
     struct binder b = binder(q, ST_KV_SCAN);
 
-    *out = NULL;
-    *n = 0;
     bind_text(&b, 1, cat);
     bind_int(&b, 2, position > 0 ? position : INT64_MAX);
     bind_int(&b, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
@@ -1472,9 +1357,6 @@ static int sq_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err
     int code;
     int rc;
 
-    code = need_tx(q, "kv insert", err);
-    if (code != 0)
-        return code;
     bind_text(&b, 1, kv->cat);
     bind_text(&b, 2, kv->k);
     bind_text(&b, 3, kv->v);
@@ -1503,9 +1385,6 @@ static int sq_kv_update(struct mr_store *s, int64_t id, int64_t version, const c
     struct binder b = binder(q, ST_KV_UPDATE);
     int code;
 
-    code = need_tx(q, "kv update", err);
-    if (code != 0)
-        return code;
     bind_int(&b, 1, id);
     bind_int(&b, 2, version);
     bind_text(&b, 3, v);
@@ -1523,9 +1402,6 @@ static int sq_kv_delete(struct mr_store *s, const char *cat, const char *k, stru
     struct binder b = binder(q, ST_KV_DELETE);
     int code;
 
-    code = need_tx(q, "kv delete", err);
-    if (code != 0)
-        return code;
     bind_text(&b, 1, cat);
     bind_text(&b, 2, k);
     code = run(q, &b, err);
@@ -1541,13 +1417,10 @@ static int sq_relay_get(struct mr_store *s, const char *relay_id, struct mr_stor
 {
     struct sq_store *q = sq(s);
     struct binder b = binder(q, ST_RELAY_GET);
-    int code;
+    int code = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    code = need_tx(q, "relay get", err);
-    if (code != 0)
-        return code;
     bind_text(&b, 1, relay_id);
     rc = b.rc;
     if (rc == SQLITE_OK)
@@ -1590,9 +1463,6 @@ static int sq_relay_insert(struct mr_store *s, const struct mr_store_relay *r, s
     int code;
     int rc;
 
-    code = need_tx(q, "relay insert", err);
-    if (code != 0)
-        return code;
     bind_relay(&b, r);
     rc = b.rc;
     if (rc == SQLITE_OK)
@@ -1613,9 +1483,6 @@ static int sq_relay_replace(struct mr_store *s, const struct mr_store_relay *r,
     struct binder b = binder(q, ST_RELAY_REPLACE);
     int code;
 
-    code = need_tx(q, "relay replace", err);
-    if (code != 0)
-        return code;
     bind_relay(&b, r);
     bind_text(&b, 9, old_instance);
     code = run(q, &b, err);
@@ -1632,9 +1499,6 @@ static int sq_relay_heartbeat(struct mr_store *s, const char *relay_id, const ch
     struct binder b = binder(q, ST_RELAY_HEARTBEAT);
     int code;
 
-    code = no_tx(q, "relay heartbeat", err);
-    if (code != 0)
-        return code;
     /* one statement in autocommit mode: its own transaction */
     bind_text(&b, 1, relay_id);
     bind_text(&b, 2, instance);
@@ -1651,11 +1515,7 @@ static int sq_relay_unregister(struct mr_store *s, const char *relay_id, const c
 {
     struct sq_store *q = sq(s);
     struct binder b = binder(q, ST_RELAY_DELETE);
-    int code;
 
-    code = no_tx(q, "relay unregister", err);
-    if (code != 0)
-        return code;
     bind_text(&b, 1, relay_id);
     bind_text(&b, 2, instance);
     return run(q, &b, err);
@@ -1664,15 +1524,13 @@ static int sq_relay_unregister(struct mr_store *s, const char *relay_id, const c
 /* sq_relax - WAL with synchronous=NORMAL: safe against a crash of the process, not of the OS. */
 static int sq_relax(struct mr_store *s, struct mr_err *err)
 {
-    struct sq_store *q = sq(s);
-    int code = no_tx(q, "relax", err);
-
-    return code != 0 ? code : exec_sql(q->db, "PRAGMA synchronous = NORMAL", err);
+    return exec_sql(sq(s)->db, "PRAGMA synchronous = NORMAL", err);
 }
 
 static const struct mr_store_engine sqlite_engine = {
     .name = "sqlite",
     .close = sq_close,
+    .ready = sq_ready,
     .relax = sq_relax,
     .begin = sq_begin,
     .commit = sq_commit,
@@ -1681,14 +1539,14 @@ static const struct mr_store_engine sqlite_engine = {
     .msg_insert = sq_msg_insert,
     .msg_transition = sq_msg_transition,
     .msg_schedule = sq_msg_schedule,
-    .msg_get_many = sq_msg_get_many,
+    .msg_get_many = NULL, /* store.c's loop of msg_get: a statement step costs no round trip */
     .msg_insert_many = sq_msg_insert_many,
     .msg_transition_many = sq_msg_transition_many,
     .claim = sq_claim,
     .step_record = sq_step_record,
     .msg_release = sq_msg_release,
     .step_succeed_many = sq_step_succeed_many,
-    .msg_release_many = sq_msg_release_many,
+    .msg_release_many = NULL, /* store.c's loop of msg_release */
     .release_owner = sq_release_owner,
     .count_due = sq_count_due,
     .msg_list = sq_msg_list,

@@ -5,7 +5,8 @@
  * subscribers, [{"url":"…","remark":"…"}, …] in subscription order. This file
  * owns that JSON (reading, finding, appending, removing) and DTM's error
  * texts; the rows themselves are read and written through the engine's kv
- * primitives (store_int.h), which compare and set the row's version.
+ * primitives (store_int.h), which compare and set the row's version, after
+ * the transaction rule is checked once (mr_store_enter).
  *
  * Must not: run SQL, or know an engine; cache a topic (a change is seen by
  * the next read, DESIGN's "forgotten at once").
@@ -89,7 +90,7 @@ int mr_store_topic_subscribers(struct mr_store *s, const char *topic, char ***ur
 
     *urls = NULL;
     *n = 0;
-    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    rc = mr_store_kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
     if (rc != 0)
         return rc;
     if (kv == NULL)
@@ -150,7 +151,9 @@ int mr_store_topic_subscribe(struct mr_store *s, const char *topic, const char *
     char *v;
     int rc;
 
-    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "topic subscribe", err);
+    if (rc == 0)
+        rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
     if (rc != 0)
         return rc;
     if (kv == NULL)
@@ -181,7 +184,9 @@ int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char
     char *v;
     int rc;
 
-    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "topic unsubscribe", err);
+    if (rc == 0)
+        rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
     if (rc != 0)
         return rc;
     if (kv == NULL)
@@ -207,8 +212,10 @@ int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char
 
 int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *err)
 {
-    int rc = s->eng->kv_delete(s, MR_STORE_TOPICS_CAT, topic, err);
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "topic delete", err);
 
+    if (rc == 0)
+        rc = s->eng->kv_delete(s, MR_STORE_TOPICS_CAT, topic, err);
     if (rc == MR_ENOENT)
         return mr_err_set(err, MR_ENOENT, "storage: NotFound");
     return rc;
