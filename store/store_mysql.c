@@ -1141,10 +1141,7 @@ static int add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct m
     struct mr_step *sp;
     char *state;
 
-    if (m->nsteps == *cap) {
-        *cap = *cap != 0 ? *cap * 2 : 8;
-        m->steps = mr_xrealloc(m->steps, *cap * sizeof(*m->steps));
-    }
+    MR_ALLOC_GROW(m->steps, m->nsteps + 1, *cap);
     sp = &m->steps[m->nsteps];
     memset(sp, 0, sizeof(*sp));
     /* count the step before reading it, so mr_msg_free() frees a half-read one */
@@ -1195,42 +1192,72 @@ static int load_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
     return code;
 }
 
-/* load_msgs - run the bound MSG_COLS query @id into a new array (no steps). */
-static int load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, size_t *n,
+/* A reader of the current row into a zeroed array slot, for load_rows(). */
+typedef int (*read_row_fn)(struct my_store *ms, void *slot, struct mr_err *err);
+
+/* A destructor of the first @n slots of an array load_rows() filled. */
+typedef void (*free_rows_fn)(void *v, size_t n);
+
+/*
+ * load_rows - run the bound query @st (columns as @layout says) into a new
+ * array of elements of @size, one per row, each read by @read. On an error
+ * the slots read so far, the failed one included (zeroed before @read, which
+ * leaves it freeable), are freed with @free_rows. Owned result: *out, *n
+ * elements (NULL, 0 for none).
+ */
+static int load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,
+                     read_row_fn read, free_rows_fn free_rows, void **out, size_t *n,
                      struct mr_err *err)
 {
-    MYSQL_STMT *st = ms->st[id];
-    struct mr_msg **v = NULL;
+    char *v = NULL;
     size_t cap = 0;
     size_t len = 0;
     int code;
 
     *out = NULL;
     *n = 0;
-    code = open_rows(ms, st, MSG_LAYOUT, err);
+    code = open_rows(ms, st, layout, err);
     if (code != 0)
         return code;
     for (;;) {
         code = next_row(ms, st, err);
         if (code <= 0)
             break;
-        if (len == cap) {
-            cap = cap != 0 ? cap * 2 : 16;
-            v = mr_xrealloc(v, cap * sizeof(*v));
-        }
-        code = read_msg(ms, &v[len], err);
+        if (len + 1 > cap)
+            v = mr_xgrow(v, size, len + 1, &cap);
+        memset(v + len * size, 0, size);
+        len++;
+        code = read(ms, v + (len - 1) * size, err);
         if (code != 0)
             break;
-        len++;
     }
     close_rows(ms, st);
     if (code != 0) {
-        mr_store_msgs_free(v, len);
+        free_rows(v, len);
         return code;
     }
     *out = v;
     *n = len;
     return 0;
+}
+
+/* read_msg_row, free_msg_rows - load_rows() of messages (struct mr_msg *, no steps). */
+static int read_msg_row(struct my_store *ms, void *slot, struct mr_err *err)
+{
+    return read_msg(ms, slot, err);
+}
+
+static void free_msg_rows(void *v, size_t n)
+{
+    mr_store_msgs_free(v, n);
+}
+
+/* load_msgs - run the bound MSG_COLS query @id into a new array (no steps). */
+static int load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, size_t *n,
+                     struct mr_err *err)
+{
+    return load_rows(ms, ms->st[id], MSG_LAYOUT, sizeof(**out), read_msg_row, free_msg_rows,
+                     (void **)out, n, err);
 }
 
 /* ---- the engine ---- */
@@ -2335,46 +2362,33 @@ static int my_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
 
 /* ---- the kv table (DTM topics) ---- */
 
+/* read_kv_row - the current row of a KV_COLS query into the struct mr_kv @slot (zeroed). */
+static int read_kv_row(struct my_store *ms, void *slot, struct mr_err *err)
+{
+    struct mr_kv *kv = slot;
+
+    (void)err;
+    kv->id = ms->row.v[0];
+    kv->cat = take_str(ms, 1);
+    kv->k = take_str(ms, 2);
+    kv->v = take_str(ms, 3);
+    kv->version = ms->row.v[4];
+    kv->create_ms = ms->row.v[5];
+    kv->update_ms = ms->row.v[6];
+    return 0;
+}
+
+static void free_kv_rows(void *v, size_t n)
+{
+    mr_store_kvs_free(v, n);
+}
+
 /* load_kvs - run the bound KV_COLS query @id into a new array. */
 static int load_kvs(struct my_store *ms, enum stmt_id id, struct mr_kv **out, size_t *n,
                     struct mr_err *err)
 {
-    MYSQL_STMT *st = ms->st[id];
-    struct mr_kv *v = NULL;
-    size_t cap = 0;
-    size_t len = 0;
-    int code;
-
-    *out = NULL;
-    *n = 0;
-    code = open_rows(ms, st, KV_LAYOUT, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        code = next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        if (len == cap) {
-            cap = cap != 0 ? cap * 2 : 8;
-            v = mr_xrealloc(v, cap * sizeof(*v));
-        }
-        v[len].id = ms->row.v[0];
-        v[len].cat = take_str(ms, 1);
-        v[len].k = take_str(ms, 2);
-        v[len].v = take_str(ms, 3);
-        v[len].version = ms->row.v[4];
-        v[len].create_ms = ms->row.v[5];
-        v[len].update_ms = ms->row.v[6];
-        len++;
-    }
-    close_rows(ms, st);
-    if (code != 0) {
-        mr_store_kvs_free(v, len);
-        return code;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return load_rows(ms, ms->st[id], KV_LAYOUT, sizeof(**out), read_kv_row, free_kv_rows,
+                     (void **)out, n, err);
 }
 
 static int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,

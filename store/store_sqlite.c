@@ -382,10 +382,7 @@ static int read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err 
 /* step_add - a zeroed new last step of @m, growing its array (@cap) as needed. */
 static struct mr_step *step_add(struct mr_msg *m, size_t *cap)
 {
-    if (m->nsteps == *cap) {
-        *cap = *cap != 0 ? *cap * 2 : 4;
-        m->steps = mr_xrealloc(m->steps, *cap * sizeof(*m->steps));
-    }
+    MR_ALLOC_GROW(m->steps, m->nsteps + 1, *cap);
     memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
     /* count the step before reading it, so mr_msg_free() frees a half-read one */
     m->nsteps++;
@@ -455,39 +452,60 @@ static int load_one(struct sq_store *q, struct binder *b, bool with_steps, struc
     return 0;
 }
 
-/* load_many - run the bound multi-row message query @b into a new array (no steps). */
-static int load_many(struct sq_store *q, struct binder *b, struct mr_msg ***out, size_t *n,
-                     struct mr_err *err)
+/* A reader of the current row of a query into a zeroed array slot, for load_rows(). */
+typedef int (*read_row_fn)(sqlite3_stmt *st, void *slot, struct mr_err *err);
+
+/* A destructor of the first @n slots of an array load_rows() filled. */
+typedef void (*free_rows_fn)(void *v, size_t n);
+
+/*
+ * load_rows - run the bound query @b into a new array of elements of @size,
+ * one per row, each read by @read. On an error the slots read so far, the
+ * failed one included (zeroed before @read, which leaves it freeable), are
+ * freed with @free_rows. Owned result: *out, *n elements (NULL, 0 for none).
+ */
+static int load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn read,
+                     free_rows_fn free_rows, void **out, size_t *n, struct mr_err *err)
 {
-    struct mr_msg **v = NULL;
+    char *v = NULL;
     size_t cap = 0;
     size_t len = 0;
     int rc = b->rc;
     int code = 0;
 
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    *out = NULL;
+    *n = 0;
+    while (code == 0 && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
         rc = sqlite3_step(b->st);
         if (rc != SQLITE_ROW)
             break;
-        if (len == cap) {
-            cap = cap != 0 ? cap * 2 : 16;
-            v = mr_xrealloc(v, cap * sizeof(*v));
-        }
-        code = read_msg(b->st, &v[len], err);
-        if (code != 0)
-            break;
+        if (len + 1 > cap)
+            v = mr_xgrow(v, size, len + 1, &cap);
+        memset(v + len * size, 0, size);
         len++;
+        code = read(b->st, v + (len - 1) * size, err);
     }
     if (code == 0 && rc != SQLITE_DONE)
         code = fail(q->db, rc, err);
     done(b->st);
     if (code != 0) {
-        mr_store_msgs_free(v, len);
+        free_rows(v, len);
         return code;
     }
     *out = v;
     *n = len;
     return 0;
+}
+
+/* read_msg_row, free_msg_rows - load_rows() of messages (struct mr_msg *, no steps). */
+static int read_msg_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
+{
+    return read_msg(st, slot, err);
+}
+
+static void free_msg_rows(void *v, size_t n)
+{
+    mr_store_msgs_free(v, n);
 }
 
 /* ---- open: pragmas and schema ---- */
@@ -943,40 +961,29 @@ static int sq_msg_transition_many(struct mr_store *s, const char *const *gids, s
     return code;
 }
 
+/* read_id_row, free_id_rows - load_rows() of the ids in the first column. */
+static int read_id_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
+{
+    (void)err;
+    *(int64_t *)slot = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static void free_id_rows(void *v, size_t n)
+{
+    (void)n;
+    free(v);
+}
+
 /* claim_ids - the ids of up to @limit due, unleased messages, earliest first. */
 static int claim_ids(struct sq_store *q, int64_t now_ms, size_t limit, int64_t **ids, size_t *n,
                      struct mr_err *err)
 {
     struct binder b = binder(q, ST_CLAIM_IDS);
-    int64_t *v = NULL;
-    size_t cap = 0;
-    size_t len = 0;
-    int code = 0;
-    int rc;
 
     bind_int(&b, 1, now_ms);
     bind_int(&b, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    rc = b.rc;
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(b.st);
-        if (rc != SQLITE_ROW)
-            break;
-        if (len == cap) {
-            cap = cap != 0 ? cap * 2 : 64;
-            v = mr_xrealloc(v, cap * sizeof(*v));
-        }
-        v[len++] = sqlite3_column_int64(b.st, 0);
-    }
-    if (rc != SQLITE_DONE)
-        code = fail(q->db, rc, err);
-    done(b.st);
-    if (code != 0) {
-        free(v);
-        return code;
-    }
-    *ids = v;
-    *n = len;
-    return 0;
+    return load_rows(q, &b, sizeof(**ids), read_id_row, free_id_rows, (void **)ids, n, err);
 }
 
 /* ids_json - @ids[0..@n) as the JSON array the claim statements read through json_each(). */
@@ -1267,14 +1274,17 @@ static int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
     bind_int(&b, 5, f->create_to_ms > 0 ? f->create_to_ms : INT64_MAX);
     /* LIMIT -1 is no limit in SQLite */
     bind_int(&b, 6, f->limit == 0 || f->limit > INT64_MAX ? -1 : (int64_t)f->limit);
-    return load_many(q, &b, out, n, err);
+    return load_rows(q, &b, sizeof(**out), read_msg_row, free_msg_rows, (void **)out, n, err);
 }
 
 /* ---- the kv table (DTM topics) ---- */
 
-/* read_kv - the row in the current row of a KV_COLS query into @kv (zeroed). */
-static void read_kv(sqlite3_stmt *st, struct mr_kv *kv)
+/* read_kv_row - the current row of a KV_COLS query into the struct mr_kv @slot (zeroed). */
+static int read_kv_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
 {
+    struct mr_kv *kv = slot;
+
+    (void)err;
     kv->id = sqlite3_column_int64(st, 0);
     kv->cat = col_str(st, 1);
     kv->k = col_str(st, 2);
@@ -1282,40 +1292,19 @@ static void read_kv(sqlite3_stmt *st, struct mr_kv *kv)
     kv->version = sqlite3_column_int64(st, 4);
     kv->create_ms = sqlite3_column_int64(st, 5);
     kv->update_ms = sqlite3_column_int64(st, 6);
+    return 0;
+}
+
+static void free_kv_rows(void *v, size_t n)
+{
+    mr_store_kvs_free(v, n);
 }
 
 /* load_kvs - run the bound KV_COLS query @b into a new array. */
 static int load_kvs(struct sq_store *q, struct binder *b, struct mr_kv **out, size_t *n,
                     struct mr_err *err)
 {
-    struct mr_kv *v = NULL;
-    size_t cap = 0;
-    size_t len = 0;
-    int rc = b->rc;
-    int code = 0;
-
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(b->st);
-        if (rc != SQLITE_ROW)
-            break;
-        if (len == cap) {
-            cap = cap != 0 ? cap * 2 : 8;
-            v = mr_xrealloc(v, cap * sizeof(*v));
-        }
-        memset(&v[len], 0, sizeof(*v));
-        read_kv(b->st, &v[len]);
-        len++;
-    }
-    if (rc != SQLITE_DONE)
-        code = fail(q->db, rc, err);
-    done(b->st);
-    if (code != 0) {
-        mr_store_kvs_free(v, len);
-        return code;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return load_rows(q, b, sizeof(**out), read_kv_row, free_kv_rows, (void **)out, n, err);
 }
 
 static int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
