@@ -111,7 +111,7 @@ static const size_t batch_sizes[] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
 #define STMT_LIST(X)                                                                               \
     X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?")                                 \
     X(ST_STEPS, "SELECT " STEP_COLS " FROM step WHERE msg_id = ? ORDER BY id")                     \
-    /* msg_id order comes from step_branch; load_steps_in() puts each message's in id order */     \
+    /* msg_id order comes from step_branch; my_load_steps_in() puts each message's in id order */ \
     X(ST_STEPS_IN, "SELECT " STEP_COLS " FROM step WHERE msg_id IN " IN_LIST " ORDER BY msg_id")   \
     X(ST_MSG_INSERT,                                                                               \
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
@@ -459,7 +459,7 @@ static int parse_host(struct my_conf *c, const char *p, size_t n, struct mr_err 
 }
 
 /* conf_free - free what parse_uri filled in. */
-static void conf_free(struct my_conf *c)
+static void my_conf_free(struct my_conf *c)
 {
     free(c->user);
     free(c->pass);
@@ -474,7 +474,7 @@ static void conf_free(struct my_conf *c)
  * parse_uri - "//USER[:PASS]@[HOST[:PORT]]/DB[?name=value&...]", the part of
  * the URI after "mysql:". Error texts never repeat the password.
  */
-static int parse_uri(const char *rest, struct my_conf *c, struct mr_err *err)
+static int my_uri_parse(const char *rest, struct my_conf *c, struct mr_err *err)
 {
     const char *s;
     const char *end;
@@ -595,20 +595,20 @@ static int fail(struct my_store *ms, unsigned int e, const char *msg, struct mr_
 }
 
 /* stmt_fail - fail() with @st's error. */
-static int stmt_fail(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
+static int my_stmt_fail(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
 {
     return fail(ms, mysql_stmt_errno(st), mysql_stmt_error(st), err);
 }
 
 /* db_fail - fail() with the connection's error. */
-static int db_fail(struct my_store *ms, struct mr_err *err)
+static int my_db_fail(struct my_store *ms, struct mr_err *err)
 {
     return fail(ms, mysql_errno(ms->db), mysql_error(ms->db), err);
 }
 
 /* ---- parameters ---- */
 
-static void p_reset(struct my_store *ms)
+static void my_p_reset(struct my_store *ms)
 {
     ms->p.n = 0;
 }
@@ -624,7 +624,7 @@ static MYSQL_BIND *p_next(struct my_store *ms)
     return b;
 }
 
-static void p_int(struct my_store *ms, int64_t v)
+static void my_p_int(struct my_store *ms, int64_t v)
 {
     MYSQL_BIND *b = p_next(ms);
     unsigned int i = ms->p.n - 1;
@@ -635,7 +635,7 @@ static void p_int(struct my_store *ms, int64_t v)
 }
 
 /* p_bytes - @n bytes at @s as a string or blob parameter (@type); borrowed until executed. */
-static void p_bytes(struct my_store *ms, enum enum_field_types type, const void *s, size_t n)
+static void my_p_bytes(struct my_store *ms, enum enum_field_types type, const void *s, size_t n)
 {
     MYSQL_BIND *b = p_next(ms);
     unsigned int i = ms->p.n - 1;
@@ -648,16 +648,16 @@ static void p_bytes(struct my_store *ms, enum enum_field_types type, const void 
 }
 
 /* p_text - @s as a string; NULL binds '' (the schema keeps strings non-NULL). */
-static void p_text(struct my_store *ms, const char *s)
+static void my_p_text(struct my_store *ms, const char *s)
 {
-    p_bytes(ms, MYSQL_TYPE_STRING, s, s != NULL ? strlen(s) : 0);
+    my_p_bytes(ms, MYSQL_TYPE_STRING, s, s != NULL ? strlen(s) : 0);
 }
 
 /* p_text_or_null - @s, NULL as SQL NULL. */
-static void p_text_or_null(struct my_store *ms, const char *s)
+static void my_p_text_or_null(struct my_store *ms, const char *s)
 {
     if (s != NULL) {
-        p_text(ms, s);
+        my_p_text(ms, s);
         return;
     }
     p_next(ms)->buffer_type = MYSQL_TYPE_NULL;
@@ -669,49 +669,49 @@ static void p_text_or_null(struct my_store *ms, const char *s)
  * on a final state, else set to @lease_owner until @lease_until_ms when that is
  * not NULL, else kept. One list for the single and the batched statement.
  */
-static void p_transition(struct my_store *ms, int to, int64_t now_ms, int64_t next_cron_ms,
+static void my_p_transition(struct my_store *ms, int to, int64_t now_ms, int64_t next_cron_ms,
                          int next_cron_interval, const char *lease_owner, int64_t lease_until_ms)
 {
     bool final = mr_msg_state_is_final(to);
     bool lease = !final && lease_owner != NULL;
 
-    p_text(ms, mr_msg_state_name(to));
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_SUCCEED);
-    p_int(ms, now_ms);
-    p_int(ms, to == MR_MSG_FAILED);
-    p_int(ms, now_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_ms);
-    p_int(ms, next_cron_ms >= 0);
-    p_int(ms, next_cron_interval);
-    p_int(ms, final || lease);
-    p_text(ms, lease ? lease_owner : "");
-    p_int(ms, final || lease);
-    p_int(ms, lease ? lease_until_ms : 0);
+    my_p_text(ms, mr_msg_state_name(to));
+    my_p_int(ms, now_ms);
+    my_p_int(ms, to == MR_MSG_SUCCEED);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, to == MR_MSG_FAILED);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, next_cron_ms >= 0);
+    my_p_int(ms, next_cron_ms);
+    my_p_int(ms, next_cron_ms >= 0);
+    my_p_int(ms, next_cron_interval);
+    my_p_int(ms, final || lease);
+    my_p_text(ms, lease ? lease_owner : "");
+    my_p_int(ms, final || lease);
+    my_p_int(ms, lease ? lease_until_ms : 0);
 }
 
 
-/* exec - execute @st with the parameters bound since p_reset(). */
-static int exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
+/* exec - execute @st with the parameters bound since my_p_reset(). */
+static int my_exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
 {
     /* a count mismatch is a bug in this file, not bad input */
     assert(mysql_stmt_param_count(st) == ms->p.n);
     if (ms->p.n > 0 && mysql_stmt_bind_param(st, ms->p.b) != 0)
-        return stmt_fail(ms, st, err);
+        return my_stmt_fail(ms, st, err);
     if (mysql_stmt_execute(st) != 0)
-        return stmt_fail(ms, st, err);
+        return my_stmt_fail(ms, st, err);
     return 0;
 }
 
-/* exec_id - exec() of the fixed statement @id. */
-static int exec_id(struct my_store *ms, enum stmt_id id, struct mr_err *err)
+/* exec_id - my_exec() of the fixed statement @id. */
+static int my_exec_id(struct my_store *ms, enum stmt_id id, struct mr_err *err)
 {
-    return exec(ms, ms->st[id], err);
+    return my_exec(ms, ms->st[id], err);
 }
 
 /* changed - rows the last execute of @id matched (CLIENT_FOUND_ROWS). */
-static uint64_t changed(struct my_store *ms, enum stmt_id id)
+static uint64_t my_changed(struct my_store *ms, enum stmt_id id)
 {
     return (uint64_t)mysql_stmt_affected_rows(ms->st[id]);
 }
@@ -719,7 +719,7 @@ static uint64_t changed(struct my_store *ms, enum stmt_id id)
 /* ---- rows ---- */
 
 /* row_clear - free the strings of the current row that were not taken. */
-static void row_clear(struct row *r)
+static void my_row_clear(struct row *r)
 {
     unsigned int i;
 
@@ -730,21 +730,21 @@ static void row_clear(struct row *r)
 }
 
 /*
- * open_rows - execute @st and get its whole result ready for next_row(), each
+ * open_rows - execute @st and get its whole result ready for my_next_row(), each
  * column read as @layout says ('i' integer, 's' string or blob). Strings are
- * bound with no buffer: next_row() learns each length, then fetches it whole.
+ * bound with no buffer: my_next_row() learns each length, then fetches it whole.
  */
-static int open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, struct mr_err *err)
+static int my_open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, struct mr_err *err)
 {
     struct row *r = &ms->row;
     unsigned int i;
     int code;
 
-    code = exec(ms, st, err);
+    code = my_exec(ms, st, err);
     if (code != 0)
         return code;
     if (mysql_stmt_store_result(st) != 0)
-        return stmt_fail(ms, st, err);
+        return my_stmt_fail(ms, st, err);
     assert(mysql_stmt_field_count(st) == strlen(layout) && strlen(layout) <= MAX_COLS);
     r->layout = layout;
     r->n = (unsigned int)strlen(layout);
@@ -764,7 +764,7 @@ static int open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, st
         }
     }
     if (mysql_stmt_bind_result(st, r->b) != 0) {
-        code = stmt_fail(ms, st, err);
+        code = my_stmt_fail(ms, st, err);
         mysql_stmt_free_result(st);
         return code;
     }
@@ -772,18 +772,18 @@ static int open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, st
 }
 
 /* next_row - read the next row of @st: 1 when there is one, 0 at the end, or an error. */
-static int next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
+static int my_next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
 {
     struct row *r = &ms->row;
     unsigned int i;
     int rc;
 
-    row_clear(r);
+    my_row_clear(r);
     rc = mysql_stmt_fetch(st);
     if (rc == MYSQL_NO_DATA)
         return 0;
     if (rc == 1)
-        return stmt_fail(ms, st, err);
+        return my_stmt_fail(ms, st, err);
     for (i = 0; i < r->n; i++) {
         MYSQL_BIND b;
         unsigned long got = 0;
@@ -800,20 +800,20 @@ static int next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
         b.buffer_length = r->len[i];
         b.length = &got;
         if (mysql_stmt_fetch_column(st, &b, i, 0) != 0)
-            return stmt_fail(ms, st, err);
+            return my_stmt_fail(ms, st, err);
     }
     return 1;
 }
 
 /* close_rows - done with @st's result. */
-static void close_rows(struct my_store *ms, MYSQL_STMT *st)
+static void my_close_rows(struct my_store *ms, MYSQL_STMT *st)
 {
-    row_clear(&ms->row);
+    my_row_clear(&ms->row);
     mysql_stmt_free_result(st);
 }
 
 /* take - string column @i of the current row (owned result; NULL for SQL NULL). */
-static char *take(struct my_store *ms, unsigned int i)
+static char *my_take(struct my_store *ms, unsigned int i)
 {
     char *s = ms->row.s[i];
 
@@ -821,10 +821,10 @@ static char *take(struct my_store *ms, unsigned int i)
     return s;
 }
 
-/* take_str - take(), with NULL read as "". */
-static char *take_str(struct my_store *ms, unsigned int i)
+/* take_str - my_take(), with NULL read as "". */
+static char *my_take_str(struct my_store *ms, unsigned int i)
 {
-    char *s = take(ms, i);
+    char *s = my_take(ms, i);
 
     return s != NULL ? s : mr_xstrdup("");
 }
@@ -865,17 +865,17 @@ static void disconnect(struct my_store *ms)
 }
 
 /* query - run fixed SQL text of ours (never data) and discard any result. */
-static int query(struct my_store *ms, const char *sql, struct mr_err *err)
+static int my_query(struct my_store *ms, const char *sql, struct mr_err *err)
 {
     MYSQL_RES *res;
 
     if (mysql_real_query(ms->db, sql, strlen(sql)) != 0)
-        return db_fail(ms, err);
+        return my_db_fail(ms, err);
     res = mysql_store_result(ms->db);
     if (res != NULL)
         mysql_free_result(res);
     else if (mysql_field_count(ms->db) != 0)
-        return db_fail(ms, err);
+        return my_db_fail(ms, err);
     return 0;
 }
 
@@ -884,7 +884,7 @@ static int query(struct my_store *ms, const char *sql, struct mr_err *err)
  * no row or NULL). *e is the MySQL error number (0 on success), so a caller
  * can tell "no such table" from a failure.
  */
-static int query_int(struct my_store *ms, const char *sql, int64_t *v, unsigned int *e,
+static int my_query_int(struct my_store *ms, const char *sql, int64_t *v, unsigned int *e,
                      struct mr_err *err)
 {
     MYSQL_RES *res;
@@ -894,12 +894,12 @@ static int query_int(struct my_store *ms, const char *sql, int64_t *v, unsigned 
     *e = 0;
     if (mysql_real_query(ms->db, sql, strlen(sql)) != 0) {
         *e = mysql_errno(ms->db);
-        return db_fail(ms, err);
+        return my_db_fail(ms, err);
     }
     res = mysql_store_result(ms->db);
     if (res == NULL) {
         *e = mysql_errno(ms->db);
-        return db_fail(ms, err);
+        return my_db_fail(ms, err);
     }
     row = mysql_fetch_row(res);
     if (row != NULL && row[0] != NULL)
@@ -909,7 +909,7 @@ static int query_int(struct my_store *ms, const char *sql, int64_t *v, unsigned 
 }
 
 /* prepare_sql - a prepared statement of @sql, with IN_LIST expanded to IN_CHUNK placeholders. */
-static int prepare_sql(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr_err *err)
+static int my_prepare(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr_err *err)
 {
     struct mr_buf text = MR_BUF_INIT(MR_BUF_UNBOUNDED);
     const char *mark = strstr(sql, IN_LIST);
@@ -929,9 +929,9 @@ static int prepare_sql(struct my_store *ms, const char *sql, MYSQL_STMT **out, s
     }
     st = mysql_stmt_init(ms->db);
     if (st == NULL) {
-        code = db_fail(ms, err);
+        code = my_db_fail(ms, err);
     } else if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
-        code = stmt_fail(ms, st, err);
+        code = my_stmt_fail(ms, st, err);
         mysql_stmt_close(st);
     } else {
         *out = st;
@@ -944,7 +944,7 @@ static int prepare_sql(struct my_store *ms, const char *sql, MYSQL_STMT **out, s
 static int schema_version(struct my_store *ms, int64_t *v, struct mr_err *err)
 {
     unsigned int e;
-    int code = query_int(ms, "SELECT COALESCE(MAX(version), 0) FROM schema_version", v, &e, err);
+    int code = my_query_int(ms, "SELECT COALESCE(MAX(version), 0) FROM schema_version", v, &e, err);
 
     if (code != 0 && e == ER_NO_SUCH_TABLE) {
         mr_err_clear(err);
@@ -972,7 +972,7 @@ static int check_not_newer(int64_t have, struct mr_err *err)
 }
 
 /* check_schema - the database must be at exactly the version compiled in. */
-static int check_schema(struct my_store *ms, struct mr_err *err)
+static int my_check_schema(struct my_store *ms, struct mr_err *err)
 {
     int64_t have;
     int code = schema_version(ms, &have, err);
@@ -1004,13 +1004,13 @@ static int session(struct my_store *ms, struct mr_err *err)
              "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', "
              "time_zone = '+00:00', innodb_lock_wait_timeout = %u",
              ms->conf.lock_wait);
-    code = query(ms, sql, err);
+    code = my_query(ms, sql, err);
     if (code == 0)
-        code = query(ms, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", err);
+        code = my_query(ms, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", err);
     if (code == 0)
-        code = query_int(ms, "SELECT @@innodb_autoinc_lock_mode", &mode, &e, err);
+        code = my_query_int(ms, "SELECT @@innodb_autoinc_lock_mode", &mode, &e, err);
     if (code == 0)
-        code = query_int(ms, "SELECT @@auto_increment_increment", &ms->id_step, &e, err);
+        code = my_query_int(ms, "SELECT @@auto_increment_increment", &ms->id_step, &e, err);
     /* modes 0 and 1 give a multi-row INSERT consecutive ids; mode 2 only increasing ones */
     ms->ids_consecutive = mode != 2;
     if (ms->id_step < 1)
@@ -1023,7 +1023,7 @@ static int session(struct my_store *ms, struct mr_err *err)
  * migration's connection, which may run several statements in one call)
  * check the schema and prepare every fixed statement.
  */
-static int connect_db(struct my_store *ms, bool admin, struct mr_err *err)
+static int my_connect(struct my_store *ms, bool admin, struct mr_err *err)
 {
     const struct my_conf *c = &ms->conf;
     unsigned long flags = CLIENT_FOUND_ROWS | (admin ? CLIENT_MULTI_STATEMENTS : 0);
@@ -1056,9 +1056,9 @@ static int connect_db(struct my_store *ms, bool admin, struct mr_err *err)
     }
     code = session(ms, err);
     if (code == 0 && !admin)
-        code = check_schema(ms, err);
+        code = my_check_schema(ms, err);
     for (i = 0; code == 0 && !admin && i < ST_COUNT; i++)
-        code = prepare_sql(ms, stmt_sql[i], &ms->st[i], err);
+        code = my_prepare(ms, stmt_sql[i], &ms->st[i], err);
     if (code != 0)
         disconnect(ms);
     return code;
@@ -1069,7 +1069,7 @@ static int ensure(struct my_store *ms, struct mr_err *err)
 {
     if (ms->db != NULL && !ms->broken)
         return 0;
-    return connect_db(ms, false, err);
+    return my_connect(ms, false, err);
 }
 
 /* tx_usable - inside a transaction: MR_EUNAVAIL / MR_EBUSY if the server has dropped it. */
@@ -1094,15 +1094,15 @@ static int my_ready(struct mr_store *s, struct mr_err *err)
 /* ---- reading messages ---- */
 
 /* read_msg - the message in the current row of a MSG_COLS query. */
-static int read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
+static int my_read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
 {
     struct row *r = &ms->row;
     struct mr_msg *m = mr_msg_new(0);
     char *state;
 
     m->id = r->v[0];
-    m->gid = take_str(ms, 1);
-    state = take_str(ms, 2);
+    m->gid = my_take_str(ms, 1);
+    state = my_take_str(ms, 2);
     m->state = mr_msg_state_parse(state);
     if (m->state < 0) {
         mr_err_set(err, MR_ESTORE, "store: message '%s' has unknown state '%s'", m->gid, state);
@@ -1111,10 +1111,10 @@ static int read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err
         return MR_ESTORE;
     }
     free(state);
-    m->query_prepared = take_str(ms, 3);
-    m->protocol = take_str(ms, 4);
-    m->custom_data = take_str(ms, 5);
-    m->branch_headers = take_str(ms, 6);
+    m->query_prepared = my_take_str(ms, 3);
+    m->protocol = my_take_str(ms, 4);
+    m->custom_data = my_take_str(ms, 5);
+    m->branch_headers = my_take_str(ms, 6);
     m->concurrent = r->v[7] != 0;
     m->wait_result = r->v[8] != 0;
     m->timeout_to_fail = (int)r->v[9];
@@ -1127,15 +1127,15 @@ static int read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err
     m->rollback_ms = r->v[16];
     m->next_cron_ms = r->v[17];
     m->next_cron_interval = (int)r->v[18];
-    m->owner = take_str(ms, 19);
+    m->owner = my_take_str(ms, 19);
     m->lease_until_ms = r->v[20];
-    m->result = take_str(ms, 21);
+    m->result = my_take_str(ms, 21);
     *out = m;
     return 0;
 }
 
 /* add_step - append the step in the current row of a STEP_COLS query to @m. */
-static int add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct mr_err *err)
+static int my_add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct mr_err *err)
 {
     struct row *r = &ms->row;
     struct mr_step *sp;
@@ -1147,11 +1147,11 @@ static int add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct m
     /* count the step before reading it, so mr_msg_free() frees a half-read one */
     m->nsteps++;
     sp->id = r->v[1];
-    sp->branch_id = take_str(ms, 2);
-    sp->url = take_str(ms, 3);
+    sp->branch_id = my_take_str(ms, 2);
+    sp->url = my_take_str(ms, 3);
     sp->payload_len = r->null[4] ? 0 : (size_t)r->len[4];
-    sp->payload = take_str(ms, 4);
-    state = take_str(ms, 5);
+    sp->payload = my_take_str(ms, 4);
+    state = my_take_str(ms, 5);
     sp->state = mr_step_state_parse(state);
     if (sp->state < 0) {
         mr_err_set(err, MR_ESTORE, "store: step %lld has unknown state '%s'", (long long)sp->id,
@@ -1161,7 +1161,7 @@ static int add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct m
     }
     free(state);
     sp->attempts = (int)r->v[6];
-    sp->last_error = take(ms, 7);
+    sp->last_error = my_take(ms, 7);
     sp->create_ms = r->v[8];
     sp->update_ms = r->v[9];
     sp->finish_ms = r->v[10];
@@ -1175,27 +1175,27 @@ static int load_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
     size_t cap = 0;
     int code;
 
-    p_reset(ms);
-    p_int(ms, m->id);
-    code = open_rows(ms, st, STEP_LAYOUT, err);
+    my_p_reset(ms);
+    my_p_int(ms, m->id);
+    code = my_open_rows(ms, st, STEP_LAYOUT, err);
     if (code != 0)
         return code;
     for (;;) {
-        code = next_row(ms, st, err);
+        code = my_next_row(ms, st, err);
         if (code <= 0)
             break;
-        code = add_step(ms, m, &cap, err);
+        code = my_add_step(ms, m, &cap, err);
         if (code != 0)
             break;
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     return code;
 }
 
-/* A reader of the current row into a zeroed array slot, for load_rows(). */
+/* A reader of the current row into a zeroed array slot, for my_load_rows(). */
 typedef int (*read_row_fn)(struct my_store *ms, void *slot, struct mr_err *err);
 
-/* A destructor of the first @n slots of an array load_rows() filled. */
+/* A destructor of the first @n slots of an array my_load_rows() filled. */
 typedef void (*free_rows_fn)(void *v, size_t n);
 
 /*
@@ -1205,7 +1205,7 @@ typedef void (*free_rows_fn)(void *v, size_t n);
  * leaves it freeable), are freed with @free_rows. Owned result: *out, *n
  * elements (NULL, 0 for none).
  */
-static int load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,
+static int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,
                      read_row_fn read, free_rows_fn free_rows, void **out, size_t *n,
                      struct mr_err *err)
 {
@@ -1216,11 +1216,11 @@ static int load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, si
 
     *out = NULL;
     *n = 0;
-    code = open_rows(ms, st, layout, err);
+    code = my_open_rows(ms, st, layout, err);
     if (code != 0)
         return code;
     for (;;) {
-        code = next_row(ms, st, err);
+        code = my_next_row(ms, st, err);
         if (code <= 0)
             break;
         if (len + 1 > cap)
@@ -1231,7 +1231,7 @@ static int load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, si
         if (code != 0)
             break;
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     if (code != 0) {
         free_rows(v, len);
         return code;
@@ -1241,10 +1241,10 @@ static int load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, si
     return 0;
 }
 
-/* read_msg_row, free_msg_rows - load_rows() of messages (struct mr_msg *, no steps). */
+/* read_msg_row, free_msg_rows - my_load_rows() of messages (struct mr_msg *, no steps). */
 static int read_msg_row(struct my_store *ms, void *slot, struct mr_err *err)
 {
-    return read_msg(ms, slot, err);
+    return my_read_msg(ms, slot, err);
 }
 
 static void free_msg_rows(void *v, size_t n)
@@ -1253,10 +1253,10 @@ static void free_msg_rows(void *v, size_t n)
 }
 
 /* load_msgs - run the bound MSG_COLS query @id into a new array (no steps). */
-static int load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, size_t *n,
+static int my_load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, size_t *n,
                      struct mr_err *err)
 {
-    return load_rows(ms, ms->st[id], MSG_LAYOUT, sizeof(**out), read_msg_row, free_msg_rows,
+    return my_load_rows(ms, ms->st[id], MSG_LAYOUT, sizeof(**out), read_msg_row, free_msg_rows,
                      (void **)out, n, err);
 }
 
@@ -1268,8 +1268,8 @@ static void my_close(struct mr_store *s)
 
     /* closing rolls back an open transaction, on the server */
     disconnect(ms);
-    row_clear(&ms->row);
-    conf_free(&ms->conf);
+    my_row_clear(&ms->row);
+    my_conf_free(&ms->conf);
     free(ms);
 }
 
@@ -1280,14 +1280,14 @@ static int my_begin(struct mr_store *s, struct mr_err *err)
 
     code = ensure(ms, err);
     if (code == 0) {
-        code = query(ms, "START TRANSACTION", err);
+        code = my_query(ms, "START TRANSACTION", err);
         /* a connection the server dropped while it sat idle (a restart, wait_timeout) shows
            only now; nothing was done in it, so connect again and try once more */
         if (code == MR_EUNAVAIL) {
             mr_err_clear(err);
             code = ensure(ms, err);
             if (code == 0)
-                code = query(ms, "START TRANSACTION", err);
+                code = my_query(ms, "START TRANSACTION", err);
         }
     }
     if (code == 0)
@@ -1300,7 +1300,7 @@ static void my_rollback(struct mr_store *s)
     struct my_store *ms = my(s);
 
     if (ms->db != NULL && !ms->broken)
-        query(ms, "ROLLBACK", NULL);
+        my_query(ms, "ROLLBACK", NULL);
     ms->tx_lost = false;
 }
 
@@ -1310,7 +1310,7 @@ static void my_rollback(struct mr_store *s)
  */
 static int my_commit(struct mr_store *s, struct mr_err *err)
 {
-    return query(my(s), "COMMIT", err);
+    return my_query(my(s), "COMMIT", err);
 }
 
 static int my_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
@@ -1321,9 +1321,9 @@ static int my_msg_get(struct mr_store *s, const char *gid, bool with_steps, stru
     size_t n = 0;
     int code;
 
-    p_reset(ms);
-    p_text(ms, gid);
-    code = load_msgs(ms, ST_MSG_BY_GID, &v, &n, err);
+    my_p_reset(ms);
+    my_p_text(ms, gid);
+    code = my_load_msgs(ms, ST_MSG_BY_GID, &v, &n, err);
     if (code != 0 || n == 0)
         return code;
     if (with_steps)
@@ -1352,7 +1352,7 @@ static int step_insert_stmt(struct my_store *ms, size_t k, MYSQL_STMT **out, str
     for (i = 0; i < k; i++)
         mr_buf_adds(&sql,
                     i > 0 ? ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    code = prepare_sql(ms, sql.p, &ms->ins[k], err);
+    code = my_prepare(ms, sql.p, &ms->ins[k], err);
     mr_buf_release(&sql);
     *out = ms->ins[k];
     return code;
@@ -1365,21 +1365,21 @@ static int step_ids_read_back(struct my_store *ms, struct mr_msg *m, struct mr_e
     size_t i = 0;
     int code;
 
-    p_reset(ms);
-    p_int(ms, m->id);
-    code = open_rows(ms, st, "i", err);
+    my_p_reset(ms);
+    my_p_int(ms, m->id);
+    code = my_open_rows(ms, st, "i", err);
     if (code != 0)
         return code;
     /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
     for (;;) {
-        code = next_row(ms, st, err);
+        code = my_next_row(ms, st, err);
         if (code <= 0)
             break;
         if (i < m->nsteps)
             m->steps[i].id = ms->row.v[0];
         i++;
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     if (code == 0 && i != m->nsteps)
         code = mr_err_set(err, MR_ESTORE, "store: message '%s': %zu steps written, %zu read back",
                           m->gid, m->nsteps, i);
@@ -1387,18 +1387,18 @@ static int step_ids_read_back(struct my_store *ms, struct mr_msg *m, struct mr_e
 }
 
 /* bind_step - the STEP_PARAMS parameters of step @sp of message @msg_id. */
-static void bind_step(struct my_store *ms, int64_t msg_id, const struct mr_step *sp)
+static void my_bind_step(struct my_store *ms, int64_t msg_id, const struct mr_step *sp)
 {
-    p_int(ms, msg_id);
-    p_text(ms, sp->branch_id);
-    p_text(ms, sp->url);
-    p_bytes(ms, MYSQL_TYPE_BLOB, sp->payload, sp->payload != NULL ? sp->payload_len : 0);
-    p_text(ms, mr_step_state_name(sp->state));
-    p_int(ms, sp->attempts);
-    p_text_or_null(ms, sp->last_error);
-    p_int(ms, sp->create_ms);
-    p_int(ms, sp->update_ms);
-    p_int(ms, sp->finish_ms);
+    my_p_int(ms, msg_id);
+    my_p_text(ms, sp->branch_id);
+    my_p_text(ms, sp->url);
+    my_p_bytes(ms, MYSQL_TYPE_BLOB, sp->payload, sp->payload != NULL ? sp->payload_len : 0);
+    my_p_text(ms, mr_step_state_name(sp->state));
+    my_p_int(ms, sp->attempts);
+    my_p_text_or_null(ms, sp->last_error);
+    my_p_int(ms, sp->create_ms);
+    my_p_int(ms, sp->update_ms);
+    my_p_int(ms, sp->finish_ms);
 }
 
 /* insert_steps - @m's steps, STEP_CHUNK rows per statement. */
@@ -1416,10 +1416,10 @@ static int insert_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *er
         code = step_insert_stmt(ms, k, &st, err);
         if (code != 0)
             return code;
-        p_reset(ms);
+        my_p_reset(ms);
         for (j = i; j < i + k; j++)
-            bind_step(ms, m->id, &m->steps[j]);
-        code = exec(ms, st, err);
+            my_bind_step(ms, m->id, &m->steps[j]);
+        code = my_exec(ms, st, err);
         if (code != 0)
             return code;
         first = (int64_t)mysql_stmt_insert_id(st);
@@ -1432,29 +1432,29 @@ static int insert_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *er
 }
 
 /* bind_msg - the MSG_PARAMS parameters of message @m's row. */
-static void bind_msg(struct my_store *ms, const struct mr_msg *m)
+static void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
 {
-    p_text(ms, m->gid);
-    p_text(ms, mr_msg_state_name(m->state));
-    p_text(ms, m->query_prepared);
-    p_text(ms, m->protocol != NULL ? m->protocol : "http");
-    p_text(ms, m->custom_data);
-    p_text(ms, m->branch_headers);
-    p_int(ms, m->concurrent);
-    p_int(ms, m->wait_result);
-    p_int(ms, m->timeout_to_fail);
-    p_int(ms, m->retry_interval);
-    p_int(ms, m->request_timeout);
-    p_int(ms, m->delay);
-    p_int(ms, m->create_ms);
-    p_int(ms, m->update_ms);
-    p_int(ms, m->finish_ms);
-    p_int(ms, m->rollback_ms);
-    p_int(ms, m->next_cron_ms);
-    p_int(ms, m->next_cron_interval);
-    p_text(ms, m->result);
-    p_text(ms, m->owner);
-    p_int(ms, m->lease_until_ms);
+    my_p_text(ms, m->gid);
+    my_p_text(ms, mr_msg_state_name(m->state));
+    my_p_text(ms, m->query_prepared);
+    my_p_text(ms, m->protocol != NULL ? m->protocol : "http");
+    my_p_text(ms, m->custom_data);
+    my_p_text(ms, m->branch_headers);
+    my_p_int(ms, m->concurrent);
+    my_p_int(ms, m->wait_result);
+    my_p_int(ms, m->timeout_to_fail);
+    my_p_int(ms, m->retry_interval);
+    my_p_int(ms, m->request_timeout);
+    my_p_int(ms, m->delay);
+    my_p_int(ms, m->create_ms);
+    my_p_int(ms, m->update_ms);
+    my_p_int(ms, m->finish_ms);
+    my_p_int(ms, m->rollback_ms);
+    my_p_int(ms, m->next_cron_ms);
+    my_p_int(ms, m->next_cron_interval);
+    my_p_text(ms, m->result);
+    my_p_text(ms, m->owner);
+    my_p_int(ms, m->lease_until_ms);
 }
 
 /*
@@ -1470,9 +1470,9 @@ static int my_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *er
     size_t i;
     int code;
 
-    p_reset(ms);
-    bind_msg(ms, m);
-    code = exec(ms, st, err);
+    my_p_reset(ms);
+    my_bind_msg(ms, m);
+    code = my_exec(ms, st, err);
     if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
         return mr_err_set(err, MR_EEXIST, "store: message '%s' already exists", m->gid);
     if (code != 0)
@@ -1484,9 +1484,9 @@ static int my_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *er
         return 0;
     if (code != MR_EBUSY && code != MR_EUNAVAIL) {
         /* the transaction is still alive: undo the message row (the steps cascade) */
-        p_reset(ms);
-        p_int(ms, m->id);
-        if (exec_id(ms, ST_MSG_DELETE, NULL) != 0)
+        my_p_reset(ms);
+        my_p_int(ms, m->id);
+        if (my_exec_id(ms, ST_MSG_DELETE, NULL) != 0)
             ms->tx_lost = true; /* could not undo: the caller must roll back */
     }
     m->id = 0;
@@ -1503,17 +1503,17 @@ static int read_state(struct my_store *ms, const char *gid, char *state, size_t 
     int code;
 
     state[0] = '\0';
-    p_reset(ms);
-    p_text(ms, gid);
-    code = open_rows(ms, st, "s", err);
+    my_p_reset(ms);
+    my_p_text(ms, gid);
+    code = my_open_rows(ms, st, "s", err);
     if (code != 0)
         return code;
-    code = next_row(ms, st, err);
+    code = my_next_row(ms, st, err);
     if (code > 0) {
         snprintf(state, size, "%s", ms->row.s[0] != NULL ? ms->row.s[0] : "");
         code = 0;
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     return code;
 }
 
@@ -1524,12 +1524,12 @@ static int my_msg_transition(struct mr_store *s, const char *gid, int from, int 
     char state[32];
     int code;
 
-    p_reset(ms);
-    p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval, NULL, 0);
-    p_text(ms, gid);
-    p_text(ms, mr_msg_state_name(from));
-    code = exec_id(ms, ST_TRANSITION, err);
-    if (code != 0 || changed(ms, ST_TRANSITION) > 0)
+    my_p_reset(ms);
+    my_p_transition(ms, to, now_ms, next_cron_ms, next_cron_interval, NULL, 0);
+    my_p_text(ms, gid);
+    my_p_text(ms, mr_msg_state_name(from));
+    code = my_exec_id(ms, ST_TRANSITION, err);
+    if (code != 0 || my_changed(ms, ST_TRANSITION) > 0)
         return code;
 
     /* nothing changed: tell a missing message from one in another state */
@@ -1548,14 +1548,14 @@ static int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
     struct my_store *ms = my(s);
     int code;
 
-    p_reset(ms);
-    p_int(ms, next_cron_ms);
-    p_int(ms, interval >= 0);
-    p_int(ms, interval);
-    p_int(ms, now_ms);
-    p_text(ms, gid);
-    code = exec_id(ms, ST_SCHEDULE, err);
-    if (code == 0 && changed(ms, ST_SCHEDULE) == 0)
+    my_p_reset(ms);
+    my_p_int(ms, next_cron_ms);
+    my_p_int(ms, interval >= 0);
+    my_p_int(ms, interval);
+    my_p_int(ms, now_ms);
+    my_p_text(ms, gid);
+    code = my_exec_id(ms, ST_SCHEDULE, err);
+    if (code == 0 && my_changed(ms, ST_SCHEDULE) == 0)
         return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
     return code;
 }
@@ -1589,7 +1589,7 @@ static int multi_stmt(struct my_store *ms, enum multi_id id, size_t k, MYSQL_STM
         mr_buf_adds(&sql, d->item);
     }
     mr_buf_adds(&sql, d->tail);
-    code = prepare_sql(ms, sql.p, slot, err);
+    code = my_prepare(ms, sql.p, slot, err);
     mr_buf_release(&sql);
     *out = *slot;
     return code;
@@ -1599,7 +1599,7 @@ static int multi_stmt(struct my_store *ms, enum multi_id id, size_t k, MYSQL_STM
  * in_list - one chunk's IN list: the batch statement @id of the smallest of
  * batch_sizes[] that holds the @k (1..MR_STORE_BATCH_CHUNK) items, prepared at
  * its first use (into *@out), and the items bound after the parameters bound
- * since p_reset(), the last one repeated to fill it. The items are the gids
+ * since my_p_reset(), the last one repeated to fill it. The items are the gids
  * at @gids, or when @gids is NULL the ids at @ids. Nothing is bound on failure.
  */
 static int in_list(struct my_store *ms, enum multi_id id, const char *const *gids,
@@ -1614,9 +1614,9 @@ static int in_list(struct my_store *ms, enum multi_id id, const char *const *gid
     code = multi_stmt(ms, id, batch_sizes[bi], &ms->mt[id][bi], out, err);
     for (j = 0; code == 0 && j < batch_sizes[bi]; j++) {
         if (gids != NULL)
-            p_text(ms, gids[j < k ? j : k - 1]);
+            my_p_text(ms, gids[j < k ? j : k - 1]);
         else
-            p_int(ms, ids[j < k ? j : k - 1]);
+            my_p_int(ms, ids[j < k ? j : k - 1]);
     }
     return code;
 }
@@ -1646,12 +1646,12 @@ static size_t id_at(const int64_t *ids, size_t k, int64_t id)
 }
 
 /* bind_ids - IN_CHUNK ids of @v from @from (padded with the last one). */
-static void bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t from)
+static void my_bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t from)
 {
     size_t j;
 
     for (j = 0; j < IN_CHUNK; j++)
-        p_int(ms, v[from + j < n ? from + j : n - 1]->id);
+        my_p_int(ms, v[from + j < n ? from + j : n - 1]->id);
 }
 
 /* steps_by_id - put @m's steps in id order (insertion sort: a message has few, often sorted). */
@@ -1676,7 +1676,7 @@ static void steps_by_id(struct mr_msg *m)
  * step_branch index gives for free (msg_id, id would be a filesort, and a
  * second read of each row).
  */
-static int load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
+static int my_load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
                          struct mr_err *err)
 {
     MYSQL_STMT *st = ms->st[ST_STEPS_IN];
@@ -1685,15 +1685,15 @@ static int load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_
     size_t cur = from;
     int code;
 
-    p_reset(ms);
-    bind_ids(ms, v, n, from);
-    code = open_rows(ms, st, STEP_LAYOUT, err);
+    my_p_reset(ms);
+    my_bind_ids(ms, v, n, from);
+    code = my_open_rows(ms, st, STEP_LAYOUT, err);
     if (code != 0)
         return code;
     for (;;) {
         size_t tries;
 
-        code = next_row(ms, st, err);
+        code = my_next_row(ms, st, err);
         if (code <= 0)
             break;
         /* rows come in msg_id order, the chunk in its own: find the owner, usually the last */
@@ -1704,11 +1704,11 @@ static int load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_
                               (long long)ms->row.v[0]);
             break;
         }
-        code = add_step(ms, v[cur], &caps[cur - from], err);
+        code = my_add_step(ms, v[cur], &caps[cur - from], err);
         if (code != 0)
             break;
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     for (cur = from; code == 0 && cur < end; cur++)
         steps_by_id(v[cur]);
     return code;
@@ -1731,18 +1731,18 @@ static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, boo
     size_t at;
     int code;
 
-    p_reset(ms);
+    my_p_reset(ms);
     code = in_list(ms, MT_GET, gids, NULL, k, &st, err);
     if (code != 0)
         return code;
-    code = open_rows(ms, st, MSG_LAYOUT, err);
+    code = my_open_rows(ms, st, MSG_LAYOUT, err);
     if (code != 0)
         return code;
     for (;;) {
-        code = next_row(ms, st, err);
+        code = my_next_row(ms, st, err);
         if (code <= 0)
             break;
-        code = read_msg(ms, &m, err);
+        code = my_read_msg(ms, &m, err);
         if (code != 0)
             break;
         at = gid_at(gids, k, m->gid);
@@ -1753,9 +1753,9 @@ static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, boo
             mr_msg_free(m); /* a repeated gid: one position has it */
         }
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     if (code == 0 && with_steps && nfound > 0)
-        code = load_steps_in(ms, found, nfound, 0, err);
+        code = my_load_steps_in(ms, found, nfound, 0, err);
     return code;
 }
 
@@ -1790,22 +1790,22 @@ static int msg_ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_
         k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
         for (j = 0; j < k; j++)
             gids[j] = v[i + j]->gid;
-        p_reset(ms);
+        my_p_reset(ms);
         code = in_list(ms, MT_IDS_BY_GID, gids, NULL, k, &st, err);
         if (code != 0)
             break;
-        code = open_rows(ms, st, "is", err);
+        code = my_open_rows(ms, st, "is", err);
         if (code != 0)
             break;
         for (;;) {
-            code = next_row(ms, st, err);
+            code = my_next_row(ms, st, err);
             if (code <= 0)
                 break;
             j = gid_at(gids, k, ms->row.s[1] != NULL ? ms->row.s[1] : "");
             if (j < k)
                 v[i + j]->id = ms->row.v[0];
         }
-        close_rows(ms, st);
+        my_close_rows(ms, st);
     }
     return code;
 }
@@ -1829,16 +1829,16 @@ static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v,
             ids[j] = v[i + j]->id;
             got[j] = 0;
         }
-        p_reset(ms);
+        my_p_reset(ms);
         code = in_list(ms, MT_STEP_IDS, NULL, ids, k, &st, err);
         if (code != 0)
             break;
-        code = open_rows(ms, st, "ii", err);
+        code = my_open_rows(ms, st, "ii", err);
         if (code != 0)
             break;
         /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
         for (;;) {
-            code = next_row(ms, st, err);
+            code = my_next_row(ms, st, err);
             if (code <= 0)
                 break;
             j = id_at(ids, k, ms->row.v[0]);
@@ -1847,7 +1847,7 @@ static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v,
             if (j < k)
                 got[j]++;
         }
-        close_rows(ms, st);
+        my_close_rows(ms, st);
         for (j = 0; code == 0 && j < k; j++) {
             if (got[j] != v[i + j]->nsteps)
                 code = mr_err_set(err, MR_ESTORE,
@@ -1875,10 +1875,10 @@ static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t 
         code = multi_stmt(ms, MT_MSG_INSERT, k, &ms->rows[0][k], &st, err);
         if (code != 0)
             return code;
-        p_reset(ms);
+        my_p_reset(ms);
         for (j = 0; j < k; j++)
-            bind_msg(ms, v[i + j]);
-        code = exec(ms, st, err);
+            my_bind_msg(ms, v[i + j]);
+        code = my_exec(ms, st, err);
         if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
             return mr_err_set(err, MR_EEXIST, "store: a message of the batch already exists");
         if (code != 0)
@@ -1915,17 +1915,17 @@ static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t
         code = multi_stmt(ms, MT_STEP_INSERT, k, &ms->rows[1][k], &st, err);
         if (code != 0)
             return code;
-        p_reset(ms);
+        my_p_reset(ms);
         for (i = 0; i < k; i++) {
             while (si >= v[mi]->nsteps) {
                 mi++;
                 si = 0;
             }
             rows[i] = &v[mi]->steps[si];
-            bind_step(ms, v[mi]->id, rows[i]);
+            my_bind_step(ms, v[mi]->id, rows[i]);
             si++;
         }
-        code = exec(ms, st, err);
+        code = my_exec(ms, st, err);
         if (code != 0)
             return code;
         first = (int64_t)mysql_stmt_insert_id(st);
@@ -1973,14 +1973,14 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
 {
     int code;
 
-    p_reset(ms);
-    p_transition(ms, a->to, a->now_ms, a->next_cron_ms, a->next_cron_interval, a->lease_owner,
+    my_p_reset(ms);
+    my_p_transition(ms, a->to, a->now_ms, a->next_cron_ms, a->next_cron_interval, a->lease_owner,
                  a->lease_until_ms);
-    p_text(ms, mr_msg_state_name(a->from));
+    my_p_text(ms, mr_msg_state_name(a->from));
     code = in_list(ms, MT_TRANSITION, gids, NULL, k, out, err);
     if (code != 0)
         return code;
-    return exec(ms, *out, err);
+    return my_exec(ms, *out, err);
 }
 
 /*
@@ -2000,7 +2000,7 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
     size_t at;
     int code;
 
-    code = query(ms, "SAVEPOINT msgrelay_tr", err);
+    code = my_query(ms, "SAVEPOINT msgrelay_tr", err);
     if (code == 0)
         code = transition_update(ms, gids, k, a, &st, err);
     if (code != 0)
@@ -2010,20 +2010,20 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
             changed[at] = true;
         return 0;
     }
-    code = query(ms, "ROLLBACK TO SAVEPOINT msgrelay_tr", err);
+    code = my_query(ms, "ROLLBACK TO SAVEPOINT msgrelay_tr", err);
     if (code != 0)
         return code;
 
-    p_reset(ms);
-    p_text(ms, mr_msg_state_name(a->from));
+    my_p_reset(ms);
+    my_p_text(ms, mr_msg_state_name(a->from));
     code = in_list(ms, MT_LOCK_STATE, gids, NULL, k, &st, err);
     if (code != 0)
         return code;
-    code = open_rows(ms, st, "s", err);
+    code = my_open_rows(ms, st, "s", err);
     if (code != 0)
         return code;
     for (;;) {
-        code = next_row(ms, st, err);
+        code = my_next_row(ms, st, err);
         if (code <= 0)
             break;
         at = gid_at(gids, k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
@@ -2032,7 +2032,7 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
             found++;
         }
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     if (code != 0 || found == 0)
         return code;
     return transition_update(ms, gids, k, a, &st, err);
@@ -2076,17 +2076,17 @@ static int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
     size_t i;
     int code;
 
-    p_reset(ms);
-    p_int(ms, now_ms);
-    p_int(ms, now_ms);
-    p_int(ms, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    code = load_msgs(ms, ST_CLAIM, &v, &len, err);
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    code = my_load_msgs(ms, ST_CLAIM, &v, &len, err);
     for (i = 0; code == 0 && i < len; i += IN_CHUNK) {
-        p_reset(ms);
-        p_text(ms, owner);
-        p_int(ms, lease_until_ms);
-        bind_ids(ms, v, len, i);
-        code = exec_id(ms, ST_LEASE_IN, err);
+        my_p_reset(ms);
+        my_p_text(ms, owner);
+        my_p_int(ms, lease_until_ms);
+        my_bind_ids(ms, v, len, i);
+        code = my_exec_id(ms, ST_LEASE_IN, err);
     }
     for (i = 0; code == 0 && i < len; i++) {
         free(v[i]->owner);
@@ -2094,7 +2094,7 @@ static int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
         v[i]->lease_until_ms = lease_until_ms;
     }
     for (i = 0; code == 0 && i < len; i += IN_CHUNK)
-        code = load_steps_in(ms, v, len, i, err);
+        code = my_load_steps_in(ms, v, len, i, err);
     if (code != 0) {
         mr_store_msgs_free(v, len);
         return code;
@@ -2110,13 +2110,13 @@ static int step_exists(struct my_store *ms, int64_t step_id, bool *yes, struct m
     MYSQL_STMT *st = ms->st[ST_STEP_EXISTS];
     int code;
 
-    p_reset(ms);
-    p_int(ms, step_id);
-    code = open_rows(ms, st, "i", err);
+    my_p_reset(ms);
+    my_p_int(ms, step_id);
+    code = my_open_rows(ms, st, "i", err);
     if (code != 0)
         return code;
-    code = next_row(ms, st, err);
-    close_rows(ms, st);
+    code = my_next_row(ms, st, err);
+    my_close_rows(ms, st);
     *yes = code > 0;
     return code < 0 ? code : 0;
 }
@@ -2128,16 +2128,16 @@ static int my_step_record(struct mr_store *s, int64_t step_id, bool success, con
     bool yes = false;
     int code;
 
-    p_reset(ms);
-    p_int(ms, now_ms);
-    p_int(ms, success);
-    p_int(ms, success);
-    p_int(ms, now_ms);
-    p_int(ms, success);
-    p_text_or_null(ms, error);
-    p_int(ms, step_id);
-    code = exec_id(ms, ST_STEP_RECORD, err);
-    if (code != 0 || changed(ms, ST_STEP_RECORD) > 0)
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, success);
+    my_p_int(ms, success);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, success);
+    my_p_text_or_null(ms, error);
+    my_p_int(ms, step_id);
+    code = my_exec_id(ms, ST_STEP_RECORD, err);
+    if (code != 0 || my_changed(ms, ST_STEP_RECORD) > 0)
         return code;
 
     /* nothing changed: a missing step, or one whose message is no longer submitted */
@@ -2156,15 +2156,15 @@ static int my_msg_release(struct mr_store *s, const char *gid, const char *owner
 {
     struct my_store *ms = my(s);
 
-    p_reset(ms);
-    p_int(ms, next_cron_ms);
-    p_int(ms, interval >= 0);
-    p_int(ms, interval);
-    p_text_or_null(ms, result);
-    p_int(ms, now_ms);
-    p_text(ms, gid);
-    p_text(ms, owner);
-    return exec_id(ms, ST_RELEASE, err);
+    my_p_reset(ms);
+    my_p_int(ms, next_cron_ms);
+    my_p_int(ms, interval >= 0);
+    my_p_int(ms, interval);
+    my_p_text_or_null(ms, result);
+    my_p_int(ms, now_ms);
+    my_p_text(ms, gid);
+    my_p_text(ms, owner);
+    return my_exec_id(ms, ST_RELEASE, err);
 }
 
 /* mark_ids - run the bound id query @st and set res[j] = @val for each id it returns. */
@@ -2174,18 +2174,18 @@ static int mark_ids(struct my_store *ms, MYSQL_STMT *st, const int64_t *ids, siz
     size_t at;
     int code;
 
-    code = open_rows(ms, st, "i", err);
+    code = my_open_rows(ms, st, "i", err);
     if (code != 0)
         return code;
     for (;;) {
-        code = next_row(ms, st, err);
+        code = my_next_row(ms, st, err);
         if (code <= 0)
             break;
         at = id_at(ids, k, ms->row.v[0]);
         if (at < k)
             res[at] = val;
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     return code;
 }
 
@@ -2201,13 +2201,13 @@ static int succeed_chunk(struct my_store *ms, const int64_t *ids, size_t k, int6
     size_t j;
     int code;
 
-    p_reset(ms);
-    p_int(ms, now_ms);
-    p_int(ms, now_ms);
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, now_ms);
     code = in_list(ms, MT_STEPS_OK, NULL, ids, k, &st, err);
     if (code != 0)
         return code;
-    code = exec(ms, st, err);
+    code = my_exec(ms, st, err);
     if (code != 0)
         return code;
     for (j = 0; j < k; j++)
@@ -2216,12 +2216,12 @@ static int succeed_chunk(struct my_store *ms, const int64_t *ids, size_t k, int6
         return 0;
     for (j = 0; j < k; j++)
         res[j] = MR_ENOENT;
-    p_reset(ms);
+    my_p_reset(ms);
     code = in_list(ms, MT_STEPS_EXIST, NULL, ids, k, &st, err);
     if (code == 0)
         code = mark_ids(ms, st, ids, k, res, MR_ECONFLICT, err);
     if (code == 0) {
-        p_reset(ms);
+        my_p_reset(ms);
         code = in_list(ms, MT_STEPS_LIVE, NULL, ids, k, &st, err);
     }
     if (code == 0)
@@ -2270,16 +2270,16 @@ static int release_run(struct my_store *ms, const struct mr_store_release *v, si
         c = k - i < MR_STORE_BATCH_CHUNK ? k - i : MR_STORE_BATCH_CHUNK;
         for (j = 0; j < c; j++)
             gids[j] = v[i + j].gid;
-        p_reset(ms);
-        p_int(ms, v[i].next_cron_ms);
-        p_int(ms, v[i].interval >= 0);
-        p_int(ms, v[i].interval);
-        p_text_or_null(ms, v[i].result);
-        p_int(ms, now_ms);
-        p_text(ms, owner);
+        my_p_reset(ms);
+        my_p_int(ms, v[i].next_cron_ms);
+        my_p_int(ms, v[i].interval >= 0);
+        my_p_int(ms, v[i].interval);
+        my_p_text_or_null(ms, v[i].result);
+        my_p_int(ms, now_ms);
+        my_p_text(ms, owner);
         code = in_list(ms, MT_RELEASE, gids, NULL, c, &st, err);
         if (code == 0)
-            code = exec(ms, st, err);
+            code = my_exec(ms, st, err);
     }
     return code;
 }
@@ -2305,9 +2305,9 @@ static int my_release_owner(struct mr_store *s, const char *owner, struct mr_err
     struct my_store *ms = my(s);
 
     /* one statement in autocommit mode: its own transaction */
-    p_reset(ms);
-    p_text(ms, owner);
-    return exec_id(ms, ST_RELEASE_OWNER, err);
+    my_p_reset(ms);
+    my_p_text(ms, owner);
+    return my_exec_id(ms, ST_RELEASE_OWNER, err);
 }
 
 static int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
@@ -2316,18 +2316,18 @@ static int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_e
     MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
     int code;
 
-    p_reset(ms);
-    p_int(ms, now_ms);
-    p_int(ms, now_ms);
-    code = open_rows(ms, st, "i", err);
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, now_ms);
+    code = my_open_rows(ms, st, "i", err);
     if (code != 0)
         return code;
-    code = next_row(ms, st, err);
+    code = my_next_row(ms, st, err);
     if (code > 0) {
         *n = (long)ms->row.v[0];
         code = 0;
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     return code;
 }
 
@@ -2346,18 +2346,18 @@ static int my_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
         id = ST_LIST_GID;
     else if (f->state != MR_MSG_NONE)
         id = ST_LIST_STATE;
-    p_reset(ms);
+    my_p_reset(ms);
     if (id == ST_LIST_GID) {
-        p_text(ms, f->gid);
-        p_text(ms, mr_msg_state_name(f->state));
+        my_p_text(ms, f->gid);
+        my_p_text(ms, mr_msg_state_name(f->state));
     }
     if (id != ST_LIST_ALL)
-        p_text(ms, mr_msg_state_name(f->state));
-    p_int(ms, f->position > 0 ? f->position : INT64_MAX);
-    p_int(ms, f->create_from_ms);
-    p_int(ms, f->create_to_ms > 0 ? f->create_to_ms : INT64_MAX);
-    p_int(ms, f->limit == 0 || f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit);
-    return load_msgs(ms, id, out, n, err);
+        my_p_text(ms, mr_msg_state_name(f->state));
+    my_p_int(ms, f->position > 0 ? f->position : INT64_MAX);
+    my_p_int(ms, f->create_from_ms);
+    my_p_int(ms, f->create_to_ms > 0 ? f->create_to_ms : INT64_MAX);
+    my_p_int(ms, f->limit == 0 || f->limit > INT64_MAX ? INT64_MAX : (int64_t)f->limit);
+    return my_load_msgs(ms, id, out, n, err);
 }
 
 /* ---- the kv table (DTM topics) ---- */
@@ -2369,9 +2369,9 @@ static int read_kv_row(struct my_store *ms, void *slot, struct mr_err *err)
 
     (void)err;
     kv->id = ms->row.v[0];
-    kv->cat = take_str(ms, 1);
-    kv->k = take_str(ms, 2);
-    kv->v = take_str(ms, 3);
+    kv->cat = my_take_str(ms, 1);
+    kv->k = my_take_str(ms, 2);
+    kv->v = my_take_str(ms, 3);
     kv->version = ms->row.v[4];
     kv->create_ms = ms->row.v[5];
     kv->update_ms = ms->row.v[6];
@@ -2387,7 +2387,7 @@ static void free_kv_rows(void *v, size_t n)
 static int load_kvs(struct my_store *ms, enum stmt_id id, struct mr_kv **out, size_t *n,
                     struct mr_err *err)
 {
-    return load_rows(ms, ms->st[id], KV_LAYOUT, sizeof(**out), read_kv_row, free_kv_rows,
+    return my_load_rows(ms, ms->st[id], KV_LAYOUT, sizeof(**out), read_kv_row, free_kv_rows,
                      (void **)out, n, err);
 }
 
@@ -2399,9 +2399,9 @@ static int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct 
     size_t n = 0;
     int code;
 
-    p_reset(ms);
-    p_text(ms, cat);
-    p_text(ms, k);
+    my_p_reset(ms);
+    my_p_text(ms, cat);
+    my_p_text(ms, k);
     code = load_kvs(ms, ST_KV_GET, &v, &n, err);
     if (code == 0 && n > 0)
         *out = v;
@@ -2415,10 +2415,10 @@ static int my_kv_scan(struct mr_store *s, const char *cat, int64_t position, siz
 {
     struct my_store *ms = my(s);
 
-    p_reset(ms);
-    p_text(ms, cat);
-    p_int(ms, position > 0 ? position : INT64_MAX);
-    p_int(ms, limit == 0 || limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    my_p_reset(ms);
+    my_p_text(ms, cat);
+    my_p_int(ms, position > 0 ? position : INT64_MAX);
+    my_p_int(ms, limit == 0 || limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
     return load_kvs(ms, ST_KV_SCAN, out, n, err);
 }
 
@@ -2429,13 +2429,13 @@ static int my_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err
     MYSQL_STMT *st = ms->st[ST_KV_INSERT];
     int code;
 
-    p_reset(ms);
-    p_text(ms, kv->cat);
-    p_text(ms, kv->k);
-    p_text(ms, kv->v);
-    p_int(ms, kv->create_ms);
-    p_int(ms, kv->update_ms);
-    code = exec(ms, st, err);
+    my_p_reset(ms);
+    my_p_text(ms, kv->cat);
+    my_p_text(ms, kv->k);
+    my_p_text(ms, kv->v);
+    my_p_int(ms, kv->create_ms);
+    my_p_int(ms, kv->update_ms);
+    code = my_exec(ms, st, err);
     if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
         return mr_err_set(err, MR_EEXIST, "store: kv '%s/%s' already exists", kv->cat, kv->k);
     if (code != 0)
@@ -2451,13 +2451,13 @@ static int my_kv_update(struct mr_store *s, int64_t id, int64_t version, const c
     struct my_store *ms = my(s);
     int code;
 
-    p_reset(ms);
-    p_text(ms, v);
-    p_int(ms, now_ms);
-    p_int(ms, id);
-    p_int(ms, version);
-    code = exec_id(ms, ST_KV_UPDATE, err);
-    if (code == 0 && changed(ms, ST_KV_UPDATE) == 0)
+    my_p_reset(ms);
+    my_p_text(ms, v);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, id);
+    my_p_int(ms, version);
+    code = my_exec_id(ms, ST_KV_UPDATE, err);
+    if (code == 0 && my_changed(ms, ST_KV_UPDATE) == 0)
         return mr_err_set(err, MR_ECONFLICT, "store: kv row %lld changed concurrently",
                           (long long)id);
     return code;
@@ -2468,11 +2468,11 @@ static int my_kv_delete(struct mr_store *s, const char *cat, const char *k, stru
     struct my_store *ms = my(s);
     int code;
 
-    p_reset(ms);
-    p_text(ms, cat);
-    p_text(ms, k);
-    code = exec_id(ms, ST_KV_DELETE, err);
-    if (code == 0 && changed(ms, ST_KV_DELETE) == 0)
+    my_p_reset(ms);
+    my_p_text(ms, cat);
+    my_p_text(ms, k);
+    code = my_exec_id(ms, ST_KV_DELETE, err);
+    if (code == 0 && my_changed(ms, ST_KV_DELETE) == 0)
         return mr_err_set(err, MR_ENOENT, "store: no kv '%s/%s'", cat, k);
     return code;
 }
@@ -2487,17 +2487,17 @@ static int my_relay_get(struct mr_store *s, const char *relay_id, struct mr_stor
     int code;
 
     memset(out, 0, sizeof(*out));
-    p_reset(ms);
-    p_text(ms, relay_id);
-    code = open_rows(ms, st, RELAY_LAYOUT, err);
+    my_p_reset(ms);
+    my_p_text(ms, relay_id);
+    code = my_open_rows(ms, st, RELAY_LAYOUT, err);
     if (code != 0)
         return code;
-    code = next_row(ms, st, err);
+    code = my_next_row(ms, st, err);
     if (code == 1) {
-        out->relay_id = take_str(ms, 0);
-        out->instance = take_str(ms, 1);
-        out->host = take_str(ms, 2);
-        out->machine = take_str(ms, 3);
+        out->relay_id = my_take_str(ms, 0);
+        out->instance = my_take_str(ms, 1);
+        out->host = my_take_str(ms, 2);
+        out->machine = my_take_str(ms, 3);
         out->pid = ms->row.v[4];
         out->pid_start = ms->row.v[5];
         out->started_ms = ms->row.v[6];
@@ -2506,20 +2506,20 @@ static int my_relay_get(struct mr_store *s, const char *relay_id, struct mr_stor
     } else if (code == 0) {
         code = mr_err_set(err, MR_ENOENT, "store: relay id '%s' is not registered", relay_id);
     }
-    close_rows(ms, st);
+    my_close_rows(ms, st);
     return code;
 }
 
 /* p_relay - @r's columns after the relay id (instance .. heartbeat_until). */
 static void p_relay(struct my_store *ms, const struct mr_store_relay *r)
 {
-    p_text(ms, r->instance);
-    p_text(ms, r->host);
-    p_text(ms, r->machine);
-    p_int(ms, r->pid);
-    p_int(ms, r->pid_start);
-    p_int(ms, r->started_ms);
-    p_int(ms, r->heartbeat_until_ms);
+    my_p_text(ms, r->instance);
+    my_p_text(ms, r->host);
+    my_p_text(ms, r->machine);
+    my_p_int(ms, r->pid);
+    my_p_int(ms, r->pid_start);
+    my_p_int(ms, r->started_ms);
+    my_p_int(ms, r->heartbeat_until_ms);
 }
 
 /* my_relay_insert - a duplicate key rolls back only the statement: the transaction goes on. */
@@ -2529,10 +2529,10 @@ static int my_relay_insert(struct mr_store *s, const struct mr_store_relay *r, s
     MYSQL_STMT *st = ms->st[ST_RELAY_INSERT];
     int code;
 
-    p_reset(ms);
-    p_text(ms, r->relay_id);
+    my_p_reset(ms);
+    my_p_text(ms, r->relay_id);
     p_relay(ms, r);
-    code = exec(ms, st, err);
+    code = my_exec(ms, st, err);
     if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
         return mr_err_set(err, MR_EEXIST, "store: relay id '%s' is registered", r->relay_id);
     return code;
@@ -2544,12 +2544,12 @@ static int my_relay_replace(struct mr_store *s, const struct mr_store_relay *r,
     struct my_store *ms = my(s);
     int code;
 
-    p_reset(ms);
+    my_p_reset(ms);
     p_relay(ms, r);
-    p_text(ms, r->relay_id);
-    p_text(ms, old_instance);
-    code = exec_id(ms, ST_RELAY_REPLACE, err);
-    if (code == 0 && changed(ms, ST_RELAY_REPLACE) == 0)
+    my_p_text(ms, r->relay_id);
+    my_p_text(ms, old_instance);
+    code = my_exec_id(ms, ST_RELAY_REPLACE, err);
+    if (code == 0 && my_changed(ms, ST_RELAY_REPLACE) == 0)
         return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' changed concurrently",
                           r->relay_id);
     return code;
@@ -2563,12 +2563,12 @@ static int my_relay_heartbeat(struct mr_store *s, const char *relay_id, const ch
 
     /* one statement in autocommit mode: its own transaction; CLIENT_FOUND_ROWS counts a
        row matched with the same value */
-    p_reset(ms);
-    p_int(ms, until_ms);
-    p_text(ms, relay_id);
-    p_text(ms, instance);
-    code = exec_id(ms, ST_RELAY_HEARTBEAT, err);
-    if (code == 0 && changed(ms, ST_RELAY_HEARTBEAT) == 0)
+    my_p_reset(ms);
+    my_p_int(ms, until_ms);
+    my_p_text(ms, relay_id);
+    my_p_text(ms, instance);
+    code = my_exec_id(ms, ST_RELAY_HEARTBEAT, err);
+    if (code == 0 && my_changed(ms, ST_RELAY_HEARTBEAT) == 0)
         return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' is no longer held by %s",
                           relay_id, instance);
     return code;
@@ -2579,10 +2579,10 @@ static int my_relay_unregister(struct mr_store *s, const char *relay_id, const c
 {
     struct my_store *ms = my(s);
 
-    p_reset(ms);
-    p_text(ms, relay_id);
-    p_text(ms, instance);
-    return exec_id(ms, ST_RELAY_DELETE, err);
+    my_p_reset(ms);
+    my_p_text(ms, relay_id);
+    my_p_text(ms, instance);
+    return my_exec_id(ms, ST_RELAY_DELETE, err);
 }
 
 static const struct mr_store_engine mysql_engine = {
@@ -2620,13 +2620,13 @@ static const struct mr_store_engine mysql_engine = {
 };
 
 /* handle_new - a disconnected handle for the URI rest @rest. */
-static int handle_new(const char *rest, struct my_store **out, struct mr_err *err)
+static int my_handle_new(const char *rest, struct my_store **out, struct mr_err *err)
 {
     struct my_store *ms = mr_xcalloc(1, sizeof(*ms));
     int code;
 
     ms->base.eng = &mysql_engine;
-    code = parse_uri(rest, &ms->conf, err);
+    code = my_uri_parse(rest, &ms->conf, err);
     if (code != 0) {
         my_close(&ms->base);
         return code;
@@ -2644,17 +2644,17 @@ static int run_script(struct my_store *ms, const char *sql, struct mr_err *err)
     int status;
 
     if (mysql_real_query(ms->db, sql, strlen(sql)) != 0)
-        return db_fail(ms, err);
+        return my_db_fail(ms, err);
     do {
         res = mysql_store_result(ms->db);
         if (res != NULL)
             mysql_free_result(res);
         else if (mysql_field_count(ms->db) != 0)
-            return db_fail(ms, err);
+            return my_db_fail(ms, err);
         status = mysql_next_result(ms->db);
     } while (status == 0);
     if (status > 0)
-        return db_fail(ms, err);
+        return my_db_fail(ms, err);
     return 0;
 }
 
@@ -2664,14 +2664,14 @@ static int record_version(struct my_store *ms, int version, struct mr_err *err)
     MYSQL_STMT *st = NULL;
     int code;
 
-    code = prepare_sql(ms, "INSERT INTO schema_version (version, applied_time) VALUES (?, ?)", &st,
+    code = my_prepare(ms, "INSERT INTO schema_version (version, applied_time) VALUES (?, ?)", &st,
                        err);
     if (code != 0)
         return code;
-    p_reset(ms);
-    p_int(ms, version);
-    p_int(ms, mr_now_ms());
-    code = exec(ms, st, err);
+    my_p_reset(ms);
+    my_p_int(ms, version);
+    my_p_int(ms, mr_now_ms());
+    code = my_exec(ms, st, err);
     mysql_stmt_close(st);
     return code;
 }
@@ -2709,15 +2709,15 @@ int mr_store_mysql_migrate(const char *rest, struct mr_err *err)
     unsigned int e;
     int code;
 
-    code = handle_new(rest, &ms, err);
+    code = my_handle_new(rest, &ms, err);
     if (code != 0)
         return code;
-    code = connect_db(ms, true, err);
+    code = my_connect(ms, true, err);
     /* one migration at a time per database: relays started together with --migrate queue here;
        the lock ends with the connection should we fail before releasing it */
     if (code == 0)
-        code = query_int(ms, "SELECT GET_LOCK(CONCAT('msgrelay.migrate.', DATABASE()), 60)", &got,
-                         &e, err);
+        code = my_query_int(ms, "SELECT GET_LOCK(CONCAT('msgrelay.migrate.', DATABASE()), 60)",
+                            &got, &e, err);
     if (code == 0 && got != 1)
         code = mr_err_set(err, MR_EBUSY, "store: another migration held the lock for 60 s");
     if (code == 0)
@@ -2732,10 +2732,10 @@ int mr_store_mysql_open(const char *rest, struct mr_store **out, struct mr_err *
     int code;
 
     *out = NULL;
-    code = handle_new(rest, &ms, err);
+    code = my_handle_new(rest, &ms, err);
     if (code != 0)
         return code;
-    code = connect_db(ms, false, err);
+    code = my_connect(ms, false, err);
     if (code != 0) {
         my_close(&ms->base);
         return code;
