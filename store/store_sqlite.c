@@ -30,7 +30,7 @@
 
 #define BUSY_TIMEOUT_MS 10000
 
-/* The msg columns every message query returns, in read_msg()'s order. */
+/* The msg columns every message query returns, in sq_read_msg()'s order. */
 #define MSG_COLS                                                                                   \
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
@@ -48,7 +48,7 @@
 /* How many columns MSG_COLS has: where the step columns of the claim's join start. */
 #define MSG_NCOLS 22
 
-/* The step columns, in read_step()'s order, of step aliased s (ST_STEPS reads them unqualified). */
+/* The step columns, in sq_read_step()'s order, of step aliased s (ST_STEPS: unqualified). */
 #define STEP_COLS_S                                                                                \
     "s.id, s.branch_id, s.url, s.payload, s.state, s.attempts, s.last_error, s.create_time, "      \
     "s.update_time, s.finish_time"
@@ -210,8 +210,8 @@ static struct sq_store *sq(struct mr_store *s)
     return (struct sq_store *)s;
 }
 
-/* fail - report SQLite result @rc as MR_EBUSY or MR_ESTORE with the connection's message. */
-static int fail(sqlite3 *db, int rc, struct mr_err *err)
+/* sq_fail - report SQLite result @rc as MR_EBUSY or MR_ESTORE with the connection's message. */
+static int sq_fail(sqlite3 *db, int rc, struct mr_err *err)
 {
     const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 
@@ -220,8 +220,8 @@ static int fail(sqlite3 *db, int rc, struct mr_err *err)
     return mr_err_set(err, MR_ESTORE, "sqlite: %s", msg);
 }
 
-/* done - make @st ready for its next use: reset, drop bindings. */
-static void done(sqlite3_stmt *st)
+/* sq_done - make @st ready for its next use: reset, drop bindings. */
+static void sq_done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -237,15 +237,15 @@ struct binder {
     int rc;
 };
 
-/* bind_text - bind @s; NULL binds '' (the schema keeps strings non-NULL). */
-static void bind_text(struct binder *b, int i, const char *s)
+/* sq_bind_text - bind @s; NULL binds '' (the schema keeps strings non-NULL). */
+static void sq_bind_text(struct binder *b, int i, const char *s)
 {
     if (b->rc == SQLITE_OK)
         b->rc = sqlite3_bind_text(b->st, i, s != NULL ? s : "", -1, SQLITE_STATIC);
 }
 
-/* bind_text_or_null - bind @s, NULL as SQL NULL. */
-static void bind_text_or_null(struct binder *b, int i, const char *s)
+/* sq_bind_text_or_null - bind @s, NULL as SQL NULL. */
+static void sq_bind_text_or_null(struct binder *b, int i, const char *s)
 {
     if (b->rc != SQLITE_OK)
         return;
@@ -255,29 +255,29 @@ static void bind_text_or_null(struct binder *b, int i, const char *s)
         b->rc = sqlite3_bind_text(b->st, i, s, -1, SQLITE_STATIC);
 }
 
-/* bind_blob - bind @n bytes at @p; never NULL (a NULL pointer would bind SQL NULL). */
-static void bind_blob(struct binder *b, int i, const void *p, size_t n)
+/* sq_bind_blob - bind @n bytes at @p; never NULL (a NULL pointer would bind SQL NULL). */
+static void sq_bind_blob(struct binder *b, int i, const void *p, size_t n)
 {
     if (b->rc == SQLITE_OK)
         b->rc = sqlite3_bind_blob64(b->st, i, p != NULL ? p : "", p != NULL ? n : 0, SQLITE_STATIC);
 }
 
-static void bind_int(struct binder *b, int i, int64_t v)
+static void sq_bind_int(struct binder *b, int i, int64_t v)
 {
     if (b->rc == SQLITE_OK)
         b->rc = sqlite3_bind_int64(b->st, i, v);
 }
 
-/* binder - start binding the statement @id of @q. */
-static struct binder binder(struct sq_store *q, enum stmt_id id)
+/* sq_binder - start binding the statement @id of @q. */
+static struct binder sq_binder(struct sq_store *q, enum stmt_id id)
 {
     struct binder b = {q->st[id], SQLITE_OK};
 
     return b;
 }
 
-/* run - step a bound write statement to its end. 0 or the mapped error; @st is reset either way. */
-static int run(struct sq_store *q, struct binder *b, struct mr_err *err)
+/* sq_run - step a bound write statement to its end. 0 or the mapped error; @st is reset. */
+static int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err)
 {
     int code = 0;
     int rc = b->rc;
@@ -286,37 +286,37 @@ static int run(struct sq_store *q, struct binder *b, struct mr_err *err)
         rc = sqlite3_step(b->st);
     /* read the message before the reset */
     if (rc != SQLITE_DONE)
-        code = fail(q->db, rc, err);
-    done(b->st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b->st);
     return code;
 }
 
-/* exec_stmt - run the parameterless statement @id (BEGIN, COMMIT, savepoints). */
-static int exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err)
+/* sq_exec_stmt - run the parameterless statement @id (BEGIN, COMMIT, savepoints). */
+static int sq_exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err)
 {
-    struct binder b = binder(q, id);
+    struct binder b = sq_binder(q, id);
 
-    return run(q, &b, err);
+    return sq_run(q, &b, err);
 }
 
 /* ---- reading rows ---- */
 
-/* col_str - column @i as a malloc'd string; NULL reads as "". */
-static char *col_str(sqlite3_stmt *st, int i)
+/* sq_col_str - column @i as a malloc'd string; NULL reads as "". */
+static char *sq_col_str(sqlite3_stmt *st, int i)
 {
     const unsigned char *p = sqlite3_column_text(st, i);
 
     return mr_xstrndup(p != NULL ? (const char *)p : "", (size_t)sqlite3_column_bytes(st, i));
 }
 
-/* read_msg - the message in the current row of a MSG_COLS query. */
-static int read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
+/* sq_read_msg - the message in the current row of a MSG_COLS query. */
+static int sq_read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
 {
     struct mr_msg *m = mr_msg_new(0);
     const char *state = (const char *)sqlite3_column_text(st, 2);
 
     m->id = sqlite3_column_int64(st, 0);
-    m->gid = col_str(st, 1);
+    m->gid = sq_col_str(st, 1);
     m->state = mr_msg_state_parse(state != NULL ? state : "");
     if (m->state < 0) {
         mr_err_set(err, MR_ESTORE, "store: message '%s' has unknown state '%s'", m->gid,
@@ -324,10 +324,10 @@ static int read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
         mr_msg_free(m);
         return MR_ESTORE;
     }
-    m->query_prepared = col_str(st, 3);
-    m->protocol = col_str(st, 4);
-    m->custom_data = col_str(st, 5);
-    m->branch_headers = col_str(st, 6);
+    m->query_prepared = sq_col_str(st, 3);
+    m->protocol = sq_col_str(st, 4);
+    m->custom_data = sq_col_str(st, 5);
+    m->branch_headers = sq_col_str(st, 6);
     m->concurrent = sqlite3_column_int(st, 7) != 0;
     m->wait_result = sqlite3_column_int(st, 8) != 0;
     m->timeout_to_fail = sqlite3_column_int(st, 9);
@@ -340,25 +340,25 @@ static int read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
     m->rollback_ms = sqlite3_column_int64(st, 16);
     m->next_cron_ms = sqlite3_column_int64(st, 17);
     m->next_cron_interval = sqlite3_column_int(st, 18);
-    m->owner = col_str(st, 19);
+    m->owner = sq_col_str(st, 19);
     m->lease_until_ms = sqlite3_column_int64(st, 20);
-    m->result = col_str(st, 21);
+    m->result = sq_col_str(st, 21);
     *out = m;
     return 0;
 }
 
 /*
- * read_step - the step in the current row of a query whose step columns (in
+ * sq_read_step - the step in the current row of a query whose step columns (in
  * ST_STEPS's order) start at column @c into @sp (zeroed).
  */
-static int read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err *err)
+static int sq_read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err *err)
 {
     const void *payload;
     const char *state = (const char *)sqlite3_column_text(st, c + 4);
 
     sp->id = sqlite3_column_int64(st, c);
-    sp->branch_id = col_str(st, c + 1);
-    sp->url = col_str(st, c + 2);
+    sp->branch_id = sq_col_str(st, c + 1);
+    sp->url = sq_col_str(st, c + 2);
     /* column_blob before column_bytes: the order SQLite documents as safe */
     payload = sqlite3_column_blob(st, c + 3);
     sp->payload_len = (size_t)sqlite3_column_bytes(st, c + 3);
@@ -372,15 +372,15 @@ static int read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err 
     }
     sp->attempts = sqlite3_column_int(st, c + 5);
     if (sqlite3_column_type(st, c + 6) != SQLITE_NULL)
-        sp->last_error = col_str(st, c + 6);
+        sp->last_error = sq_col_str(st, c + 6);
     sp->create_ms = sqlite3_column_int64(st, c + 7);
     sp->update_ms = sqlite3_column_int64(st, c + 8);
     sp->finish_ms = sqlite3_column_int64(st, c + 9);
     return 0;
 }
 
-/* step_add - a zeroed new last step of @m, growing its array (@cap) as needed. */
-static struct mr_step *step_add(struct mr_msg *m, size_t *cap)
+/* sq_step_add - a zeroed new last step of @m, growing its array (@cap) as needed. */
+static struct mr_step *sq_step_add(struct mr_msg *m, size_t *cap)
 {
     MR_ALLOC_GROW(m->steps, m->nsteps + 1, *cap);
     memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
@@ -392,28 +392,28 @@ static struct mr_step *step_add(struct mr_msg *m, size_t *cap)
 /* load_steps - attach @m's steps, in id (= branch insert) order. */
 static int load_steps(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
 {
-    struct binder b = binder(q, ST_STEPS);
+    struct binder b = sq_binder(q, ST_STEPS);
     size_t cap = 0;
     int rc;
 
-    bind_int(&b, 1, m->id);
+    sq_bind_int(&b, 1, m->id);
     rc = b.rc;
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(b.st);
         if (rc != SQLITE_ROW)
             break;
-        if (read_step(b.st, 0, step_add(m, &cap), err) != 0) {
-            done(b.st);
+        if (sq_read_step(b.st, 0, sq_step_add(m, &cap), err) != 0) {
+            sq_done(b.st);
             return MR_ESTORE;
         }
     }
     if (rc != SQLITE_DONE) {
-        int code = fail(q->db, rc, err);
+        int code = sq_fail(q->db, rc, err);
 
-        done(b.st);
+        sq_done(b.st);
         return code;
     }
-    done(b.st);
+    sq_done(b.st);
     return 0;
 }
 
@@ -432,16 +432,16 @@ static int load_one(struct sq_store *q, struct binder *b, bool with_steps, struc
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b->st);
     if (rc == SQLITE_DONE) {
-        done(b->st);
+        sq_done(b->st);
         return 0;
     }
     if (rc != SQLITE_ROW) {
-        code = fail(q->db, rc, err);
-        done(b->st);
+        code = sq_fail(q->db, rc, err);
+        sq_done(b->st);
         return code;
     }
-    code = read_msg(b->st, &m, err);
-    done(b->st);
+    code = sq_read_msg(b->st, &m, err);
+    sq_done(b->st);
     if (code == 0 && with_steps)
         code = load_steps(q, m, err);
     if (code != 0) {
@@ -452,19 +452,19 @@ static int load_one(struct sq_store *q, struct binder *b, bool with_steps, struc
     return 0;
 }
 
-/* A reader of the current row of a query into a zeroed array slot, for load_rows(). */
+/* A reader of the current row of a query into a zeroed array slot, for sq_load_rows(). */
 typedef int (*read_row_fn)(sqlite3_stmt *st, void *slot, struct mr_err *err);
 
-/* A destructor of the first @n slots of an array load_rows() filled. */
+/* A destructor of the first @n slots of an array sq_load_rows() filled. */
 typedef void (*free_rows_fn)(void *v, size_t n);
 
 /*
- * load_rows - run the bound query @b into a new array of elements of @size,
+ * sq_load_rows - run the bound query @b into a new array of elements of @size,
  * one per row, each read by @read. On an error the slots read so far, the
  * failed one included (zeroed before @read, which leaves it freeable), are
  * freed with @free_rows. Owned result: *out, *n elements (NULL, 0 for none).
  */
-static int load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn read,
+static int sq_load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn read,
                      free_rows_fn free_rows, void **out, size_t *n, struct mr_err *err)
 {
     char *v = NULL;
@@ -486,8 +486,8 @@ static int load_rows(struct sq_store *q, struct binder *b, size_t size, read_row
         code = read(b->st, v + (len - 1) * size, err);
     }
     if (code == 0 && rc != SQLITE_DONE)
-        code = fail(q->db, rc, err);
-    done(b->st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b->st);
     if (code != 0) {
         free_rows(v, len);
         return code;
@@ -497,10 +497,10 @@ static int load_rows(struct sq_store *q, struct binder *b, size_t size, read_row
     return 0;
 }
 
-/* read_msg_row, free_msg_rows - load_rows() of messages (struct mr_msg *, no steps). */
+/* read_msg_row, free_msg_rows - sq_load_rows() of messages (struct mr_msg *, no steps). */
 static int read_msg_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
 {
-    return read_msg(st, slot, err);
+    return sq_read_msg(st, slot, err);
 }
 
 static void free_msg_rows(void *v, size_t n)
@@ -510,13 +510,13 @@ static void free_msg_rows(void *v, size_t n)
 
 /* ---- open: pragmas and schema ---- */
 
-/* exec_sql - run fixed SQL text of ours (pragmas, schema files); never data. */
-static int exec_sql(sqlite3 *db, const char *sql, struct mr_err *err)
+/* sq_exec_sql - run fixed SQL text of ours (pragmas, schema files); never data. */
+static int sq_exec_sql(sqlite3 *db, const char *sql, struct mr_err *err)
 {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
     if (rc != SQLITE_OK)
-        return fail(db, rc, err);
+        return sq_fail(db, rc, err);
     return 0;
 }
 
@@ -535,7 +535,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *v, struct mr_err *er
         rc = SQLITE_DONE;
     }
     if (rc != SQLITE_DONE)
-        code = fail(db, rc, err);
+        code = sq_fail(db, rc, err);
     sqlite3_finalize(st);
     return code;
 }
@@ -585,18 +585,18 @@ static int record_version(sqlite3 *db, int version, struct mr_err *err)
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
-        code = fail(db, rc, err);
+        code = sq_fail(db, rc, err);
     sqlite3_finalize(st);
     return code;
 }
 
 /*
- * migrate - bring the schema to the newest version compiled in: every newer
+ * sq_migrate - bring the schema to the newest version compiled in: every newer
  * file, in order, in one IMMEDIATE transaction (so two processes opening a new
  * file at once do not both create it: the second re-reads the version under
  * the lock and finds nothing to do).
  */
-static int migrate(sqlite3 *db, struct mr_err *err)
+static int sq_migrate(sqlite3 *db, struct mr_err *err)
 {
     int latest = mr_store_sqlite_schema[mr_store_sqlite_schema_count - 1].version;
     int64_t have;
@@ -609,7 +609,7 @@ static int migrate(sqlite3 *db, struct mr_err *err)
     if (code != 0 || have == latest)
         return code;
 
-    code = exec_sql(db, "BEGIN IMMEDIATE", err);
+    code = sq_exec_sql(db, "BEGIN IMMEDIATE", err);
     if (code != 0)
         return code;
     code = schema_version(db, &have, err);
@@ -620,7 +620,7 @@ static int migrate(sqlite3 *db, struct mr_err *err)
 
         if (f->version <= have)
             continue;
-        code = exec_sql(db, f->sql, err);
+        code = sq_exec_sql(db, f->sql, err);
         if (code != 0) {
             mr_err_set(err, code, "store: schema %d: %s", f->version,
                        err != NULL ? err->msg : "failed");
@@ -629,7 +629,7 @@ static int migrate(sqlite3 *db, struct mr_err *err)
         code = record_version(db, f->version, err);
     }
     if (code == 0)
-        code = exec_sql(db, "COMMIT", err);
+        code = sq_exec_sql(db, "COMMIT", err);
     if (code != 0 && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return code;
@@ -651,7 +651,7 @@ static void sq_close(struct mr_store *s)
 
 static int sq_begin(struct mr_store *s, struct mr_err *err)
 {
-    return exec_stmt(sq(s), ST_BEGIN, err);
+    return sq_exec_stmt(sq(s), ST_BEGIN, err);
 }
 
 static void sq_rollback(struct mr_store *s)
@@ -659,13 +659,13 @@ static void sq_rollback(struct mr_store *s)
     struct sq_store *q = sq(s);
 
     if (!sqlite3_get_autocommit(q->db))
-        exec_stmt(q, ST_ROLLBACK, NULL);
+        sq_exec_stmt(q, ST_ROLLBACK, NULL);
 }
 
 /* sq_commit - a failed COMMIT may leave the transaction open: store.c rolls it back. */
 static int sq_commit(struct mr_store *s, struct mr_err *err)
 {
-    return exec_stmt(sq(s), ST_COMMIT, err);
+    return sq_exec_stmt(sq(s), ST_COMMIT, err);
 }
 
 /*
@@ -685,71 +685,71 @@ static int sq_msg_get(struct mr_store *s, const char *gid, bool with_steps, stru
                       struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_MSG_BY_GID);
+    struct binder b = sq_binder(q, ST_MSG_BY_GID);
 
-    bind_text(&b, 1, gid);
+    sq_bind_text(&b, 1, gid);
     return load_one(q, &b, with_steps, out, err);
 }
 
-/* insert_rows - the INSERTs of sq_msg_insert(), inside its savepoint. */
-static int insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
+/* sq_insert_rows - the INSERTs of sq_msg_insert(), inside its savepoint. */
+static int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
 {
-    struct binder b = binder(q, ST_MSG_INSERT);
+    struct binder b = sq_binder(q, ST_MSG_INSERT);
     size_t i;
     int code;
     int rc;
 
-    bind_text(&b, 1, m->gid);
-    bind_text(&b, 2, mr_msg_state_name(m->state));
-    bind_text(&b, 3, m->query_prepared);
-    bind_text(&b, 4, m->protocol != NULL ? m->protocol : "http");
-    bind_text(&b, 5, m->custom_data);
-    bind_text(&b, 6, m->branch_headers);
-    bind_int(&b, 7, m->concurrent);
-    bind_int(&b, 8, m->wait_result);
-    bind_int(&b, 9, m->timeout_to_fail);
-    bind_int(&b, 10, m->retry_interval);
-    bind_int(&b, 11, m->request_timeout);
-    bind_int(&b, 12, m->delay);
-    bind_int(&b, 13, m->create_ms);
-    bind_int(&b, 14, m->update_ms);
-    bind_int(&b, 15, m->finish_ms);
-    bind_int(&b, 16, m->rollback_ms);
-    bind_int(&b, 17, m->next_cron_ms);
-    bind_int(&b, 18, m->next_cron_interval);
-    bind_text(&b, 19, m->result);
-    bind_text(&b, 20, m->owner);
-    bind_int(&b, 21, m->lease_until_ms);
+    sq_bind_text(&b, 1, m->gid);
+    sq_bind_text(&b, 2, mr_msg_state_name(m->state));
+    sq_bind_text(&b, 3, m->query_prepared);
+    sq_bind_text(&b, 4, m->protocol != NULL ? m->protocol : "http");
+    sq_bind_text(&b, 5, m->custom_data);
+    sq_bind_text(&b, 6, m->branch_headers);
+    sq_bind_int(&b, 7, m->concurrent);
+    sq_bind_int(&b, 8, m->wait_result);
+    sq_bind_int(&b, 9, m->timeout_to_fail);
+    sq_bind_int(&b, 10, m->retry_interval);
+    sq_bind_int(&b, 11, m->request_timeout);
+    sq_bind_int(&b, 12, m->delay);
+    sq_bind_int(&b, 13, m->create_ms);
+    sq_bind_int(&b, 14, m->update_ms);
+    sq_bind_int(&b, 15, m->finish_ms);
+    sq_bind_int(&b, 16, m->rollback_ms);
+    sq_bind_int(&b, 17, m->next_cron_ms);
+    sq_bind_int(&b, 18, m->next_cron_interval);
+    sq_bind_text(&b, 19, m->result);
+    sq_bind_text(&b, 20, m->owner);
+    sq_bind_int(&b, 21, m->lease_until_ms);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        done(b.st);
+        sq_done(b.st);
         return mr_err_set(err, MR_EEXIST, "store: message '%s' already exists", m->gid);
     }
     if (rc != SQLITE_DONE) {
-        code = fail(q->db, rc, err);
-        done(b.st);
+        code = sq_fail(q->db, rc, err);
+        sq_done(b.st);
         return code;
     }
-    done(b.st);
+    sq_done(b.st);
     m->id = sqlite3_last_insert_rowid(q->db);
 
     for (i = 0; i < m->nsteps; i++) {
         struct mr_step *sp = &m->steps[i];
 
-        b = binder(q, ST_STEP_INSERT);
-        bind_int(&b, 1, m->id);
-        bind_text(&b, 2, sp->branch_id);
-        bind_text(&b, 3, sp->url);
-        bind_blob(&b, 4, sp->payload, sp->payload_len);
-        bind_text(&b, 5, mr_step_state_name(sp->state));
-        bind_int(&b, 6, sp->attempts);
-        bind_text_or_null(&b, 7, sp->last_error);
-        bind_int(&b, 8, sp->create_ms);
-        bind_int(&b, 9, sp->update_ms);
-        bind_int(&b, 10, sp->finish_ms);
-        code = run(q, &b, err);
+        b = sq_binder(q, ST_STEP_INSERT);
+        sq_bind_int(&b, 1, m->id);
+        sq_bind_text(&b, 2, sp->branch_id);
+        sq_bind_text(&b, 3, sp->url);
+        sq_bind_blob(&b, 4, sp->payload, sp->payload_len);
+        sq_bind_text(&b, 5, mr_step_state_name(sp->state));
+        sq_bind_int(&b, 6, sp->attempts);
+        sq_bind_text_or_null(&b, 7, sp->last_error);
+        sq_bind_int(&b, 8, sp->create_ms);
+        sq_bind_int(&b, 9, sp->update_ms);
+        sq_bind_int(&b, 10, sp->finish_ms);
+        code = sq_run(q, &b, err);
         if (code != 0)
             return code;
         sp->id = sqlite3_last_insert_rowid(q->db);
@@ -768,18 +768,18 @@ static int sq_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *er
     int code;
     int rel;
 
-    code = exec_stmt(q, ST_SAVEPOINT, err);
+    code = sq_exec_stmt(q, ST_SAVEPOINT, err);
     if (code != 0)
         return code;
-    code = insert_rows(q, m, err);
+    code = sq_insert_rows(q, m, err);
     if (code != 0) {
-        exec_stmt(q, ST_ROLLBACK_SP, NULL);
+        sq_exec_stmt(q, ST_ROLLBACK_SP, NULL);
         m->id = 0;
         for (i = 0; i < m->nsteps; i++)
             m->steps[i].id = 0;
     }
     /* after ROLLBACK TO, RELEASE just drops the savepoint */
-    rel = exec_stmt(q, ST_RELEASE_SP, code == 0 ? err : NULL);
+    rel = sq_exec_stmt(q, ST_RELEASE_SP, code == 0 ? err : NULL);
     return code != 0 ? code : rel;
 }
 
@@ -787,44 +787,44 @@ static int sq_msg_transition(struct mr_store *s, const char *gid, int from, int 
                              int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_TRANSITION);
+    struct binder b = sq_binder(q, ST_TRANSITION);
     const char *state;
     int code;
     int rc;
 
-    bind_text(&b, 1, gid);
-    bind_text(&b, 2, mr_msg_state_name(from));
-    bind_text(&b, 3, mr_msg_state_name(to));
-    bind_int(&b, 4, now_ms);
-    bind_int(&b, 5, next_cron_ms);
-    bind_int(&b, 6, next_cron_interval);
-    bind_int(&b, 7, mr_msg_state_is_final(to));
-    bind_text_or_null(&b, 8, NULL); /* the lease stays as it is */
-    code = run(q, &b, err);
+    sq_bind_text(&b, 1, gid);
+    sq_bind_text(&b, 2, mr_msg_state_name(from));
+    sq_bind_text(&b, 3, mr_msg_state_name(to));
+    sq_bind_int(&b, 4, now_ms);
+    sq_bind_int(&b, 5, next_cron_ms);
+    sq_bind_int(&b, 6, next_cron_interval);
+    sq_bind_int(&b, 7, mr_msg_state_is_final(to));
+    sq_bind_text_or_null(&b, 8, NULL); /* the lease stays as it is */
+    code = sq_run(q, &b, err);
     if (code != 0)
         return code;
     if (sqlite3_changes(q->db) > 0)
         return 0;
 
     /* nothing changed: tell a missing message from one in another state */
-    b = binder(q, ST_MSG_STATE);
-    bind_text(&b, 1, gid);
+    b = sq_binder(q, ST_MSG_STATE);
+    sq_bind_text(&b, 1, gid);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
     if (rc == SQLITE_DONE) {
-        done(b.st);
+        sq_done(b.st);
         return mr_err_set(err, MR_ENOENT, "store: no message '%s'", gid);
     }
     if (rc != SQLITE_ROW) {
-        code = fail(q->db, rc, err);
-        done(b.st);
+        code = sq_fail(q->db, rc, err);
+        sq_done(b.st);
         return code;
     }
     state = (const char *)sqlite3_column_text(b.st, 0);
     code = mr_err_set(err, MR_ECONFLICT, "store: message '%s' is '%s', not '%s'", gid,
                       state != NULL ? state : "", mr_msg_state_name(from));
-    done(b.st);
+    sq_done(b.st);
     return code;
 }
 
@@ -832,21 +832,21 @@ static int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cro
                            int64_t now_ms, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_SCHEDULE);
+    struct binder b = sq_binder(q, ST_SCHEDULE);
     int code;
 
-    bind_text(&b, 1, gid);
-    bind_int(&b, 2, next_cron_ms);
-    bind_int(&b, 3, interval);
-    bind_int(&b, 4, now_ms);
-    code = run(q, &b, err);
+    sq_bind_text(&b, 1, gid);
+    sq_bind_int(&b, 2, next_cron_ms);
+    sq_bind_int(&b, 3, interval);
+    sq_bind_int(&b, 4, now_ms);
+    code = sq_run(q, &b, err);
     if (code == 0 && sqlite3_changes(q->db) == 0)
         return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
     return code;
 }
 
 /*
- * sq_msg_insert_many - insert_rows() of each message, without sq_msg_insert()'s
+ * sq_msg_insert_many - sq_insert_rows() of each message, without sq_msg_insert()'s
  * savepoint: a failed batch is rolled back whole by the caller (store.h).
  */
 static int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n,
@@ -857,7 +857,7 @@ static int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i++)
-        code = insert_rows(q, v[i], err);
+        code = sq_insert_rows(q, v[i], err);
     return code;
 }
 
@@ -867,7 +867,7 @@ static void bind_in_ints(struct binder *b, const int64_t *v, size_t n)
     size_t i;
 
     for (i = 0; i < MR_STORE_BATCH_CHUNK; i++)
-        bind_int(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
+        sq_bind_int(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
 }
 
 /* bind_in_texts - bind_in_ints() for strings. */
@@ -876,7 +876,7 @@ static void bind_in_texts(struct binder *b, const char *const *v, size_t n)
     size_t i;
 
     for (i = 0; i < MR_STORE_BATCH_CHUNK; i++)
-        bind_text(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
+        sq_bind_text(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
 }
 
 /*
@@ -904,19 +904,19 @@ static int transition_chunk(struct sq_store *q, const char *const *gids, size_t 
                             const char *lease_owner, int64_t lease_until_ms, bool *changed,
                             struct mr_err *err)
 {
-    struct binder b = binder(q, ST_TRANSITION_MANY);
+    struct binder b = sq_binder(q, ST_TRANSITION_MANY);
     size_t hint = 0;
     int code = 0;
     int rc;
 
-    bind_text(&b, 2, mr_msg_state_name(from));
-    bind_text(&b, 3, mr_msg_state_name(to));
-    bind_int(&b, 4, now_ms);
-    bind_int(&b, 5, next_cron_ms);
-    bind_int(&b, 6, next_cron_interval);
-    bind_int(&b, 7, mr_msg_state_is_final(to));
-    bind_text_or_null(&b, 8, lease_owner);
-    bind_int(&b, 9, lease_until_ms);
+    sq_bind_text(&b, 2, mr_msg_state_name(from));
+    sq_bind_text(&b, 3, mr_msg_state_name(to));
+    sq_bind_int(&b, 4, now_ms);
+    sq_bind_int(&b, 5, next_cron_ms);
+    sq_bind_int(&b, 6, next_cron_interval);
+    sq_bind_int(&b, 7, mr_msg_state_is_final(to));
+    sq_bind_text_or_null(&b, 8, lease_owner);
+    sq_bind_int(&b, 9, lease_until_ms);
     bind_in_texts(&b, gids, n);
     rc = b.rc;
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
@@ -932,8 +932,8 @@ static int transition_chunk(struct sq_store *q, const char *const *gids, size_t 
             changed[j] = true;
     }
     if (rc != SQLITE_DONE)
-        code = fail(q->db, rc, err);
-    done(b.st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
     return code;
 }
 
@@ -961,7 +961,7 @@ static int sq_msg_transition_many(struct mr_store *s, const char *const *gids, s
     return code;
 }
 
-/* read_id_row, free_id_rows - load_rows() of the ids in the first column. */
+/* read_id_row, free_id_rows - sq_load_rows() of the ids in the first column. */
 static int read_id_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
 {
     (void)err;
@@ -979,11 +979,11 @@ static void free_id_rows(void *v, size_t n)
 static int claim_ids(struct sq_store *q, int64_t now_ms, size_t limit, int64_t **ids, size_t *n,
                      struct mr_err *err)
 {
-    struct binder b = binder(q, ST_CLAIM_IDS);
+    struct binder b = sq_binder(q, ST_CLAIM_IDS);
 
-    bind_int(&b, 1, now_ms);
-    bind_int(&b, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    return load_rows(q, &b, sizeof(**ids), read_id_row, free_id_rows, (void **)ids, n, err);
+    sq_bind_int(&b, 1, now_ms);
+    sq_bind_int(&b, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    return sq_load_rows(q, &b, sizeof(**ids), read_id_row, free_id_rows, (void **)ids, n, err);
 }
 
 /* ids_json - @ids[0..@n) as the JSON array the claim statements read through json_each(). */
@@ -1019,18 +1019,18 @@ static int claim_load(struct sq_store *q, struct binder *b, struct mr_msg **v, s
                 code = mr_err_set(err, MR_ESTORE, "store: claim loaded more messages than it took");
                 break;
             }
-            code = read_msg(b->st, &v[*len], err);
+            code = sq_read_msg(b->st, &v[*len], err);
             if (code != 0)
                 break;
             m = v[(*len)++];
             cap = 0;
         }
         if (sqlite3_column_type(b->st, MSG_NCOLS) != SQLITE_NULL)
-            code = read_step(b->st, MSG_NCOLS, step_add(m, &cap), err);
+            code = sq_read_step(b->st, MSG_NCOLS, sq_step_add(m, &cap), err);
     }
     if (code == 0 && rc != SQLITE_DONE)
-        code = fail(q->db, rc, err);
-    done(b->st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b->st);
     return code;
 }
 
@@ -1061,18 +1061,18 @@ static int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64
     mr_buf_init(&json, nids * 21 + 2);
     ids_json(&json, ids, nids);
     free(ids);
-    b = binder(q, ST_CLAIM_LEASE);
-    bind_text(&b, 1, json.p);
-    bind_text(&b, 2, owner);
-    bind_int(&b, 3, lease_until_ms);
-    code = run(q, &b, err);
+    b = sq_binder(q, ST_CLAIM_LEASE);
+    sq_bind_text(&b, 1, json.p);
+    sq_bind_text(&b, 2, owner);
+    sq_bind_int(&b, 3, lease_until_ms);
+    code = sq_run(q, &b, err);
     if (code == 0 && (size_t)sqlite3_changes(q->db) != nids)
         code = mr_err_set(err, MR_ESTORE, "store: claim leased %d of %zu messages",
                           sqlite3_changes(q->db), nids);
     if (code == 0) {
         v = mr_xcalloc(nids, sizeof(*v));
-        b = binder(q, ST_CLAIM_LOAD);
-        bind_text(&b, 1, json.p);
+        b = sq_binder(q, ST_CLAIM_LOAD);
+        sq_bind_text(&b, 1, json.p);
         code = claim_load(q, &b, v, nids, &len, err);
     }
     if (code == 0 && len != nids)
@@ -1091,21 +1091,21 @@ static int sq_step_record(struct mr_store *s, int64_t step_id, bool success, con
                           int64_t now_ms, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_STEP_RECORD);
+    struct binder b = sq_binder(q, ST_STEP_RECORD);
     int code;
     int rc;
 
-    bind_int(&b, 1, step_id);
-    bind_int(&b, 2, success);
-    bind_int(&b, 3, now_ms);
-    bind_text_or_null(&b, 4, error);
-    code = run(q, &b, err);
+    sq_bind_int(&b, 1, step_id);
+    sq_bind_int(&b, 2, success);
+    sq_bind_int(&b, 3, now_ms);
+    sq_bind_text_or_null(&b, 4, error);
+    code = sq_run(q, &b, err);
     if (code != 0 || sqlite3_changes(q->db) > 0)
         return code;
 
     /* nothing changed: a missing step, or one whose message is no longer submitted */
-    b = binder(q, ST_STEP_EXISTS);
-    bind_int(&b, 1, step_id);
+    b = sq_binder(q, ST_STEP_EXISTS);
+    sq_bind_int(&b, 1, step_id);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
@@ -1115,8 +1115,8 @@ static int sq_step_record(struct mr_store *s, int64_t step_id, bool success, con
     else if (rc == SQLITE_DONE)
         code = mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
     else
-        code = fail(q->db, rc, err);
-    done(b.st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
     return code;
 }
 
@@ -1125,25 +1125,25 @@ static int sq_msg_release(struct mr_store *s, const char *gid, const char *owner
                           struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_RELEASE);
+    struct binder b = sq_binder(q, ST_RELEASE);
 
-    bind_text(&b, 1, gid);
-    bind_text(&b, 2, owner);
-    bind_int(&b, 3, next_cron_ms);
-    bind_int(&b, 4, interval);
-    bind_text_or_null(&b, 5, result);
-    bind_int(&b, 6, now_ms);
-    return run(q, &b, err);
+    sq_bind_text(&b, 1, gid);
+    sq_bind_text(&b, 2, owner);
+    sq_bind_int(&b, 3, next_cron_ms);
+    sq_bind_int(&b, 4, interval);
+    sq_bind_text_or_null(&b, 5, result);
+    sq_bind_int(&b, 6, now_ms);
+    return sq_run(q, &b, err);
 }
 
 /* step_missing - why step @id was not recorded: MR_ECONFLICT (it exists) or MR_ENOENT. */
 static int step_missing(struct sq_store *q, int64_t id, int *res, struct mr_err *err)
 {
-    struct binder b = binder(q, ST_STEP_EXISTS);
+    struct binder b = sq_binder(q, ST_STEP_EXISTS);
     int code = 0;
     int rc;
 
-    bind_int(&b, 1, id);
+    sq_bind_int(&b, 1, id);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
@@ -1152,8 +1152,8 @@ static int step_missing(struct sq_store *q, int64_t id, int *res, struct mr_err 
     else if (rc == SQLITE_DONE)
         *res = MR_ENOENT;
     else
-        code = fail(q->db, rc, err);
-    done(b.st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
     return code;
 }
 
@@ -1161,7 +1161,7 @@ static int step_missing(struct sq_store *q, int64_t id, int *res, struct mr_err 
 static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, int64_t now_ms,
                               int *res, struct mr_err *err)
 {
-    struct binder b = binder(q, ST_STEP_SUCCEED_MANY);
+    struct binder b = sq_binder(q, ST_STEP_SUCCEED_MANY);
     size_t hint = 0;
     size_t i;
     int code = 0;
@@ -1169,7 +1169,7 @@ static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, 
 
     for (i = 0; i < n; i++)
         res[i] = MR_ENOENT; /* until RETURNING names it */
-    bind_int(&b, 3, now_ms);
+    sq_bind_int(&b, 3, now_ms);
     bind_in_ints(&b, ids, n);
     rc = b.rc;
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
@@ -1191,8 +1191,8 @@ static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, 
         }
     }
     if (rc != SQLITE_DONE)
-        code = fail(q->db, rc, err);
-    done(b.st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
     for (i = 0; code == 0 && i < n; i++) {
         if (res[i] != 0)
             code = step_missing(q, ids[i], &res[i], err);
@@ -1222,29 +1222,29 @@ static int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, siz
 static int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_RELEASE_OWNER);
+    struct binder b = sq_binder(q, ST_RELEASE_OWNER);
 
     /* one statement in autocommit mode: its own transaction */
-    bind_text(&b, 1, owner);
-    return run(q, &b, err);
+    sq_bind_text(&b, 1, owner);
+    return sq_run(q, &b, err);
 }
 
 static int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_COUNT_DUE);
+    struct binder b = sq_binder(q, ST_COUNT_DUE);
     int code = 0;
     int rc;
 
-    bind_int(&b, 1, now_ms);
+    sq_bind_int(&b, 1, now_ms);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
     if (rc == SQLITE_ROW)
         *n = (long)sqlite3_column_int64(b.st, 0);
     else
-        code = fail(q->db, rc, err);
-    done(b.st);
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
     return code;
 }
 
@@ -1264,17 +1264,17 @@ static int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, stru
         id = ST_LIST_GID;
     else if (f->state != MR_MSG_NONE)
         id = ST_LIST_STATE;
-    b = binder(q, id);
+    b = sq_binder(q, id);
     if (id == ST_LIST_GID)
-        bind_text(&b, 1, f->gid);
+        sq_bind_text(&b, 1, f->gid);
     if (id != ST_LIST_ALL)
-        bind_text(&b, 2, mr_msg_state_name(f->state));
-    bind_int(&b, 3, f->position > 0 ? f->position : INT64_MAX);
-    bind_int(&b, 4, f->create_from_ms);
-    bind_int(&b, 5, f->create_to_ms > 0 ? f->create_to_ms : INT64_MAX);
+        sq_bind_text(&b, 2, mr_msg_state_name(f->state));
+    sq_bind_int(&b, 3, f->position > 0 ? f->position : INT64_MAX);
+    sq_bind_int(&b, 4, f->create_from_ms);
+    sq_bind_int(&b, 5, f->create_to_ms > 0 ? f->create_to_ms : INT64_MAX);
     /* LIMIT -1 is no limit in SQLite */
-    bind_int(&b, 6, f->limit == 0 || f->limit > INT64_MAX ? -1 : (int64_t)f->limit);
-    return load_rows(q, &b, sizeof(**out), read_msg_row, free_msg_rows, (void **)out, n, err);
+    sq_bind_int(&b, 6, f->limit == 0 || f->limit > INT64_MAX ? -1 : (int64_t)f->limit);
+    return sq_load_rows(q, &b, sizeof(**out), read_msg_row, free_msg_rows, (void **)out, n, err);
 }
 
 /* ---- the kv table (DTM topics) ---- */
@@ -1286,9 +1286,9 @@ static int read_kv_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
 
     (void)err;
     kv->id = sqlite3_column_int64(st, 0);
-    kv->cat = col_str(st, 1);
-    kv->k = col_str(st, 2);
-    kv->v = col_str(st, 3);
+    kv->cat = sq_col_str(st, 1);
+    kv->k = sq_col_str(st, 2);
+    kv->v = sq_col_str(st, 3);
     kv->version = sqlite3_column_int64(st, 4);
     kv->create_ms = sqlite3_column_int64(st, 5);
     kv->update_ms = sqlite3_column_int64(st, 6);
@@ -1304,20 +1304,20 @@ static void free_kv_rows(void *v, size_t n)
 static int load_kvs(struct sq_store *q, struct binder *b, struct mr_kv **out, size_t *n,
                     struct mr_err *err)
 {
-    return load_rows(q, b, sizeof(**out), read_kv_row, free_kv_rows, (void **)out, n, err);
+    return sq_load_rows(q, b, sizeof(**out), read_kv_row, free_kv_rows, (void **)out, n, err);
 }
 
 static int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
                      struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_KV_GET);
+    struct binder b = sq_binder(q, ST_KV_GET);
     struct mr_kv *v = NULL;
     size_t n = 0;
     int code;
 
-    bind_text(&b, 1, cat);
-    bind_text(&b, 2, k);
+    sq_bind_text(&b, 1, cat);
+    sq_bind_text(&b, 2, k);
     code = load_kvs(q, &b, &v, &n, err);
     if (code == 0 && n > 0)
         *out = v;
@@ -1330,11 +1330,11 @@ static int sq_kv_scan(struct mr_store *s, const char *cat, int64_t position, siz
                       struct mr_kv **out, size_t *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_KV_SCAN);
+    struct binder b = sq_binder(q, ST_KV_SCAN);
 
-    bind_text(&b, 1, cat);
-    bind_int(&b, 2, position > 0 ? position : INT64_MAX);
-    bind_int(&b, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
+    sq_bind_text(&b, 1, cat);
+    sq_bind_int(&b, 2, position > 0 ? position : INT64_MAX);
+    sq_bind_int(&b, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
     return load_kvs(q, &b, out, n, err);
 }
 
@@ -1342,24 +1342,24 @@ static int sq_kv_scan(struct mr_store *s, const char *cat, int64_t position, siz
 static int sq_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_KV_INSERT);
+    struct binder b = sq_binder(q, ST_KV_INSERT);
     int code;
     int rc;
 
-    bind_text(&b, 1, kv->cat);
-    bind_text(&b, 2, kv->k);
-    bind_text(&b, 3, kv->v);
-    bind_int(&b, 4, kv->create_ms);
-    bind_int(&b, 5, kv->update_ms);
+    sq_bind_text(&b, 1, kv->cat);
+    sq_bind_text(&b, 2, kv->k);
+    sq_bind_text(&b, 3, kv->v);
+    sq_bind_int(&b, 4, kv->create_ms);
+    sq_bind_int(&b, 5, kv->update_ms);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        done(b.st);
+        sq_done(b.st);
         return mr_err_set(err, MR_EEXIST, "store: kv '%s/%s' already exists", kv->cat, kv->k);
     }
-    code = rc == SQLITE_DONE ? 0 : fail(q->db, rc, err);
-    done(b.st);
+    code = rc == SQLITE_DONE ? 0 : sq_fail(q->db, rc, err);
+    sq_done(b.st);
     if (code != 0)
         return code;
     kv->id = sqlite3_last_insert_rowid(q->db);
@@ -1371,14 +1371,14 @@ static int sq_kv_update(struct mr_store *s, int64_t id, int64_t version, const c
                         int64_t now_ms, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_KV_UPDATE);
+    struct binder b = sq_binder(q, ST_KV_UPDATE);
     int code;
 
-    bind_int(&b, 1, id);
-    bind_int(&b, 2, version);
-    bind_text(&b, 3, v);
-    bind_int(&b, 4, now_ms);
-    code = run(q, &b, err);
+    sq_bind_int(&b, 1, id);
+    sq_bind_int(&b, 2, version);
+    sq_bind_text(&b, 3, v);
+    sq_bind_int(&b, 4, now_ms);
+    code = sq_run(q, &b, err);
     if (code == 0 && sqlite3_changes(q->db) == 0)
         return mr_err_set(err, MR_ECONFLICT, "store: kv row %lld changed concurrently",
                           (long long)id);
@@ -1388,12 +1388,12 @@ static int sq_kv_update(struct mr_store *s, int64_t id, int64_t version, const c
 static int sq_kv_delete(struct mr_store *s, const char *cat, const char *k, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_KV_DELETE);
+    struct binder b = sq_binder(q, ST_KV_DELETE);
     int code;
 
-    bind_text(&b, 1, cat);
-    bind_text(&b, 2, k);
-    code = run(q, &b, err);
+    sq_bind_text(&b, 1, cat);
+    sq_bind_text(&b, 2, k);
+    code = sq_run(q, &b, err);
     if (code == 0 && sqlite3_changes(q->db) == 0)
         return mr_err_set(err, MR_ENOENT, "store: no kv '%s/%s'", cat, k);
     return code;
@@ -1405,20 +1405,20 @@ static int sq_relay_get(struct mr_store *s, const char *relay_id, struct mr_stor
                         struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_RELAY_GET);
+    struct binder b = sq_binder(q, ST_RELAY_GET);
     int code = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    bind_text(&b, 1, relay_id);
+    sq_bind_text(&b, 1, relay_id);
     rc = b.rc;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
     if (rc == SQLITE_ROW) {
-        out->relay_id = col_str(b.st, 0);
-        out->instance = col_str(b.st, 1);
-        out->host = col_str(b.st, 2);
-        out->machine = col_str(b.st, 3);
+        out->relay_id = sq_col_str(b.st, 0);
+        out->instance = sq_col_str(b.st, 1);
+        out->host = sq_col_str(b.st, 2);
+        out->machine = sq_col_str(b.st, 3);
         out->pid = sqlite3_column_int64(b.st, 4);
         out->pid_start = sqlite3_column_int64(b.st, 5);
         out->started_ms = sqlite3_column_int64(b.st, 6);
@@ -1426,29 +1426,29 @@ static int sq_relay_get(struct mr_store *s, const char *relay_id, struct mr_stor
     } else if (rc == SQLITE_DONE) {
         code = mr_err_set(err, MR_ENOENT, "store: relay id '%s' is not registered", relay_id);
     } else {
-        code = fail(q->db, rc, err);
+        code = sq_fail(q->db, rc, err);
     }
-    done(b.st);
+    sq_done(b.st);
     return code;
 }
 
 /* bind_relay - @r's columns as ?1..?8 of @b, in RELAY_COLS order. */
 static void bind_relay(struct binder *b, const struct mr_store_relay *r)
 {
-    bind_text(b, 1, r->relay_id);
-    bind_text(b, 2, r->instance);
-    bind_text(b, 3, r->host);
-    bind_text(b, 4, r->machine);
-    bind_int(b, 5, r->pid);
-    bind_int(b, 6, r->pid_start);
-    bind_int(b, 7, r->started_ms);
-    bind_int(b, 8, r->heartbeat_until_ms);
+    sq_bind_text(b, 1, r->relay_id);
+    sq_bind_text(b, 2, r->instance);
+    sq_bind_text(b, 3, r->host);
+    sq_bind_text(b, 4, r->machine);
+    sq_bind_int(b, 5, r->pid);
+    sq_bind_int(b, 6, r->pid_start);
+    sq_bind_int(b, 7, r->started_ms);
+    sq_bind_int(b, 8, r->heartbeat_until_ms);
 }
 
 static int sq_relay_insert(struct mr_store *s, const struct mr_store_relay *r, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_RELAY_INSERT);
+    struct binder b = sq_binder(q, ST_RELAY_INSERT);
     int code;
     int rc;
 
@@ -1457,11 +1457,11 @@ static int sq_relay_insert(struct mr_store *s, const struct mr_store_relay *r, s
     if (rc == SQLITE_OK)
         rc = sqlite3_step(b.st);
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
-        done(b.st);
+        sq_done(b.st);
         return mr_err_set(err, MR_EEXIST, "store: relay id '%s' is registered", r->relay_id);
     }
-    code = rc == SQLITE_DONE ? 0 : fail(q->db, rc, err);
-    done(b.st);
+    code = rc == SQLITE_DONE ? 0 : sq_fail(q->db, rc, err);
+    sq_done(b.st);
     return code;
 }
 
@@ -1469,12 +1469,12 @@ static int sq_relay_replace(struct mr_store *s, const struct mr_store_relay *r,
                             const char *old_instance, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_RELAY_REPLACE);
+    struct binder b = sq_binder(q, ST_RELAY_REPLACE);
     int code;
 
     bind_relay(&b, r);
-    bind_text(&b, 9, old_instance);
-    code = run(q, &b, err);
+    sq_bind_text(&b, 9, old_instance);
+    code = sq_run(q, &b, err);
     if (code == 0 && sqlite3_changes(q->db) == 0)
         return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' changed concurrently",
                           r->relay_id);
@@ -1485,14 +1485,14 @@ static int sq_relay_heartbeat(struct mr_store *s, const char *relay_id, const ch
                               int64_t until_ms, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_RELAY_HEARTBEAT);
+    struct binder b = sq_binder(q, ST_RELAY_HEARTBEAT);
     int code;
 
     /* one statement in autocommit mode: its own transaction */
-    bind_text(&b, 1, relay_id);
-    bind_text(&b, 2, instance);
-    bind_int(&b, 3, until_ms);
-    code = run(q, &b, err);
+    sq_bind_text(&b, 1, relay_id);
+    sq_bind_text(&b, 2, instance);
+    sq_bind_int(&b, 3, until_ms);
+    code = sq_run(q, &b, err);
     if (code == 0 && sqlite3_changes(q->db) == 0)
         return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' is no longer held by %s",
                           relay_id, instance);
@@ -1503,17 +1503,17 @@ static int sq_relay_unregister(struct mr_store *s, const char *relay_id, const c
                                struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = binder(q, ST_RELAY_DELETE);
+    struct binder b = sq_binder(q, ST_RELAY_DELETE);
 
-    bind_text(&b, 1, relay_id);
-    bind_text(&b, 2, instance);
-    return run(q, &b, err);
+    sq_bind_text(&b, 1, relay_id);
+    sq_bind_text(&b, 2, instance);
+    return sq_run(q, &b, err);
 }
 
 /* sq_relax - WAL with synchronous=NORMAL: safe against a crash of the process, not of the OS. */
 static int sq_relax(struct mr_store *s, struct mr_err *err)
 {
-    return exec_sql(sq(s)->db, "PRAGMA synchronous = NORMAL", err);
+    return sq_exec_sql(sq(s)->db, "PRAGMA synchronous = NORMAL", err);
 }
 
 static const struct mr_store_engine sqlite_engine = {
@@ -1560,7 +1560,7 @@ static int prepare_all(struct sq_store *q, struct mr_err *err)
     for (i = 0; i < ST_COUNT; i++) {
         rc = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL);
         if (rc != SQLITE_OK)
-            return fail(q->db, rc, err);
+            return sq_fail(q->db, rc, err);
     }
     return 0;
 }
@@ -1572,11 +1572,11 @@ static int set_pragmas(sqlite3 *db, struct mr_err *err)
 
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-    code = exec_sql(db, "PRAGMA journal_mode = WAL", err);
+    code = sq_exec_sql(db, "PRAGMA journal_mode = WAL", err);
     if (code == 0)
-        code = exec_sql(db, "PRAGMA synchronous = FULL", err);
+        code = sq_exec_sql(db, "PRAGMA synchronous = FULL", err);
     if (code == 0)
-        code = exec_sql(db, "PRAGMA foreign_keys = ON", err);
+        code = sq_exec_sql(db, "PRAGMA foreign_keys = ON", err);
     return code;
 }
 
@@ -1601,7 +1601,7 @@ int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err 
     }
     code = set_pragmas(q->db, err);
     if (code == 0)
-        code = migrate(q->db, err);
+        code = sq_migrate(q->db, err);
     if (code == 0)
         code = prepare_all(q, err);
     if (code != 0)
