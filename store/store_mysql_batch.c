@@ -121,7 +121,7 @@ static size_t id_at(const int64_t *ids, size_t k, int64_t id)
     return k;
 }
 
-/* bind_ids - IN_CHUNK ids of @v from @from (padded with the last one). */
+/* my_bind_ids - IN_CHUNK ids of @v from @from (padded with the last one). */
 void my_bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t from)
 {
     size_t j;
@@ -146,7 +146,7 @@ static void steps_by_id(struct mr_msg *m)
 }
 
 /*
- * load_steps_in - load the steps of @v[from..from+IN_CHUNK) (the messages
+ * my_load_steps_in - load the steps of @v[from..from+IN_CHUNK) (the messages
  * of a claim or a get_many, none with steps yet) in one query, each
  * message's in id order. The query orders by msg_id only, which the
  * step_branch index gives for free (msg_id, id would be a filesort, and a

@@ -91,13 +91,13 @@ static int fail(struct my_store *ms, unsigned int e, const char *msg, struct mr_
     return mr_err_set(err, MR_ESTORE, "mysql: %s", msg);
 }
 
-/* stmt_fail - fail() with @st's error. */
+/* my_stmt_fail - fail() with @st's error. */
 int my_stmt_fail(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
 {
     return fail(ms, mysql_stmt_errno(st), mysql_stmt_error(st), err);
 }
 
-/* db_fail - fail() with the connection's error. */
+/* my_db_fail - fail() with the connection's error. */
 int my_db_fail(struct my_store *ms, struct mr_err *err)
 {
     return fail(ms, mysql_errno(ms->db), mysql_error(ms->db), err);
@@ -136,7 +136,7 @@ static void disconnect(struct my_store *ms)
     ms->broken = false;
 }
 
-/* query - run fixed SQL text of ours (never data) and discard any result. */
+/* my_query - run fixed SQL text of ours (never data) and discard any result. */
 int my_query(struct my_store *ms, const char *sql, struct mr_err *err)
 {
     MYSQL_RES *res;
@@ -152,7 +152,7 @@ int my_query(struct my_store *ms, const char *sql, struct mr_err *err)
 }
 
 /*
- * query_int - the first column of the first row of fixed query @sql (0 for
+ * my_query_int - the first column of the first row of fixed query @sql (0 for
  * no row or NULL). *e is the MySQL error number (0 on success), so a caller
  * can tell "no such table" from a failure.
  */
@@ -211,7 +211,7 @@ static int session(struct my_store *ms, struct mr_err *err)
 }
 
 /*
- * connect_db - open the connection, set the session, and unless @admin (the
+ * my_connect - open the connection, set the session, and unless @admin (the
  * migration's connection, which may run several statements in one call)
  * check the schema and prepare every fixed statement.
  */

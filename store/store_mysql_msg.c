@@ -20,7 +20,7 @@
 #include "common/buf.h"
 #include "common/mem.h"
 
-/* read_msg - the message in the current row of a MSG_COLS query. */
+/* my_read_msg - the message in the current row of a MSG_COLS query. */
 int my_read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
 {
     struct row *r = &ms->row;
@@ -61,7 +61,7 @@ int my_read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
     return 0;
 }
 
-/* add_step - append the step in the current row of a STEP_COLS query to @m. */
+/* my_add_step - append the step in the current row of a STEP_COLS query to @m. */
 int my_add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct mr_err *err)
 {
     struct row *r = &ms->row;
@@ -130,7 +130,7 @@ static void free_msg_rows(void *v, size_t n)
     mr_store_msgs_free(v, n);
 }
 
-/* load_msgs - run the bound MSG_COLS query @id into a new array (no steps). */
+/* my_load_msgs - run the bound MSG_COLS query @id into a new array (no steps). */
 int my_load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, size_t *n,
                  struct mr_err *err)
 {
@@ -139,7 +139,7 @@ int my_load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, siz
 }
 
 /*
- * p_transition - the parameters every state-change UPDATE starts with: new state,
+ * my_p_transition - the parameters every state-change UPDATE starts with: new state,
  * the times it sets, the schedule (when @next_cron_ms >= 0), and the lease: ended
  * on a final state, else set to @lease_owner until @lease_until_ms when that is
  * not NULL, else kept. One list for the single and the batched statement.
@@ -239,7 +239,7 @@ static int step_ids_read_back(struct my_store *ms, struct mr_msg *m, struct mr_e
     return code;
 }
 
-/* bind_step - the STEP_PARAMS parameters of step @sp of message @msg_id. */
+/* my_bind_step - the STEP_PARAMS parameters of step @sp of message @msg_id. */
 void my_bind_step(struct my_store *ms, int64_t msg_id, const struct mr_step *sp)
 {
     my_p_int(ms, msg_id);
@@ -284,7 +284,7 @@ static int insert_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *er
     return 0;
 }
 
-/* bind_msg - the MSG_PARAMS parameters of message @m's row. */
+/* my_bind_msg - the MSG_PARAMS parameters of message @m's row. */
 void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
 {
     my_p_text(ms, m->gid);

@@ -49,7 +49,7 @@ static int check_not_newer(int64_t have, struct mr_err *err)
     return 0;
 }
 
-/* check_schema - the database must be at exactly the version compiled in. */
+/* my_check_schema - the database must be at exactly the version compiled in. */
 int my_check_schema(struct my_store *ms, struct mr_err *err)
 {
     int64_t have;

@@ -18,7 +18,7 @@
 #include "common/buf.h"
 #include "common/mem.h"
 
-/* prepare_sql - a prepared statement of @sql, with IN_LIST expanded to IN_CHUNK placeholders. */
+/* my_prepare - a prepared statement of @sql, with IN_LIST expanded to IN_CHUNK placeholders. */
 int my_prepare(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr_err *err)
 {
     struct mr_buf text = MR_BUF_INIT(MR_BUF_UNBOUNDED);
@@ -76,7 +76,7 @@ void my_p_int(struct my_store *ms, int64_t v)
     b->buffer = &ms->p.v[i];
 }
 
-/* p_bytes - @n bytes at @s as a string or blob parameter (@type); borrowed until executed. */
+/* my_p_bytes - @n bytes at @s as a string or blob parameter (@type); borrowed until executed. */
 void my_p_bytes(struct my_store *ms, enum enum_field_types type, const void *s, size_t n)
 {
     MYSQL_BIND *b = p_next(ms);
@@ -89,13 +89,13 @@ void my_p_bytes(struct my_store *ms, enum enum_field_types type, const void *s, 
     b->length = &ms->p.len[i];
 }
 
-/* p_text - @s as a string; NULL binds '' (the schema keeps strings non-NULL). */
+/* my_p_text - @s as a string; NULL binds '' (the schema keeps strings non-NULL). */
 void my_p_text(struct my_store *ms, const char *s)
 {
     my_p_bytes(ms, MYSQL_TYPE_STRING, s, s != NULL ? strlen(s) : 0);
 }
 
-/* p_text_or_null - @s, NULL as SQL NULL. */
+/* my_p_text_or_null - @s, NULL as SQL NULL. */
 void my_p_text_or_null(struct my_store *ms, const char *s)
 {
     if (s != NULL) {
@@ -105,7 +105,7 @@ void my_p_text_or_null(struct my_store *ms, const char *s)
     p_next(ms)->buffer_type = MYSQL_TYPE_NULL;
 }
 
-/* exec - execute @st with the parameters bound since my_p_reset(). */
+/* my_exec - execute @st with the parameters bound since my_p_reset(). */
 int my_exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
 {
     /* a count mismatch is a bug in this file, not bad input */
@@ -117,19 +117,19 @@ int my_exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
     return 0;
 }
 
-/* exec_id - my_exec() of the fixed statement @id. */
+/* my_exec_id - my_exec() of the fixed statement @id. */
 int my_exec_id(struct my_store *ms, enum stmt_id id, struct mr_err *err)
 {
     return my_exec(ms, ms->st[id], err);
 }
 
-/* changed - rows the last execute of @id matched (CLIENT_FOUND_ROWS). */
+/* my_changed - rows the last execute of @id matched (CLIENT_FOUND_ROWS). */
 uint64_t my_changed(struct my_store *ms, enum stmt_id id)
 {
     return (uint64_t)mysql_stmt_affected_rows(ms->st[id]);
 }
 
-/* row_clear - free the strings of the current row that were not taken. */
+/* my_row_clear - free the strings of the current row that were not taken. */
 void my_row_clear(struct row *r)
 {
     unsigned int i;
@@ -141,7 +141,7 @@ void my_row_clear(struct row *r)
 }
 
 /*
- * open_rows - execute @st and get its whole result ready for my_next_row(), each
+ * my_open_rows - execute @st and get its whole result ready for my_next_row(), each
  * column read as @layout says ('i' integer, 's' string or blob). Strings are
  * bound with no buffer: my_next_row() learns each length, then fetches it whole.
  */
@@ -182,7 +182,7 @@ int my_open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, struct
     return 0;
 }
 
-/* next_row - read the next row of @st: 1 when there is one, 0 at the end, or an error. */
+/* my_next_row - read the next row of @st: 1 when there is one, 0 at the end, or an error. */
 int my_next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
 {
     struct row *r = &ms->row;
@@ -216,14 +216,14 @@ int my_next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
     return 1;
 }
 
-/* close_rows - done with @st's result. */
+/* my_close_rows - done with @st's result. */
 void my_close_rows(struct my_store *ms, MYSQL_STMT *st)
 {
     my_row_clear(&ms->row);
     mysql_stmt_free_result(st);
 }
 
-/* take - string column @i of the current row (owned result; NULL for SQL NULL). */
+/* my_take - string column @i of the current row (owned result; NULL for SQL NULL). */
 char *my_take(struct my_store *ms, unsigned int i)
 {
     char *s = ms->row.s[i];
@@ -232,7 +232,7 @@ char *my_take(struct my_store *ms, unsigned int i)
     return s;
 }
 
-/* take_str - my_take(), with NULL read as "". */
+/* my_take_str - my_take(), with NULL read as "". */
 char *my_take_str(struct my_store *ms, unsigned int i)
 {
     char *s = my_take(ms, i);
@@ -241,7 +241,7 @@ char *my_take_str(struct my_store *ms, unsigned int i)
 }
 
 /*
- * load_rows - run the bound query @st (columns as @layout says) into a new
+ * my_load_rows - run the bound query @st (columns as @layout says) into a new
  * array of elements of @size, one per row, each read by @read. On an error
  * the slots read so far, the failed one included (zeroed before @read, which
  * leaves it freeable), are freed with @free_rows. Owned result: *out, *n

@@ -149,7 +149,7 @@ static int parse_host(struct my_conf *c, const char *p, size_t n, struct mr_err 
     return 0;
 }
 
-/* conf_free - free what parse_uri filled in. */
+/* my_conf_free - free what parse_uri filled in. */
 void my_conf_free(struct my_conf *c)
 {
     free(c->user);
@@ -162,7 +162,7 @@ void my_conf_free(struct my_conf *c)
 }
 
 /*
- * parse_uri - "//USER[:PASS]@[HOST[:PORT]]/DB[?name=value&...]", the part of
+ * my_uri_parse - "//USER[:PASS]@[HOST[:PORT]]/DB[?name=value&...]", the part of
  * the URI after "mysql:". Error texts never repeat the password.
  */
 int my_uri_parse(const char *rest, struct my_conf *c, struct mr_err *err)
