@@ -76,21 +76,14 @@ static int transition_chunk(struct sq_store *q, const char *const *gids, size_t 
     int code = 0;
     int rc;
 
-    sq_bind_text(&b, 2, mr_msg_state_name(from));
-    sq_bind_text(&b, 3, mr_msg_state_name(to));
-    sq_bind_int(&b, 4, now_ms);
-    sq_bind_int(&b, 5, next_cron_ms);
-    sq_bind_int(&b, 6, next_cron_interval);
-    sq_bind_int(&b, 7, mr_msg_state_is_final(to));
-    sq_bind_text_or_null(&b, 8, lease_owner);
-    sq_bind_int(&b, 9, lease_until_ms);
+    sq_bind_transition(&b, from, to, now_ms, next_cron_ms, next_cron_interval, lease_owner,
+                       lease_until_ms);
     bind_in_texts(&b, gids, n);
-    rc = b.rc;
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    for (;;) {
         const char *gid;
         size_t j;
 
-        rc = sqlite3_step(b.st);
+        rc = sq_step(&b);
         if (rc != SQLITE_ROW)
             break;
         gid = (const char *)sqlite3_column_text(b.st, 0);
@@ -127,27 +120,6 @@ int sq_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n
     return code;
 }
 
-/* step_missing - why step @id was not recorded: MR_ECONFLICT (it exists) or MR_ENOENT. */
-static int step_missing(struct sq_store *q, int64_t id, int *res, struct mr_err *err)
-{
-    struct binder b = sq_binder(q, ST_STEP_EXISTS);
-    int code = 0;
-    int rc;
-
-    sq_bind_int(&b, 1, id);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
-    if (rc == SQLITE_ROW)
-        *res = MR_ECONFLICT;
-    else if (rc == SQLITE_DONE)
-        *res = MR_ENOENT;
-    else
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
-    return code;
-}
-
 /* step_succeed_chunk - one ST_STEP_SUCCEED_MANY over @ids[0..@n), n <= the chunk. */
 static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, int64_t now_ms,
                               int *res, struct mr_err *err)
@@ -162,12 +134,11 @@ static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, 
         res[i] = MR_ENOENT; /* until RETURNING names it */
     sq_bind_int(&b, 3, now_ms);
     bind_in_ints(&b, ids, n);
-    rc = b.rc;
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    for (;;) {
         int64_t id;
         size_t k;
 
-        rc = sqlite3_step(b.st);
+        rc = sq_step(&b);
         if (rc != SQLITE_ROW)
             break;
         id = sqlite3_column_int64(b.st, 0);
@@ -186,7 +157,7 @@ static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, 
     sq_done(b.st);
     for (i = 0; code == 0 && i < n; i++) {
         if (res[i] != 0)
-            code = step_missing(q, ids[i], &res[i], err);
+            code = sq_step_missing(q, ids[i], &res[i], err);
     }
     return code;
 }

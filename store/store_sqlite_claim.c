@@ -62,11 +62,11 @@ static int claim_load(struct sq_store *q, struct binder *b, struct mr_msg **v, s
 {
     struct mr_msg *m = NULL;
     size_t cap = 0;
-    int rc = b->rc;
+    int rc = SQLITE_DONE;
     int code = 0;
 
-    while (code == 0 && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
-        rc = sqlite3_step(b->st);
+    while (code == 0) {
+        rc = sq_step(b);
         if (rc != SQLITE_ROW)
             break;
         if (m == NULL || m->id != sqlite3_column_int64(b->st, 0)) {
@@ -142,13 +142,32 @@ int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t leas
     return 0;
 }
 
+/* sq_step_missing - why step @id was not recorded: MR_ECONFLICT (it exists) or MR_ENOENT. */
+int sq_step_missing(struct sq_store *q, int64_t id, int *res, struct mr_err *err)
+{
+    struct binder b = sq_binder(q, ST_STEP_EXISTS);
+    int code = 0;
+    int rc;
+
+    sq_bind_int(&b, 1, id);
+    rc = sq_step(&b);
+    if (rc == SQLITE_ROW)
+        *res = MR_ECONFLICT;
+    else if (rc == SQLITE_DONE)
+        *res = MR_ENOENT;
+    else
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
+    return code;
+}
+
 int sq_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
                    int64_t now_ms, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_STEP_RECORD);
+    int res = 0;
     int code;
-    int rc;
 
     sq_bind_int(&b, 1, step_id);
     sq_bind_int(&b, 2, success);
@@ -159,20 +178,13 @@ int sq_step_record(struct mr_store *s, int64_t step_id, bool success, const char
         return code;
 
     /* nothing changed: a missing step, or one whose message is no longer submitted */
-    b = sq_binder(q, ST_STEP_EXISTS);
-    sq_bind_int(&b, 1, step_id);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
-    if (rc == SQLITE_ROW)
-        code = mr_err_set(err, MR_ECONFLICT, "store: step %lld: its message is no longer submitted",
+    code = sq_step_missing(q, step_id, &res, err);
+    if (code != 0)
+        return code;
+    if (res == MR_ECONFLICT)
+        return mr_err_set(err, MR_ECONFLICT, "store: step %lld: its message is no longer submitted",
                           (long long)step_id);
-    else if (rc == SQLITE_DONE)
-        code = mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
-    else
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
-    return code;
+    return mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
 }
 
 int sq_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
@@ -208,9 +220,7 @@ int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
     int rc;
 
     sq_bind_int(&b, 1, now_ms);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
+    rc = sq_step(&b);
     if (rc == SQLITE_ROW)
         *n = (long)sqlite3_column_int64(b.st, 0);
     else

@@ -229,6 +229,7 @@ void sq_bind_text(struct binder *b, int i, const char *s);
 void sq_bind_text_or_null(struct binder *b, int i, const char *s);
 void sq_bind_blob(struct binder *b, int i, const void *p, size_t n);
 void sq_bind_int(struct binder *b, int i, int64_t v);
+int sq_step(struct binder *b);
 int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err);
 int sq_exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err);
 int sq_exec_sql(sqlite3 *db, const char *sql, struct mr_err *err);
@@ -246,6 +247,8 @@ int sq_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_m
 int sq_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err);
 int sq_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
                       int64_t next_cron_ms, int next_cron_interval, struct mr_err *err);
+void sq_bind_transition(struct binder *b, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                        int next_cron_interval, const char *lease_owner, int64_t lease_until_ms);
 int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
                     int64_t now_ms, struct mr_err *err);
 int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
@@ -263,6 +266,7 @@ int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, 
 /* store_sqlite_claim.c */
 int sq_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
              size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err);
+int sq_step_missing(struct sq_store *q, int64_t id, int *res, struct mr_err *err);
 int sq_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
                    int64_t now_ms, struct mr_err *err);
 int sq_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,

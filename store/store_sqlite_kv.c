@@ -83,9 +83,7 @@ int sq_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err)
     sq_bind_text(&b, 3, kv->v);
     sq_bind_int(&b, 4, kv->create_ms);
     sq_bind_int(&b, 5, kv->update_ms);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
+    rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);
         return mr_err_set(err, MR_EEXIST, "store: kv '%s/%s' already exists", kv->cat, kv->k);

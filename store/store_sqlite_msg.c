@@ -105,9 +105,8 @@ static int load_steps(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     int rc;
 
     sq_bind_int(&b, 1, m->id);
-    rc = b.rc;
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(b.st);
+    for (;;) {
+        rc = sq_step(&b);
         if (rc != SQLITE_ROW)
             break;
         if (sq_read_step(b.st, 0, sq_step_add(m, &cap), err) != 0) {
@@ -133,12 +132,10 @@ static int load_one(struct sq_store *q, struct binder *b, bool with_steps, struc
                     struct mr_err *err)
 {
     struct mr_msg *m = NULL;
-    int rc = b->rc;
+    int rc = sq_step(b);
     int code;
 
     *out = NULL;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b->st);
     if (rc == SQLITE_DONE) {
         sq_done(b->st);
         return 0;
@@ -210,9 +207,7 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     sq_bind_text(&b, 19, m->result);
     sq_bind_text(&b, 20, m->owner);
     sq_bind_int(&b, 21, m->lease_until_ms);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
+    rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);
         return mr_err_set(err, MR_EEXIST, "store: message '%s' already exists", m->gid);
@@ -273,6 +268,24 @@ int sq_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
     return code != 0 ? code : rel;
 }
 
+/*
+ * sq_bind_transition - ?2..?9 of TRANSITION_SET's statements: @from, @to, the
+ * times and schedule, and the lease (@lease_owner NULL keeps it). One list for
+ * the single and the batched statement.
+ */
+void sq_bind_transition(struct binder *b, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                        int next_cron_interval, const char *lease_owner, int64_t lease_until_ms)
+{
+    sq_bind_text(b, 2, mr_msg_state_name(from));
+    sq_bind_text(b, 3, mr_msg_state_name(to));
+    sq_bind_int(b, 4, now_ms);
+    sq_bind_int(b, 5, next_cron_ms);
+    sq_bind_int(b, 6, next_cron_interval);
+    sq_bind_int(b, 7, mr_msg_state_is_final(to));
+    sq_bind_text_or_null(b, 8, lease_owner);
+    sq_bind_int(b, 9, lease_until_ms);
+}
+
 int sq_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
                       int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
 {
@@ -283,13 +296,7 @@ int sq_msg_transition(struct mr_store *s, const char *gid, int from, int to, int
     int rc;
 
     sq_bind_text(&b, 1, gid);
-    sq_bind_text(&b, 2, mr_msg_state_name(from));
-    sq_bind_text(&b, 3, mr_msg_state_name(to));
-    sq_bind_int(&b, 4, now_ms);
-    sq_bind_int(&b, 5, next_cron_ms);
-    sq_bind_int(&b, 6, next_cron_interval);
-    sq_bind_int(&b, 7, mr_msg_state_is_final(to));
-    sq_bind_text_or_null(&b, 8, NULL); /* the lease stays as it is */
+    sq_bind_transition(&b, from, to, now_ms, next_cron_ms, next_cron_interval, NULL, 0);
     code = sq_run(q, &b, err);
     if (code != 0)
         return code;
@@ -299,9 +306,7 @@ int sq_msg_transition(struct mr_store *s, const char *gid, int from, int to, int
     /* nothing changed: tell a missing message from one in another state */
     b = sq_binder(q, ST_MSG_STATE);
     sq_bind_text(&b, 1, gid);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
+    rc = sq_step(&b);
     if (rc == SQLITE_DONE) {
         sq_done(b.st);
         return mr_err_set(err, MR_ENOENT, "store: no message '%s'", gid);

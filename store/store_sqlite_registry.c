@@ -21,9 +21,7 @@ int sq_relay_get(struct mr_store *s, const char *relay_id, struct mr_store_relay
 
     memset(out, 0, sizeof(*out));
     sq_bind_text(&b, 1, relay_id);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
+    rc = sq_step(&b);
     if (rc == SQLITE_ROW) {
         out->relay_id = sq_col_str(b.st, 0);
         out->instance = sq_col_str(b.st, 1);
@@ -63,9 +61,7 @@ int sq_relay_insert(struct mr_store *s, const struct mr_store_relay *r, struct m
     int rc;
 
     bind_relay(&b, r);
-    rc = b.rc;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b.st);
+    rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);
         return mr_err_set(err, MR_EEXIST, "store: relay id '%s' is registered", r->relay_id);

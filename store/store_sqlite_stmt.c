@@ -72,14 +72,18 @@ struct binder sq_binder(struct sq_store *q, enum stmt_id id)
     return b;
 }
 
+/* sq_step - one sqlite3_step() of @b's statement, or the first failure of its binds. */
+int sq_step(struct binder *b)
+{
+    return b->rc == SQLITE_OK ? sqlite3_step(b->st) : b->rc;
+}
+
 /* sq_run - step a bound write statement to its end. 0 or the mapped error; @st is reset. */
 int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err)
 {
     int code = 0;
-    int rc = b->rc;
+    int rc = sq_step(b);
 
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(b->st);
     /* read the message before the reset */
     if (rc != SQLITE_DONE)
         code = sq_fail(q->db, rc, err);
@@ -125,13 +129,13 @@ int sq_load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn 
     char *v = NULL;
     size_t cap = 0;
     size_t len = 0;
-    int rc = b->rc;
+    int rc = SQLITE_DONE;
     int code = 0;
 
     *out = NULL;
     *n = 0;
-    while (code == 0 && (rc == SQLITE_OK || rc == SQLITE_ROW)) {
-        rc = sqlite3_step(b->st);
+    while (code == 0) {
+        rc = sq_step(b);
         if (rc != SQLITE_ROW)
             break;
         if (len + 1 > cap)
