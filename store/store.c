@@ -109,31 +109,50 @@ static int unknown_scheme(const char *uri, struct mr_err *err)
     return rc;
 }
 
-int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err)
+/* pick_scheme - the engine of @uri into *@sc and the URI after "scheme:" into *@rest. */
+static int pick_scheme(const char *uri, const struct scheme **sc, const char **rest,
+                       struct mr_err *err)
 {
-    const struct scheme *sc;
-    const char *rest = NULL;
-
-    *out = NULL;
     if (uri == NULL)
         return mr_err_set(err, MR_EINVAL, "store: no store uri");
-    sc = find_scheme(uri, &rest);
-    if (sc == NULL)
+    *sc = find_scheme(uri, rest);
+    if (*sc == NULL)
         return unknown_scheme(uri, err);
+    return 0;
+}
+
+int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err)
+{
+    const struct scheme *sc = NULL;
+    const char *rest = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = pick_scheme(uri, &sc, &rest, err);
+    if (rc != 0)
+        return rc;
     return sc->open(rest, out, err);
 }
 
 int mr_store_migrate(const char *uri, struct mr_err *err)
 {
-    const struct scheme *sc;
+    const struct scheme *sc = NULL;
     const char *rest = NULL;
+    int rc = pick_scheme(uri, &sc, &rest, err);
 
-    if (uri == NULL)
-        return mr_err_set(err, MR_EINVAL, "store: no store uri");
-    sc = find_scheme(uri, &rest);
-    if (sc == NULL)
-        return unknown_scheme(uri, err);
+    if (rc != 0)
+        return rc;
     return sc->migrate(rest, err);
+}
+
+int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err)
+{
+    if (have > latest) {
+        return mr_err_set(err, MR_ESTORE,
+                          "store: schema version %lld is newer than this msgrelay (%d)",
+                          (long long)have, latest);
+    }
+    return 0;
 }
 
 /* ---- the transaction rules ---- */

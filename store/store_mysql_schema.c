@@ -38,17 +38,6 @@ static int latest_version(void)
     return mr_store_mysql_schema[mr_store_mysql_schema_count - 1].version;
 }
 
-/* check_not_newer - the "database is from a newer msgrelay" error. */
-static int check_not_newer(int64_t have, struct mr_err *err)
-{
-    if (have > latest_version()) {
-        return mr_err_set(err, MR_ESTORE,
-                          "store: schema version %lld is newer than this msgrelay (%d)",
-                          (long long)have, latest_version());
-    }
-    return 0;
-}
-
 /* my_check_schema - the database must be at exactly the version compiled in. */
 int my_check_schema(struct my_store *ms, struct mr_err *err)
 {
@@ -56,7 +45,7 @@ int my_check_schema(struct my_store *ms, struct mr_err *err)
     int code = schema_version(ms, &have, err);
 
     if (code == 0)
-        code = check_not_newer(have, err);
+        code = mr_store_schema_not_newer(have, latest_version(), err);
     if (code == 0 && have < latest_version()) {
         code = mr_err_set(err, MR_ESTORE,
                           "store: database schema is at version %lld, this msgrelay needs %d: "
@@ -114,7 +103,7 @@ static int migrate_locked(struct my_store *ms, struct mr_err *err)
 
     code = schema_version(ms, &have, err);
     if (code == 0)
-        code = check_not_newer(have, err);
+        code = mr_store_schema_not_newer(have, latest_version(), err);
     for (i = 0; code == 0 && i < mr_store_mysql_schema_count; i++) {
         const struct mr_store_schema *f = &mr_store_mysql_schema[i];
 

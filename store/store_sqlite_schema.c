@@ -51,17 +51,6 @@ static int schema_version(sqlite3 *db, int64_t *v, struct mr_err *err)
     return query_int(db, "SELECT coalesce(max(version), 0) FROM schema_version", v, err);
 }
 
-/* check_not_newer - the "database is from a newer msgrelay" error. */
-static int check_not_newer(int64_t have, int latest, struct mr_err *err)
-{
-    if (have > latest) {
-        return mr_err_set(err, MR_ESTORE,
-                          "store: schema version %lld is newer than this msgrelay (%d)",
-                          (long long)have, latest);
-    }
-    return 0;
-}
-
 /* record_version - note schema file @version as applied. */
 static int record_version(sqlite3 *db, int version, struct mr_err *err)
 {
@@ -99,7 +88,7 @@ int sq_migrate(sqlite3 *db, struct mr_err *err)
 
     code = schema_version(db, &have, err);
     if (code == 0)
-        code = check_not_newer(have, latest, err);
+        code = mr_store_schema_not_newer(have, latest, err);
     if (code != 0 || have == latest)
         return code;
 
@@ -108,7 +97,7 @@ int sq_migrate(sqlite3 *db, struct mr_err *err)
         return code;
     code = schema_version(db, &have, err);
     if (code == 0)
-        code = check_not_newer(have, latest, err);
+        code = mr_store_schema_not_newer(have, latest, err);
     for (i = 0; code == 0 && i < mr_store_sqlite_schema_count; i++) {
         const struct mr_store_schema *f = &mr_store_sqlite_schema[i];
 
