@@ -120,6 +120,31 @@ int mr_store_topic_subscribers(struct mr_store *s, const char *topic, char ***ur
     return 0;
 }
 
+/*
+ * topic_read - @topic's row into *@kv (left NULL when there is none), for the
+ * write @what, which runs inside a transaction only.
+ */
+static int topic_read(struct mr_store *s, const char *topic, const char *what, struct mr_kv **kv,
+                      struct mr_err *err)
+{
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, what, err);
+
+    if (rc != 0)
+        return rc;
+    return s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, kv, err);
+}
+
+/* subs_save - @a as the new subscriber list of the row @kv, compare-and-set on its version. */
+static int subs_save(struct mr_store *s, const struct mr_kv *kv, json_t *a, int64_t now_ms,
+                     struct mr_err *err)
+{
+    char *v = subs_dump(a);
+    int rc = s->eng->kv_update(s, kv->id, kv->version, v, now_ms, err);
+
+    free(v);
+    return rc;
+}
+
 /* topic_create - the first subscriber of a new topic. */
 static int topic_create(struct mr_store *s, const char *topic, const char *url, const char *remark,
                         int64_t now_ms, struct mr_err *err)
@@ -148,12 +173,9 @@ int mr_store_topic_subscribe(struct mr_store *s, const char *topic, const char *
 {
     struct mr_kv *kv = NULL;
     json_t *a = NULL;
-    char *v;
     int rc;
 
-    rc = mr_store_enter(s, MR_STORE_TX_NEED, "topic subscribe", err);
-    if (rc == 0)
-        rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    rc = topic_read(s, topic, "topic subscribe", &kv, err);
     if (rc != 0)
         return rc;
     if (kv == NULL)
@@ -166,9 +188,7 @@ int mr_store_topic_subscribe(struct mr_store *s, const char *topic, const char *
                         MR_STORE_TOPIC_MAX_SUBSCRIBERS);
     if (rc == 0) {
         json_array_append_new(a, subs_entry(url, remark));
-        v = subs_dump(a);
-        rc = s->eng->kv_update(s, kv->id, kv->version, v, now_ms, err);
-        free(v);
+        rc = subs_save(s, kv, a, now_ms, err);
     }
     json_decref(a);
     mr_store_kvs_free(kv, 1);
@@ -181,12 +201,9 @@ int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char
     struct mr_kv *kv = NULL;
     json_t *a = NULL;
     long at = -1;
-    char *v;
     int rc;
 
-    rc = mr_store_enter(s, MR_STORE_TX_NEED, "topic unsubscribe", err);
-    if (rc == 0)
-        rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    rc = topic_read(s, topic, "topic unsubscribe", &kv, err);
     if (rc != 0)
         return rc;
     if (kv == NULL)
@@ -201,9 +218,7 @@ int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char
     }
     if (rc == 0) {
         json_array_remove(a, (size_t)at);
-        v = subs_dump(a);
-        rc = s->eng->kv_update(s, kv->id, kv->version, v, now_ms, err);
-        free(v);
+        rc = subs_save(s, kv, a, now_ms, err);
     }
     json_decref(a);
     mr_store_kvs_free(kv, 1);
