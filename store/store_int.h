@@ -112,6 +112,15 @@ struct mr_store_engine {
                             struct mr_err *err);
 };
 
+/*
+ * mr_store_chunk - how many of @n items, from @at on, one batch statement
+ * takes: what is left, at most MR_STORE_BATCH_CHUNK.
+ */
+static inline size_t mr_store_chunk(size_t n, size_t at)
+{
+    return n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
+}
+
 /* The first member of every engine handle. */
 struct mr_store {
     const struct mr_store_engine *eng;

@@ -97,6 +97,18 @@ static int in_list(struct my_store *ms, enum multi_id id, const char *const *gid
     return code;
 }
 
+/* in_rows - in_list(), then execute it with its rows (as @layout says) ready for my_next_row(). */
+static int in_rows(struct my_store *ms, enum multi_id id, const char *const *gids,
+                   const int64_t *ids, size_t k, const char *layout, MYSQL_STMT **out,
+                   struct mr_err *err)
+{
+    int code = in_list(ms, id, gids, ids, k, out, err);
+
+    if (code != 0)
+        return code;
+    return my_open_rows(ms, *out, layout, err);
+}
+
 /* gid_at - the position of @gid among the @k gids at @gids, or @k. */
 static size_t gid_at(const char *const *gids, size_t k, const char *gid)
 {
@@ -208,10 +220,7 @@ static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, boo
     int code;
 
     my_p_reset(ms);
-    code = in_list(ms, MT_GET, gids, NULL, k, &st, err);
-    if (code != 0)
-        return code;
-    code = my_open_rows(ms, st, MSG_LAYOUT, err);
+    code = in_rows(ms, MT_GET, gids, NULL, k, MSG_LAYOUT, &st, err);
     if (code != 0)
         return code;
     for (;;) {
@@ -244,7 +253,7 @@ int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool 
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i += k) {
-        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        k = mr_store_chunk(n, i);
         code = get_chunk(ms, gids + i, k, with_steps, out + i, err);
     }
     return code;
@@ -263,14 +272,11 @@ static int msg_ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_
     for (i = 0; code == 0 && i < n; i += k) {
         MYSQL_STMT *st;
 
-        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        k = mr_store_chunk(n, i);
         for (j = 0; j < k; j++)
             gids[j] = v[i + j]->gid;
         my_p_reset(ms);
-        code = in_list(ms, MT_IDS_BY_GID, gids, NULL, k, &st, err);
-        if (code != 0)
-            break;
-        code = my_open_rows(ms, st, "is", err);
+        code = in_rows(ms, MT_IDS_BY_GID, gids, NULL, k, "is", &st, err);
         if (code != 0)
             break;
         for (;;) {
@@ -300,16 +306,13 @@ static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v,
     for (i = 0; code == 0 && i < n; i += k) {
         MYSQL_STMT *st;
 
-        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        k = mr_store_chunk(n, i);
         for (j = 0; j < k; j++) {
             ids[j] = v[i + j]->id;
             got[j] = 0;
         }
         my_p_reset(ms);
-        code = in_list(ms, MT_STEP_IDS, NULL, ids, k, &st, err);
-        if (code != 0)
-            break;
-        code = my_open_rows(ms, st, "ii", err);
+        code = in_rows(ms, MT_STEP_IDS, NULL, ids, k, "ii", &st, err);
         if (code != 0)
             break;
         /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
@@ -347,7 +350,7 @@ static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t 
         MYSQL_STMT *st;
         int64_t first;
 
-        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        k = mr_store_chunk(n, i);
         code = multi_stmt(ms, MT_MSG_INSERT, k, &ms->rows[0][k], &st, err);
         if (code != 0)
             return code;
@@ -387,7 +390,7 @@ static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t
         MYSQL_STMT *st;
         int64_t first;
 
-        k = total - done < MR_STORE_BATCH_CHUNK ? total - done : MR_STORE_BATCH_CHUNK;
+        k = mr_store_chunk(total, done);
         code = multi_stmt(ms, MT_STEP_INSERT, k, &ms->rows[1][k], &st, err);
         if (code != 0)
             return code;
@@ -491,10 +494,7 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
 
     my_p_reset(ms);
     my_p_text(ms, mr_msg_state_name(a->from));
-    code = in_list(ms, MT_LOCK_STATE, gids, NULL, k, &st, err);
-    if (code != 0)
-        return code;
-    code = my_open_rows(ms, st, "s", err);
+    code = in_rows(ms, MT_LOCK_STATE, gids, NULL, k, "s", &st, err);
     if (code != 0)
         return code;
     for (;;) {
@@ -532,20 +532,22 @@ int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i += k) {
-        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        k = mr_store_chunk(n, i);
         code = transition_chunk(ms, gids + i, k, &a, changed + i, err);
     }
     return code;
 }
 
-/* mark_ids - run the bound id query @st and set res[j] = @val for each id it returns. */
-static int mark_ids(struct my_store *ms, MYSQL_STMT *st, const int64_t *ids, size_t k, int *res,
+/* mark_ids - run the id query @id over the @k ids at @ids; res[j] = @val for each it returns. */
+static int mark_ids(struct my_store *ms, enum multi_id id, const int64_t *ids, size_t k, int *res,
                     int val, struct mr_err *err)
 {
+    MYSQL_STMT *st;
     size_t at;
     int code;
 
-    code = my_open_rows(ms, st, "i", err);
+    my_p_reset(ms);
+    code = in_rows(ms, id, NULL, ids, k, "i", &st, err);
     if (code != 0)
         return code;
     for (;;) {
@@ -587,16 +589,9 @@ static int succeed_chunk(struct my_store *ms, const int64_t *ids, size_t k, int6
         return 0;
     for (j = 0; j < k; j++)
         res[j] = MR_ENOENT;
-    my_p_reset(ms);
-    code = in_list(ms, MT_STEPS_EXIST, NULL, ids, k, &st, err);
+    code = mark_ids(ms, MT_STEPS_EXIST, ids, k, res, MR_ECONFLICT, err);
     if (code == 0)
-        code = mark_ids(ms, st, ids, k, res, MR_ECONFLICT, err);
-    if (code == 0) {
-        my_p_reset(ms);
-        code = in_list(ms, MT_STEPS_LIVE, NULL, ids, k, &st, err);
-    }
-    if (code == 0)
-        code = mark_ids(ms, st, ids, k, res, 0, err);
+        code = mark_ids(ms, MT_STEPS_LIVE, ids, k, res, 0, err);
     return code;
 }
 
@@ -609,7 +604,7 @@ int my_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, 
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i += k) {
-        k = n - i < MR_STORE_BATCH_CHUNK ? n - i : MR_STORE_BATCH_CHUNK;
+        k = mr_store_chunk(n, i);
         code = succeed_chunk(ms, step_ids + i, k, now_ms, res + i, err);
     }
     return code;
@@ -638,7 +633,7 @@ static int release_run(struct my_store *ms, const struct mr_store_release *v, si
     for (i = 0; code == 0 && i < k; i += c) {
         MYSQL_STMT *st;
 
-        c = k - i < MR_STORE_BATCH_CHUNK ? k - i : MR_STORE_BATCH_CHUNK;
+        c = mr_store_chunk(k, i);
         for (j = 0; j < c; j++)
             gids[j] = v[i + j].gid;
         my_p_reset(ms);

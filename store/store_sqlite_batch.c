@@ -112,7 +112,7 @@ int sq_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n
     int code = 0;
 
     for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
-        size_t len = n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
+        size_t len = mr_store_chunk(n, at);
 
         code = transition_chunk(q, gids + at, len, from, to, now_ms, next_cron_ms,
                                 next_cron_interval, lease_owner, lease_until_ms, changed + at, err);
@@ -174,7 +174,7 @@ int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, 
     int code = 0;
 
     for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
-        size_t len = n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
+        size_t len = mr_store_chunk(n, at);
 
         code = step_succeed_chunk(q, step_ids + at, len, now_ms, res + at, err);
     }
