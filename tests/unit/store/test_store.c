@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_store.c - the store contract (store/store.h through store/store.c),
- * the same test functions run on every engine: SQLite (store_sqlite.c) on a
+ * the same test functions run on every engine: SQLite (store_sqlite*.c) on a
  * real file in a fresh mkdtemp directory per test, and MySQL/MariaDB
- * (store_mysql.c) on a freshly created and migrated database per test when
+ * (store_mysql*.c) on a freshly created and migrated database per test when
  * MSGRELAY_TEST_MYSQL holds a server URI (the Makefile's unit target runs
  * `tests/e2e/mariadb.py run -- test_store mysql`, which starts a private
  * mariadbd). MySQL-only tests follow: concurrent claims, SKIP LOCKED, lock
