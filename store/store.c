@@ -257,6 +257,15 @@ int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struc
     return rc;
 }
 
+struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap)
+{
+    MR_ALLOC_GROW(m->steps, m->nsteps + 1, *cap);
+    memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
+    /* count the step before it is read, so mr_msg_free() frees a half-read one */
+    m->nsteps++;
+    return &m->steps[m->nsteps - 1];
+}
+
 /* check_owner - the lease functions need a non-empty owner, whatever the engine. */
 static int check_owner(const char *owner, const char *what, struct mr_err *err)
 {

@@ -121,6 +121,14 @@ static inline size_t mr_store_chunk(size_t n, size_t at)
     return n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
 }
 
+/*
+ * mr_store_step_add - a zeroed new last step of @m, its array (capacity in
+ * *@cap, 0 for a message read without steps) grown as needed. The step is
+ * counted in m->nsteps before the engine reads it, so mr_msg_free() frees a
+ * half-read one.
+ */
+struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap);
+
 /* The first member of every engine handle. */
 struct mr_store {
     const struct mr_store_engine *eng;

@@ -68,11 +68,7 @@ int my_add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct mr_er
     struct mr_step *sp;
     char *state;
 
-    MR_ALLOC_GROW(m->steps, m->nsteps + 1, *cap);
-    sp = &m->steps[m->nsteps];
-    memset(sp, 0, sizeof(*sp));
-    /* count the step before reading it, so mr_msg_free() frees a half-read one */
-    m->nsteps++;
+    sp = mr_store_step_add(m, cap);
     sp->id = r->v[1];
     sp->branch_id = my_take_str(ms, 2);
     sp->url = my_take_str(ms, 3);

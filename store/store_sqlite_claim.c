@@ -81,7 +81,7 @@ static int claim_load(struct sq_store *q, struct binder *b, struct mr_msg **v, s
             cap = 0;
         }
         if (sqlite3_column_type(b->st, MSG_NCOLS) != SQLITE_NULL)
-            code = sq_read_step(b->st, MSG_NCOLS, sq_step_add(m, &cap), err);
+            code = sq_read_step(b->st, MSG_NCOLS, mr_store_step_add(m, &cap), err);
     }
     if (code == 0 && rc != SQLITE_DONE)
         code = sq_fail(q->db, rc, err);

@@ -240,7 +240,6 @@ int sq_load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn 
 /* store_sqlite_msg.c */
 int sq_read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err);
 int sq_read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err *err);
-struct mr_step *sq_step_add(struct mr_msg *m, size_t *cap);
 int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err);
 int sq_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
                struct mr_err *err);

@@ -87,16 +87,6 @@ int sq_read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err *err
     return 0;
 }
 
-/* sq_step_add - a zeroed new last step of @m, growing its array (@cap) as needed. */
-struct mr_step *sq_step_add(struct mr_msg *m, size_t *cap)
-{
-    MR_ALLOC_GROW(m->steps, m->nsteps + 1, *cap);
-    memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
-    /* count the step before reading it, so mr_msg_free() frees a half-read one */
-    m->nsteps++;
-    return &m->steps[m->nsteps - 1];
-}
-
 /* load_steps - attach @m's steps, in id (= branch insert) order. */
 static int load_steps(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
 {
@@ -109,7 +99,7 @@ static int load_steps(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
         rc = sq_step(&b);
         if (rc != SQLITE_ROW)
             break;
-        if (sq_read_step(b.st, 0, sq_step_add(m, &cap), err) != 0) {
+        if (sq_read_step(b.st, 0, mr_store_step_add(m, &cap), err) != 0) {
             sq_done(b.st);
             return MR_ESTORE;
         }
