@@ -596,13 +596,20 @@ void mr_store_kvs_free(struct mr_kv *v, size_t n)
 int mr_store_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
                     struct mr_err *err)
 {
+    struct mr_kv *v = NULL;
+    size_t n = 0;
     int rc;
 
     *out = NULL;
     rc = mr_store_enter(s, MR_STORE_TX_ANY, "kv get", err);
-    if (rc != 0)
-        return rc;
-    return s->eng->kv_get(s, cat, k, out, err);
+    if (rc == 0)
+        rc = s->eng->kv_get(s, cat, k, &v, &n, err);
+    if (rc == 0 && n == 1) {
+        *out = v;
+        return 0;
+    }
+    mr_store_kvs_free(v, n);
+    return rc;
 }
 
 int mr_store_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,

@@ -81,8 +81,10 @@ struct mr_store_engine {
     int (*msg_list)(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                     size_t *n, struct mr_err *err);
     /* the kv table: store_topics.c builds the topic functions of store.h on these */
+    /* kv_get - the rows of (@cat, @k), *@n of them (0 or 1: the key is unique) in *@out (owned:
+       mr_store_kvs_free()); store.c hands on the row or NULL. In or out. */
     int (*kv_get)(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
-                  struct mr_err *err);
+                  size_t *n, struct mr_err *err);
     int (*kv_scan)(struct mr_store *s, const char *cat, int64_t position, size_t limit,
                    struct mr_kv **out, size_t *n, struct mr_err *err);
     /* kv_insert - @kv's cat, k, v and times as a new row at version 1 (sets id and version);

@@ -369,7 +369,7 @@ int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 
 /* store_mysql_kv.c */
-int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,
               struct mr_err *err);
 int my_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
                struct mr_kv **out, size_t *n, struct mr_err *err);

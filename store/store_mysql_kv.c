@@ -42,23 +42,15 @@ static int load_kvs(struct my_store *ms, enum stmt_id id, struct mr_kv **out, si
                         (void **)out, n, err);
 }
 
-int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,
               struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    struct mr_kv *v = NULL;
-    size_t n = 0;
-    int code;
 
     my_p_reset(ms);
     my_p_text(ms, cat);
     my_p_text(ms, k);
-    code = load_kvs(ms, ST_KV_GET, &v, &n, err);
-    if (code == 0 && n > 0)
-        *out = v;
-    else
-        mr_store_kvs_free(v, n);
-    return code;
+    return load_kvs(ms, ST_KV_GET, out, n, err);
 }
 
 int my_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,

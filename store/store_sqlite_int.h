@@ -274,7 +274,7 @@ int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 
 /* store_sqlite_kv.c */
-int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,
               struct mr_err *err);
 int sq_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
                struct mr_kv **out, size_t *n, struct mr_err *err);

@@ -39,23 +39,15 @@ static int load_kvs(struct sq_store *q, struct binder *b, struct mr_kv **out, si
     return sq_load_rows(q, b, sizeof(**out), read_kv_row, free_kv_rows, (void **)out, n, err);
 }
 
-int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
+int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,
               struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_KV_GET);
-    struct mr_kv *v = NULL;
-    size_t n = 0;
-    int code;
 
     sq_bind_text(&b, 1, cat);
     sq_bind_text(&b, 2, k);
-    code = load_kvs(q, &b, &v, &n, err);
-    if (code == 0 && n > 0)
-        *out = v;
-    else
-        mr_store_kvs_free(v, n);
-    return code;
+    return load_kvs(q, &b, out, n, err);
 }
 
 int sq_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,

@@ -131,7 +131,7 @@ static int topic_read(struct mr_store *s, const char *topic, const char *what, s
 
     if (rc != 0)
         return rc;
-    return s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, kv, err);
+    return mr_store_kv_get(s, MR_STORE_TOPICS_CAT, topic, kv, err);
 }
 
 /* subs_save - @a as the new subscriber list of the row @kv, compare-and-set on its version. */
