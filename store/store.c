@@ -1,24 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.c - the engine-neutral front of store.h: picks the engine from the URI
- * scheme at open and sends every other call through the handle's vtable.
+ * scheme at open and sends every other call through the handle's vtable,
+ * after checking, once for every engine, the rules store.h states: whether a
+ * transaction must be open or must not be (the handle's in_tx, which only
+ * this file writes: mr_store_enter), lease owners, row and argument limits.
+ * It runs the shells both engines share: begin/commit/rollback (a failed
+ * commit rolls back), the claim's own transaction, and the per-row loops an
+ * engine without a batch statement leaves to it.
  *
  * It also holds what must not differ between engines: the allowed-transition
  * check, the "message state changed" log line and the transition metric, so
  * every state change in msgrelay passes one place (STYLE.md 2.14); and the
  * relay registry's rule of who may take a relay id, built on the engines'
- * row primitives.
+ * row primitives. Must not: run SQL, or know an engine's types.
  *
  * Threads: whichever thread owns the handle (one handle per thread);
- * mr_store_migrate() any thread. Errors: an unknown scheme is MR_EINVAL;
- * everything else comes from the engine.
+ * mr_store_migrate() any thread. Errors: an unknown scheme or a broken rule
+ * is MR_EINVAL naming it (a programmer's error, nothing written); everything
+ * else comes from the engine.
  */
 #include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -104,35 +109,68 @@ static int unknown_scheme(const char *uri, struct mr_err *err)
     return rc;
 }
 
-int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err)
+/* pick_scheme - the engine of @uri into *@sc and the URI after "scheme:" into *@rest. */
+static int pick_scheme(const char *uri, const struct scheme **sc, const char **rest,
+                       struct mr_err *err)
 {
-    const struct scheme *sc;
-    const char *rest = NULL;
-
-    *out = NULL;
     if (uri == NULL)
         return mr_err_set(err, MR_EINVAL, "store: no store uri");
-    sc = find_scheme(uri, &rest);
-    if (sc == NULL)
+    *sc = find_scheme(uri, rest);
+    if (*sc == NULL)
         return unknown_scheme(uri, err);
+    return 0;
+}
+
+int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err)
+{
+    const struct scheme *sc = NULL;
+    const char *rest = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = pick_scheme(uri, &sc, &rest, err);
+    if (rc != 0)
+        return rc;
     return sc->open(rest, out, err);
 }
 
 int mr_store_migrate(const char *uri, struct mr_err *err)
 {
-    const struct scheme *sc;
+    const struct scheme *sc = NULL;
     const char *rest = NULL;
+    int rc = pick_scheme(uri, &sc, &rest, err);
 
-    if (uri == NULL)
-        return mr_err_set(err, MR_EINVAL, "store: no store uri");
-    sc = find_scheme(uri, &rest);
-    if (sc == NULL)
-        return unknown_scheme(uri, err);
+    if (rc != 0)
+        return rc;
     return sc->migrate(rest, err);
+}
+
+int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err)
+{
+    if (have > latest) {
+        return mr_err_set(err, MR_ESTORE,
+                          "store: schema version %lld is newer than this msgrelay (%d)",
+                          (long long)have, latest);
+    }
+    return 0;
+}
+
+/* ---- the transaction rules ---- */
+
+int mr_store_enter(struct mr_store *s, enum mr_store_tx rule, const char *what,
+                   struct mr_err *err)
+{
+    if (rule == MR_STORE_TX_NEED && !s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: %s needs an open transaction", what);
+    if (rule == MR_STORE_TX_NONE && s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: %s must be called outside a transaction", what);
+    return s->eng->ready != NULL ? s->eng->ready(s, err) : 0;
 }
 
 int mr_store_relax(struct mr_store *s, struct mr_err *err)
 {
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: relax must be called outside a transaction");
     return s->eng->relax != NULL ? s->eng->relax(s, err) : 0;
 }
 
@@ -145,18 +183,41 @@ void mr_store_close(struct mr_store *s)
 
 int mr_store_begin(struct mr_store *s, struct mr_err *err)
 {
-    return s->eng->begin(s, err);
-}
+    int rc;
 
-int mr_store_commit(struct mr_store *s, struct mr_err *err)
-{
-    return s->eng->commit(s, err);
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: a transaction is already open");
+    rc = s->eng->begin(s, err);
+    if (rc == 0)
+        s->in_tx = true;
+    return rc;
 }
 
 void mr_store_rollback(struct mr_store *s)
 {
+    if (!s->in_tx)
+        return;
     s->eng->rollback(s);
+    s->in_tx = false;
 }
+
+/* mr_store_commit - store.h promises the transaction is gone after a failed commit, too. */
+int mr_store_commit(struct mr_store *s, struct mr_err *err)
+{
+    int rc;
+
+    if (!s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: commit without a transaction");
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "commit", err);
+    if (rc == 0)
+        rc = s->eng->commit(s, err);
+    if (rc != 0)
+        s->eng->rollback(s);
+    s->in_tx = false;
+    return rc;
+}
+
+/* ---- messages ---- */
 
 /*
  * settle_steps - read the steps of a succeed message as succeed: the relay
@@ -185,11 +246,24 @@ static void settle_steps(struct mr_msg *m)
 int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
                      struct mr_err *err)
 {
-    int rc = s->eng->msg_get(s, gid, with_steps, out, err);
+    int rc;
 
+    *out = NULL;
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "get", err);
+    if (rc == 0)
+        rc = s->eng->msg_get(s, gid, with_steps, out, err);
     if (rc == 0 && with_steps)
         settle_steps(*out);
     return rc;
+}
+
+struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap)
+{
+    MR_ALLOC_GROW(m->steps, m->nsteps + 1, *cap);
+    memset(&m->steps[m->nsteps], 0, sizeof(*m->steps));
+    /* count the step before it is read, so mr_msg_free() frees a half-read one */
+    m->nsteps++;
+    return &m->steps[m->nsteps - 1];
 }
 
 /* check_owner - the lease functions need a non-empty owner, whatever the engine. */
@@ -217,34 +291,73 @@ static int check_insert_lease(const struct mr_msg *m, struct mr_err *err)
     return 0;
 }
 
+/* check_insert_row - a message to insert has a gid and a known state, and so has each step. */
+static int check_insert_row(const struct mr_msg *m, struct mr_err *err)
+{
+    size_t i;
+
+    if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
+    for (i = 0; i < m->nsteps; i++) {
+        if (m->steps[i].state < 0 || m->steps[i].state >= MR_STEP_STATE_COUNT)
+            return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
+    }
+    return 0;
+}
+
 int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
 {
-    if (check_insert_lease(m, err) != 0)
-        return MR_EINVAL;
+    int rc = check_insert_lease(m, err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "insert", err);
+    if (rc == 0)
+        rc = check_insert_row(m, err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_insert(s, m, err);
+}
+
+/* check_transition - @from -> @to must be in the table (mr_msg_transition_ok). */
+static int check_transition(int from, int to, struct mr_err *err)
+{
+    if (!mr_msg_transition_ok(from, to))
+        return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
+                          mr_msg_state_name(from), mr_msg_state_name(to));
+    return 0;
+}
+
+/* log_transition - the one log line and metric of a state change (STYLE.md 2.14). */
+static void log_transition(const char *gid, int from, int to)
+{
+    mr_log(MR_LOG_INFO, "message state changed", "gid", gid, "from", mr_msg_state_name(from), "to",
+           mr_msg_state_name(to), NULL);
+    mr_metrics_transition(from, to);
 }
 
 int mr_store_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
                             int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
 {
-    int rc;
+    int rc = check_transition(from, to, err);
 
-    if (!mr_msg_transition_ok(from, to)) {
-        return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
-                          mr_msg_state_name(from), mr_msg_state_name(to));
-    }
-    rc = s->eng->msg_transition(s, gid, from, to, now_ms, next_cron_ms, next_cron_interval, err);
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "transition", err);
+    if (rc == 0)
+        rc = s->eng->msg_transition(s, gid, from, to, now_ms, next_cron_ms, next_cron_interval,
+                                    err);
     if (rc != 0)
         return rc;
-    mr_log(MR_LOG_INFO, "message state changed", "gid", gid, "from", mr_msg_state_name(from), "to",
-           mr_msg_state_name(to), NULL);
-    mr_metrics_transition(from, to);
+    log_transition(gid, from, to);
     return 0;
 }
 
 int mr_store_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
                           int64_t now_ms, struct mr_err *err)
 {
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "schedule", err);
+
+    if (rc != 0)
+        return rc;
     return s->eng->msg_schedule(s, gid, next_cron_ms, interval, now_ms, err);
 }
 
@@ -258,9 +371,19 @@ int mr_store_msg_get_many(struct mr_store *s, const char *const *gids, size_t n,
         out[i] = NULL;
     if (n == 0)
         return 0;
-    rc = s->eng->msg_get_many(s, gids, n, with_steps, out, err);
-    for (i = 0; rc == 0 && with_steps && i < n; i++)
-        settle_steps(out[i]);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "get", err);
+    if (rc == 0 && s->eng->msg_get_many != NULL)
+        rc = s->eng->msg_get_many(s, gids, n, with_steps, out, err);
+    for (i = 0; rc == 0 && s->eng->msg_get_many == NULL && i < n; i++)
+        rc = s->eng->msg_get(s, gids[i], with_steps, &out[i], err);
+    for (i = 0; i < n; i++) {
+        if (rc != 0) {
+            mr_msg_free(out[i]);
+            out[i] = NULL;
+        } else if (with_steps) {
+            settle_steps(out[i]);
+        }
+    }
     return rc;
 }
 
@@ -268,6 +391,7 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
                              struct mr_err *err)
 {
     size_t i;
+    int rc;
 
     for (i = 0; i < n; i++) {
         if (check_insert_lease(v[i], err) != 0)
@@ -275,6 +399,11 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
     }
     if (n == 0)
         return 0;
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "insert", err);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = check_insert_row(v[i], err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_insert_many(s, v, n, err);
 }
 
@@ -286,10 +415,8 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
     size_t i;
     int rc;
 
-    if (!mr_msg_transition_ok(from, to)) {
-        return mr_err_set(err, MR_EINVAL, "store: transition '%s' -> '%s' is not allowed",
-                          mr_msg_state_name(from), mr_msg_state_name(to));
-    }
+    if (check_transition(from, to, err) != 0)
+        return MR_EINVAL;
     if (lease_owner != NULL && check_owner(lease_owner, "transition lease", err) != 0)
         return MR_EINVAL;
     /* a final state ends any lease: the engines see a lease only where it is kept */
@@ -299,29 +426,52 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
         changed[i] = false;
     if (n == 0)
         return 0;
-    rc = s->eng->msg_transition_many(s, gids, n, from, to, now_ms, next_cron_ms,
-                                     next_cron_interval, lease_owner, lease_until_ms, changed,
-                                     err);
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "transition", err);
+    if (rc == 0)
+        rc = s->eng->msg_transition_many(s, gids, n, from, to, now_ms, next_cron_ms,
+                                         next_cron_interval, lease_owner, lease_until_ms,
+                                         changed, err);
     if (rc != 0)
         return rc;
     for (i = 0; i < n; i++) {
-        if (!changed[i])
-            continue;
-        mr_log(MR_LOG_INFO, "message state changed", "gid", gids[i], "from",
-               mr_msg_state_name(from), "to", mr_msg_state_name(to), NULL);
-        mr_metrics_transition(from, to);
+        if (changed[i])
+            log_transition(gids[i], from, to);
     }
     return 0;
 }
 
+/*
+ * mr_store_claim - the claim's own transaction around the engine's claim. The
+ * relay's handle is relaxed (mr_store_relax): a lost lease only makes work
+ * claimable again.
+ */
 int mr_store_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                    size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
 {
+    int rc;
+
     *out = NULL;
     *n = 0;
     if (check_owner(owner, "claim", err) != 0)
         return MR_EINVAL;
-    return s->eng->claim(s, owner, now_ms, lease_until_ms, limit, out, n, err);
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: claim must be called outside a transaction");
+    if (limit == 0)
+        return 0;
+    rc = mr_store_begin(s, err);
+    if (rc != 0)
+        return rc;
+    rc = s->eng->claim(s, owner, now_ms, lease_until_ms, limit, out, n, err);
+    if (rc == 0)
+        rc = mr_store_commit(s, err);
+    else
+        mr_store_rollback(s);
+    if (rc != 0) {
+        mr_store_msgs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void mr_store_msgs_free(struct mr_msg **v, size_t n)
@@ -338,6 +488,10 @@ void mr_store_msgs_free(struct mr_msg **v, size_t n)
 int mr_store_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
                          int64_t now_ms, struct mr_err *err)
 {
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "step_record", err);
+
+    if (rc != 0)
+        return rc;
     return s->eng->step_record(s, step_id, success, error, now_ms, err);
 }
 
@@ -345,48 +499,85 @@ int mr_store_msg_release(struct mr_store *s, const char *gid, const char *owner,
                          int64_t next_cron_ms, int interval, const char *result, int64_t now_ms,
                          struct mr_err *err)
 {
-    if (check_owner(owner, "release", err) != 0)
-        return MR_EINVAL;
+    int rc = check_owner(owner, "release", err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "release", err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_release(s, gid, owner, next_cron_ms, interval, result, now_ms, err);
 }
 
 int mr_store_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n,
                                int64_t now_ms, int *res, struct mr_err *err)
 {
+    int rc;
+
     if (n == 0)
         return 0;
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "step_record", err);
+    if (rc != 0)
+        return rc;
     return s->eng->step_succeed_many(s, step_ids, n, now_ms, res, err);
 }
 
 int mr_store_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
                               const char *owner, int64_t now_ms, struct mr_err *err)
 {
+    size_t i;
+    int rc;
+
     if (n == 0)
         return 0;
-    if (check_owner(owner, "release", err) != 0)
-        return MR_EINVAL;
-    return s->eng->msg_release_many(s, v, n, owner, now_ms, err);
+    rc = check_owner(owner, "release", err);
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "release", err);
+    if (rc == 0 && s->eng->msg_release_many != NULL)
+        return s->eng->msg_release_many(s, v, n, owner, now_ms, err);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = s->eng->msg_release(s, v[i].gid, owner, v[i].next_cron_ms, v[i].interval,
+                                 v[i].result, now_ms, err);
+    return rc;
 }
 
 int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 {
-    if (check_owner(owner, "release_owner", err) != 0)
-        return MR_EINVAL;
+    int rc = check_owner(owner, "release_owner", err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NONE, "release_owner", err);
+    if (rc != 0)
+        return rc;
     return s->eng->release_owner(s, owner, err);
 }
 
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
 {
+    int rc;
+
+    *n = 0;
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_due", err);
+    if (rc != 0)
+        return rc;
     return s->eng->count_due(s, now_ms, n, err);
 }
 
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err)
 {
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "list", err);
+    if (rc != 0)
+        return rc;
     return s->eng->msg_list(s, f, out, n, err);
 }
 
-/* ---- DTM topics ---- */
+/* ---- the kv table (DTM topics: store_topics.c) ---- */
 
 void mr_store_kvs_free(struct mr_kv *v, size_t n)
 {
@@ -405,205 +596,33 @@ void mr_store_kvs_free(struct mr_kv *v, size_t n)
 int mr_store_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
                     struct mr_err *err)
 {
-    return s->eng->kv_get(s, cat, k, out, err);
+    struct mr_kv *v = NULL;
+    size_t n = 0;
+    int rc;
+
+    *out = NULL;
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "kv get", err);
+    if (rc == 0)
+        rc = s->eng->kv_get(s, cat, k, &v, &n, err);
+    if (rc == 0 && n == 1) {
+        *out = v;
+        return 0;
+    }
+    mr_store_kvs_free(v, n);
+    return rc;
 }
 
 int mr_store_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t limit,
                      struct mr_kv **out, size_t *n, struct mr_err *err)
 {
-    return s->eng->kv_scan(s, cat, position, limit, out, n, err);
-}
-
-/* subs_load - a topic row's subscriber list as a JSON array (owned); MR_ESTORE if it is not one. */
-static int subs_load(const struct mr_kv *kv, json_t **out, struct mr_err *err)
-{
-    json_error_t jerr;
-    json_t *a = kv->v[0] != '\0' ? json_loads(kv->v, 0, &jerr) : json_array();
-
-    if (a == NULL || !json_is_array(a)) {
-        json_decref(a);
-        return mr_err_set(err, MR_ESTORE, "store: topic '%s': subscribers are not a JSON array",
-                          kv->k);
-    }
-    *out = a;
-    return 0;
-}
-
-/* sub_url - the url of subscriber entry @e, or NULL when it has none. Borrowed. */
-static const char *sub_url(json_t *e)
-{
-    json_t *u = json_is_object(e) ? json_object_get(e, "url") : NULL;
-
-    return json_is_string(u) ? json_string_value(u) : NULL;
-}
-
-/* subs_find - the index of @url in @a, or -1. */
-static long subs_find(json_t *a, const char *url)
-{
-    size_t i;
-    const char *u;
-
-    for (i = 0; i < json_array_size(a); i++) {
-        u = sub_url(json_array_get(a, i));
-        if (u != NULL && strcmp(u, url) == 0)
-            return (long)i;
-    }
-    return -1;
-}
-
-/* subs_entry - a new subscriber entry {"url":…,"remark":…}, the keys in DTM's order. */
-static json_t *subs_entry(const char *url, const char *remark)
-{
-    json_t *e = json_object();
-
-    json_object_set_new(e, "url", json_string(url));
-    json_object_set_new(e, "remark", json_string(remark != NULL ? remark : ""));
-    return e;
-}
-
-/* subs_dump - @a as compact JSON text. Owned result: free(). */
-static char *subs_dump(json_t *a)
-{
-    char *v = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-    return v != NULL ? v : mr_xstrdup("[]");
-}
-
-int mr_store_topic_subscribers(struct mr_store *s, const char *topic, char ***urls, size_t *n,
-                               struct mr_err *err)
-{
-    struct mr_kv *kv = NULL;
-    json_t *a = NULL;
-    char **v = NULL;
-    size_t len = 0;
-    size_t i;
     int rc;
 
-    *urls = NULL;
+    *out = NULL;
     *n = 0;
-    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "kv scan", err);
     if (rc != 0)
         return rc;
-    if (kv == NULL)
-        return mr_err_set(err, MR_ENOENT, "store: no topic '%s'", topic);
-    rc = subs_load(kv, &a, err);
-    if (rc == 0 && json_array_size(a) > 0)
-        v = mr_xcalloc(json_array_size(a), sizeof(*v));
-    for (i = 0; rc == 0 && i < json_array_size(a); i++) {
-        const char *u = sub_url(json_array_get(a, i));
-
-        if (u == NULL)
-            rc = mr_err_set(err, MR_ESTORE, "store: topic '%s': subscriber %zu has no url", topic,
-                            i);
-        else
-            v[len++] = mr_xstrdup(u);
-    }
-    json_decref(a);
-    mr_store_kvs_free(kv, 1);
-    if (rc != 0) {
-        for (i = 0; i < len; i++)
-            free(v[i]);
-        free(v);
-        return rc;
-    }
-    *urls = v;
-    *n = len;
-    return 0;
-}
-
-/* topic_create - the first subscriber of a new topic. */
-static int topic_create(struct mr_store *s, const char *topic, const char *url, const char *remark,
-                        int64_t now_ms, struct mr_err *err)
-{
-    json_t *a = json_array();
-    struct mr_kv kv;
-    int rc;
-
-    json_array_append_new(a, subs_entry(url, remark));
-    memset(&kv, 0, sizeof(kv));
-    kv.cat = (char *)MR_STORE_TOPICS_CAT;
-    kv.k = (char *)topic;
-    kv.v = subs_dump(a);
-    kv.create_ms = now_ms;
-    kv.update_ms = now_ms;
-    json_decref(a);
-    rc = s->eng->kv_insert(s, &kv, err);
-    free(kv.v);
-    if (rc == MR_EEXIST)
-        return mr_err_set(err, MR_ECONFLICT, "store: topic '%s' was created concurrently", topic);
-    return rc;
-}
-
-int mr_store_topic_subscribe(struct mr_store *s, const char *topic, const char *url,
-                             const char *remark, int64_t now_ms, struct mr_err *err)
-{
-    struct mr_kv *kv = NULL;
-    json_t *a = NULL;
-    char *v;
-    int rc;
-
-    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
-    if (rc != 0)
-        return rc;
-    if (kv == NULL)
-        return topic_create(s, topic, url, remark, now_ms, err);
-    rc = subs_load(kv, &a, err);
-    if (rc == 0 && subs_find(a, url) >= 0)
-        rc = mr_err_set(err, MR_EEXIST, "this url exists");
-    if (rc == 0 && json_array_size(a) >= MR_STORE_TOPIC_MAX_SUBSCRIBERS)
-        rc = mr_err_set(err, MR_ETOOBIG, "topic '%s' has %d subscribers, the most allowed", topic,
-                        MR_STORE_TOPIC_MAX_SUBSCRIBERS);
-    if (rc == 0) {
-        json_array_append_new(a, subs_entry(url, remark));
-        v = subs_dump(a);
-        rc = s->eng->kv_update(s, kv->id, kv->version, v, now_ms, err);
-        free(v);
-    }
-    json_decref(a);
-    mr_store_kvs_free(kv, 1);
-    return rc;
-}
-
-int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char *url,
-                               int64_t now_ms, struct mr_err *err)
-{
-    struct mr_kv *kv = NULL;
-    json_t *a = NULL;
-    long at = -1;
-    char *v;
-    int rc;
-
-    rc = s->eng->kv_get(s, MR_STORE_TOPICS_CAT, topic, &kv, err);
-    if (rc != 0)
-        return rc;
-    if (kv == NULL)
-        return mr_err_set(err, MR_ENOENT, "no such a topic");
-    rc = subs_load(kv, &a, err);
-    if (rc == 0 && json_array_size(a) == 0)
-        rc = mr_err_set(err, MR_ENOENT, "this topic is empty");
-    if (rc == 0) {
-        at = subs_find(a, url);
-        if (at < 0)
-            rc = mr_err_set(err, MR_ENOENT, "no such an url ");
-    }
-    if (rc == 0) {
-        json_array_remove(a, (size_t)at);
-        v = subs_dump(a);
-        rc = s->eng->kv_update(s, kv->id, kv->version, v, now_ms, err);
-        free(v);
-    }
-    json_decref(a);
-    mr_store_kvs_free(kv, 1);
-    return rc;
-}
-
-int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *err)
-{
-    int rc = s->eng->kv_delete(s, MR_STORE_TOPICS_CAT, topic, err);
-
-    if (rc == MR_ENOENT)
-        return mr_err_set(err, MR_ENOENT, "storage: NotFound");
-    return rc;
+    return s->eng->kv_scan(s, cat, position, limit, out, n, err);
 }
 
 /* ---- the relay registry ---- */
@@ -641,6 +660,15 @@ static int check_relay(const struct mr_store_relay *r, struct mr_err *err)
     return 0;
 }
 
+/* check_holder - @relay_id and @instance of a heartbeat or unregister, whatever the engine. */
+static int check_holder(const char *relay_id, const char *instance, struct mr_err *err)
+{
+    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
+        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
+        return MR_EINVAL;
+    return 0;
+}
+
 /*
  * register_once - one try of mr_store_relay_register() in its own
  * transaction. MR_EEXIST with *holder for a live holder; MR_EBUSY when a
@@ -655,7 +683,7 @@ static int register_once(struct mr_store *s, const struct mr_store_relay *me, in
     int rc;
 
     memset(&cur, 0, sizeof(cur));
-    rc = s->eng->begin(s, err);
+    rc = mr_store_begin(s, err);
     if (rc != 0)
         return rc;
     rc = s->eng->relay_get(s, me->relay_id, &cur, err);
@@ -682,8 +710,8 @@ static int register_once(struct mr_store *s, const struct mr_store_relay *me, in
     }
     mr_store_relay_clear(&cur);
     if (rc == 0)
-        return s->eng->commit(s, err);
-    s->eng->rollback(s);
+        return mr_store_commit(s, err);
+    mr_store_rollback(s);
     return rc;
 }
 
@@ -697,6 +725,9 @@ int mr_store_relay_register(struct mr_store *s, const struct mr_store_relay *me,
     memset(holder, 0, sizeof(*holder));
     if (check_relay(me, err) != 0)
         return MR_EINVAL;
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL,
+                          "store: relay register must be called outside a transaction");
     /* a race with another register of the same id (or a deadlock on its new row) is
        decided by the next look at the row */
     for (tries = 0;; tries++) {
@@ -710,18 +741,24 @@ int mr_store_relay_register(struct mr_store *s, const struct mr_store_relay *me,
 int mr_store_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
                              int64_t until_ms, struct mr_err *err)
 {
-    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
-        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
-        return MR_EINVAL;
+    int rc = check_holder(relay_id, instance, err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NONE, "relay heartbeat", err);
+    if (rc != 0)
+        return rc;
     return s->eng->relay_heartbeat(s, relay_id, instance, until_ms, err);
 }
 
 int mr_store_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
                               struct mr_err *err)
 {
-    if (check_text(relay_id, MR_STORE_RELAY_ID_MAX, false, "relay id", err) != 0 ||
-        check_text(instance, MR_STORE_RELAY_TEXT_MAX, false, "instance", err) != 0)
-        return MR_EINVAL;
+    int rc = check_holder(relay_id, instance, err);
+
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NONE, "relay unregister", err);
+    if (rc != 0)
+        return rc;
     return s->eng->relay_unregister(s, relay_id, instance, err);
 }
 

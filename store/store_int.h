@@ -4,12 +4,17 @@
  * that store.c dispatches through, the header every engine handle embeds, and
  * the schema files compiled into the binary.
  *
- * An engine (store_sqlite.c, store_mysql.c) fills one const struct
+ * An engine (store_sqlite*.c, store_mysql*.c) fills one const struct
  * mr_store_engine and puts `struct mr_store` first in its own handle, so a
- * `struct mr_store *` can be cast to the engine's handle. store.c checks what
- * is engine-neutral (the transition table, the log line, the metric) and the
- * engine does the SQL. Every member has the contract of the store.h function
- * of the same name; threads and errors as in store.h. Nothing outside store/
+ * `struct mr_store *` can be cast to the engine's handle. store.c checks
+ * every rule of store.h that is not engine-specific before it calls the
+ * engine, once for all engines (as SQLite's os.c wraps its VFS): whether a
+ * transaction must be open or must not be (struct mr_store's in_tx, which
+ * only store.c writes), lease owners, argument limits, the transition table,
+ * the log line and the metric, and the begin/claim/commit shells. An engine
+ * member may take those as given and does only the SQL. Every member has the
+ * contract of the store.h function of the same name unless its comment says
+ * otherwise; threads and errors as in store.h. Nothing outside store/
  * includes this header.
  */
 #ifndef MR_STORE_STORE_INT_H
@@ -24,17 +29,22 @@
 #include "store/store.h"
 
 /*
- * One engine's implementation of store.h. msg_transition is called only after
- * store.c has checked mr_msg_transition_ok(); it does the compare-and-set and
- * leaves logging and metrics to store.c.
+ * One engine's implementation of store.h, called by store.c only after the
+ * checks of store.h's rules: a member marked "inside" runs in an open
+ * transaction, "outside" with none open, "in or out" either way.
  */
 struct mr_store_engine {
     const char *name; /* "sqlite", "mysql" */
     void (*close)(struct mr_store *s);
-    int (*relax)(struct mr_store *s, struct mr_err *err); /* NULL: nothing to do */
-    int (*begin)(struct mr_store *s, struct mr_err *err);
+    /* ready - may the handle run a statement now (in or out of a transaction: see s->in_tx)?
+       Called before every operation. MySQL: a dropped transaction is refused, a dropped
+       connection outside one is made again. NULL: always ready. */
+    int (*ready)(struct mr_store *s, struct mr_err *err);
+    int (*relax)(struct mr_store *s, struct mr_err *err); /* outside; NULL: nothing to do */
+    int (*begin)(struct mr_store *s, struct mr_err *err); /* outside; store.c sets in_tx */
+    /* commit - inside; on failure store.c calls rollback, then clears in_tx either way */
     int (*commit)(struct mr_store *s, struct mr_err *err);
-    void (*rollback)(struct mr_store *s);
+    void (*rollback)(struct mr_store *s); /* inside; store.c clears in_tx after it */
     int (*msg_get)(struct mr_store *s, const char *gid, bool with_steps, struct mr_msg **out,
                    struct mr_err *err);
     int (*msg_insert)(struct mr_store *s, struct mr_msg *m, struct mr_err *err);
@@ -42,8 +52,11 @@ struct mr_store_engine {
                           int64_t next_cron_ms, int next_cron_interval, struct mr_err *err);
     int (*msg_schedule)(struct mr_store *s, const char *gid, int64_t next_cron_ms, int interval,
                         int64_t now_ms, struct mr_err *err);
+    /* msg_get_many - n > 0, out[] all NULL; store.c frees out[] on an error. NULL: store.c
+       runs msg_get for each gid */
     int (*msg_get_many)(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                         struct mr_msg **out, struct mr_err *err);
+    /* msg_insert, msg_insert_many - store.c has checked each gid, state and step state */
     int (*msg_insert_many)(struct mr_store *s, struct mr_msg *const *v, size_t n,
                            struct mr_err *err);
     /* lease_owner is NULL, or non-empty and to is unfinished (store.c passes NULL otherwise) */
@@ -51,6 +64,7 @@ struct mr_store_engine {
                                int to, int64_t now_ms, int64_t next_cron_ms,
                                int next_cron_interval, const char *lease_owner,
                                int64_t lease_until_ms, bool *changed, struct mr_err *err);
+    /* claim - inside the transaction store.c opened for it (and commits), @limit > 0 */
     int (*claim)(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                  size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err);
     int (*step_record)(struct mr_store *s, int64_t step_id, bool success, const char *error,
@@ -59,25 +73,28 @@ struct mr_store_engine {
                        int interval, const char *result, int64_t now_ms, struct mr_err *err);
     int (*step_succeed_many)(struct mr_store *s, const int64_t *step_ids, size_t n,
                              int64_t now_ms, int *res, struct mr_err *err);
+    /* msg_release_many - NULL: store.c runs msg_release for each item */
     int (*msg_release_many)(struct mr_store *s, const struct mr_store_release *v, size_t n,
                             const char *owner, int64_t now_ms, struct mr_err *err);
     int (*release_owner)(struct mr_store *s, const char *owner, struct mr_err *err);
     int (*count_due)(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
     int (*msg_list)(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                     size_t *n, struct mr_err *err);
-    /* the kv table: store.c builds the topic functions of store.h on these */
+    /* the kv table: store_topics.c builds the topic functions of store.h on these */
+    /* kv_get - the rows of (@cat, @k), *@n of them (0 or 1: the key is unique) in *@out (owned:
+       mr_store_kvs_free()); store.c hands on the row or NULL. In or out. */
     int (*kv_get)(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out,
-                  struct mr_err *err);
+                  size_t *n, struct mr_err *err);
     int (*kv_scan)(struct mr_store *s, const char *cat, int64_t position, size_t limit,
                    struct mr_kv **out, size_t *n, struct mr_err *err);
     /* kv_insert - @kv's cat, k, v and times as a new row at version 1 (sets id and version);
-       MR_EEXIST when (cat, k) exists, nothing written. Inside a transaction. */
+       MR_EEXIST when (cat, k) exists, nothing written. Inside. */
     int (*kv_insert)(struct mr_store *s, struct mr_kv *kv, struct mr_err *err);
     /* kv_update - v = @v, version + 1, update_time = @now_ms where id = @id and version =
-       @version; MR_ECONFLICT when no such row. Inside a transaction. */
+       @version; MR_ECONFLICT when no such row. Inside. */
     int (*kv_update)(struct mr_store *s, int64_t id, int64_t version, const char *v,
                      int64_t now_ms, struct mr_err *err);
-    /* kv_delete - delete (cat, k); MR_ENOENT when there is none. Inside a transaction. */
+    /* kv_delete - delete (cat, k); MR_ENOENT when there is none. Inside. */
     int (*kv_delete)(struct mr_store *s, const char *cat, const char *k, struct mr_err *err);
     /* the relay registry: store.c builds mr_store_relay_register() on these */
     /* relay_get - the registration of @relay_id into *@out (owned strings), locked until the
@@ -97,10 +114,43 @@ struct mr_store_engine {
                             struct mr_err *err);
 };
 
+/*
+ * mr_store_chunk - how many of @n items, from @at on, one batch statement
+ * takes: what is left, at most MR_STORE_BATCH_CHUNK.
+ */
+static inline size_t mr_store_chunk(size_t n, size_t at)
+{
+    return n - at < MR_STORE_BATCH_CHUNK ? n - at : MR_STORE_BATCH_CHUNK;
+}
+
+/*
+ * mr_store_step_add - a zeroed new last step of @m, its array (capacity in
+ * *@cap, 0 for a message read without steps) grown as needed. The step is
+ * counted in m->nsteps before the engine reads it, so mr_msg_free() frees a
+ * half-read one.
+ */
+struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap);
+
 /* The first member of every engine handle. */
 struct mr_store {
     const struct mr_store_engine *eng;
+    bool in_tx; /* a transaction is open: set and cleared by store.c only, read by engines */
 };
+
+/* The transaction rule of a store.h function, for mr_store_enter(). */
+enum mr_store_tx {
+    MR_STORE_TX_ANY,  /* in or out of a transaction */
+    MR_STORE_TX_NEED, /* inside one only */
+    MR_STORE_TX_NONE, /* outside one only ("own transaction") */
+};
+
+/*
+ * mr_store_enter - the door of every store.h operation: MR_EINVAL, naming
+ * @what, when the transaction rule @rule is broken, else the engine's
+ * ready(). store.c and store_topics.c call it once per operation.
+ */
+int mr_store_enter(struct mr_store *s, enum mr_store_tx rule, const char *what,
+                   struct mr_err *err);
 
 /*
  * mr_store_sqlite_open - open the SQLite database at @path (created when
@@ -129,6 +179,13 @@ struct mr_store_schema {
     int version;     /* NNN */
     const char *sql; /* the file's text, NUL-terminated */
 };
+
+/*
+ * mr_store_schema_not_newer - MR_ESTORE "schema version N is newer than this
+ * msgrelay" when a database's version @have is above @latest, the newest
+ * compiled in; else 0. Both engines refuse such a database alike.
+ */
+int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err);
 
 /*
  * The SQLite schema files in version order; generated by the Makefile into

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_store.c - the store contract (store/store.h through store/store.c),
- * the same test functions run on every engine: SQLite (store_sqlite.c) on a
+ * the same test functions run on every engine: SQLite (store_sqlite*.c) on a
  * real file in a fresh mkdtemp directory per test, and MySQL/MariaDB
- * (store_mysql.c) on a freshly created and migrated database per test when
+ * (store_mysql*.c) on a freshly created and migrated database per test when
  * MSGRELAY_TEST_MYSQL holds a server URI (the Makefile's unit target runs
  * `tests/e2e/mariadb.py run -- test_store mysql`, which starts a private
  * mariadbd). MySQL-only tests follow: concurrent claims, SKIP LOCKED, lock
@@ -2251,6 +2251,53 @@ static void test_relay_register_refuses_empty_or_over_long_texts_and_writes_noth
     assert_int_equal(mr_store_relay_heartbeat(fx->s, long_id, "inst-ok", 30000, &err), 0);
 }
 
+/*
+ * The transaction rules are checked once, in store.c: every engine refuses a
+ * nested begin, a commit without a transaction, an own-transaction call
+ * inside one and a write outside one alike, and none of them spoils the
+ * transaction that is open.
+ */
+static void test_transaction_rules_read_alike_on_every_engine(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_relay me = relay_row("r1", "inst-a", 20000);
+    struct mr_store_relay holder;
+    struct mr_msg **v = NULL;
+    struct mr_msg *m = new_msg("g1", MR_MSG_PREPARED, 0, 1);
+    struct mr_msg *g;
+    size_t n = 0;
+
+    assert_int_equal(mr_store_commit(fx->s, &err), MR_EINVAL);
+    assert_string_equal(err.msg, "store: commit without a transaction");
+    assert_int_equal(mr_store_msg_schedule(fx->s, "g1", 1, -1, 1, &err), MR_EINVAL);
+    assert_string_equal(err.msg, "store: schedule needs an open transaction");
+    assert_int_equal(mr_store_step_record(fx->s, 1, true, NULL, 1, &err), MR_EINVAL);
+    assert_int_equal(mr_store_msg_release(fx->s, "g1", "r1", 1, -1, NULL, 1, &err), MR_EINVAL);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_begin(fx->s, &err), MR_EINVAL);
+    assert_string_equal(err.msg, "store: a transaction is already open");
+    assert_int_equal(mr_store_claim(fx->s, "r1", 1000, 2000, 10, &v, &n, &err), MR_EINVAL);
+    assert_string_equal(err.msg, "store: claim must be called outside a transaction");
+    assert_null(v);
+    assert_int_equal(mr_store_release_owner(fx->s, "r1", &err), MR_EINVAL);
+    assert_int_equal(mr_store_relax(fx->s, &err), MR_EINVAL);
+    assert_int_equal(mr_store_relay_register(fx->s, &me, 10000, NULL, &holder, &err), MR_EINVAL);
+    assert_int_equal(mr_store_relay_heartbeat(fx->s, "r1", "inst-a", 30000, &err), MR_EINVAL);
+    assert_int_equal(mr_store_relay_unregister(fx->s, "r1", "inst-a", &err), MR_EINVAL);
+    /* the open transaction is still good */
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    mr_msg_free(g);
+    mr_msg_free(m);
+
+    /* and nothing was registered from inside it */
+    assert_int_equal(mr_store_relay_register(fx->s, &me, 10000, NULL, &holder, &err), 0);
+}
+
 /* ---- MySQL only ---- */
 
 /* mysql_uri - @fx's server URI for database @db with query part @query ("" for none). */
@@ -2593,6 +2640,7 @@ static void test_mysql_uri_forms(void **state)
     T(test_insert_duplicate_gid_is_eexist_and_changes_nothing)                                     \
     T(test_insert_failing_on_a_step_writes_nothing_and_keeps_the_batch)                            \
     T(test_write_outside_transaction_is_einval_and_writes_nothing)                                 \
+    T(test_transaction_rules_read_alike_on_every_engine)                                           \
     T(test_rollback_discards_the_insert)                                                           \
     T(test_close_rolls_back_an_open_transaction)                                                   \
     T(test_relaxed_handle_commits_are_visible_to_a_second_handle)                                  \

@@ -1,0 +1,667 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_mysql_batch.c - the batch forms of store.h on MySQL (group commit):
+ * get, insert, transition, step success and release of many messages in
+ * multi-row statements of at most MR_STORE_BATCH_CHUNK rows, prepared once
+ * per connection for a few fixed row counts (MULTI_LIST; the text is ours,
+ * never built from data), and loading the steps of many messages at once.
+ *
+ * Must not: check store.h's rules (store.c has) or log a transition.
+ * Threads: the handle's. Errors: as in store_mysql.c.
+ */
+#include "store/store_mysql_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysqld_error.h>
+
+#include "common/buf.h"
+#include "common/mem.h"
+
+/*
+ * The row counts of the batch statements (store.h "batches"), largest first:
+ * each is prepared once per connection at its first use. An "IN (...)" list
+ * takes the smallest count that holds what is left and repeats its last item
+ * to fill it: in_list(). (A multi-row INSERT has a statement for its exact
+ * row count: multi_stmt().)
+ */
+static const size_t batch_sizes[NBATCH] = {MR_STORE_BATCH_CHUNK, 16, 4, 1};
+
+static const struct multi_sql {
+    const char *head;
+    const char *item;
+    const char *tail;
+} multi_sql[] = {
+#define MULTI_SQL(id, head, item, tail) {head, item, tail},
+    MULTI_LIST(MULTI_SQL)
+#undef MULTI_SQL
+};
+
+/*
+ * multi_stmt - batch statement @id with @k items, kept in @slot (ms->mt[id][bi]
+ * for batch_sizes[bi] items, or ms->rows[][k]), prepared at its first use.
+ *
+ * A multi-row INSERT (MT_MSG_INSERT, MT_STEP_INSERT) has a statement of
+ * exactly @k (1..MR_STORE_BATCH_CHUNK) rows in ms->rows[]: one statement per
+ * chunk whatever its size, as the server's cost of a statement is mostly per
+ * statement, and a run of 25 rows cut into 16+4+4+1 paid it four times.
+ */
+static int multi_stmt(struct my_store *ms, enum multi_id id, size_t k, MYSQL_STMT **slot,
+                      MYSQL_STMT **out, struct mr_err *err)
+{
+    const struct multi_sql *d = &multi_sql[id];
+    struct mr_buf sql = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    size_t i;
+    int code;
+
+    *out = *slot;
+    if (*out != NULL)
+        return 0;
+    mr_buf_adds(&sql, d->head);
+    for (i = 0; i < k; i++) {
+        if (i > 0)
+            mr_buf_adds(&sql, ", ");
+        mr_buf_adds(&sql, d->item);
+    }
+    mr_buf_adds(&sql, d->tail);
+    code = my_prepare(ms, sql.p, slot, err);
+    mr_buf_release(&sql);
+    *out = *slot;
+    return code;
+}
+
+/*
+ * in_list - one chunk's IN list: the batch statement @id of the smallest of
+ * batch_sizes[] that holds the @k (1..MR_STORE_BATCH_CHUNK) items, prepared at
+ * its first use (into *@out), and the items bound after the parameters bound
+ * since my_p_reset(), the last one repeated to fill it. The items are the gids
+ * at @gids, or when @gids is NULL the ids at @ids. Nothing is bound on failure.
+ */
+static int in_list(struct my_store *ms, enum multi_id id, const char *const *gids,
+                   const int64_t *ids, size_t k, MYSQL_STMT **out, struct mr_err *err)
+{
+    size_t bi = NBATCH - 1;
+    size_t j;
+    int code;
+
+    while (bi > 0 && batch_sizes[bi] < k)
+        bi--;
+    code = multi_stmt(ms, id, batch_sizes[bi], &ms->mt[id][bi], out, err);
+    for (j = 0; code == 0 && j < batch_sizes[bi]; j++) {
+        if (gids != NULL)
+            my_p_text(ms, gids[j < k ? j : k - 1]);
+        else
+            my_p_int(ms, ids[j < k ? j : k - 1]);
+    }
+    return code;
+}
+
+/* in_rows - in_list(), then execute it with its rows (as @layout says) ready for my_next_row(). */
+static int in_rows(struct my_store *ms, enum multi_id id, const char *const *gids,
+                   const int64_t *ids, size_t k, const char *layout, MYSQL_STMT **out,
+                   struct mr_err *err)
+{
+    int code = in_list(ms, id, gids, ids, k, out, err);
+
+    if (code != 0)
+        return code;
+    return my_open_rows(ms, *out, layout, err);
+}
+
+/* gid_at - the position of @gid among the @k gids at @gids, or @k. */
+static size_t gid_at(const char *const *gids, size_t k, const char *gid)
+{
+    size_t j;
+
+    for (j = 0; j < k; j++) {
+        if (strcmp(gids[j], gid) == 0)
+            return j;
+    }
+    return k;
+}
+
+/* id_at - the position of @id among the @k ids at @ids, or @k. */
+static size_t id_at(const int64_t *ids, size_t k, int64_t id)
+{
+    size_t j;
+
+    for (j = 0; j < k; j++) {
+        if (ids[j] == id)
+            return j;
+    }
+    return k;
+}
+
+/* my_bind_ids - IN_CHUNK ids of @v from @from (padded with the last one). */
+void my_bind_ids(struct my_store *ms, struct mr_msg **v, size_t n, size_t from)
+{
+    size_t j;
+
+    for (j = 0; j < IN_CHUNK; j++)
+        my_p_int(ms, v[from + j < n ? from + j : n - 1]->id);
+}
+
+/* steps_by_id - put @m's steps in id order (insertion sort: a message has few, often sorted). */
+static void steps_by_id(struct mr_msg *m)
+{
+    size_t i;
+    size_t j;
+
+    for (i = 1; i < m->nsteps; i++) {
+        struct mr_step t = m->steps[i];
+
+        for (j = i; j > 0 && m->steps[j - 1].id > t.id; j--)
+            m->steps[j] = m->steps[j - 1];
+        m->steps[j] = t;
+    }
+}
+
+/*
+ * my_load_steps_in - load the steps of @v[from..from+IN_CHUNK) (the messages
+ * of a claim or a get_many, none with steps yet) in one query, each
+ * message's in id order. The query orders by msg_id only, which the
+ * step_branch index gives for free (msg_id, id would be a filesort, and a
+ * second read of each row).
+ */
+int my_load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
+                     struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_STEPS_IN];
+    size_t end = from + IN_CHUNK < n ? from + IN_CHUNK : n;
+    size_t caps[IN_CHUNK] = {0};
+    size_t cur = from;
+    int code;
+
+    my_p_reset(ms);
+    my_bind_ids(ms, v, n, from);
+    code = my_open_rows(ms, st, STEP_LAYOUT, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        size_t tries;
+
+        code = my_next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        /* rows come in msg_id order, the chunk in its own: find the owner, usually the last */
+        for (tries = 0; tries < end - from && v[cur]->id != ms->row.v[0]; tries++)
+            cur = cur + 1 < end ? cur + 1 : from;
+        if (v[cur]->id != ms->row.v[0]) {
+            code = mr_err_set(err, MR_ESTORE, "store: step of unrequested message %lld",
+                              (long long)ms->row.v[0]);
+            break;
+        }
+        code = my_add_step(ms, v[cur], &caps[cur - from], err);
+        if (code != 0)
+            break;
+    }
+    my_close_rows(ms, st);
+    for (cur = from; code == 0 && cur < end; cur++)
+        steps_by_id(v[cur]);
+    return code;
+}
+
+_Static_assert(MR_STORE_BATCH_CHUNK <= IN_CHUNK, "a get_many chunk's steps fit one ST_STEPS_IN");
+
+/*
+ * get_chunk - load the messages of the @k gids at @gids (one IN list) into
+ * @out, and when @with_steps their steps with one more statement (none when
+ * no message was found).
+ */
+static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, bool with_steps,
+                     struct mr_msg **out, struct mr_err *err)
+{
+    struct mr_msg *found[MR_STORE_BATCH_CHUNK];
+    size_t nfound = 0;
+    struct mr_msg *m;
+    MYSQL_STMT *st;
+    size_t at;
+    int code;
+
+    my_p_reset(ms);
+    code = in_rows(ms, MT_GET, gids, NULL, k, MSG_LAYOUT, &st, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = my_next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        code = my_read_msg(ms, &m, err);
+        if (code != 0)
+            break;
+        at = gid_at(gids, k, m->gid);
+        if (at < k && out[at] == NULL) {
+            out[at] = m;
+            found[nfound++] = m;
+        } else {
+            mr_msg_free(m); /* a repeated gid: one position has it */
+        }
+    }
+    my_close_rows(ms, st);
+    if (code == 0 && with_steps && nfound > 0)
+        code = my_load_steps_in(ms, found, nfound, 0, err);
+    return code;
+}
+
+int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
+                    struct mr_msg **out, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        k = mr_store_chunk(n, i);
+        code = get_chunk(ms, gids + i, k, with_steps, out + i, err);
+    }
+    return code;
+}
+
+/* msg_ids_read_back - each new message's id by its gid (when ids may have gaps). */
+static int msg_ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                             struct mr_err *err)
+{
+    const char *gids[MR_STORE_BATCH_CHUNK];
+    size_t i;
+    size_t j;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        MYSQL_STMT *st;
+
+        k = mr_store_chunk(n, i);
+        for (j = 0; j < k; j++)
+            gids[j] = v[i + j]->gid;
+        my_p_reset(ms);
+        code = in_rows(ms, MT_IDS_BY_GID, gids, NULL, k, "is", &st, err);
+        if (code != 0)
+            break;
+        for (;;) {
+            code = my_next_row(ms, st, err);
+            if (code <= 0)
+                break;
+            j = gid_at(gids, k, ms->row.s[1] != NULL ? ms->row.s[1] : "");
+            if (j < k)
+                v[i + j]->id = ms->row.v[0];
+        }
+        my_close_rows(ms, st);
+    }
+    return code;
+}
+
+/* step_ids_read_back_many - each new step's id, by message, in id order (ids with gaps). */
+static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                                   struct mr_err *err)
+{
+    int64_t ids[MR_STORE_BATCH_CHUNK];
+    size_t got[MR_STORE_BATCH_CHUNK];
+    size_t i;
+    size_t j;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        MYSQL_STMT *st;
+
+        k = mr_store_chunk(n, i);
+        for (j = 0; j < k; j++) {
+            ids[j] = v[i + j]->id;
+            got[j] = 0;
+        }
+        my_p_reset(ms);
+        code = in_rows(ms, MT_STEP_IDS, NULL, ids, k, "ii", &st, err);
+        if (code != 0)
+            break;
+        /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
+        for (;;) {
+            code = my_next_row(ms, st, err);
+            if (code <= 0)
+                break;
+            j = id_at(ids, k, ms->row.v[0]);
+            if (j < k && got[j] < v[i + j]->nsteps)
+                v[i + j]->steps[got[j]].id = ms->row.v[1];
+            if (j < k)
+                got[j]++;
+        }
+        my_close_rows(ms, st);
+        for (j = 0; code == 0 && j < k; j++) {
+            if (got[j] != v[i + j]->nsteps)
+                code = mr_err_set(err, MR_ESTORE,
+                                  "store: message '%s': %zu steps written, %zu read back",
+                                  v[i + j]->gid, v[i + j]->nsteps, got[j]);
+        }
+    }
+    return code;
+}
+
+/* insert_msg_rows - the message rows of @v, in multi-row INSERTs; sets each m->id. */
+static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                           struct mr_err *err)
+{
+    size_t i;
+    size_t j;
+    size_t k;
+    int code;
+
+    for (i = 0; i < n; i += k) {
+        MYSQL_STMT *st;
+        int64_t first;
+
+        k = mr_store_chunk(n, i);
+        code = multi_stmt(ms, MT_MSG_INSERT, k, &ms->rows[0][k], &st, err);
+        if (code != 0)
+            return code;
+        my_p_reset(ms);
+        for (j = 0; j < k; j++)
+            my_bind_msg(ms, v[i + j]);
+        code = my_exec(ms, st, err);
+        if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
+            return mr_err_set(err, MR_EEXIST, "store: a message of the batch already exists");
+        if (code != 0)
+            return code;
+        first = (int64_t)mysql_stmt_insert_id(st);
+        for (j = 0; j < k; j++)
+            v[i + j]->id = first + (int64_t)j * ms->id_step;
+    }
+    if (!ms->ids_consecutive)
+        return msg_ids_read_back(ms, v, n, err);
+    return 0;
+}
+
+/* insert_step_rows - the steps of every message of @v, in multi-row INSERTs; sets their ids. */
+static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t n,
+                            struct mr_err *err)
+{
+    size_t total = 0;
+    size_t mi = 0; /* the message and step of the next row */
+    size_t si = 0;
+    size_t done;
+    size_t i;
+    size_t k;
+    int code;
+
+    for (i = 0; i < n; i++)
+        total += v[i]->nsteps;
+    for (done = 0; done < total; done += k) {
+        struct mr_step *rows[MR_STORE_BATCH_CHUNK];
+        MYSQL_STMT *st;
+        int64_t first;
+
+        k = mr_store_chunk(total, done);
+        code = multi_stmt(ms, MT_STEP_INSERT, k, &ms->rows[1][k], &st, err);
+        if (code != 0)
+            return code;
+        my_p_reset(ms);
+        for (i = 0; i < k; i++) {
+            while (si >= v[mi]->nsteps) {
+                mi++;
+                si = 0;
+            }
+            rows[i] = &v[mi]->steps[si];
+            my_bind_step(ms, v[mi]->id, rows[i]);
+            si++;
+        }
+        code = my_exec(ms, st, err);
+        if (code != 0)
+            return code;
+        first = (int64_t)mysql_stmt_insert_id(st);
+        for (i = 0; i < k; i++)
+            rows[i]->id = first + (int64_t)i * ms->id_step;
+    }
+    if (!ms->ids_consecutive && total > 0)
+        return step_ids_read_back_many(ms, v, n, err);
+    return 0;
+}
+
+/*
+ * my_msg_insert_many - every message row in multi-row INSERTs, then every
+ * step row likewise: two or three statements per MR_STORE_BATCH_CHUNK
+ * messages instead of two per message. With innodb_autoinc_lock_mode 0 or 1
+ * a multi-row INSERT numbers its rows consecutively from the insert id; with
+ * 2 the ids are read back (by gid, and by message id for the steps).
+ */
+int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    int code;
+
+    code = insert_msg_rows(ms, v, n, err);
+    if (code == 0)
+        code = insert_step_rows(ms, v, n, err);
+    return code;
+}
+
+/* The times and lease of one transition_many, as transition_update() binds them. */
+struct tr_args {
+    int from;
+    int to;
+    int64_t now_ms;
+    int64_t next_cron_ms;
+    int next_cron_interval;
+    const char *lease_owner; /* NULL keeps the lease */
+    int64_t lease_until_ms;
+};
+
+/* transition_update - the UPDATE of transition_chunk() (every gid, those in @from move). */
+static int transition_update(struct my_store *ms, const char *const *gids, size_t k,
+                             const struct tr_args *a, MYSQL_STMT **out, struct mr_err *err)
+{
+    int code;
+
+    my_p_reset(ms);
+    my_p_transition(ms, a->to, a->now_ms, a->next_cron_ms, a->next_cron_interval, a->lease_owner,
+                    a->lease_until_ms);
+    my_p_text(ms, mr_msg_state_name(a->from));
+    code = in_list(ms, MT_TRANSITION, gids, NULL, k, out, err);
+    if (code != 0)
+        return code;
+    return my_exec(ms, *out, err);
+}
+
+/*
+ * transition_chunk - move those of the @k gids at @gids that are in @from,
+ * marking them in @changed. The common case is one statement: the UPDATE
+ * under a savepoint, and when it matched @k rows (CLIENT_FOUND_ROWS: matched,
+ * not changed) every gid was in @from and distinct. Otherwise it is undone
+ * to the savepoint, and the rows in @from are locked and marked first, then
+ * moved: the lock keeps them in @from until the UPDATE, so the marks are
+ * what changed.
+ */
+static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k,
+                            const struct tr_args *a, bool *changed, struct mr_err *err)
+{
+    size_t found = 0;
+    MYSQL_STMT *st;
+    size_t at;
+    int code;
+
+    code = my_query(ms, "SAVEPOINT msgrelay_tr", err);
+    if (code == 0)
+        code = transition_update(ms, gids, k, a, &st, err);
+    if (code != 0)
+        return code;
+    if ((uint64_t)mysql_stmt_affected_rows(st) == k) {
+        for (at = 0; at < k; at++)
+            changed[at] = true;
+        return 0;
+    }
+    code = my_query(ms, "ROLLBACK TO SAVEPOINT msgrelay_tr", err);
+    if (code != 0)
+        return code;
+
+    my_p_reset(ms);
+    my_p_text(ms, mr_msg_state_name(a->from));
+    code = in_rows(ms, MT_LOCK_STATE, gids, NULL, k, "s", &st, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = my_next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        at = gid_at(gids, k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
+        if (at < k && !changed[at]) {
+            changed[at] = true;
+            found++;
+        }
+    }
+    my_close_rows(ms, st);
+    if (code != 0 || found == 0)
+        return code;
+    return transition_update(ms, gids, k, a, &st, err);
+}
+
+/* my_msg_transition_many - transition_chunk() per chunk; a lease goes in the same UPDATE. */
+int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from, int to,
+                           int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
+                           const char *lease_owner, int64_t lease_until_ms, bool *changed,
+                           struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    const struct tr_args a = {.from = from,
+                              .to = to,
+                              .now_ms = now_ms,
+                              .next_cron_ms = next_cron_ms,
+                              .next_cron_interval = next_cron_interval,
+                              .lease_owner = lease_owner,
+                              .lease_until_ms = lease_until_ms};
+    size_t i;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        k = mr_store_chunk(n, i);
+        code = transition_chunk(ms, gids + i, k, &a, changed + i, err);
+    }
+    return code;
+}
+
+/* mark_ids - run the id query @id over the @k ids at @ids; res[j] = @val for each it returns. */
+static int mark_ids(struct my_store *ms, enum multi_id id, const int64_t *ids, size_t k, int *res,
+                    int val, struct mr_err *err)
+{
+    MYSQL_STMT *st;
+    size_t at;
+    int code;
+
+    my_p_reset(ms);
+    code = in_rows(ms, id, NULL, ids, k, "i", &st, err);
+    if (code != 0)
+        return code;
+    for (;;) {
+        code = my_next_row(ms, st, err);
+        if (code <= 0)
+            break;
+        at = id_at(ids, k, ms->row.v[0]);
+        if (at < k)
+            res[at] = val;
+    }
+    my_close_rows(ms, st);
+    return code;
+}
+
+/*
+ * succeed_chunk - one UPDATE for the @k step ids at @ids. When it matched
+ * fewer rows than asked, two reads tell, per step, a missing one from one
+ * whose message is no longer submitted.
+ */
+static int succeed_chunk(struct my_store *ms, const int64_t *ids, size_t k, int64_t now_ms,
+                         int *res, struct mr_err *err)
+{
+    MYSQL_STMT *st;
+    size_t j;
+    int code;
+
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, now_ms);
+    code = in_list(ms, MT_STEPS_OK, NULL, ids, k, &st, err);
+    if (code != 0)
+        return code;
+    code = my_exec(ms, st, err);
+    if (code != 0)
+        return code;
+    for (j = 0; j < k; j++)
+        res[j] = 0;
+    if ((uint64_t)mysql_stmt_affected_rows(st) >= k)
+        return 0;
+    for (j = 0; j < k; j++)
+        res[j] = MR_ENOENT;
+    code = mark_ids(ms, MT_STEPS_EXIST, ids, k, res, MR_ECONFLICT, err);
+    if (code == 0)
+        code = mark_ids(ms, MT_STEPS_LIVE, ids, k, res, 0, err);
+    return code;
+}
+
+int my_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,
+                         int *res, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        k = mr_store_chunk(n, i);
+        code = succeed_chunk(ms, step_ids + i, k, now_ms, res + i, err);
+    }
+    return code;
+}
+
+/* same_release - whether @a and @b write the same values (and so fit one statement). */
+static bool same_release(const struct mr_store_release *a, const struct mr_store_release *b)
+{
+    if (a->next_cron_ms != b->next_cron_ms || a->interval != b->interval)
+        return false;
+    if (a->result == NULL || b->result == NULL)
+        return a->result == b->result;
+    return strcmp(a->result, b->result) == 0;
+}
+
+/* release_run - end @owner's lease on the @k alike items at @v, in IN lists. */
+static int release_run(struct my_store *ms, const struct mr_store_release *v, size_t k,
+                       const char *owner, int64_t now_ms, struct mr_err *err)
+{
+    const char *gids[MR_STORE_BATCH_CHUNK];
+    size_t i;
+    size_t j;
+    size_t c;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < k; i += c) {
+        MYSQL_STMT *st;
+
+        c = mr_store_chunk(k, i);
+        for (j = 0; j < c; j++)
+            gids[j] = v[i + j].gid;
+        my_p_reset(ms);
+        my_p_int(ms, v[i].next_cron_ms);
+        my_p_int(ms, v[i].interval >= 0);
+        my_p_int(ms, v[i].interval);
+        my_p_text_or_null(ms, v[i].result);
+        my_p_int(ms, now_ms);
+        my_p_text(ms, owner);
+        code = in_list(ms, MT_RELEASE, gids, NULL, c, &st, err);
+        if (code == 0)
+            code = my_exec(ms, st, err);
+    }
+    return code;
+}
+
+int my_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,
+                        const char *owner, int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    size_t k;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i += k) {
+        for (k = 1; i + k < n && same_release(&v[i], &v[i + k]); k++)
+            continue;
+        code = release_run(ms, v + i, k, owner, now_ms, err);
+    }
+    return code;
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_mysql_claim.c - the relay's work on MySQL: claim due messages under a
+ * lease (SELECT ... FOR UPDATE SKIP LOCKED, so concurrent claims by several
+ * relays never take the same message and never wait for each other), record
+ * a step's call, release a lease, end an owner's leases, count what is due.
+ *
+ * Must not: open or commit the claim's transaction (store.c does).
+ * Threads: the handle's. Errors: as in store_mysql.c.
+ */
+#include "store/store_mysql_int.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "common/mem.h"
+
+/*
+ * my_claim - inside the transaction store.c opened for it: lock the due rows
+ * (skipping rows another claim holds), lease them, load their steps.
+ */
+int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
+             size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    struct mr_msg **v = NULL;
+    size_t len = 0;
+    size_t i;
+    int code;
+
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    code = my_load_msgs(ms, ST_CLAIM, &v, &len, err);
+    for (i = 0; code == 0 && i < len; i += IN_CHUNK) {
+        my_p_reset(ms);
+        my_p_text(ms, owner);
+        my_p_int(ms, lease_until_ms);
+        my_bind_ids(ms, v, len, i);
+        code = my_exec_id(ms, ST_LEASE_IN, err);
+    }
+    for (i = 0; code == 0 && i < len; i++) {
+        free(v[i]->owner);
+        v[i]->owner = mr_xstrdup(owner);
+        v[i]->lease_until_ms = lease_until_ms;
+    }
+    for (i = 0; code == 0 && i < len; i += IN_CHUNK)
+        code = my_load_steps_in(ms, v, len, i, err);
+    if (code != 0) {
+        mr_store_msgs_free(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* step_exists - whether step @step_id is stored (into *yes). */
+static int step_exists(struct my_store *ms, int64_t step_id, bool *yes, struct mr_err *err)
+{
+    MYSQL_STMT *st = ms->st[ST_STEP_EXISTS];
+    int code;
+
+    my_p_reset(ms);
+    my_p_int(ms, step_id);
+    code = my_open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    code = my_next_row(ms, st, err);
+    my_close_rows(ms, st);
+    *yes = code > 0;
+    return code < 0 ? code : 0;
+}
+
+int my_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
+                   int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    bool yes = false;
+    int code;
+
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, success);
+    my_p_int(ms, success);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, success);
+    my_p_text_or_null(ms, error);
+    my_p_int(ms, step_id);
+    code = my_exec_id(ms, ST_STEP_RECORD, err);
+    if (code != 0 || my_changed(ms, ST_STEP_RECORD) > 0)
+        return code;
+
+    /* nothing changed: a missing step, or one whose message is no longer submitted */
+    code = step_exists(ms, step_id, &yes, err);
+    if (code != 0)
+        return code;
+    if (yes)
+        return mr_err_set(err, MR_ECONFLICT, "store: step %lld: its message is no longer submitted",
+                          (long long)step_id);
+    return mr_err_set(err, MR_ENOENT, "store: no step %lld", (long long)step_id);
+}
+
+int my_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
+                   int interval, const char *result, int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+
+    my_p_reset(ms);
+    my_p_int(ms, next_cron_ms);
+    my_p_int(ms, interval >= 0);
+    my_p_int(ms, interval);
+    my_p_text_or_null(ms, result);
+    my_p_int(ms, now_ms);
+    my_p_text(ms, gid);
+    my_p_text(ms, owner);
+    return my_exec_id(ms, ST_RELEASE, err);
+}
+
+int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+
+    /* one statement in autocommit mode: its own transaction */
+    my_p_reset(ms);
+    my_p_text(ms, owner);
+    return my_exec_id(ms, ST_RELEASE_OWNER, err);
+}
+
+int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
+    int code;
+
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, now_ms);
+    code = my_open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    code = my_next_row(ms, st, err);
+    if (code > 0) {
+        *n = (long)ms->row.v[0];
+        code = 0;
+    }
+    my_close_rows(ms, st);
+    return code;
+}

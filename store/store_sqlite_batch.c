@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_sqlite_batch.c - the batch forms of store.h on SQLite (group
+ * commit): inserts as a loop of the per-message INSERTs (no round trips
+ * here), state changes and step successes as one UPDATE ... RETURNING per
+ * chunk of MR_STORE_BATCH_CHUNK, the IN list padded by its last item.
+ *
+ * Must not: check store.h's rules (store.c has) or log a transition.
+ * Threads: the handle's. Errors: as in store_sqlite.c.
+ */
+#include "store/store_sqlite_int.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/*
+ * sq_msg_insert_many - sq_insert_rows() of each message, without sq_msg_insert()'s
+ * savepoint: a failed batch is rolled back whole by the caller (store.h).
+ */
+int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    size_t i;
+    int code = 0;
+
+    for (i = 0; code == 0 && i < n; i++)
+        code = sq_insert_rows(q, v[i], err);
+    return code;
+}
+
+/* bind_in_ints - bind @v[0..@n) (1 <= @n <= the chunk) to the IN list, padded with the last. */
+static void bind_in_ints(struct binder *b, const int64_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < MR_STORE_BATCH_CHUNK; i++)
+        sq_bind_int(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
+}
+
+/* bind_in_texts - bind_in_ints() for strings. */
+static void bind_in_texts(struct binder *b, const char *const *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < MR_STORE_BATCH_CHUNK; i++)
+        sq_bind_text(b, IN_FIRST + (int)i, v[i < n ? i : n - 1]);
+}
+
+/*
+ * find_gid - the position of @gid in @gids[0..@n), looking from *@hint on
+ * (RETURNING rows tend to come in a stable order), or @n when absent.
+ */
+static size_t find_gid(const char *const *gids, size_t n, const char *gid, size_t *hint)
+{
+    size_t k;
+
+    for (k = 0; k < n; k++) {
+        size_t j = (*hint + k) % n;
+
+        if (strcmp(gids[j] != NULL ? gids[j] : "", gid) == 0) {
+            *hint = j + 1;
+            return j;
+        }
+    }
+    return n;
+}
+
+/* transition_chunk - one ST_TRANSITION_MANY over @gids[0..@n), n <= the chunk. */
+static int transition_chunk(struct sq_store *q, const char *const *gids, size_t n, int from, int to,
+                            int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
+                            const char *lease_owner, int64_t lease_until_ms, bool *changed,
+                            struct mr_err *err)
+{
+    struct binder b = sq_binder(q, ST_TRANSITION_MANY);
+    size_t hint = 0;
+    int code = 0;
+    int rc;
+
+    sq_bind_transition(&b, from, to, now_ms, next_cron_ms, next_cron_interval, lease_owner,
+                       lease_until_ms);
+    bind_in_texts(&b, gids, n);
+    for (;;) {
+        const char *gid;
+        size_t j;
+
+        rc = sq_step(&b);
+        if (rc != SQLITE_ROW)
+            break;
+        gid = (const char *)sqlite3_column_text(b.st, 0);
+        j = find_gid(gids, n, gid != NULL ? gid : "", &hint);
+        if (j < n)
+            changed[j] = true;
+    }
+    if (rc != SQLITE_DONE)
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
+    return code;
+}
+
+/*
+ * sq_msg_transition_many - one UPDATE ... RETURNING gid per chunk of 64,
+ * leasing in the same UPDATE; a message not in @from is left alone (not
+ * returned).
+ */
+int sq_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from, int to,
+                           int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
+                           const char *lease_owner, int64_t lease_until_ms, bool *changed,
+                           struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    size_t at;
+    int code = 0;
+
+    for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
+        size_t len = mr_store_chunk(n, at);
+
+        code = transition_chunk(q, gids + at, len, from, to, now_ms, next_cron_ms,
+                                next_cron_interval, lease_owner, lease_until_ms, changed + at, err);
+    }
+    return code;
+}
+
+/* step_succeed_chunk - one ST_STEP_SUCCEED_MANY over @ids[0..@n), n <= the chunk. */
+static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, int64_t now_ms,
+                              int *res, struct mr_err *err)
+{
+    struct binder b = sq_binder(q, ST_STEP_SUCCEED_MANY);
+    size_t hint = 0;
+    size_t i;
+    int code = 0;
+    int rc;
+
+    for (i = 0; i < n; i++)
+        res[i] = MR_ENOENT; /* until RETURNING names it */
+    sq_bind_int(&b, 3, now_ms);
+    bind_in_ints(&b, ids, n);
+    for (;;) {
+        int64_t id;
+        size_t k;
+
+        rc = sq_step(&b);
+        if (rc != SQLITE_ROW)
+            break;
+        id = sqlite3_column_int64(b.st, 0);
+        for (k = 0; k < n; k++) {
+            size_t j = (hint + k) % n;
+
+            if (ids[j] == id) {
+                res[j] = 0;
+                hint = j + 1;
+                break;
+            }
+        }
+    }
+    if (rc != SQLITE_DONE)
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
+    for (i = 0; code == 0 && i < n; i++) {
+        if (res[i] != 0)
+            code = sq_step_missing(q, ids[i], &res[i], err);
+    }
+    return code;
+}
+
+/*
+ * sq_step_succeed_many - one UPDATE ... RETURNING id per chunk of 64; a step
+ * not returned is looked up to tell MR_ECONFLICT from MR_ENOENT.
+ */
+int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,
+                         int *res, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    size_t at;
+    int code = 0;
+
+    for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK) {
+        size_t len = mr_store_chunk(n, at);
+
+        code = step_succeed_chunk(q, step_ids + at, len, now_ms, res + at, err);
+    }
+    return code;
+}

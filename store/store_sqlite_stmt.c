@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_sqlite_stmt.c - the statement plumbing of the SQLite engine: SQLite
+ * result codes to store errors, parameter binding that keeps the first
+ * failure, stepping a write to its end, reading text columns, and the one
+ * "rows into a new array" loader.
+ *
+ * Must not: know a table or a column (callers pass readers).
+ * Threads: the handle's. Errors: a lock still held after the busy timeout
+ * is MR_EBUSY, any other failure MR_ESTORE "sqlite: <errmsg>".
+ */
+#include "store/store_sqlite_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+
+/* sq_fail - report SQLite result @rc as MR_EBUSY or MR_ESTORE with the connection's message. */
+int sq_fail(sqlite3 *db, int rc, struct mr_err *err)
+{
+    const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+
+    if ((rc & 0xff) == SQLITE_BUSY)
+        return mr_err_set(err, MR_EBUSY, "sqlite: %s", msg);
+    return mr_err_set(err, MR_ESTORE, "sqlite: %s", msg);
+}
+
+/* sq_done - make @st ready for its next use: reset, drop bindings. */
+void sq_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* sq_bind_text - bind @s; NULL binds '' (the schema keeps strings non-NULL). */
+void sq_bind_text(struct binder *b, int i, const char *s)
+{
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_text(b->st, i, s != NULL ? s : "", -1, SQLITE_STATIC);
+}
+
+/* sq_bind_text_or_null - bind @s, NULL as SQL NULL. */
+void sq_bind_text_or_null(struct binder *b, int i, const char *s)
+{
+    if (b->rc != SQLITE_OK)
+        return;
+    if (s == NULL)
+        b->rc = sqlite3_bind_null(b->st, i);
+    else
+        b->rc = sqlite3_bind_text(b->st, i, s, -1, SQLITE_STATIC);
+}
+
+/* sq_bind_blob - bind @n bytes at @p; never NULL (a NULL pointer would bind SQL NULL). */
+void sq_bind_blob(struct binder *b, int i, const void *p, size_t n)
+{
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_blob64(b->st, i, p != NULL ? p : "", p != NULL ? n : 0, SQLITE_STATIC);
+}
+
+void sq_bind_int(struct binder *b, int i, int64_t v)
+{
+    if (b->rc == SQLITE_OK)
+        b->rc = sqlite3_bind_int64(b->st, i, v);
+}
+
+/* sq_binder - start binding the statement @id of @q. */
+struct binder sq_binder(struct sq_store *q, enum stmt_id id)
+{
+    struct binder b = {q->st[id], SQLITE_OK};
+
+    return b;
+}
+
+/* sq_step - one sqlite3_step() of @b's statement, or the first failure of its binds. */
+int sq_step(struct binder *b)
+{
+    return b->rc == SQLITE_OK ? sqlite3_step(b->st) : b->rc;
+}
+
+/* sq_run - step a bound write statement to its end. 0 or the mapped error; @st is reset. */
+int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err)
+{
+    int code = 0;
+    int rc = sq_step(b);
+
+    /* read the message before the reset */
+    if (rc != SQLITE_DONE)
+        code = sq_fail(q->db, rc, err);
+    sq_done(b->st);
+    return code;
+}
+
+/* sq_exec_stmt - run the parameterless statement @id (BEGIN, COMMIT, savepoints). */
+int sq_exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err)
+{
+    struct binder b = sq_binder(q, id);
+
+    return sq_run(q, &b, err);
+}
+
+/* sq_exec_sql - run fixed SQL text of ours (pragmas, schema files); never data. */
+int sq_exec_sql(sqlite3 *db, const char *sql, struct mr_err *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return sq_fail(db, rc, err);
+    return 0;
+}
+
+/* sq_col_str - column @i as a malloc'd string; NULL reads as "". */
+char *sq_col_str(sqlite3_stmt *st, int i)
+{
+    const unsigned char *p = sqlite3_column_text(st, i);
+
+    return mr_xstrndup(p != NULL ? (const char *)p : "", (size_t)sqlite3_column_bytes(st, i));
+}
+
+/*
+ * sq_load_rows - run the bound query @b into a new array of elements of @size,
+ * one per row, each read by @read. On an error the slots read so far, the
+ * failed one included (zeroed before @read, which leaves it freeable), are
+ * freed with @free_rows. Owned result: *out, *n elements (NULL, 0 for none).
+ */
+int sq_load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn read,
+                 free_rows_fn free_rows, void **out, size_t *n, struct mr_err *err)
+{
+    char *v = NULL;
+    size_t cap = 0;
+    size_t len = 0;
+    int rc = SQLITE_DONE;
+    int code = 0;
+
+    *out = NULL;
+    *n = 0;
+    while (code == 0) {
+        rc = sq_step(b);
+        if (rc != SQLITE_ROW)
+            break;
+        if (len + 1 > cap)
+            v = mr_xgrow(v, size, len + 1, &cap);
+        memset(v + len * size, 0, size);
+        len++;
+        code = read(b->st, v + (len - 1) * size, err);
+    }
+    if (code == 0 && rc != SQLITE_DONE)
+        code = sq_fail(q->db, rc, err);
+    sq_done(b->st);
+    if (code != 0) {
+        free_rows(v, len);
+        return code;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
