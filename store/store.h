@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/model.h"
 
 struct mr_store;
@@ -438,8 +439,6 @@ int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *
 
 
 /* ---- one transaction, tried again when the store lost it ---- */
-
-#include "common/log.h"
 
 /*
  * mr_store_retryable - whether store error @rc lost the whole transaction and
