@@ -437,7 +437,6 @@ int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char
  */
 int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *err);
 
-
 /* ---- one transaction, tried again when the store lost it ---- */
 
 /*
