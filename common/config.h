@@ -72,6 +72,10 @@ struct mr_config {
     char *deny_targets;  /* added to MR_TARGET_DEFAULT_DENY (unless "!defaults"); NULL: none */
     /* the two lists parsed at start-up (common/target.h); NULL allows every target */
     struct mr_target_policy *targets;
+    /* When delivery keeps failing: alerts (README "Alerts and destination health") */
+    char *alert_webhook; /* URL alerts are POSTed to; NULL: no alerts */
+    int alert_after;     /* failed attempts of a step or back-check that raise an alert (3) */
+    int alert_rate;      /* alerts a second at most, the rest dropped and counted (10) */
 };
 
 /* Shortest and longest token accepted, bytes. */

@@ -22,6 +22,10 @@ static atomic_long backchecks[MR_RESULT_COUNT];
 static atomic_long passes[2]; /* [0] claimed, [1] handed by the intake */
 static atomic_long waiting;
 static atomic_long inflight;
+static atomic_long alerts[MR_ALERT_OUTCOME_COUNT];
+
+static const char *const alert_outcomes[MR_ALERT_OUTCOME_COUNT] = {"sent", "failed",
+                                                                   "dropped_rate", "dropped_queue"};
 
 static const char *const route_names[] = {
 #define MR_ROUTE_NAME(e, label) label,
@@ -81,6 +85,12 @@ void mr_metrics_set_waiting(long n)
 void mr_metrics_set_inflight(long n)
 {
     atomic_store_explicit(&inflight, n, memory_order_relaxed);
+}
+
+void mr_metrics_alert(enum mr_alert_outcome o)
+{
+    if ((int)o >= 0 && o < MR_ALERT_OUTCOME_COUNT)
+        atomic_fetch_add_explicit(&alerts[o], 1, memory_order_relaxed);
 }
 
 int mr_metrics_render(struct mr_buf *out)
@@ -152,5 +162,10 @@ int mr_metrics_render(struct mr_buf *out)
         "msgrelay_work_inflight %ld\n",
         atomic_load_explicit(&waiting, memory_order_relaxed),
         atomic_load_explicit(&inflight, memory_order_relaxed));
+    rc |= mr_buf_adds(out, "# HELP msgrelay_alerts_total Alerts (--alert-webhook), by outcome.\n"
+                           "# TYPE msgrelay_alerts_total counter\n");
+    for (r = 0; r < MR_ALERT_OUTCOME_COUNT; r++)
+        rc |= mr_buf_addf(out, "msgrelay_alerts_total{outcome=\"%s\"} %ld\n", alert_outcomes[r],
+                          atomic_load_explicit(&alerts[r], memory_order_relaxed));
     return rc ? MR_ETOOBIG : 0;
 }

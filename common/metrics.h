@@ -66,6 +66,18 @@ void mr_metrics_set_waiting(long n);
 /* mr_metrics_set_inflight - set the gauge of messages being delivered now. */
 void mr_metrics_set_inflight(long n);
 
+/* What became of one alert (relay/relay_alert.h). */
+enum mr_alert_outcome {
+    MR_ALERT_SENT,          /* the webhook answered 2xx */
+    MR_ALERT_FAILED,        /* the webhook failed every try (or the relay stopped first) */
+    MR_ALERT_DROPPED_RATE,  /* refused by the rate limit (--alert-rate) */
+    MR_ALERT_DROPPED_QUEUE, /* refused: the queue of alerts to send was full */
+    MR_ALERT_OUTCOME_COUNT
+};
+
+/* mr_metrics_alert - count one alert by what became of it. */
+void mr_metrics_alert(enum mr_alert_outcome o);
+
 /* mr_metrics_render - append the Prometheus text exposition to @out. */
 int mr_metrics_render(struct mr_buf *out);
 

@@ -51,6 +51,7 @@
 #include "common/model.h"
 #include "common/url.h"
 #include "query/query.h"
+#include "relay/relay_alert.h"
 #include "relay/relay_int.h"
 #include "store/store.h"
 
@@ -238,6 +239,8 @@ static void step_result(struct mr_relay *r, struct mr_relay_pass *p, size_t idx,
     }
     record(r, p, idx, false, text);
     note_result(p, res, text);
+    /* this call is the step's attempts + 1st: alert once when that reaches --alert-after */
+    mr_alert_attempts(p->msg, p->msg->steps[idx].branch_id, p->msg->steps[idx].attempts + 1, text);
     if (!p->msg->concurrent)
         p->stop = true;
 }
