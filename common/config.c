@@ -50,6 +50,9 @@ void mr_config_defaults(struct mr_config *c)
     c->max_request_timeout = 30;
     c->alert_after = 3;
     c->alert_rate = 10;
+    c->unhealthy_after = 5;
+    c->probe_interval = 5;
+    c->recovery_spread = 3;
 }
 
 /* free_secret - wipe and free a token, so a core dump of a later process reusing the page

@@ -78,6 +78,26 @@ enum mr_alert_outcome {
 /* mr_metrics_alert - count one alert by what became of it. */
 void mr_metrics_alert(enum mr_alert_outcome o);
 
+/*
+ * Per-destination metrics (relay/relay_http.c's destinations): at most
+ * MR_METRICS_DEST_MAX labelled series; destinations past the cap share the
+ * series labelled destination="other" (it has no up gauge).
+ */
+#define MR_METRICS_DEST_MAX 64
+
+/*
+ * mr_metrics_dest_slot - the slot of destination @label ("http://host:port"),
+ * made on first use, or the shared "other" slot when MR_METRICS_DEST_MAX are
+ * taken. Characters other than [a-zA-Z0-9.:/_[]-] are shown as '_'. Any thread.
+ */
+int mr_metrics_dest_slot(const char *label);
+
+/* mr_metrics_dest_call - count one finished call to @slot: @ok (answered, not 5xx), its latency. */
+void mr_metrics_dest_call(int slot, bool ok, long latency_ms);
+
+/* mr_metrics_dest_up - set the up/down gauge of @slot. */
+void mr_metrics_dest_up(int slot, bool up);
+
 /* mr_metrics_render - append the Prometheus text exposition to @out. */
 int mr_metrics_render(struct mr_buf *out);
 
