@@ -18,8 +18,9 @@ from test_metrics import parse, total
 
 
 def alert_flags(app, **extra):
+    # destination health off: every failing message here must make its calls
     flags = {"alert_webhook": app.url("/hook"), "retry_interval": "1",
-             "max_retry_interval": "1"}
+             "max_retry_interval": "1", "unhealthy_after": "0"}
     flags.update(extra)
     return flags
 
