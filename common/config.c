@@ -48,6 +48,11 @@ void mr_config_defaults(struct mr_config *c)
     c->body_timeout = 30;
     c->max_connections_per_target = 0;
     c->max_request_timeout = 30;
+    c->alert_after = 3;
+    c->alert_rate = 10;
+    c->unhealthy_after = 5;
+    c->probe_interval = 5;
+    c->recovery_spread = 3;
 }
 
 /* free_secret - wipe and free a token, so a core dump of a later process reusing the page
@@ -92,6 +97,8 @@ void mr_config_free(struct mr_config *c)
     c->kafka_properties.cap = 0;
     free(c->allow_targets);
     free(c->deny_targets);
+    free(c->alert_webhook);
+    c->alert_webhook = NULL;
     mr_target_policy_free(c->targets);
     c->allow_targets = NULL;
     c->deny_targets = NULL;

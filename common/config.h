@@ -72,6 +72,14 @@ struct mr_config {
     char *deny_targets;  /* added to MR_TARGET_DEFAULT_DENY (unless "!defaults"); NULL: none */
     /* the two lists parsed at start-up (common/target.h); NULL allows every target */
     struct mr_target_policy *targets;
+    /* When delivery keeps failing: alerts (README "Alerts and destination health") */
+    char *alert_webhook; /* URL alerts are POSTed to; NULL: no alerts */
+    int alert_after;     /* failed attempts of a step or back-check that raise an alert (3) */
+    int alert_rate;      /* alerts a second at most, the rest dropped and counted (10) */
+    /* destination health (relay/relay_http.c) */
+    int unhealthy_after; /* calls in a row failing that make a destination unhealthy (5; 0: never) */
+    int probe_interval;  /* s between probes of an unhealthy destination (5) */
+    int recovery_spread; /* s over which a returning destination's messages are made due (3) */
 };
 
 /* Shortest and longest token accepted, bytes. */

@@ -6,7 +6,10 @@
  */
 #include "common/metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "common/model.h"
@@ -22,6 +25,10 @@ static atomic_long backchecks[MR_RESULT_COUNT];
 static atomic_long passes[2]; /* [0] claimed, [1] handed by the intake */
 static atomic_long waiting;
 static atomic_long inflight;
+static atomic_long alerts[MR_ALERT_OUTCOME_COUNT];
+
+static const char *const alert_outcomes[MR_ALERT_OUTCOME_COUNT] = {"sent", "failed",
+                                                                   "dropped_rate", "dropped_queue"};
 
 static const char *const route_names[] = {
 #define MR_ROUTE_NAME(e, label) label,
@@ -81,6 +88,121 @@ void mr_metrics_set_waiting(long n)
 void mr_metrics_set_inflight(long n)
 {
     atomic_store_explicit(&inflight, n, memory_order_relaxed);
+}
+
+/* One destination's series; slot MR_METRICS_DEST_MAX is "other". */
+struct dest_series {
+    char label[160];
+    atomic_long up; /* 1 up, 0 down */
+    atomic_long calls;
+    atomic_long failures;
+    atomic_long latency_ms;
+};
+
+static struct dest_series dests[MR_METRICS_DEST_MAX + 1];
+static atomic_int ndests; /* labelled slots in use; their labels are written before this grows */
+static pthread_mutex_t dests_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int mr_metrics_dest_slot(const char *label)
+{
+    char clean[sizeof(dests[0].label)];
+    size_t i;
+    int n;
+    int k;
+
+    for (i = 0; label[i] != '\0' && i + 1 < sizeof(clean); i++) {
+        char ch = label[i];
+        bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || strchr(".:/_[]-", ch) != NULL;
+
+        clean[i] = keep ? ch : '_';
+    }
+    clean[i] = '\0';
+    pthread_mutex_lock(&dests_mu);
+    n = atomic_load(&ndests);
+    for (k = 0; k < n; k++) {
+        if (strcmp(dests[k].label, clean) == 0)
+            break;
+    }
+    if (k == n) {
+        if (n >= MR_METRICS_DEST_MAX) {
+            k = MR_METRICS_DEST_MAX;
+        } else {
+            snprintf(dests[k].label, sizeof(dests[k].label), "%s", clean);
+            atomic_store(&dests[k].up, 1);
+            atomic_store(&ndests, n + 1);
+        }
+    }
+    pthread_mutex_unlock(&dests_mu);
+    return k;
+}
+
+void mr_metrics_dest_call(int slot, bool ok, long latency_ms)
+{
+    if (slot < 0 || slot > MR_METRICS_DEST_MAX)
+        return;
+    atomic_fetch_add_explicit(&dests[slot].calls, 1, memory_order_relaxed);
+    if (!ok)
+        atomic_fetch_add_explicit(&dests[slot].failures, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&dests[slot].latency_ms, latency_ms, memory_order_relaxed);
+}
+
+void mr_metrics_dest_up(int slot, bool up)
+{
+    if (slot >= 0 && slot < MR_METRICS_DEST_MAX)
+        atomic_store_explicit(&dests[slot].up, up ? 1 : 0, memory_order_relaxed);
+}
+
+/* render_dests - the per-destination series. */
+static int render_dests(struct mr_buf *out)
+{
+    int n = atomic_load(&ndests);
+    int k;
+    int rc = 0;
+
+    rc |= mr_buf_adds(out, "# HELP msgrelay_destination_up Whether a destination is healthy (1) "
+                           "or failing and only probed (0).\n"
+                           "# TYPE msgrelay_destination_up gauge\n");
+    for (k = 0; k < n; k++)
+        rc |= mr_buf_addf(out, "msgrelay_destination_up{destination=\"%s\"} %ld\n", dests[k].label,
+                          atomic_load_explicit(&dests[k].up, memory_order_relaxed));
+    rc |= mr_buf_adds(out, "# HELP msgrelay_destination_failures_total Calls to a destination "
+                           "that got no answer or a 5xx.\n"
+                           "# TYPE msgrelay_destination_failures_total counter\n");
+    for (k = 0; k <= MR_METRICS_DEST_MAX; k++) {
+        if (k == n && k < MR_METRICS_DEST_MAX)
+            k = MR_METRICS_DEST_MAX;
+        if (k == MR_METRICS_DEST_MAX && atomic_load(&dests[k].calls) == 0)
+            break;
+        rc |= mr_buf_addf(out, "msgrelay_destination_failures_total{destination=\"%s\"} %ld\n",
+                          k == MR_METRICS_DEST_MAX ? "other" : dests[k].label,
+                          atomic_load_explicit(&dests[k].failures, memory_order_relaxed));
+    }
+    rc |= mr_buf_adds(out, "# HELP msgrelay_destination_latency_seconds Time from sending a call "
+                           "to a destination until it ended.\n"
+                           "# TYPE msgrelay_destination_latency_seconds summary\n");
+    for (k = 0; k <= MR_METRICS_DEST_MAX; k++) {
+        const char *label;
+
+        if (k == n && k < MR_METRICS_DEST_MAX)
+            k = MR_METRICS_DEST_MAX;
+        if (k == MR_METRICS_DEST_MAX && atomic_load(&dests[k].calls) == 0)
+            break;
+        label = k == MR_METRICS_DEST_MAX ? "other" : dests[k].label;
+        rc |= mr_buf_addf(
+            out,
+            "msgrelay_destination_latency_seconds_sum{destination=\"%s\"} %.3f\n"
+            "msgrelay_destination_latency_seconds_count{destination=\"%s\"} %ld\n",
+            label, (double)atomic_load_explicit(&dests[k].latency_ms, memory_order_relaxed) / 1000.0,
+            label, atomic_load_explicit(&dests[k].calls, memory_order_relaxed));
+    }
+    return rc;
+}
+
+void mr_metrics_alert(enum mr_alert_outcome o)
+{
+    if ((int)o >= 0 && o < MR_ALERT_OUTCOME_COUNT)
+        atomic_fetch_add_explicit(&alerts[o], 1, memory_order_relaxed);
 }
 
 int mr_metrics_render(struct mr_buf *out)
@@ -152,5 +274,11 @@ int mr_metrics_render(struct mr_buf *out)
         "msgrelay_work_inflight %ld\n",
         atomic_load_explicit(&waiting, memory_order_relaxed),
         atomic_load_explicit(&inflight, memory_order_relaxed));
+    rc |= mr_buf_adds(out, "# HELP msgrelay_alerts_total Alerts (--alert-webhook), by outcome.\n"
+                           "# TYPE msgrelay_alerts_total counter\n");
+    for (r = 0; r < MR_ALERT_OUTCOME_COUNT; r++)
+        rc |= mr_buf_addf(out, "msgrelay_alerts_total{outcome=\"%s\"} %ld\n", alert_outcomes[r],
+                          atomic_load_explicit(&alerts[r], memory_order_relaxed));
+    rc |= render_dests(out);
     return rc ? MR_ETOOBIG : 0;
 }

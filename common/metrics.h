@@ -66,6 +66,38 @@ void mr_metrics_set_waiting(long n);
 /* mr_metrics_set_inflight - set the gauge of messages being delivered now. */
 void mr_metrics_set_inflight(long n);
 
+/* What became of one alert (relay/relay_alert.h). */
+enum mr_alert_outcome {
+    MR_ALERT_SENT,          /* the webhook answered 2xx */
+    MR_ALERT_FAILED,        /* the webhook failed every try (or the relay stopped first) */
+    MR_ALERT_DROPPED_RATE,  /* refused by the rate limit (--alert-rate) */
+    MR_ALERT_DROPPED_QUEUE, /* refused: the queue of alerts to send was full */
+    MR_ALERT_OUTCOME_COUNT
+};
+
+/* mr_metrics_alert - count one alert by what became of it. */
+void mr_metrics_alert(enum mr_alert_outcome o);
+
+/*
+ * Per-destination metrics (relay/relay_http.c's destinations): at most
+ * MR_METRICS_DEST_MAX labelled series; destinations past the cap share the
+ * series labelled destination="other" (it has no up gauge).
+ */
+#define MR_METRICS_DEST_MAX 64
+
+/*
+ * mr_metrics_dest_slot - the slot of destination @label ("http://host:port"),
+ * made on first use, or the shared "other" slot when MR_METRICS_DEST_MAX are
+ * taken. Characters other than [a-zA-Z0-9.:/_[]-] are shown as '_'. Any thread.
+ */
+int mr_metrics_dest_slot(const char *label);
+
+/* mr_metrics_dest_call - count one finished call to @slot: @ok (answered, not 5xx), its latency. */
+void mr_metrics_dest_call(int slot, bool ok, long latency_ms);
+
+/* mr_metrics_dest_up - set the up/down gauge of @slot. */
+void mr_metrics_dest_up(int slot, bool up);
+
 /* mr_metrics_render - append the Prometheus text exposition to @out. */
 int mr_metrics_render(struct mr_buf *out);
 

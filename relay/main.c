@@ -28,6 +28,7 @@
 #include "common/mem.h"
 #include "prepare/prepare.h"
 #include "relay/relay.h"
+#include "relay/relay_alert.h"
 #include "store/store.h"
 
 /*
@@ -451,12 +452,15 @@ static int serve(int argc, char **argv)
     memset(&w, 0, sizeof(w));
     pthread_mutex_init(&w.mu, NULL);
 
-    rc = mr_relay_start(wire_pass, &w, &w.relay, &err);
+    rc = mr_alert_start(&err);
+    if (rc == 0)
+        rc = mr_relay_start(wire_pass, &w, &w.relay, &err);
     if (rc == 0)
         rc = mr_prepare_start(&hooks, &w.prepare, &err);
     if (rc != 0) {
         mr_log(MR_LOG_ERROR, "cannot start", "error", err.msg, NULL);
         mr_relay_stop(w.relay);
+        mr_alert_stop();
         curl_global_cleanup();
         mr_config_free(&mr_config);
         return 1;
@@ -491,6 +495,7 @@ static int serve(int argc, char **argv)
     w.relay = NULL;
     pthread_mutex_unlock(&w.mu);
     mr_relay_stop(r);
+    mr_alert_stop(); /* after the relay: the alerts of its last results still go out */
 
     pthread_mutex_destroy(&w.mu);
     curl_global_cleanup();

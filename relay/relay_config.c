@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/target.h"
+#include "relay/relay_alert.h"
 
 /*
  * T_LIST: repeatable flag; its variable holds a comma- or newline-separated list.
@@ -121,6 +122,20 @@ static const struct opt opts[] = {
     {"--deny-targets", "MSGRELAY_DENY_TARGETS", T_STR, OFF(deny_targets), 0, 0,
      "outbound calls may not reach these (same forms), added to the link-local and cloud "
      "metadata defaults; !defaults drops those"},
+    {"--alert-webhook", "MSGRELAY_ALERT_WEBHOOK", T_STR, OFF(alert_webhook), 0, 0,
+     "http(s) URL that alerts are POSTed to (JSON) when a step or back-check keeps failing or a "
+     "message is parked"},
+    {"--alert-after", "MSGRELAY_ALERT_AFTER", T_INT, OFF(alert_after), 1, 1000000,
+     "failed attempts of a step or back-check that raise an alert (once, at that count)"},
+    {"--alert-rate", "MSGRELAY_ALERT_RATE", T_INT, OFF(alert_rate), 1, 10000,
+     "alerts sent per second at most; the rest are dropped and counted"},
+    {"--unhealthy-after", "MSGRELAY_UNHEALTHY_AFTER", T_INT, OFF(unhealthy_after), 0, 1000000,
+     "calls in a row to one scheme://host:port without an answer or with a 5xx that make it "
+     "unhealthy: one call at a time until it answers (0: never)"},
+    {"--probe-interval", "MSGRELAY_PROBE_INTERVAL", T_INT, OFF(probe_interval), 1, 3600,
+     "seconds between probes of an unhealthy destination (a waiting message made due)"},
+    {"--recovery-spread", "MSGRELAY_RECOVERY_SPREAD", T_INT, OFF(recovery_spread), 0, 600,
+     "seconds over which the messages waiting on a destination that answers again are made due"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -428,7 +443,18 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
     if (rc != 0)
         return rc;
     /* parsed once, read by every thread: a bad entry stops the start */
-    return mr_target_policy_parse(c->allow_targets, c->deny_targets, &c->targets, err);
+    rc = mr_target_policy_parse(c->allow_targets, c->deny_targets, &c->targets, err);
+    if (rc != 0)
+        return rc;
+    /* the webhook passes the target policy like every outbound call: refused at start */
+    if (c->alert_webhook != NULL && c->alert_webhook[0] != '\0') {
+        struct mr_target_policy *saved = mr_config.targets;
+
+        mr_config.targets = c->targets;
+        rc = mr_alert_check_url(c->alert_webhook, err);
+        mr_config.targets = saved;
+    }
+    return rc;
 }
 
 /* default_text - the default of @o as text, for --help. */

@@ -37,6 +37,21 @@
  * not made (reported with not_made) so their messages leave the relay's room
  * to other destinations until it answers again.
  *
+ * Health (--unhealthy-after): each destination counts its calls in a row
+ * that got no answer or a 5xx. At the threshold it is unhealthy ("down"):
+ * its waiting calls and every new call while one is in libcurl or waiting,
+ * or sooner than a probe interval after the last, are not made (not_made,
+ * no attempt counted), so at most one call to it is out at a time, one per
+ * probe interval: the probe. A down destination with no call out asks the
+ * scheduler for a probe every probe interval (a health event: make one of
+ * its waiting messages due); the first answered call to it makes it healthy
+ * again and raises a "recovered" event, on which the scheduler makes every
+ * message waiting on it due, spread over a few seconds. A destination with
+ * failures is kept while idle so its count survives, at most DEST_KEEP_MAX
+ * of them: past that an idle failing destination is forgotten (counting
+ * starts afresh at its next call). Each destination feeds the
+ * per-destination metrics (common/metrics.h) from its first call.
+ *
  * Thread: the relay thread owns everything here; mr_relay_http_wakeup() is the
  * one entry any thread may use (it only writes to an eventfd in the epoll set).
  * Errors: a call that cannot be started is an error return; a call that fails
@@ -62,6 +77,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/metrics.h"
 #include "common/target.h"
 
 /* Idle calls kept for reuse beyond this many are cleaned up, so a burst does not pin memory. */
@@ -78,6 +94,9 @@
 #define FD_WANTED 0x02 /* libcurl wants it watched (cleared by CURL_POLL_REMOVE) */
 #define FD_IN 0x04     /* registered for EPOLLIN */
 #define FD_OUT 0x08    /* registered for EPOLLOUT */
+
+/* Idle destinations kept for their failure count, at most. */
+#define DEST_KEEP_MAX 1024
 
 /* How often, at most, a relay loop waits before looking for stalled destinations. */
 #define STALL_CHECK_MS 100
@@ -103,6 +122,14 @@ struct mr_relay_dest {
     struct fifo wait;    /* its calls waiting, oldest first */
     int64_t progress_ms; /* mr_mono_ms() when a call of it last finished, or busy became 1 */
     bool stalled;        /* said so in the log; cleared when a call finishes */
+    int fails;           /* calls in a row without an answer or with a 5xx */
+    bool down;           /* unhealthy: one call at a time (see the file comment) */
+    bool kept;           /* idle but kept for its count (counted in nkept) */
+    int64_t next_probe_ms;        /* down: no call to it before then (mono) */
+    int64_t asked_ms;             /* down: when a probe was last asked of the scheduler (mono) */
+    struct mr_relay_dest *dnext; /* in the list of down destinations */
+    struct mr_relay_dest *dprev;
+    int slot; /* its per-destination metrics (mr_metrics_dest_slot) */
 };
 
 struct mr_relay_http {
@@ -133,6 +160,12 @@ struct mr_relay_http {
     size_t nidle;
     size_t keep;  /* max idle calls kept */
     int watch_fd; /* an extra fd poll waits on (mr_relay_http_watch_fd), or -1 */
+    int unhealthy_after; /* failures in a row that make a destination down; 0: never */
+    long probe_ms;       /* a down destination asks for a probe this often */
+    size_t nkept;        /* idle destinations kept for their failure count */
+    struct mr_relay_dest *down_head; /* down destinations */
+    struct mr_relay_health_ev *ev_head; /* health events for the scheduler, oldest first */
+    struct mr_relay_health_ev *ev_tail;
 };
 
 /* now_us - monotonic microseconds, the clock libcurl's timers run on. */
@@ -401,6 +434,14 @@ static struct mr_relay_dest *dest_get(struct mr_relay_http *h, const char *url)
         if (d->host[i] >= 'A' && d->host[i] <= 'Z')
             d->host[i] = (char)(d->host[i] - 'A' + 'a');
     }
+    {
+        char label[64 + MR_STORE_PREFIX_MAX];
+
+        snprintf(label, sizeof(label), "%s://%.*s:%u", https ? "https" : "http",
+                 (int)(hostlen < MR_STORE_PREFIX_MAX ? hostlen : MR_STORE_PREFIX_MAX), d->host,
+                 port);
+        d->slot = mr_metrics_dest_slot(label);
+    }
     d->hnext = h->dests[x & (h->ndests_cap - 1)];
     h->dests[x & (h->ndests_cap - 1)] = d;
     h->ndests++;
@@ -442,13 +483,44 @@ static void wait_list_append(struct mr_relay_http *h, struct mr_relay_dest *d)
     h->nwait_dests++;
 }
 
-/* dest_put - forget @d once it has no call waiting or in libcurl. */
+/* down_unlink - take @d out of the list of down destinations. */
+static void down_unlink(struct mr_relay_http *h, struct mr_relay_dest *d)
+{
+    if (d->dprev != NULL)
+        d->dprev->dnext = d->dnext;
+    else if (h->down_head == d)
+        h->down_head = d->dnext;
+    if (d->dnext != NULL)
+        d->dnext->dprev = d->dprev;
+    d->dnext = NULL;
+    d->dprev = NULL;
+}
+
+/*
+ * dest_put - forget @d once it has no call waiting or in libcurl, unless it
+ * counts failures and there is room to keep it (DEST_KEEP_MAX).
+ */
 static void dest_put(struct mr_relay_http *h, struct mr_relay_dest *d)
 {
     struct mr_relay_dest **link;
 
     if (d->busy > 0 || d->wait.n > 0)
         return;
+    if (d->fails > 0 && h->unhealthy_after > 0) {
+        if (d->kept)
+            return;
+        if (h->nkept < DEST_KEEP_MAX) {
+            d->kept = true;
+            h->nkept++;
+            return;
+        }
+    }
+    if (d->kept)
+        h->nkept--;
+    if (d->down) {
+        down_unlink(h, d);
+        mr_metrics_dest_up(d->slot, true); /* forgotten: no longer known to be down */
+    }
     wait_list_remove(h, d);
     link = &h->dests[d->hash & (h->ndests_cap - 1)];
     while (*link != d)
@@ -666,6 +738,14 @@ static void not_made(struct mr_relay_http *h, struct mr_relay_call *c)
     fail(h, c);
 }
 
+/* not_made_down - report @c, which is in no list, as not made: its destination is down. */
+static void not_made_down(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    c->not_made = true;
+    snprintf(c->error, sizeof(c->error), "destination unhealthy: call not made");
+    fail(h, c);
+}
+
 /* wait_push - queue @c behind the other waiting calls of its destination. */
 static void wait_push(struct mr_relay_http *h, struct mr_relay_call *c)
 {
@@ -832,6 +912,15 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
         not_made(h, c);
         return 0;
     }
+    if (c->_dest->down) {
+        /* one call at a time to a down destination, one per probe interval: this one is its
+           probe, or not made */
+        if (c->_dest->busy > 0 || c->_dest->wait.n > 0 || c->_sent_ms < c->_dest->next_probe_ms) {
+            not_made_down(h, c);
+            return 0;
+        }
+        c->_dest->next_probe_ms = c->_sent_ms + h->probe_ms;
+    }
     if (c->_dest->wait.n > 0 || !can_start(h, c->_dest)) {
         wait_push(h, c);
         return 0;
@@ -848,16 +937,92 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
     return 0;
 }
 
-/* finished - @c left libcurl with an answer or an error: its destination made progress. */
-static void finished(struct mr_relay_http *h, struct mr_relay_call *c)
+/* health_event - queue a health event about @d for the scheduler (mr_relay_http_health_take). */
+static void health_event(struct mr_relay_http *h, const struct mr_relay_dest *d, bool recovered)
+{
+    const char *scheme = d->https ? "https" : "http";
+    struct mr_relay_health_ev *ev;
+    int n;
+
+    if (strlen(d->host) + 32 > MR_STORE_PREFIX_MAX)
+        return; /* no store prefix that long: its messages wait out their back-off */
+    ev = mr_xcalloc(1, sizeof(*ev));
+    ev->recovered = recovered;
+    n = snprintf(ev->prefix, sizeof(ev->prefix), "%s://%s:%u/", scheme, d->host, d->port);
+    /* the URL may leave a default port out */
+    if (d->port == (d->https ? 443u : 80u))
+        snprintf(ev->prefix2, sizeof(ev->prefix2), "%s://%s/", scheme, d->host);
+    else
+        memcpy(ev->prefix2, ev->prefix, (size_t)n + 1);
+    if (h->ev_tail != NULL)
+        h->ev_tail->next = ev;
+    else
+        h->ev_head = ev;
+    h->ev_tail = ev;
+}
+
+/* health - count call @c to @d (@ok: answered, not 5xx) toward @d's health. */
+static void health(struct mr_relay_http *h, struct mr_relay_dest *d, bool ok, int64_t mono)
+{
+    char port[16];
+    char fails[16];
+
+    if (ok) {
+        d->fails = 0;
+        if (!d->down)
+            return;
+        d->down = false;
+        down_unlink(h, d);
+        mr_metrics_dest_up(d->slot, true);
+        snprintf(port, sizeof(port), "%u", d->port);
+        mr_log(MR_LOG_INFO, "destination healthy again: its waiting messages are due",
+               "scheme", d->https ? "https" : "http", "host", d->host, "port", port, NULL);
+        health_event(h, d, true);
+        return;
+    }
+    if (d->fails < 1000000000)
+        d->fails++;
+    if (d->down || h->unhealthy_after <= 0 || d->fails < h->unhealthy_after)
+        return;
+    d->down = true;
+    d->next_probe_ms = mono + h->probe_ms;
+    d->asked_ms = mono;
+    d->dprev = NULL;
+    d->dnext = h->down_head;
+    if (h->down_head != NULL)
+        h->down_head->dprev = d;
+    h->down_head = d;
+    mr_metrics_dest_up(d->slot, false);
+    snprintf(port, sizeof(port), "%u", d->port);
+    snprintf(fails, sizeof(fails), "%d", d->fails);
+    mr_log(MR_LOG_WARN, "destination unhealthy: one call at a time until it answers",
+           "scheme", d->https ? "https" : "http", "host", d->host, "port", port, "failures", fails,
+           NULL);
+    /* what waits for it is not made (d is kept: it has failures, or its last busy call ends) */
+    while (d->wait.n > 0 && d->busy + d->wait.n > 1)
+        not_made_down(h, wait_pop(h, d));
+}
+
+/*
+ * finished - @c left libcurl with an answer (@ok: not a 5xx) or an error:
+ * its destination made progress, and its health and metrics count it
+ * (@counted false: a connect the target policy refused says nothing of the
+ * destination).
+ */
+static void finished(struct mr_relay_http *h, struct mr_relay_call *c, bool ok, bool counted)
 {
     struct mr_relay_dest *d = c->_dest;
+    int64_t mono = mr_mono_ms();
 
     c->_dest = NULL;
-    d->progress_ms = mr_mono_ms();
+    d->progress_ms = mono;
     if (d->stalled) {
         d->stalled = false;
         mr_log(MR_LOG_INFO, "destination answers again", "host", d->host, NULL);
+    }
+    if (counted) {
+        mr_metrics_dest_call(d->slot, ok, (long)(mono - c->_sent_ms));
+        health(h, d, ok, mono);
     }
     dest_put(h, d);
 }
@@ -951,7 +1116,7 @@ static size_t collect(struct mr_relay_http *h)
         /* m points into the handle: read it all before removing */
         curl_multi_remove_handle(h->multi, c->_easy);
         busy_unlink(h, c);
-        finished(h, c);
+        finished(h, c, res == CURLE_OK && c->status > 0 && c->status < 500, c->_denied[0] == '\0');
         if (res != CURLE_OK) {
             if (c->_denied[0] != '\0')
                 snprintf(c->error, sizeof(c->error), "target address %s denied by policy",
@@ -1145,6 +1310,12 @@ void mr_relay_http_free(struct mr_relay_http *h)
         }
     }
     free(h->dests);
+    while (h->ev_head != NULL) {
+        struct mr_relay_health_ev *ev = h->ev_head;
+
+        h->ev_head = ev->next;
+        free(ev);
+    }
     free(h);
 }
 
@@ -1214,4 +1385,40 @@ int mr_relay_http_new(int max_connections, int per_target, long stall_ms,
 fail:
     mr_relay_http_free(h);
     return rc;
+}
+
+void mr_relay_http_health(struct mr_relay_http *h, int unhealthy_after, long probe_ms)
+{
+    h->unhealthy_after = unhealthy_after > 0 ? unhealthy_after : 0;
+    h->probe_ms = probe_ms > 0 ? probe_ms : 1000;
+}
+
+void mr_relay_http_health_tick(struct mr_relay_http *h)
+{
+    int64_t mono;
+    struct mr_relay_dest *d;
+
+    if (h->down_head == NULL)
+        return;
+    mono = mr_mono_ms();
+    for (d = h->down_head; d != NULL; d = d->dnext) {
+        if (d->busy > 0 || d->wait.n > 0 || mono < d->next_probe_ms ||
+            mono - d->asked_ms < h->probe_ms)
+            continue;
+        d->asked_ms = mono;
+        health_event(h, d, false);
+    }
+}
+
+struct mr_relay_health_ev *mr_relay_http_health_take(struct mr_relay_http *h)
+{
+    struct mr_relay_health_ev *ev = h->ev_head;
+
+    if (ev == NULL)
+        return NULL;
+    h->ev_head = ev->next;
+    if (h->ev_head == NULL)
+        h->ev_tail = NULL;
+    ev->next = NULL;
+    return ev;
 }

@@ -121,6 +121,31 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h);
 /* mr_relay_http_inflight - how many calls are in flight (sent and not yet taken by done()). */
 size_t mr_relay_http_inflight(const struct mr_relay_http *h);
 
+/* A health event of a destination, for the scheduler (relay_http.c's "Health"). */
+struct mr_relay_health_ev {
+    struct mr_relay_health_ev *next;
+    bool recovered; /* it answers again: make every message waiting on it due (spread);
+                       else it is down and idle: make one due, as its probe */
+    char prefix[MR_STORE_PREFIX_MAX + 1];  /* "scheme://host:port/", lower-case */
+    char prefix2[MR_STORE_PREFIX_MAX + 1]; /* "scheme://host/" for a default port, else prefix */
+    /* the scheduler's, for a recovery done in batches */
+    long made_due;
+    int tries;
+};
+
+/*
+ * mr_relay_http_health - turn destination health on: @unhealthy_after
+ * calls in a row without an answer or with a 5xx make a destination down
+ * (0: never); a down idle one asks for a probe every @probe_ms.
+ */
+void mr_relay_http_health(struct mr_relay_http *h, int unhealthy_after, long probe_ms);
+
+/* mr_relay_http_health_tick - queue a probe event for each down destination idle long enough. */
+void mr_relay_http_health_tick(struct mr_relay_http *h);
+
+/* mr_relay_http_health_take - the oldest health event, or NULL. Owned result: free(). */
+struct mr_relay_health_ev *mr_relay_http_health_take(struct mr_relay_http *h);
+
 /* mr_relay_http_wakeup - make a blocked mr_relay_http_poll() return. Any thread; never blocks. */
 void mr_relay_http_wakeup(struct mr_relay_http *h);
 
@@ -337,6 +362,8 @@ struct mr_relay {
     size_t nin;         /* in_mu */
     size_t capin;       /* in_mu */
     atomic_size_t busy; /* npasses as of the last loop turn, for mr_relay_room() */
+    /* destinations that answer again, their waiting messages made due in batches */
+    struct mr_relay_health_ev *recovering;
 };
 
 /* In relay_sched.c: passes, delivery, store health. Relay thread only. */

@@ -51,6 +51,7 @@
 #include "common/model.h"
 #include "common/url.h"
 #include "query/query.h"
+#include "relay/relay_alert.h"
 #include "relay/relay_int.h"
 #include "store/store.h"
 
@@ -238,6 +239,8 @@ static void step_result(struct mr_relay *r, struct mr_relay_pass *p, size_t idx,
     }
     record(r, p, idx, false, text);
     note_result(p, res, text);
+    /* this call is the step's attempts + 1st: alert once when that reaches --alert-after */
+    mr_alert_attempts(p->msg, p->msg->steps[idx].branch_id, p->msg->steps[idx].attempts + 1, text);
     if (!p->msg->concurrent)
         p->stop = true;
 }
@@ -831,6 +834,79 @@ static void claim(struct mr_relay *r)
     mr_store_msgs_free(v, n);
 }
 
+/* ---- destination health ---- */
+
+/* Messages made due per store call when a destination answers again. */
+#define RECOVERY_BATCH 256
+
+/* Store calls a recovery may fail before it is given up (its messages wait out their back-off). */
+#define RECOVERY_TRIES 10
+
+/*
+ * recover_batch - make the next batch of messages waiting on @ev's
+ * destination due; true when the recovery is over (all done, or given up).
+ */
+static bool recover_batch(struct mr_relay *r, struct mr_relay_health_ev *ev)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int64_t spread = (int64_t)mr_config.recovery_spread * 1000;
+    char count[32];
+    long n = 0;
+
+    if (mr_store_due_by_prefix(r->store, ev->prefix, ev->prefix2, mr_now_ms(), spread,
+                               RECOVERY_BATCH, &n, &err) != 0) {
+        mr_relay_store_failed(r, "due_by_prefix", err.msg);
+        return ++ev->tries >= RECOVERY_TRIES;
+    }
+    mr_relay_store_ok(r);
+    ev->made_due += n;
+    if (n >= RECOVERY_BATCH)
+        return false;
+    snprintf(count, sizeof(count), "%ld", ev->made_due);
+    mr_log(MR_LOG_INFO, "messages waiting on a returning destination made due", "destination",
+           ev->prefix, "messages", count, NULL);
+    return true;
+}
+
+/*
+ * health_turn - act on the HTTP engine's health events: a down idle
+ * destination gets one waiting message made due as its probe; one that
+ * answers again gets every waiting message made due, spread over
+ * --recovery-spread, one bounded batch per recovery and loop turn.
+ */
+static void health_turn(struct mr_relay *r)
+{
+    struct mr_relay_health_ev *ev;
+    struct mr_relay_health_ev **link;
+
+    mr_relay_http_health_tick(r->http);
+    while ((ev = mr_relay_http_health_take(r->http)) != NULL) {
+        struct mr_err err = MR_ERR_INIT;
+        long n = 0;
+
+        if (ev->recovered) {
+            ev->next = r->recovering;
+            r->recovering = ev;
+            continue;
+        }
+        if (mr_store_due_by_prefix(r->store, ev->prefix, ev->prefix2, mr_now_ms(), 0, 1, &n,
+                                   &err) != 0)
+            mr_relay_store_failed(r, "due_by_prefix", err.msg);
+        else if (n > 0)
+            r->more_due = true; /* the probe: claim it now */
+        free(ev);
+    }
+    for (link = &r->recovering; *link != NULL;) {
+        ev = *link;
+        if (recover_batch(r, ev)) {
+            *link = ev->next;
+            free(ev);
+        } else {
+            link = &ev->next;
+        }
+    }
+}
+
 /* ---- the loop ---- */
 
 /* pump_starved - give passes that waited for the call budget another go. */
@@ -960,6 +1036,8 @@ static void *relay_main(void *arg)
         if (stopping && deadline < 0)
             deadline = mono + (int64_t)mr_config.shutdown_grace * 1000;
         reap(r);
+        if (!stopping)
+            health_turn(r);
         pump_starved(r);
         if (!stopping)
             take_handed(r);
@@ -992,6 +1070,12 @@ static void relay_free(struct mr_relay *r)
     for (i = 0; i < r->nin; i++)
         mr_msg_free(r->in[i]);
     free(r->in);
+    while (r->recovering != NULL) {
+        struct mr_relay_health_ev *ev = r->recovering;
+
+        r->recovering = ev->next;
+        free(ev);
+    }
     pthread_mutex_destroy(&r->in_mu);
     mr_relay_http_free(r->http);
     mr_relay_kafka_free(r->kafka, r->flush_ms);
@@ -1049,6 +1133,8 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
                            (long)mr_config.request_timeout * 1000, &r->http, err);
     if (rc != 0)
         goto fail;
+    mr_relay_http_health(r->http, mr_config.unhealthy_after,
+                         (long)(mr_config.probe_interval > 0 ? mr_config.probe_interval : 5) * 1000);
     if (mr_config.kafka_brokers != NULL) {
         rc = mr_relay_kafka_new(&r->kafka, err);
         if (rc != 0)

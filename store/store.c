@@ -562,6 +562,44 @@ int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_er
     return s->eng->count_due(s, now_ms, n, err);
 }
 
+/* prefix_ok - whether @p is a usable destination prefix: 1..MR_STORE_PREFIX_MAX bytes, no upper case. */
+static bool prefix_ok(const char *p)
+{
+    size_t len;
+    size_t i;
+
+    if (p == NULL)
+        return false;
+    len = strlen(p);
+    if (len == 0 || len > MR_STORE_PREFIX_MAX)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (p[i] >= 'A' && p[i] <= 'Z')
+            return false;
+    }
+    return true;
+}
+
+int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2,
+                           int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
+                           struct mr_err *err)
+{
+    int rc;
+
+    *n = 0;
+    if (!prefix_ok(prefix) || (prefix2 != NULL && !prefix_ok(prefix2)))
+        return mr_err_set(err, MR_EINVAL, "due_by_prefix: prefix must be 1 to %d lower-case bytes",
+                          MR_STORE_PREFIX_MAX);
+    if (limit == 0 || spread_ms < 0)
+        return mr_err_set(err, MR_EINVAL, "due_by_prefix: limit must be above 0, spread not "
+                                          "below 0");
+    rc = mr_store_enter(s, MR_STORE_TX_NONE, "due_by_prefix", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->due_by_prefix(s, prefix, prefix2 != NULL ? prefix2 : prefix, now_ms, spread_ms,
+                                 limit, n, err);
+}
+
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err)
 {

@@ -270,6 +270,23 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
 /* mr_store_count_due - how many unfinished messages are due at @now_ms and not leased. */
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 
+/* The longest destination prefix mr_store_due_by_prefix() takes, bytes. */
+#define MR_STORE_PREFIX_MAX 512
+
+/*
+ * mr_store_due_by_prefix - a destination answers again: make due soon, in
+ * one bounded batch, the submitted messages with an unfinished step whose
+ * URL starts with @prefix or @prefix2 (ASCII case-insensitively; @prefix2
+ * NULL: @prefix only; each lower-case, 1..MR_STORE_PREFIX_MAX bytes) and
+ * that are due later than @now_ms + @spread_ms: next_cron_time becomes
+ * @now_ms plus a random 0..@spread_ms (spreading the returning load), at
+ * most @limit (> 0) messages. *@n = how many changed; fewer than @limit
+ * means none is left. Leases and attempts are untouched. Own transaction.
+ */
+int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2,
+                           int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
+                           struct mr_err *err);
+
 /* ---- relays: one live process per relay id ----
  *
  * The relay id is the lease owner every message leased by a relay carries, so

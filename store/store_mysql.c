@@ -52,6 +52,7 @@ static const struct mr_store_engine mysql_engine = {
     .msg_release_many = my_msg_release_many,
     .release_owner = my_release_owner,
     .count_due = my_count_due,
+    .due_by_prefix = my_due_by_prefix,
     .msg_list = my_msg_list,
     .kv_get = my_kv_get,
     .kv_scan = my_kv_scan,

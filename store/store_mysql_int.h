@@ -130,6 +130,14 @@
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
+    /* a destination answers again (mr_store_due_by_prefix): now, spread, now, now + spread, */     \
+    /* each prefix twice, limit */                                                                  \
+    X(ST_DUE_BY_PREFIX,                                                                            \
+      "UPDATE msg SET next_cron_time = LEAST(next_cron_time, ? + FLOOR(RAND() * (? + 1))), "       \
+      "update_time = ? WHERE state = 'submitted' AND next_cron_time > ? AND EXISTS (SELECT 1 "     \
+      "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND "                      \
+      "(LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ? OR LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ?)) " \
+      "LIMIT ?")                                                                                   \
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?" LIST_TAIL)                     \
@@ -367,6 +375,8 @@ int my_msg_release(struct mr_store *s, const char *gid, const char *owner, int64
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
+int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
+                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
 
 /* store_mysql_kv.c */
 int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

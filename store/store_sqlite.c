@@ -104,6 +104,7 @@ static const struct mr_store_engine sqlite_engine = {
     .msg_release_many = NULL, /* store.c's loop of msg_release */
     .release_owner = sq_release_owner,
     .count_due = sq_count_due,
+    .due_by_prefix = sq_due_by_prefix,
     .msg_list = sq_msg_list,
     .kv_get = sq_kv_get,
     .kv_scan = sq_kv_scan,

@@ -163,6 +163,14 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE owner = ?1 AND owner <> ''")                                        \
     X(ST_COUNT_DUE, "SELECT count(*) " DUE_FROM)                                                   \
+    /* a destination answers again (mr_store_due_by_prefix): ?1, ?4 prefixes, ?2 now, ?3 spread */ \
+    X(ST_DUE_BY_PREFIX,                                                                            \
+      "UPDATE msg SET next_cron_time = min(next_cron_time, ?2 + abs(random() % (?3 + 1))), "       \
+      "update_time = ?2 WHERE id IN (SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED      \
+      " AND state = 'submitted' AND next_cron_time > ?2 + ?3 AND EXISTS (SELECT 1 FROM step "       \
+      "WHERE step.msg_id = msg.id AND step.state = 'prepared' AND "                                \
+      "(lower(substr(step.url, 1, length(?1))) = ?1 OR "                                           \
+      "lower(substr(step.url, 1, length(?4))) = ?4)) LIMIT ?5)")                                    \
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ?1 AND (?2 = '' OR state = ?2)" LIST_TAIL)         \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?2" LIST_TAIL)                    \
@@ -272,6 +280,8 @@ int sq_msg_release(struct mr_store *s, const char *gid, const char *owner, int64
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
+int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
+                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
 
 /* store_sqlite_kv.c */
 int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

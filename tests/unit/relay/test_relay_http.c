@@ -2,7 +2,9 @@
 /*
  * test_relay_http.c - the HTTP engine's fairness (relay/relay_http.c): how a
  * URL names its destination, the per-destination cap and queue, and a stalled
- * destination's calls reported as not made. The destinations are real
+ * destination's calls reported as not made, and destination health (calls
+ * failing in a row make it down: one probe at a time, a probe event when
+ * idle, a recovered event on its first answer). The destinations are real
  * loopback sockets that accept (in the kernel) and never answer.
  */
 #include "relay/relay_http.c"
@@ -145,12 +147,145 @@ static void test_full_destination_waits_alone_and_stalls(void **state)
     close(b);
 }
 
+/* take - the next health event; its kind must be @recovered. Owned result: free(). */
+static struct mr_relay_health_ev *take(struct mr_relay_http *h, bool recovered)
+{
+    struct mr_relay_health_ev *ev = mr_relay_http_health_take(h);
+
+    assert_non_null(ev);
+    assert_int_equal(ev->recovered, recovered);
+    return ev;
+}
+
+static void test_health_down_after_failures_in_a_row_then_recovered(void **state)
+{
+    struct mr_relay_http *h = NULL;
+    struct mr_relay_dest *d;
+    struct mr_relay_health_ev *ev;
+    int64_t mono = mr_mono_ms();
+    size_t n;
+
+    (void)state;
+    assert_int_equal(mr_relay_http_new(8, 2, 1000, &h, NULL), 0);
+    mr_relay_http_health(h, 3, 1000);
+    d = dest_get(h, "http://Svc.Example:8080/x");
+    health(h, d, false, mono);
+    health(h, d, true, mono); /* an answer resets the count */
+    health(h, d, false, mono);
+    health(h, d, false, mono);
+    assert_false(d->down);
+    /* idle with failures: kept for its count */
+    n = h->ndests;
+    dest_put(h, d);
+    assert_int_equal(h->ndests, n);
+    assert_true(d->kept);
+    health(h, d, false, mono);
+    assert_true(d->down);
+    assert_ptr_equal(h->down_head, d);
+    /* not yet a probe interval: no event */
+    mr_relay_http_health_tick(h);
+    assert_null(mr_relay_http_health_take(h));
+    /* a probe interval on: one probe event, then none until the next interval */
+    d->next_probe_ms = d->asked_ms = mr_mono_ms() - 2000;
+    mr_relay_http_health_tick(h);
+    ev = take(h, false);
+    assert_string_equal(ev->prefix, "http://svc.example:8080/");
+    assert_string_equal(ev->prefix2, "http://svc.example:8080/");
+    free(ev);
+    mr_relay_http_health_tick(h);
+    assert_null(mr_relay_http_health_take(h));
+    /* its first answer: healthy, one recovered event, forgotten once idle */
+    health(h, d, true, mono);
+    assert_false(d->down);
+    assert_null(h->down_head);
+    ev = take(h, true);
+    assert_string_equal(ev->prefix, "http://svc.example:8080/");
+    free(ev);
+    dest_put(h, d);
+    assert_int_equal(h->ndests, n - 1);
+    assert_int_equal(h->nkept, 0);
+    mr_relay_http_free(h);
+}
+
+static void test_health_prefixes_of_a_default_port_and_health_off(void **state)
+{
+    struct mr_relay_http *h = NULL;
+    struct mr_relay_dest *d;
+    struct mr_relay_health_ev *ev;
+    int i;
+
+    (void)state;
+    assert_int_equal(mr_relay_http_new(8, 2, 1000, &h, NULL), 0);
+    /* off by default: never down, an idle failing destination is not kept */
+    d = dest_get(h, "https://h.example/x");
+    for (i = 0; i < 10; i++)
+        health(h, d, false, 0);
+    assert_false(d->down);
+    dest_put(h, d);
+    assert_int_equal(h->ndests, 0);
+    mr_relay_http_health(h, 1, 1000);
+    d = dest_get(h, "https://H.example/x");
+    health(h, d, false, 0);
+    assert_true(d->down);
+    health(h, d, true, 0);
+    ev = take(h, true);
+    assert_string_equal(ev->prefix, "https://h.example:443/");
+    assert_string_equal(ev->prefix2, "https://h.example/");
+    free(ev);
+    mr_relay_http_free(h);
+}
+
+static void test_down_destination_gets_one_call_at_a_time(void **state)
+{
+    struct mr_relay_http *h = NULL;
+    struct mr_relay_dest *d;
+    struct mr_relay_call *c;
+    unsigned pa;
+    int a = listener(&pa);
+    char ua[64];
+
+    (void)state;
+    snprintf(ua, sizeof(ua), "http://127.0.0.1:%u/down", pa);
+    assert_int_equal(mr_relay_http_new(8, 4, 10000, &h, NULL), 0);
+    mr_relay_http_health(h, 2, 60000);
+    d = dest_get(h, ua);
+    health(h, d, false, mr_mono_ms());
+    health(h, d, false, mr_mono_ms());
+    dest_put(h, d);
+    assert_true(d->down);
+    /* within the probe interval of the fall: not made, no attempt */
+    send_to(h, ua, 0);
+    c = mr_relay_http_done(h);
+    assert_non_null(c);
+    assert_true(c->not_made);
+    assert_non_null(strstr(c->error, "unhealthy"));
+    mr_relay_http_recycle(h, c);
+    /* the probe goes; a second call while it is out is not made */
+    d->next_probe_ms = 0;
+    send_to(h, ua, 1);
+    assert_int_equal(h->nbusy, 1);
+    assert_null(mr_relay_http_done(h));
+    d->next_probe_ms = 0;
+    send_to(h, ua, 2);
+    assert_int_equal(h->nbusy, 1);
+    c = mr_relay_http_done(h);
+    assert_non_null(c);
+    assert_true(c->not_made);
+    assert_int_equal(c->index, 2);
+    mr_relay_http_recycle(h, c);
+    mr_relay_http_free(h);
+    close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dest_parse_names_scheme_host_and_port),
         cmocka_unit_test(test_dest_get_is_one_per_destination),
         cmocka_unit_test(test_full_destination_waits_alone_and_stalls),
+        cmocka_unit_test(test_health_down_after_failures_in_a_row_then_recovered),
+        cmocka_unit_test(test_health_prefixes_of_a_default_port_and_health_off),
+        cmocka_unit_test(test_down_destination_gets_one_call_at_a_time),
     };
     int rc;
 

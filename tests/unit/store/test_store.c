@@ -1163,6 +1163,96 @@ static void test_count_due_counts_only_due_unleased_unfinished(void **state)
     assert_int_equal(count_due(fx->s, 5000), 3);
 }
 
+/* with_urls - a submitted message @gid due at @next_cron with steps to @u1 and @u2 (@done1: first succeed). */
+static void with_urls(struct mr_store *s, const char *gid, int64_t next_cron, const char *u1,
+                      const char *u2, bool done1)
+{
+    struct mr_msg *m = new_msg(gid, MR_MSG_SUBMITTED, next_cron, 2);
+
+    free(m->steps[0].url);
+    m->steps[0].url = mr_xstrdup(u1);
+    free(m->steps[1].url);
+    m->steps[1].url = mr_xstrdup(u2);
+    if (done1) {
+        m->steps[0].state = MR_STEP_SUCCEED;
+        m->steps[0].finish_ms = 100;
+    }
+    insert(s, m);
+}
+
+/* due_by_prefix - mr_store_due_by_prefix, failing the test on an error; the count. */
+static long due_by_prefix(struct mr_store *s, const char *p, const char *p2, int64_t now,
+                          int64_t spread, size_t limit)
+{
+    struct mr_err err = MR_ERR_INIT;
+    long n = -1;
+
+    if (mr_store_due_by_prefix(s, p, p2, now, spread, limit, &n, &err) != 0)
+        fail_msg("due_by_prefix: %s", err.msg);
+    return n;
+}
+
+static void test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches(
+    void **state)
+{
+    struct fx *fx = *state;
+    const char *gids[] = {"d1", "d2", "d3"};
+    struct mr_msg *m;
+    size_t i;
+
+    /* three waiting on svc-a (any case, with and without the default port), due at 90000 */
+    with_urls(fx->s, "d1", 90000, "http://SVC-A:80/x", "http://other/y", false);
+    with_urls(fx->s, "d2", 90000, "http://other/y", "http://svc-a/z", false);
+    with_urls(fx->s, "d3", 90000, "http://svc-a:80/q", "http://svc-a:80/r", false);
+    /* not these: its svc-a step succeeded; another port; due soon already; finished */
+    with_urls(fx->s, "done-step", 90000, "http://svc-a/x", "http://other/y", true);
+    with_urls(fx->s, "port", 90000, "http://svc-a:8080/x", "http://svc-a.example/y", false);
+    with_urls(fx->s, "soon", 1500, "http://svc-a/x", "http://svc-a/y", false);
+    add(fx->s, "fin", MR_MSG_SUCCEED, 90000, 1);
+    /* bounded batches: two, then the last one, then none */
+    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 2);
+    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 1);
+    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 0);
+    for (i = 0; i < 3; i++) {
+        m = get(fx->s, gids[i]);
+        assert_true(m->next_cron_ms >= 1000 && m->next_cron_ms <= 3000);
+        assert_int_equal(m->steps[0].attempts, 0);
+        mr_msg_free(m);
+    }
+    m = get(fx->s, "done-step");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
+    m = get(fx->s, "port");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
+    m = get(fx->s, "soon");
+    assert_int_equal(m->next_cron_ms, 1500);
+    mr_msg_free(m);
+    /* due now: the claim finds them */
+    assert_int_equal(count_due(fx->s, 3000), 4);
+}
+
+static void test_due_by_prefix_refuses_bad_prefixes(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    char longp[MR_STORE_PREFIX_MAX + 2];
+    long n = 7;
+
+    memset(longp, 'a', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    assert_int_equal(mr_store_due_by_prefix(fx->s, "", NULL, 1, 1, 1, &n, &err), MR_EINVAL);
+    assert_int_equal(n, 0);
+    mr_err_clear(&err);
+    assert_int_equal(mr_store_due_by_prefix(fx->s, "HTTP://x/", NULL, 1, 1, 1, &n, &err),
+                     MR_EINVAL);
+    mr_err_clear(&err);
+    assert_int_equal(mr_store_due_by_prefix(fx->s, longp, NULL, 1, 1, 1, &n, &err), MR_EINVAL);
+    mr_err_clear(&err);
+    assert_int_equal(mr_store_due_by_prefix(fx->s, "http://x/", NULL, 1, 1, 0, &n, &err),
+                     MR_EINVAL);
+}
+
 /* list - run mr_store_msg_list with @f; the gids, comma-joined, into @out. */
 static void list(struct mr_store *s, const struct mr_store_filter *f, char *out, size_t size,
                  int64_t *last_id)
@@ -2666,6 +2756,8 @@ static void test_mysql_uri_forms(void **state)
     T(test_release_by_another_owner_writes_nothing)                                                \
     T(test_release_owner_ends_only_that_owners_leases)                                             \
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
+    T(test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches)                  \
+    T(test_due_by_prefix_refuses_bad_prefixes)                                                     \
     T(test_list_pages_newest_first_by_position)                                                    \
     T(test_list_filters_by_state_gid_and_create_time)                                              \
     T(test_list_with_unknown_state_is_einval)                                                      \

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: MIT
+"""Destination health (--unhealthy-after, --probe-interval, --recovery-spread):
+a destination failing that many calls in a row gets one probe call at a time,
+one per probe interval, the other due calls not made (no attempt counted);
+when it answers again every message waiting on it is made due at once,
+spread over --recovery-spread, instead of each waiting out its back-off.
+Per-destination metrics: up/down, failures, latency."""
+import time
+
+from e2e_helpers import SUCCESS_BODY, msg_body, new_gid, stays, wait_for
+from test_metrics import parse, total
+
+HEALTH = {"unhealthy_after": "3", "probe_interval": "1", "recovery_spread": "2"}
+
+
+def dest_label(app):
+    return "http://127.0.0.1:%d" % app.port
+
+
+def up(r, app):
+    s = parse(r.metrics())
+    key = ("msgrelay_destination_up", '{destination="%s"}' % dest_label(app))
+    return s.get(key)
+
+
+def test_returning_destination_delivers_waiting_messages_within_seconds(app, relay):
+    r = relay(dict(HEALTH, max_retry_interval="120"))
+    app.set_default("/svc/back", 500, "down for maintenance")
+    # each message backs off 70 s (+-20 %) after its first failure
+    gids = [new_gid("back") for _ in range(50)]
+    for g in gids:
+        assert r.post("submit", msg_body(g, [app.url("/svc/back")], retry_interval=70))[0] == 200
+    wait_for(lambda: up(r, app) == 0, 15, lambda: "the destination down: %r" % up(r, app))
+    failed_before = app.count("/svc/back")
+    # while it is down it is probed, one message made due each --probe-interval
+    wait_for(lambda: app.count("/svc/back") > failed_before, 10, "a probe call")
+
+    app.set_default("/svc/back", 200, SUCCESS_BODY)
+    t0 = time.monotonic()
+
+    def all_done():
+        return all(r.state(g) == "succeed" for g in gids)
+    wait_for(all_done, 12, lambda: "all 50 delivered: %r" % sorted(r.state(g) for g in gids))
+    elapsed = time.monotonic() - t0
+    assert elapsed < 10, elapsed
+    # spread over --recovery-spread, not all in one instant
+    ok_times = sorted(c.t for c in app.calls("/svc/back") if c.status == 200)
+    assert len(ok_times) >= 50
+    assert ok_times[-1] - ok_times[0] >= 0.5, ok_times[-1] - ok_times[0]
+    assert "destination healthy again" in r.log_tail(2000)
+    assert "messages waiting on a returning destination made due" in r.log_tail(2000)
+    s = parse(r.metrics())
+    assert up(r, app) == 1
+    calls = app.calls("/svc/back")
+    # after the fall most messages were not called at all: no attempt, no failure
+    assert len([c for c in calls if c.status == 500]) < 50
+    assert total(s, "msgrelay_destination_failures_total",
+                 destination=dest_label(app)) == len([c for c in calls if c.status == 500])
+    assert total(s, "msgrelay_destination_latency_seconds_count",
+                 destination=dest_label(app)) == len(calls)
+
+
+def test_unhealthy_destination_gets_one_probe_at_a_time(app, relay):
+    r = relay(dict(HEALTH, max_retry_interval="1"))
+    app.set_default("/svc/slow", 500, "down", delay=0.3)
+    gids = [new_gid("probe") for _ in range(20)]
+    for g in gids:
+        assert r.post("submit", msg_body(g, [app.url("/svc/slow")]))[0] == 200
+    wait_for(lambda: up(r, app) == 0, 15, "the destination down")
+    # the calls made before it was down end within their 0.3 s
+    wait_for(lambda: app.inflight("/svc/slow") == 0, 5, "the calls before the fall ended")
+    before = app.count("/svc/slow")
+    stays(lambda: app.inflight("/svc/slow") <= 1, 3.0, "at most one call in flight")
+    made = app.count("/svc/slow") - before
+    # 20 messages retried every second would make 60 calls; probes are one a second
+    assert 1 <= made <= 5, made
+    # calls not made count no attempt: the probed messages alone have more than one
+    attempts = sorted(r.query(g)["branches"][0].get("attempts") or 0 for g in gids
+                      if r.query(g)["branches"])
+    assert sum(attempts) <= 20 + made + 3, attempts
+    assert all(r.state(g) == "submitted" for g in gids)
+
+
+def test_health_off_with_zero(app, relay):
+    r = relay(dict(HEALTH, unhealthy_after="0", max_retry_interval="1"))
+    app.set_default("/svc/x", 500, "down")
+    gid = new_gid("off")
+    assert r.post("submit", msg_body(gid, [app.url("/svc/x")]))[0] == 200
+    app.wait_calls("/svc/x", 5, timeout=15)
+    assert up(r, app) == 1
