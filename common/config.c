@@ -48,6 +48,7 @@ void mr_config_defaults(struct mr_config *c)
     c->body_timeout = 30;
     c->max_connections_per_target = 0;
     c->max_request_timeout = 30;
+    c->retry_limit = 500;
 }
 
 /* free_secret - wipe and free a token, so a core dump of a later process reusing the page

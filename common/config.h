@@ -72,6 +72,9 @@ struct mr_config {
     char *deny_targets;  /* added to MR_TARGET_DEFAULT_DENY (unless "!defaults"); NULL: none */
     /* the two lists parsed at start-up (common/target.h); NULL allows every target */
     struct mr_target_policy *targets;
+    /* failed attempts of a step or back-check before its message is parked (500; 0: never);
+       a message's own retry_limit wins */
+    int retry_limit;
 };
 
 /* Shortest and longest token accepted, bytes. */

@@ -282,7 +282,7 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
         f.state = mr_msg_state_parse(status);
         if (f.state < 0)
             return send_envelope(conn, MR_ROUTE_ALL, 400,
-                                 "status: must be prepared, submitted, succeed or failed");
+                                 "status: must be prepared, submitted, succeed, failed or parked");
     }
     if ((tt != NULL && tt[0] != '\0' && strcmp(tt, "msg") != 0) ||
         (gid != NULL && gid[0] != '\0' && mr_check_gid(gid, &err) != 0))

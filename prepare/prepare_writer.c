@@ -181,7 +181,7 @@ static int apply_reset(struct mr_writer *w, struct mr_req *r, const struct mr_ms
         not_found(r);
         return 0;
     }
-    if (!mr_msg_state_is_final(cur->state)) {
+    if (mr_msg_state_is_live(cur->state)) { /* a parked message waits for a redrive */
         rc = mr_store_msg_schedule(w->store, r->gid, now, -1, now, err);
         *woke = true;
     }

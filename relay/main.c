@@ -365,7 +365,7 @@ static int list(int argc, char **argv)
         return 2;
     }
     if (state != NULL && (f.state = mr_msg_state_parse(state)) <= 0) {
-        fprintf(stderr, "msgrelay: --state: must be prepared, submitted, succeed or failed\n");
+        fprintf(stderr, "msgrelay: --state: must be prepared, submitted, succeed, failed or parked\n");
         return 2;
     }
     if (limit != NULL) {

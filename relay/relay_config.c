@@ -121,6 +121,9 @@ static const struct opt opts[] = {
     {"--deny-targets", "MSGRELAY_DENY_TARGETS", T_STR, OFF(deny_targets), 0, 0,
      "outbound calls may not reach these (same forms), added to the link-local and cloud "
      "metadata defaults; !defaults drops those"},
+    {"--retry-limit", "MSGRELAY_RETRY_LIMIT", T_INT, OFF(retry_limit), 0, 1000000,
+     "failed attempts of a step or back-check before its message is parked (0: never); a "
+     "message's own retry_limit wins"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -285,7 +285,7 @@ static int check_insert_lease(const struct mr_msg *m, struct mr_err *err)
     if (!owned && m->lease_until_ms != 0)
         return mr_err_set(err, MR_EINVAL, "store: message '%s' has a lease time but no owner",
                           m->gid != NULL ? m->gid : "");
-    if (owned && mr_msg_state_is_final(m->state))
+    if (owned && !mr_msg_state_is_live(m->state))
         return mr_err_set(err, MR_EINVAL, "store: message '%s' is final and cannot be leased",
                           m->gid != NULL ? m->gid : "");
     return 0;
@@ -419,8 +419,8 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
         return MR_EINVAL;
     if (lease_owner != NULL && check_owner(lease_owner, "transition lease", err) != 0)
         return MR_EINVAL;
-    /* a final state ends any lease: the engines see a lease only where it is kept */
-    if (mr_msg_state_is_final(to))
+    /* a final or parked state ends any lease: the engines see a lease only where it is kept */
+    if (!mr_msg_state_is_live(to))
         lease_owner = NULL;
     for (i = 0; i < n; i++)
         changed[i] = false;
@@ -560,6 +560,29 @@ int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_er
     if (rc != 0)
         return rc;
     return s->eng->count_due(s, now_ms, n, err);
+}
+
+int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    int rc;
+
+    *n = 0;
+    if (state <= MR_MSG_NONE || state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: count of unknown state %d", state);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_state", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->count_state(s, state, n, err);
+}
+
+int mr_store_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms,
+                              struct mr_err *err)
+{
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "query_failed", err);
+
+    if (rc != 0)
+        return rc;
+    return s->eng->msg_query_failed(s, gid, now_ms, err);
 }
 
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,

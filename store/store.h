@@ -270,6 +270,17 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
 /* mr_store_count_due - how many unfinished messages are due at @now_ms and not leased. */
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 
+/* mr_store_count_state - how many messages are in state @state (e.g. parked, for its gauge). */
+int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+
+/*
+ * mr_store_msg_query_failed - count one back-check of @gid that ended in an
+ * error (query_attempts + 1, update_time = @now_ms) while it is prepared; 0
+ * and nothing written otherwise. Inside a transaction.
+ */
+int mr_store_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms,
+                              struct mr_err *err);
+
 /* ---- relays: one live process per relay id ----
  *
  * The relay id is the lease owner every message leased by a relay carries, so

@@ -78,6 +78,9 @@ struct mr_store_engine {
                             const char *owner, int64_t now_ms, struct mr_err *err);
     int (*release_owner)(struct mr_store *s, const char *owner, struct mr_err *err);
     int (*count_due)(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
+    int (*count_state)(struct mr_store *s, int state, long *n, struct mr_err *err);
+    int (*msg_query_failed)(struct mr_store *s, const char *gid, int64_t now_ms,
+                            struct mr_err *err);
     int (*msg_list)(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                     size_t *n, struct mr_err *err);
     /* the kv table: store_topics.c builds the topic functions of store.h on these */

@@ -40,24 +40,25 @@
 #define IN_CHUNK 64
 
 /* Parameters of one message row of a (multi-row) msg INSERT. */
-#define MSG_PARAMS 21
+#define MSG_PARAMS 22
 
 /* How many row counts the batch statements come in (batch_sizes[] in store_mysql_batch.c). */
 #define NBATCH 4
 
 #define MAX_PARAMS (MR_STORE_BATCH_CHUNK * MSG_PARAMS)
-#define MAX_COLS   24
+#define MAX_COLS   28
 
 /* The msg columns every message query returns, and their kinds ('i' integer, 's' string). */
 #define MSG_COLS                                                                                   \
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result"
+    "lease_until, result, retry_limit, query_attempts, parked_from"
 #define MSG_LAYOUT                                                                                 \
     "issssss"                                                                                      \
     "iiiiiiiiiiii"                                                                                 \
-    "sis"
+    "sis"                                                                                          \
+    "iis"
 
 /* The step columns, the message id first. */
 #define STEP_COLS                                                                                  \
@@ -71,7 +72,7 @@
 #define DUE "due_time <= ? AND lease_until <= ?"
 
 /* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
-#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 /* Replaced by IN_CHUNK placeholders when the statement is prepared. */
@@ -99,11 +100,11 @@
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until) VALUES " MSG_ROW)                           \
+      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES " MSG_ROW)                           \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
-      "UPDATE msg SET state = ?, update_time = ?, "                                                \
+      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "                                                \
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
@@ -130,6 +131,9 @@
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
+    X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
+    X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ? "      \
+                       "WHERE gid = ? AND state = 'prepared'")                                     \
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?" LIST_TAIL)                     \
@@ -169,7 +173,7 @@ enum stmt_id {
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until) VALUES ",                                   \
+      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES ",                                   \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \
@@ -179,7 +183,7 @@ enum stmt_id {
     X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
     X(MT_LOCK_STATE, "SELECT gid FROM msg WHERE state = ? AND gid IN (", "?", ") FOR UPDATE")      \
     X(MT_TRANSITION,                                                                               \
-      "UPDATE msg SET state = ?, update_time = ?, "                                                \
+      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "                                                \
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
@@ -367,6 +371,8 @@ int my_msg_release(struct mr_store *s, const char *gid, const char *owner, int64
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
+int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 
 /* store_mysql_kv.c */
 int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

@@ -1261,6 +1261,154 @@ static void test_list_filters_by_state_gid_and_create_time(void **state)
     assert_string_equal(got, "");
 }
 
+/* ---- parked messages (README "When delivery keeps failing") ---- */
+
+/* count_state - mr_store_count_state of @st. */
+static long count_state(struct mr_store *s, int st)
+{
+    struct mr_err err = MR_ERR_INIT;
+    long n = -1;
+
+    assert_int_equal(mr_store_count_state(s, st, &n, &err), 0);
+    return n;
+}
+
+static void test_park_ends_the_lease_keeps_its_origin_and_is_never_claimed(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10};
+    struct mr_msg *g;
+    char got[256];
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 2);
+    add(fx->s, "g2", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 9000, 10), 2);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 2000, -1, 0), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_PARKED);
+    assert_int_equal(g->parked_from, MR_MSG_SUBMITTED);
+    assert_int_equal(g->update_ms, 2000);
+    assert_int_equal(g->finish_ms, 0);
+    assert_int_equal(g->rollback_ms, 0);
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    assert_int_equal(g->nsteps, 2);
+    assert_int_equal(g->steps[0].state, MR_STEP_PREPARED); /* not settled as for succeed */
+    mr_msg_free(g);
+
+    /* never due, never claimed, whatever the time; counted and listed by its state */
+    assert_int_equal(count_due(fx->s, INT64_C(1) << 50), 1); /* g2 only (its lease lapsed) */
+    assert_int_equal(claim_count(fx->s, "r2", INT64_C(1) << 50, (INT64_C(1) << 50) + 1, 10), 1);
+    assert_int_equal(claim_count(fx->s, "r3", INT64_C(1) << 51, (INT64_C(1) << 51) + 1, 10), 1);
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 1);
+    assert_int_equal(count_state(fx->s, MR_MSG_SUBMITTED), 1);
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "g1");
+
+    /* a step record of a parked message is refused like one of a finished message */
+    g = get(fx->s, "g1");
+    {
+        struct mr_err err = MR_ERR_INIT;
+
+        assert_int_equal(mr_store_begin(fx->s, &err), 0);
+        assert_int_equal(mr_store_step_record(fx->s, g->steps[0].id, false, "x", 3000, &err),
+                         MR_ECONFLICT);
+        mr_store_rollback(fx->s);
+    }
+    mr_msg_free(g);
+
+    /* nothing leaves parked but forceStop (failed) and a redrive */
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_PARKED, MR_MSG_SUCCEED, 3000, -1, 0),
+                     MR_EINVAL);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 3000, -1, 0),
+                     MR_ECONFLICT);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_PARKED, MR_MSG_FAILED, 4000, -1, 0), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_FAILED);
+    assert_int_equal(g->rollback_ms, 4000);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    mr_msg_free(g);
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 0);
+}
+
+static void test_park_from_prepared_and_back(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *g;
+
+    add(fx->s, "p1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(transition(fx->s, "p1", MR_MSG_PREPARED, MR_MSG_PARKED, 2000, -1, 0), 0);
+    g = get(fx->s, "p1");
+    assert_int_equal(g->state, MR_MSG_PARKED);
+    assert_int_equal(g->parked_from, MR_MSG_PREPARED);
+    mr_msg_free(g);
+    assert_int_equal(claim_count(fx->s, "r1", 5000, 9000, 10), 0);
+
+    assert_int_equal(transition(fx->s, "p1", MR_MSG_PARKED, MR_MSG_PREPARED, 3000, 3000, 10), 0);
+    g = get(fx->s, "p1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    assert_int_equal(g->next_cron_ms, 3000);
+    mr_msg_free(g);
+    assert_int_equal(claim_count(fx->s, "r1", 5000, 9000, 10), 1);
+}
+
+static void test_park_many_moves_only_the_submitted(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    const char *gids[] = {"a", "b", "c"};
+    bool changed[3];
+
+    add(fx->s, "a", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "b", MR_MSG_SUCCEED, 100, 1);
+    add(fx->s, "c", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 3, MR_MSG_SUBMITTED,
+                                                  MR_MSG_PARKED, 2000, -1, 0, NULL, 0, changed,
+                                                  &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_true(changed[0]);
+    assert_false(changed[1]);
+    assert_true(changed[2]);
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg WHERE parked_from = 'submitted'"), 2);
+}
+
+static void test_retry_limit_round_trips_and_failed_back_checks_are_counted(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("q1", MR_MSG_PREPARED, 100, 1);
+    struct mr_msg *g;
+
+    m->retry_limit = 7;
+    insert(fx->s, m);
+    add(fx->s, "q2", MR_MSG_SUBMITTED, 100, 1);
+    g = get(fx->s, "q1");
+    assert_int_equal(g->retry_limit, 7);
+    assert_int_equal(g->query_attempts, 0);
+    mr_msg_free(g);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q1", 500, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q1", 600, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q2", 600, &err), 0); /* not prepared */
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "nope", 600, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "q1");
+    assert_int_equal(g->query_attempts, 2);
+    assert_int_equal(g->update_ms, 600);
+    mr_msg_free(g);
+    g = get(fx->s, "q2");
+    assert_int_equal(g->query_attempts, 0);
+    assert_int_equal(g->retry_limit, 0);
+    mr_msg_free(g);
+    /* outside a transaction it is refused */
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q1", 700, &err), MR_EINVAL);
+}
+
 static void test_list_with_unknown_state_is_einval(void **state)
 {
     struct fx *fx = *state;
@@ -1292,9 +1440,9 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
 
     /* one row per schema file, applied once (MySQL has one more); a SQLite file is in WAL mode */
     assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 3 : 4);
+                     fx->eng->kind == ENG_SQLITE ? 4 : 5);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 3 : 4);
+                     fx->eng->kind == ENG_SQLITE ? 4 : 5);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1309,8 +1457,8 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
     assert_string_equal(err.msg, fx->eng->kind == ENG_SQLITE
-                                     ? "store: schema version 999 is newer than this msgrelay (3)"
-                                     : "store: schema version 999 is newer than this msgrelay (4)");
+                                     ? "store: schema version 999 is newer than this msgrelay (4)"
+                                     : "store: schema version 999 is newer than this msgrelay (5)");
 }
 
 static void test_open_rejects_unknown_scheme(void **state)
@@ -2562,7 +2710,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 4);
+    assert_int_equal(raw_int(fx, sql), 5);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -2570,7 +2718,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (4)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (5)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -2669,6 +2817,10 @@ static void test_mysql_uri_forms(void **state)
     T(test_list_pages_newest_first_by_position)                                                    \
     T(test_list_filters_by_state_gid_and_create_time)                                              \
     T(test_list_with_unknown_state_is_einval)                                                      \
+    T(test_park_ends_the_lease_keeps_its_origin_and_is_never_claimed)                              \
+    T(test_park_from_prepared_and_back)                                                            \
+    T(test_park_many_moves_only_the_submitted)                                                     \
+    T(test_retry_limit_round_trips_and_failed_back_checks_are_counted)                             \
     T(test_reopen_keeps_data_and_schema_version)                                                   \
     T(test_open_refuses_a_newer_schema_version)                                                    \
     T(test_insert_of_many_steps_keeps_their_order_and_ids)                                         \
