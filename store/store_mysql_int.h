@@ -132,6 +132,27 @@
                         "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
+    X(ST_REDRIVE_PAGE,                                                                             \
+      "SELECT id FROM msg WHERE state = 'parked' AND id > ? AND (? = '' OR gid = ?) "              \
+      "AND (? = '' OR gid LIKE ? ESCAPE '!') "                                                     \
+      "AND (? = 0 OR update_time >= ?) AND (? = 0 OR update_time <= ?) "                           \
+      "AND (? = '' OR (parked_from = 'prepared' AND query_prepared LIKE ? ESCAPE '!') "           \
+      "OR EXISTS (SELECT 1 FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' "      \
+      "AND step.url LIKE ? ESCAPE '!')) "                                                          \
+      "AND (? = '' OR result LIKE ? ESCAPE '!' OR EXISTS (SELECT 1 FROM step "                     \
+      "WHERE step.msg_id = msg.id AND step.last_error LIKE ? ESCAPE '!')) "                        \
+      "ORDER BY id LIMIT ?")                                                                       \
+    X(ST_REDRIVE_STEPS, "UPDATE step JOIN msg ON msg.id = step.msg_id SET step.attempts = 0 "      \
+                        "WHERE msg.state = 'parked' AND step.state = 'prepared' "                  \
+                        "AND msg.id IN " IN_LIST)                                                  \
+    /* state is set from parked_from before parked_from is cleared (left to right) */             \
+    X(ST_REDRIVE_MSGS,                                                                             \
+      "UPDATE msg SET state = IF(parked_from = 'prepared', 'prepared', 'submitted'), "             \
+      "parked_from = '', query_attempts = 0, next_cron_time = ?, next_cron_interval = 0, "         \
+      "owner = '', lease_until = 0, update_time = ? WHERE state = 'parked' AND id IN " IN_LIST)    \
+    X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?, update_time = ? WHERE due_time > ? "      \
+                     "LIMIT ?")                                                                    \
+    X(ST_CRON_LEFT, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE due_time > ? LIMIT 1) AS t")    \
     X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ? "      \
                        "WHERE gid = ? AND state = 'prepared'")                                     \
     X(ST_LIST_GID,                                                                                 \
@@ -373,6 +394,12 @@ int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
 int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
+                    size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
+int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
+                   long *changed, struct mr_err *err);
+int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
+                  long *count, bool *remaining, struct mr_err *err);
 
 /* store_mysql_kv.c */
 int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

@@ -165,6 +165,29 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
                         "WHERE owner = ?1 AND owner <> ''")                                        \
     X(ST_COUNT_DUE, "SELECT count(*) " DUE_FROM)                                                   \
     X(ST_COUNT_STATE, "SELECT count(*) FROM msg WHERE state = ?1")                                 \
+    X(ST_REDRIVE_PAGE,                                                                             \
+      "SELECT id FROM msg INDEXED BY msg_state_id WHERE state = 'parked' AND id > ?1 "             \
+      "AND (?2 = '' OR gid = ?2) AND (?3 = '' OR substr(gid, 1, length(?3)) = ?3) "                \
+      "AND (?4 = 0 OR update_time >= ?4) AND (?5 = 0 OR update_time <= ?5) "                       \
+      "AND (?6 = '' OR (parked_from = 'prepared' AND substr(query_prepared, 1, length(?6)) = ?6) " \
+      "OR EXISTS (SELECT 1 FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' "      \
+      "AND substr(step.url, 1, length(?6)) = ?6)) "                                                \
+      "AND (?7 = '' OR instr(result, ?7) > 0 OR EXISTS (SELECT 1 FROM step "                      \
+      "WHERE step.msg_id = msg.id AND instr(coalesce(step.last_error, ''), ?7) > 0)) "             \
+      "ORDER BY id LIMIT ?8")                                                                      \
+    X(ST_REDRIVE_STEPS, "UPDATE step SET attempts = 0 WHERE state = 'prepared' AND msg_id IN "     \
+                        "(SELECT id FROM msg WHERE state = 'parked' AND id IN "                    \
+                        "(SELECT value FROM json_each(?1)))")                                      \
+    X(ST_REDRIVE_MSGS,                                                                             \
+      "UPDATE msg SET state = CASE WHEN parked_from = 'prepared' THEN 'prepared' "                 \
+      "ELSE 'submitted' END, parked_from = '', query_attempts = 0, next_cron_time = ?2, "          \
+      "next_cron_interval = 0, owner = '', lease_until = 0, update_time = ?2 "                     \
+      "WHERE state = 'parked' AND id IN (SELECT value FROM json_each(?1))")                        \
+    X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?1, update_time = ?1 WHERE id IN "          \
+                     "(SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED                    \
+                     " AND next_cron_time > ?2 LIMIT ?3)")                                         \
+    X(ST_CRON_LEFT, "SELECT EXISTS (SELECT 1 FROM msg INDEXED BY msg_due WHERE " UNFINISHED        \
+                    " AND next_cron_time > ?1)")                                                   \
     X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ?2 "     \
                        "WHERE gid = ?1 AND state = 'prepared'")                                    \
     X(ST_LIST_GID,                                                                                 \
@@ -278,6 +301,12 @@ int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
 int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
+                    size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
+int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
+                   long *changed, struct mr_err *err);
+int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
+                  long *count, bool *remaining, struct mr_err *err);
 
 /* store_sqlite_kv.c */
 int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

@@ -1409,6 +1409,213 @@ static void test_retry_limit_round_trips_and_failed_back_checks_are_counted(void
     assert_int_equal(mr_store_msg_query_failed(fx->s, "q1", 700, &err), MR_EINVAL);
 }
 
+/* park - @gid (submitted, or prepared with @from_prepared) moved to parked at @at. */
+static void park_at(struct mr_store *s, const char *gid, bool from_prepared, int64_t at)
+{
+    int from = from_prepared ? MR_MSG_PREPARED : MR_MSG_SUBMITTED;
+
+    assert_int_equal(transition(s, gid, from, MR_MSG_PARKED, at, -1, 0), 0);
+}
+
+/* redrive - mr_store_msg_redrive of @f at @now, batch 2; "matched/redriven". */
+static const char *redrive(struct mr_store *s, const struct mr_store_redrive *f, bool dry_run,
+                           int64_t now)
+{
+    static char out[64];
+    struct mr_err err = MR_ERR_INIT;
+    long matched = -1;
+    long redriven = -1;
+
+    if (mr_store_msg_redrive(s, f, now, dry_run, 2, &matched, &redriven, &err) != 0)
+        fail_msg("redrive: %s", err.msg);
+    snprintf(out, sizeof(out), "%ld/%ld", matched, redriven);
+    return out;
+}
+
+/* parked_gids - the parked gids, newest first, comma-separated. */
+static const char *parked_gids(struct mr_store *s)
+{
+    static char got[512];
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100};
+
+    list(s, &f, got, sizeof(got), NULL);
+    return got;
+}
+
+static void test_redrive_selects_by_each_filter_and_dry_run_only_counts(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_redrive f;
+    struct mr_msg *m;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    /* ord-1, ord-2: steps to http://svc/step1; pay_1: another URL and error text; a%b: a
+       wildcard in its gid; q-1 parked by its back-check; live-1 not parked */
+    add(fx->s, "ord-1", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "ord-2", MR_MSG_SUBMITTED, 100, 2);
+    m = new_msg("pay_1", MR_MSG_SUBMITTED, 100, 1);
+    free(m->steps[0].url);
+    m->steps[0].url = mr_xstrdup("http://pay.example/x");
+    insert(fx->s, m);
+    add(fx->s, "a%b", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "q-1", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "live-1", MR_MSG_SUBMITTED, 100, 1);
+    g = get(fx->s, "pay_1");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, g->steps[0].id, false, "HTTP 503: Pay Down",
+                                          900, &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    mr_msg_free(g);
+    park_at(fx->s, "ord-1", false, 1000);
+    park_at(fx->s, "ord-2", false, 2000);
+    park_at(fx->s, "pay_1", false, 3000);
+    park_at(fx->s, "a%b", false, 4000);
+    park_at(fx->s, "q-1", true, 5000);
+
+    memset(&f, 0, sizeof(f));
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "5/0"); /* every parked one */
+    assert_string_equal(parked_gids(fx->s), "q-1,a%b,pay_1,ord-2,ord-1");
+
+    f.gid_prefix = "ord-";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "2/0");
+    f.gid_prefix = "a%"; /* the % is a character, not a wildcard */
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.gid_prefix = "a_";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.gid_prefix = "ORD-"; /* case kept */
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.gid_prefix = NULL;
+    f.gid = "ord-2";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.gid = "live-1";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.gid = NULL;
+    f.url_prefix = "http://pay.example/";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.url_prefix = "http://app/query"; /* q-1's back-check URL */
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.url_prefix = NULL;
+    f.error = "503: Pay";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.error = "pay down";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.error = "%";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.error = NULL;
+    f.parked_from_ms = 2000;
+    f.parked_to_ms = 4000;
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "3/0");
+    assert_string_equal(parked_gids(fx->s), "q-1,a%b,pay_1,ord-2,ord-1"); /* dry runs */
+
+    /* for real: ord-2, pay_1, a%b go back to submitted, due now, attempts afresh */
+    assert_string_equal(redrive(fx->s, &f, false, 9000), "3/3");
+    assert_string_equal(parked_gids(fx->s), "q-1,ord-1");
+    g = get(fx->s, "pay_1");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->next_cron_ms, 9000);
+    assert_int_equal(g->next_cron_interval, 0);
+    assert_int_equal(g->update_ms, 9000);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    assert_int_equal(g->steps[0].attempts, 0);
+    assert_string_equal(g->steps[0].last_error, "HTTP 503: Pay Down"); /* kept for people */
+    mr_msg_free(g);
+    assert_int_equal(claim_count(fx->s, "r1", 9000, 19000, 10), 4); /* with live-1 */
+
+    /* q-1 was parked by its back-check: it goes back to prepared, its count afresh */
+    memset(&f, 0, sizeof(f));
+    f.gid = "q-1";
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q-1", 9500, &err), 0); /* not prepared */
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_string_equal(redrive(fx->s, &f, false, 10000), "1/1");
+    g = get(fx->s, "q-1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    assert_int_equal(g->query_attempts, 0);
+    assert_int_equal(g->next_cron_ms, 10000);
+    mr_msg_free(g);
+    /* nothing left to match: a second run changes nothing */
+    assert_string_equal(redrive(fx->s, &f, false, 11000), "0/0");
+}
+
+static void test_redrive_in_batches_takes_every_match_and_refuses_bad_input(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_redrive f;
+    struct mr_err err = MR_ERR_INIT;
+    char big[MR_STORE_REDRIVE_TEXT_MAX + 2];
+    long matched;
+    long redriven;
+    int i;
+
+    for (i = 0; i < 7; i++) {
+        char gid[16];
+
+        snprintf(gid, sizeof(gid), "b%d", i);
+        add(fx->s, gid, MR_MSG_SUBMITTED, 100, 1);
+        park_at(fx->s, gid, false, 1000 + i);
+    }
+    memset(&f, 0, sizeof(f));
+    /* batch 2: four transactions, every one of the 7 */
+    assert_string_equal(redrive(fx->s, &f, false, 9000), "7/7");
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 0);
+    assert_int_equal(count_state(fx->s, MR_MSG_SUBMITTED), 7);
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    f.error = big;
+    assert_int_equal(mr_store_msg_redrive(fx->s, &f, 9000, false, 2, &matched, &redriven, &err),
+                     MR_EINVAL);
+    assert_string_equal(err.msg, "error: longer than 2048 bytes");
+    f.error = NULL;
+    assert_int_equal(mr_store_msg_redrive(fx->s, &f, 9000, false, 0, &matched, &redriven, &err),
+                     MR_EINVAL);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_redrive(fx->s, &f, 9000, false, 2, &matched, &redriven, &err),
+                     MR_EINVAL);
+    mr_store_rollback(fx->s);
+}
+
+static void test_reset_cron_makes_far_work_due_up_to_the_limit(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    long count = -1;
+    bool remaining = true;
+    struct mr_msg *g;
+
+    add(fx->s, "far1", MR_MSG_SUBMITTED, 100000, 1);
+    add(fx->s, "far2", MR_MSG_PREPARED, 200000, 1);
+    add(fx->s, "far3", MR_MSG_SUBMITTED, 300000, 1);
+    add(fx->s, "near", MR_MSG_SUBMITTED, 5000, 1);
+    add(fx->s, "done", MR_MSG_SUCCEED, 900000, 1);
+    add(fx->s, "parked", MR_MSG_SUBMITTED, 900000, 1);
+    park_at(fx->s, "parked", false, 1000);
+
+    /* later than now (1000) + 9000: far1..far3, two of them */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 10000, 2, &count, &remaining, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(count, 2);
+    assert_true(remaining);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 10000, 2, &count, &remaining, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(count, 1);
+    assert_false(remaining);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg WHERE next_cron_time = 1000"), 3);
+    g = get(fx->s, "near");
+    assert_int_equal(g->next_cron_ms, 5000);
+    mr_msg_free(g);
+    g = get(fx->s, "parked");
+    assert_int_equal(g->state, MR_MSG_PARKED);
+    assert_int_equal(g->next_cron_ms, 900000);
+    mr_msg_free(g);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 10000, 2, &count, &remaining, &err),
+                     MR_EINVAL); /* outside a transaction */
+}
+
 static void test_list_with_unknown_state_is_einval(void **state)
 {
     struct fx *fx = *state;
@@ -2821,6 +3028,9 @@ static void test_mysql_uri_forms(void **state)
     T(test_park_from_prepared_and_back)                                                            \
     T(test_park_many_moves_only_the_submitted)                                                     \
     T(test_retry_limit_round_trips_and_failed_back_checks_are_counted)                             \
+    T(test_redrive_selects_by_each_filter_and_dry_run_only_counts)                                 \
+    T(test_redrive_in_batches_takes_every_match_and_refuses_bad_input)                             \
+    T(test_reset_cron_makes_far_work_due_up_to_the_limit)                                          \
     T(test_reopen_keeps_data_and_schema_version)                                                   \
     T(test_open_refuses_a_newer_schema_version)                                                    \
     T(test_insert_of_many_steps_keeps_their_order_and_ids)                                         \
