@@ -30,6 +30,9 @@ void mr_req_free(struct mr_req *r)
     free(r->remark);
     free(r->kv_cat);
     free(r->kv_key);
+    free((char *)r->redrive.gid_prefix);
+    free((char *)r->redrive.url_prefix);
+    free((char *)r->redrive.error);
     free(r->answer.body);
     free(r);
 }

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 
 import pytest
 
@@ -147,3 +148,214 @@ def test_bad_retry_limit_is_a_400_and_stores_nothing(app, relay, value, problem)
     assert (status, data) == (400, {"dtm_result": "FAILURE",
                                     "message": "retry_limit: " + problem}), (status, data)
     assert r.query(gid).get("transaction") is None
+
+
+# ---------------------------------------------------------------- redrive
+
+ADMIN_TOKEN = "admin-8e7d6c5b4a39281706"
+
+
+def redrive(r, body, token=None):
+    headers = {"Authorization": "Bearer " + token} if token else {}
+    status, data, _ = r.request("POST", "/api/msgrelay/redrive", body=body, headers=headers)
+    return status, data
+
+
+def park_some(r, app, gids, path="/svc/bad"):
+    for g in gids:
+        assert r.post("submit", msg_body(g, [app.url("/svc/ok"), app.url(path)]))[0] == 200
+    for g in gids:
+        r.wait_state(g, "parked", timeout=10)
+
+
+def test_redrive_by_gid_delivers_the_unfinished_steps_with_attempts_afresh(app, relay):
+    r = relay({"--retry-limit": "2", "--max-retry-interval": "1"})
+    gid = new_gid("rd")
+    other = new_gid("rd")
+    app.set_default("/svc/bad", 500, "down")
+    park_some(r, app, [gid, other])
+    assert app.count("/svc/ok") == 2 and app.count("/svc/bad") == 4
+
+    assert redrive(r, {"gid": gid, "dry_run": True}) == (200, {"matched": 1, "redriven": 0})
+    assert r.state(gid) == "parked"
+    stays(lambda: app.count("/svc/bad") == 4, 1.0, "a dry run redrove")
+
+    app.set_default("/svc/bad", 200, "SUCCESS")
+    assert redrive(r, {"gid": gid}) == (200, {"matched": 1, "redriven": 1})
+    q = r.wait_state(gid, "succeed", timeout=10)
+    assert app.count("/svc/ok") == 2, "a step that had succeeded was called again"
+    assert app.count("/svc/bad") == 5
+    assert q["branches"][1]["status"] == "succeed"
+    assert r.state(other) == "parked", "redrive by gid touched another message"
+    # again: nothing parked under that gid any more
+    assert redrive(r, {"gid": gid}) == (200, {"matched": 0, "redriven": 0})
+
+
+def test_redrive_counts_attempts_afresh_and_parks_again(app, relay):
+    r = relay({"--retry-limit": "2", "--max-retry-interval": "1"})
+    gid = new_gid("rd")
+    app.set_default("/svc/bad", 500, "down")
+    park_some(r, app, [gid])
+    assert redrive(r, {"gid": gid}) == (200, {"matched": 1, "redriven": 1})
+    # two more failed attempts (not one: the count starts again), then parked again
+    wait_for(lambda: app.count("/svc/bad") == 4 and r.state(gid) == "parked", 15,
+             lambda: "parked again after 2 more calls: %d calls, %s"
+             % (app.count("/svc/bad"), r.state(gid)))
+    stays(lambda: app.count("/svc/bad") == 4, 1.0, "called after it was parked again")
+
+
+def test_redrive_by_filters_with_dry_run(app, relay):
+    r = relay({"--retry-limit": "1"})
+    app.set_default("/svc/bad", 500, "orders db is down")
+    app.set_default("/svc/other", 503, "maintenance")
+    orders = [new_gid("ord") for _ in range(3)]
+    others = [new_gid("oth") for _ in range(2)]
+    park_some(r, app, orders)
+    park_some(r, app, others, path="/svc/other")
+
+    assert redrive(r, {"gid_prefix": "ord", "dry_run": True}) == (
+        200, {"matched": 3, "redriven": 0})
+    assert redrive(r, {"url_prefix": app.url("/svc/other"), "dry_run": True}) == (
+        200, {"matched": 2, "redriven": 0})
+    assert redrive(r, {"error": "orders db", "dry_run": True}) == (
+        200, {"matched": 3, "redriven": 0})
+    assert redrive(r, {"error": "%", "dry_run": True}) == (200, {"matched": 0, "redriven": 0})
+    assert redrive(r, {"parked_since": 1, "parked_until": 2, "dry_run": True}) == (
+        200, {"matched": 0, "redriven": 0})
+    assert redrive(r, {"all": True, "dry_run": True}) == (200, {"matched": 5, "redriven": 0})
+    assert sorted(t["gid"] for t in r.all(status="parked")["transactions"]) == \
+        sorted(orders + others)
+
+    app.set_default("/svc/bad", 200, "SUCCESS")
+    assert redrive(r, {"gid_prefix": "ord", "error": "orders db"}) == (
+        200, {"matched": 3, "redriven": 3})
+    for g in orders:
+        r.wait_state(g, "succeed", timeout=10)
+    for g in others:
+        assert r.state(g) == "parked"
+
+    # the CLI does the same on the store directly
+    rc, out, err = admin(r, "redrive", "--url-prefix", app.url("/svc/other"), "--dry-run")
+    assert rc == 0 and json.loads(out) == {"matched": 2, "redriven": 0}, (rc, out, err)
+    app.set_default("/svc/other", 200, "SUCCESS")
+    rc, out, err = admin(r, "redrive", "--gid", others[0])
+    assert rc == 0 and json.loads(out) == {"matched": 1, "redriven": 1}, (rc, out, err)
+    r.wait_state(others[0], "succeed", timeout=10)
+    assert r.state(others[1]) == "parked"
+    rc, out, err = admin(r, "redrive")
+    assert rc == 2 and "--all" in err, (rc, out, err)
+    rc, out, err = admin(r, "redrive", "--parked-since", "yesterday")
+    assert rc == 2 and "epoch milliseconds" in err, (rc, out, err)
+
+
+@pytest.mark.parametrize("body,message", [
+    ({}, "filter: give gid"),
+    ({"dry_run": True}, "filter: give gid"),
+    ({"gid": "bad gid"}, "gid: "),
+    ({"gid": 5}, "gid: must be a string"),
+    ({"gid_prefix": "x" * 129}, "gid_prefix: longer than 128 bytes"),
+    ({"url_prefix": "x" * 2049}, "url_prefix: longer than 2048 bytes"),
+    ({"error": "x" * 1025}, "error: longer than 1024 bytes"),
+    ({"parked_since": -1}, "parked_since: must be a time in epoch milliseconds"),
+    ({"parked_since": "today"}, "parked_since: must be a time in epoch milliseconds"),
+    ({"parked_since": 5, "parked_until": 4}, "parked_until: before parked_since"),
+    ({"all": "yes"}, "all: must be true or false"),
+    ([1], "body: must be a JSON object"),
+], ids=["empty", "dry-run-only", "gid", "gid-type", "gid-prefix-long", "url-prefix-long",
+        "error-long", "since-negative", "since-text", "until-before-since", "all-type", "array"])
+def test_bad_redrive_is_a_400_and_changes_nothing(app, relay, body, message):
+    r = relay({"--retry-limit": "1"})
+    gid = new_gid("rd")
+    app.set_default("/svc/bad", 500, "down")
+    park_some(r, app, [gid])
+    status, data = redrive(r, body)
+    assert status == 400 and data["dtm_result"] == "FAILURE" \
+        and data["message"].startswith(message), (status, data)
+    assert r.state(gid) == "parked"
+
+
+def test_redrive_and_reset_cron_need_the_admin_token(app, relay):
+    r = relay({"--retry-limit": "1", "--admin-token": ADMIN_TOKEN})
+    gid = new_gid("rd")
+    app.set_default("/svc/bad", 500, "down")
+    park_some(r, app, [gid])
+    status, data = redrive(r, {"gid": gid})
+    assert status == 401 and data["message"].startswith("authorization:"), (status, data)
+    status, data, _ = r.request("GET", "resetCronTime")
+    assert status == 401, (status, data)
+    assert r.state(gid) == "parked"
+    assert redrive(r, {"gid": gid}, token=ADMIN_TOKEN) == (200, {"matched": 1, "redriven": 1})
+
+
+def test_bulk_redrive_goes_in_batches_while_deliveries_go_on(app, relay):
+    """1,200 parked messages (three batches of 500) redriven at once, while
+    fresh submits are still answered and delivered."""
+    r = relay({"--retry-limit": "1", "--retry-interval": "60"})
+    store = r.argv[r.argv.index("--store") + 1]
+    app.set_default("/svc/bad", 500, "down")
+    first = new_gid("bulk")
+    park_some(r, app, [first])
+    if not store.startswith("sqlite:"):
+        pytest.skip("the copy below is SQLite's")
+    import sqlite3
+    db = sqlite3.connect(store[len("sqlite:"):], timeout=10)
+    (mid,) = db.execute("SELECT id FROM msg WHERE gid = ?", (first,)).fetchone()
+    cols = [c[1] for c in db.execute("PRAGMA table_info(msg)") if c[1] not in ("id", "gid")]
+    for i in range(1199):
+        db.execute("INSERT INTO msg (gid, %s) SELECT ?, %s FROM msg WHERE id = ?"
+                   % (", ".join(cols), ", ".join(cols)), ("%s-%04d" % (first, i), mid))
+        db.execute("INSERT INTO step (msg_id, branch_id, op, url, payload, state, attempts) "
+                   "SELECT last_insert_rowid(), branch_id, op, url, payload, state, attempts "
+                   "FROM step WHERE msg_id = ?", (mid,))
+    db.commit()
+    db.close()
+    assert redrive(r, {"gid_prefix": first, "dry_run": True}) == (
+        200, {"matched": 1200, "redriven": 0})
+    app.set_default("/svc/bad", 200, "SUCCESS")
+    fresh = new_gid("fresh")
+    got = {}
+    t = threading.Thread(target=lambda: got.update(rd=redrive(r, {"gid_prefix": first})))
+    t.start()
+    assert r.post("submit", msg_body(fresh, [app.url("/svc/ok")]))[0] == 200
+    t.join(30)
+    assert got.get("rd") == (200, {"matched": 1200, "redriven": 1200}), got
+    r.wait_state(fresh, "succeed", timeout=10)
+    wait_for(lambda: r.all(status="parked", limit=1)["transactions"] == [], 10, "none parked")
+    wait_for(lambda: r.all(status="succeed", limit=1000)["next_position"] != "", 20,
+             "the redriven ones delivered")
+    assert "parked messages redriven" in r.log_tail(lines=100000)
+
+
+# ---------------------------------------------------------------- resetCronTime
+
+def test_reset_cron_time_makes_far_off_retries_due_now(app, relay):
+    r = relay({"--retry-limit": "0", "--retry-interval": "30", "--max-retry-interval": "300"})
+    gids = [new_gid("cron") for _ in range(3)]
+    app.set_default("/svc/slow", 500, "down")
+    for g in gids:
+        assert r.post("submit", msg_body(g, [app.url("/svc/slow")]))[0] == 200
+    app.wait_calls("/svc/slow", 3, timeout=10)
+    app.set_default("/svc/slow", 200, "SUCCESS")
+    # each now waits about 60 s; none of them is due within 10 s
+    status, data = r.get("resetCronTime", {"timeout": "10", "limit": "2"})
+    assert (status, data) == (200, {"has_remaining": True, "succeed_count": 2}), (status, data)
+    wait_for(lambda: app.count("/svc/slow") == 5, 10, "two redelivered")
+    status, data = r.get("resetCronTime", {"timeout": "10"})
+    assert (status, data) == (200, {"has_remaining": False, "succeed_count": 1}), (status, data)
+    for g in gids:
+        r.wait_state(g, "succeed", timeout=10)
+    status, data = r.get("resetCronTime")
+    assert (status, data) == (200, {"has_remaining": False, "succeed_count": 0}), (status, data)
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"limit": "0"}, "limit: must be between 1 and 1000"),
+    ({"limit": "1001"}, "limit: must be between 1 and 1000"),
+    ({"limit": "x"}, "limit: must be between 1 and 1000"),
+    ({"timeout": "-1"}, "timeout: must be 0 to 31622400 seconds"),
+    ({"timeout": "31622401"}, "timeout: must be 0 to 31622400 seconds"),
+])
+def test_bad_reset_cron_time_is_a_400(relay, params, message):
+    r = relay()
+    status, data = r.get("resetCronTime", params)
+    assert (status, data) == (400, {"dtm_result": "FAILURE", "message": message}), (status, data)
