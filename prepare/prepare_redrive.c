@@ -178,8 +178,8 @@ static void run(struct mr_redrive *rd, struct mr_req *r)
     int rc = mr_store_open(mr_config.store, &s, &err);
 
     if (rc == 0)
-        rc = mr_store_msg_redrive(s, &r->redrive, mr_now_ms(), r->dry_run, REDRIVE_BATCH,
-                                  &matched, &redriven, &err);
+        rc = mr_store_msg_redrive(s, &r->redrive, mr_now_ms(), r->dry_run, REDRIVE_BATCH, &matched,
+                                  &redriven, &err);
     mr_store_close(s);
     if (redriven > 0 && rd->hooks.wake != NULL)
         rd->hooks.wake(rd->hooks.arg);

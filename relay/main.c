@@ -366,7 +366,8 @@ static int list(int argc, char **argv)
         return 2;
     }
     if (state != NULL && (f.state = mr_msg_state_parse(state)) <= 0) {
-        fprintf(stderr, "msgrelay: --state: must be prepared, submitted, succeed, failed or parked\n");
+        fprintf(stderr,
+                "msgrelay: --state: must be prepared, submitted, succeed, failed or parked\n");
         return 2;
     }
     if (limit != NULL) {

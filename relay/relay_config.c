@@ -474,9 +474,9 @@ void mr_relay_config_usage(void *out_file)
                  "       msgrelay migrate [--store URI]\n"
                  "       msgrelay show GID [--store URI]\n"
                  "       msgrelay list [--state S] [--limit N] [--position ID] [--store URI]\n"
-                 "       msgrelay redrive [--gid G] [--gid-prefix P] [--url-prefix U] [--error T]\n"
-                 "                        [--parked-since MS] [--parked-until MS] [--all] [--dry-run]\n"
-                 "                        [--store URI]\n"
+                 "       msgrelay redrive [--gid G] [--gid-prefix P] [--url-prefix U]\n"
+                 "                        [--error T] [--parked-since MS] [--parked-until MS]\n"
+                 "                        [--all] [--dry-run] [--store URI]\n"
                  "       msgrelay --help | version\n\n"
                  "Flags (each also read from its environment variable; flags win):\n");
     for (i = 0; i < NOPTS; i++) {

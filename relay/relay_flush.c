@@ -2,10 +2,11 @@
 /*
  * relay_flush.c - the relay's group commit: every result the passes gathered
  * in a loop turn (step records, back-check decisions, finished messages,
- * leases to end) is written in one store transaction (mr_store_run_tx), and
- * only then acted on: a sequential pass starts its next step, a finished
- * pass is reported (on_pass) and freed, a back-check success is delivered
- * under the same lease.
+ * messages to park, leases to end) is written in one store transaction
+ * (mr_store_run_tx), and only then acted on: a sequential pass starts its
+ * next step, a finished pass is reported (on_pass) and freed, a back-check
+ * success is delivered under the same lease, and a parking is announced by
+ * park(), the one place where a message is parked.
  *
  * Must not: write a result whose lease has ended or after the relay id was
  * taken over, call on_pass before the commit, or start calls itself (it

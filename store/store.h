@@ -398,7 +398,9 @@ struct mr_store_redrive {
  * MR_STORE_REDRIVE_BATCH_MAX) per transaction, so no lock is held for long.
  * With @dry_run nothing is written: *redriven stays 0 and *matched says how
  * many would be. Own transactions. MR_EINVAL (nothing written) for a field
- * over MR_STORE_REDRIVE_TEXT_MAX or a bad @batch. Logs the counts.
+ * over MR_STORE_REDRIVE_TEXT_MAX or a bad @batch. Logs the counts once (not
+ * a "message state changed" line per message, which a bulk redrive would
+ * flood the log with; the transition metric is not counted either).
  */
 int mr_store_msg_redrive(struct mr_store *s, const struct mr_store_redrive *f, int64_t now_ms,
                          bool dry_run, size_t batch, long *matched, long *redriven,

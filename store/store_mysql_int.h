@@ -13,6 +13,7 @@
  *   store_mysql_batch.c    the batch (group commit) forms and their IN lists
  *   store_mysql_claim.c    claims, leases and step results
  *   store_mysql_kv.c       the kv table (DTM topics)
+ *   store_mysql_park.c     parked messages: redrive pages and batches, resetCronTime
  *   store_mysql_registry.c the relay registry
  *   store_mysql_schema.c   schema check and migrations
  *

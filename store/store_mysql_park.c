@@ -80,8 +80,8 @@ static void bind_ids(struct my_store *ms, const int64_t *ids, size_t n, size_t f
         my_p_int(ms, ids[from + j < n ? from + j : n - 1]);
 }
 
-int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
-                   long *changed, struct mr_err *err)
+int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms, long *changed,
+                   struct mr_err *err)
 {
     struct my_store *ms = my(s);
     size_t i;
@@ -106,8 +106,8 @@ int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now
     return code;
 }
 
-int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
-                  long *count, bool *remaining, struct mr_err *err)
+int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit, long *count,
+                  bool *remaining, struct mr_err *err)
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_CRON_LEFT];

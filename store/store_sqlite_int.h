@@ -11,6 +11,7 @@
  *   store_sqlite_batch.c    the batch (group commit) forms: UPDATE ... RETURNING per chunk
  *   store_sqlite_claim.c    claims, leases and step results
  *   store_sqlite_kv.c       the kv table (DTM topics)
+ *   store_sqlite_park.c     parked messages: redrive pages and batches, resetCronTime
  *   store_sqlite_registry.c the relay registry
  *   store_sqlite_schema.c   migrations at open
  *

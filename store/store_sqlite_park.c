@@ -40,8 +40,8 @@ int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
     return code;
 }
 
-int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
-                   long *changed, struct mr_err *err)
+int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms, long *changed,
+                   struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct mr_buf list = MR_BUF_INIT(32 * n + 8);
@@ -70,8 +70,8 @@ int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now
     return code;
 }
 
-int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
-                  long *count, bool *remaining, struct mr_err *err)
+int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit, long *count,
+                  bool *remaining, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_RESET_CRON);
