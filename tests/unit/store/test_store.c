@@ -35,6 +35,7 @@
 #include "common/metrics.h"
 #include "common/model.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 enum eng_kind { ENG_SQLITE, ENG_MYSQL };
 
@@ -1668,6 +1669,76 @@ static void test_open_refuses_a_newer_schema_version(void **state)
                                      : "store: schema version 999 is newer than this msgrelay (5)");
 }
 
+/*
+ * An SQLite store of schema 3 (before parked) is upgraded at open: msg and
+ * step are built anew (004_parked.sql) with every row, id, step and the
+ * AUTOINCREMENT high-water mark kept, and the new state works at once.
+ */
+static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **state)
+{
+    struct fx *fx = *state;
+    sqlite3 *db = NULL;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+    size_t i;
+    char p[160];
+
+    mr_store_close(fx->s);
+    fx->s = NULL;
+    unlink(fx->path);
+    snprintf(p, sizeof(p), "%s-wal", fx->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", fx->path);
+    unlink(p);
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+    for (i = 0; i < mr_store_sqlite_schema_count && mr_store_sqlite_schema[i].version <= 3; i++) {
+        assert_int_equal(sqlite3_exec(db, mr_store_sqlite_schema[i].sql, NULL, NULL, NULL),
+                         SQLITE_OK);
+        snprintf(p, sizeof(p), "INSERT INTO schema_version VALUES (%d, 0)",
+                 mr_store_sqlite_schema[i].version);
+        assert_int_equal(sqlite3_exec(db, p, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(i, 3);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO msg (gid, state, next_cron_time, result) VALUES "
+                     "('old1', 'submitted', 100, ''), ('gone', 'succeed', 0, ''), "
+                     "('old3', 'prepared', 100, 'x');"
+                     "INSERT INTO step (msg_id, branch_id, url, payload, attempts, last_error) "
+                     "VALUES (1, '01', 'http://a/1', 'p1', 4, 'HTTP 500'), "
+                     "(1, '02', 'http://a/2', 'p2', 0, NULL), (3, '01', 'http://a/3', 'p3', 0, "
+                     "NULL);"
+                     "DELETE FROM msg WHERE gid = 'gone';",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 4);
+    g = get(fx->s, "old1");
+    assert_int_equal(g->id, 1);
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->nsteps, 2);
+    assert_int_equal(g->steps[0].attempts, 4);
+    assert_string_equal(g->steps[0].last_error, "HTTP 500");
+    assert_int_equal(g->retry_limit, 0);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    mr_msg_free(g);
+    g = get(fx->s, "old3");
+    assert_int_equal(g->id, 3);
+    assert_int_equal(g->nsteps, 1);
+    mr_msg_free(g);
+    /* ids are never reused: the next one is 4, after the deleted 2 and the kept 3 */
+    assert_int_equal(add(fx->s, "new", MR_MSG_SUBMITTED, 100, 1), 4);
+    /* the new state and the claim's index work on the rebuilt table */
+    assert_int_equal(transition(fx->s, "old1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 500, -1, 0), 0);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 2000, 10), 2); /* old3 and new */
+    /* the steps still belong to their message: deleting it deletes them */
+    raw_exec(fx, "PRAGMA foreign_keys = ON; DELETE FROM msg WHERE gid = 'old3'");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 3);
+}
+
 static void test_open_rejects_unknown_scheme(void **state)
 {
     struct mr_err err = MR_ERR_INIT;
@@ -3085,6 +3156,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest sqlite_tests[] = {
         CONTRACT_TESTS(ON_SQLITE)
         ON_SQLITE(test_open_rejects_unknown_scheme)
+        ON_SQLITE(test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids)
         ON_SQLITE(test_open_of_unreachable_file_is_eunavail)
     };
     const struct CMUnitTest mysql_tests[] = {
