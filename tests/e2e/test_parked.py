@@ -191,6 +191,21 @@ def test_redrive_by_gid_delivers_the_unfinished_steps_with_attempts_afresh(app, 
     assert redrive(r, {"gid": gid}) == (200, {"matched": 0, "redriven": 0})
 
 
+def test_redrive_of_a_message_its_back_check_parked_asks_again_first(app, relay):
+    r = relay({"--retry-limit": "2", "--max-retry-interval": "1"})
+    gid = new_gid("rd")
+    app.set_default("/qp", 500, "db down")
+    assert r.post("prepare", msg_body(gid, [app.url("/svc/a")], query_prepared=app.url("/qp"),
+                                      timeout_to_fail=1))[0] == 200
+    r.wait_state(gid, "parked", timeout=15)
+    assert app.count("/qp") == 2
+    app.set_default("/qp", 200, "SUCCESS")
+    assert redrive(r, {"gid": gid}) == (200, {"matched": 1, "redriven": 1})
+    r.wait_state(gid, "succeed", timeout=10)
+    assert app.count("/qp") == 3, "not back-checked again before its delivery"
+    assert app.calls("/svc/a")[0].t >= app.calls("/qp")[2].t
+
+
 def test_redrive_counts_attempts_afresh_and_parks_again(app, relay):
     r = relay({"--retry-limit": "2", "--max-retry-interval": "1"})
     gid = new_gid("rd")
