@@ -51,6 +51,20 @@ int64_t mr_backoff_jitter_ms(int interval_s, uint64_t *rng)
     return ms + off;
 }
 
+int mr_backoff_retry_limit(const struct mr_msg *m)
+{
+    return m->retry_limit > 0 ? m->retry_limit : mr_config.retry_limit;
+}
+
+bool mr_backoff_should_park(const struct mr_msg *m, enum mr_result r, int attempts)
+{
+    int limit = mr_backoff_retry_limit(m);
+
+    if (r != MR_RESULT_ERROR && r != MR_RESULT_FAILURE)
+        return false;
+    return limit > 0 && attempts >= limit;
+}
+
 int mr_backoff_msg_base(const struct mr_msg *m)
 {
     return mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);

@@ -11,6 +11,7 @@
 #ifndef MR_COMMON_BACKOFF_H
 #define MR_COMMON_BACKOFF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/model.h"
@@ -31,6 +32,20 @@ int mr_backoff_next(int cur, int cap);
  * from @rng (a caller-owned xorshift state, any non-zero seed).
  */
 int64_t mr_backoff_jitter_ms(int interval_s, uint64_t *rng);
+
+/*
+ * mr_backoff_retry_limit - how many failed attempts of one step (or of the
+ * back-check) park @m: its own retry_limit, else the server's --retry-limit;
+ * 0 = never.
+ */
+int mr_backoff_retry_limit(const struct mr_msg *m);
+
+/*
+ * mr_backoff_should_park - whether the failed attempt (@r: error or failure;
+ * an ongoing answer never parks) that made @attempts failed attempts in all
+ * reaches @m's retry limit.
+ */
+bool mr_backoff_should_park(const struct mr_msg *m, enum mr_result r, int attempts);
 
 /* mr_backoff_msg_base - mr_backoff_base() for message @m and the server's --retry-interval. */
 int mr_backoff_msg_base(const struct mr_msg *m);

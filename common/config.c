@@ -53,6 +53,7 @@ void mr_config_defaults(struct mr_config *c)
     c->unhealthy_after = 5;
     c->probe_interval = 5;
     c->recovery_spread = 3;
+    c->retry_limit = 500;
 }
 
 /* free_secret - wipe and free a token, so a core dump of a later process reusing the page

@@ -80,6 +80,9 @@ struct mr_config {
     int unhealthy_after; /* calls in a row failing that make a destination unhealthy (5; 0: never) */
     int probe_interval;  /* s between probes of an unhealthy destination (5) */
     int recovery_spread; /* s over which a returning destination's messages are made due (3) */
+    /* failed attempts of a step or back-check before its message is parked (500; 0: never);
+       a message's own retry_limit wins */
+    int retry_limit;
 };
 
 /* Shortest and longest token accepted, bytes. */

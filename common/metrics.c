@@ -29,6 +29,8 @@ static atomic_long alerts[MR_ALERT_OUTCOME_COUNT];
 
 static const char *const alert_outcomes[MR_ALERT_OUTCOME_COUNT] = {"sent", "failed",
                                                                    "dropped_rate", "dropped_queue"};
+static atomic_long parkings;
+static atomic_long parked;
 
 static const char *const route_names[] = {
 #define MR_ROUTE_NAME(e, label) label,
@@ -78,6 +80,16 @@ void mr_metrics_backcheck(enum mr_result r)
 void mr_metrics_pass(bool handed)
 {
     atomic_fetch_add_explicit(&passes[handed ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void mr_metrics_parked(void)
+{
+    atomic_fetch_add_explicit(&parkings, 1, memory_order_relaxed);
+}
+
+void mr_metrics_set_parked(long n)
+{
+    atomic_store_explicit(&parked, n, memory_order_relaxed);
 }
 
 void mr_metrics_set_waiting(long n)
@@ -280,5 +292,16 @@ int mr_metrics_render(struct mr_buf *out)
         rc |= mr_buf_addf(out, "msgrelay_alerts_total{outcome=\"%s\"} %ld\n", alert_outcomes[r],
                           atomic_load_explicit(&alerts[r], memory_order_relaxed));
     rc |= render_dests(out);
+    rc |= mr_buf_addf(
+        out,
+        "# HELP msgrelay_messages_parked Messages parked: a step or back-check failed retry_limit "
+        "times; they wait for a redrive or a forceStop.\n"
+        "# TYPE msgrelay_messages_parked gauge\n"
+        "msgrelay_messages_parked %ld\n"
+        "# HELP msgrelay_parkings_total Messages this relay parked.\n"
+        "# TYPE msgrelay_parkings_total counter\n"
+        "msgrelay_parkings_total %ld\n",
+        atomic_load_explicit(&parked, memory_order_relaxed),
+        atomic_load_explicit(&parkings, memory_order_relaxed));
     return rc ? MR_ETOOBIG : 0;
 }

@@ -30,6 +30,8 @@
     X(MR_ROUTE_SCANKV, "scanKV")                                                                   \
     X(MR_ROUTE_QUERYKV, "queryKV")                                                                 \
     X(MR_ROUTE_READY, "ready")                                                                     \
+    X(MR_ROUTE_REDRIVE, "redrive")                                                                 \
+    X(MR_ROUTE_RESETCRONTIME, "resetCronTime")                                                     \
     X(MR_ROUTE_OTHER, "other")
 
 enum mr_route {
@@ -62,6 +64,12 @@ void mr_metrics_pass(bool handed);
 
 /* mr_metrics_set_waiting - set the gauge of due work not yet being delivered. */
 void mr_metrics_set_waiting(long n);
+
+/* mr_metrics_parked - count one message parked (a step or back-check failed retry_limit times). */
+void mr_metrics_parked(void);
+
+/* mr_metrics_set_parked - set the gauge of messages in state parked. */
+void mr_metrics_set_parked(long n);
 
 /* mr_metrics_set_inflight - set the gauge of messages being delivered now. */
 void mr_metrics_set_inflight(long n);

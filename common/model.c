@@ -63,15 +63,22 @@ bool mr_msg_state_is_final(int s)
     return s == MR_MSG_SUCCEED || s == MR_MSG_FAILED;
 }
 
+bool mr_msg_state_is_live(int s)
+{
+    return s == MR_MSG_PREPARED || s == MR_MSG_SUBMITTED;
+}
+
 bool mr_msg_transition_ok(int from, int to)
 {
     switch (from) {
     case MR_MSG_NONE:
         return to == MR_MSG_PREPARED || to == MR_MSG_SUBMITTED;
     case MR_MSG_PREPARED:
-        return to == MR_MSG_SUBMITTED || to == MR_MSG_FAILED;
+        return to == MR_MSG_SUBMITTED || to == MR_MSG_FAILED || to == MR_MSG_PARKED;
     case MR_MSG_SUBMITTED:
-        return to == MR_MSG_SUCCEED || to == MR_MSG_FAILED;
+        return to == MR_MSG_SUCCEED || to == MR_MSG_FAILED || to == MR_MSG_PARKED;
+    case MR_MSG_PARKED:
+        return to == MR_MSG_FAILED || to == MR_MSG_PREPARED || to == MR_MSG_SUBMITTED;
     default:
         return false;
     }

@@ -22,7 +22,8 @@
     X(MR_MSG_PREPARED, "prepared")                                                                 \
     X(MR_MSG_SUBMITTED, "submitted")                                                               \
     X(MR_MSG_SUCCEED, "succeed")                                                                   \
-    X(MR_MSG_FAILED, "failed")
+    X(MR_MSG_FAILED, "failed")                                                                     \
+    X(MR_MSG_PARKED, "parked")
 
 enum mr_msg_state {
 #define MR_MSG_STATE_ENUM(e, name) e,
@@ -58,11 +59,22 @@ int mr_step_state_parse(const char *name);
 bool mr_msg_state_is_final(int s);
 
 /*
+ * mr_msg_state_is_live - prepared or submitted: the states the relay works on
+ * (claims, leases, calls). Parked and the final states are not live.
+ */
+bool mr_msg_state_is_live(int s);
+
+/*
  * mr_msg_transition_ok - whether @from -> @to is allowed:
  *   none -> prepared | submitted; prepared -> submitted | failed;
- *   submitted -> succeed | failed (failed only by forceStop).
+ *   submitted -> succeed | failed (failed only by forceStop);
+ *   prepared | submitted -> parked (a back-check or a step failed retry_limit times);
+ *   parked -> failed (forceStop) | prepared | submitted (redrive, back to where it was parked).
  */
 bool mr_msg_transition_ok(int from, int to);
+
+/* The largest retry_limit a message or --retry-limit may give. */
+#define MR_RETRY_LIMIT_MAX 1000000
 
 /* One step (a DTM "branch"): where a message must go, and how that went. */
 struct mr_step {
@@ -103,6 +115,9 @@ struct mr_msg {
     char *owner;            /* relay holding the lease; "" when none */
     int64_t lease_until_ms; /* lease expiry; 0 when none */
     char *result;           /* last error of a pass, for operators; "" when none */
+    int retry_limit;        /* failed attempts before parking; 0 = the server's --retry-limit */
+    int query_attempts;     /* back-checks that ended in an error since the last (re)start */
+    int parked_from;        /* parked: the state it was parked from (redrive goes back there) */
     struct mr_step *steps;
     size_t nsteps;
 };

@@ -72,6 +72,7 @@ struct conn_slot {
 struct mr_prepare {
     struct MHD_Daemon *daemon;
     struct mr_writer *writer;
+    struct mr_redrive *redrive; /* POST /api/msgrelay/redrive, beside the writer */
     /* the open connections and the reaper that enforces their deadlines */
     pthread_mutex_t conns_mu;
     pthread_cond_t reaper_cv;
@@ -282,7 +283,7 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
         f.state = mr_msg_state_parse(status);
         if (f.state < 0)
             return send_envelope(conn, MR_ROUTE_ALL, 400,
-                                 "status: must be prepared, submitted, succeed or failed");
+                                 "status: must be prepared, submitted, succeed, failed or parked");
     }
     if ((tt != NULL && tt[0] != '\0' && strcmp(tt, "msg") != 0) ||
         (gid != NULL && gid[0] != '\0' && mr_check_gid(gid, &err) != 0))
@@ -299,6 +300,67 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     f.create_to_ms = to;
     r->filter = f;
     return enqueue(p, conn, c, r);
+}
+
+/* The longest resetCronTime timeout (366 days) and the largest limit. */
+#define CRON_TIMEOUT_MAX (366LL * 86400)
+#define CRON_LIMIT_MAX 1000
+
+/*
+ * route_reset_cron - GET resetCronTime?timeout=&limit=: DTM's bulk "retry
+ * now" for unfinished messages due later than now + timeout seconds (default
+ * three times --timeout-to-fail), at most limit (100; 1 to 1000) of them.
+ */
+static enum MHD_Result route_reset_cron(struct mr_prepare *p, struct MHD_Connection *conn,
+                                        struct conn_ctx *c)
+{
+    long long timeout = arg_int(conn, "timeout", 3LL * mr_config.timeout_to_fail);
+    long long limit = arg_int(conn, "limit", 100);
+    struct mr_req *r;
+
+    if (timeout < 0 || timeout > CRON_TIMEOUT_MAX)
+        return send_envelope(conn, MR_ROUTE_RESETCRONTIME, 400,
+                             "timeout: must be 0 to 31622400 seconds");
+    if (limit < 1 || limit > CRON_LIMIT_MAX)
+        return send_envelope(conn, MR_ROUTE_RESETCRONTIME, 400,
+                             "limit: must be between 1 and 1000");
+    r = mr_xcalloc(1, sizeof(*r));
+    r->op = MR_OP_RESETCRON;
+    r->route = MR_ROUTE_RESETCRONTIME;
+    r->cron_after_s = timeout;
+    r->cron_limit = (size_t)limit;
+    return enqueue(p, conn, c, r);
+}
+
+/* route_redrive - POST /api/msgrelay/redrive: parked messages back to work (prepare_redrive.c). */
+static enum MHD_Result route_redrive(struct mr_prepare *p, struct MHD_Connection *conn,
+                                     struct conn_ctx *c)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_req *r;
+
+    if (c->too_big) {
+        char msg[80];
+
+        snprintf(msg, sizeof(msg), "body: larger than %zu bytes", mr_config.max_body);
+        return send_envelope(conn, MR_ROUTE_REDRIVE, 400, msg);
+    }
+    r = mr_xcalloc(1, sizeof(*r));
+    r->op = MR_OP_REDRIVE;
+    r->route = MR_ROUTE_REDRIVE;
+    if (mr_parse_redrive(c->body.p, c->body.len, r, &err) != 0) {
+        mr_req_free(r);
+        return send_envelope(conn, MR_ROUTE_REDRIVE, 400, err.msg);
+    }
+    r->conn = conn;
+    c->req = r;
+    /* suspend first: the runner may resume before this handler returns */
+    MHD_suspend_connection(conn);
+    if (mr_redrive_submit(p->redrive, r) != 0) {
+        mr_reply_envelope(&r->answer, 409, "redrive: another redrive is running, retry later");
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
 }
 
 /* Most bytes of a subscriber's remark. */
@@ -488,6 +550,8 @@ static const struct route routes[] = {
     {"/api/metrics", "GET", MR_ROUTE_METRICS, -1, SCOPE_OPEN, false},
     {"/api/ping", NULL, MR_ROUTE_PING, -1, SCOPE_OPEN, false},
     {"/api/ready", "GET", MR_ROUTE_READY, -1, SCOPE_OPEN, false},
+    {"/api/dtmsvr/resetCronTime", "GET", MR_ROUTE_RESETCRONTIME, -1, SCOPE_ADMIN, false},
+    {"/api/msgrelay/redrive", "POST", MR_ROUTE_REDRIVE, -1, SCOPE_ADMIN, false},
 };
 
 /* find_route - the route for @url, or NULL. */
@@ -619,6 +683,10 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
     case MR_ROUTE_SCANKV:
     case MR_ROUTE_QUERYKV:
         return route_kv(p, conn, c, rt->id);
+    case MR_ROUTE_RESETCRONTIME:
+        return route_reset_cron(p, conn, c);
+    case MR_ROUTE_REDRIVE:
+        return route_redrive(p, conn, c);
     case MR_ROUTE_NEWGID:
         new_gid(gid);
         j = json_object();
@@ -969,6 +1037,8 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         rc = mr_ready_start(hooks, &p->ready, err);
     if (rc == 0)
         rc = mr_writer_start(hooks, resume_conn, &p->writer, err);
+    if (rc == 0)
+        p->redrive = mr_redrive_start(hooks, resume_conn);
     if (rc != 0) {
         mr_ready_stop(p->ready);
         free_tls(p);
@@ -988,6 +1058,7 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     if (p->daemon == NULL) {
         int e = bind_errno(&sa);
 
+        mr_redrive_stop(p->redrive);
         mr_writer_stop(p->writer);
         mr_ready_stop(p->ready);
         free_tls(p);
@@ -1033,6 +1104,8 @@ void mr_prepare_stop(struct mr_prepare *p)
     mr_prepare_quiesce(p);
     /* answers every queued request (after its commit) and every waiting submit */
     mr_writer_stop(p->writer);
+    /* a running redrive is finished (its batches are short) and answered */
+    mr_redrive_stop(p->redrive);
     /* give the resumed connections a moment to send what is now answered */
     deadline = mr_mono_ms() + 2000;
     while (mr_mono_ms() < deadline) {

@@ -34,6 +34,8 @@ enum mr_req_op {
     MR_OP_TOPIC_DELETE,
     MR_OP_SCANKV,
     MR_OP_QUERYKV,
+    MR_OP_RESETCRON,
+    MR_OP_REDRIVE,
 };
 
 /* An answer: HTTP status and the JSON body (owned). */
@@ -58,6 +60,10 @@ struct mr_req {
     int64_t kv_position;           /* scanKV: ids below this; 0 = from the newest */
     size_t kv_limit;               /* scanKV: page size (callers cap it) */
     int64_t wait_deadline_ms;      /* submit with wait_result: monotonic deadline */
+    int64_t cron_after_s;          /* resetCronTime: due later than now + this many seconds */
+    size_t cron_limit;             /* resetCronTime: at most this many */
+    struct mr_store_redrive redrive; /* redrive: the filter (strings owned, gid is r->gid) */
+    bool dry_run;                  /* redrive: count only */
     struct mr_answer answer;       /* filled by the writer (or the pass callback) */
 };
 
@@ -157,6 +163,31 @@ bool mr_ready_check(struct mr_ready *r, char *why, size_t n);
 
 /* mr_ready_stop - stop and join the probe thread, close its store, free @r. NULL is a no-op. */
 void mr_ready_stop(struct mr_ready *r);
+
+/* ---- prepare_redrive.c: redrive runs beside the writer, never on it ---- */
+
+struct mr_redrive;
+
+/*
+ * mr_parse_redrive - parse a POST /api/msgrelay/redrive body into @r's
+ * redrive filter and dry_run (r->gid for "gid"). MR_EINVAL "<field>:
+ * <problem>" on bad input, with nothing kept in @r.
+ */
+int mr_parse_redrive(const char *body, size_t len, struct mr_req *r, struct mr_err *err);
+
+/* mr_redrive_start - the redrive runner (no thread yet). Owned result: mr_redrive_stop(). */
+struct mr_redrive *mr_redrive_start(const struct mr_prepare_hooks *hooks,
+                                    void (*resume)(void *conn));
+
+/*
+ * mr_redrive_submit - run redrive @r (taken) on a thread of its own with its
+ * own store connection, in bounded batches, then resume its connection with
+ * {"matched":N,"redriven":N}. MR_EBUSY (@r not taken) while another runs.
+ */
+int mr_redrive_submit(struct mr_redrive *rd, struct mr_req *r);
+
+/* mr_redrive_stop - wait for a running redrive, free @rd. NULL is a no-op. */
+void mr_redrive_stop(struct mr_redrive *rd);
 
 /* ---- prepare_writer.c ---- */
 

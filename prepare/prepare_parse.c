@@ -131,6 +131,29 @@ static int opt_seconds(json_t *root, const char *key, int *out, struct mr_err *e
     return 0;
 }
 
+/*
+ * opt_retry_limit - optional "retry_limit" (DTM's field): failed attempts of a
+ * step or back-check before the message is parked, 0..MR_RETRY_LIMIT_MAX;
+ * 0 or absent: the server's --retry-limit.
+ */
+static int opt_retry_limit(json_t *root, int *out, struct mr_err *err)
+{
+    json_t *v = json_object_get(root, "retry_limit");
+    json_int_t n;
+
+    *out = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return mr_err_set(err, MR_EINVAL, "retry_limit: must be a whole number");
+    n = json_integer_value(v);
+    if (n < 0 || n > MR_RETRY_LIMIT_MAX)
+        return mr_err_set(err, MR_EINVAL, "retry_limit: must be between 0 and %d",
+                          MR_RETRY_LIMIT_MAX);
+    *out = (int)n;
+    return 0;
+}
+
 /* opt_bool - optional boolean @key, false when absent. */
 static int opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err)
 {
@@ -467,6 +490,8 @@ static int parse_fields(json_t *root, struct mr_msg *m, bool steps_optional, str
         rc = opt_seconds(root, "retry_interval", &m->retry_interval, err);
     if (rc == 0)
         rc = opt_seconds(root, "request_timeout", &m->request_timeout, err);
+    if (rc == 0)
+        rc = opt_retry_limit(root, &m->retry_limit, err);
     if (rc == 0)
         rc = parse_headers(root, m, err);
     return rc;

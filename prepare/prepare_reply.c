@@ -30,6 +30,9 @@ void mr_req_free(struct mr_req *r)
     free(r->remark);
     free(r->kv_cat);
     free(r->kv_key);
+    free((char *)r->redrive.gid_prefix);
+    free((char *)r->redrive.url_prefix);
+    free((char *)r->redrive.error);
     free(r->answer.body);
     free(r);
 }
@@ -228,6 +231,7 @@ static char *options_text(const struct mr_msg *m)
     set_int(o, "timeout_to_fail", m->timeout_to_fail);
     set_int(o, "request_timeout", m->request_timeout);
     set_int(o, "retry_interval", m->retry_interval);
+    set_int(o, "retry_limit", m->retry_limit);
     set_headers(o, m->branch_headers);
     json_object_set_new(o, "concurrent", json_boolean(m->concurrent));
     s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -271,7 +275,7 @@ static json_t *render_transaction(const struct mr_msg *m)
     json_object_set_new(t, "options", json_string(opts ? opts : "{}"));
     set_str(t, "custom_data", m->custom_data);
     set_int(t, "next_cron_interval", m->next_cron_interval);
-    if (!mr_msg_state_is_final(m->state))
+    if (mr_msg_state_is_live(m->state))
         set_time(t, "next_cron_time", m->next_cron_ms, false);
     set_str(t, "owner", m->owner);
     if (m->wait_result)
@@ -279,6 +283,7 @@ static json_t *render_transaction(const struct mr_msg *m)
     set_int(t, "timeout_to_fail", m->timeout_to_fail);
     set_int(t, "request_timeout", m->request_timeout);
     set_int(t, "retry_interval", m->retry_interval);
+    set_int(t, "retry_limit", m->retry_limit);
     set_headers(t, m->branch_headers);
     json_object_set_new(t, "concurrent", json_boolean(m->concurrent));
     free(opts);

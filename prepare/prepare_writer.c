@@ -181,7 +181,7 @@ static int apply_reset(struct mr_writer *w, struct mr_req *r, const struct mr_ms
         not_found(r);
         return 0;
     }
-    if (!mr_msg_state_is_final(cur->state)) {
+    if (mr_msg_state_is_live(cur->state)) { /* a parked message waits for a redrive */
         rc = mr_store_msg_schedule(w->store, r->gid, now, -1, now, err);
         *woke = true;
     }
@@ -405,6 +405,27 @@ static int apply_kv(struct mr_writer *w, struct mr_req *r, struct mr_err *err)
     return rc;
 }
 
+/* apply_reset_cron - resetCronTime: far-off unfinished messages due now, the relay woken. */
+static int apply_reset_cron(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_err *err)
+{
+    int64_t now = mr_now_ms();
+    long count = 0;
+    bool remaining = false;
+    json_t *j;
+    int rc = mr_store_reset_cron(w->store, now, now + r->cron_after_s * 1000, r->cron_limit,
+                                 &count, &remaining, err);
+
+    if (rc != 0)
+        return rc;
+    if (count > 0)
+        *woke = true;
+    j = json_object();
+    json_object_set_new(j, "has_remaining", json_boolean(remaining));
+    json_object_set_new(j, "succeed_count", json_integer(count));
+    mr_reply_json(&r->answer, j);
+    return 0;
+}
+
 /*
  * apply - run @r's state rule inside the open transaction and set its answer
  * (every request but prepare and submit: apply_run()). Returns 0, or a store
@@ -422,6 +443,8 @@ static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_er
         return apply_topic(w, r, err);
     if (r->op == MR_OP_SCANKV || r->op == MR_OP_QUERYKV)
         return apply_kv(w, r, err);
+    if (r->op == MR_OP_RESETCRON)
+        return apply_reset_cron(w, r, woke, err);
     rc = mr_store_msg_get(w->store, r->gid, r->op == MR_OP_QUERY, &cur, err);
     if (rc != 0)
         return rc;
@@ -446,6 +469,8 @@ static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_er
     case MR_OP_TOPIC_DELETE:
     case MR_OP_SCANKV:
     case MR_OP_QUERYKV:
+    case MR_OP_RESETCRON:
+    case MR_OP_REDRIVE: /* prepare_redrive.c, never the writer */
         break;
     }
     mr_msg_free(cur);

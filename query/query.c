@@ -90,6 +90,8 @@ void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, u
     default:
         d->action = MR_QUERY_RETRY;
         mr_backoff_schedule(m, r, now_ms, rng, &d->next_cron_ms, &d->interval);
+        if (mr_backoff_should_park(m, r, m->query_attempts + 1))
+            d->action = MR_QUERY_PARK;
         break;
     }
 }
@@ -126,8 +128,26 @@ int mr_query_apply(struct mr_store *s, const struct mr_msg *m, const char *owner
         return mr_store_msg_transition(s, m->gid, MR_MSG_PREPARED, MR_MSG_FAILED, now_ms, -1, 0,
                                        err);
     case MR_QUERY_RETRY:
+        if (d->result == MR_RESULT_ERROR) {
+            int rc = mr_store_msg_query_failed(s, m->gid, now_ms, err);
+
+            if (rc != 0)
+                return rc;
+        }
         return mr_store_msg_release(s, m->gid, owner, d->next_cron_ms, d->interval, detail, now_ms,
                                     err);
+    case MR_QUERY_PARK: {
+        int rc = mr_store_msg_query_failed(s, m->gid, now_ms, err);
+
+        /* the result text first: the lease (and so the release) ends with the move */
+        if (rc == 0)
+            rc = mr_store_msg_release(s, m->gid, owner, d->next_cron_ms, d->interval, detail,
+                                      now_ms, err);
+        if (rc == 0)
+            rc = mr_store_msg_transition(s, m->gid, MR_MSG_PREPARED, MR_MSG_PARKED, now_ms, -1, 0,
+                                         err);
+        return rc;
+    }
     }
     return mr_err_set(err, MR_EINVAL, "query decision: unknown action %d", (int)d->action);
 }

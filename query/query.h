@@ -76,6 +76,7 @@ enum mr_query_action {
     MR_QUERY_SUBMIT, /* success: prepared -> submitted, steps are delivered in the same pass */
     MR_QUERY_FAIL,   /* failure: prepared -> failed, finished */
     MR_QUERY_RETRY,  /* ongoing or error: stays prepared, asked again at next_cron_ms */
+    MR_QUERY_PARK,   /* an error that made retry_limit failed back-checks: prepared -> parked */
 };
 
 struct mr_query_decision {
@@ -113,7 +114,9 @@ void mr_query_conclude(const struct mr_msg *m, enum mr_result r, const char *tex
  * mr_query_apply - write decision @d about @m, held under a lease by @owner,
  * to @s inside the caller's transaction: SUBMIT and FAIL through
  * mr_store_msg_transition(), RETRY through mr_store_msg_release() with
- * @detail (borrowed, may be NULL) as the message's result text.
+ * @detail (borrowed, may be NULL) as the message's result text. A back-check
+ * that ended in an error is counted (mr_store_msg_query_failed); PARK then
+ * moves the message to parked (its result text @detail too).
  * MR_ECONFLICT / MR_ENOENT when the message changed meanwhile (an abort or a
  * submit won; nothing written); other store errors as returned by the store.
  * Relay thread (or whoever holds @s).

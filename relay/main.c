@@ -23,6 +23,7 @@
 
 #include <curl/curl.h>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -366,7 +367,8 @@ static int list(int argc, char **argv)
         return 2;
     }
     if (state != NULL && (f.state = mr_msg_state_parse(state)) <= 0) {
-        fprintf(stderr, "msgrelay: --state: must be prepared, submitted, succeed or failed\n");
+        fprintf(stderr,
+                "msgrelay: --state: must be prepared, submitted, succeed, failed or parked\n");
         return 2;
     }
     if (limit != NULL) {
@@ -397,6 +399,95 @@ static int list(int argc, char **argv)
         free(text);
     }
     mr_store_msgs_free(v, n);
+    mr_store_close(s);
+    mr_config_free(&mr_config);
+    return rc;
+}
+
+/* take_switch - remove flag @name (no value) from argv; whether it was there. */
+static bool take_switch(int *argc, char **argv, const char *name)
+{
+    int i;
+
+    for (i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], name) != 0)
+            continue;
+        memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof(*argv));
+        (*argc)--;
+        return true;
+    }
+    return false;
+}
+
+/* time_flag - @v (may be NULL: 0) as epoch milliseconds; -1 when it is not one. */
+static int64_t time_flag(const char *v)
+{
+    char *end = NULL;
+    long long t;
+
+    if (v == NULL)
+        return 0;
+    t = strtoll(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || t < 0 || t > 253402300799999LL)
+        return -1;
+    return t;
+}
+
+/*
+ * redrive - `msgrelay redrive [--gid G] [--gid-prefix P] [--url-prefix U]
+ * [--error TEXT] [--parked-since MS] [--parked-until MS] [--all] [--dry-run]
+ * [--store URI]`: parked messages back to work, as POST
+ * /api/msgrelay/redrive does, straight on the store (no running relay
+ * needed; a running one claims them within its poll interval).
+ */
+static int redrive(int argc, char **argv)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_redrive f;
+    struct mr_store *s = NULL;
+    bool bad = false;
+    const char *gid = take_flag(&argc, argv, "--gid-prefix", &bad);
+    const char *url = take_flag(&argc, argv, "--url-prefix", &bad);
+    const char *error = take_flag(&argc, argv, "--error", &bad);
+    const char *since = take_flag(&argc, argv, "--parked-since", &bad);
+    const char *until = take_flag(&argc, argv, "--parked-until", &bad);
+    const char *one = take_flag(&argc, argv, "--gid", &bad);
+    bool dry_run = take_switch(&argc, argv, "--dry-run");
+    bool all = take_switch(&argc, argv, "--all");
+    long matched = 0;
+    long redriven = 0;
+    int rc;
+
+    memset(&f, 0, sizeof(f));
+    f.gid = one;
+    f.gid_prefix = gid;
+    f.url_prefix = url;
+    f.error = error;
+    f.parked_from_ms = time_flag(since);
+    f.parked_to_ms = time_flag(until);
+    if (bad) {
+        fprintf(stderr, "msgrelay: --gid, --gid-prefix, --url-prefix, --error, --parked-since and "
+                        "--parked-until take a value\n");
+        return 2;
+    }
+    if (f.parked_from_ms < 0 || f.parked_to_ms < 0) {
+        fprintf(stderr, "msgrelay: --parked-since, --parked-until: must be epoch milliseconds\n");
+        return 2;
+    }
+    if (!all && (one == NULL || !*one) && (gid == NULL || !*gid) && (url == NULL || !*url) &&
+        (error == NULL || !*error) && f.parked_from_ms == 0 && f.parked_to_ms == 0) {
+        fprintf(stderr, "msgrelay: redrive: give --gid or a filter, or --all for every parked "
+                        "message\n");
+        return 2;
+    }
+    rc = admin_open(argc, argv, &s);
+    if (rc == 0 && mr_store_msg_redrive(s, &f, mr_now_ms(), dry_run, 500, &matched, &redriven,
+                                        &err) != 0) {
+        fprintf(stderr, "msgrelay: %s (redriven so far: %ld)\n", err.msg, redriven);
+        rc = 1;
+    } else if (rc == 0) {
+        printf("{\"matched\":%ld,\"redriven\":%ld}\n", matched, redriven);
+    }
     mr_store_close(s);
     mr_config_free(&mr_config);
     return rc;
@@ -526,6 +617,8 @@ int main(int argc, char **argv)
         return show(argc - 2, argv + 2);
     if (strcmp(argv[1], "list") == 0)
         return list(argc - 2, argv + 2);
+    if (strcmp(argv[1], "redrive") == 0)
+        return redrive(argc - 2, argv + 2);
     if (strcmp(argv[1], "migrate") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             mr_relay_config_usage(stdout);

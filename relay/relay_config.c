@@ -136,6 +136,9 @@ static const struct opt opts[] = {
      "seconds between probes of an unhealthy destination (a waiting message made due)"},
     {"--recovery-spread", "MSGRELAY_RECOVERY_SPREAD", T_INT, OFF(recovery_spread), 0, 600,
      "seconds over which the messages waiting on a destination that answers again are made due"},
+    {"--retry-limit", "MSGRELAY_RETRY_LIMIT", T_INT, OFF(retry_limit), 0, 1000000,
+     "failed attempts of a step or back-check before its message is parked (0: never); a "
+     "message's own retry_limit wins"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -497,6 +500,9 @@ void mr_relay_config_usage(void *out_file)
                  "       msgrelay migrate [--store URI]\n"
                  "       msgrelay show GID [--store URI]\n"
                  "       msgrelay list [--state S] [--limit N] [--position ID] [--store URI]\n"
+                 "       msgrelay redrive [--gid G] [--gid-prefix P] [--url-prefix U]\n"
+                 "                        [--error T] [--parked-since MS] [--parked-until MS]\n"
+                 "                        [--all] [--dry-run] [--store URI]\n"
                  "       msgrelay --help | version\n\n"
                  "Flags (each also read from its environment variable; flags win):\n");
     for (i = 0; i < NOPTS; i++) {

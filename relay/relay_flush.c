@@ -2,10 +2,11 @@
 /*
  * relay_flush.c - the relay's group commit: every result the passes gathered
  * in a loop turn (step records, back-check decisions, finished messages,
- * leases to end) is written in one store transaction (mr_store_run_tx), and
- * only then acted on: a sequential pass starts its next step, a finished
- * pass is reported (on_pass) and freed, a back-check success is delivered
- * under the same lease.
+ * messages to park, leases to end) is written in one store transaction
+ * (mr_store_run_tx), and only then acted on: a sequential pass starts its
+ * next step, a finished pass is reported (on_pass) and freed, a back-check
+ * success is delivered under the same lease, and a parking is announced by
+ * park(), the one place where a message is parked.
  *
  * Must not: write a result whose lease has ended or after the relay id was
  * taken over, call on_pass before the commit, or start calls itself (it
@@ -25,7 +26,9 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/metrics.h"
 #include "query/query.h"
+#include "relay/relay_alert.h"
 #include "store/store.h"
 
 /* Kept results: the first pause before writing them again, and the cap of its doubling. */
@@ -74,6 +77,10 @@ struct flush_batch {
     size_t nfin;
     struct mr_store_release *rel; /* FIN_RELEASE */
     size_t nrel;
+    const char **park_gids; /* FIN_PARK: submitted -> parked */
+    struct mr_relay_pass **park_pass;
+    bool *park_changed;
+    size_t npark;
 };
 
 /* batch_init - room for the writes of @list (@npass passes, @nrecs records in all). */
@@ -87,6 +94,9 @@ static void batch_init(struct flush_batch *b, size_t npass, size_t nrecs)
     b->fin_pass = mr_xcalloc(npass + 1, sizeof(*b->fin_pass));
     b->fin_changed = mr_xcalloc(npass + 1, sizeof(*b->fin_changed));
     b->rel = mr_xcalloc(npass + 1, sizeof(*b->rel));
+    b->park_gids = mr_xcalloc(npass + 1, sizeof(*b->park_gids));
+    b->park_pass = mr_xcalloc(npass + 1, sizeof(*b->park_pass));
+    b->park_changed = mr_xcalloc(npass + 1, sizeof(*b->park_changed));
 }
 
 static void batch_release(struct flush_batch *b)
@@ -98,6 +108,9 @@ static void batch_release(struct flush_batch *b)
     free(b->fin_pass);
     free(b->fin_changed);
     free(b->rel);
+    free(b->park_gids);
+    free(b->park_pass);
+    free(b->park_changed);
 }
 
 /*
@@ -141,6 +154,10 @@ static int gather(struct mr_relay *r, struct flush_batch *b, struct mr_relay_pas
         b->rel[b->nrel].interval = p->interval;
         b->rel[b->nrel].result = p->detail.len && !p->quiet ? p->detail.p : NULL;
         b->nrel++;
+        break;
+    case FIN_PARK:
+        b->park_gids[b->npark] = m->gid;
+        b->park_pass[b->npark++] = p;
         break;
     case FIN_QUERY:
     case FIN_NONE:
@@ -194,8 +211,43 @@ static int write_all(struct mr_relay *r, struct mr_relay_pass *list, struct mr_e
     }
     if (rc == 0)
         rc = mr_store_msg_release_many(r->store, b.rel, b.nrel, r->owner, now, err);
+    /* after the step records: they are written only while the message is submitted */
+    if (rc == 0)
+        rc = mr_store_msg_transition_many(r->store, b.park_gids, b.npark, MR_MSG_SUBMITTED,
+                                          MR_MSG_PARKED, now, -1, 0, NULL, 0, b.park_changed,
+                                          err);
+    for (i = 0; rc == 0 && i < b.npark; i++) {
+        p = b.park_pass[i];
+        p->park = b.park_changed[i]; /* a replay writes it again: set, never only cleared */
+        if (!b.park_changed[i])
+            mr_log(MR_LOG_INFO, "message changed during its delivery", "gid", p->msg->gid, NULL);
+    }
     batch_release(&b);
     return fatal(rc) ? rc : 0;
+}
+
+/*
+ * park - the one place where a message is parked, once the move to parked is
+ * committed: pass @p's step (or back-check) failed its retry limit. Logged and
+ * counted here; whatever else a parking sets off (an alert) starts here too.
+ */
+static void park(struct mr_relay *r, struct mr_relay_pass *p)
+{
+    const struct mr_msg *m = p->msg;
+    const char *step = "00"; /* the back-check, as DTM names its branch */
+    int attempts = m->query_attempts + 1;
+    char n[24];
+
+    (void)r;
+    if (p->fin == FIN_PARK) {
+        step = m->steps[p->park_idx].branch_id;
+        attempts = m->steps[p->park_idx].attempts;
+    }
+    snprintf(n, sizeof(n), "%d", attempts);
+    mr_log(MR_LOG_WARN, "message parked", "gid", m->gid, "step", step, "attempts", n,
+           "error", p->detail.len ? p->detail.p : NULL, NULL);
+    mr_metrics_parked();
+    mr_alert_parked(m, step, attempts, p->detail.len ? p->detail.p : "");
 }
 
 /* notify - tell the on_pass callback how the pass over @p went. */
@@ -224,6 +276,13 @@ static void after_commit(struct mr_relay *r, struct mr_relay_pass *p)
             mr_relay_start_submitted(r, p);
             return;
         }
+        if (p->qd.action == MR_QUERY_PARK)
+            park(r, p);
+        break;
+    case FIN_PARK:
+        if (p->park)
+            park(r, p);
+        notify(r, p);
         break;
     case FIN_SUCCEED:
     case FIN_RELEASE:

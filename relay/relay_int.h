@@ -293,6 +293,7 @@ enum mr_relay_fin {
     FIN_QUERY,   /* a back-check decision (mr_query_apply) */
     FIN_SUCCEED, /* every step succeeded: submitted -> succeed */
     FIN_RELEASE, /* end the lease, look again at next_cron_ms */
+    FIN_PARK,    /* a step failed retry_limit times: submitted -> parked */
 };
 
 /* One pass over one claimed message; lives from the claim to the commit of its results. */
@@ -319,6 +320,8 @@ struct mr_relay_pass {
     size_t nrecs;
     size_t caprecs;
     enum mr_relay_fin fin;
+    bool park;       /* a step of this pass reached its retry limit: park when the pass ends */
+    size_t park_idx; /* that step */
     struct mr_query_decision qd; /* FIN_QUERY */
     int64_t next_cron_ms;        /* FIN_RELEASE */
     int interval;                /* FIN_RELEASE; -1 keeps the stored one */

@@ -169,6 +169,8 @@ static void record(struct mr_relay *r, struct mr_relay_pass *p, size_t idx, bool
     /* stored and shown: a URL's credentials never reach the store (libcurl texts, bodies) */
     rc->error = success ? NULL : mr_url_masked(error);
     rc->now_ms = mr_now_ms();
+    if (!success)
+        p->msg->steps[idx].attempts++; /* as the record will store it (retry limit) */
     mark_dirty(r, p);
 }
 
@@ -239,8 +241,14 @@ static void step_result(struct mr_relay *r, struct mr_relay_pass *p, size_t idx,
     }
     record(r, p, idx, false, text);
     note_result(p, res, text);
-    /* this call is the step's attempts + 1st: alert once when that reaches --alert-after */
-    mr_alert_attempts(p->msg, p->msg->steps[idx].branch_id, p->msg->steps[idx].attempts + 1, text);
+    /* record() has counted this call in the step's attempts: alert once when they reach
+       --alert-after */
+    mr_alert_attempts(p->msg, p->msg->steps[idx].branch_id, p->msg->steps[idx].attempts, text);
+    if (!p->park && mr_backoff_should_park(p->msg, res, p->msg->steps[idx].attempts)) {
+        p->park = true;
+        p->park_idx = idx;
+        p->stop = true; /* a concurrent pass starts nothing more either */
+    }
     if (!p->msg->concurrent)
         p->stop = true;
 }
@@ -357,6 +365,10 @@ static void steps_maybe_finish(struct mr_relay *r, struct mr_relay_pass *p)
     if (!p->stop && p->cursor < m->nsteps)
         return;
     now = mr_now_ms();
+    if (p->park) {
+        finish(r, p, FIN_PARK, -1, 0); /* relay_flush.c parks it in the group commit */
+        return;
+    }
     if (p->outcome != MR_RESULT_SUCCESS) {
         mr_backoff_schedule(m, p->outcome, now, &r->rng, &next, &interval);
         log_pass(p, next);
@@ -450,6 +462,10 @@ static void backcheck_decided(struct mr_relay *r, struct mr_relay_pass *p, enum 
     mr_query_conclude(p->msg, res, text, mr_now_ms(), &r->rng, &p->qd);
     if (res != MR_RESULT_SUCCESS)
         note_result(p, res, text != NULL ? text : mr_result_name(res));
+    /* a back-check that errs counts toward its retry limit: alert at --alert-after */
+    if (res == MR_RESULT_ERROR)
+        mr_alert_attempts(p->msg, "00", p->msg->query_attempts + 1,
+                          text != NULL ? text : mr_result_name(res));
     p->fin = FIN_QUERY;
     p->phase = p->qd.action == MR_QUERY_SUBMIT ? PH_SUBMITTING : PH_DONE;
     mark_dirty(r, p);
@@ -939,6 +955,8 @@ static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
     *next_due_ms = mono + GAUGE_EVERY_MS;
     if (mr_store_count_due(r->store, mr_now_ms(), &n, &err) == 0)
         mr_metrics_set_waiting(n);
+    if (mr_store_count_state(r->store, MR_MSG_PARKED, &n, &err) == 0)
+        mr_metrics_set_parked(n);
 }
 
 /* drain - after the grace period: cancel what is in flight and write what is known. */

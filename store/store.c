@@ -22,6 +22,7 @@
  */
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,7 +286,7 @@ static int check_insert_lease(const struct mr_msg *m, struct mr_err *err)
     if (!owned && m->lease_until_ms != 0)
         return mr_err_set(err, MR_EINVAL, "store: message '%s' has a lease time but no owner",
                           m->gid != NULL ? m->gid : "");
-    if (owned && mr_msg_state_is_final(m->state))
+    if (owned && !mr_msg_state_is_live(m->state))
         return mr_err_set(err, MR_EINVAL, "store: message '%s' is final and cannot be leased",
                           m->gid != NULL ? m->gid : "");
     return 0;
@@ -419,8 +420,8 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
         return MR_EINVAL;
     if (lease_owner != NULL && check_owner(lease_owner, "transition lease", err) != 0)
         return MR_EINVAL;
-    /* a final state ends any lease: the engines see a lease only where it is kept */
-    if (mr_msg_state_is_final(to))
+    /* a final or parked state ends any lease: the engines see a lease only where it is kept */
+    if (!mr_msg_state_is_live(to))
         lease_owner = NULL;
     for (i = 0; i < n; i++)
         changed[i] = false;
@@ -598,6 +599,138 @@ int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *p
         return rc;
     return s->eng->due_by_prefix(s, prefix, prefix2 != NULL ? prefix2 : prefix, now_ms, spread_ms,
                                  limit, n, err);
+}
+
+int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    int rc;
+
+    *n = 0;
+    if (state <= MR_MSG_NONE || state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: count of unknown state %d", state);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_state", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->count_state(s, state, n, err);
+}
+
+int mr_store_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms,
+                              struct mr_err *err)
+{
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "query_failed", err);
+
+    if (rc != 0)
+        return rc;
+    return s->eng->msg_query_failed(s, gid, now_ms, err);
+}
+
+/* redrive_text - @v as the engines take it ("" for NULL); MR_EINVAL when over the limit. */
+static int redrive_text(const char *v, const char *name, const char **out, struct mr_err *err)
+{
+    *out = v != NULL ? v : "";
+    if (strlen(*out) > MR_STORE_REDRIVE_TEXT_MAX)
+        return mr_err_set(err, MR_EINVAL, "%s: longer than %d bytes", name,
+                          MR_STORE_REDRIVE_TEXT_MAX);
+    return 0;
+}
+
+/* One redrive batch, for mr_store_run_tx(). */
+struct redrive_tx {
+    const int64_t *ids;
+    size_t n;
+    int64_t now_ms;
+    long changed;
+};
+
+static int redrive_tx(struct mr_store *s, void *arg, struct mr_err *err)
+{
+    struct redrive_tx *t = arg;
+
+    t->changed = 0;
+    return s->eng->redrive_ids(s, t->ids, t->n, t->now_ms, &t->changed, err);
+}
+
+/* A redrive batch lost to a deadlock or a dropped connection is tried again, like the relay's. */
+static const struct mr_store_tx_policy redrive_policy = {
+    .tries = 3,
+    .backoff_ms = 20,
+    .log_level = MR_LOG_INFO,
+};
+
+int mr_store_msg_redrive(struct mr_store *s, const struct mr_store_redrive *f, int64_t now_ms,
+                         bool dry_run, size_t batch, long *matched, long *redriven,
+                         struct mr_err *err)
+{
+    struct mr_store_redrive g;
+    int64_t *ids;
+    int64_t after = 0;
+    size_t n;
+    char a[24];
+    char b[24];
+    int rc;
+
+    *matched = 0;
+    *redriven = 0;
+    if (batch == 0 || batch > MR_STORE_REDRIVE_BATCH_MAX)
+        return mr_err_set(err, MR_EINVAL, "store: redrive batch must be 1 to %d",
+                          MR_STORE_REDRIVE_BATCH_MAX);
+    memset(&g, 0, sizeof(g));
+    rc = redrive_text(f->gid, "gid", &g.gid, err);
+    if (rc == 0)
+        rc = redrive_text(f->gid_prefix, "gid_prefix", &g.gid_prefix, err);
+    if (rc == 0)
+        rc = redrive_text(f->url_prefix, "url_prefix", &g.url_prefix, err);
+    if (rc == 0)
+        rc = redrive_text(f->error, "error", &g.error, err);
+    if (rc != 0)
+        return rc;
+    g.parked_from_ms = f->parked_from_ms;
+    g.parked_to_ms = f->parked_to_ms;
+    if (s->in_tx)
+        return mr_err_set(err, MR_EINVAL, "store: redrive must be called outside a transaction");
+    ids = mr_xcalloc(batch, sizeof(*ids));
+    do {
+        rc = mr_store_enter(s, MR_STORE_TX_NONE, "redrive", err);
+        if (rc == 0)
+            rc = s->eng->redrive_page(s, &g, after, batch, ids, &n, err);
+        if (rc != 0)
+            break;
+        *matched += (long)n;
+        if (n > 0 && !dry_run) {
+            struct redrive_tx t = {ids, n, now_ms, 0};
+
+            rc = mr_store_run_tx(s, redrive_tx, NULL, &t, &redrive_policy, err);
+            if (rc != 0)
+                break;
+            *redriven += t.changed;
+        }
+        if (n > 0)
+            after = ids[n - 1];
+    } while (n == batch);
+    free(ids);
+    snprintf(a, sizeof(a), "%ld", *matched);
+    snprintf(b, sizeof(b), "%ld", *redriven);
+    if (rc == 0 && !dry_run && *matched > 0)
+        mr_log(MR_LOG_INFO, "parked messages redriven", "matched", a, "redriven", b, NULL);
+    else if (rc != 0)
+        mr_log(MR_LOG_WARN, "redrive stopped", "matched", a, "redriven", b, "error", err->msg,
+               NULL);
+    return rc;
+}
+
+int mr_store_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
+                        long *count, bool *remaining, struct mr_err *err)
+{
+    int rc;
+
+    *count = 0;
+    *remaining = false;
+    if (limit == 0)
+        return mr_err_set(err, MR_EINVAL, "store: reset_cron needs a limit");
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "reset_cron", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->reset_cron(s, now_ms, after_ms, limit, count, remaining, err);
 }
 
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,

@@ -286,6 +286,16 @@ int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_er
 int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2,
                            int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
                            struct mr_err *err);
+/* mr_store_count_state - how many messages are in state @state (e.g. parked, for its gauge). */
+int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+
+/*
+ * mr_store_msg_query_failed - count one back-check of @gid that ended in an
+ * error (query_attempts + 1, update_time = @now_ms) while it is prepared; 0
+ * and nothing written otherwise. Inside a transaction.
+ */
+int mr_store_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms,
+                              struct mr_err *err);
 
 /* ---- relays: one live process per relay id ----
  *
@@ -371,6 +381,55 @@ struct mr_store_filter {
  */
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err);
+
+/* ---- parked messages: redrive, and DTM's resetCronTime ---- */
+
+/* The longest text of one redrive filter field, bytes. */
+#define MR_STORE_REDRIVE_TEXT_MAX 2048
+
+/* The most messages one redrive transaction changes (and mr_store_msg_redrive's @batch cap). */
+#define MR_STORE_REDRIVE_BATCH_MAX 1000
+
+/*
+ * Which parked messages a redrive takes. NULL or "" text fields and 0 times do
+ * not filter; every field set must match. Texts match byte for byte (case
+ * included); no character is a wildcard.
+ */
+struct mr_store_redrive {
+    const char *gid;        /* exactly this gid */
+    const char *gid_prefix; /* gid starts with it */
+    const char *url_prefix; /* a step not yet succeeded (or, for a message parked by its
+                               back-check, query_prepared) has a URL starting with it */
+    const char *error;      /* the message's result or a step's last_error contains it */
+    int64_t parked_from_ms; /* parked at or after (a parked message's update_time) */
+    int64_t parked_to_ms;   /* parked at or before */
+};
+
+/*
+ * mr_store_msg_redrive - put the parked messages matching @f back where they
+ * were parked from (submitted, or prepared when their back-check parked
+ * them), due at @now_ms, unleased, with the attempts of every step not yet
+ * succeeded and the back-check count set to 0 (counted afresh) and the back-off
+ * interval reset. Works through them in id order, @batch (1 to
+ * MR_STORE_REDRIVE_BATCH_MAX) per transaction, so no lock is held for long.
+ * With @dry_run nothing is written: *redriven stays 0 and *matched says how
+ * many would be. Own transactions. MR_EINVAL (nothing written) for a field
+ * over MR_STORE_REDRIVE_TEXT_MAX or a bad @batch. Logs the counts once (not
+ * a "message state changed" line per message, which a bulk redrive would
+ * flood the log with; the transition metric is not counted either).
+ */
+int mr_store_msg_redrive(struct mr_store *s, const struct mr_store_redrive *f, int64_t now_ms,
+                         bool dry_run, size_t batch, long *matched, long *redriven,
+                         struct mr_err *err);
+
+/*
+ * mr_store_reset_cron - DTM's resetCronTime: up to @limit unfinished
+ * messages whose next_cron_time is later than @after_ms become due at
+ * @now_ms (next_cron_time and update_time = @now_ms); *count says how many,
+ * *remaining whether such messages are still left. Inside a transaction.
+ */
+int mr_store_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
+                        long *count, bool *remaining, struct mr_err *err);
 
 /* ---- DTM topics: the kv table ---- */
 

@@ -82,6 +82,19 @@ struct mr_store_engine {
     int (*due_by_prefix)(struct mr_store *s, const char *prefix, const char *prefix2,
                          int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
                          struct mr_err *err);
+    int (*count_state)(struct mr_store *s, int state, long *n, struct mr_err *err);
+    int (*msg_query_failed)(struct mr_store *s, const char *gid, int64_t now_ms,
+                            struct mr_err *err);
+    /* redrive_page - the ids (ascending, above @after_id, at most @limit, into the caller's
+       @ids) of parked messages matching @f (strings never NULL: "" = any). In or out. */
+    int (*redrive_page)(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
+                        size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
+    /* redrive_ids - redrive those of @ids[0..@n) still parked (see store.h); *changed says
+       how many. Inside. */
+    int (*redrive_ids)(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
+                       long *changed, struct mr_err *err);
+    int (*reset_cron)(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
+                      long *count, bool *remaining, struct mr_err *err); /* inside */
     int (*msg_list)(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                     size_t *n, struct mr_err *err);
     /* the kv table: store_topics.c builds the topic functions of store.h on these */

@@ -171,3 +171,33 @@ int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2
         *n = (long)my_changed(ms, ST_DUE_BY_PREFIX);
     return rc;
 }
+
+int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_COUNT_STATE];
+    int code;
+
+    my_p_reset(ms);
+    my_p_text(ms, mr_msg_state_name(state));
+    code = my_open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    code = my_next_row(ms, st, err);
+    if (code > 0) {
+        *n = (long)ms->row.v[0];
+        code = 0;
+    }
+    my_close_rows(ms, st);
+    return code;
+}
+
+int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_text(ms, gid);
+    return my_exec_id(ms, ST_QUERY_FAILED, err);
+}

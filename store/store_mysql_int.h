@@ -13,6 +13,7 @@
  *   store_mysql_batch.c    the batch (group commit) forms and their IN lists
  *   store_mysql_claim.c    claims, leases and step results
  *   store_mysql_kv.c       the kv table (DTM topics)
+ *   store_mysql_park.c     parked messages: redrive pages and batches, resetCronTime
  *   store_mysql_registry.c the relay registry
  *   store_mysql_schema.c   schema check and migrations
  *
@@ -40,24 +41,25 @@
 #define IN_CHUNK 64
 
 /* Parameters of one message row of a (multi-row) msg INSERT. */
-#define MSG_PARAMS 21
+#define MSG_PARAMS 22
 
 /* How many row counts the batch statements come in (batch_sizes[] in store_mysql_batch.c). */
 #define NBATCH 4
 
 #define MAX_PARAMS (MR_STORE_BATCH_CHUNK * MSG_PARAMS)
-#define MAX_COLS   24
+#define MAX_COLS   28
 
 /* The msg columns every message query returns, and their kinds ('i' integer, 's' string). */
 #define MSG_COLS                                                                                   \
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result"
+    "lease_until, result, retry_limit, query_attempts, parked_from"
 #define MSG_LAYOUT                                                                                 \
     "issssss"                                                                                      \
     "iiiiiiiiiiii"                                                                                 \
-    "sis"
+    "sis"                                                                                          \
+    "iis"
 
 /* The step columns, the message id first. */
 #define STEP_COLS                                                                                  \
@@ -71,7 +73,7 @@
 #define DUE "due_time <= ? AND lease_until <= ?"
 
 /* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
-#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 /* Replaced by IN_CHUNK placeholders when the statement is prepared. */
@@ -99,11 +101,11 @@
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until) VALUES " MSG_ROW)                           \
+      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES " MSG_ROW)                           \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
-      "UPDATE msg SET state = ?, update_time = ?, "                                                \
+      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "                                                \
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
@@ -138,6 +140,30 @@
       "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND "                      \
       "(LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ? OR LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ?)) " \
       "LIMIT ?")                                                                                   \
+    X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
+    X(ST_REDRIVE_PAGE,                                                                             \
+      "SELECT id FROM msg WHERE state = 'parked' AND id > ? AND (? = '' OR gid = ?) "              \
+      "AND (? = '' OR gid LIKE ? ESCAPE '!') "                                                     \
+      "AND (? = 0 OR update_time >= ?) AND (? = 0 OR update_time <= ?) "                           \
+      "AND (? = '' OR (parked_from = 'prepared' AND query_prepared LIKE ? ESCAPE '!') "           \
+      "OR EXISTS (SELECT 1 FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' "      \
+      "AND step.url LIKE ? ESCAPE '!')) "                                                          \
+      "AND (? = '' OR result LIKE ? ESCAPE '!' OR EXISTS (SELECT 1 FROM step "                     \
+      "WHERE step.msg_id = msg.id AND step.last_error LIKE ? ESCAPE '!')) "                        \
+      "ORDER BY id LIMIT ?")                                                                       \
+    X(ST_REDRIVE_STEPS, "UPDATE step JOIN msg ON msg.id = step.msg_id SET step.attempts = 0 "      \
+                        "WHERE msg.state = 'parked' AND step.state = 'prepared' "                  \
+                        "AND msg.id IN " IN_LIST)                                                  \
+    /* state is set from parked_from before parked_from is cleared (left to right) */             \
+    X(ST_REDRIVE_MSGS,                                                                             \
+      "UPDATE msg SET state = IF(parked_from = 'prepared', 'prepared', 'submitted'), "             \
+      "parked_from = '', query_attempts = 0, next_cron_time = ?, next_cron_interval = 0, "         \
+      "owner = '', lease_until = 0, update_time = ? WHERE state = 'parked' AND id IN " IN_LIST)    \
+    X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?, update_time = ? WHERE due_time > ? "      \
+                     "LIMIT ?")                                                                    \
+    X(ST_CRON_LEFT, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE due_time > ? LIMIT 1) AS t")    \
+    X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ? "      \
+                       "WHERE gid = ? AND state = 'prepared'")                                     \
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?" LIST_TAIL)                     \
@@ -177,7 +203,7 @@ enum stmt_id {
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until) VALUES ",                                   \
+      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES ",                                   \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \
@@ -187,7 +213,7 @@ enum stmt_id {
     X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
     X(MT_LOCK_STATE, "SELECT gid FROM msg WHERE state = ? AND gid IN (", "?", ") FOR UPDATE")      \
     X(MT_TRANSITION,                                                                               \
-      "UPDATE msg SET state = ?, update_time = ?, "                                                \
+      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "                                                \
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
@@ -377,6 +403,14 @@ int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
                      int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
+int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
+                    size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
+int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
+                   long *changed, struct mr_err *err);
+int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
+                  long *count, bool *remaining, struct mr_err *err);
 
 /* store_mysql_kv.c */
 int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

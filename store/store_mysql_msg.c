@@ -57,6 +57,13 @@ int my_read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
     m->owner = my_take_str(ms, 19);
     m->lease_until_ms = r->v[20];
     m->result = my_take_str(ms, 21);
+    m->retry_limit = (int)r->v[22];
+    m->query_attempts = (int)r->v[23];
+    state = my_take_str(ms, 24);
+    m->parked_from = state[0] != '\0' ? mr_msg_state_parse(state) : MR_MSG_NONE;
+    free(state);
+    if (m->parked_from < 0)
+        m->parked_from = MR_MSG_NONE;
     *out = m;
     return 0;
 }
@@ -143,9 +150,10 @@ int my_load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, siz
 void my_p_transition(struct my_store *ms, int to, int64_t now_ms, int64_t next_cron_ms,
                      int next_cron_interval, const char *lease_owner, int64_t lease_until_ms)
 {
-    bool final = mr_msg_state_is_final(to);
+    bool final = !mr_msg_state_is_live(to);
     bool lease = !final && lease_owner != NULL;
 
+    my_p_text(ms, mr_msg_state_name(to)); /* parked_from: the old state when parking */
     my_p_text(ms, mr_msg_state_name(to));
     my_p_int(ms, now_ms);
     my_p_int(ms, to == MR_MSG_SUCCEED);
@@ -304,6 +312,7 @@ void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
     my_p_text(ms, m->result);
     my_p_text(ms, m->owner);
     my_p_int(ms, m->lease_until_ms);
+    my_p_int(ms, m->retry_limit);
 }
 
 /*

@@ -247,3 +247,30 @@ int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2
         *n = (long)sqlite3_changes(q->db);
     return rc;
 }
+
+int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = sq_binder(q, ST_COUNT_STATE);
+    int code = 0;
+    int rc;
+
+    sq_bind_text(&b, 1, mr_msg_state_name(state));
+    rc = sq_step(&b);
+    if (rc == SQLITE_ROW)
+        *n = (long)sqlite3_column_int64(b.st, 0);
+    else
+        code = sq_fail(q->db, rc, err);
+    sq_done(b.st);
+    return code;
+}
+
+int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err)
+{
+    struct sq_store *q = sq(s);
+    struct binder b = sq_binder(q, ST_QUERY_FAILED);
+
+    sq_bind_text(&b, 1, gid);
+    sq_bind_int(&b, 2, now_ms);
+    return sq_run(q, &b, err);
+}

@@ -11,6 +11,7 @@
  *   store_sqlite_batch.c    the batch (group commit) forms: UPDATE ... RETURNING per chunk
  *   store_sqlite_claim.c    claims, leases and step results
  *   store_sqlite_kv.c       the kv table (DTM topics)
+ *   store_sqlite_park.c     parked messages: redrive pages and batches, resetCronTime
  *   store_sqlite_registry.c the relay registry
  *   store_sqlite_schema.c   migrations at open
  *
@@ -35,7 +36,7 @@
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result"
+    "lease_until, result, retry_limit, query_attempts, parked_from"
 
 /* MSG_COLS qualified with the table, for the claim's join with step. */
 #define MSG_COLS_M                                                                                 \
@@ -43,10 +44,10 @@
     "msg.branch_headers, msg.concurrent, msg.wait_result, msg.timeout_to_fail, "                   \
     "msg.retry_interval, msg.request_timeout, msg.delay, msg.create_time, msg.update_time, "       \
     "msg.finish_time, msg.rollback_time, msg.next_cron_time, msg.next_cron_interval, msg.owner, "  \
-    "msg.lease_until, msg.result"
+    "msg.lease_until, msg.result, msg.retry_limit, msg.query_attempts, msg.parked_from"
 
 /* How many columns MSG_COLS has: where the step columns of the claim's join start. */
-#define MSG_NCOLS 22
+#define MSG_NCOLS 25
 
 /* The step columns, in sq_read_step()'s order, of step aliased s (ST_STEPS: unqualified). */
 #define STEP_COLS_S                                                                                \
@@ -59,7 +60,8 @@
  * to set (NULL keeps the lease; never with a final state) and ?9 its lease_until.
  */
 #define TRANSITION_SET                                                                             \
-    "SET state = ?3, update_time = ?4, "                                                           \
+    "SET parked_from = CASE WHEN ?3 = 'parked' THEN state ELSE '' END, "                           \
+    "state = ?3, update_time = ?4, "                                                               \
     "finish_time = CASE WHEN ?3 = 'succeed' THEN ?4 ELSE finish_time END, "                        \
     "rollback_time = CASE WHEN ?3 = 'failed' THEN ?4 ELSE rollback_time END, "                     \
     "next_cron_time = CASE WHEN ?5 >= 0 THEN ?5 ELSE next_cron_time END, "                         \
@@ -124,9 +126,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until) "                                           \
+      "next_cron_interval, result, owner, lease_until, retry_limit) "                              \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "       \
-      "?18, ?19, ?20, ?21)")                                                                       \
+      "?18, ?19, ?20, ?21, ?22)")                                                                       \
     X(ST_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
       "create_time, update_time, finish_time) "                                                    \
@@ -171,6 +173,32 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "WHERE step.msg_id = msg.id AND step.state = 'prepared' AND "                                \
       "(lower(substr(step.url, 1, length(?1))) = ?1 OR "                                           \
       "lower(substr(step.url, 1, length(?4))) = ?4)) LIMIT ?5)")                                    \
+    X(ST_COUNT_STATE, "SELECT count(*) FROM msg WHERE state = ?1")                                 \
+    X(ST_REDRIVE_PAGE,                                                                             \
+      "SELECT id FROM msg INDEXED BY msg_state_id WHERE state = 'parked' AND id > ?1 "             \
+      "AND (?2 = '' OR gid = ?2) AND (?3 = '' OR substr(gid, 1, length(?3)) = ?3) "                \
+      "AND (?4 = 0 OR update_time >= ?4) AND (?5 = 0 OR update_time <= ?5) "                       \
+      "AND (?6 = '' OR (parked_from = 'prepared' AND substr(query_prepared, 1, length(?6)) = ?6) " \
+      "OR EXISTS (SELECT 1 FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' "      \
+      "AND substr(step.url, 1, length(?6)) = ?6)) "                                                \
+      "AND (?7 = '' OR instr(result, ?7) > 0 OR EXISTS (SELECT 1 FROM step "                      \
+      "WHERE step.msg_id = msg.id AND instr(coalesce(step.last_error, ''), ?7) > 0)) "             \
+      "ORDER BY id LIMIT ?8")                                                                      \
+    X(ST_REDRIVE_STEPS, "UPDATE step SET attempts = 0 WHERE state = 'prepared' AND msg_id IN "     \
+                        "(SELECT id FROM msg WHERE state = 'parked' AND id IN "                    \
+                        "(SELECT value FROM json_each(?1)))")                                      \
+    X(ST_REDRIVE_MSGS,                                                                             \
+      "UPDATE msg SET state = CASE WHEN parked_from = 'prepared' THEN 'prepared' "                 \
+      "ELSE 'submitted' END, parked_from = '', query_attempts = 0, next_cron_time = ?2, "          \
+      "next_cron_interval = 0, owner = '', lease_until = 0, update_time = ?2 "                     \
+      "WHERE state = 'parked' AND id IN (SELECT value FROM json_each(?1))")                        \
+    X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?1, update_time = ?1 WHERE id IN "          \
+                     "(SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED                    \
+                     " AND next_cron_time > ?2 LIMIT ?3)")                                         \
+    X(ST_CRON_LEFT, "SELECT EXISTS (SELECT 1 FROM msg INDEXED BY msg_due WHERE " UNFINISHED        \
+                    " AND next_cron_time > ?1)")                                                   \
+    X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ?2 "     \
+                       "WHERE gid = ?1 AND state = 'prepared'")                                    \
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ?1 AND (?2 = '' OR state = ?2)" LIST_TAIL)         \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?2" LIST_TAIL)                    \
@@ -282,6 +310,14 @@ int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
                      int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
+int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
+                    size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
+int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
+                   long *changed, struct mr_err *err);
+int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
+                  long *count, bool *remaining, struct mr_err *err);
 
 /* store_sqlite_kv.c */
 int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

@@ -51,6 +51,12 @@ int sq_read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
     m->owner = sq_col_str(st, 19);
     m->lease_until_ms = sqlite3_column_int64(st, 20);
     m->result = sq_col_str(st, 21);
+    m->retry_limit = sqlite3_column_int(st, 22);
+    m->query_attempts = sqlite3_column_int(st, 23);
+    state = (const char *)sqlite3_column_text(st, 24);
+    m->parked_from = state != NULL && state[0] != '\0' ? mr_msg_state_parse(state) : MR_MSG_NONE;
+    if (m->parked_from < 0)
+        m->parked_from = MR_MSG_NONE;
     *out = m;
     return 0;
 }
@@ -197,6 +203,7 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     sq_bind_text(&b, 19, m->result);
     sq_bind_text(&b, 20, m->owner);
     sq_bind_int(&b, 21, m->lease_until_ms);
+    sq_bind_int(&b, 22, m->retry_limit);
     rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);
@@ -271,7 +278,7 @@ void sq_bind_transition(struct binder *b, int from, int to, int64_t now_ms, int6
     sq_bind_int(b, 4, now_ms);
     sq_bind_int(b, 5, next_cron_ms);
     sq_bind_int(b, 6, next_cron_interval);
-    sq_bind_int(b, 7, mr_msg_state_is_final(to));
+    sq_bind_int(b, 7, !mr_msg_state_is_live(to));
     sq_bind_text_or_null(b, 8, lease_owner);
     sq_bind_int(b, 9, lease_until_ms);
 }

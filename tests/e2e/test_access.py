@@ -40,6 +40,8 @@ ADMIN_ROUTES = [
     ("GET", "scanKV", {"cat": "topics"}),
     ("GET", "queryKV", {"cat": "topics", "key": "t1"}),
     ("GET", "version", None),
+    ("GET", "resetCronTime", None),
+    ("POST", "/api/msgrelay/redrive", lambda app: {"gid": new_gid("acc")}),
 ]
 OPEN_ROUTES = ["/api/ping", "/api/ready", "/api/metrics"]
 

@@ -3,10 +3,8 @@
 POST when a step reaches --alert-after failed attempts (once, at that count),
 rate-limited with the excess dropped and counted, never blocking delivery;
 a failing webhook is tried a few times, then logged and counted; the target
-policy refuses a webhook at a metadata address at start-up.
-
-Not here: the parked alert (item 1 of issue 10, parking, lives in another
-branch; mr_alert_parked() is ready for it)."""
+policy refuses a webhook at a metadata address at start-up; a parking and a
+back-check that keeps erring raise their alerts too."""
 import os
 import subprocess
 
@@ -46,6 +44,35 @@ def test_alert_body_once_at_alert_after(app, relay):
     assert app.count("/hook") == 1
     s = parse(r.metrics())
     assert total(s, "msgrelay_alerts_total", outcome="sent") == 1
+
+
+def test_parking_raises_a_parked_alert(app, relay):
+    # --alert-after above the limit: the only alert is the parking's
+    r = relay(alert_flags(app, alert_after="50", retry_limit="2"))
+    app.set_default("/svc/gone", 404, "no such route")
+    gid = new_gid("parkal")
+    assert r.post("submit", msg_body(gid, [app.url("/svc/gone")]))[0] == 200
+    r.wait_state(gid, "parked", timeout=15)
+    [call] = app.wait_calls("/hook", 1, timeout=15)
+    body = call.json()
+    assert body["gid"] == gid
+    assert body["parked"] is True and body["status"] == "parked", body
+    assert body["branch_id"] == "01" and body["retry_count"] == 2, body
+    assert "HTTP 404" in body["error"], body
+    assert app.count("/svc/gone") == 2
+
+
+def test_erring_back_check_alerts_at_alert_after(app, relay):
+    r = relay(alert_flags(app, alert_after="2", timeout_to_fail="1"))
+    app.set_default("/qp", 500, "db down")
+    gid = new_gid("qpal")
+    body = msg_body(gid, [app.url("/svc/a")], query_prepared=app.url("/qp"))
+    assert r.post("prepare", body)[0] == 200
+    [call] = app.wait_calls("/hook", 1, timeout=20)
+    alert = call.json()
+    assert alert["gid"] == gid and alert["branch_id"] == "00", alert
+    assert alert["retry_count"] == 2 and alert["parked"] is False, alert
+    assert alert["status"] == "prepared", alert
 
 
 def test_alert_rate_limit_drops_and_counts(app, relay):

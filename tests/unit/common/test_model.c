@@ -25,6 +25,11 @@ static const int allowed[][2] = {
     {MR_MSG_PREPARED, MR_MSG_FAILED},    /* abort, forceStop, a back-check that says FAILURE */
     {MR_MSG_SUBMITTED, MR_MSG_SUCCEED},  /* every step delivered */
     {MR_MSG_SUBMITTED, MR_MSG_FAILED},   /* forceStop */
+    {MR_MSG_PREPARED, MR_MSG_PARKED},    /* back-checks failed retry_limit times */
+    {MR_MSG_SUBMITTED, MR_MSG_PARKED},   /* a step failed retry_limit times */
+    {MR_MSG_PARKED, MR_MSG_FAILED},      /* forceStop */
+    {MR_MSG_PARKED, MR_MSG_PREPARED},    /* redrive of one parked by its back-check */
+    {MR_MSG_PARKED, MR_MSG_SUBMITTED},   /* redrive of one parked by a step */
 };
 
 static bool in_table(int from, int to)
@@ -68,8 +73,8 @@ static void test_transition_table_refuses_every_other_pair(void **state)
             refused++;
         }
     }
-    /* 7 x 7 pairs tried, 6 of them allowed */
-    assert_int_equal(refused, (MR_MSG_STATE_COUNT + 2) * (MR_MSG_STATE_COUNT + 2) - 6);
+    /* 8 x 8 pairs tried, 11 of them allowed */
+    assert_int_equal(refused, (MR_MSG_STATE_COUNT + 2) * (MR_MSG_STATE_COUNT + 2) - 11);
 }
 
 static void test_transition_never_leaves_a_final_state_or_stays(void **state)
@@ -91,15 +96,21 @@ static void test_transition_never_leaves_a_final_state_or_stays(void **state)
     assert_false(mr_msg_transition_ok(MR_MSG_NONE, MR_MSG_FAILED));
     /* a prepared message is never delivered without its submit */
     assert_false(mr_msg_transition_ok(MR_MSG_PREPARED, MR_MSG_SUCCEED));
+    /* a parked message is never delivered without a redrive, nor parked by a finished one */
+    assert_false(mr_msg_transition_ok(MR_MSG_PARKED, MR_MSG_SUCCEED));
+    assert_false(mr_msg_transition_ok(MR_MSG_SUCCEED, MR_MSG_PARKED));
+    assert_false(mr_msg_transition_ok(MR_MSG_FAILED, MR_MSG_PARKED));
+    assert_false(mr_msg_transition_ok(MR_MSG_NONE, MR_MSG_PARKED));
 }
 
 static void test_msg_state_names_both_ways(void **state)
 {
-    static const char *const names[] = {"", "prepared", "submitted", "succeed", "failed"};
+    static const char *const names[] = {"", "prepared", "submitted", "succeed", "failed",
+                                         "parked"};
     int s;
 
     (void)state;
-    assert_int_equal(MR_MSG_STATE_COUNT, 5);
+    assert_int_equal(MR_MSG_STATE_COUNT, 6);
     for (s = 0; s < MR_MSG_STATE_COUNT; s++) {
         assert_string_equal(mr_msg_state_name(s), names[s]);
         if (s != MR_MSG_NONE)
@@ -138,6 +149,12 @@ static void test_msg_state_is_final(void **state)
     assert_false(mr_msg_state_is_final(MR_MSG_SUBMITTED));
     assert_true(mr_msg_state_is_final(MR_MSG_SUCCEED));
     assert_true(mr_msg_state_is_final(MR_MSG_FAILED));
+    /* parked is not final (redrive, forceStop) and not live (never claimed or called) */
+    assert_false(mr_msg_state_is_final(MR_MSG_PARKED));
+    assert_false(mr_msg_state_is_live(MR_MSG_PARKED));
+    assert_true(mr_msg_state_is_live(MR_MSG_PREPARED));
+    assert_true(mr_msg_state_is_live(MR_MSG_SUBMITTED));
+    assert_false(mr_msg_state_is_live(MR_MSG_SUCCEED));
     assert_false(mr_msg_state_is_final(-1));
     assert_false(mr_msg_state_is_final(MR_MSG_STATE_COUNT));
 }

@@ -203,6 +203,38 @@ static void test_query_decide_ongoing_asks_again_after_base(void **state)
     mr_msg_free(m);
 }
 
+static void test_query_decide_parks_at_the_retry_limit_of_errors_only(void **state)
+{
+    struct mr_msg *m = a_msg("g", "http://app/qp");
+    struct mr_query_decision d;
+    int64_t now = m->create_ms + 40000;
+    uint64_t rng = 7;
+
+    (void)state;
+    mr_config.retry_limit = 3;
+    m->query_attempts = 1; /* this error makes 2 */
+    mr_query_decide(m, MR_RESULT_ERROR, now, &rng, &d);
+    assert_int_equal(d.action, MR_QUERY_RETRY);
+    m->query_attempts = 2; /* this one makes 3: parked */
+    mr_query_decide(m, MR_RESULT_ERROR, now, &rng, &d);
+    assert_int_equal(d.action, MR_QUERY_PARK);
+    assert_int_equal(d.result, MR_RESULT_ERROR);
+    /* ongoing never parks; a failure fails; the message's own limit wins; 0 never parks */
+    mr_query_decide(m, MR_RESULT_ONGOING, now, &rng, &d);
+    assert_int_equal(d.action, MR_QUERY_RETRY);
+    mr_query_decide(m, MR_RESULT_FAILURE, now, &rng, &d);
+    assert_int_equal(d.action, MR_QUERY_FAIL);
+    m->retry_limit = 10;
+    mr_query_decide(m, MR_RESULT_ERROR, now, &rng, &d);
+    assert_int_equal(d.action, MR_QUERY_RETRY);
+    m->retry_limit = 0;
+    mr_config.retry_limit = 0;
+    m->query_attempts = 1000000;
+    mr_query_decide(m, MR_RESULT_ERROR, now, &rng, &d);
+    assert_int_equal(d.action, MR_QUERY_RETRY);
+    mr_msg_free(m);
+}
+
 static void test_query_decide_error_backs_off_capped_with_jitter(void **state)
 {
     struct mr_msg *m = a_msg("g", "http://app/qp");
@@ -421,6 +453,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_decide_failure_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_decide_ongoing_asks_again_after_base, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_query_decide_parks_at_the_retry_limit_of_errors_only,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_decide_error_backs_off_capped_with_jitter, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_query_apply_submit, setup, teardown),

@@ -35,6 +35,7 @@
 #include "common/metrics.h"
 #include "common/model.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 enum eng_kind { ENG_SQLITE, ENG_MYSQL };
 
@@ -1351,6 +1352,361 @@ static void test_list_filters_by_state_gid_and_create_time(void **state)
     assert_string_equal(got, "");
 }
 
+/* ---- parked messages (README "When delivery keeps failing") ---- */
+
+/* count_state - mr_store_count_state of @st. */
+static long count_state(struct mr_store *s, int st)
+{
+    struct mr_err err = MR_ERR_INIT;
+    long n = -1;
+
+    assert_int_equal(mr_store_count_state(s, st, &n, &err), 0);
+    return n;
+}
+
+static void test_park_ends_the_lease_keeps_its_origin_and_is_never_claimed(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10};
+    struct mr_msg *g;
+    char got[256];
+
+    add(fx->s, "g1", MR_MSG_SUBMITTED, 100, 2);
+    add(fx->s, "g2", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 9000, 10), 2);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 2000, -1, 0), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_PARKED);
+    assert_int_equal(g->parked_from, MR_MSG_SUBMITTED);
+    assert_int_equal(g->update_ms, 2000);
+    assert_int_equal(g->finish_ms, 0);
+    assert_int_equal(g->rollback_ms, 0);
+    assert_string_equal(g->owner, "");
+    assert_int_equal(g->lease_until_ms, 0);
+    assert_int_equal(g->nsteps, 2);
+    assert_int_equal(g->steps[0].state, MR_STEP_PREPARED); /* not settled as for succeed */
+    mr_msg_free(g);
+
+    /* never due, never claimed, whatever the time; counted and listed by its state */
+    assert_int_equal(count_due(fx->s, INT64_C(1) << 50), 1); /* g2 only (its lease lapsed) */
+    assert_int_equal(claim_count(fx->s, "r2", INT64_C(1) << 50, (INT64_C(1) << 50) + 1, 10), 1);
+    assert_int_equal(claim_count(fx->s, "r3", INT64_C(1) << 51, (INT64_C(1) << 51) + 1, 10), 1);
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 1);
+    assert_int_equal(count_state(fx->s, MR_MSG_SUBMITTED), 1);
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "g1");
+
+    /* a step record of a parked message is refused like one of a finished message */
+    g = get(fx->s, "g1");
+    {
+        struct mr_err err = MR_ERR_INIT;
+
+        assert_int_equal(mr_store_begin(fx->s, &err), 0);
+        assert_int_equal(mr_store_step_record(fx->s, g->steps[0].id, false, "x", 3000, &err),
+                         MR_ECONFLICT);
+        mr_store_rollback(fx->s);
+    }
+    mr_msg_free(g);
+
+    /* nothing leaves parked but forceStop (failed) and a redrive */
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_PARKED, MR_MSG_SUCCEED, 3000, -1, 0),
+                     MR_EINVAL);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 3000, -1, 0),
+                     MR_ECONFLICT);
+    assert_int_equal(transition(fx->s, "g1", MR_MSG_PARKED, MR_MSG_FAILED, 4000, -1, 0), 0);
+    g = get(fx->s, "g1");
+    assert_int_equal(g->state, MR_MSG_FAILED);
+    assert_int_equal(g->rollback_ms, 4000);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    mr_msg_free(g);
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 0);
+}
+
+static void test_park_from_prepared_and_back(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *g;
+
+    add(fx->s, "p1", MR_MSG_PREPARED, 100, 1);
+    assert_int_equal(transition(fx->s, "p1", MR_MSG_PREPARED, MR_MSG_PARKED, 2000, -1, 0), 0);
+    g = get(fx->s, "p1");
+    assert_int_equal(g->state, MR_MSG_PARKED);
+    assert_int_equal(g->parked_from, MR_MSG_PREPARED);
+    mr_msg_free(g);
+    assert_int_equal(claim_count(fx->s, "r1", 5000, 9000, 10), 0);
+
+    assert_int_equal(transition(fx->s, "p1", MR_MSG_PARKED, MR_MSG_PREPARED, 3000, 3000, 10), 0);
+    g = get(fx->s, "p1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    assert_int_equal(g->next_cron_ms, 3000);
+    mr_msg_free(g);
+    assert_int_equal(claim_count(fx->s, "r1", 5000, 9000, 10), 1);
+}
+
+static void test_park_many_moves_only_the_submitted(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    const char *gids[] = {"a", "b", "c"};
+    bool changed[3];
+
+    add(fx->s, "a", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "b", MR_MSG_SUCCEED, 100, 1);
+    add(fx->s, "c", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 3, MR_MSG_SUBMITTED,
+                                                  MR_MSG_PARKED, 2000, -1, 0, NULL, 0, changed,
+                                                  &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_true(changed[0]);
+    assert_false(changed[1]);
+    assert_true(changed[2]);
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg WHERE parked_from = 'submitted'"), 2);
+}
+
+static void test_retry_limit_round_trips_and_failed_back_checks_are_counted(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("q1", MR_MSG_PREPARED, 100, 1);
+    struct mr_msg *g;
+
+    m->retry_limit = 7;
+    insert(fx->s, m);
+    add(fx->s, "q2", MR_MSG_SUBMITTED, 100, 1);
+    g = get(fx->s, "q1");
+    assert_int_equal(g->retry_limit, 7);
+    assert_int_equal(g->query_attempts, 0);
+    mr_msg_free(g);
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q1", 500, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q1", 600, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q2", 600, &err), 0); /* not prepared */
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "nope", 600, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    g = get(fx->s, "q1");
+    assert_int_equal(g->query_attempts, 2);
+    assert_int_equal(g->update_ms, 600);
+    mr_msg_free(g);
+    g = get(fx->s, "q2");
+    assert_int_equal(g->query_attempts, 0);
+    assert_int_equal(g->retry_limit, 0);
+    mr_msg_free(g);
+    /* outside a transaction it is refused */
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q1", 700, &err), MR_EINVAL);
+}
+
+/* park - @gid (submitted, or prepared with @from_prepared) moved to parked at @at. */
+static void park_at(struct mr_store *s, const char *gid, bool from_prepared, int64_t at)
+{
+    int from = from_prepared ? MR_MSG_PREPARED : MR_MSG_SUBMITTED;
+
+    assert_int_equal(transition(s, gid, from, MR_MSG_PARKED, at, -1, 0), 0);
+}
+
+/* redrive - mr_store_msg_redrive of @f at @now, batch 2; "matched/redriven". */
+static const char *redrive(struct mr_store *s, const struct mr_store_redrive *f, bool dry_run,
+                           int64_t now)
+{
+    static char out[64];
+    struct mr_err err = MR_ERR_INIT;
+    long matched = -1;
+    long redriven = -1;
+
+    if (mr_store_msg_redrive(s, f, now, dry_run, 2, &matched, &redriven, &err) != 0)
+        fail_msg("redrive: %s", err.msg);
+    snprintf(out, sizeof(out), "%ld/%ld", matched, redriven);
+    return out;
+}
+
+/* parked_gids - the parked gids, newest first, comma-separated. */
+static const char *parked_gids(struct mr_store *s)
+{
+    static char got[512];
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100};
+
+    list(s, &f, got, sizeof(got), NULL);
+    return got;
+}
+
+static void test_redrive_selects_by_each_filter_and_dry_run_only_counts(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_redrive f;
+    struct mr_msg *m;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+
+    /* ord-1, ord-2: steps to http://svc/step1; pay_1: another URL and error text; a%b: a
+       wildcard in its gid; q-1 parked by its back-check; live-1 not parked */
+    add(fx->s, "ord-1", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "ord-2", MR_MSG_SUBMITTED, 100, 2);
+    m = new_msg("pay_1", MR_MSG_SUBMITTED, 100, 1);
+    free(m->steps[0].url);
+    m->steps[0].url = mr_xstrdup("http://pay.example/x");
+    insert(fx->s, m);
+    add(fx->s, "a%b", MR_MSG_SUBMITTED, 100, 1);
+    add(fx->s, "q-1", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "live-1", MR_MSG_SUBMITTED, 100, 1);
+    g = get(fx->s, "pay_1");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_step_record(fx->s, g->steps[0].id, false, "HTTP 503: Pay Down",
+                                          900, &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    mr_msg_free(g);
+    park_at(fx->s, "ord-1", false, 1000);
+    park_at(fx->s, "ord-2", false, 2000);
+    park_at(fx->s, "pay_1", false, 3000);
+    park_at(fx->s, "a%b", false, 4000);
+    park_at(fx->s, "q-1", true, 5000);
+
+    memset(&f, 0, sizeof(f));
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "5/0"); /* every parked one */
+    assert_string_equal(parked_gids(fx->s), "q-1,a%b,pay_1,ord-2,ord-1");
+
+    f.gid_prefix = "ord-";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "2/0");
+    f.gid_prefix = "a%"; /* the % is a character, not a wildcard */
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.gid_prefix = "a_";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.gid_prefix = "ORD-"; /* case kept */
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.gid_prefix = NULL;
+    f.gid = "ord-2";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.gid = "live-1";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.gid = NULL;
+    f.url_prefix = "http://pay.example/";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.url_prefix = "http://app/query"; /* q-1's back-check URL */
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.url_prefix = NULL;
+    f.error = "503: Pay";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "1/0");
+    f.error = "pay down";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.error = "%";
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "0/0");
+    f.error = NULL;
+    f.parked_from_ms = 2000;
+    f.parked_to_ms = 4000;
+    assert_string_equal(redrive(fx->s, &f, true, 9000), "3/0");
+    assert_string_equal(parked_gids(fx->s), "q-1,a%b,pay_1,ord-2,ord-1"); /* dry runs */
+
+    /* for real: ord-2, pay_1, a%b go back to submitted, due now, attempts afresh */
+    assert_string_equal(redrive(fx->s, &f, false, 9000), "3/3");
+    assert_string_equal(parked_gids(fx->s), "q-1,ord-1");
+    g = get(fx->s, "pay_1");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->next_cron_ms, 9000);
+    assert_int_equal(g->next_cron_interval, 0);
+    assert_int_equal(g->update_ms, 9000);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    assert_int_equal(g->steps[0].attempts, 0);
+    assert_string_equal(g->steps[0].last_error, "HTTP 503: Pay Down"); /* kept for people */
+    mr_msg_free(g);
+    assert_int_equal(claim_count(fx->s, "r1", 9000, 19000, 10), 4); /* with live-1 */
+
+    /* q-1 was parked by its back-check: it goes back to prepared, its count afresh */
+    memset(&f, 0, sizeof(f));
+    f.gid = "q-1";
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_query_failed(fx->s, "q-1", 9500, &err), 0); /* not prepared */
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_string_equal(redrive(fx->s, &f, false, 10000), "1/1");
+    g = get(fx->s, "q-1");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    assert_int_equal(g->query_attempts, 0);
+    assert_int_equal(g->next_cron_ms, 10000);
+    mr_msg_free(g);
+    /* nothing left to match: a second run changes nothing */
+    assert_string_equal(redrive(fx->s, &f, false, 11000), "0/0");
+}
+
+static void test_redrive_in_batches_takes_every_match_and_refuses_bad_input(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_redrive f;
+    struct mr_err err = MR_ERR_INIT;
+    char big[MR_STORE_REDRIVE_TEXT_MAX + 2];
+    long matched;
+    long redriven;
+    int i;
+
+    for (i = 0; i < 7; i++) {
+        char gid[16];
+
+        snprintf(gid, sizeof(gid), "b%d", i);
+        add(fx->s, gid, MR_MSG_SUBMITTED, 100, 1);
+        park_at(fx->s, gid, false, 1000 + i);
+    }
+    memset(&f, 0, sizeof(f));
+    /* batch 2: four transactions, every one of the 7 */
+    assert_string_equal(redrive(fx->s, &f, false, 9000), "7/7");
+    assert_int_equal(count_state(fx->s, MR_MSG_PARKED), 0);
+    assert_int_equal(count_state(fx->s, MR_MSG_SUBMITTED), 7);
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    f.error = big;
+    assert_int_equal(mr_store_msg_redrive(fx->s, &f, 9000, false, 2, &matched, &redriven, &err),
+                     MR_EINVAL);
+    assert_string_equal(err.msg, "error: longer than 2048 bytes");
+    f.error = NULL;
+    assert_int_equal(mr_store_msg_redrive(fx->s, &f, 9000, false, 0, &matched, &redriven, &err),
+                     MR_EINVAL);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_redrive(fx->s, &f, 9000, false, 2, &matched, &redriven, &err),
+                     MR_EINVAL);
+    mr_store_rollback(fx->s);
+}
+
+static void test_reset_cron_makes_far_work_due_up_to_the_limit(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    long count = -1;
+    bool remaining = true;
+    struct mr_msg *g;
+
+    add(fx->s, "far1", MR_MSG_SUBMITTED, 100000, 1);
+    add(fx->s, "far2", MR_MSG_PREPARED, 200000, 1);
+    add(fx->s, "far3", MR_MSG_SUBMITTED, 300000, 1);
+    add(fx->s, "near", MR_MSG_SUBMITTED, 5000, 1);
+    add(fx->s, "done", MR_MSG_SUCCEED, 900000, 1);
+    add(fx->s, "parked", MR_MSG_SUBMITTED, 900000, 1);
+    park_at(fx->s, "parked", false, 1000);
+
+    /* later than now (1000) + 9000: far1..far3, two of them */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 10000, 2, &count, &remaining, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(count, 2);
+    assert_true(remaining);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 10000, 2, &count, &remaining, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(count, 1);
+    assert_false(remaining);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg WHERE next_cron_time = 1000"), 3);
+    g = get(fx->s, "near");
+    assert_int_equal(g->next_cron_ms, 5000);
+    mr_msg_free(g);
+    g = get(fx->s, "parked");
+    assert_int_equal(g->state, MR_MSG_PARKED);
+    assert_int_equal(g->next_cron_ms, 900000);
+    mr_msg_free(g);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 10000, 2, &count, &remaining, &err),
+                     MR_EINVAL); /* outside a transaction */
+}
+
 static void test_list_with_unknown_state_is_einval(void **state)
 {
     struct fx *fx = *state;
@@ -1382,9 +1738,9 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
 
     /* one row per schema file, applied once (MySQL has one more); a SQLite file is in WAL mode */
     assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 3 : 4);
+                     fx->eng->kind == ENG_SQLITE ? 4 : 5);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 3 : 4);
+                     fx->eng->kind == ENG_SQLITE ? 4 : 5);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1399,8 +1755,78 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
     assert_string_equal(err.msg, fx->eng->kind == ENG_SQLITE
-                                     ? "store: schema version 999 is newer than this msgrelay (3)"
-                                     : "store: schema version 999 is newer than this msgrelay (4)");
+                                     ? "store: schema version 999 is newer than this msgrelay (4)"
+                                     : "store: schema version 999 is newer than this msgrelay (5)");
+}
+
+/*
+ * An SQLite store of schema 3 (before parked) is upgraded at open: msg and
+ * step are built anew (004_parked.sql) with every row, id, step and the
+ * AUTOINCREMENT high-water mark kept, and the new state works at once.
+ */
+static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **state)
+{
+    struct fx *fx = *state;
+    sqlite3 *db = NULL;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *g;
+    size_t i;
+    char p[160];
+
+    mr_store_close(fx->s);
+    fx->s = NULL;
+    unlink(fx->path);
+    snprintf(p, sizeof(p), "%s-wal", fx->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", fx->path);
+    unlink(p);
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+    for (i = 0; i < mr_store_sqlite_schema_count && mr_store_sqlite_schema[i].version <= 3; i++) {
+        assert_int_equal(sqlite3_exec(db, mr_store_sqlite_schema[i].sql, NULL, NULL, NULL),
+                         SQLITE_OK);
+        snprintf(p, sizeof(p), "INSERT INTO schema_version VALUES (%d, 0)",
+                 mr_store_sqlite_schema[i].version);
+        assert_int_equal(sqlite3_exec(db, p, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(i, 3);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO msg (gid, state, next_cron_time, result) VALUES "
+                     "('old1', 'submitted', 100, ''), ('gone', 'succeed', 0, ''), "
+                     "('old3', 'prepared', 100, 'x');"
+                     "INSERT INTO step (msg_id, branch_id, url, payload, attempts, last_error) "
+                     "VALUES (1, '01', 'http://a/1', 'p1', 4, 'HTTP 500'), "
+                     "(1, '02', 'http://a/2', 'p2', 0, NULL), (3, '01', 'http://a/3', 'p3', 0, "
+                     "NULL);"
+                     "DELETE FROM msg WHERE gid = 'gone';",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 4);
+    g = get(fx->s, "old1");
+    assert_int_equal(g->id, 1);
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->nsteps, 2);
+    assert_int_equal(g->steps[0].attempts, 4);
+    assert_string_equal(g->steps[0].last_error, "HTTP 500");
+    assert_int_equal(g->retry_limit, 0);
+    assert_int_equal(g->parked_from, MR_MSG_NONE);
+    mr_msg_free(g);
+    g = get(fx->s, "old3");
+    assert_int_equal(g->id, 3);
+    assert_int_equal(g->nsteps, 1);
+    mr_msg_free(g);
+    /* ids are never reused: the next one is 4, after the deleted 2 and the kept 3 */
+    assert_int_equal(add(fx->s, "new", MR_MSG_SUBMITTED, 100, 1), 4);
+    /* the new state and the claim's index work on the rebuilt table */
+    assert_int_equal(transition(fx->s, "old1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 500, -1, 0), 0);
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 2000, 10), 2); /* old3 and new */
+    /* the steps still belong to their message: deleting it deletes them */
+    raw_exec(fx, "PRAGMA foreign_keys = ON; DELETE FROM msg WHERE gid = 'old3'");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 3);
 }
 
 static void test_open_rejects_unknown_scheme(void **state)
@@ -2652,7 +3078,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 4);
+    assert_int_equal(raw_int(fx, sql), 5);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -2660,7 +3086,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (4)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (5)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -2761,6 +3187,13 @@ static void test_mysql_uri_forms(void **state)
     T(test_list_pages_newest_first_by_position)                                                    \
     T(test_list_filters_by_state_gid_and_create_time)                                              \
     T(test_list_with_unknown_state_is_einval)                                                      \
+    T(test_park_ends_the_lease_keeps_its_origin_and_is_never_claimed)                              \
+    T(test_park_from_prepared_and_back)                                                            \
+    T(test_park_many_moves_only_the_submitted)                                                     \
+    T(test_retry_limit_round_trips_and_failed_back_checks_are_counted)                             \
+    T(test_redrive_selects_by_each_filter_and_dry_run_only_counts)                                 \
+    T(test_redrive_in_batches_takes_every_match_and_refuses_bad_input)                             \
+    T(test_reset_cron_makes_far_work_due_up_to_the_limit)                                          \
     T(test_reopen_keeps_data_and_schema_version)                                                   \
     T(test_open_refuses_a_newer_schema_version)                                                    \
     T(test_insert_of_many_steps_keeps_their_order_and_ids)                                         \
@@ -2815,6 +3248,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest sqlite_tests[] = {
         CONTRACT_TESTS(ON_SQLITE)
         ON_SQLITE(test_open_rejects_unknown_scheme)
+        ON_SQLITE(test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids)
         ON_SQLITE(test_open_of_unreachable_file_is_eunavail)
     };
     const struct CMUnitTest mysql_tests[] = {

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_mysql_park.c - parked messages on MySQL/MariaDB: the redrive's pages
+ * and batches, and DTM's resetCronTime (store.h "parked messages").
+ *
+ * Filters are bound parameters: a prefix or substring becomes a LIKE pattern
+ * built here with its wildcards escaped ('!' is the escape character), never
+ * SQL text. Columns are utf8mb4_bin, so matching keeps case, as SQLite's
+ * substr()/instr() does. A batch's ids go in IN_CHUNK at a time, padded.
+ *
+ * Threads and errors as in store_mysql.c.
+ */
+#include "store/store_mysql_int.h"
+
+#include "common/buf.h"
+
+/* like - the LIKE pattern: @lead, then @s with '!', '%' and '_' escaped by '!', then @tail. */
+static void like(struct mr_buf *b, const char *lead, const char *s, const char *tail)
+{
+    mr_buf_adds(b, lead);
+    for (; *s != '\0'; s++) {
+        if (*s == '!' || *s == '%' || *s == '_')
+            mr_buf_add(b, "!", 1);
+        mr_buf_add(b, s, 1);
+    }
+    mr_buf_adds(b, tail);
+}
+
+int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
+                    size_t limit, int64_t *ids, size_t *n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_REDRIVE_PAGE];
+    struct mr_buf gid = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
+    struct mr_buf url = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
+    struct mr_buf error = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
+    int code;
+
+    *n = 0;
+    like(&gid, "", f->gid_prefix, "%");
+    like(&url, "", f->url_prefix, "%");
+    like(&error, "%", f->error, "%");
+    my_p_reset(ms);
+    my_p_int(ms, after_id);
+    my_p_text(ms, f->gid);
+    my_p_text(ms, f->gid);
+    my_p_text(ms, f->gid_prefix);
+    my_p_text(ms, gid.p);
+    my_p_int(ms, f->parked_from_ms);
+    my_p_int(ms, f->parked_from_ms);
+    my_p_int(ms, f->parked_to_ms);
+    my_p_int(ms, f->parked_to_ms);
+    my_p_text(ms, f->url_prefix);
+    my_p_text(ms, url.p);
+    my_p_text(ms, url.p);
+    my_p_text(ms, f->error);
+    my_p_text(ms, error.p);
+    my_p_text(ms, error.p);
+    my_p_int(ms, (int64_t)limit);
+    code = my_open_rows(ms, st, "i", err);
+    if (code == 0) {
+        while ((code = my_next_row(ms, st, err)) > 0) {
+            if (*n < limit)
+                ids[(*n)++] = ms->row.v[0];
+        }
+        my_close_rows(ms, st);
+    }
+    mr_buf_release(&gid);
+    mr_buf_release(&url);
+    mr_buf_release(&error);
+    return code;
+}
+
+/* bind_ids - IN_CHUNK ids of @ids[0..@n) from @from on, the last repeated to fill the list. */
+static void bind_ids(struct my_store *ms, const int64_t *ids, size_t n, size_t from)
+{
+    size_t j;
+
+    for (j = 0; j < IN_CHUNK; j++)
+        my_p_int(ms, ids[from + j < n ? from + j : n - 1]);
+}
+
+int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms, long *changed,
+                   struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    size_t i;
+    int code = 0;
+
+    *changed = 0;
+    for (i = 0; code == 0 && i < n; i += IN_CHUNK) {
+        /* steps first, while their messages are still parked */
+        my_p_reset(ms);
+        bind_ids(ms, ids, n, i);
+        code = my_exec_id(ms, ST_REDRIVE_STEPS, err);
+        if (code != 0)
+            break;
+        my_p_reset(ms);
+        my_p_int(ms, now_ms);
+        my_p_int(ms, now_ms);
+        bind_ids(ms, ids, n, i);
+        code = my_exec_id(ms, ST_REDRIVE_MSGS, err);
+        if (code == 0)
+            *changed += (long)my_changed(ms, ST_REDRIVE_MSGS);
+    }
+    return code;
+}
+
+int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit, long *count,
+                  bool *remaining, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    MYSQL_STMT *st = ms->st[ST_CRON_LEFT];
+    int code;
+
+    my_p_reset(ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, now_ms);
+    my_p_int(ms, after_ms);
+    my_p_int(ms, (int64_t)limit);
+    code = my_exec_id(ms, ST_RESET_CRON, err);
+    if (code != 0)
+        return code;
+    *count = (long)my_changed(ms, ST_RESET_CRON);
+    my_p_reset(ms);
+    my_p_int(ms, after_ms);
+    code = my_open_rows(ms, st, "i", err);
+    if (code != 0)
+        return code;
+    code = my_next_row(ms, st, err);
+    if (code > 0) {
+        *remaining = ms->row.v[0] != 0;
+        code = 0;
+    }
+    my_close_rows(ms, st);
+    return code;
+}
