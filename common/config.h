@@ -72,6 +72,10 @@ struct mr_config {
     char *deny_targets;  /* added to MR_TARGET_DEFAULT_DENY (unless "!defaults"); NULL: none */
     /* the two lists parsed at start-up (common/target.h); NULL allows every target */
     struct mr_target_policy *targets;
+    /* Retention (relay/relay_retention.c): final messages older than this go. */
+    long long retention;    /* s after finishing a succeed/failed message is deleted (7 d; 0: never) */
+    int retention_batch;    /* messages deleted per transaction (1000) */
+    int retention_pause_ms; /* pause between two batches, ms (100) */
 };
 
 /* Shortest and longest token accepted, bytes. */

@@ -22,6 +22,8 @@ static atomic_long backchecks[MR_RESULT_COUNT];
 static atomic_long passes[2]; /* [0] claimed, [1] handed by the intake */
 static atomic_long waiting;
 static atomic_long inflight;
+static atomic_long retention_deleted;
+static atomic_long retention_errors;
 
 static const char *const route_names[] = {
 #define MR_ROUTE_NAME(e, label) label,
@@ -81,6 +83,14 @@ void mr_metrics_set_waiting(long n)
 void mr_metrics_set_inflight(long n)
 {
     atomic_store_explicit(&inflight, n, memory_order_relaxed);
+}
+
+void mr_metrics_retention(long deleted, bool failed)
+{
+    if (deleted > 0)
+        atomic_fetch_add_explicit(&retention_deleted, deleted, memory_order_relaxed);
+    if (failed)
+        atomic_fetch_add_explicit(&retention_errors, 1, memory_order_relaxed);
 }
 
 int mr_metrics_render(struct mr_buf *out)
@@ -152,5 +162,16 @@ int mr_metrics_render(struct mr_buf *out)
         "msgrelay_work_inflight %ld\n",
         atomic_load_explicit(&waiting, memory_order_relaxed),
         atomic_load_explicit(&inflight, memory_order_relaxed));
+    rc |= mr_buf_addf(
+        out,
+        "# HELP msgrelay_retention_deleted_total Final messages deleted by --retention (this "
+        "relay).\n"
+        "# TYPE msgrelay_retention_deleted_total counter\n"
+        "msgrelay_retention_deleted_total %ld\n"
+        "# HELP msgrelay_retention_errors_total Retention batches that failed (logged).\n"
+        "# TYPE msgrelay_retention_errors_total counter\n"
+        "msgrelay_retention_errors_total %ld\n",
+        atomic_load_explicit(&retention_deleted, memory_order_relaxed),
+        atomic_load_explicit(&retention_errors, memory_order_relaxed));
     return rc ? MR_ETOOBIG : 0;
 }

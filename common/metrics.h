@@ -66,6 +66,12 @@ void mr_metrics_set_waiting(long n);
 /* mr_metrics_set_inflight - set the gauge of messages being delivered now. */
 void mr_metrics_set_inflight(long n);
 
+/*
+ * mr_metrics_retention - count one retention batch: @deleted final messages
+ * removed, or a failed batch (@failed).
+ */
+void mr_metrics_retention(long deleted, bool failed);
+
 /* mr_metrics_render - append the Prometheus text exposition to @out. */
 int mr_metrics_render(struct mr_buf *out);
 

@@ -406,6 +406,7 @@ static int serve(int argc, char **argv)
     struct mr_err err = MR_ERR_INIT;
     struct wiring w;
     struct mr_prepare_hooks hooks = {&w, wire_wake, wire_room, wire_hand, wire_ready};
+    struct mr_retention *retention = NULL;
     sigset_t set;
     char port[16];
     char *shown;
@@ -454,8 +455,14 @@ static int serve(int argc, char **argv)
     rc = mr_relay_start(wire_pass, &w, &w.relay, &err);
     if (rc == 0)
         rc = mr_prepare_start(&hooks, &w.prepare, &err);
+    if (rc == 0)
+        rc = mr_retention_start(&retention, &err);
     if (rc != 0) {
         mr_log(MR_LOG_ERROR, "cannot start", "error", err.msg, NULL);
+        if (w.prepare != NULL) {
+            mr_prepare_quiesce(w.prepare);
+            mr_prepare_stop(w.prepare);
+        }
         mr_relay_stop(w.relay);
         curl_global_cleanup();
         mr_config_free(&mr_config);
@@ -478,6 +485,7 @@ static int serve(int argc, char **argv)
                                 "restart it to apply changes", "signal", "SIGHUP", NULL);
     }
     mr_log(MR_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    mr_retention_stop(retention);
 
     mr_prepare_quiesce(w.prepare);
     pthread_mutex_lock(&w.mu);

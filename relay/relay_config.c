@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/target.h"
@@ -23,8 +24,10 @@
 /*
  * T_LIST: repeatable flag; its variable holds a comma- or newline-separated list.
  * T_SECRET: a token; its value never appears in --help or in an error message.
+ * T_DURATION: "7d", "90m", "1h30m", "45s" or bare seconds (common/duration.h), into a
+ * long long of seconds; min and max in seconds.
  */
-enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST, T_SECRET };
+enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST, T_SECRET, T_DURATION };
 
 struct opt {
     const char *flag;
@@ -121,6 +124,13 @@ static const struct opt opts[] = {
     {"--deny-targets", "MSGRELAY_DENY_TARGETS", T_STR, OFF(deny_targets), 0, 0,
      "outbound calls may not reach these (same forms), added to the link-local and cloud "
      "metadata defaults; !defaults drops those"},
+    {"--retention", "MSGRELAY_RETENTION", T_DURATION, OFF(retention), 0, MR_DURATION_MAX_S,
+     "succeed and failed messages are deleted this long after they finished (s, m, h, d; 0: "
+     "kept forever)"},
+    {"--retention-batch", "MSGRELAY_RETENTION_BATCH", T_INT, OFF(retention_batch), 1, 10000,
+     "messages retention deletes per transaction"},
+    {"--retention-pause-ms", "MSGRELAY_RETENTION_PAUSE_MS", T_INT, OFF(retention_pause_ms), 0,
+     60000, "pause between two retention batches, ms"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -152,6 +162,8 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
 {
     char *field = (char *)c + o->offset;
     struct mr_config_list *list;
+    struct mr_err derr = MR_ERR_INIT;
+    int64_t secs;
     long long v;
     char *end;
     int lvl;
@@ -191,6 +203,14 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
             return mr_err_set(err, MR_EINVAL, "%s: '%s' is not debug, info, warn or error", who,
                               val);
         *(int *)field = lvl;
+        return 0;
+    case T_DURATION:
+        if (mr_duration_parse(val, &secs, &derr) != 0)
+            return mr_err_set(err, MR_EINVAL, "%s: %s", who, derr.msg);
+        if (secs < o->min || secs > o->max)
+            return mr_err_set(err, MR_EINVAL, "%s: %lld s is outside %lld..%lld s", who,
+                              (long long)secs, o->min, o->max);
+        *(long long *)field = (long long)secs;
         return 0;
     case T_INT:
     case T_SIZE:
@@ -452,6 +472,9 @@ static void default_text(const struct opt *o, const struct mr_config *d, char *o
         break;
     case T_SIZE:
         snprintf(out, size, "%zu", *(const size_t *)field);
+        break;
+    case T_DURATION:
+        mr_duration_format(*(const long long *)field, out, size);
         break;
     case T_LIST:
     case T_SECRET:
