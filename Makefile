@@ -55,7 +55,10 @@ $(BUILD)/libmsgrelay_core.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/msgrelay: $(MAIN_OBJ) $(BUILD)/libmsgrelay_core.a
+# `msgrelay barrier-prune` calls libmsgrelay's mr_barrier_prune (include/msgrelay/barrier.h)
+$(MAIN_OBJ): PKG_CFLAGS += -Iinclude
+
+$(BUILD)/msgrelay: $(MAIN_OBJ) $(BUILD)/libmsgrelay_core.a $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmsgrelay_core.a

@@ -494,6 +494,8 @@ void mr_relay_config_usage(void *out_file)
                  "       msgrelay migrate [--store URI]\n"
                  "       msgrelay show GID [--store URI]\n"
                  "       msgrelay list [--state S] [--limit N] [--position ID] [--store URI]\n"
+                 "       msgrelay barrier-prune --db mysql://... --older-than 7d [--table T]\n"
+                 "                [--batch N] [--pause-ms N] [--force]\n"
                  "       msgrelay --help | version\n\n"
                  "Flags (each also read from its environment variable; flags win):\n");
     for (i = 0; i < NOPTS; i++) {

@@ -120,3 +120,72 @@ def test_two_relays_on_one_mariadb_delete_each_message_once(app, relay, mariadb,
     assert deleted_total(a) + deleted_total(b) == len(gids) == 32
     for r in (a, b):
         assert_no_retention_errors(r)
+
+
+# --------------------------------------------------------------------------
+# msgrelay barrier-prune: an app's barrier rows
+# --------------------------------------------------------------------------
+
+def barrier_table(mariadb, name):
+    """A fresh database @name with a barrier table shaped as sql/barrier/mysql.sql's."""
+    mariadb.create_database(name)
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "sql", "barrier",
+                           "mysql.sql")) as f:
+        ddl = f.read()
+    start = ddl.index("CREATE TABLE IF NOT EXISTS dtm_barrier.barrier")
+    ddl = ddl[start:ddl.index(";", start) + 1].replace("dtm_barrier.barrier", "barrier")
+    mariadb.sql(ddl, name)
+    return "%s.barrier" % name
+
+
+def prune(*args):
+    import subprocess
+    from conftest import relay_binary
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    return subprocess.run([relay_binary(), "barrier-prune"] + list(args), capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+def test_barrier_prune_deletes_old_msg_rows_in_batches_and_refuses_short_cutoffs(mariadb,
+                                                                                 request):
+    import json
+    name = db_name(request)
+    table = barrier_table(mariadb, name)
+    uri = mariadb.uri(name)
+    rows = []
+    for i in range(5):   # old message rows: the producer's and a step's
+        rows.append("('msg','old-%d','00','msg','01','msg',NOW() - INTERVAL 3 HOUR)" % i)
+    for i in range(2):   # young ones
+        rows.append("('msg','young-%d','01','action','01','action',NOW() - INTERVAL 10 MINUTE)" % i)
+    # an old row of another transaction type sharing the table
+    rows.append("('saga','saga-1','01','action','01','action',NOW() - INTERVAL 3 HOUR)")
+    mariadb.sql("INSERT INTO barrier (trans_type, gid, branch_id, op, barrier_id, reason, "
+                "create_time) VALUES " + ",".join(rows), name)
+
+    def count():
+        return int(mariadb.sql("SELECT count(*) FROM barrier", name).strip())
+
+    # a cutoff under an hour is refused without --force, and nothing is deleted
+    p = prune("--db", uri, "--older-than", "30m", "--table", table)
+    assert p.returncode == 2 and "under 1h" in p.stderr, p
+    assert count() == 8
+
+    p = prune("--db", uri, "--older-than", "2h", "--table", table, "--batch", "2",
+              "--pause-ms", "0")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"deleted": 5, "table": table, "older_than": "2h"}
+    assert sorted(mariadb.sql("SELECT gid FROM barrier", name).split()) == \
+        ["saga-1", "young-0", "young-1"]
+
+    p = prune("--db", uri, "--older-than", "5m", "--table", table, "--force")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["deleted"] == 2
+    assert mariadb.sql("SELECT gid FROM barrier", name).split() == ["saga-1"]
+
+    # bad input: a table name that is not one, a bad duration, no --db
+    p = prune("--db", uri, "--older-than", "2h", "--table", "x; DROP TABLE barrier")
+    assert p.returncode == 2 and "table" in p.stderr, p
+    p = prune("--db", uri, "--older-than", "2 hours")
+    assert p.returncode == 2 and "--older-than" in p.stderr, p
+    assert prune("--older-than", "2h").returncode == 2
+    assert count() == 1
