@@ -17,7 +17,7 @@
  * together. The lease lasts LEASE_MS, renewed at every tick; when its holder
  * dies another relay takes over within LEASE_MS plus a tick.
  *
- * Ticks: every half of --retention, at least 1 s and at most 10 s, so a
+ * Ticks: one at start-up, then every half of --retention, at least 1 s and at most 10 s, so a
  * message is gone within --retention + 10 s of finishing while one relay
  * runs (+ LEASE_MS after a holder died). Each tick deletes until a batch
  * comes back short.
@@ -158,8 +158,10 @@ static void *retention_main(void *arg)
 {
     struct mr_retention *t = arg;
 
-    while (wait_ms(t, t->tick_ms))
+    /* at once at start-up (a backlog left while no relay ran), then every tick */
+    do
         tick(t);
+    while (wait_ms(t, t->tick_ms));
     return NULL;
 }
 
