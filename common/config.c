@@ -45,6 +45,7 @@ void mr_config_defaults(struct mr_config *c)
     c->retention = 7LL * 86400;
     c->retention_batch = 1000;
     c->retention_pause_ms = 100;
+    c->retention_share = 5;
     c->max_clients = 4096;
     c->max_clients_per_ip = 256;
     c->header_timeout = 10;

@@ -130,7 +130,9 @@ static const struct opt opts[] = {
     {"--retention-batch", "MSGRELAY_RETENTION_BATCH", T_INT, OFF(retention_batch), 1, 10000,
      "messages retention deletes per transaction"},
     {"--retention-pause-ms", "MSGRELAY_RETENTION_PAUSE_MS", T_INT, OFF(retention_pause_ms), 0,
-     60000, "pause between two retention batches, ms"},
+     60000, "shortest pause between two retention batches, ms"},
+    {"--retention-share", "MSGRELAY_RETENTION_SHARE", T_INT, OFF(retention_share), 1, 100,
+     "retention batches take at most this percent of the time (longer pauses after slow batches)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -123,15 +123,30 @@ static void report_error(struct mr_retention *t, const struct mr_err *err)
     t->failing = true;
 }
 
+/*
+ * share_pause_ms - the pause after a batch that took @batch_ms of store time,
+ * so that batches take at most --retention-share percent of the time: at least
+ * --retention-pause-ms, and @batch_ms * (100 - share) / share.
+ */
+static int64_t share_pause_ms(int64_t batch_ms)
+{
+    int64_t share = mr_config.retention_share;
+    int64_t p = batch_ms * (100 - share) / share;
+
+    return p > mr_config.retention_pause_ms ? p : mr_config.retention_pause_ms;
+}
+
 /* tick - delete batch after batch until one comes back short, the lease is elsewhere or stop. */
 static void tick(struct mr_retention *t)
 {
     struct mr_err err = MR_ERR_INIT;
     struct batch b;
     size_t total = 0;
+    int64_t began;
     char n[32];
 
     for (;;) {
+        began = mr_mono_ms();
         b.now_ms = mr_now_ms();
         b.cutoff_ms = b.now_ms - mr_config.retention * 1000;
         if (mr_store_run_tx(t->store, batch_tx, NULL, &b, &batch_policy, &err) != 0) {
@@ -145,7 +160,7 @@ static void tick(struct mr_retention *t)
         mr_metrics_retention((long)b.deleted, false);
         if (!b.held || b.deleted < (size_t)mr_config.retention_batch)
             break;
-        if (!wait_ms(t, mr_config.retention_pause_ms))
+        if (!wait_ms(t, share_pause_ms(mr_mono_ms() - began)))
             break;
     }
     if (total > 0) {
