@@ -73,7 +73,7 @@ struct mr_config {
     /* the two lists parsed at start-up (common/target.h); NULL allows every target */
     struct mr_target_policy *targets;
     /* Retention (relay/relay_retention.c): final messages older than this go. */
-    long long retention;    /* s after finishing a succeed/failed message is deleted (7 d; 0: never) */
+    long long retention;    /* s from finish until a succeed/failed message goes (7 d; 0: never) */
     int retention_batch;    /* messages deleted per transaction (1000) */
     int retention_pause_ms; /* shortest pause between two batches, ms (100) */
     int retention_share;    /* batches take at most this percent of the time (5) */

@@ -406,7 +406,8 @@ static int list(int argc, char **argv)
 
 /*
  * barrier_prune - `msgrelay barrier-prune --db mysql://... --older-than 7d
- * [--table T] [--batch N] [--pause-ms N] [--force]`: delete an app's message
+ * [--table T] [--batch N] [--pause-ms N] [--force]` (--db may come from
+ * MSGRELAY_BARRIER_DB instead): delete an app's message
  * barrier rows older than the cutoff (mr_barrier_prune) and print
  * {"deleted":N,...}. Exit 0 done, 1 database trouble (rows deleted so far
  * still printed), 2 bad usage.
@@ -414,7 +415,7 @@ static int list(int argc, char **argv)
 static int barrier_prune(int argc, char **argv)
 {
     bool bad = false;
-    const char *uri = take_flag(&argc, argv, "--db", &bad);
+    const char *uri = take_flag(&argc, argv, "--db", &bad); /* or MSGRELAY_BARRIER_DB */
     const char *older = take_flag(&argc, argv, "--older-than", &bad);
     const char *table = take_flag(&argc, argv, "--table", &bad);
     const char *batch = take_flag(&argc, argv, "--batch", &bad);
@@ -440,10 +441,13 @@ static int barrier_prune(int argc, char **argv)
             bad = true;
         }
     }
+    /* from the environment, the password stays out of the process list */
+    if (uri == NULL && getenv("MSGRELAY_BARRIER_DB") != NULL && getenv("MSGRELAY_BARRIER_DB")[0])
+        uri = getenv("MSGRELAY_BARRIER_DB");
     if (bad || uri == NULL || older == NULL) {
-        fprintf(stderr, "msgrelay: usage: msgrelay barrier-prune --db mysql://USER:PASS@HOST:PORT/DB "
-                        "--older-than DURATION [--table dtm_barrier.barrier] [--batch 1000] "
-                        "[--pause-ms 100] [--force]\n");
+        fprintf(stderr, "msgrelay: usage: msgrelay barrier-prune "
+                        "--db mysql://USER:PASS@HOST:PORT/DB --older-than DURATION "
+                        "[--table dtm_barrier.barrier] [--batch 1000] [--pause-ms 100] [--force]\n");
         return 2;
     }
     if (mr_duration_parse(older, &secs, &err) != 0) {
