@@ -3,6 +3,8 @@
 #   make run        build and start `msgrelay serve` on port 36789 with the SQLite store
 #   make test       build and run the C unit tests and the end-to-end tests
 #   make test SAN=1 the same under AddressSanitizer and UBSan (in build-san/)
+#   make bench-retention  bench/run with retention off and on, on a store holding
+#                   BENCH_PREFILL (1,000,000) finished messages
 #   make fuzz       run the libFuzzer targets tests/fuzz/fuzz_parse.c, fuzz_url.c,
 #                   fuzz_kafka_url.c, fuzz_result.c and fuzz_target.c with clang
 #                   (make test replays their corpus)
@@ -55,7 +57,10 @@ $(BUILD)/libmsgrelay_core.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/msgrelay: $(MAIN_OBJ) $(BUILD)/libmsgrelay_core.a
+# `msgrelay barrier-prune` calls libmsgrelay's mr_barrier_prune (include/msgrelay/barrier.h)
+$(MAIN_OBJ): PKG_CFLAGS += -Iinclude
+
+$(BUILD)/msgrelay: $(MAIN_OBJ) $(BUILD)/libmsgrelay_core.a $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmsgrelay_core.a
@@ -84,9 +89,11 @@ e2e: $(BUILD)/msgrelay
 # The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
 BENCH_COUNT ?= 100000
 BENCH_CONC  ?= 64
-BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen $(BUILD)/bench/backlog
+BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen $(BUILD)/bench/backlog \
+               $(BUILD)/bench/prefill
 
-$(BUILD)/bench/backlog: $(BUILD)/bench/backlog.o $(BUILD)/libmsgrelay_core.a
+$(BUILD)/bench/backlog $(BUILD)/bench/prefill: $(BUILD)/bench/%: $(BUILD)/bench/%.o \
+                                               $(BUILD)/libmsgrelay_core.a
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
 
 # sink and loadgen share their HTTP/1.1 header parsing (bench/http1.c).
@@ -108,6 +115,16 @@ bench: all
 	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" prepare "$$1" "$$2"' \
 	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
+
+# The cost of retention (docs/PERFORMANCE.md "Retention"): bench/run on a SQLite store
+# already holding BENCH_PREFILL finished messages, retention off and on, interleaved.
+BENCH_PREFILL ?= 1000000
+BENCH_RUNS    ?= 3
+
+.PHONY: bench-retention
+bench-retention: all
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	bench/retention $(BUILD) $(BENCH_PREFILL) $(BENCH_COUNT) $(BENCH_CONC) $(BENCH_RUNS)
 
 clean:
 	rm -rf build build-san

@@ -42,6 +42,10 @@ void mr_config_defaults(struct mr_config *c)
     c->max_batch = 512;
     c->shutdown_grace = 10;
     c->heartbeat = 15;
+    c->retention = 7LL * 86400;
+    c->retention_batch = 1000;
+    c->retention_pause_ms = 100;
+    c->retention_share = 5;
     c->max_clients = 4096;
     c->max_clients_per_ip = 256;
     c->header_timeout = 10;

@@ -83,6 +83,11 @@ struct mr_config {
     /* failed attempts of a step or back-check before its message is parked (500; 0: never);
        a message's own retry_limit wins */
     int retry_limit;
+    /* Retention (relay/relay_retention.c): final messages older than this go. */
+    long long retention;    /* s from finish until a succeed/failed message goes (7 d; 0: never) */
+    int retention_batch;    /* messages deleted per transaction (1000) */
+    int retention_pause_ms; /* shortest pause between two batches, ms (100) */
+    int retention_share;    /* batches take at most this percent of the time (5) */
 };
 
 /* Shortest and longest token accepted, bytes. */

@@ -31,6 +31,8 @@ static const char *const alert_outcomes[MR_ALERT_OUTCOME_COUNT] = {"sent", "fail
                                                                    "dropped_rate", "dropped_queue"};
 static atomic_long parkings;
 static atomic_long parked;
+static atomic_long retention_deleted;
+static atomic_long retention_errors;
 
 static const char *const route_names[] = {
 #define MR_ROUTE_NAME(e, label) label,
@@ -217,6 +219,14 @@ void mr_metrics_alert(enum mr_alert_outcome o)
         atomic_fetch_add_explicit(&alerts[o], 1, memory_order_relaxed);
 }
 
+void mr_metrics_retention(long deleted, bool failed)
+{
+    if (deleted > 0)
+        atomic_fetch_add_explicit(&retention_deleted, deleted, memory_order_relaxed);
+    if (failed)
+        atomic_fetch_add_explicit(&retention_errors, 1, memory_order_relaxed);
+}
+
 int mr_metrics_render(struct mr_buf *out)
 {
     size_t r;
@@ -303,5 +313,16 @@ int mr_metrics_render(struct mr_buf *out)
         "msgrelay_parkings_total %ld\n",
         atomic_load_explicit(&parked, memory_order_relaxed),
         atomic_load_explicit(&parkings, memory_order_relaxed));
+    rc |= mr_buf_addf(
+        out,
+        "# HELP msgrelay_retention_deleted_total Final messages deleted by --retention (this "
+        "relay).\n"
+        "# TYPE msgrelay_retention_deleted_total counter\n"
+        "msgrelay_retention_deleted_total %ld\n"
+        "# HELP msgrelay_retention_errors_total Retention batches that failed (logged).\n"
+        "# TYPE msgrelay_retention_errors_total counter\n"
+        "msgrelay_retention_errors_total %ld\n",
+        atomic_load_explicit(&retention_deleted, memory_order_relaxed),
+        atomic_load_explicit(&retention_errors, memory_order_relaxed));
     return rc ? MR_ETOOBIG : 0;
 }

@@ -106,6 +106,12 @@ void mr_metrics_dest_call(int slot, bool ok, long latency_ms);
 /* mr_metrics_dest_up - set the up/down gauge of @slot. */
 void mr_metrics_dest_up(int slot, bool up);
 
+/*
+ * mr_metrics_retention - count one retention batch: @deleted final messages
+ * removed, or a failed batch (@failed).
+ */
+void mr_metrics_retention(long deleted, bool failed);
+
 /* mr_metrics_render - append the Prometheus text exposition to @out. */
 int mr_metrics_render(struct mr_buf *out);
 

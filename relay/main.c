@@ -2,7 +2,8 @@
 /*
  * main.c - the msgrelay binary: `msgrelay serve`, `msgrelay migrate`, the
  * admin commands `msgrelay show GID` and `msgrelay list` (the store read and
- * printed as the API's query and all answer it), `--help`, `version`.
+ * printed as the API's query and all answer it), `msgrelay barrier-prune`
+ * (libmsgrelay's mr_barrier_prune on an app's database), `--help`, `version`.
  *
  * The only file that sees every room. It reads the configuration, fits the
  * connections in the open-files limit, starts the relay (delivery) and the
@@ -25,12 +26,14 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "prepare/prepare.h"
 #include "relay/relay.h"
 #include "relay/relay_alert.h"
 #include "store/store.h"
+#include "msgrelay/barrier.h"
 
 /*
  * The wiring between intake and relay. Callbacks look the other side up under
@@ -493,11 +496,104 @@ static int redrive(int argc, char **argv)
     return rc;
 }
 
+/*
+ * barrier_prune - `msgrelay barrier-prune --db mysql://... --older-than 7d
+ * [--table T] [--batch N] [--pause-ms N] [--force]` (--db may come from
+ * MSGRELAY_BARRIER_DB instead): delete an app's message
+ * barrier rows older than the cutoff (mr_barrier_prune) and print
+ * {"deleted":N,...}. Exit 0 done, 1 database trouble (rows deleted so far
+ * still printed), 2 bad usage.
+ */
+static int barrier_prune(int argc, char **argv)
+{
+    bool bad = false;
+    const char *uri = take_flag(&argc, argv, "--db", &bad); /* or MSGRELAY_BARRIER_DB */
+    const char *older = take_flag(&argc, argv, "--older-than", &bad);
+    const char *table = take_flag(&argc, argv, "--table", &bad);
+    const char *batch = take_flag(&argc, argv, "--batch", &bad);
+    const char *pause = take_flag(&argc, argv, "--pause-ms", &bad);
+    struct mr_err err = MR_ERR_INIT;
+    unsigned long long deleted = 0;
+    long b = 1000;
+    long p = 100;
+    int flags = 0;
+    int64_t secs = 0;
+    char shown[64];
+    char msg[512];
+    char *end = NULL;
+    MYSQL *db = NULL;
+    int rc;
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0) {
+            flags |= MR_BARRIER_PRUNE_FORCE;
+        } else {
+            fprintf(stderr, "msgrelay: barrier-prune: unknown argument '%s'\n", argv[i]);
+            bad = true;
+        }
+    }
+    /* from the environment, the password stays out of the process list */
+    if (uri == NULL && getenv("MSGRELAY_BARRIER_DB") != NULL && getenv("MSGRELAY_BARRIER_DB")[0])
+        uri = getenv("MSGRELAY_BARRIER_DB");
+    if (bad || uri == NULL || older == NULL) {
+        fprintf(stderr, "msgrelay: usage: msgrelay barrier-prune "
+                        "--db mysql://USER:PASS@HOST:PORT/DB --older-than DURATION "
+                        "[--table dtm_barrier.barrier] [--batch 1000] [--pause-ms 100] [--force]\n");
+        return 2;
+    }
+    if (mr_duration_parse(older, &secs, &err) != 0) {
+        fprintf(stderr, "msgrelay: --older-than: %s\n", err.msg);
+        return 2;
+    }
+    if (batch != NULL) {
+        b = strtol(batch, &end, 10);
+        if (*batch == '\0' || *end != '\0' || b < 1 || b > MR_BARRIER_PRUNE_BATCH_MAX) {
+            fprintf(stderr, "msgrelay: --batch: must be 1 to %d\n", MR_BARRIER_PRUNE_BATCH_MAX);
+            return 2;
+        }
+    }
+    if (pause != NULL) {
+        p = strtol(pause, &end, 10);
+        if (*pause == '\0' || *end != '\0' || p < 0 || p > 60000) {
+            fprintf(stderr, "msgrelay: --pause-ms: must be 0 to 60000\n");
+            return 2;
+        }
+    }
+    if (secs < MR_BARRIER_PRUNE_MIN_S && (flags & MR_BARRIER_PRUNE_FORCE) == 0) {
+        fprintf(stderr, "msgrelay: --older-than: %s is under 1h: barrier rows of messages still "
+                        "being back-checked or delivered could go; add --force if you mean it\n",
+                older);
+        return 2;
+    }
+    rc = mr_barrier_connect(&db, uri, msg, sizeof(msg));
+    if (rc != MR_BARRIER_SUCCESS) {
+        fprintf(stderr, "msgrelay: --db: %s\n", msg);
+        return rc == MR_BARRIER_EINVAL ? 2 : 1;
+    }
+    rc = mr_barrier_prune(db, table, (long long)secs, (unsigned)b, (unsigned)p, flags, &deleted,
+                          msg, sizeof(msg));
+    mysql_close(db);
+    if (rc == MR_BARRIER_EINVAL) {
+        fprintf(stderr, "msgrelay: %s\n", msg);
+        return 2;
+    }
+    mr_duration_format(secs, shown, sizeof(shown));
+    printf("{\"deleted\":%llu,\"table\":\"%s\",\"older_than\":\"%s\"}\n", deleted,
+           table != NULL ? table : MR_BARRIER_TABLE_DEFAULT, shown);
+    if (rc != MR_BARRIER_SUCCESS) {
+        fprintf(stderr, "msgrelay: %s\n", msg);
+        return 1;
+    }
+    return 0;
+}
+
 static int serve(int argc, char **argv)
 {
     struct mr_err err = MR_ERR_INIT;
     struct wiring w;
     struct mr_prepare_hooks hooks = {&w, wire_wake, wire_room, wire_hand, wire_ready};
+    struct mr_retention *retention = NULL;
     sigset_t set;
     char port[16];
     char *shown;
@@ -548,8 +644,14 @@ static int serve(int argc, char **argv)
         rc = mr_relay_start(wire_pass, &w, &w.relay, &err);
     if (rc == 0)
         rc = mr_prepare_start(&hooks, &w.prepare, &err);
+    if (rc == 0)
+        rc = mr_retention_start(&retention, &err);
     if (rc != 0) {
         mr_log(MR_LOG_ERROR, "cannot start", "error", err.msg, NULL);
+        if (w.prepare != NULL) {
+            mr_prepare_quiesce(w.prepare);
+            mr_prepare_stop(w.prepare);
+        }
         mr_relay_stop(w.relay);
         mr_alert_stop();
         curl_global_cleanup();
@@ -573,6 +675,7 @@ static int serve(int argc, char **argv)
                                 "restart it to apply changes", "signal", "SIGHUP", NULL);
     }
     mr_log(MR_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    mr_retention_stop(retention);
 
     mr_prepare_quiesce(w.prepare);
     pthread_mutex_lock(&w.mu);
@@ -619,6 +722,8 @@ int main(int argc, char **argv)
         return list(argc - 2, argv + 2);
     if (strcmp(argv[1], "redrive") == 0)
         return redrive(argc - 2, argv + 2);
+    if (strcmp(argv[1], "barrier-prune") == 0)
+        return barrier_prune(argc - 2, argv + 2);
     if (strcmp(argv[1], "migrate") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             mr_relay_config_usage(stdout);

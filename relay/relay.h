@@ -78,6 +78,21 @@ int mr_relay_ready(struct mr_relay *r, int timeout_ms, struct mr_err *err);
  */
 void mr_relay_stop(struct mr_relay *r);
 
+struct mr_retention;
+
+/*
+ * mr_retention_start - start retention (relay_retention.c) unless
+ * mr_config.retention is 0 (then *out is NULL and 0 is returned): a thread
+ * with a store connection of its own that deletes final messages older
+ * than --retention, in batches, while this relay (mr_config.relay_id, which
+ * must be set) holds the store's "retention" job lease. Owned result:
+ * mr_retention_stop().
+ */
+int mr_retention_start(struct mr_retention **out, struct mr_err *err);
+
+/* mr_retention_stop - stop after the batch in progress, join, free @t. NULL is a no-op. */
+void mr_retention_stop(struct mr_retention *t);
+
 /*
  * mr_relay_config_parse - fill @c from defaults, then MSGRELAY_* environment
  * variables, then the flags in @argv (after the subcommand). MR_EINVAL with a

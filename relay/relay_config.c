@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/target.h"
@@ -24,8 +25,10 @@
 /*
  * T_LIST: repeatable flag; its variable holds a comma- or newline-separated list.
  * T_SECRET: a token; its value never appears in --help or in an error message.
+ * T_DURATION: "7d", "90m", "1h30m", "45s" or bare seconds (common/duration.h), into a
+ * long long of seconds; min and max in seconds.
  */
-enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST, T_SECRET };
+enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST, T_SECRET, T_DURATION };
 
 struct opt {
     const char *flag;
@@ -139,6 +142,15 @@ static const struct opt opts[] = {
     {"--retry-limit", "MSGRELAY_RETRY_LIMIT", T_INT, OFF(retry_limit), 0, 1000000,
      "failed attempts of a step or back-check before its message is parked (0: never); a "
      "message's own retry_limit wins"},
+    {"--retention", "MSGRELAY_RETENTION", T_DURATION, OFF(retention), 0, MR_DURATION_MAX_S,
+     "succeed and failed messages are deleted this long after they finished (s, m, h, d; 0: "
+     "kept forever)"},
+    {"--retention-batch", "MSGRELAY_RETENTION_BATCH", T_INT, OFF(retention_batch), 1, 10000,
+     "messages retention deletes per transaction"},
+    {"--retention-pause-ms", "MSGRELAY_RETENTION_PAUSE_MS", T_INT, OFF(retention_pause_ms), 0,
+     60000, "shortest pause between two retention batches, ms"},
+    {"--retention-share", "MSGRELAY_RETENTION_SHARE", T_INT, OFF(retention_share), 1, 100,
+     "retention batches take at most this percent of the time (longer pauses after slow batches)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -170,6 +182,8 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
 {
     char *field = (char *)c + o->offset;
     struct mr_config_list *list;
+    struct mr_err derr = MR_ERR_INIT;
+    int64_t secs;
     long long v;
     char *end;
     int lvl;
@@ -209,6 +223,14 @@ static int set(const struct opt *o, const char *val, struct mr_config *c, const 
             return mr_err_set(err, MR_EINVAL, "%s: '%s' is not debug, info, warn or error", who,
                               val);
         *(int *)field = lvl;
+        return 0;
+    case T_DURATION:
+        if (mr_duration_parse(val, &secs, &derr) != 0)
+            return mr_err_set(err, MR_EINVAL, "%s: %s", who, derr.msg);
+        if (secs < o->min || secs > o->max)
+            return mr_err_set(err, MR_EINVAL, "%s: %lld s is outside %lld..%lld s", who,
+                              (long long)secs, o->min, o->max);
+        *(long long *)field = (long long)secs;
         return 0;
     case T_INT:
     case T_SIZE:
@@ -482,6 +504,9 @@ static void default_text(const struct opt *o, const struct mr_config *d, char *o
     case T_SIZE:
         snprintf(out, size, "%zu", *(const size_t *)field);
         break;
+    case T_DURATION:
+        mr_duration_format(*(const long long *)field, out, size);
+        break;
     case T_LIST:
     case T_SECRET:
         snprintf(out, size, "none");
@@ -503,6 +528,8 @@ void mr_relay_config_usage(void *out_file)
                  "       msgrelay redrive [--gid G] [--gid-prefix P] [--url-prefix U]\n"
                  "                        [--error T] [--parked-since MS] [--parked-until MS]\n"
                  "                        [--all] [--dry-run] [--store URI]\n"
+                 "       msgrelay barrier-prune --db mysql://... --older-than 7d [--table T]\n"
+                 "                [--batch N] [--pause-ms N] [--force]\n"
                  "       msgrelay --help | version\n\n"
                  "Flags (each also read from its environment variable; flags win):\n");
     for (i = 0; i < NOPTS; i++) {

@@ -748,6 +748,43 @@ int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struc
     return s->eng->msg_list(s, f, out, n, err);
 }
 
+/* ---- retention ---- */
+
+int mr_store_job_lease(struct mr_store *s, const char *name, const char *owner, int64_t now_ms,
+                       int64_t until_ms, bool *held, struct mr_err *err)
+{
+    int rc;
+
+    *held = false;
+    if (name == NULL || name[0] == '\0' || strlen(name) > MR_STORE_JOB_NAME_MAX)
+        return mr_err_set(err, MR_EINVAL, "store: job lease needs a name of 1 to %d bytes",
+                          MR_STORE_JOB_NAME_MAX);
+    rc = check_owner(owner, "job lease", err);
+    if (rc == 0 && strlen(owner) > MR_STORE_RELAY_ID_MAX)
+        rc = mr_err_set(err, MR_EINVAL, "store: job lease owner is longer than %d bytes",
+                        MR_STORE_RELAY_ID_MAX);
+    if (rc == 0)
+        rc = mr_store_enter(s, MR_STORE_TX_NEED, "job lease", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->job_lease(s, name, owner, now_ms, until_ms, held, err);
+}
+
+int mr_store_retention_delete(struct mr_store *s, int64_t cutoff_ms, size_t limit,
+                              size_t *deleted, struct mr_err *err)
+{
+    int rc;
+
+    *deleted = 0;
+    if (limit < 1 || limit > MR_STORE_RETENTION_BATCH_MAX)
+        return mr_err_set(err, MR_EINVAL, "store: retention batch must be 1 to %d messages",
+                          MR_STORE_RETENTION_BATCH_MAX);
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "retention delete", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->retention_delete(s, cutoff_ms, limit, deleted, err);
+}
+
 /* ---- the kv table (DTM topics: store_topics.c) ---- */
 
 void mr_store_kvs_free(struct mr_kv *v, size_t n)

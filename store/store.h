@@ -513,6 +513,41 @@ int mr_store_topic_unsubscribe(struct mr_store *s, const char *topic, const char
  */
 int mr_store_topic_delete(struct mr_store *s, const char *topic, struct mr_err *err);
 
+/* ---- retention: final messages leave after a while ---- */
+
+/* The most messages one mr_store_retention_delete() takes; more is MR_EINVAL. */
+#define MR_STORE_RETENTION_BATCH_MAX 10000
+
+/* The longest job name of mr_store_job_lease(); longer is MR_EINVAL. */
+#define MR_STORE_JOB_NAME_MAX 64
+
+/*
+ * mr_store_job_lease - take or renew, for @owner (a relay id), the lease of
+ * periodic job @name ("retention") that only one relay sharing the store may
+ * run at a time: written (lease_until = @until_ms) when nobody holds it, its
+ * lease lapsed (lease_until <= @now_ms) or @owner holds it already; *@held
+ * says whether @owner holds it now. Inside a transaction, whose work the
+ * lease then covers: SQLite holds the whole database from mr_store_begin(),
+ * MySQL locks the job's row until the commit, so a second relay waits for the
+ * commit and then finds the lease taken. MR_EINVAL for an empty owner or an
+ * empty or over-long name (nothing written).
+ */
+int mr_store_job_lease(struct mr_store *s, const char *name, const char *owner, int64_t now_ms,
+                       int64_t until_ms, bool *held, struct mr_err *err);
+
+/*
+ * mr_store_retention_delete - delete at most @limit (1 to
+ * MR_STORE_RETENTION_BATCH_MAX) final messages that became final before
+ * @cutoff_ms (succeed: finish_time < @cutoff_ms; failed: rollback_time <
+ * @cutoff_ms), oldest first (per state on SQLite), with their steps; *@deleted says how many
+ * messages went. Only the states succeed and failed are ever deleted:
+ * unfinished ones, and any state added later (parked), stay whatever their
+ * times. Both engines find them through an index on the finish time, so a
+ * call reads about what it deletes. Inside a transaction.
+ */
+int mr_store_retention_delete(struct mr_store *s, int64_t cutoff_ms, size_t limit,
+                              size_t *deleted, struct mr_err *err);
+
 /* ---- one transaction, tried again when the store lost it ---- */
 
 /*

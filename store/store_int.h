@@ -113,6 +113,11 @@ struct mr_store_engine {
                      int64_t now_ms, struct mr_err *err);
     /* kv_delete - delete (cat, k); MR_ENOENT when there is none. Inside. */
     int (*kv_delete)(struct mr_store *s, const char *cat, const char *k, struct mr_err *err);
+    /* retention (store.h): name and owner checked, limit within bounds. Inside. */
+    int (*job_lease)(struct mr_store *s, const char *name, const char *owner, int64_t now_ms,
+                     int64_t until_ms, bool *held, struct mr_err *err);
+    int (*retention_delete)(struct mr_store *s, int64_t cutoff_ms, size_t limit, size_t *deleted,
+                            struct mr_err *err);
     /* the relay registry: store.c builds mr_store_relay_register() on these */
     /* relay_get - the registration of @relay_id into *@out (owned strings), locked until the
        end of the transaction (MySQL: FOR UPDATE); MR_ENOENT when there is none. Inside one. */

@@ -15,6 +15,7 @@
  *   store_mysql_kv.c       the kv table (DTM topics)
  *   store_mysql_park.c     parked messages: redrive pages and batches, resetCronTime
  *   store_mysql_registry.c the relay registry
+ *   store_mysql_retention.c retention: the job lease, deleting old final messages
  *   store_mysql_schema.c   schema check and migrations
  *
  * Must not: be included outside these files. Threads and errors as in
@@ -175,6 +176,12 @@
     X(ST_KV_UPDATE, "UPDATE kv SET v = ?, version = version + 1, update_time = ? "                 \
                     "WHERE id = ? AND version = ?")                                                \
     X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ? AND k = ?")                                      \
+    X(ST_JOB_LEASE, "UPDATE job_lease SET owner = ?, lease_until = ? "                             \
+                    "WHERE name = ? AND (lease_until <= ? OR owner = ?)")                          \
+    X(ST_JOB_LEASE_NEW, "INSERT IGNORE INTO job_lease (name, owner, lease_until) VALUES (?, ?, ?)") \
+    /* msg_done walks final messages oldest first (NULL for the rest); steps go by cascade */     \
+    X(ST_RETAIN, "DELETE FROM msg WHERE done_time < ? AND state IN ('succeed', 'failed') "         \
+                 "ORDER BY done_time, id LIMIT ?")                                                 \
     X(ST_RELAY_GET, "SELECT " RELAY_COLS " FROM relay_registry WHERE relay_id = ? FOR UPDATE")     \
     X(ST_RELAY_INSERT, "INSERT INTO relay_registry (" RELAY_COLS ") "                              \
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")                                          \
@@ -421,6 +428,12 @@ int my_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err);
 int my_kv_update(struct mr_store *s, int64_t id, int64_t version, const char *v, int64_t now_ms,
                  struct mr_err *err);
 int my_kv_delete(struct mr_store *s, const char *cat, const char *k, struct mr_err *err);
+
+/* store_mysql_retention.c */
+int my_job_lease(struct mr_store *s, const char *name, const char *owner, int64_t now_ms,
+                 int64_t until_ms, bool *held, struct mr_err *err);
+int my_retention_delete(struct mr_store *s, int64_t cutoff_ms, size_t limit, size_t *deleted,
+                        struct mr_err *err);
 
 /* store_mysql_registry.c */
 int my_relay_get(struct mr_store *s, const char *relay_id, struct mr_store_relay *out,

@@ -13,6 +13,7 @@
  *   store_sqlite_kv.c       the kv table (DTM topics)
  *   store_sqlite_park.c     parked messages: redrive pages and batches, resetCronTime
  *   store_sqlite_registry.c the relay registry
+ *   store_sqlite_retention.c retention: the job lease, deleting old final messages
  *   store_sqlite_schema.c   migrations at open
  *
  * Must not: be included outside these files. Threads and errors as in
@@ -211,6 +212,17 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_KV_UPDATE, "UPDATE kv SET v = ?3, version = version + 1, update_time = ?4 "               \
                     "WHERE id = ?1 AND version = ?2")                                              \
     X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ?1 AND k = ?2")                                    \
+    X(ST_JOB_LEASE, "UPDATE job_lease SET owner = ?2, lease_until = ?4 "                          \
+                    "WHERE name = ?1 AND (lease_until <= ?3 OR owner = ?2)")                       \
+    X(ST_JOB_LEASE_NEW, "INSERT OR IGNORE INTO job_lease (name, owner, lease_until) "              \
+                        "VALUES (?1, ?2, ?4)")                                                     \
+    /* pinned to the partial indexes of 004_retention.sql: their WHERE word for word */            \
+    X(ST_RETAIN_SUCCEED, "DELETE FROM msg WHERE id IN (SELECT id FROM msg "                        \
+                         "INDEXED BY msg_succeed_done WHERE state = 'succeed' "                    \
+                         "AND finish_time < ?1 ORDER BY finish_time LIMIT ?2)")                    \
+    X(ST_RETAIN_FAILED, "DELETE FROM msg WHERE id IN (SELECT id FROM msg "                         \
+                        "INDEXED BY msg_failed_done WHERE state = 'failed' "                       \
+                        "AND rollback_time < ?1 ORDER BY rollback_time LIMIT ?2)")                 \
     X(ST_RELAY_GET, "SELECT " RELAY_COLS " FROM relay_registry WHERE relay_id = ?1")               \
     X(ST_RELAY_INSERT, "INSERT INTO relay_registry (" RELAY_COLS ") "                              \
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                  \
@@ -328,6 +340,12 @@ int sq_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err);
 int sq_kv_update(struct mr_store *s, int64_t id, int64_t version, const char *v, int64_t now_ms,
                  struct mr_err *err);
 int sq_kv_delete(struct mr_store *s, const char *cat, const char *k, struct mr_err *err);
+
+/* store_sqlite_retention.c */
+int sq_job_lease(struct mr_store *s, const char *name, const char *owner, int64_t now_ms,
+                 int64_t until_ms, bool *held, struct mr_err *err);
+int sq_retention_delete(struct mr_store *s, int64_t cutoff_ms, size_t limit, size_t *deleted,
+                        struct mr_err *err);
 
 /* store_sqlite_registry.c */
 int sq_relay_get(struct mr_store *s, const char *relay_id, struct mr_store_relay *out,

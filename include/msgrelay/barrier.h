@@ -185,6 +185,54 @@ int mr_barrier_http_answer(int result, const char **body);
 int mr_barrier_http_step(MYSQL *db, const char *table, const char *query, mr_barrier_fn fn,
                          void *arg, const char **body, int *result, char *errbuf, size_t errlen);
 
+/* ---- pruning: old barrier rows leave the table ---- */
+
+/* The shortest mr_barrier_prune() cutoff accepted without MR_BARRIER_PRUNE_FORCE: 1 hour. */
+#define MR_BARRIER_PRUNE_MIN_S 3600
+
+/* The most rows one pruning statement deletes. */
+#define MR_BARRIER_PRUNE_BATCH_MAX 10000
+
+/* mr_barrier_prune() flags. */
+#define MR_BARRIER_PRUNE_FORCE 1 /* accept a cutoff below MR_BARRIER_PRUNE_MIN_S */
+
+/*
+ * mr_barrier_prune - delete the message barrier rows (trans_type 'msg') of
+ * @table (NULL: the default) whose create_time is more than @older_than_s
+ * seconds before the server's NOW(), oldest first, in batches of @batch
+ * rows (1 to MR_BARRIER_PRUNE_BATCH_MAX), each batch one DELETE in its own
+ * transaction, with @pause_ms between batches, until a batch comes back
+ * short. Rows of other transaction types sharing the table are left alone.
+ * *@deleted (may be NULL) counts the rows deleted, also when a later batch
+ * fails.
+ *
+ * Safety: a message's row ('00', 'msg') is what the relay's back-check reads
+ * while the message is prepared, and a delivered step's row is what refuses
+ * a repeated delivery; pruning either while its message can still be
+ * back-checked or delivered again breaks exactly-once. Choose a cutoff well
+ * beyond any message's life (the relay's retention of finished messages is
+ * a good one: 7 days by default). A cutoff under MR_BARRIER_PRUNE_MIN_S is
+ * refused (MR_BARRIER_EINVAL) unless @flags has MR_BARRIER_PRUNE_FORCE.
+ * create_time is compared in the connection's time zone, as DTM's schema
+ * fills it (DEFAULT now()).
+ *
+ * Returns MR_BARRIER_SUCCESS, MR_BARRIER_EINVAL (nothing done: bad table,
+ * cutoff or batch) or MR_BARRIER_ERROR. @db must not be inside a
+ * transaction. Uses the index on create_time of sql/barrier/mysql.sql.
+ */
+int mr_barrier_prune(MYSQL *db, const char *table, long long older_than_s, unsigned batch,
+                     unsigned pause_ms, int flags, unsigned long long *deleted, char *errbuf,
+                     size_t errlen);
+
+/*
+ * mr_barrier_connect - a new connection to @uri,
+ * mysql://USER[:PASS]@HOST[:PORT]/DB (as the consumer's mysql_uri), with 10 s
+ * connect, read and write timeouts. Owned result *@out: mysql_close().
+ * MR_BARRIER_EINVAL for a bad URI, MR_BARRIER_ERROR when the connection fails
+ * (the message names host and port, never the password).
+ */
+int mr_barrier_connect(MYSQL **out, const char *uri, char *errbuf, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1738,9 +1738,9 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
 
     /* one row per schema file, applied once (MySQL has one more); a SQLite file is in WAL mode */
     assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 4 : 5);
+                     fx->eng->kind == ENG_SQLITE ? 5 : 6);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 4 : 5);
+                     fx->eng->kind == ENG_SQLITE ? 5 : 6);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1755,8 +1755,8 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
     assert_string_equal(err.msg, fx->eng->kind == ENG_SQLITE
-                                     ? "store: schema version 999 is newer than this msgrelay (4)"
-                                     : "store: schema version 999 is newer than this msgrelay (5)");
+                                     ? "store: schema version 999 is newer than this msgrelay (5)"
+                                     : "store: schema version 999 is newer than this msgrelay (6)");
 }
 
 /*
@@ -1805,7 +1805,7 @@ static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **st
     sqlite3_close(db);
 
     assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
-    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 4);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 5);
     g = get(fx->s, "old1");
     assert_int_equal(g->id, 1);
     assert_int_equal(g->state, MR_MSG_SUBMITTED);
@@ -3086,7 +3086,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (5)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (6)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -3145,6 +3145,179 @@ static void test_mysql_uri_forms(void **state)
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     mr_msg_free(get(s, "tcp"));
     mr_store_close(s);
+}
+
+/* ---- retention ---- */
+
+/* add_final - insert a final message @gid (succeed or failed) that became final at @done_ms. */
+static void add_final(struct mr_store *s, const char *gid, int state, int64_t done_ms,
+                      size_t nsteps)
+{
+    struct mr_msg *m = new_msg(gid, state, 0, nsteps);
+    size_t i;
+
+    if (state == MR_MSG_SUCCEED) {
+        m->finish_ms = done_ms;
+        for (i = 0; i < nsteps; i++) {
+            m->steps[i].state = MR_STEP_SUCCEED;
+            m->steps[i].finish_ms = done_ms;
+        }
+    } else {
+        m->rollback_ms = done_ms;
+    }
+    insert(s, m);
+}
+
+/* retain - mr_store_retention_delete in its own transaction; the number deleted. */
+static size_t retain(struct mr_store *s, int64_t cutoff, size_t limit)
+{
+    struct mr_err err = MR_ERR_INIT;
+    size_t n = 99;
+
+    assert_int_equal(mr_store_begin(s, &err), 0);
+    if (mr_store_retention_delete(s, cutoff, limit, &n, &err) != 0)
+        fail_msg("retention delete: %s", err.msg);
+    assert_int_equal(mr_store_commit(s, &err), 0);
+    return n;
+}
+
+/* exists - whether @gid is stored. */
+static bool exists(struct mr_store *s, const char *gid)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+    bool yes;
+
+    assert_int_equal(mr_store_msg_get(s, gid, false, &m, &err), 0);
+    yes = m != NULL;
+    mr_msg_free(m);
+    return yes;
+}
+
+static void test_retention_deletes_old_final_messages_with_their_steps_only(void **state)
+{
+    struct fx *fx = *state;
+
+    add_final(fx->s, "old-ok", MR_MSG_SUCCEED, 1000, 2);
+    add_final(fx->s, "old-bad", MR_MSG_FAILED, 1000, 3);
+    add_final(fx->s, "young-ok", MR_MSG_SUCCEED, 5000, 1);
+    add_final(fx->s, "young-bad", MR_MSG_FAILED, 5000, 1);
+    /* unfinished messages with old times of every kind stay, whatever their age */
+    add(fx->s, "old-prepared", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "old-submitted", MR_MSG_SUBMITTED, 100, 2);
+    raw_exec(fx, "UPDATE msg SET finish_time = 10, rollback_time = 10, update_time = 10 "
+                 "WHERE gid IN ('old-prepared', 'old-submitted')");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 10);
+
+    assert_int_equal(retain(fx->s, 2000, 100), 2);
+    assert_false(exists(fx->s, "old-ok"));
+    assert_false(exists(fx->s, "old-bad"));
+    assert_true(exists(fx->s, "young-ok"));
+    assert_true(exists(fx->s, "young-bad"));
+    assert_true(exists(fx->s, "old-prepared"));
+    assert_true(exists(fx->s, "old-submitted"));
+    /* their steps went with them, nobody else's */
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 5);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step WHERE msg_id NOT IN "
+                                 "(SELECT id FROM msg)"), 0);
+
+    /* nothing left before the cutoff: a no-op; the cutoff is strict */
+    assert_int_equal(retain(fx->s, 2000, 100), 0);
+    assert_int_equal(retain(fx->s, 5000, 100), 0);
+    assert_int_equal(retain(fx->s, 5001, 100), 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 2);
+}
+
+static void test_retention_respects_the_batch_bound_oldest_first(void **state)
+{
+    struct fx *fx = *state;
+    char gid[32];
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        snprintf(gid, sizeof(gid), "ok-%d", i);
+        add_final(fx->s, gid, MR_MSG_SUCCEED, 1000 + i, 1);
+    }
+    for (i = 0; i < 2; i++) {
+        snprintf(gid, sizeof(gid), "bad-%d", i);
+        add_final(fx->s, gid, MR_MSG_FAILED, 1000 + i, 1);
+    }
+    assert_int_equal(retain(fx->s, 9000, 2), 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 5);
+    /* the oldest went first */
+    assert_false(exists(fx->s, "ok-0") && exists(fx->s, "bad-0"));
+    assert_true(exists(fx->s, "ok-4"));
+    assert_int_equal(retain(fx->s, 9000, 3), 3);
+    assert_int_equal(retain(fx->s, 9000, 3), 2);
+    assert_int_equal(retain(fx->s, 9000, 3), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 0);
+}
+
+static void test_retention_refuses_bad_batches_and_needs_a_transaction(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    size_t n = 7;
+
+    add_final(fx->s, "old", MR_MSG_SUCCEED, 1000, 1);
+    assert_int_equal(mr_store_retention_delete(fx->s, 2000, 10, &n, &err), MR_EINVAL);
+    assert_int_equal(n, 0);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_retention_delete(fx->s, 2000, 0, &n, &err), MR_EINVAL);
+    assert_int_equal(mr_store_retention_delete(fx->s, 2000, MR_STORE_RETENTION_BATCH_MAX + 1, &n,
+                                               &err),
+                     MR_EINVAL);
+    assert_non_null(strstr(err.msg, "retention batch"));
+    mr_store_rollback(fx->s);
+    assert_true(exists(fx->s, "old"));
+}
+
+/* lease - mr_store_job_lease in its own transaction; whether @owner holds @name. */
+static bool lease(struct mr_store *s, const char *name, const char *owner, int64_t now,
+                  int64_t until)
+{
+    struct mr_err err = MR_ERR_INIT;
+    bool held = false;
+
+    assert_int_equal(mr_store_begin(s, &err), 0);
+    if (mr_store_job_lease(s, name, owner, now, until, &held, &err) != 0)
+        fail_msg("job lease: %s", err.msg);
+    assert_int_equal(mr_store_commit(s, &err), 0);
+    return held;
+}
+
+static void test_job_lease_has_one_holder_until_it_lapses(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *b = NULL;
+    bool held = true;
+
+    assert_int_equal(mr_store_open(fx->uri, &b, &err), 0);
+    assert_true(lease(fx->s, "retention", "relay-a", 1000, 2000));
+    assert_false(lease(b, "retention", "relay-b", 1500, 2500));
+    assert_true(lease(fx->s, "retention", "relay-a", 1500, 2500)); /* renewed */
+    assert_false(lease(b, "retention", "relay-b", 2499, 3499));
+    assert_true(lease(b, "retention", "relay-b", 2500, 3500)); /* lapsed: taken over */
+    assert_false(lease(fx->s, "retention", "relay-a", 2600, 3600));
+    /* another job is independent, created on first use */
+    assert_true(lease(fx->s, "other-job", "relay-a", 2600, 3600));
+    assert_false(lease(b, "other-job", "relay-b", 2600, 3600));
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM job_lease"), 2);
+
+    /* refusals write nothing */
+    assert_int_equal(mr_store_job_lease(fx->s, "retention", "relay-a", 1, 2, &held, &err),
+                     MR_EINVAL); /* outside a transaction */
+    assert_false(held);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_job_lease(fx->s, "retention", "", 9000, 9999, &held, &err),
+                     MR_EINVAL);
+    assert_int_equal(mr_store_job_lease(fx->s, "", "relay-a", 9000, 9999, &held, &err),
+                     MR_EINVAL);
+    mr_store_rollback(fx->s);
+    assert_false(lease(fx->s, "retention", "relay-a", 3000, 4000));
+    mr_store_close(b);
 }
 
 /* The contract: every engine passes these. */
@@ -3218,7 +3391,11 @@ static void test_mysql_uri_forms(void **state)
     T(test_relay_register_takes_over_a_lapsed_or_named_holder)                                     \
     T(test_relay_heartbeat_renews_only_the_holder_even_after_it_lapsed)                            \
     T(test_relay_unregister_frees_the_id_only_for_its_holder)                                      \
-    T(test_relay_register_refuses_empty_or_over_long_texts_and_writes_nothing)
+    T(test_relay_register_refuses_empty_or_over_long_texts_and_writes_nothing)                     \
+    T(test_retention_deletes_old_final_messages_with_their_steps_only)                             \
+    T(test_retention_respects_the_batch_bound_oldest_first)                                        \
+    T(test_retention_refuses_bad_batches_and_needs_a_transaction)                                  \
+    T(test_job_lease_has_one_holder_until_it_lapses)
 
 /* parse_server - MSGRELAY_TEST_MYSQL (mysql://USER:PASS@HOST:PORT/DB) into @srv. */
 static int parse_server(const char *uri, struct server *srv)
