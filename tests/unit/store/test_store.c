@@ -3078,7 +3078,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 5);
+    assert_int_equal(raw_int(fx, sql), 6);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
