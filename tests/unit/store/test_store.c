@@ -3205,9 +3205,13 @@ static void test_retention_deletes_old_final_messages_with_their_steps_only(void
     /* unfinished messages with old times of every kind stay, whatever their age */
     add(fx->s, "old-prepared", MR_MSG_PREPARED, 100, 1);
     add(fx->s, "old-submitted", MR_MSG_SUBMITTED, 100, 2);
+    /* a parked message is kept until an operator acts on it, however old */
+    add(fx->s, "old-parked", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(transition(fx->s, "old-parked", MR_MSG_SUBMITTED, MR_MSG_PARKED, 200, -1, 0),
+                     0);
     raw_exec(fx, "UPDATE msg SET finish_time = 10, rollback_time = 10, update_time = 10 "
-                 "WHERE gid IN ('old-prepared', 'old-submitted')");
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 10);
+                 "WHERE gid IN ('old-prepared', 'old-submitted', 'old-parked')");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 11);
 
     assert_int_equal(retain(fx->s, 2000, 100), 2);
     assert_false(exists(fx->s, "old-ok"));
@@ -3216,8 +3220,9 @@ static void test_retention_deletes_old_final_messages_with_their_steps_only(void
     assert_true(exists(fx->s, "young-bad"));
     assert_true(exists(fx->s, "old-prepared"));
     assert_true(exists(fx->s, "old-submitted"));
+    assert_true(exists(fx->s, "old-parked"));
     /* their steps went with them, nobody else's */
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 5);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM step"), 6);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM step WHERE msg_id NOT IN "
                                  "(SELECT id FROM msg)"), 0);
 
@@ -3225,7 +3230,7 @@ static void test_retention_deletes_old_final_messages_with_their_steps_only(void
     assert_int_equal(retain(fx->s, 2000, 100), 0);
     assert_int_equal(retain(fx->s, 5000, 100), 0);
     assert_int_equal(retain(fx->s, 5001, 100), 2);
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg"), 3);
 }
 
 static void test_retention_respects_the_batch_bound_oldest_first(void **state)
