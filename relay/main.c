@@ -639,19 +639,21 @@ static int serve(int argc, char **argv)
     memset(&w, 0, sizeof(w));
     pthread_mutex_init(&w.mu, NULL);
 
+    /* the HTTP intake comes up last: once /api/ready answers, start-up is over */
     rc = mr_alert_start(&err);
     if (rc == 0)
         rc = mr_relay_start(wire_pass, &w, &w.relay, &err);
     if (rc == 0)
-        rc = mr_prepare_start(&hooks, &w.prepare, &err);
-    if (rc == 0)
         rc = mr_retention_start(&retention, &err);
+    if (rc == 0)
+        rc = mr_prepare_start(&hooks, &w.prepare, &err);
     if (rc != 0) {
         mr_log(MR_LOG_ERROR, "cannot start", "error", err.msg, NULL);
         if (w.prepare != NULL) {
             mr_prepare_quiesce(w.prepare);
             mr_prepare_stop(w.prepare);
         }
+        mr_retention_stop(retention);
         mr_relay_stop(w.relay);
         mr_alert_stop();
         curl_global_cleanup();
