@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "common/url.h"
+
 void mr_sdk_errbuf(char *errbuf, size_t errlen, const char *msg)
 {
     size_t n;
@@ -59,17 +61,6 @@ int mr_sdk_check_table(const char *table, struct mr_err *err)
     return 0;
 }
 
-/* hexval - the value of hex digit @c, or -1. */
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* decode - append the percent-decoded bytes of @s (@n bytes) to @out. */
 static int decode(const char *s, size_t n, struct mr_buf *out)
@@ -86,8 +77,8 @@ static int decode(const char *s, size_t n, struct mr_buf *out)
 
             if (i + 2 >= n)
                 return MR_EINVAL; /* "%" or "%4" at the end */
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = mr_url_hexval((unsigned char)s[i + 1]);
+            lo = mr_url_hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return MR_EINVAL;
             if (hi == 0 && lo == 0)

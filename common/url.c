@@ -145,3 +145,14 @@ bool mr_url_has_userinfo(const char *text)
     }
     return false;
 }
+
+int mr_url_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -46,4 +46,7 @@ char *mr_url_masked(const char *text);
 /* mr_url_has_userinfo - whether mr_url_mask() would change @text. */
 bool mr_url_has_userinfo(const char *text);
 
+/* mr_url_hexval - the value of the hex digit @c (either case), or -1. */
+int mr_url_hexval(int c);
+
 #endif

@@ -88,6 +88,13 @@ int mr_parse_msg(const char *body, size_t len, bool steps_optional, struct mr_ms
  */
 int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *err);
 
+/*
+ * mr_parse_opt_bool - the optional boolean @key of the JSON object @root into
+ * *@out (false when absent or null); MR_EINVAL "<key>: must be true or false"
+ * for anything else.
+ */
+int mr_parse_opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err);
+
 /* mr_check_gid - validate a gid: non-empty, not too long, allowed characters. */
 int mr_check_gid(const char *gid, struct mr_err *err);
 

@@ -154,8 +154,7 @@ static int opt_retry_limit(json_t *root, int *out, struct mr_err *err)
     return 0;
 }
 
-/* opt_bool - optional boolean @key, false when absent. */
-static int opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err)
+int mr_parse_opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err)
 {
     json_t *v = json_object_get(root, key);
 
@@ -481,9 +480,9 @@ static int parse_fields(json_t *root, struct mr_msg *m, bool steps_optional, str
     if (rc == 0)
         rc = parse_custom(m, err);
     if (rc == 0)
-        rc = opt_bool(root, "wait_result", &m->wait_result, err);
+        rc = mr_parse_opt_bool(root, "wait_result", &m->wait_result, err);
     if (rc == 0)
-        rc = opt_bool(root, "concurrent", &m->concurrent, err);
+        rc = mr_parse_opt_bool(root, "concurrent", &m->concurrent, err);
     if (rc == 0)
         rc = opt_seconds(root, "timeout_to_fail", &m->timeout_to_fail, err);
     if (rc == 0)

@@ -79,20 +79,6 @@ static int opt_time(json_t *root, const char *key, int64_t *out, struct mr_err *
     return 0;
 }
 
-/* opt_flag - optional boolean @key (false when absent). */
-static int opt_flag(json_t *root, const char *key, bool *out, struct mr_err *err)
-{
-    json_t *v = json_object_get(root, key);
-
-    *out = false;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return mr_err_set(err, MR_EINVAL, "%s: must be true or false", key);
-    *out = json_is_true(v);
-    return 0;
-}
-
 int mr_parse_redrive(const char *body, size_t len, struct mr_req *r, struct mr_err *err)
 {
     json_error_t jerr;
@@ -127,9 +113,9 @@ int mr_parse_redrive(const char *body, size_t len, struct mr_req *r, struct mr_e
     if (rc == 0 && since != 0 && until != 0 && until < since)
         rc = mr_err_set(err, MR_EINVAL, "parked_until: before parked_since");
     if (rc == 0)
-        rc = opt_flag(root, "dry_run", &dry_run, err);
+        rc = mr_parse_opt_bool(root, "dry_run", &dry_run, err);
     if (rc == 0)
-        rc = opt_flag(root, "all", &all, err);
+        rc = mr_parse_opt_bool(root, "all", &all, err);
     if (rc == 0 && !all && gid == NULL && gid_prefix == NULL && url_prefix == NULL &&
         error == NULL && since == 0 && until == 0)
         rc = mr_err_set(err, MR_EINVAL,

@@ -14,22 +14,13 @@
 
 #include "common/buf.h"
 #include "common/mem.h"
+#include "common/url.h"
 
 /* URI option defaults, seconds */
 #define DEFAULT_CONNECT_TIMEOUT 3
 #define DEFAULT_RW_TIMEOUT      30
 #define DEFAULT_LOCK_WAIT       10
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* decode - a copy of the @n bytes at @p with %XX decoded; NULL on a bad escape or %00. */
 static char *decode(const char *p, size_t n)
@@ -43,12 +34,12 @@ static char *decode(const char *p, size_t n)
             out[o++] = p[i];
             continue;
         }
-        if (i + 2 >= n || hexval((unsigned char)p[i + 1]) < 0 ||
-            hexval((unsigned char)p[i + 2]) < 0 || (p[i + 1] == '0' && p[i + 2] == '0')) {
+        if (i + 2 >= n || mr_url_hexval((unsigned char)p[i + 1]) < 0 ||
+            mr_url_hexval((unsigned char)p[i + 2]) < 0 || (p[i + 1] == '0' && p[i + 2] == '0')) {
             free(out);
             return NULL;
         }
-        out[o++] = (char)(hexval((unsigned char)p[i + 1]) * 16 + hexval((unsigned char)p[i + 2]));
+        out[o++] = (char)(mr_url_hexval((unsigned char)p[i + 1]) * 16 + mr_url_hexval((unsigned char)p[i + 2]));
         i += 2;
     }
     out[o] = '\0';
