@@ -31,12 +31,14 @@ def test_returning_destination_delivers_waiting_messages_within_seconds(app, rel
     for g in gids:
         assert r.post("submit", msg_body(g, [app.url("/svc/back")], retry_interval=70))[0] == 200
     wait_for(lambda: up(r, app) == 0, 15, lambda: "the destination down: %r" % up(r, app))
+    t_down = time.monotonic()
     failed_before = app.count("/svc/back")
     # while it is down it is probed, one message made due each --probe-interval
     wait_for(lambda: app.count("/svc/back") > failed_before, 10, "a probe call")
 
     app.set_default("/svc/back", 200, SUCCESS_BODY)
     t0 = time.monotonic()
+    probe_window = int(t0 - t_down) + 1  # seconds the destination was down, probed once each
 
     def all_done():
         return all(r.state(g) == "succeed" for g in gids)
@@ -52,8 +54,12 @@ def test_returning_destination_delivers_waiting_messages_within_seconds(app, rel
     s = parse(r.metrics())
     assert up(r, app) == 1
     calls = app.calls("/svc/back")
-    # after the fall most messages were not called at all: no attempt, no failure
-    assert len([c for c in calls if c.status == 500]) < 50
+    # each message was called at most once before the fall (their first attempts may all be in
+    # flight together on a slow machine), and after it only the probes failed: one a second
+    failed = [c for c in calls if c.status == 500]
+    assert failed_before <= 50, failed_before
+    probes = failed[failed_before:]
+    assert len(probes) <= probe_window + 2, (len(probes), probe_window)
     assert total(s, "msgrelay_destination_failures_total",
                  destination=dest_label(app)) == len([c for c in calls if c.status == 500])
     assert total(s, "msgrelay_destination_latency_seconds_count",
