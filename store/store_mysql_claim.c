@@ -132,20 +132,15 @@ int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
+    long long v = 0;
     int code;
 
     my_p_reset(ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms);
-    code = my_open_rows(ms, st, "i", err);
-    if (code != 0)
-        return code;
-    code = my_next_row(ms, st, err);
-    if (code > 0) {
-        *n = (long)ms->row.v[0];
-        code = 0;
-    }
-    my_close_rows(ms, st);
+    code = my_read_int(ms, st, &v, err);
+    if (code == 0)
+        *n = (long)v;
     return code;
 }
 
@@ -176,19 +171,14 @@ int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_COUNT_STATE];
+    long long v = 0;
     int code;
 
     my_p_reset(ms);
     my_p_text(ms, mr_msg_state_name(state));
-    code = my_open_rows(ms, st, "i", err);
-    if (code != 0)
-        return code;
-    code = my_next_row(ms, st, err);
-    if (code > 0) {
-        *n = (long)ms->row.v[0];
-        code = 0;
-    }
-    my_close_rows(ms, st);
+    code = my_read_int(ms, st, &v, err);
+    if (code == 0)
+        *n = (long)v;
     return code;
 }
 

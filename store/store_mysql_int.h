@@ -358,6 +358,9 @@ void my_row_clear(struct row *r);
 int my_open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, struct mr_err *err);
 int my_next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err);
 void my_close_rows(struct my_store *ms, MYSQL_STMT *st);
+/* my_read_int - run @st with the bound parameters; *@v = its first row's one integer
+   column, left as it is when there is no row. */
+int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err);
 char *my_take(struct my_store *ms, unsigned int i);
 char *my_take_str(struct my_store *ms, unsigned int i);
 int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,

@@ -111,6 +111,7 @@ int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_CRON_LEFT];
+    long long left = 0;
     int code;
 
     my_p_reset(ms);
@@ -124,14 +125,8 @@ int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
     *count = (long)my_changed(ms, ST_RESET_CRON);
     my_p_reset(ms);
     my_p_int(ms, after_ms);
-    code = my_open_rows(ms, st, "i", err);
-    if (code != 0)
-        return code;
-    code = my_next_row(ms, st, err);
-    if (code > 0) {
-        *remaining = ms->row.v[0] != 0;
-        code = 0;
-    }
-    my_close_rows(ms, st);
+    code = my_read_int(ms, st, &left, err);
+    if (code == 0)
+        *remaining = left != 0;
     return code;
 }

@@ -223,6 +223,21 @@ void my_close_rows(struct my_store *ms, MYSQL_STMT *st)
     mysql_stmt_free_result(st);
 }
 
+int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err)
+{
+    int code = my_open_rows(ms, st, "i", err);
+
+    if (code != 0)
+        return code;
+    code = my_next_row(ms, st, err);
+    if (code > 0) {
+        *v = ms->row.v[0];
+        code = 0;
+    }
+    my_close_rows(ms, st);
+    return code;
+}
+
 /* my_take - string column @i of the current row (owned result; NULL for SQL NULL). */
 char *my_take(struct my_store *ms, unsigned int i)
 {

@@ -216,16 +216,13 @@ int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_COUNT_DUE);
-    int code = 0;
-    int rc;
+    int64_t v = 0;
+    int code;
 
     sq_bind_int(&b, 1, now_ms);
-    rc = sq_step(&b);
-    if (rc == SQLITE_ROW)
-        *n = (long)sqlite3_column_int64(b.st, 0);
-    else
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
+    code = sq_read_int(q, &b, &v, err);
+    if (code == 0)
+        *n = (long)v;
     return code;
 }
 
@@ -252,16 +249,13 @@ int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_COUNT_STATE);
-    int code = 0;
-    int rc;
+    int64_t v = 0;
+    int code;
 
     sq_bind_text(&b, 1, mr_msg_state_name(state));
-    rc = sq_step(&b);
-    if (rc == SQLITE_ROW)
-        *n = (long)sqlite3_column_int64(b.st, 0);
-    else
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
+    code = sq_read_int(q, &b, &v, err);
+    if (code == 0)
+        *n = (long)v;
     return code;
 }
 

@@ -75,8 +75,8 @@ int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_RESET_CRON);
+    int64_t left = 0;
     int code;
-    int rc;
 
     sq_bind_int(&b, 1, now_ms);
     sq_bind_int(&b, 2, after_ms);
@@ -87,11 +87,8 @@ int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
     *count = (long)sqlite3_changes(q->db);
     b = sq_binder(q, ST_CRON_LEFT);
     sq_bind_int(&b, 1, after_ms);
-    rc = sq_step(&b);
-    if (rc == SQLITE_ROW)
-        *remaining = sqlite3_column_int(b.st, 0) != 0;
-    else
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
+    code = sq_read_int(q, &b, &left, err);
+    if (code == 0)
+        *remaining = left != 0;
     return code;
 }

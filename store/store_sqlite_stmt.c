@@ -91,6 +91,19 @@ int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err)
     return code;
 }
 
+int sq_read_int(struct sq_store *q, struct binder *b, int64_t *v, struct mr_err *err)
+{
+    int code = 0;
+    int rc = sq_step(b);
+
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(b->st, 0);
+    else
+        code = sq_fail(q->db, rc, err);
+    sq_done(b->st);
+    return code;
+}
+
 /* sq_exec_stmt - run the parameterless statement @id (BEGIN, COMMIT, savepoints). */
 int sq_exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err)
 {
