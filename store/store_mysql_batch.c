@@ -290,26 +290,6 @@ static int id_by_gid_row(struct my_store *ms, void *ctx, struct mr_err *err)
     return 0;
 }
 
-/* msg_ids_read_back - each new message's id by its gid (when ids may have gaps). */
-static int msg_ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_t n,
-                             struct mr_err *err)
-{
-    struct read_back c;
-    size_t i;
-    size_t j;
-    int code = 0;
-
-    for (i = 0; code == 0 && i < n; i += c.k) {
-        c.v = v + i;
-        c.k = mr_store_chunk(n, i);
-        for (j = 0; j < c.k; j++)
-            c.gids[j] = c.v[j]->gid;
-        my_p_reset(ms);
-        code = in_each_row(ms, MT_IDS_BY_GID, c.gids, NULL, c.k, "is", id_by_gid_row, &c, err);
-    }
-    return code;
-}
-
 /* step_id_row - a (msg_id, id) row: the id of that message's next step (rows in id order). */
 static int step_id_row(struct my_store *ms, void *ctx, struct mr_err *err)
 {
@@ -324,9 +304,12 @@ static int step_id_row(struct my_store *ms, void *ctx, struct mr_err *err)
     return 0;
 }
 
-/* step_ids_read_back_many - each new step's id, by message, in id order (ids with gaps). */
-static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v, size_t n,
-                                   struct mr_err *err)
+/*
+ * ids_read_back - each new message's id by its gid (@steps false), or each new
+ * step's id, by message, in id order (@steps true), when ids may have gaps.
+ */
+static int ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_t n, bool steps,
+                         struct mr_err *err)
 {
     struct read_back c;
     size_t i;
@@ -337,10 +320,16 @@ static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v,
         c.v = v + i;
         c.k = mr_store_chunk(n, i);
         for (j = 0; j < c.k; j++) {
+            c.gids[j] = c.v[j]->gid;
             c.ids[j] = c.v[j]->id;
             c.got[j] = 0;
         }
         my_p_reset(ms);
+        if (!steps) {
+            code = in_each_row(ms, MT_IDS_BY_GID, c.gids, NULL, c.k, "is", id_by_gid_row, &c,
+                               err);
+            continue;
+        }
         /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
         code = in_each_row(ms, MT_STEP_IDS, NULL, c.ids, c.k, "ii", step_id_row, &c, err);
         for (j = 0; code == 0 && j < c.k; j++) {
@@ -383,7 +372,7 @@ static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t 
             v[i + j]->id = first + (int64_t)j * ms->id_step;
     }
     if (!ms->ids_consecutive)
-        return msg_ids_read_back(ms, v, n, err);
+        return ids_read_back(ms, v, n, false, err);
     return 0;
 }
 
@@ -428,7 +417,7 @@ static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t
             rows[i]->id = first + (int64_t)i * ms->id_step;
     }
     if (!ms->ids_consecutive && total > 0)
-        return step_ids_read_back_many(ms, v, n, err);
+        return ids_read_back(ms, v, n, true, err);
     return 0;
 }
 
