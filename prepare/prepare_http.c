@@ -172,16 +172,24 @@ static void resume_conn(void *conn)
     MHD_resume_connection(conn);
 }
 
-/* enqueue - suspend @conn and hand @r to the writer; its answer comes on resume. */
+/*
+ * enqueue - suspend @conn and hand @r to the writer (a redrive to its runner);
+ * its answer comes on resume.
+ */
 static enum MHD_Result enqueue(struct mr_prepare *p, struct MHD_Connection *conn,
                                struct conn_ctx *c, struct mr_req *r)
 {
+    bool redrive = r->op == MR_OP_REDRIVE;
+
     r->conn = conn;
     c->req = r;
     /* suspend first: the writer may resume before this handler returns */
     MHD_suspend_connection(conn);
-    if (mr_writer_submit(p->writer, r) != 0) {
-        mr_reply_envelope(&r->answer, 503, "intake queue is full or shutting down, retry later");
+    if (redrive ? mr_redrive_submit(p->redrive, r) != 0 : mr_writer_submit(p->writer, r) != 0) {
+        if (redrive)
+            mr_reply_envelope(&r->answer, 409, "redrive: another redrive is running, retry later");
+        else
+            mr_reply_envelope(&r->answer, 503, "intake queue is full or shutting down, retry later");
         MHD_resume_connection(conn);
     }
     return MHD_YES;
@@ -352,15 +360,7 @@ static enum MHD_Result route_redrive(struct mr_prepare *p, struct MHD_Connection
         mr_req_free(r);
         return send_envelope(conn, MR_ROUTE_REDRIVE, 400, err.msg);
     }
-    r->conn = conn;
-    c->req = r;
-    /* suspend first: the runner may resume before this handler returns */
-    MHD_suspend_connection(conn);
-    if (mr_redrive_submit(p->redrive, r) != 0) {
-        mr_reply_envelope(&r->answer, 409, "redrive: another redrive is running, retry later");
-        MHD_resume_connection(conn);
-    }
-    return MHD_YES;
+    return enqueue(p, conn, c, r);
 }
 
 /* Most bytes of a subscriber's remark. */

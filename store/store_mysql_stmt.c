@@ -274,13 +274,6 @@ char *my_take_str(struct my_store *ms, unsigned int i)
     return s != NULL ? s : mr_xstrdup("");
 }
 
-/*
- * my_load_rows - run the bound query @st (columns as @layout says) into a new
- * array of elements of @size, one per row, each read by @read. On an error
- * the slots read so far, the failed one included (zeroed before @read, which
- * leaves it freeable), are freed with @free_rows. Owned result: *out, *n
- * elements (NULL, 0 for none).
- */
 /* The array my_load_rows() fills, for load_row(). */
 struct load {
     size_t size;
@@ -302,6 +295,13 @@ static int load_row(struct my_store *ms, void *ctx, struct mr_err *err)
     return l->read(ms, l->v + (l->len - 1) * l->size, err);
 }
 
+/*
+ * my_load_rows - run the bound query @st (columns as @layout says) into a new
+ * array of elements of @size, one per row, each read by @read. On an error
+ * the slots read so far, the failed one included (zeroed before @read, which
+ * leaves it freeable), are freed with @free_rows. Owned result: *out, *n
+ * elements (NULL, 0 for none).
+ */
 int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,
                  read_row_fn read, free_rows_fn free_rows, void **out, size_t *n,
                  struct mr_err *err)
