@@ -274,13 +274,10 @@ char *my_take_str(struct my_store *ms, unsigned int i)
     return s != NULL ? s : mr_xstrdup("");
 }
 
-/* The array my_load_rows() fills, for load_row(). */
+/* The array my_load_rows() fills and its reader, for load_row(). */
 struct load {
-    size_t size;
+    struct mr_store_rows rows;
     read_row_fn read;
-    char *v;
-    size_t cap;
-    size_t len;
 };
 
 /* load_row - one more zeroed slot at the end of the array, read by the loader's reader. */
@@ -288,11 +285,7 @@ static int load_row(struct my_store *ms, void *ctx, struct mr_err *err)
 {
     struct load *l = ctx;
 
-    if (l->len + 1 > l->cap)
-        l->v = mr_xgrow(l->v, l->size, l->len + 1, &l->cap);
-    memset(l->v + l->len * l->size, 0, l->size);
-    l->len++;
-    return l->read(ms, l->v + (l->len - 1) * l->size, err);
+    return l->read(ms, mr_store_row_add(&l->rows), err);
 }
 
 /*
@@ -306,17 +299,17 @@ int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t
                  read_row_fn read, free_rows_fn free_rows, void **out, size_t *n,
                  struct mr_err *err)
 {
-    struct load l = {.size = size, .read = read};
+    struct load l = {.rows = {.size = size}, .read = read};
     int code;
 
     *out = NULL;
     *n = 0;
     code = my_each_row(ms, st, layout, load_row, &l, err);
     if (code != 0) {
-        free_rows(l.v, l.len);
+        free_rows(l.rows.v, l.rows.len);
         return code;
     }
-    *out = l.v;
-    *n = l.len;
+    *out = l.rows.v;
+    *n = l.rows.len;
     return 0;
 }

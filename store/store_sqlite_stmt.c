@@ -151,13 +151,10 @@ char *sq_col_str(sqlite3_stmt *st, int i)
     return mr_xstrndup(p != NULL ? (const char *)p : "", (size_t)sqlite3_column_bytes(st, i));
 }
 
-/* The array sq_load_rows() fills, for load_row(). */
+/* The array sq_load_rows() fills and its reader, for load_row(). */
 struct load {
-    size_t size;
+    struct mr_store_rows rows;
     read_row_fn read;
-    char *v;
-    size_t cap;
-    size_t len;
 };
 
 /* load_row - one more zeroed slot at the end of the array, read by the loader's reader. */
@@ -165,11 +162,7 @@ static int load_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
 {
     struct load *l = ctx;
 
-    if (l->len + 1 > l->cap)
-        l->v = mr_xgrow(l->v, l->size, l->len + 1, &l->cap);
-    memset(l->v + l->len * l->size, 0, l->size);
-    l->len++;
-    return l->read(st, l->v + (l->len - 1) * l->size, err);
+    return l->read(st, mr_store_row_add(&l->rows), err);
 }
 
 /*
@@ -181,17 +174,17 @@ static int load_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
 int sq_load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn read,
                  free_rows_fn free_rows, void **out, size_t *n, struct mr_err *err)
 {
-    struct load l = {.size = size, .read = read};
+    struct load l = {.rows = {.size = size}, .read = read};
     int code;
 
     *out = NULL;
     *n = 0;
     code = sq_each_row(q, b, load_row, &l, err);
     if (code != 0) {
-        free_rows(l.v, l.len);
+        free_rows(l.rows.v, l.rows.len);
         return code;
     }
-    *out = l.v;
-    *n = l.len;
+    *out = l.rows.v;
+    *n = l.rows.len;
     return 0;
 }
