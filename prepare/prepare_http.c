@@ -172,19 +172,46 @@ static void resume_conn(void *conn)
     MHD_resume_connection(conn);
 }
 
-/* enqueue - suspend @conn and hand @r to the writer; its answer comes on resume. */
+/*
+ * enqueue - suspend @conn and hand @r to the writer (a redrive to its runner);
+ * its answer comes on resume.
+ */
 static enum MHD_Result enqueue(struct mr_prepare *p, struct MHD_Connection *conn,
                                struct conn_ctx *c, struct mr_req *r)
 {
+    bool redrive = r->op == MR_OP_REDRIVE;
+
     r->conn = conn;
     c->req = r;
     /* suspend first: the writer may resume before this handler returns */
     MHD_suspend_connection(conn);
-    if (mr_writer_submit(p->writer, r) != 0) {
-        mr_reply_envelope(&r->answer, 503, "intake queue is full or shutting down, retry later");
+    if (redrive ? mr_redrive_submit(p->redrive, r) != 0 : mr_writer_submit(p->writer, r) != 0) {
+        if (redrive)
+            mr_reply_envelope(&r->answer, 409, "redrive: another redrive is running, retry later");
+        else
+            mr_reply_envelope(&r->answer, 503, "intake queue is full or shutting down, retry later");
         MHD_resume_connection(conn);
     }
     return MHD_YES;
+}
+
+/* send_too_big - the answer to a body over --max-body. */
+static enum MHD_Result send_too_big(struct MHD_Connection *conn, int route)
+{
+    char msg[80];
+
+    snprintf(msg, sizeof(msg), "body: larger than %zu bytes", mr_config.max_body);
+    return send_envelope(conn, route, 400, msg);
+}
+
+/* req_new - a new request of @op for @route. */
+static struct mr_req *req_new(enum mr_req_op op, int route)
+{
+    struct mr_req *r = mr_xcalloc(1, sizeof(*r));
+
+    r->op = op;
+    r->route = route;
+    return r;
 }
 
 static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *conn,
@@ -194,15 +221,9 @@ static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *
     struct mr_req *r;
     int rc;
 
-    if (c->too_big) {
-        char msg[80];
-
-        snprintf(msg, sizeof(msg), "body: larger than %zu bytes", mr_config.max_body);
-        return send_envelope(conn, route, 400, msg);
-    }
-    r = mr_xcalloc(1, sizeof(*r));
-    r->op = op;
-    r->route = route;
+    if (c->too_big)
+        return send_too_big(conn, route);
+    r = req_new(op, route);
     if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT) {
         rc = mr_parse_msg(c->body.p, c->body.len, op == MR_OP_SUBMIT, &r->msg, &err);
         if (rc == 0)
@@ -250,9 +271,7 @@ static enum MHD_Result route_query(struct mr_prepare *p, struct MHD_Connection *
         return send_envelope(conn, MR_ROUTE_QUERY, 500, "no gid specified");
     if (mr_check_gid(gid, &err) != 0) /* such a gid cannot be stored */
         return send_json(conn, MR_ROUTE_QUERY, mr_render_query(NULL));
-    r = mr_xcalloc(1, sizeof(*r));
-    r->op = MR_OP_QUERY;
-    r->route = MR_ROUTE_QUERY;
+    r = req_new(MR_OP_QUERY, MR_ROUTE_QUERY);
     r->gid = mr_xstrdup(gid);
     return enqueue(p, conn, c, r);
 }
@@ -288,9 +307,7 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     if ((tt != NULL && tt[0] != '\0' && strcmp(tt, "msg") != 0) ||
         (gid != NULL && gid[0] != '\0' && mr_check_gid(gid, &err) != 0))
         return send_json(conn, MR_ROUTE_ALL, mr_render_all(NULL, 0, (size_t)limit));
-    r = mr_xcalloc(1, sizeof(*r));
-    r->op = MR_OP_ALL;
-    r->route = MR_ROUTE_ALL;
+    r = req_new(MR_OP_ALL, MR_ROUTE_ALL);
     if (gid != NULL && gid[0] != '\0')
         r->gid = mr_xstrdup(gid);
     f.gid = r->gid;
@@ -324,9 +341,7 @@ static enum MHD_Result route_reset_cron(struct mr_prepare *p, struct MHD_Connect
     if (limit < 1 || limit > CRON_LIMIT_MAX)
         return send_envelope(conn, MR_ROUTE_RESETCRONTIME, 400,
                              "limit: must be between 1 and 1000");
-    r = mr_xcalloc(1, sizeof(*r));
-    r->op = MR_OP_RESETCRON;
-    r->route = MR_ROUTE_RESETCRONTIME;
+    r = req_new(MR_OP_RESETCRON, MR_ROUTE_RESETCRONTIME);
     r->cron_after_s = timeout;
     r->cron_limit = (size_t)limit;
     return enqueue(p, conn, c, r);
@@ -339,28 +354,14 @@ static enum MHD_Result route_redrive(struct mr_prepare *p, struct MHD_Connection
     struct mr_err err = MR_ERR_INIT;
     struct mr_req *r;
 
-    if (c->too_big) {
-        char msg[80];
-
-        snprintf(msg, sizeof(msg), "body: larger than %zu bytes", mr_config.max_body);
-        return send_envelope(conn, MR_ROUTE_REDRIVE, 400, msg);
-    }
-    r = mr_xcalloc(1, sizeof(*r));
-    r->op = MR_OP_REDRIVE;
-    r->route = MR_ROUTE_REDRIVE;
+    if (c->too_big)
+        return send_too_big(conn, MR_ROUTE_REDRIVE);
+    r = req_new(MR_OP_REDRIVE, MR_ROUTE_REDRIVE);
     if (mr_parse_redrive(c->body.p, c->body.len, r, &err) != 0) {
         mr_req_free(r);
         return send_envelope(conn, MR_ROUTE_REDRIVE, 400, err.msg);
     }
-    r->conn = conn;
-    c->req = r;
-    /* suspend first: the runner may resume before this handler returns */
-    MHD_suspend_connection(conn);
-    if (mr_redrive_submit(p->redrive, r) != 0) {
-        mr_reply_envelope(&r->answer, 409, "redrive: another redrive is running, retry later");
-        MHD_resume_connection(conn);
-    }
-    return MHD_YES;
+    return enqueue(p, conn, c, r);
 }
 
 /* Most bytes of a subscriber's remark. */
@@ -372,10 +373,8 @@ static enum MHD_Result route_redrive(struct mr_prepare *p, struct MHD_Connection
 /* topic_req - a new request @op on @topic for the writer. */
 static struct mr_req *topic_req(enum mr_req_op op, int route, const char *topic)
 {
-    struct mr_req *r = mr_xcalloc(1, sizeof(*r));
+    struct mr_req *r = req_new(op, route);
 
-    r->op = op;
-    r->route = route;
     r->topic = mr_xstrdup(topic);
     return r;
 }
@@ -470,9 +469,7 @@ static enum MHD_Result route_kv(struct mr_prepare *p, struct MHD_Connection *con
     /* a cat or key the store could not hold matches nothing: answer the empty list here */
     if (!kv_arg_ok(cat, 45) || (!scan && !kv_arg_ok(key, MR_TOPIC_NAME_MAX)))
         return send_json(conn, route, mr_render_kvs(NULL, 0, scan, (size_t)limit));
-    r = mr_xcalloc(1, sizeof(*r));
-    r->op = scan ? MR_OP_SCANKV : MR_OP_QUERYKV;
-    r->route = route;
+    r = req_new(scan ? MR_OP_SCANKV : MR_OP_QUERYKV, route);
     r->kv_cat = mr_xstrdup(cat);
     if (!scan)
         r->kv_key = mr_xstrdup(key);

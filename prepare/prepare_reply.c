@@ -220,12 +220,9 @@ static void set_int(json_t *o, const char *key, long long v)
         json_object_set_new(o, key, json_integer(v));
 }
 
-/* options_text - the options as DTM stores them: a JSON string of the trans options. */
-static char *options_text(const struct mr_msg *m)
+/* set_options - the trans options of @m into @o, as DTM writes them. */
+static void set_options(json_t *o, const struct mr_msg *m)
 {
-    json_t *o = json_object();
-    char *s;
-
     if (m->wait_result)
         json_object_set_new(o, "wait_result", json_true());
     set_int(o, "timeout_to_fail", m->timeout_to_fail);
@@ -234,6 +231,15 @@ static char *options_text(const struct mr_msg *m)
     set_int(o, "retry_limit", m->retry_limit);
     set_headers(o, m->branch_headers);
     json_object_set_new(o, "concurrent", json_boolean(m->concurrent));
+}
+
+/* options_text - the options as DTM stores them: a JSON string of the trans options. */
+static char *options_text(const struct mr_msg *m)
+{
+    json_t *o = json_object();
+    char *s;
+
+    set_options(o, m);
     s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;
@@ -278,14 +284,7 @@ static json_t *render_transaction(const struct mr_msg *m)
     if (mr_msg_state_is_live(m->state))
         set_time(t, "next_cron_time", m->next_cron_ms, false);
     set_str(t, "owner", m->owner);
-    if (m->wait_result)
-        json_object_set_new(t, "wait_result", json_true());
-    set_int(t, "timeout_to_fail", m->timeout_to_fail);
-    set_int(t, "request_timeout", m->request_timeout);
-    set_int(t, "retry_interval", m->retry_interval);
-    set_int(t, "retry_limit", m->retry_limit);
-    set_headers(t, m->branch_headers);
-    json_object_set_new(t, "concurrent", json_boolean(m->concurrent));
+    set_options(t, m);
     free(opts);
     return t;
 }

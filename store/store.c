@@ -267,6 +267,15 @@ struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap)
     return &m->steps[m->nsteps - 1];
 }
 
+void *mr_store_row_add(struct mr_store_rows *r)
+{
+    if (r->len + 1 > r->cap)
+        r->v = mr_xgrow(r->v, r->size, r->len + 1, &r->cap);
+    memset(r->v + r->len * r->size, 0, r->size);
+    r->len++;
+    return r->v + (r->len - 1) * r->size;
+}
+
 /* check_owner - the lease functions need a non-empty owner, whatever the engine. */
 static int check_owner(const char *owner, const char *what, struct mr_err *err)
 {

@@ -153,6 +153,19 @@ static inline size_t mr_store_chunk(size_t n, size_t at)
  */
 struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap);
 
+/*
+ * An array of rows an engine's row loader fills: elements of @size bytes,
+ * @len of them in @v, room for @cap. mr_store_row_add() gives a zeroed new
+ * last one, counted before it is read (so a half-read one is freed too).
+ */
+struct mr_store_rows {
+    size_t size;
+    char *v;
+    size_t len;
+    size_t cap;
+};
+void *mr_store_row_add(struct mr_store_rows *r);
+
 /* The first member of every engine handle. */
 struct mr_store {
     const struct mr_store_engine *eng;

@@ -97,16 +97,17 @@ static int in_list(struct my_store *ms, enum multi_id id, const char *const *gid
     return code;
 }
 
-/* in_rows - in_list(), then execute it with its rows (as @layout says) ready for my_next_row(). */
-static int in_rows(struct my_store *ms, enum multi_id id, const char *const *gids,
-                   const int64_t *ids, size_t k, const char *layout, MYSQL_STMT **out,
-                   struct mr_err *err)
+/* in_each_row - in_list(), then my_each_row() of its rows (as @layout says). */
+static int in_each_row(struct my_store *ms, enum multi_id id, const char *const *gids,
+                       const int64_t *ids, size_t k, const char *layout, row_fn fn, void *ctx,
+                       struct mr_err *err)
 {
-    int code = in_list(ms, id, gids, ids, k, out, err);
+    MYSQL_STMT *st;
+    int code = in_list(ms, id, gids, ids, k, &st, err);
 
     if (code != 0)
         return code;
-    return my_open_rows(ms, *out, layout, err);
+    return my_each_row(ms, st, layout, fn, ctx, err);
 }
 
 /* gid_at - the position of @gid among the @k gids at @gids, or @k. */
@@ -164,41 +165,43 @@ static void steps_by_id(struct mr_msg *m)
  * step_branch index gives for free (msg_id, id would be a filesort, and a
  * second read of each row).
  */
+/* The chunk of messages my_load_steps_in() fills, for step_row(). */
+struct steps_in {
+    struct mr_msg **v;
+    size_t from;
+    size_t end;
+    size_t cur;
+    size_t caps[IN_CHUNK];
+};
+
+/* step_row - a step row to its message: rows come in msg_id order, the chunk in its own. */
+static int step_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct steps_in *c = ctx;
+    size_t tries;
+
+    /* find the owner, usually the last one */
+    for (tries = 0; tries < c->end - c->from && c->v[c->cur]->id != ms->row.v[0]; tries++)
+        c->cur = c->cur + 1 < c->end ? c->cur + 1 : c->from;
+    if (c->v[c->cur]->id != ms->row.v[0])
+        return mr_err_set(err, MR_ESTORE, "store: step of unrequested message %lld",
+                          (long long)ms->row.v[0]);
+    return my_add_step(ms, c->v[c->cur], &c->caps[c->cur - c->from], err);
+}
+
 int my_load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t from,
                      struct mr_err *err)
 {
-    MYSQL_STMT *st = ms->st[ST_STEPS_IN];
-    size_t end = from + IN_CHUNK < n ? from + IN_CHUNK : n;
-    size_t caps[IN_CHUNK] = {0};
-    size_t cur = from;
+    struct steps_in c = {.v = v, .from = from, .cur = from};
+    size_t i;
     int code;
 
+    c.end = from + IN_CHUNK < n ? from + IN_CHUNK : n;
     my_p_reset(ms);
     my_bind_ids(ms, v, n, from);
-    code = my_open_rows(ms, st, STEP_LAYOUT, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        size_t tries;
-
-        code = my_next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        /* rows come in msg_id order, the chunk in its own: find the owner, usually the last */
-        for (tries = 0; tries < end - from && v[cur]->id != ms->row.v[0]; tries++)
-            cur = cur + 1 < end ? cur + 1 : from;
-        if (v[cur]->id != ms->row.v[0]) {
-            code = mr_err_set(err, MR_ESTORE, "store: step of unrequested message %lld",
-                              (long long)ms->row.v[0]);
-            break;
-        }
-        code = my_add_step(ms, v[cur], &caps[cur - from], err);
-        if (code != 0)
-            break;
-    }
-    my_close_rows(ms, st);
-    for (cur = from; code == 0 && cur < end; cur++)
-        steps_by_id(v[cur]);
+    code = my_each_row(ms, ms->st[ST_STEPS_IN], STEP_LAYOUT, step_row, &c, err);
+    for (i = from; code == 0 && i < c.end; i++)
+        steps_by_id(v[i]);
     return code;
 }
 
@@ -209,38 +212,45 @@ _Static_assert(MR_STORE_BATCH_CHUNK <= IN_CHUNK, "a get_many chunk's steps fit o
  * @out, and when @with_steps their steps with one more statement (none when
  * no message was found).
  */
+/* One chunk of a get_many, for get_row(). */
+struct get_chunk {
+    const char *const *gids;
+    size_t k;
+    struct mr_msg **out;
+    struct mr_msg *found[MR_STORE_BATCH_CHUNK];
+    size_t nfound;
+};
+
+/* get_row - a message row to the position of its gid. */
+static int get_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct get_chunk *c = ctx;
+    struct mr_msg *m;
+    size_t at;
+    int code = my_read_msg(ms, &m, err);
+
+    if (code != 0)
+        return code;
+    at = gid_at(c->gids, c->k, m->gid);
+    if (at < c->k && c->out[at] == NULL) {
+        c->out[at] = m;
+        c->found[c->nfound++] = m;
+    } else {
+        mr_msg_free(m); /* a repeated gid: one position has it */
+    }
+    return 0;
+}
+
 static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, bool with_steps,
                      struct mr_msg **out, struct mr_err *err)
 {
-    struct mr_msg *found[MR_STORE_BATCH_CHUNK];
-    size_t nfound = 0;
-    struct mr_msg *m;
-    MYSQL_STMT *st;
-    size_t at;
+    struct get_chunk c = {.gids = gids, .k = k, .out = out};
     int code;
 
     my_p_reset(ms);
-    code = in_rows(ms, MT_GET, gids, NULL, k, MSG_LAYOUT, &st, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        code = my_next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        code = my_read_msg(ms, &m, err);
-        if (code != 0)
-            break;
-        at = gid_at(gids, k, m->gid);
-        if (at < k && out[at] == NULL) {
-            out[at] = m;
-            found[nfound++] = m;
-        } else {
-            mr_msg_free(m); /* a repeated gid: one position has it */
-        }
-    }
-    my_close_rows(ms, st);
-    if (code == 0 && with_steps && nfound > 0)
-        code = my_load_steps_in(ms, found, nfound, 0, err);
+    code = in_each_row(ms, MT_GET, gids, NULL, k, MSG_LAYOUT, get_row, &c, err);
+    if (code == 0 && with_steps && c.nfound > 0)
+        code = my_load_steps_in(ms, c.found, c.nfound, 0, err);
     return code;
 }
 
@@ -259,79 +269,74 @@ int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool 
     return code;
 }
 
-/* msg_ids_read_back - each new message's id by its gid (when ids may have gaps). */
-static int msg_ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_t n,
-                             struct mr_err *err)
-{
-    const char *gids[MR_STORE_BATCH_CHUNK];
-    size_t i;
-    size_t j;
+/* One chunk of new messages whose ids are read back, for id_by_gid_row() and step_id_row(). */
+struct read_back {
+    struct mr_msg *const *v;
     size_t k;
-    int code = 0;
-
-    for (i = 0; code == 0 && i < n; i += k) {
-        MYSQL_STMT *st;
-
-        k = mr_store_chunk(n, i);
-        for (j = 0; j < k; j++)
-            gids[j] = v[i + j]->gid;
-        my_p_reset(ms);
-        code = in_rows(ms, MT_IDS_BY_GID, gids, NULL, k, "is", &st, err);
-        if (code != 0)
-            break;
-        for (;;) {
-            code = my_next_row(ms, st, err);
-            if (code <= 0)
-                break;
-            j = gid_at(gids, k, ms->row.s[1] != NULL ? ms->row.s[1] : "");
-            if (j < k)
-                v[i + j]->id = ms->row.v[0];
-        }
-        my_close_rows(ms, st);
-    }
-    return code;
-}
-
-/* step_ids_read_back_many - each new step's id, by message, in id order (ids with gaps). */
-static int step_ids_read_back_many(struct my_store *ms, struct mr_msg *const *v, size_t n,
-                                   struct mr_err *err)
-{
+    const char *gids[MR_STORE_BATCH_CHUNK];
     int64_t ids[MR_STORE_BATCH_CHUNK];
     size_t got[MR_STORE_BATCH_CHUNK];
+};
+
+/* id_by_gid_row - a (id, gid) row: the id of the message of that gid. */
+static int id_by_gid_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct read_back *c = ctx;
+    size_t j = gid_at(c->gids, c->k, ms->row.s[1] != NULL ? ms->row.s[1] : "");
+
+    (void)err;
+    if (j < c->k)
+        c->v[j]->id = ms->row.v[0];
+    return 0;
+}
+
+/* step_id_row - a (msg_id, id) row: the id of that message's next step (rows in id order). */
+static int step_id_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct read_back *c = ctx;
+    size_t j = id_at(c->ids, c->k, ms->row.v[0]);
+
+    (void)err;
+    if (j < c->k && c->got[j] < c->v[j]->nsteps)
+        c->v[j]->steps[c->got[j]].id = ms->row.v[1];
+    if (j < c->k)
+        c->got[j]++;
+    return 0;
+}
+
+/*
+ * ids_read_back - each new message's id by its gid (@steps false), or each new
+ * step's id, by message, in id order (@steps true), when ids may have gaps.
+ */
+static int ids_read_back(struct my_store *ms, struct mr_msg *const *v, size_t n, bool steps,
+                         struct mr_err *err)
+{
+    struct read_back c;
     size_t i;
     size_t j;
-    size_t k;
     int code = 0;
 
-    for (i = 0; code == 0 && i < n; i += k) {
-        MYSQL_STMT *st;
-
-        k = mr_store_chunk(n, i);
-        for (j = 0; j < k; j++) {
-            ids[j] = v[i + j]->id;
-            got[j] = 0;
+    for (i = 0; code == 0 && i < n; i += c.k) {
+        c.v = v + i;
+        c.k = mr_store_chunk(n, i);
+        for (j = 0; j < c.k; j++) {
+            c.gids[j] = c.v[j]->gid;
+            c.ids[j] = c.v[j]->id;
+            c.got[j] = 0;
         }
         my_p_reset(ms);
-        code = in_rows(ms, MT_STEP_IDS, NULL, ids, k, "ii", &st, err);
-        if (code != 0)
-            break;
-        /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
-        for (;;) {
-            code = my_next_row(ms, st, err);
-            if (code <= 0)
-                break;
-            j = id_at(ids, k, ms->row.v[0]);
-            if (j < k && got[j] < v[i + j]->nsteps)
-                v[i + j]->steps[got[j]].id = ms->row.v[1];
-            if (j < k)
-                got[j]++;
+        if (!steps) {
+            code = in_each_row(ms, MT_IDS_BY_GID, c.gids, NULL, c.k, "is", id_by_gid_row, &c,
+                               err);
+            continue;
         }
-        my_close_rows(ms, st);
-        for (j = 0; code == 0 && j < k; j++) {
-            if (got[j] != v[i + j]->nsteps)
+        /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
+        code = in_each_row(ms, MT_STEP_IDS, NULL, c.ids, c.k, "ii", step_id_row, &c, err);
+        for (j = 0; code == 0 && j < c.k; j++) {
+            if (c.got[j] != c.v[j]->nsteps)
                 code = mr_err_set(err, MR_ESTORE,
                                   "store: message '%s': %zu steps written, %zu read back",
-                                  v[i + j]->gid, v[i + j]->nsteps, got[j]);
+                                  c.v[j]->gid, c.v[j]->nsteps, c.got[j]);
         }
     }
     return code;
@@ -367,7 +372,7 @@ static int insert_msg_rows(struct my_store *ms, struct mr_msg *const *v, size_t 
             v[i + j]->id = first + (int64_t)j * ms->id_step;
     }
     if (!ms->ids_consecutive)
-        return msg_ids_read_back(ms, v, n, err);
+        return ids_read_back(ms, v, n, false, err);
     return 0;
 }
 
@@ -412,7 +417,7 @@ static int insert_step_rows(struct my_store *ms, struct mr_msg *const *v, size_t
             rows[i]->id = first + (int64_t)i * ms->id_step;
     }
     if (!ms->ids_consecutive && total > 0)
-        return step_ids_read_back_many(ms, v, n, err);
+        return ids_read_back(ms, v, n, true, err);
     return 0;
 }
 
@@ -461,6 +466,28 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
     return my_exec(ms, *out, err);
 }
 
+/* The gids a transition_chunk() found locked in the state it moves from, for locked_row(). */
+struct lock_marks {
+    const char *const *gids;
+    size_t k;
+    bool *changed;
+    size_t found;
+};
+
+/* locked_row - a gid row: mark its position (once). */
+static int locked_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct lock_marks *c = ctx;
+    size_t at = gid_at(c->gids, c->k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
+
+    (void)err;
+    if (at < c->k && !c->changed[at]) {
+        c->changed[at] = true;
+        c->found++;
+    }
+    return 0;
+}
+
 /*
  * transition_chunk - move those of the @k gids at @gids that are in @from,
  * marking them in @changed. The common case is one statement: the UPDATE
@@ -473,7 +500,7 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
 static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k,
                             const struct tr_args *a, bool *changed, struct mr_err *err)
 {
-    size_t found = 0;
+    struct lock_marks lock = {0};
     MYSQL_STMT *st;
     size_t at;
     int code;
@@ -494,21 +521,11 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
 
     my_p_reset(ms);
     my_p_text(ms, mr_msg_state_name(a->from));
-    code = in_rows(ms, MT_LOCK_STATE, gids, NULL, k, "s", &st, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        code = my_next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        at = gid_at(gids, k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
-        if (at < k && !changed[at]) {
-            changed[at] = true;
-            found++;
-        }
-    }
-    my_close_rows(ms, st);
-    if (code != 0 || found == 0)
+    lock.gids = gids;
+    lock.k = k;
+    lock.changed = changed;
+    code = in_each_row(ms, MT_LOCK_STATE, gids, NULL, k, "s", locked_row, &lock, err);
+    if (code != 0 || lock.found == 0)
         return code;
     return transition_update(ms, gids, k, a, &st, err);
 }
@@ -538,28 +555,34 @@ int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n
     return code;
 }
 
+/* The results mark_ids() sets, for id_mark_row(). */
+struct id_marks {
+    const int64_t *ids;
+    size_t k;
+    int *res;
+    int val;
+};
+
+/* id_mark_row - an id row: its position's result is the mark. */
+static int id_mark_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct id_marks *c = ctx;
+    size_t at = id_at(c->ids, c->k, ms->row.v[0]);
+
+    (void)err;
+    if (at < c->k)
+        c->res[at] = c->val;
+    return 0;
+}
+
 /* mark_ids - run the id query @id over the @k ids at @ids; res[j] = @val for each it returns. */
 static int mark_ids(struct my_store *ms, enum multi_id id, const int64_t *ids, size_t k, int *res,
                     int val, struct mr_err *err)
 {
-    MYSQL_STMT *st;
-    size_t at;
-    int code;
+    struct id_marks c = {.ids = ids, .k = k, .res = res, .val = val};
 
     my_p_reset(ms);
-    code = in_rows(ms, id, NULL, ids, k, "i", &st, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        code = my_next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        at = id_at(ids, k, ms->row.v[0]);
-        if (at < k)
-            res[at] = val;
-    }
-    my_close_rows(ms, st);
-    return code;
+    return in_each_row(ms, id, NULL, ids, k, "i", id_mark_row, &c, err);
 }
 
 /*

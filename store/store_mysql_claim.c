@@ -56,21 +56,22 @@ int my_claim(struct mr_store *s, const char *owner, int64_t now_ms, int64_t leas
     return 0;
 }
 
+/* exists_row - there is a row: *(bool *)@ctx. */
+static int exists_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    (void)ms;
+    (void)err;
+    *(bool *)ctx = true;
+    return 0;
+}
+
 /* step_exists - whether step @step_id is stored (into *yes). */
 static int step_exists(struct my_store *ms, int64_t step_id, bool *yes, struct mr_err *err)
 {
-    MYSQL_STMT *st = ms->st[ST_STEP_EXISTS];
-    int code;
-
+    *yes = false;
     my_p_reset(ms);
     my_p_int(ms, step_id);
-    code = my_open_rows(ms, st, "i", err);
-    if (code != 0)
-        return code;
-    code = my_next_row(ms, st, err);
-    my_close_rows(ms, st);
-    *yes = code > 0;
-    return code < 0 ? code : 0;
+    return my_each_row(ms, ms->st[ST_STEP_EXISTS], "i", exists_row, yes, err);
 }
 
 int my_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,

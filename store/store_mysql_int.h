@@ -321,6 +321,9 @@ static inline struct my_store *my(struct mr_store *s)
 /* A reader of the current row into a zeroed array slot, for my_load_rows(). */
 typedef int (*read_row_fn)(struct my_store *ms, void *slot, struct mr_err *err);
 
+/* A visitor of the current row, for my_each_row(): 0 to go on, or an error that stops it. */
+typedef int (*row_fn)(struct my_store *ms, void *ctx, struct mr_err *err);
+
 /* A destructor of the first @n slots of an array my_load_rows() filled. */
 typedef void (*free_rows_fn)(void *v, size_t n);
 
@@ -358,6 +361,8 @@ void my_row_clear(struct row *r);
 int my_open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, struct mr_err *err);
 int my_next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err);
 void my_close_rows(struct my_store *ms, MYSQL_STMT *st);
+int my_each_row(struct my_store *ms, MYSQL_STMT *st, const char *layout, row_fn fn, void *ctx,
+                struct mr_err *err);
 /* my_read_int - run @st with the bound parameters; *@v = its first row's one integer
    column, left as it is when there is no row. */
 int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err);

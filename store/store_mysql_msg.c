@@ -98,28 +98,28 @@ int my_add_step(struct my_store *ms, struct mr_msg *m, size_t *cap, struct mr_er
     return 0;
 }
 
+/* A message whose steps load_steps() attaches, for steps_row(). */
+struct msg_steps {
+    struct mr_msg *m;
+    size_t cap;
+};
+
+/* steps_row - a step row to the message. */
+static int steps_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct msg_steps *c = ctx;
+
+    return my_add_step(ms, c->m, &c->cap, err);
+}
+
 /* load_steps - attach @m's steps, in id (= branch insert) order. */
 static int load_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
 {
-    MYSQL_STMT *st = ms->st[ST_STEPS];
-    size_t cap = 0;
-    int code;
+    struct msg_steps c = {.m = m};
 
     my_p_reset(ms);
     my_p_int(ms, m->id);
-    code = my_open_rows(ms, st, STEP_LAYOUT, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        code = my_next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        code = my_add_step(ms, m, &cap, err);
-        if (code != 0)
-            break;
-    }
-    my_close_rows(ms, st);
-    return code;
+    return my_each_row(ms, ms->st[ST_STEPS], STEP_LAYOUT, steps_row, &c, err);
 }
 
 /* read_msg_row, free_msg_rows - my_load_rows() of messages (struct mr_msg *, no steps). */
@@ -215,31 +215,31 @@ static int step_insert_stmt(struct my_store *ms, size_t k, MYSQL_STMT **out, str
     return code;
 }
 
+/* step_id_row - an id row: the id of the message's next step (@ctx: struct msg_steps, cap counts). */
+static int step_id_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct msg_steps *c = ctx;
+
+    (void)err;
+    if (c->cap < c->m->nsteps)
+        c->m->steps[c->cap].id = ms->row.v[0];
+    c->cap++;
+    return 0;
+}
+
 /* step_ids_read_back - each step's id, read back in id order (when ids may have gaps). */
 static int step_ids_read_back(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
 {
-    MYSQL_STMT *st = ms->st[ST_STEP_IDS];
-    size_t i = 0;
+    struct msg_steps c = {.m = m};
     int code;
 
     my_p_reset(ms);
     my_p_int(ms, m->id);
-    code = my_open_rows(ms, st, "i", err);
-    if (code != 0)
-        return code;
     /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
-    for (;;) {
-        code = my_next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        if (i < m->nsteps)
-            m->steps[i].id = ms->row.v[0];
-        i++;
-    }
-    my_close_rows(ms, st);
-    if (code == 0 && i != m->nsteps)
+    code = my_each_row(ms, ms->st[ST_STEP_IDS], "i", step_id_row, &c, err);
+    if (code == 0 && c.cap != m->nsteps)
         code = mr_err_set(err, MR_ESTORE, "store: message '%s': %zu steps written, %zu read back",
-                          m->gid, m->nsteps, i);
+                          m->gid, m->nsteps, c.cap);
     return code;
 }
 
@@ -353,33 +353,32 @@ int my_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
     return code;
 }
 
-/* read_state - the stored state of @gid into @state (@size bytes); "" when there is none. */
-static int read_state(struct my_store *ms, const char *gid, char *state, size_t size,
+/* The size of a state name read back, with its NUL. */
+#define STATE_NAME_MAX 32
+
+/* state_row - a state row into the STATE_NAME_MAX bytes at @ctx. */
+static int state_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    (void)err;
+    snprintf(ctx, STATE_NAME_MAX, "%s", ms->row.s[0] != NULL ? ms->row.s[0] : "");
+    return 0;
+}
+
+/* read_state - the stored state of @gid into @state; "" when there is none. */
+static int read_state(struct my_store *ms, const char *gid, char state[STATE_NAME_MAX],
                       struct mr_err *err)
 {
-    MYSQL_STMT *st = ms->st[ST_MSG_STATE];
-    int code;
-
     state[0] = '\0';
     my_p_reset(ms);
     my_p_text(ms, gid);
-    code = my_open_rows(ms, st, "s", err);
-    if (code != 0)
-        return code;
-    code = my_next_row(ms, st, err);
-    if (code > 0) {
-        snprintf(state, size, "%s", ms->row.s[0] != NULL ? ms->row.s[0] : "");
-        code = 0;
-    }
-    my_close_rows(ms, st);
-    return code;
+    return my_each_row(ms, ms->st[ST_MSG_STATE], "s", state_row, state, err);
 }
 
 int my_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,
                       int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    char state[32];
+    char state[STATE_NAME_MAX];
     int code;
 
     my_p_reset(ms);
@@ -391,7 +390,7 @@ int my_msg_transition(struct mr_store *s, const char *gid, int from, int to, int
         return code;
 
     /* nothing changed: tell a missing message from one in another state */
-    code = read_state(ms, gid, state, sizeof(state), err);
+    code = read_state(ms, gid, state, err);
     if (code != 0)
         return code;
     if (state[0] == '\0')

@@ -26,6 +26,24 @@ static void like(struct mr_buf *b, const char *lead, const char *s, const char *
     mr_buf_adds(b, tail);
 }
 
+/* The ids of a redrive page, for id_row(). */
+struct page {
+    int64_t *ids;
+    size_t *n;
+    size_t limit;
+};
+
+/* id_row - an id row into the page, while it has room. */
+static int id_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct page *p = ctx;
+
+    (void)err;
+    if (*p->n < p->limit)
+        p->ids[(*p->n)++] = ms->row.v[0];
+    return 0;
+}
+
 int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err)
 {
@@ -34,6 +52,7 @@ int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
     struct mr_buf gid = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
     struct mr_buf url = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
     struct mr_buf error = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
+    struct page p = {.ids = ids, .n = n, .limit = limit};
     int code;
 
     *n = 0;
@@ -57,14 +76,7 @@ int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
     my_p_text(ms, error.p);
     my_p_text(ms, error.p);
     my_p_int(ms, (int64_t)limit);
-    code = my_open_rows(ms, st, "i", err);
-    if (code == 0) {
-        while ((code = my_next_row(ms, st, err)) > 0) {
-            if (*n < limit)
-                ids[(*n)++] = ms->row.v[0];
-        }
-        my_close_rows(ms, st);
-    }
+    code = my_each_row(ms, st, "i", id_row, &p, err);
     mr_buf_release(&gid);
     mr_buf_release(&url);
     mr_buf_release(&error);

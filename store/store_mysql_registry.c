@@ -13,34 +13,35 @@
 
 #include <mysqld_error.h>
 
+/* relay_row - the registry row (one at most: relay_id is the key) into the relay at @ctx. */
+static int relay_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct mr_store_relay *out = ctx;
+
+    (void)err;
+    out->relay_id = my_take_str(ms, 0);
+    out->instance = my_take_str(ms, 1);
+    out->host = my_take_str(ms, 2);
+    out->machine = my_take_str(ms, 3);
+    out->pid = ms->row.v[4];
+    out->pid_start = ms->row.v[5];
+    out->started_ms = ms->row.v[6];
+    out->heartbeat_until_ms = ms->row.v[7];
+    return 0;
+}
+
 int my_relay_get(struct mr_store *s, const char *relay_id, struct mr_store_relay *out,
                  struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_RELAY_GET];
     int code;
 
     memset(out, 0, sizeof(*out));
     my_p_reset(ms);
     my_p_text(ms, relay_id);
-    code = my_open_rows(ms, st, RELAY_LAYOUT, err);
-    if (code != 0)
-        return code;
-    code = my_next_row(ms, st, err);
-    if (code == 1) {
-        out->relay_id = my_take_str(ms, 0);
-        out->instance = my_take_str(ms, 1);
-        out->host = my_take_str(ms, 2);
-        out->machine = my_take_str(ms, 3);
-        out->pid = ms->row.v[4];
-        out->pid_start = ms->row.v[5];
-        out->started_ms = ms->row.v[6];
-        out->heartbeat_until_ms = ms->row.v[7];
-        code = 0;
-    } else if (code == 0) {
+    code = my_each_row(ms, ms->st[ST_RELAY_GET], RELAY_LAYOUT, relay_row, out, err);
+    if (code == 0 && out->relay_id == NULL)
         code = mr_err_set(err, MR_ENOENT, "store: relay id '%s' is not registered", relay_id);
-    }
-    my_close_rows(ms, st);
     return code;
 }
 

@@ -223,19 +223,38 @@ void my_close_rows(struct my_store *ms, MYSQL_STMT *st)
     mysql_stmt_free_result(st);
 }
 
-int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err)
+/*
+ * my_each_row - execute @st (columns as @layout says) and call @fn on each row
+ * until it returns an error; the result is closed whatever happens. 0, or the
+ * first error of the query or of @fn.
+ */
+int my_each_row(struct my_store *ms, MYSQL_STMT *st, const char *layout, row_fn fn, void *ctx,
+                struct mr_err *err)
 {
-    int code = my_open_rows(ms, st, "i", err);
+    int code = my_open_rows(ms, st, layout, err);
 
     if (code != 0)
         return code;
-    code = my_next_row(ms, st, err);
-    if (code > 0) {
-        *v = ms->row.v[0];
-        code = 0;
+    while ((code = my_next_row(ms, st, err)) > 0) {
+        code = fn(ms, ctx, err);
+        if (code != 0)
+            break;
     }
     my_close_rows(ms, st);
     return code;
+}
+
+/* row_int - my_each_row() of my_read_int(): the row's one integer into *(long long *)@ctx. */
+static int row_int(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    (void)err;
+    *(long long *)ctx = ms->row.v[0];
+    return 0;
+}
+
+int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err)
+{
+    return my_each_row(ms, st, "i", row_int, v, err);
 }
 
 /* my_take - string column @i of the current row (owned result; NULL for SQL NULL). */
@@ -255,6 +274,20 @@ char *my_take_str(struct my_store *ms, unsigned int i)
     return s != NULL ? s : mr_xstrdup("");
 }
 
+/* The array my_load_rows() fills and its reader, for load_row(). */
+struct load {
+    struct mr_store_rows rows;
+    read_row_fn read;
+};
+
+/* load_row - one more zeroed slot at the end of the array, read by the loader's reader. */
+static int load_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct load *l = ctx;
+
+    return l->read(ms, mr_store_row_add(&l->rows), err);
+}
+
 /*
  * my_load_rows - run the bound query @st (columns as @layout says) into a new
  * array of elements of @size, one per row, each read by @read. On an error
@@ -266,34 +299,17 @@ int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t
                  read_row_fn read, free_rows_fn free_rows, void **out, size_t *n,
                  struct mr_err *err)
 {
-    char *v = NULL;
-    size_t cap = 0;
-    size_t len = 0;
+    struct load l = {.rows = {.size = size}, .read = read};
     int code;
 
     *out = NULL;
     *n = 0;
-    code = my_open_rows(ms, st, layout, err);
-    if (code != 0)
-        return code;
-    for (;;) {
-        code = my_next_row(ms, st, err);
-        if (code <= 0)
-            break;
-        if (len + 1 > cap)
-            v = mr_xgrow(v, size, len + 1, &cap);
-        memset(v + len * size, 0, size);
-        len++;
-        code = read(ms, v + (len - 1) * size, err);
-        if (code != 0)
-            break;
-    }
-    my_close_rows(ms, st);
+    code = my_each_row(ms, st, layout, load_row, &l, err);
     if (code != 0) {
-        free_rows(v, len);
+        free_rows(l.rows.v, l.rows.len);
         return code;
     }
-    *out = v;
-    *n = len;
+    *out = l.rows.v;
+    *n = l.rows.len;
     return 0;
 }

@@ -65,6 +65,57 @@ static size_t find_gid(const char *const *gids, size_t n, const char *gid, size_
     return n;
 }
 
+/* find_id - find_gid() for ids. */
+static size_t find_id(const int64_t *ids, size_t n, int64_t id, size_t *hint)
+{
+    size_t k;
+
+    for (k = 0; k < n; k++) {
+        size_t j = (*hint + k) % n;
+
+        if (ids[j] == id) {
+            *hint = j + 1;
+            return j;
+        }
+    }
+    return n;
+}
+
+/* The items of a chunk whose RETURNING rows mark them, for gid_row() and id_row(). */
+struct marks {
+    const char *const *gids;
+    const int64_t *ids;
+    size_t n;
+    size_t hint;
+    bool *changed; /* gid_row(): a returned gid changed */
+    int *res;      /* id_row(): a returned id's result is 0 */
+};
+
+/* gid_row - a RETURNING gid row: that gid changed. */
+static int gid_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
+{
+    struct marks *c = ctx;
+    const char *gid = (const char *)sqlite3_column_text(st, 0);
+    size_t j = find_gid(c->gids, c->n, gid != NULL ? gid : "", &c->hint);
+
+    (void)err;
+    if (j < c->n)
+        c->changed[j] = true;
+    return 0;
+}
+
+/* id_row - a RETURNING id row: that id's result is 0. */
+static int id_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
+{
+    struct marks *c = ctx;
+    size_t j = find_id(c->ids, c->n, sqlite3_column_int64(st, 0), &c->hint);
+
+    (void)err;
+    if (j < c->n)
+        c->res[j] = 0;
+    return 0;
+}
+
 /* transition_chunk - one ST_TRANSITION_MANY over @gids[0..@n), n <= the chunk. */
 static int transition_chunk(struct sq_store *q, const char *const *gids, size_t n, int from, int to,
                             int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
@@ -72,29 +123,12 @@ static int transition_chunk(struct sq_store *q, const char *const *gids, size_t 
                             struct mr_err *err)
 {
     struct binder b = sq_binder(q, ST_TRANSITION_MANY);
-    size_t hint = 0;
-    int code = 0;
-    int rc;
+    struct marks c = {.gids = gids, .n = n, .changed = changed};
 
     sq_bind_transition(&b, from, to, now_ms, next_cron_ms, next_cron_interval, lease_owner,
                        lease_until_ms);
     bind_in_texts(&b, gids, n);
-    for (;;) {
-        const char *gid;
-        size_t j;
-
-        rc = sq_step(&b);
-        if (rc != SQLITE_ROW)
-            break;
-        gid = (const char *)sqlite3_column_text(b.st, 0);
-        j = find_gid(gids, n, gid != NULL ? gid : "", &hint);
-        if (j < n)
-            changed[j] = true;
-    }
-    if (rc != SQLITE_DONE)
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
-    return code;
+    return sq_each_row(q, &b, gid_row, &c, err);
 }
 
 /*
@@ -125,36 +159,15 @@ static int step_succeed_chunk(struct sq_store *q, const int64_t *ids, size_t n, 
                               int *res, struct mr_err *err)
 {
     struct binder b = sq_binder(q, ST_STEP_SUCCEED_MANY);
-    size_t hint = 0;
+    struct marks c = {.ids = ids, .n = n, .res = res};
     size_t i;
-    int code = 0;
-    int rc;
+    int code;
 
     for (i = 0; i < n; i++)
         res[i] = MR_ENOENT; /* until RETURNING names it */
     sq_bind_int(&b, 3, now_ms);
     bind_in_ints(&b, ids, n);
-    for (;;) {
-        int64_t id;
-        size_t k;
-
-        rc = sq_step(&b);
-        if (rc != SQLITE_ROW)
-            break;
-        id = sqlite3_column_int64(b.st, 0);
-        for (k = 0; k < n; k++) {
-            size_t j = (hint + k) % n;
-
-            if (ids[j] == id) {
-                res[j] = 0;
-                hint = j + 1;
-                break;
-            }
-        }
-    }
-    if (rc != SQLITE_DONE)
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
+    code = sq_each_row(q, &b, id_row, &c, err);
     for (i = 0; code == 0 && i < n; i++) {
         if (res[i] != 0)
             code = sq_step_missing(q, ids[i], &res[i], err);

@@ -57,36 +57,41 @@ static void ids_json(struct mr_buf *b, const int64_t *ids, size_t n)
  * NULL step columns for a message without steps), messages in claim order,
  * into @v (room for @nids), counting them in *len.
  */
+/* The messages claim_load() reads, for claim_row(). */
+struct claimed {
+    struct mr_msg **v;
+    size_t nids;
+    size_t *len;
+    struct mr_msg *m; /* the message of the last row */
+    size_t cap;
+};
+
+/* claim_row - a (message, step) row: a new message when its id changes, then its step. */
+static int claim_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
+{
+    struct claimed *c = ctx;
+    int code;
+
+    if (c->m == NULL || c->m->id != sqlite3_column_int64(st, 0)) {
+        if (*c->len == c->nids)
+            return mr_err_set(err, MR_ESTORE, "store: claim loaded more messages than it took");
+        code = sq_read_msg(st, &c->v[*c->len], err);
+        if (code != 0)
+            return code;
+        c->m = c->v[(*c->len)++];
+        c->cap = 0;
+    }
+    if (sqlite3_column_type(st, MSG_NCOLS) == SQLITE_NULL)
+        return 0;
+    return sq_read_step(st, MSG_NCOLS, mr_store_step_add(c->m, &c->cap), err);
+}
+
 static int claim_load(struct sq_store *q, struct binder *b, struct mr_msg **v, size_t nids,
                       size_t *len, struct mr_err *err)
 {
-    struct mr_msg *m = NULL;
-    size_t cap = 0;
-    int rc = SQLITE_DONE;
-    int code = 0;
+    struct claimed c = {.v = v, .nids = nids, .len = len};
 
-    while (code == 0) {
-        rc = sq_step(b);
-        if (rc != SQLITE_ROW)
-            break;
-        if (m == NULL || m->id != sqlite3_column_int64(b->st, 0)) {
-            if (*len == nids) {
-                code = mr_err_set(err, MR_ESTORE, "store: claim loaded more messages than it took");
-                break;
-            }
-            code = sq_read_msg(b->st, &v[*len], err);
-            if (code != 0)
-                break;
-            m = v[(*len)++];
-            cap = 0;
-        }
-        if (sqlite3_column_type(b->st, MSG_NCOLS) != SQLITE_NULL)
-            code = sq_read_step(b->st, MSG_NCOLS, mr_store_step_add(m, &cap), err);
-    }
-    if (code == 0 && rc != SQLITE_DONE)
-        code = sq_fail(q->db, rc, err);
-    sq_done(b->st);
-    return code;
+    return sq_each_row(q, b, claim_row, &c, err);
 }
 
 /*

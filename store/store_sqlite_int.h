@@ -266,6 +266,9 @@ struct binder {
 /* A reader of the current row of a query into a zeroed array slot, for sq_load_rows(). */
 typedef int (*read_row_fn)(sqlite3_stmt *st, void *slot, struct mr_err *err);
 
+/* A visitor of the current row, for sq_each_row(): 0 to go on, or an error that stops it. */
+typedef int (*row_fn)(sqlite3_stmt *st, void *ctx, struct mr_err *err);
+
 /* A destructor of the first @n slots of an array sq_load_rows() filled. */
 typedef void (*free_rows_fn)(void *v, size_t n);
 
@@ -281,6 +284,7 @@ int sq_step(struct binder *b);
 int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err);
 /* sq_read_int - step a bound query that answers one integer row into *@v. */
 int sq_read_int(struct sq_store *q, struct binder *b, int64_t *v, struct mr_err *err);
+int sq_each_row(struct sq_store *q, struct binder *b, row_fn fn, void *ctx, struct mr_err *err);
 int sq_exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err);
 int sq_exec_sql(sqlite3 *db, const char *sql, struct mr_err *err);
 char *sq_col_str(sqlite3_stmt *st, int i);

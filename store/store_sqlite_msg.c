@@ -93,31 +93,28 @@ int sq_read_step(sqlite3_stmt *st, int c, struct mr_step *sp, struct mr_err *err
     return 0;
 }
 
+/* A message whose steps load_steps() attaches, for step_row(). */
+struct msg_steps {
+    struct mr_msg *m;
+    size_t cap;
+};
+
+/* step_row - a step row to the message. */
+static int step_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
+{
+    struct msg_steps *c = ctx;
+
+    return sq_read_step(st, 0, mr_store_step_add(c->m, &c->cap), err);
+}
+
 /* load_steps - attach @m's steps, in id (= branch insert) order. */
 static int load_steps(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
 {
     struct binder b = sq_binder(q, ST_STEPS);
-    size_t cap = 0;
-    int rc;
+    struct msg_steps c = {.m = m};
 
     sq_bind_int(&b, 1, m->id);
-    for (;;) {
-        rc = sq_step(&b);
-        if (rc != SQLITE_ROW)
-            break;
-        if (sq_read_step(b.st, 0, mr_store_step_add(m, &cap), err) != 0) {
-            sq_done(b.st);
-            return MR_ESTORE;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        int code = sq_fail(q->db, rc, err);
-
-        sq_done(b.st);
-        return code;
-    }
-    sq_done(b.st);
-    return 0;
+    return sq_each_row(q, &b, step_row, &c, err);
 }
 
 /*

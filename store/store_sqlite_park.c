@@ -15,13 +15,30 @@
 
 #include "common/buf.h"
 
+/* The ids of a redrive page, for id_row(). */
+struct page {
+    int64_t *ids;
+    size_t *n;
+    size_t limit;
+};
+
+/* id_row - an id row into the page, while it has room. */
+static int id_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
+{
+    struct page *p = ctx;
+
+    (void)err;
+    if (*p->n < p->limit)
+        p->ids[(*p->n)++] = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
 int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_REDRIVE_PAGE);
-    int code = 0;
-    int rc;
+    struct page p = {.ids = ids, .n = n, .limit = limit};
 
     *n = 0;
     sq_bind_int(&b, 1, after_id);
@@ -32,12 +49,7 @@ int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
     sq_bind_text(&b, 6, f->url_prefix);
     sq_bind_text(&b, 7, f->error);
     sq_bind_int(&b, 8, (int64_t)limit);
-    while ((rc = sq_step(&b)) == SQLITE_ROW && *n < limit)
-        ids[(*n)++] = sqlite3_column_int64(b.st, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        code = sq_fail(q->db, rc, err);
-    sq_done(b.st);
-    return code;
+    return sq_each_row(q, &b, id_row, &p, err);
 }
 
 int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms, long *changed,

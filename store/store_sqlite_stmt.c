@@ -91,6 +91,27 @@ int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err)
     return code;
 }
 
+/*
+ * sq_each_row - step the bound query @b and call @fn on each row until it
+ * returns an error; the statement is reset whatever happens. 0, or the first
+ * error of the query or of @fn.
+ */
+int sq_each_row(struct sq_store *q, struct binder *b, row_fn fn, void *ctx, struct mr_err *err)
+{
+    int rc;
+    int code = 0;
+
+    while ((rc = sq_step(b)) == SQLITE_ROW) {
+        code = fn(b->st, ctx, err);
+        if (code != 0)
+            break;
+    }
+    if (code == 0 && rc != SQLITE_DONE)
+        code = sq_fail(q->db, rc, err);
+    sq_done(b->st);
+    return code;
+}
+
 int sq_read_int(struct sq_store *q, struct binder *b, int64_t *v, struct mr_err *err)
 {
     int code = 0;
@@ -130,6 +151,20 @@ char *sq_col_str(sqlite3_stmt *st, int i)
     return mr_xstrndup(p != NULL ? (const char *)p : "", (size_t)sqlite3_column_bytes(st, i));
 }
 
+/* The array sq_load_rows() fills and its reader, for load_row(). */
+struct load {
+    struct mr_store_rows rows;
+    read_row_fn read;
+};
+
+/* load_row - one more zeroed slot at the end of the array, read by the loader's reader. */
+static int load_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
+{
+    struct load *l = ctx;
+
+    return l->read(st, mr_store_row_add(&l->rows), err);
+}
+
 /*
  * sq_load_rows - run the bound query @b into a new array of elements of @size,
  * one per row, each read by @read. On an error the slots read so far, the
@@ -139,32 +174,17 @@ char *sq_col_str(sqlite3_stmt *st, int i)
 int sq_load_rows(struct sq_store *q, struct binder *b, size_t size, read_row_fn read,
                  free_rows_fn free_rows, void **out, size_t *n, struct mr_err *err)
 {
-    char *v = NULL;
-    size_t cap = 0;
-    size_t len = 0;
-    int rc = SQLITE_DONE;
-    int code = 0;
+    struct load l = {.rows = {.size = size}, .read = read};
+    int code;
 
     *out = NULL;
     *n = 0;
-    while (code == 0) {
-        rc = sq_step(b);
-        if (rc != SQLITE_ROW)
-            break;
-        if (len + 1 > cap)
-            v = mr_xgrow(v, size, len + 1, &cap);
-        memset(v + len * size, 0, size);
-        len++;
-        code = read(b->st, v + (len - 1) * size, err);
-    }
-    if (code == 0 && rc != SQLITE_DONE)
-        code = sq_fail(q->db, rc, err);
-    sq_done(b->st);
+    code = sq_each_row(q, b, load_row, &l, err);
     if (code != 0) {
-        free_rows(v, len);
+        free_rows(l.rows.v, l.rows.len);
         return code;
     }
-    *out = v;
-    *n = len;
+    *out = l.rows.v;
+    *n = l.rows.len;
     return 0;
 }

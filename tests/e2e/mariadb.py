@@ -8,11 +8,12 @@ free loopback port, started and stopped by PID. No system service is touched.
 
 As a command (used by the Makefile for the C store contract tests):
 
-    /usr/bin/python3 tests/e2e/mariadb.py run -- CMD ARGS...
+    /usr/bin/python3 tests/e2e/mariadb.py run [--MARIADBD-OPTION...] -- CMD ARGS...
 
 starts a server, runs CMD with MSGRELAY_TEST_MYSQL=<uri of a fresh database>
 (and MSGRELAY_TEST_MYSQL_SOCKET=<the server's unix socket>) in its
-environment, stops the server and exits with CMD's status.
+environment, stops the server and exits with CMD's status. Options before
+"--" go to mariadbd as they are (e.g. --innodb-autoinc-lock-mode=2).
 Standard library only.
 """
 import os
@@ -35,8 +36,9 @@ def _free_port():
 
 
 class MariaDB:
-    def __init__(self, workdir=None):
+    def __init__(self, workdir=None, extra_args=()):
         self._own_dir = workdir is None
+        self.extra_args = list(extra_args)
         self.dir = workdir or tempfile.mkdtemp(prefix="msgrelay-mariadb-")
         self.datadir = os.path.join(self.dir, "data")
         self.socket = os.path.join(self.dir, "mysqld.sock")
@@ -70,7 +72,7 @@ class MariaDB:
              "--pid-file=" + os.path.join(self.dir, "mariadbd.pid"),
              "--log-error=" + self.log, "--skip-name-resolve", "--skip-log-bin",
              "--innodb-flush-log-at-trx-commit=1", "--innodb-buffer-pool-size=256M",
-             "--max-connections=1000", "--tmpdir=" + self.dir],
+             "--max-connections=1000", "--tmpdir=" + self.dir] + self.extra_args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def _wait_ready(self, timeout):
@@ -145,10 +147,14 @@ class MariaDB:
 
 def _main(argv):
     if len(argv) < 3 or argv[1] != "run" or "--" not in argv:
-        sys.stderr.write("usage: mariadb.py run -- CMD ARGS...\n")
+        sys.stderr.write("usage: mariadb.py run [--MARIADBD-OPTION...] -- CMD ARGS...\n")
         return 2
     cmd = argv[argv.index("--") + 1:]
-    with MariaDB() as db:
+    extra = argv[2:argv.index("--")]
+    if any(not a.startswith("--") for a in extra):
+        sys.stderr.write("mariadb.py: options before -- must be --mariadbd-options\n")
+        return 2
+    with MariaDB(extra_args=extra) as db:
         env = dict(os.environ)
         env["MSGRELAY_TEST_MYSQL"] = db.uri(db.create_database("msgrelay_unit"))
         env["MSGRELAY_TEST_MYSQL_SOCKET"] = db.socket
