@@ -133,16 +133,11 @@ int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
-    long long v = 0;
-    int code;
 
     my_p_reset(ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms);
-    code = my_read_int(ms, st, &v, err);
-    if (code == 0)
-        *n = (long)v;
-    return code;
+    return my_read_int(ms, st, n, err);
 }
 
 int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
@@ -172,15 +167,10 @@ int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_COUNT_STATE];
-    long long v = 0;
-    int code;
 
     my_p_reset(ms);
     my_p_text(ms, mr_msg_state_name(state));
-    code = my_read_int(ms, st, &v, err);
-    if (code == 0)
-        *n = (long)v;
-    return code;
+    return my_read_int(ms, st, n, err);
 }
 
 int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err)

@@ -365,7 +365,7 @@ int my_each_row(struct my_store *ms, MYSQL_STMT *st, const char *layout, row_fn 
                 struct mr_err *err);
 /* my_read_int - run @st with the bound parameters; *@v = its first row's one integer
    column, left as it is when there is no row. */
-int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err);
+int my_read_int(struct my_store *ms, MYSQL_STMT *st, long *v, struct mr_err *err);
 char *my_take(struct my_store *ms, unsigned int i);
 char *my_take_str(struct my_store *ms, unsigned int i);
 int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,

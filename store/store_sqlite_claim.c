@@ -221,14 +221,9 @@ int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_COUNT_DUE);
-    int64_t v = 0;
-    int code;
 
     sq_bind_int(&b, 1, now_ms);
-    code = sq_read_int(q, &b, &v, err);
-    if (code == 0)
-        *n = (long)v;
-    return code;
+    return sq_read_int(q, &b, n, err);
 }
 
 int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
@@ -254,14 +249,9 @@ int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_COUNT_STATE);
-    int64_t v = 0;
-    int code;
 
     sq_bind_text(&b, 1, mr_msg_state_name(state));
-    code = sq_read_int(q, &b, &v, err);
-    if (code == 0)
-        *n = (long)v;
-    return code;
+    return sq_read_int(q, &b, n, err);
 }
 
 int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err)

@@ -283,7 +283,7 @@ void sq_bind_int(struct binder *b, int i, int64_t v);
 int sq_step(struct binder *b);
 int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err);
 /* sq_read_int - step a bound query that answers one integer row into *@v. */
-int sq_read_int(struct sq_store *q, struct binder *b, int64_t *v, struct mr_err *err);
+int sq_read_int(struct sq_store *q, struct binder *b, long *v, struct mr_err *err);
 int sq_each_row(struct sq_store *q, struct binder *b, row_fn fn, void *ctx, struct mr_err *err);
 int sq_exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err);
 int sq_exec_sql(sqlite3 *db, const char *sql, struct mr_err *err);
