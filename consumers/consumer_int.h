@@ -83,4 +83,10 @@ struct mr_consumer__uri {
  */
 int mr_consumer__parse_uri(const char *uri, struct mr_consumer__uri *u, struct mr_err *err);
 
+/*
+ * mr_consumer__span_copy - @n bytes at @p into @dst of @size, NUL-terminated;
+ * -1 when they do not fit.
+ */
+int mr_consumer__span_copy(char *dst, size_t size, const char *p, size_t n);
+
 #endif
