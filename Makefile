@@ -263,7 +263,7 @@ SDK_NAMES    := msgrelay msgrelay-barrier msgrelay-consumer
 SDK_STATIC   := $(SDK_NAMES:%=$(LIBDIR)/lib%.a)
 SDK_SHARED   := $(SDK_NAMES:%=$(LIBDIR)/lib%.so.$(SDK_VERSION))
 SDK_HEADERS  := $(wildcard include/msgrelay/*.h)
-SHLINK       = $(CC) -shared -Wl,-soname,$(basename $(basename $(notdir $@))) -Wl,--no-undefined
+SHLINK       = $(CC) $(SANLD) -shared -Wl,-soname,$(basename $(basename $(notdir $@))) -Wl,--no-undefined
 
 .PHONY: install install-sdk uninstall sdk-libs
 

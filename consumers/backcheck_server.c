@@ -82,6 +82,7 @@ static enum MHD_Result serve_backcheck(struct mr_backcheck_server *s, struct MHD
     const char *body = NULL;
     char err[512] = "";
     MYSQL *db = NULL;
+    int status;
     int rc;
 
     if (gid == NULL)
@@ -95,7 +96,8 @@ static enum MHD_Result serve_backcheck(struct mr_backcheck_server *s, struct MHD
     }
     if (s->log != NULL)
         s->log(gid, rc, err, s->arg);
-    return answer_text(conn, mr_barrier_http_answer(rc, &body), body);
+    status = mr_barrier_http_answer(rc, &body);
+    return answer_text(conn, status, body);
 }
 
 /* serve_handler - the application's answer, or 404 without a handler. */
