@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * consumer_int.h - the pure pieces of consumers/consumer_kafka.c, shared with
- * its unit tests (tests/unit/consumers/test_consumer.c); not installed.
+ * its unit tests (tests/unit/consumers/test_consumer.c); not installed. The
+ * MySQL URI split is defined in consumers/consumer_uri.c, so the barrier
+ * library (mr_barrier_connect) carries it without the Kafka consumer.
  *
  * Header extraction, the retry / park decision, the back-off and the MySQL
  * URI split: no I/O, no state, any thread. Library-internal names carry a

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from e2e_helpers import new_gid, msg_body, wait_for
+from e2e_helpers import msg_body, new_gid
 from sdk_helpers import REPO, build_dir, fetch
 
 SAN = os.path.basename(build_dir().rstrip("/")) == "build-san"
@@ -167,6 +167,29 @@ def test_producer_built_with_pkg_config_alone_delivers(prefix, relay, app, tmp_p
     relay.wait_state(gid, "succeed", timeout=20)
 
 
+def test_producer_example_built_by_make(relay, app):
+    """build/examples/producer/producer (make builds it against the installable
+    libmsgrelay.a alone): a message to the sink, then a refused one."""
+    relay = relay()
+    prog = os.path.join(build_dir(), "examples", "producer", "producer")
+    assert os.access(prog, os.X_OK), "run make: %s is missing" % prog
+    libs = subprocess.run(["ldd", prog], capture_output=True, text=True).stdout
+    assert not re.search(r"libmariadb|libmysqlclient|librdkafka|libmicrohttpd", libs), libs
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    p = subprocess.run([prog, relay.base + "/api/dtmsvr", app.url("/sink/made"), '{"n":1}'],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    gid = p.stdout.strip()
+    call = app.wait_calls("/sink/made", 1, timeout=20)[0]
+    assert call.body == b'{"n":1}' and call.params.get("gid") == gid
+    # a step the relay refuses: the SDK's message, a non-zero exit, nothing delivered
+    p = subprocess.run([prog, relay.base + "/api/dtmsvr", "ftp://nowhere/x", "{}"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 1 and "producer: einval:" in p.stderr, (p.returncode, p.stderr)
+    p = subprocess.run([prog], capture_output=True, text=True, timeout=10, env=env)
+    assert p.returncode == 2 and "usage:" in p.stderr
+
+
 def header_examples(path):
     """The code blocks after an " * Example" line of @path's comments, uncommented."""
     blocks = []
@@ -267,6 +290,10 @@ def test_backcheck_server_built_with_msgrelay_barrier(prefix, relay, app, mariad
         assert fetch("GET", qp + "?gid=" + committed) == (200, {"dtm_result": "SUCCESS"})
         assert fetch("GET", qp + "?gid=" + never) == (409, {"dtm_result": "FAILURE"})
         assert fetch("GET", qp.replace("/api/QueryPrepared", "/elsewhere"))[0] == 404
+        # bounded: a body over the cap (64 KiB by default) is refused, not read into memory
+        assert fetch("POST", qp.replace("/api/QueryPrepared", "/elsewhere"),
+                     {"pad": "x" * (65 * 1024)})[0] == 413
+        assert fetch("POST", qp + "?gid=" + committed)[0] == 405
     finally:
         proc.stdin.close()
         proc.wait(20)
