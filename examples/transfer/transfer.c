@@ -31,7 +31,8 @@
 #include <jansson.h>
 #include <mysql.h>
 
-#include "msgrelay/msgrelay.h"
+#include "msgrelay/backcheck.h"
+#include "msgrelay/client_db.h"
 
 /* How the service was started; read-only once the server runs. */
 struct config {
