@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "common/buf.h"
+#include "common/sdk.h"
 #include "msgrelay/client.h"
 
 /* Cap on an answer body kept from the server or the back-check. */
@@ -150,8 +151,14 @@ bool mr_client__token_ok(const char *token);
 
 /*
  * mr_client__finish - copy @msg into the caller's buffer (see
- * mr_sdk_errbuf) and return @rc; for the public calls' last line.
+ * mr_sdk_errbuf) and return @rc; for the public calls' last line. Inline,
+ * so client_db.c (in libmsgrelay-barrier) needs nothing hidden inside
+ * libmsgrelay's shared library.
  */
-int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen);
+static inline int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen)
+{
+    mr_sdk_errbuf(errbuf, errlen, rc == MR_CLIENT_SUCCESS ? "" : msg);
+    return rc;
+}
 
 #endif
