@@ -29,6 +29,7 @@ N_OTHER = {"saga": 300, "tcc": 200, "xa": 50, "workflow": 50}
 
 ODD_OK = "odd:gid@a+b=c.d_e-f"   # odd, and a gid msgrelay holds
 ODD_MAYBE = "odd gid/\u00fc#1"    # DTM holds it; msgrelay imports it or reports it
+BINARY = b"\x00\xffraw\x00bytes"  # a gRPC client's bin_data: not text, not UTF-8
 BAD_ROWS = {                       # msg rows msgrelay cannot hold, each reported and skipped
     "bad-json": "options: not a JSON object",
     "bad\ngid": "gid",
@@ -92,10 +93,10 @@ class DTM:
             if trans_type == "msg":
                 self.payload[(gid, bid)] = data
 
-    def msg(self, gid, status, states, qp="", options='{"concurrent":false}', **kw):
+    def msg(self, gid, status, states, qp="", options='{"concurrent":false}', data=None, **kw):
         paths = ["/svc/a", "/svc/b", "/svc/c"]
         branches = [("%02d" % (i + 1), "action", st, self.app.url(paths[i]),
-                     json.dumps({"gid": gid, "step": i + 1, "amount": i * 10}).encode())
+                     data or json.dumps({"gid": gid, "step": i + 1, "amount": i * 10}).encode())
                     for i, st in enumerate(states)]
         self.add(gid, "msg", status, branches, qp=qp, options=options, **kw)
         self.qp[gid] = qp
@@ -138,6 +139,8 @@ class DTM:
                 self.add("%s-%04d" % (tt, i), tt, "prepared" if i % 2 else "succeed", br)
         self.msg(ODD_OK, "submitted", ["prepared"])
         self.expect["submitted"].add(ODD_OK)
+        self.msg("sub-binary", "submitted", ["prepared"], data=BINARY)
+        self.expect["submitted"].add("sub-binary")
         self.msg(ODD_MAYBE, "submitted", ["prepared"])
         self.msg("bad-json", "prepared", ["prepared"], qp=app.url("/qp/ok"),
                  options='{"concurrent":')
@@ -255,7 +258,8 @@ def check_store(dtm, store, odd_in):
     assert submitted - {ODD_MAYBE} == dtm.expect["submitted"]
     assert (ODD_MAYBE in submitted) == odd_in
     assert not listed(store, "succeed") and not listed(store, "failed")
-    for gid in ["prep-ok-0000", "prep-ok-0001", "prep-no-0000", "sub-0000", "sub-0599", ODD_OK]:
+    for gid in ["prep-ok-0000", "prep-ok-0001", "prep-no-0000", "sub-0000", "sub-0599", ODD_OK,
+                "sub-binary"]:
         q = show(store, gid)
         t = q["transaction"]
         assert t["gid"] == gid and t.get("query_prepared", "") == dtm.qp[gid], t
@@ -341,11 +345,12 @@ def test_import_sqlite_then_relay_backchecks_and_delivers(dtm, app_m, relay, tmp
     assert not set(steps) & dtm.no_gids, "a message its back-check failed was delivered"
     assert not {g for g in dtm.first_done if "01" in steps.get(g, ())}, \
         "a branch that had succeeded in DTM was called again"
-    for gid in dtm.expect["submitted"] - dtm.first_done - {ODD_OK}:
+    for gid in dtm.expect["submitted"] - dtm.first_done - {ODD_OK, "sub-binary"}:
         assert steps.get(gid) == {"01", "02", "03"}, gid
     for gid in dtm.first_done:
         assert steps.get(gid) == {"02", "03"}, gid
     assert steps.get(ODD_OK) == {"01"}, "the odd gid is sent as it is"
+    assert steps.get("sub-binary") == {"01"}, "the binary payload is delivered (bytes checked above)"
     r.stop()
 
     # --include-finished brings the finished ones in their final state, and only those
