@@ -384,7 +384,8 @@ def test_import_into_mysql_store(dtm, mariadb):
 
 
 def test_clean_import_exits_0(mariadb, app_m, tmp_path):
-    """Nothing refused: exit 0; an over-long DTM schedule is brought within the relay's cap."""
+    """Nothing refused: exit 0. DTM's times are kept; an over-long DTM schedule is brought
+    within the relay's cap; an old DTM's payload in the data column is taken."""
     small = DTM.__new__(DTM)
     small.db = mariadb
     small.name = mariadb.create_database("dtm_small_" + uuid.uuid4().hex[:8])
@@ -393,17 +394,26 @@ def test_clean_import_exits_0(mariadb, app_m, tmp_path):
         small.sql(f.read())
     small.sql("INSERT INTO trans_global (gid, trans_type, status, query_prepared, protocol, "
               "create_time, update_time, options, custom_data, next_cron_interval, "
-              "next_cron_time) VALUES ('late', 'msg', 'submitted', '', 'http', NOW(), NOW(), "
-              "'{\"concurrent\":false}', '', 86400, NOW() + INTERVAL 2 DAY);"
-              "INSERT INTO trans_branch_op (gid, url, bin_data, branch_id, op, status, "
-              "create_time, update_time) VALUES ('late', %s, '{}', '01', 'action', 'prepared', "
-              "NOW(), NOW());" % lit(app_m.url("/svc/late")))
+              "next_cron_time) VALUES "
+              "('late', 'msg', 'submitted', '', 'http', '2026-01-02 03:04:05', NOW(), "
+              "'{\"concurrent\":false}', '', 86400, NOW() + INTERVAL 2 DAY), "
+              "('old', 'msg', 'submitted', '', '', NOW(), NULL, NULL, NULL, NULL, NULL);"
+              "INSERT INTO trans_branch_op (gid, url, data, bin_data, branch_id, op, status, "
+              "create_time, update_time) VALUES "
+              "('late', %s, NULL, '{}', '01', 'action', 'prepared', NOW(), NOW()), "
+              "('old', %s, 'from-data', NULL, '01', 'action', 'prepared', NULL, NULL);"
+              % (lit(app_m.url("/svc/late")), lit(app_m.url("/svc/old"))))
     store = "sqlite:" + str(tmp_path / "small.db")
     rc, out, err = run("import-dtm", "--from", small.uri, "--store", store,
                        "--max-retry-interval", "60")
     assert rc == 0, err
-    assert out["imported"] == 1 and out["failed"] == 0, out
+    assert out["imported"] == 2 and out["failed"] == 0, out
     t = show(store, "late")["transaction"]
+    # DTM's local time, read in the database server's zone
+    want = int(mariadb.sql("SELECT UNIX_TIMESTAMP('2026-01-02 03:04:05')").strip())
+    assert t["create_time"].startswith(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(want))), t
     assert t["next_cron_interval"] == 60, t
     due = time.mktime(time.strptime(t["next_cron_time"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
     assert due - time.time() < 120, "DTM's two-day wait was kept: %s" % t["next_cron_time"]
+    q = show(store, "old")
+    assert base64.b64decode(q["branches"][0]["bin_data"]) == b"from-data", q
