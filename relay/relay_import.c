@@ -106,6 +106,13 @@ static int import_state(const char *s, bool include_finished, bool *final)
     return strcmp(s, "succeed") == 0 ? MR_MSG_SUCCEED : MR_MSG_FAILED;
 }
 
+/* set_text - @o[@key] = the string @v, replacing what the stored options had; -1 when @v is not UTF-8. */
+static int set_text(json_t *o, const char *key, const char *v)
+{
+    json_object_del(o, key);
+    return json_object_set_new(o, key, json_string(v));
+}
+
 /*
  * body_of - the prepare body DTM would have received for @t: its stored
  * options, gid, one step per action branch (payloads are set afterwards,
@@ -114,11 +121,13 @@ static int import_state(const char *s, bool include_finished, bool *final)
  */
 static char *body_of(const struct mr_dtm_trans *t, struct mr_err *err)
 {
+    static const char *const keys[] = {"gid", "trans_type", "query_prepared", "protocol",
+                                       "custom_data"};
+    const char *vals[] = {t->gid, "msg", t->query_prepared, t->protocol, t->custom_data};
     json_error_t jerr;
     json_t *root = t->options[0] != '\0' ? json_loads(t->options, 0, &jerr) : json_object();
     json_t *steps = json_array();
     json_t *payloads = json_array();
-    json_t *gid = json_string(t->gid);
     char *body = NULL;
     size_t i;
 
@@ -126,11 +135,13 @@ static char *body_of(const struct mr_dtm_trans *t, struct mr_err *err)
         mr_err_set(err, MR_EINVAL, "options: not a JSON object");
         goto out;
     }
-    if (gid == NULL) {
-        mr_err_set(err, MR_EINVAL, "gid: not UTF-8");
-        goto out;
-    }
     json_object_del(root, "wait_result"); /* nobody waits for an imported message */
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (set_text(root, keys[i], vals[i]) != 0) {
+            mr_err_set(err, MR_EINVAL, "%s: not UTF-8", keys[i]);
+            goto out;
+        }
+    }
     for (i = 0; i < t->nbranches; i++) {
         const struct mr_dtm_branch *b = &t->branches[i];
         json_t *url = json_string(b->url);
@@ -144,23 +155,15 @@ static char *body_of(const struct mr_dtm_trans *t, struct mr_err *err)
         json_array_append_new(steps, json_pack("{s:o}", "action", url));
         json_array_append_new(payloads, json_string(""));
     }
-    json_object_set(root, "gid", gid);
-    json_object_set_new(root, "trans_type", json_string("msg"));
     json_object_set(root, "steps", steps);
     json_object_set(root, "payloads", payloads);
-    json_object_set_new(root, "query_prepared", json_string(t->query_prepared));
-    json_object_set_new(root, "protocol", json_string(t->protocol));
-    json_object_set_new(root, "custom_data", json_string(t->custom_data));
-    if (json_object_get(root, "query_prepared") == NULL ||
-        json_object_get(root, "custom_data") == NULL)
-        mr_err_set(err, MR_EINVAL, "query_prepared or custom_data: not UTF-8");
-    else
-        body = json_dumps(root, JSON_COMPACT);
+    body = json_dumps(root, JSON_COMPACT);
+    if (body == NULL)
+        mr_err_set(err, MR_EINVAL, "options: cannot be serialised");
 out:
     json_decref(root);
     json_decref(steps);
     json_decref(payloads);
-    json_decref(gid);
     return body;
 }
 
