@@ -84,4 +84,14 @@ void mr_prepare_quiesce(struct mr_prepare *p);
  */
 void mr_prepare_stop(struct mr_prepare *p);
 
+/*
+ * mr_prepare_check_msg - parse and validate the prepare body @body (@len
+ * bytes) as the intake does (gid, steps and their URLs against the target
+ * policy, query_prepared, options, the limits of mr_config) into a new
+ * message whose state, times and lease are left to the caller: for writers
+ * of messages that do not come over HTTP (import-dtm). MR_EINVAL
+ * "<field>: <problem>". Owned result: mr_msg_free().
+ */
+int mr_prepare_check_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err);
+
 #endif

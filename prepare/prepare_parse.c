@@ -519,6 +519,11 @@ int mr_parse_msg(const char *body, size_t len, bool steps_optional, struct mr_ms
     return 0;
 }
 
+int mr_prepare_check_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err)
+{
+    return mr_parse_msg(body, len, false, out, err);
+}
+
 int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *err)
 {
     json_t *root;

@@ -726,6 +726,8 @@ int main(int argc, char **argv)
         return redrive(argc - 2, argv + 2);
     if (strcmp(argv[1], "barrier-prune") == 0)
         return barrier_prune(argc - 2, argv + 2);
+    if (strcmp(argv[1], "import-dtm") == 0)
+        return mr_import_dtm(argc - 2, argv + 2); /* relay/relay_import.c */
     if (strcmp(argv[1], "migrate") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             mr_relay_config_usage(stdout);

@@ -112,4 +112,11 @@ int mr_relay_config_access(struct mr_config *c, struct mr_err *err);
 /* mr_relay_config_usage - print the flags, their variables and defaults to @out. */
 void mr_relay_config_usage(void *out_file);
 
+/*
+ * mr_import_dtm - `msgrelay import-dtm` (relay/relay_import.c): import a
+ * stopped DTM server's msg transactions from its MySQL database into the
+ * store; @argv holds the flags after the subcommand. The exit status.
+ */
+int mr_import_dtm(int argc, char **argv);
+
 #endif

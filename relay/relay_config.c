@@ -530,6 +530,8 @@ void mr_relay_config_usage(void *out_file)
                  "                        [--all] [--dry-run] [--store URI]\n"
                  "       msgrelay barrier-prune --db mysql://... --older-than 7d [--table T]\n"
                  "                [--batch N] [--pause-ms N] [--force]\n"
+                 "       msgrelay import-dtm --from mysql://.../dtm [--store URI] [--dry-run]\n"
+                 "                [--include-finished] [--batch N] (import-dtm --help)\n"
                  "       msgrelay --help | version\n\n"
                  "Flags (each also read from its environment variable; flags win):\n");
     for (i = 0; i < NOPTS; i++) {

@@ -585,4 +585,77 @@ typedef void (*mr_store_tx_undo)(void *arg);
 int mr_store_run_tx(struct mr_store *s, mr_store_tx_fn fn, mr_store_tx_undo undo, void *arg,
                     const struct mr_store_tx_policy *policy, struct mr_err *err);
 
+/* ---- reading a DTM server's MySQL database (msgrelay import-dtm) ----
+ *
+ * A read-only connection to the database of a DTM server (its trans_global
+ * and trans_branch_op tables, DTM v1.19 layout), read in pages by id so
+ * that memory follows the page size, not the table. DTM writes local-time
+ * DATETIMEs; they are read in the database server's global time zone (the
+ * zone DTM and its database normally share) and returned as UTC ms.
+ */
+
+struct mr_store_dtm;
+
+/* One trans_branch_op row. Strings owned; NULL columns read as "". */
+struct mr_dtm_branch {
+    char *branch_id;
+    char *op;     /* action, compensate, ... */
+    char *status; /* prepared, succeed, failed */
+    char *url;
+    char *data; /* bin_data (the deprecated data column when bin_data is NULL) */
+    size_t data_len;
+    int64_t create_ms; /* 0 for NULL, as every time below */
+    int64_t update_ms;
+    int64_t finish_ms;
+};
+
+/* One trans_global row, with its branches (msg rows only) in stored order. Strings owned. */
+struct mr_dtm_trans {
+    int64_t id;
+    char *gid;
+    char *trans_type;
+    char *status;
+    char *query_prepared;
+    char *protocol;
+    char *options;     /* TransOptions JSON text, or "" */
+    char *custom_data; /* or "" */
+    char *result;
+    char *rollback_reason;
+    int64_t create_ms;
+    int64_t update_ms;
+    int64_t finish_ms;
+    int64_t rollback_ms;
+    int64_t next_cron_ms;
+    int next_cron_interval;
+    struct mr_dtm_branch *branches;
+    size_t nbranches;
+};
+
+/* The most trans_global rows one mr_store_dtm_page() reads. */
+#define MR_STORE_DTM_PAGE_MAX 10000
+
+/*
+ * mr_store_dtm_open - connect to the DTM database of @uri ("mysql://...",
+ * the store URI syntax of this file's top, options included) in a read-only
+ * session. MR_EINVAL for a URI that is not mysql:, MR_EUNAVAIL when it cannot
+ * be reached, MR_ESTORE when DTM's tables are not there. Owned result:
+ * mr_store_dtm_close().
+ */
+int mr_store_dtm_open(const char *uri, struct mr_store_dtm **out, struct mr_err *err);
+
+/* mr_store_dtm_close - close the connection. NULL is a no-op. */
+void mr_store_dtm_close(struct mr_store_dtm *d);
+
+/*
+ * mr_store_dtm_page - up to @limit (1 to MR_STORE_DTM_PAGE_MAX) trans_global
+ * rows with id above @after_id, in id order, every type and status; the
+ * branches are read for the msg rows only. *n < @limit means the table is
+ * done. Owned result: *out, mr_store_dtm_free(*out, *n).
+ */
+int mr_store_dtm_page(struct mr_store_dtm *d, int64_t after_id, size_t limit,
+                      struct mr_dtm_trans **out, size_t *n, struct mr_err *err);
+
+/* mr_store_dtm_free - free @n rows from mr_store_dtm_page(). */
+void mr_store_dtm_free(struct mr_dtm_trans *v, size_t n);
+
 #endif

@@ -17,6 +17,7 @@
  *   store_mysql_registry.c the relay registry
  *   store_mysql_retention.c retention: the job lease, deleting old final messages
  *   store_mysql_schema.c   schema check and migrations
+ *   store_mysql_dtm.c      reading a DTM server's tables (import-dtm)
  *
  * Must not: be included outside these files. Threads and errors as in
  * store_mysql.c.
