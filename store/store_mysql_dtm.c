@@ -153,6 +153,45 @@ static void free_globals(void *v, size_t n)
     mr_store_dtm_free(v, n);
 }
 
+/* The page of rows attach_branches() hangs branches on, for branch_row(). */
+struct page_branches {
+    struct mr_dtm_trans *v;
+    size_t n;
+    size_t j; /* the row of the last branch */
+    size_t cap;
+};
+
+/* branch_row - a trans_branch_op row (by gid id order) onto its trans_global row. */
+static int branch_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct page_branches *c = ctx;
+    struct mr_dtm_trans *t;
+    struct mr_dtm_branch *b;
+
+    (void)err;
+    while (c->j < c->n && c->v[c->j].id < ms->row.v[0]) {
+        c->j++;
+        c->cap = 0;
+    }
+    if (c->j == c->n || c->v[c->j].id != ms->row.v[0])
+        return 0; /* a row inserted since the page was read */
+    t = &c->v[c->j];
+    if (t->nbranches == c->cap)
+        t->branches = mr_xgrow(t->branches, sizeof(*t->branches), t->nbranches + 1, &c->cap);
+    b = &t->branches[t->nbranches++];
+    memset(b, 0, sizeof(*b));
+    b->branch_id = my_take_str(ms, 1);
+    b->op = my_take_str(ms, 2);
+    b->status = my_take_str(ms, 3);
+    b->url = my_take_str(ms, 4);
+    b->data_len = ms->row.len[5];
+    b->data = my_take_str(ms, 5);
+    b->create_ms = ms->row.v[6];
+    b->update_ms = ms->row.v[7];
+    b->finish_ms = ms->row.v[8];
+    return 0;
+}
+
 /*
  * attach_branches - read the branches of the msg rows of @v[0..n) (ids in
  * order) and hang each on its row.
@@ -160,44 +199,12 @@ static void free_globals(void *v, size_t n)
 static int attach_branches(struct mr_store_dtm *d, struct mr_dtm_trans *v, size_t n,
                            int64_t after_id, struct mr_err *err)
 {
-    struct my_store *ms = d->ms;
-    size_t j = 0;
-    size_t cap = 0;
-    int code;
+    struct page_branches c = {.v = v, .n = n};
 
-    my_p_reset(ms);
-    my_p_int(ms, after_id);
-    my_p_int(ms, v[n - 1].id);
-    code = my_open_rows(ms, d->branch, DTM_BRANCH_LAYOUT, err);
-    if (code != 0)
-        return code;
-    while ((code = my_next_row(ms, d->branch, err)) > 0) {
-        struct mr_dtm_trans *t;
-        struct mr_dtm_branch *b;
-
-        while (j < n && v[j].id < ms->row.v[0]) {
-            j++;
-            cap = 0;
-        }
-        if (j == n || v[j].id != ms->row.v[0])
-            continue; /* a row inserted since the page was read */
-        t = &v[j];
-        if (t->nbranches == cap)
-            t->branches = mr_xgrow(t->branches, sizeof(*t->branches), t->nbranches + 1, &cap);
-        b = &t->branches[t->nbranches++];
-        memset(b, 0, sizeof(*b));
-        b->branch_id = my_take_str(ms, 1);
-        b->op = my_take_str(ms, 2);
-        b->status = my_take_str(ms, 3);
-        b->url = my_take_str(ms, 4);
-        b->data_len = ms->row.len[5];
-        b->data = my_take_str(ms, 5);
-        b->create_ms = ms->row.v[6];
-        b->update_ms = ms->row.v[7];
-        b->finish_ms = ms->row.v[8];
-    }
-    my_close_rows(ms, d->branch);
-    return code;
+    my_p_reset(d->ms);
+    my_p_int(d->ms, after_id);
+    my_p_int(d->ms, v[n - 1].id);
+    return my_each_row(d->ms, d->branch, DTM_BRANCH_LAYOUT, branch_row, &c, err);
 }
 
 int mr_store_dtm_page(struct mr_store_dtm *d, int64_t after_id, size_t limit,
