@@ -95,7 +95,7 @@ int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *e
  */
 int mr_parse_opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err);
 
-/* mr_check_gid - validate a gid: non-empty, not too long, allowed characters. */
+/* mr_check_gid - a gid: not empty, at most max_gid_len bytes, UTF-8 without ; or controls. */
 int mr_check_gid(const char *gid, struct mr_err *err);
 
 /* Topic names: 1 to MR_TOPIC_NAME_MAX letters, digits and "-_." (DTM's kv.k is 128 wide). */

@@ -25,24 +25,31 @@
 
 #define MAX_SECONDS (366 * 24 * 3600)
 
-/* gid characters beyond letters and digits */
-static const char gid_extra[] = "-_.:@+=";
+/*
+ * What a gid may not hold, beyond DTM's '\n', '\r' and ';': every other
+ * control character (C0, DEL and C1: they break log lines, terminals and
+ * header values) and broken UTF-8 (it cannot be rendered in JSON). Anything
+ * else DTM takes is taken: '/', '#', '?', '&', '%', '+', spaces, non-ASCII.
+ */
+#define GID_RULE "gid: must be UTF-8 text without ';' or control characters"
 
 int mr_check_gid(const char *gid, struct mr_err *err)
 {
+    const unsigned char *s = (const unsigned char *)gid;
     size_t n = strlen(gid);
-    size_t i;
+    size_t i = 0;
 
     if (n == 0)
         return mr_err_set(err, MR_EINVAL, "gid: must not be empty");
     if (n > (size_t)mr_config.max_gid_len)
-        return mr_err_set(err, MR_EINVAL, "gid: longer than %d characters", mr_config.max_gid_len);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)gid[i];
+        return mr_err_set(err, MR_EINVAL, "gid: longer than %d bytes", mr_config.max_gid_len);
+    while (i < n) {
+        size_t l = mr_utf8_len(s + i, n - i);
 
-        if (!isalnum(c) && (c == '\0' || strchr(gid_extra, c) == NULL))
-            return mr_err_set(err, MR_EINVAL, "gid: may contain only letters, digits and %s",
-                              gid_extra);
+        if (l == 0 || s[i] < 0x20 || s[i] == 0x7f || s[i] == ';' ||
+            (l == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0))
+            return mr_err_set(err, MR_EINVAL, GID_RULE);
+        i += l;
     }
     return 0;
 }
@@ -85,8 +92,7 @@ static int get_gid(json_t *root, char **gid, struct mr_err *err)
     if (!json_is_string(v))
         return mr_err_set(err, MR_EINVAL, "gid: must be a string");
     if (has_nul(v))
-        return mr_err_set(err, MR_EINVAL, "gid: may contain only letters, digits and %s",
-                          gid_extra);
+        return mr_err_set(err, MR_EINVAL, GID_RULE);
     rc = mr_check_gid(json_string_value(v), err);
     if (rc != 0)
         return rc;

@@ -214,3 +214,53 @@ def test_racing_requests_for_one_new_gid_store_one_message(app, relay, route):
     else:
         assert q["transaction"]["status"] == "prepared"
         stays(lambda: app.count() == 0, 0.3, "nothing delivered for a prepared message")
+
+
+# gids as DTM takes them: anything but ';' and control characters, UTF-8, at most 128 bytes
+ODD_GIDS = ["a/b/c", "a#frag", "with space", "a+b", "100%", "what?x=1", "a&b=c", "caf\u00e9",
+            "\u6f22\u5b57", "\U0001F680go", "\u00e9" * 64]
+
+
+def test_gids_as_dtm_takes_them_travel_intact(app, relay):
+    r = relay()
+    tag = new_gid("")[1:]
+    gids = [g if len(g.encode()) >= 128 else g + tag for g in ODD_GIDS]
+    assert len(gids[-1].encode()) == 128
+    for i, gid in enumerate(gids):
+        body = msg_body(gid, [app.url("/svc/g%d" % i)], query_prepared=app.url("/qp%d" % i),
+                        timeout_to_fail=1)
+        assert r.post("prepare", body) == (200, OK), gid
+    for i, gid in enumerate(gids):
+        q = r.wait_state(gid, "succeed", timeout=20)
+        assert q["transaction"]["gid"] == gid
+        bc = app.calls("/qp%d" % i)[0]
+        assert bc.params.get("gid") == gid, "back-check gid garbled: %r" % bc.raw_query
+        step = app.calls("/svc/g%d" % i)[0]
+        assert step.params.get("gid") == gid, "step gid garbled: %r" % step.raw_query
+        assert [t["gid"] for t in r.all(gid=gid)["transactions"]] == [gid]
+    listed = {t["gid"] for t in r.all(limit=100)["transactions"]}
+    assert set(gids) <= listed
+
+
+def test_gid_limits_and_refusals(app, relay):
+    r = relay()
+    for bad in ["\u00e9" * 64 + "x", "a;b", "a\nb", "a\rb", "a\tb", "a\u0085b"]:
+        status, data = r.post("submit", msg_body(bad, [app.url("/svc/a")]))
+        assert status == 400 and data["message"].startswith("gid:"), (bad, status, data)
+    good = "\u00e9" * 64
+    assert r.post("submit", msg_body(good, [app.url("/svc/a")])) == (200, OK)
+    r.wait_state(good, "succeed")
+
+
+def test_query_string_gid_is_decoded_as_dtm_decodes_it(app, relay):
+    # Go's query parsing (and so DTM's) reads a raw '+' as a space; %2B is a '+'
+    r = relay()
+    tag = new_gid("")[1:]
+    plus, space = "p+q" + tag, "p q" + tag
+    for gid in (plus, space):
+        assert r.post("submit", msg_body(gid, [app.url("/svc/a")])) == (200, OK)
+    for raw, want in (("p+q" + tag, space), ("p%2Bq" + tag, plus), ("p%20q" + tag, space)):
+        status, q = raw_request(r, "GET", "/api/dtmsvr/query?gid=" + raw)
+        assert status == 200 and q["transaction"]["gid"] == want, (raw, q)
+        status, a = raw_request(r, "GET", "/api/dtmsvr/all?gid=" + raw)
+        assert status == 200 and [t["gid"] for t in a["transactions"]] == [want], (raw, a)

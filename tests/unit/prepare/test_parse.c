@@ -113,7 +113,11 @@ static void test_parse_rejects_bad_gid(void **state)
     (void)state;
     refused("{\"trans_type\":\"msg\"," STEPS "}", "gid");
     refused("{\"gid\":\"\",\"trans_type\":\"msg\"," STEPS "}", "gid");
-    refused("{\"gid\":\"a b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\nb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\rb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\tb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\u0085b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\u007fb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
     refused("{\"gid\":\"a;b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
     refused("{\"gid\":7,\"trans_type\":\"msg\"," STEPS "}", "gid");
     memset(gid, 'a', 129);
