@@ -139,8 +139,13 @@ void mr_reply_json(struct mr_answer *a, json_t *j);
  */
 json_t *mr_render_query(const struct mr_msg *m);
 
-/* mr_render_all - the DTM all answer for @v[0..n), with @limit the page size asked for. */
-json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit);
+/*
+ * mr_render_all - the DTM all answer for @v[0..n), with @limit the page size
+ * asked for; @gid_position < 0 for a scan (next_position: the last id of a
+ * full page, else ""), else a lookup by gid, which answers the position asked
+ * for (0: "") as DTM does.
+ */
+json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit, long long gid_position);
 
 /*
  * mr_render_kvs - {"kv":[…]} for the kv rows @v[0..n), each as DTM shapes a

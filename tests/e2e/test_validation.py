@@ -87,7 +87,6 @@ CASES = [
     ("payloads-longer", "payloads", _set("payloads", ["{}", "{}"]), True),
     ("action-ftp", "steps[0].action", _step(0, "ftp://x"), True),
     ("action-not-a-url", "steps[0].action", _step(0, "just text"), True),
-    ("action-empty", "steps[0].action", _step(0, ""), True),
     ("second-action-ftp", "steps[1].action", _step(1, "ftp://x/y"), True),
     ("action-over-url-limit", "steps[0].action", _step(0, "http://127.0.0.1:9/" + "a" * 5000), True),
     ("action-port-over-65535", "steps[0].action", _step(0, "http://127.0.0.1:99999/x"), True),
