@@ -52,6 +52,15 @@
  * starts afresh at its next call). Each destination feeds the
  * per-destination metrics (common/metrics.h) from its first call.
  *
+ * Redirects are followed here, by hand (follow()), not by libcurl's
+ * CURLOPT_FOLLOWLOCATION: each hop's URL must pass the target policy's URL
+ * rules (names, prefixes) before it is called, which libcurl cannot ask
+ * about (its socket-open hook only sees addresses, and CURLINFO_REDIRECT_URL
+ * read after a followed hop would be too late); and the headers from
+ * branch_headers must stay off other hosts. A hop stays the same call on the
+ * same destination: its handle leaves the multi and comes back with the
+ * Location as its URL.
+ *
  * Thread: the relay thread owns everything here; mr_relay_http_wakeup() is the
  * one entry any thread may use (it only writes to an eventfd in the epoll set).
  * Errors: a call that cannot be started is an error return; a call that fails
