@@ -241,6 +241,12 @@ def test_gids_as_dtm_takes_them_travel_intact(app, relay):
         assert [t["gid"] for t in r.all(gid=gid)["transactions"]] == [gid]
     listed = {t["gid"] for t in r.all(limit=100)["transactions"]}
     assert set(gids) <= listed
+    # every log line stays one JSON object, and the lines about a message name its gid exactly
+    logged = set()
+    for line in r.log_tail(5000).splitlines():
+        if line.startswith("{"):
+            logged.add(json.loads(line).get("gid"))
+    assert set(gids) <= logged, set(gids) - logged
 
 
 def test_gid_limits_and_refusals(app, relay):
