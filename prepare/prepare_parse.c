@@ -294,6 +294,8 @@ static int legacy_payloads(json_t *steps, json_t **payloads, struct mr_err *err)
     json_t *step;
     size_t i;
 
+    if (*payloads != NULL && !json_is_null(*payloads) && !json_is_array(*payloads))
+        return 0; /* refused as it is */
     json_array_foreach(steps, i, step)
     {
         json_t *d = json_is_object(step) ? json_object_get(step, "data") : NULL;
