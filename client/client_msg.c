@@ -114,7 +114,7 @@ int mr_client_msg_new(struct mr_client_msg **out, const char *server, const char
     if (gid == NULL || *gid == '\0')
         return einval(errbuf, errlen, "gid: empty");
     if (strlen(gid) > MR_CLIENT_GID_MAX)
-        return einval(errbuf, errlen, "gid: longer than 128 characters");
+        return einval(errbuf, errlen, "gid: longer than 128 bytes");
     env_token = getenv(ENV_TOKEN);
     if (env_token != NULL && env_token[0] != '\0' && !mr_client__token_ok(env_token))
         return einval(errbuf, errlen, ENV_TOKEN ": not a usable token");

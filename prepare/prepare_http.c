@@ -298,6 +298,9 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     if (from < 0 || to < 0)
         return send_envelope(conn, MR_ROUTE_ALL, 400,
                              "createTimeStart: must be epoch milliseconds");
+    /* DTM's "aborting" is never a msg's state: nothing has it */
+    if (status != NULL && strcmp(status, "aborting") == 0)
+        return send_json(conn, MR_ROUTE_ALL, mr_render_all(NULL, 0, (size_t)limit, -1));
     if (status != NULL && status[0] != '\0') {
         f.state = mr_msg_state_parse(status);
         if (f.state < 0)
@@ -306,7 +309,9 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     }
     if ((tt != NULL && tt[0] != '\0' && strcmp(tt, "msg") != 0) ||
         (gid != NULL && gid[0] != '\0' && mr_check_gid(gid, &err) != 0))
-        return send_json(conn, MR_ROUTE_ALL, mr_render_all(NULL, 0, (size_t)limit));
+        return send_json(conn, MR_ROUTE_ALL,
+                         mr_render_all(NULL, 0, (size_t)limit,
+                                       gid != NULL && gid[0] != '\0' ? position : -1));
     r = req_new(MR_OP_ALL, MR_ROUTE_ALL);
     if (gid != NULL && gid[0] != '\0')
         r->gid = mr_xstrdup(gid);
@@ -466,12 +471,14 @@ static enum MHD_Result route_kv(struct mr_prepare *p, struct MHD_Connection *con
         return send_envelope(conn, route, 400, "position: must be a kv id");
     if (scan && (limit <= 0 || limit > 1000))
         return send_envelope(conn, route, 400, "limit: must be between 1 and 1000");
-    /* a cat or key the store could not hold matches nothing: answer the empty list here */
-    if (!kv_arg_ok(cat, 45) || (!scan && !kv_arg_ok(key, MR_TOPIC_NAME_MAX)))
+    /* a cat or key the store could not hold matches nothing: answer the empty list here;
+       queryKV without a key lists the category, as DTM's does */
+    if (!kv_arg_ok(cat, 45) ||
+        (!scan && key != NULL && key[0] != '\0' && !kv_arg_ok(key, MR_TOPIC_NAME_MAX)))
         return send_json(conn, route, mr_render_kvs(NULL, 0, scan, (size_t)limit));
     r = req_new(scan ? MR_OP_SCANKV : MR_OP_QUERYKV, route);
     r->kv_cat = mr_xstrdup(cat);
-    if (!scan)
+    if (!scan && key != NULL && key[0] != '\0')
         r->kv_key = mr_xstrdup(key);
     r->kv_position = position;
     r->kv_limit = (size_t)limit;

@@ -95,7 +95,7 @@ int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *e
  */
 int mr_parse_opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err);
 
-/* mr_check_gid - validate a gid: non-empty, not too long, allowed characters. */
+/* mr_check_gid - a gid: not empty, at most max_gid_len bytes, UTF-8 without ; or controls. */
 int mr_check_gid(const char *gid, struct mr_err *err);
 
 /* Topic names: 1 to MR_TOPIC_NAME_MAX letters, digits and "-_." (DTM's kv.k is 128 wide). */
@@ -139,8 +139,13 @@ void mr_reply_json(struct mr_answer *a, json_t *j);
  */
 json_t *mr_render_query(const struct mr_msg *m);
 
-/* mr_render_all - the DTM all answer for @v[0..n), with @limit the page size asked for. */
-json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit);
+/*
+ * mr_render_all - the DTM all answer for @v[0..n), with @limit the page size
+ * asked for; @gid_position < 0 for a scan (next_position: the last id of a
+ * full page, else ""), else a lookup by gid, which answers the position asked
+ * for (0: "") as DTM does.
+ */
+json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit, long long gid_position);
 
 /*
  * mr_render_kvs - {"kv":[…]} for the kv rows @v[0..n), each as DTM shapes a

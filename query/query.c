@@ -89,7 +89,7 @@ void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, u
         break;
     default:
         d->action = MR_QUERY_RETRY;
-        mr_backoff_schedule(m, r, now_ms, rng, &d->next_cron_ms, &d->interval);
+        mr_backoff_schedule(m, r, false, now_ms, rng, &d->next_cron_ms, &d->interval);
         if (mr_backoff_should_park(m, r, m->query_attempts + 1))
             d->action = MR_QUERY_PARK;
         break;

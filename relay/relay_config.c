@@ -78,7 +78,7 @@ static const struct opt opts[] = {
     {"--max-body", "MSGRELAY_MAX_BODY", T_SIZE, OFF(max_body), 256, 64LL << 20,
      "request body limit, bytes"},
     {"--max-gid-len", "MSGRELAY_MAX_GID_LEN", T_INT, OFF(max_gid_len), 1, 128,
-     "longest gid accepted"},
+     "longest gid accepted, in bytes"},
     {"--max-steps", "MSGRELAY_MAX_STEPS", T_INT, OFF(max_steps), 1, 10000, "steps per message"},
     {"--max-url-len", "MSGRELAY_MAX_URL_LEN", T_INT, OFF(max_url_len), 16, 65536,
      "longest step or back-check URL"},

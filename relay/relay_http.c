@@ -52,6 +52,15 @@
  * starts afresh at its next call). Each destination feeds the
  * per-destination metrics (common/metrics.h) from its first call.
  *
+ * Redirects are followed here, by hand (follow()), not by libcurl's
+ * CURLOPT_FOLLOWLOCATION: each hop's URL must pass the target policy's URL
+ * rules (names, prefixes) before it is called, which libcurl cannot ask
+ * about (its socket-open hook only sees addresses, and CURLINFO_REDIRECT_URL
+ * read after a followed hop would be too late); and the headers from
+ * branch_headers must stay off other hosts. A hop stays the same call on the
+ * same destination: its handle leaves the multi and comes back with the
+ * Location as its URL.
+ *
  * Thread: the relay thread owns everything here; mr_relay_http_wakeup() is the
  * one entry any thread may use (it only writes to an eventfd in the epoll set).
  * Errors: a call that cannot be started is an error return; a call that fails
@@ -79,6 +88,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/target.h"
+#include "common/url.h"
 
 /* Idle calls kept for reuse beyond this many are cleaned up, so a burst does not pin memory. */
 #define FREE_KEEP_MIN 64
@@ -100,6 +110,9 @@
 
 /* How often, at most, a relay loop waits before looking for stalled destinations. */
 #define STALL_CHECK_MS 100
+
+/* Redirects one call follows at most; the next one fails it (the limit of Go's http client). */
+#define REDIRECT_MAX 10
 
 /* A singly linked queue of calls through _next, oldest first. */
 struct fifo {
@@ -591,6 +604,9 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->truncated = false;
     c->error[0] = '\0';
     c->_denied[0] = '\0';
+    c->_hops = 0;
+    c->_redirect_status = 0;
+    c->_stripped = false;
     mr_buf_reset(&c->body);
     return c;
 }
@@ -676,8 +692,9 @@ static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *r
     SET(CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms);
     /* threads and signals do not mix: no SIGALRM for DNS timeouts */
     SET(CURLOPT_NOSIGNAL, 1L);
-    /* destinations are http(s) only, and a redirect is an answer, not an order */
+    /* destinations are http(s) only; redirects are followed by hand (follow()) */
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     /* the target policy: the URL now (a row may predate the policy), each address at connect */
@@ -1085,13 +1102,125 @@ static void forbid_reuse(struct mr_relay_call *c)
         shutdown(s, SHUT_RDWR);
 }
 
+/* same_host - whether http(s) @url names the host @host (any case; the port is not compared). */
+static bool same_host(const char *url, const char *host)
+{
+    const char *h;
+    size_t hlen;
+    unsigned port;
+    bool https;
+
+    return dest_parse(url, &https, &h, &hlen, &port) && strlen(host) == hlen &&
+           strncasecmp(h, host, hlen) == 0;
+}
+
+/*
+ * strip_headers - the header list of @c without what the message's
+ * branch_headers added: only Content-Type and the "Expect:" line stay. Set on
+ * the handle, the old list freed.
+ */
+static void strip_headers(struct mr_relay_call *c)
+{
+    struct curl_slist *kept = NULL;
+    struct curl_slist *l;
+
+    for (l = c->_headers; l != NULL; l = l->next) {
+        if (strncasecmp(l->data, "Content-Type:", 13) != 0 && strcmp(l->data, "Expect:") != 0)
+            continue;
+        kept = curl_slist_append(kept, l->data);
+        if (kept == NULL) {
+            mr_log(MR_LOG_ERROR, "out of memory building a header list", NULL);
+            abort();
+        }
+    }
+    curl_easy_setopt(c->_easy, CURLOPT_HTTPHEADER, kept);
+    curl_slist_free_all(c->_headers);
+    c->_headers = kept;
+    c->_stripped = true;
+}
+
+/* refuse - end @c's redirect chain with the error @why (@loc is masked into it). */
+static bool refuse(struct mr_relay_call *c, const char *why, const char *loc)
+{
+    char *masked = mr_url_masked(loc);
+
+    c->status = 0;
+    snprintf(c->error, sizeof(c->error), "redirect (HTTP %ld) %s: %s", c->_redirect_status, why,
+             masked);
+    free(masked);
+    return false;
+}
+
+/*
+ * follow - when the answer of @c (taken out of the multi handle) is a
+ * redirect that Go's http client follows (301, 302, 303, 307, 308 with a
+ * Location), send @c on to its next hop and return true: it stays busy on the
+ * destination it was sent to. Each hop's URL is checked here as at send time:
+ * http(s) only and the target policy (on_open_socket checks its addresses);
+ * at most REDIRECT_MAX hops, and the whole chain within the call's timeout.
+ * 307 and 308 keep the method and the body; 301, 302 and 303 go on as a GET
+ * without a body. From the first hop to another host on, the headers from
+ * branch_headers are not sent (they often carry credentials; Go's client
+ * drops Authorization and cookies there), and a Location's own userinfo is
+ * the only one sent. False when @c is finished: not a redirect, or a refused
+ * one (then status 0 and the reason in its error text).
+ */
+static bool follow(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    char *loc = NULL;
+    long waited;
+    enum mr_target_verdict v;
+    CURLcode ec = CURLE_OK;
+    CURLMcode mc;
+
+    if ((c->status < 301 || c->status > 303) && c->status != 307 && c->status != 308)
+        return false;
+    if (curl_easy_getinfo(c->_easy, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK || loc == NULL)
+        return false; /* no (usable) Location: the 3xx is the answer */
+    c->_redirect_status = c->status;
+    if (c->_hops >= REDIRECT_MAX)
+        return refuse(c, "stopped after 10 redirects, the next to", loc);
+    if (strncasecmp(loc, "http://", 7) != 0 && strncasecmp(loc, "https://", 8) != 0)
+        return refuse(c, "to a URL that is not http(s)", loc);
+    v = mr_target_check_url(mr_config.targets, loc);
+    if (v == MR_TARGET_DENY)
+        return refuse(c, "target denied by policy", loc);
+    waited = (long)(mr_mono_ms() - c->_sent_ms);
+    if (c->_timeout_ms > 0 && waited >= c->_timeout_ms)
+        return refuse(c, "not followed: the call's timeout ran out, next", loc);
+    c->_hops++;
+    c->_target = (int)v;
+    if (!c->_stripped && !same_host(loc, c->_dest->host))
+        strip_headers(c);
+    ec = curl_easy_setopt(c->_easy, CURLOPT_URL, loc);
+    if (ec == CURLE_OK && c->status <= 303)
+        ec = curl_easy_setopt(c->_easy, CURLOPT_HTTPGET, 1L);
+    if (ec == CURLE_OK && c->_timeout_ms > 0)
+        ec = curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, c->_timeout_ms - waited);
+    if (ec == CURLE_OK && c->_timeout_ms > 0)
+        ec = curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, c->_timeout_ms - waited);
+    if (ec != CURLE_OK)
+        return refuse(c, curl_easy_strerror(ec), loc);
+    c->status = 0;
+    mr_buf_reset(&c->body);
+    c->truncated = false;
+    mc = curl_multi_add_handle(h->multi, c->_easy);
+    if (mc != CURLM_OK) {
+        snprintf(c->error, sizeof(c->error), "cannot start call: %s", curl_multi_strerror(mc));
+        return false;
+    }
+    return true;
+}
+
 /*
  * collect - move every call libcurl has finished to the done list, then
- * start waiting calls in the slots that freed up. Returns how many started.
+ * start waiting calls in the slots that freed up. Returns how many started
+ * (redirect hops included).
  */
 static size_t collect(struct mr_relay_http *h)
 {
     size_t before;
+    size_t hops = 0;
 
     for (;;) {
         int left;
@@ -1115,8 +1244,13 @@ static size_t collect(struct mr_relay_http *h)
             forbid_reuse(c);
         /* m points into the handle: read it all before removing */
         curl_multi_remove_handle(h->multi, c->_easy);
+        if (res == CURLE_OK && follow(h, c)) {
+            hops++;
+            continue;
+        }
         busy_unlink(h, c);
-        finished(h, c, res == CURLE_OK && c->status > 0 && c->status < 500, c->_denied[0] == '\0');
+        finished(h, c, res == CURLE_OK && (c->status > 0 || c->_redirect_status > 0) && c->status < 500,
+                 c->_denied[0] == '\0');
         if (res != CURLE_OK) {
             if (c->_denied[0] != '\0')
                 snprintf(c->error, sizeof(c->error), "target address %s denied by policy",
@@ -1130,7 +1264,7 @@ static size_t collect(struct mr_relay_http *h)
     if (h->wait_head != NULL)
         sweep(h);
     promote(h);
-    return h->nbusy - before;
+    return h->nbusy - before + hops;
 }
 
 int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)

@@ -73,6 +73,9 @@ struct mr_relay_call {
     struct mr_relay_dest *_dest; /* while waiting or in libcurl */
     int _target;                 /* enum mr_target_verdict of the URL (common/target.h) */
     char _denied[64];            /* the address a connect was refused for by the policy, or "" */
+    int _hops;                   /* redirects followed so far */
+    long _redirect_status;       /* the status of the last redirect answer, or 0 */
+    bool _stripped;              /* branch_headers no longer sent: a hop went to another host */
 };
 
 /*

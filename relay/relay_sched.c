@@ -300,6 +300,11 @@ static void start_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
     struct mr_err err = MR_ERR_INIT;
     int rc;
 
+    if (st->url[0] == '\0') {
+        /* an empty action: a step that succeeds without a call, as in DTM */
+        step_result(r, p, idx, MR_RESULT_SUCCESS, NULL);
+        return;
+    }
     p->calls_made++;
     if (mr_kafka_url_is(st->url)) {
         start_kafka_step(r, p, idx);
@@ -313,7 +318,8 @@ static void start_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
     if (rc == 0) {
         memset(&rq, 0, sizeof(rq));
         rq.url = call.url.p;
-        rq.post = true;
+        /* DTM's client POSTs a payload and GETs without one */
+        rq.post = st->payload_len > 0;
         rq.body = st->payload;
         rq.body_len = st->payload_len;
         rq.headers = call.headers;
@@ -370,7 +376,7 @@ static void steps_maybe_finish(struct mr_relay *r, struct mr_relay_pass *p)
         return;
     }
     if (p->outcome != MR_RESULT_SUCCESS) {
-        mr_backoff_schedule(m, p->outcome, now, &r->rng, &next, &interval);
+        mr_backoff_schedule(m, p->outcome, true, now, &r->rng, &next, &interval);
         log_pass(p, next);
         finish(r, p, FIN_RELEASE, next, interval);
         return;

@@ -66,6 +66,11 @@ static void test_client_backcheck_url_adds_dtm_params(void **state)
     assert_string_equal(b.p, "http://app/qp?dtm=http%3A%2F%2Fr&gid=g"
                              "&branch_id=00&trans_type=msg&op=msg");
     mr_buf_reset(&b);
+    assert_int_equal(mr_client__backcheck_url(&b, "http://app/qp", "http://r", "a/b#c+d&e=%?\xc3\xa9"),
+                     0);
+    assert_string_equal(b.p, "http://app/qp?dtm=http%3A%2F%2Fr&gid=a%2Fb%23c%2Bd%26e%3D%25%3F%C3%A9"
+                             "&branch_id=00&trans_type=msg&op=msg");
+    mr_buf_reset(&b);
     assert_int_equal(mr_client__backcheck_url(&b, "http://app/qp#f", "http://r", "g"), 0);
     assert_string_equal(b.p, "http://app/qp?dtm=http%3A%2F%2Fr&gid=g"
                              "&branch_id=00&trans_type=msg&op=msg#f");
