@@ -614,6 +614,20 @@ int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *
     return s->eng->count_state(s, state, n, err);
 }
 
+int mr_store_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms,
+                             struct mr_err *err)
+{
+    int rc;
+
+    *create_ms = 0;
+    if (state <= MR_MSG_NONE || state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: oldest of unknown state %d", state);
+    rc = mr_store_enter(s, MR_STORE_TX_ANY, "oldest_in_state", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->oldest_in_state(s, state, create_ms, err);
+}
+
 int mr_store_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms,
                               struct mr_err *err)
 {

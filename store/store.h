@@ -290,6 +290,14 @@ int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *p
 int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
 
 /*
+ * mr_store_oldest_in_state - the create time (epoch ms) of the oldest message
+ * (lowest id) in state @state into *@create_ms, 0 when none is (the admin
+ * page's "oldest waiting message"). One index seek. In or out of a transaction.
+ */
+int mr_store_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms,
+                             struct mr_err *err);
+
+/*
  * mr_store_msg_query_failed - count one back-check of @gid that ended in an
  * error (query_attempts + 1, update_time = @now_ms) while it is prepared; 0
  * and nothing written otherwise. Inside a transaction.

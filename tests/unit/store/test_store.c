@@ -1164,6 +1164,47 @@ static void test_count_due_counts_only_due_unleased_unfinished(void **state)
     assert_int_equal(count_due(fx->s, 5000), 3);
 }
 
+/* oldest - mr_store_oldest_in_state of @st. */
+static int64_t oldest(struct mr_store *s, int st)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int64_t t = -1;
+
+    assert_int_equal(mr_store_oldest_in_state(s, st, &t, &err), 0);
+    return t;
+}
+
+/* add_at - a message @gid in @state created at @create_ms. */
+static void add_at(struct mr_store *s, const char *gid, int state, int64_t create_ms)
+{
+    struct mr_msg *m = new_msg(gid, state, 100, 1);
+
+    m->create_ms = create_ms;
+    insert(s, m);
+}
+
+static void test_oldest_in_state_is_the_first_stored_of_that_state(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    int64_t t = -1;
+
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 0);
+    add_at(fx->s, "done", MR_MSG_SUCCEED, 500);
+    add_at(fx->s, "s1", MR_MSG_SUBMITTED, 2000);
+    add_at(fx->s, "p1", MR_MSG_PREPARED, 3000);
+    add_at(fx->s, "s2", MR_MSG_SUBMITTED, 4000);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 2000);
+    assert_int_equal(oldest(fx->s, MR_MSG_PREPARED), 3000);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUCCEED), 500);
+    assert_int_equal(oldest(fx->s, MR_MSG_PARKED), 0);
+    /* the oldest leaves the state: the next one is the oldest */
+    assert_int_equal(transition(fx->s, "s1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 5000, -1, 0), 0);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 4000);
+    assert_int_equal(mr_store_oldest_in_state(fx->s, MR_MSG_NONE, &t, &err), MR_EINVAL);
+    assert_int_equal(t, 0);
+}
+
 /* with_urls - a submitted message @gid due at @next_cron with steps to @u1 and @u2 (@done1: first succeed). */
 static void with_urls(struct mr_store *s, const char *gid, int64_t next_cron, const char *u1,
                       const char *u2, bool done1)
@@ -3360,6 +3401,7 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_release_by_another_owner_writes_nothing)                                                \
     T(test_release_owner_ends_only_that_owners_leases)                                             \
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
+    T(test_oldest_in_state_is_the_first_stored_of_that_state)                                      \
     T(test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches)                  \
     T(test_due_by_prefix_refuses_bad_prefixes)                                                     \
     T(test_list_pages_newest_first_by_position)                                                    \
