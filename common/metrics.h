@@ -33,6 +33,8 @@
     X(MR_ROUTE_READY, "ready")                                                                     \
     X(MR_ROUTE_REDRIVE, "redrive")                                                                 \
     X(MR_ROUTE_RESETCRONTIME, "resetCronTime")                                                     \
+    X(MR_ROUTE_OVERVIEW, "overview")                                                               \
+    X(MR_ROUTE_ADMIN, "admin")                                                                     \
     X(MR_ROUTE_OTHER, "other")
 
 enum mr_route {

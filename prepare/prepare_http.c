@@ -521,7 +521,7 @@ static enum MHD_Result route_ready(struct mr_prepare *p, struct MHD_Connection *
  */
 enum scope { SCOPE_OPEN, SCOPE_API, SCOPE_ADMIN };
 
-/* One route: path under /api, method, handler kind, scope. */
+/* One route: path (under /api, or the admin page's /admin), method, handler kind, scope. */
 struct route {
     const char *path;
     const char *method; /* NULL: any */
@@ -552,6 +552,9 @@ static const struct route routes[] = {
     {"/api/ready", "GET", MR_ROUTE_READY, -1, SCOPE_OPEN, false},
     {"/api/dtmsvr/resetCronTime", "GET", MR_ROUTE_RESETCRONTIME, -1, SCOPE_ADMIN, false},
     {"/api/msgrelay/redrive", "POST", MR_ROUTE_REDRIVE, -1, SCOPE_ADMIN, false},
+    /* the admin page's own data; its static files are open (they hold no data) */
+    {"/api/msgrelay/overview", "GET", MR_ROUTE_OVERVIEW, -1, SCOPE_ADMIN, false},
+    {"/admin", NULL, MR_ROUTE_ADMIN, -1, SCOPE_OPEN, true},
 };
 
 /* find_route - the route for @url, or NULL. */
@@ -659,12 +662,15 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
                                 const char *method, struct conn_ctx *c)
 {
     const struct route *rt = find_route(url);
+    struct mr_req *r;
     json_t *j;
     char gid[23];
 
     if (rt == NULL)
         return send_text(conn, MR_ROUTE_OTHER, 404, "text/plain; charset=utf-8",
                          "404 page not found");
+    if (rt->id == MR_ROUTE_ADMIN)
+        return (enum MHD_Result)mr_admin_serve(conn, url, method);
     if (rt->prefix)
         return route_delete_topic(p, conn, c, url, method);
     if (rt->method != NULL && strcmp(method, rt->method) != 0 &&
@@ -687,6 +693,11 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
         return route_reset_cron(p, conn, c);
     case MR_ROUTE_REDRIVE:
         return route_redrive(p, conn, c);
+    case MR_ROUTE_OVERVIEW:
+        r = mr_xcalloc(1, sizeof(*r));
+        r->op = MR_OP_OVERVIEW;
+        r->route = MR_ROUTE_OVERVIEW;
+        return enqueue(p, conn, c, r);
     case MR_ROUTE_NEWGID:
         new_gid(gid);
         j = json_object();

@@ -36,6 +36,7 @@ enum mr_req_op {
     MR_OP_QUERYKV,
     MR_OP_RESETCRON,
     MR_OP_REDRIVE,
+    MR_OP_OVERVIEW,
 };
 
 /* An answer: HTTP status and the JSON body (owned). */
@@ -195,6 +196,37 @@ int mr_redrive_submit(struct mr_redrive *rd, struct mr_req *r);
 
 /* mr_redrive_stop - wait for a running redrive, free @rd. NULL is a no-op. */
 void mr_redrive_stop(struct mr_redrive *rd);
+
+/* ---- prepare_admin.c: the admin page ---- */
+
+/* One file of the admin page, compiled in ($(BUILD)/gen/admin_assets.c from admin/). */
+struct mr_admin_asset {
+    const char *name;  /* "index.html", "admin.js", ... */
+    const char *ctype; /* its Content-Type */
+    const char *etag;  /* "\"CRC-LENGTH\"" */
+    const unsigned char *data;
+    size_t len;
+};
+
+extern const struct mr_admin_asset mr_admin_assets[];
+extern const size_t mr_admin_asset_count;
+
+struct MHD_Connection;
+
+/*
+ * mr_admin_serve - answer GET/HEAD @url under /admin: "/admin" is redirected
+ * to "/admin/", "/admin/" is index.html, an unknown file 404. Open (the
+ * files hold no data). Returns libmicrohttpd's enum MHD_Result.
+ */
+int mr_admin_serve(struct MHD_Connection *conn, const char *url, const char *method);
+
+/*
+ * mr_render_overview - GET /api/msgrelay/overview: @counts (indexed by
+ * enum mr_msg_state) by state, the oldest unfinished message's create time
+ * @oldest_ms (0: none), the rate history and the destinations' health from
+ * the metrics, at @now_ms.
+ */
+json_t *mr_render_overview(const long *counts, int64_t oldest_ms, int64_t now_ms);
 
 /* ---- prepare_writer.c ---- */
 
