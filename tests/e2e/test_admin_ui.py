@@ -15,20 +15,16 @@ import shutil
 
 import pytest
 
+from admin_browser import chromium
 from conftest import App
 from e2e_helpers import msg_body, new_gid, wait_for
 
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 TOKEN = "admin-ui-token-0123456789abcdef"
 AUTH = {"Authorization": "Bearer " + TOKEN}
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 # ---- the module's relay, messages and browser ----
@@ -65,16 +61,7 @@ def shots(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1200,900", "--no-first-run", "--no-default-browser-check",
-              "--disable-background-networking", "--disable-component-update",
-              "--disable-sync", "--disable-default-apps", "--disable-extensions",
-              "--disable-domain-reliability", "--metrics-recording-only",
-              "--user-data-dir=%s" % tmp_path_factory.mktemp("chromium")):
-        opts.add_argument(a)
-    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    d = chromium(str(tmp_path_factory.mktemp("chromium")))
     try:
         yield d
     finally:
@@ -241,9 +228,14 @@ def test_a_message_link_opens_directly_and_payloads_show_as_text(env, browser, s
     text_of(d, "#not-found", "no-such-gid")
 
 
-def test_redrive_counts_first_then_redrives(env, browser, shots):
+def calls_for(sink, gid):
+    return len([c for c in sink.calls("/svc/down") if c.params.get("gid") == gid])
+
+
+def test_redrive_counts_first_then_redrives(env, browser, sink, shots):
     d = browser
     signed_in(d, env)
+    before = calls_for(sink, env["parked"])
     d.get(env["base"] + "#/redrive")
     find(d, "#r-gid").send_keys(env["parked"])
     go = find(d, "#redrive-go")
@@ -251,11 +243,13 @@ def test_redrive_counts_first_then_redrives(env, browser, shots):
     find(d, "#redrive-count").click()
     text_of(d, "#redrive-result", "1 parked message(s) match")
     assert env["relay"].state(env["parked"]) == "parked", "a dry run changes nothing"
+    assert calls_for(sink, env["parked"]) == before
     go = find(d, "#redrive-go")
     assert go.is_enabled()
     go.click()
     text_of(d, "#redrive-result", "1 of 1 redriven")
-    wait_for(lambda: env["relay"].state(env["parked"]) != "parked", 10, "the redrive")
+    # back to work: its step is called again (and, failing again, it is parked again)
+    wait_for(lambda: calls_for(sink, env["parked"]) > before, 10, "the redriven message's call")
     d.save_screenshot(str(shots / "redrive.png"))
 
 
