@@ -226,7 +226,7 @@
                    el('svg:text', {x: 2, y: P + 4, class: 'tick'}, max.toFixed(max < 10 ? 1 : 0)),
                    el('svg:text', {x: 2, y: H - P + 4, class: 'tick'}, '0'),
                    el('svg:text', {x: P, y: H - 8, class: 'tick'},
-                      Math.round(span / 60000) + ' min ago'),
+                      age(Math.round(span / 1000)) + ' ago'),
                    el('svg:text', {x: W - P, y: H - 8, class: 'tick', 'text-anchor': 'end'}, 'now'));
         for (const [key, cls] of [['delivered_per_s', 'line-ok'], ['failed_per_s', 'line-bad']]) {
             const pts = [[x(t0), y(rates[0][key])]];

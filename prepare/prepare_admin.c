@@ -3,6 +3,10 @@
  * prepare_admin.c - the admin page: its static files under /admin/ and the
  * JSON of GET /api/msgrelay/overview.
  *
+ * The overview's store reads (counts by state, the oldest unfinished
+ * message) run on the readiness probe's thread and connection
+ * (prepare_ready.c), never on the writer.
+ *
  * The page (admin/index.html, admin.css, admin.js) is compiled into the
  * binary by the Makefile ($(BUILD)/gen/admin_assets.c, struct
  * mr_admin_asset): nothing is read from disk and nothing is fetched from
@@ -164,15 +168,35 @@ static json_t *render_dests(void)
     return a;
 }
 
-json_t *mr_render_overview(const long *counts, int64_t oldest_ms, int64_t now_ms)
+int mr_overview_read(struct mr_store *s, struct mr_overview_counts *c, struct mr_err *err)
+{
+    static const int waiting[] = {MR_MSG_PREPARED, MR_MSG_SUBMITTED};
+    int64_t t;
+    size_t i;
+    int st;
+    int rc = 0;
+
+    memset(c, 0, sizeof(*c));
+    for (st = MR_MSG_NONE + 1; rc == 0 && st < MR_MSG_STATE_COUNT; st++)
+        rc = mr_store_count_state(s, st, &c->counts[st], err);
+    for (i = 0; rc == 0 && i < sizeof(waiting) / sizeof(waiting[0]); i++) {
+        rc = mr_store_oldest_in_state(s, waiting[i], &t, err);
+        if (rc == 0 && t > 0 && (c->oldest_ms == 0 || t < c->oldest_ms))
+            c->oldest_ms = t;
+    }
+    return rc;
+}
+
+json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms)
 {
     json_t *j = json_object();
     json_t *states = json_object();
     json_t *old = json_null();
+    int64_t oldest_ms = c->oldest_ms;
     int st;
 
     for (st = MR_MSG_NONE + 1; st < MR_MSG_STATE_COUNT; st++)
-        json_object_set_new(states, mr_msg_state_name(st), json_integer(counts[st]));
+        json_object_set_new(states, mr_msg_state_name(st), json_integer(c->counts[st]));
     if (oldest_ms > 0) {
         old = json_object();
         json_object_set_new(old, "create_time", render_time(oldest_ms));

@@ -695,9 +695,13 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
         return route_redrive(p, conn, c);
     case MR_ROUTE_OVERVIEW:
         r = mr_xcalloc(1, sizeof(*r));
-        r->op = MR_OP_OVERVIEW;
         r->route = MR_ROUTE_OVERVIEW;
-        return enqueue(p, conn, c, r);
+        r->conn = conn;
+        c->req = r;
+        /* suspend first: the probe thread may resume before this handler returns */
+        MHD_suspend_connection(conn);
+        mr_ready_overview(p->ready, r);
+        return MHD_YES;
     case MR_ROUTE_NEWGID:
         new_gid(gid);
         j = json_object();
@@ -1045,7 +1049,7 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     }
     rc = tls_options(p, tls, err);
     if (rc == 0)
-        rc = mr_ready_start(hooks, &p->ready, err);
+        rc = mr_ready_start(hooks, resume_conn, &p->ready, err);
     if (rc == 0)
         rc = mr_writer_start(hooks, resume_conn, &p->writer, err);
     if (rc == 0)
@@ -1117,6 +1121,8 @@ void mr_prepare_stop(struct mr_prepare *p)
     mr_writer_stop(p->writer);
     /* a running redrive is finished (its batches are short) and answered */
     mr_redrive_stop(p->redrive);
+    /* and the admin page's overviews waiting on the probe */
+    mr_ready_close(p->ready);
     /* give the resumed connections a moment to send what is now answered */
     deadline = mr_mono_ms() + 2000;
     while (mr_mono_ms() < deadline) {

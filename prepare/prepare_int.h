@@ -36,7 +36,6 @@ enum mr_req_op {
     MR_OP_QUERYKV,
     MR_OP_RESETCRON,
     MR_OP_REDRIVE,
-    MR_OP_OVERVIEW,
 };
 
 /* An answer: HTTP status and the JSON body (owned). */
@@ -156,11 +155,23 @@ struct mr_ready;
 
 /*
  * mr_ready_start - start the probe thread (its own store connection; the
- * hooks' ready, when set, asks the relay). @hooks is copied. Owned result:
- * mr_ready_stop().
+ * hooks' ready, when set, asks the relay). @hooks is copied; @resume resumes
+ * a suspended connection (mr_ready_overview). Owned result: mr_ready_stop().
  */
-int mr_ready_start(const struct mr_prepare_hooks *hooks, struct mr_ready **out,
-                   struct mr_err *err);
+int mr_ready_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *conn),
+                   struct mr_ready **out, struct mr_err *err);
+
+/*
+ * mr_ready_overview - answer GET /api/msgrelay/overview @r (taken; its
+ * connection already suspended) on the probe thread, with the probe's store
+ * connection, never on the writer: its counts read every message's index
+ * entry. Answers at once from counts less than a second or two old, else
+ * after the next probe; 503 once mr_ready_close() has run. Resumes r->conn.
+ */
+void mr_ready_overview(struct mr_ready *r, struct mr_req *req);
+
+/* mr_ready_close - answer the overviews waiting (503) and every later one; before the HTTP stop. */
+void mr_ready_close(struct mr_ready *r);
 
 /*
  * mr_ready_check - whether the last probe found everything answering, and
@@ -220,13 +231,20 @@ struct MHD_Connection;
  */
 int mr_admin_serve(struct MHD_Connection *conn, const char *url, const char *method);
 
+/* What GET /api/msgrelay/overview reads from the store. */
+struct mr_overview_counts {
+    long counts[MR_MSG_STATE_COUNT]; /* messages by enum mr_msg_state */
+    int64_t oldest_ms;               /* create time of the oldest unfinished message; 0: none */
+};
+
+/* mr_overview_read - read @c from the store @s (in or out of a transaction). */
+int mr_overview_read(struct mr_store *s, struct mr_overview_counts *c, struct mr_err *err);
+
 /*
- * mr_render_overview - GET /api/msgrelay/overview: @counts (indexed by
- * enum mr_msg_state) by state, the oldest unfinished message's create time
- * @oldest_ms (0: none), the rate history and the destinations' health from
- * the metrics, at @now_ms.
+ * mr_render_overview - GET /api/msgrelay/overview: the counts @c, the rate
+ * history and the destinations' health from the metrics, at @now_ms.
  */
-json_t *mr_render_overview(const long *counts, int64_t oldest_ms, int64_t now_ms);
+json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms);
 
 /* ---- prepare_writer.c ---- */
 

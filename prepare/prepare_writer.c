@@ -426,29 +426,6 @@ static int apply_reset_cron(struct mr_writer *w, struct mr_req *r, bool *woke, s
     return 0;
 }
 
-/* apply_overview - the admin page's overview: counts by state, the oldest unfinished message. */
-static int apply_overview(struct mr_writer *w, struct mr_req *r, struct mr_err *err)
-{
-    static const int waiting[] = {MR_MSG_PREPARED, MR_MSG_SUBMITTED};
-    long counts[MR_MSG_STATE_COUNT] = {0};
-    int64_t oldest = 0;
-    int64_t t;
-    size_t i;
-    int st;
-    int rc = 0;
-
-    for (st = MR_MSG_NONE + 1; rc == 0 && st < MR_MSG_STATE_COUNT; st++)
-        rc = mr_store_count_state(w->store, st, &counts[st], err);
-    for (i = 0; rc == 0 && i < sizeof(waiting) / sizeof(waiting[0]); i++) {
-        rc = mr_store_oldest_in_state(w->store, waiting[i], &t, err);
-        if (rc == 0 && t > 0 && (oldest == 0 || t < oldest))
-            oldest = t;
-    }
-    if (rc == 0)
-        mr_reply_json(&r->answer, mr_render_overview(counts, oldest, mr_now_ms()));
-    return rc;
-}
-
 /*
  * apply - run @r's state rule inside the open transaction and set its answer
  * (every request but prepare and submit: apply_run()). Returns 0, or a store
@@ -468,8 +445,6 @@ static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_er
         return apply_kv(w, r, err);
     if (r->op == MR_OP_RESETCRON)
         return apply_reset_cron(w, r, woke, err);
-    if (r->op == MR_OP_OVERVIEW)
-        return apply_overview(w, r, err);
     rc = mr_store_msg_get(w->store, r->gid, r->op == MR_OP_QUERY, &cur, err);
     if (rc != 0)
         return rc;
@@ -496,7 +471,6 @@ static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_er
     case MR_OP_QUERYKV:
     case MR_OP_RESETCRON:
     case MR_OP_REDRIVE: /* prepare_redrive.c, never the writer */
-    case MR_OP_OVERVIEW:
         break;
     }
     mr_msg_free(cur);

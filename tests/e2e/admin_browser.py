@@ -69,7 +69,7 @@ def main(out, seconds):
                 r.post("submit", msg_body(new_gid("audit"), ["http://127.0.0.1:9/audit"]))
             tick += 1
             time.sleep(max(0.0, start + tick - time.monotonic()))
-        browser = chromium(os.path.join(work, "chromium"), 1200, 1180)
+        browser = chromium(os.path.join(work, "chromium"), 1200, 1040)
         browser.get("http://127.0.0.1:%d/admin/#/overview" % r.port)
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#destinations tbody tr"), 10,
                  "the overview")
