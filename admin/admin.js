@@ -291,7 +291,7 @@
             el('option', {value: ''}, 'any'),
             STATES.map((s) => el('option', {value: s, selected: params.get('status') === s}, s)));
         const gid = el('input', {id: 'f-gid', type: 'search', value: params.get('gid') || '',
-                                 placeholder: 'exact gid', autocomplete: 'off'});
+                                 placeholder: 'gid or its beginning', autocomplete: 'off'});
         const from = el('input', {id: 'f-from', type: 'datetime-local',
                                   value: params.get('from') || ''});
         const to = el('input', {id: 'f-to', type: 'datetime-local', value: params.get('to') || ''});
@@ -309,7 +309,7 @@
         });
         const position = params.get('position') || '';
         const page = await api('GET', '/api/dtmsvr/all?' + qs({
-            status: params.get('status') || '', gid: params.get('gid') || '',
+            status: params.get('status') || '', gidPrefix: params.get('gid') || '',
             createTimeStart: toMs(params.get('from')), createTimeEnd: toMs(params.get('to')),
             limit: params.get('limit') || '20', position: position}));
         if (!live())

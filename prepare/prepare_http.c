@@ -264,6 +264,7 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     const char *status = arg(conn, "status");
     const char *tt = arg(conn, "transType");
     const char *gid = arg(conn, "gid");
+    const char *prefix = arg(conn, "gidPrefix"); /* msgrelay's: gids starting with it */
     struct mr_store_filter f;
     struct mr_req *r;
     long long position = arg_int(conn, "position", 0);
@@ -279,6 +280,8 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     if (from < 0 || to < 0)
         return send_envelope(conn, MR_ROUTE_ALL, 400,
                              "createTimeStart: must be epoch milliseconds");
+    if (prefix != NULL && strlen(prefix) > (size_t)mr_config.max_gid_len)
+        return send_envelope(conn, MR_ROUTE_ALL, 400, "gidPrefix: longer than --max-gid-len");
     if (status != NULL && status[0] != '\0') {
         f.state = mr_msg_state_parse(status);
         if (f.state < 0)
@@ -298,6 +301,8 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     f.limit = (size_t)limit;
     f.create_from_ms = from;
     f.create_to_ms = to;
+    if (prefix != NULL && prefix[0] != '\0')
+        f.gid_prefix = mr_xstrdup(prefix);
     r->filter = f;
     return enqueue(p, conn, c, r);
 }

@@ -51,7 +51,7 @@ struct mr_req {
     void *conn;                    /* the suspended struct MHD_Connection */
     struct mr_msg *msg;            /* prepare, submit: the parsed message (owned) */
     char *gid;                     /* every op but all (owned) */
-    struct mr_store_filter filter; /* all */
+    struct mr_store_filter filter; /* all (its gid_prefix owned) */
     char *topic;                   /* subscribe, unsubscribe, topic delete (owned) */
     char *url;                     /* subscribe, unsubscribe: the subscriber (owned) */
     char *remark;                  /* subscribe (owned, may be NULL) */

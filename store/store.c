@@ -756,6 +756,9 @@ int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struc
     *n = 0;
     if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
         return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
+    if (f->gid_prefix != NULL && strlen(f->gid_prefix) > MR_STORE_REDRIVE_TEXT_MAX)
+        return mr_err_set(err, MR_EINVAL, "store: list filter gid prefix longer than %d bytes",
+                          MR_STORE_REDRIVE_TEXT_MAX);
     rc = mr_store_enter(s, MR_STORE_TX_ANY, "list", err);
     if (rc != 0)
         return rc;

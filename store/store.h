@@ -381,11 +381,15 @@ struct mr_store_filter {
     int64_t create_from_ms;/* create_time >= this */
     int64_t create_to_ms;  /* create_time <= this */
     size_t limit;          /* at most this many (callers cap it) */
+    const char *gid_prefix; /* gid starts with it (byte for byte); ignored with gid */
 };
 
 /*
  * mr_store_msg_list - messages matching @f, newest (highest id) first, without
- * steps. Owned result: mr_store_msgs_free().
+ * steps. A gid prefix (at most MR_STORE_REDRIVE_TEXT_MAX bytes, else
+ * MR_EINVAL) and a create time range are looked for newest first through the
+ * rows of the state (or all rows) until @f->limit match. Owned result:
+ * mr_store_msgs_free().
  */
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err);

@@ -1318,10 +1318,57 @@ static void list(struct mr_store *s, const struct mr_store_filter *f, char *out,
     mr_store_msgs_free(v, n);
 }
 
+static void test_list_by_gid_prefix_with_state_and_paging(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2, "order-"};
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    char got[256];
+    char *longer = mr_xmalloc(MR_STORE_REDRIVE_TEXT_MAX + 2);
+    int64_t last = 0;
+
+    add(fx->s, "order-1", MR_MSG_SUBMITTED, 0, 1);
+    add(fx->s, "orders", MR_MSG_SUBMITTED, 0, 1);
+    add(fx->s, "order-2", MR_MSG_SUCCEED, 0, 1);
+    add(fx->s, "mail-order-3", MR_MSG_SUBMITTED, 0, 1);
+    add(fx->s, "order_4", MR_MSG_SUBMITTED, 0, 1);
+    add(fx->s, "order-5", MR_MSG_SUBMITTED, 0, 1);
+    add(fx->s, "ORDER-6", MR_MSG_SUBMITTED, 0, 1);
+
+    /* byte for byte: no wildcard ('_' is a plain character), case counts */
+    list(fx->s, &f, got, sizeof(got), &last);
+    assert_string_equal(got, "order-5,order-2");
+    f.position = last;
+    list(fx->s, &f, got, sizeof(got), &last);
+    assert_string_equal(got, "order-1");
+    f.position = 0;
+    f.limit = 10;
+    f.state = MR_MSG_SUBMITTED;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "order-5,order-1");
+    f.gid_prefix = "order_";
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "order_4");
+    /* an exact gid wins over a prefix */
+    f.gid = "orders";
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "orders");
+    /* an over-long prefix is refused */
+    memset(longer, 'a', MR_STORE_REDRIVE_TEXT_MAX + 1);
+    longer[MR_STORE_REDRIVE_TEXT_MAX + 1] = '\0';
+    f.gid = NULL;
+    f.gid_prefix = longer;
+    assert_int_equal(mr_store_msg_list(fx->s, &f, &v, &n, &err), MR_EINVAL);
+    assert_int_equal(n, 0);
+    free(longer);
+}
+
 static void test_list_pages_newest_first_by_position(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2};
+    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2, NULL};
     char got[256];
     int64_t last = 0;
 
@@ -1353,7 +1400,7 @@ static void test_list_pages_newest_first_by_position(void **state)
 static void test_list_filters_by_state_gid_and_create_time(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_SUBMITTED, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, MR_MSG_SUBMITTED, 0, 0, 0, 10, NULL};
     struct mr_msg *m;
     char got[256];
     int i;
@@ -1408,7 +1455,7 @@ static long count_state(struct mr_store *s, int st)
 static void test_park_ends_the_lease_keeps_its_origin_and_is_never_claimed(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10, NULL};
     struct mr_msg *g;
     char got[256];
 
@@ -1568,7 +1615,7 @@ static const char *redrive(struct mr_store *s, const struct mr_store_redrive *f,
 static const char *parked_gids(struct mr_store *s)
 {
     static char got[512];
-    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100};
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100, NULL};
 
     list(s, &f, got, sizeof(got), NULL);
     return got;
@@ -1751,7 +1798,7 @@ static void test_reset_cron_makes_far_work_due_up_to_the_limit(void **state)
 static void test_list_with_unknown_state_is_einval(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, 42, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, 42, 0, 0, 0, 10, NULL};
     struct mr_err err = MR_ERR_INIT;
     struct mr_msg **v = NULL;
     size_t n = 0;
@@ -3402,6 +3449,7 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_release_owner_ends_only_that_owners_leases)                                             \
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
     T(test_oldest_in_state_is_the_first_stored_of_that_state)                                      \
+    T(test_list_by_gid_prefix_with_state_and_paging)                                               \
     T(test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches)                  \
     T(test_due_by_prefix_refuses_bad_prefixes)                                                     \
     T(test_list_pages_newest_first_by_position)                                                    \
