@@ -34,7 +34,7 @@
 #define ADMIN_PATH "/admin/"
 
 #define ADMIN_CSP                                                                                  \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "              \
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /* find_asset - the file /admin/@name ("" is index.html), or NULL. */

@@ -12,6 +12,7 @@ The plain-HTTP side of the page (content types, security headers, ETag,
 """
 import os
 import shutil
+import urllib.parse
 
 import pytest
 
@@ -213,6 +214,16 @@ def test_find_a_message_open_it_and_force_stop_it(env, browser, shots):
     text_of(d, "#msg-state", "submitted")
     text_of(d, "#steps", "/svc/down")
     d.save_screenshot(str(shots / "message-before.png"))
+    # the list's state and time filters narrow it (kept in the address, so a link keeps them)
+    q = urllib.parse.quote(gid, safe="")
+    d.get(env["base"] + "#/messages?status=submitted&gid=" + q)
+    assert find(d, "#messages a.gid").text == gid
+    d.get(env["base"] + "#/messages?gid=" + q + "&from=2099-01-01T00%3A00")
+    text_of(d, "p#messages", "No message matches")
+    d.get(env["base"] + "#/messages?status=succeed&gid=" + q)
+    text_of(d, "p#messages", "No message matches")
+    d.get(env["base"] + "#/message/" + gid)
+    text_of(d, "#msg-state", "submitted")
     find(d, "#force-stop").click()
     # the confirmation takes the focus: Enter on it confirms, as a keyboard user would
     confirm = find(d, "#force-stop-confirm")
