@@ -411,3 +411,17 @@ fuzz-clean:
 	rm -rf build-fuzz
 
 -include $(FUZZ_REPLAY:_replay=.d) $(BUILD)/tests/fuzz/replay.d
+
+# The admin page (admin/: HTML, CSS and JavaScript, no build step), compiled
+# into the binary as $(BUILD)/gen/admin_assets.c (scripts/admin-assets) and
+# served under /admin/ by prepare/prepare_admin.c.
+ADMIN_FILES := $(sort $(wildcard admin/*))
+
+$(BUILD)/gen/admin_assets.c: $(ADMIN_FILES) scripts/admin-assets
+	@mkdir -p $(dir $@)
+	scripts/admin-assets $(ADMIN_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/admin_assets.o: $(BUILD)/gen/admin_assets.c
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libmsgrelay_core.a: $(BUILD)/gen/admin_assets.o

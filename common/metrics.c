@@ -227,6 +227,95 @@ void mr_metrics_retention(long deleted, bool failed)
         atomic_fetch_add_explicit(&retention_errors, 1, memory_order_relaxed);
 }
 
+size_t mr_metrics_dests(struct mr_metrics_dest *out)
+{
+    int n = atomic_load(&ndests);
+    int k;
+
+    for (k = 0; k < n; k++) {
+        memcpy(out[k].label, dests[k].label, sizeof(out[k].label));
+        out[k].up = atomic_load_explicit(&dests[k].up, memory_order_relaxed) != 0;
+        out[k].calls = atomic_load_explicit(&dests[k].calls, memory_order_relaxed);
+        out[k].failures = atomic_load_explicit(&dests[k].failures, memory_order_relaxed);
+        out[k].latency_ms = atomic_load_explicit(&dests[k].latency_ms, memory_order_relaxed);
+    }
+    return (size_t)n;
+}
+
+/* One sample of the step counters, for the rate history. */
+struct rate_sample {
+    int64_t t_ms;
+    long delivered;
+    long failed;
+};
+
+/* The last MR_METRICS_RATE_SLOTS + 1 samples (so as many intervals), a ring under rates_mu. */
+static struct rate_sample rate_ring[MR_METRICS_RATE_SLOTS + 1];
+static size_t rate_head; /* where the next sample goes */
+static size_t rate_n;
+static pthread_mutex_t rates_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* rate_now - the step counters now, stamped @now_ms. */
+static struct rate_sample rate_now(int64_t now_ms)
+{
+    struct rate_sample s;
+
+    s.t_ms = now_ms;
+    s.delivered = atomic_load_explicit(&steps[MR_RESULT_SUCCESS], memory_order_relaxed);
+    s.failed = atomic_load_explicit(&steps[MR_RESULT_FAILURE], memory_order_relaxed) +
+               atomic_load_explicit(&steps[MR_RESULT_ERROR], memory_order_relaxed);
+    return s;
+}
+
+/* rate_interval - the interval from sample @a to sample @b. */
+static struct mr_metrics_rate rate_interval(const struct rate_sample *a,
+                                            const struct rate_sample *b)
+{
+    struct mr_metrics_rate r;
+
+    r.t_ms = b->t_ms;
+    r.len_ms = b->t_ms - a->t_ms;
+    r.delivered = b->delivered - a->delivered;
+    r.failed = b->failed - a->failed;
+    return r;
+}
+
+void mr_metrics_rate_tick(int64_t now_ms)
+{
+    const size_t cap = MR_METRICS_RATE_SLOTS + 1;
+
+    pthread_mutex_lock(&rates_mu);
+    if (rate_n == 0 || now_ms - rate_ring[(rate_head + cap - 1) % cap].t_ms >=
+                           MR_METRICS_RATE_EVERY_MS) {
+        rate_ring[rate_head] = rate_now(now_ms);
+        rate_head = (rate_head + 1) % cap;
+        if (rate_n < cap)
+            rate_n++;
+    }
+    pthread_mutex_unlock(&rates_mu);
+}
+
+size_t mr_metrics_rates(int64_t now_ms, struct mr_metrics_rate *out)
+{
+    const size_t cap = MR_METRICS_RATE_SLOTS + 1;
+    size_t first;
+    size_t i;
+    size_t n = 0;
+    struct rate_sample last;
+
+    pthread_mutex_lock(&rates_mu);
+    first = (rate_head + cap - rate_n) % cap;
+    for (i = 1; i < rate_n; i++)
+        out[n++] = rate_interval(&rate_ring[(first + i - 1) % cap], &rate_ring[(first + i) % cap]);
+    if (rate_n > 0) {
+        last = rate_now(now_ms);
+        if (now_ms > rate_ring[(rate_head + cap - 1) % cap].t_ms)
+            out[n++] = rate_interval(&rate_ring[(rate_head + cap - 1) % cap], &last);
+    }
+    pthread_mutex_unlock(&rates_mu);
+    return n;
+}
+
 int mr_metrics_render(struct mr_buf *out)
 {
     size_t r;

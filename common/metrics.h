@@ -7,6 +7,7 @@
 #define MR_COMMON_METRICS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "common/result.h"
@@ -32,6 +33,8 @@
     X(MR_ROUTE_READY, "ready")                                                                     \
     X(MR_ROUTE_REDRIVE, "redrive")                                                                 \
     X(MR_ROUTE_RESETCRONTIME, "resetCronTime")                                                     \
+    X(MR_ROUTE_OVERVIEW, "overview")                                                               \
+    X(MR_ROUTE_ADMIN, "admin")                                                                     \
     X(MR_ROUTE_OTHER, "other")
 
 enum mr_route {
@@ -111,6 +114,44 @@ void mr_metrics_dest_up(int slot, bool up);
  * removed, or a failed batch (@failed).
  */
 void mr_metrics_retention(long deleted, bool failed);
+
+/*
+ * The rate history the admin page charts: the relay samples the step
+ * counters about every MR_METRICS_RATE_EVERY_MS (mr_metrics_rate_tick), and
+ * the last MR_METRICS_RATE_SLOTS intervals are kept (15 minutes).
+ */
+#define MR_METRICS_RATE_EVERY_MS 10000
+#define MR_METRICS_RATE_SLOTS 90
+
+/* One interval of the rate history: step calls that succeeded, and that failed or erred. */
+struct mr_metrics_rate {
+    int64_t t_ms;   /* the interval's end, epoch milliseconds */
+    int64_t len_ms; /* its length */
+    long delivered;
+    long failed;
+};
+
+/* mr_metrics_rate_tick - take a sample at @now_ms (epoch ms) when the last is old enough. Any thread. */
+void mr_metrics_rate_tick(int64_t now_ms);
+
+/*
+ * mr_metrics_rates - the kept intervals, oldest first, into @out (room for
+ * MR_METRICS_RATE_SLOTS + 1), the last one from the newest sample to @now_ms
+ * (when later). Returns how many.
+ */
+size_t mr_metrics_rates(int64_t now_ms, struct mr_metrics_rate *out);
+
+/* One destination as the metrics see it (mr_metrics_dests). */
+struct mr_metrics_dest {
+    char label[160]; /* "http://host:port" */
+    bool up;
+    long calls;
+    long failures;
+    long latency_ms; /* summed over its calls */
+};
+
+/* mr_metrics_dests - the labelled destinations into @out (room for MR_METRICS_DEST_MAX); how many. */
+size_t mr_metrics_dests(struct mr_metrics_dest *out);
 
 /* mr_metrics_render - append the Prometheus text exposition to @out. */
 int mr_metrics_render(struct mr_buf *out);

@@ -283,6 +283,7 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     const char *status = arg(conn, "status");
     const char *tt = arg(conn, "transType");
     const char *gid = arg(conn, "gid");
+    const char *prefix = arg(conn, "gidPrefix"); /* msgrelay's: gids starting with it */
     struct mr_store_filter f;
     struct mr_req *r;
     long long position = arg_int(conn, "position", 0);
@@ -301,6 +302,8 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     /* DTM's "aborting" is never a msg's state: nothing has it */
     if (status != NULL && strcmp(status, "aborting") == 0)
         return send_json(conn, MR_ROUTE_ALL, mr_render_all(NULL, 0, (size_t)limit, -1));
+    if (prefix != NULL && strlen(prefix) > (size_t)mr_config.max_gid_len)
+        return send_envelope(conn, MR_ROUTE_ALL, 400, "gidPrefix: longer than --max-gid-len");
     if (status != NULL && status[0] != '\0') {
         f.state = mr_msg_state_parse(status);
         if (f.state < 0)
@@ -320,6 +323,8 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     f.limit = (size_t)limit;
     f.create_from_ms = from;
     f.create_to_ms = to;
+    if (prefix != NULL && prefix[0] != '\0')
+        f.gid_prefix = mr_xstrdup(prefix);
     r->filter = f;
     return enqueue(p, conn, c, r);
 }
@@ -525,7 +530,7 @@ static enum MHD_Result route_ready(struct mr_prepare *p, struct MHD_Connection *
  */
 enum scope { SCOPE_OPEN, SCOPE_API, SCOPE_ADMIN };
 
-/* One route: path under /api, method, handler kind, scope. */
+/* One route: path (under /api, or the admin page's /admin), method, handler kind, scope. */
 struct route {
     const char *path;
     const char *method; /* NULL: any */
@@ -556,6 +561,9 @@ static const struct route routes[] = {
     {"/api/ready", "GET", MR_ROUTE_READY, -1, SCOPE_OPEN, false},
     {"/api/dtmsvr/resetCronTime", "GET", MR_ROUTE_RESETCRONTIME, -1, SCOPE_ADMIN, false},
     {"/api/msgrelay/redrive", "POST", MR_ROUTE_REDRIVE, -1, SCOPE_ADMIN, false},
+    /* the admin page's own data; its static files are open (they hold no data) */
+    {"/api/msgrelay/overview", "GET", MR_ROUTE_OVERVIEW, -1, SCOPE_ADMIN, false},
+    {"/admin", NULL, MR_ROUTE_ADMIN, -1, SCOPE_OPEN, true},
 };
 
 /* find_route - the route for @url, or NULL. */
@@ -663,12 +671,15 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
                                 const char *method, struct conn_ctx *c)
 {
     const struct route *rt = find_route(url);
+    struct mr_req *r;
     json_t *j;
     char gid[23];
 
     if (rt == NULL)
         return send_text(conn, MR_ROUTE_OTHER, 404, "text/plain; charset=utf-8",
                          "404 page not found");
+    if (rt->id == MR_ROUTE_ADMIN)
+        return (enum MHD_Result)mr_admin_serve(conn, url, method);
     if (rt->prefix)
         return route_delete_topic(p, conn, c, url, method);
     if (rt->method != NULL && strcmp(method, rt->method) != 0 &&
@@ -691,6 +702,15 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
         return route_reset_cron(p, conn, c);
     case MR_ROUTE_REDRIVE:
         return route_redrive(p, conn, c);
+    case MR_ROUTE_OVERVIEW:
+        r = mr_xcalloc(1, sizeof(*r));
+        r->route = MR_ROUTE_OVERVIEW;
+        r->conn = conn;
+        c->req = r;
+        /* suspend first: the probe thread may resume before this handler returns */
+        MHD_suspend_connection(conn);
+        mr_ready_overview(p->ready, r);
+        return MHD_YES;
     case MR_ROUTE_NEWGID:
         new_gid(gid);
         j = json_object();
@@ -1038,7 +1058,7 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     }
     rc = tls_options(p, tls, err);
     if (rc == 0)
-        rc = mr_ready_start(hooks, &p->ready, err);
+        rc = mr_ready_start(hooks, resume_conn, &p->ready, err);
     if (rc == 0)
         rc = mr_writer_start(hooks, resume_conn, &p->writer, err);
     if (rc == 0)
@@ -1110,6 +1130,8 @@ void mr_prepare_stop(struct mr_prepare *p)
     mr_writer_stop(p->writer);
     /* a running redrive is finished (its batches are short) and answered */
     mr_redrive_stop(p->redrive);
+    /* and the admin page's overviews waiting on the probe */
+    mr_ready_close(p->ready);
     /* give the resumed connections a moment to send what is now answered */
     deadline = mr_mono_ms() + 2000;
     while (mr_mono_ms() < deadline) {

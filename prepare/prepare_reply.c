@@ -33,6 +33,7 @@ void mr_req_free(struct mr_req *r)
     free((char *)r->redrive.gid_prefix);
     free((char *)r->redrive.url_prefix);
     free((char *)r->redrive.error);
+    free((char *)r->filter.gid_prefix);
     free(r->answer.body);
     free(r);
 }

@@ -948,7 +948,10 @@ static void pump_starved(struct mr_relay *r)
     }
 }
 
-/* refresh_gauges - the inflight gauge every turn, the waiting one every few seconds. */
+/*
+ * refresh_gauges - the inflight gauge every turn; the waiting one, and a
+ * sample for the rate history, every few seconds.
+ */
 static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
 {
     int64_t mono = mr_mono_ms();
@@ -959,6 +962,7 @@ static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
     if (mono < *next_due_ms)
         return;
     *next_due_ms = mono + GAUGE_EVERY_MS;
+    mr_metrics_rate_tick(mr_now_ms());
     if (mr_store_count_due(r->store, mr_now_ms(), &n, &err) == 0)
         mr_metrics_set_waiting(n);
     if (mr_store_count_state(r->store, MR_MSG_PARKED, &n, &err) == 0)

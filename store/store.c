@@ -610,17 +610,35 @@ int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *p
                                  limit, n, err);
 }
 
+/* enter_state - check @state (a stored one) and enter the store for the read @what. */
+static int enter_state(struct mr_store *s, int state, const char *what, struct mr_err *err)
+{
+    if (state <= MR_MSG_NONE || state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: %s of unknown state %d", what, state);
+    return mr_store_enter(s, MR_STORE_TX_ANY, what, err);
+}
+
 int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
 {
     int rc;
 
     *n = 0;
-    if (state <= MR_MSG_NONE || state >= MR_MSG_STATE_COUNT)
-        return mr_err_set(err, MR_EINVAL, "store: count of unknown state %d", state);
-    rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_state", err);
+    rc = enter_state(s, state, "count_state", err);
     if (rc != 0)
         return rc;
     return s->eng->count_state(s, state, n, err);
+}
+
+int mr_store_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms,
+                             struct mr_err *err)
+{
+    int rc;
+
+    *create_ms = 0;
+    rc = enter_state(s, state, "oldest_in_state", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->oldest_in_state(s, state, create_ms, err);
 }
 
 int mr_store_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms,
@@ -751,6 +769,9 @@ int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struc
     *n = 0;
     if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
         return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
+    if (f->gid_prefix != NULL && strlen(f->gid_prefix) > MR_STORE_REDRIVE_TEXT_MAX)
+        return mr_err_set(err, MR_EINVAL, "store: list filter gid prefix longer than %d bytes",
+                          MR_STORE_REDRIVE_TEXT_MAX);
     rc = mr_store_enter(s, MR_STORE_TX_ANY, "list", err);
     if (rc != 0)
         return rc;

@@ -290,6 +290,14 @@ int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *p
 int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
 
 /*
+ * mr_store_oldest_in_state - the create time (epoch ms) of the oldest message
+ * (lowest id) in state @state into *@create_ms, 0 when none is (the admin
+ * page's "oldest waiting message"). One index seek. In or out of a transaction.
+ */
+int mr_store_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms,
+                             struct mr_err *err);
+
+/*
  * mr_store_msg_query_failed - count one back-check of @gid that ended in an
  * error (query_attempts + 1, update_time = @now_ms) while it is prepared; 0
  * and nothing written otherwise. Inside a transaction.
@@ -373,11 +381,15 @@ struct mr_store_filter {
     int64_t create_from_ms;/* create_time >= this */
     int64_t create_to_ms;  /* create_time <= this */
     size_t limit;          /* at most this many (callers cap it) */
+    const char *gid_prefix; /* gid starts with it (byte for byte); ignored with gid */
 };
 
 /*
  * mr_store_msg_list - messages matching @f, newest (highest id) first, without
- * steps. Owned result: mr_store_msgs_free().
+ * steps. A gid prefix (at most MR_STORE_REDRIVE_TEXT_MAX bytes, else
+ * MR_EINVAL) and a create time range are looked for newest first through the
+ * rows of the state (or all rows) until @f->limit match. Owned result:
+ * mr_store_msgs_free().
  */
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err);

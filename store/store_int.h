@@ -83,6 +83,7 @@ struct mr_store_engine {
                          int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
                          struct mr_err *err);
     int (*count_state)(struct mr_store *s, int state, long *n, struct mr_err *err);
+    int (*oldest_in_state)(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
     int (*msg_query_failed)(struct mr_store *s, const char *gid, int64_t now_ms,
                             struct mr_err *err);
     /* redrive_page - the ids (ascending, above @after_id, at most @limit, into the caller's

@@ -54,6 +54,7 @@ static const struct mr_store_engine mysql_engine = {
     .count_due = my_count_due,
     .due_by_prefix = my_due_by_prefix,
     .count_state = my_count_state,
+    .oldest_in_state = my_oldest_in_state,
     .msg_query_failed = my_msg_query_failed,
     .redrive_page = my_redrive_page,
     .redrive_ids = my_redrive_ids,

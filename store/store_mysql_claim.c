@@ -163,14 +163,29 @@ int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2
     return rc;
 }
 
-int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+/* state_int - the one integer statement @id answers for state @state. */
+static int state_int(struct mr_store *s, enum stmt_id id, int state, long *v, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_COUNT_STATE];
 
     my_p_reset(ms);
     my_p_text(ms, mr_msg_state_name(state));
-    return my_read_int(ms, st, n, err);
+    return my_read_int(ms, ms->st[id], v, err);
+}
+
+int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    return state_int(s, ST_COUNT_STATE, state, n, err);
+}
+
+int my_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err)
+{
+    long v = 0;
+    int code = state_int(s, ST_OLDEST_STATE, state, &v, err);
+
+    if (code == 0)
+        *create_ms = (int64_t)v;
+    return code;
 }
 
 int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err)

@@ -143,6 +143,8 @@
       "(LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ? OR LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ?)) " \
       "LIMIT ?")                                                                                   \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
+    X(ST_OLDEST_STATE, "SELECT COALESCE((SELECT create_time FROM msg "                            \
+                       "WHERE state = ? ORDER BY id LIMIT 1), 0)")                                 \
     X(ST_REDRIVE_PAGE,                                                                             \
       "SELECT id FROM msg WHERE state = 'parked' AND id > ? AND (? = '' OR gid = ?) "              \
       "AND (? = '' OR gid LIKE ? ESCAPE '!') "                                                     \
@@ -169,6 +171,8 @@
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?" LIST_TAIL)                     \
+    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE LEFT(gid, CHAR_LENGTH(?)) = ? "          \
+                      "AND (? = '' OR state = ?)" LIST_TAIL)                                       \
     X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1 = 1" LIST_TAIL)                           \
     X(ST_KV_GET, "SELECT " KV_COLS " FROM kv WHERE cat = ? AND k = ?")                             \
     X(ST_KV_SCAN, "SELECT " KV_COLS " FROM kv WHERE cat = ? AND id < ? ORDER BY id DESC LIMIT ?")  \
@@ -420,6 +424,7 @@ int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
                      int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+int my_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
 int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err);

@@ -106,6 +106,7 @@ static const struct mr_store_engine sqlite_engine = {
     .count_due = sq_count_due,
     .due_by_prefix = sq_due_by_prefix,
     .count_state = sq_count_state,
+    .oldest_in_state = sq_oldest_in_state,
     .msg_query_failed = sq_msg_query_failed,
     .redrive_page = sq_redrive_page,
     .redrive_ids = sq_redrive_ids,

@@ -245,13 +245,29 @@ int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2
     return rc;
 }
 
-int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+/* state_int - the one integer statement @id answers for state @state. */
+static int state_int(struct mr_store *s, enum stmt_id id, int state, long *v, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = sq_binder(q, ST_COUNT_STATE);
+    struct binder b = sq_binder(q, id);
 
     sq_bind_text(&b, 1, mr_msg_state_name(state));
-    return sq_read_int(q, &b, n, err);
+    return sq_read_int(q, &b, v, err);
+}
+
+int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    return state_int(s, ST_COUNT_STATE, state, n, err);
+}
+
+int sq_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err)
+{
+    long v = 0;
+    int code = state_int(s, ST_OLDEST_STATE, state, &v, err);
+
+    if (code == 0)
+        *create_ms = (int64_t)v;
+    return code;
 }
 
 int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err)

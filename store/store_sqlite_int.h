@@ -175,6 +175,8 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "(lower(substr(step.url, 1, length(?1))) = ?1 OR "                                           \
       "lower(substr(step.url, 1, length(?4))) = ?4)) LIMIT ?5)")                                    \
     X(ST_COUNT_STATE, "SELECT count(*) FROM msg WHERE state = ?1")                                 \
+    X(ST_OLDEST_STATE, "SELECT coalesce((SELECT create_time FROM msg INDEXED BY msg_state_id "    \
+                       "WHERE state = ?1 ORDER BY id LIMIT 1), 0)")                                \
     X(ST_REDRIVE_PAGE,                                                                             \
       "SELECT id FROM msg INDEXED BY msg_state_id WHERE state = 'parked' AND id > ?1 "             \
       "AND (?2 = '' OR gid = ?2) AND (?3 = '' OR substr(gid, 1, length(?3)) = ?3) "                \
@@ -203,6 +205,8 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ?1 AND (?2 = '' OR state = ?2)" LIST_TAIL)         \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?2" LIST_TAIL)                    \
+    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE substr(gid, 1, length(?1)) = ?1 "         \
+                      "AND (?2 = '' OR state = ?2)" LIST_TAIL)                                     \
     X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1" LIST_TAIL)                               \
     X(ST_KV_GET, "SELECT " KV_COLS " FROM kv WHERE cat = ?1 AND k = ?2")                           \
     X(ST_KV_SCAN, "SELECT " KV_COLS " FROM kv WHERE cat = ?1 AND id < ?2 ORDER BY id DESC "        \
@@ -329,6 +333,7 @@ int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
                      int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
 int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+int sq_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
 int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err);

@@ -1164,6 +1164,47 @@ static void test_count_due_counts_only_due_unleased_unfinished(void **state)
     assert_int_equal(count_due(fx->s, 5000), 3);
 }
 
+/* oldest - mr_store_oldest_in_state of @st. */
+static int64_t oldest(struct mr_store *s, int st)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int64_t t = -1;
+
+    assert_int_equal(mr_store_oldest_in_state(s, st, &t, &err), 0);
+    return t;
+}
+
+/* add_at - a message @gid in @state created at @create_ms. */
+static void add_at(struct mr_store *s, const char *gid, int state, int64_t create_ms)
+{
+    struct mr_msg *m = new_msg(gid, state, 100, 1);
+
+    m->create_ms = create_ms;
+    insert(s, m);
+}
+
+static void test_oldest_in_state_is_the_first_stored_of_that_state(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    int64_t t = -1;
+
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 0);
+    add_at(fx->s, "done", MR_MSG_SUCCEED, 500);
+    add_at(fx->s, "s1", MR_MSG_SUBMITTED, 2000);
+    add_at(fx->s, "p1", MR_MSG_PREPARED, 3000);
+    add_at(fx->s, "s2", MR_MSG_SUBMITTED, 4000);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 2000);
+    assert_int_equal(oldest(fx->s, MR_MSG_PREPARED), 3000);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUCCEED), 500);
+    assert_int_equal(oldest(fx->s, MR_MSG_PARKED), 0);
+    /* the oldest leaves the state: the next one is the oldest */
+    assert_int_equal(transition(fx->s, "s1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 5000, -1, 0), 0);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 4000);
+    assert_int_equal(mr_store_oldest_in_state(fx->s, MR_MSG_NONE, &t, &err), MR_EINVAL);
+    assert_int_equal(t, 0);
+}
+
 /* with_urls - a submitted message @gid due at @next_cron with steps to @u1 and @u2 (@done1: first succeed). */
 static void with_urls(struct mr_store *s, const char *gid, int64_t next_cron, const char *u1,
                       const char *u2, bool done1)
@@ -1277,10 +1318,63 @@ static void list(struct mr_store *s, const struct mr_store_filter *f, char *out,
     mr_store_msgs_free(v, n);
 }
 
+/* next_page - list @f, expect the gids @want, and move @f's position past them. */
+static void next_page(struct mr_store *s, struct mr_store_filter *f, const char *want)
+{
+    char got[256];
+    int64_t last = f->position;
+
+    list(s, f, got, sizeof(got), &last);
+    assert_string_equal(got, want);
+    f->position = last;
+}
+
+static void test_list_by_gid_prefix_with_state_and_paging(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2, "order-"};
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    char got[256];
+    char *longer = mr_xmalloc(MR_STORE_REDRIVE_TEXT_MAX + 2);
+    static const char *const gids[] = {"order-1", "orders",  "order-2", "mail-order-3",
+                                       "order_4", "order-5", "ORDER-6"};
+    size_t i;
+
+    /* all submitted but order-2 */
+    for (i = 0; i < sizeof(gids) / sizeof(gids[0]); i++)
+        add(fx->s, gids[i], i == 2 ? MR_MSG_SUCCEED : MR_MSG_SUBMITTED, 0, 1);
+
+    /* byte for byte: no wildcard ('_' is a plain character), case counts; pages of 2 */
+    next_page(fx->s, &f, "order-5,order-2");
+    next_page(fx->s, &f, "order-1");
+    f.position = 0;
+    f.limit = 10;
+    f.state = MR_MSG_SUBMITTED;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "order-5,order-1");
+    f.gid_prefix = "order_";
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "order_4");
+    /* an exact gid wins over a prefix */
+    f.gid = "orders";
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "orders");
+    /* an over-long prefix is refused */
+    memset(longer, 'a', MR_STORE_REDRIVE_TEXT_MAX + 1);
+    longer[MR_STORE_REDRIVE_TEXT_MAX + 1] = '\0';
+    f.gid = NULL;
+    f.gid_prefix = longer;
+    assert_int_equal(mr_store_msg_list(fx->s, &f, &v, &n, &err), MR_EINVAL);
+    assert_int_equal(n, 0);
+    free(longer);
+}
+
 static void test_list_pages_newest_first_by_position(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2};
+    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2, NULL};
     char got[256];
     int64_t last = 0;
 
@@ -1312,7 +1406,7 @@ static void test_list_pages_newest_first_by_position(void **state)
 static void test_list_filters_by_state_gid_and_create_time(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_SUBMITTED, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, MR_MSG_SUBMITTED, 0, 0, 0, 10, NULL};
     struct mr_msg *m;
     char got[256];
     int i;
@@ -1367,7 +1461,7 @@ static long count_state(struct mr_store *s, int st)
 static void test_park_ends_the_lease_keeps_its_origin_and_is_never_claimed(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10, NULL};
     struct mr_msg *g;
     char got[256];
 
@@ -1527,7 +1621,7 @@ static const char *redrive(struct mr_store *s, const struct mr_store_redrive *f,
 static const char *parked_gids(struct mr_store *s)
 {
     static char got[512];
-    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100};
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100, NULL};
 
     list(s, &f, got, sizeof(got), NULL);
     return got;
@@ -1710,7 +1804,7 @@ static void test_reset_cron_makes_far_work_due_up_to_the_limit(void **state)
 static void test_list_with_unknown_state_is_einval(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, 42, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, 42, 0, 0, 0, 10, NULL};
     struct mr_err err = MR_ERR_INIT;
     struct mr_msg **v = NULL;
     size_t n = 0;
@@ -3360,6 +3454,8 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_release_by_another_owner_writes_nothing)                                                \
     T(test_release_owner_ends_only_that_owners_leases)                                             \
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
+    T(test_oldest_in_state_is_the_first_stored_of_that_state)                                      \
+    T(test_list_by_gid_prefix_with_state_and_paging)                                               \
     T(test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches)                  \
     T(test_due_by_prefix_refuses_bad_prefixes)                                                     \
     T(test_list_pages_newest_first_by_position)                                                    \
