@@ -52,10 +52,6 @@
 #include "common/metrics.h"
 #include "prepare/prepare_int.h"
 
-#ifndef MR_VERSION
-#define MR_VERSION "0.1.0"
-#endif
-
 /* How often the reaper looks for connections past their deadline. */
 #define REAP_EVERY_MS 200
 
@@ -67,6 +63,7 @@ struct conn_slot {
     bool cut;                      /* shut down by the reaper; under conns_mu */
     _Atomic int64_t start_ms;      /* mr_mono_ms() when the current request started */
     _Atomic int64_t deadline_ms;   /* when it must have arrived; 0: being answered */
+    _Atomic int64_t headers_us;    /* mr_mono_us() when the current request's headers were in */
 };
 
 struct mr_prepare {
@@ -93,6 +90,19 @@ struct conn_ctx {
     struct mr_req *req; /* queued to the writer; answered when resumed */
 };
 
+static struct conn_slot *slot_of(struct MHD_Connection *conn);
+
+/* count_api - count the answer @status to the request on @conn, with its latency. */
+static void count_api(struct MHD_Connection *conn, int route, int status)
+{
+    struct conn_slot *s = slot_of(conn);
+    int64_t us = 0;
+
+    if (s != NULL)
+        us = mr_mono_us() - atomic_load_explicit(&s->headers_us, memory_order_relaxed);
+    mr_metrics_api(route, status, us);
+}
+
 static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int status,
                                  const char *ctype, const char *body)
 {
@@ -105,7 +115,7 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int sta
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
-    mr_metrics_api(route, status);
+    count_api(conn, route, status);
     return ret;
 }
 
@@ -651,7 +661,7 @@ static enum MHD_Result send_denied(struct MHD_Connection *conn, int route, int s
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
-    mr_metrics_api(route, status);
+    count_api(conn, route, status);
     return ret;
 }
 
@@ -747,6 +757,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         s->fd = ci != NULL ? ci->connect_fd : -1;
         atomic_init(&s->start_ms, mr_mono_ms());
+        atomic_init(&s->headers_us, mr_mono_us());
         atomic_init(&s->deadline_ms,
                     atomic_load(&s->start_ms) + (int64_t)mr_config.header_timeout * 1000);
         pthread_mutex_lock(&p->conns_mu);
@@ -854,6 +865,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (c == NULL) {
         /* the headers are in: from now on the body deadline counts */
         s = slot_of(conn);
+        if (s != NULL)
+            atomic_store_explicit(&s->headers_us, mr_mono_us(), memory_order_relaxed);
         if (s != NULL)
             atomic_store_explicit(&s->deadline_ms,
                                   atomic_load_explicit(&s->start_ms, memory_order_relaxed) +
@@ -1020,10 +1033,13 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
     struct MHD_OptionItem tls[4];
     struct sockaddr_in sa;
+    char ver[64];
     int rc;
 
     pthread_mutex_init(&p->conns_mu, NULL);
     pthread_cond_init(&p->reaper_cv, NULL);
+    snprintf(ver, sizeof(ver), "libmicrohttpd-%s", MHD_get_version());
+    mr_metrics_set_http_server(ver);
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;

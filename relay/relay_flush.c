@@ -258,6 +258,17 @@ static void notify(struct mr_relay *r, struct mr_relay_pass *p)
     r->on_pass(r->arg, p->msg->gid, p->outcome, p->detail.len ? p->detail.p : NULL);
 }
 
+/* count_calls - @m succeeded: count the step calls it took (each step's failed ones and its success). */
+static void count_calls(const struct mr_msg *m)
+{
+    long calls = 0;
+    size_t i;
+
+    for (i = 0; i < m->nsteps; i++)
+        calls += m->steps[i].attempts + 1;
+    mr_metrics_msg_done(calls);
+}
+
 /* after_commit - @p's writes are durable: report, free, or go on delivering. */
 static void after_commit(struct mr_relay *r, struct mr_relay_pass *p)
 {
@@ -285,10 +296,14 @@ static void after_commit(struct mr_relay *r, struct mr_relay_pass *p)
         notify(r, p);
         break;
     case FIN_SUCCEED:
+        count_calls(p->msg);
+        notify(r, p);
+        break;
     case FIN_RELEASE:
         notify(r, p);
         break;
     }
+    mr_metrics_pass_done(p->outcome == MR_RESULT_SUCCESS, mr_now_ms() - p->msg->create_ms);
     mr_relay_pass_free(r, p);
 }
 

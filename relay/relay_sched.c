@@ -233,8 +233,10 @@ static long step_timeout_ms(const struct mr_relay *r, const struct mr_msg *m, si
 static void step_result(struct mr_relay *r, struct mr_relay_pass *p, size_t idx, enum mr_result res,
                         const char *text)
 {
-    mr_metrics_step(res);
+    mr_metrics_step(res, p->msg->steps[idx].branch_id);
     if (res == MR_RESULT_SUCCESS) {
+        mr_metrics_delivered(mr_kafka_url_is(p->msg->steps[idx].url),
+                             mr_now_ms() - p->msg->create_ms - (int64_t)p->msg->delay * 1000);
         p->msg->steps[idx].state = MR_STEP_SUCCEED;
         record(r, p, idx, true, NULL);
         return;
