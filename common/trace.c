@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "common/clock.h"
@@ -67,6 +68,11 @@ void mr_trace_child(const char *parent, char *out)
         out[36 + 2 * i] = hex[rnd[i] >> 4];
         out[37 + 2 * i] = hex[rnd[i] & 15];
     }
+}
+
+bool mr_trace_header_is(const char *name)
+{
+    return strcasecmp(name, "traceparent") == 0 || strcasecmp(name, "tracestate") == 0;
 }
 
 const char *mr_trace_log_key(const struct mr_msg *m, char *buf)

@@ -39,6 +39,9 @@ bool mr_trace_state_ok(const char *s);
  */
 void mr_trace_child(const char *parent, char *out);
 
+/* mr_trace_header_is - whether header @name is traceparent or tracestate (any case). */
+bool mr_trace_header_is(const char *name);
+
 /*
  * mr_trace_log_key - "trace" when @m has a traceparent, its trace id then in
  * @buf (33 bytes); else NULL. Meant as the LAST key of an mr_log() line

@@ -50,6 +50,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "prepare/prepare_int.h"
 
 /* How often the reaper looks for connections past their deadline. */
@@ -197,6 +198,26 @@ static enum MHD_Result enqueue(struct mr_prepare *p, struct MHD_Connection *conn
     return MHD_YES;
 }
 
+/*
+ * take_trace - the request's W3C trace context into @m (common/trace.h): a
+ * valid traceparent and, with it, a tracestate within its limit. An invalid
+ * traceparent is dropped with its tracestate; the message then has none.
+ */
+static void take_trace(struct MHD_Connection *conn, struct mr_msg *m)
+{
+    const char *tp = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent");
+    const char *ts = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "tracestate");
+
+    if (tp == NULL)
+        return;
+    if (!mr_trace_parent_ok(tp)) {
+        mr_log(MR_LOG_DEBUG, "invalid traceparent dropped", "gid", m->gid, NULL);
+        return;
+    }
+    m->traceparent = mr_xstrdup(tp);
+    m->tracestate = mr_xstrdup(ts != NULL && mr_trace_state_ok(ts) ? ts : "");
+}
+
 static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *conn,
                                    struct conn_ctx *c, int route, enum mr_req_op op)
 {
@@ -215,8 +236,10 @@ static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *
     r->route = route;
     if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT) {
         rc = mr_parse_msg(c->body.p, c->body.len, op == MR_OP_SUBMIT, &r->msg, &err);
-        if (rc == 0)
+        if (rc == 0) {
             r->gid = mr_xstrdup(r->msg->gid);
+            take_trace(conn, r->msg);
+        }
     } else {
         rc = mr_parse_gid_body(c->body.p, c->body.len, &r->gid, &err);
     }

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "query/query.h"
 #include "relay/relay_alert.h"
 #include "store/store.h"
@@ -236,6 +237,7 @@ static void park(struct mr_relay *r, struct mr_relay_pass *p)
     const struct mr_msg *m = p->msg;
     const char *step = "00"; /* the back-check, as DTM names its branch */
     int attempts = m->query_attempts + 1;
+    char trace[33];
     char n[24];
 
     (void)r;
@@ -245,7 +247,7 @@ static void park(struct mr_relay *r, struct mr_relay_pass *p)
     }
     snprintf(n, sizeof(n), "%d", attempts);
     mr_log(MR_LOG_WARN, "message parked", "gid", m->gid, "step", step, "attempts", n,
-           "error", p->detail.len ? p->detail.p : NULL, NULL);
+           "error", p->detail.len ? p->detail.p : NULL, MR_TRACE_LOG(m, trace), NULL);
     mr_metrics_parked();
     mr_alert_parked(m, step, attempts, p->detail.len ? p->detail.p : "");
 }
