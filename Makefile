@@ -181,7 +181,8 @@ SDK_PKGS    := libcurl jansson mysqlclient rdkafka
 SDK_CFLAGS   = $(shell pkg-config --cflags $(SDK_PKGS)) -Iinclude
 SDK_LIBS     = $(shell pkg-config --libs $(SDK_PKGS)) -lpthread
 SDK_OWN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c consumers/*.c))
-SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o sdk.o url.o)
+SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o sdk.o url.o \
+                                                     trace.o clock.o)
 TRANSFER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/transfer/*.c))
 TRANSFER_BIN := $(BUILD)/examples/transfer/transfer
 CONSUMER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/consumer/*.c))
