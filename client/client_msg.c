@@ -256,8 +256,7 @@ int mr_client_msg_set_traceparent(struct mr_client_msg *m, const char *tracepare
                       "traceparent: must be 00-<32 hex>-<16 hex>-<2 hex>, lower case, ids not "
                       "all zeros");
     if (state && !mr_trace_state_ok(tracestate))
-        return einval(errbuf, errlen,
-                      "tracestate: must be at most 512 bytes of printable ASCII");
+        return einval(errbuf, errlen, "tracestate: must be at most 512 bytes of printable ASCII");
     free(m->traceparent);
     free(m->tracestate);
     m->traceparent = on ? mr_xstrdup(traceparent) : NULL;
@@ -326,8 +325,8 @@ static int call_server(struct mr_client_msg *m, enum mr_client__call call, const
         rc = MR_CLIENT_EINVAL;
         mr_buf_addf(&msg, "%s: request larger than %zu bytes", route, MR_CLIENT__REQUEST_MAX);
     } else {
-        headers = mr_client__add_trace(mr_client__add_bearer(mr_client__headers(NULL), m->token),
-                                       m);
+        headers =
+            mr_client__add_trace(mr_client__add_bearer(mr_client__headers(NULL), m->token), m);
         mr_client__answer_init(&a);
         rc = get_or_post(ensure_curl(m), route, url.p, &body, headers, m->call_timeout_ms,
                          m->ca_file, &a, &msg);

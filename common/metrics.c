@@ -47,11 +47,10 @@ struct hist {
 };
 
 /* API latency; its 4th to 14th bounds are the Prometheus client's default buckets (DTM's). */
-static const struct hist_shape api_shape = {
-    {500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
-     5000000, 10000000},
-    14,
-    1e-6};
+static const struct hist_shape api_shape = {{500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+                                             250000, 500000, 1000000, 2500000, 5000000, 10000000},
+                                            14,
+                                            1e-6};
 #define DTM_DEFAULT_BUCKETS 0x3ff8u /* api_shape bounds 3..13: 0.005 s to 10 s */
 
 /* DTM's handled duration (seconds since create_time), default buckets. */
@@ -61,11 +60,11 @@ static const struct hist_shape age_shape = {
     1e-6};
 
 /* Delivery latency, from 1 ms to an hour. */
-static const struct hist_shape delivery_shape = {
-    {1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-     10000000, 30000000, 60000000, 300000000, 3600000000L},
-    16,
-    1e-6};
+static const struct hist_shape delivery_shape = {{1000, 5000, 10000, 25000, 50000, 100000, 250000,
+                                                  500000, 1000000, 2500000, 5000000, 10000000,
+                                                  30000000, 60000000, 300000000, 3600000000L},
+                                                 16,
+                                                 1e-6};
 
 /* Step calls per delivered message. */
 static const struct hist_shape calls_shape = {{1, 2, 3, 4, 5, 10, 20, 50, 100, 1000}, 10, 1};
@@ -223,12 +222,13 @@ void mr_metrics_transition(int from, int to)
 /*
  * label_slot - the index of @clean among the labels of a slot table (@n in
  * use, each slot @stride bytes from @base, its label array of @size bytes
- * first), added when missing and fewer than @cap are used (@fresh, if any,
- * sets the new slot up before it is published); @cap when full. Called
- * under the table's mutex.
+ * first), added under @mu when missing and fewer than @cap are used (@fresh,
+ * if any, sets the new slot up before it is published); @cap when full.
+ * A label is written before @n counts its slot, so the first look, at the
+ * labels already published, needs no lock.
  */
 static int label_slot(char *base, size_t stride, size_t size, atomic_int *n, int cap,
-                      const char *clean, void (*fresh)(int))
+                      pthread_mutex_t *mu, const char *clean, void (*fresh)(int))
 {
     int used = atomic_load(n);
     int k;
@@ -237,13 +237,20 @@ static int label_slot(char *base, size_t stride, size_t size, atomic_int *n, int
         if (strcmp(base + (size_t)k * stride, clean) == 0)
             return k;
     }
-    if (used >= cap)
-        return cap;
-    snprintf(base + (size_t)k * stride, size, "%s", clean);
-    if (fresh != NULL)
-        fresh(k);
-    atomic_store(n, used + 1); /* the label is written before the slot is visible */
-    return k;
+    pthread_mutex_lock(mu);
+    used = atomic_load(n);
+    for (k = 0; k < used; k++) {
+        if (strcmp(base + (size_t)k * stride, clean) == 0)
+            break;
+    }
+    if (k == used && used < cap) {
+        snprintf(base + (size_t)k * stride, size, "%s", clean);
+        if (fresh != NULL)
+            fresh(k);
+        atomic_store(n, used + 1);
+    }
+    pthread_mutex_unlock(mu);
+    return k < cap ? k : cap;
 }
 
 /* Step calls per branch id (DTM's dtm_branch_process_total); slot BRANCH_MAX is "other". */
@@ -259,15 +266,16 @@ static pthread_mutex_t branches_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void mr_metrics_step(enum mr_result r, const char *branch_id)
 {
+    char id[sizeof(branches[0].label)];
     int k;
 
     if ((int)r < 0 || r >= MR_RESULT_COUNT)
         return;
     atomic_fetch_add_explicit(&steps[r], 1, memory_order_relaxed);
-    pthread_mutex_lock(&branches_mu);
+    /* cut to the label's size first, so that a long id finds its slot again */
+    snprintf(id, sizeof(id), "%s", branch_id != NULL ? branch_id : "");
     k = label_slot(branches[0].label, sizeof(branches[0]), sizeof(branches[0].label), &nbranches,
-                   BRANCH_MAX, branch_id != NULL ? branch_id : "", NULL);
-    pthread_mutex_unlock(&branches_mu);
+                   BRANCH_MAX, &branches_mu, id, NULL);
     atomic_fetch_add_explicit(r == MR_RESULT_SUCCESS ? &branches[k].ok : &branches[k].fail, 1,
                               memory_order_relaxed);
 }
@@ -336,10 +344,8 @@ int mr_metrics_dest_slot(const char *label)
         clean[i] = keep ? ch : '_';
     }
     clean[i] = '\0';
-    pthread_mutex_lock(&dests_mu);
     k = label_slot(dests[0].label, sizeof(dests[0]), sizeof(dests[0].label), &ndests,
-                   MR_METRICS_DEST_MAX, clean, dest_fresh);
-    pthread_mutex_unlock(&dests_mu);
+                   MR_METRICS_DEST_MAX, &dests_mu, clean, dest_fresh);
     return k;
 }
 
@@ -439,13 +445,15 @@ static int render_dtm(struct mr_buf *out)
     size_t i;
     int rc = 0;
 
-    rc |= mr_buf_adds(out, "# HELP dtm_server_info The information of this dtm server.\n"
+    rc |= mr_buf_adds(out, "# HELP dtm_server_info DTM-compatible: this server (always 1).\n"
                            "# TYPE dtm_server_info gauge\n"
                            "dtm_server_info{gin_version=\"");
     rc |= add_label(out, http_server);
     rc |= mr_buf_adds(out, "\",grpc_version=\"none\"} 1\n");
-    rc |= mr_buf_adds(out, "# HELP dtm_server_process_total All request received by dtm\n"
-                           "# TYPE dtm_server_process_total counter\n");
+    rc |= mr_buf_adds(
+        out,
+        "# HELP dtm_server_process_total DTM-compatible: API calls answered, by api and ok/fail.\n"
+        "# TYPE dtm_server_process_total counter\n");
     for (r = 0; r < MR_ROUTE_COUNT; r++) {
         long ok = 0;
         long fail = 0;
@@ -470,9 +478,10 @@ static int render_dtm(struct mr_buf *out)
                               "%ld\n",
                               api, fail);
     }
-    rc |= mr_buf_adds(out, "# HELP dtm_server_response_duration The request durations of a dtm "
-                           "server api\n"
-                           "# TYPE dtm_server_response_duration histogram\n");
+    rc |=
+        mr_buf_adds(out, "# HELP dtm_server_response_duration DTM-compatible: API call latency in "
+                         "seconds, by api.\n"
+                         "# TYPE dtm_server_response_duration histogram\n");
     for (r = 0; r < MR_ROUTE_COUNT; r++) {
         if (hist_empty(&api_latency[r]))
             continue;
@@ -483,19 +492,22 @@ static int render_dtm(struct mr_buf *out)
                           DTM_DEFAULT_BUCKETS);
     }
     rc |= mr_buf_addf(out,
-                      "# HELP dtm_transaction_process_total All transactions processed by dtm\n"
+                      "# HELP dtm_transaction_process_total DTM-compatible: relay passes over a "
+                      "message, by outcome.\n"
                       "# TYPE dtm_transaction_process_total counter\n"
                       "dtm_transaction_process_total{model=\"msg\",status=\"ok\"} %ld\n"
                       "dtm_transaction_process_total{model=\"msg\",status=\"fail\"} %ld\n"
-                      "# HELP dtm_transaction_handled_duration Histogram of handling latency of "
-                      "the transaction that handled by the server.\n"
+                      "# HELP dtm_transaction_handled_duration DTM-compatible: age of a message "
+                      "in seconds when a pass over it ended.\n"
                       "# TYPE dtm_transaction_handled_duration histogram\n",
                       atomic_load_explicit(&passes_done[1], memory_order_relaxed),
                       atomic_load_explicit(&passes_done[0], memory_order_relaxed));
     rc |= hist_render(out, "dtm_transaction_handled_duration", "model=\"msg\"", &pass_age,
                       &age_shape, 0);
-    rc |= mr_buf_adds(out, "# HELP dtm_branch_process_total All branches processed by dtm\n"
-                           "# TYPE dtm_branch_process_total counter\n");
+    rc |= mr_buf_adds(
+        out,
+        "# HELP dtm_branch_process_total DTM-compatible: step calls, by branch id and outcome.\n"
+        "# TYPE dtm_branch_process_total counter\n");
     for (r = 0; r <= BRANCH_MAX; r++) {
         const char *bid = branches[r].label;
         long ok;
@@ -514,8 +526,8 @@ static int render_dtm(struct mr_buf *out)
         if (ok > 0)
             rc |= mr_buf_addf(out, "dtm_branch_process_total{%s,status=\"ok\"} %ld\n", lbl.p, ok);
         if (fail > 0)
-            rc |= mr_buf_addf(out, "dtm_branch_process_total{%s,status=\"fail\"} %ld\n", lbl.p,
-                              fail);
+            rc |=
+                mr_buf_addf(out, "dtm_branch_process_total{%s,status=\"fail\"} %ld\n", lbl.p, fail);
     }
     mr_buf_release(&lbl);
     return rc;

@@ -28,8 +28,8 @@ static bool hex_run(const char *s, size_t n)
 bool mr_trace_parent_ok(const char *s)
 {
     /* 00-<trace id 32>-<parent id 16>-<flags 2> */
-    if (s == NULL || strlen(s) != MR_TRACEPARENT_LEN || strncmp(s, "00-", 3) != 0 ||
-        s[35] != '-' || s[52] != '-')
+    if (s == NULL || strlen(s) != MR_TRACEPARENT_LEN || strncmp(s, "00-", 3) != 0 || s[35] != '-' ||
+        s[52] != '-')
         return false;
     if (!hex_run(s + 3, 32) || !hex_run(s + 36, 16))
         return false;

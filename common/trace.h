@@ -29,7 +29,8 @@
 /* mr_trace_parent_ok - whether @s is a valid version 00 traceparent (see above). */
 bool mr_trace_parent_ok(const char *s);
 
-/* mr_trace_state_ok - whether @s is a tracestate to keep: printable ASCII, at most MR_TRACESTATE_MAX bytes. */
+/* mr_trace_state_ok - whether @s is a tracestate to keep: printable ASCII, at most
+ * MR_TRACESTATE_MAX bytes. */
 bool mr_trace_state_ok(const char *s);
 
 /*

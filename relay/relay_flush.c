@@ -246,8 +246,8 @@ static void park(struct mr_relay *r, struct mr_relay_pass *p)
         attempts = m->steps[p->park_idx].attempts;
     }
     snprintf(n, sizeof(n), "%d", attempts);
-    mr_log(MR_LOG_WARN, "message parked", "gid", m->gid, "step", step, "attempts", n,
-           "error", p->detail.len ? p->detail.p : NULL, MR_TRACE_LOG(m, trace), NULL);
+    mr_log(MR_LOG_WARN, "message parked", "gid", m->gid, "step", step, "attempts", n, "error",
+           p->detail.len ? p->detail.p : NULL, MR_TRACE_LOG(m, trace), NULL);
     mr_metrics_parked();
     mr_alert_parked(m, step, attempts, p->detail.len ? p->detail.p : "");
 }
@@ -260,7 +260,7 @@ static void notify(struct mr_relay *r, struct mr_relay_pass *p)
     r->on_pass(r->arg, p->msg->gid, p->outcome, p->detail.len ? p->detail.p : NULL);
 }
 
-/* count_calls - @m succeeded: count the step calls it took (each step's failed ones and its success). */
+/* count_calls - @m succeeded: count its calls (the failed ones, one success per step). */
 static void count_calls(const struct mr_msg *m)
 {
     long calls = 0;

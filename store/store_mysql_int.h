@@ -103,7 +103,8 @@
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) VALUES " MSG_ROW)                           \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
+      "VALUES " MSG_ROW)                                                                           \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
@@ -211,7 +212,8 @@ enum stmt_id {
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) VALUES ",                                   \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
+      "VALUES ",                                                                                   \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \

@@ -130,7 +130,7 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
       "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "       \
-      "?18, ?19, ?20, ?21, ?22, ?23, ?24)")                                                                       \
+      "?18, ?19, ?20, ?21, ?22, ?23, ?24)")                                                        \
     X(ST_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
       "create_time, update_time, finish_time) "                                                    \
