@@ -187,7 +187,8 @@ SDK_PKGS    := libcurl jansson mysqlclient rdkafka libmicrohttpd
 SDK_CFLAGS   = $(shell pkg-config --cflags $(SDK_PKGS)) -Iinclude
 SDK_LIBS     = $(shell pkg-config --libs $(SDK_PKGS)) -lpthread
 SDK_OWN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c consumers/*.c))
-SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o sdk.o url.o)
+SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o sdk.o url.o \
+                                                     trace.o clock.o)
 TRANSFER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/transfer/*.c))
 TRANSFER_BIN := $(BUILD)/examples/transfer/transfer
 CONSUMER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/consumer/*.c))
@@ -259,7 +260,7 @@ DOCDIR_I     = $(PREFIX)/share/doc/msgrelay
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR  ?= /etc
 
-PIC_COMMON   := $(addprefix $(PIC)/common/,buf.o err.o mem.o result.o sdk.o url.o)
+PIC_COMMON   := $(addprefix $(PIC)/common/,buf.o err.o mem.o result.o sdk.o url.o trace.o clock.o)
 PIC_PRODUCER := $(PIC)/client/client_http.o $(PIC)/client/client_msg.o
 PIC_BARRIER  := $(addprefix $(PIC)/,client/client_db.o consumers/barrier.o \
                 consumers/barrier_prune.o consumers/backcheck_server.o consumers/consumer_uri.o)

@@ -370,6 +370,15 @@ struct curl_slist *mr_client__add_bearer(struct curl_slist *list, const char *to
     return list;
 }
 
+struct curl_slist *mr_client__add_trace(struct curl_slist *list, const struct mr_client_msg *m)
+{
+    if (m->traceparent != NULL)
+        list = add_header_line(list, "traceparent", m->traceparent);
+    if (m->tracestate != NULL)
+        list = add_header_line(list, "tracestate", m->tracestate);
+    return list;
+}
+
 struct curl_slist *mr_client__headers(const struct mr_client_msg *m)
 {
     struct curl_slist *list = NULL;

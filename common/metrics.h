@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * metrics.h - the metrics registry, msgrelay's other global: atomic counters
- * any thread may bump, rendered as Prometheus text by prepare/ on /api/metrics.
+ * and histograms any thread may bump, rendered as Prometheus text by prepare/
+ * on /api/metrics: msgrelay's own series, the DTM server's series under their
+ * DTM names and labels (so dashboards built for DTM keep working), and the
+ * process_* series read from /proc/self at each scrape.
  */
 #ifndef MR_COMMON_METRICS_H
 #define MR_COMMON_METRICS_H
@@ -47,14 +50,43 @@ enum mr_route {
 /* mr_route_name - label of @r. */
 const char *mr_route_name(int r);
 
-/* mr_metrics_api - count one answered API call. */
-void mr_metrics_api(int route, int http_status);
+/* The version msgrelay reports (build_info, /api/dtmsvr/version). */
+#ifndef MR_VERSION
+#define MR_VERSION "0.1.0"
+#endif
+
+/* mr_metrics_api - count one answered API call and its latency (from its headers to its answer). */
+void mr_metrics_api(int route, int http_status, int64_t latency_us);
+
+/*
+ * mr_metrics_set_http_server - the HTTP server library and its version
+ * (shown in dtm_server_info's gin_version label, the role gin has in DTM).
+ */
+void mr_metrics_set_http_server(const char *version);
 
 /* mr_metrics_transition - count one message state change @from -> @to (enum mr_msg_state). */
 void mr_metrics_transition(int from, int to);
 
-/* mr_metrics_step - count one step call by its classified outcome. */
-void mr_metrics_step(enum mr_result r);
+/*
+ * mr_metrics_step - count one call of step @branch_id by its classified
+ * outcome. Branch ids get a series each up to a cap (then "other").
+ */
+void mr_metrics_step(enum mr_result r, const char *branch_id);
+
+/*
+ * mr_metrics_delivered - a step succeeded @latency_ms after its message was
+ * due (created, plus its delay): to Kafka (@kafka) or over HTTP.
+ */
+void mr_metrics_delivered(bool kafka, int64_t latency_ms);
+
+/* mr_metrics_msg_done - a message succeeded after @calls step calls in all. */
+void mr_metrics_msg_done(long calls);
+
+/*
+ * mr_metrics_pass_done - one relay pass over a message ended (after its
+ * commit): @ok when it met no failure; @age_ms since the message was created.
+ */
+void mr_metrics_pass_done(bool ok, int64_t age_ms);
 
 /* mr_metrics_backcheck - count one back-check by its classified outcome. */
 void mr_metrics_backcheck(enum mr_result r);

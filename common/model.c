@@ -113,6 +113,8 @@ void mr_msg_free(struct mr_msg *m)
     free(m->protocol);
     free(m->custom_data);
     free(m->branch_headers);
+    free(m->traceparent);
+    free(m->tracestate);
     free(m->owner);
     free(m->result);
     free(m);

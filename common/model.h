@@ -118,6 +118,8 @@ struct mr_msg {
     int retry_limit;        /* failed attempts before parking; 0 = the server's --retry-limit */
     int query_attempts;     /* back-checks that ended in an error since the last (re)start */
     int parked_from;        /* parked: the state it was parked from (redrive goes back there) */
+    char *traceparent;      /* W3C traceparent of its prepare/submit (trace.h); "" if none */
+    char *tracestate;       /* its W3C tracestate; "" when none */
     struct mr_step *steps;
     size_t nsteps;
 };

@@ -65,7 +65,7 @@ static int queue(struct MHD_Connection *conn, struct MHD_Response *resp, unsigne
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
-    mr_metrics_api(MR_ROUTE_ADMIN, (int)status);
+    mr_prepare_count_api(conn, MR_ROUTE_ADMIN, (int)status);
     return ret;
 }
 

@@ -50,11 +50,8 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "prepare/prepare_int.h"
-
-#ifndef MR_VERSION
-#define MR_VERSION "0.1.0"
-#endif
 
 /* How often the reaper looks for connections past their deadline. */
 #define REAP_EVERY_MS 200
@@ -67,6 +64,7 @@ struct conn_slot {
     bool cut;                      /* shut down by the reaper; under conns_mu */
     _Atomic int64_t start_ms;      /* mr_mono_ms() when the current request started */
     _Atomic int64_t deadline_ms;   /* when it must have arrived; 0: being answered */
+    _Atomic int64_t headers_us;    /* mr_mono_us() when the current request's headers were in */
 };
 
 struct mr_prepare {
@@ -93,6 +91,18 @@ struct conn_ctx {
     struct mr_req *req; /* queued to the writer; answered when resumed */
 };
 
+static struct conn_slot *slot_of(struct MHD_Connection *conn);
+
+void mr_prepare_count_api(struct MHD_Connection *conn, int route, int status)
+{
+    struct conn_slot *s = slot_of(conn);
+    int64_t us = 0;
+
+    if (s != NULL)
+        us = mr_mono_us() - atomic_load_explicit(&s->headers_us, memory_order_relaxed);
+    mr_metrics_api(route, status, us);
+}
+
 static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int status,
                                  const char *ctype, const char *body)
 {
@@ -105,7 +115,7 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int sta
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
-    mr_metrics_api(route, status);
+    mr_prepare_count_api(conn, route, status);
     return ret;
 }
 
@@ -214,6 +224,26 @@ static struct mr_req *req_new(enum mr_req_op op, int route)
     return r;
 }
 
+/*
+ * take_trace - the request's W3C trace context into @m (common/trace.h): a
+ * valid traceparent and, with it, a tracestate within its limit. An invalid
+ * traceparent is dropped with its tracestate; the message then has none.
+ */
+static void take_trace(struct MHD_Connection *conn, struct mr_msg *m)
+{
+    const char *tp = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent");
+    const char *ts = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "tracestate");
+
+    if (tp == NULL)
+        return;
+    if (!mr_trace_parent_ok(tp)) {
+        mr_log(MR_LOG_DEBUG, "invalid traceparent dropped", "gid", m->gid, NULL);
+        return;
+    }
+    m->traceparent = mr_xstrdup(tp);
+    m->tracestate = mr_xstrdup(ts != NULL && mr_trace_state_ok(ts) ? ts : "");
+}
+
 static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *conn,
                                    struct conn_ctx *c, int route, enum mr_req_op op)
 {
@@ -226,8 +256,10 @@ static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *
     r = req_new(op, route);
     if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT) {
         rc = mr_parse_msg(c->body.p, c->body.len, op == MR_OP_SUBMIT, &r->msg, &err);
-        if (rc == 0)
+        if (rc == 0) {
             r->gid = mr_xstrdup(r->msg->gid);
+            take_trace(conn, r->msg);
+        }
     } else {
         rc = mr_parse_gid_body(c->body.p, c->body.len, &r->gid, &err);
     }
@@ -663,7 +695,7 @@ static enum MHD_Result send_denied(struct MHD_Connection *conn, int route, int s
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
-    mr_metrics_api(route, status);
+    mr_prepare_count_api(conn, route, status);
     return ret;
 }
 
@@ -771,6 +803,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         s->fd = ci != NULL ? ci->connect_fd : -1;
         atomic_init(&s->start_ms, mr_mono_ms());
+        atomic_init(&s->headers_us, mr_mono_us());
         atomic_init(&s->deadline_ms,
                     atomic_load(&s->start_ms) + (int64_t)mr_config.header_timeout * 1000);
         pthread_mutex_lock(&p->conns_mu);
@@ -878,6 +911,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (c == NULL) {
         /* the headers are in: from now on the body deadline counts */
         s = slot_of(conn);
+        if (s != NULL)
+            atomic_store_explicit(&s->headers_us, mr_mono_us(), memory_order_relaxed);
         if (s != NULL)
             atomic_store_explicit(&s->deadline_ms,
                                   atomic_load_explicit(&s->start_ms, memory_order_relaxed) +
@@ -1044,10 +1079,13 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
     struct MHD_OptionItem tls[4];
     struct sockaddr_in sa;
+    char ver[64];
     int rc;
 
     pthread_mutex_init(&p->conns_mu, NULL);
     pthread_cond_init(&p->reaper_cv, NULL);
+    snprintf(ver, sizeof(ver), "libmicrohttpd-%s", MHD_get_version());
+    mr_metrics_set_http_server(ver);
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;

@@ -213,6 +213,13 @@ int mr_redrive_submit(struct mr_redrive *rd, struct mr_req *r);
 /* mr_redrive_stop - wait for a running redrive, free @rd. NULL is a no-op. */
 void mr_redrive_stop(struct mr_redrive *rd);
 
+/* ---- prepare_http.c ---- */
+
+struct MHD_Connection;
+
+/* mr_prepare_count_api - count the answer @status to the request on @conn, with its latency. */
+void mr_prepare_count_api(struct MHD_Connection *conn, int route, int status);
+
 /* ---- prepare_admin.c: the admin page ---- */
 
 /* One file of the admin page, compiled in ($(BUILD)/gen/admin_assets.c from admin/). */

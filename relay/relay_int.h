@@ -171,6 +171,8 @@ struct mr_relay_kafka_rec {
     const char *payload;   /* the record's value */
     size_t payload_len;
     const char *branch_headers; /* JSON object text, each pair a header; "" for none */
+    const char *traceparent;    /* the message's; "" or NULL for none (common/trace.h) */
+    const char *tracestate;
 };
 
 /* One record in flight; public fields are read-only for the scheduler, "_" ones private. */

@@ -31,6 +31,7 @@
 #include "common/kafka_url.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/trace.h"
 
 /* The relay's default for message.timeout.ms: librdkafka's own (5 min) outlives a lease. */
 #define DEFAULT_TIMEOUT_MS "30000"
@@ -225,7 +226,8 @@ static int build_conf(struct mr_relay_kafka *k, rd_kafka_conf_t *conf, struct mr
  * add_branch_headers - each pair of the JSON object text @json (validated at
  * intake; "" means none) as a record header.
  */
-static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, struct mr_err *err)
+static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, bool traced,
+                              struct mr_err *err)
 {
     json_error_t jerr;
     json_t *obj;
@@ -246,6 +248,8 @@ static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, struct
             return mr_err_set(err, MR_EINVAL, "branch_headers: value of '%s' is not a string",
                               name);
         }
+        if (traced && mr_trace_header_is(name))
+            continue; /* the record's own trace context replaces them */
         rd_kafka_header_add(hdrs, name, -1, json_string_value(val),
                             (ssize_t)json_string_length(val));
     }
@@ -253,21 +257,33 @@ static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, struct
     return 0;
 }
 
-/* build_headers - gid, trans_type, branch_id, op and the branch headers of @rec. */
+/*
+ * build_headers - gid, trans_type, branch_id, op and the branch headers of
+ * @rec, then its trace context: a child traceparent (a new parent id) and
+ * the tracestate, as for an HTTP call (common/call.h).
+ */
 static int build_headers(const struct mr_relay_kafka_rec *rec, rd_kafka_headers_t **out,
                          struct mr_err *err)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+    bool traced = rec->traceparent != NULL && rec->traceparent[0] != '\0';
+    char child[MR_TRACEPARENT_LEN + 1];
     int rc;
 
     rd_kafka_header_add(hdrs, "gid", -1, rec->gid, -1);
     rd_kafka_header_add(hdrs, "trans_type", -1, "msg", -1);
     rd_kafka_header_add(hdrs, "branch_id", -1, rec->branch_id, -1);
     rd_kafka_header_add(hdrs, "op", -1, "action", -1);
-    rc = add_branch_headers(hdrs, rec->branch_headers, err);
+    rc = add_branch_headers(hdrs, rec->branch_headers, traced, err);
     if (rc != 0) {
         rd_kafka_headers_destroy(hdrs);
         return rc;
+    }
+    if (traced) {
+        mr_trace_child(rec->traceparent, child);
+        rd_kafka_header_add(hdrs, "traceparent", -1, child, -1);
+        if (rec->tracestate != NULL && rec->tracestate[0] != '\0')
+            rd_kafka_header_add(hdrs, "tracestate", -1, rec->tracestate, -1);
     }
     *out = hdrs;
     return 0;

@@ -48,6 +48,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "common/model.h"
 #include "common/url.h"
 #include "query/query.h"
@@ -233,8 +234,10 @@ static long step_timeout_ms(const struct mr_relay *r, const struct mr_msg *m, si
 static void step_result(struct mr_relay *r, struct mr_relay_pass *p, size_t idx, enum mr_result res,
                         const char *text)
 {
-    mr_metrics_step(res);
+    mr_metrics_step(res, p->msg->steps[idx].branch_id);
     if (res == MR_RESULT_SUCCESS) {
+        mr_metrics_delivered(mr_kafka_url_is(p->msg->steps[idx].url),
+                             mr_now_ms() - p->msg->create_ms - (int64_t)p->msg->delay * 1000);
         p->msg->steps[idx].state = MR_STEP_SUCCEED;
         record(r, p, idx, true, NULL);
         return;
@@ -283,6 +286,8 @@ static void start_kafka_step(struct mr_relay *r, struct mr_relay_pass *p, size_t
     rec.payload = st->payload;
     rec.payload_len = st->payload_len;
     rec.branch_headers = m->branch_headers;
+    rec.traceparent = m->traceparent;
+    rec.tracestate = m->tracestate;
     if (mr_relay_kafka_produce(r->kafka, &rec, p, idx, &err) != 0) {
         step_failed_early(r, p, idx, err.msg);
         return;
@@ -351,17 +356,19 @@ static bool all_steps_succeed(const struct mr_msg *m)
 static void log_pass(const struct mr_relay_pass *p, int64_t next_ms)
 {
     char when[40];
+    char trace[33];
 
     mr_time_rfc3339(next_ms, when, sizeof(when));
     mr_log(p->outcome == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "delivery not finished",
            "gid", p->msg->gid, "outcome", mr_result_name(p->outcome), "error",
-           p->detail.len ? p->detail.p : NULL, "next", when, NULL);
+           p->detail.len ? p->detail.p : NULL, "next", when, MR_TRACE_LOG(p->msg, trace), NULL);
 }
 
 /* steps_maybe_finish - end the delivery pass when nothing is in flight or left to start. */
 static void steps_maybe_finish(struct mr_relay *r, struct mr_relay_pass *p)
 {
     struct mr_msg *m = p->msg;
+    char trace[33];
     int64_t now;
     int64_t next;
     int interval;
@@ -382,7 +389,7 @@ static void steps_maybe_finish(struct mr_relay *r, struct mr_relay_pass *p)
         return;
     }
     if (all_steps_succeed(m)) {
-        mr_log(MR_LOG_DEBUG, "message delivered", "gid", m->gid, NULL);
+        mr_log(MR_LOG_DEBUG, "message delivered", "gid", m->gid, MR_TRACE_LOG(m, trace), NULL);
         finish(r, p, FIN_SUCCEED, -1, 0);
         return;
     }

@@ -43,7 +43,7 @@
 #define IN_CHUNK 64
 
 /* Parameters of one message row of a (multi-row) msg INSERT. */
-#define MSG_PARAMS 22
+#define MSG_PARAMS 24
 
 /* How many row counts the batch statements come in (batch_sizes[] in store_mysql_batch.c). */
 #define NBATCH 4
@@ -56,12 +56,13 @@
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
 #define MSG_LAYOUT                                                                                 \
     "issssss"                                                                                      \
     "iiiiiiiiiiii"                                                                                 \
     "sis"                                                                                          \
-    "iis"
+    "iis"                                                                                          \
+    "ss"
 
 /* The step columns, the message id first. */
 #define STEP_COLS                                                                                  \
@@ -75,7 +76,7 @@
 #define DUE "due_time <= ? AND lease_until <= ?"
 
 /* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
-#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 /* Replaced by IN_CHUNK placeholders when the statement is prepared. */
@@ -103,7 +104,8 @@
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES " MSG_ROW)                           \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
+      "VALUES " MSG_ROW)                                                                           \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
@@ -215,7 +217,8 @@ enum stmt_id {
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES ",                                   \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
+      "VALUES ",                                                                                   \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \

@@ -64,6 +64,8 @@ int my_read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
     free(state);
     if (m->parked_from < 0)
         m->parked_from = MR_MSG_NONE;
+    m->traceparent = my_take_str(ms, 25);
+    m->tracestate = my_take_str(ms, 26);
     *out = m;
     return 0;
 }
@@ -313,6 +315,8 @@ void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
     my_p_text(ms, m->owner);
     my_p_int(ms, m->lease_until_ms);
     my_p_int(ms, m->retry_limit);
+    my_p_text(ms, m->traceparent);
+    my_p_text(ms, m->tracestate);
 }
 
 /*

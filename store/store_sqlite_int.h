@@ -37,7 +37,7 @@
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
 
 /* MSG_COLS qualified with the table, for the claim's join with step. */
 #define MSG_COLS_M                                                                                 \
@@ -45,10 +45,11 @@
     "msg.branch_headers, msg.concurrent, msg.wait_result, msg.timeout_to_fail, "                   \
     "msg.retry_interval, msg.request_timeout, msg.delay, msg.create_time, msg.update_time, "       \
     "msg.finish_time, msg.rollback_time, msg.next_cron_time, msg.next_cron_interval, msg.owner, "  \
-    "msg.lease_until, msg.result, msg.retry_limit, msg.query_attempts, msg.parked_from"
+    "msg.lease_until, msg.result, msg.retry_limit, msg.query_attempts, msg.parked_from, "          \
+    "msg.traceparent, msg.tracestate"
 
 /* How many columns MSG_COLS has: where the step columns of the claim's join start. */
-#define MSG_NCOLS 25
+#define MSG_NCOLS 27
 
 /* The step columns, in sq_read_step()'s order, of step aliased s (ST_STEPS: unqualified). */
 #define STEP_COLS_S                                                                                \
@@ -127,9 +128,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit) "                              \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "       \
-      "?18, ?19, ?20, ?21, ?22)")                                                                       \
+      "?18, ?19, ?20, ?21, ?22, ?23, ?24)")                                                        \
     X(ST_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
       "create_time, update_time, finish_time) "                                                    \

@@ -57,6 +57,8 @@ int sq_read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
     m->parked_from = state != NULL && state[0] != '\0' ? mr_msg_state_parse(state) : MR_MSG_NONE;
     if (m->parked_from < 0)
         m->parked_from = MR_MSG_NONE;
+    m->traceparent = sq_col_str(st, 25);
+    m->tracestate = sq_col_str(st, 26);
     *out = m;
     return 0;
 }
@@ -201,6 +203,8 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     sq_bind_text(&b, 20, m->owner);
     sq_bind_int(&b, 21, m->lease_until_ms);
     sq_bind_int(&b, 22, m->retry_limit);
+    sq_bind_text(&b, 23, m->traceparent);
+    sq_bind_text(&b, 24, m->tracestate);
     rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);

@@ -199,6 +199,19 @@ int mr_client_msg_set_token(struct mr_client_msg *m, const char *token, char *er
                             size_t errlen);
 
 /*
+ * mr_client_msg_set_traceparent - send the W3C trace context @traceparent
+ * (and @tracestate, NULL or "" for none; both borrowed, copied) with every
+ * call to the server (prepare, submit, abort): the relay keeps it with the
+ * message and sends it on, with a span id of its own per call, on every step
+ * call, back-check and Kafka record. NULL or "" @traceparent sends none.
+ * MR_CLIENT_EINVAL for a traceparent that is not version 00's
+ * "00-<32 hex>-<16 hex>-<2 hex>" (lower-case, neither id all zeros) or a
+ * tracestate over 512 bytes or with a byte that is not printable ASCII.
+ */
+int mr_client_msg_set_traceparent(struct mr_client_msg *m, const char *traceparent,
+                                  const char *tracestate, char *errbuf, size_t errlen);
+
+/*
  * mr_client_msg_set_ca_file - trust the PEM certificates in @path (borrowed,
  * copied) for an https:// server and back-check URL, instead of the
  * system's store: for a relay serving a private or self-signed certificate

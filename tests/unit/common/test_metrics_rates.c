@@ -25,11 +25,11 @@ static void steps(int ok, int bad)
     int i;
 
     for (i = 0; i < ok; i++)
-        mr_metrics_step(MR_RESULT_SUCCESS);
+        mr_metrics_step(MR_RESULT_SUCCESS, "01");
     for (i = 0; i < bad; i++)
-        mr_metrics_step(i % 2 ? MR_RESULT_FAILURE : MR_RESULT_ERROR);
+        mr_metrics_step(i % 2 ? MR_RESULT_FAILURE : MR_RESULT_ERROR, "01");
     /* ongoing is neither a delivery nor a failure */
-    mr_metrics_step(MR_RESULT_ONGOING);
+    mr_metrics_step(MR_RESULT_ONGOING, "01");
 }
 
 static void test_rates_are_the_counts_between_samples(void **state)

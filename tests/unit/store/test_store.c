@@ -1832,9 +1832,9 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
 
     /* one row per schema file, applied once (MySQL has one more); a SQLite file is in WAL mode */
     assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 5 : 6);
+                     fx->eng->kind == ENG_SQLITE ? 6 : 7);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 5 : 6);
+                     fx->eng->kind == ENG_SQLITE ? 6 : 7);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1849,8 +1849,8 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
     assert_string_equal(err.msg, fx->eng->kind == ENG_SQLITE
-                                     ? "store: schema version 999 is newer than this msgrelay (5)"
-                                     : "store: schema version 999 is newer than this msgrelay (6)");
+                                     ? "store: schema version 999 is newer than this msgrelay (6)"
+                                     : "store: schema version 999 is newer than this msgrelay (7)");
 }
 
 /*
@@ -1899,7 +1899,7 @@ static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **st
     sqlite3_close(db);
 
     assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
-    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 5);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 6);
     g = get(fx->s, "old1");
     assert_int_equal(g->id, 1);
     assert_int_equal(g->state, MR_MSG_SUBMITTED);
@@ -2199,6 +2199,54 @@ static void test_claim_of_many_messages_returns_each_with_its_own_steps(void **s
     mr_store_msgs_free(v, n);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg WHERE owner = 'r1'"), 150);
     assert_int_equal(count_due(fx->s, 5000), 0);
+}
+
+/* The trace context of a message comes back from a read, a claim and a batch insert alike. */
+static void test_trace_context_round_trips_through_get_claim_and_batch_insert(void **state)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char ts[] = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("traced", MR_MSG_SUBMITTED, 10, 1);
+    struct mr_msg *b = new_msg("traced-batch", MR_MSG_SUBMITTED, 20, 1);
+    struct mr_msg *plain = new_msg("untraced", MR_MSG_SUBMITTED, 30, 1);
+    struct mr_msg *g;
+    struct mr_msg **v = NULL;
+    size_t n;
+
+    m->traceparent = mr_xstrdup(tp);
+    m->tracestate = mr_xstrdup(ts);
+    b->traceparent = mr_xstrdup(tp);
+    b->tracestate = mr_xstrdup("");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, &b, 1, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, plain, &err), 0); /* NULL fields: stored as '' */
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+
+    g = get(fx->s, "traced");
+    assert_string_equal(g->traceparent, tp);
+    assert_string_equal(g->tracestate, ts);
+    mr_msg_free(g);
+    g = get(fx->s, "untraced");
+    assert_string_equal(g->traceparent, "");
+    assert_string_equal(g->tracestate, "");
+    mr_msg_free(g);
+
+    n = claim(fx->s, "r1", 1000, 60000, 10, &v);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0]->gid, "traced");
+    assert_string_equal(v[0]->traceparent, tp);
+    assert_string_equal(v[0]->tracestate, ts);
+    assert_string_equal(v[1]->gid, "traced-batch");
+    assert_string_equal(v[1]->traceparent, tp);
+    assert_string_equal(v[1]->tracestate, "");
+    assert_string_equal(v[2]->traceparent, "");
+    mr_store_msgs_free(v, n);
+    mr_msg_free(m);
+    mr_msg_free(b);
+    mr_msg_free(plain);
 }
 
 /* ---- batches ---- */
@@ -3172,7 +3220,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 6);
+    assert_int_equal(raw_int(fx, sql), 7);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -3180,7 +3228,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (6)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (7)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -3472,6 +3520,7 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_open_refuses_a_newer_schema_version)                                                    \
     T(test_insert_of_many_steps_keeps_their_order_and_ids)                                         \
     T(test_claim_of_many_messages_returns_each_with_its_own_steps)                                 \
+    T(test_trace_context_round_trips_through_get_claim_and_batch_insert)                           \
     T(test_insert_many_then_get_many_round_trips_ids_and_steps)                                    \
     T(test_insert_many_with_a_stored_gid_is_eexist)                                                \
     T(test_transition_many_moves_only_those_in_from)                                               \
