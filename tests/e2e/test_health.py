@@ -8,6 +8,7 @@ Per-destination metrics: up/down, failures, latency."""
 import time
 
 from e2e_helpers import SUCCESS_BODY, msg_body, new_gid, stays, wait_for
+from test_kafka import kafka, topic_name  # noqa: F401 (kafka is a fixture)
 from test_metrics import parse, total
 
 HEALTH = {"unhealthy_after": "3", "probe_interval": "1", "recovery_spread": "2"}
@@ -98,3 +99,53 @@ def test_health_off_with_zero(app, relay):
     assert r.post("submit", msg_body(gid, [app.url("/svc/x")]))[0] == 200
     app.wait_calls("/svc/x", 5, timeout=15)
     assert up(r, app) == 1
+
+
+def kafka_up(r, topic):
+    key = ("msgrelay_destination_up", '{destination="kafka://%s"}' % topic)
+    return parse(r.metrics()).get(key)
+
+
+def test_returning_kafka_topic_delivers_waiting_messages_within_seconds(kafka, relay):
+    topic = topic_name("flaky")
+    k = kafka("--flaky-topic", topic)
+    r = relay(dict(HEALTH, max_retry_interval="120"),
+              extra_args=["--kafka-brokers", k.bootstrap,
+                          "--kafka-property", "message.timeout.ms=1000"])
+    k.topic_down()
+    # failures one after another (each record times out before the next is produced) count
+    # toward the topic's health; each message then backs off 70 s (+-20 %)
+    gids = []
+    for _ in range(3):
+        g = new_gid("kdown")
+        gids.append(g)
+        assert r.post("submit", msg_body(g, ["kafka://" + topic], retry_interval=70))[0] == 200
+        wait_for(lambda: (r.query(g)["branches"][0].get("attempts") or 0) >= 1, 15,
+                 "the record of %s timed out" % g)
+    wait_for(lambda: kafka_up(r, topic) == 0, 10,
+             lambda: "the topic down: %r" % kafka_up(r, topic))
+    # more messages for the down topic: not produced (no attempt), they wait in the store
+    for _ in range(27):
+        g = new_gid("kwait")
+        gids.append(g)
+        assert r.post("submit", msg_body(g, ["kafka://" + topic], retry_interval=70))[0] == 200
+    stays(lambda: len([g for g in gids if r.state(g) == "succeed"]) == 0, 2.0, "nothing delivered")
+    attempts = sum(r.query(g)["branches"][0].get("attempts") or 0 for g in gids)
+    # the three that brought it down, plus at most a probe a second
+    assert attempts <= 3 + 5, attempts
+
+    k.topic_up()
+    t0 = time.monotonic()
+
+    def all_done():
+        return all(r.state(g) == "succeed" for g in gids)
+    wait_for(all_done, 15, lambda: "all 30 delivered: %r" % sorted(r.state(g) for g in gids))
+    elapsed = time.monotonic() - t0
+    assert elapsed < 12, elapsed
+    recs = k.wait_records(topic, 30)
+    assert {x["key"] for x in recs} == set(gids)
+    assert "destination healthy again" in r.log_tail(4000)
+    assert kafka_up(r, topic) == 1
+    s = parse(r.metrics())
+    assert total(s, "msgrelay_destination_failures_total",
+                 destination="kafka://" + topic) >= 3
