@@ -149,3 +149,48 @@ def test_returning_kafka_topic_delivers_waiting_messages_within_seconds(kafka, r
     s = parse(r.metrics())
     assert total(s, "msgrelay_destination_failures_total",
                  destination="kafka://" + topic) >= 3
+
+
+def with_credentials(url):
+    """@url with user:password userinfo: the same destination, spelled differently."""
+    return url.replace("http://", "http://relay:s3cret@", 1)
+
+
+def test_returning_host_makes_back_checks_and_credentialed_steps_due_within_seconds(app, relay):
+    r = relay(dict(HEALTH, max_retry_interval="120"))
+    app.set_default("/svc/h", 500, "down")
+    app.set_default("/q", 500, "down")
+    step_url = with_credentials(app.url("/svc/h"))
+    # failures one after another bring the host down; each message backs off 70 s
+    submitted = []
+    for _ in range(3):
+        g = new_gid("cred")
+        submitted.append(g)
+        assert r.post("submit", msg_body(g, [step_url], retry_interval=70))[0] == 200
+        wait_for(lambda: (r.query(g)["branches"][0].get("attempts") or 0) >= 1, 15,
+                 "the call of %s failed" % g)
+    wait_for(lambda: up(r, app) == 0, 10, lambda: "the host down: %r" % up(r, app))
+    # prepared messages whose back-check goes to the same host (credentials, default
+    # spelling aside): due after --timeout-to-fail, their back-checks are not made while it
+    # is down (or made as its probe, which fails), and they wait out their 70 s back-off
+    prepared = []
+    for _ in range(10):
+        g = new_gid("check")
+        prepared.append(g)
+        body = msg_body(g, [app.url("/svc/ok")], retry_interval=70,
+                        query_prepared=with_credentials(app.url("/q")))
+        assert r.post("prepare", body)[0] == 200
+    stays(lambda: all(r.state(g) == "prepared" for g in prepared), 3.0, "all still prepared")
+
+    app.set_default("/svc/h", 200, SUCCESS_BODY)
+    app.set_default("/q", 200, SUCCESS_BODY)
+    t0 = time.monotonic()
+    everything = submitted + prepared
+
+    def all_done():
+        return all(r.state(g) == "succeed" for g in everything)
+    wait_for(all_done, 15, lambda: "all 13 delivered: %r" % sorted(r.state(g) for g in everything))
+    elapsed = time.monotonic() - t0
+    assert elapsed < 12, elapsed
+    assert app.count("/svc/ok") >= 10
+    assert up(r, app) == 1
