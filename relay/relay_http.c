@@ -511,6 +511,7 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->_slot = false;
     c->_dest = NULL;
     c->not_made = false;
+    c->down = false;
     c->owner = NULL;
     c->index = 0;
     c->status = 0;
@@ -668,6 +669,7 @@ static void not_made(struct mr_relay_http *h, struct mr_relay_call *c)
 static void not_made_down(struct mr_relay_http *h, struct mr_relay_call *c)
 {
     c->not_made = true;
+    c->down = true;
     snprintf(c->error, sizeof(c->error), "destination unhealthy: call not made");
     fail(h, c);
 }

@@ -63,6 +63,7 @@ struct mr_relay_call {
     bool truncated;              /* the body was longer and was cut */
     char error[CURL_ERROR_SIZE]; /* transfer error text when status is 0 */
     bool not_made;               /* never sent: its destination is stalled (see relay_http.c) */
+    bool down;                   /* not_made because its destination is unhealthy */
     /* private */
     CURL *_easy;
     struct curl_slist *_headers;

@@ -519,15 +519,21 @@ static void start_backcheck(struct mr_relay *r, struct mr_relay_pass *p)
 
 /*
  * call_not_made - a sink did not make call @index of @p: its destination is
- * stalled (relay_http.c) or unhealthy (relay_health.c). Nothing was sent, so
- * nothing is recorded and no attempt counts: the pass ends and its message
- * is due again after its base retry interval, leaving its room to messages
- * for other destinations.
+ * stalled (relay_http.c) or unhealthy (@down, relay_health.c). Nothing was
+ * sent, so nothing is recorded and no attempt counts: the pass ends, leaving
+ * its room to messages for other destinations. Its message is due again
+ * after its base retry interval; when the destination is unhealthy, after
+ * the longest back-off (--max-retry-interval) instead, since the
+ * destination's return makes every message waiting on it due at once: until
+ * then it waits in the store rather than going round through claims.
  */
-static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, size_t index)
+static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, size_t index, bool down)
 {
     const struct mr_msg *m = p->msg;
-    int64_t at = mr_now_ms() + (int64_t)mr_backoff_msg_base(m) * 1000;
+    int64_t wait_s = down && mr_config.max_retry_interval > mr_backoff_msg_base(m)
+                         ? mr_config.max_retry_interval
+                         : mr_backoff_msg_base(m);
+    int64_t at = mr_now_ms() + wait_s * 1000;
 
     if (index == BACKCHECK) {
         finish(r, p, FIN_RELEASE, at, -1);
@@ -549,7 +555,7 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
 
     p->calls_out--;
     if (c->not_made) {
-        call_not_made(r, p, c->index);
+        call_not_made(r, p, c->index, c->down);
         mr_buf_release(&text);
         return;
     }
@@ -583,7 +589,7 @@ static void on_delivery_done(struct mr_relay *r, struct mr_relay_delivery *d)
 
     p->calls_out--;
     if (d->not_made) {
-        call_not_made(r, p, d->index);
+        call_not_made(r, p, d->index, true);
         mr_buf_release(&text);
         return;
     }
