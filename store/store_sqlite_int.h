@@ -244,6 +244,7 @@ struct sq_store {
     struct mr_store base;
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    int64_t busy_since_ms; /* mr_mono_ms() when the current wait for a lock began */
 };
 
 /* sq - the SQLite handle behind @s. */
