@@ -271,7 +271,9 @@ void mr_relay_kafka_free(struct mr_relay_kafka *k, int flush_ms);
  * @owner/@index; its result comes from mr_relay_kafka_done() once the broker
  * has answered or message.timeout.ms has passed. MR_EINVAL (bad URL or
  * branch headers) or MR_EIO (librdkafka refused: queue full, fatal error)
- * with a message; nothing is in flight then.
+ * with a message; nothing is in flight then. A record to an unhealthy topic
+ * beyond its probe is not produced: 0, and its delivery comes from
+ * mr_relay_kafka_done() with not_made set.
  */
 int mr_relay_kafka_produce(struct mr_relay_kafka *k, const struct mr_relay_kafka_rec *rec,
                            void *owner, size_t index, struct mr_err *err);

@@ -29,7 +29,7 @@
 #define BUSY_TIMEOUT_MS 10000
 
 /* Between two tries for a lock another connection holds, nanoseconds. */
-#define BUSY_STEP_NS 500000L
+#define BUSY_STEP_NS 100000L
 
 static const char *const stmt_sql[] = {
 #define STMT_SQL(id, sql) sql,
