@@ -133,8 +133,8 @@ static const struct opt opts[] = {
     {"--alert-rate", "MSGRELAY_ALERT_RATE", T_INT, OFF(alert_rate), 1, 10000,
      "alerts sent per second at most; the rest are dropped and counted"},
     {"--unhealthy-after", "MSGRELAY_UNHEALTHY_AFTER", T_INT, OFF(unhealthy_after), 0, 1000000,
-     "calls in a row to one scheme://host:port without an answer or with a 5xx that make it "
-     "unhealthy: one call at a time until it answers (0: never)"},
+     "calls in a row to one scheme://host:port or Kafka topic without an answer or with a 5xx "
+     "that make it unhealthy: one call at a time until it answers (0: never)"},
     {"--probe-interval", "MSGRELAY_PROBE_INTERVAL", T_INT, OFF(probe_interval), 1, 3600,
      "seconds between probes of an unhealthy destination (a waiting message made due)"},
     {"--recovery-spread", "MSGRELAY_RECOVERY_SPREAD", T_INT, OFF(recovery_spread), 0, 600,

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/dest.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
@@ -315,6 +316,32 @@ static int check_insert_row(const struct mr_msg *m, struct mr_err *err)
     return 0;
 }
 
+/* dest_key - the destination key of @url (common/dest.h) as a new string, or NULL when none. */
+static char *dest_key(const char *url)
+{
+    char key[MR_DEST_KEY_MAX + 1];
+
+    if (url == NULL || !mr_dest_key(url, key))
+        return NULL;
+    return mr_xstrdup(key);
+}
+
+/*
+ * set_dest_keys - the destination keys of @m's steps and back-check, which
+ * the engines store with them (mr_store_due_by_dest finds them by it).
+ */
+static void set_dest_keys(struct mr_msg *m)
+{
+    size_t i;
+
+    if (m->query_dest == NULL)
+        m->query_dest = dest_key(m->query_prepared);
+    for (i = 0; i < m->nsteps; i++) {
+        if (m->steps[i].dest == NULL)
+            m->steps[i].dest = dest_key(m->steps[i].url);
+    }
+}
+
 int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
 {
     int rc = check_insert_lease(m, err);
@@ -325,6 +352,7 @@ int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err
         rc = check_insert_row(m, err);
     if (rc != 0)
         return rc;
+    set_dest_keys(m);
     return s->eng->msg_insert(s, m, err);
 }
 
@@ -414,6 +442,8 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
         rc = check_insert_row(v[i], err);
     if (rc != 0)
         return rc;
+    for (i = 0; i < n; i++)
+        set_dest_keys(v[i]);
     return s->eng->msg_insert_many(s, v, n, err);
 }
 
@@ -572,42 +602,22 @@ int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_er
     return s->eng->count_due(s, now_ms, n, err);
 }
 
-/* prefix_ok - whether @p is a usable destination prefix: 1..MR_STORE_PREFIX_MAX bytes, no upper case. */
-static bool prefix_ok(const char *p)
-{
-    size_t len;
-    size_t i;
-
-    if (p == NULL)
-        return false;
-    len = strlen(p);
-    if (len == 0 || len > MR_STORE_PREFIX_MAX)
-        return false;
-    for (i = 0; i < len; i++) {
-        if (p[i] >= 'A' && p[i] <= 'Z')
-            return false;
-    }
-    return true;
-}
-
-int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2,
-                           int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
-                           struct mr_err *err)
+int mr_store_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                         size_t limit, long *n, struct mr_err *err)
 {
     int rc;
 
     *n = 0;
-    if (!prefix_ok(prefix) || (prefix2 != NULL && !prefix_ok(prefix2)))
-        return mr_err_set(err, MR_EINVAL, "due_by_prefix: prefix must be 1 to %d lower-case bytes",
-                          MR_STORE_PREFIX_MAX);
+    if (key == NULL || key[0] == '\0' || strlen(key) > MR_DEST_KEY_MAX)
+        return mr_err_set(err, MR_EINVAL, "due_by_dest: key must be 1 to %d bytes",
+                          MR_DEST_KEY_MAX);
     if (limit == 0 || spread_ms < 0)
-        return mr_err_set(err, MR_EINVAL, "due_by_prefix: limit must be above 0, spread not "
+        return mr_err_set(err, MR_EINVAL, "due_by_dest: limit must be above 0, spread not "
                                           "below 0");
-    rc = mr_store_enter(s, MR_STORE_TX_NONE, "due_by_prefix", err);
+    rc = mr_store_enter(s, MR_STORE_TX_NONE, "due_by_dest", err);
     if (rc != 0)
         return rc;
-    return s->eng->due_by_prefix(s, prefix, prefix2 != NULL ? prefix2 : prefix, now_ms, spread_ms,
-                                 limit, n, err);
+    return s->eng->due_by_dest(s, key, now_ms, spread_ms, limit, n, err);
 }
 
 /* enter_state - check @state (a stored one) and enter the store for the read @what. */

@@ -270,22 +270,19 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
 /* mr_store_count_due - how many unfinished messages are due at @now_ms and not leased. */
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 
-/* The longest destination prefix mr_store_due_by_prefix() takes, bytes. */
-#define MR_STORE_PREFIX_MAX 512
-
 /*
- * mr_store_due_by_prefix - a destination answers again: make due soon, in
- * one bounded batch, the submitted messages with an unfinished step whose
- * URL starts with @prefix or @prefix2 (ASCII case-insensitively; @prefix2
- * NULL: @prefix only; each lower-case, 1..MR_STORE_PREFIX_MAX bytes) and
- * that are due later than @now_ms + @spread_ms: next_cron_time becomes
- * @now_ms plus a random 0..@spread_ms (spreading the returning load), at
- * most @limit (> 0) messages. *@n = how many changed; fewer than @limit
- * means none is left. Leases and attempts are untouched. Own transaction.
+ * mr_store_due_by_dest - a destination answers again: make due soon, in one
+ * bounded batch, the messages waiting on destination key @key (common/dest.h,
+ * 1..MR_DEST_KEY_MAX bytes, compared exactly; the store keeps the key of
+ * each step and back-check from insert): submitted ones with an unfinished
+ * step to it, prepared ones whose back-check goes to it, that are due later
+ * than @now_ms + @spread_ms: next_cron_time becomes @now_ms plus a random
+ * 0..@spread_ms (spreading the returning load), at most @limit (> 0)
+ * messages. *@n = how many changed; fewer than @limit means none is left.
+ * Leases and attempts are untouched. Own transaction.
  */
-int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2,
-                           int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
-                           struct mr_err *err);
+int mr_store_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                         size_t limit, long *n, struct mr_err *err);
 /* mr_store_count_state - how many messages are in state @state (e.g. parked, for its gauge). */
 int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
 

@@ -78,10 +78,9 @@ struct mr_store_engine {
                             const char *owner, int64_t now_ms, struct mr_err *err);
     int (*release_owner)(struct mr_store *s, const char *owner, struct mr_err *err);
     int (*count_due)(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
-    /* due_by_prefix - store.c has checked both prefixes (lower-case, bounded) and @limit */
-    int (*due_by_prefix)(struct mr_store *s, const char *prefix, const char *prefix2,
-                         int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
-                         struct mr_err *err);
+    /* due_by_dest - store.c has checked @key (bounded) and @limit */
+    int (*due_by_dest)(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                       size_t limit, long *n, struct mr_err *err);
     int (*count_state)(struct mr_store *s, int state, long *n, struct mr_err *err);
     int (*oldest_in_state)(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
     int (*msg_query_failed)(struct mr_store *s, const char *gid, int64_t now_ms,

@@ -140,8 +140,8 @@ int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
     return my_read_int(ms, st, n, err);
 }
 
-int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err)
+int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
     int rc;
@@ -152,14 +152,12 @@ int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2
     my_p_int(ms, spread_ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms + spread_ms);
-    my_p_text(ms, prefix);
-    my_p_text(ms, prefix);
-    my_p_text(ms, prefix2);
-    my_p_text(ms, prefix2);
+    my_p_text(ms, key);
+    my_p_text(ms, key);
     my_p_int(ms, (int64_t)limit);
-    rc = my_exec_id(ms, ST_DUE_BY_PREFIX, err);
+    rc = my_exec_id(ms, ST_DUE_BY_DEST, err);
     if (rc == 0)
-        *n = (long)my_changed(ms, ST_DUE_BY_PREFIX);
+        *n = (long)my_changed(ms, ST_DUE_BY_DEST);
     return rc;
 }
 

@@ -37,13 +37,13 @@
 
 /* Rows per multi-row step INSERT; a message with more steps takes several. */
 #define STEP_CHUNK  16
-#define STEP_PARAMS 10
+#define STEP_PARAMS 11
 
 /* Ids per "IN (...)" statement of the claim; a short chunk repeats its last id. */
 #define IN_CHUNK 64
 
 /* Parameters of one message row of a (multi-row) msg INSERT. */
-#define MSG_PARAMS 24
+#define MSG_PARAMS 25
 
 /* How many row counts the batch statements come in (batch_sizes[] in store_mysql_batch.c). */
 #define NBATCH 4
@@ -76,8 +76,8 @@
 #define DUE "due_time <= ? AND lease_until <= ?"
 
 /* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
-#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-#define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 /* Replaced by IN_CHUNK placeholders when the statement is prepared. */
 #define IN_LIST "(#)"
@@ -104,8 +104,8 @@
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
-      "VALUES " MSG_ROW)                                                                           \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
+      "query_dest) VALUES " MSG_ROW)                                                               \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
@@ -136,14 +136,13 @@
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
-    /* a destination answers again (mr_store_due_by_prefix): now, spread, now, now + spread, */     \
-    /* each prefix twice, limit */                                                                  \
-    X(ST_DUE_BY_PREFIX,                                                                            \
+    /* a destination answers again (mr_store_due_by_dest): now, spread, now, now + spread, */       \
+    /* the key twice, limit */                                                                      \
+    X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, ? + FLOOR(RAND() * (? + 1))), "       \
-      "update_time = ? WHERE state = 'submitted' AND next_cron_time > ? AND EXISTS (SELECT 1 "     \
-      "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND "                      \
-      "(LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ? OR LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ?)) " \
-      "LIMIT ?")                                                                                   \
+      "update_time = ? WHERE next_cron_time > ? AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
+      "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?)) OR "   \
+      "(state = 'prepared' AND query_dest = ?)) LIMIT ?")                                          \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
     X(ST_OLDEST_STATE, "SELECT COALESCE((SELECT create_time FROM msg "                            \
                        "WHERE state = ? ORDER BY id LIMIT 1), 0)")                                 \
@@ -217,12 +216,12 @@ enum stmt_id {
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate) "     \
-      "VALUES ",                                                                                   \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
+      "query_dest) VALUES ",                                                                       \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \
-      "last_error, create_time, update_time, finish_time) VALUES ",                                \
+      "last_error, create_time, update_time, finish_time, dest) VALUES ",                          \
       STEP_ROW, "")                                                                                \
     X(MT_IDS_BY_GID, "SELECT id, gid FROM msg WHERE gid IN (", "?", ")")                           \
     X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
@@ -424,8 +423,8 @@ int my_msg_release(struct mr_store *s, const char *gid, const char *owner, int64
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
-int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
+int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err);
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
 int my_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
 int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);

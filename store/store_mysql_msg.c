@@ -207,10 +207,9 @@ static int step_insert_stmt(struct my_store *ms, size_t k, MYSQL_STMT **out, str
         return 0;
     }
     mr_buf_adds(&sql, "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "
-                      "last_error, create_time, update_time, finish_time) VALUES ");
+                      "last_error, create_time, update_time, finish_time, dest) VALUES ");
     for (i = 0; i < k; i++)
-        mr_buf_adds(&sql,
-                    i > 0 ? ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        mr_buf_adds(&sql, i > 0 ? ", " STEP_ROW : STEP_ROW);
     code = my_prepare(ms, sql.p, &ms->ins[k], err);
     mr_buf_release(&sql);
     *out = ms->ins[k];
@@ -258,6 +257,7 @@ void my_bind_step(struct my_store *ms, int64_t msg_id, const struct mr_step *sp)
     my_p_int(ms, sp->create_ms);
     my_p_int(ms, sp->update_ms);
     my_p_int(ms, sp->finish_ms);
+    my_p_text_or_null(ms, sp->dest);
 }
 
 /* insert_steps - @m's steps, STEP_CHUNK rows per statement. */
@@ -317,6 +317,7 @@ void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
     my_p_int(ms, m->retry_limit);
     my_p_text(ms, m->traceparent);
     my_p_text(ms, m->tracestate);
+    my_p_text_or_null(ms, m->query_dest);
 }
 
 /*

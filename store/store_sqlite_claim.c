@@ -226,19 +226,18 @@ int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
     return sq_read_int(q, &b, n, err);
 }
 
-int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err)
+int sq_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = sq_binder(q, ST_DUE_BY_PREFIX);
+    struct binder b = sq_binder(q, ST_DUE_BY_DEST);
     int rc;
 
     /* one statement in autocommit mode: its own transaction */
-    sq_bind_text(&b, 1, prefix);
+    sq_bind_text(&b, 1, key);
     sq_bind_int(&b, 2, now_ms);
     sq_bind_int(&b, 3, spread_ms);
-    sq_bind_text(&b, 4, prefix2);
-    sq_bind_int(&b, 5, (int64_t)limit);
+    sq_bind_int(&b, 4, (int64_t)limit);
     rc = sq_run(q, &b, err);
     if (rc == 0)
         *n = (long)sqlite3_changes(q->db);

@@ -205,6 +205,7 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     sq_bind_int(&b, 22, m->retry_limit);
     sq_bind_text(&b, 23, m->traceparent);
     sq_bind_text(&b, 24, m->tracestate);
+    sq_bind_text_or_null(&b, 25, m->query_dest);
     rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);
@@ -232,6 +233,7 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
         sq_bind_int(&b, 8, sp->create_ms);
         sq_bind_int(&b, 9, sp->update_ms);
         sq_bind_int(&b, 10, sp->finish_ms);
+        sq_bind_text_or_null(&b, 11, sp->dest);
         code = sq_run(q, &b, err);
         if (code != 0)
             return code;

@@ -34,7 +34,8 @@ def helper_path(name):
 
 
 class KafkaMock:
-    """One kafka_mock process: .bootstrap, .down(), .up(), .records(topic)."""
+    """One kafka_mock process: .bootstrap, .down(), .up(), .topic_down(), .topic_up(),
+    .records(topic)."""
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([helper_path("kafka_mock")] + list(args),
@@ -56,6 +57,13 @@ class KafkaMock:
 
     def up(self):
         self._signal(signal.SIGUSR2, "up")
+
+    def topic_down(self):
+        """The --flaky-topic loses its leader: records to it time out, the rest stays up."""
+        self._signal(signal.SIGRTMIN, "topic-down")
+
+    def topic_up(self):
+        self._signal(signal.SIGRTMIN + 1, "topic-up")
 
     def records(self, topic):
         """Every record of @topic so far: [{key, payload, headers{}, partition, offset}]."""

@@ -30,6 +30,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/dest.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
@@ -1222,40 +1223,58 @@ static void with_urls(struct mr_store *s, const char *gid, int64_t next_cron, co
     insert(s, m);
 }
 
-/* due_by_prefix - mr_store_due_by_prefix, failing the test on an error; the count. */
-static long due_by_prefix(struct mr_store *s, const char *p, const char *p2, int64_t now,
-                          int64_t spread, size_t limit)
+/* due_by_dest - mr_store_due_by_dest, failing the test on an error; the count. */
+static long due_by_dest(struct mr_store *s, const char *key, int64_t now, int64_t spread,
+                        size_t limit)
 {
     struct mr_err err = MR_ERR_INIT;
     long n = -1;
 
-    if (mr_store_due_by_prefix(s, p, p2, now, spread, limit, &n, &err) != 0)
-        fail_msg("due_by_prefix: %s", err.msg);
+    if (mr_store_due_by_dest(s, key, now, spread, limit, &n, &err) != 0)
+        fail_msg("due_by_dest: %s", err.msg);
     return n;
 }
 
-static void test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches(
+/* prepared_checking - a prepared message @gid due at @next_cron whose back-check goes to @url. */
+static void prepared_checking(struct mr_store *s, const char *gid, int64_t next_cron,
+                              const char *url)
+{
+    struct mr_msg *m = new_msg(gid, MR_MSG_PREPARED, next_cron, 1);
+
+    free(m->query_prepared);
+    m->query_prepared = mr_xstrdup(url);
+    insert(s, m);
+}
+
+static void test_due_by_dest_pulls_in_waiting_messages_of_one_destination_in_batches(
     void **state)
 {
     struct fx *fx = *state;
-    const char *gids[] = {"d1", "d2", "d3"};
+    const char *gids[] = {"d1", "d2", "d3", "d4", "q1"};
     struct mr_msg *m;
     size_t i;
 
-    /* three waiting on svc-a (any case, with and without the default port), due at 90000 */
+    /* waiting on svc-a however the URL spells it (case, default port, credentials), due at
+       90000, and a prepared one whose back-check goes there */
     with_urls(fx->s, "d1", 90000, "http://SVC-A:80/x", "http://other/y", false);
     with_urls(fx->s, "d2", 90000, "http://other/y", "http://svc-a/z", false);
     with_urls(fx->s, "d3", 90000, "http://svc-a:80/q", "http://svc-a:80/r", false);
-    /* not these: its svc-a step succeeded; another port; due soon already; finished */
+    with_urls(fx->s, "d4", 90000, "http://user:s3cret@svc-a/q", "http://other/r", false);
+    prepared_checking(fx->s, "q1", 90000, "http://u:p@Svc-A:80/check");
+    /* not these: its svc-a step succeeded; another port, host or scheme; due soon already;
+       finished; a prepared one checking elsewhere */
     with_urls(fx->s, "done-step", 90000, "http://svc-a/x", "http://other/y", true);
     with_urls(fx->s, "port", 90000, "http://svc-a:8080/x", "http://svc-a.example/y", false);
+    with_urls(fx->s, "tls", 90000, "https://svc-a/x", "http://svc-a-2/y", false);
     with_urls(fx->s, "soon", 1500, "http://svc-a/x", "http://svc-a/y", false);
+    prepared_checking(fx->s, "q-other", 90000, "http://other/check");
     add(fx->s, "fin", MR_MSG_SUCCEED, 90000, 1);
-    /* bounded batches: two, then the last one, then none */
-    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 2);
-    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 1);
-    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 0);
-    for (i = 0; i < 3; i++) {
+    /* bounded batches: two, two, then the last one, then none */
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 2);
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 2);
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 1);
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 0);
+    for (i = 0; i < 5; i++) {
         m = get(fx->s, gids[i]);
         assert_true(m->next_cron_ms >= 1000 && m->next_cron_ms <= 3000);
         assert_int_equal(m->steps[0].attempts, 0);
@@ -1267,32 +1286,50 @@ static void test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_b
     m = get(fx->s, "port");
     assert_int_equal(m->next_cron_ms, 90000);
     mr_msg_free(m);
+    m = get(fx->s, "tls");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
     m = get(fx->s, "soon");
     assert_int_equal(m->next_cron_ms, 1500);
     mr_msg_free(m);
+    m = get(fx->s, "q-other");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
     /* due now: the claim finds them */
-    assert_int_equal(count_due(fx->s, 3000), 4);
+    assert_int_equal(count_due(fx->s, 3000), 6);
 }
 
-static void test_due_by_prefix_refuses_bad_prefixes(void **state)
+static void test_due_by_dest_matches_kafka_topics_exactly(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *m;
+
+    with_urls(fx->s, "k1", 90000, "kafka://Orders?key=a", "http://other/y", false);
+    with_urls(fx->s, "k2", 90000, "kafka://orders", "kafka://Orders.v2", false);
+    assert_int_equal(due_by_dest(fx->s, "kafka://Orders", 1000, 0, 10), 1);
+    m = get(fx->s, "k1");
+    assert_int_equal(m->next_cron_ms, 1000);
+    mr_msg_free(m);
+    m = get(fx->s, "k2");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
+}
+
+static void test_due_by_dest_refuses_bad_keys(void **state)
 {
     struct fx *fx = *state;
     struct mr_err err = MR_ERR_INIT;
-    char longp[MR_STORE_PREFIX_MAX + 2];
+    char longk[MR_DEST_KEY_MAX + 2];
     long n = 7;
 
-    memset(longp, 'a', sizeof(longp) - 1);
-    longp[sizeof(longp) - 1] = '\0';
-    assert_int_equal(mr_store_due_by_prefix(fx->s, "", NULL, 1, 1, 1, &n, &err), MR_EINVAL);
+    memset(longk, 'a', sizeof(longk) - 1);
+    longk[sizeof(longk) - 1] = '\0';
+    assert_int_equal(mr_store_due_by_dest(fx->s, "", 1, 1, 1, &n, &err), MR_EINVAL);
     assert_int_equal(n, 0);
     mr_err_clear(&err);
-    assert_int_equal(mr_store_due_by_prefix(fx->s, "HTTP://x/", NULL, 1, 1, 1, &n, &err),
-                     MR_EINVAL);
+    assert_int_equal(mr_store_due_by_dest(fx->s, longk, 1, 1, 1, &n, &err), MR_EINVAL);
     mr_err_clear(&err);
-    assert_int_equal(mr_store_due_by_prefix(fx->s, longp, NULL, 1, 1, 1, &n, &err), MR_EINVAL);
-    mr_err_clear(&err);
-    assert_int_equal(mr_store_due_by_prefix(fx->s, "http://x/", NULL, 1, 1, 0, &n, &err),
-                     MR_EINVAL);
+    assert_int_equal(mr_store_due_by_dest(fx->s, "http://x:80", 1, 1, 0, &n, &err), MR_EINVAL);
 }
 
 /* list - run mr_store_msg_list with @f; the gids, comma-joined, into @out. */
@@ -1832,9 +1869,9 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
 
     /* one row per schema file, applied once (MySQL has one more); a SQLite file is in WAL mode */
     assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 6 : 7);
+                     fx->eng->kind == ENG_SQLITE ? 7 : 8);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 6 : 7);
+                     fx->eng->kind == ENG_SQLITE ? 7 : 8);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1849,8 +1886,8 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
     assert_string_equal(err.msg, fx->eng->kind == ENG_SQLITE
-                                     ? "store: schema version 999 is newer than this msgrelay (6)"
-                                     : "store: schema version 999 is newer than this msgrelay (7)");
+                                     ? "store: schema version 999 is newer than this msgrelay (7)"
+                                     : "store: schema version 999 is newer than this msgrelay (8)");
 }
 
 /*
@@ -1899,7 +1936,7 @@ static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **st
     sqlite3_close(db);
 
     assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
-    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 6);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 7);
     g = get(fx->s, "old1");
     assert_int_equal(g->id, 1);
     assert_int_equal(g->state, MR_MSG_SUBMITTED);
@@ -3220,7 +3257,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     assert_int_equal(mr_store_migrate(uri, &err), 0);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 7);
+    assert_int_equal(raw_int(fx, sql), 8);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -3228,7 +3265,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (7)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (8)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -3504,8 +3541,9 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
     T(test_oldest_in_state_is_the_first_stored_of_that_state)                                      \
     T(test_list_by_gid_prefix_with_state_and_paging)                                               \
-    T(test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches)                  \
-    T(test_due_by_prefix_refuses_bad_prefixes)                                                     \
+    T(test_due_by_dest_pulls_in_waiting_messages_of_one_destination_in_batches)                    \
+    T(test_due_by_dest_matches_kafka_topics_exactly)                                               \
+    T(test_due_by_dest_refuses_bad_keys)                                                           \
     T(test_list_pages_newest_first_by_position)                                                    \
     T(test_list_filters_by_state_gid_and_create_time)                                              \
     T(test_list_with_unknown_state_is_einval)                                                      \
