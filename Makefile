@@ -134,7 +134,7 @@ clean:
 # The store schemas, compiled in (the binary never reads sql/ at run time):
 # $(call schema_c,ENGINE,FILES) writes sql/ENGINE/NNN_*.sql (FILES, in version
 # order) to $(BUILD)/gen/sql_ENGINE.c as mr_store_ENGINE_schema[], an array of
-# {NNN, text} (see store/store_int.h). Bytes go through od, so no quoting of
+# {NNN, text, name} (see store/store_int.h). Bytes go through od, so no quoting of
 # the SQL text is needed.
 define schema_c
 	@mkdir -p $(dir $@)
@@ -150,7 +150,8 @@ define schema_c
 	  echo 'const struct mr_store_schema mr_store_$(1)_schema[] = {'; \
 	  for f in $(2); do \
 	    v=$$(basename "$$f" | sed 's/_.*//'); \
-	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v},"; \
+	    n=$$(basename "$$f" .sql | sed 's/^[0-9]*_//'); \
+	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v, \"$$n\"},"; \
 	  done; \
 	  echo '};'; \
 	  echo 'const size_t mr_store_$(1)_schema_count ='; \

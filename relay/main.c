@@ -220,7 +220,7 @@ static int migrate_store(void)
 {
     struct mr_err err = MR_ERR_INIT;
     char *shown = mr_store_uri_redacted(mr_config.store);
-    int rc = mr_store_migrate(mr_config.store, &err);
+    int rc = mr_store_migrate(mr_config.store, NULL, &err);
 
     if (rc != 0)
         mr_log(MR_LOG_ERROR, "cannot migrate the store", "store", shown, "error", err.msg, NULL);
