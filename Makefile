@@ -34,7 +34,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e bench fuzz clean
+.PHONY: all deps build run test unit e2e bench fuzz clean FORCE
 .SECONDARY:
 
 all: deps
@@ -58,7 +58,16 @@ $(BUILD)/libmsgrelay_core.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
 # `msgrelay barrier-prune` calls libmsgrelay's mr_barrier_prune (include/msgrelay/barrier.h)
-$(MAIN_OBJ): PKG_CFLAGS += -Iinclude
+$(MAIN_OBJ): PKG_CFLAGS += -Iinclude -I$(BUILD)/gen
+
+# `msgrelay version` names the tree built (git describe); the header is rewritten only when
+# that changes, so main.o is rebuilt only then
+$(MAIN_OBJ): $(BUILD)/gen/build_info.h
+$(BUILD)/gen/build_info.h: FORCE
+	@mkdir -p $(dir $@)
+	@d=$$(git describe --always --dirty 2>/dev/null) || d=unknown; \
+	  echo "#define MR_BUILD_DESCRIBE \"git $$d\"" > $@.tmp; \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(BUILD)/msgrelay: $(MAIN_OBJ) $(BUILD)/libmsgrelay_core.a $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
