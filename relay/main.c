@@ -2,8 +2,11 @@
 /*
  * main.c - the msgrelay binary: `msgrelay serve`, `msgrelay migrate`, the
  * admin commands `msgrelay show GID` and `msgrelay list` (the store read and
- * printed as the API's query and all answer it), `msgrelay barrier-prune`
- * (libmsgrelay's mr_barrier_prune on an app's database), `--help`, `version`.
+ * printed as the API's query and all answer it), `msgrelay redrive`,
+ * `msgrelay barrier-prune` (libmsgrelay's mr_barrier_prune on an app's
+ * database), `msgrelay version`. The table `commands` names each with its own
+ * flags; relay_config.c parses every command's arguments (any order) and
+ * prints `--help`, whole or per command.
  *
  * The only file that sees every room. It reads the configuration, fits the
  * connections in the open-files limit, starts the relay (delivery) and the

@@ -4,9 +4,12 @@
  * variables and command-line flags, in that order of precedence (flags win).
  *
  * Runs once on the main thread before any other thread starts. One table
- * lists every setting: its flag, its variable, its limits and its help text,
- * so --help, the README table and the parser cannot drift apart. Bad values
- * are errors naming the flag (or variable), never silent clamping.
+ * lists every setting: its flag, its variable, its limits, its help text and
+ * the commands besides `serve` that take it, so --help (whole or per
+ * command), the README table and the parser cannot drift apart. Each command
+ * reads only the settings it takes (a flag it does not take is refused by
+ * name, a variable ignored) plus its own flags and argument, in any order.
+ * Bad values are errors naming the flag (or variable), never silent clamping.
  */
 #include "relay/relay.h"
 
