@@ -1138,7 +1138,8 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
             family | (mr_config.tls_cert != NULL ? MHD_USE_TLS : 0),
         (uint16_t)mr_config.port, NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&p->listen_sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
+        (struct sockaddr *)&p->listen_sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)mr_config.http_threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients,

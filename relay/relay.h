@@ -111,7 +111,7 @@ struct mr_cmd_flag {
     const char *flag;  /* "--limit" */
     const char *arg;   /* its value's name in the usage ("N"); NULL: a switch without a value */
     const char *help;  /* one line */
-    const char *value; /* out: the value given (borrowed from argv; "" for a switch); NULL: absent */
+    const char *value; /* out: the value given (borrowed; "" for a switch); NULL: absent */
 };
 
 /* A subcommand, as mr_relay_config_parse and the usage see it. */

@@ -550,8 +550,9 @@ int mr_relay_config_parse(struct mr_cmd *cmd, int argc, char **argv, struct mr_c
         }
         if (dashes || arg[0] != '-' || arg[1] == '\0') {
             if (cmd->arg == NULL || cmd->arg_value != NULL)
-                return mr_err_set(err, MR_EINVAL, "unexpected argument '%s' (see msgrelay %s --help)",
-                                  arg, cmd->name);
+                return mr_err_set(err, MR_EINVAL,
+                                  "unexpected argument '%s' (see msgrelay %s --help)", arg,
+                                  cmd->name);
             cmd->arg_value = arg;
             continue;
         }
@@ -565,8 +566,8 @@ int mr_relay_config_parse(struct mr_cmd *cmd, int argc, char **argv, struct mr_c
         o = find_opt(arg, n);
         if (o == NULL)
             /* the name only: "--api-tokn=SECRET" must not print the secret */
-            return mr_err_set(err, MR_EINVAL, "unknown flag '%.*s' (see msgrelay %s --help)", (int)n,
-                              arg, cmd->name);
+            return mr_err_set(err, MR_EINVAL, "unknown flag '%.*s' (see msgrelay %s --help)",
+                              (int)n, arg, cmd->name);
         if (!takes(o, cmd))
             return refuse_option(o, cmd, err);
         if (o->type == T_LIST && !flagged[o - opts]) {
