@@ -34,7 +34,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e bench fuzz clean
+.PHONY: all deps build run test unit e2e bench fuzz clean FORCE
 .SECONDARY:
 
 all: deps
@@ -58,7 +58,16 @@ $(BUILD)/libmsgrelay_core.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
 # `msgrelay barrier-prune` calls libmsgrelay's mr_barrier_prune (include/msgrelay/barrier.h)
-$(MAIN_OBJ): PKG_CFLAGS += -Iinclude
+$(MAIN_OBJ): PKG_CFLAGS += -Iinclude -I$(BUILD)/gen
+
+# `msgrelay version` names the tree built (git describe); the header is rewritten only when
+# that changes, so main.o is rebuilt only then
+$(MAIN_OBJ): $(BUILD)/gen/build_info.h
+$(BUILD)/gen/build_info.h: FORCE
+	@mkdir -p $(dir $@)
+	@d=$$(git describe --always --dirty 2>/dev/null) || d=unknown; \
+	  echo "#define MR_BUILD_DESCRIBE \"git $$d\"" > $@.tmp; \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(BUILD)/msgrelay: $(MAIN_OBJ) $(BUILD)/libmsgrelay_core.a $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
@@ -139,7 +148,7 @@ clean:
 # The store schemas, compiled in (the binary never reads sql/ at run time):
 # $(call schema_c,ENGINE,FILES) writes sql/ENGINE/NNN_*.sql (FILES, in version
 # order) to $(BUILD)/gen/sql_ENGINE.c as mr_store_ENGINE_schema[], an array of
-# {NNN, text} (see store/store_int.h). Bytes go through od, so no quoting of
+# {NNN, text, name} (see store/store_int.h). Bytes go through od, so no quoting of
 # the SQL text is needed.
 define schema_c
 	@mkdir -p $(dir $@)
@@ -155,7 +164,8 @@ define schema_c
 	  echo 'const struct mr_store_schema mr_store_$(1)_schema[] = {'; \
 	  for f in $(2); do \
 	    v=$$(basename "$$f" | sed 's/_.*//'); \
-	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v},"; \
+	    n=$$(basename "$$f" .sql | sed 's/^[0-9]*_//'); \
+	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v, \"$$n\"},"; \
 	  done; \
 	  echo '};'; \
 	  echo 'const size_t mr_store_$(1)_schema_count ='; \

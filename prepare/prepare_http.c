@@ -32,6 +32,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -81,6 +82,8 @@ struct mr_prepare {
     struct mr_ready *ready;
     struct mr_buf tls_cert; /* PEM, kept while the daemon runs */
     struct mr_buf tls_key;  /* PEM; wiped before it is freed */
+    struct sockaddr_storage listen_sa; /* --bind:--port, resolved at start */
+    socklen_t listen_len;
 };
 
 /* Per-connection request state, from the first call to the completion callback. */
@@ -988,25 +991,107 @@ void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, co
 }
 
 /*
- * bind_errno - why the daemon could not listen on @sa: bind a socket there the
- * way libmicrohttpd does (SO_REUSEADDR, never SO_REUSEPORT, so a port another
- * process listens on is EADDRINUSE) and return the errno, or 0 when that
- * works (the daemon failed for another reason). libmicrohttpd keeps the reason
- * to its own log.
+ * bind_errno - why the daemon could not listen on @sa (@len bytes): bind a
+ * socket there the way libmicrohttpd does (SO_REUSEADDR, never SO_REUSEPORT,
+ * so a port another process listens on is EADDRINUSE; IPv6 only unless
+ * @dual) and return the errno, or 0 when that works (the daemon failed for
+ * another reason). libmicrohttpd keeps the reason to its own log.
  */
-static int bind_errno(const struct sockaddr_in *sa)
+static int bind_errno(const struct sockaddr_storage *sa, socklen_t len, bool dual)
 {
     int one = 1;
+    int v6only = dual ? 0 : 1;
     int e = 0;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     if (fd < 0)
         return errno;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, 1) != 0)
+        (sa->ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) != 0) ||
+        bind(fd, (const struct sockaddr *)sa, len) != 0 || listen(fd, 1) != 0)
         e = errno;
     close(fd);
     return e;
+}
+
+/* bind_host - --bind without the brackets an IPv6 address may come in, into @host; 0 or -1. */
+static int bind_host(char host[NI_MAXHOST])
+{
+    const char *b = mr_config.bind;
+    size_t n = strlen(b);
+
+    if (n > 2 && b[0] == '[' && b[n - 1] == ']') {
+        b++;
+        n -= 2;
+    }
+    if (n >= NI_MAXHOST)
+        return -1;
+    memcpy(host, b, n);
+    host[n] = '\0';
+    return 0;
+}
+
+/*
+ * resolve_bind - --bind and --port as the socket address @p listens on: an
+ * IPv4 address, an IPv6 one (bare or in brackets: "::1", "[::1]", "::"), or a
+ * host name resolved here, once (its first address: "localhost").
+ */
+static int resolve_bind(struct mr_prepare *p, struct mr_err *err)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    char host[NI_MAXHOST];
+    char port[16];
+    int rc;
+
+    if (bind_host(host) != 0)
+        return mr_err_set(err, MR_EINVAL, "--bind: longer than %d bytes", NI_MAXHOST - 1);
+    snprintf(port, sizeof(port), "%d", mr_config.port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0)
+        return mr_err_set(err, MR_EINVAL, "--bind: cannot resolve '%s': %s", mr_config.bind,
+                          rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    memcpy(&p->listen_sa, res->ai_addr, res->ai_addrlen);
+    p->listen_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/*
+ * listen_text - where @p listens, for a message: "127.0.0.1:36789", "[::1]:36789",
+ * or "localhost ([::1]:36789)" when --bind is a name.
+ */
+static void listen_text(const struct mr_prepare *p, char *out, size_t size)
+{
+    char host[NI_MAXHOST];
+    char given[NI_MAXHOST];
+    bool v6 = p->listen_sa.ss_family == AF_INET6;
+    bool named;
+
+    if (getnameinfo((const struct sockaddr *)&p->listen_sa, p->listen_len, host, sizeof(host),
+                    NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(host, sizeof(host), "?");
+    named = bind_host(given) == 0 && strcmp(given, host) != 0;
+    snprintf(out, size, "%s%s%s%s%s:%d%s", named ? mr_config.bind : "", named ? " (" : "",
+             v6 ? "[" : "", host, v6 ? "]" : "", mr_config.port, named ? ")" : "");
+}
+
+bool mr_prepare_on_loopback(const struct mr_prepare *p)
+{
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&p->listen_sa;
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p->listen_sa;
+
+    if (p->listen_sa.ss_family == AF_INET)
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    if (p->listen_sa.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127);
+    return false;
 }
 
 /* Largest PEM file read for --tls-cert or --tls-key (a long chain fits). */
@@ -1078,7 +1163,9 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
 {
     struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
     struct MHD_OptionItem tls[4];
-    struct sockaddr_in sa;
+    unsigned int family = 0;
+    bool dual = false;
+    char where[NI_MAXHOST + 300];
     char ver[64];
     int rc;
 
@@ -1087,12 +1174,14 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     snprintf(ver, sizeof(ver), "libmicrohttpd-%s", MHD_get_version());
     mr_metrics_set_http_server(ver);
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)mr_config.port);
-    if (inet_pton(AF_INET, mr_config.bind, &sa.sin_addr) != 1) {
+    if (resolve_bind(p, err) != 0) {
         free(p);
-        return mr_err_set(err, MR_EINVAL, "bind: '%s' is not an IPv4 address", mr_config.bind);
+        return MR_EINVAL;
+    }
+    if (p->listen_sa.ss_family == AF_INET6) {
+        /* "::" takes IPv4 too, as 0.0.0.0 would; any other IPv6 address only itself */
+        dual = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&p->listen_sa)->sin6_addr);
+        family = dual ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     }
     rc = tls_options(p, tls, err);
     if (rc == 0)
@@ -1109,17 +1198,19 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     }
     p->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-            (mr_config.tls_cert != NULL ? MHD_USE_TLS : 0),
+            family | (mr_config.tls_cert != NULL ? MHD_USE_TLS : 0),
         (uint16_t)mr_config.port, NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
+        (struct sockaddr *)&p->listen_sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)mr_config.http_threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients_per_ip,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, p, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (p->daemon == NULL) {
-        int e = bind_errno(&sa);
+        int e = bind_errno(&p->listen_sa, p->listen_len, dual);
 
+        listen_text(p, where, sizeof(where));
         mr_redrive_stop(p->redrive);
         mr_writer_stop(p->writer);
         mr_ready_stop(p->ready);
@@ -1127,11 +1218,11 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         free(p);
         if (e == 0 && mr_config.tls_cert != NULL)
             return mr_err_set(err, MR_ESYS,
-                              "http: cannot listen on %s:%d with TLS: are --tls-cert and "
+                              "http: cannot listen on %s with TLS: are --tls-cert and "
                               "--tls-key a valid PEM certificate and its key?",
-                              mr_config.bind, mr_config.port);
-        return mr_err_set(err, MR_ESYS, "http: cannot listen on %s:%d: %s", mr_config.bind,
-                          mr_config.port, e != 0 ? strerror(e) : "the server did not start");
+                              where);
+        return mr_err_set(err, MR_ESYS, "http: cannot listen on %s: %s", where,
+                          e != 0 ? strerror(e) : "the server did not start");
     }
     rc = pthread_create(&p->reaper, NULL, reaper_main, p);
     if (rc != 0) {

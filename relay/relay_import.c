@@ -63,27 +63,19 @@ struct import_counts {
     long failed;
 };
 
-static const char usage_text[] =
-    "usage: msgrelay import-dtm --from mysql://USER:PASS@HOST:PORT/dtm [--store URI]\n"
-    "                           [--dry-run] [--include-finished] [--batch N] [serve's flags]\n"
-    "\n"
-    "Import the msg transactions of a stopped DTM server from its MySQL database\n"
-    "(tables trans_global and trans_branch_op) into msgrelay's store.\n"
-    "\n"
-    "  --from URI          DTM's database (or MSGRELAY_IMPORT_FROM, which keeps the\n"
-    "                      password out of the process list)\n"
-    "  --store URI         msgrelay's store (or MSGRELAY_STORE), as for serve\n"
-    "  --dry-run           read and count only; write nothing\n"
-    "  --include-finished  also import succeed, failed and aborting (as failed) ones\n"
-    "  --batch N           DTM rows per page and per store transaction, 1 to 10000 (500)\n"
-    "\n"
-    "Prepared messages are back-checked once their timeout_to_fail has passed since\n"
-    "DTM created them, submitted ones deliver their steps not yet succeeded. Rows\n"
-    "msgrelay refuses (a gid, URL, option or payload the intake would refuse, the\n"
-    "target policy included) are logged with their gid and skipped. A gid already\n"
-    "in the store is skipped: running it again imports nothing twice. Serve's\n"
-    "other flags (--allow-targets, --max-steps, ...) apply as they would to a prepare.\n"
-    "Exit status: 0 done, 1 some rows failed or a database failed, 2 bad usage.\n";
+/* import-dtm's own flags; serve's settings (--store, limits, the target policy) apply too. */
+struct mr_cmd_flag mr_import_dtm_flags[] = {
+    {"--from", "URI",
+     "DTM's database, mysql://USER:PASS@HOST:PORT/dtm (or MSGRELAY_IMPORT_FROM, which keeps the "
+     "password out of the process list)",
+     NULL},
+    {"--dry-run", NULL, "read and count only; write nothing", NULL},
+    {"--include-finished", NULL, "also import succeed, failed and aborting (as failed) ones",
+     NULL},
+    {"--batch", "N", "DTM rows per page and per store transaction, 1 to 10000 (default 500)",
+     NULL},
+    {NULL, NULL, NULL, NULL},
+};
 
 /* row_failed - log a row that is not imported, count it. */
 static void row_failed(struct import_counts *c, const char *gid, const char *why)
@@ -457,81 +449,34 @@ static int run(const struct import_opts *o, struct import_counts *c)
     return c->failed > 0;
 }
 
-/*
- * take_opts - move import-dtm's own flags from @argv into @o; the rest
- * (serve's flags) stay in @argv, *@argc of them. 0, or 2 after printing why.
- */
-static int take_opts(int *argc, char **argv, struct import_opts *o)
-{
-    int i;
-    int k = 0;
-
-    for (i = 0; i < *argc; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-
-        if (strcmp(a, "--dry-run") == 0) {
-            o->dry_run = true;
-            continue;
-        }
-        if (strcmp(a, "--include-finished") == 0) {
-            o->include_finished = true;
-            continue;
-        }
-        if (strcmp(a, "--from") == 0 || strcmp(a, "--batch") == 0) {
-            if (i + 1 >= *argc) {
-                fprintf(stderr, "msgrelay: import-dtm: %s takes a value\n", a);
-                return 2;
-            }
-            val = argv[++i];
-        } else if (strncmp(a, "--from=", 7) == 0 || strncmp(a, "--batch=", 8) == 0) {
-            val = strchr(a, '=') + 1;
-        } else {
-            argv[k++] = argv[i];
-            continue;
-        }
-        if (a[2] == 'f') {
-            o->from = val;
-        } else {
-            char *end = NULL;
-            long b = strtol(val, &end, 10);
-
-            if (*val == '\0' || *end != '\0' || b < 1 || b > MR_STORE_DTM_PAGE_MAX) {
-                fprintf(stderr, "msgrelay: import-dtm: --batch: must be 1 to %d\n",
-                        MR_STORE_DTM_PAGE_MAX);
-                return 2;
-            }
-            o->batch = (size_t)b;
-        }
-    }
-    *argc = k;
-    return 0;
-}
-
-int mr_import_dtm(int argc, char **argv)
+int mr_import_dtm(struct mr_cmd *cmd)
 {
     struct import_opts o = {NULL, false, false, IMPORT_BATCH_DEFAULT};
     struct import_counts c;
-    struct mr_err err = MR_ERR_INIT;
+    const char *batch = mr_import_dtm_flags[3].value;
     int rc;
 
-    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
-        fputs(usage_text, stdout);
-        return 0;
+    (void)cmd;
+    o.from = mr_import_dtm_flags[0].value;
+    o.dry_run = mr_import_dtm_flags[1].value != NULL;
+    o.include_finished = mr_import_dtm_flags[2].value != NULL;
+    if (batch != NULL) {
+        char *end = NULL;
+        long b = strtol(batch, &end, 10);
+
+        if (*batch == '\0' || *end != '\0' || b < 1 || b > MR_STORE_DTM_PAGE_MAX) {
+            fprintf(stderr, "msgrelay: import-dtm: --batch: must be 1 to %d\n",
+                    MR_STORE_DTM_PAGE_MAX);
+            return 2;
+        }
+        o.batch = (size_t)b;
     }
-    rc = take_opts(&argc, argv, &o);
-    if (rc != 0)
-        return rc;
     if (o.from == NULL && getenv("MSGRELAY_IMPORT_FROM") != NULL &&
         getenv("MSGRELAY_IMPORT_FROM")[0] != '\0')
         o.from = getenv("MSGRELAY_IMPORT_FROM");
-    if (o.from == NULL) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    if (mr_relay_config_parse(argc, argv, &mr_config, &err) != 0) {
-        fprintf(stderr, "msgrelay: %s\n", err.msg);
-        mr_config_free(&mr_config);
+    if (o.from == NULL || o.from[0] == '\0') {
+        fprintf(stderr, "msgrelay: import-dtm: --from (or MSGRELAY_IMPORT_FROM) is required "
+                        "(see msgrelay import-dtm --help)\n");
         return 2;
     }
     mr_log_set_level(mr_config.log_level > MR_LOG_WARN ? mr_config.log_level : MR_LOG_WARN);
@@ -541,6 +486,5 @@ int mr_import_dtm(int argc, char **argv)
            "\"skipped_not_msg\":%ld,\"failed\":%ld,\"dry_run\":%s}\n",
            c.read, c.imported, c.present, c.finished, c.not_msg, c.failed,
            o.dry_run ? "true" : "false");
-    mr_config_free(&mr_config);
     return rc;
 }

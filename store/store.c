@@ -34,17 +34,8 @@
 #include "store/store_int.h"
 
 typedef int (*engine_open_fn)(const char *rest, struct mr_store **out, struct mr_err *err);
-typedef int (*engine_migrate_fn)(const char *rest, struct mr_err *err);
-
-/* sqlite_migrate - SQLite migrates at every open: open and close. */
-static int sqlite_migrate(const char *rest, struct mr_err *err)
-{
-    struct mr_store *s = NULL;
-    int rc = mr_store_sqlite_open(rest, &s, err);
-
-    mr_store_close(s);
-    return rc;
-}
+typedef int (*engine_migrate_fn)(const char *rest, struct mr_store_migration_report *report,
+                                 struct mr_err *err);
 
 /* URI schemes and the engine each opens; "scheme:rest". */
 static const struct scheme {
@@ -52,7 +43,7 @@ static const struct scheme {
     engine_open_fn open;
     engine_migrate_fn migrate;
 } schemes[] = {
-    {"sqlite", mr_store_sqlite_open, sqlite_migrate},
+    {"sqlite", mr_store_sqlite_open, mr_store_sqlite_migrate},
     {"mysql", mr_store_mysql_open, mr_store_mysql_migrate},
 };
 
@@ -136,7 +127,8 @@ int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err)
     return sc->open(rest, out, err);
 }
 
-int mr_store_migrate(const char *uri, struct mr_err *err)
+int mr_store_migrate(const char *uri, struct mr_store_migration_report *report,
+                     struct mr_err *err)
 {
     const struct scheme *sc = NULL;
     const char *rest = NULL;
@@ -144,7 +136,7 @@ int mr_store_migrate(const char *uri, struct mr_err *err)
 
     if (rc != 0)
         return rc;
-    return sc->migrate(rest, err);
+    return sc->migrate(rest, report, err);
 }
 
 int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err)
@@ -155,6 +147,22 @@ int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err)
                           (long long)have, latest);
     }
     return 0;
+}
+
+void mr_store_report_migrated(struct mr_store_migration_report *report,
+                              const struct mr_store_schema *schema, size_t n, int64_t from,
+                              int64_t to)
+{
+    size_t i;
+
+    if (report == NULL)
+        return;
+    report->from = (int)from;
+    report->to = (int)to;
+    for (i = 0; report->applied != NULL && i < n; i++) {
+        if (schema[i].version > from && schema[i].version <= to)
+            report->applied(report->arg, schema[i].version, schema[i].name);
+    }
 }
 
 /* ---- the transaction rules ---- */

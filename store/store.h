@@ -51,11 +51,26 @@ struct mr_store;
 int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err);
 
 /*
+ * What mr_store_migrate did. @applied (may be NULL) is called once per schema
+ * file applied, in order, after it is committed: its version (NNN of
+ * sql/<engine>/NNN_name.sql) and name ("topics"; static). @from and @to are
+ * filled: the version found and the version the schema is at on return.
+ */
+struct mr_store_migration_report {
+    void (*applied)(void *arg, int version, const char *name);
+    void *arg;
+    int from;
+    int to;
+};
+
+/*
  * mr_store_migrate - bring the schema of @uri up to the version compiled in
  * (`msgrelay migrate`, `serve --migrate`). Idempotent; concurrent migrations
  * of one database wait for each other. MR_ESTORE when the database is newer.
+ * @report may be NULL; when not, it says what was applied (see above).
  */
-int mr_store_migrate(const char *uri, struct mr_err *err);
+int mr_store_migrate(const char *uri, struct mr_store_migration_report *report,
+                     struct mr_err *err);
 
 /*
  * mr_store_uri_redacted - @uri with any password replaced by "***"

@@ -21,6 +21,7 @@
 #include "store/store_sqlite_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -184,7 +185,9 @@ static int set_pragmas(struct sq_store *q, struct mr_err *err)
     return code;
 }
 
-int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err *err)
+/* sqlite_open - mr_store_sqlite_open, telling @report (may be NULL) what the migration applied. */
+static int sqlite_open(const char *path, struct mr_store_migration_report *report,
+                       struct mr_store **out, struct mr_err *err)
 {
     struct sq_store *q;
     int code;
@@ -198,14 +201,17 @@ int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err 
     rc = sqlite3_open_v2(path, &q->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
+        int e = q->db != NULL ? sqlite3_system_errno(q->db) : 0;
+
         code = mr_err_set(err, (rc & 0xff) == SQLITE_CANTOPEN ? MR_EUNAVAIL : MR_ESTORE,
-                          "sqlite: cannot open '%s': %s", path,
-                          q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+                          "sqlite: cannot open '%s': %s%s%s", path,
+                          q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc),
+                          e != 0 ? ": " : "", e != 0 ? strerror(e) : "");
         goto fail;
     }
     code = set_pragmas(q, err);
     if (code == 0)
-        code = sq_migrate(q->db, err);
+        code = sq_migrate(q->db, report, err);
     if (code == 0)
         code = prepare_all(q, err);
     if (code != 0)
@@ -216,4 +222,19 @@ int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err 
 fail:
     sq_close(&q->base);
     return code;
+}
+
+int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err *err)
+{
+    return sqlite_open(path, NULL, out, err);
+}
+
+int mr_store_sqlite_migrate(const char *path, struct mr_store_migration_report *report,
+                            struct mr_err *err)
+{
+    struct mr_store *s = NULL;
+    int rc = sqlite_open(path, report, &s, err);
+
+    mr_store_close(s);
+    return rc;
 }

@@ -372,6 +372,6 @@ int sq_relay_unregister(struct mr_store *s, const char *relay_id, const char *in
                         struct mr_err *err);
 
 /* store_sqlite_schema.c */
-int sq_migrate(sqlite3 *db, struct mr_err *err);
+int sq_migrate(sqlite3 *db, struct mr_store_migration_report *report, struct mr_err *err);
 
 #endif

@@ -80,7 +80,8 @@ static int sqlite_setup(struct fx *fx)
     return 0;
 }
 
-static void sqlite_teardown(struct fx *fx)
+/* sqlite_remove - delete the fixture's database file and its companions. */
+static void sqlite_remove(struct fx *fx)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
     char p[160];
@@ -90,6 +91,11 @@ static void sqlite_teardown(struct fx *fx)
         snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
         unlink(p);
     }
+}
+
+static void sqlite_teardown(struct fx *fx)
+{
+    sqlite_remove(fx);
     rmdir(fx->dir);
 }
 
@@ -145,7 +151,7 @@ static int mysql_setup(struct fx *fx)
         return -1;
     }
     snprintf(fx->uri, sizeof(fx->uri), "%s", srv->uri);
-    if (mr_store_migrate(fx->uri, &err) != 0) {
+    if (mr_store_migrate(fx->uri, NULL, &err) != 0) {
         fprintf(stderr, "migrate: %s\n", err.msg);
         return -1;
     }
@@ -1890,6 +1896,65 @@ static void test_open_refuses_a_newer_schema_version(void **state)
                                      : "store: schema version 999 is newer than this msgrelay (8)");
 }
 
+/* What a migration reported: the versions and names applied, in order. */
+struct migrated {
+    int versions[16];
+    char names[16][32];
+    size_t n;
+};
+
+static void note_migrated(void *arg, int version, const char *name)
+{
+    struct migrated *m = arg;
+
+    assert_true(m->n < 16);
+    m->versions[m->n] = version;
+    snprintf(m->names[m->n], sizeof(m->names[m->n]), "%s", name);
+    m->n++;
+}
+
+/*
+ * check_migrate_report - migrate @uri (at version 0) twice: the first reports
+ * every file of @schema (@n) by version and name, 0 -> latest; the second
+ * nothing, latest -> latest.
+ */
+static void check_migrate_report(const char *uri, const struct mr_store_schema *schema, size_t n)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct migrated m;
+    struct mr_store_migration_report rep = {note_migrated, &m, -1, -1};
+    size_t i;
+
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(mr_store_migrate(uri, &rep, &err), 0);
+    assert_int_equal(rep.from, 0);
+    assert_int_equal(rep.to, schema[n - 1].version);
+    assert_int_equal(m.n, n);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(m.versions[i], schema[i].version);
+        assert_true(m.names[i][0] != '\0');
+    }
+    assert_string_equal(m.names[0], "init");
+    assert_string_equal(m.names[1], "topics");
+
+    memset(&m, 0, sizeof(m));
+    rep.from = rep.to = -1;
+    assert_int_equal(mr_store_migrate(uri, &rep, &err), 0);
+    assert_int_equal(m.n, 0);
+    assert_int_equal(rep.from, schema[n - 1].version);
+    assert_int_equal(rep.to, schema[n - 1].version);
+}
+
+static void test_sqlite_migrate_reports_each_file_applied(void **state)
+{
+    struct fx *fx = *state;
+
+    mr_store_close(fx->s);
+    fx->s = NULL;
+    sqlite_remove(fx);
+    check_migrate_report(fx->uri, mr_store_sqlite_schema, mr_store_sqlite_schema_count);
+}
+
 /*
  * An SQLite store of schema 3 (before parked) is upgraded at open: msg and
  * step are built anew (004_parked.sql) with every row, id, step and the
@@ -3254,8 +3319,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_null(s);
     assert_non_null(strstr(err.msg, "msgrelay migrate"));
 
-    assert_int_equal(mr_store_migrate(uri, &err), 0);
-    assert_int_equal(mr_store_migrate(uri, &err), 0);
+    check_migrate_report(uri, mr_store_mysql_schema, mr_store_mysql_schema_count);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
     assert_int_equal(raw_int(fx, sql), 8);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
@@ -3264,7 +3328,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
 
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
-    assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
+    assert_int_equal(mr_store_migrate(uri, NULL, &err), MR_ESTORE);
     assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (8)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
@@ -3614,6 +3678,7 @@ int main(int argc, char **argv)
         CONTRACT_TESTS(ON_SQLITE)
         ON_SQLITE(test_open_rejects_unknown_scheme)
         ON_SQLITE(test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids)
+        ON_SQLITE(test_sqlite_migrate_reports_each_file_applied)
         ON_SQLITE(test_open_of_unreachable_file_is_eunavail)
     };
     const struct CMUnitTest mysql_tests[] = {
