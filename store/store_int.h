@@ -153,6 +153,23 @@ static inline size_t mr_store_chunk(size_t n, size_t at)
  */
 struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap);
 
+/* The four list statements of an engine, by which filter narrows most (mr_store_list_by()). */
+enum mr_store_list_by { MR_LIST_ALL, MR_LIST_GID, MR_LIST_PREFIX, MR_LIST_STATE };
+
+/*
+ * mr_store_list_by - the list statement for filter @f: a gid (at most one
+ * row), else a gid prefix, else a state (the state/id index), else none (the
+ * primary key, newest first).
+ */
+static inline enum mr_store_list_by mr_store_list_by(const struct mr_store_filter *f)
+{
+    if (f->gid != NULL && f->gid[0] != '\0')
+        return MR_LIST_GID;
+    if (f->gid_prefix != NULL && f->gid_prefix[0] != '\0')
+        return MR_LIST_PREFIX;
+    return f->state != MR_MSG_NONE ? MR_LIST_STATE : MR_LIST_ALL;
+}
+
 /*
  * An array of rows an engine's row loader fills: elements of @size bytes,
  * @len of them in @v, room for @cap. mr_store_row_add() gives a zeroed new

@@ -423,22 +423,16 @@ int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, i
 }
 
 /*
- * my_msg_list - one of four fixed statements by which filter narrows most: a
- * gid (at most one row), a gid prefix, a state (the state/id index), or none
- * (the primary key, newest first). Unset bounds bind as the widest range.
+ * my_msg_list - one of four fixed statements by which filter narrows most
+ * (mr_store_list_by()). Unset bounds bind as the widest range.
  */
 int my_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                 size_t *n, struct mr_err *err)
 {
+    static const enum stmt_id by[] = {ST_LIST_ALL, ST_LIST_GID, ST_LIST_PREFIX, ST_LIST_STATE};
     struct my_store *ms = my(s);
-    enum stmt_id id = ST_LIST_ALL;
+    enum stmt_id id = by[mr_store_list_by(f)];
 
-    if (f->gid != NULL && f->gid[0] != '\0')
-        id = ST_LIST_GID;
-    else if (f->gid_prefix != NULL && f->gid_prefix[0] != '\0')
-        id = ST_LIST_PREFIX;
-    else if (f->state != MR_MSG_NONE)
-        id = ST_LIST_STATE;
     my_p_reset(ms);
     if (id == ST_LIST_GID) {
         my_p_text(ms, f->gid);
