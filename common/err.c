@@ -33,15 +33,21 @@ const char *mr_err_name(int code)
     return "MR_E?";
 }
 
+int mr_err_vset(struct mr_err *err, int code, const char *fmt, va_list ap)
+{
+    if (err == NULL)
+        return code;
+    err->code = code;
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    return code;
+}
+
 int mr_err_set(struct mr_err *err, int code, const char *fmt, ...)
 {
     va_list ap;
 
-    if (err == NULL)
-        return code;
-    err->code = code;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    code = mr_err_vset(err, code, fmt, ap);
     va_end(ap);
     return code;
 }

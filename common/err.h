@@ -12,6 +12,8 @@
 #ifndef MR_COMMON_ERR_H
 #define MR_COMMON_ERR_H
 
+#include <stdarg.h>
+
 #include <stddef.h>
 
 /* X(name, value, description) */
@@ -62,6 +64,10 @@ const char *mr_err_name(int code);
  */
 int mr_err_set(struct mr_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* mr_err_vset - mr_err_set() with a va_list. */
+int mr_err_vset(struct mr_err *err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* mr_err_clear - reset @err to success. NULL is a no-op. */
 void mr_err_clear(struct mr_err *err);

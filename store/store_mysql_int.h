@@ -109,7 +109,7 @@
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
-      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "                                                \
+      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "     \
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
@@ -136,21 +136,21 @@
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
-    /* a destination answers again (mr_store_due_by_dest): now, spread, now, now + spread, */       \
-    /* the key twice, limit */                                                                      \
+    /* a destination answers again (mr_store_due_by_dest): now, spread, now, now + spread, */      \
+    /* the key twice, limit */                                                                     \
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, ? + FLOOR(RAND() * (? + 1))), "       \
       "update_time = ? WHERE next_cron_time > ? AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
       "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?)) OR "   \
       "(state = 'prepared' AND query_dest = ?)) LIMIT ?")                                          \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
-    X(ST_OLDEST_STATE, "SELECT COALESCE((SELECT create_time FROM msg "                            \
+    X(ST_OLDEST_STATE, "SELECT COALESCE((SELECT create_time FROM msg "                             \
                        "WHERE state = ? ORDER BY id LIMIT 1), 0)")                                 \
     X(ST_REDRIVE_PAGE,                                                                             \
       "SELECT id FROM msg WHERE state = 'parked' AND id > ? AND (? = '' OR gid = ?) "              \
       "AND (? = '' OR gid LIKE ? ESCAPE '!') "                                                     \
       "AND (? = 0 OR update_time >= ?) AND (? = 0 OR update_time <= ?) "                           \
-      "AND (? = '' OR (parked_from = 'prepared' AND query_prepared LIKE ? ESCAPE '!') "           \
+      "AND (? = '' OR (parked_from = 'prepared' AND query_prepared LIKE ? ESCAPE '!') "            \
       "OR EXISTS (SELECT 1 FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' "      \
       "AND step.url LIKE ? ESCAPE '!')) "                                                          \
       "AND (? = '' OR result LIKE ? ESCAPE '!' OR EXISTS (SELECT 1 FROM step "                     \
@@ -159,7 +159,7 @@
     X(ST_REDRIVE_STEPS, "UPDATE step JOIN msg ON msg.id = step.msg_id SET step.attempts = 0 "      \
                         "WHERE msg.state = 'parked' AND step.state = 'prepared' "                  \
                         "AND msg.id IN " IN_LIST)                                                  \
-    /* state is set from parked_from before parked_from is cleared (left to right) */             \
+    /* state is set from parked_from before parked_from is cleared (left to right) */              \
     X(ST_REDRIVE_MSGS,                                                                             \
       "UPDATE msg SET state = IF(parked_from = 'prepared', 'prepared', 'submitted'), "             \
       "parked_from = '', query_attempts = 0, next_cron_time = ?, next_cron_interval = 0, "         \
@@ -184,8 +184,9 @@
     X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ? AND k = ?")                                      \
     X(ST_JOB_LEASE, "UPDATE job_lease SET owner = ?, lease_until = ? "                             \
                     "WHERE name = ? AND (lease_until <= ? OR owner = ?)")                          \
-    X(ST_JOB_LEASE_NEW, "INSERT IGNORE INTO job_lease (name, owner, lease_until) VALUES (?, ?, ?)") \
-    /* msg_done walks final messages oldest first (NULL for the rest); steps go by cascade */     \
+    X(ST_JOB_LEASE_NEW,                                                                            \
+      "INSERT IGNORE INTO job_lease (name, owner, lease_until) VALUES (?, ?, ?)")                  \
+    /* msg_done walks final messages oldest first (NULL for the rest); steps go by cascade */      \
     X(ST_RETAIN, "DELETE FROM msg WHERE done_time < ? AND state IN ('succeed', 'failed') "         \
                  "ORDER BY done_time, id LIMIT ?")                                                 \
     X(ST_RELAY_GET, "SELECT " RELAY_COLS " FROM relay_registry WHERE relay_id = ? FOR UPDATE")     \
@@ -227,7 +228,7 @@ enum stmt_id {
     X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
     X(MT_LOCK_STATE, "SELECT gid FROM msg WHERE state = ? AND gid IN (", "?", ") FOR UPDATE")      \
     X(MT_TRANSITION,                                                                               \
-      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "                                                \
+      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "     \
       "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
       "next_cron_time = IF(?, ?, next_cron_time), "                                                \
       "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
@@ -364,6 +365,10 @@ void my_p_text_or_null(struct my_store *ms, const char *s);
 int my_exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err);
 int my_exec_id(struct my_store *ms, enum stmt_id id, struct mr_err *err);
 uint64_t my_changed(struct my_store *ms, enum stmt_id id);
+/* my_exec_changing - my_exec_id(), and when it changed no row the error @none with the message
+ * @fmt. */
+int my_exec_changing(struct my_store *ms, enum stmt_id id, int none, struct mr_err *err,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void my_row_clear(struct row *r);
 int my_open_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, struct mr_err *err);
 int my_next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err);
@@ -430,10 +435,10 @@ int my_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct
 int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
-int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
-                   long *changed, struct mr_err *err);
-int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
-                  long *count, bool *remaining, struct mr_err *err);
+int my_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms, long *changed,
+                   struct mr_err *err);
+int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit, long *count,
+                  bool *remaining, struct mr_err *err);
 
 /* store_mysql_kv.c */
 int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

@@ -92,30 +92,22 @@ int my_kv_update(struct mr_store *s, int64_t id, int64_t version, const char *v,
                  struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
     my_p_reset(ms);
     my_p_text(ms, v);
     my_p_int(ms, now_ms);
     my_p_int(ms, id);
     my_p_int(ms, version);
-    code = my_exec_id(ms, ST_KV_UPDATE, err);
-    if (code == 0 && my_changed(ms, ST_KV_UPDATE) == 0)
-        return mr_err_set(err, MR_ECONFLICT, "store: kv row %lld changed concurrently",
-                          (long long)id);
-    return code;
+    return my_exec_changing(ms, ST_KV_UPDATE, MR_ECONFLICT, err,
+                            "store: kv row %lld changed concurrently", (long long)id);
 }
 
 int my_kv_delete(struct mr_store *s, const char *cat, const char *k, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
     my_p_reset(ms);
     my_p_text(ms, cat);
     my_p_text(ms, k);
-    code = my_exec_id(ms, ST_KV_DELETE, err);
-    if (code == 0 && my_changed(ms, ST_KV_DELETE) == 0)
-        return mr_err_set(err, MR_ENOENT, "store: no kv '%s/%s'", cat, k);
-    return code;
+    return my_exec_changing(ms, ST_KV_DELETE, MR_ENOENT, err, "store: no kv '%s/%s'", cat, k);
 }

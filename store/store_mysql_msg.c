@@ -216,7 +216,7 @@ static int step_insert_stmt(struct my_store *ms, size_t k, MYSQL_STMT **out, str
     return code;
 }
 
-/* step_id_row - an id row: the id of the message's next step (@ctx: struct msg_steps, cap counts). */
+/* step_id_row - an id row: the id of the next step (@ctx: struct msg_steps, cap counts). */
 static int step_id_row(struct my_store *ms, void *ctx, struct mr_err *err)
 {
     struct msg_steps *c = ctx;
@@ -408,7 +408,6 @@ int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, i
                     int64_t now_ms, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
     my_p_reset(ms);
     my_p_int(ms, next_cron_ms);
@@ -416,10 +415,8 @@ int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, i
     my_p_int(ms, interval);
     my_p_int(ms, now_ms);
     my_p_text(ms, gid);
-    code = my_exec_id(ms, ST_SCHEDULE, err);
-    if (code == 0 && my_changed(ms, ST_SCHEDULE) == 0)
-        return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
-    return code;
+    return my_exec_changing(ms, ST_SCHEDULE, MR_ENOENT, err, "store: no unfinished message '%s'",
+                            gid);
 }
 
 /*

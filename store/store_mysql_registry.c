@@ -77,24 +77,19 @@ int my_relay_replace(struct mr_store *s, const struct mr_store_relay *r, const c
                      struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
     my_p_reset(ms);
     p_relay(ms, r);
     my_p_text(ms, r->relay_id);
     my_p_text(ms, old_instance);
-    code = my_exec_id(ms, ST_RELAY_REPLACE, err);
-    if (code == 0 && my_changed(ms, ST_RELAY_REPLACE) == 0)
-        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' changed concurrently",
-                          r->relay_id);
-    return code;
+    return my_exec_changing(ms, ST_RELAY_REPLACE, MR_ECONFLICT, err,
+                            "store: relay id '%s' changed concurrently", r->relay_id);
 }
 
 int my_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
                        int64_t until_ms, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    int code;
 
     /* one statement in autocommit mode: its own transaction; CLIENT_FOUND_ROWS counts a
        row matched with the same value */
@@ -102,11 +97,8 @@ int my_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *ins
     my_p_int(ms, until_ms);
     my_p_text(ms, relay_id);
     my_p_text(ms, instance);
-    code = my_exec_id(ms, ST_RELAY_HEARTBEAT, err);
-    if (code == 0 && my_changed(ms, ST_RELAY_HEARTBEAT) == 0)
-        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' is no longer held by %s",
-                          relay_id, instance);
-    return code;
+    return my_exec_changing(ms, ST_RELAY_HEARTBEAT, MR_ECONFLICT, err,
+                            "store: relay id '%s' is no longer held by %s", relay_id, instance);
 }
 
 int my_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,

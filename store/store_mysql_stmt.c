@@ -124,6 +124,20 @@ int my_exec_id(struct my_store *ms, enum stmt_id id, struct mr_err *err)
 }
 
 /* my_changed - rows the last execute of @id matched (CLIENT_FOUND_ROWS). */
+int my_exec_changing(struct my_store *ms, enum stmt_id id, int none, struct mr_err *err,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    int code = my_exec_id(ms, id, err);
+
+    if (code != 0 || my_changed(ms, id) > 0)
+        return code;
+    va_start(ap, fmt);
+    code = mr_err_vset(err, none, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 uint64_t my_changed(struct my_store *ms, enum stmt_id id)
 {
     return (uint64_t)mysql_stmt_affected_rows(ms->st[id]);

@@ -168,15 +168,15 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE owner = ?1 AND owner <> ''")                                        \
     X(ST_COUNT_DUE, "SELECT count(*) " DUE_FROM)                                                   \
-    /* a destination answers again (mr_store_due_by_dest): ?1 key, ?2 now, ?3 spread, ?4 limit */ \
+    /* a destination answers again (mr_store_due_by_dest): ?1 key, ?2 now, ?3 spread, ?4 limit */  \
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = min(next_cron_time, ?2 + abs(random() % (?3 + 1))), "       \
       "update_time = ?2 WHERE id IN (SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED      \
-      " AND next_cron_time > ?2 + ?3 AND ((state = 'submitted' AND EXISTS (SELECT 1 FROM step "     \
+      " AND next_cron_time > ?2 + ?3 AND ((state = 'submitted' AND EXISTS (SELECT 1 FROM step "    \
       "WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?1)) OR "            \
       "(state = 'prepared' AND query_dest = ?1)) LIMIT ?4)")                                       \
     X(ST_COUNT_STATE, "SELECT count(*) FROM msg WHERE state = ?1")                                 \
-    X(ST_OLDEST_STATE, "SELECT coalesce((SELECT create_time FROM msg INDEXED BY msg_state_id "    \
+    X(ST_OLDEST_STATE, "SELECT coalesce((SELECT create_time FROM msg INDEXED BY msg_state_id "     \
                        "WHERE state = ?1 ORDER BY id LIMIT 1), 0)")                                \
     X(ST_REDRIVE_PAGE,                                                                             \
       "SELECT id FROM msg INDEXED BY msg_state_id WHERE state = 'parked' AND id > ?1 "             \
@@ -185,7 +185,7 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "AND (?6 = '' OR (parked_from = 'prepared' AND substr(query_prepared, 1, length(?6)) = ?6) " \
       "OR EXISTS (SELECT 1 FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' "      \
       "AND substr(step.url, 1, length(?6)) = ?6)) "                                                \
-      "AND (?7 = '' OR instr(result, ?7) > 0 OR EXISTS (SELECT 1 FROM step "                      \
+      "AND (?7 = '' OR instr(result, ?7) > 0 OR EXISTS (SELECT 1 FROM step "                       \
       "WHERE step.msg_id = msg.id AND instr(coalesce(step.last_error, ''), ?7) > 0)) "             \
       "ORDER BY id LIMIT ?8")                                                                      \
     X(ST_REDRIVE_STEPS, "UPDATE step SET attempts = 0 WHERE state = 'prepared' AND msg_id IN "     \
@@ -196,7 +196,7 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "ELSE 'submitted' END, parked_from = '', query_attempts = 0, next_cron_time = ?2, "          \
       "next_cron_interval = 0, owner = '', lease_until = 0, update_time = ?2 "                     \
       "WHERE state = 'parked' AND id IN (SELECT value FROM json_each(?1))")                        \
-    X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?1, update_time = ?1 WHERE id IN "          \
+    X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?1, update_time = ?1 WHERE id IN "           \
                      "(SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED                    \
                      " AND next_cron_time > ?2 LIMIT ?3)")                                         \
     X(ST_CRON_LEFT, "SELECT EXISTS (SELECT 1 FROM msg INDEXED BY msg_due WHERE " UNFINISHED        \
@@ -206,7 +206,7 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ?1 AND (?2 = '' OR state = ?2)" LIST_TAIL)         \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?2" LIST_TAIL)                    \
-    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE substr(gid, 1, length(?1)) = ?1 "         \
+    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE substr(gid, 1, length(?1)) = ?1 "        \
                       "AND (?2 = '' OR state = ?2)" LIST_TAIL)                                     \
     X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1" LIST_TAIL)                               \
     X(ST_KV_GET, "SELECT " KV_COLS " FROM kv WHERE cat = ?1 AND k = ?2")                           \
@@ -217,7 +217,7 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_KV_UPDATE, "UPDATE kv SET v = ?3, version = version + 1, update_time = ?4 "               \
                     "WHERE id = ?1 AND version = ?2")                                              \
     X(ST_KV_DELETE, "DELETE FROM kv WHERE cat = ?1 AND k = ?2")                                    \
-    X(ST_JOB_LEASE, "UPDATE job_lease SET owner = ?2, lease_until = ?4 "                          \
+    X(ST_JOB_LEASE, "UPDATE job_lease SET owner = ?2, lease_until = ?4 "                           \
                     "WHERE name = ?1 AND (lease_until <= ?3 OR owner = ?2)")                       \
     X(ST_JOB_LEASE_NEW, "INSERT OR IGNORE INTO job_lease (name, owner, lease_until) "              \
                         "VALUES (?1, ?2, ?4)")                                                     \
@@ -288,6 +288,9 @@ void sq_bind_blob(struct binder *b, int i, const void *p, size_t n);
 void sq_bind_int(struct binder *b, int i, int64_t v);
 int sq_step(struct binder *b);
 int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err);
+/* sq_run_changing - sq_run(), and when it changed no row the error @none with the message @fmt. */
+int sq_run_changing(struct sq_store *q, struct binder *b, int none, struct mr_err *err,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* sq_read_int - step a bound query that answers one integer row into *@v. */
 int sq_read_int(struct sq_store *q, struct binder *b, long *v, struct mr_err *err);
 int sq_each_row(struct sq_store *q, struct binder *b, row_fn fn, void *ctx, struct mr_err *err);
@@ -339,10 +342,10 @@ int sq_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct
 int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
-int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms,
-                   long *changed, struct mr_err *err);
-int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
-                  long *count, bool *remaining, struct mr_err *err);
+int sq_redrive_ids(struct mr_store *s, const int64_t *ids, size_t n, int64_t now_ms, long *changed,
+                   struct mr_err *err);
+int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit, long *count,
+                  bool *remaining, struct mr_err *err);
 
 /* store_sqlite_kv.c */
 int sq_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,

@@ -94,29 +94,21 @@ int sq_kv_update(struct mr_store *s, int64_t id, int64_t version, const char *v,
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_KV_UPDATE);
-    int code;
 
     sq_bind_int(&b, 1, id);
     sq_bind_int(&b, 2, version);
     sq_bind_text(&b, 3, v);
     sq_bind_int(&b, 4, now_ms);
-    code = sq_run(q, &b, err);
-    if (code == 0 && sqlite3_changes(q->db) == 0)
-        return mr_err_set(err, MR_ECONFLICT, "store: kv row %lld changed concurrently",
-                          (long long)id);
-    return code;
+    return sq_run_changing(q, &b, MR_ECONFLICT, err, "store: kv row %lld changed concurrently",
+                           (long long)id);
 }
 
 int sq_kv_delete(struct mr_store *s, const char *cat, const char *k, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_KV_DELETE);
-    int code;
 
     sq_bind_text(&b, 1, cat);
     sq_bind_text(&b, 2, k);
-    code = sq_run(q, &b, err);
-    if (code == 0 && sqlite3_changes(q->db) == 0)
-        return mr_err_set(err, MR_ENOENT, "store: no kv '%s/%s'", cat, k);
-    return code;
+    return sq_run_changing(q, &b, MR_ENOENT, err, "store: no kv '%s/%s'", cat, k);
 }

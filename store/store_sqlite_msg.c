@@ -328,16 +328,12 @@ int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, i
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_SCHEDULE);
-    int code;
 
     sq_bind_text(&b, 1, gid);
     sq_bind_int(&b, 2, next_cron_ms);
     sq_bind_int(&b, 3, interval);
     sq_bind_int(&b, 4, now_ms);
-    code = sq_run(q, &b, err);
-    if (code == 0 && sqlite3_changes(q->db) == 0)
-        return mr_err_set(err, MR_ENOENT, "store: no unfinished message '%s'", gid);
-    return code;
+    return sq_run_changing(q, &b, MR_ENOENT, err, "store: no unfinished message '%s'", gid);
 }
 
 /*

@@ -76,15 +76,11 @@ int sq_relay_replace(struct mr_store *s, const struct mr_store_relay *r, const c
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_RELAY_REPLACE);
-    int code;
 
     bind_relay(&b, r);
     sq_bind_text(&b, 9, old_instance);
-    code = sq_run(q, &b, err);
-    if (code == 0 && sqlite3_changes(q->db) == 0)
-        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' changed concurrently",
-                          r->relay_id);
-    return code;
+    return sq_run_changing(q, &b, MR_ECONFLICT, err, "store: relay id '%s' changed concurrently",
+                           r->relay_id);
 }
 
 int sq_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *instance,
@@ -92,17 +88,13 @@ int sq_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *ins
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_RELAY_HEARTBEAT);
-    int code;
 
     /* one statement in autocommit mode: its own transaction */
     sq_bind_text(&b, 1, relay_id);
     sq_bind_text(&b, 2, instance);
     sq_bind_int(&b, 3, until_ms);
-    code = sq_run(q, &b, err);
-    if (code == 0 && sqlite3_changes(q->db) == 0)
-        return mr_err_set(err, MR_ECONFLICT, "store: relay id '%s' is no longer held by %s",
-                          relay_id, instance);
-    return code;
+    return sq_run_changing(q, &b, MR_ECONFLICT, err, "store: relay id '%s' is no longer held by %s",
+                           relay_id, instance);
 }
 
 int sq_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,

@@ -112,6 +112,20 @@ int sq_each_row(struct sq_store *q, struct binder *b, row_fn fn, void *ctx, stru
     return code;
 }
 
+int sq_run_changing(struct sq_store *q, struct binder *b, int none, struct mr_err *err,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    int code = sq_run(q, b, err);
+
+    if (code != 0 || sqlite3_changes(q->db) > 0)
+        return code;
+    va_start(ap, fmt);
+    code = mr_err_vset(err, none, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 int sq_read_int(struct sq_store *q, struct binder *b, long *v, struct mr_err *err)
 {
     int code = 0;
