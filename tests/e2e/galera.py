@@ -13,7 +13,8 @@ PID. No system service is touched.
         c.rejoin(1)                 # --wsrep-recover, then start at that position (IST)
 
 As a command: `galera.py run -- CMD ARGS...` starts a cluster, runs CMD with
-MSGRELAY_TEST_MYSQL=<multi-host uri of a fresh database>, stops it.
+MSGRELAY_TEST_MYSQL=<multi-host uri of a fresh database> (and
+MSGRELAY_TEST_MYSQL_NODE<i>=<the same list, node i first>), stops it.
 Standard library only.
 """
 import os
@@ -261,7 +262,10 @@ def _main(argv):
     cmd = argv[argv.index("--") + 1:]
     with Galera() as c:
         env = dict(os.environ)
-        env["MSGRELAY_TEST_MYSQL"] = c.uri(c.create_database("msgrelay_unit"))
+        db = c.create_database("msgrelay_unit")
+        env["MSGRELAY_TEST_MYSQL"] = c.uri(db)
+        for i in range(len(c.nodes)):
+            env["MSGRELAY_TEST_MYSQL_NODE%d" % i] = c.uri(db, first=i)
         env["MSGRELAY_TEST_MYSQL_SOCKET"] = c.nodes[0].socket
         return subprocess.call(cmd, env=env)
 
