@@ -1306,21 +1306,25 @@ static size_t collect(struct mr_relay_http *h)
 }
 
 /*
- * pause_credit - the relay thread was away @gap ms (since @since): give that
- * time back to every call sent before it, waiting or in libcurl (see the file
- * comment). A call in libcurl gets a longer libcurl timeout, enforced here.
+ * pause_credit - the relay thread was away @gap ms up to @mono: give that
+ * time back to every call that was out meanwhile, waiting or in libcurl (see
+ * the file comment); one sent during the turn gets the time since it was
+ * sent, at most. A call in libcurl gets a longer libcurl timeout, enforced
+ * here.
  */
-static void pause_credit(struct mr_relay_http *h, int64_t gap, int64_t since)
+static void pause_credit(struct mr_relay_http *h, int64_t gap, int64_t mono)
 {
     struct mr_relay_dest *d;
     struct mr_relay_call *c;
+    int64_t credit;
     size_t i;
 
     for (c = h->busy; c != NULL; c = c->_next) {
-        if (c->_timeout_ms <= 0 || c->_lc_start_ms > since)
+        credit = mono - c->_lc_start_ms < gap ? mono - c->_lc_start_ms : gap;
+        if (c->_timeout_ms <= 0 || credit <= 0)
             continue;
-        c->_paused_ms += gap;
-        c->_lc_timeout_ms += (long)gap;
+        c->_paused_ms += credit;
+        c->_lc_timeout_ms += (long)credit;
         /* a plain number into a handle libcurl already checked: cannot fail */
         curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, c->_lc_timeout_ms);
         curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, c->_lc_timeout_ms);
@@ -1331,7 +1335,7 @@ static void pause_credit(struct mr_relay_http *h, int64_t gap, int64_t since)
     }
     for (d = h->wait_head; d != NULL; d = d->wnext) {
         for (c = d->wait.head; c != NULL; c = c->_next)
-            c->_paused_ms += gap;
+            c->_paused_ms += mono - c->_sent_ms < gap ? mono - c->_sent_ms : gap;
     }
     /* nor is a destination stalled for the time we did not look */
     for (i = 0; i < h->ndests_cap; i++) {
@@ -1374,7 +1378,7 @@ int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
     int i;
 
     if (h->left_ms > 0 && mono - h->left_ms >= PAUSE_MIN_MS)
-        pause_credit(h, mono - h->left_ms, h->left_ms);
+        pause_credit(h, mono - h->left_ms, mono);
 
     if (h->timer_due >= 0) {
         /* rounded up: waking before the timer is due would only arm it again */
