@@ -291,30 +291,25 @@ static int show_into(MYSQL *db, const char *sql, struct node_vars *v)
 
 /*
  * node_check - whether the server behind @db can take our writes: NULL if
- * so, else why not. @writable: a read-only server is refused too. *@e is the
- * MySQL error when the questions themselves failed (then the reason is "").
+ * so, else why not ("" when the questions themselves failed: the error is
+ * @db's). @writable: a read-only server is refused too.
  */
-static const char *node_check(MYSQL *db, bool writable, unsigned int *e)
+static const char *node_check(MYSQL *db, bool writable)
 {
     struct node_vars v;
 
     memset(&v, 0, sizeof(v));
-    *e = 0;
     if (show_into(db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'wsrep_on')",
-                  &v) != 0) {
-        *e = mysql_errno(db);
+                  &v) != 0)
         return "";
-    }
     if (writable && (strcmp(v.read_only, "ON") == 0 || strcmp(v.read_only, "1") == 0))
         return "the server is read-only";
     if (strcmp(v.wsrep_on, "ON") != 0)
         return NULL; /* not a Galera node */
     if (show_into(db,
                   "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')",
-                  &v) != 0) {
-        *e = mysql_errno(db);
+                  &v) != 0)
         return "";
-    }
     if (strcmp(v.wsrep_ready, "ON") != 0)
         return "the Galera node is not ready (wsrep_ready OFF)";
     if (strcmp(v.local_state, "4") != 0)
@@ -364,14 +359,13 @@ static int connect_host(struct my_store *ms, size_t i, bool admin, struct mr_err
 {
     const struct my_conf *c = &ms->conf;
     const char *why;
-    unsigned int e;
     size_t k;
     int code = 0;
 
     ms->db = open_db(c, i, c->connect_timeout, admin, err);
     if (ms->db == NULL)
         return err != NULL ? err->code : MR_EUNAVAIL;
-    why = node_check(ms->db, c->nhosts > 1, &e);
+    why = node_check(ms->db, c->nhosts > 1);
     if (why != NULL && why[0] == '\0')
         code = my_db_fail(ms, err);
     else if (why != NULL)
@@ -426,11 +420,10 @@ int my_connect(struct my_store *ms, bool admin, struct mr_err *err)
 static bool earlier_ready(struct my_store *ms)
 {
     size_t i;
-    unsigned int e;
 
     for (i = 0; i < ms->host; i++) {
         MYSQL *db = open_db(&ms->conf, i, PROBE_TIMEOUT_S, false, NULL);
-        bool ready = db != NULL && node_check(db, true, &e) == NULL;
+        bool ready = db != NULL && node_check(db, true) == NULL;
 
         if (db != NULL)
             mysql_close(db);
