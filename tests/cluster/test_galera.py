@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """msgrelay on a private 3-node MariaDB Galera cluster (tests/e2e/galera.py):
 three relays with multi-host store URIs, each preferring another node, under
-load while a node is SIGKILLed and later rejoins by IST; and two `msgrelay
-migrate` runs on two nodes at once. Run by `make test-cluster`.
+load while a node is SIGKILLed and later rejoins by IST; a node cut off from
+the others (1047 to every statement) under load; and two `msgrelay migrate`
+runs on two nodes at once. Run by `make test-cluster`.
 
 Synchronisation is polling with deadlines; the submitters pace themselves
 with short sleeps, which is load shaping, not synchronisation.
@@ -163,6 +164,67 @@ def test_three_relays_on_three_nodes_survive_a_node_kill_and_use_it_again(
                 conflicts += int(float(line.split()[1]))
     print("store conflicts retried: %d" % conflicts)
     assert all(r.alive() for r in relays)
+
+
+def test_a_node_that_leaves_the_primary_component_is_left_with_no_500(app, relay, cluster):
+    """Node 2 cut off from the others (gmcast.isolate) answers 1047 "WSREP has not yet
+    prepared node" to everything: the relay that prefers it moves to another node (503 at
+    worst, never 500), and goes back once node 2 is synced again."""
+    database = cluster.create_database("relay_isolate")
+    migrate(cluster.uri(database))
+    app.set_default("/svc", delay=0.005)
+    r = relay(store=cluster.uri(database, first=2), relay_id="iso", lease=10, request_timeout=2,
+              retry_interval=1, poll_interval_ms=100, log_level="info")
+    node2 = cluster.nodes[2]
+    where2 = "127.0.0.1:%d" % node2.port
+    answers = collections.Counter()
+    accepted = []
+    stop = threading.Event()
+
+    def submitter():
+        while not stop.is_set():
+            gid = new_gid("iso")
+            try:
+                status, _ = r.post("submit", msg_body(gid, [app.url("/svc")]), timeout=15)
+            except OSError:
+                status = 0
+            answers[status] += 1
+            if status == 200:
+                accepted.append(gid)
+            time.sleep(0.01)
+
+    def moves(to_node2):
+        return [ln for ln in r.log_tail(100000).splitlines()
+                if '"msg":"store connected to another host"' in ln
+                and ('"host":"%s"' % where2 in ln) == to_node2]
+
+    threads = [threading.Thread(target=submitter) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: len(accepted) >= 50, 30, "submits accepted on node 2")
+        node2.sql("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")
+        isolated = time.monotonic()
+        wait_for(lambda: moves(False), 15, "the relay to leave node 2")
+        left_after = time.monotonic() - isolated
+        n = len(accepted)
+        wait_for(lambda: len(accepted) >= n + 50, FAILOVER_S, "submits accepted on another node")
+        node2.sql("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
+        node2.wait_synced(120)
+        # back within the probe interval (5 s, doubling while node 2 was away)
+        wait_for(lambda: moves(True), 60, "the relay to go back to node 2")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    print("\nleft the isolated node after %.1fs; answers: %r" % (left_after, dict(answers)))
+    assert answers[500] == 0, dict(answers)
+    assert set(answers) <= {200, 503}, dict(answers)
+    st = {}
+    wait_for(lambda: st.update(states(cluster, database)) or
+             all(st.get(g) == "succeed" for g in accepted), 60,
+             "every accepted message to succeed")
+    assert not [ln for ln in error_lines(r) if "Deadlock" in ln]
 
 
 def test_two_migrations_on_two_nodes_do_not_interleave(cluster):
