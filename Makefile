@@ -100,6 +100,14 @@ e2e: $(BUILD)/msgrelay
 	MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay MSGRELAY_BUILD=$(CURDIR)/$(BUILD) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+# The cluster suite: a private 3-node MariaDB Galera cluster on loopback (tests/e2e/galera.py),
+# three relays with multi-host store URIs, a node killed under load; slow, so not in `make test`.
+.PHONY: test-cluster
+test-cluster: deps
+	@$(MAKE) --no-print-directory build
+	MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay MSGRELAY_BUILD=$(CURDIR)/$(BUILD) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/cluster
+
 # The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
 BENCH_COUNT ?= 100000
 BENCH_CONC  ?= 64

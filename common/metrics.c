@@ -161,6 +161,8 @@ static const char *const alert_outcomes[MR_ALERT_OUTCOME_COUNT] = {"sent", "fail
 static atomic_long parkings;
 static atomic_long parked;
 static atomic_long retention_deleted;
+static atomic_long store_conflicts;
+static atomic_long store_failovers;
 static atomic_long retention_errors;
 
 static const char *const route_names[] = {
@@ -294,6 +296,16 @@ void mr_metrics_pass(bool handed)
 void mr_metrics_parked(void)
 {
     atomic_fetch_add_explicit(&parkings, 1, memory_order_relaxed);
+}
+
+void mr_metrics_store_conflict(void)
+{
+    atomic_fetch_add_explicit(&store_conflicts, 1, memory_order_relaxed);
+}
+
+void mr_metrics_store_failover(void)
+{
+    atomic_fetch_add_explicit(&store_failovers, 1, memory_order_relaxed);
 }
 
 void mr_metrics_set_parked(long n)
@@ -868,6 +880,19 @@ int mr_metrics_render(struct mr_buf *out)
         "msgrelay_retention_errors_total %ld\n",
         atomic_load_explicit(&retention_deleted, memory_order_relaxed),
         atomic_load_explicit(&retention_errors, memory_order_relaxed));
+    rc |= mr_buf_addf(
+        out,
+        "# HELP msgrelay_store_conflicts_total Store transactions the database aborted for a "
+        "conflict (a deadlock, or a cluster's brute-force abort or certification failure), "
+        "retried.\n"
+        "# TYPE msgrelay_store_conflicts_total counter\n"
+        "msgrelay_store_conflicts_total %ld\n"
+        "# HELP msgrelay_store_failovers_total Store connections made to another host of the "
+        "store URI than the one used before (a node went away, or the preferred one came back).\n"
+        "# TYPE msgrelay_store_failovers_total counter\n"
+        "msgrelay_store_failovers_total %ld\n",
+        atomic_load_explicit(&store_conflicts, memory_order_relaxed),
+        atomic_load_explicit(&store_failovers, memory_order_relaxed));
     rc |= render_hists(out);
     rc |= render_dtm(out);
     rc |= render_process(out);

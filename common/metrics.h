@@ -103,6 +103,12 @@ void mr_metrics_set_waiting(long n);
 /* mr_metrics_parked - count one message parked (a step or back-check failed retry_limit times). */
 void mr_metrics_parked(void);
 
+/* mr_metrics_store_conflict - count one store transaction aborted for a conflict (retried). */
+void mr_metrics_store_conflict(void);
+
+/* mr_metrics_store_failover - count one store connection made to another host than before. */
+void mr_metrics_store_failover(void);
+
 /* mr_metrics_set_parked - set the gauge of messages in state parked. */
 void mr_metrics_set_parked(long n);
 

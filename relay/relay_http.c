@@ -50,6 +50,22 @@
  * call). Each destination feeds the per-destination metrics from its first
  * call, under its key (common/dest.h).
  *
+ * Stalls of the relay thread (a store call that blocks: a cluster that holds
+ * commits for seconds while it drops a dead node, a table lock): libcurl's
+ * timeouts run on the wall clock and libcurl judges a call's timeout before
+ * it reads what arrived, so an answer that came in while the thread was away
+ * would be thrown away as a timeout and the call made again. We stop the
+ * clock instead: a gap of PAUSE_MIN_MS or more between two polls is credited
+ * to every call that was already out (its timeout grows by the gap, waiting
+ * calls' too), so the answers are read first and a call times out only when
+ * its destination, not the relay, took too long. libcurl arms its timeout
+ * timer once per transfer, so for a call given more time that way the
+ * deadline is enforced here (expire_paused) with libcurl's own words. We
+ * chose this over a second thread for the store write-back: it keeps one
+ * owner for every pass and call (no hand-over between threads), and a stall
+ * costs nothing but the time it lasted. Delivery stays within the lease: a
+ * result written after its lease ended is not written (relay_flush.c).
+ *
  * Redirects are followed here, by hand (follow()), not by libcurl's
  * CURLOPT_FOLLOWLOCATION: each hop's URL must pass the target policy's URL
  * rules (names, prefixes) before it is called, which libcurl cannot ask
@@ -110,6 +126,9 @@
 /* How often, at most, a relay loop waits before looking for stalled destinations. */
 #define STALL_CHECK_MS 100
 
+/* A gap between two polls this long or longer is the relay thread away (a stall): not counted. */
+#define PAUSE_MIN_MS 500
+
 /* Redirects one call follows at most; the next one fails it (the limit of Go's http client). */
 #define REDIRECT_MAX 10
 
@@ -168,6 +187,8 @@ struct mr_relay_http {
     int watch_fd; /* an extra fd poll waits on (mr_relay_http_watch_fd), or -1 */
     size_t nkept;        /* idle destinations kept for their failure count */
     struct mr_relay_health health; /* of its destinations (relay_health.c) */
+    int64_t left_ms; /* mr_mono_ms() when mr_relay_http_poll() last returned; 0 before */
+    size_t nclocked; /* busy calls with _clocked */
 };
 
 /* now_us - monotonic microseconds, the clock libcurl's timers run on. */
@@ -534,6 +555,8 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->_hops = 0;
     c->_redirect_status = 0;
     c->_stripped = false;
+    c->_paused_ms = 0;
+    c->_clocked = false;
     mr_buf_reset(&c->body);
     return c;
 }
@@ -552,7 +575,17 @@ static void busy_unlink(struct mr_relay_http *h, struct mr_relay_call *c)
     h->nbusy--;
     if (c->_slot)
         h->nslots--;
+    if (c->_clocked) {
+        c->_clocked = false;
+        h->nclocked--;
+    }
     c->_dest->busy--;
+}
+
+/* elapsed - how long @c has run for its timeout: since it was sent, less the pauses. */
+static long elapsed(const struct mr_relay_call *c, int64_t mono)
+{
+    return (long)(mono - c->_sent_ms - c->_paused_ms);
 }
 
 /* call_put - back to the free list, or cleaned up when enough are idle already. */
@@ -647,6 +680,7 @@ static CURLMcode start(struct mr_relay_http *h, struct mr_relay_call *c)
 
     if (mc != CURLM_OK)
         return mc;
+    c->_lc_start_ms = mr_mono_ms();
     c->_prev = NULL;
     c->_next = h->busy;
     if (h->busy != NULL)
@@ -747,7 +781,7 @@ static void sweep(struct mr_relay_http *h)
  */
 static void start_waiting(struct mr_relay_http *h, struct mr_relay_call *c)
 {
-    long waited = (long)(mr_mono_ms() - c->_sent_ms);
+    long waited = elapsed(c, mr_mono_ms());
     CURLMcode mc;
 
     if (c->_timeout_ms > 0) {
@@ -762,6 +796,7 @@ static void start_waiting(struct mr_relay_http *h, struct mr_relay_call *c)
         /* cannot fail: libcurl checked these options at send time */
         curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, left);
         curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, left);
+        c->_lc_timeout_ms = left;
     }
     mc = start(h, c);
     if (mc != CURLM_OK) {
@@ -839,6 +874,7 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
     c->index = index;
     c->_headers = header_list(rq);
     c->_timeout_ms = rq->timeout_ms;
+    c->_lc_timeout_ms = rq->timeout_ms;
     c->_sent_ms = mr_mono_ms();
     c->_slot = strncasecmp(rq->url, "http://", 7) == 0;
     ec = setup(c, rq);
@@ -1056,7 +1092,7 @@ static bool follow(struct mr_relay_http *h, struct mr_relay_call *c)
     v = mr_target_check_url(mr_config.targets, loc);
     if (v == MR_TARGET_DENY)
         return refuse(c, "target denied by policy", loc);
-    waited = (long)(mr_mono_ms() - c->_sent_ms);
+    waited = elapsed(c, mr_mono_ms());
     if (c->_timeout_ms > 0 && waited >= c->_timeout_ms)
         return refuse(c, "not followed: the call's timeout ran out, next", loc);
     c->_hops++;
@@ -1080,6 +1116,8 @@ static bool follow(struct mr_relay_http *h, struct mr_relay_call *c)
         snprintf(c->error, sizeof(c->error), "cannot start call: %s", curl_multi_strerror(mc));
         return false;
     }
+    c->_lc_start_ms = mr_mono_ms();
+    c->_lc_timeout_ms = c->_timeout_ms - waited;
     return true;
 }
 
@@ -1138,13 +1176,80 @@ static size_t collect(struct mr_relay_http *h)
     return h->nbusy - before + hops;
 }
 
+/*
+ * pause_credit - the relay thread was away @gap ms up to @mono: give that
+ * time back to every call that was out meanwhile, waiting or in libcurl (see
+ * the file comment); one sent during the turn gets the time since it was
+ * sent, at most. A call in libcurl gets a longer libcurl timeout, enforced
+ * here.
+ */
+static void pause_credit(struct mr_relay_http *h, int64_t gap, int64_t mono)
+{
+    struct mr_relay_dest *d;
+    struct mr_relay_call *c;
+    int64_t credit;
+    size_t i;
+
+    for (c = h->busy; c != NULL; c = c->_next) {
+        credit = mono - c->_lc_start_ms < gap ? mono - c->_lc_start_ms : gap;
+        if (c->_timeout_ms <= 0 || credit <= 0)
+            continue;
+        c->_paused_ms += credit;
+        c->_lc_timeout_ms += (long)credit;
+        /* a plain number into a handle libcurl already checked: cannot fail */
+        curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, c->_lc_timeout_ms);
+        curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, c->_lc_timeout_ms);
+        if (!c->_clocked) {
+            c->_clocked = true;
+            h->nclocked++;
+        }
+    }
+    for (d = h->wait_head; d != NULL; d = d->wnext) {
+        for (c = d->wait.head; c != NULL; c = c->_next)
+            c->_paused_ms += mono - c->_sent_ms < gap ? mono - c->_sent_ms : gap;
+    }
+    /* nor is a destination stalled for the time we did not look */
+    for (i = 0; i < h->ndests_cap; i++) {
+        for (d = h->dests[i]; d != NULL; d = d->hnext)
+            d->progress_ms += gap;
+    }
+}
+
+/* expire_paused - fail the calls given more time by pause_credit() whose time is up now. */
+static void expire_paused(struct mr_relay_http *h)
+{
+    int64_t mono = mr_mono_ms();
+    struct mr_relay_call *c = h->busy;
+    struct mr_relay_call *next;
+
+    while (h->nclocked > 0 && c != NULL) {
+        next = c->_next;
+        if (c->_clocked && mono - c->_lc_start_ms >= c->_lc_timeout_ms) {
+            /* removed unfinished: libcurl closes its connection (no stray answer is read) */
+            curl_multi_remove_handle(h->multi, c->_easy);
+            busy_unlink(h, c);
+            finished(h, c, false, true);
+            snprintf(c->error, sizeof(c->error),
+                     "Operation timed out after %ld milliseconds (the relay's own pauses not "
+                     "counted)",
+                     elapsed(c, mono));
+            fifo_push(&h->done, c);
+        }
+        c = next;
+    }
+}
+
 int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
 {
     int wait = timeout_ms < 0 ? 0 : timeout_ms;
     int running = 0;
     CURLMcode mc = CURLM_OK;
+    int64_t mono = mr_mono_ms();
     int n;
     int i;
+
+    if (h->left_ms > 0 && mono - h->left_ms >= PAUSE_MIN_MS)
+        pause_credit(h, mono - h->left_ms, mono);
 
     if (h->timer_due >= 0) {
         /* rounded up: waking before the timer is due would only arm it again */
@@ -1154,7 +1259,7 @@ int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
             wait = left < 0 ? 0 : (int)left;
     }
     /* a destination may stall while calls wait for it: look again soon */
-    if (h->wait_head != NULL && wait > STALL_CHECK_MS)
+    if ((h->wait_head != NULL || h->nclocked > 0) && wait > STALL_CHECK_MS)
         wait = STALL_CHECK_MS;
     n = epoll_wait(h->epfd, h->events, h->nevents, wait);
     if (n < 0) {
@@ -1199,12 +1304,16 @@ int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
             h->timer_due = ms < 0 ? -1 : now_us() + (int64_t)ms * 1000;
         }
     }
+    /* what arrived is read above; only now are the calls given more time judged */
+    if (mc == CURLM_OK && h->nclocked > 0)
+        expire_paused(h);
     /*
      * Calls waiting for a slot start now, not a relay loop turn later, and
      * are driven at once: a connection goes straight on to its next call.
      */
     if (mc == CURLM_OK && collect(h) > 0)
         mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    h->left_ms = mr_mono_ms();
     if (mc != CURLM_OK) {
         mr_log(MR_LOG_ERROR, "curl multi failed", "error", curl_multi_strerror(mc), NULL);
         return MR_EIO;

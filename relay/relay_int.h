@@ -71,6 +71,10 @@ struct mr_relay_call {
     struct mr_relay_call *_prev;
     long _timeout_ms;            /* the request's timeout_ms */
     int64_t _sent_ms;            /* mr_mono_ms() at send time */
+    int64_t _paused_ms;          /* time the relay thread was away since then (not counted) */
+    int64_t _lc_start_ms;        /* mr_mono_ms() when it (or its last hop) went into libcurl */
+    long _lc_timeout_ms;         /* the timeout libcurl was given then, plus pauses since */
+    bool _clocked;               /* paused in libcurl: its timeout is enforced here (see .c) */
     bool _slot;                  /* http:// call: holds one of max_connections slots */
     struct mr_relay_dest *_dest; /* while waiting or in libcurl */
     int _target;                 /* enum mr_target_verdict of the URL (common/target.h) */

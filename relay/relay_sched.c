@@ -852,9 +852,18 @@ static void claim(struct mr_relay *r)
     until = now + (int64_t)mr_config.lease * 1000;
     rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
     if (rc == MR_EBUSY) {
-        /* a deadlock rolled the claim back (rare: locked rows are skipped); once more now */
+        /* a deadlock rolled the claim back (rare on one server: locked rows are skipped; on a
+           Galera cluster SKIP LOCKED is per node, and the cluster aborts the claim that lost
+           a row to a relay on another node); once more now */
+        mr_log(MR_LOG_DEBUG, "claim lost to a conflict, trying again", "error", err.msg, NULL);
         mr_err_clear(&err);
         rc = mr_store_claim(r->store, r->owner, now, until, limit, &v, &n, &err);
+    }
+    if (rc == MR_EBUSY) {
+        /* another relay holds that work: not an outage; look again at the next scan */
+        mr_log(MR_LOG_DEBUG, "claim lost to a conflict again, next scan", "error", err.msg, NULL);
+        r->more_due = false;
+        return;
     }
     if (rc != 0) {
         mr_relay_store_failed(r, "claim", err.msg);

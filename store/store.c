@@ -1053,7 +1053,10 @@ int mr_store_run_tx(struct mr_store *s, mr_store_tx_fn fn, mr_store_tx_undo undo
             undo(arg);
         if (!mr_store_retryable(rc) || tries >= policy->tries)
             return rc;
-        mr_log(policy->log_level, "store transaction lost, trying again", "error", err->msg, NULL);
+        /* a conflict (a deadlock, a cluster's brute-force abort or certification failure) is
+           how the database says another writer got there first: expected, so said quietly */
+        mr_log(rc == MR_EBUSY ? MR_LOG_DEBUG : policy->log_level,
+               "store transaction lost, trying again", "error", err->msg, NULL);
         usleep((useconds_t)(policy->backoff_ms << (tries - 1)) * 1000);
         mr_err_clear(err);
     }

@@ -601,8 +601,8 @@ typedef void (*mr_store_tx_undo)(void *arg);
 /*
  * mr_store_run_tx - begin, @fn, commit; rolled back when begin or @fn fail.
  * After an attempt that did not commit, @undo (may be NULL) runs; while the
- * error is mr_store_retryable() and @policy allows, the attempt is logged,
- * paused for (backoff_ms << (try - 1)) ms and made again with @err cleared.
+ * error is mr_store_retryable() and @policy allows, the attempt is logged
+ * (a conflict, MR_EBUSY, at debug level only), paused for (backoff_ms << (try - 1)) ms and made again with @err cleared.
  * Returns 0 once committed, else the last error (in @err too). The thread
  * that owns @s; it sleeps between attempts.
  */

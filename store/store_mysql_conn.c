@@ -5,6 +5,21 @@
  * errors (and what an error does to the connection and the transaction), and
  * the engine's transaction members (store.c checks when they may be called).
  *
+ * Several hosts (a cluster's nodes, in the URI's order of preference): a
+ * connection goes to the first host that answers and is ready to write: not
+ * read-only (asked only when the URI lists several hosts), and on a Galera
+ * node (wsrep_on) wsrep_ready ON and the node Synced. A node that goes away,
+ * answers "not prepared" (1047: not in the primary component, or joining)
+ * or turns read-only breaks the connection, and the next connect tries the
+ * hosts in order again. A connection on a later host looks whether an
+ * earlier one is ready again (a short probe connection) at the next begin
+ * after PREFER_EVERY_MS, backing off to PREFER_MAX_MS while it is not, and
+ * moves back to it: never on every call. Every handle of the process
+ * (writer, relay, probes, retention, ...) follows the same rule on its own.
+ * A deadlock or, on Galera, a brute-force abort or certification failure
+ * (1213, 1180) is a conflict: MR_EBUSY, counted in
+ * msgrelay_store_conflicts_total, for the caller to retry.
+ *
  * Must not: reconnect inside a transaction (the server has dropped it); run
  * SQL built from data (fixed text only: START TRANSACTION, session settings).
  * Threads: a handle is one connection owned by one thread; the client library
@@ -14,12 +29,25 @@
 #include "store/store_mysql_int.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <errmsg.h>
 #include <mysqld_error.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+/* A connection on a later host of the list probes the earlier ones this often at first... */
+#define PREFER_EVERY_MS 5000
+/* ... and, while they stay away, at most this seldom. */
+#define PREFER_MAX_MS 60000
+/* A probe connection gives up after this many seconds (connect and read). */
+#define PROBE_TIMEOUT_S 1
 
 static const char *const stmt_sql[] = {
 #define STMT_SQL(id, sql) sql,
@@ -65,16 +93,28 @@ static bool is_gone(unsigned int e)
 }
 
 /*
+ * is_unready - whether MySQL error @e means this node cannot take our work
+ * now although it answers: a Galera node outside the primary component or
+ * still joining (1047, "WSREP has not yet prepared node for application
+ * use"), or a server that turned read-only (1290). Another host may.
+ */
+static bool is_unready(unsigned int e)
+{
+    return e == ER_UNKNOWN_COM_ERROR || e == ER_OPTION_PREVENTS_STATEMENT;
+}
+
+/*
  * fail - turn MySQL error @e with text @msg into a store error. A lost
- * connection is marked broken (torn down at the next connect, not here: the
- * caller may still hold statements of it); a deadlock or lock-wait timeout
- * spoils the open transaction. @msg is copied before anything changes.
+ * connection, or a node that cannot take our work, is marked broken (torn
+ * down at the next connect, not here: the caller may still hold statements of
+ * it); a deadlock, conflict or lock-wait timeout spoils the open transaction.
+ * @msg is copied before anything changes.
  */
 static int fail(struct my_store *ms, unsigned int e, const char *msg, struct mr_err *err)
 {
     int code;
 
-    if (is_gone(e)) {
+    if (is_gone(e) || is_unready(e)) {
         code = mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: %s", msg);
         ms->broken = true;
         ms->tx_lost = ms->base.in_tx;
@@ -82,9 +122,12 @@ static int fail(struct my_store *ms, unsigned int e, const char *msg, struct mr_
     }
     if (e == CR_COMMANDS_OUT_OF_SYNC)
         ms->broken = true; /* a bug of ours; a new connection is the way out */
-    if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT) {
-        /* a deadlock rolled the transaction back; a lock-wait timeout only the statement,
-           but the caller rolls back either way, so treat both alike */
+    if (e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || e == ER_ERROR_DURING_COMMIT) {
+        /* a deadlock (on Galera also a brute-force abort or a certification failure) or a
+           failed commit rolled the transaction back; a lock-wait timeout only the statement,
+           but the caller rolls back either way, so treat them alike */
+        if (e != ER_LOCK_WAIT_TIMEOUT)
+            mr_metrics_store_conflict();
         ms->tx_lost = ms->base.in_tx;
         return mr_err_set(err, MR_EBUSY, "mysql: %s", msg);
     }
@@ -210,58 +253,204 @@ static int session(struct my_store *ms, struct mr_err *err)
     return code;
 }
 
-/*
- * my_connect - open the connection, set the session, and unless @admin (the
- * migration's connection, which may run several statements in one call)
- * check the schema and prepare every fixed statement.
- */
-int my_connect(struct my_store *ms, bool admin, struct mr_err *err)
+/* The server settings node_check() reads. */
+struct node_vars {
+    char read_only[8];
+    char wsrep_on[8];
+    char wsrep_ready[8];
+    char local_state[8];
+};
+
+/* show_into - run SHOW statement @sql on @db and copy the values node_vars names into @v. */
+static int show_into(MYSQL *db, const char *sql, struct node_vars *v)
 {
-    const struct my_conf *c = &ms->conf;
+    static const struct {
+        const char *name;
+        size_t off;
+    } want[] = {
+        {"read_only", offsetof(struct node_vars, read_only)},
+        {"wsrep_on", offsetof(struct node_vars, wsrep_on)},
+        {"wsrep_ready", offsetof(struct node_vars, wsrep_ready)},
+        {"wsrep_local_state", offsetof(struct node_vars, local_state)},
+    };
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    size_t i;
+
+    if (mysql_real_query(db, sql, strlen(sql)) != 0 || (res = mysql_store_result(db)) == NULL)
+        return -1;
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        for (i = 0; row[0] != NULL && row[1] != NULL && i < sizeof(want) / sizeof(want[0]); i++) {
+            if (strcasecmp(row[0], want[i].name) == 0)
+                snprintf((char *)v + want[i].off, sizeof(v->read_only), "%s", row[1]);
+        }
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
+/*
+ * node_check - whether the server behind @db can take our writes: NULL if
+ * so, else why not ("" when the questions themselves failed: the error is
+ * @db's). @writable: a read-only server is refused too.
+ */
+static const char *node_check(MYSQL *db, bool writable)
+{
+    struct node_vars v;
+
+    memset(&v, 0, sizeof(v));
+    if (show_into(db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'wsrep_on')",
+                  &v) != 0)
+        return "";
+    if (writable && (strcmp(v.read_only, "ON") == 0 || strcmp(v.read_only, "1") == 0))
+        return "the server is read-only";
+    if (strcmp(v.wsrep_on, "ON") != 0)
+        return NULL; /* not a Galera node */
+    if (show_into(db,
+                  "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state')",
+                  &v) != 0)
+        return "";
+    if (strcmp(v.wsrep_ready, "ON") != 0)
+        return "the Galera node is not ready (wsrep_ready OFF)";
+    if (strcmp(v.local_state, "4") != 0)
+        return "the Galera node is not synced with its cluster";
+    return NULL;
+}
+
+/* open_db - a new client connection to host @i of @c (the socket when there are none). */
+static MYSQL *open_db(const struct my_conf *c, size_t i, unsigned int timeout_s, bool admin,
+                      struct mr_err *err)
+{
     unsigned long flags = CLIENT_FOUND_ROWS | (admin ? CLIENT_MULTI_STATEMENTS : 0);
+    const char *host = c->nhosts > 0 ? c->hosts[i].name : NULL;
+    unsigned int port = c->nhosts > 0 ? c->hosts[i].port : 0;
+    const char *where = c->nhosts > 0 ? c->hosts[i].where : c->where;
+    unsigned int rw = timeout_s < c->rw_timeout ? timeout_s : c->rw_timeout;
+    MYSQL *db;
     my_bool no = 0;
     unsigned int e;
-    size_t i;
+
+    pthread_once(&lib_once, lib_init_once);
+    db = mysql_init(NULL);
+    if (db == NULL) {
+        mr_err_set(err, MR_ESYS, "mysql: cannot allocate a connection");
+        return NULL;
+    }
+    mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s);
+    mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &rw);
+    mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &rw);
+    mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* a silent reconnect would lose the tx */
+    mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (mysql_real_connect(db, host, c->user, c->pass, c->db, port, c->socket, flags) == NULL) {
+        e = mysql_errno(db);
+        if (is_gone(e) || is_unready(e))
+            mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: %s: %s", where,
+                       mysql_error(db));
+        else
+            mr_err_set(err, MR_ESTORE, "mysql: cannot connect to %s: %s", where, mysql_error(db));
+        mysql_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* connect_host - my_connect() to host @i of the list only. */
+static int connect_host(struct my_store *ms, size_t i, bool admin, struct mr_err *err)
+{
+    const struct my_conf *c = &ms->conf;
+    const char *why;
+    size_t k;
     int code = 0;
 
-    disconnect(ms);
-    pthread_once(&lib_once, lib_init_once);
-    ms->db = mysql_init(NULL);
+    ms->db = open_db(c, i, c->connect_timeout, admin, err);
     if (ms->db == NULL)
-        return mr_err_set(err, MR_ESYS, "mysql: cannot allocate a connection");
-    mysql_options(ms->db, MYSQL_OPT_CONNECT_TIMEOUT, &c->connect_timeout);
-    mysql_options(ms->db, MYSQL_OPT_READ_TIMEOUT, &c->rw_timeout);
-    mysql_options(ms->db, MYSQL_OPT_WRITE_TIMEOUT, &c->rw_timeout);
-    mysql_options(ms->db, MYSQL_OPT_RECONNECT, &no); /* a silent reconnect would lose the tx */
-    mysql_options(ms->db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (mysql_real_connect(ms->db, c->host, c->user, c->pass, c->db, c->port, c->socket, flags) ==
-        NULL) {
-        e = mysql_errno(ms->db);
-        if (is_gone(e))
-            code = mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: %s: %s", c->where,
-                              mysql_error(ms->db));
-        else
-            code = mr_err_set(err, MR_ESTORE, "mysql: cannot connect to %s: %s", c->where,
-                              mysql_error(ms->db));
-        disconnect(ms);
-        return code;
-    }
-    code = session(ms, err);
+        return err != NULL ? err->code : MR_EUNAVAIL;
+    why = node_check(ms->db, c->nhosts > 1);
+    if (why != NULL && why[0] == '\0')
+        code = my_db_fail(ms, err);
+    else if (why != NULL)
+        code = mr_err_set(err, MR_EUNAVAIL, "mysql: database unavailable: %s: %s",
+                          c->nhosts > 0 ? c->hosts[i].where : c->where, why);
+    if (code == 0)
+        code = session(ms, err);
     if (code == 0 && !admin)
         code = my_check_schema(ms, err);
-    for (i = 0; code == 0 && !admin && i < ST_COUNT; i++)
-        code = my_prepare(ms, stmt_sql[i], &ms->st[i], err);
+    for (k = 0; code == 0 && !admin && k < ST_COUNT; k++)
+        code = my_prepare(ms, stmt_sql[k], &ms->st[k], err);
     if (code != 0)
         disconnect(ms);
     return code;
 }
 
-/* ensure - outside a transaction: make sure there is a working connection. */
+/*
+ * my_connect - open the connection to the first host of the list that is
+ * ready (see the file comment), set the session, and unless @admin (the
+ * migration's connection, which may run several statements in one call)
+ * check the schema and prepare every fixed statement. MR_EUNAVAIL when no
+ * host is; another error (a refused login, an old schema) at once.
+ */
+int my_connect(struct my_store *ms, bool admin, struct mr_err *err)
+{
+    size_t n = ms->conf.nhosts > 0 ? ms->conf.nhosts : 1;
+    size_t i;
+    int code = 0;
+
+    disconnect(ms);
+    for (i = 0; i < n; i++) {
+        mr_err_clear(err);
+        code = connect_host(ms, i, admin, err);
+        if (code != MR_EUNAVAIL)
+            break;
+    }
+    if (code != 0)
+        return code;
+    if (ms->connected && i != ms->host) {
+        mr_metrics_store_failover();
+        mr_log(MR_LOG_INFO, "store connected to another host", "host", ms->conf.hosts[i].where,
+               "before", ms->conf.hosts[ms->host].where, NULL);
+    }
+    ms->connected = true;
+    ms->host = i;
+    ms->prefer_every = PREFER_EVERY_MS;
+    ms->prefer_at = mr_mono_ms() + ms->prefer_every;
+    return 0;
+}
+
+/* earlier_ready - whether a host listed before the one in use is ready again (probed). */
+static bool earlier_ready(struct my_store *ms)
+{
+    size_t i;
+
+    for (i = 0; i < ms->host; i++) {
+        MYSQL *db = open_db(&ms->conf, i, PROBE_TIMEOUT_S, false, NULL);
+        bool ready = db != NULL && node_check(db, true) == NULL;
+
+        if (db != NULL)
+            mysql_close(db);
+        if (ready)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * ensure - outside a transaction: make sure there is a working connection,
+ * and on a later host of the list, move back to an earlier one that is ready
+ * again (looked at after prefer_at only).
+ */
 static int ensure(struct my_store *ms, struct mr_err *err)
 {
-    if (ms->db != NULL && !ms->broken)
+    int64_t mono;
+
+    if (ms->db == NULL || ms->broken)
+        return my_connect(ms, false, err);
+    if (ms->host == 0 || (mono = mr_mono_ms()) < ms->prefer_at)
         return 0;
-    return my_connect(ms, false, err);
+    if (earlier_ready(ms))
+        return my_connect(ms, false, err);
+    ms->prefer_every = ms->prefer_every >= PREFER_MAX_MS / 2 ? PREFER_MAX_MS : ms->prefer_every * 2;
+    ms->prefer_at = mono + ms->prefer_every;
+    return 0;
 }
 
 /* tx_usable - inside a transaction: MR_EUNAVAIL / MR_EBUSY if the server has dropped it. */

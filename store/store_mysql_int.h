@@ -259,15 +259,29 @@ enum multi_id {
         MT_COUNT
 };
 
-/* One parsed store URI. Strings owned; host is NULL when a socket is given. */
+/* Hosts one store URI may list (a cluster's nodes), at most. */
+#define MY_HOSTS_MAX 16
+
+/* One host of a store URI. Strings owned. */
+struct my_host {
+    char *name;
+    char *where; /* "name:port", for messages */
+    unsigned int port;
+};
+
+/*
+ * One parsed store URI. Strings owned. hosts in the order they are
+ * preferred; a socket replaces the host (nhosts 0, or the one host the
+ * client library then ignores).
+ */
 struct my_conf {
     char *user;
     char *pass;
-    char *host;
     char *db;
     char *socket;
-    char *where; /* "host:port" or the socket path, for messages (never the password) */
-    unsigned int port;
+    char *where; /* the hosts ("host:port,...") or the socket path, for messages (never the password) */
+    struct my_host hosts[MY_HOSTS_MAX];
+    size_t nhosts;
     unsigned int connect_timeout;
     unsigned int rw_timeout;
     unsigned int lock_wait;
@@ -307,6 +321,10 @@ struct my_store {
     struct mr_store base;
     struct my_conf conf;
     MYSQL *db;
+    size_t host;          /* the host of conf.hosts connected to (or last connected to) */
+    bool connected;       /* has been connected once (host is meaningful) */
+    int64_t prefer_at;    /* mr_mono_ms(): on a later host, look at the earlier ones then */
+    int64_t prefer_every; /* how long after the last look (doubles while they stay away) */
     bool broken;
     bool tx_lost;
     bool ids_consecutive; /* a multi-row INSERT gets consecutive auto-increment ids */

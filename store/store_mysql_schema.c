@@ -2,21 +2,38 @@
 /*
  * store_mysql_schema.c - the MySQL schema: the check at open (the database
  * must be at exactly the version compiled in) and `msgrelay migrate`, which
- * applies the newer files of sql/mysql/ one migration at a time per database
- * (a server lock).
+ * applies the newer files of sql/mysql/ one migration at a time per database.
+ *
+ * The migration lock is a lease in a one-row table of ours (migrate_lock,
+ * made here if missing, outside the numbered schema): taken by a committed
+ * UPDATE of that row, so it holds on every node of a Galera cluster, where
+ * GET_LOCK and row locks are local to one node (two takers on two nodes
+ * conflict at commit and one of them loses). It is given back at the end; a
+ * migration that died keeps it until its lease (MIGRATE_LEASE_MS) runs out.
+ * The schema files' DDL commits implicitly, which is why the lock is a
+ * committed lease and not a lock held in an open transaction.
  *
  * Must not: migrate from mr_store_mysql_open() (only an explicit migrate may).
  * Threads: any (a migration opens its own connection). Errors: MR_ESTORE
  * naming `msgrelay migrate`, or a newer database; MR_EBUSY when another
- * migration held the lock for 60 s.
+ * migration held the lock for MIGRATE_WAIT_MS.
  */
 #include "store/store_mysql_int.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mysqld_error.h>
 
 #include "common/clock.h"
+
+/* A migration's hold on the lock lapses after this long should it die holding it. */
+#define MIGRATE_LEASE_MS (300 * 1000)
+/* How long a migration waits for another one to finish. */
+#define MIGRATE_WAIT_MS (60 * 1000)
+/* How often a waiting migration looks again. */
+#define MIGRATE_POLL_MS 200
 
 /* schema_version - the stored schema version; 0 for a database without the table. */
 static int schema_version(struct my_store *ms, int64_t *v, struct mr_err *err)
@@ -133,27 +150,91 @@ static int migrate_locked(struct my_store *ms, struct mr_store_migration_report 
     return code;
 }
 
+/*
+ * lock_set - run fixed statement @sql (parameters: @owner, then @until_ms and
+ * @now_ms when @lease) on the lock row; *@got: whether it matched the row.
+ */
+static int lock_set(struct my_store *ms, const char *sql, const char *owner, bool lease,
+                    int64_t now_ms, bool *got, struct mr_err *err)
+{
+    MYSQL_STMT *st = NULL;
+    int code = my_prepare(ms, sql, &st, err);
+
+    if (code == 0) {
+        my_p_reset(ms);
+        my_p_text(ms, owner);
+        if (lease) {
+            my_p_int(ms, now_ms + MIGRATE_LEASE_MS);
+            my_p_int(ms, now_ms);
+        }
+        code = my_exec(ms, st, err);
+    }
+    if (code == 0 && got != NULL)
+        *got = mysql_stmt_affected_rows(st) == 1; /* CLIENT_FOUND_ROWS: rows matched */
+    if (st != NULL)
+        mysql_stmt_close(st);
+    return code;
+}
+
+/*
+ * lock_take - take the migration lock for @owner, waiting up to
+ * MIGRATE_WAIT_MS while another migration holds it. A conflict (two takers
+ * at once, on one node or two) is tried again.
+ */
+static int lock_take(struct my_store *ms, const char *owner, struct mr_err *err)
+{
+    int64_t deadline = mr_mono_ms() + MIGRATE_WAIT_MS;
+    bool got = false;
+    int code;
+
+    code = my_query(ms,
+                    "CREATE TABLE IF NOT EXISTS migrate_lock (id INT NOT NULL PRIMARY KEY, "
+                    "owner VARCHAR(128) NOT NULL, until_ms BIGINT NOT NULL) ENGINE=InnoDB",
+                    err);
+    for (;;) {
+        if (code == 0)
+            code = my_query(ms, "INSERT IGNORE INTO migrate_lock (id, owner, until_ms) "
+                                "VALUES (1, '', 0)", err);
+        if (code == 0)
+            code = lock_set(ms,
+                            "UPDATE migrate_lock SET owner = ?, until_ms = ? "
+                            "WHERE id = 1 AND (owner = '' OR until_ms < ?)",
+                            owner, true, mr_now_ms(), &got, err);
+        if (code == MR_EBUSY) {
+            mr_err_clear(err);
+            code = 0;
+        }
+        if (code != 0 || got)
+            return code;
+        if (mr_mono_ms() >= deadline)
+            return mr_err_set(err, MR_EBUSY, "store: another migration held the lock for %d s",
+                              MIGRATE_WAIT_MS / 1000);
+        usleep(MIGRATE_POLL_MS * 1000);
+    }
+}
+
 int mr_store_mysql_migrate(const char *rest, struct mr_store_migration_report *report,
                            struct mr_err *err)
 {
     struct my_store *ms = NULL;
-    int64_t got = 0;
-    unsigned int e;
+    char owner[64];
     int code;
 
     code = my_handle_new(rest, &ms, err);
     if (code != 0)
         return code;
+    snprintf(owner, sizeof(owner), "pid %ld at %lld", (long)getpid(), (long long)mr_now_ms());
     code = my_connect(ms, true, err);
-    /* one migration at a time per database: relays started together with --migrate queue here;
-       the lock ends with the connection should we fail before releasing it */
+    /* one migration at a time per database, cluster-wide: relays started together with
+       --migrate queue here */
     if (code == 0)
-        code = my_query_int(ms, "SELECT GET_LOCK(CONCAT('msgrelay.migrate.', DATABASE()), 60)",
-                            &got, &e, err);
-    if (code == 0 && got != 1)
-        code = mr_err_set(err, MR_EBUSY, "store: another migration held the lock for 60 s");
-    if (code == 0)
+        code = lock_take(ms, owner, err);
+    if (code == 0) {
         code = migrate_locked(ms, report, err);
+        /* given back even after a failure; should that fail too, the lease runs out */
+        lock_set(ms, "UPDATE migrate_lock SET owner = '', until_ms = 0 WHERE id = 1 AND owner = ?",
+                 owner, false, 0, NULL, NULL);
+    }
     my_close(&ms->base);
     return code;
 }

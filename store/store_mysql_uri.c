@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store_mysql_uri.c - the MySQL store URI, "//USER[:PASS]@[HOST[:PORT]]/DB
- * [?name=value&...]" (after "mysql:"), into a struct my_conf: %-escapes,
- * IPv6 hosts, the socket and the timeout options and their limits (store.h).
+ * store_mysql_uri.c - the MySQL store URI, "//USER[:PASS]@[HOST[:PORT][,HOST
+ * [:PORT]...]]/DB[?name=value&...]" (after "mysql:"), into a struct my_conf:
+ * %-escapes, IPv6 hosts, a list of hosts in the order they are preferred
+ * (a cluster's nodes; store_mysql_conn.c picks one), the socket and the
+ * timeout options and their limits (store.h).
  *
  * Must not: connect, or repeat the password in an error text.
  * Threads: any. Errors: MR_EINVAL naming what is wrong.
@@ -19,6 +21,8 @@
 /* URI option defaults, seconds */
 #define DEFAULT_CONNECT_TIMEOUT 3
 #define DEFAULT_RW_TIMEOUT      30
+/* with several hosts a node that stops answering is left for the next sooner */
+#define DEFAULT_RW_TIMEOUT_MULTI 10
 #define DEFAULT_LOCK_WAIT       10
 
 
@@ -95,13 +99,14 @@ static int parse_option(struct my_conf *c, const char *p, size_t n, struct mr_er
     return 0;
 }
 
-/* parse_host - "host", "host:port", "[v6]" or "[v6]:port" (@n bytes at @p, maybe empty). */
-static int parse_host(struct my_conf *c, const char *p, size_t n, struct mr_err *err)
+/* parse_host - "host", "host:port", "[v6]" or "[v6]:port" (@n bytes at @p) into @h. */
+static int parse_host(struct my_host *h, const char *p, size_t n, struct mr_err *err)
 {
     const char *host = p;
     size_t hlen = n;
     const char *port = NULL;
     size_t plen = 0;
+    struct mr_buf where = MR_BUF_INIT(MR_BUF_UNBOUNDED);
     long x;
 
     if (n > 0 && p[0] == '[') {
@@ -126,16 +131,43 @@ static int parse_host(struct my_conf *c, const char *p, size_t n, struct mr_err 
             plen = (size_t)(p + n - port);
         }
     }
+    h->port = 3306;
     if (port != NULL) {
         x = parse_uint(port, plen, 1, 65535);
         if (x < 0)
             return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad port '%.*s'", (int)plen, port);
-        c->port = (unsigned int)x;
+        h->port = (unsigned int)x;
     }
-    if (hlen > 0) {
-        c->host = decode(host, hlen);
-        if (c->host == NULL)
-            return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad host");
+    if (hlen == 0)
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri needs a host: an empty one in the list");
+    h->name = decode(host, hlen);
+    if (h->name == NULL)
+        return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad host");
+    mr_buf_addf(&where, "%s:%u", h->name, h->port);
+    h->where = mr_buf_detach(&where, NULL);
+    return 0;
+}
+
+/* parse_hosts - the comma-separated host list (@n bytes at @p, maybe empty). */
+static int parse_hosts(struct my_conf *c, const char *p, size_t n, struct mr_err *err)
+{
+    const char *end = p + n;
+    int code;
+
+    while (n > 0 && p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        size_t len = (size_t)((comma != NULL ? comma : end) - p);
+
+        if (c->nhosts == MY_HOSTS_MAX)
+            return mr_err_set(err, MR_EINVAL, "store: mysql uri: more than %d hosts",
+                              MY_HOSTS_MAX);
+        code = parse_host(&c->hosts[c->nhosts], p, len, err);
+        c->nhosts++; /* freed by my_conf_free even when half filled */
+        if (code != 0)
+            return code;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
     }
     return 0;
 }
@@ -143,9 +175,14 @@ static int parse_host(struct my_conf *c, const char *p, size_t n, struct mr_err 
 /* my_conf_free - free what parse_uri filled in. */
 void my_conf_free(struct my_conf *c)
 {
+    size_t i;
+
     free(c->user);
     free(c->pass);
-    free(c->host);
+    for (i = 0; i < c->nhosts; i++) {
+        free(c->hosts[i].name);
+        free(c->hosts[i].where);
+    }
     free(c->db);
     free(c->socket);
     free(c->where);
@@ -153,8 +190,8 @@ void my_conf_free(struct my_conf *c)
 }
 
 /*
- * my_uri_parse - "//USER[:PASS]@[HOST[:PORT]]/DB[?name=value&...]", the part of
- * the URI after "mysql:". Error texts never repeat the password.
+ * my_uri_parse - "//USER[:PASS]@[HOST[:PORT][,HOST[:PORT]...]]/DB[?name=value&...]",
+ * the part of the URI after "mysql:". Error texts never repeat the password.
  */
 int my_uri_parse(const char *rest, struct my_conf *c, struct mr_err *err)
 {
@@ -168,9 +205,7 @@ int my_uri_parse(const char *rest, struct my_conf *c, struct mr_err *err)
     int code;
 
     memset(c, 0, sizeof(*c));
-    c->port = 3306;
     c->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-    c->rw_timeout = DEFAULT_RW_TIMEOUT;
     c->lock_wait = DEFAULT_LOCK_WAIT;
     if (strncmp(rest, "//", 2) != 0)
         return mr_err_set(err, MR_EINVAL,
@@ -195,7 +230,7 @@ int my_uri_parse(const char *rest, struct my_conf *c, struct mr_err *err)
     c->db = decode(slash + 1, (size_t)(end - slash - 1));
     if (c->db == NULL)
         return mr_err_set(err, MR_EINVAL, "store: mysql uri: bad database name");
-    code = parse_host(c, at + 1, (size_t)(slash - at - 1), err);
+    code = parse_hosts(c, at + 1, (size_t)(slash - at - 1), err);
     if (code != 0)
         return code;
     for (q = *end == '?' ? end + 1 : end; *q != '\0';) {
@@ -210,15 +245,23 @@ int my_uri_parse(const char *rest, struct my_conf *c, struct mr_err *err)
         if (*q == '&')
             q++;
     }
+    if (c->rw_timeout == 0)
+        c->rw_timeout = c->nhosts > 1 ? DEFAULT_RW_TIMEOUT_MULTI : DEFAULT_RW_TIMEOUT;
     if (c->socket != NULL) {
         /* the client library takes the socket when the host is NULL or "localhost" */
-        free(c->host);
-        c->host = NULL;
+        if (c->nhosts > 1)
+            return mr_err_set(err, MR_EINVAL, "store: mysql uri: ?socket= takes no host list");
+        if (c->nhosts == 1) {
+            free(c->hosts[0].name);
+            free(c->hosts[0].where);
+            c->nhosts = 0;
+        }
         mr_buf_adds(&where, c->socket);
-    } else if (c->host == NULL) {
+    } else if (c->nhosts == 0) {
         return mr_err_set(err, MR_EINVAL, "store: mysql uri needs a host or ?socket=PATH");
     } else {
-        mr_buf_addf(&where, "%s:%u", c->host, c->port);
+        for (size_t i = 0; i < c->nhosts; i++)
+            mr_buf_addf(&where, "%s%s", i > 0 ? "," : "", c->hosts[i].where);
     }
     c->where = mr_buf_detach(&where, NULL);
     return 0;

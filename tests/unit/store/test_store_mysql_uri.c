@@ -2,7 +2,7 @@
 /*
  * test_store_mysql_uri.c - the MySQL store URI (store/store_mysql_uri.c,
  * my_uri_parse): user, password and database with %-escapes, hosts (names,
- * IPv6) and ports, sockets, the timeout options and their limits, and the
+ * IPv6, a list of several) and ports, sockets, the timeout options and their limits, and the
  * inputs it refuses, whose error texts never repeat the password. Pure
  * parsing: no server is needed.
  */
@@ -47,10 +47,10 @@ static void test_uri_host_port_and_defaults(void **state)
     assert_int_equal(parse("//app:secret@db.example:3307/shop", &c, &err), 0);
     assert_string_equal(c.user, "app");
     assert_string_equal(c.pass, "secret");
-    assert_string_equal(c.host, "db.example");
+    assert_string_equal(c.hosts[0].name, "db.example");
     assert_string_equal(c.db, "shop");
     assert_null(c.socket);
-    assert_int_equal(c.port, 3307);
+    assert_int_equal(c.hosts[0].port, 3307);
     assert_string_equal(c.where, "db.example:3307");
     assert_int_equal(c.connect_timeout, 3);
     assert_int_equal(c.rw_timeout, 30);
@@ -60,16 +60,16 @@ static void test_uri_host_port_and_defaults(void **state)
     /* no port: 3306; no password: "" */
     assert_int_equal(parse("//app@db/shop", &c, &err), 0);
     assert_string_equal(c.pass, "");
-    assert_int_equal(c.port, 3306);
+    assert_int_equal(c.hosts[0].port, 3306);
     assert_string_equal(c.where, "db:3306");
     my_conf_free(&c);
 
     /* the highest and lowest ports */
     assert_int_equal(parse("//app@db:65535/shop", &c, &err), 0);
-    assert_int_equal(c.port, 65535);
+    assert_int_equal(c.hosts[0].port, 65535);
     my_conf_free(&c);
     assert_int_equal(parse("//app@db:1/shop", &c, &err), 0);
-    assert_int_equal(c.port, 1);
+    assert_int_equal(c.hosts[0].port, 1);
     my_conf_free(&c);
 }
 
@@ -80,14 +80,48 @@ static void test_uri_ipv6_hosts(void **state)
 
     (void)state;
     assert_int_equal(parse("//app:pw@[::1]:3310/shop", &c, &err), 0);
-    assert_string_equal(c.host, "::1");
-    assert_int_equal(c.port, 3310);
+    assert_string_equal(c.hosts[0].name, "::1");
+    assert_int_equal(c.hosts[0].port, 3310);
     assert_string_equal(c.where, "::1:3310");
     my_conf_free(&c);
     assert_int_equal(parse("//app:pw@[fe80::2]/shop", &c, &err), 0);
-    assert_string_equal(c.host, "fe80::2");
-    assert_int_equal(c.port, 3306);
+    assert_string_equal(c.hosts[0].name, "fe80::2");
+    assert_int_equal(c.hosts[0].port, 3306);
     my_conf_free(&c);
+}
+
+static void test_uri_host_list_in_order(void **state)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct my_conf c;
+
+    (void)state;
+    assert_int_equal(parse("//app:pw@n1:3307,[::1]:3308,n3/shop", &c, &err), 0);
+    assert_int_equal(c.nhosts, 3);
+    assert_string_equal(c.hosts[0].name, "n1");
+    assert_int_equal(c.hosts[0].port, 3307);
+    assert_string_equal(c.hosts[1].name, "::1");
+    assert_int_equal(c.hosts[1].port, 3308);
+    assert_string_equal(c.hosts[2].name, "n3");
+    assert_int_equal(c.hosts[2].port, 3306);
+    assert_string_equal(c.hosts[2].where, "n3:3306");
+    assert_string_equal(c.where, "n1:3307,::1:3308,n3:3306");
+    /* a dead node is left sooner with several hosts; one host keeps the single-server default */
+    assert_int_equal(c.rw_timeout, 10);
+    my_conf_free(&c);
+    assert_int_equal(parse("//app:pw@n1,n2/shop?read_timeout=40", &c, &err), 0);
+    assert_int_equal(c.rw_timeout, 40);
+    my_conf_free(&c);
+    assert_int_equal(parse("//app:pw@a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p/shop", &c, &err), 0);
+    assert_int_equal(c.nhosts, 16);
+    my_conf_free(&c);
+
+    refused("//app:secret@n1,,n3/shop", "needs a host");
+    refused("//app:secret@n1,/shop", "needs a host");
+    refused("//app:secret@,n1/shop", "needs a host");
+    refused("//app:secret@n1,n2:0/shop", "bad port '0'");
+    refused("//app:secret@a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/shop", "more than 16 hosts");
+    refused("//app:secret@n1,n2/shop?socket=/s", "takes no host list");
 }
 
 static void test_uri_percent_escapes_in_user_password_database_and_host(void **state)
@@ -99,7 +133,7 @@ static void test_uri_percent_escapes_in_user_password_database_and_host(void **s
     assert_int_equal(parse("//u%40corp:p%3Aw%2fd%25@h%2Dx/my%2Ddb", &c, &err), 0);
     assert_string_equal(c.user, "u@corp");
     assert_string_equal(c.pass, "p:w/d%");
-    assert_string_equal(c.host, "h-x");
+    assert_string_equal(c.hosts[0].name, "h-x");
     assert_string_equal(c.db, "my-db");
     my_conf_free(&c);
 
@@ -107,7 +141,7 @@ static void test_uri_percent_escapes_in_user_password_database_and_host(void **s
     assert_int_equal(parse("//app:p@ss@db/shop", &c, &err), 0);
     assert_string_equal(c.user, "app");
     assert_string_equal(c.pass, "p@ss");
-    assert_string_equal(c.host, "db");
+    assert_string_equal(c.hosts[0].name, "db");
     my_conf_free(&c);
 
     /* a ':' in the password: only the first one ends the user */
@@ -123,14 +157,14 @@ static void test_uri_socket_replaces_the_host(void **state)
 
     (void)state;
     assert_int_equal(parse("//app:pw@/shop?socket=/run/mysqld/mysqld.sock", &c, &err), 0);
-    assert_null(c.host);
+    assert_int_equal(c.nhosts, 0);
     assert_string_equal(c.socket, "/run/mysqld/mysqld.sock");
     assert_string_equal(c.where, "/run/mysqld/mysqld.sock");
     my_conf_free(&c);
 
     /* escaped, and given with a host: the socket wins (the client library needs host NULL) */
     assert_int_equal(parse("//app:pw@localhost/shop?socket=%2Ftmp%2Fm%20y.sock", &c, &err), 0);
-    assert_null(c.host);
+    assert_int_equal(c.nhosts, 0);
     assert_string_equal(c.socket, "/tmp/m y.sock");
     my_conf_free(&c);
 
@@ -209,6 +243,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uri_host_port_and_defaults),
         cmocka_unit_test(test_uri_ipv6_hosts),
+        cmocka_unit_test(test_uri_host_list_in_order),
         cmocka_unit_test(test_uri_percent_escapes_in_user_password_database_and_host),
         cmocka_unit_test(test_uri_socket_replaces_the_host),
         cmocka_unit_test(test_uri_timeout_options_and_their_limits),
