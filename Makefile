@@ -10,7 +10,7 @@
 #                   (make test replays their corpus)
 #   make clean
 
-PKGS    := libmicrohttpd libcurl jansson sqlite3 rdkafka mysqlclient
+PKGS    := libmicrohttpd libcurl jansson sqlite3 rdkafka mysqlclient libpq
 ifeq ($(SAN),1)
 BUILD   := build-san
 OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -27,7 +27,8 @@ PYTHON  := /usr/bin/python3
 
 CORE_SRC := $(wildcard common/*.c store/*.c prepare/*.c query/*.c) \
             $(filter-out relay/main.c,$(wildcard relay/*.c))
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sql_sqlite.o $(BUILD)/gen/sql_mysql.o
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sql_sqlite.o $(BUILD)/gen/sql_mysql.o \
+            $(BUILD)/gen/sql_postgres.o
 MAIN_OBJ := $(BUILD)/relay/main.o
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -78,7 +79,8 @@ test: deps
 
 # The store contract tests run once more on a private mariadbd (tests/e2e/mariadb.py),
 # and again with interleaved auto-increment (innodb_autoinc_lock_mode=2, as Galera
-# needs), where a multi-row INSERT's ids may have gaps and are read back.
+# needs), where a multi-row INSERT's ids may have gaps and are read back; and once on a
+# private PostgreSQL server (tests/e2e/postgres.py).
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 	@echo "== $(BUILD)/tests/unit/store/test_store mysql (private mariadbd)"
@@ -86,6 +88,8 @@ unit: $(UNIT_BIN)
 	@echo "== $(BUILD)/tests/unit/store/test_store mysql (innodb_autoinc_lock_mode=2)"
 	@$(PYTHON) tests/e2e/mariadb.py run --innodb-autoinc-lock-mode=2 -- \
 	    $(BUILD)/tests/unit/store/test_store mysql
+	@echo "== $(BUILD)/tests/unit/store/test_store postgres (private postgres)"
+	@$(PYTHON) tests/e2e/postgres.py run -- $(BUILD)/tests/unit/store/test_store postgres
 
 e2e: $(BUILD)/msgrelay
 	MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay MSGRELAY_BUILD=$(CURDIR)/$(BUILD) \
@@ -165,6 +169,7 @@ endef
 
 SQLITE_SQL := $(sort $(wildcard sql/sqlite/*.sql))
 MYSQL_SQL  := $(sort $(wildcard sql/mysql/*.sql))
+POSTGRES_SQL := $(sort $(wildcard sql/postgres/*.sql))
 
 $(BUILD)/gen/sql_sqlite.c: $(SQLITE_SQL) Makefile
 	$(call schema_c,sqlite,$(SQLITE_SQL))
@@ -172,10 +177,10 @@ $(BUILD)/gen/sql_sqlite.c: $(SQLITE_SQL) Makefile
 $(BUILD)/gen/sql_mysql.c: $(MYSQL_SQL) Makefile
 	$(call schema_c,mysql,$(MYSQL_SQL))
 
-$(BUILD)/gen/sql_sqlite.o: $(BUILD)/gen/sql_sqlite.c
-	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/gen/sql_postgres.c: $(POSTGRES_SQL) Makefile
+	$(call schema_c,postgres,$(POSTGRES_SQL))
 
-$(BUILD)/gen/sql_mysql.o: $(BUILD)/gen/sql_mysql.c
+$(BUILD)/gen/sql_%.o: $(BUILD)/gen/sql_%.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # libmsgrelay, the C SDK: client/ (producer) and consumers/ (barrier) with the

@@ -53,6 +53,8 @@ static const struct scheme {
 } schemes[] = {
     {"sqlite", mr_store_sqlite_open, sqlite_migrate},
     {"mysql", mr_store_mysql_open, mr_store_mysql_migrate},
+    {"postgres", mr_store_pg_open, mr_store_pg_migrate},
+    {"postgresql", mr_store_pg_open, mr_store_pg_migrate},
 };
 
 /* find_scheme - the engine of @uri and, in *rest, the URI after "scheme:"; NULL if unknown. */
@@ -98,6 +100,17 @@ char *mr_store_uri_redacted(const char *uri)
     mr_buf_adds(&b, "***");
     mr_buf_adds(&b, at);
     return mr_buf_detach(&b, NULL);
+}
+
+void mr_store_like(struct mr_buf *b, const char *lead, const char *s, const char *tail)
+{
+    mr_buf_adds(b, lead);
+    for (; *s != '\0'; s++) {
+        if (*s == '!' || *s == '%' || *s == '_')
+            mr_buf_add(b, "!", 1);
+        mr_buf_add(b, s, 1);
+    }
+    mr_buf_adds(b, tail);
 }
 
 /* unknown_scheme - the MR_EINVAL for @uri (its password not repeated). */
