@@ -1,7 +1,8 @@
 # msgrelay - top-level build.
 #   make            build build/msgrelay (installing Debian packages through scripts/deps)
 #   make run        build and start `msgrelay serve` on port 36789 with the SQLite store
-#   make test       build and run the C unit tests and the end-to-end tests
+#   make test       build and run the C unit tests and the end-to-end tests (with
+#                   make e2e-postgres: the store's end-to-end tests on PostgreSQL)
 #   make test SAN=1 the same under AddressSanitizer and UBSan (in build-san/)
 #   make bench-retention  bench/run with retention off and on, on a store holding
 #                   BENCH_PREFILL (1,000,000) finished messages
@@ -35,7 +36,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e bench fuzz clean
+.PHONY: all deps build run test unit e2e e2e-postgres bench fuzz clean
 .SECONDARY:
 
 all: deps
@@ -75,7 +76,7 @@ run: all
 
 test: deps
 	@$(MAKE) --no-print-directory build
-	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory unit e2e e2e-postgres
 
 # The store contract tests run once more on a private mariadbd (tests/e2e/mariadb.py),
 # and again with interleaved auto-increment (innodb_autoinc_lock_mode=2, as Galera
@@ -94,6 +95,16 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/msgrelay
 	MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay MSGRELAY_BUILD=$(CURDIR)/$(BUILD) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+# The end-to-end tests that cover the store, once more with every relay's store on a
+# private PostgreSQL server (MSGRELAY_E2E_STORE=postgres: a fresh migrated database per
+# relay); MSGRELAY_E2E_STORE=postgres with `pytest tests/e2e` runs the whole suite so.
+E2E_POSTGRES := test_delivery test_lifecycle test_parked test_retention test_query \
+                test_topics test_crash test_postgres
+e2e-postgres: $(BUILD)/msgrelay
+	MSGRELAY_E2E_STORE=postgres MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay \
+	    MSGRELAY_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	    $(E2E_POSTGRES:%=tests/e2e/%.py)
 
 # The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
 BENCH_COUNT ?= 100000

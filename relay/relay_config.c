@@ -46,9 +46,10 @@ static const struct opt opts[] = {
     {"--port", "MSGRELAY_PORT", T_INT, OFF(port), 1, 65535, "HTTP port"},
     {"--bind", "MSGRELAY_BIND", T_STR, OFF(bind), 0, 0, "listen address (IPv4)"},
     {"--store", "MSGRELAY_STORE", T_STR, OFF(store), 0, 0,
-     "store URI: sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB"},
+     "store URI: sqlite:PATH, mysql://USER:PASS@HOST:PORT/DB or "
+     "postgres://USER:PASS@HOST:PORT/DB"},
     {"--migrate", "MSGRELAY_MIGRATE", T_BOOL, OFF(migrate), 0, 0,
-     "apply the store's schema migrations at start-up (MySQL; SQLite always does)"},
+     "apply the store's schema migrations at start-up (MySQL, PostgreSQL; SQLite always does)"},
     {"--relay-id", "MSGRELAY_RELAY_ID", T_STR, OFF(relay_id), 0, 0,
      "lease owner name (default: hostname:port)"},
     {"--log-level", "MSGRELAY_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0,

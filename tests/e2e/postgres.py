@@ -157,8 +157,10 @@ class Postgres:
     # -- use ----------------------------------------------------------------
 
     def sql(self, statements, database="postgres"):
-        """Run @statements as the superuser over the socket; returns stdout (|-separated rows)."""
-        cmd = [os.path.join(self.bindir, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+        """Run @statements as the superuser over the socket; returns stdout (tab-separated rows,
+        as mariadb.py's)."""
+        cmd = [os.path.join(self.bindir, "psql"), "-X", "-q", "-A", "-t", "-F", "\t",
+               "-v", "ON_ERROR_STOP=1",
                "-h", self.socket_dir, "-p", str(self.port), "-U", SERVER_USER, "-d", database,
                "-c", statements]
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=self.dir, **_as_server())
