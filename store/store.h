@@ -10,6 +10,11 @@
  * connect_timeout=S (3), read_timeout=S (30, also the write timeout),
  * lock_wait_timeout=S (10). USER, PASS and DB may be %-escaped. Several relays
  * may share one MySQL database (claims skip rows another claim holds).
+ *   postgres://USER:PASS@HOST:PORT/DB    PostgreSQL through libpq (also postgresql://)
+ * The PostgreSQL URI is libpq's: any libpq connection parameter may be a query
+ * parameter (sslmode, connect_timeout, application_name, host=/socket/dir,
+ * options, ...); a database is required. Several relays may share one
+ * PostgreSQL database as they do a MySQL one.
  * A handle is one connection and belongs to one thread: every thread that
  * touches the store opens its own.
  *
@@ -70,8 +75,9 @@ char *mr_store_uri_redacted(const char *uri);
  * what at-least-once delivery would otherwise redo (a lease, a step result, a
  * state reached by delivery or back-check). SQLite: synchronous=NORMAL on
  * this connection (the next durable commit syncs these along). MySQL: a
- * no-op, durability is the server's innodb_flush_log_at_trx_commit. Outside a
- * transaction.
+ * no-op, durability is the server's innodb_flush_log_at_trx_commit.
+ * PostgreSQL: synchronous_commit=off on this handle's connections (a crash of
+ * the server may lose them too). Outside a transaction.
  */
 int mr_store_relax(struct mr_store *s, struct mr_err *err);
 

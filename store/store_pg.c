@@ -35,6 +35,7 @@ static const struct mr_store_engine pg_engine = {
     .name = "postgres",
     .close = pg_close,
     .ready = pg_ready,
+    .relax = pg_relax,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

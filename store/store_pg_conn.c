@@ -168,9 +168,28 @@ int pg_connect(struct pg_store *ps, bool admin, struct mr_err *err)
     }
     if (!admin)
         code = pg_check_schema(ps, err);
+    if (code == 0 && ps->relaxed)
+        code = pg_query(ps, "SET synchronous_commit = off", err);
     if (code != 0)
         disconnect(ps);
     return code;
+}
+
+/*
+ * pg_relax - synchronous_commit=off on this handle's connections (this one,
+ * and any made again later): a commit returns before its WAL is on disk, and
+ * a crash of the server or the machine may lose the last fraction of a second
+ * of this handle's commits, never another handle's, and never to a crash of
+ * msgrelay itself.
+ */
+int pg_relax(struct mr_store *s, struct mr_err *err)
+{
+    struct pg_store *ps = pg(s);
+
+    ps->relaxed = true;
+    if (ps->db == NULL || ps->broken)
+        return 0; /* set when it connects again */
+    return pg_query(ps, "SET synchronous_commit = off", err);
 }
 
 /* ensure - outside a transaction: make sure there is a working connection. */

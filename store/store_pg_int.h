@@ -258,6 +258,7 @@ struct pg_store {
     struct pg_conf conf;
     PGconn *db;
     bool broken;
+    bool relaxed; /* mr_store_relax(): every connection's commits skip the wait for the disk */
     int tx_lost;
     bool prepared[ST_COUNT];
     struct params p;
@@ -292,6 +293,7 @@ int pg_fail(struct pg_store *ps, const PGresult *res, struct mr_err *err);
 int pg_query(struct pg_store *ps, const char *sql, struct mr_err *err);
 int pg_connect(struct pg_store *ps, bool admin, struct mr_err *err);
 int pg_ready(struct mr_store *s, struct mr_err *err);
+int pg_relax(struct mr_store *s, struct mr_err *err);
 void pg_close(struct mr_store *s);
 int pg_begin(struct mr_store *s, struct mr_err *err);
 int pg_commit(struct mr_store *s, struct mr_err *err);
