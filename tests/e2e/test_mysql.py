@@ -158,10 +158,14 @@ def test_a_relay_id_held_on_the_database_refuses_a_second_process(app, relay, my
 
 def test_three_relays_share_one_database_and_take_over_a_killed_relays_work(
         app, relay, mariadb, mysql_uri, request):
+    _three_relays_one_killed(app, relay, mariadb, mysql_uri, db_name(request))
+
+
+def _three_relays_one_killed(app, relay, mariadb, mysql_uri, database):
     """300 messages submitted round-robin to three relays; the second is SIGKILLed halfway.
     Every acknowledged message ends succeed; a step is called twice only for messages the
-    killed relay held a lease on when it died."""
-    database = db_name(request)
+    killed relay held a lease on when it died. @mariadb is the server of @mysql_uri (a
+    MariaDB or a Postgres), @database its database."""
     app.set_default("/svc/one", delay=0.01)
     app.set_default("/svc/two", delay=0.01)
     flags = dict(store=mysql_uri, lease=3, request_timeout=1, retry_interval=1,

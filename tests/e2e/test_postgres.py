@@ -2,11 +2,13 @@
 """The PostgreSQL store end to end, beside what the whole suite checks on it with
 MSGRELAY_E2E_STORE=postgres: `msgrelay migrate` and `serve --migrate`, one
 process per relay id, and the database restarting under load (503 while it is
-down, recovery without a restart of the relay, nothing acknowledged lost).
+down, recovery without a restart of the relay, nothing acknowledged lost), and
+three relays sharing one database while one is killed.
 
 Every test gets its own database on the session's private PostgreSQL server
 (the `postgres` fixture), except the restart test, which stops and starts a
-server of its own. The load and the checks of the restart are test_mysql.py's.
+server of its own. The load and the checks of the restart and of the three relays are
+test_mysql.py's.
 """
 import os
 import re
@@ -17,7 +19,7 @@ import pytest
 from conftest import free_port, relay_binary
 from e2e_helpers import msg_body, new_gid
 from postgres import Postgres
-from test_mysql import _restart_under_load, fresh_uri
+from test_mysql import _restart_under_load, _three_relays_one_killed, fresh_uri
 
 
 def db_name(request):
@@ -73,6 +75,11 @@ def test_a_relay_id_held_on_the_database_refuses_a_second_process(app, relay, pg
     assert row == ["only-one", str(first.proc.pid)], row
     first.stop()
     assert postgres.sql("SELECT count(*) FROM relay_registry", db_name(request)).strip() == "0"
+
+
+def test_three_relays_share_one_database_and_take_over_a_killed_relays_work(
+        app, relay, postgres, pg_uri, request):
+    _three_relays_one_killed(app, relay, postgres, pg_uri, db_name(request))
 
 
 def test_database_restart_under_load_answers_503_then_delivers_everything(app, relay):
