@@ -157,20 +157,24 @@ class Postgres:
     # -- use ----------------------------------------------------------------
 
     def sql(self, statements, database="postgres"):
-        """Run @statements as the superuser over the socket; returns stdout (tab-separated rows,
-        as mariadb.py's)."""
+        """Run @statements (one string, or a list run one after the other, each in its own
+        transaction) as the superuser over the socket; returns stdout (tab-separated rows, as
+        mariadb.py's)."""
+        if isinstance(statements, str):
+            statements = [statements]
         cmd = [os.path.join(self.bindir, "psql"), "-X", "-q", "-A", "-t", "-F", "\t",
                "-v", "ON_ERROR_STOP=1",
-               "-h", self.socket_dir, "-p", str(self.port), "-U", SERVER_USER, "-d", database,
-               "-c", statements]
+               "-h", self.socket_dir, "-p", str(self.port), "-U", SERVER_USER, "-d", database]
+        for st in statements:
+            cmd += ["-c", st]
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=self.dir, **_as_server())
         if r.returncode != 0:
             raise RuntimeError("psql: %s" % r.stderr.strip())
         return r.stdout
 
     def create_database(self, name):
-        self.sql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
-        self.sql('CREATE DATABASE "%s" OWNER %s' % (name, USER))
+        self.sql(['DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name,
+                  'CREATE DATABASE "%s" OWNER %s' % (name, USER)])
         return name
 
     def uri(self, database):
