@@ -127,11 +127,15 @@ class Postgres:
         raise RuntimeError("postgres not ready after %ss; log:\n%s" % (timeout, self.log_tail()))
 
     def stop(self, sig=signal.SIGINT, timeout=60):
-        """Stop the server by PID (SIGINT: fast shutdown; SIGKILL: crash)."""
+        """Stop the server by PID (SIGINT: fast shutdown; SIGKILL: crash, of the server's
+        whole process group, its backends too, as a crash of its machine would)."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

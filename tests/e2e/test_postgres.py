@@ -2,13 +2,13 @@
 """The PostgreSQL store end to end, beside what the whole suite checks on it with
 MSGRELAY_E2E_STORE=postgres: `msgrelay migrate` and `serve --migrate`, one
 process per relay id, and the database restarting under load (503 while it is
-down, recovery without a restart of the relay, nothing acknowledged lost), and
-three relays sharing one database while one is killed.
+down, recovery without a restart of the relay, nothing acknowledged lost; the
+server killed while calls are in flight), and three relays sharing one database
+while one is killed.
 
 Every test gets its own database on the session's private PostgreSQL server
-(the `postgres` fixture), except the restart test, which stops and starts a
-server of its own. The load and the checks of the restart and of the three relays are
-test_mysql.py's.
+(the `postgres` fixture), except the tests that stop the database, which start a
+server of their own. The scenarios and their checks are test_mysql.py's.
 """
 import os
 import re
@@ -19,7 +19,8 @@ import pytest
 from conftest import free_port, relay_binary
 from e2e_helpers import msg_body, new_gid
 from postgres import Postgres
-from test_mysql import _restart_under_load, _three_relays_one_killed, fresh_uri
+from test_mysql import (_restart_under_load, _results_kept_while_down, _three_relays_one_killed,
+                        fresh_uri)
 
 
 def db_name(request):
@@ -87,5 +88,17 @@ def test_database_restart_under_load_answers_503_then_delivers_everything(app, r
     db.start()
     try:
         _restart_under_load(app, relay, db)
+    finally:
+        db.close()
+
+
+def test_results_of_calls_made_while_the_database_is_down_are_written_when_it_is_back(
+        app, relay):
+    """The server killed (SIGKILL) while calls are in flight: their results are kept and
+    written once it is back, and no step is called twice."""
+    db = Postgres()
+    db.start()
+    try:
+        _results_kept_while_down(app, relay, db)
     finally:
         db.close()
