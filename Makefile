@@ -136,6 +136,11 @@ bench: all
 	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" prepare "$$1" "$$2"' \
 	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
+	@# and on a private PostgreSQL server, durable (fsync=on; the tests' server runs without)
+	$(PYTHON) tests/e2e/postgres.py run -c fsync=on -- sh -c \
+	    'bench/run "$$0" "$$MSGRELAY_TEST_POSTGRES" submit "$$1" "$$2"' $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
+	$(PYTHON) tests/e2e/postgres.py run -c fsync=on -- sh -c \
+	    'bench/run "$$0" "$$MSGRELAY_TEST_POSTGRES" prepare "$$1" "$$2"' $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
 
 # The cost of retention (docs/PERFORMANCE.md "Retention"): bench/run on a SQLite store

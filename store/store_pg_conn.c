@@ -139,9 +139,10 @@ static int refused(struct pg_store *ps, struct mr_err *err)
 
 /*
  * pg_connect - open the connection and, unless @admin (the migration's
- * connection), check the schema. Statements are prepared at their first use.
- * Sessions are UTC, READ COMMITTED (the default; claims skip locked rows
- * rather than wait) with a bounded lock wait.
+ * connection), check the schema. Statements are prepared at their first use
+ * and planned at each execution (their parameters decide the plan). Sessions
+ * are UTC, READ COMMITTED (the default; claims skip locked rows rather than
+ * wait) with a bounded lock wait.
  */
 int pg_connect(struct pg_store *ps, bool admin, struct mr_err *err)
 {
@@ -166,7 +167,10 @@ int pg_connect(struct pg_store *ps, bool admin, struct mr_err *err)
         disconnect(ps);
         return code;
     }
-    if (!admin)
+    /* a plan per execution: a generic plan made while the tables were small (a fresh
+       database) would scan them whole for as long as the connection lives */
+    code = pg_query(ps, "SET plan_cache_mode = force_custom_plan", err);
+    if (code == 0 && !admin)
         code = pg_check_schema(ps, err);
     if (code == 0 && ps->relaxed)
         code = pg_query(ps, "SET synchronous_commit = off", err);
