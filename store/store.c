@@ -76,17 +76,18 @@ static const struct scheme *find_scheme(const char *uri, const char **rest)
     return NULL;
 }
 
-char *mr_store_uri_redacted(const char *uri)
+/* redact_userinfo - @uri with the password of its userinfo replaced by "***". */
+static char *redact_userinfo(const char *uri)
 {
     struct mr_buf b = MR_BUF_INIT(MR_BUF_UNBOUNDED);
-    const char *auth = uri != NULL ? strstr(uri, "://") : NULL;
+    const char *auth = strstr(uri, "://");
     const char *end;
     const char *at = NULL;
     const char *colon;
     const char *p;
 
     if (auth == NULL)
-        return mr_xstrdup(uri != NULL ? uri : "");
+        return mr_xstrdup(uri);
     auth += 3;
     end = auth + strcspn(auth, "?");
     for (p = auth; p < end; p++) {
@@ -99,6 +100,34 @@ char *mr_store_uri_redacted(const char *uri)
     mr_buf_add(&b, uri, (size_t)(colon + 1 - uri));
     mr_buf_adds(&b, "***");
     mr_buf_adds(&b, at);
+    return mr_buf_detach(&b, NULL);
+}
+
+/*
+ * mr_store_uri_redacted - also the value of a "password=" query parameter
+ * (PostgreSQL's URI may carry the password so).
+ */
+char *mr_store_uri_redacted(const char *uri)
+{
+    struct mr_buf b = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    char *head = redact_userinfo(uri != NULL ? uri : "");
+    const char *q = strchr(head, '?');
+    const char *p;
+
+    if (q == NULL)
+        return head;
+    mr_buf_add(&b, head, (size_t)(q - head));
+    for (p = q; *p != '\0';) {
+        size_t n = strcspn(p + 1, "&");
+
+        mr_buf_addc(&b, *p); /* '?' or '&' */
+        if (strncmp(p + 1, "password=", 9) == 0)
+            mr_buf_adds(&b, "password=***");
+        else
+            mr_buf_add(&b, p + 1, n);
+        p += 1 + n;
+    }
+    free(head);
     return mr_buf_detach(&b, NULL);
 }
 

@@ -64,7 +64,8 @@ int mr_store_migrate(const char *uri, struct mr_err *err);
 
 /*
  * mr_store_uri_redacted - @uri with any password replaced by "***"
- * ("mysql://u:***@host/db"), for logs and messages. Owned result: free().
+ * ("mysql://u:***@host/db", "postgres://u@host/db?password=***"), for logs and
+ * messages. Owned result: free().
  */
 char *mr_store_uri_redacted(const char *uri);
 

@@ -1941,6 +1941,28 @@ static void test_open_rejects_unknown_scheme(void **state)
     assert_int_equal(mr_store_open("sqlite:", &s, &err), MR_EINVAL);
 }
 
+static void test_uri_redacted_hides_passwords(void **state)
+{
+    static const char *const cases[][2] = {
+        {"sqlite:relay.db", "sqlite:relay.db"},
+        {"mysql://app:s3cret@db:3306/shop", "mysql://app:***@db:3306/shop"},
+        {"mysql://app@db/shop?socket=/x", "mysql://app@db/shop?socket=/x"},
+        {"postgres://app:p@ss@db/shop?sslmode=require", "postgres://app:***@db/shop?sslmode=require"},
+        {"postgres://app@db/shop?sslmode=require&password=s3cret&connect_timeout=2",
+         "postgres://app@db/shop?sslmode=require&password=***&connect_timeout=2"},
+        {"postgresql://db/shop?password=s3cret", "postgresql://db/shop?password=***"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = mr_store_uri_redacted(cases[i][0]);
+
+        assert_string_equal(got, cases[i][1]);
+        free(got);
+    }
+}
+
 static void test_open_of_unreachable_file_is_eunavail(void **state)
 {
     struct mr_err err = MR_ERR_INIT;
@@ -3673,6 +3695,7 @@ int main(int argc, char **argv)
         ON_SQLITE(test_open_rejects_unknown_scheme)
         ON_SQLITE(test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids)
         ON_SQLITE(test_open_of_unreachable_file_is_eunavail)
+        ON_SQLITE(test_uri_redacted_hides_passwords)
     };
     const struct CMUnitTest mysql_tests[] = {
         CONTRACT_TESTS(ON_MYSQL)
