@@ -5,7 +5,9 @@ service (and no cluster of Debian's pg_ctlcluster) is touched.
 
 PostgreSQL refuses to run as root, so when the tests run as root the server,
 initdb and psql run as the `postgres` user, on a directory that user
-owns (made under /tmp: pytest's own temp directories are closed to it).
+owns (made under /tmp: pytest's own temp directories are closed to it). The
+server runs with fsync=off: test data has to survive a crash of the server
+(SIGKILL), never of the machine; `-c fsync=on` makes it durable (make bench).
 
     with Postgres() as db:
         db.uri("mydb")        # postgres://msgrelay:msgrelay@127.0.0.1:PORT/mydb
