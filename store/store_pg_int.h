@@ -42,7 +42,7 @@
 #include "store/store_int.h"
 
 /* The most parameters one statement takes. */
-#define MAX_PARAMS 24
+#define MAX_PARAMS 32
 
 /* Columns of one message row of a msg INSERT (one array parameter each). */
 #define MSG_PARAMS 22
