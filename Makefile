@@ -36,7 +36,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e e2e-postgres bench fuzz clean
+.PHONY: all deps build run test unit e2e e2e-postgres bench fuzz clean FORCE
 .SECONDARY:
 
 all: deps
@@ -60,7 +60,16 @@ $(BUILD)/libmsgrelay_core.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
 # `msgrelay barrier-prune` calls libmsgrelay's mr_barrier_prune (include/msgrelay/barrier.h)
-$(MAIN_OBJ): PKG_CFLAGS += -Iinclude
+$(MAIN_OBJ): PKG_CFLAGS += -Iinclude -I$(BUILD)/gen
+
+# `msgrelay version` names the tree built (git describe); the header is rewritten only when
+# that changes, so main.o is rebuilt only then
+$(MAIN_OBJ): $(BUILD)/gen/build_info.h
+$(BUILD)/gen/build_info.h: FORCE
+	@mkdir -p $(dir $@)
+	@d=$$(git describe --always --dirty 2>/dev/null) || d=unknown; \
+	  echo "#define MR_BUILD_DESCRIBE \"git $$d\"" > $@.tmp; \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(BUILD)/msgrelay: $(MAIN_OBJ) $(BUILD)/libmsgrelay_core.a $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
@@ -161,7 +170,7 @@ clean:
 # The store schemas, compiled in (the binary never reads sql/ at run time):
 # $(call schema_c,ENGINE,FILES) writes sql/ENGINE/NNN_*.sql (FILES, in version
 # order) to $(BUILD)/gen/sql_ENGINE.c as mr_store_ENGINE_schema[], an array of
-# {NNN, text} (see store/store_int.h). Bytes go through od, so no quoting of
+# {NNN, text, name} (see store/store_int.h). Bytes go through od, so no quoting of
 # the SQL text is needed.
 define schema_c
 	@mkdir -p $(dir $@)
@@ -177,7 +186,8 @@ define schema_c
 	  echo 'const struct mr_store_schema mr_store_$(1)_schema[] = {'; \
 	  for f in $(2); do \
 	    v=$$(basename "$$f" | sed 's/_.*//'); \
-	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v},"; \
+	    n=$$(basename "$$f" .sql | sed 's/^[0-9]*_//'); \
+	    echo "    {$$(expr "$$v" + 0), (const char *)sql_$$v, \"$$n\"},"; \
 	  done; \
 	  echo '};'; \
 	  echo 'const size_t mr_store_$(1)_schema_count ='; \
@@ -202,14 +212,16 @@ $(BUILD)/gen/sql_%.o: $(BUILD)/gen/sql_%.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # libmsgrelay, the C SDK: client/ (producer) and consumers/ (barrier) with the
-# common/ pieces they use, as $(BUILD)/libmsgrelay.a. Only include/msgrelay/*.h
-# is installed (make install-sdk PREFIX=/usr/local). The bank-transfer example
-# (examples/transfer) links it; `make transfer` runs it on a private MariaDB.
-SDK_PKGS    := libcurl jansson mysqlclient rdkafka
+# common/ pieces they use, as $(BUILD)/libmsgrelay.a for the programs of this
+# tree. The bank-transfer example (examples/transfer) links it; `make transfer`
+# runs it on a private MariaDB. What `make install` installs is built apart
+# (the install block below): three libraries, split by what they need.
+SDK_PKGS    := libcurl jansson mysqlclient rdkafka libmicrohttpd
 SDK_CFLAGS   = $(shell pkg-config --cflags $(SDK_PKGS)) -Iinclude
 SDK_LIBS     = $(shell pkg-config --libs $(SDK_PKGS)) -lpthread
 SDK_OWN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c consumers/*.c))
-SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o sdk.o url.o)
+SDK_OBJ     := $(SDK_OWN_OBJ) $(addprefix $(BUILD)/common/,buf.o err.o mem.o result.o sdk.o url.o \
+                                                     trace.o clock.o)
 TRANSFER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/transfer/*.c))
 TRANSFER_BIN := $(BUILD)/examples/transfer/transfer
 CONSUMER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/consumer/*.c))
@@ -243,11 +255,6 @@ $(BUILD)/tests/unit/client/%: $(BUILD)/tests/unit/client/%.o $(BUILD)/libmsgrela
 $(BUILD)/tests/unit/consumers/%: $(BUILD)/tests/unit/consumers/%.o $(BUILD)/libmsgrelay.a
 	$(CC) $(SANLD) -o $@ $^ $(SDK_LIBS) -lcmocka
 
-install-sdk: $(BUILD)/libmsgrelay.a
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/msgrelay
-	install -m 644 $(BUILD)/libmsgrelay.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/msgrelay/*.h $(DESTDIR)$(PREFIX)/include/msgrelay/
-
 # terminal 2 of the README's bank transfer: a private MariaDB and the service on
 # :8082 (TRANSFER_ARGS="--port N --relay URL" to change where it listens and calls)
 TRANSFER_ARGS ?=
@@ -257,6 +264,127 @@ transfer: all
 	    --schema examples/transfer/schema.sql $(TRANSFER_ARGS)'
 
 -include $(SDK_OWN_OBJ:.o=.d) $(TRANSFER_OBJ:.o=.d) $(CONSUMER_OBJ:.o=.d)
+
+# ---- make install PREFIX=/usr/local [DESTDIR=] / make uninstall ----
+# The binary, the public headers, the SDK as three static and three shared
+# libraries with their pkg-config files, the man page msgrelay(1), the systemd
+# unit and the licence. The SDK is split by what each part needs, so a
+# producer-only program links neither libmysqlclient nor librdkafka:
+#   libmsgrelay          (msgrelay.pc)          client.h: libcurl, jansson
+#   libmsgrelay-barrier  (msgrelay-barrier.pc)  barrier.h, client_db.h, backcheck.h:
+#                                               + mysqlclient, libmicrohttpd
+#   libmsgrelay-consumer (msgrelay-consumer.pc) consumer.h: + librdkafka
+# Their objects are built apart in $(BUILD)/pic/ (-fPIC -fvisibility=hidden): only
+# what the public headers declare is exported (they mark it visible); each shared
+# library carries its own hidden copy of the common/ pieces it uses (common/url.o
+# needs libcurl, which libmsgrelay.so brings along anyway). The static
+# libraries hold each object once (the barrier's and the consumer's use
+# libmsgrelay.a's common/ objects: pkg-config --static lists them in order).
+SDK_VERSION := $(shell sed -n 's/^\#define MR_SDK_VERSION "\(.*\)"/\1/p' include/msgrelay/msgrelay.h)
+SDK_MAJOR   := $(firstword $(subst ., ,$(SDK_VERSION)))
+PIC         := $(BUILD)/pic
+LIBDIR      := $(BUILD)/lib
+BINDIR_I     = $(PREFIX)/bin
+LIBDIR_I     = $(PREFIX)/lib
+INCDIR_I     = $(PREFIX)/include/msgrelay
+PCDIR_I      = $(PREFIX)/lib/pkgconfig
+MANDIR_I     = $(PREFIX)/share/man/man1
+DOCDIR_I     = $(PREFIX)/share/doc/msgrelay
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR  ?= /etc
+
+PIC_COMMON   := $(addprefix $(PIC)/common/,buf.o err.o mem.o result.o sdk.o url.o trace.o clock.o)
+PIC_PRODUCER := $(PIC)/client/client_http.o $(PIC)/client/client_msg.o
+PIC_BARRIER  := $(addprefix $(PIC)/,client/client_db.o consumers/barrier.o \
+                consumers/barrier_prune.o consumers/backcheck_server.o consumers/consumer_uri.o)
+PIC_CONSUMER := $(PIC)/consumers/consumer_kafka.o $(PIC)/consumers/consumer_uri.o
+SDK_NAMES    := msgrelay msgrelay-barrier msgrelay-consumer
+SDK_STATIC   := $(SDK_NAMES:%=$(LIBDIR)/lib%.a)
+SDK_SHARED   := $(SDK_NAMES:%=$(LIBDIR)/lib%.so.$(SDK_VERSION))
+SDK_HEADERS  := $(wildcard include/msgrelay/*.h)
+SHLINK       = $(CC) $(SANLD) -shared -Wl,-soname,$(basename $(basename $(notdir $@))) -Wl,--no-undefined
+
+.PHONY: install install-sdk uninstall sdk-libs
+
+build: sdk-libs
+
+sdk-libs: $(SDK_STATIC) $(SDK_SHARED)
+
+$(PIC)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden $(SDK_CFLAGS) -c $< -o $@
+
+$(LIBDIR)/libmsgrelay.a: $(PIC_PRODUCER) $(PIC_COMMON)
+$(LIBDIR)/libmsgrelay-barrier.a: $(PIC_BARRIER)
+$(LIBDIR)/libmsgrelay-consumer.a: $(PIC)/consumers/consumer_kafka.o
+$(SDK_STATIC):
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBDIR)/libmsgrelay.so.$(SDK_VERSION): $(PIC_PRODUCER) $(PIC_COMMON)
+	@mkdir -p $(dir $@)
+	$(SHLINK) -o $@ $^ $(shell pkg-config --libs libcurl jansson)
+
+$(LIBDIR)/libmsgrelay-barrier.so.$(SDK_VERSION): $(PIC_BARRIER) $(PIC_COMMON) \
+                                                 $(LIBDIR)/libmsgrelay.so.$(SDK_VERSION)
+	$(SHLINK) -o $@ $^ $(shell pkg-config --libs mysqlclient libmicrohttpd libcurl) -lpthread
+
+$(LIBDIR)/libmsgrelay-consumer.so.$(SDK_VERSION): $(PIC_CONSUMER) $(PIC_COMMON) \
+                                                  $(LIBDIR)/libmsgrelay-barrier.so.$(SDK_VERSION)
+	$(SHLINK) -o $@ $^ $(shell pkg-config --libs rdkafka mysqlclient libcurl) -lpthread
+
+install-sdk: sdk-libs
+	install -d $(DESTDIR)$(LIBDIR_I) $(DESTDIR)$(INCDIR_I) $(DESTDIR)$(PCDIR_I)
+	install -m 644 $(SDK_HEADERS) $(DESTDIR)$(INCDIR_I)/
+	install -m 644 $(SDK_STATIC) $(DESTDIR)$(LIBDIR_I)/
+	install -m 755 $(SDK_SHARED) $(DESTDIR)$(LIBDIR_I)/
+	@set -e; for n in $(SDK_NAMES); do \
+	    ln -sf lib$$n.so.$(SDK_VERSION) $(DESTDIR)$(LIBDIR_I)/lib$$n.so.$(SDK_MAJOR); \
+	    ln -sf lib$$n.so.$(SDK_MAJOR) $(DESTDIR)$(LIBDIR_I)/lib$$n.so; \
+	done
+	@# the .pc files name the final PREFIX (packaging/*.pc.in)
+	@set -e; for n in $(SDK_NAMES); do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(SDK_VERSION)|g' packaging/$$n.pc.in \
+	        > $(DESTDIR)$(PCDIR_I)/$$n.pc; \
+	    chmod 644 $(DESTDIR)$(PCDIR_I)/$$n.pc; \
+	done
+
+install: $(BUILD)/msgrelay install-sdk
+	install -d $(DESTDIR)$(BINDIR_I) $(DESTDIR)$(MANDIR_I) $(DESTDIR)$(DOCDIR_I) \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 755 $(BUILD)/msgrelay $(DESTDIR)$(BINDIR_I)/msgrelay
+	install -m 644 man/msgrelay.1 $(DESTDIR)$(MANDIR_I)/msgrelay.1
+	sed -e 's|@BINDIR@|$(BINDIR_I)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/msgrelay.service.in \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/msgrelay.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/msgrelay.service
+	install -m 644 packaging/msgrelay.env LICENSE $(DESTDIR)$(DOCDIR_I)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR_I)/msgrelay $(DESTDIR)$(MANDIR_I)/msgrelay.1 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/msgrelay.service
+	rm -f $(addprefix $(DESTDIR)$(INCDIR_I)/,$(notdir $(SDK_HEADERS)))
+	rm -f $(addprefix $(DESTDIR)$(PCDIR_I)/,$(SDK_NAMES:=.pc))
+	@set -e; for n in $(SDK_NAMES); do \
+	    rm -f $(DESTDIR)$(LIBDIR_I)/lib$$n.a $(DESTDIR)$(LIBDIR_I)/lib$$n.so \
+	        $(DESTDIR)$(LIBDIR_I)/lib$$n.so.$(SDK_MAJOR) $(DESTDIR)$(LIBDIR_I)/lib$$n.so.$(SDK_VERSION); \
+	done
+	rm -f $(DESTDIR)$(DOCDIR_I)/msgrelay.env $(DESTDIR)$(DOCDIR_I)/LICENSE
+	-rmdir $(DESTDIR)$(INCDIR_I) $(DESTDIR)$(DOCDIR_I) 2>/dev/null
+
+# The producer-only example: links the installable libmsgrelay.a alone, with
+# libcurl and jansson, so it proves the producer needs no MySQL and no Kafka.
+PRODUCER_BIN := $(BUILD)/examples/producer/producer
+
+build: $(PRODUCER_BIN)
+
+examples: $(PRODUCER_BIN)
+
+$(PRODUCER_BIN): $(BUILD)/examples/producer/producer.o $(LIBDIR)/libmsgrelay.a
+	$(CC) $(SANLD) -o $@ $^ $(shell pkg-config --libs libcurl jansson)
+
+-include $(PIC_PRODUCER:.o=.d) $(PIC_BARRIER:.o=.d) $(PIC_CONSUMER:.o=.d) $(PIC_COMMON:.o=.d) \
+         $(BUILD)/examples/producer/producer.d
 
 # Fuzz targets (tests/fuzz/): fuzz_parse.c (prepare/submit and gid bodies),
 # fuzz_url.c (step, back-check and subscriber URLs and the URL builder),
@@ -317,3 +445,17 @@ fuzz-clean:
 	rm -rf build-fuzz
 
 -include $(FUZZ_REPLAY:_replay=.d) $(BUILD)/tests/fuzz/replay.d
+
+# The admin page (admin/: HTML, CSS and JavaScript, no build step), compiled
+# into the binary as $(BUILD)/gen/admin_assets.c (scripts/admin-assets) and
+# served under /admin/ by prepare/prepare_admin.c.
+ADMIN_FILES := $(sort $(wildcard admin/*))
+
+$(BUILD)/gen/admin_assets.c: $(ADMIN_FILES) scripts/admin-assets
+	@mkdir -p $(dir $@)
+	scripts/admin-assets $(ADMIN_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/admin_assets.o: $(BUILD)/gen/admin_assets.c
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libmsgrelay_core.a: $(BUILD)/gen/admin_assets.o

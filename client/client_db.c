@@ -2,8 +2,9 @@
 /*
  * client_db.c - mr_client_do_and_submit_db: a message and a local MySQL
  * transaction made atomic in effect, in exactly the order of DTM's
- * DoAndSubmit (reference section 7.3): prepare; barrier row + the caller's
- * work in one transaction; then submit, abort, or ask the back-check.
+ * DoAndSubmitDB: prepare; barrier row + the caller's work in one
+ * transaction; then submit, abort, or ask the back-check first when the
+ * local outcome is unclear (msgrelay/client_db.h has the whole rule).
  *
  * Must not: run the callback when prepare failed, submit when the local
  * outcome is unclear without asking the back-check first, or abort a message
@@ -14,7 +15,7 @@
  * Errors: the MR_CLIENT_* result of the local step when it did not succeed,
  * else submit's; the caller's buffer says what was done after it.
  */
-#include "msgrelay/client.h"
+#include "msgrelay/client_db.h"
 
 #include "client/client_int.h"
 #include "common/buf.h"

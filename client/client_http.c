@@ -5,7 +5,8 @@
  * and what an answer means (the relay's own classifier, common/result.h) and
  * says (the server's message, for the caller's error buffer).
  *
- * Must not: keep global state (curl_global_init is the application's job),
+ * Must not: keep global state (curl_global_init is the application's job,
+ * through mr_client_global_init() or directly),
  * raise signals (CURLOPT_NOSIGNAL), or wait without a timeout.
  *
  * Thread: the caller's; a message and its easy handle belong to one thread at
@@ -42,12 +43,6 @@ void mr_client__answer_release(struct mr_client_answer *a)
     mr_buf_release(&a->body);
     a->status = 0;
     a->error[0] = '\0';
-}
-
-int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen)
-{
-    mr_sdk_errbuf(errbuf, errlen, rc == MR_CLIENT_SUCCESS ? "" : msg);
-    return rc;
 }
 
 /* ---- URLs and bodies ---- */
@@ -375,6 +370,15 @@ struct curl_slist *mr_client__add_bearer(struct curl_slist *list, const char *to
     return list;
 }
 
+struct curl_slist *mr_client__add_trace(struct curl_slist *list, const struct mr_client_msg *m)
+{
+    if (m->traceparent != NULL)
+        list = add_header_line(list, "traceparent", m->traceparent);
+    if (m->tracestate != NULL)
+        list = add_header_line(list, "tracestate", m->tracestate);
+    return list;
+}
+
 struct curl_slist *mr_client__headers(const struct mr_client_msg *m)
 {
     struct curl_slist *list = NULL;
@@ -390,4 +394,14 @@ struct curl_slist *mr_client__headers(const struct mr_client_msg *m)
     for (i = 0; m != NULL && i < m->nheaders; i++)
         list = add_header_line(list, m->headers[i].name, m->headers[i].value);
     return list;
+}
+
+int mr_client_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? MR_CLIENT_SUCCESS : MR_CLIENT_ERROR;
+}
+
+void mr_client_global_cleanup(void)
+{
+    curl_global_cleanup();
 }

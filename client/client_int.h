@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "common/buf.h"
+#include "common/sdk.h"
 #include "msgrelay/client.h"
 
 /* Cap on an answer body kept from the server or the back-check. */
@@ -57,6 +58,8 @@ struct mr_client_msg {
     long call_timeout_ms;
     char *token;   /* sent to the server only; NULL: none (wiped when replaced or freed) */
     char *ca_file; /* CURLOPT_CAINFO; NULL: the system's store */
+    char *traceparent; /* W3C trace context sent to the server; NULL: none */
+    char *tracestate;  /* NULL: none */
     CURL *curl; /* created by the first call, reused so prepare and submit share a connection */
 };
 
@@ -145,13 +148,22 @@ struct curl_slist *mr_client__headers(const struct mr_client_msg *m);
  */
 struct curl_slist *mr_client__add_bearer(struct curl_slist *list, const char *token);
 
+/* mr_client__add_trace - append @m's traceparent and tracestate headers to @list, when set. */
+struct curl_slist *mr_client__add_trace(struct curl_slist *list, const struct mr_client_msg *m);
+
 /* mr_client__token_ok - whether @token may be sent: 1 to MR_CLIENT_TOKEN_MAX visible ASCII bytes. */
 bool mr_client__token_ok(const char *token);
 
 /*
  * mr_client__finish - copy @msg into the caller's buffer (see
- * mr_sdk_errbuf) and return @rc; for the public calls' last line.
+ * mr_sdk_errbuf) and return @rc; for the public calls' last line. Inline,
+ * so client_db.c (in libmsgrelay-barrier) needs nothing hidden inside
+ * libmsgrelay's shared library.
  */
-int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen);
+static inline int mr_client__finish(int rc, const char *msg, char *errbuf, size_t errlen)
+{
+    mr_sdk_errbuf(errbuf, errlen, rc == MR_CLIENT_SUCCESS ? "" : msg);
+    return rc;
+}
 
 #endif

@@ -26,6 +26,7 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/sdk.h"
+#include "common/trace.h"
 
 /* Cap on a message we write into the caller's buffer. */
 #define MSG_MAX 4096
@@ -114,7 +115,7 @@ int mr_client_msg_new(struct mr_client_msg **out, const char *server, const char
     if (gid == NULL || *gid == '\0')
         return einval(errbuf, errlen, "gid: empty");
     if (strlen(gid) > MR_CLIENT_GID_MAX)
-        return einval(errbuf, errlen, "gid: longer than 128 characters");
+        return einval(errbuf, errlen, "gid: longer than 128 bytes");
     env_token = getenv(ENV_TOKEN);
     if (env_token != NULL && env_token[0] != '\0' && !mr_client__token_ok(env_token))
         return einval(errbuf, errlen, ENV_TOKEN ": not a usable token");
@@ -157,6 +158,8 @@ void mr_client_msg_free(struct mr_client_msg *m)
     free(m->barrier_table);
     free_secret(m->token);
     free(m->ca_file);
+    free(m->traceparent);
+    free(m->tracestate);
     if (m->curl != NULL)
         curl_easy_cleanup(m->curl);
     free(m);
@@ -242,6 +245,25 @@ int mr_client_msg_set_token(struct mr_client_msg *m, const char *token, char *er
     return mr_client__finish(MR_CLIENT_SUCCESS, "", errbuf, errlen);
 }
 
+int mr_client_msg_set_traceparent(struct mr_client_msg *m, const char *traceparent,
+                                  const char *tracestate, char *errbuf, size_t errlen)
+{
+    bool on = traceparent != NULL && traceparent[0] != '\0';
+    bool state = on && tracestate != NULL && tracestate[0] != '\0';
+
+    if (on && !mr_trace_parent_ok(traceparent))
+        return einval(errbuf, errlen,
+                      "traceparent: must be 00-<32 hex>-<16 hex>-<2 hex>, lower case, ids not "
+                      "all zeros");
+    if (state && !mr_trace_state_ok(tracestate))
+        return einval(errbuf, errlen, "tracestate: must be at most 512 bytes of printable ASCII");
+    free(m->traceparent);
+    free(m->tracestate);
+    m->traceparent = on ? mr_xstrdup(traceparent) : NULL;
+    m->tracestate = state ? mr_xstrdup(tracestate) : NULL;
+    return mr_client__finish(MR_CLIENT_SUCCESS, "", errbuf, errlen);
+}
+
 void mr_client_msg_set_ca_file(struct mr_client_msg *m, const char *path)
 {
     free(m->ca_file);
@@ -303,7 +325,8 @@ static int call_server(struct mr_client_msg *m, enum mr_client__call call, const
         rc = MR_CLIENT_EINVAL;
         mr_buf_addf(&msg, "%s: request larger than %zu bytes", route, MR_CLIENT__REQUEST_MAX);
     } else {
-        headers = mr_client__add_bearer(mr_client__headers(NULL), m->token);
+        headers =
+            mr_client__add_trace(mr_client__add_bearer(mr_client__headers(NULL), m->token), m);
         mr_client__answer_init(&a);
         rc = get_or_post(ensure_curl(m), route, url.p, &body, headers, m->call_timeout_ms,
                          m->ca_file, &a, &msg);

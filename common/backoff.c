@@ -70,19 +70,21 @@ int mr_backoff_msg_base(const struct mr_msg *m)
     return mr_backoff_base(m->retry_interval, m->timeout_to_fail, mr_config.retry_interval);
 }
 
-void mr_backoff_schedule(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
-                         int64_t *next_ms, int *interval)
+void mr_backoff_schedule(const struct mr_msg *m, enum mr_result r, bool step, int64_t now_ms,
+                         uint64_t *rng, int64_t *next_ms, int *interval)
 {
     int base = mr_backoff_msg_base(m);
-    int cur;
+    /* the cap bounds the doubling; a message's own longer retry_interval is kept */
+    int cap = mr_config.max_retry_interval > base ? mr_config.max_retry_interval : base;
+    /* a fresh message may carry interval 0: the first back-off is then 2 x base, as in DTM */
+    int cur = m->next_cron_interval > base ? m->next_cron_interval : base;
 
     if (r == MR_RESULT_ONGOING) {
-        *interval = base;
-        *next_ms = now_ms + (int64_t)base * 1000;
+        /* a step keeps its interval, a back-check goes back to the base (DTM's keep and reset) */
+        *interval = step ? cur : base;
+        *next_ms = now_ms + (int64_t)*interval * 1000;
         return;
     }
-    /* a fresh message may carry interval 0: the first back-off is then 2 x base, as in DTM */
-    cur = m->next_cron_interval > base ? m->next_cron_interval : base;
-    *interval = mr_backoff_next(cur, mr_config.max_retry_interval);
+    *interval = mr_backoff_next(cur, cap);
     *next_ms = now_ms + mr_backoff_jitter_ms(*interval, rng);
 }

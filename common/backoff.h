@@ -52,13 +52,16 @@ int mr_backoff_msg_base(const struct mr_msg *m);
 
 /*
  * mr_backoff_schedule - when to look at @m again after a non-success result
- * @r: ONGOING -> the base interval (mr_backoff_msg_base), no jitter; anything
- * else -> the current interval (at least the base) doubled up to
- * mr_config.max_retry_interval, with +-20% jitter from @rng.
- * Writes the next time (UTC ms) to *next_ms and the interval (s) to *interval.
+ * @r of a step (@step) or of the back-check: ONGOING -> a step keeps its
+ * current interval (at least the base), the back-check goes back to the base
+ * (mr_backoff_msg_base), both without jitter; anything else -> the current
+ * interval (at least the base) doubled up to mr_config.max_retry_interval, or
+ * up to the base when the message's own retry_interval is longer, with +-20%
+ * jitter from @rng. Writes the next time (UTC ms) to *next_ms and the
+ * interval (s) to *interval.
  */
-void mr_backoff_schedule(const struct mr_msg *m, enum mr_result r, int64_t now_ms, uint64_t *rng,
-                         int64_t *next_ms, int *interval);
+void mr_backoff_schedule(const struct mr_msg *m, enum mr_result r, bool step, int64_t now_ms,
+                         uint64_t *rng, int64_t *next_ms, int *interval);
 
 /* mr_rand64 - next value of the caller-owned xorshift64 state @rng. */
 uint64_t mr_rand64(uint64_t *rng);

@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/header.h"
 #include "common/mem.h"
+#include "common/trace.h"
 #include "common/url.h"
 
 /* Cap on a built URL: a stored URL is at most max_url_len, a gid a few hundred escaped bytes. */
@@ -101,8 +102,16 @@ static int parse_headers(const char *branch_headers, json_t **obj, bool *own_ct,
     return 0;
 }
 
-int mr_call_headers(struct mr_call *c, const char *branch_headers, struct mr_err *err)
+/*
+ * add_headers - mr_call_headers(), then the trace context of a call under
+ * @traceparent (NULL or "" for none): a child traceparent and @tracestate,
+ * which replace any of branch_headers' own.
+ */
+static int add_headers(struct mr_call *c, const char *branch_headers, const char *traceparent,
+                       const char *tracestate, struct mr_err *err)
 {
+    bool traced = traceparent != NULL && traceparent[0] != '\0';
+    char child[MR_TRACEPARENT_LEN + 1];
     json_t *obj;
     const char *key;
     json_t *val;
@@ -117,12 +126,24 @@ int mr_call_headers(struct mr_call *c, const char *branch_headers, struct mr_err
         add_header(c, "Content-Type", "application/json");
     json_object_foreach(obj, key, val)
     {
-        add_header(c, key, json_string_value(val));
+        if (!traced || !mr_trace_header_is(key))
+            add_header(c, key, json_string_value(val));
+    }
+    if (traced) {
+        mr_trace_child(traceparent, child);
+        add_header(c, "traceparent", child);
+        if (tracestate != NULL && tracestate[0] != '\0')
+            add_header(c, "tracestate", tracestate);
     }
     /* "Expect:" with no value tells libcurl not to send Expect: 100-continue */
     add_line(c, mr_xstrdup("Expect:"));
     json_decref(obj);
     return 0;
+}
+
+int mr_call_headers(struct mr_call *c, const char *branch_headers, struct mr_err *err)
+{
+    return add_headers(c, branch_headers, NULL, NULL, err);
 }
 
 long mr_call_timeout_ms(const struct mr_msg *m)
@@ -164,7 +185,7 @@ int mr_call_build(struct mr_call *c, const char *base, const struct mr_msg *m,
         mr_call_release(c);
         return mr_err_set(err, rc, "url too long");
     }
-    rc = mr_call_headers(c, m->branch_headers, err);
+    rc = add_headers(c, m->branch_headers, m->traceparent, m->tracestate, err);
     if (rc != 0) {
         mr_call_release(c);
         return rc;

@@ -65,7 +65,10 @@ long mr_call_timeout_ms(const struct mr_msg *m);
 /*
  * mr_call_build - fill @c (uninitialised memory is fine) with the call to
  * @base for @m: mr_call_url() with @branch_id and @op, mr_call_headers() from
- * m->branch_headers, mr_call_timeout_ms(). On error @c holds nothing that
+ * m->branch_headers, then, when @m has a traceparent, the call's own trace
+ * context (common/trace.h: a child traceparent with a new parent id, and
+ * m->tracestate), in place of any traceparent or tracestate among
+ * branch_headers; mr_call_timeout_ms(). On error @c holds nothing that
  * needs freeing: MR_ETOOBIG "url too long", or mr_call_headers()'s MR_EINVAL.
  * Owned result: mr_call_release().
  */

@@ -24,6 +24,14 @@ int64_t mr_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t mr_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void render(int64_t ms, char *out, size_t size, int with_ms)
 {
     time_t secs = (time_t)(ms / 1000);

@@ -16,6 +16,9 @@ int64_t mr_now_ms(void);
 /* mr_mono_ms - monotonic milliseconds, for deadlines and durations. */
 int64_t mr_mono_ms(void);
 
+/* mr_mono_us - monotonic microseconds, for short durations (API latency). */
+int64_t mr_mono_us(void);
+
 /* mr_time_rfc3339 - "2026-11-23T12:00:00Z" into @out (at least 32 bytes). */
 void mr_time_rfc3339(int64_t ms, char *out, size_t size);
 

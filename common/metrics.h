@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * metrics.h - the metrics registry, msgrelay's other global: atomic counters
- * any thread may bump, rendered as Prometheus text by prepare/ on /api/metrics.
+ * and histograms any thread may bump, rendered as Prometheus text by prepare/
+ * on /api/metrics: msgrelay's own series, the DTM server's series under their
+ * DTM names and labels (so dashboards built for DTM keep working), and the
+ * process_* series read from /proc/self at each scrape.
  */
 #ifndef MR_COMMON_METRICS_H
 #define MR_COMMON_METRICS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "common/result.h"
@@ -32,6 +36,8 @@
     X(MR_ROUTE_READY, "ready")                                                                     \
     X(MR_ROUTE_REDRIVE, "redrive")                                                                 \
     X(MR_ROUTE_RESETCRONTIME, "resetCronTime")                                                     \
+    X(MR_ROUTE_OVERVIEW, "overview")                                                               \
+    X(MR_ROUTE_ADMIN, "admin")                                                                     \
     X(MR_ROUTE_OTHER, "other")
 
 enum mr_route {
@@ -44,14 +50,43 @@ enum mr_route {
 /* mr_route_name - label of @r. */
 const char *mr_route_name(int r);
 
-/* mr_metrics_api - count one answered API call. */
-void mr_metrics_api(int route, int http_status);
+/* The version msgrelay reports (build_info, /api/dtmsvr/version). */
+#ifndef MR_VERSION
+#define MR_VERSION "0.1.0"
+#endif
+
+/* mr_metrics_api - count one answered API call and its latency (from its headers to its answer). */
+void mr_metrics_api(int route, int http_status, int64_t latency_us);
+
+/*
+ * mr_metrics_set_http_server - the HTTP server library and its version
+ * (shown in dtm_server_info's gin_version label, the role gin has in DTM).
+ */
+void mr_metrics_set_http_server(const char *version);
 
 /* mr_metrics_transition - count one message state change @from -> @to (enum mr_msg_state). */
 void mr_metrics_transition(int from, int to);
 
-/* mr_metrics_step - count one step call by its classified outcome. */
-void mr_metrics_step(enum mr_result r);
+/*
+ * mr_metrics_step - count one call of step @branch_id by its classified
+ * outcome. Branch ids get a series each up to a cap (then "other").
+ */
+void mr_metrics_step(enum mr_result r, const char *branch_id);
+
+/*
+ * mr_metrics_delivered - a step succeeded @latency_ms after its message was
+ * due (created, plus its delay): to Kafka (@kafka) or over HTTP.
+ */
+void mr_metrics_delivered(bool kafka, int64_t latency_ms);
+
+/* mr_metrics_msg_done - a message succeeded after @calls step calls in all. */
+void mr_metrics_msg_done(long calls);
+
+/*
+ * mr_metrics_pass_done - one relay pass over a message ended (after its
+ * commit): @ok when it met no failure; @age_ms since the message was created.
+ */
+void mr_metrics_pass_done(bool ok, int64_t age_ms);
 
 /* mr_metrics_backcheck - count one back-check by its classified outcome. */
 void mr_metrics_backcheck(enum mr_result r);
@@ -111,6 +146,44 @@ void mr_metrics_dest_up(int slot, bool up);
  * removed, or a failed batch (@failed).
  */
 void mr_metrics_retention(long deleted, bool failed);
+
+/*
+ * The rate history the admin page charts: the relay samples the step
+ * counters about every MR_METRICS_RATE_EVERY_MS (mr_metrics_rate_tick), and
+ * the last MR_METRICS_RATE_SLOTS intervals are kept (15 minutes).
+ */
+#define MR_METRICS_RATE_EVERY_MS 10000
+#define MR_METRICS_RATE_SLOTS 90
+
+/* One interval of the rate history: step calls that succeeded, and that failed or erred. */
+struct mr_metrics_rate {
+    int64_t t_ms;   /* the interval's end, epoch milliseconds */
+    int64_t len_ms; /* its length */
+    long delivered;
+    long failed;
+};
+
+/* mr_metrics_rate_tick - take a sample at @now_ms (epoch ms) when the last is old enough. Any thread. */
+void mr_metrics_rate_tick(int64_t now_ms);
+
+/*
+ * mr_metrics_rates - the kept intervals, oldest first, into @out (room for
+ * MR_METRICS_RATE_SLOTS + 1), the last one from the newest sample to @now_ms
+ * (when later). Returns how many.
+ */
+size_t mr_metrics_rates(int64_t now_ms, struct mr_metrics_rate *out);
+
+/* One destination as the metrics see it (mr_metrics_dests). */
+struct mr_metrics_dest {
+    char label[160]; /* "http://host:port" */
+    bool up;
+    long calls;
+    long failures;
+    long latency_ms; /* summed over its calls */
+};
+
+/* mr_metrics_dests - the labelled destinations into @out (room for MR_METRICS_DEST_MAX); how many. */
+size_t mr_metrics_dests(struct mr_metrics_dest *out);
 
 /* mr_metrics_render - append the Prometheus text exposition to @out. */
 int mr_metrics_render(struct mr_buf *out);

@@ -106,13 +106,17 @@ void mr_msg_free(struct mr_msg *m)
         free(m->steps[i].url);
         free(m->steps[i].payload);
         free(m->steps[i].last_error);
+        free(m->steps[i].dest);
     }
     free(m->steps);
     free(m->gid);
     free(m->query_prepared);
+    free(m->query_dest);
     free(m->protocol);
     free(m->custom_data);
     free(m->branch_headers);
+    free(m->traceparent);
+    free(m->tracestate);
     free(m->owner);
     free(m->result);
     free(m);

@@ -86,6 +86,7 @@ struct mr_step {
     int state;          /* enum mr_step_state */
     int attempts;       /* calls made so far */
     char *last_error;   /* last non-success result, or NULL */
+    char *dest;         /* its destination key (common/dest.h), set by the store at insert; or NULL */
     int64_t create_ms;
     int64_t update_ms;
     int64_t finish_ms; /* 0 until succeed */
@@ -97,6 +98,7 @@ struct mr_msg {
     char *gid;
     int state;            /* enum mr_msg_state */
     char *query_prepared; /* back-check URL; "" when none */
+    char *query_dest;     /* its destination key (common/dest.h), set by the store at insert; or NULL */
     char *protocol;       /* "http" */
     char *custom_data;    /* as sent, e.g. {"delay":10}; "" when none */
     char *branch_headers; /* JSON object text {"k":"v"}; "" when none */
@@ -118,6 +120,8 @@ struct mr_msg {
     int retry_limit;        /* failed attempts before parking; 0 = the server's --retry-limit */
     int query_attempts;     /* back-checks that ended in an error since the last (re)start */
     int parked_from;        /* parked: the state it was parked from (redrive goes back there) */
+    char *traceparent;      /* W3C traceparent of its prepare/submit (trace.h); "" if none */
+    char *tracestate;       /* its W3C tracestate; "" when none */
     struct mr_step *steps;
     size_t nsteps;
 };

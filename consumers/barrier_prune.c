@@ -2,7 +2,8 @@
 /*
  * barrier_prune.c - pruning old message barrier rows (see msgrelay/barrier.h,
  * mr_barrier_prune) in bounded batches, and connecting by a mysql:// URI for
- * callers that have none open (`msgrelay barrier-prune`).
+ * callers that have none open (`msgrelay barrier-prune`, the back-check
+ * server).
  *
  * Must not: delete rows of other transaction types, or build SQL from values
  * (the cutoff and the batch are parameters; only the checked table name is

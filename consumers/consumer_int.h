@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * consumer_int.h - the pure pieces of consumers/consumer_kafka.c, shared with
- * its unit tests (tests/unit/consumers/test_consumer.c); not installed.
+ * its unit tests (tests/unit/consumers/test_consumer.c); not installed. The
+ * MySQL URI split is defined in consumers/consumer_uri.c, so the barrier
+ * library (mr_barrier_connect) carries it without the Kafka consumer.
  *
  * Header extraction, the retry / park decision, the back-off and the MySQL
  * URI split: no I/O, no state, any thread. Library-internal names carry a
@@ -82,5 +84,11 @@ struct mr_consumer__uri {
  * @u (no percent-decoding). 0, or MR_EINVAL saying what is wrong.
  */
 int mr_consumer__parse_uri(const char *uri, struct mr_consumer__uri *u, struct mr_err *err);
+
+/*
+ * mr_consumer__span_copy - @n bytes at @p into @dst of @size, NUL-terminated;
+ * -1 when they do not fit.
+ */
+int mr_consumer__span_copy(char *dst, size_t size, const char *p, size_t n);
 
 #endif

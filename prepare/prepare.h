@@ -47,12 +47,19 @@ struct mr_prepare_hooks {
 
 /*
  * mr_prepare_start - open the writer's store connection, start the writer
- * thread and the readiness probe, and listen on mr_config.bind:port (HTTPS
- * with mr_config.tls_cert and tls_key, read here). @hooks is copied. Owned result:
+ * thread and the readiness probe, and listen on mr_config.bind:port (an
+ * IPv4 or IPv6 address or a host name, resolved here once; HTTPS with
+ * mr_config.tls_cert and tls_key, read here). @hooks is copied. Owned result:
  * mr_prepare_stop().
  */
 int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **out,
                      struct mr_err *err);
+
+/*
+ * mr_prepare_on_loopback - whether @p listens on a loopback address only
+ * (127.0.0.0/8, ::1), so nobody beyond this host reaches the API.
+ */
+bool mr_prepare_on_loopback(const struct mr_prepare *p);
 
 /*
  * mr_prepare_pass_done - a relay pass over @gid finished with @outcome: answer
@@ -83,5 +90,15 @@ void mr_prepare_quiesce(struct mr_prepare *p);
  * server, close the store and free @p. NULL is a no-op.
  */
 void mr_prepare_stop(struct mr_prepare *p);
+
+/*
+ * mr_prepare_check_msg - parse and validate the prepare body @body (@len
+ * bytes) as the intake does (gid, steps and their URLs against the target
+ * policy, query_prepared, options, the limits of mr_config) into a new
+ * message whose state, times and lease are left to the caller: for writers
+ * of messages that do not come over HTTP (import-dtm). MR_EINVAL
+ * "<field>: <problem>". Owned result: mr_msg_free().
+ */
+int mr_prepare_check_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err);
 
 #endif

@@ -32,6 +32,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,11 +51,8 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "prepare/prepare_int.h"
-
-#ifndef MR_VERSION
-#define MR_VERSION "0.1.0"
-#endif
 
 /* How often the reaper looks for connections past their deadline. */
 #define REAP_EVERY_MS 200
@@ -67,6 +65,7 @@ struct conn_slot {
     bool cut;                      /* shut down by the reaper; under conns_mu */
     _Atomic int64_t start_ms;      /* mr_mono_ms() when the current request started */
     _Atomic int64_t deadline_ms;   /* when it must have arrived; 0: being answered */
+    _Atomic int64_t headers_us;    /* mr_mono_us() when the current request's headers were in */
 };
 
 struct mr_prepare {
@@ -83,6 +82,8 @@ struct mr_prepare {
     struct mr_ready *ready;
     struct mr_buf tls_cert; /* PEM, kept while the daemon runs */
     struct mr_buf tls_key;  /* PEM; wiped before it is freed */
+    struct sockaddr_storage listen_sa; /* --bind:--port, resolved at start */
+    socklen_t listen_len;
 };
 
 /* Per-connection request state, from the first call to the completion callback. */
@@ -92,6 +93,18 @@ struct conn_ctx {
     bool answered; /* answered on the first call (401/403/413): the body is dropped unread */
     struct mr_req *req; /* queued to the writer; answered when resumed */
 };
+
+static struct conn_slot *slot_of(struct MHD_Connection *conn);
+
+void mr_prepare_count_api(struct MHD_Connection *conn, int route, int status)
+{
+    struct conn_slot *s = slot_of(conn);
+    int64_t us = 0;
+
+    if (s != NULL)
+        us = mr_mono_us() - atomic_load_explicit(&s->headers_us, memory_order_relaxed);
+    mr_metrics_api(route, status, us);
+}
 
 static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int status,
                                  const char *ctype, const char *body)
@@ -105,7 +118,7 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int sta
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
-    mr_metrics_api(route, status);
+    mr_prepare_count_api(conn, route, status);
     return ret;
 }
 
@@ -214,6 +227,26 @@ static struct mr_req *req_new(enum mr_req_op op, int route)
     return r;
 }
 
+/*
+ * take_trace - the request's W3C trace context into @m (common/trace.h): a
+ * valid traceparent and, with it, a tracestate within its limit. An invalid
+ * traceparent is dropped with its tracestate; the message then has none.
+ */
+static void take_trace(struct MHD_Connection *conn, struct mr_msg *m)
+{
+    const char *tp = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent");
+    const char *ts = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "tracestate");
+
+    if (tp == NULL)
+        return;
+    if (!mr_trace_parent_ok(tp)) {
+        mr_log(MR_LOG_DEBUG, "invalid traceparent dropped", "gid", m->gid, NULL);
+        return;
+    }
+    m->traceparent = mr_xstrdup(tp);
+    m->tracestate = mr_xstrdup(ts != NULL && mr_trace_state_ok(ts) ? ts : "");
+}
+
 static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *conn,
                                    struct conn_ctx *c, int route, enum mr_req_op op)
 {
@@ -226,8 +259,10 @@ static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *
     r = req_new(op, route);
     if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT) {
         rc = mr_parse_msg(c->body.p, c->body.len, op == MR_OP_SUBMIT, &r->msg, &err);
-        if (rc == 0)
+        if (rc == 0) {
             r->gid = mr_xstrdup(r->msg->gid);
+            take_trace(conn, r->msg);
+        }
     } else {
         rc = mr_parse_gid_body(c->body.p, c->body.len, &r->gid, &err);
     }
@@ -283,6 +318,7 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     const char *status = arg(conn, "status");
     const char *tt = arg(conn, "transType");
     const char *gid = arg(conn, "gid");
+    const char *prefix = arg(conn, "gidPrefix"); /* msgrelay's: gids starting with it */
     struct mr_store_filter f;
     struct mr_req *r;
     long long position = arg_int(conn, "position", 0);
@@ -298,6 +334,11 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     if (from < 0 || to < 0)
         return send_envelope(conn, MR_ROUTE_ALL, 400,
                              "createTimeStart: must be epoch milliseconds");
+    /* DTM's "aborting" is never a msg's state: nothing has it */
+    if (status != NULL && strcmp(status, "aborting") == 0)
+        return send_json(conn, MR_ROUTE_ALL, mr_render_all(NULL, 0, (size_t)limit, -1));
+    if (prefix != NULL && strlen(prefix) > (size_t)mr_config.max_gid_len)
+        return send_envelope(conn, MR_ROUTE_ALL, 400, "gidPrefix: longer than --max-gid-len");
     if (status != NULL && status[0] != '\0') {
         f.state = mr_msg_state_parse(status);
         if (f.state < 0)
@@ -306,7 +347,9 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     }
     if ((tt != NULL && tt[0] != '\0' && strcmp(tt, "msg") != 0) ||
         (gid != NULL && gid[0] != '\0' && mr_check_gid(gid, &err) != 0))
-        return send_json(conn, MR_ROUTE_ALL, mr_render_all(NULL, 0, (size_t)limit));
+        return send_json(conn, MR_ROUTE_ALL,
+                         mr_render_all(NULL, 0, (size_t)limit,
+                                       gid != NULL && gid[0] != '\0' ? position : -1));
     r = req_new(MR_OP_ALL, MR_ROUTE_ALL);
     if (gid != NULL && gid[0] != '\0')
         r->gid = mr_xstrdup(gid);
@@ -315,6 +358,8 @@ static enum MHD_Result route_all(struct mr_prepare *p, struct MHD_Connection *co
     f.limit = (size_t)limit;
     f.create_from_ms = from;
     f.create_to_ms = to;
+    if (prefix != NULL && prefix[0] != '\0')
+        f.gid_prefix = mr_xstrdup(prefix);
     r->filter = f;
     return enqueue(p, conn, c, r);
 }
@@ -466,12 +511,14 @@ static enum MHD_Result route_kv(struct mr_prepare *p, struct MHD_Connection *con
         return send_envelope(conn, route, 400, "position: must be a kv id");
     if (scan && (limit <= 0 || limit > 1000))
         return send_envelope(conn, route, 400, "limit: must be between 1 and 1000");
-    /* a cat or key the store could not hold matches nothing: answer the empty list here */
-    if (!kv_arg_ok(cat, 45) || (!scan && !kv_arg_ok(key, MR_TOPIC_NAME_MAX)))
+    /* a cat or key the store could not hold matches nothing: answer the empty list here;
+       queryKV without a key lists the category, as DTM's does */
+    if (!kv_arg_ok(cat, 45) ||
+        (!scan && key != NULL && key[0] != '\0' && !kv_arg_ok(key, MR_TOPIC_NAME_MAX)))
         return send_json(conn, route, mr_render_kvs(NULL, 0, scan, (size_t)limit));
     r = req_new(scan ? MR_OP_SCANKV : MR_OP_QUERYKV, route);
     r->kv_cat = mr_xstrdup(cat);
-    if (!scan)
+    if (!scan && key != NULL && key[0] != '\0')
         r->kv_key = mr_xstrdup(key);
     r->kv_position = position;
     r->kv_limit = (size_t)limit;
@@ -518,7 +565,7 @@ static enum MHD_Result route_ready(struct mr_prepare *p, struct MHD_Connection *
  */
 enum scope { SCOPE_OPEN, SCOPE_API, SCOPE_ADMIN };
 
-/* One route: path under /api, method, handler kind, scope. */
+/* One route: path (under /api, or the admin page's /admin), method, handler kind, scope. */
 struct route {
     const char *path;
     const char *method; /* NULL: any */
@@ -549,6 +596,9 @@ static const struct route routes[] = {
     {"/api/ready", "GET", MR_ROUTE_READY, -1, SCOPE_OPEN, false},
     {"/api/dtmsvr/resetCronTime", "GET", MR_ROUTE_RESETCRONTIME, -1, SCOPE_ADMIN, false},
     {"/api/msgrelay/redrive", "POST", MR_ROUTE_REDRIVE, -1, SCOPE_ADMIN, false},
+    /* the admin page's own data; its static files are open (they hold no data) */
+    {"/api/msgrelay/overview", "GET", MR_ROUTE_OVERVIEW, -1, SCOPE_ADMIN, false},
+    {"/admin", NULL, MR_ROUTE_ADMIN, -1, SCOPE_OPEN, true},
 };
 
 /* find_route - the route for @url, or NULL. */
@@ -648,7 +698,7 @@ static enum MHD_Result send_denied(struct MHD_Connection *conn, int route, int s
     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
-    mr_metrics_api(route, status);
+    mr_prepare_count_api(conn, route, status);
     return ret;
 }
 
@@ -656,12 +706,15 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
                                 const char *method, struct conn_ctx *c)
 {
     const struct route *rt = find_route(url);
+    struct mr_req *r;
     json_t *j;
     char gid[23];
 
     if (rt == NULL)
         return send_text(conn, MR_ROUTE_OTHER, 404, "text/plain; charset=utf-8",
                          "404 page not found");
+    if (rt->id == MR_ROUTE_ADMIN)
+        return (enum MHD_Result)mr_admin_serve(conn, url, method);
     if (rt->prefix)
         return route_delete_topic(p, conn, c, url, method);
     if (rt->method != NULL && strcmp(method, rt->method) != 0 &&
@@ -684,6 +737,15 @@ static enum MHD_Result dispatch(struct mr_prepare *p, struct MHD_Connection *con
         return route_reset_cron(p, conn, c);
     case MR_ROUTE_REDRIVE:
         return route_redrive(p, conn, c);
+    case MR_ROUTE_OVERVIEW:
+        r = mr_xcalloc(1, sizeof(*r));
+        r->route = MR_ROUTE_OVERVIEW;
+        r->conn = conn;
+        c->req = r;
+        /* suspend first: the probe thread may resume before this handler returns */
+        MHD_suspend_connection(conn);
+        mr_ready_overview(p->ready, r);
+        return MHD_YES;
     case MR_ROUTE_NEWGID:
         new_gid(gid);
         j = json_object();
@@ -744,6 +806,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         s->fd = ci != NULL ? ci->connect_fd : -1;
         atomic_init(&s->start_ms, mr_mono_ms());
+        atomic_init(&s->headers_us, mr_mono_us());
         atomic_init(&s->deadline_ms,
                     atomic_load(&s->start_ms) + (int64_t)mr_config.header_timeout * 1000);
         pthread_mutex_lock(&p->conns_mu);
@@ -852,6 +915,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* the headers are in: from now on the body deadline counts */
         s = slot_of(conn);
         if (s != NULL)
+            atomic_store_explicit(&s->headers_us, mr_mono_us(), memory_order_relaxed);
+        if (s != NULL)
             atomic_store_explicit(&s->deadline_ms,
                                   atomic_load_explicit(&s->start_ms, memory_order_relaxed) +
                                       (int64_t)mr_config.body_timeout * 1000,
@@ -926,25 +991,107 @@ void mr_prepare_pass_done(void *arg, const char *gid, enum mr_result outcome, co
 }
 
 /*
- * bind_errno - why the daemon could not listen on @sa: bind a socket there the
- * way libmicrohttpd does (SO_REUSEADDR, never SO_REUSEPORT, so a port another
- * process listens on is EADDRINUSE) and return the errno, or 0 when that
- * works (the daemon failed for another reason). libmicrohttpd keeps the reason
- * to its own log.
+ * bind_errno - why the daemon could not listen on @sa (@len bytes): bind a
+ * socket there the way libmicrohttpd does (SO_REUSEADDR, never SO_REUSEPORT,
+ * so a port another process listens on is EADDRINUSE; IPv6 only unless
+ * @dual) and return the errno, or 0 when that works (the daemon failed for
+ * another reason). libmicrohttpd keeps the reason to its own log.
  */
-static int bind_errno(const struct sockaddr_in *sa)
+static int bind_errno(const struct sockaddr_storage *sa, socklen_t len, bool dual)
 {
     int one = 1;
+    int v6only = dual ? 0 : 1;
     int e = 0;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     if (fd < 0)
         return errno;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, 1) != 0)
+        (sa->ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) != 0) ||
+        bind(fd, (const struct sockaddr *)sa, len) != 0 || listen(fd, 1) != 0)
         e = errno;
     close(fd);
     return e;
+}
+
+/* bind_host - --bind without the brackets an IPv6 address may come in, into @host; 0 or -1. */
+static int bind_host(char host[NI_MAXHOST])
+{
+    const char *b = mr_config.bind;
+    size_t n = strlen(b);
+
+    if (n > 2 && b[0] == '[' && b[n - 1] == ']') {
+        b++;
+        n -= 2;
+    }
+    if (n >= NI_MAXHOST)
+        return -1;
+    memcpy(host, b, n);
+    host[n] = '\0';
+    return 0;
+}
+
+/*
+ * resolve_bind - --bind and --port as the socket address @p listens on: an
+ * IPv4 address, an IPv6 one (bare or in brackets: "::1", "[::1]", "::"), or a
+ * host name resolved here, once (its first address: "localhost").
+ */
+static int resolve_bind(struct mr_prepare *p, struct mr_err *err)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    char host[NI_MAXHOST];
+    char port[16];
+    int rc;
+
+    if (bind_host(host) != 0)
+        return mr_err_set(err, MR_EINVAL, "--bind: longer than %d bytes", NI_MAXHOST - 1);
+    snprintf(port, sizeof(port), "%d", mr_config.port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0)
+        return mr_err_set(err, MR_EINVAL, "--bind: cannot resolve '%s': %s", mr_config.bind,
+                          rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    memcpy(&p->listen_sa, res->ai_addr, res->ai_addrlen);
+    p->listen_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/*
+ * listen_text - where @p listens, for a message: "127.0.0.1:36789", "[::1]:36789",
+ * or "localhost ([::1]:36789)" when --bind is a name.
+ */
+static void listen_text(const struct mr_prepare *p, char *out, size_t size)
+{
+    char host[NI_MAXHOST];
+    char given[NI_MAXHOST];
+    bool v6 = p->listen_sa.ss_family == AF_INET6;
+    bool named;
+
+    if (getnameinfo((const struct sockaddr *)&p->listen_sa, p->listen_len, host, sizeof(host),
+                    NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(host, sizeof(host), "?");
+    named = bind_host(given) == 0 && strcmp(given, host) != 0;
+    snprintf(out, size, "%s%s%s%s%s:%d%s", named ? mr_config.bind : "", named ? " (" : "",
+             v6 ? "[" : "", host, v6 ? "]" : "", mr_config.port, named ? ")" : "");
+}
+
+bool mr_prepare_on_loopback(const struct mr_prepare *p)
+{
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&p->listen_sa;
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p->listen_sa;
+
+    if (p->listen_sa.ss_family == AF_INET)
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    if (p->listen_sa.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127);
+    return false;
 }
 
 /* Largest PEM file read for --tls-cert or --tls-key (a long chain fits). */
@@ -1016,22 +1163,29 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
 {
     struct mr_prepare *p = mr_xcalloc(1, sizeof(*p));
     struct MHD_OptionItem tls[4];
-    struct sockaddr_in sa;
+    unsigned int family = 0;
+    bool dual = false;
+    char where[NI_MAXHOST + 300];
+    char ver[64];
     int rc;
 
     pthread_mutex_init(&p->conns_mu, NULL);
     pthread_cond_init(&p->reaper_cv, NULL);
+    snprintf(ver, sizeof(ver), "libmicrohttpd-%s", MHD_get_version());
+    mr_metrics_set_http_server(ver);
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)mr_config.port);
-    if (inet_pton(AF_INET, mr_config.bind, &sa.sin_addr) != 1) {
+    if (resolve_bind(p, err) != 0) {
         free(p);
-        return mr_err_set(err, MR_EINVAL, "bind: '%s' is not an IPv4 address", mr_config.bind);
+        return MR_EINVAL;
+    }
+    if (p->listen_sa.ss_family == AF_INET6) {
+        /* "::" takes IPv4 too, as 0.0.0.0 would; any other IPv6 address only itself */
+        dual = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&p->listen_sa)->sin6_addr);
+        family = dual ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     }
     rc = tls_options(p, tls, err);
     if (rc == 0)
-        rc = mr_ready_start(hooks, &p->ready, err);
+        rc = mr_ready_start(hooks, resume_conn, &p->ready, err);
     if (rc == 0)
         rc = mr_writer_start(hooks, resume_conn, &p->writer, err);
     if (rc == 0)
@@ -1044,17 +1198,19 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
     }
     p->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-            (mr_config.tls_cert != NULL ? MHD_USE_TLS : 0),
+            family | (mr_config.tls_cert != NULL ? MHD_USE_TLS : 0),
         (uint16_t)mr_config.port, NULL, NULL, on_request, p, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)mr_config.http_threads,
+        (struct sockaddr *)&p->listen_sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)mr_config.http_threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)mr_config.max_clients_per_ip,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, p, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (p->daemon == NULL) {
-        int e = bind_errno(&sa);
+        int e = bind_errno(&p->listen_sa, p->listen_len, dual);
 
+        listen_text(p, where, sizeof(where));
         mr_redrive_stop(p->redrive);
         mr_writer_stop(p->writer);
         mr_ready_stop(p->ready);
@@ -1062,11 +1218,11 @@ int mr_prepare_start(const struct mr_prepare_hooks *hooks, struct mr_prepare **o
         free(p);
         if (e == 0 && mr_config.tls_cert != NULL)
             return mr_err_set(err, MR_ESYS,
-                              "http: cannot listen on %s:%d with TLS: are --tls-cert and "
+                              "http: cannot listen on %s with TLS: are --tls-cert and "
                               "--tls-key a valid PEM certificate and its key?",
-                              mr_config.bind, mr_config.port);
-        return mr_err_set(err, MR_ESYS, "http: cannot listen on %s:%d: %s", mr_config.bind,
-                          mr_config.port, e != 0 ? strerror(e) : "the server did not start");
+                              where);
+        return mr_err_set(err, MR_ESYS, "http: cannot listen on %s: %s", where,
+                          e != 0 ? strerror(e) : "the server did not start");
     }
     rc = pthread_create(&p->reaper, NULL, reaper_main, p);
     if (rc != 0) {
@@ -1103,6 +1259,8 @@ void mr_prepare_stop(struct mr_prepare *p)
     mr_writer_stop(p->writer);
     /* a running redrive is finished (its batches are short) and answered */
     mr_redrive_stop(p->redrive);
+    /* and the admin page's overviews waiting on the probe */
+    mr_ready_close(p->ready);
     /* give the resumed connections a moment to send what is now answered */
     deadline = mr_mono_ms() + 2000;
     while (mr_mono_ms() < deadline) {

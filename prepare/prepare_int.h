@@ -51,7 +51,7 @@ struct mr_req {
     void *conn;                    /* the suspended struct MHD_Connection */
     struct mr_msg *msg;            /* prepare, submit: the parsed message (owned) */
     char *gid;                     /* every op but all (owned) */
-    struct mr_store_filter filter; /* all */
+    struct mr_store_filter filter; /* all (its gid_prefix owned) */
     char *topic;                   /* subscribe, unsubscribe, topic delete (owned) */
     char *url;                     /* subscribe, unsubscribe: the subscriber (owned) */
     char *remark;                  /* subscribe (owned, may be NULL) */
@@ -95,7 +95,7 @@ int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *e
  */
 int mr_parse_opt_bool(json_t *root, const char *key, bool *out, struct mr_err *err);
 
-/* mr_check_gid - validate a gid: non-empty, not too long, allowed characters. */
+/* mr_check_gid - a gid: not empty, at most max_gid_len bytes, UTF-8 without ; or controls. */
 int mr_check_gid(const char *gid, struct mr_err *err);
 
 /* Topic names: 1 to MR_TOPIC_NAME_MAX letters, digits and "-_." (DTM's kv.k is 128 wide). */
@@ -139,8 +139,13 @@ void mr_reply_json(struct mr_answer *a, json_t *j);
  */
 json_t *mr_render_query(const struct mr_msg *m);
 
-/* mr_render_all - the DTM all answer for @v[0..n), with @limit the page size asked for. */
-json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit);
+/*
+ * mr_render_all - the DTM all answer for @v[0..n), with @limit the page size
+ * asked for; @gid_position < 0 for a scan (next_position: the last id of a
+ * full page, else ""), else a lookup by gid, which answers the position asked
+ * for (0: "") as DTM does.
+ */
+json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit, long long gid_position);
 
 /*
  * mr_render_kvs - {"kv":[…]} for the kv rows @v[0..n), each as DTM shapes a
@@ -155,11 +160,23 @@ struct mr_ready;
 
 /*
  * mr_ready_start - start the probe thread (its own store connection; the
- * hooks' ready, when set, asks the relay). @hooks is copied. Owned result:
- * mr_ready_stop().
+ * hooks' ready, when set, asks the relay). @hooks is copied; @resume resumes
+ * a suspended connection (mr_ready_overview). Owned result: mr_ready_stop().
  */
-int mr_ready_start(const struct mr_prepare_hooks *hooks, struct mr_ready **out,
-                   struct mr_err *err);
+int mr_ready_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *conn),
+                   struct mr_ready **out, struct mr_err *err);
+
+/*
+ * mr_ready_overview - answer GET /api/msgrelay/overview @r (taken; its
+ * connection already suspended) on the probe thread, with the probe's store
+ * connection, never on the writer: its counts read every message's index
+ * entry. Answers at once from counts less than a second or two old, else
+ * after the next probe; 503 once mr_ready_close() has run. Resumes r->conn.
+ */
+void mr_ready_overview(struct mr_ready *r, struct mr_req *req);
+
+/* mr_ready_close - answer the overviews waiting (503) and every later one; before the HTTP stop. */
+void mr_ready_close(struct mr_ready *r);
 
 /*
  * mr_ready_check - whether the last probe found everything answering, and
@@ -195,6 +212,51 @@ int mr_redrive_submit(struct mr_redrive *rd, struct mr_req *r);
 
 /* mr_redrive_stop - wait for a running redrive, free @rd. NULL is a no-op. */
 void mr_redrive_stop(struct mr_redrive *rd);
+
+/* ---- prepare_http.c ---- */
+
+struct MHD_Connection;
+
+/* mr_prepare_count_api - count the answer @status to the request on @conn, with its latency. */
+void mr_prepare_count_api(struct MHD_Connection *conn, int route, int status);
+
+/* ---- prepare_admin.c: the admin page ---- */
+
+/* One file of the admin page, compiled in ($(BUILD)/gen/admin_assets.c from admin/). */
+struct mr_admin_asset {
+    const char *name;  /* "index.html", "admin.js", ... */
+    const char *ctype; /* its Content-Type */
+    const char *etag;  /* "\"CRC-LENGTH\"" */
+    const unsigned char *data;
+    size_t len;
+};
+
+extern const struct mr_admin_asset mr_admin_assets[];
+extern const size_t mr_admin_asset_count;
+
+struct MHD_Connection;
+
+/*
+ * mr_admin_serve - answer GET/HEAD @url under /admin: "/admin" is redirected
+ * to "/admin/", "/admin/" is index.html, an unknown file 404. Open (the
+ * files hold no data). Returns libmicrohttpd's enum MHD_Result.
+ */
+int mr_admin_serve(struct MHD_Connection *conn, const char *url, const char *method);
+
+/* What GET /api/msgrelay/overview reads from the store. */
+struct mr_overview_counts {
+    long counts[MR_MSG_STATE_COUNT]; /* messages by enum mr_msg_state */
+    int64_t oldest_ms;               /* create time of the oldest unfinished message; 0: none */
+};
+
+/* mr_overview_read - read @c from the store @s (in or out of a transaction). */
+int mr_overview_read(struct mr_store *s, struct mr_overview_counts *c, struct mr_err *err);
+
+/*
+ * mr_render_overview - GET /api/msgrelay/overview: the counts @c, the rate
+ * history and the destinations' health from the metrics, at @now_ms.
+ */
+json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms);
 
 /* ---- prepare_writer.c ---- */
 

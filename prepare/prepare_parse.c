@@ -25,24 +25,31 @@
 
 #define MAX_SECONDS (366 * 24 * 3600)
 
-/* gid characters beyond letters and digits */
-static const char gid_extra[] = "-_.:@+=";
+/*
+ * What a gid may not hold, beyond DTM's '\n', '\r' and ';': every other
+ * control character (C0, DEL and C1: they break log lines, terminals and
+ * header values) and broken UTF-8 (it cannot be rendered in JSON). Anything
+ * else DTM takes is taken: '/', '#', '?', '&', '%', '+', spaces, non-ASCII.
+ */
+#define GID_RULE "gid: must be UTF-8 text without ';' or control characters"
 
 int mr_check_gid(const char *gid, struct mr_err *err)
 {
+    const unsigned char *s = (const unsigned char *)gid;
     size_t n = strlen(gid);
-    size_t i;
+    size_t i = 0;
 
     if (n == 0)
         return mr_err_set(err, MR_EINVAL, "gid: must not be empty");
     if (n > (size_t)mr_config.max_gid_len)
-        return mr_err_set(err, MR_EINVAL, "gid: longer than %d characters", mr_config.max_gid_len);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)gid[i];
+        return mr_err_set(err, MR_EINVAL, "gid: longer than %d bytes", mr_config.max_gid_len);
+    while (i < n) {
+        size_t l = mr_utf8_len(s + i, n - i);
 
-        if (!isalnum(c) && (c == '\0' || strchr(gid_extra, c) == NULL))
-            return mr_err_set(err, MR_EINVAL, "gid: may contain only letters, digits and %s",
-                              gid_extra);
+        if (l == 0 || s[i] < 0x20 || s[i] == 0x7f || s[i] == ';' ||
+            (l == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0))
+            return mr_err_set(err, MR_EINVAL, GID_RULE);
+        i += l;
     }
     return 0;
 }
@@ -85,8 +92,7 @@ static int get_gid(json_t *root, char **gid, struct mr_err *err)
     if (!json_is_string(v))
         return mr_err_set(err, MR_EINVAL, "gid: must be a string");
     if (has_nul(v))
-        return mr_err_set(err, MR_EINVAL, "gid: may contain only letters, digits and %s",
-                          gid_extra);
+        return mr_err_set(err, MR_EINVAL, GID_RULE);
     rc = mr_check_gid(json_string_value(v), err);
     if (rc != 0)
         return rc;
@@ -276,34 +282,54 @@ int mr_check_subscriber_url(const char *url, struct mr_err *err)
 }
 
 /*
- * parse_steps - "steps" and "payloads" into @m->steps. With @optional, a body
- * without steps is accepted (nsteps 0): a submit after a prepare may leave them
- * out, and the writer refuses it only when the message turns out to be new.
+ * legacy_payloads - DTM's older body form: a step may carry its payload as a
+ * string "data", which DTM appends to the payloads (after those of "payloads",
+ * in step order, empty ones skipped). When any step has one, *@payloads
+ * becomes a new array (the caller's reference) holding that list cut to one
+ * entry per step, as DTM reads only those; else it is left as it is.
  */
-static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_err *err)
+static int legacy_payloads(json_t *steps, json_t **payloads, struct mr_err *err)
 {
-    json_t *steps = json_object_get(root, "steps");
-    json_t *payloads = json_object_get(root, "payloads");
-    size_t n;
+    json_t *all = NULL;
+    json_t *step;
     size_t i;
 
-    if (optional && (steps == NULL || json_is_null(steps)) &&
-        (payloads == NULL || json_is_null(payloads)))
+    if (*payloads != NULL && !json_is_null(*payloads) && !json_is_array(*payloads))
+        return 0; /* refused as it is */
+    json_array_foreach(steps, i, step)
+    {
+        json_t *d = json_is_object(step) ? json_object_get(step, "data") : NULL;
+
+        if (d == NULL || json_is_null(d) || (json_is_string(d) && json_string_length(d) == 0))
+            continue;
+        if (!json_is_string(d)) {
+            json_decref(all);
+            return mr_err_set(err, MR_EINVAL, "steps[%zu].data: must be a string", i);
+        }
+        if (all == NULL) {
+            all = json_array();
+            if (json_is_array(*payloads))
+                json_array_extend(all, *payloads);
+        }
+        json_array_append(all, d);
+    }
+    if (all == NULL)
         return 0;
-    if (steps == NULL || json_is_null(steps))
-        return mr_err_set(err, MR_EINVAL, "steps: must not be empty");
-    if (!json_is_array(steps))
-        return mr_err_set(err, MR_EINVAL, "steps: must be an array");
-    n = json_array_size(steps);
-    if (n == 0)
-        return mr_err_set(err, MR_EINVAL, "steps: must not be empty");
-    if (n > (size_t)mr_config.max_steps)
-        return mr_err_set(err, MR_EINVAL, "steps: more than %d steps", mr_config.max_steps);
-    if (payloads == NULL || json_is_null(payloads) || !json_is_array(payloads))
-        return mr_err_set(err, MR_EINVAL, "payloads: must be an array with one string per step");
-    if (json_array_size(payloads) != n)
-        return mr_err_set(err, MR_EINVAL, "payloads: %zu entries for %zu steps",
-                          json_array_size(payloads), n);
+    while (json_array_size(all) > json_array_size(steps))
+        json_array_remove(all, json_array_size(all) - 1);
+    *payloads = all;
+    return 0;
+}
+
+/*
+ * parse_each_step - step i of @steps with payload i of @payloads (as many)
+ * into @m->steps. An empty action is a step that succeeds without a call, as
+ * in DTM.
+ */
+static int parse_each_step(json_t *steps, json_t *payloads, struct mr_msg *m, struct mr_err *err)
+{
+    size_t n = json_array_size(steps);
+    size_t i;
 
     m->steps = mr_xcalloc(n, sizeof(*m->steps));
     m->nsteps = n;
@@ -317,16 +343,21 @@ static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_
 
         if (!json_is_object(step))
             return mr_err_set(err, MR_EINVAL, "steps[%zu]: must be an object with an action", i);
-        if (action == NULL || !json_is_string(action) || json_string_length(action) == 0)
-            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: must be a non-empty string", i);
-        if (has_nul(action))
+        if (action == NULL || json_is_null(action))
+            url = "";
+        else if (!json_is_string(action))
+            return mr_err_set(err, MR_EINVAL, "steps[%zu].action: must be a string", i);
+        else
+            url = json_string_value(action);
+        if (action != NULL && json_is_string(action) && has_nul(action))
             return mr_err_set(err, MR_EINVAL, "steps[%zu].action: must not contain NUL characters",
                               i);
-        url = json_string_value(action);
-        if (json_string_length(action) > (size_t)mr_config.max_url_len)
+        if (strlen(url) > (size_t)mr_config.max_url_len)
             return mr_err_set(err, MR_EINVAL, "steps[%zu].action: longer than %d characters", i,
                               mr_config.max_url_len);
-        if (mr_kafka_url_is(url)) {
+        if (url[0] == '\0') {
+            /* no call: succeeds at its turn */
+        } else if (mr_kafka_url_is(url)) {
             struct mr_kafka_url ku;
             struct mr_err kerr = MR_ERR_INIT;
 
@@ -359,6 +390,45 @@ static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_
         st->state = MR_STEP_PREPARED;
     }
     return 0;
+}
+
+/*
+ * parse_steps - "steps" and "payloads" into @m->steps. With @optional, a body
+ * without steps is accepted (nsteps 0): a submit after a prepare may leave them
+ * out, and the writer refuses it only when the message turns out to be new.
+ */
+static int parse_steps(json_t *root, struct mr_msg *m, bool optional, struct mr_err *err)
+{
+    json_t *steps = json_object_get(root, "steps");
+    json_t *payloads = json_object_get(root, "payloads");
+    size_t n;
+    int rc;
+
+    if (optional && (steps == NULL || json_is_null(steps)) &&
+        (payloads == NULL || json_is_null(payloads)))
+        return 0;
+    if (steps == NULL || json_is_null(steps))
+        return mr_err_set(err, MR_EINVAL, "steps: must not be empty");
+    if (!json_is_array(steps))
+        return mr_err_set(err, MR_EINVAL, "steps: must be an array");
+    n = json_array_size(steps);
+    if (n == 0)
+        return mr_err_set(err, MR_EINVAL, "steps: must not be empty");
+    if (n > (size_t)mr_config.max_steps)
+        return mr_err_set(err, MR_EINVAL, "steps: more than %d steps", mr_config.max_steps);
+    rc = legacy_payloads(steps, &payloads, err);
+    if (rc != 0)
+        return rc;
+    if (payloads == NULL || json_is_null(payloads) || !json_is_array(payloads))
+        rc = mr_err_set(err, MR_EINVAL, "payloads: must be an array with one string per step");
+    else if (json_array_size(payloads) != n)
+        rc = mr_err_set(err, MR_EINVAL, "payloads: %zu entries for %zu steps",
+                        json_array_size(payloads), n);
+    if (rc == 0)
+        rc = parse_each_step(steps, payloads, m, err);
+    if (payloads != json_object_get(root, "payloads"))
+        json_decref(payloads);
+    return rc;
 }
 
 /*
@@ -517,6 +587,11 @@ int mr_parse_msg(const char *body, size_t len, bool steps_optional, struct mr_ms
     m->result = mr_xstrdup("");
     *out = m;
     return 0;
+}
+
+int mr_prepare_check_msg(const char *body, size_t len, struct mr_msg **out, struct mr_err *err)
+{
+    return mr_parse_msg(body, len, false, out, err);
 }
 
 int mr_parse_gid_body(const char *body, size_t len, char **gid, struct mr_err *err)

@@ -14,7 +14,15 @@
  * that accepts but never answers) shows as a result growing stale: older
  * than READY_STALE_MS counts as not ready.
  *
- * Threads: the probe thread; mr_ready_check() from any thread.
+ * The admin page's overview (GET /api/msgrelay/overview) is read here too,
+ * on the probe's connection: its counts read every message's index entry,
+ * which must not stall the writer's group commits. A request is answered
+ * from counts at most OVERVIEW_FRESH_MS old; otherwise its connection waits
+ * (suspended) for the next probe, which is started at once, reads the
+ * counts, and answers every overview waiting.
+ *
+ * Threads: the probe thread; mr_ready_check() and mr_ready_overview() from
+ * any thread.
  * Errors: a failed probe is the state "not ready" with a short reason safe to
  * show on an open route (no host names, no URIs); the detail is logged once
  * when the state changes.
@@ -39,6 +47,9 @@
 /* How long the relay's part of a probe (a Kafka metadata request) may take. */
 #define READY_RELAY_TIMEOUT_MS 1000
 
+/* How old the overview's counts may be when they are shown again. */
+#define OVERVIEW_FRESH_MS 2000
+
 /* A gid no client can store (gids may not contain '/'): the probe's lookup finds nothing. */
 #define READY_PROBE_GID "/ready-probe"
 
@@ -50,7 +61,91 @@ struct mr_ready {
     struct mr_prepare_hooks hooks; /* the ready hook asks the relay */
     int64_t at_ms;                /* under mu: monotonic end of the last probe; 0 = none yet */
     char why[256];                /* under mu: "" when ready, else the reason */
+    void (*resume)(void *conn);   /* resumes an overview's suspended connection */
+    struct mr_req *waiting;       /* under mu: overviews waiting for counts */
+    bool closed;                  /* under mu: overviews are answered 503 */
+    struct mr_overview_counts counts; /* under mu: the last counts read */
+    int64_t counts_at_ms;         /* under mu: monotonic time they were read; 0 = never */
 };
+
+/* answer_overview - set @req's answer (the counts @c, or 503 when NULL) and resume it. */
+static void answer_overview(struct mr_ready *r, struct mr_req *req,
+                            const struct mr_overview_counts *c)
+{
+    if (c != NULL)
+        mr_reply_json(&req->answer, mr_render_overview(c, mr_now_ms()));
+    else
+        mr_reply_envelope(&req->answer, 503, "overview: the store is not answering, retry later");
+    r->resume(req->conn);
+}
+
+/* answer_waiting - read the counts on @s and answer the overviews waiting, if any. */
+static void answer_waiting(struct mr_ready *r, struct mr_store *s)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_overview_counts c;
+    struct mr_req *list;
+    struct mr_req *next;
+    bool ok;
+
+    pthread_mutex_lock(&r->mu);
+    list = r->waiting;
+    r->waiting = NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (list == NULL)
+        return;
+    ok = s != NULL && mr_overview_read(s, &c, &err) == 0;
+    if (ok) {
+        pthread_mutex_lock(&r->mu);
+        r->counts = c;
+        r->counts_at_ms = mr_mono_ms();
+        pthread_mutex_unlock(&r->mu);
+    } else if (s != NULL) {
+        mr_log(MR_LOG_WARN, "overview: cannot count messages", "error", err.msg, NULL);
+    }
+    for (; list != NULL; list = next) {
+        next = list->next;
+        answer_overview(r, list, ok ? &c : NULL);
+    }
+}
+
+void mr_ready_overview(struct mr_ready *r, struct mr_req *req)
+{
+    struct mr_overview_counts c;
+    bool fresh;
+    bool closed;
+
+    pthread_mutex_lock(&r->mu);
+    closed = r->closed;
+    fresh = r->counts_at_ms != 0 && mr_mono_ms() - r->counts_at_ms < OVERVIEW_FRESH_MS;
+    c = r->counts;
+    if (!closed && !fresh) {
+        req->next = r->waiting;
+        r->waiting = req;
+        pthread_cond_signal(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (closed || fresh)
+        answer_overview(r, req, closed ? NULL : &c);
+}
+
+void mr_ready_close(struct mr_ready *r)
+{
+    struct mr_req *list;
+    struct mr_req *next;
+
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->closed = true;
+    list = r->waiting;
+    r->waiting = NULL;
+    pthread_mutex_unlock(&r->mu);
+    for (; list != NULL; list = next) {
+        next = list->next;
+        answer_overview(r, list, NULL);
+    }
+}
 
 /*
  * probe - one look at the store (on *@s, opened or reopened here) and the
@@ -106,6 +201,7 @@ static void *probe_main(void *arg)
         next = mr_mono_ms() + READY_PERIOD_MS;
         mr_err_clear(&detail);
         probe(r, &s, why, sizeof(why), &detail);
+        answer_waiting(r, s);
         if (strcmp(why, was) != 0) {
             if (why[0] == '\0')
                 mr_log(MR_LOG_INFO, "ready", NULL);
@@ -124,7 +220,9 @@ static void *probe_main(void *arg)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
+        /* an overview waiting starts the next probe at once */
+        while (!r->stop && r->waiting == NULL &&
+               pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
             ;
     }
     pthread_mutex_unlock(&r->mu);
@@ -132,13 +230,14 @@ static void *probe_main(void *arg)
     return NULL;
 }
 
-int mr_ready_start(const struct mr_prepare_hooks *hooks, struct mr_ready **out,
-                   struct mr_err *err)
+int mr_ready_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *conn),
+                   struct mr_ready **out, struct mr_err *err)
 {
     struct mr_ready *r = mr_xcalloc(1, sizeof(*r));
     pthread_condattr_t ca;
 
     r->hooks = *hooks;
+    r->resume = resume;
     snprintf(r->why, sizeof(r->why), "starting");
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_init(&ca);
@@ -182,6 +281,7 @@ void mr_ready_stop(struct mr_ready *r)
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);
+    mr_ready_close(r);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r);

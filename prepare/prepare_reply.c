@@ -33,6 +33,7 @@ void mr_req_free(struct mr_req *r)
     free((char *)r->redrive.gid_prefix);
     free((char *)r->redrive.url_prefix);
     free((char *)r->redrive.error);
+    free((char *)r->filter.gid_prefix);
     free(r->answer.body);
     free(r);
 }
@@ -326,7 +327,7 @@ json_t *mr_render_query(const struct mr_msg *m)
     return j;
 }
 
-json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit)
+json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit, long long gid_position)
 {
     json_t *j = json_object();
     json_t *list = json_array();
@@ -335,7 +336,9 @@ json_t *mr_render_all(struct mr_msg **v, size_t n, size_t limit)
 
     for (i = 0; i < n; i++)
         json_array_append_new(list, render_transaction(v[i]));
-    if (n > 0 && n >= limit)
+    if (gid_position > 0)
+        snprintf(pos, sizeof(pos), "%lld", gid_position);
+    else if (gid_position < 0 && n > 0 && n >= limit)
         snprintf(pos, sizeof(pos), "%lld", (long long)v[n - 1]->id);
     json_object_set_new(j, "transactions", list);
     json_object_set_new(j, "next_position", json_string(pos));
@@ -426,5 +429,5 @@ char *mr_prepare_query_text(const struct mr_msg *m, bool indent)
 
 char *mr_prepare_all_text(struct mr_msg **v, size_t n, size_t limit, bool indent)
 {
-    return dump(mr_render_all(v, n, limit), indent);
+    return dump(mr_render_all(v, n, limit, -1), indent);
 }

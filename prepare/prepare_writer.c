@@ -199,7 +199,9 @@ static int apply_all(struct mr_writer *w, struct mr_req *r, struct mr_err *err)
 
     rc = mr_store_msg_list(w->store, &r->filter, &v, &n, err);
     if (rc == 0)
-        mr_reply_json(&r->answer, mr_render_all(v, n, r->filter.limit));
+        mr_reply_json(&r->answer,
+                      mr_render_all(v, n, r->filter.limit,
+                                    r->filter.gid != NULL ? (long long)r->filter.position : -1));
     mr_store_msgs_free(v, n);
     return rc;
 }
@@ -386,15 +388,28 @@ static int apply_topic(struct mr_writer *w, struct mr_req *r, struct mr_err *err
     }
 }
 
+/* queryKV without a key lists at most this many rows of its category. */
+#define KV_LIST_MAX 1000
+
 /* apply_kv - scanKV or queryKV. */
 static int apply_kv(struct mr_writer *w, struct mr_req *r, struct mr_err *err)
 {
     struct mr_kv *v = NULL;
     size_t n = 0;
+    size_t i;
     int rc;
 
     if (r->op == MR_OP_SCANKV) {
         rc = mr_store_kv_scan(w->store, r->kv_cat, r->kv_position, r->kv_limit, &v, &n, err);
+    } else if (r->kv_key == NULL) {
+        /* queryKV without a key: the whole category, oldest first as DTM lists it, bounded */
+        rc = mr_store_kv_scan(w->store, r->kv_cat, 0, KV_LIST_MAX, &v, &n, err);
+        for (i = 0; rc == 0 && i < n / 2; i++) {
+            struct mr_kv t = v[i];
+
+            v[i] = v[n - 1 - i];
+            v[n - 1 - i] = t;
+        }
     } else {
         rc = mr_store_kv_get(w->store, r->kv_cat, r->kv_key, &v, err);
         n = v != NULL ? 1 : 0;
@@ -717,9 +732,8 @@ static void run_decide_submit(struct run *run, struct gslot *g, struct mr_req *r
             *woke = true;
         return;
     case MR_MSG_PREPARED:
-        due = g->create_ms + (int64_t)r->msg->delay * 1000;
-        if (due < now)
-            due = now;
+        /* a delay counts from the submit, as DTM's submit pass counts it */
+        due = now + (int64_t)r->msg->delay * 1000;
         sb = &run->subs[run->nsubs++];
         sb->g = g;
         sb->due = due;

@@ -21,6 +21,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "store/store.h"
 
 bool mr_query_needed(const struct mr_msg *m)
@@ -89,7 +90,7 @@ void mr_query_decide(const struct mr_msg *m, enum mr_result r, int64_t now_ms, u
         break;
     default:
         d->action = MR_QUERY_RETRY;
-        mr_backoff_schedule(m, r, now_ms, rng, &d->next_cron_ms, &d->interval);
+        mr_backoff_schedule(m, r, false, now_ms, rng, &d->next_cron_ms, &d->interval);
         if (mr_backoff_should_park(m, r, m->query_attempts + 1))
             d->action = MR_QUERY_PARK;
         break;
@@ -109,11 +110,13 @@ enum mr_result mr_query_answer(long status, const char *error, const char *body,
 void mr_query_conclude(const struct mr_msg *m, enum mr_result r, const char *text, int64_t now_ms,
                        uint64_t *rng, struct mr_query_decision *d)
 {
+    char trace[33];
+
     mr_metrics_backcheck(r);
     mr_query_decide(m, r, now_ms, rng, d);
     if (r != MR_RESULT_SUCCESS)
         mr_log(r == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "back-check", "gid", m->gid,
-               "outcome", mr_result_name(r), "error", text, NULL);
+               "outcome", mr_result_name(r), "error", text, MR_TRACE_LOG(m, trace), NULL);
 }
 
 int mr_query_apply(struct mr_store *s, const struct mr_msg *m, const char *owner,

@@ -2,8 +2,11 @@
 /*
  * main.c - the msgrelay binary: `msgrelay serve`, `msgrelay migrate`, the
  * admin commands `msgrelay show GID` and `msgrelay list` (the store read and
- * printed as the API's query and all answer it), `msgrelay barrier-prune`
- * (libmsgrelay's mr_barrier_prune on an app's database), `--help`, `version`.
+ * printed as the API's query and all answer it), `msgrelay redrive`,
+ * `msgrelay barrier-prune` (libmsgrelay's mr_barrier_prune on an app's
+ * database), `msgrelay version`. The table `commands` names each with its own
+ * flags; relay_config.c parses every command's arguments (any order) and
+ * prints `--help`, whole or per command.
  *
  * The only file that sees every room. It reads the configuration, fits the
  * connections in the open-files limit, starts the relay (delivery) and the
@@ -13,6 +16,7 @@
  * and commit what was received, let deliveries in flight finish (bounded by
  * --shutdown-grace), end this relay's leases, exit 0.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -23,6 +27,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#include <sqlite3.h>
 
 #include "common/clock.h"
 #include "common/config.h"
@@ -34,6 +42,26 @@
 #include "relay/relay_alert.h"
 #include "store/store.h"
 #include "msgrelay/barrier.h"
+
+#ifndef MR_VERSION
+#define MR_VERSION "0.1.0"
+#endif
+/* git describe of the tree built, written by the Makefile into $(BUILD)/gen/build_info.h */
+#if defined(__has_include)
+#if __has_include("build_info.h")
+#include "build_info.h"
+#endif
+#endif
+#ifndef MR_BUILD_DESCRIBE
+#define MR_BUILD_DESCRIBE "an unknown tree"
+#endif
+#if defined(__clang__)
+#define MR_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define MR_COMPILER "gcc " __VERSION__
+#else
+#define MR_COMPILER "an unknown compiler"
+#endif
 
 /*
  * The wiring between intake and relay. Callbacks look the other side up under
@@ -168,21 +196,16 @@ static int wire_ready(void *arg, int timeout_ms, struct mr_err *err)
     return r != NULL ? mr_relay_ready(r, timeout_ms, err) : 0;
 }
 
-/* is_loopback - whether the IPv4 text address @a is in 127.0.0.0/8. */
-static bool is_loopback(const char *a)
-{
-    return strncmp(a, "127.", 4) == 0;
-}
-
 /*
  * warn_access - say at start-up what is open to anyone who reaches the port,
- * and whether tokens travel in clear, when the relay listens beyond loopback.
+ * and whether tokens travel in clear, when the relay listens beyond loopback
+ * (@p's address: 127.0.0.0/8 and ::1 are loopback).
  */
-static void warn_access(void)
+static void warn_access(const struct mr_prepare *p)
 {
     const struct mr_config *c = &mr_config;
 
-    if (is_loopback(c->bind))
+    if (mr_prepare_on_loopback(p))
         return;
     if (c->admin_token == NULL && c->api_token == NULL)
         mr_log(MR_LOG_WARN,
@@ -215,93 +238,72 @@ static char *default_relay_id(void)
     return id;
 }
 
-/* migrate_store - apply the store's schema files (migrate, serve --migrate); 0 or 1. */
-static int migrate_store(void)
+/* print_applied - tell the operator one schema file was applied (`msgrelay migrate`). */
+static void print_applied(void *arg, int version, const char *name)
+{
+    (void)arg;
+    printf("applied migration %03d %s\n", version, name);
+}
+
+/* log_applied - the same in the log (`serve --migrate`). */
+static void log_applied(void *arg, int version, const char *name)
+{
+    char v[16];
+
+    (void)arg;
+    snprintf(v, sizeof(v), "%d", version);
+    mr_log(MR_LOG_INFO, "store migration applied", "version", v, "name", name, NULL);
+}
+
+/*
+ * migrate_store - apply the store's schema files (migrate, serve --migrate); 0 or 1.
+ * Each file applied and the final version are printed (@print) or logged.
+ */
+static int migrate_store(bool print)
 {
     struct mr_err err = MR_ERR_INIT;
+    struct mr_store_migration_report rep = {print ? print_applied : log_applied, NULL, 0, 0};
     char *shown = mr_store_uri_redacted(mr_config.store);
-    int rc = mr_store_migrate(mr_config.store, &err);
+    int rc = mr_store_migrate(mr_config.store, &rep, &err);
+    char v[16];
 
-    if (rc != 0)
+    snprintf(v, sizeof(v), "%d", rep.to);
+    if (rc != 0 && print)
+        fprintf(stderr, "msgrelay: cannot migrate %s: %s\n", shown, err.msg);
+    else if (rc != 0)
         mr_log(MR_LOG_ERROR, "cannot migrate the store", "store", shown, "error", err.msg, NULL);
+    else if (print && rep.from == rep.to)
+        printf("store schema already at version %d, nothing to apply\n", rep.to);
+    else if (print)
+        printf("store schema is at version %d\n", rep.to);
     else
-        mr_log(MR_LOG_INFO, "store schema is current", "store", shown, NULL);
+        mr_log(MR_LOG_INFO, "store schema is current", "store", shown, "version", v, NULL);
     free(shown);
     return rc != 0;
 }
 
 /* migrate - `msgrelay migrate [--store URI]`: bring the store's schema up to date and exit. */
-static int migrate(int argc, char **argv)
+static int migrate(struct mr_cmd *cmd)
 {
-    struct mr_err err = MR_ERR_INIT;
-    int rc;
-
-    rc = mr_relay_config_parse(argc, argv, &mr_config, &err);
-    if (rc != 0) {
-        fprintf(stderr, "msgrelay: %s\n", err.msg);
-        mr_config_free(&mr_config);
-        return 2;
-    }
+    (void)cmd;
     mr_log_set_level(mr_config.log_level);
-    rc = migrate_store();
-    mr_config_free(&mr_config);
-    return rc;
+    return migrate_store(true);
 }
 
 /* ---- admin commands: read the store, print what the API would answer ---- */
 
 /*
- * take_flag - remove "--@name VALUE" or "--@name=VALUE" from @argv (*@argc
- * items) and return VALUE (borrowed), or NULL when absent. *@bad when the
- * flag is there without a value.
+ * admin_open - open the store of --store. An admin command never creates a
+ * store: a SQLite file must exist. 0, or the exit code (the reason printed).
  */
-static const char *take_flag(int *argc, char **argv, const char *name, bool *bad)
-{
-    size_t len = strlen(name);
-    const char *val = NULL;
-    int i;
-    int drop = 0;
-
-    for (i = 0; i < *argc; i++) {
-        if (strncmp(argv[i], name, len) != 0)
-            continue;
-        if (argv[i][len] == '=') {
-            val = argv[i] + len + 1;
-            drop = 1;
-        } else if (argv[i][len] == '\0') {
-            if (i + 1 >= *argc) {
-                *bad = true;
-                return NULL;
-            }
-            val = argv[i + 1];
-            drop = 2;
-        } else {
-            continue;
-        }
-        memmove(&argv[i], &argv[i + drop], (size_t)(*argc - i - drop) * sizeof(*argv));
-        *argc -= drop;
-        return val;
-    }
-    return NULL;
-}
-
-/*
- * admin_open - read serve's flags (--store above all) from @argv and open the
- * store. An admin command never creates a store: a SQLite file must exist.
- * 0, or the exit code (the reason printed).
- */
-static int admin_open(int argc, char **argv, struct mr_store **s)
+static int admin_open(struct mr_store **s)
 {
     struct mr_err err = MR_ERR_INIT;
     char *shown;
 
-    if (mr_relay_config_parse(argc, argv, &mr_config, &err) != 0) {
-        fprintf(stderr, "msgrelay: %s\n", err.msg);
-        return 2;
-    }
     mr_log_set_level(MR_LOG_ERROR);
     if (strncmp(mr_config.store, "sqlite:", 7) == 0 && access(mr_config.store + 7, F_OK) != 0) {
-        fprintf(stderr, "msgrelay: no store at %s\n", mr_config.store + 7);
+        fprintf(stderr, "msgrelay: no store at %s: %s\n", mr_config.store + 7, strerror(errno));
         return 1;
     }
     if (mr_store_open(mr_config.store, s, &err) != 0) {
@@ -314,24 +316,26 @@ static int admin_open(int argc, char **argv, struct mr_store **s)
 }
 
 /* show - `msgrelay show GID [--store URI]`: the message as /api/dtmsvr/query answers it. */
-static int show(int argc, char **argv)
+static int show(struct mr_cmd *cmd)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_store *s = NULL;
     struct mr_msg *m = NULL;
+    const char *gid = cmd->arg_value;
     char *text;
     int rc;
 
-    if (argc < 1 || argv[0][0] == '-') {
-        fprintf(stderr, "msgrelay: usage: msgrelay show GID [--store URI]\n");
+    if (gid == NULL) {
+        fprintf(stderr, "msgrelay: usage: msgrelay show GID [--store URI] (see msgrelay show "
+                        "--help)\n");
         return 2;
     }
-    rc = admin_open(argc - 1, argv + 1, &s);
-    if (rc == 0 && mr_store_msg_get(s, argv[0], true, &m, &err) != 0) {
+    rc = admin_open(&s);
+    if (rc == 0 && mr_store_msg_get(s, gid, true, &m, &err) != 0) {
         fprintf(stderr, "msgrelay: %s\n", err.msg);
         rc = 1;
     } else if (rc == 0 && m == NULL) {
-        fprintf(stderr, "msgrelay: no message with gid %s\n", argv[0]);
+        fprintf(stderr, "msgrelay: no message with gid %s\n", gid);
         rc = 1;
     } else if (rc == 0) {
         text = mr_prepare_query_text(m, true);
@@ -340,35 +344,39 @@ static int show(int argc, char **argv)
     }
     mr_msg_free(m);
     mr_store_close(s);
-    mr_config_free(&mr_config);
     return rc;
 }
+
+/* list's own flags */
+static struct mr_cmd_flag list_flags[] = {
+    {"--state", "S", "prepared, submitted, succeed, failed or parked (default: every state)",
+     NULL},
+    {"--limit", "N", "messages per page, 1 to 1000 (default 20)", NULL},
+    {"--position", "ID", "the page after this one: the previous page's next_position", NULL},
+    {NULL, NULL, NULL, NULL},
+};
 
 /*
  * list - `msgrelay list [--state S] [--limit N] [--position ID] [--store URI]`:
  * newest first, as /api/dtmsvr/all answers (next_position pages on).
  */
-static int list(int argc, char **argv)
+static int list(struct mr_cmd *cmd)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_store_filter f;
     struct mr_store *s = NULL;
     struct mr_msg **v = NULL;
     size_t n = 0;
-    bool bad = false;
-    const char *state = take_flag(&argc, argv, "--state", &bad);
-    const char *limit = take_flag(&argc, argv, "--limit", &bad);
-    const char *position = take_flag(&argc, argv, "--position", &bad);
+    const char *state = list_flags[0].value;
+    const char *limit = list_flags[1].value;
+    const char *position = list_flags[2].value;
     char *end = NULL;
     char *text;
     int rc;
 
+    (void)cmd;
     memset(&f, 0, sizeof(f));
     f.limit = 20;
-    if (bad) {
-        fprintf(stderr, "msgrelay: --state, --limit and --position take a value\n");
-        return 2;
-    }
     if (state != NULL && (f.state = mr_msg_state_parse(state)) <= 0) {
         fprintf(stderr,
                 "msgrelay: --state: must be prepared, submitted, succeed, failed or parked\n");
@@ -392,7 +400,7 @@ static int list(int argc, char **argv)
         }
         f.position = pos;
     }
-    rc = admin_open(argc, argv, &s);
+    rc = admin_open(&s);
     if (rc == 0 && mr_store_msg_list(s, &f, &v, &n, &err) != 0) {
         fprintf(stderr, "msgrelay: %s\n", err.msg);
         rc = 1;
@@ -403,23 +411,7 @@ static int list(int argc, char **argv)
     }
     mr_store_msgs_free(v, n);
     mr_store_close(s);
-    mr_config_free(&mr_config);
     return rc;
-}
-
-/* take_switch - remove flag @name (no value) from argv; whether it was there. */
-static bool take_switch(int *argc, char **argv, const char *name)
-{
-    int i;
-
-    for (i = 0; i < *argc; i++) {
-        if (strcmp(argv[i], name) != 0)
-            continue;
-        memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof(*argv));
-        (*argc)--;
-        return true;
-    }
-    return false;
 }
 
 /* time_flag - @v (may be NULL: 0) as epoch milliseconds; -1 when it is not one. */
@@ -436,6 +428,20 @@ static int64_t time_flag(const char *v)
     return t;
 }
 
+/* redrive's own flags */
+static struct mr_cmd_flag redrive_flags[] = {
+    {"--gid", "G", "the parked message with this gid", NULL},
+    {"--gid-prefix", "P", "parked messages whose gid starts with P", NULL},
+    {"--url-prefix", "U", "parked messages with a step not yet succeeded whose URL starts with U",
+     NULL},
+    {"--error", "T", "parked messages whose result or a step's last error contains T", NULL},
+    {"--parked-since", "MS", "parked at or after this time (epoch milliseconds)", NULL},
+    {"--parked-until", "MS", "parked at or before this time (epoch milliseconds)", NULL},
+    {"--all", NULL, "every parked message (needed when no filter is given)", NULL},
+    {"--dry-run", NULL, "only count the matches, change nothing", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
 /*
  * redrive - `msgrelay redrive [--gid G] [--gid-prefix P] [--url-prefix U]
  * [--error TEXT] [--parked-since MS] [--parked-until MS] [--all] [--dry-run]
@@ -443,24 +449,24 @@ static int64_t time_flag(const char *v)
  * /api/msgrelay/redrive does, straight on the store (no running relay
  * needed; a running one claims them within its poll interval).
  */
-static int redrive(int argc, char **argv)
+static int redrive(struct mr_cmd *cmd)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_store_redrive f;
     struct mr_store *s = NULL;
-    bool bad = false;
-    const char *gid = take_flag(&argc, argv, "--gid-prefix", &bad);
-    const char *url = take_flag(&argc, argv, "--url-prefix", &bad);
-    const char *error = take_flag(&argc, argv, "--error", &bad);
-    const char *since = take_flag(&argc, argv, "--parked-since", &bad);
-    const char *until = take_flag(&argc, argv, "--parked-until", &bad);
-    const char *one = take_flag(&argc, argv, "--gid", &bad);
-    bool dry_run = take_switch(&argc, argv, "--dry-run");
-    bool all = take_switch(&argc, argv, "--all");
+    const char *one = redrive_flags[0].value;
+    const char *gid = redrive_flags[1].value;
+    const char *url = redrive_flags[2].value;
+    const char *error = redrive_flags[3].value;
+    const char *since = redrive_flags[4].value;
+    const char *until = redrive_flags[5].value;
+    bool all = redrive_flags[6].value != NULL;
+    bool dry_run = redrive_flags[7].value != NULL;
     long matched = 0;
     long redriven = 0;
     int rc;
 
+    (void)cmd;
     memset(&f, 0, sizeof(f));
     f.gid = one;
     f.gid_prefix = gid;
@@ -468,11 +474,6 @@ static int redrive(int argc, char **argv)
     f.error = error;
     f.parked_from_ms = time_flag(since);
     f.parked_to_ms = time_flag(until);
-    if (bad) {
-        fprintf(stderr, "msgrelay: --gid, --gid-prefix, --url-prefix, --error, --parked-since and "
-                        "--parked-until take a value\n");
-        return 2;
-    }
     if (f.parked_from_ms < 0 || f.parked_to_ms < 0) {
         fprintf(stderr, "msgrelay: --parked-since, --parked-until: must be epoch milliseconds\n");
         return 2;
@@ -483,7 +484,7 @@ static int redrive(int argc, char **argv)
                         "message\n");
         return 2;
     }
-    rc = admin_open(argc, argv, &s);
+    rc = admin_open(&s);
     if (rc == 0 && mr_store_msg_redrive(s, &f, mr_now_ms(), dry_run, 500, &matched, &redriven,
                                         &err) != 0) {
         fprintf(stderr, "msgrelay: %s (redriven so far: %ld)\n", err.msg, redriven);
@@ -492,9 +493,22 @@ static int redrive(int argc, char **argv)
         printf("{\"matched\":%ld,\"redriven\":%ld}\n", matched, redriven);
     }
     mr_store_close(s);
-    mr_config_free(&mr_config);
     return rc;
 }
+
+/* barrier-prune's own flags */
+static struct mr_cmd_flag prune_flags[] = {
+    {"--db", "URI",
+     "the app's database, mysql://USER:PASS@HOST:PORT/DB (or the variable MSGRELAY_BARRIER_DB, "
+     "which keeps the password out of the process list)",
+     NULL},
+    {"--older-than", "DURATION", "delete rows older than this: 7d, 36h, 90m (at least 1h)", NULL},
+    {"--table", "T", "the barrier table (default dtm_barrier.barrier)", NULL},
+    {"--batch", "N", "rows per DELETE, each its own transaction (default 1000)", NULL},
+    {"--pause-ms", "N", "pause between two batches, ms (default 100)", NULL},
+    {"--force", NULL, "allow a cutoff under 1h", NULL},
+    {NULL, NULL, NULL, NULL},
+};
 
 /*
  * barrier_prune - `msgrelay barrier-prune --db mysql://... --older-than 7d
@@ -504,14 +518,13 @@ static int redrive(int argc, char **argv)
  * {"deleted":N,...}. Exit 0 done, 1 database trouble (rows deleted so far
  * still printed), 2 bad usage.
  */
-static int barrier_prune(int argc, char **argv)
+static int barrier_prune(struct mr_cmd *cmd)
 {
-    bool bad = false;
-    const char *uri = take_flag(&argc, argv, "--db", &bad); /* or MSGRELAY_BARRIER_DB */
-    const char *older = take_flag(&argc, argv, "--older-than", &bad);
-    const char *table = take_flag(&argc, argv, "--table", &bad);
-    const char *batch = take_flag(&argc, argv, "--batch", &bad);
-    const char *pause = take_flag(&argc, argv, "--pause-ms", &bad);
+    const char *uri = prune_flags[0].value; /* or MSGRELAY_BARRIER_DB */
+    const char *older = prune_flags[1].value;
+    const char *table = prune_flags[2].value;
+    const char *batch = prune_flags[3].value;
+    const char *pause = prune_flags[4].value;
     struct mr_err err = MR_ERR_INIT;
     unsigned long long deleted = 0;
     long b = 1000;
@@ -523,23 +536,15 @@ static int barrier_prune(int argc, char **argv)
     char *end = NULL;
     MYSQL *db = NULL;
     int rc;
-    int i;
 
-    for (i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--force") == 0) {
-            flags |= MR_BARRIER_PRUNE_FORCE;
-        } else {
-            fprintf(stderr, "msgrelay: barrier-prune: unknown argument '%s'\n", argv[i]);
-            bad = true;
-        }
-    }
+    if (prune_flags[5].value != NULL)
+        flags |= MR_BARRIER_PRUNE_FORCE;
     /* from the environment, the password stays out of the process list */
     if (uri == NULL && getenv("MSGRELAY_BARRIER_DB") != NULL && getenv("MSGRELAY_BARRIER_DB")[0])
         uri = getenv("MSGRELAY_BARRIER_DB");
-    if (bad || uri == NULL || older == NULL) {
-        fprintf(stderr, "msgrelay: usage: msgrelay barrier-prune "
-                        "--db mysql://USER:PASS@HOST:PORT/DB --older-than DURATION "
-                        "[--table dtm_barrier.barrier] [--batch 1000] [--pause-ms 100] [--force]\n");
+    if (uri == NULL || older == NULL) {
+        fprintf(stderr, "msgrelay: %s: needs --db (or MSGRELAY_BARRIER_DB) and --older-than "
+                        "(see msgrelay %s --help)\n", cmd->name, cmd->name);
         return 2;
     }
     if (mr_duration_parse(older, &secs, &err) != 0) {
@@ -588,7 +593,7 @@ static int barrier_prune(int argc, char **argv)
     return 0;
 }
 
-static int serve(int argc, char **argv)
+static int serve(struct mr_cmd *cmd)
 {
     struct mr_err err = MR_ERR_INIT;
     struct wiring w;
@@ -600,12 +605,10 @@ static int serve(int argc, char **argv)
     int sig = 0;
     int rc;
 
-    rc = mr_relay_config_parse(argc, argv, &mr_config, &err);
-    if (rc == 0)
-        rc = mr_relay_config_access(&mr_config, &err);
+    (void)cmd;
+    rc = mr_relay_config_access(&mr_config, &err);
     if (rc != 0) {
         fprintf(stderr, "msgrelay: %s\n", err.msg);
-        mr_config_free(&mr_config);
         return 2;
     }
     mr_log_set_level(mr_config.log_level);
@@ -613,15 +616,11 @@ static int serve(int argc, char **argv)
         free(mr_config.relay_id);
         mr_config.relay_id = default_relay_id();
     }
-    if (mr_config.migrate && migrate_store() != 0) {
-        mr_config_free(&mr_config);
+    if (mr_config.migrate && migrate_store(false) != 0)
         return 1;
-    }
     /* before any thread or socket: inbound connections must never starve outbound ones */
-    if (fit_open_files() != 0) {
-        mr_config_free(&mr_config);
+    if (fit_open_files() != 0)
         return 1;
-    }
 
     /* signals are taken by sigwait() below; every thread inherits the mask */
     sigemptyset(&set);
@@ -633,7 +632,6 @@ static int serve(int argc, char **argv)
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mr_log(MR_LOG_ERROR, "cannot initialise libcurl", NULL);
-        mr_config_free(&mr_config);
         return 1;
     }
     memset(&w, 0, sizeof(w));
@@ -657,7 +655,6 @@ static int serve(int argc, char **argv)
         mr_relay_stop(w.relay);
         mr_alert_stop();
         curl_global_cleanup();
-        mr_config_free(&mr_config);
         return 1;
     }
     snprintf(port, sizeof(port), "%d", mr_config.port);
@@ -666,7 +663,7 @@ static int serve(int argc, char **argv)
            "relay_id", mr_config.relay_id, "scheme", mr_config.tls_cert != NULL ? "https" : "http",
            NULL);
     free(shown);
-    warn_access();
+    warn_access(w.prepare);
 
     while (sig != SIGTERM && sig != SIGINT) {
         if (sigwait(&set, &sig) != 0)
@@ -696,43 +693,104 @@ static int serve(int argc, char **argv)
     pthread_mutex_destroy(&w.mu);
     curl_global_cleanup();
     mr_log(MR_LOG_INFO, "stopped", NULL);
-    mr_config_free(&mr_config);
     return 0;
+}
+
+/* version - `msgrelay version`, `msgrelay --version`: the version and how it was built. */
+static int version(struct mr_cmd *cmd)
+{
+    const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+
+    (void)cmd;
+    printf("msgrelay %s\n", MR_VERSION);
+    printf("built:            %s with %s\n", MR_BUILD_DESCRIBE, MR_COMPILER);
+    printf("libmicrohttpd:    %s\n", MHD_get_version());
+    printf("libcurl:          %s (%s)\n", curl->version,
+           curl->ssl_version != NULL ? curl->ssl_version : "no TLS");
+    printf("sqlite:           %s\n", sqlite3_libversion());
+    printf("librdkafka:       %s\n", rd_kafka_version_str());
+    printf("MariaDB Connector/C: %s\n", mysql_get_client_info());
+    printf("jansson:          %s\n", jansson_version_str());
+    return 0;
+}
+
+/* The commands, in the order --help lists them; each runs after its flags are parsed. */
+static struct {
+    struct mr_cmd cmd;
+    int (*run)(struct mr_cmd *cmd);
+} commands[] = {
+    {{"serve", MR_CMD_SERVE, NULL, "run the relay: the HTTP API and delivery", NULL, NULL, false},
+     serve},
+    {{"migrate", MR_CMD_MIGRATE, NULL,
+      "create or upgrade the store's schema, printing each migration applied", NULL, NULL, false},
+     migrate},
+    {{"show", MR_CMD_SHOW, "GID", "print one message as GET /api/dtmsvr/query answers", NULL,
+      NULL, false},
+     show},
+    {{"list", MR_CMD_LIST, NULL, "print messages newest first, as GET /api/dtmsvr/all answers",
+      list_flags, NULL, false},
+     list},
+    {{"redrive", MR_CMD_REDRIVE, NULL,
+      "send parked messages back to work, as POST /api/msgrelay/redrive does", redrive_flags,
+      NULL, false},
+     redrive},
+    {{"barrier-prune", MR_CMD_BARRIER_PRUNE, NULL,
+      "delete an app's message barrier rows older than a cutoff", prune_flags, NULL, false},
+     barrier_prune},
+    {{"import-dtm", MR_CMD_IMPORT_DTM, NULL,
+      "import a stopped DTM server's unfinished msg transactions into the store",
+      mr_import_dtm_flags, NULL, false},
+     mr_import_dtm},
+    {{"version", MR_CMD_VERSION, NULL, "print the version and build information (also --version)",
+      NULL, NULL, false},
+     version},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* usage - the whole usage (every command and setting) to @out. */
+static void usage(FILE *out)
+{
+    struct mr_cmd cmds[NCOMMANDS];
+    size_t i;
+
+    for (i = 0; i < NCOMMANDS; i++)
+        cmds[i] = commands[i].cmd;
+    mr_relay_config_usage(out, cmds, NCOMMANDS);
 }
 
 int main(int argc, char **argv)
 {
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_cmd *cmd = NULL;
+    size_t i;
+    int rc;
+
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
-        mr_relay_config_usage(argc < 2 ? stderr : stdout);
+        usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("msgrelay 0.1.0\n");
-        return 0;
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].cmd.name) == 0 ||
+            (commands[i].run == version && strcmp(argv[1], "--version") == 0))
+            cmd = &commands[i].cmd;
+        if (cmd != NULL)
+            break;
     }
-    if (strcmp(argv[1], "serve") == 0) {
-        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-            mr_relay_config_usage(stdout);
-            return 0;
-        }
-        return serve(argc - 2, argv + 2);
+    if (cmd == NULL) {
+        fprintf(stderr, "msgrelay: unknown command '%s' (see msgrelay --help)\n", argv[1]);
+        return 2;
     }
-    if (strcmp(argv[1], "show") == 0)
-        return show(argc - 2, argv + 2);
-    if (strcmp(argv[1], "list") == 0)
-        return list(argc - 2, argv + 2);
-    if (strcmp(argv[1], "redrive") == 0)
-        return redrive(argc - 2, argv + 2);
-    if (strcmp(argv[1], "barrier-prune") == 0)
-        return barrier_prune(argc - 2, argv + 2);
-    if (strcmp(argv[1], "migrate") == 0) {
-        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-            mr_relay_config_usage(stdout);
-            return 0;
-        }
-        return migrate(argc - 2, argv + 2);
+    rc = mr_relay_config_parse(cmd, argc - 2, argv + 2, &mr_config, &err);
+    if (rc != 0) {
+        fprintf(stderr, "msgrelay: %s: %s\n", cmd->name, err.msg);
+        rc = 2;
+    } else if (cmd->help) {
+        mr_relay_config_cmd_usage(stdout, cmd);
+    } else {
+        rc = commands[i].run(cmd);
     }
-    fprintf(stderr, "msgrelay: unknown command '%s' (see msgrelay --help)\n", argv[1]);
-    return 2;
+    mr_config_free(&mr_config);
+    return rc;
 }

@@ -15,6 +15,7 @@
 #define MR_RELAY_RELAY_H
 
 #include "common/config.h"
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -94,11 +95,49 @@ int mr_retention_start(struct mr_retention **out, struct mr_err *err);
 void mr_retention_stop(struct mr_retention *t);
 
 /*
- * mr_relay_config_parse - fill @c from defaults, then MSGRELAY_* environment
- * variables, then the flags in @argv (after the subcommand). MR_EINVAL with a
- * message naming the flag on bad input. "--help" is handled by the caller.
+ * The subcommands, a bit each: an option of the table in relay_config.c names
+ * the commands besides `serve` that take it (serve takes every option).
  */
-int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err);
+#define MR_CMD_SERVE         0x01u
+#define MR_CMD_MIGRATE       0x02u
+#define MR_CMD_SHOW          0x04u
+#define MR_CMD_LIST          0x08u
+#define MR_CMD_REDRIVE       0x10u
+#define MR_CMD_BARRIER_PRUNE 0x20u
+#define MR_CMD_VERSION       0x40u
+#define MR_CMD_IMPORT_DTM    0x80u
+
+/* A flag of one subcommand only (not a setting of the table), e.g. list's --limit. */
+struct mr_cmd_flag {
+    const char *flag;  /* "--limit" */
+    const char *arg;   /* its value's name in the usage ("N"); NULL: a switch without a value */
+    const char *help;  /* one line */
+    const char *value; /* out: the value given (borrowed; "" for a switch); NULL: absent */
+};
+
+/* A subcommand, as mr_relay_config_parse and the usage see it. */
+struct mr_cmd {
+    const char *name;          /* "list" */
+    unsigned bit;              /* MR_CMD_* */
+    const char *arg;           /* its one positional argument ("GID"); NULL: none */
+    const char *summary;       /* what it does, one line */
+    struct mr_cmd_flag *flags; /* its own flags, ended by a NULL .flag; NULL: none */
+    /* filled by mr_relay_config_parse */
+    const char *arg_value; /* the positional argument given (borrowed); NULL: absent */
+    bool help;             /* --help or -h was given: nothing else was parsed */
+};
+
+/*
+ * mr_relay_config_parse - fill @c from defaults, then the MSGRELAY_*
+ * environment variables of the options @cmd takes, then @argv (the arguments
+ * after the subcommand, in any order): the table's options @cmd takes, @cmd's
+ * own flags (into their .value) and at most one positional argument (into
+ * @cmd->arg_value; "--" ends the flags). MR_EINVAL with a message naming the
+ * flag on bad input, an option @cmd does not take included. On --help or -h,
+ * 0 with @cmd->help set and @c left at its defaults.
+ */
+int mr_relay_config_parse(struct mr_cmd *cmd, int argc, char **argv, struct mr_config *c,
+                          struct mr_err *err);
 
 /*
  * mr_relay_config_access - for `serve` only, after mr_relay_config_parse():
@@ -109,7 +148,23 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
  */
 int mr_relay_config_access(struct mr_config *c, struct mr_err *err);
 
-/* mr_relay_config_usage - print the flags, their variables and defaults to @out. */
-void mr_relay_config_usage(void *out_file);
+/*
+ * mr_relay_config_usage - print to @out the usage of every command of @cmds
+ * (@n), then every option with its variable, default and the commands
+ * besides serve that take it.
+ */
+void mr_relay_config_usage(void *out_file, const struct mr_cmd *cmds, size_t n);
+
+/* mr_relay_config_cmd_usage - print to @out the usage of @cmd and every flag it takes. */
+void mr_relay_config_cmd_usage(void *out_file, const struct mr_cmd *cmd);
+
+/*
+ * mr_import_dtm - `msgrelay import-dtm` (relay/relay_import.c): import a
+ * stopped DTM server's msg transactions from its MySQL database into the
+ * store, once @cmd's flags (mr_import_dtm_flags) and serve's settings are
+ * parsed into it and mr_config. The exit status.
+ */
+extern struct mr_cmd_flag mr_import_dtm_flags[];
+int mr_import_dtm(struct mr_cmd *cmd);
 
 #endif

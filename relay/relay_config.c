@@ -4,9 +4,12 @@
  * variables and command-line flags, in that order of precedence (flags win).
  *
  * Runs once on the main thread before any other thread starts. One table
- * lists every setting: its flag, its variable, its limits and its help text,
- * so --help, the README table and the parser cannot drift apart. Bad values
- * are errors naming the flag (or variable), never silent clamping.
+ * lists every setting: its flag, its variable, its limits, its help text and
+ * the commands besides `serve` that take it, so --help (whole or per
+ * command), the README table and the parser cannot drift apart. Each command
+ * reads only the settings it takes (a flag it does not take is refused by
+ * name, a variable ignored) plus its own flags and argument, in any order.
+ * Bad values are errors naming the flag (or variable), never silent clamping.
  */
 #include "relay/relay.h"
 
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/duration.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -30,6 +34,10 @@
  */
 enum opt_type { T_INT, T_SIZE, T_STR, T_BOOL, T_LEVEL, T_LIST, T_SECRET, T_DURATION };
 
+/*
+ * cmds: the commands besides `serve` that take the option (MR_CMD_* bits);
+ * left out (0), it is serve's only, and the other commands refuse it.
+ */
 struct opt {
     const char *flag;
     const char *env;
@@ -38,22 +46,31 @@ struct opt {
     long long min;
     long long max;
     const char *help;
+    unsigned cmds;
 };
+
+/* The commands that read or write the relay's store. */
+#define STORE_CMDS (MR_CMD_MIGRATE | MR_CMD_SHOW | MR_CMD_LIST | MR_CMD_REDRIVE)
 
 #define OFF(f) offsetof(struct mr_config, f)
 
+/* an option that leaves cmds out is serve's only: the table says so by omission */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct opt opts[] = {
     {"--port", "MSGRELAY_PORT", T_INT, OFF(port), 1, 65535, "HTTP port"},
-    {"--bind", "MSGRELAY_BIND", T_STR, OFF(bind), 0, 0, "listen address (IPv4)"},
+    {"--bind", "MSGRELAY_BIND", T_STR, OFF(bind), 0, 0,
+     "listen address: IPv4, IPv6 (::1, [::1], ::) or a host name resolved at start"},
     {"--store", "MSGRELAY_STORE", T_STR, OFF(store), 0, 0,
      "store URI: sqlite:PATH, mysql://USER:PASS@HOST:PORT/DB or "
-     "postgres://USER:PASS@HOST:PORT/DB"},
+     "postgres://USER:PASS@HOST:PORT/DB",
+     STORE_CMDS},
     {"--migrate", "MSGRELAY_MIGRATE", T_BOOL, OFF(migrate), 0, 0,
      "apply the store's schema migrations at start-up (MySQL, PostgreSQL; SQLite always does)"},
     {"--relay-id", "MSGRELAY_RELAY_ID", T_STR, OFF(relay_id), 0, 0,
      "lease owner name (default: hostname:port)"},
     {"--log-level", "MSGRELAY_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0,
-     "debug, info, warn or error"},
+     "debug, info, warn or error", MR_CMD_MIGRATE},
     {"--http-threads", "MSGRELAY_HTTP_THREADS", T_INT, OFF(http_threads), 1, 64,
      "HTTP server threads"},
     {"--timeout-to-fail", "MSGRELAY_TIMEOUT_TO_FAIL", T_INT, OFF(timeout_to_fail), 1, 31622400,
@@ -79,7 +96,7 @@ static const struct opt opts[] = {
     {"--max-body", "MSGRELAY_MAX_BODY", T_SIZE, OFF(max_body), 256, 64LL << 20,
      "request body limit, bytes"},
     {"--max-gid-len", "MSGRELAY_MAX_GID_LEN", T_INT, OFF(max_gid_len), 1, 128,
-     "longest gid accepted"},
+     "longest gid accepted, in bytes"},
     {"--max-steps", "MSGRELAY_MAX_STEPS", T_INT, OFF(max_steps), 1, 10000, "steps per message"},
     {"--max-url-len", "MSGRELAY_MAX_URL_LEN", T_INT, OFF(max_url_len), 16, 65536,
      "longest step or back-check URL"},
@@ -134,8 +151,8 @@ static const struct opt opts[] = {
     {"--alert-rate", "MSGRELAY_ALERT_RATE", T_INT, OFF(alert_rate), 1, 10000,
      "alerts sent per second at most; the rest are dropped and counted"},
     {"--unhealthy-after", "MSGRELAY_UNHEALTHY_AFTER", T_INT, OFF(unhealthy_after), 0, 1000000,
-     "calls in a row to one scheme://host:port without an answer or with a 5xx that make it "
-     "unhealthy: one call at a time until it answers (0: never)"},
+     "calls in a row to one scheme://host:port or Kafka topic without an answer or with a 5xx "
+     "that make it unhealthy: one call at a time until it answers (0: never)"},
     {"--probe-interval", "MSGRELAY_PROBE_INTERVAL", T_INT, OFF(probe_interval), 1, 3600,
      "seconds between probes of an unhealthy destination (a waiting message made due)"},
     {"--recovery-spread", "MSGRELAY_RECOVERY_SPREAD", T_INT, OFF(recovery_spread), 0, 600,
@@ -153,6 +170,7 @@ static const struct opt opts[] = {
     {"--retention-share", "MSGRELAY_RETENTION_SHARE", T_INT, OFF(retention_share), 1, 100,
      "retention batches take at most this percent of the time (longer pauses after slow batches)"},
 };
+#pragma GCC diagnostic pop
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -403,19 +421,115 @@ int mr_relay_config_access(struct mr_config *c, struct mr_err *err)
     return 0;
 }
 
-int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_err *err)
+/* takes - whether command @cmd takes the option @o. */
+static bool takes(const struct opt *o, const struct mr_cmd *cmd)
+{
+    /* import-dtm checks what it imports against serve's limits and policy: it takes them all */
+    return cmd->bit == MR_CMD_SERVE || cmd->bit == MR_CMD_IMPORT_DTM || (o->cmds & cmd->bit) != 0;
+}
+
+/* find_opt - the option whose flag is the @n bytes at @name; NULL when none. */
+static const struct opt *find_opt(const char *name, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < NOPTS; i++) {
+        if (strlen(opts[i].flag) == n && strncmp(name, opts[i].flag, n) == 0)
+            return &opts[i];
+    }
+    return NULL;
+}
+
+/* find_own - @cmd's own flag named by the @n bytes at @name; NULL when none. */
+static struct mr_cmd_flag *find_own(struct mr_cmd *cmd, const char *name, size_t n)
+{
+    struct mr_cmd_flag *f;
+
+    for (f = cmd->flags; f != NULL && f->flag != NULL; f++) {
+        if (strlen(f->flag) == n && strncmp(name, f->flag, n) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* wants_help - whether --help or -h is among @argv before any "--". */
+static bool wants_help(int argc, char **argv)
+{
+    int a;
+
+    for (a = 0; a < argc && strcmp(argv[a], "--") != 0; a++) {
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * refuse_option - the error for option @o given to @cmd, which does not take
+ * it: names the flag and the flags @cmd does take.
+ */
+static int refuse_option(const struct opt *o, const struct mr_cmd *cmd, struct mr_err *err)
+{
+    struct mr_buf b;
+    const struct mr_cmd_flag *f;
+    size_t i;
+    int rc;
+
+    mr_buf_init(&b, 4096);
+    for (f = cmd->flags; f != NULL && f->flag != NULL; f++)
+        mr_buf_addf(&b, "%s%s", b.len > 0 ? ", " : "", f->flag);
+    for (i = 0; i < NOPTS; i++) {
+        if (takes(&opts[i], cmd))
+            mr_buf_addf(&b, "%s%s", b.len > 0 ? ", " : "", opts[i].flag);
+    }
+    rc = mr_err_set(err, MR_EINVAL, "%s: only `msgrelay serve` takes it; %s takes %s", o->flag,
+                    cmd->name, b.len > 0 ? b.p : "no flags");
+    mr_buf_release(&b);
+    return rc;
+}
+
+/*
+ * set_own - @cmd's own flag @f from argv[*a] (its name @n bytes long, "=value" or not);
+ * a value without "=" is the next argument (*a moves on).
+ */
+static int set_own(struct mr_cmd_flag *f, int argc, char **argv, int *a, size_t n,
+                   struct mr_err *err)
+{
+    const char *arg = argv[*a];
+
+    if (f->arg == NULL) {
+        if (arg[n] == '=')
+            return mr_err_set(err, MR_EINVAL, "%s: takes no value", f->flag);
+        f->value = "";
+    } else if (arg[n] == '=') {
+        f->value = arg + n + 1;
+    } else if (*a + 1 < argc) {
+        f->value = argv[++*a];
+    } else {
+        return mr_err_set(err, MR_EINVAL, "%s: needs a value", f->flag);
+    }
+    return 0;
+}
+
+int mr_relay_config_parse(struct mr_cmd *cmd, int argc, char **argv, struct mr_config *c,
+                          struct mr_err *err)
 {
     bool flagged[NOPTS] = {false}; /* a list given by flag replaces its variable's list */
     bool given[NOPTS] = {false};   /* set by a flag or a variable, not defaulted */
+    bool dashes = false;           /* past "--": positional arguments only */
     size_t i;
     int a;
     int rc;
 
     mr_config_defaults(c);
+    cmd->arg_value = NULL;
+    cmd->help = wants_help(argc, argv);
+    if (cmd->help)
+        return 0;
     for (i = 0; i < NOPTS; i++) {
         const char *v = getenv(opts[i].env);
 
-        if (v != NULL && v[0] != '\0') {
+        if (v != NULL && v[0] != '\0' && takes(&opts[i], cmd)) {
             if (opts[i].type == T_LIST)
                 rc = set_env_list(&opts[i], v, c, err);
             else
@@ -429,19 +543,36 @@ int mr_relay_config_parse(int argc, char **argv, struct mr_config *c, struct mr_
         const char *arg = argv[a];
         const char *eq = strchr(arg, '=');
         size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-        const struct opt *o = NULL;
+        struct mr_cmd_flag *own;
+        const struct opt *o;
         const char *val;
 
-        for (i = 0; i < NOPTS; i++) {
-            if (strlen(opts[i].flag) == n && strncmp(arg, opts[i].flag, n) == 0) {
-                o = &opts[i];
-                break;
-            }
+        if (!dashes && strcmp(arg, "--") == 0) {
+            dashes = true;
+            continue;
         }
+        if (dashes || arg[0] != '-' || arg[1] == '\0') {
+            if (cmd->arg == NULL || cmd->arg_value != NULL)
+                return mr_err_set(err, MR_EINVAL,
+                                  "unexpected argument '%s' (see msgrelay %s --help)", arg,
+                                  cmd->name);
+            cmd->arg_value = arg;
+            continue;
+        }
+        own = find_own(cmd, arg, n);
+        if (own != NULL) {
+            rc = set_own(own, argc, argv, &a, n, err);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        o = find_opt(arg, n);
         if (o == NULL)
             /* the name only: "--api-tokn=SECRET" must not print the secret */
-            return mr_err_set(err, MR_EINVAL, "unknown flag '%.*s' (see msgrelay --help)", (int)n,
-                              arg);
+            return mr_err_set(err, MR_EINVAL, "unknown flag '%.*s' (see msgrelay %s --help)",
+                              (int)n, arg, cmd->name);
+        if (!takes(o, cmd))
+            return refuse_option(o, cmd, err);
         if (o->type == T_LIST && !flagged[o - opts]) {
             list_clear(o, c);
             flagged[o - opts] = true;
@@ -515,30 +646,126 @@ static void default_text(const struct opt *o, const struct mr_config *d, char *o
     }
 }
 
-void mr_relay_config_usage(void *out_file)
+/* metavar - the name of @o's value in a usage line: its variable without MSGRELAY_. */
+static const char *metavar(const struct opt *o)
+{
+    return o->env + strlen("MSGRELAY_");
+}
+
+/* print_opt - one line of the options table: flag, variable, help, default, other commands. */
+static void print_opt(FILE *out, const struct opt *o, const struct mr_config *d,
+                      const struct mr_cmd *cmds, size_t n)
+{
+    const char *sep = "; also ";
+    char def[64];
+    size_t i;
+
+
+    default_text(o, d, def, sizeof(def));
+    fprintf(out, "  %-26s %-32s %s (default %s", o->flag, o->env, o->help, def);
+    for (i = 0; cmds != NULL && i < n; i++) {
+        if (cmds[i].bit != MR_CMD_SERVE && (o->cmds & cmds[i].bit) != 0) {
+            fprintf(out, "%s%s", sep, cmds[i].name);
+            sep = ", ";
+        }
+    }
+    fprintf(out, ")\n");
+}
+
+/* print_word - add @w to a usage line at column *@col, wrapping at 79 under column @indent. */
+static void print_word(FILE *out, const char *w, size_t *col, size_t indent)
+{
+    size_t len = strlen(w);
+
+    if (*col + 1 + len > 79) {
+        fprintf(out, "\n%*s", (int)indent, "");
+        *col = indent;
+    } else {
+        fputc(' ', out);
+        (*col)++;
+    }
+    fputs(w, out);
+    *col += len;
+}
+
+/* print_synopsis - "msgrelay NAME [ARG] [--flag V]..." for @cmd, wrapped; @lead starts it. */
+static void print_synopsis(FILE *out, const char *lead, const struct mr_cmd *cmd)
+{
+    const struct mr_cmd_flag *f;
+    size_t indent = strlen(lead) + strlen("msgrelay ") + strlen(cmd->name) + 1;
+    size_t col;
+    char w[96];
+    size_t i;
+
+    col = (size_t)fprintf(out, "%smsgrelay %s", lead, cmd->name);
+    if (cmd->arg != NULL)
+        print_word(out, cmd->arg, &col, indent);
+    for (f = cmd->flags; f != NULL && f->flag != NULL; f++) {
+        snprintf(w, sizeof(w), "[%s%s%s]", f->flag, f->arg != NULL ? " " : "",
+                 f->arg != NULL ? f->arg : "");
+        print_word(out, w, &col, indent);
+    }
+    if (cmd->bit == MR_CMD_SERVE) {
+        print_word(out, "[flags]", &col, indent);
+    } else if (cmd->bit == MR_CMD_IMPORT_DTM) {
+        print_word(out, "[serve's flags]", &col, indent);
+    } else {
+        for (i = 0; i < NOPTS; i++) {
+            if (!takes(&opts[i], cmd))
+                continue;
+            snprintf(w, sizeof(w), "[%s%s%s]", opts[i].flag, opts[i].type == T_BOOL ? "" : " ",
+                     opts[i].type == T_BOOL ? "" : metavar(&opts[i]));
+            print_word(out, w, &col, indent);
+        }
+    }
+    fputc('\n', out);
+}
+
+void mr_relay_config_usage(void *out_file, const struct mr_cmd *cmds, size_t n)
 {
     FILE *out = out_file;
     struct mr_config d;
     size_t i;
 
     mr_config_defaults(&d);
-    fprintf(out, "usage: msgrelay serve [flags]\n"
-                 "       msgrelay migrate [--store URI]\n"
-                 "       msgrelay show GID [--store URI]\n"
-                 "       msgrelay list [--state S] [--limit N] [--position ID] [--store URI]\n"
-                 "       msgrelay redrive [--gid G] [--gid-prefix P] [--url-prefix U]\n"
-                 "                        [--error T] [--parked-since MS] [--parked-until MS]\n"
-                 "                        [--all] [--dry-run] [--store URI]\n"
-                 "       msgrelay barrier-prune --db mysql://... --older-than 7d [--table T]\n"
-                 "                [--batch N] [--pause-ms N] [--force]\n"
-                 "       msgrelay --help | version\n\n"
-                 "Flags (each also read from its environment variable; flags win):\n");
-    for (i = 0; i < NOPTS; i++) {
-        char def[64];
+    for (i = 0; i < n; i++)
+        print_synopsis(out, i == 0 ? "usage: " : "       ", &cmds[i]);
+    fprintf(out, "       msgrelay --help | --version\n\nCommands (flags and arguments in any "
+                 "order; msgrelay COMMAND --help tells more):\n");
+    for (i = 0; i < n; i++)
+        fprintf(out, "  %-14s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(out, "\nFlags of serve (each also read from its environment variable; flags win; "
+                 "\"also\" names the other commands that take it):\n");
+    for (i = 0; i < NOPTS; i++)
+        print_opt(out, &opts[i], &d, cmds, n);
+    mr_config_free(&d);
+}
 
-        default_text(&opts[i], &d, def, sizeof(def));
-        fprintf(out, "  %-26s %-32s %s (default %s)\n", opts[i].flag, opts[i].env, opts[i].help,
-                def);
+void mr_relay_config_cmd_usage(void *out_file, const struct mr_cmd *cmd)
+{
+    FILE *out = out_file;
+    const struct mr_cmd_flag *f;
+    struct mr_config d;
+    char w[96];
+    size_t i;
+
+    mr_config_defaults(&d);
+    print_synopsis(out, "usage: ", cmd);
+    fprintf(out, "\nmsgrelay %s: %s.\n", cmd->name, cmd->summary);
+    if (cmd->flags != NULL && cmd->flags[0].flag != NULL)
+        fprintf(out, "\nFlags of %s:\n", cmd->name);
+    for (f = cmd->flags; f != NULL && f->flag != NULL; f++) {
+        snprintf(w, sizeof(w), "%s%s%s", f->flag, f->arg != NULL ? " " : "",
+                 f->arg != NULL ? f->arg : "");
+        fprintf(out, "  %-26s %s\n", w, f->help);
+    }
+    for (i = 0; i < NOPTS && !takes(&opts[i], cmd); i++)
+        ;
+    if (i < NOPTS)
+        fprintf(out, "\nSettings (each also read from its environment variable; flags win):\n");
+    for (i = 0; i < NOPTS; i++) {
+        if (takes(&opts[i], cmd))
+            print_opt(out, &opts[i], &d, NULL, 0);
     }
     mr_config_free(&d);
 }

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "query/query.h"
 #include "relay/relay_alert.h"
 #include "store/store.h"
@@ -236,6 +237,7 @@ static void park(struct mr_relay *r, struct mr_relay_pass *p)
     const struct mr_msg *m = p->msg;
     const char *step = "00"; /* the back-check, as DTM names its branch */
     int attempts = m->query_attempts + 1;
+    char trace[33];
     char n[24];
 
     (void)r;
@@ -244,8 +246,8 @@ static void park(struct mr_relay *r, struct mr_relay_pass *p)
         attempts = m->steps[p->park_idx].attempts;
     }
     snprintf(n, sizeof(n), "%d", attempts);
-    mr_log(MR_LOG_WARN, "message parked", "gid", m->gid, "step", step, "attempts", n,
-           "error", p->detail.len ? p->detail.p : NULL, NULL);
+    mr_log(MR_LOG_WARN, "message parked", "gid", m->gid, "step", step, "attempts", n, "error",
+           p->detail.len ? p->detail.p : NULL, MR_TRACE_LOG(m, trace), NULL);
     mr_metrics_parked();
     mr_alert_parked(m, step, attempts, p->detail.len ? p->detail.p : "");
 }
@@ -256,6 +258,17 @@ static void notify(struct mr_relay *r, struct mr_relay_pass *p)
     if (r->on_pass == NULL || !p->notify)
         return;
     r->on_pass(r->arg, p->msg->gid, p->outcome, p->detail.len ? p->detail.p : NULL);
+}
+
+/* count_calls - @m succeeded: count its calls (the failed ones, one success per step). */
+static void count_calls(const struct mr_msg *m)
+{
+    long calls = 0;
+    size_t i;
+
+    for (i = 0; i < m->nsteps; i++)
+        calls += m->steps[i].attempts + 1;
+    mr_metrics_msg_done(calls);
 }
 
 /* after_commit - @p's writes are durable: report, free, or go on delivering. */
@@ -285,10 +298,14 @@ static void after_commit(struct mr_relay *r, struct mr_relay_pass *p)
         notify(r, p);
         break;
     case FIN_SUCCEED:
+        count_calls(p->msg);
+        notify(r, p);
+        break;
     case FIN_RELEASE:
         notify(r, p);
         break;
     }
+    mr_metrics_pass_done(p->outcome == MR_RESULT_SUCCESS, mr_now_ms() - p->msg->create_ms);
     mr_relay_pass_free(r, p);
 }
 

@@ -37,20 +37,27 @@
  * not made (reported with not_made) so their messages leave the relay's room
  * to other destinations until it answers again.
  *
- * Health (--unhealthy-after): each destination counts its calls in a row
- * that got no answer or a 5xx. At the threshold it is unhealthy ("down"):
- * its waiting calls and every new call while one is in libcurl or waiting,
- * or sooner than a probe interval after the last, are not made (not_made,
- * no attempt counted), so at most one call to it is out at a time, one per
- * probe interval: the probe. A down destination with no call out asks the
- * scheduler for a probe every probe interval (a health event: make one of
- * its waiting messages due); the first answered call to it makes it healthy
- * again and raises a "recovered" event, on which the scheduler makes every
- * message waiting on it due, spread over a few seconds. A destination with
- * failures is kept while idle so its count survives, at most DEST_KEEP_MAX
- * of them: past that an idle failing destination is forgotten (counting
- * starts afresh at its next call). Each destination feeds the
- * per-destination metrics (common/metrics.h) from its first call.
+ * Health (--unhealthy-after, relay_health.c): each destination counts its
+ * calls that got no answer or a 5xx, a burst of calls out together counting
+ * once. At the threshold it is down: its waiting calls and every new call
+ * while one is in libcurl or waiting, or sooner than a probe interval after
+ * the last, are not made (not_made, no attempt counted), so at most one call
+ * to it is out at a time, one per probe interval: the probe. Its first
+ * answered call makes it healthy again (the scheduler then makes every
+ * message waiting on it due). A destination with failures is kept while
+ * idle so its count survives, at most DEST_KEEP_MAX of them: past that an
+ * idle failing destination is forgotten (counting starts afresh at its next
+ * call). Each destination feeds the per-destination metrics from its first
+ * call, under its key (common/dest.h).
+ *
+ * Redirects are followed here, by hand (follow()), not by libcurl's
+ * CURLOPT_FOLLOWLOCATION: each hop's URL must pass the target policy's URL
+ * rules (names, prefixes) before it is called, which libcurl cannot ask
+ * about (its socket-open hook only sees addresses, and CURLINFO_REDIRECT_URL
+ * read after a followed hop would be too late); and the headers from
+ * branch_headers must stay off other hosts. A hop stays the same call on the
+ * same destination: its handle leaves the multi and comes back with the
+ * Location as its URL.
  *
  * Thread: the relay thread owns everything here; mr_relay_http_wakeup() is the
  * one entry any thread may use (it only writes to an eventfd in the epoll set).
@@ -62,6 +69,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,10 +83,11 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/dest.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "common/metrics.h"
 #include "common/target.h"
+#include "common/url.h"
 
 /* Idle calls kept for reuse beyond this many are cleaned up, so a burst does not pin memory. */
 #define FREE_KEEP_MIN 64
@@ -101,6 +110,9 @@
 /* How often, at most, a relay loop waits before looking for stalled destinations. */
 #define STALL_CHECK_MS 100
 
+/* Redirects one call follows at most; the next one fails it (the limit of Go's http client). */
+#define REDIRECT_MAX 10
+
 /* A singly linked queue of calls through _next, oldest first. */
 struct fifo {
     struct mr_relay_call *head;
@@ -122,14 +134,8 @@ struct mr_relay_dest {
     struct fifo wait;    /* its calls waiting, oldest first */
     int64_t progress_ms; /* mr_mono_ms() when a call of it last finished, or busy became 1 */
     bool stalled;        /* said so in the log; cleared when a call finishes */
-    int fails;           /* calls in a row without an answer or with a 5xx */
-    bool down;           /* unhealthy: one call at a time (see the file comment) */
     bool kept;           /* idle but kept for its count (counted in nkept) */
-    int64_t next_probe_ms;        /* down: no call to it before then (mono) */
-    int64_t asked_ms;             /* down: when a probe was last asked of the scheduler (mono) */
-    struct mr_relay_dest *dnext; /* in the list of down destinations */
-    struct mr_relay_dest *dprev;
-    int slot; /* its per-destination metrics (mr_metrics_dest_slot) */
+    struct mr_relay_health_dest hd; /* its health and metrics (relay_health.c) */
 };
 
 struct mr_relay_http {
@@ -160,12 +166,8 @@ struct mr_relay_http {
     size_t nidle;
     size_t keep;  /* max idle calls kept */
     int watch_fd; /* an extra fd poll waits on (mr_relay_http_watch_fd), or -1 */
-    int unhealthy_after; /* failures in a row that make a destination down; 0: never */
-    long probe_ms;       /* a down destination asks for a probe this often */
     size_t nkept;        /* idle destinations kept for their failure count */
-    struct mr_relay_dest *down_head; /* down destinations */
-    struct mr_relay_health_ev *ev_head; /* health events for the scheduler, oldest first */
-    struct mr_relay_health_ev *ev_tail;
+    struct mr_relay_health health; /* of its destinations (relay_health.c) */
 };
 
 /* now_us - monotonic microseconds, the clock libcurl's timers run on. */
@@ -307,61 +309,6 @@ static struct mr_relay_call *fifo_pop(struct fifo *q)
 
 /* ---- destinations ---- */
 
-/*
- * dest_parse - scheme, host and port of @url as written (no name lookup):
- * userinfo dropped, the port defaulted from the scheme. The host is a slice
- * of @url. False when @url is not http(s)://.
- */
-static bool dest_parse(const char *url, bool *https, const char **host, size_t *hostlen,
-                       unsigned *port)
-{
-    const char *p;
-    const char *end;
-    const char *h;
-    const char *hend;
-    size_t i;
-
-    if (strncasecmp(url, "http://", 7) == 0) {
-        *https = false;
-        *port = 80;
-        p = url + 7;
-    } else if (strncasecmp(url, "https://", 8) == 0) {
-        *https = true;
-        *port = 443;
-        p = url + 8;
-    } else {
-        return false;
-    }
-    end = p + strcspn(p, "/?#");
-    h = p;
-    for (i = 0; p + i < end; i++) {
-        if (p[i] == '@')
-            h = p + i + 1;
-    }
-    hend = end;
-    if (*h == '[') {
-        const char *close = memchr(h, ']', (size_t)(end - h));
-
-        if (close != NULL)
-            hend = close + 1;
-    } else {
-        const char *colon = memchr(h, ':', (size_t)(end - h));
-
-        if (colon != NULL)
-            hend = colon;
-    }
-    if (hend < end && *hend == ':' && hend + 1 < end) {
-        unsigned v = 0;
-
-        for (i = 1; hend + i < end && hend[i] >= '0' && hend[i] <= '9' && v < 100000; i++)
-            v = v * 10 + (unsigned)(hend[i] - '0');
-        *port = v;
-    }
-    *host = h;
-    *hostlen = (size_t)(hend - h);
-    return true;
-}
-
 /* dest_hash - FNV-1a over scheme, lower-cased host and port. */
 static uint64_t dest_hash(bool https, const char *host, size_t hostlen, unsigned port)
 {
@@ -401,6 +348,16 @@ static void dest_grow(struct mr_relay_http *h)
     h->ndests_cap = cap;
 }
 
+/* dest_idle - whether the destination of @hd has no call in libcurl or waiting. */
+static bool dest_idle(const struct mr_relay_health_dest *hd)
+{
+    const struct mr_relay_dest *d =
+        (const struct mr_relay_dest *)(const void *)((const char *)hd -
+                                                     offsetof(struct mr_relay_dest, hd));
+
+    return d->busy == 0 && d->wait.n == 0;
+}
+
 /* dest_get - the destination of @url, made when it has none yet. */
 static struct mr_relay_dest *dest_get(struct mr_relay_http *h, const char *url)
 {
@@ -412,7 +369,7 @@ static struct mr_relay_dest *dest_get(struct mr_relay_http *h, const char *url)
     uint64_t x;
     size_t i;
 
-    if (!dest_parse(url, &https, &host, &hostlen, &port)) {
+    if (!mr_dest_http(url, &https, &host, &hostlen, &port)) {
         host = "";
         hostlen = 0;
         port = 0;
@@ -435,12 +392,10 @@ static struct mr_relay_dest *dest_get(struct mr_relay_http *h, const char *url)
             d->host[i] = (char)(d->host[i] - 'A' + 'a');
     }
     {
-        char label[64 + MR_STORE_PREFIX_MAX];
+        char key[MR_DEST_KEY_MAX + 1];
 
-        snprintf(label, sizeof(label), "%s://%.*s:%u", https ? "https" : "http",
-                 (int)(hostlen < MR_STORE_PREFIX_MAX ? hostlen : MR_STORE_PREFIX_MAX), d->host,
-                 port);
-        d->slot = mr_metrics_dest_slot(label);
+        mr_dest_key(url, key);
+        mr_relay_health_dest_init(&d->hd, key, dest_idle);
     }
     d->hnext = h->dests[x & (h->ndests_cap - 1)];
     h->dests[x & (h->ndests_cap - 1)] = d;
@@ -483,19 +438,6 @@ static void wait_list_append(struct mr_relay_http *h, struct mr_relay_dest *d)
     h->nwait_dests++;
 }
 
-/* down_unlink - take @d out of the list of down destinations. */
-static void down_unlink(struct mr_relay_http *h, struct mr_relay_dest *d)
-{
-    if (d->dprev != NULL)
-        d->dprev->dnext = d->dnext;
-    else if (h->down_head == d)
-        h->down_head = d->dnext;
-    if (d->dnext != NULL)
-        d->dnext->dprev = d->dprev;
-    d->dnext = NULL;
-    d->dprev = NULL;
-}
-
 /*
  * dest_put - forget @d once it has no call waiting or in libcurl, unless it
  * counts failures and there is room to keep it (DEST_KEEP_MAX).
@@ -506,7 +448,7 @@ static void dest_put(struct mr_relay_http *h, struct mr_relay_dest *d)
 
     if (d->busy > 0 || d->wait.n > 0)
         return;
-    if (d->fails > 0 && h->unhealthy_after > 0) {
+    if (mr_relay_health_keep(&h->health, &d->hd)) {
         if (d->kept)
             return;
         if (h->nkept < DEST_KEEP_MAX) {
@@ -517,10 +459,7 @@ static void dest_put(struct mr_relay_http *h, struct mr_relay_dest *d)
     }
     if (d->kept)
         h->nkept--;
-    if (d->down) {
-        down_unlink(h, d);
-        mr_metrics_dest_up(d->slot, true); /* forgotten: no longer known to be down */
-    }
+    mr_relay_health_forget(&h->health, &d->hd);
     wait_list_remove(h, d);
     link = &h->dests[d->hash & (h->ndests_cap - 1)];
     while (*link != d)
@@ -585,12 +524,16 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->_slot = false;
     c->_dest = NULL;
     c->not_made = false;
+    c->down = false;
     c->owner = NULL;
     c->index = 0;
     c->status = 0;
     c->truncated = false;
     c->error[0] = '\0';
     c->_denied[0] = '\0';
+    c->_hops = 0;
+    c->_redirect_status = 0;
+    c->_stripped = false;
     mr_buf_reset(&c->body);
     return c;
 }
@@ -676,8 +619,9 @@ static CURLcode setup(struct mr_relay_call *c, const struct mr_relay_http_req *r
     SET(CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms);
     /* threads and signals do not mix: no SIGALRM for DNS timeouts */
     SET(CURLOPT_NOSIGNAL, 1L);
-    /* destinations are http(s) only, and a redirect is an answer, not an order */
+    /* destinations are http(s) only; redirects are followed by hand (follow()) */
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     /* the target policy: the URL now (a row may predate the policy), each address at connect */
@@ -742,6 +686,7 @@ static void not_made(struct mr_relay_http *h, struct mr_relay_call *c)
 static void not_made_down(struct mr_relay_http *h, struct mr_relay_call *c)
 {
     c->not_made = true;
+    c->down = true;
     snprintf(c->error, sizeof(c->error), "destination unhealthy: call not made");
     fail(h, c);
 }
@@ -912,14 +857,11 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
         not_made(h, c);
         return 0;
     }
-    if (c->_dest->down) {
-        /* one call at a time to a down destination, one per probe interval: this one is its
-           probe, or not made */
-        if (c->_dest->busy > 0 || c->_dest->wait.n > 0 || c->_sent_ms < c->_dest->next_probe_ms) {
-            not_made_down(h, c);
-            return 0;
-        }
-        c->_dest->next_probe_ms = c->_sent_ms + h->probe_ms;
+    /* one call at a time to a down destination, one per probe interval: its probe */
+    if (!mr_relay_health_admit(&h->health, &c->_dest->hd,
+                               c->_dest->busy > 0 || c->_dest->wait.n > 0, c->_sent_ms)) {
+        not_made_down(h, c);
+        return 0;
     }
     if (c->_dest->wait.n > 0 || !can_start(h, c->_dest)) {
         wait_push(h, c);
@@ -937,68 +879,16 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
     return 0;
 }
 
-/* health_event - queue a health event about @d for the scheduler (mr_relay_http_health_take). */
-static void health_event(struct mr_relay_http *h, const struct mr_relay_dest *d, bool recovered)
+/*
+ * health - count call @c to @d, started at @started_ms (@ok: answered, not
+ * 5xx), toward @d's health; when that makes @d down, what waits for it is
+ * not made (d is kept: it has failures, or its last busy call ends).
+ */
+static void health(struct mr_relay_http *h, struct mr_relay_dest *d, bool ok, int64_t started_ms,
+                   int64_t mono)
 {
-    const char *scheme = d->https ? "https" : "http";
-    struct mr_relay_health_ev *ev;
-    int n;
-
-    if (strlen(d->host) + 32 > MR_STORE_PREFIX_MAX)
-        return; /* no store prefix that long: its messages wait out their back-off */
-    ev = mr_xcalloc(1, sizeof(*ev));
-    ev->recovered = recovered;
-    n = snprintf(ev->prefix, sizeof(ev->prefix), "%s://%s:%u/", scheme, d->host, d->port);
-    /* the URL may leave a default port out */
-    if (d->port == (d->https ? 443u : 80u))
-        snprintf(ev->prefix2, sizeof(ev->prefix2), "%s://%s/", scheme, d->host);
-    else
-        memcpy(ev->prefix2, ev->prefix, (size_t)n + 1);
-    if (h->ev_tail != NULL)
-        h->ev_tail->next = ev;
-    else
-        h->ev_head = ev;
-    h->ev_tail = ev;
-}
-
-/* health - count call @c to @d (@ok: answered, not 5xx) toward @d's health. */
-static void health(struct mr_relay_http *h, struct mr_relay_dest *d, bool ok, int64_t mono)
-{
-    char port[16];
-    char fails[16];
-
-    if (ok) {
-        d->fails = 0;
-        if (!d->down)
-            return;
-        d->down = false;
-        down_unlink(h, d);
-        mr_metrics_dest_up(d->slot, true);
-        snprintf(port, sizeof(port), "%u", d->port);
-        mr_log(MR_LOG_INFO, "destination healthy again: its waiting messages are due",
-               "scheme", d->https ? "https" : "http", "host", d->host, "port", port, NULL);
-        health_event(h, d, true);
+    if (!mr_relay_health_count(&h->health, &d->hd, ok, started_ms, mono))
         return;
-    }
-    if (d->fails < 1000000000)
-        d->fails++;
-    if (d->down || h->unhealthy_after <= 0 || d->fails < h->unhealthy_after)
-        return;
-    d->down = true;
-    d->next_probe_ms = mono + h->probe_ms;
-    d->asked_ms = mono;
-    d->dprev = NULL;
-    d->dnext = h->down_head;
-    if (h->down_head != NULL)
-        h->down_head->dprev = d;
-    h->down_head = d;
-    mr_metrics_dest_up(d->slot, false);
-    snprintf(port, sizeof(port), "%u", d->port);
-    snprintf(fails, sizeof(fails), "%d", d->fails);
-    mr_log(MR_LOG_WARN, "destination unhealthy: one call at a time until it answers",
-           "scheme", d->https ? "https" : "http", "host", d->host, "port", port, "failures", fails,
-           NULL);
-    /* what waits for it is not made (d is kept: it has failures, or its last busy call ends) */
     while (d->wait.n > 0 && d->busy + d->wait.n > 1)
         not_made_down(h, wait_pop(h, d));
 }
@@ -1020,10 +910,8 @@ static void finished(struct mr_relay_http *h, struct mr_relay_call *c, bool ok, 
         d->stalled = false;
         mr_log(MR_LOG_INFO, "destination answers again", "host", d->host, NULL);
     }
-    if (counted) {
-        mr_metrics_dest_call(d->slot, ok, (long)(mono - c->_sent_ms));
-        health(h, d, ok, mono);
-    }
+    if (counted)
+        health(h, d, ok, c->_sent_ms, mono);
     dest_put(h, d);
 }
 
@@ -1085,13 +973,125 @@ static void forbid_reuse(struct mr_relay_call *c)
         shutdown(s, SHUT_RDWR);
 }
 
+/* same_host - whether http(s) @url names the host @host (any case; the port is not compared). */
+static bool same_host(const char *url, const char *host)
+{
+    const char *h;
+    size_t hlen;
+    unsigned port;
+    bool https;
+
+    return mr_dest_http(url, &https, &h, &hlen, &port) && strlen(host) == hlen &&
+           strncasecmp(h, host, hlen) == 0;
+}
+
+/*
+ * strip_headers - the header list of @c without what the message's
+ * branch_headers added: only Content-Type and the "Expect:" line stay. Set on
+ * the handle, the old list freed.
+ */
+static void strip_headers(struct mr_relay_call *c)
+{
+    struct curl_slist *kept = NULL;
+    struct curl_slist *l;
+
+    for (l = c->_headers; l != NULL; l = l->next) {
+        if (strncasecmp(l->data, "Content-Type:", 13) != 0 && strcmp(l->data, "Expect:") != 0)
+            continue;
+        kept = curl_slist_append(kept, l->data);
+        if (kept == NULL) {
+            mr_log(MR_LOG_ERROR, "out of memory building a header list", NULL);
+            abort();
+        }
+    }
+    curl_easy_setopt(c->_easy, CURLOPT_HTTPHEADER, kept);
+    curl_slist_free_all(c->_headers);
+    c->_headers = kept;
+    c->_stripped = true;
+}
+
+/* refuse - end @c's redirect chain with the error @why (@loc is masked into it). */
+static bool refuse(struct mr_relay_call *c, const char *why, const char *loc)
+{
+    char *masked = mr_url_masked(loc);
+
+    c->status = 0;
+    snprintf(c->error, sizeof(c->error), "redirect (HTTP %ld) %s: %s", c->_redirect_status, why,
+             masked);
+    free(masked);
+    return false;
+}
+
+/*
+ * follow - when the answer of @c (taken out of the multi handle) is a
+ * redirect that Go's http client follows (301, 302, 303, 307, 308 with a
+ * Location), send @c on to its next hop and return true: it stays busy on the
+ * destination it was sent to. Each hop's URL is checked here as at send time:
+ * http(s) only and the target policy (on_open_socket checks its addresses);
+ * at most REDIRECT_MAX hops, and the whole chain within the call's timeout.
+ * 307 and 308 keep the method and the body; 301, 302 and 303 go on as a GET
+ * without a body. From the first hop to another host on, the headers from
+ * branch_headers are not sent (they often carry credentials; Go's client
+ * drops Authorization and cookies there), and a Location's own userinfo is
+ * the only one sent. False when @c is finished: not a redirect, or a refused
+ * one (then status 0 and the reason in its error text).
+ */
+static bool follow(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    char *loc = NULL;
+    long waited;
+    enum mr_target_verdict v;
+    CURLcode ec = CURLE_OK;
+    CURLMcode mc;
+
+    if ((c->status < 301 || c->status > 303) && c->status != 307 && c->status != 308)
+        return false;
+    if (curl_easy_getinfo(c->_easy, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK || loc == NULL)
+        return false; /* no (usable) Location: the 3xx is the answer */
+    c->_redirect_status = c->status;
+    if (c->_hops >= REDIRECT_MAX)
+        return refuse(c, "stopped after 10 redirects, the next to", loc);
+    if (strncasecmp(loc, "http://", 7) != 0 && strncasecmp(loc, "https://", 8) != 0)
+        return refuse(c, "to a URL that is not http(s)", loc);
+    v = mr_target_check_url(mr_config.targets, loc);
+    if (v == MR_TARGET_DENY)
+        return refuse(c, "target denied by policy", loc);
+    waited = (long)(mr_mono_ms() - c->_sent_ms);
+    if (c->_timeout_ms > 0 && waited >= c->_timeout_ms)
+        return refuse(c, "not followed: the call's timeout ran out, next", loc);
+    c->_hops++;
+    c->_target = (int)v;
+    if (!c->_stripped && !same_host(loc, c->_dest->host))
+        strip_headers(c);
+    ec = curl_easy_setopt(c->_easy, CURLOPT_URL, loc);
+    if (ec == CURLE_OK && c->status <= 303)
+        ec = curl_easy_setopt(c->_easy, CURLOPT_HTTPGET, 1L);
+    if (ec == CURLE_OK && c->_timeout_ms > 0)
+        ec = curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, c->_timeout_ms - waited);
+    if (ec == CURLE_OK && c->_timeout_ms > 0)
+        ec = curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, c->_timeout_ms - waited);
+    if (ec != CURLE_OK)
+        return refuse(c, curl_easy_strerror(ec), loc);
+    c->status = 0;
+    mr_buf_reset(&c->body);
+    c->truncated = false;
+    mc = curl_multi_add_handle(h->multi, c->_easy);
+    if (mc != CURLM_OK) {
+        snprintf(c->error, sizeof(c->error), "cannot start call: %s", curl_multi_strerror(mc));
+        return false;
+    }
+    return true;
+}
+
 /*
  * collect - move every call libcurl has finished to the done list, then
- * start waiting calls in the slots that freed up. Returns how many started.
+ * start waiting calls in the slots that freed up. Returns how many started
+ * (redirect hops included).
  */
 static size_t collect(struct mr_relay_http *h)
 {
     size_t before;
+    size_t hops = 0;
 
     for (;;) {
         int left;
@@ -1115,8 +1115,13 @@ static size_t collect(struct mr_relay_http *h)
             forbid_reuse(c);
         /* m points into the handle: read it all before removing */
         curl_multi_remove_handle(h->multi, c->_easy);
+        if (res == CURLE_OK && follow(h, c)) {
+            hops++;
+            continue;
+        }
         busy_unlink(h, c);
-        finished(h, c, res == CURLE_OK && c->status > 0 && c->status < 500, c->_denied[0] == '\0');
+        finished(h, c, res == CURLE_OK && (c->status > 0 || c->_redirect_status > 0) && c->status < 500,
+                 c->_denied[0] == '\0');
         if (res != CURLE_OK) {
             if (c->_denied[0] != '\0')
                 snprintf(c->error, sizeof(c->error), "target address %s denied by policy",
@@ -1130,7 +1135,7 @@ static size_t collect(struct mr_relay_http *h)
     if (h->wait_head != NULL)
         sweep(h);
     promote(h);
-    return h->nbusy - before;
+    return h->nbusy - before + hops;
 }
 
 int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
@@ -1310,12 +1315,7 @@ void mr_relay_http_free(struct mr_relay_http *h)
         }
     }
     free(h->dests);
-    while (h->ev_head != NULL) {
-        struct mr_relay_health_ev *ev = h->ev_head;
-
-        h->ev_head = ev->next;
-        free(ev);
-    }
+    mr_relay_health_clear(&h->health);
     free(h);
 }
 
@@ -1338,6 +1338,7 @@ int mr_relay_http_new(int max_connections, int per_target, long stall_ms,
     h->stall_ms = stall_ms > 0 ? stall_ms : 1000;
     h->ndests_cap = 64;
     h->dests = mr_xcalloc(h->ndests_cap, sizeof(*h->dests));
+    mr_relay_health_init(&h->health, 0, 0);
     /*
      * Sized so one wait takes every ready socket: the relay loop may be away
      * for tens of milliseconds of store work, and a ready socket left for the
@@ -1389,36 +1390,10 @@ fail:
 
 void mr_relay_http_health(struct mr_relay_http *h, int unhealthy_after, long probe_ms)
 {
-    h->unhealthy_after = unhealthy_after > 0 ? unhealthy_after : 0;
-    h->probe_ms = probe_ms > 0 ? probe_ms : 1000;
+    mr_relay_health_init(&h->health, unhealthy_after, probe_ms);
 }
 
-void mr_relay_http_health_tick(struct mr_relay_http *h)
+struct mr_relay_health *mr_relay_http_health_of(struct mr_relay_http *h)
 {
-    int64_t mono;
-    struct mr_relay_dest *d;
-
-    if (h->down_head == NULL)
-        return;
-    mono = mr_mono_ms();
-    for (d = h->down_head; d != NULL; d = d->dnext) {
-        if (d->busy > 0 || d->wait.n > 0 || mono < d->next_probe_ms ||
-            mono - d->asked_ms < h->probe_ms)
-            continue;
-        d->asked_ms = mono;
-        health_event(h, d, false);
-    }
-}
-
-struct mr_relay_health_ev *mr_relay_http_health_take(struct mr_relay_http *h)
-{
-    struct mr_relay_health_ev *ev = h->ev_head;
-
-    if (ev == NULL)
-        return NULL;
-    h->ev_head = ev->next;
-    if (h->ev_head == NULL)
-        h->ev_tail = NULL;
-    ev->next = NULL;
-    return ev;
+    return &h->health;
 }

@@ -27,6 +27,7 @@
 #include <curl/curl.h>
 
 #include "common/buf.h"
+#include "common/dest.h"
 #include "common/err.h"
 #include "common/model.h"
 #include "common/result.h"
@@ -62,6 +63,7 @@ struct mr_relay_call {
     bool truncated;              /* the body was longer and was cut */
     char error[CURL_ERROR_SIZE]; /* transfer error text when status is 0 */
     bool not_made;               /* never sent: its destination is stalled (see relay_http.c) */
+    bool down;                   /* not_made because its destination is unhealthy */
     /* private */
     CURL *_easy;
     struct curl_slist *_headers;
@@ -73,6 +75,9 @@ struct mr_relay_call {
     struct mr_relay_dest *_dest; /* while waiting or in libcurl */
     int _target;                 /* enum mr_target_verdict of the URL (common/target.h) */
     char _denied[64];            /* the address a connect was refused for by the policy, or "" */
+    int _hops;                   /* redirects followed so far */
+    long _redirect_status;       /* the status of the last redirect answer, or 0 */
+    bool _stripped;              /* branch_headers no longer sent: a hop went to another host */
 };
 
 /*
@@ -121,30 +126,93 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h);
 /* mr_relay_http_inflight - how many calls are in flight (sent and not yet taken by done()). */
 size_t mr_relay_http_inflight(const struct mr_relay_http *h);
 
-/* A health event of a destination, for the scheduler (relay_http.c's "Health"). */
+/* ---- destination health (relay_health.c), shared by both sinks ---- */
+
+/* A health event of a destination, for the scheduler (relay_health.c). */
 struct mr_relay_health_ev {
     struct mr_relay_health_ev *next;
     bool recovered; /* it answers again: make every message waiting on it due (spread);
                        else it is down and idle: make one due, as its probe */
-    char prefix[MR_STORE_PREFIX_MAX + 1];  /* "scheme://host:port/", lower-case */
-    char prefix2[MR_STORE_PREFIX_MAX + 1]; /* "scheme://host/" for a default port, else prefix */
+    char key[MR_DEST_KEY_MAX + 1]; /* the destination (common/dest.h) */
     /* the scheduler's, for a recovery done in batches */
     long made_due;
     int tries;
 };
 
+/* One destination's health, embedded in a sink's destination. Fields are relay_health.c's. */
+struct mr_relay_health_dest {
+    char key[MR_DEST_KEY_MAX + 1]; /* the destination (common/dest.h); "" when it has none */
+    int fails;                     /* failures counted in a row */
+    bool down;                     /* unhealthy: one call at a time */
+    int64_t next_probe_ms;         /* down: no call to it before then (mono) */
+    int64_t asked_ms;              /* down: when a probe was last asked of the scheduler (mono) */
+    int64_t failed_ms;             /* when the last failure was counted (mono) */
+    struct mr_relay_health_dest *dnext; /* in the list of down destinations */
+    struct mr_relay_health_dest *dprev;
+    int slot; /* its per-destination metrics (mr_metrics_dest_slot) */
+    /* the sink's answer: whether no call of this destination is out or waiting */
+    bool (*idle)(const struct mr_relay_health_dest *hd);
+};
+
+/* The health of one sink's destinations. Zeroed, then mr_relay_health_init(). */
+struct mr_relay_health {
+    int unhealthy_after; /* failures in a row that make a destination down; 0: never */
+    long probe_ms;       /* a down destination is probed this often */
+    struct mr_relay_health_dest *down_head;
+    struct mr_relay_health_ev *ev_head; /* for the scheduler, oldest first */
+    struct mr_relay_health_ev *ev_tail;
+};
+
 /*
- * mr_relay_http_health - turn destination health on: @unhealthy_after
- * calls in a row without an answer or with a 5xx make a destination down
- * (0: never); a down idle one asks for a probe every @probe_ms.
+ * mr_relay_health_init - turn health on: @unhealthy_after failures in a row
+ * make a destination down (0: never); a down one is probed every @probe_ms.
+ */
+void mr_relay_health_init(struct mr_relay_health *hl, int unhealthy_after, long probe_ms);
+
+/* mr_relay_health_clear - free the events not taken. */
+void mr_relay_health_clear(struct mr_relay_health *hl);
+
+/* mr_relay_health_dest_init - a healthy destination @key (copied) with its metrics slot. */
+void mr_relay_health_dest_init(struct mr_relay_health_dest *hd, const char *key,
+                               bool (*idle)(const struct mr_relay_health_dest *));
+
+/* mr_relay_health_forget - the sink drops @hd: out of the down list, its up gauge back to 1. */
+void mr_relay_health_forget(struct mr_relay_health *hl, struct mr_relay_health_dest *hd);
+
+/* mr_relay_health_keep - whether idle @hd should be kept for its failure count. */
+bool mr_relay_health_keep(const struct mr_relay_health *hl, const struct mr_relay_health_dest *hd);
+
+/*
+ * mr_relay_health_admit - whether a call to @hd may be made at @mono: always
+ * when it is healthy; when it is down only as its probe (@others_out false
+ * and a probe interval since the last one, which this starts).
+ */
+bool mr_relay_health_admit(const struct mr_relay_health *hl, struct mr_relay_health_dest *hd,
+                           bool others_out, int64_t mono);
+
+/*
+ * mr_relay_health_count - count a call to @hd started at @started_ms and
+ * finished at @mono (@ok: answered, not 5xx / taken by the broker) in its
+ * metrics and health. True when this made @hd down (the sink then drops
+ * what waits for it).
+ */
+bool mr_relay_health_count(struct mr_relay_health *hl, struct mr_relay_health_dest *hd, bool ok,
+                           int64_t started_ms, int64_t mono);
+
+/* mr_relay_health_tick - queue a probe event for each down destination idle long enough. */
+void mr_relay_health_tick(struct mr_relay_health *hl);
+
+/* mr_relay_health_take - the oldest health event, or NULL. Owned result: free(). */
+struct mr_relay_health_ev *mr_relay_health_take(struct mr_relay_health *hl);
+
+/*
+ * mr_relay_http_health - turn the HTTP engine's destination health on (see
+ * mr_relay_health_init).
  */
 void mr_relay_http_health(struct mr_relay_http *h, int unhealthy_after, long probe_ms);
 
-/* mr_relay_http_health_tick - queue a probe event for each down destination idle long enough. */
-void mr_relay_http_health_tick(struct mr_relay_http *h);
-
-/* mr_relay_http_health_take - the oldest health event, or NULL. Owned result: free(). */
-struct mr_relay_health_ev *mr_relay_http_health_take(struct mr_relay_http *h);
+/* mr_relay_http_health_of - the HTTP engine's destination health (tick, take). */
+struct mr_relay_health *mr_relay_http_health_of(struct mr_relay_http *h);
 
 /* mr_relay_http_wakeup - make a blocked mr_relay_http_poll() return. Any thread; never blocks. */
 void mr_relay_http_wakeup(struct mr_relay_http *h);
@@ -168,16 +236,23 @@ struct mr_relay_kafka_rec {
     const char *payload;   /* the record's value */
     size_t payload_len;
     const char *branch_headers; /* JSON object text, each pair a header; "" for none */
+    const char *traceparent;    /* the message's; "" or NULL for none (common/trace.h) */
+    const char *tracestate;
 };
+
+struct mr_relay_topic; /* one topic's health, private to relay_kafka.c */
 
 /* One record in flight; public fields are read-only for the scheduler, "_" ones private. */
 struct mr_relay_delivery {
     void *owner;     /* whom the result belongs to */
     size_t index;    /* which of the owner's steps */
     bool ok;         /* the broker has the record (acks=all) */
+    bool not_made;   /* never produced: its topic is unhealthy (see relay_kafka.c) */
     char error[512]; /* librdkafka's text when !ok */
     struct mr_relay_delivery *_next;
     struct mr_relay_delivery *_prev;
+    struct mr_relay_topic *_topic; /* while produced */
+    int64_t _sent_ms;              /* mr_mono_ms() at produce time */
 };
 
 /*
@@ -201,7 +276,9 @@ void mr_relay_kafka_free(struct mr_relay_kafka *k, int flush_ms);
  * @owner/@index; its result comes from mr_relay_kafka_done() once the broker
  * has answered or message.timeout.ms has passed. MR_EINVAL (bad URL or
  * branch headers) or MR_EIO (librdkafka refused: queue full, fatal error)
- * with a message; nothing is in flight then.
+ * with a message; nothing is in flight then. A record to an unhealthy topic
+ * beyond its probe is not produced: 0, and its delivery comes from
+ * mr_relay_kafka_done() with not_made set.
  */
 int mr_relay_kafka_produce(struct mr_relay_kafka *k, const struct mr_relay_kafka_rec *rec,
                            void *owner, size_t index, struct mr_err *err);
@@ -236,6 +313,16 @@ int mr_relay_kafka_fd(const struct mr_relay_kafka *k);
 
 /* mr_relay_kafka_timeout_ms - the longest a record waits for its report (message.timeout.ms). */
 long mr_relay_kafka_timeout_ms(const struct mr_relay_kafka *k);
+
+/*
+ * mr_relay_kafka_health - turn per-topic health on (see
+ * mr_relay_health_init): a down topic gets one record at a time, one per
+ * probe interval; the others are reported not_made.
+ */
+void mr_relay_kafka_health(struct mr_relay_kafka *k, int unhealthy_after, long probe_ms);
+
+/* mr_relay_kafka_health_of - the Kafka sink's per-topic health (tick, take). */
+struct mr_relay_health *mr_relay_kafka_health_of(struct mr_relay_kafka *k);
 
 /* ---- the relay's identity (relay_identity.c) ---- */
 

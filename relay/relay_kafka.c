@@ -11,6 +11,16 @@
  * HTTP engine, this file runs no scheduler callbacks: finished deliveries are
  * queued and taken with mr_relay_kafka_done().
  *
+ * Health (--unhealthy-after, relay_health.c) is per topic: each report
+ * counts toward its topic, a burst of records out together counting once.
+ * A down topic gets one record at a time, one per probe interval (the
+ * probe); the others are not produced but reported at once with not_made
+ * (no attempt counted), so the broker is not hammered while the topic fails
+ * and its messages wait cheaply in the store. The first record the broker
+ * takes makes the topic healthy again, and the scheduler makes every message
+ * waiting on it due. A topic with failures is kept while idle so its count
+ * survives, at most TOPIC_KEEP_MAX of them.
+ *
  * Thread: the relay thread (librdkafka's threads only log, via mr_log).
  * Errors: start-up problems and records that cannot be queued are returned;
  * a record the broker did not take is a delivery with ok false and its text.
@@ -19,6 +29,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +39,33 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "common/clock.h"
 #include "common/config.h"
+#include "common/dest.h"
 #include "common/kafka_url.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/trace.h"
 
 /* The relay's default for message.timeout.ms: librdkafka's own (5 min) outlives a lease. */
 #define DEFAULT_TIMEOUT_MS "30000"
 
 /* After a purge at shutdown, how long to wait for librdkafka to hand back the purged reports. */
 #define PURGE_WAIT_MS 1000
+
+/* Buckets of the topic table (chained). */
+#define TOPIC_BUCKETS 256
+
+/* Idle topics kept for their failure count, at most. */
+#define TOPIC_KEEP_MAX 1024
+
+/* One topic; lives while it has records out, or is kept for its failure count. */
+struct mr_relay_topic {
+    struct mr_relay_topic *next;    /* hash chain */
+    size_t out;                     /* its records produced, report not yet served */
+    bool kept;                      /* idle but kept for its count (counted in nkept) */
+    struct mr_relay_health_dest hd; /* its health and metrics; hd.key is "kafka://TOPIC" */
+};
 
 struct mr_relay_kafka {
     rd_kafka_t *rk;
@@ -49,6 +78,9 @@ struct mr_relay_kafka {
     struct mr_relay_delivery **done_tail;
     size_t nbusy;    /* busy deliveries with an owner */
     size_t norphans; /* busy deliveries cancelled: their reports are dropped */
+    struct mr_relay_topic *topics[TOPIC_BUCKETS];
+    size_t nkept;                  /* idle topics kept for their failure count */
+    struct mr_relay_health health; /* of its topics (relay_health.c) */
 };
 
 /* ---- lists ---- */
@@ -87,6 +119,81 @@ static void free_list(struct mr_relay_delivery *head)
     }
 }
 
+/* ---- topics ---- */
+
+/* topic_bucket - the hash chain of destination key @key (FNV-1a). */
+static struct mr_relay_topic **topic_bucket(struct mr_relay_kafka *k, const char *key)
+{
+    uint64_t x = 1469598103934665603ULL;
+
+    for (; *key != '\0'; key++)
+        x = (x ^ (unsigned char)*key) * 1099511628211ULL;
+    return &k->topics[x % TOPIC_BUCKETS];
+}
+
+/* topic_idle - whether the topic of @hd has no record out. */
+static bool topic_idle(const struct mr_relay_health_dest *hd)
+{
+    const struct mr_relay_topic *t =
+        (const struct mr_relay_topic *)(const void *)((const char *)hd -
+                                                      offsetof(struct mr_relay_topic, hd));
+
+    return t->out == 0;
+}
+
+/* topic_get - the topic of destination key @key, made when it has none yet. */
+static struct mr_relay_topic *topic_get(struct mr_relay_kafka *k, const char *key)
+{
+    struct mr_relay_topic **b = topic_bucket(k, key);
+    struct mr_relay_topic *t;
+
+    for (t = *b; t != NULL; t = t->next) {
+        if (strcmp(t->hd.key, key) == 0)
+            return t;
+    }
+    t = mr_xcalloc(1, sizeof(*t));
+    mr_relay_health_dest_init(&t->hd, key, topic_idle);
+    t->next = *b;
+    *b = t;
+    return t;
+}
+
+/*
+ * topic_put - forget @t once it has no record out, unless it counts
+ * failures and there is room to keep it (TOPIC_KEEP_MAX).
+ */
+static void topic_put(struct mr_relay_kafka *k, struct mr_relay_topic *t)
+{
+    struct mr_relay_topic **link;
+
+    if (t->out > 0)
+        return;
+    if (mr_relay_health_keep(&k->health, &t->hd)) {
+        if (t->kept)
+            return;
+        if (k->nkept < TOPIC_KEEP_MAX) {
+            t->kept = true;
+            k->nkept++;
+            return;
+        }
+    }
+    if (t->kept)
+        k->nkept--;
+    mr_relay_health_forget(&k->health, &t->hd);
+    for (link = topic_bucket(k, t->hd.key); *link != t;)
+        link = &(*link)->next;
+    *link = t->next;
+    free(t);
+}
+
+/* done_push - put @d last on the done list. */
+static void done_push(struct mr_relay_kafka *k, struct mr_relay_delivery *d)
+{
+    d->_next = NULL;
+    *k->done_tail = d;
+    k->done_tail = &d->_next;
+}
+
 /* ---- librdkafka callbacks ---- */
 
 /*
@@ -98,14 +205,19 @@ static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct mr_relay_kafka *k = opaque;
     struct mr_relay_delivery *d = m->_private;
+    struct mr_relay_topic *t;
 
     (void)rk;
     if (d == NULL)
         return;
     busy_unlink(k, d);
+    t = d->_topic;
+    d->_topic = NULL;
+    t->out--;
     if (d->owner == NULL) {
         k->norphans--;
         free(d);
+        topic_put(k, t);
         return;
     }
     k->nbusy--;
@@ -114,8 +226,9 @@ static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (!d->ok)
         snprintf(d->error, sizeof(d->error), "kafka topic '%s': %s",
                  m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "?", rd_kafka_err2str(m->err));
-    *k->done_tail = d;
-    k->done_tail = &d->_next;
+    mr_relay_health_count(&k->health, &t->hd, d->ok, d->_sent_ms, mr_mono_ms());
+    topic_put(k, t);
+    done_push(k, d);
 }
 
 /* on_error - a producer-wide error (relay thread, inside rd_kafka_poll). */
@@ -225,7 +338,8 @@ static int build_conf(struct mr_relay_kafka *k, rd_kafka_conf_t *conf, struct mr
  * add_branch_headers - each pair of the JSON object text @json (validated at
  * intake; "" means none) as a record header.
  */
-static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, struct mr_err *err)
+static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, bool traced,
+                              struct mr_err *err)
 {
     json_error_t jerr;
     json_t *obj;
@@ -246,6 +360,8 @@ static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, struct
             return mr_err_set(err, MR_EINVAL, "branch_headers: value of '%s' is not a string",
                               name);
         }
+        if (traced && mr_trace_header_is(name))
+            continue; /* the record's own trace context replaces them */
         rd_kafka_header_add(hdrs, name, -1, json_string_value(val),
                             (ssize_t)json_string_length(val));
     }
@@ -253,21 +369,33 @@ static int add_branch_headers(rd_kafka_headers_t *hdrs, const char *json, struct
     return 0;
 }
 
-/* build_headers - gid, trans_type, branch_id, op and the branch headers of @rec. */
+/*
+ * build_headers - gid, trans_type, branch_id, op and the branch headers of
+ * @rec, then its trace context: a child traceparent (a new parent id) and
+ * the tracestate, as for an HTTP call (common/call.h).
+ */
 static int build_headers(const struct mr_relay_kafka_rec *rec, rd_kafka_headers_t **out,
                          struct mr_err *err)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+    bool traced = rec->traceparent != NULL && rec->traceparent[0] != '\0';
+    char child[MR_TRACEPARENT_LEN + 1];
     int rc;
 
     rd_kafka_header_add(hdrs, "gid", -1, rec->gid, -1);
     rd_kafka_header_add(hdrs, "trans_type", -1, "msg", -1);
     rd_kafka_header_add(hdrs, "branch_id", -1, rec->branch_id, -1);
     rd_kafka_header_add(hdrs, "op", -1, "action", -1);
-    rc = add_branch_headers(hdrs, rec->branch_headers, err);
+    rc = add_branch_headers(hdrs, rec->branch_headers, traced, err);
     if (rc != 0) {
         rd_kafka_headers_destroy(hdrs);
         return rc;
+    }
+    if (traced) {
+        mr_trace_child(rec->traceparent, child);
+        rd_kafka_header_add(hdrs, "traceparent", -1, child, -1);
+        if (rec->tracestate != NULL && rec->tracestate[0] != '\0')
+            rd_kafka_header_add(hdrs, "tracestate", -1, rec->tracestate, -1);
     }
     *out = hdrs;
     return 0;
@@ -280,25 +408,43 @@ int mr_relay_kafka_produce(struct mr_relay_kafka *k, const struct mr_relay_kafka
 {
     struct mr_kafka_url u;
     char topic[MR_KAFKA_TOPIC_MAX + 1];
+    char key[MR_DEST_KEY_MAX + 1];
     rd_kafka_headers_t *hdrs = NULL;
     struct mr_relay_delivery *d;
+    struct mr_relay_topic *t;
     rd_kafka_resp_err_t ke;
+    int64_t mono = mr_mono_ms();
     int rc;
 
     rc = mr_kafka_url_parse(rec->url, &u, err);
-    if (rc == 0)
-        rc = build_headers(rec, &hdrs, err);
     if (rc != 0)
         return rc;
     memcpy(topic, u.topic.p, u.topic.len);
     topic[u.topic.len] = '\0';
+    d = mr_xcalloc(1, sizeof(*d));
+    d->owner = owner;
+    d->index = index;
+    mr_dest_key(rec->url, key);
+    t = topic_get(k, key);
+    /* one record at a time to a down topic, one per probe interval: its probe */
+    if (!mr_relay_health_admit(&k->health, &t->hd, t->out > 0, mono)) {
+        d->not_made = true;
+        snprintf(d->error, sizeof(d->error), "kafka topic '%s' unhealthy: record not produced",
+                 topic);
+        topic_put(k, t);
+        done_push(k, d);
+        return 0;
+    }
+    rc = build_headers(rec, &hdrs, err);
+    if (rc != 0) {
+        free(d);
+        topic_put(k, t);
+        return rc;
+    }
     if (u.key.p == NULL) {
         u.key.p = rec->gid;
         u.key.len = strlen(rec->gid);
     }
-    d = mr_xcalloc(1, sizeof(*d));
-    d->owner = owner;
-    d->index = index;
     /* F_COPY: the pass may be freed before the report (shutdown); librdkafka keeps its own copy */
     ke = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                            RD_KAFKA_V_VALUE((void *)rec->payload, rec->payload_len),
@@ -308,8 +454,12 @@ int mr_relay_kafka_produce(struct mr_relay_kafka *k, const struct mr_relay_kafka
         /* the headers are ours again when producev fails */
         rd_kafka_headers_destroy(hdrs);
         free(d);
+        topic_put(k, t);
         return mr_err_set(err, MR_EIO, "kafka topic '%s': %s", topic, rd_kafka_err2str(ke));
     }
+    d->_topic = t;
+    d->_sent_ms = mono;
+    t->out++;
     busy_link(k, d);
     k->nbusy++;
     return 0;
@@ -392,6 +542,8 @@ int mr_relay_kafka_reachable(struct mr_relay_kafka *k, int timeout_ms, struct mr
 
 void mr_relay_kafka_free(struct mr_relay_kafka *k, int flush_ms)
 {
+    size_t i;
+
     if (k == NULL)
         return;
     if (k->rk != NULL) {
@@ -418,6 +570,15 @@ void mr_relay_kafka_free(struct mr_relay_kafka *k, int flush_ms)
     /* no report can come any more: whatever is left is ours to free */
     free_list(k->busy);
     free_list(k->done);
+    for (i = 0; i < TOPIC_BUCKETS; i++) {
+        while (k->topics[i] != NULL) {
+            struct mr_relay_topic *t = k->topics[i];
+
+            k->topics[i] = t->next;
+            free(t);
+        }
+    }
+    mr_relay_health_clear(&k->health);
     if (k->pipe_rd >= 0)
         close(k->pipe_rd);
     if (k->pipe_wr >= 0)
@@ -437,6 +598,7 @@ int mr_relay_kafka_new(struct mr_relay_kafka **out, struct mr_err *err)
     k->pipe_rd = -1;
     k->pipe_wr = -1;
     k->done_tail = &k->done;
+    mr_relay_health_init(&k->health, 0, 0);
     rc = build_conf(k, conf, err);
     if (rc != 0) {
         rd_kafka_conf_destroy(conf);
@@ -466,4 +628,14 @@ int mr_relay_kafka_new(struct mr_relay_kafka **out, struct mr_err *err)
 fail:
     mr_relay_kafka_free(k, 0);
     return rc;
+}
+
+void mr_relay_kafka_health(struct mr_relay_kafka *k, int unhealthy_after, long probe_ms)
+{
+    mr_relay_health_init(&k->health, unhealthy_after, probe_ms);
+}
+
+struct mr_relay_health *mr_relay_kafka_health_of(struct mr_relay_kafka *k)
+{
+    return &k->health;
 }

@@ -48,6 +48,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 #include "common/model.h"
 #include "common/url.h"
 #include "query/query.h"
@@ -233,8 +234,10 @@ static long step_timeout_ms(const struct mr_relay *r, const struct mr_msg *m, si
 static void step_result(struct mr_relay *r, struct mr_relay_pass *p, size_t idx, enum mr_result res,
                         const char *text)
 {
-    mr_metrics_step(res);
+    mr_metrics_step(res, p->msg->steps[idx].branch_id);
     if (res == MR_RESULT_SUCCESS) {
+        mr_metrics_delivered(mr_kafka_url_is(p->msg->steps[idx].url),
+                             mr_now_ms() - p->msg->create_ms - (int64_t)p->msg->delay * 1000);
         p->msg->steps[idx].state = MR_STEP_SUCCEED;
         record(r, p, idx, true, NULL);
         return;
@@ -283,6 +286,8 @@ static void start_kafka_step(struct mr_relay *r, struct mr_relay_pass *p, size_t
     rec.payload = st->payload;
     rec.payload_len = st->payload_len;
     rec.branch_headers = m->branch_headers;
+    rec.traceparent = m->traceparent;
+    rec.tracestate = m->tracestate;
     if (mr_relay_kafka_produce(r->kafka, &rec, p, idx, &err) != 0) {
         step_failed_early(r, p, idx, err.msg);
         return;
@@ -300,6 +305,11 @@ static void start_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
     struct mr_err err = MR_ERR_INIT;
     int rc;
 
+    if (st->url[0] == '\0') {
+        /* an empty action: a step that succeeds without a call, as in DTM */
+        step_result(r, p, idx, MR_RESULT_SUCCESS, NULL);
+        return;
+    }
     p->calls_made++;
     if (mr_kafka_url_is(st->url)) {
         start_kafka_step(r, p, idx);
@@ -313,7 +323,8 @@ static void start_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
     if (rc == 0) {
         memset(&rq, 0, sizeof(rq));
         rq.url = call.url.p;
-        rq.post = true;
+        /* DTM's client POSTs a payload and GETs without one */
+        rq.post = st->payload_len > 0;
         rq.body = st->payload;
         rq.body_len = st->payload_len;
         rq.headers = call.headers;
@@ -345,17 +356,19 @@ static bool all_steps_succeed(const struct mr_msg *m)
 static void log_pass(const struct mr_relay_pass *p, int64_t next_ms)
 {
     char when[40];
+    char trace[33];
 
     mr_time_rfc3339(next_ms, when, sizeof(when));
     mr_log(p->outcome == MR_RESULT_ONGOING ? MR_LOG_INFO : MR_LOG_WARN, "delivery not finished",
            "gid", p->msg->gid, "outcome", mr_result_name(p->outcome), "error",
-           p->detail.len ? p->detail.p : NULL, "next", when, NULL);
+           p->detail.len ? p->detail.p : NULL, "next", when, MR_TRACE_LOG(p->msg, trace), NULL);
 }
 
 /* steps_maybe_finish - end the delivery pass when nothing is in flight or left to start. */
 static void steps_maybe_finish(struct mr_relay *r, struct mr_relay_pass *p)
 {
     struct mr_msg *m = p->msg;
+    char trace[33];
     int64_t now;
     int64_t next;
     int interval;
@@ -370,13 +383,13 @@ static void steps_maybe_finish(struct mr_relay *r, struct mr_relay_pass *p)
         return;
     }
     if (p->outcome != MR_RESULT_SUCCESS) {
-        mr_backoff_schedule(m, p->outcome, now, &r->rng, &next, &interval);
+        mr_backoff_schedule(m, p->outcome, true, now, &r->rng, &next, &interval);
         log_pass(p, next);
         finish(r, p, FIN_RELEASE, next, interval);
         return;
     }
     if (all_steps_succeed(m)) {
-        mr_log(MR_LOG_DEBUG, "message delivered", "gid", m->gid, NULL);
+        mr_log(MR_LOG_DEBUG, "message delivered", "gid", m->gid, MR_TRACE_LOG(m, trace), NULL);
         finish(r, p, FIN_SUCCEED, -1, 0);
         return;
     }
@@ -518,22 +531,29 @@ static void start_backcheck(struct mr_relay *r, struct mr_relay_pass *p)
 /* ---- finished calls ---- */
 
 /*
- * call_not_made - the engine did not make call @c: its destination is
- * stalled (relay_http.c). Nothing was sent, so nothing is recorded and no
- * attempt counts: the pass ends and its message is due again after its base
- * retry interval, leaving its room to messages for other destinations.
+ * call_not_made - a sink did not make call @index of @p: its destination is
+ * stalled (relay_http.c) or unhealthy (@down, relay_health.c). Nothing was
+ * sent, so nothing is recorded and no attempt counts: the pass ends, leaving
+ * its room to messages for other destinations. Its message is due again
+ * after its base retry interval; when the destination is unhealthy, after
+ * the longest back-off (--max-retry-interval) instead, since the
+ * destination's return makes every message waiting on it due at once: until
+ * then it waits in the store rather than going round through claims.
  */
-static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, struct mr_relay_call *c)
+static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, size_t index, bool down)
 {
     const struct mr_msg *m = p->msg;
-    int64_t at = mr_now_ms() + (int64_t)mr_backoff_msg_base(m) * 1000;
+    int64_t wait_s = down && mr_config.max_retry_interval > mr_backoff_msg_base(m)
+                         ? mr_config.max_retry_interval
+                         : mr_backoff_msg_base(m);
+    int64_t at = mr_now_ms() + wait_s * 1000;
 
-    if (c->index == BACKCHECK) {
+    if (index == BACKCHECK) {
         finish(r, p, FIN_RELEASE, at, -1);
         return;
     }
     p->stop = true;
-    p->yield_why = "destination stalled: call not made";
+    p->yield_why = "destination stalled or unhealthy: call not made";
     if (p->yield_at_ms < at)
         p->yield_at_ms = at;
     mr_relay_pump(r, p);
@@ -548,7 +568,7 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
 
     p->calls_out--;
     if (c->not_made) {
-        call_not_made(r, p, c);
+        call_not_made(r, p, c->index, c->down);
         mr_buf_release(&text);
         return;
     }
@@ -581,6 +601,11 @@ static void on_delivery_done(struct mr_relay *r, struct mr_relay_delivery *d)
     struct mr_buf text = MR_BUF_INIT(2048);
 
     p->calls_out--;
+    if (d->not_made) {
+        call_not_made(r, p, d->index, true);
+        mr_buf_release(&text);
+        return;
+    }
     if (!d->ok)
         mr_buf_addf(&text, "step %s: %s", p->msg->steps[d->index].branch_id, d->error);
     step_result(r, p, d->index, d->ok ? MR_RESULT_SUCCESS : MR_RESULT_ERROR, text.p);
@@ -852,6 +877,12 @@ static void claim(struct mr_relay *r)
 
 /* ---- destination health ---- */
 
+/* probe_ms - how often a down destination is probed (--probe-interval). */
+static long probe_ms(void)
+{
+    return (long)(mr_config.probe_interval > 0 ? mr_config.probe_interval : 5) * 1000;
+}
+
 /* Messages made due per store call when a destination answers again. */
 #define RECOVERY_BATCH 256
 
@@ -869,9 +900,9 @@ static bool recover_batch(struct mr_relay *r, struct mr_relay_health_ev *ev)
     char count[32];
     long n = 0;
 
-    if (mr_store_due_by_prefix(r->store, ev->prefix, ev->prefix2, mr_now_ms(), spread,
-                               RECOVERY_BATCH, &n, &err) != 0) {
-        mr_relay_store_failed(r, "due_by_prefix", err.msg);
+    if (mr_store_due_by_dest(r->store, ev->key, mr_now_ms(), spread, RECOVERY_BATCH, &n,
+                             &err) != 0) {
+        mr_relay_store_failed(r, "due_by_dest", err.msg);
         return ++ev->tries >= RECOVERY_TRIES;
     }
     mr_relay_store_ok(r);
@@ -880,23 +911,21 @@ static bool recover_batch(struct mr_relay *r, struct mr_relay_health_ev *ev)
         return false;
     snprintf(count, sizeof(count), "%ld", ev->made_due);
     mr_log(MR_LOG_INFO, "messages waiting on a returning destination made due", "destination",
-           ev->prefix, "messages", count, NULL);
+           ev->key, "messages", count, NULL);
     return true;
 }
 
 /*
- * health_turn - act on the HTTP engine's health events: a down idle
+ * health_events - act on the health events of one sink: a down idle
  * destination gets one waiting message made due as its probe; one that
- * answers again gets every waiting message made due, spread over
- * --recovery-spread, one bounded batch per recovery and loop turn.
+ * answers again is queued for recovery.
  */
-static void health_turn(struct mr_relay *r)
+static void health_events(struct mr_relay *r, struct mr_relay_health *hl)
 {
     struct mr_relay_health_ev *ev;
-    struct mr_relay_health_ev **link;
 
-    mr_relay_http_health_tick(r->http);
-    while ((ev = mr_relay_http_health_take(r->http)) != NULL) {
+    mr_relay_health_tick(hl);
+    while ((ev = mr_relay_health_take(hl)) != NULL) {
         struct mr_err err = MR_ERR_INIT;
         long n = 0;
 
@@ -905,13 +934,27 @@ static void health_turn(struct mr_relay *r)
             r->recovering = ev;
             continue;
         }
-        if (mr_store_due_by_prefix(r->store, ev->prefix, ev->prefix2, mr_now_ms(), 0, 1, &n,
-                                   &err) != 0)
-            mr_relay_store_failed(r, "due_by_prefix", err.msg);
+        if (mr_store_due_by_dest(r->store, ev->key, mr_now_ms(), 0, 1, &n, &err) != 0)
+            mr_relay_store_failed(r, "due_by_dest", err.msg);
         else if (n > 0)
             r->more_due = true; /* the probe: claim it now */
         free(ev);
     }
+}
+
+/*
+ * health_turn - act on both sinks' health events; a returning destination
+ * gets every waiting message made due, spread over --recovery-spread, one
+ * bounded batch per recovery and loop turn.
+ */
+static void health_turn(struct mr_relay *r)
+{
+    struct mr_relay_health_ev *ev;
+    struct mr_relay_health_ev **link;
+
+    health_events(r, mr_relay_http_health_of(r->http));
+    if (r->kafka != NULL)
+        health_events(r, mr_relay_kafka_health_of(r->kafka));
     for (link = &r->recovering; *link != NULL;) {
         ev = *link;
         if (recover_batch(r, ev)) {
@@ -942,7 +985,10 @@ static void pump_starved(struct mr_relay *r)
     }
 }
 
-/* refresh_gauges - the inflight gauge every turn, the waiting one every few seconds. */
+/*
+ * refresh_gauges - the inflight gauge every turn; the waiting one, and a
+ * sample for the rate history, every few seconds.
+ */
 static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
 {
     int64_t mono = mr_mono_ms();
@@ -953,6 +999,7 @@ static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
     if (mono < *next_due_ms)
         return;
     *next_due_ms = mono + GAUGE_EVERY_MS;
+    mr_metrics_rate_tick(mr_now_ms());
     if (mr_store_count_due(r->store, mr_now_ms(), &n, &err) == 0)
         mr_metrics_set_waiting(n);
     if (mr_store_count_state(r->store, MR_MSG_PARKED, &n, &err) == 0)
@@ -1151,12 +1198,12 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
                            (long)mr_config.request_timeout * 1000, &r->http, err);
     if (rc != 0)
         goto fail;
-    mr_relay_http_health(r->http, mr_config.unhealthy_after,
-                         (long)(mr_config.probe_interval > 0 ? mr_config.probe_interval : 5) * 1000);
+    mr_relay_http_health(r->http, mr_config.unhealthy_after, probe_ms());
     if (mr_config.kafka_brokers != NULL) {
         rc = mr_relay_kafka_new(&r->kafka, err);
         if (rc != 0)
             goto fail;
+        mr_relay_kafka_health(r->kafka, mr_config.unhealthy_after, probe_ms());
         /* a record must be reported before the lease of its pass ends (see pump), with a
            second more for the claim to reach it, as --max-request-timeout has */
         if (mr_relay_kafka_timeout_ms(r->kafka) + 2 * LEASE_MARGIN_MS >

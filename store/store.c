@@ -27,23 +27,15 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/dest.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "store/store_int.h"
 
 typedef int (*engine_open_fn)(const char *rest, struct mr_store **out, struct mr_err *err);
-typedef int (*engine_migrate_fn)(const char *rest, struct mr_err *err);
-
-/* sqlite_migrate - SQLite migrates at every open: open and close. */
-static int sqlite_migrate(const char *rest, struct mr_err *err)
-{
-    struct mr_store *s = NULL;
-    int rc = mr_store_sqlite_open(rest, &s, err);
-
-    mr_store_close(s);
-    return rc;
-}
+typedef int (*engine_migrate_fn)(const char *rest, struct mr_store_migration_report *report,
+                                 struct mr_err *err);
 
 /* URI schemes and the engine each opens; "scheme:rest". */
 static const struct scheme {
@@ -51,7 +43,7 @@ static const struct scheme {
     engine_open_fn open;
     engine_migrate_fn migrate;
 } schemes[] = {
-    {"sqlite", mr_store_sqlite_open, sqlite_migrate},
+    {"sqlite", mr_store_sqlite_open, mr_store_sqlite_migrate},
     {"mysql", mr_store_mysql_open, mr_store_mysql_migrate},
     {"postgres", mr_store_pg_open, mr_store_pg_migrate},
     {"postgresql", mr_store_pg_open, mr_store_pg_migrate},
@@ -177,7 +169,8 @@ int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err)
     return sc->open(rest, out, err);
 }
 
-int mr_store_migrate(const char *uri, struct mr_err *err)
+int mr_store_migrate(const char *uri, struct mr_store_migration_report *report,
+                     struct mr_err *err)
 {
     const struct scheme *sc = NULL;
     const char *rest = NULL;
@@ -185,7 +178,7 @@ int mr_store_migrate(const char *uri, struct mr_err *err)
 
     if (rc != 0)
         return rc;
-    return sc->migrate(rest, err);
+    return sc->migrate(rest, report, err);
 }
 
 int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err)
@@ -196,6 +189,22 @@ int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err)
                           (long long)have, latest);
     }
     return 0;
+}
+
+void mr_store_report_migrated(struct mr_store_migration_report *report,
+                              const struct mr_store_schema *schema, size_t n, int64_t from,
+                              int64_t to)
+{
+    size_t i;
+
+    if (report == NULL)
+        return;
+    report->from = (int)from;
+    report->to = (int)to;
+    for (i = 0; report->applied != NULL && i < n; i++) {
+        if (schema[i].version > from && schema[i].version <= to)
+            report->applied(report->arg, schema[i].version, schema[i].name);
+    }
 }
 
 /* ---- the transaction rules ---- */
@@ -357,6 +366,32 @@ static int check_insert_row(const struct mr_msg *m, struct mr_err *err)
     return 0;
 }
 
+/* dest_key - the destination key of @url (common/dest.h) as a new string, or NULL when none. */
+static char *dest_key(const char *url)
+{
+    char key[MR_DEST_KEY_MAX + 1];
+
+    if (url == NULL || !mr_dest_key(url, key))
+        return NULL;
+    return mr_xstrdup(key);
+}
+
+/*
+ * set_dest_keys - the destination keys of @m's steps and back-check, which
+ * the engines store with them (mr_store_due_by_dest finds them by it).
+ */
+static void set_dest_keys(struct mr_msg *m)
+{
+    size_t i;
+
+    if (m->query_dest == NULL)
+        m->query_dest = dest_key(m->query_prepared);
+    for (i = 0; i < m->nsteps; i++) {
+        if (m->steps[i].dest == NULL)
+            m->steps[i].dest = dest_key(m->steps[i].url);
+    }
+}
+
 int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
 {
     int rc = check_insert_lease(m, err);
@@ -367,6 +402,7 @@ int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err
         rc = check_insert_row(m, err);
     if (rc != 0)
         return rc;
+    set_dest_keys(m);
     return s->eng->msg_insert(s, m, err);
 }
 
@@ -456,6 +492,8 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
         rc = check_insert_row(v[i], err);
     if (rc != 0)
         return rc;
+    for (i = 0; i < n; i++)
+        set_dest_keys(v[i]);
     return s->eng->msg_insert_many(s, v, n, err);
 }
 
@@ -614,42 +652,30 @@ int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_er
     return s->eng->count_due(s, now_ms, n, err);
 }
 
-/* prefix_ok - whether @p is a usable destination prefix: 1..MR_STORE_PREFIX_MAX bytes, no upper case. */
-static bool prefix_ok(const char *p)
-{
-    size_t len;
-    size_t i;
-
-    if (p == NULL)
-        return false;
-    len = strlen(p);
-    if (len == 0 || len > MR_STORE_PREFIX_MAX)
-        return false;
-    for (i = 0; i < len; i++) {
-        if (p[i] >= 'A' && p[i] <= 'Z')
-            return false;
-    }
-    return true;
-}
-
-int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2,
-                           int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
-                           struct mr_err *err)
+int mr_store_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                         size_t limit, long *n, struct mr_err *err)
 {
     int rc;
 
     *n = 0;
-    if (!prefix_ok(prefix) || (prefix2 != NULL && !prefix_ok(prefix2)))
-        return mr_err_set(err, MR_EINVAL, "due_by_prefix: prefix must be 1 to %d lower-case bytes",
-                          MR_STORE_PREFIX_MAX);
+    if (key == NULL || key[0] == '\0' || strlen(key) > MR_DEST_KEY_MAX)
+        return mr_err_set(err, MR_EINVAL, "due_by_dest: key must be 1 to %d bytes",
+                          MR_DEST_KEY_MAX);
     if (limit == 0 || spread_ms < 0)
-        return mr_err_set(err, MR_EINVAL, "due_by_prefix: limit must be above 0, spread not "
+        return mr_err_set(err, MR_EINVAL, "due_by_dest: limit must be above 0, spread not "
                                           "below 0");
-    rc = mr_store_enter(s, MR_STORE_TX_NONE, "due_by_prefix", err);
+    rc = mr_store_enter(s, MR_STORE_TX_NONE, "due_by_dest", err);
     if (rc != 0)
         return rc;
-    return s->eng->due_by_prefix(s, prefix, prefix2 != NULL ? prefix2 : prefix, now_ms, spread_ms,
-                                 limit, n, err);
+    return s->eng->due_by_dest(s, key, now_ms, spread_ms, limit, n, err);
+}
+
+/* enter_state - check @state (a stored one) and enter the store for the read @what. */
+static int enter_state(struct mr_store *s, int state, const char *what, struct mr_err *err)
+{
+    if (state <= MR_MSG_NONE || state >= MR_MSG_STATE_COUNT)
+        return mr_err_set(err, MR_EINVAL, "store: %s of unknown state %d", what, state);
+    return mr_store_enter(s, MR_STORE_TX_ANY, what, err);
 }
 
 int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
@@ -657,12 +683,22 @@ int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *
     int rc;
 
     *n = 0;
-    if (state <= MR_MSG_NONE || state >= MR_MSG_STATE_COUNT)
-        return mr_err_set(err, MR_EINVAL, "store: count of unknown state %d", state);
-    rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_state", err);
+    rc = enter_state(s, state, "count_state", err);
     if (rc != 0)
         return rc;
     return s->eng->count_state(s, state, n, err);
+}
+
+int mr_store_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms,
+                             struct mr_err *err)
+{
+    int rc;
+
+    *create_ms = 0;
+    rc = enter_state(s, state, "oldest_in_state", err);
+    if (rc != 0)
+        return rc;
+    return s->eng->oldest_in_state(s, state, create_ms, err);
 }
 
 int mr_store_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms,
@@ -793,6 +829,9 @@ int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struc
     *n = 0;
     if (f->state < MR_MSG_NONE || f->state >= MR_MSG_STATE_COUNT)
         return mr_err_set(err, MR_EINVAL, "store: list filter has an unknown state %d", f->state);
+    if (f->gid_prefix != NULL && strlen(f->gid_prefix) > MR_STORE_REDRIVE_TEXT_MAX)
+        return mr_err_set(err, MR_EINVAL, "store: list filter gid prefix longer than %d bytes",
+                          MR_STORE_REDRIVE_TEXT_MAX);
     rc = mr_store_enter(s, MR_STORE_TX_ANY, "list", err);
     if (rc != 0)
         return rc;

@@ -56,11 +56,26 @@ struct mr_store;
 int mr_store_open(const char *uri, struct mr_store **out, struct mr_err *err);
 
 /*
+ * What mr_store_migrate did. @applied (may be NULL) is called once per schema
+ * file applied, in order, after it is committed: its version (NNN of
+ * sql/<engine>/NNN_name.sql) and name ("topics"; static). @from and @to are
+ * filled: the version found and the version the schema is at on return.
+ */
+struct mr_store_migration_report {
+    void (*applied)(void *arg, int version, const char *name);
+    void *arg;
+    int from;
+    int to;
+};
+
+/*
  * mr_store_migrate - bring the schema of @uri up to the version compiled in
  * (`msgrelay migrate`, `serve --migrate`). Idempotent; concurrent migrations
  * of one database wait for each other. MR_ESTORE when the database is newer.
+ * @report may be NULL; when not, it says what was applied (see above).
  */
-int mr_store_migrate(const char *uri, struct mr_err *err);
+int mr_store_migrate(const char *uri, struct mr_store_migration_report *report,
+                     struct mr_err *err);
 
 /*
  * mr_store_uri_redacted - @uri with any password replaced by "***"
@@ -277,24 +292,29 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
 /* mr_store_count_due - how many unfinished messages are due at @now_ms and not leased. */
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
 
-/* The longest destination prefix mr_store_due_by_prefix() takes, bytes. */
-#define MR_STORE_PREFIX_MAX 512
-
 /*
- * mr_store_due_by_prefix - a destination answers again: make due soon, in
- * one bounded batch, the submitted messages with an unfinished step whose
- * URL starts with @prefix or @prefix2 (ASCII case-insensitively; @prefix2
- * NULL: @prefix only; each lower-case, 1..MR_STORE_PREFIX_MAX bytes) and
- * that are due later than @now_ms + @spread_ms: next_cron_time becomes
- * @now_ms plus a random 0..@spread_ms (spreading the returning load), at
- * most @limit (> 0) messages. *@n = how many changed; fewer than @limit
- * means none is left. Leases and attempts are untouched. Own transaction.
+ * mr_store_due_by_dest - a destination answers again: make due soon, in one
+ * bounded batch, the messages waiting on destination key @key (common/dest.h,
+ * 1..MR_DEST_KEY_MAX bytes, compared exactly; the store keeps the key of
+ * each step and back-check from insert): submitted ones with an unfinished
+ * step to it, prepared ones whose back-check goes to it, that are due later
+ * than @now_ms + @spread_ms: next_cron_time becomes @now_ms plus a random
+ * 0..@spread_ms (spreading the returning load), at most @limit (> 0)
+ * messages. *@n = how many changed; fewer than @limit means none is left.
+ * Leases and attempts are untouched. Own transaction.
  */
-int mr_store_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2,
-                           int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
-                           struct mr_err *err);
+int mr_store_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                         size_t limit, long *n, struct mr_err *err);
 /* mr_store_count_state - how many messages are in state @state (e.g. parked, for its gauge). */
 int mr_store_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+
+/*
+ * mr_store_oldest_in_state - the create time (epoch ms) of the oldest message
+ * (lowest id) in state @state into *@create_ms, 0 when none is (the admin
+ * page's "oldest waiting message"). One index seek. In or out of a transaction.
+ */
+int mr_store_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms,
+                             struct mr_err *err);
 
 /*
  * mr_store_msg_query_failed - count one back-check of @gid that ended in an
@@ -380,11 +400,15 @@ struct mr_store_filter {
     int64_t create_from_ms;/* create_time >= this */
     int64_t create_to_ms;  /* create_time <= this */
     size_t limit;          /* at most this many (callers cap it) */
+    const char *gid_prefix; /* gid starts with it (byte for byte); ignored with gid */
 };
 
 /*
  * mr_store_msg_list - messages matching @f, newest (highest id) first, without
- * steps. Owned result: mr_store_msgs_free().
+ * steps. A gid prefix (at most MR_STORE_REDRIVE_TEXT_MAX bytes, else
+ * MR_EINVAL) and a create time range are looked for newest first through the
+ * rows of the state (or all rows) until @f->limit match. Owned result:
+ * mr_store_msgs_free().
  */
 int mr_store_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                       size_t *n, struct mr_err *err);
@@ -591,5 +615,78 @@ typedef void (*mr_store_tx_undo)(void *arg);
  */
 int mr_store_run_tx(struct mr_store *s, mr_store_tx_fn fn, mr_store_tx_undo undo, void *arg,
                     const struct mr_store_tx_policy *policy, struct mr_err *err);
+
+/* ---- reading a DTM server's MySQL database (msgrelay import-dtm) ----
+ *
+ * A read-only connection to the database of a DTM server (its trans_global
+ * and trans_branch_op tables, DTM v1.19 layout), read in pages by id so
+ * that memory follows the page size, not the table. DTM writes local-time
+ * DATETIMEs; they are read in the database server's global time zone (the
+ * zone DTM and its database normally share) and returned as UTC ms.
+ */
+
+struct mr_store_dtm;
+
+/* One trans_branch_op row. Strings owned; NULL columns read as "". */
+struct mr_dtm_branch {
+    char *branch_id;
+    char *op;     /* action, compensate, ... */
+    char *status; /* prepared, succeed, failed */
+    char *url;
+    char *data; /* bin_data (the deprecated data column when bin_data is NULL) */
+    size_t data_len;
+    int64_t create_ms; /* 0 for NULL, as every time below */
+    int64_t update_ms;
+    int64_t finish_ms;
+};
+
+/* One trans_global row, with its branches (msg rows only) in stored order. Strings owned. */
+struct mr_dtm_trans {
+    int64_t id;
+    char *gid;
+    char *trans_type;
+    char *status;
+    char *query_prepared;
+    char *protocol;
+    char *options;     /* TransOptions JSON text, or "" */
+    char *custom_data; /* or "" */
+    char *result;
+    char *rollback_reason;
+    int64_t create_ms;
+    int64_t update_ms;
+    int64_t finish_ms;
+    int64_t rollback_ms;
+    int64_t next_cron_ms;
+    int next_cron_interval;
+    struct mr_dtm_branch *branches;
+    size_t nbranches;
+};
+
+/* The most trans_global rows one mr_store_dtm_page() reads. */
+#define MR_STORE_DTM_PAGE_MAX 10000
+
+/*
+ * mr_store_dtm_open - connect to the DTM database of @uri ("mysql://...",
+ * the store URI syntax of this file's top, options included) in a read-only
+ * session. MR_EINVAL for a URI that is not mysql:, MR_EUNAVAIL when it cannot
+ * be reached, MR_ESTORE when DTM's tables are not there. Owned result:
+ * mr_store_dtm_close().
+ */
+int mr_store_dtm_open(const char *uri, struct mr_store_dtm **out, struct mr_err *err);
+
+/* mr_store_dtm_close - close the connection. NULL is a no-op. */
+void mr_store_dtm_close(struct mr_store_dtm *d);
+
+/*
+ * mr_store_dtm_page - up to @limit (1 to MR_STORE_DTM_PAGE_MAX) trans_global
+ * rows with id above @after_id, in id order, every type and status; the
+ * branches are read for the msg rows only. *n < @limit means the table is
+ * done. Owned result: *out, mr_store_dtm_free(*out, *n).
+ */
+int mr_store_dtm_page(struct mr_store_dtm *d, int64_t after_id, size_t limit,
+                      struct mr_dtm_trans **out, size_t *n, struct mr_err *err);
+
+/* mr_store_dtm_free - free @n rows from mr_store_dtm_page(). */
+void mr_store_dtm_free(struct mr_dtm_trans *v, size_t n);
 
 #endif

@@ -79,11 +79,11 @@ struct mr_store_engine {
                             const char *owner, int64_t now_ms, struct mr_err *err);
     int (*release_owner)(struct mr_store *s, const char *owner, struct mr_err *err);
     int (*count_due)(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
-    /* due_by_prefix - store.c has checked both prefixes (lower-case, bounded) and @limit */
-    int (*due_by_prefix)(struct mr_store *s, const char *prefix, const char *prefix2,
-                         int64_t now_ms, int64_t spread_ms, size_t limit, long *n,
-                         struct mr_err *err);
+    /* due_by_dest - store.c has checked @key (bounded) and @limit */
+    int (*due_by_dest)(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                       size_t limit, long *n, struct mr_err *err);
     int (*count_state)(struct mr_store *s, int state, long *n, struct mr_err *err);
+    int (*oldest_in_state)(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
     int (*msg_query_failed)(struct mr_store *s, const char *gid, int64_t now_ms,
                             struct mr_err *err);
     /* redrive_page - the ids (ascending, above @after_id, at most @limit, into the caller's
@@ -154,6 +154,23 @@ static inline size_t mr_store_chunk(size_t n, size_t at)
  */
 struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap);
 
+/* The four list statements of an engine, by which filter narrows most (mr_store_list_by()). */
+enum mr_store_list_by { MR_LIST_ALL, MR_LIST_GID, MR_LIST_PREFIX, MR_LIST_STATE };
+
+/*
+ * mr_store_list_by - the list statement for filter @f: a gid (at most one
+ * row), else a gid prefix, else a state (the state/id index), else none (the
+ * primary key, newest first).
+ */
+static inline enum mr_store_list_by mr_store_list_by(const struct mr_store_filter *f)
+{
+    if (f->gid != NULL && f->gid[0] != '\0')
+        return MR_LIST_GID;
+    if (f->gid_prefix != NULL && f->gid_prefix[0] != '\0')
+        return MR_LIST_PREFIX;
+    return f->state != MR_MSG_NONE ? MR_LIST_STATE : MR_LIST_ALL;
+}
+
 /*
  * An array of rows an engine's row loader fills: elements of @size bytes,
  * @len of them in @v, room for @cap. mr_store_row_add() gives a zeroed new
@@ -205,10 +222,20 @@ int mr_store_mysql_open(const char *rest, struct mr_store **out, struct mr_err *
 
 /*
  * mr_store_mysql_migrate - apply the MySQL schema files newer than the
- * database's version, one migration at a time per database (a server lock).
- * Called by mr_store_migrate() for "mysql:...". Any thread.
+ * database's version, one migration at a time per database (a server lock),
+ * telling @report (may be NULL) what was applied. Called by
+ * mr_store_migrate() for "mysql:...". Any thread.
  */
-int mr_store_mysql_migrate(const char *rest, struct mr_err *err);
+int mr_store_mysql_migrate(const char *rest, struct mr_store_migration_report *report,
+                           struct mr_err *err);
+
+/*
+ * mr_store_sqlite_migrate - open the SQLite database at @path (which migrates
+ * it) and close it, telling @report (may be NULL) what was applied. Called by
+ * mr_store_migrate() for "sqlite:PATH".
+ */
+int mr_store_sqlite_migrate(const char *path, struct mr_store_migration_report *report,
+                            struct mr_err *err);
 
 /*
  * mr_store_pg_open - connect to the PostgreSQL database of @rest (the URI
@@ -221,9 +248,11 @@ int mr_store_pg_open(const char *rest, struct mr_store **out, struct mr_err *err
 /*
  * mr_store_pg_migrate - apply the PostgreSQL schema files newer than the
  * database's version, one migration at a time per database (an advisory
- * lock), each file in one transaction. Called by mr_store_migrate(). Any thread.
+ * lock), each file in one transaction, telling @report (may be NULL) what was
+ * applied. Called by mr_store_migrate(). Any thread.
  */
-int mr_store_pg_migrate(const char *rest, struct mr_err *err);
+int mr_store_pg_migrate(const char *rest, struct mr_store_migration_report *report,
+                        struct mr_err *err);
 
 /*
  * mr_store_like - append to @b the LIKE pattern @lead, then @s with '!', '%'
@@ -232,18 +261,29 @@ int mr_store_pg_migrate(const char *rest, struct mr_err *err);
  */
 void mr_store_like(struct mr_buf *b, const char *lead, const char *s, const char *tail);
 
-/* One versioned schema file, compiled in from sql/<engine>/NNN_*.sql. */
+/* One versioned schema file, compiled in from sql/<engine>/NNN_name.sql. */
 struct mr_store_schema {
-    int version;     /* NNN */
-    const char *sql; /* the file's text, NUL-terminated */
+    int version;      /* NNN */
+    const char *sql;  /* the file's text, NUL-terminated */
+    const char *name; /* the name after NNN_, without .sql ("topics") */
 };
 
 /*
  * mr_store_schema_not_newer - MR_ESTORE "schema version N is newer than this
  * msgrelay" when a database's version @have is above @latest, the newest
- * compiled in; else 0. Both engines refuse such a database alike.
+ * compiled in; else 0. Every engine refuses such a database alike.
  */
 int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err);
+
+/*
+ * mr_store_report_migrated - tell @report (NULL: nothing) that the database
+ * went from version @from to @to: set its from and to, and call its applied()
+ * for each file of @schema (@n, in version order) in between. Called by an
+ * engine once the files are committed.
+ */
+void mr_store_report_migrated(struct mr_store_migration_report *report,
+                              const struct mr_store_schema *schema, size_t n, int64_t from,
+                              int64_t to);
 
 /*
  * The SQLite schema files in version order; generated by the Makefile into

@@ -133,20 +133,15 @@ int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
-    long long v = 0;
-    int code;
 
     my_p_reset(ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms);
-    code = my_read_int(ms, st, &v, err);
-    if (code == 0)
-        *n = (long)v;
-    return code;
+    return my_read_int(ms, st, n, err);
 }
 
-int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err)
+int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
     int rc;
@@ -157,29 +152,37 @@ int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2
     my_p_int(ms, spread_ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms + spread_ms);
-    my_p_text(ms, prefix);
-    my_p_text(ms, prefix);
-    my_p_text(ms, prefix2);
-    my_p_text(ms, prefix2);
+    my_p_text(ms, key);
+    my_p_text(ms, key);
     my_p_int(ms, (int64_t)limit);
-    rc = my_exec_id(ms, ST_DUE_BY_PREFIX, err);
+    rc = my_exec_id(ms, ST_DUE_BY_DEST, err);
     if (rc == 0)
-        *n = (long)my_changed(ms, ST_DUE_BY_PREFIX);
+        *n = (long)my_changed(ms, ST_DUE_BY_DEST);
     return rc;
+}
+
+/* state_int - the one integer statement @id answers for state @state. */
+static int state_int(struct mr_store *s, enum stmt_id id, int state, long *v, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+
+    my_p_reset(ms);
+    my_p_text(ms, mr_msg_state_name(state));
+    return my_read_int(ms, ms->st[id], v, err);
 }
 
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
 {
-    struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_COUNT_STATE];
-    long long v = 0;
-    int code;
+    return state_int(s, ST_COUNT_STATE, state, n, err);
+}
 
-    my_p_reset(ms);
-    my_p_text(ms, mr_msg_state_name(state));
-    code = my_read_int(ms, st, &v, err);
+int my_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err)
+{
+    long v = 0;
+    int code = state_int(s, ST_OLDEST_STATE, state, &v, err);
+
     if (code == 0)
-        *n = (long)v;
+        *create_ms = (int64_t)v;
     return code;
 }
 

@@ -17,6 +17,7 @@
  *   store_mysql_registry.c the relay registry
  *   store_mysql_retention.c retention: the job lease, deleting old final messages
  *   store_mysql_schema.c   schema check and migrations
+ *   store_mysql_dtm.c      reading a DTM server's tables (import-dtm)
  *
  * Must not: be included outside these files. Threads and errors as in
  * store_mysql.c.
@@ -36,13 +37,13 @@
 
 /* Rows per multi-row step INSERT; a message with more steps takes several. */
 #define STEP_CHUNK  16
-#define STEP_PARAMS 10
+#define STEP_PARAMS 11
 
 /* Ids per "IN (...)" statement of the claim; a short chunk repeats its last id. */
 #define IN_CHUNK 64
 
 /* Parameters of one message row of a (multi-row) msg INSERT. */
-#define MSG_PARAMS 22
+#define MSG_PARAMS 25
 
 /* How many row counts the batch statements come in (batch_sizes[] in store_mysql_batch.c). */
 #define NBATCH 4
@@ -55,12 +56,13 @@
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
 #define MSG_LAYOUT                                                                                 \
     "issssss"                                                                                      \
     "iiiiiiiiiiii"                                                                                 \
     "sis"                                                                                          \
-    "iis"
+    "iis"                                                                                          \
+    "ss"
 
 /* The step columns, the message id first. */
 #define STEP_COLS                                                                                  \
@@ -74,8 +76,8 @@
 #define DUE "due_time <= ? AND lease_until <= ?"
 
 /* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
-#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-#define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 /* Replaced by IN_CHUNK placeholders when the statement is prepared. */
 #define IN_LIST "(#)"
@@ -102,7 +104,8 @@
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES " MSG_ROW)                           \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
+      "query_dest) VALUES " MSG_ROW)                                                               \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
@@ -133,15 +136,16 @@
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
-    /* a destination answers again (mr_store_due_by_prefix): now, spread, now, now + spread, */     \
-    /* each prefix twice, limit */                                                                  \
-    X(ST_DUE_BY_PREFIX,                                                                            \
+    /* a destination answers again (mr_store_due_by_dest): now, spread, now, now + spread, */       \
+    /* the key twice, limit */                                                                      \
+    X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, ? + FLOOR(RAND() * (? + 1))), "       \
-      "update_time = ? WHERE state = 'submitted' AND next_cron_time > ? AND EXISTS (SELECT 1 "     \
-      "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND "                      \
-      "(LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ? OR LOWER(LEFT(step.url, CHAR_LENGTH(?))) = ?)) " \
-      "LIMIT ?")                                                                                   \
+      "update_time = ? WHERE next_cron_time > ? AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
+      "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?)) OR "   \
+      "(state = 'prepared' AND query_dest = ?)) LIMIT ?")                                          \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
+    X(ST_OLDEST_STATE, "SELECT COALESCE((SELECT create_time FROM msg "                            \
+                       "WHERE state = ? ORDER BY id LIMIT 1), 0)")                                 \
     X(ST_REDRIVE_PAGE,                                                                             \
       "SELECT id FROM msg WHERE state = 'parked' AND id > ? AND (? = '' OR gid = ?) "              \
       "AND (? = '' OR gid LIKE ? ESCAPE '!') "                                                     \
@@ -168,6 +172,8 @@
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ? AND (? = '' OR state = ?)" LIST_TAIL)            \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?" LIST_TAIL)                     \
+    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE LEFT(gid, CHAR_LENGTH(?)) = ? "          \
+                      "AND (? = '' OR state = ?)" LIST_TAIL)                                       \
     X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1 = 1" LIST_TAIL)                           \
     X(ST_KV_GET, "SELECT " KV_COLS " FROM kv WHERE cat = ? AND k = ?")                             \
     X(ST_KV_SCAN, "SELECT " KV_COLS " FROM kv WHERE cat = ? AND id < ? ORDER BY id DESC LIMIT ?")  \
@@ -210,11 +216,12 @@ enum stmt_id {
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit) VALUES ",                                   \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
+      "query_dest) VALUES ",                                                                       \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \
-      "last_error, create_time, update_time, finish_time) VALUES ",                                \
+      "last_error, create_time, update_time, finish_time, dest) VALUES ",                          \
       STEP_ROW, "")                                                                                \
     X(MT_IDS_BY_GID, "SELECT id, gid FROM msg WHERE gid IN (", "?", ")")                           \
     X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
@@ -365,7 +372,7 @@ int my_each_row(struct my_store *ms, MYSQL_STMT *st, const char *layout, row_fn 
                 struct mr_err *err);
 /* my_read_int - run @st with the bound parameters; *@v = its first row's one integer
    column, left as it is when there is no row. */
-int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err);
+int my_read_int(struct my_store *ms, MYSQL_STMT *st, long *v, struct mr_err *err);
 char *my_take(struct my_store *ms, unsigned int i);
 char *my_take_str(struct my_store *ms, unsigned int i);
 int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,
@@ -416,9 +423,10 @@ int my_msg_release(struct mr_store *s, const char *gid, const char *owner, int64
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
-int my_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
+int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err);
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+int my_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
 int my_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err);

@@ -64,6 +64,8 @@ int my_read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
     free(state);
     if (m->parked_from < 0)
         m->parked_from = MR_MSG_NONE;
+    m->traceparent = my_take_str(ms, 25);
+    m->tracestate = my_take_str(ms, 26);
     *out = m;
     return 0;
 }
@@ -205,10 +207,9 @@ static int step_insert_stmt(struct my_store *ms, size_t k, MYSQL_STMT **out, str
         return 0;
     }
     mr_buf_adds(&sql, "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "
-                      "last_error, create_time, update_time, finish_time) VALUES ");
+                      "last_error, create_time, update_time, finish_time, dest) VALUES ");
     for (i = 0; i < k; i++)
-        mr_buf_adds(&sql,
-                    i > 0 ? ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        mr_buf_adds(&sql, i > 0 ? ", " STEP_ROW : STEP_ROW);
     code = my_prepare(ms, sql.p, &ms->ins[k], err);
     mr_buf_release(&sql);
     *out = ms->ins[k];
@@ -256,6 +257,7 @@ void my_bind_step(struct my_store *ms, int64_t msg_id, const struct mr_step *sp)
     my_p_int(ms, sp->create_ms);
     my_p_int(ms, sp->update_ms);
     my_p_int(ms, sp->finish_ms);
+    my_p_text_or_null(ms, sp->dest);
 }
 
 /* insert_steps - @m's steps, STEP_CHUNK rows per statement. */
@@ -313,6 +315,9 @@ void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
     my_p_text(ms, m->owner);
     my_p_int(ms, m->lease_until_ms);
     my_p_int(ms, m->retry_limit);
+    my_p_text(ms, m->traceparent);
+    my_p_text(ms, m->tracestate);
+    my_p_text_or_null(ms, m->query_dest);
 }
 
 /*
@@ -418,23 +423,23 @@ int my_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, i
 }
 
 /*
- * my_msg_list - one of three fixed statements by which filter narrows most: a
- * gid (at most one row), a state (the state/id index), or none (the primary
- * key, newest first). Unset bounds bind as the widest range.
+ * my_msg_list - one of four fixed statements by which filter narrows most
+ * (mr_store_list_by()). Unset bounds bind as the widest range.
  */
 int my_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                 size_t *n, struct mr_err *err)
 {
+    static const enum stmt_id by[] = {ST_LIST_ALL, ST_LIST_GID, ST_LIST_PREFIX, ST_LIST_STATE};
     struct my_store *ms = my(s);
-    enum stmt_id id = ST_LIST_ALL;
+    enum stmt_id id = by[mr_store_list_by(f)];
 
-    if (f->gid != NULL && f->gid[0] != '\0')
-        id = ST_LIST_GID;
-    else if (f->state != MR_MSG_NONE)
-        id = ST_LIST_STATE;
     my_p_reset(ms);
     if (id == ST_LIST_GID) {
         my_p_text(ms, f->gid);
+        my_p_text(ms, mr_msg_state_name(f->state));
+    } else if (id == ST_LIST_PREFIX) {
+        my_p_text(ms, f->gid_prefix);
+        my_p_text(ms, f->gid_prefix);
         my_p_text(ms, mr_msg_state_name(f->state));
     }
     if (id != ST_LIST_ALL)

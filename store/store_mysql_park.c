@@ -111,7 +111,7 @@ int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_CRON_LEFT];
-    long long left = 0;
+    long left = 0;
     int code;
 
     my_p_reset(ms);

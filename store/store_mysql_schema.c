@@ -94,16 +94,25 @@ static int record_version(struct my_store *ms, int version, struct mr_err *err)
     return code;
 }
 
-/* migrate_locked - apply every schema file newer than the stored version, in order. */
-static int migrate_locked(struct my_store *ms, struct mr_err *err)
+/*
+ * migrate_locked - apply every schema file newer than the stored version, in
+ * order; @report hears each one committed (each file commits on its own, so
+ * those before a failure stay applied and are reported).
+ */
+static int migrate_locked(struct my_store *ms, struct mr_store_migration_report *report,
+                          struct mr_err *err)
 {
     int64_t have;
+    int64_t now;
     size_t i;
     int code;
 
     code = schema_version(ms, &have, err);
     if (code == 0)
         code = mr_store_schema_not_newer(have, latest_version(), err);
+    if (code != 0)
+        return code;
+    now = have;
     for (i = 0; code == 0 && i < mr_store_mysql_schema_count; i++) {
         const struct mr_store_schema *f = &mr_store_mysql_schema[i];
 
@@ -116,11 +125,16 @@ static int migrate_locked(struct my_store *ms, struct mr_err *err)
             break;
         }
         code = record_version(ms, f->version, err);
+        if (code == 0)
+            now = f->version;
     }
+    mr_store_report_migrated(report, mr_store_mysql_schema, mr_store_mysql_schema_count, have,
+                             now);
     return code;
 }
 
-int mr_store_mysql_migrate(const char *rest, struct mr_err *err)
+int mr_store_mysql_migrate(const char *rest, struct mr_store_migration_report *report,
+                           struct mr_err *err)
 {
     struct my_store *ms = NULL;
     int64_t got = 0;
@@ -139,7 +153,7 @@ int mr_store_mysql_migrate(const char *rest, struct mr_err *err)
     if (code == 0 && got != 1)
         code = mr_err_set(err, MR_EBUSY, "store: another migration held the lock for 60 s");
     if (code == 0)
-        code = migrate_locked(ms, err);
+        code = migrate_locked(ms, report, err);
     my_close(&ms->base);
     return code;
 }

@@ -244,15 +244,15 @@ int my_each_row(struct my_store *ms, MYSQL_STMT *st, const char *layout, row_fn 
     return code;
 }
 
-/* row_int - my_each_row() of my_read_int(): the row's one integer into *(long long *)@ctx. */
+/* row_int - my_each_row() of my_read_int(): the row's one integer into *(long *)@ctx. */
 static int row_int(struct my_store *ms, void *ctx, struct mr_err *err)
 {
     (void)err;
-    *(long long *)ctx = ms->row.v[0];
+    *(long *)ctx = (long)ms->row.v[0];
     return 0;
 }
 
-int my_read_int(struct my_store *ms, MYSQL_STMT *st, long long *v, struct mr_err *err)
+int my_read_int(struct my_store *ms, MYSQL_STMT *st, long *v, struct mr_err *err)
 {
     return my_each_row(ms, st, "i", row_int, v, err);
 }

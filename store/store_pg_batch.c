@@ -161,6 +161,9 @@ static void msg_columns(struct mr_buf *c, const struct mr_msg *m)
     pg_arr_text(&c[19], m->owner != NULL ? m->owner : "");
     pg_arr_int(&c[20], m->lease_until_ms);
     pg_arr_int(&c[21], m->retry_limit);
+    pg_arr_text(&c[22], m->traceparent != NULL ? m->traceparent : "");
+    pg_arr_text(&c[23], m->tracestate != NULL ? m->tracestate : "");
+    pg_arr_text(&c[24], m->query_dest);
 }
 
 /* step_columns - step @sp of message @msg_id as one more element of each STEP_PARAMS array. */
@@ -176,6 +179,7 @@ static void step_columns(struct mr_buf *c, int64_t msg_id, const struct mr_step 
     pg_arr_int(&c[7], sp->create_ms);
     pg_arr_int(&c[8], sp->update_ms);
     pg_arr_int(&c[9], sp->finish_ms);
+    pg_arr_text(&c[10], sp->dest);
 }
 
 /* columns_init - @n empty column arrays. */

@@ -73,28 +73,17 @@ int pg_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
     return pg_exec(ps, ST_RELEASE_OWNER, err);
 }
 
-/* count - the one integer of the bound counting statement @id into *@n. */
-static int count(struct pg_store *ps, enum stmt_id id, long *n, struct mr_err *err)
-{
-    long long v = 0;
-    int code = pg_read_int(ps, id, &v, err);
-
-    if (code == 0)
-        *n = (long)v;
-    return code;
-}
-
 int pg_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
 
     pg_p_reset(ps);
     pg_p_int(ps, now_ms);
-    return count(ps, ST_COUNT_DUE, n, err);
+    return pg_read_int(ps, ST_COUNT_DUE, n, err);
 }
 
-int pg_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err)
+int pg_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
     int code;
@@ -103,22 +92,37 @@ int pg_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2
     pg_p_reset(ps);
     pg_p_int(ps, now_ms);
     pg_p_int(ps, spread_ms);
-    pg_p_text(ps, prefix);
-    pg_p_text(ps, prefix2);
+    pg_p_text(ps, key);
     pg_p_int(ps, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    code = pg_exec(ps, ST_DUE_BY_PREFIX, err);
+    code = pg_exec(ps, ST_DUE_BY_DEST, err);
     if (code == 0)
         *n = (long)pg_changed(ps);
     return code;
 }
 
-int pg_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+/* state_int - the one integer statement @id answers for state @state. */
+static int state_int(struct mr_store *s, enum stmt_id id, int state, long *v, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
 
     pg_p_reset(ps);
     pg_p_text(ps, mr_msg_state_name(state));
-    return count(ps, ST_COUNT_STATE, n, err);
+    return pg_read_int(ps, id, v, err);
+}
+
+int pg_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    return state_int(s, ST_COUNT_STATE, state, n, err);
+}
+
+int pg_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err)
+{
+    long v = 0;
+    int code = state_int(s, ST_OLDEST_STATE, state, &v, err);
+
+    if (code == 0)
+        *create_ms = (int64_t)v;
+    return code;
 }
 
 int pg_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err)

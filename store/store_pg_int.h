@@ -45,17 +45,17 @@
 #define MAX_PARAMS 32
 
 /* Columns of one message row of a msg INSERT (one array parameter each). */
-#define MSG_PARAMS 22
+#define MSG_PARAMS 25
 
 /* Columns of one step row of a step INSERT. */
-#define STEP_PARAMS 10
+#define STEP_PARAMS 11
 
 /* The msg columns every message query returns (read by pg_read_msg()). */
 #define MSG_COLS                                                                                   \
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
 
 /* The step columns, the message id first (read by pg_add_step()). */
 #define STEP_COLS                                                                                  \
@@ -89,19 +89,22 @@
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit) "                              \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
+      "query_dest) "                                                                               \
       "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "          \
       "$6::text[], $7::smallint[], $8::smallint[], $9::int[], $10::int[], $11::int[], "            \
       "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], "    \
-      "$18::int[], $19::text[], $20::text[], $21::bigint[], $22::int[]) "                          \
+      "$18::int[], $19::text[], $20::text[], $21::bigint[], $22::int[], $23::text[], "             \
+      "$24::text[], $25::text[]) "                                                                 \
       "ON CONFLICT (gid) DO NOTHING RETURNING id, gid")                                            \
     /* payloads travel as hex text; a repeated branch is skipped (and reported) */                 \
     X(ST_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
-      "create_time, update_time, finish_time) "                                                    \
-      "SELECT m, b, u, decode(p, 'hex'), s, a, e, c, t, f FROM unnest($1::bigint[], $2::text[], "  \
-      "$3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::bigint[], $9::bigint[], "    \
-      "$10::bigint[]) AS r(m, b, u, p, s, a, e, c, t, f) ON CONFLICT DO NOTHING "                  \
+      "create_time, update_time, finish_time, dest) "                                              \
+      "SELECT m, b, u, decode(p, 'hex'), s, a, e, c, t, f, d FROM unnest($1::bigint[], "           \
+      "$2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::bigint[], "      \
+      "$9::bigint[], $10::bigint[], $11::text[]) AS r(m, b, u, p, s, a, e, c, t, f, d) "           \
+      "ON CONFLICT DO NOTHING "                                                                    \
       "RETURNING id, msg_id, branch_id")                                                           \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ANY($1::bigint[])")                               \
     /* parked_from takes the old state (every SET reads the row as it was) */                      \
@@ -145,16 +148,17 @@
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = $1::text AND owner <> ''")         \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
-    /* a destination answers again: now $1, spread $2, lower-case prefixes $3 and $4, limit $5 */  \
-    X(ST_DUE_BY_PREFIX,                                                                            \
+    /* a destination answers again (mr_store_due_by_dest): now $1, spread $2, key $3, limit $4 */ \
+    X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, "                                     \
       "$1::bigint + floor(random() * ($2::bigint + 1))::bigint), update_time = $1::bigint "        \
-      "WHERE state = 'submitted' AND id IN (SELECT m.id FROM msg m WHERE m.state = 'submitted' "   \
-      "AND m.next_cron_time > $1::bigint + $2::bigint AND EXISTS (SELECT 1 FROM step "             \
-      "WHERE step.msg_id = m.id AND step.state = 'prepared' AND "                                  \
-      "(lower(left(step.url, char_length($3::text))) = $3::text OR "                               \
-      "lower(left(step.url, char_length($4::text))) = $4::text)) LIMIT $5::bigint)")               \
+      "WHERE due_time IS NOT NULL AND id IN (SELECT m.id FROM msg m WHERE "                        \
+      "m.due_time > $1::bigint + $2::bigint AND ((m.state = 'submitted' AND EXISTS (SELECT 1 "     \
+      "FROM step WHERE step.msg_id = m.id AND step.state = 'prepared' AND step.dest = $3::text)) " \
+      "OR (m.state = 'prepared' AND m.query_dest = $3::text)) LIMIT $4::bigint)")                  \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = $1::text")                           \
+    X(ST_OLDEST_STATE, "SELECT COALESCE((SELECT create_time FROM msg WHERE state = $1::text "      \
+                       "ORDER BY id LIMIT 1), 0)")                                                 \
     X(ST_REDRIVE_PAGE,                                                                             \
       "SELECT id FROM msg WHERE state = 'parked' AND id > $1::bigint "                             \
       "AND ($2::text = '' OR gid = $2::text) "                                                     \
@@ -185,6 +189,9 @@
                        "update_time = $1::bigint WHERE gid = $2::text AND state = 'prepared'")     \
     X(ST_LIST_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = $1::text "                            \
                    "AND ($2::text = '' OR state = $2::text)" LIST_TAIL("3", "4", "5", "6"))        \
+    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE left(gid, char_length($1::text)) = "      \
+                      "$1::text AND ($2::text = '' OR state = $2::text)"                           \
+                      LIST_TAIL("3", "4", "5", "6"))                                               \
     X(ST_LIST_STATE,                                                                               \
       "SELECT " MSG_COLS " FROM msg WHERE state = $1::text" LIST_TAIL("2", "3", "4", "5"))         \
     X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE true" LIST_TAIL("1", "2", "3", "4"))        \
@@ -313,7 +320,7 @@ void pg_arr_hex(struct mr_buf *arr, const void *p, size_t n);
 int pg_exec(struct pg_store *ps, enum stmt_id id, struct mr_err *err);
 uint64_t pg_changed(struct pg_store *ps);
 int pg_each_row(struct pg_store *ps, enum stmt_id id, row_fn fn, void *ctx, struct mr_err *err);
-int pg_read_int(struct pg_store *ps, enum stmt_id id, long long *v, struct mr_err *err);
+int pg_read_int(struct pg_store *ps, enum stmt_id id, long *v, struct mr_err *err);
 int64_t pg_int(struct pg_store *ps, int col);
 bool pg_null(struct pg_store *ps, int col);
 const char *pg_str(struct pg_store *ps, int col);
@@ -363,8 +370,9 @@ int pg_msg_release(struct mr_store *s, const char *gid, const char *owner, int64
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int pg_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int pg_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
-int pg_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
+int pg_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err);
+int pg_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
 int pg_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
 int pg_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 

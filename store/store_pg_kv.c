@@ -65,7 +65,7 @@ int pg_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t lim
 int pg_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
-    long long id = 0;
+    long id = 0;
     int code;
 
     pg_p_reset(ps);

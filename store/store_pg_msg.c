@@ -57,6 +57,8 @@ int pg_read_msg(struct pg_store *ps, struct mr_msg **out, struct mr_err *err)
     m->parked_from = parked[0] != '\0' ? mr_msg_state_parse(parked) : MR_MSG_NONE;
     if (m->parked_from < 0)
         m->parked_from = MR_MSG_NONE;
+    m->traceparent = pg_take_str(ps, 25);
+    m->tracestate = pg_take_str(ps, 26);
     *out = m;
     return 0;
 }
@@ -187,23 +189,19 @@ int pg_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, i
 }
 
 /*
- * pg_msg_list - one of three fixed statements by which filter narrows most: a
- * gid (at most one row), a state (the state/id index), or none (the primary
- * key, newest first). Unset bounds bind as the widest range.
+ * pg_msg_list - one of four fixed statements by which filter narrows most
+ * (mr_store_list_by()). Unset bounds bind as the widest range.
  */
 int pg_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                 size_t *n, struct mr_err *err)
 {
+    static const enum stmt_id by[] = {ST_LIST_ALL, ST_LIST_GID, ST_LIST_PREFIX, ST_LIST_STATE};
     struct pg_store *ps = pg(s);
-    enum stmt_id id = ST_LIST_ALL;
+    enum stmt_id id = by[mr_store_list_by(f)];
 
-    if (f->gid != NULL && f->gid[0] != '\0')
-        id = ST_LIST_GID;
-    else if (f->state != MR_MSG_NONE)
-        id = ST_LIST_STATE;
     pg_p_reset(ps);
-    if (id == ST_LIST_GID)
-        pg_p_text(ps, f->gid);
+    if (id == ST_LIST_GID || id == ST_LIST_PREFIX)
+        pg_p_text(ps, id == ST_LIST_GID ? f->gid : f->gid_prefix);
     if (id != ST_LIST_ALL)
         pg_p_text(ps, mr_msg_state_name(f->state));
     pg_p_int(ps, f->position > 0 ? f->position : INT64_MAX);

@@ -89,7 +89,7 @@ int pg_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
                   bool *remaining, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
-    long long left = 0;
+    long left = 0;
     int code;
 
     pg_p_reset(ps);

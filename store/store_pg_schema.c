@@ -20,7 +20,7 @@
 /* schema_version - the stored schema version; 0 for a database without the table. */
 static int schema_version(struct pg_store *ps, int64_t *v, struct mr_err *err)
 {
-    long long got = 0;
+    long got = 0;
     PGresult *res;
     bool exists;
     int code;
@@ -85,24 +85,39 @@ static int apply(struct pg_store *ps, const struct mr_store_schema *f, struct mr
     return code;
 }
 
-/* migrate_locked - apply every schema file newer than the stored version, in order. */
-static int migrate_locked(struct pg_store *ps, struct mr_err *err)
+/*
+ * migrate_locked - apply every schema file newer than the stored version, in
+ * order; @report hears each one committed (each file commits on its own, so
+ * those before a failure stay applied and are reported).
+ */
+static int migrate_locked(struct pg_store *ps, struct mr_store_migration_report *report,
+                          struct mr_err *err)
 {
     int64_t have;
+    int64_t now;
     size_t i;
     int code;
 
     code = schema_version(ps, &have, err);
     if (code == 0)
         code = mr_store_schema_not_newer(have, latest_version(), err);
+    if (code != 0)
+        return code;
+    now = have;
     for (i = 0; code == 0 && i < mr_store_postgres_schema_count; i++) {
-        if (mr_store_postgres_schema[i].version > have)
-            code = apply(ps, &mr_store_postgres_schema[i], err);
+        if (mr_store_postgres_schema[i].version <= have)
+            continue;
+        code = apply(ps, &mr_store_postgres_schema[i], err);
+        if (code == 0)
+            now = mr_store_postgres_schema[i].version;
     }
+    mr_store_report_migrated(report, mr_store_postgres_schema, mr_store_postgres_schema_count,
+                             have, now);
     return code;
 }
 
-int mr_store_pg_migrate(const char *rest, struct mr_err *err)
+int mr_store_pg_migrate(const char *rest, struct mr_store_migration_report *report,
+                        struct mr_err *err)
 {
     struct pg_store *ps = NULL;
     int code;
@@ -120,7 +135,7 @@ int mr_store_pg_migrate(const char *rest, struct mr_err *err)
     if (code == MR_EBUSY)
         code = mr_err_set(err, MR_EBUSY, "store: another migration held the lock for 60 s");
     if (code == 0)
-        code = migrate_locked(ps, err);
+        code = migrate_locked(ps, report, err);
     pg_close(&ps->base);
     return code;
 }

@@ -218,16 +218,16 @@ int pg_each_row(struct pg_store *ps, enum stmt_id id, row_fn fn, void *ctx, stru
     return 0;
 }
 
-/* row_int - pg_each_row() of pg_read_int(): the row's one integer into *(long long *)@ctx. */
+/* row_int - pg_each_row() of pg_read_int(): the row's one integer into *(long *)@ctx. */
 static int row_int(struct pg_store *ps, void *ctx, struct mr_err *err)
 {
     (void)err;
-    *(long long *)ctx = (long long)pg_int(ps, 0);
+    *(long *)ctx = (long)pg_int(ps, 0);
     return 0;
 }
 
 /* pg_read_int - run @id; *@v = its first row's one integer column, left as is without a row. */
-int pg_read_int(struct pg_store *ps, enum stmt_id id, long long *v, struct mr_err *err)
+int pg_read_int(struct pg_store *ps, enum stmt_id id, long *v, struct mr_err *err)
 {
     return pg_each_row(ps, id, row_int, v, err);
 }

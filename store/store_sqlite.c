@@ -21,10 +21,16 @@
 #include "store/store_sqlite_int.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "common/clock.h"
 #include "common/mem.h"
 
 #define BUSY_TIMEOUT_MS 10000
+
+/* Between two tries for a lock another connection holds, nanoseconds. */
+#define BUSY_STEP_NS 100000L
 
 static const char *const stmt_sql[] = {
 #define STMT_SQL(id, sql) sql,
@@ -104,8 +110,9 @@ static const struct mr_store_engine sqlite_engine = {
     .msg_release_many = NULL, /* store.c's loop of msg_release */
     .release_owner = sq_release_owner,
     .count_due = sq_count_due,
-    .due_by_prefix = sq_due_by_prefix,
+    .due_by_dest = sq_due_by_dest,
     .count_state = sq_count_state,
+    .oldest_in_state = sq_oldest_in_state,
     .msg_query_failed = sq_msg_query_failed,
     .redrive_page = sq_redrive_page,
     .redrive_ids = sq_redrive_ids,
@@ -139,13 +146,37 @@ static int prepare_all(struct sq_store *q, struct mr_err *err)
     return 0;
 }
 
-/* set_pragmas - the connection settings msgrelay's durability rests on. */
-static int set_pragmas(sqlite3 *db, struct mr_err *err)
+/*
+ * on_busy - the busy handler of @arg's connection: try again every
+ * BUSY_STEP_NS until BUSY_TIMEOUT_MS have passed since the first try.
+ * SQLite's own (sqlite3_busy_timeout) backs off to 100 ms between tries; a
+ * writer sleeping that long keeps missing the short gaps between another
+ * connection's commits (the intake's group commits, back to back under
+ * load), so the relay thread sat in it for up to seconds per flush, long
+ * enough for its calls in flight to time out with their answers unread.
+ */
+static int on_busy(void *arg, int tries)
 {
+    struct sq_store *q = arg;
+    struct timespec ts = {0, BUSY_STEP_NS};
+    int64_t now = mr_mono_ms();
+
+    if (tries == 0)
+        q->busy_since_ms = now;
+    else if (now - q->busy_since_ms >= BUSY_TIMEOUT_MS)
+        return 0;
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* set_pragmas - the connection settings msgrelay's durability rests on. */
+static int set_pragmas(struct sq_store *q, struct mr_err *err)
+{
+    sqlite3 *db = q->db;
     int code;
 
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(db, on_busy, q);
     code = sq_exec_sql(db, "PRAGMA journal_mode = WAL", err);
     if (code == 0)
         code = sq_exec_sql(db, "PRAGMA synchronous = FULL", err);
@@ -154,7 +185,9 @@ static int set_pragmas(sqlite3 *db, struct mr_err *err)
     return code;
 }
 
-int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err *err)
+/* sqlite_open - mr_store_sqlite_open, telling @report (may be NULL) what the migration applied. */
+static int sqlite_open(const char *path, struct mr_store_migration_report *report,
+                       struct mr_store **out, struct mr_err *err)
 {
     struct sq_store *q;
     int code;
@@ -168,14 +201,17 @@ int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err 
     rc = sqlite3_open_v2(path, &q->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
+        int e = q->db != NULL ? sqlite3_system_errno(q->db) : 0;
+
         code = mr_err_set(err, (rc & 0xff) == SQLITE_CANTOPEN ? MR_EUNAVAIL : MR_ESTORE,
-                          "sqlite: cannot open '%s': %s", path,
-                          q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+                          "sqlite: cannot open '%s': %s%s%s", path,
+                          q->db != NULL ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc),
+                          e != 0 ? ": " : "", e != 0 ? strerror(e) : "");
         goto fail;
     }
-    code = set_pragmas(q->db, err);
+    code = set_pragmas(q, err);
     if (code == 0)
-        code = sq_migrate(q->db, err);
+        code = sq_migrate(q->db, report, err);
     if (code == 0)
         code = prepare_all(q, err);
     if (code != 0)
@@ -186,4 +222,19 @@ int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err 
 fail:
     sq_close(&q->base);
     return code;
+}
+
+int mr_store_sqlite_open(const char *path, struct mr_store **out, struct mr_err *err)
+{
+    return sqlite_open(path, NULL, out, err);
+}
+
+int mr_store_sqlite_migrate(const char *path, struct mr_store_migration_report *report,
+                            struct mr_err *err)
+{
+    struct mr_store *s = NULL;
+    int rc = sqlite_open(path, report, &s, err);
+
+    mr_store_close(s);
+    return rc;
 }

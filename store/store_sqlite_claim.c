@@ -221,46 +221,51 @@ int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_COUNT_DUE);
-    int64_t v = 0;
-    int code;
 
     sq_bind_int(&b, 1, now_ms);
-    code = sq_read_int(q, &b, &v, err);
-    if (code == 0)
-        *n = (long)v;
-    return code;
+    return sq_read_int(q, &b, n, err);
 }
 
-int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err)
+int sq_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = sq_binder(q, ST_DUE_BY_PREFIX);
+    struct binder b = sq_binder(q, ST_DUE_BY_DEST);
     int rc;
 
     /* one statement in autocommit mode: its own transaction */
-    sq_bind_text(&b, 1, prefix);
+    sq_bind_text(&b, 1, key);
     sq_bind_int(&b, 2, now_ms);
     sq_bind_int(&b, 3, spread_ms);
-    sq_bind_text(&b, 4, prefix2);
-    sq_bind_int(&b, 5, (int64_t)limit);
+    sq_bind_int(&b, 4, (int64_t)limit);
     rc = sq_run(q, &b, err);
     if (rc == 0)
         *n = (long)sqlite3_changes(q->db);
     return rc;
 }
 
-int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+/* state_int - the one integer statement @id answers for state @state. */
+static int state_int(struct mr_store *s, enum stmt_id id, int state, long *v, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    struct binder b = sq_binder(q, ST_COUNT_STATE);
-    int64_t v = 0;
-    int code;
+    struct binder b = sq_binder(q, id);
 
     sq_bind_text(&b, 1, mr_msg_state_name(state));
-    code = sq_read_int(q, &b, &v, err);
+    return sq_read_int(q, &b, v, err);
+}
+
+int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)
+{
+    return state_int(s, ST_COUNT_STATE, state, n, err);
+}
+
+int sq_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err)
+{
+    long v = 0;
+    int code = state_int(s, ST_OLDEST_STATE, state, &v, err);
+
     if (code == 0)
-        *n = (long)v;
+        *create_ms = (int64_t)v;
     return code;
 }
 

@@ -37,7 +37,7 @@
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
 
 /* MSG_COLS qualified with the table, for the claim's join with step. */
 #define MSG_COLS_M                                                                                 \
@@ -45,10 +45,11 @@
     "msg.branch_headers, msg.concurrent, msg.wait_result, msg.timeout_to_fail, "                   \
     "msg.retry_interval, msg.request_timeout, msg.delay, msg.create_time, msg.update_time, "       \
     "msg.finish_time, msg.rollback_time, msg.next_cron_time, msg.next_cron_interval, msg.owner, "  \
-    "msg.lease_until, msg.result, msg.retry_limit, msg.query_attempts, msg.parked_from"
+    "msg.lease_until, msg.result, msg.retry_limit, msg.query_attempts, msg.parked_from, "          \
+    "msg.traceparent, msg.tracestate"
 
 /* How many columns MSG_COLS has: where the step columns of the claim's join start. */
-#define MSG_NCOLS 25
+#define MSG_NCOLS 27
 
 /* The step columns, in sq_read_step()'s order, of step aliased s (ST_STEPS: unqualified). */
 #define STEP_COLS_S                                                                                \
@@ -127,13 +128,14 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "INSERT INTO msg (gid, state, query_prepared, protocol, custom_data, branch_headers, "       \
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
-      "next_cron_interval, result, owner, lease_until, retry_limit) "                              \
+      "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
+      "query_dest) "                                                                               \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "       \
-      "?18, ?19, ?20, ?21, ?22)")                                                                       \
+      "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)")                                                   \
     X(ST_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
-      "create_time, update_time, finish_time) "                                                    \
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                          \
+      "create_time, update_time, finish_time, dest) "                                              \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")                                     \
     X(ST_TRANSITION, "UPDATE msg " TRANSITION_SET "WHERE gid = ?1 AND state = ?2")                 \
     /* pinned: without statistics the planner walks msg_state_id for the state */                  \
     X(ST_TRANSITION_MANY, "UPDATE msg INDEXED BY msg_gid " TRANSITION_SET                          \
@@ -166,15 +168,16 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE owner = ?1 AND owner <> ''")                                        \
     X(ST_COUNT_DUE, "SELECT count(*) " DUE_FROM)                                                   \
-    /* a destination answers again (mr_store_due_by_prefix): ?1, ?4 prefixes, ?2 now, ?3 spread */ \
-    X(ST_DUE_BY_PREFIX,                                                                            \
+    /* a destination answers again (mr_store_due_by_dest): ?1 key, ?2 now, ?3 spread, ?4 limit */ \
+    X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = min(next_cron_time, ?2 + abs(random() % (?3 + 1))), "       \
       "update_time = ?2 WHERE id IN (SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED      \
-      " AND state = 'submitted' AND next_cron_time > ?2 + ?3 AND EXISTS (SELECT 1 FROM step "       \
-      "WHERE step.msg_id = msg.id AND step.state = 'prepared' AND "                                \
-      "(lower(substr(step.url, 1, length(?1))) = ?1 OR "                                           \
-      "lower(substr(step.url, 1, length(?4))) = ?4)) LIMIT ?5)")                                    \
+      " AND next_cron_time > ?2 + ?3 AND ((state = 'submitted' AND EXISTS (SELECT 1 FROM step "     \
+      "WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?1)) OR "            \
+      "(state = 'prepared' AND query_dest = ?1)) LIMIT ?4)")                                       \
     X(ST_COUNT_STATE, "SELECT count(*) FROM msg WHERE state = ?1")                                 \
+    X(ST_OLDEST_STATE, "SELECT coalesce((SELECT create_time FROM msg INDEXED BY msg_state_id "    \
+                       "WHERE state = ?1 ORDER BY id LIMIT 1), 0)")                                \
     X(ST_REDRIVE_PAGE,                                                                             \
       "SELECT id FROM msg INDEXED BY msg_state_id WHERE state = 'parked' AND id > ?1 "             \
       "AND (?2 = '' OR gid = ?2) AND (?3 = '' OR substr(gid, 1, length(?3)) = ?3) "                \
@@ -203,6 +206,8 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_LIST_GID,                                                                                 \
       "SELECT " MSG_COLS " FROM msg WHERE gid = ?1 AND (?2 = '' OR state = ?2)" LIST_TAIL)         \
     X(ST_LIST_STATE, "SELECT " MSG_COLS " FROM msg WHERE state = ?2" LIST_TAIL)                    \
+    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE substr(gid, 1, length(?1)) = ?1 "         \
+                      "AND (?2 = '' OR state = ?2)" LIST_TAIL)                                     \
     X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE 1" LIST_TAIL)                               \
     X(ST_KV_GET, "SELECT " KV_COLS " FROM kv WHERE cat = ?1 AND k = ?2")                           \
     X(ST_KV_SCAN, "SELECT " KV_COLS " FROM kv WHERE cat = ?1 AND id < ?2 ORDER BY id DESC "        \
@@ -245,6 +250,7 @@ struct sq_store {
     struct mr_store base;
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    int64_t busy_since_ms; /* mr_mono_ms() when the current wait for a lock began */
 };
 
 /* sq - the SQLite handle behind @s. */
@@ -283,7 +289,7 @@ void sq_bind_int(struct binder *b, int i, int64_t v);
 int sq_step(struct binder *b);
 int sq_run(struct sq_store *q, struct binder *b, struct mr_err *err);
 /* sq_read_int - step a bound query that answers one integer row into *@v. */
-int sq_read_int(struct sq_store *q, struct binder *b, int64_t *v, struct mr_err *err);
+int sq_read_int(struct sq_store *q, struct binder *b, long *v, struct mr_err *err);
 int sq_each_row(struct sq_store *q, struct binder *b, row_fn fn, void *ctx, struct mr_err *err);
 int sq_exec_stmt(struct sq_store *q, enum stmt_id id, struct mr_err *err);
 int sq_exec_sql(sqlite3 *db, const char *sql, struct mr_err *err);
@@ -326,9 +332,10 @@ int sq_msg_release(struct mr_store *s, const char *gid, const char *owner, int64
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
-int sq_due_by_prefix(struct mr_store *s, const char *prefix, const char *prefix2, int64_t now_ms,
-                     int64_t spread_ms, size_t limit, long *n, struct mr_err *err);
+int sq_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
+                   size_t limit, long *n, struct mr_err *err);
 int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);
+int sq_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);
 int sq_msg_query_failed(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_t after_id,
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err);
@@ -365,6 +372,6 @@ int sq_relay_unregister(struct mr_store *s, const char *relay_id, const char *in
                         struct mr_err *err);
 
 /* store_sqlite_schema.c */
-int sq_migrate(sqlite3 *db, struct mr_err *err);
+int sq_migrate(sqlite3 *db, struct mr_store_migration_report *report, struct mr_err *err);
 
 #endif

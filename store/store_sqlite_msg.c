@@ -57,6 +57,8 @@ int sq_read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
     m->parked_from = state != NULL && state[0] != '\0' ? mr_msg_state_parse(state) : MR_MSG_NONE;
     if (m->parked_from < 0)
         m->parked_from = MR_MSG_NONE;
+    m->traceparent = sq_col_str(st, 25);
+    m->tracestate = sq_col_str(st, 26);
     *out = m;
     return 0;
 }
@@ -201,6 +203,9 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     sq_bind_text(&b, 20, m->owner);
     sq_bind_int(&b, 21, m->lease_until_ms);
     sq_bind_int(&b, 22, m->retry_limit);
+    sq_bind_text(&b, 23, m->traceparent);
+    sq_bind_text(&b, 24, m->tracestate);
+    sq_bind_text_or_null(&b, 25, m->query_dest);
     rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);
@@ -228,6 +233,7 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
         sq_bind_int(&b, 8, sp->create_ms);
         sq_bind_int(&b, 9, sp->update_ms);
         sq_bind_int(&b, 10, sp->finish_ms);
+        sq_bind_text_or_null(&b, 11, sp->dest);
         code = sq_run(q, &b, err);
         if (code != 0)
             return code;
@@ -335,24 +341,19 @@ int sq_msg_schedule(struct mr_store *s, const char *gid, int64_t next_cron_ms, i
 }
 
 /*
- * sq_msg_list - one of three fixed statements by which filter narrows most: a
- * gid (at most one row), a state (the state/id index), or none (the primary
- * key, newest first). Unset bounds bind as the widest range.
+ * sq_msg_list - one of four fixed statements by which filter narrows most
+ * (mr_store_list_by()). Unset bounds bind as the widest range.
  */
 int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_msg ***out,
                 size_t *n, struct mr_err *err)
 {
+    static const enum stmt_id by[] = {ST_LIST_ALL, ST_LIST_GID, ST_LIST_PREFIX, ST_LIST_STATE};
     struct sq_store *q = sq(s);
-    enum stmt_id id = ST_LIST_ALL;
-    struct binder b;
+    enum stmt_id id = by[mr_store_list_by(f)];
+    struct binder b = sq_binder(q, id);
 
-    if (f->gid != NULL && f->gid[0] != '\0')
-        id = ST_LIST_GID;
-    else if (f->state != MR_MSG_NONE)
-        id = ST_LIST_STATE;
-    b = sq_binder(q, id);
-    if (id == ST_LIST_GID)
-        sq_bind_text(&b, 1, f->gid);
+    if (id == ST_LIST_GID || id == ST_LIST_PREFIX)
+        sq_bind_text(&b, 1, id == ST_LIST_GID ? f->gid : f->gid_prefix);
     if (id != ST_LIST_ALL)
         sq_bind_text(&b, 2, mr_msg_state_name(f->state));
     sq_bind_int(&b, 3, f->position > 0 ? f->position : INT64_MAX);

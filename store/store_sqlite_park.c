@@ -87,7 +87,7 @@ int sq_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_RESET_CRON);
-    int64_t left = 0;
+    long left = 0;
     int code;
 
     sq_bind_int(&b, 1, now_ms);

@@ -77,9 +77,10 @@ static int record_version(sqlite3 *db, int version, struct mr_err *err)
  * sq_migrate - bring the schema to the newest version compiled in: every newer
  * file, in order, in one IMMEDIATE transaction (so two processes opening a new
  * file at once do not both create it: the second re-reads the version under
- * the lock and finds nothing to do).
+ * the lock and finds nothing to do). @report (may be NULL) hears what was
+ * applied once it is committed.
  */
-int sq_migrate(sqlite3 *db, struct mr_err *err)
+int sq_migrate(sqlite3 *db, struct mr_store_migration_report *report, struct mr_err *err)
 {
     int latest = mr_store_sqlite_schema[mr_store_sqlite_schema_count - 1].version;
     int64_t have;
@@ -89,6 +90,8 @@ int sq_migrate(sqlite3 *db, struct mr_err *err)
     code = schema_version(db, &have, err);
     if (code == 0)
         code = mr_store_schema_not_newer(have, latest, err);
+    if (code == 0 && have == latest)
+        mr_store_report_migrated(report, NULL, 0, have, have);
     if (code != 0 || have == latest)
         return code;
 
@@ -115,5 +118,8 @@ int sq_migrate(sqlite3 *db, struct mr_err *err)
         code = sq_exec_sql(db, "COMMIT", err);
     if (code != 0 && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (code == 0)
+        mr_store_report_migrated(report, mr_store_sqlite_schema, mr_store_sqlite_schema_count,
+                                 have, latest);
     return code;
 }

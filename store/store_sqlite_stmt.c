@@ -112,13 +112,13 @@ int sq_each_row(struct sq_store *q, struct binder *b, row_fn fn, void *ctx, stru
     return code;
 }
 
-int sq_read_int(struct sq_store *q, struct binder *b, int64_t *v, struct mr_err *err)
+int sq_read_int(struct sq_store *q, struct binder *b, long *v, struct mr_err *err)
 {
     int code = 0;
     int rc = sq_step(b);
 
     if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int64(b->st, 0);
+        *v = (long)sqlite3_column_int64(b->st, 0);
     else
         code = sq_fail(q->db, rc, err);
     sq_done(b->st);

@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * transfer.c - the bank-transfer example of libmsgrelay: one small HTTP
- * service (libmicrohttpd) that plays both banks of DTM's classic example.
+ * service that plays both banks of DTM's classic example. The SDK's
+ * back-check server (msgrelay/backcheck.h) listens, answers QueryPrepared
+ * itself and hands the other routes to this file's handler.
  *
  *   POST /api/transfer {"from":1,"to":2,"amount":30[,"gid":"..."]}
  *        TransOut: debits `from` inside mr_client_do_and_submit_db, with one
  *        step for the relay to deliver: POST <public-url>/api/TransIn.
  *   POST /api/TransIn?gid=..&trans_type=msg&branch_id=01&op=action {"user_id":2,"amount":30}
  *        credits through the barrier (mr_barrier_http_step): a repeat credits once.
- *   GET  /api/QueryPrepared?gid=..   the back-check (mr_barrier_query_prepared).
+ *   GET  /api/QueryPrepared?gid=..   the back-check, answered by the SDK's server.
  *   GET  /api/balances               {"1":"970.00","2":"1030.00"}
  *
- * Uses only the public SDK headers. Thread: one thread per connection; each
- * request opens its own MySQL connection (a real service would keep one per
- * worker thread), because a MYSQL handle must not be shared. Errors: every
- * failure becomes an HTTP answer and a line on stdout; nothing aborts on input.
+ * Uses only the public SDK headers. Thread: the server's, one per connection;
+ * each request opens its own MySQL connection (a real service would keep one
+ * per worker thread), because a MYSQL handle must not be shared. Errors:
+ * every failure becomes an HTTP answer and a line on stdout; nothing aborts
+ * on input.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,15 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <mysql.h>
 
-#include "msgrelay/msgrelay.h"
-
-/* Cap on a request body. */
-#define BODY_MAX (64 * 1024)
+#include "msgrelay/backcheck.h"
+#include "msgrelay/client_db.h"
 
 /* How the service was started; read-only once the server runs. */
 struct config {
@@ -45,21 +42,7 @@ struct config {
     const char *public_url; /* how the relay reaches this service */
     const char *table;      /* barrier table */
     int timeout_to_fail;    /* the messages' own timeout_to_fail, 0: the relay's */
-    /* the --db URI, split */
-    char *db_user;
-    char *db_pass;
-    char *db_host;
-    unsigned int db_port;
-    char *db_name;
-};
-
-/* One HTTP request being read. */
-struct req {
-    char *uri; /* path and query as received */
-    bool started;
-    char *body;
-    size_t len;
-    bool too_big;
+    const char *db_uri;     /* mysql://USER:PASS@HOST[:PORT]/DB */
 };
 
 /* ---- output ---- */
@@ -79,53 +62,12 @@ static void say(const char *fmt, ...)
 
 /* ---- the database ---- */
 
-/*
- * parse_db_uri - split mysql://USER:PASS@HOST[:PORT]/DB into @cfg (no
- * percent-decoding: keep such characters out of the example's passwords).
- */
-static int parse_db_uri(const char *uri, struct config *cfg)
-{
-    const char *p;
-    const char *at;
-    const char *colon;
-    const char *slash;
-    const char *hostend;
-
-    if (strncmp(uri, "mysql://", 8) != 0)
-        return -1;
-    p = uri + 8;
-    at = strrchr(p, '@');
-    slash = strchr(at != NULL ? at : p, '/');
-    if (at == NULL || slash == NULL || slash[1] == '\0')
-        return -1;
-    colon = memchr(p, ':', (size_t)(at - p));
-    cfg->db_user = strndup(p, (size_t)((colon != NULL ? colon : at) - p));
-    cfg->db_pass = colon != NULL ? strndup(colon + 1, (size_t)(at - colon - 1)) : strdup("");
-    hostend = memchr(at + 1, ':', (size_t)(slash - at - 1));
-    cfg->db_host = strndup(at + 1, (size_t)((hostend != NULL ? hostend : slash) - at - 1));
-    cfg->db_port = hostend != NULL ? (unsigned int)atoi(hostend + 1) : 3306;
-    cfg->db_name = strdup(slash + 1);
-    return 0;
-}
-
 /* db_open - a new connection, or NULL with the reason in @why. Close with mysql_close(). */
 static MYSQL *db_open(const struct config *cfg, char *why, size_t size)
 {
-    unsigned int connect_timeout = 5;
-    MYSQL *db = mysql_init(NULL);
+    MYSQL *db = NULL;
 
-    if (db == NULL) {
-        snprintf(why, size, "mysql_init failed");
-        return NULL;
-    }
-    mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-    if (mysql_real_connect(db, cfg->db_host, cfg->db_user, cfg->db_pass, cfg->db_name, cfg->db_port,
-                           NULL, CLIENT_MULTI_STATEMENTS) == NULL) {
-        snprintf(why, size, "connect to %s:%u: %s", cfg->db_host, cfg->db_port, mysql_error(db));
-        mysql_close(db);
-        return NULL;
-    }
-    return db;
+    return mr_barrier_connect(&db, cfg->db_uri, why, size) == MR_BARRIER_SUCCESS ? db : NULL;
 }
 
 /*
@@ -266,7 +208,8 @@ static int run_schema_file(MYSQL *db, const char *path)
     }
     fclose(f);
     sql[len] = '\0';
-    if (mysql_real_query(db, sql, (unsigned long)len) != 0) {
+    if (mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0 ||
+        mysql_real_query(db, sql, (unsigned long)len) != 0) {
         rc = -1;
     } else {
         /* drain every statement's result; an error in any of them stops the file */
@@ -284,42 +227,22 @@ static int run_schema_file(MYSQL *db, const char *path)
     return rc;
 }
 
-/* ---- HTTP answers ---- */
+/* ---- HTTP answers (the server sends them) ---- */
 
-/* answer - send @status with JSON text @body (copied by libmicrohttpd). */
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned int status, const char *body)
-{
-    struct MHD_Response *resp;
-    enum MHD_Result ret;
-
-    resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL)
-        return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    ret = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-/* answer_json - send @status with @j serialised; @j is stolen (decref'd here). */
-static enum MHD_Result answer_json(struct MHD_Connection *conn, unsigned int status, json_t *j)
+/* reply - @j serialised as the body, @code as *status; @j is stolen (decref'd here). */
+static char *reply(int *status, int code, json_t *j)
 {
     char *text = json_dumps(j, JSON_COMPACT);
-    enum MHD_Result ret;
 
     json_decref(j);
-    if (text == NULL)
-        return answer(conn, 500, "{\"error\":\"out of memory\"}");
-    ret = answer(conn, status, text);
-    free(text);
-    return ret;
+    *status = text != NULL ? code : 500;
+    return text;
 }
 
-/* answer_error - {"error": @msg} with @status. */
-static enum MHD_Result answer_error(struct MHD_Connection *conn, unsigned int status,
-                                    const char *msg)
+/* reply_error - {"error": @msg} with @code. */
+static char *reply_error(int *status, int code, const char *msg)
 {
-    return answer_json(conn, status, json_pack("{s:s}", "error", msg));
+    return reply(status, code, json_pack("{s:s}", "error", msg));
 }
 
 /* ---- the routes ---- */
@@ -355,8 +278,8 @@ static unsigned int status_of(int rc)
  * transfer - TransOut: the debit and the message to TransIn, made atomic in
  * effect by do_and_submit_db.
  */
-static enum MHD_Result route_transfer(const struct config *cfg, struct MHD_Connection *conn,
-                                      const struct req *r)
+static char *route_transfer(const struct config *cfg, const struct mr_backcheck_request *r,
+                            int *status)
 {
     struct change c = {0};
     struct mr_client_msg *m = NULL;
@@ -370,18 +293,18 @@ static enum MHD_Result route_transfer(const struct config *cfg, struct MHD_Conne
     MYSQL *db;
     int rc;
 
-    j = json_loadb(r->body != NULL ? r->body : "", r->len, 0, NULL);
+    j = json_loadb(r->body, r->body_len, 0, NULL);
     if (!json_is_object(j) || !int_field(j, "from", &c.user_id) || !int_field(j, "to", &to) ||
         !int_field(j, "amount", &c.amount) || c.amount <= 0) {
         json_decref(j);
-        return answer_error(conn, 400, "body: want {\"from\":1,\"to\":2,\"amount\":30}");
+        return reply_error(status, 400, "body: want {\"from\":1,\"to\":2,\"amount\":30}");
     }
     if (json_is_string(json_object_get(j, "gid")))
         gid = strdup(json_string_value(json_object_get(j, "gid")));
     json_decref(j);
     if (gid == NULL && mr_client_new_gid(cfg->relay, 0, &gid, err, sizeof(err)) != 0) {
         say("[TransOut] newGid: %s", err);
-        return answer_error(conn, 500, err);
+        return reply_error(status, 500, err);
     }
 
     rc = mr_client_msg_new(&m, cfg->relay, gid, err, sizeof(err));
@@ -416,36 +339,34 @@ static enum MHD_Result route_transfer(const struct config *cfg, struct MHD_Conne
         json_object_set_new(j, "message", json_string(c.why[0] ? c.why : err));
     mr_client_msg_free(m);
     free(gid);
-    return answer_json(conn, status_of(rc), j);
+    return reply(status, status_of(rc), j);
 }
 
 /* trans_in - TransIn, called by the relay: the credit, once per gid/branch. */
-static enum MHD_Result route_trans_in(const struct config *cfg, struct MHD_Connection *conn,
-                                      const struct req *r)
+static char *route_trans_in(const struct config *cfg, const struct mr_backcheck_request *r,
+                            int *status)
 {
-    const char *query = strchr(r->uri, '?');
     struct change c = {0};
     const char *body = NULL;
     char err[512] = "";
-    unsigned int status;
     int result = 0;
     json_t *j;
     MYSQL *db;
 
-    j = json_loadb(r->body != NULL ? r->body : "", r->len, 0, NULL);
+    j = json_loadb(r->body, r->body_len, 0, NULL);
     if (!json_is_object(j) || !int_field(j, "user_id", &c.user_id) ||
         !int_field(j, "amount", &c.amount) || c.amount <= 0) {
         json_decref(j);
-        return answer_error(conn, 400, "body: want {\"user_id\":2,\"amount\":30}");
+        return reply_error(status, 400, "body: want {\"user_id\":2,\"amount\":30}");
     }
     json_decref(j);
     db = db_open(cfg, err, sizeof(err));
     if (db == NULL) {
         say("[TransIn] %s", err);
-        return answer_error(conn, 500, err);
+        return reply_error(status, 500, err);
     }
-    status = (unsigned int)mr_barrier_http_step(db, cfg->table, query != NULL ? query + 1 : "",
-                                                credit, &c, &body, &result, err, sizeof(err));
+    *status = mr_barrier_http_step(db, cfg->table, r->query, credit, &c, &body, &result, err,
+                                   sizeof(err));
     mysql_close(db);
     if (result == MR_BARRIER_SUCCESS)
         say("[TransIn] user %lld +%lld, balance now %s", c.user_id, c.amount, c.balance);
@@ -454,37 +375,22 @@ static enum MHD_Result route_trans_in(const struct config *cfg, struct MHD_Conne
     else
         say("[TransIn] %s: %s%s%s", mr_barrier_result_name(result), err, c.why[0] ? " / " : "",
             c.why);
-    return answer(conn, status, body);
+    return strdup(body);
 }
 
-/* query_prepared - the back-check: did the TransOut transaction of ?gid= commit? */
-static enum MHD_Result route_query_prepared(const struct config *cfg, struct MHD_Connection *conn)
+/* log_backcheck - the SDK's server answered the back-check of @gid: say how. */
+static void log_backcheck(const char *gid, int rc, const char *err, void *arg)
 {
-    const char *gid = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "gid");
-    const char *body = NULL;
-    unsigned int status;
-    char err[512] = "";
-    MYSQL *db;
-    int rc;
-
-    db = db_open(cfg, err, sizeof(err));
-    if (db == NULL) {
-        say("[QueryPrepared] %s", err);
-        return answer_error(conn, 500, err);
-    }
-    rc = mr_barrier_query_prepared(db, cfg->table, gid != NULL ? gid : "", err, sizeof(err));
-    mysql_close(db);
-    say("[QueryPrepared] %s: %s%s%s", gid != NULL ? gid : "(no gid)",
+    (void)arg;
+    say("[QueryPrepared] %s: %s%s%s", gid[0] ? gid : "(no gid)",
         rc == MR_BARRIER_SUCCESS   ? "committed"
         : rc == MR_BARRIER_FAILURE ? "rolled back"
                                    : mr_barrier_result_name(rc),
         err[0] ? ": " : "", err);
-    status = (unsigned int)mr_barrier_http_answer(rc, &body);
-    return answer(conn, status, body);
 }
 
 /* balances - every account's balance: {"1":"970.00",...}. */
-static enum MHD_Result route_balances(const struct config *cfg, struct MHD_Connection *conn)
+static char *route_balances(const struct config *cfg, int *status)
 {
     const char *sql = "SELECT user_id, balance FROM user_account ORDER BY user_id";
     char err[512] = "";
@@ -495,109 +401,36 @@ static enum MHD_Result route_balances(const struct config *cfg, struct MHD_Conne
 
     db = db_open(cfg, err, sizeof(err));
     if (db == NULL)
-        return answer_error(conn, 500, err);
+        return reply_error(status, 500, err);
     res = NULL;
     if (mysql_real_query(db, sql, (unsigned long)strlen(sql)) == 0)
         res = mysql_store_result(db);
     if (res == NULL) {
         snprintf(err, sizeof(err), "balances: %s", mysql_error(db));
         mysql_close(db);
-        return answer_error(conn, 500, err);
+        return reply_error(status, 500, err);
     }
     j = json_object();
     while ((row = mysql_fetch_row(res)) != NULL)
         json_object_set_new(j, row[0], json_string(row[1] != NULL ? row[1] : ""));
     mysql_free_result(res);
     mysql_close(db);
-    return answer_json(conn, 200, j);
+    return reply(status, 200, j);
 }
 
-/* ---- libmicrohttpd glue ---- */
-
-/* on_uri - MHD's URI log callback: the one place the raw query string is seen. */
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+/* route - the SDK's server hands every request but the back-check here. */
+static char *route(const struct mr_backcheck_request *r, int *status, void *arg)
 {
-    struct req *r = calloc(1, sizeof(*r));
+    const struct config *cfg = arg;
+    bool post = strcmp(r->method, "POST") == 0;
 
-    (void)cls;
-    (void)conn;
-    if (r == NULL)
-        abort();
-    r->uri = strdup(uri);
-    if (r->uri == NULL)
-        abort();
-    return r;
-}
-
-/* on_done - free a request's state. */
-static void on_done(void *cls, struct MHD_Connection *conn, void **req_cls,
-                    enum MHD_RequestTerminationCode code)
-{
-    struct req *r = *req_cls;
-
-    (void)cls;
-    (void)conn;
-    (void)code;
-    if (r == NULL)
-        return;
-    free(r->uri);
-    free(r->body);
-    free(r);
-    *req_cls = NULL;
-}
-
-/* path_is - whether the path of @uri (before any '?') is @path. */
-static bool path_is(const char *uri, const char *path)
-{
-    size_t n = strlen(path);
-
-    return strncmp(uri, path, n) == 0 && (uri[n] == '\0' || uri[n] == '?');
-}
-
-/* on_request - read the body, then route. */
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **req_cls)
-{
-    const struct config *cfg = cls;
-    struct req *r = *req_cls;
-    bool post = strcmp(method, "POST") == 0;
-
-    (void)url;
-    (void)version;
-    if (r == NULL)
-        return MHD_NO;
-    if (!r->started) {
-        r->started = true;
-        return MHD_YES;
-    }
-    if (*upload_size > 0) {
-        if (r->len + *upload_size > BODY_MAX) {
-            r->too_big = true;
-        } else {
-            char *nb = realloc(r->body, r->len + *upload_size + 1);
-
-            if (nb == NULL)
-                abort();
-            r->body = nb;
-            memcpy(r->body + r->len, upload, *upload_size);
-            r->len += *upload_size;
-            r->body[r->len] = '\0';
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (r->too_big)
-        return answer_error(conn, 413, "body too large");
-    if (post && path_is(r->uri, "/api/transfer"))
-        return route_transfer(cfg, conn, r);
-    if (post && path_is(r->uri, "/api/TransIn"))
-        return route_trans_in(cfg, conn, r);
-    if (path_is(r->uri, "/api/QueryPrepared"))
-        return route_query_prepared(cfg, conn);
-    if (path_is(r->uri, "/api/balances"))
-        return route_balances(cfg, conn);
-    return answer_error(conn, 404, "no such route");
+    if (post && strcmp(r->path, "/api/transfer") == 0)
+        return route_transfer(cfg, r, status);
+    if (post && strcmp(r->path, "/api/TransIn") == 0)
+        return route_trans_in(cfg, r, status);
+    if (strcmp(r->path, "/api/balances") == 0)
+        return route_balances(cfg, status);
+    return reply_error(status, 404, "no such route");
 }
 
 static void usage(FILE *f)
@@ -618,12 +451,12 @@ int main(int argc, char **argv)
                          .port = 8082,
                          .relay = "http://127.0.0.1:36789/api/dtmsvr",
                          .table = MR_BARRIER_TABLE_DEFAULT};
+    struct mr_backcheck_opts opts = {0};
+    struct mr_backcheck_server *srv = NULL;
     const char *schemas[8];
     size_t nschemas = 0;
-    struct sockaddr_in addr;
     char public_url[128];
-    struct MHD_Daemon *d;
-    const char *db_uri = NULL;
+    char why[512];
     sigset_t sigs;
     int status = 1;
     int sig;
@@ -648,7 +481,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--bind") == 0)
             cfg.bind = v;
         else if (strcmp(a, "--db") == 0)
-            db_uri = v;
+            cfg.db_uri = v;
         else if (strcmp(a, "--relay") == 0)
             cfg.relay = v;
         else if (strcmp(a, "--public-url") == 0)
@@ -664,7 +497,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (db_uri == NULL || parse_db_uri(db_uri, &cfg) != 0) {
+    if (cfg.db_uri == NULL || strncmp(cfg.db_uri, "mysql://", 8) != 0) {
         fprintf(stderr, "transfer: --db mysql://USER:PASS@HOST[:PORT]/DB is required\n");
         usage(stderr);
         return 2;
@@ -675,12 +508,11 @@ int main(int argc, char **argv)
     }
 
     /* the SDK's rule: global initialisation once, before any thread */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || mysql_library_init(0, NULL, NULL)) {
+    if (mr_client_global_init() != MR_CLIENT_SUCCESS || mysql_library_init(0, NULL, NULL)) {
         fprintf(stderr, "transfer: library initialisation failed\n");
         return 1;
     }
     if (nschemas > 0) {
-        char why[512];
         MYSQL *db = db_open(&cfg, why, sizeof(why));
         size_t k;
 
@@ -697,39 +529,30 @@ int main(int argc, char **argv)
         mysql_close(db);
     }
 
-    /* block the stop signals before MHD starts its threads, then wait for one */
+    /* block the stop signals before the server starts its threads, then wait for one */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(cfg.port);
-    if (inet_pton(AF_INET, cfg.bind, &addr.sin_addr) != 1) {
-        fprintf(stderr, "transfer: --bind %s: not an IPv4 address\n", cfg.bind);
-        goto out;
-    }
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                             MHD_USE_ERROR_LOG,
-                         cfg.port, NULL, NULL, on_request, &cfg, MHD_OPTION_SOCK_ADDR, &addr,
-                         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
-    if (d == NULL) {
-        fprintf(stderr, "transfer: cannot listen on %s:%u\n", cfg.bind, cfg.port);
+    opts.bind = cfg.bind;
+    opts.port = cfg.port;
+    opts.mysql_uri = cfg.db_uri;
+    opts.table = cfg.table;
+    opts.handler = route;
+    opts.log = log_backcheck;
+    opts.arg = &cfg;
+    if (mr_backcheck_server_start(&srv, &opts, why, sizeof(why)) != MR_BARRIER_SUCCESS) {
+        fprintf(stderr, "transfer: %s\n", why);
         goto out;
     }
     say("transfer: listening on http://%s:%u (relay %s, reached as %s)", cfg.bind, cfg.port,
         cfg.relay, cfg.public_url);
     sigwait(&sigs, &sig);
     say("transfer: stopping");
-    MHD_stop_daemon(d);
+    mr_backcheck_server_stop(srv);
     status = 0;
 out:
     mysql_library_end();
-    curl_global_cleanup();
-    free(cfg.db_user);
-    free(cfg.db_pass);
-    free(cfg.db_host);
-    free(cfg.db_name);
+    mr_client_global_cleanup();
     return status;
 }

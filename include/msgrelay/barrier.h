@@ -31,6 +31,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default)
+
 /* The barrier table used when none is set: DTM's default. */
 #define MR_BARRIER_TABLE_DEFAULT "dtm_barrier.barrier"
 
@@ -232,6 +234,8 @@ int mr_barrier_prune(MYSQL *db, const char *table, long long older_than_s, unsig
  * (the message names host and port, never the password).
  */
 int mr_barrier_connect(MYSQL **out, const char *uri, char *errbuf, size_t errlen);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

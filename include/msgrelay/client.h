@@ -2,21 +2,33 @@
 /*
  * msgrelay/client.h - the producer SDK: build a two-phase message, prepare,
  * submit or abort it on msgrelay (or a DTM server: the wire is DTM's msg
- * mode), and do_and_submit_db, which ties the message to a local MySQL
- * transaction through the barrier (msgrelay/barrier.h).
+ * mode). Needs libcurl and jansson only (pkg-config msgrelay): no MySQL, no
+ * Kafka. Tying a message to a local MySQL transaction (do_and_submit_db)
+ * is msgrelay/client_db.h, in libmsgrelay-barrier.
  *
- *   struct mr_client_msg *m;
- *   mr_client_msg_new(&m, "http://127.0.0.1:36789/api/dtmsvr", gid, err, sizeof err);
- *   mr_client_msg_add(m, "http://bank-b/api/TransIn", "{\"user_id\":2,\"amount\":30}");
- *   rc = mr_client_do_and_submit_db(m, "http://bank-a/api/QueryPrepared", db, debit, &req,
- *                                   err, sizeof err);
- *   mr_client_msg_free(m);
+ * Example (tests/e2e/test_install.py compiles it, so it cannot rot):
+ *
+ *   int send_order(const char *relay, const char *gid)
+ *   {
+ *       struct mr_client_msg *m;
+ *       char err[512];
+ *       int rc = mr_client_msg_new(&m, relay, gid, err, sizeof err);
+ *
+ *       if (rc != MR_CLIENT_SUCCESS)
+ *           return rc;
+ *       rc = mr_client_msg_add(m, "http://orders/api/created", "{\"order\":7}", err, sizeof err);
+ *       if (rc == MR_CLIENT_SUCCESS)
+ *           rc = mr_client_submit(m, err, sizeof err);
+ *       mr_client_msg_free(m);
+ *       return rc;
+ *   }
  *
  * Part of libmsgrelay. HTTP goes through a libcurl easy handle owned by each
  * message (with connect and total timeouts, no signals), so messages on
  * different threads never share state; one message belongs to one thread at
- * a time. curl_global_init() (and mysql_library_init()) are the
- * application's job: call them once in main() before starting threads.
+ * a time. Global initialisation is the application's job: call
+ * mr_client_global_init() (or curl_global_init()) once in main() before
+ * starting threads.
  * Errors: every call returns an MR_CLIENT_* code and, when @errbuf is not
  * NULL, writes a NUL-terminated message of at most @errlen - 1 bytes into it
  * ("" on success; for an answer from the server, its message). Nothing keeps
@@ -28,13 +40,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <mysql.h>
-
-#include "msgrelay/barrier.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Only the declarations of the public headers are exported by the shared libraries. */
+#pragma GCC visibility push(default)
 
 /*
  * MR_CLIENT_* - what a call came to, so the caller can tell apart "done",
@@ -61,6 +72,17 @@ enum mr_client_result {
     /* Bad argument; nothing was sent. */
     MR_CLIENT_EINVAL = -5,
 };
+
+/*
+ * mr_client_global_init - the process-wide initialisation the SDK needs
+ * (libcurl's): call once in main() before any thread uses the SDK.
+ * MR_CLIENT_SUCCESS or MR_CLIENT_ERROR. mr_client_global_cleanup() undoes it
+ * at exit, when no SDK call is running.
+ */
+int mr_client_global_init(void);
+
+/* mr_client_global_cleanup - see mr_client_global_init(). */
+void mr_client_global_cleanup(void);
 
 /* mr_client_result_name - "success", "failure", "error", "duplicated", "einval", "unknown". */
 const char *mr_client_result_name(int result);
@@ -177,6 +199,19 @@ int mr_client_msg_set_token(struct mr_client_msg *m, const char *token, char *er
                             size_t errlen);
 
 /*
+ * mr_client_msg_set_traceparent - send the W3C trace context @traceparent
+ * (and @tracestate, NULL or "" for none; both borrowed, copied) with every
+ * call to the server (prepare, submit, abort): the relay keeps it with the
+ * message and sends it on, with a span id of its own per call, on every step
+ * call, back-check and Kafka record. NULL or "" @traceparent sends none.
+ * MR_CLIENT_EINVAL for a traceparent that is not version 00's
+ * "00-<32 hex>-<16 hex>-<2 hex>" (lower-case, neither id all zeros) or a
+ * tracestate over 512 bytes or with a byte that is not printable ASCII.
+ */
+int mr_client_msg_set_traceparent(struct mr_client_msg *m, const char *traceparent,
+                                  const char *tracestate, char *errbuf, size_t errlen);
+
+/*
  * mr_client_msg_set_ca_file - trust the PEM certificates in @path (borrowed,
  * copied) for an https:// server and back-check URL, instead of the
  * system's store: for a relay serving a private or self-signed certificate
@@ -187,7 +222,7 @@ void mr_client_msg_set_ca_file(struct mr_client_msg *m, const char *path);
 
 /*
  * mr_client_msg_set_barrier_table - the barrier table do_and_submit_db
- * writes to (borrowed, copied; NULL: MR_BARRIER_TABLE_DEFAULT). The
+ * writes to (borrowed, copied; NULL: MR_BARRIER_TABLE_DEFAULT, msgrelay/barrier.h). The
  * QueryPrepared handler must use the same table. MR_CLIENT_EINVAL for a
  * name mr_barrier_set_table() refuses.
  */
@@ -228,29 +263,7 @@ int mr_client_abort(struct mr_client_msg *m, char *errbuf, size_t errlen);
 int mr_client_query_prepared(struct mr_client_msg *m, const char *query_prepared, char *errbuf,
                              size_t errlen);
 
-/*
- * mr_client_do_and_submit_db - the local transaction and the message, as one
- * (DTM's DoAndSubmitDB, reference section 7.3):
- *   1. mr_client_prepare(@query_prepared); on any error return it, @fn never runs;
- *   2. on @db, in one transaction: INSERT IGNORE the barrier row
- *      ('msg', gid, '00', 'msg', '01', reason 'msg'), run @fn(@db, @arg),
- *      commit (roll back when @fn returns non-zero; no row inserted ->
- *      duplicated, @fn not run);
- *   3. all done -> mr_client_submit(), whose result is returned;
- *      @fn returned MR_BARRIER_FAILURE -> mr_client_abort() (its result is
- *      not returned), return MR_CLIENT_FAILURE;
- *      anything else unclear (duplicated, another callback value, a database
- *      or COMMIT error) -> ask @query_prepared ourselves: rolled back ->
- *      abort; committed -> submit; no answer -> neither (the server's own
- *      back-check settles it after timeout_to_fail); then return
- *      MR_CLIENT_DUPLICATED or MR_CLIENT_ERROR for the local outcome.
- * So MR_CLIENT_ERROR may come with the message submitted (COMMIT succeeded
- * but was reported lost); the message in @errbuf says what was done.
- * @query_prepared (borrowed) must be served by mr_barrier_query_prepared()
- * on the same database and table. @db: as for mr_barrier_call().
- */
-int mr_client_do_and_submit_db(struct mr_client_msg *m, const char *query_prepared, MYSQL *db,
-                               mr_barrier_fn fn, void *arg, char *errbuf, size_t errlen);
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

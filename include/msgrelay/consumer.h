@@ -41,6 +41,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default)
+
 /* The park table used when none is set. */
 #define MR_CONSUMER_PARK_TABLE_DEFAULT "dtm_barrier.parked"
 
@@ -181,6 +183,8 @@ void mr_consumer_free(struct mr_consumer *c);
 
 /* mr_consumer_outcome_name - "applied", "duplicate", "parked" or "unknown". Static. */
 const char *mr_consumer_outcome_name(int outcome);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: MIT
 --
 -- sql/postgres/001_init.sql - version 1 of the PostgreSQL relay store: the
--- whole schema the MySQL/MariaDB store reaches at its version 6, in one file.
+-- whole schema the MySQL/MariaDB store reaches at its version 8, in one file.
 -- Same tables, columns and meaning as sql/mysql/*.sql (and sql/sqlite/*.sql).
 --
 -- Compiled into msgrelay (the Makefile turns sql/postgres/*.sql into
@@ -13,8 +13,8 @@
 --
 -- Times are BIGINT UTC milliseconds since the epoch, 0 = unset. States are the
 -- wire names of common/model.h. Strings are '' rather than NULL, except
--- step.last_error. Text compares byte for byte (= on text): gids are
--- case-sensitive. Payloads are BYTEA.
+-- step.last_error and the destination keys. Text compares byte for byte (= on
+-- text): gids and destination keys are case-sensitive. Payloads are BYTEA.
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version      INT    NOT NULL PRIMARY KEY,   -- NNN of an applied file
@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS msg (
     query_attempts     INT          NOT NULL DEFAULT 0,
     -- the state a parked message was parked from ('prepared' or 'submitted'); '' otherwise
     parked_from        VARCHAR(16)  NOT NULL DEFAULT '',
+    -- the W3C trace context the message was prepared or submitted with (README "Traces"):
+    -- the version 00 traceparent as received, '' when none or invalid; its tracestate
+    traceparent        VARCHAR(55)  NOT NULL DEFAULT '',
+    tracestate         VARCHAR(512) NOT NULL DEFAULT '',
+    -- the destination key (common/dest.h) of the back-check URL, NULL when it has none:
+    -- a destination that answers again finds the messages waiting on it by this key
+    query_dest         TEXT         NULL,
     -- next_cron_time of an unfinished message, NULL otherwise (final, parked): the claim
     -- and count_due name this column, whose index holds the unfinished messages only
     due_time           BIGINT GENERATED ALWAYS AS
@@ -93,6 +100,8 @@ CREATE TABLE IF NOT EXISTS step (
     create_time BIGINT      NOT NULL DEFAULT 0,
     update_time BIGINT      NOT NULL DEFAULT 0,
     finish_time BIGINT      NOT NULL DEFAULT 0,
+    -- the destination key (common/dest.h) of url, NULL when it has none (see msg.query_dest)
+    dest        TEXT        NULL,
     PRIMARY KEY (id),
     CONSTRAINT step_branch UNIQUE (msg_id, branch_id, op),
     CONSTRAINT step_msg FOREIGN KEY (msg_id) REFERENCES msg (id) ON DELETE CASCADE,

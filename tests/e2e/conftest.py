@@ -283,7 +283,11 @@ class Relay:
         self.ssl_context = None
         if "--tls-cert" in merged:
             self.ssl_context = ssl.create_default_context(cafile=merged["--tls-cert"])
-        self.base = "%s://127.0.0.1:%d" % ("https" if self.ssl_context else "http", self.port)
+        # the API is asked where --bind puts it: 127.0.0.1 unless the test binds elsewhere
+        self.host = {"::1": "::1", "[::1]": "::1", "localhost": "localhost"}.get(
+            merged.get("--bind"), "127.0.0.1")
+        self.base = "%s://%s:%d" % ("https" if self.ssl_context else "http",
+                                    "[::1]" if self.host == "::1" else self.host, self.port)
 
     # -- process control --
     def start(self, timeout=10):
@@ -384,10 +388,10 @@ class Relay:
                 body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode("utf-8"))
             hdrs.setdefault("Content-Type", "application/json")
         if self.ssl_context is not None:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
                                                context=self.ssl_context)
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()

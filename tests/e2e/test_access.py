@@ -42,8 +42,9 @@ ADMIN_ROUTES = [
     ("GET", "version", None),
     ("GET", "resetCronTime", None),
     ("POST", "/api/msgrelay/redrive", lambda app: {"gid": new_gid("acc")}),
+    ("GET", "/api/msgrelay/overview", None),
 ]
-OPEN_ROUTES = ["/api/ping", "/api/ready", "/api/metrics"]
+OPEN_ROUTES = ["/api/ping", "/api/ready", "/api/metrics", "/admin/", "/admin/admin.js"]
 
 
 def call(relay, app, route, token=None):

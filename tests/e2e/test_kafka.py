@@ -34,7 +34,8 @@ def helper_path(name):
 
 
 class KafkaMock:
-    """One kafka_mock process: .bootstrap, .down(), .up(), .records(topic)."""
+    """One kafka_mock process: .bootstrap, .down(), .up(), .topic_down(), .topic_up(),
+    .records(topic)."""
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([helper_path("kafka_mock")] + list(args),
@@ -56,6 +57,13 @@ class KafkaMock:
 
     def up(self):
         self._signal(signal.SIGUSR2, "up")
+
+    def topic_down(self):
+        """The --flaky-topic loses its leader: records to it time out, the rest stays up."""
+        self._signal(signal.SIGRTMIN, "topic-down")
+
+    def topic_up(self):
+        self._signal(signal.SIGRTMIN + 1, "topic-up")
 
     def records(self, topic):
         """Every record of @topic so far: [{key, payload, headers{}, partition, offset}]."""
@@ -283,3 +291,20 @@ def test_kafka_flag_errors_stop_the_relay_at_start(tmp_path):
                                  "--kafka-property", "message.timeout.ms=20000"],
                          env=env, capture_output=True, text=True, timeout=10)
     assert out.returncode == 1 and "does not fit in --lease" in out.stderr, out.stderr
+
+
+def test_odd_gids_reach_kafka_intact_as_key_and_header(kafka, relay):
+    # gids as DTM takes them: the record key and the gid header carry them byte for byte
+    k = kafka()
+    r = relay(kafka_brokers=k.bootstrap)
+    topic = topic_name()
+    tag = new_gid("")[1:]
+    gids = ["a/b #" + tag, "p+q&r=%" + tag, "caf\u00e9 \u6f22\u5b57 \U0001F680" + tag]
+    for gid in gids:
+        assert r.post("submit", msg_body(gid, ["kafka://" + topic], payloads=["x"])) == \
+            (200, {"dtm_result": "SUCCESS"})
+    for gid in gids:
+        r.wait_state(gid, "succeed")
+    recs = k.wait_records(topic, len(gids))
+    assert sorted(x["headers"]["gid"] for x in recs) == sorted(gids), recs
+    assert all(x["key"] == x["headers"]["gid"] for x in recs), recs

@@ -266,7 +266,7 @@ def test_redrive_by_filters_with_dry_run(app, relay):
 @pytest.mark.parametrize("body,message", [
     ({}, "filter: give gid"),
     ({"dry_run": True}, "filter: give gid"),
-    ({"gid": "bad gid"}, "gid: "),
+    ({"gid": "bad;gid"}, "gid: "),
     ({"gid": 5}, "gid: must be a string"),
     ({"gid_prefix": "x" * 129}, "gid_prefix: longer than 128 bytes"),
     ({"url_prefix": "x" * 2049}, "url_prefix: longer than 2048 bytes"),

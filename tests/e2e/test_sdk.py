@@ -144,6 +144,23 @@ def test_sdk_do_and_submit_moves_the_money(db, relay, survivor, accounts):
     assert barrier_rows(db, gid) == [MSG_ROW, STEP_ROW]
 
 
+def test_sdk_do_and_submit_with_a_gid_dtm_takes(db, relay, survivor, accounts):
+    # the SDK encodes the gid in its back-check URL; the barrier reads it back exactly
+    a, b = accounts
+    gid = "sdk \u00e9\u6f22\U0001F680/#+&=%?" + new_gid("")[1:]
+    status, ans = survivor.transfer(a, b, 30, gid=gid)
+    assert (status, ans) == (200, {"gid": gid, "result": "success"})
+    relay.wait_state(gid, "succeed", timeout=10)
+    assert balances(db, a, b) == ("970.00", "1030.00")
+    # the gid as bytes: the mariadb client's own connection is not utf8mb4
+    out = db.sql("SELECT branch_id, op, barrier_id, reason FROM dtm_barrier.barrier "
+                 "WHERE gid = CONVERT(X'%s' USING utf8mb4) ORDER BY branch_id, op"
+                 % gid.encode().hex())
+    assert [tuple(line.split("\t")) for line in out.splitlines()] == [MSG_ROW, STEP_ROW]
+    status, _ = survivor.query_prepared(gid)
+    assert status == 200, "the back-check does not find the committed barrier row"
+
+
 def test_sdk_sends_its_token_to_a_guarded_relay(db, module_relay_factory, banks, survivor,
                                                 accounts):
     token = "sdk-e2e-token-5b1f0c9d2e"

@@ -5,11 +5,12 @@ odd payloads, and racing requests for one gid."""
 import http.client
 import json
 import threading
+import time
 import urllib.parse
 
 import pytest
 
-from e2e_helpers import branch_states, msg_body, new_gid, stays
+from e2e_helpers import branch_states, msg_body, new_gid, stays, wait_for
 
 OK = {"dtm_result": "SUCCESS"}
 
@@ -214,3 +215,161 @@ def test_racing_requests_for_one_new_gid_store_one_message(app, relay, route):
     else:
         assert q["transaction"]["status"] == "prepared"
         stays(lambda: app.count() == 0, 0.3, "nothing delivered for a prepared message")
+
+
+# gids as DTM takes them: anything but ';' and control characters, UTF-8, at most 128 bytes
+ODD_GIDS = ["a/b/c", "a#frag", "with space", "a+b", "100%", "what?x=1", "a&b=c", "caf\u00e9",
+            "\u6f22\u5b57", "\U0001F680go", "\u00e9" * 64]
+
+
+def test_gids_as_dtm_takes_them_travel_intact(app, relay):
+    r = relay()
+    tag = new_gid("")[1:]
+    gids = [g if len(g.encode()) >= 128 else g + tag for g in ODD_GIDS]
+    assert len(gids[-1].encode()) == 128
+    for i, gid in enumerate(gids):
+        body = msg_body(gid, [app.url("/svc/g%d" % i)], query_prepared=app.url("/qp%d" % i),
+                        timeout_to_fail=1)
+        assert r.post("prepare", body) == (200, OK), gid
+    for i, gid in enumerate(gids):
+        q = r.wait_state(gid, "succeed", timeout=20)
+        assert q["transaction"]["gid"] == gid
+        bc = app.calls("/qp%d" % i)[0]
+        assert bc.params.get("gid") == gid, "back-check gid garbled: %r" % bc.raw_query
+        step = app.calls("/svc/g%d" % i)[0]
+        assert step.params.get("gid") == gid, "step gid garbled: %r" % step.raw_query
+        assert [t["gid"] for t in r.all(gid=gid)["transactions"]] == [gid]
+    listed = {t["gid"] for t in r.all(limit=100)["transactions"]}
+    assert set(gids) <= listed
+    # every log line stays one JSON object, and the lines about a message name its gid exactly
+    logged = set()
+    for line in r.log_tail(5000).splitlines():
+        if line.startswith("{"):
+            logged.add(json.loads(line).get("gid"))
+    assert set(gids) <= logged, set(gids) - logged
+
+
+def test_gid_limits_and_refusals(app, relay):
+    r = relay()
+    for bad in ["\u00e9" * 64 + "x", "a;b", "a\nb", "a\rb", "a\tb", "a\u0085b"]:
+        status, data = r.post("submit", msg_body(bad, [app.url("/svc/a")]))
+        assert status == 400 and data["message"].startswith("gid:"), (bad, status, data)
+    good = "\u00e9" * 64
+    assert r.post("submit", msg_body(good, [app.url("/svc/a")])) == (200, OK)
+    r.wait_state(good, "succeed")
+
+
+def test_query_string_gid_is_decoded_as_dtm_decodes_it(app, relay):
+    # Go's query parsing (and so DTM's) reads a raw '+' as a space; %2B is a '+'
+    r = relay()
+    tag = new_gid("")[1:]
+    plus, space = "p+q" + tag, "p q" + tag
+    for gid in (plus, space):
+        assert r.post("submit", msg_body(gid, [app.url("/svc/a")])) == (200, OK)
+    for raw, want in (("p+q" + tag, space), ("p%2Bq" + tag, plus), ("p%20q" + tag, space)):
+        status, q = raw_request(r, "GET", "/api/dtmsvr/query?gid=" + raw)
+        assert status == 200 and q["transaction"]["gid"] == want, (raw, q)
+        status, a = raw_request(r, "GET", "/api/dtmsvr/all?gid=" + raw)
+        assert status == 200 and [t["gid"] for t in a["transactions"]] == [want], (raw, a)
+
+
+# ---- wire details as DTM has them ----
+
+def test_empty_action_is_a_step_that_succeeds_without_a_call(app, relay):
+    r = relay()
+    gid = new_gid("noact")
+    body = {"gid": gid, "trans_type": "msg", "steps": [{"action": ""}, {"action": app.url("/svc/b")}],
+            "payloads": ["{}", '{"b":1}']}
+    assert r.post("submit", body) == (200, OK)
+    q = r.wait_state(gid, "succeed")
+    assert branch_states(q) == ["succeed", "succeed"]
+    assert app.count() == 1 and app.calls("/svc/b")[0].params["branch_id"] == "02"
+
+
+def test_legacy_step_data_is_the_payload(app, relay):
+    r = relay()
+    gid = new_gid("legacy")
+    body = {"gid": gid, "trans_type": "msg",
+            "steps": [{"action": app.url("/svc/a"), "data": '{"old":1}'},
+                      {"action": app.url("/svc/b"), "data": '{"old":2}'}]}
+    assert r.post("submit", body) == (200, OK)
+    r.wait_state(gid, "succeed")
+    assert app.calls("/svc/a")[0].body == b'{"old":1}'
+    assert app.calls("/svc/b")[0].body == b'{"old":2}'
+
+
+def test_empty_payload_is_sent_as_dtm_sends_it(app, relay):
+    # DTM's client POSTs a payload and GETs without one, Content-Type still JSON
+    r = relay()
+    gid = new_gid("emptyp")
+    assert r.post("submit", msg_body(gid, [app.url("/svc/e")], [""])) == (200, OK)
+    r.wait_state(gid, "succeed")
+    c = app.calls("/svc/e")[0]
+    assert c.method == "GET" and c.body == b"", c
+    assert c.headers.get("content-type") == "application/json"
+    assert c.params["gid"] == gid and c.params["op"] == "action"
+
+
+def test_query_kv_without_a_key_lists_the_category(app, relay):
+    r = relay()
+    for t in ("kv-one", "kv-two"):
+        assert r.get("subscribe", {"topic": t, "url": app.url("/" + t)})[0] == 200
+    status, data = r.get("queryKV", {"cat": "topics"})
+    assert status == 200 and [kv["k"] for kv in data["kv"]] == ["kv-one", "kv-two"], data
+    status, data = r.get("queryKV", {"cat": "topics", "key": "kv-two"})
+    assert status == 200 and [kv["k"] for kv in data["kv"]] == ["kv-two"], data
+
+
+def test_all_with_status_aborting_is_empty(app, relay):
+    r = relay()
+    assert r.post("submit", msg_body(new_gid("abt"), [app.url("/svc/a")])) == (200, OK)
+    status, data = r.get("all", {"status": "aborting"})
+    assert (status, data) == (200, {"transactions": [], "next_position": ""})
+
+
+def test_all_by_gid_answers_the_position_asked_for(app, relay):
+    # DTM looks a gid up directly and hands the position back as it came
+    r = relay()
+    gid = new_gid("pos")
+    assert r.post("submit", msg_body(gid, [app.url("/svc/a")])) == (200, OK)
+    data = r.all(gid=gid, position=12345)
+    assert [t["gid"] for t in data["transactions"]] == [gid]
+    assert data["next_position"] == "12345"
+    assert r.all(gid=gid)["next_position"] == ""
+
+
+def test_message_retry_interval_above_the_cap_is_kept(app, relay):
+    r = relay(max_retry_interval=2)
+    gid = new_gid("ri")
+    app.queue("/svc/a", 500, {"error": "down"})
+    assert r.post("submit", msg_body(gid, [app.url("/svc/a")], retry_interval=5)) == (200, OK)
+    app.wait_calls("/svc/a", 1)
+    wait_for(lambda: r.query(gid)["branches"][0]["attempts"] == 1, 5, "the failed attempt stored")
+    assert r.query(gid)["transaction"]["next_cron_interval"] == 5
+
+
+def test_ongoing_step_keeps_its_interval(app, relay):
+    r = relay()
+    gid = new_gid("ongo")
+    app.queue("/svc/a", 500, {"error": "down"})          # interval 1 -> 2
+    app.queue("/svc/a", 425, {"dtm_result": "ONGOING"})  # kept at 2 (not back to 1)
+    assert r.post("submit", msg_body(gid, [app.url("/svc/a")])) == (200, OK)
+    wait_for(lambda: r.query(gid)["branches"][0]["attempts"] >= 1, 5, "first attempt stored")
+    assert r.query(gid)["transaction"]["next_cron_interval"] == 2
+    app.wait_calls("/svc/a", 2, timeout=8)
+    wait_for(lambda: r.query(gid)["branches"][0]["attempts"] >= 2, 5, "second attempt stored")
+    assert r.query(gid)["transaction"]["next_cron_interval"] == 2
+    r.wait_state(gid, "succeed", timeout=10)
+
+
+def test_delay_counts_from_submit(app, relay):
+    r = relay()
+    gid = new_gid("dsub")
+    body = msg_body(gid, [app.url("/svc/d")], query_prepared=app.url("/qp"), timeout_to_fail=60)
+    assert r.post("prepare", body) == (200, OK)
+    # it grows older than its delay before the submit, untouched
+    stays(lambda: r.state(gid) == "prepared", 2.0, "the message prepared")
+    t0 = time.monotonic()
+    assert r.post("submit", dict(body, custom_data='{"delay":2}')) == (200, OK)
+    c = app.wait_calls("/svc/d", 1, timeout=8)[0]
+    assert c.t - t0 >= 1.8, "delivered %.2fs after submit despite delay 2" % (c.t - t0)

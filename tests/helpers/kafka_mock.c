@@ -3,13 +3,17 @@
  * kafka_mock.c - a Kafka cluster for tests: librdkafka's mock cluster (the
  * real Kafka protocol on loopback) in a process of its own.
  *
- *   kafka_mock [--brokers N] [--rtt MS]
+ *   kafka_mock [--brokers N] [--rtt MS] [--flaky-topic TOPIC]
  *
  * Prints the bootstrap address ("127.0.0.1:PORT,...") as one line on stdout,
  * then serves until SIGTERM or SIGINT. SIGUSR1 takes every broker down
  * (connections dropped and refused), SIGUSR2 brings them back; each is
  * acknowledged with a line "down" / "up" on stdout once done. --rtt adds a
  * round-trip delay to every broker answer. Topics are created on first use.
+ * --flaky-topic creates TOPIC (one partition) at start; then SIGRTMIN takes
+ * its partition's leader away (records to it wait and time out while the
+ * brokers and other topics stay up) and SIGRTMIN+1 gives it back, each
+ * acknowledged with "topic-down" / "topic-up".
  *
  * Thread: main only (librdkafka runs the brokers on its own threads); signals
  * are taken with sigwait(). Errors: bad arguments exit 2, a failed start 1.
@@ -25,12 +29,15 @@
 /* usage - print how to call and return the exit code for bad arguments. */
 static int usage(void)
 {
-    fprintf(stderr, "usage: kafka_mock [--brokers N] [--rtt MS]\n");
+    fprintf(stderr, "usage: kafka_mock [--brokers N] [--rtt MS] [--flaky-topic TOPIC]\n");
     return 2;
 }
 
-/* serve - run @mc until SIGTERM/SIGINT, taking brokers down and up on SIGUSR1/SIGUSR2. */
-static void serve(rd_kafka_mock_cluster_t *mc, const sigset_t *set)
+/*
+ * serve - run @mc until SIGTERM/SIGINT, taking brokers down and up on
+ * SIGUSR1/SIGUSR2, and @flaky's leader (when not NULL) on SIGRTMIN/SIGRTMIN+1.
+ */
+static void serve(rd_kafka_mock_cluster_t *mc, const sigset_t *set, const char *flaky)
 {
     int sig = 0;
 
@@ -45,6 +52,12 @@ static void serve(rd_kafka_mock_cluster_t *mc, const sigset_t *set)
         } else if (sig == SIGUSR2) {
             rd_kafka_mock_broker_set_up(mc, -1);
             printf("up\n");
+        } else if (flaky != NULL && sig == SIGRTMIN) {
+            rd_kafka_mock_partition_set_leader(mc, flaky, 0, -1);
+            printf("topic-down\n");
+        } else if (flaky != NULL && sig == SIGRTMIN + 1) {
+            rd_kafka_mock_partition_set_leader(mc, flaky, 0, 1);
+            printf("topic-up\n");
         }
         fflush(stdout);
     }
@@ -57,6 +70,7 @@ int main(int argc, char **argv)
     rd_kafka_mock_cluster_t *mc;
     sigset_t set;
     char why[512];
+    const char *flaky = NULL;
     int brokers = 1;
     int rtt = 0;
     int i;
@@ -66,6 +80,8 @@ int main(int argc, char **argv)
             brokers = atoi(argv[++i]);
         else if (strcmp(argv[i], "--rtt") == 0 && i + 1 < argc)
             rtt = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--flaky-topic") == 0 && i + 1 < argc)
+            flaky = argv[++i];
         else
             return usage();
     }
@@ -78,6 +94,8 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGRTMIN);
+    sigaddset(&set, SIGRTMIN + 1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     /* the mock cluster needs an rd_kafka_t for its book keeping; a producer does */
@@ -101,10 +119,16 @@ int main(int argc, char **argv)
     }
     if (rtt > 0)
         rd_kafka_mock_broker_set_rtt(mc, -1, rtt);
+    if (flaky != NULL && rd_kafka_mock_topic_create(mc, flaky, 1, 1) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "kafka_mock: cannot create topic %s\n", flaky);
+        rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(rk);
+        return 1;
+    }
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
     fflush(stdout);
 
-    serve(mc, &set);
+    serve(mc, &set, flaky);
 
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);

@@ -66,6 +66,11 @@ static void test_client_backcheck_url_adds_dtm_params(void **state)
     assert_string_equal(b.p, "http://app/qp?dtm=http%3A%2F%2Fr&gid=g"
                              "&branch_id=00&trans_type=msg&op=msg");
     mr_buf_reset(&b);
+    assert_int_equal(mr_client__backcheck_url(&b, "http://app/qp", "http://r", "a/b#c+d&e=%?\xc3\xa9"),
+                     0);
+    assert_string_equal(b.p, "http://app/qp?dtm=http%3A%2F%2Fr&gid=a%2Fb%23c%2Bd%26e%3D%25%3F%C3%A9"
+                             "&branch_id=00&trans_type=msg&op=msg");
+    mr_buf_reset(&b);
     assert_int_equal(mr_client__backcheck_url(&b, "http://app/qp#f", "http://r", "g"), 0);
     assert_string_equal(b.p, "http://app/qp?dtm=http%3A%2F%2Fr&gid=g"
                              "&branch_id=00&trans_type=msg&op=msg#f");
@@ -258,6 +263,39 @@ static void test_client_headers_default_and_branch_headers(void **state)
     mr_client_msg_free(m);
 }
 
+static void test_client_traceparent_is_checked_and_sent_to_the_server(void **state)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    struct mr_client_msg *m = new_msg("g6");
+    struct curl_slist *h;
+    struct curl_slist *p;
+    char joined[512] = "";
+    char err[256];
+
+    (void)state;
+    h = mr_client__add_trace(NULL, m);
+    assert_null(h); /* none until set */
+    assert_int_equal(mr_client_msg_set_traceparent(m, "00-0-0-01", NULL, err, sizeof(err)),
+                     MR_CLIENT_EINVAL);
+    assert_non_null(strstr(err, "traceparent"));
+    assert_int_equal(mr_client_msg_set_traceparent(m, tp, "a=b\n", err, sizeof(err)),
+                     MR_CLIENT_EINVAL);
+    assert_int_equal(mr_client_msg_set_traceparent(m, tp, "a=b", err, sizeof(err)),
+                     MR_CLIENT_SUCCESS);
+    h = mr_client__add_trace(NULL, m);
+    for (p = h; p != NULL; p = p->next) {
+        strcat(joined, p->data);
+        strcat(joined, "|");
+    }
+    assert_string_equal(joined, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"
+                                "00f067aa0ba902b7-01|tracestate: a=b|");
+    curl_slist_free_all(h);
+    assert_int_equal(mr_client_msg_set_traceparent(m, NULL, NULL, err, sizeof(err)),
+                     MR_CLIENT_SUCCESS);
+    assert_null(mr_client__add_trace(NULL, m));
+    mr_client_msg_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_client_describe_quotes_the_server),
         cmocka_unit_test(test_client_describe_shortens_long_bodies),
         cmocka_unit_test(test_client_headers_default_and_branch_headers),
+        cmocka_unit_test(test_client_traceparent_is_checked_and_sent_to_the_server),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

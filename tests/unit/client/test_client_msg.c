@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "client/client_int.h"
+#include "msgrelay/client_db.h"
 
 /* ---- the scripted server ---- */
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/backoff.h"
+#include "common/config.h"
 
 static void test_backoff_base_prefers_msg_retry_interval(void **state)
 {
@@ -110,6 +111,40 @@ static void test_backoff_rand_is_seeded_by_caller(void **state)
     assert_true(mr_rand64(&a) != mr_rand64(&c));
 }
 
+static void test_backoff_schedule_keeps_a_long_retry_interval_and_an_ongoing_step(void **state)
+{
+    struct mr_msg *m = mr_msg_new(1);
+    uint64_t rng = 7;
+    int64_t next;
+    int interval;
+
+    (void)state;
+    mr_config_defaults(&mr_config);
+    mr_config.retry_interval = 1;
+    mr_config.max_retry_interval = 4;
+    /* the cap bounds the doubling ... */
+    m->next_cron_interval = 3;
+    mr_backoff_schedule(m, MR_RESULT_ERROR, true, 0, &rng, &next, &interval);
+    assert_int_equal(interval, 4);
+    /* ... not a message's own longer retry_interval */
+    m->retry_interval = 10;
+    m->next_cron_interval = 10;
+    mr_backoff_schedule(m, MR_RESULT_ERROR, true, 0, &rng, &next, &interval);
+    assert_int_equal(interval, 10);
+    assert_in_range(next, 8000, 12000);
+    /* ONGOING: a step keeps its interval, a back-check goes back to the base, no jitter */
+    m->retry_interval = 0;
+    m->next_cron_interval = 4;
+    mr_backoff_schedule(m, MR_RESULT_ONGOING, true, 1000, &rng, &next, &interval);
+    assert_int_equal(interval, 4);
+    assert_int_equal(next, 5000);
+    mr_backoff_schedule(m, MR_RESULT_ONGOING, false, 1000, &rng, &next, &interval);
+    assert_int_equal(interval, 1);
+    assert_int_equal(next, 2000);
+    mr_msg_free(m);
+    mr_config_free(&mr_config);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_backoff_jitter_within_20_percent),
         cmocka_unit_test(test_backoff_jitter_other_intervals),
         cmocka_unit_test(test_backoff_rand_is_seeded_by_caller),
+        cmocka_unit_test(test_backoff_schedule_keeps_a_long_retry_interval_and_an_ongoing_step),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

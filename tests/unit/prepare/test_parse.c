@@ -113,7 +113,11 @@ static void test_parse_rejects_bad_gid(void **state)
     (void)state;
     refused("{\"trans_type\":\"msg\"," STEPS "}", "gid");
     refused("{\"gid\":\"\",\"trans_type\":\"msg\"," STEPS "}", "gid");
-    refused("{\"gid\":\"a b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\nb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\rb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\tb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\u0085b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
+    refused("{\"gid\":\"a\\u007fb\",\"trans_type\":\"msg\"," STEPS "}", "gid");
     refused("{\"gid\":\"a;b\",\"trans_type\":\"msg\"," STEPS "}", "gid");
     refused("{\"gid\":7,\"trans_type\":\"msg\"," STEPS "}", "gid");
     memset(gid, 'a', 129);
@@ -129,6 +133,46 @@ static void test_parse_rejects_wrong_trans_type(void **state)
     refused("{\"gid\":\"g\"," STEPS "}", "trans_type");
 }
 
+/* parsed - parse @body, expecting success. Owned result: mr_msg_free(). */
+static struct mr_msg *parsed(const char *body)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = NULL;
+
+    if (mr_parse_msg(body, strlen(body), false, &m, &err) != 0)
+        fail_msg("body %s refused: %s", body, err.msg);
+    return m;
+}
+
+static void test_parse_takes_dtm_legacy_data_and_empty_actions(void **state)
+{
+    struct mr_msg *m;
+
+    (void)state;
+    /* steps[].data after the payloads, in step order, empty ones skipped; cut to the steps */
+    m = parsed("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"},"
+               "{\"action\":\"http://b\",\"data\":\"\"},{\"action\":\"http://c\",\"data\":\"D\"}],"
+               "\"payloads\":[\"P1\",\"P2\"]}");
+    assert_int_equal(m->nsteps, 3);
+    assert_string_equal(m->steps[0].payload, "P1");
+    assert_string_equal(m->steps[1].payload, "P2");
+    assert_string_equal(m->steps[2].payload, "D");
+    mr_msg_free(m);
+    m = parsed("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\","
+               "\"data\":\"D1\"}],\"payloads\":[\"P1\"]}");
+    assert_int_equal(m->nsteps, 1);
+    assert_string_equal(m->steps[0].payload, "P1");
+    mr_msg_free(m);
+    /* an empty, null or missing action: a step without a call */
+    m = parsed("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"\"},{\"action\":null},"
+               "{}],\"payloads\":[\"a\",\"b\",\"c\"]}");
+    assert_int_equal(m->nsteps, 3);
+    assert_string_equal(m->steps[0].url, "");
+    assert_string_equal(m->steps[2].url, "");
+    assert_string_equal(m->steps[2].branch_id, "03");
+    mr_msg_free(m);
+}
+
 static void test_parse_rejects_bad_steps(void **state)
 {
     (void)state;
@@ -142,9 +186,11 @@ static void test_parse_rejects_bad_steps(void **state)
     refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"ftp://a\"}],"
             "\"payloads\":[\"\"]}",
             "steps[0].action");
-    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"},{}],"
-            "\"payloads\":[\"\",\"\"]}",
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"},"
+            "{\"action\":5}],\"payloads\":[\"\",\"\"]}",
             "steps[1].action");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\",\"data\":5}]}",
+            "steps[0].data");
     refused("{\"gid\":\"g\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"http://a\"}],"
             "\"payloads\":[5]}",
             "payloads[0]");
@@ -476,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_bad_gid),
         cmocka_unit_test(test_parse_rejects_wrong_trans_type),
         cmocka_unit_test(test_parse_rejects_bad_steps),
+        cmocka_unit_test(test_parse_takes_dtm_legacy_data_and_empty_actions),
         cmocka_unit_test(test_parse_rejects_too_many_steps_and_long_urls),
         cmocka_unit_test(test_parse_rejects_bad_options),
         cmocka_unit_test(test_parse_keeps_nul_in_payload_but_not_elsewhere),

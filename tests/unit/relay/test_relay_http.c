@@ -20,7 +20,7 @@
 
 #include "common/config.h"
 
-/* parse - dest_parse(@url) must give @https, @host and @port. */
+/* parse - mr_dest_http(@url) must give @https, @host and @port. */
 static void parse(const char *url, bool https, const char *host, unsigned port)
 {
     const char *h = NULL;
@@ -28,7 +28,7 @@ static void parse(const char *url, bool https, const char *host, unsigned port)
     unsigned p = 0;
     bool s = !https;
 
-    assert_true(dest_parse(url, &s, &h, &hl, &p));
+    assert_true(mr_dest_http(url, &s, &h, &hl, &p));
     assert_int_equal(s, https);
     assert_int_equal(hl, strlen(host));
     assert_memory_equal(h, host, hl);
@@ -50,8 +50,38 @@ static void test_dest_parse_names_scheme_host_and_port(void **state)
         unsigned p;
         bool s;
 
-        assert_false(dest_parse("kafka://t", &s, &h, &hl, &p));
+        assert_false(mr_dest_http("kafka://t", &s, &h, &hl, &p));
     }
+}
+
+/* key - mr_dest_key(@url) must give @want ("" for none). */
+static void key(const char *url, const char *want)
+{
+    char k[MR_DEST_KEY_MAX + 1];
+
+    assert_int_equal(mr_dest_key(url, k), want[0] != '\0');
+    assert_string_equal(k, want);
+}
+
+static void test_dest_key_is_one_per_destination_however_spelled(void **state)
+{
+    char longurl[MR_DEST_KEY_MAX + 32];
+
+    (void)state;
+    key("http://Svc.Example/x", "http://svc.example:80");
+    key("http://svc.example:80/y?z", "http://svc.example:80");
+    key("HTTP://user:p%40ss@SVC.example:80/x", "http://svc.example:80");
+    key("https://u@h/p", "https://h:443");
+    key("https://h:8443", "https://h:8443");
+    key("http://[::1]:9000/", "http://[::1]:9000");
+    key("kafka://Orders.v1?key=k", "kafka://Orders.v1");
+    key("kafka://orders.v1", "kafka://orders.v1");
+    key("kafka://", "");
+    key("ftp://h/x", "");
+    memset(longurl, 'a', sizeof(longurl) - 1);
+    longurl[sizeof(longurl) - 1] = '\0';
+    memcpy(longurl, "http://", 7);
+    key(longurl, "");
 }
 
 static void test_dest_get_is_one_per_destination(void **state)
@@ -150,7 +180,7 @@ static void test_full_destination_waits_alone_and_stalls(void **state)
 /* take - the next health event; its kind must be @recovered. Owned result: free(). */
 static struct mr_relay_health_ev *take(struct mr_relay_http *h, bool recovered)
 {
-    struct mr_relay_health_ev *ev = mr_relay_http_health_take(h);
+    struct mr_relay_health_ev *ev = mr_relay_health_take(&h->health);
 
     assert_non_null(ev);
     assert_int_equal(ev->recovered, recovered);
@@ -169,37 +199,36 @@ static void test_health_down_after_failures_in_a_row_then_recovered(void **state
     assert_int_equal(mr_relay_http_new(8, 2, 1000, &h, NULL), 0);
     mr_relay_http_health(h, 3, 1000);
     d = dest_get(h, "http://Svc.Example:8080/x");
-    health(h, d, false, mono);
-    health(h, d, true, mono); /* an answer resets the count */
-    health(h, d, false, mono);
-    health(h, d, false, mono);
-    assert_false(d->down);
+    health(h, d, false, mono, mono);
+    health(h, d, true, mono, mono); /* an answer resets the count */
+    health(h, d, false, mono, mono);
+    health(h, d, false, mono, mono);
+    assert_false(d->hd.down);
     /* idle with failures: kept for its count */
     n = h->ndests;
     dest_put(h, d);
     assert_int_equal(h->ndests, n);
     assert_true(d->kept);
-    health(h, d, false, mono);
-    assert_true(d->down);
-    assert_ptr_equal(h->down_head, d);
+    health(h, d, false, mono, mono);
+    assert_true(d->hd.down);
+    assert_ptr_equal(h->health.down_head, &d->hd);
     /* not yet a probe interval: no event */
-    mr_relay_http_health_tick(h);
-    assert_null(mr_relay_http_health_take(h));
+    mr_relay_health_tick(&h->health);
+    assert_null(mr_relay_health_take(&h->health));
     /* a probe interval on: one probe event, then none until the next interval */
-    d->next_probe_ms = d->asked_ms = mr_mono_ms() - 2000;
-    mr_relay_http_health_tick(h);
+    d->hd.next_probe_ms = d->hd.asked_ms = mr_mono_ms() - 2000;
+    mr_relay_health_tick(&h->health);
     ev = take(h, false);
-    assert_string_equal(ev->prefix, "http://svc.example:8080/");
-    assert_string_equal(ev->prefix2, "http://svc.example:8080/");
+    assert_string_equal(ev->key, "http://svc.example:8080");
     free(ev);
-    mr_relay_http_health_tick(h);
-    assert_null(mr_relay_http_health_take(h));
+    mr_relay_health_tick(&h->health);
+    assert_null(mr_relay_health_take(&h->health));
     /* its first answer: healthy, one recovered event, forgotten once idle */
-    health(h, d, true, mono);
-    assert_false(d->down);
-    assert_null(h->down_head);
+    health(h, d, true, mono, mono);
+    assert_false(d->hd.down);
+    assert_null(h->health.down_head);
     ev = take(h, true);
-    assert_string_equal(ev->prefix, "http://svc.example:8080/");
+    assert_string_equal(ev->key, "http://svc.example:8080");
     free(ev);
     dest_put(h, d);
     assert_int_equal(h->ndests, n - 1);
@@ -219,19 +248,50 @@ static void test_health_prefixes_of_a_default_port_and_health_off(void **state)
     /* off by default: never down, an idle failing destination is not kept */
     d = dest_get(h, "https://h.example/x");
     for (i = 0; i < 10; i++)
-        health(h, d, false, 0);
-    assert_false(d->down);
+        health(h, d, false, 0, 0);
+    assert_false(d->hd.down);
     dest_put(h, d);
     assert_int_equal(h->ndests, 0);
     mr_relay_http_health(h, 1, 1000);
     d = dest_get(h, "https://H.example/x");
-    health(h, d, false, 0);
-    assert_true(d->down);
-    health(h, d, true, 0);
+    health(h, d, false, 0, 0);
+    assert_true(d->hd.down);
+    health(h, d, true, 0, 0);
     ev = take(h, true);
-    assert_string_equal(ev->prefix, "https://h.example:443/");
-    assert_string_equal(ev->prefix2, "https://h.example/");
+    assert_string_equal(ev->key, "https://h.example:443");
     free(ev);
+    mr_relay_http_free(h);
+}
+
+static void test_health_counts_a_burst_of_calls_out_together_once(void **state)
+{
+    struct mr_relay_http *h = NULL;
+    struct mr_relay_dest *d;
+    int i;
+
+    (void)state;
+    assert_int_equal(mr_relay_http_new(8, 64, 1000, &h, NULL), 0);
+    mr_relay_http_health(h, 3, 1000);
+    d = dest_get(h, "http://burst.example/x");
+    /* 64 calls started together at 1000 all fail at 3900: one failure */
+    for (i = 0; i < 64; i++)
+        health(h, d, false, 1000, 3900 + i);
+    assert_int_equal(d->hd.fails, 1);
+    assert_false(d->hd.down);
+    /* calls started after it, failing one after another, add up */
+    health(h, d, false, 3950, 4000);
+    assert_int_equal(d->hd.fails, 2);
+    assert_false(d->hd.down);
+    health(h, d, false, 1000, 4001); /* another of the first burst */
+    assert_int_equal(d->hd.fails, 2);
+    health(h, d, false, 4001, 4100);
+    assert_true(d->hd.down);
+    /* an answer, even from an old call, resets the count; the first failure after it counts */
+    health(h, d, true, 4100, 4200);
+    assert_false(d->hd.down);
+    health(h, d, false, 1000, 4300);
+    assert_int_equal(d->hd.fails, 1);
+    mr_relay_health_clear(&h->health);
     mr_relay_http_free(h);
 }
 
@@ -249,10 +309,10 @@ static void test_down_destination_gets_one_call_at_a_time(void **state)
     assert_int_equal(mr_relay_http_new(8, 4, 10000, &h, NULL), 0);
     mr_relay_http_health(h, 2, 60000);
     d = dest_get(h, ua);
-    health(h, d, false, mr_mono_ms());
-    health(h, d, false, mr_mono_ms());
+    health(h, d, false, mr_mono_ms(), mr_mono_ms());
+    health(h, d, false, mr_mono_ms(), mr_mono_ms());
     dest_put(h, d);
-    assert_true(d->down);
+    assert_true(d->hd.down);
     /* within the probe interval of the fall: not made, no attempt */
     send_to(h, ua, 0);
     c = mr_relay_http_done(h);
@@ -261,11 +321,11 @@ static void test_down_destination_gets_one_call_at_a_time(void **state)
     assert_non_null(strstr(c->error, "unhealthy"));
     mr_relay_http_recycle(h, c);
     /* the probe goes; a second call while it is out is not made */
-    d->next_probe_ms = 0;
+    d->hd.next_probe_ms = 0;
     send_to(h, ua, 1);
     assert_int_equal(h->nbusy, 1);
     assert_null(mr_relay_http_done(h));
-    d->next_probe_ms = 0;
+    d->hd.next_probe_ms = 0;
     send_to(h, ua, 2);
     assert_int_equal(h->nbusy, 1);
     c = mr_relay_http_done(h);
@@ -281,10 +341,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dest_parse_names_scheme_host_and_port),
+        cmocka_unit_test(test_dest_key_is_one_per_destination_however_spelled),
         cmocka_unit_test(test_dest_get_is_one_per_destination),
         cmocka_unit_test(test_full_destination_waits_alone_and_stalls),
         cmocka_unit_test(test_health_down_after_failures_in_a_row_then_recovered),
         cmocka_unit_test(test_health_prefixes_of_a_default_port_and_health_off),
+        cmocka_unit_test(test_health_counts_a_burst_of_calls_out_together_once),
         cmocka_unit_test(test_down_destination_gets_one_call_at_a_time),
     };
     int rc;

@@ -33,6 +33,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/dest.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
@@ -84,7 +85,8 @@ static int sqlite_setup(struct fx *fx)
     return 0;
 }
 
-static void sqlite_teardown(struct fx *fx)
+/* sqlite_remove - delete the fixture's database file and its companions. */
+static void sqlite_remove(struct fx *fx)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
     char p[160];
@@ -94,6 +96,11 @@ static void sqlite_teardown(struct fx *fx)
         snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
         unlink(p);
     }
+}
+
+static void sqlite_teardown(struct fx *fx)
+{
+    sqlite_remove(fx);
     rmdir(fx->dir);
 }
 
@@ -149,7 +156,7 @@ static int mysql_setup(struct fx *fx)
         return -1;
     }
     snprintf(fx->uri, sizeof(fx->uri), "%s", srv->uri);
-    if (mr_store_migrate(fx->uri, &err) != 0) {
+    if (mr_store_migrate(fx->uri, NULL, &err) != 0) {
         fprintf(stderr, "migrate: %s\n", err.msg);
         return -1;
     }
@@ -222,7 +229,7 @@ static int pg_setup(struct fx *fx)
     if (fx->pg == NULL)
         return -1;
     snprintf(fx->uri, sizeof(fx->uri), "%s", srv->uri);
-    if (mr_store_migrate(fx->uri, &err) != 0) {
+    if (mr_store_migrate(fx->uri, NULL, &err) != 0) {
         fprintf(stderr, "migrate: %s\n", err.msg);
         return -1;
     }
@@ -1262,6 +1269,47 @@ static void test_count_due_counts_only_due_unleased_unfinished(void **state)
     assert_int_equal(count_due(fx->s, 5000), 3);
 }
 
+/* oldest - mr_store_oldest_in_state of @st. */
+static int64_t oldest(struct mr_store *s, int st)
+{
+    struct mr_err err = MR_ERR_INIT;
+    int64_t t = -1;
+
+    assert_int_equal(mr_store_oldest_in_state(s, st, &t, &err), 0);
+    return t;
+}
+
+/* add_at - a message @gid in @state created at @create_ms. */
+static void add_at(struct mr_store *s, const char *gid, int state, int64_t create_ms)
+{
+    struct mr_msg *m = new_msg(gid, state, 100, 1);
+
+    m->create_ms = create_ms;
+    insert(s, m);
+}
+
+static void test_oldest_in_state_is_the_first_stored_of_that_state(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    int64_t t = -1;
+
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 0);
+    add_at(fx->s, "done", MR_MSG_SUCCEED, 500);
+    add_at(fx->s, "s1", MR_MSG_SUBMITTED, 2000);
+    add_at(fx->s, "p1", MR_MSG_PREPARED, 3000);
+    add_at(fx->s, "s2", MR_MSG_SUBMITTED, 4000);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 2000);
+    assert_int_equal(oldest(fx->s, MR_MSG_PREPARED), 3000);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUCCEED), 500);
+    assert_int_equal(oldest(fx->s, MR_MSG_PARKED), 0);
+    /* the oldest leaves the state: the next one is the oldest */
+    assert_int_equal(transition(fx->s, "s1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 5000, -1, 0), 0);
+    assert_int_equal(oldest(fx->s, MR_MSG_SUBMITTED), 4000);
+    assert_int_equal(mr_store_oldest_in_state(fx->s, MR_MSG_NONE, &t, &err), MR_EINVAL);
+    assert_int_equal(t, 0);
+}
+
 /* with_urls - a submitted message @gid due at @next_cron with steps to @u1 and @u2 (@done1: first succeed). */
 static void with_urls(struct mr_store *s, const char *gid, int64_t next_cron, const char *u1,
                       const char *u2, bool done1)
@@ -1279,40 +1327,58 @@ static void with_urls(struct mr_store *s, const char *gid, int64_t next_cron, co
     insert(s, m);
 }
 
-/* due_by_prefix - mr_store_due_by_prefix, failing the test on an error; the count. */
-static long due_by_prefix(struct mr_store *s, const char *p, const char *p2, int64_t now,
-                          int64_t spread, size_t limit)
+/* due_by_dest - mr_store_due_by_dest, failing the test on an error; the count. */
+static long due_by_dest(struct mr_store *s, const char *key, int64_t now, int64_t spread,
+                        size_t limit)
 {
     struct mr_err err = MR_ERR_INIT;
     long n = -1;
 
-    if (mr_store_due_by_prefix(s, p, p2, now, spread, limit, &n, &err) != 0)
-        fail_msg("due_by_prefix: %s", err.msg);
+    if (mr_store_due_by_dest(s, key, now, spread, limit, &n, &err) != 0)
+        fail_msg("due_by_dest: %s", err.msg);
     return n;
 }
 
-static void test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches(
+/* prepared_checking - a prepared message @gid due at @next_cron whose back-check goes to @url. */
+static void prepared_checking(struct mr_store *s, const char *gid, int64_t next_cron,
+                              const char *url)
+{
+    struct mr_msg *m = new_msg(gid, MR_MSG_PREPARED, next_cron, 1);
+
+    free(m->query_prepared);
+    m->query_prepared = mr_xstrdup(url);
+    insert(s, m);
+}
+
+static void test_due_by_dest_pulls_in_waiting_messages_of_one_destination_in_batches(
     void **state)
 {
     struct fx *fx = *state;
-    const char *gids[] = {"d1", "d2", "d3"};
+    const char *gids[] = {"d1", "d2", "d3", "d4", "q1"};
     struct mr_msg *m;
     size_t i;
 
-    /* three waiting on svc-a (any case, with and without the default port), due at 90000 */
+    /* waiting on svc-a however the URL spells it (case, default port, credentials), due at
+       90000, and a prepared one whose back-check goes there */
     with_urls(fx->s, "d1", 90000, "http://SVC-A:80/x", "http://other/y", false);
     with_urls(fx->s, "d2", 90000, "http://other/y", "http://svc-a/z", false);
     with_urls(fx->s, "d3", 90000, "http://svc-a:80/q", "http://svc-a:80/r", false);
-    /* not these: its svc-a step succeeded; another port; due soon already; finished */
+    with_urls(fx->s, "d4", 90000, "http://user:s3cret@svc-a/q", "http://other/r", false);
+    prepared_checking(fx->s, "q1", 90000, "http://u:p@Svc-A:80/check");
+    /* not these: its svc-a step succeeded; another port, host or scheme; due soon already;
+       finished; a prepared one checking elsewhere */
     with_urls(fx->s, "done-step", 90000, "http://svc-a/x", "http://other/y", true);
     with_urls(fx->s, "port", 90000, "http://svc-a:8080/x", "http://svc-a.example/y", false);
+    with_urls(fx->s, "tls", 90000, "https://svc-a/x", "http://svc-a-2/y", false);
     with_urls(fx->s, "soon", 1500, "http://svc-a/x", "http://svc-a/y", false);
+    prepared_checking(fx->s, "q-other", 90000, "http://other/check");
     add(fx->s, "fin", MR_MSG_SUCCEED, 90000, 1);
-    /* bounded batches: two, then the last one, then none */
-    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 2);
-    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 1);
-    assert_int_equal(due_by_prefix(fx->s, "http://svc-a:80/", "http://svc-a/", 1000, 2000, 2), 0);
-    for (i = 0; i < 3; i++) {
+    /* bounded batches: two, two, then the last one, then none */
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 2);
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 2);
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 1);
+    assert_int_equal(due_by_dest(fx->s, "http://svc-a:80", 1000, 2000, 2), 0);
+    for (i = 0; i < 5; i++) {
         m = get(fx->s, gids[i]);
         assert_true(m->next_cron_ms >= 1000 && m->next_cron_ms <= 3000);
         assert_int_equal(m->steps[0].attempts, 0);
@@ -1324,32 +1390,50 @@ static void test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_b
     m = get(fx->s, "port");
     assert_int_equal(m->next_cron_ms, 90000);
     mr_msg_free(m);
+    m = get(fx->s, "tls");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
     m = get(fx->s, "soon");
     assert_int_equal(m->next_cron_ms, 1500);
     mr_msg_free(m);
+    m = get(fx->s, "q-other");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
     /* due now: the claim finds them */
-    assert_int_equal(count_due(fx->s, 3000), 4);
+    assert_int_equal(count_due(fx->s, 3000), 6);
 }
 
-static void test_due_by_prefix_refuses_bad_prefixes(void **state)
+static void test_due_by_dest_matches_kafka_topics_exactly(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *m;
+
+    with_urls(fx->s, "k1", 90000, "kafka://Orders?key=a", "http://other/y", false);
+    with_urls(fx->s, "k2", 90000, "kafka://orders", "kafka://Orders.v2", false);
+    assert_int_equal(due_by_dest(fx->s, "kafka://Orders", 1000, 0, 10), 1);
+    m = get(fx->s, "k1");
+    assert_int_equal(m->next_cron_ms, 1000);
+    mr_msg_free(m);
+    m = get(fx->s, "k2");
+    assert_int_equal(m->next_cron_ms, 90000);
+    mr_msg_free(m);
+}
+
+static void test_due_by_dest_refuses_bad_keys(void **state)
 {
     struct fx *fx = *state;
     struct mr_err err = MR_ERR_INIT;
-    char longp[MR_STORE_PREFIX_MAX + 2];
+    char longk[MR_DEST_KEY_MAX + 2];
     long n = 7;
 
-    memset(longp, 'a', sizeof(longp) - 1);
-    longp[sizeof(longp) - 1] = '\0';
-    assert_int_equal(mr_store_due_by_prefix(fx->s, "", NULL, 1, 1, 1, &n, &err), MR_EINVAL);
+    memset(longk, 'a', sizeof(longk) - 1);
+    longk[sizeof(longk) - 1] = '\0';
+    assert_int_equal(mr_store_due_by_dest(fx->s, "", 1, 1, 1, &n, &err), MR_EINVAL);
     assert_int_equal(n, 0);
     mr_err_clear(&err);
-    assert_int_equal(mr_store_due_by_prefix(fx->s, "HTTP://x/", NULL, 1, 1, 1, &n, &err),
-                     MR_EINVAL);
+    assert_int_equal(mr_store_due_by_dest(fx->s, longk, 1, 1, 1, &n, &err), MR_EINVAL);
     mr_err_clear(&err);
-    assert_int_equal(mr_store_due_by_prefix(fx->s, longp, NULL, 1, 1, 1, &n, &err), MR_EINVAL);
-    mr_err_clear(&err);
-    assert_int_equal(mr_store_due_by_prefix(fx->s, "http://x/", NULL, 1, 1, 0, &n, &err),
-                     MR_EINVAL);
+    assert_int_equal(mr_store_due_by_dest(fx->s, "http://x:80", 1, 1, 0, &n, &err), MR_EINVAL);
 }
 
 /* list - run mr_store_msg_list with @f; the gids, comma-joined, into @out. */
@@ -1375,10 +1459,63 @@ static void list(struct mr_store *s, const struct mr_store_filter *f, char *out,
     mr_store_msgs_free(v, n);
 }
 
+/* next_page - list @f, expect the gids @want, and move @f's position past them. */
+static void next_page(struct mr_store *s, struct mr_store_filter *f, const char *want)
+{
+    char got[256];
+    int64_t last = f->position;
+
+    list(s, f, got, sizeof(got), &last);
+    assert_string_equal(got, want);
+    f->position = last;
+}
+
+static void test_list_by_gid_prefix_with_state_and_paging(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2, "order-"};
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    char got[256];
+    char *longer = mr_xmalloc(MR_STORE_REDRIVE_TEXT_MAX + 2);
+    static const char *const gids[] = {"order-1", "orders",  "order-2", "mail-order-3",
+                                       "order_4", "order-5", "ORDER-6"};
+    size_t i;
+
+    /* all submitted but order-2 */
+    for (i = 0; i < sizeof(gids) / sizeof(gids[0]); i++)
+        add(fx->s, gids[i], i == 2 ? MR_MSG_SUCCEED : MR_MSG_SUBMITTED, 0, 1);
+
+    /* byte for byte: no wildcard ('_' is a plain character), case counts; pages of 2 */
+    next_page(fx->s, &f, "order-5,order-2");
+    next_page(fx->s, &f, "order-1");
+    f.position = 0;
+    f.limit = 10;
+    f.state = MR_MSG_SUBMITTED;
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "order-5,order-1");
+    f.gid_prefix = "order_";
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "order_4");
+    /* an exact gid wins over a prefix */
+    f.gid = "orders";
+    list(fx->s, &f, got, sizeof(got), NULL);
+    assert_string_equal(got, "orders");
+    /* an over-long prefix is refused */
+    memset(longer, 'a', MR_STORE_REDRIVE_TEXT_MAX + 1);
+    longer[MR_STORE_REDRIVE_TEXT_MAX + 1] = '\0';
+    f.gid = NULL;
+    f.gid_prefix = longer;
+    assert_int_equal(mr_store_msg_list(fx->s, &f, &v, &n, &err), MR_EINVAL);
+    assert_int_equal(n, 0);
+    free(longer);
+}
+
 static void test_list_pages_newest_first_by_position(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2};
+    struct mr_store_filter f = {NULL, MR_MSG_NONE, 0, 0, 0, 2, NULL};
     char got[256];
     int64_t last = 0;
 
@@ -1410,7 +1547,7 @@ static void test_list_pages_newest_first_by_position(void **state)
 static void test_list_filters_by_state_gid_and_create_time(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_SUBMITTED, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, MR_MSG_SUBMITTED, 0, 0, 0, 10, NULL};
     struct mr_msg *m;
     char got[256];
     int i;
@@ -1465,7 +1602,7 @@ static long count_state(struct mr_store *s, int st)
 static void test_park_ends_the_lease_keeps_its_origin_and_is_never_claimed(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 10, NULL};
     struct mr_msg *g;
     char got[256];
 
@@ -1625,7 +1762,7 @@ static const char *redrive(struct mr_store *s, const struct mr_store_redrive *f,
 static const char *parked_gids(struct mr_store *s)
 {
     static char got[512];
-    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100};
+    struct mr_store_filter f = {NULL, MR_MSG_PARKED, 0, 0, 0, 100, NULL};
 
     list(s, &f, got, sizeof(got), NULL);
     return got;
@@ -1808,7 +1945,7 @@ static void test_reset_cron_makes_far_work_due_up_to_the_limit(void **state)
 static void test_list_with_unknown_state_is_einval(void **state)
 {
     struct fx *fx = *state;
-    struct mr_store_filter f = {NULL, 42, 0, 0, 0, 10};
+    struct mr_store_filter f = {NULL, 42, 0, 0, 0, 10, NULL};
     struct mr_err err = MR_ERR_INIT;
     struct mr_msg **v = NULL;
     size_t n = 0;
@@ -1857,6 +1994,66 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_string_equal(err.msg, want);
 }
 
+/* What a migration reported: the versions and names applied, in order. */
+struct migrated {
+    int versions[16];
+    char names[16][32];
+    size_t n;
+};
+
+static void note_migrated(void *arg, int version, const char *name)
+{
+    struct migrated *m = arg;
+
+    assert_true(m->n < 16);
+    m->versions[m->n] = version;
+    snprintf(m->names[m->n], sizeof(m->names[m->n]), "%s", name);
+    m->n++;
+}
+
+/*
+ * check_migrate_report - migrate @uri (at version 0) twice: the first reports
+ * every file of @schema (@n) by version and name, 0 -> latest; the second
+ * nothing, latest -> latest.
+ */
+static void check_migrate_report(const char *uri, const struct mr_store_schema *schema, size_t n)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct migrated m;
+    struct mr_store_migration_report rep = {note_migrated, &m, -1, -1};
+    size_t i;
+
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(mr_store_migrate(uri, &rep, &err), 0);
+    assert_int_equal(rep.from, 0);
+    assert_int_equal(rep.to, schema[n - 1].version);
+    assert_int_equal(m.n, n);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(m.versions[i], schema[i].version);
+        assert_true(m.names[i][0] != '\0');
+    }
+    assert_string_equal(m.names[0], "init");
+    if (n > 1) /* PostgreSQL's first file holds the whole schema */
+        assert_string_equal(m.names[1], "topics");
+
+    memset(&m, 0, sizeof(m));
+    rep.from = rep.to = -1;
+    assert_int_equal(mr_store_migrate(uri, &rep, &err), 0);
+    assert_int_equal(m.n, 0);
+    assert_int_equal(rep.from, schema[n - 1].version);
+    assert_int_equal(rep.to, schema[n - 1].version);
+}
+
+static void test_sqlite_migrate_reports_each_file_applied(void **state)
+{
+    struct fx *fx = *state;
+
+    mr_store_close(fx->s);
+    fx->s = NULL;
+    sqlite_remove(fx);
+    check_migrate_report(fx->uri, mr_store_sqlite_schema, mr_store_sqlite_schema_count);
+}
+
 /*
  * An SQLite store of schema 3 (before parked) is upgraded at open: msg and
  * step are built anew (004_parked.sql) with every row, id, step and the
@@ -1903,7 +2100,7 @@ static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **st
     sqlite3_close(db);
 
     assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
-    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 5);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 7);
     g = get(fx->s, "old1");
     assert_int_equal(g->id, 1);
     assert_int_equal(g->state, MR_MSG_SUBMITTED);
@@ -2225,6 +2422,54 @@ static void test_claim_of_many_messages_returns_each_with_its_own_steps(void **s
     mr_store_msgs_free(v, n);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM msg WHERE owner = 'r1'"), 150);
     assert_int_equal(count_due(fx->s, 5000), 0);
+}
+
+/* The trace context of a message comes back from a read, a claim and a batch insert alike. */
+static void test_trace_context_round_trips_through_get_claim_and_batch_insert(void **state)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char ts[] = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("traced", MR_MSG_SUBMITTED, 10, 1);
+    struct mr_msg *b = new_msg("traced-batch", MR_MSG_SUBMITTED, 20, 1);
+    struct mr_msg *plain = new_msg("untraced", MR_MSG_SUBMITTED, 30, 1);
+    struct mr_msg *g;
+    struct mr_msg **v = NULL;
+    size_t n;
+
+    m->traceparent = mr_xstrdup(tp);
+    m->tracestate = mr_xstrdup(ts);
+    b->traceparent = mr_xstrdup(tp);
+    b->tracestate = mr_xstrdup("");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, &b, 1, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, plain, &err), 0); /* NULL fields: stored as '' */
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+
+    g = get(fx->s, "traced");
+    assert_string_equal(g->traceparent, tp);
+    assert_string_equal(g->tracestate, ts);
+    mr_msg_free(g);
+    g = get(fx->s, "untraced");
+    assert_string_equal(g->traceparent, "");
+    assert_string_equal(g->tracestate, "");
+    mr_msg_free(g);
+
+    n = claim(fx->s, "r1", 1000, 60000, 10, &v);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0]->gid, "traced");
+    assert_string_equal(v[0]->traceparent, tp);
+    assert_string_equal(v[0]->tracestate, ts);
+    assert_string_equal(v[1]->gid, "traced-batch");
+    assert_string_equal(v[1]->traceparent, tp);
+    assert_string_equal(v[1]->tracestate, "");
+    assert_string_equal(v[2]->traceparent, "");
+    mr_store_msgs_free(v, n);
+    mr_msg_free(m);
+    mr_msg_free(b);
+    mr_msg_free(plain);
 }
 
 /* ---- batches ---- */
@@ -3208,18 +3453,17 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     assert_null(s);
     assert_non_null(strstr(err.msg, "msgrelay migrate"));
 
-    assert_int_equal(mr_store_migrate(uri, &err), 0);
-    assert_int_equal(mr_store_migrate(uri, &err), 0);
+    check_migrate_report(uri, mr_store_mysql_schema, mr_store_mysql_schema_count);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 6);
+    assert_int_equal(raw_int(fx, sql), 8);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
 
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
-    assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (6)");
+    assert_int_equal(mr_store_migrate(uri, NULL, &err), MR_ESTORE);
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (8)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -3299,8 +3543,7 @@ static void test_pg_open_needs_migrate_and_migrate_is_idempotent(void **state)
     assert_null(s);
     assert_non_null(strstr(err.msg, "msgrelay migrate"));
 
-    assert_int_equal(mr_store_migrate(uri, &err), 0);
-    assert_int_equal(mr_store_migrate(uri, &err), 0);
+    check_migrate_report(uri, mr_store_postgres_schema, mr_store_postgres_schema_count);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -3309,7 +3552,7 @@ static void test_pg_open_needs_migrate_and_migrate_is_idempotent(void **state)
     assert_non_null(raw);
     assert_int_equal(pg_raw_exec(raw, "INSERT INTO schema_version VALUES (999, 0)"), 0);
     PQfinish(raw);
-    assert_int_equal(mr_store_migrate(uri, &err), MR_ESTORE);
+    assert_int_equal(mr_store_migrate(uri, NULL, &err), MR_ESTORE);
     assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (1)");
 }
 
@@ -3587,8 +3830,11 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_release_by_another_owner_writes_nothing)                                                \
     T(test_release_owner_ends_only_that_owners_leases)                                             \
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
-    T(test_due_by_prefix_pulls_in_waiting_messages_of_one_destination_in_batches)                  \
-    T(test_due_by_prefix_refuses_bad_prefixes)                                                     \
+    T(test_oldest_in_state_is_the_first_stored_of_that_state)                                      \
+    T(test_list_by_gid_prefix_with_state_and_paging)                                               \
+    T(test_due_by_dest_pulls_in_waiting_messages_of_one_destination_in_batches)                    \
+    T(test_due_by_dest_matches_kafka_topics_exactly)                                               \
+    T(test_due_by_dest_refuses_bad_keys)                                                           \
     T(test_list_pages_newest_first_by_position)                                                    \
     T(test_list_filters_by_state_gid_and_create_time)                                              \
     T(test_list_with_unknown_state_is_einval)                                                      \
@@ -3603,6 +3849,7 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_open_refuses_a_newer_schema_version)                                                    \
     T(test_insert_of_many_steps_keeps_their_order_and_ids)                                         \
     T(test_claim_of_many_messages_returns_each_with_its_own_steps)                                 \
+    T(test_trace_context_round_trips_through_get_claim_and_batch_insert)                           \
     T(test_insert_many_then_get_many_round_trips_ids_and_steps)                                    \
     T(test_insert_many_with_a_stored_gid_is_eexist)                                                \
     T(test_transition_many_moves_only_those_in_from)                                               \
@@ -3677,11 +3924,11 @@ static int run_server(const char *which, const char *name, const char *scheme, c
 
 int main(int argc, char **argv)
 {
-    static const struct engine sqlite_eng = {ENG_SQLITE, "sqlite: ", NULL, 5};
+    static const struct engine sqlite_eng = {ENG_SQLITE, "sqlite: ", NULL, 7};
     const char *which = argc > 1 ? argv[1] : "all";
     struct server my_srv;
     struct server pg_srv;
-    struct engine mysql_eng = {ENG_MYSQL, "mysql: ", &my_srv, 6};
+    struct engine mysql_eng = {ENG_MYSQL, "mysql: ", &my_srv, 8};
     struct engine pg_eng = {ENG_PG, "postgres: ", &pg_srv, 1};
     int failed = 0;
 
@@ -3694,6 +3941,7 @@ int main(int argc, char **argv)
         CONTRACT_TESTS(ON_SQLITE)
         ON_SQLITE(test_open_rejects_unknown_scheme)
         ON_SQLITE(test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids)
+        ON_SQLITE(test_sqlite_migrate_reports_each_file_applied)
         ON_SQLITE(test_open_of_unreachable_file_is_eunavail)
         ON_SQLITE(test_uri_redacted_hides_passwords)
     };
