@@ -211,6 +211,6 @@ def test_version_prints_the_build_and_its_libraries(form):
     lines = p.stdout.splitlines()
     assert re.match(r"msgrelay \d+\.\d+\.\d+$", lines[0]), p.stdout
     for lib in ("libmicrohttpd", "libcurl", "sqlite", "librdkafka", "MariaDB Connector/C",
-                "jansson"):
+                "libpq", "jansson"):
         assert re.search(r"^%s: +\d+\.\d+" % re.escape(lib), p.stdout, re.M), (lib, p.stdout)
     assert re.search(r"^built: +.* with (gcc|clang) \d", p.stdout, re.M), p.stdout
