@@ -10,6 +10,7 @@ Every test gets its own database on the session's private PostgreSQL server
 (the `postgres` fixture), except the tests that stop the database, which start a
 server of their own. The scenarios and their checks are test_mysql.py's.
 """
+import json
 import os
 import re
 import subprocess
@@ -50,6 +51,7 @@ def test_serve_needs_the_schema_and_migrate_is_idempotent(app, relay, postgres, 
     r = relay(store="postgresql:" + uri[len("postgres:"):], extra_args=["--migrate"])
     logged = "\n".join(l for l in r.log_tail().splitlines() if l.startswith("{"))
     assert "store schema is current" in logged
+    assert '"msg":"store migration applied","version":"1","name":"init"' in logged, logged
     assert ":***@" in logged and ":msgrelay@" not in logged, "the password was logged"
     gid = new_gid("mig")
     assert r.post("submit", msg_body(gid, [app.url("/svc/m")], ["caf\u00e9 \x01 '\"\\"]))[0] == 200
@@ -60,7 +62,23 @@ def test_serve_needs_the_schema_and_migrate_is_idempotent(app, relay, postgres, 
         p = subprocess.run([relay_binary(), "migrate", "--store", uri], capture_output=True,
                            text=True, timeout=60, env=env)
         assert p.returncode == 0, p.stderr
+        assert p.stdout == "store schema already at version 1, nothing to apply\n", p.stdout
     assert postgres.sql("SELECT count(*) FROM schema_version", db_name(request)).strip() == "1"
+    # the commands that read the store take its URI as serve does
+    p = subprocess.run([relay_binary(), "show", gid, "--store", uri], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == r.query(gid)
+
+
+def test_migrate_prints_each_migration_it_applies(postgres, request):
+    uri = fresh_uri(postgres, db_name(request), migrated=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
+    p = subprocess.run([relay_binary(), "migrate", "--store", uri], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["applied migration 001 init", "store schema is at version 1"]
+    assert ":msgrelay@" not in p.stdout + p.stderr
 
 
 def test_a_relay_id_held_on_the_database_refuses_a_second_process(app, relay, pg_uri, postgres,
