@@ -189,9 +189,9 @@
                        "update_time = $1::bigint WHERE gid = $2::text AND state = 'prepared'")     \
     X(ST_LIST_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = $1::text "                            \
                    "AND ($2::text = '' OR state = $2::text)" LIST_TAIL("3", "4", "5", "6"))        \
-    X(ST_LIST_PREFIX, "SELECT " MSG_COLS " FROM msg WHERE left(gid, char_length($1::text)) = "      \
-                      "$1::text AND ($2::text = '' OR state = $2::text)"                           \
-                      LIST_TAIL("3", "4", "5", "6"))                                               \
+    X(ST_LIST_PREFIX,                                                                              \
+      "SELECT " MSG_COLS " FROM msg WHERE left(gid, char_length($1::text)) = $1::text "            \
+      "AND ($2::text = '' OR state = $2::text)" LIST_TAIL("3", "4", "5", "6"))                     \
     X(ST_LIST_STATE,                                                                               \
       "SELECT " MSG_COLS " FROM msg WHERE state = $1::text" LIST_TAIL("2", "3", "4", "5"))         \
     X(ST_LIST_ALL, "SELECT " MSG_COLS " FROM msg WHERE true" LIST_TAIL("1", "2", "3", "4"))        \
