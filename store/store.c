@@ -5,7 +5,7 @@
  * after checking, once for every engine, the rules store.h states: whether a
  * transaction must be open or must not be (the handle's in_tx, which only
  * this file writes: mr_store_enter), lease owners, row and argument limits.
- * It runs the shells both engines share: begin/commit/rollback (a failed
+ * It runs the shells the engines share: begin/commit/rollback (a failed
  * commit rolls back), the claim's own transaction, and the per-row loops an
  * engine without a batch statement leaves to it.
  *

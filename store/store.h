@@ -573,7 +573,7 @@ int mr_store_job_lease(struct mr_store *s, const char *name, const char *owner, 
  * @cutoff_ms), oldest first (per state on SQLite), with their steps; *@deleted says how many
  * messages went. Only the states succeed and failed are ever deleted:
  * unfinished ones, and any state added later (parked), stay whatever their
- * times. Both engines find them through an index on the finish time, so a
+ * times. Every engine finds them through an index on the finish time, so a
  * call reads about what it deletes. Inside a transaction.
  */
 int mr_store_retention_delete(struct mr_store *s, int64_t cutoff_ms, size_t limit,
