@@ -11,7 +11,7 @@ FROM debian:bookworm AS build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       gcc libc6-dev make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
-      libsqlite3-dev librdkafka-dev default-libmysqlclient-dev \
+      libsqlite3-dev librdkafka-dev default-libmysqlclient-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -20,7 +20,7 @@ RUN make BUILD=build build/msgrelay build/examples/transfer/transfer
 FROM debian:bookworm-slim
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libmicrohttpd12 libcurl4 libjansson4 libsqlite3-0 librdkafka1 libmariadb3 \
+      libmicrohttpd12 libcurl4 libjansson4 libsqlite3-0 librdkafka1 libmariadb3 libpq5 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/msgrelay --create-home msgrelay

@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <sqlite3.h>
@@ -710,6 +711,8 @@ static int version(struct mr_cmd *cmd)
     printf("sqlite:           %s\n", sqlite3_libversion());
     printf("librdkafka:       %s\n", rd_kafka_version_str());
     printf("MariaDB Connector/C: %s\n", mysql_get_client_info());
+    /* PQlibVersion(): major * 10000 + minor since PostgreSQL 10 */
+    printf("libpq:            %d.%d\n", PQlibVersion() / 10000, PQlibVersion() % 10000);
     printf("jansson:          %s\n", jansson_version_str());
     return 0;
 }

@@ -62,9 +62,11 @@ static const struct opt opts[] = {
     {"--bind", "MSGRELAY_BIND", T_STR, OFF(bind), 0, 0,
      "listen address: IPv4, IPv6 (::1, [::1], ::) or a host name resolved at start"},
     {"--store", "MSGRELAY_STORE", T_STR, OFF(store), 0, 0,
-     "store URI: sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB", STORE_CMDS},
+     "store URI: sqlite:PATH, mysql://USER:PASS@HOST:PORT/DB or "
+     "postgres://USER:PASS@HOST:PORT/DB",
+     STORE_CMDS},
     {"--migrate", "MSGRELAY_MIGRATE", T_BOOL, OFF(migrate), 0, 0,
-     "apply the store's schema migrations at start-up (MySQL; SQLite always does)"},
+     "apply the store's schema migrations at start-up (MySQL, PostgreSQL; SQLite always does)"},
     {"--relay-id", "MSGRELAY_RELAY_ID", T_STR, OFF(relay_id), 0, 0,
      "lease owner name (default: hostname:port)"},
     {"--log-level", "MSGRELAY_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0,

@@ -5,7 +5,7 @@
  * after checking, once for every engine, the rules store.h states: whether a
  * transaction must be open or must not be (the handle's in_tx, which only
  * this file writes: mr_store_enter), lease owners, row and argument limits.
- * It runs the shells both engines share: begin/commit/rollback (a failed
+ * It runs the shells the engines share: begin/commit/rollback (a failed
  * commit rolls back), the claim's own transaction, and the per-row loops an
  * engine without a batch statement leaves to it.
  *
@@ -45,6 +45,8 @@ static const struct scheme {
 } schemes[] = {
     {"sqlite", mr_store_sqlite_open, mr_store_sqlite_migrate},
     {"mysql", mr_store_mysql_open, mr_store_mysql_migrate},
+    {"postgres", mr_store_pg_open, mr_store_pg_migrate},
+    {"postgresql", mr_store_pg_open, mr_store_pg_migrate},
 };
 
 /* find_scheme - the engine of @uri and, in *rest, the URI after "scheme:"; NULL if unknown. */
@@ -66,17 +68,18 @@ static const struct scheme *find_scheme(const char *uri, const char **rest)
     return NULL;
 }
 
-char *mr_store_uri_redacted(const char *uri)
+/* redact_userinfo - @uri with the password of its userinfo replaced by "***". */
+static char *redact_userinfo(const char *uri)
 {
     struct mr_buf b = MR_BUF_INIT(MR_BUF_UNBOUNDED);
-    const char *auth = uri != NULL ? strstr(uri, "://") : NULL;
+    const char *auth = strstr(uri, "://");
     const char *end;
     const char *at = NULL;
     const char *colon;
     const char *p;
 
     if (auth == NULL)
-        return mr_xstrdup(uri != NULL ? uri : "");
+        return mr_xstrdup(uri);
     auth += 3;
     end = auth + strcspn(auth, "?");
     for (p = auth; p < end; p++) {
@@ -90,6 +93,45 @@ char *mr_store_uri_redacted(const char *uri)
     mr_buf_adds(&b, "***");
     mr_buf_adds(&b, at);
     return mr_buf_detach(&b, NULL);
+}
+
+/*
+ * mr_store_uri_redacted - also the value of a "password=" query parameter
+ * (PostgreSQL's URI may carry the password so).
+ */
+char *mr_store_uri_redacted(const char *uri)
+{
+    struct mr_buf b = MR_BUF_INIT(MR_BUF_UNBOUNDED);
+    char *head = redact_userinfo(uri != NULL ? uri : "");
+    const char *q = strchr(head, '?');
+    const char *p;
+
+    if (q == NULL)
+        return head;
+    mr_buf_add(&b, head, (size_t)(q - head));
+    for (p = q; *p != '\0';) {
+        size_t n = strcspn(p + 1, "&");
+
+        mr_buf_addc(&b, *p); /* '?' or '&' */
+        if (strncmp(p + 1, "password=", 9) == 0)
+            mr_buf_adds(&b, "password=***");
+        else
+            mr_buf_add(&b, p + 1, n);
+        p += 1 + n;
+    }
+    free(head);
+    return mr_buf_detach(&b, NULL);
+}
+
+void mr_store_like(struct mr_buf *b, const char *lead, const char *s, const char *tail)
+{
+    mr_buf_adds(b, lead);
+    for (; *s != '\0'; s++) {
+        if (*s == '!' || *s == '%' || *s == '_')
+            mr_buf_add(b, "!", 1);
+        mr_buf_add(b, s, 1);
+    }
+    mr_buf_adds(b, tail);
 }
 
 /* unknown_scheme - the MR_EINVAL for @uri (its password not repeated). */

@@ -10,6 +10,11 @@
  * connect_timeout=S (3), read_timeout=S (30, also the write timeout),
  * lock_wait_timeout=S (10). USER, PASS and DB may be %-escaped. Several relays
  * may share one MySQL database (claims skip rows another claim holds).
+ *   postgres://USER:PASS@HOST:PORT/DB    PostgreSQL through libpq (also postgresql://)
+ * The PostgreSQL URI is libpq's: any libpq connection parameter may be a query
+ * parameter (sslmode, connect_timeout, application_name, host=/socket/dir,
+ * options, ...); a database is required. Several relays may share one
+ * PostgreSQL database as they do a MySQL one.
  * A handle is one connection and belongs to one thread: every thread that
  * touches the store opens its own.
  *
@@ -74,7 +79,8 @@ int mr_store_migrate(const char *uri, struct mr_store_migration_report *report,
 
 /*
  * mr_store_uri_redacted - @uri with any password replaced by "***"
- * ("mysql://u:***@host/db"), for logs and messages. Owned result: free().
+ * ("mysql://u:***@host/db", "postgres://u@host/db?password=***"), for logs and
+ * messages. Owned result: free().
  */
 char *mr_store_uri_redacted(const char *uri);
 
@@ -85,8 +91,9 @@ char *mr_store_uri_redacted(const char *uri);
  * what at-least-once delivery would otherwise redo (a lease, a step result, a
  * state reached by delivery or back-check). SQLite: synchronous=NORMAL on
  * this connection (the next durable commit syncs these along). MySQL: a
- * no-op, durability is the server's innodb_flush_log_at_trx_commit. Outside a
- * transaction.
+ * no-op, durability is the server's innodb_flush_log_at_trx_commit.
+ * PostgreSQL: synchronous_commit=off on this handle's connections (a crash of
+ * the server may lose them too). Outside a transaction.
  */
 int mr_store_relax(struct mr_store *s, struct mr_err *err);
 
@@ -566,7 +573,7 @@ int mr_store_job_lease(struct mr_store *s, const char *name, const char *owner, 
  * @cutoff_ms), oldest first (per state on SQLite), with their steps; *@deleted says how many
  * messages went. Only the states succeed and failed are ever deleted:
  * unfinished ones, and any state added later (parked), stay whatever their
- * times. Both engines find them through an index on the finish time, so a
+ * times. Every engine finds them through an index on the finish time, so a
  * call reads about what it deletes. Inside a transaction.
  */
 int mr_store_retention_delete(struct mr_store *s, int64_t cutoff_ms, size_t limit,

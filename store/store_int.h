@@ -4,7 +4,7 @@
  * that store.c dispatches through, the header every engine handle embeds, and
  * the schema files compiled into the binary.
  *
- * An engine (store_sqlite*.c, store_mysql*.c) fills one const struct
+ * An engine (store_sqlite*.c, store_mysql*.c, store_pg*.c) fills one const struct
  * mr_store_engine and puts `struct mr_store` first in its own handle, so a
  * `struct mr_store *` can be cast to the engine's handle. store.c checks
  * every rule of store.h that is not engine-specific before it calls the
@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/model.h"
 #include "store/store.h"
@@ -34,7 +35,7 @@
  * transaction, "outside" with none open, "in or out" either way.
  */
 struct mr_store_engine {
-    const char *name; /* "sqlite", "mysql" */
+    const char *name; /* "sqlite", "mysql", "postgres" */
     void (*close)(struct mr_store *s);
     /* ready - may the handle run a statement now (in or out of a transaction: see s->in_tx)?
        Called before every operation. MySQL: a dropped transaction is refused, a dropped
@@ -236,6 +237,30 @@ int mr_store_mysql_migrate(const char *rest, struct mr_store_migration_report *r
 int mr_store_sqlite_migrate(const char *path, struct mr_store_migration_report *report,
                             struct mr_err *err);
 
+/*
+ * mr_store_pg_open - connect to the PostgreSQL database of @rest (the URI
+ * after "postgres:" or "postgresql:"), check that its schema is current
+ * (MR_ESTORE naming `msgrelay migrate` if not). Statements are prepared at
+ * their first use. Called by mr_store_open(). Owned result: mr_store_close().
+ */
+int mr_store_pg_open(const char *rest, struct mr_store **out, struct mr_err *err);
+
+/*
+ * mr_store_pg_migrate - apply the PostgreSQL schema files newer than the
+ * database's version, one migration at a time per database (an advisory
+ * lock), each file in one transaction, telling @report (may be NULL) what was
+ * applied. Called by mr_store_migrate(). Any thread.
+ */
+int mr_store_pg_migrate(const char *rest, struct mr_store_migration_report *report,
+                        struct mr_err *err);
+
+/*
+ * mr_store_like - append to @b the LIKE pattern @lead, then @s with '!', '%'
+ * and '_' escaped by '!' (the statement says ESCAPE '!'), then @tail: a
+ * prefix or substring filter of data that stays a bound parameter.
+ */
+void mr_store_like(struct mr_buf *b, const char *lead, const char *s, const char *tail);
+
 /* One versioned schema file, compiled in from sql/<engine>/NNN_name.sql. */
 struct mr_store_schema {
     int version;      /* NNN */
@@ -246,7 +271,7 @@ struct mr_store_schema {
 /*
  * mr_store_schema_not_newer - MR_ESTORE "schema version N is newer than this
  * msgrelay" when a database's version @have is above @latest, the newest
- * compiled in; else 0. Both engines refuse such a database alike.
+ * compiled in; else 0. Every engine refuses such a database alike.
  */
 int mr_store_schema_not_newer(int64_t have, int latest, struct mr_err *err);
 
@@ -270,5 +295,9 @@ extern const size_t mr_store_sqlite_schema_count;
 /* The MySQL schema files, likewise generated into $(BUILD)/gen/sql_mysql.c from sql/mysql/. */
 extern const struct mr_store_schema mr_store_mysql_schema[];
 extern const size_t mr_store_mysql_schema_count;
+
+/* The PostgreSQL schema files, generated into $(BUILD)/gen/sql_postgres.c from sql/postgres/. */
+extern const struct mr_store_schema mr_store_postgres_schema[];
+extern const size_t mr_store_postgres_schema_count;
 
 #endif

@@ -4,7 +4,7 @@
  * and batches, and DTM's resetCronTime (store.h "parked messages").
  *
  * Filters are bound parameters: a prefix or substring becomes a LIKE pattern
- * built here with its wildcards escaped ('!' is the escape character), never
+ * built with its wildcards escaped (mr_store_like(), '!' the escape character), never
  * SQL text. Columns are utf8mb4_bin, so matching keeps case, as SQLite's
  * substr()/instr() does. A batch's ids go in IN_CHUNK at a time, padded.
  *
@@ -13,18 +13,6 @@
 #include "store/store_mysql_int.h"
 
 #include "common/buf.h"
-
-/* like - the LIKE pattern: @lead, then @s with '!', '%' and '_' escaped by '!', then @tail. */
-static void like(struct mr_buf *b, const char *lead, const char *s, const char *tail)
-{
-    mr_buf_adds(b, lead);
-    for (; *s != '\0'; s++) {
-        if (*s == '!' || *s == '%' || *s == '_')
-            mr_buf_add(b, "!", 1);
-        mr_buf_add(b, s, 1);
-    }
-    mr_buf_adds(b, tail);
-}
 
 /* The ids of a redrive page, for id_row(). */
 struct page {
@@ -56,9 +44,9 @@ int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
     int code;
 
     *n = 0;
-    like(&gid, "", f->gid_prefix, "%");
-    like(&url, "", f->url_prefix, "%");
-    like(&error, "%", f->error, "%");
+    mr_store_like(&gid, "", f->gid_prefix, "%");
+    mr_store_like(&url, "", f->url_prefix, "%");
+    mr_store_like(&error, "%", f->error, "%");
     my_p_reset(ms);
     my_p_int(ms, after_id);
     my_p_text(ms, f->gid);

@@ -6,8 +6,10 @@
   relay  - a factory: relay(**flags) starts `$MSGRELAY_BIN serve` on a free
            loopback port with a fresh SQLite store in tmp_path (or, with
            MSGRELAY_E2E_STORE=mysql, a fresh migrated database on the
-           session's private mariadbd: the whole suite on the MySQL store).
+           session's private mariadbd: the whole suite on the MySQL store;
+           MSGRELAY_E2E_STORE=postgres likewise on a private PostgreSQL server).
   mariadb - a private mariadbd for the session (tests/e2e/mariadb.py).
+  postgres - a private PostgreSQL server for the session (tests/e2e/postgres.py).
 
 Everything is loopback-only and stopped by PID at teardown. Standard library
 and pytest only; run with /usr/bin/python3 (see the Makefile's e2e target).
@@ -461,7 +463,7 @@ class RelayFactory:
         workdir = os.path.join(str(self.basedir), "relay%d" % n)
         os.makedirs(workdir, exist_ok=True)
         if _E2E_MARIADB and "store" not in merged and "--store" not in merged:
-            merged["store"] = _e2e_mysql_store(binary)
+            merged["store"] = _e2e_server_store(binary)
         r = Relay(binary, workdir, "relay%d" % n, merged, extra_args)
         self.relays.append(r)
         _LIVE_RELAYS.append(r)
@@ -509,11 +511,12 @@ def module_relay_factory(tmp_path_factory):
 # MariaDB, for the MySQL store
 # --------------------------------------------------------------------------
 
-# The server every relay's store lives on when MSGRELAY_E2E_STORE=mysql (else empty).
+# The server every relay's store lives on when MSGRELAY_E2E_STORE=mysql (a MariaDB) or
+# postgres (a Postgres); else empty. Both have create_database(), uri() and sql().
 _E2E_MARIADB = []
 
 
-def _e2e_mysql_store(binary):
+def _e2e_server_store(binary):
     """A fresh database on the session's server, migrated by `msgrelay migrate`; its URI."""
     db = _E2E_MARIADB[0]
     uri = db.uri(db.create_database("r_" + uuid.uuid4().hex[:16]))
@@ -538,14 +541,31 @@ def mariadb(tmp_path_factory):
         db.close()
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server shared by the session (tests/e2e/postgres.py), stopped by
+    PID at the end. Tests make their own databases on it: postgres.uri(postgres.create_database(n))."""
+    from postgres import Postgres
+
+    db = Postgres()
+    db.start()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _e2e_store(request):
-    """MSGRELAY_E2E_STORE=mysql: start the session's mariadbd for every relay's store."""
+    """MSGRELAY_E2E_STORE=mysql or postgres: start the session's server for every relay's store."""
     store = os.environ.get("MSGRELAY_E2E_STORE", "sqlite")
-    if store not in ("sqlite", "mysql"):
-        pytest.fail("MSGRELAY_E2E_STORE must be sqlite or mysql, not %r" % store, pytrace=False)
+    if store not in ("sqlite", "mysql", "postgres"):
+        pytest.fail("MSGRELAY_E2E_STORE must be sqlite, mysql or postgres, not %r" % store,
+                    pytrace=False)
     if store == "mysql":
         _E2E_MARIADB.append(request.getfixturevalue("mariadb"))
+    if store == "postgres":
+        _E2E_MARIADB.append(request.getfixturevalue("postgres"))
     try:
         yield
     finally:

@@ -206,6 +206,8 @@ def test_find_a_message_open_it_and_force_stop_it(env, browser, shots):
     box = find(d, "#f-gid")
     box.send_keys(gid[:-4])  # the beginning of a gid finds it
     find(d, "#search").click()
+    # the unfiltered list stays on the page until the search's answer replaces it
+    text_of(d, "#messages a.gid", gid)
     link = find(d, "#messages a.gid")
     assert link.text == gid
     assert len(d.find_elements(By.CSS_SELECTOR, "#messages tbody tr")) == 1

@@ -3,7 +3,7 @@
 which needs no Docker engine), and wired as the stack promises: MariaDB,
 Kafka (KRaft, one node), msgrelay built from this repository on MariaDB with
 Kafka, and the transfer example, each with a health check, started in order
-of health."""
+of health; and the `postgres` profile, a second relay on PostgreSQL."""
 import os
 import shutil
 import subprocess
@@ -39,9 +39,27 @@ def test_compose_config_is_valid_and_quiet():
 
 def test_compose_has_the_four_services_each_with_a_health_check(config):
     services = config["services"]
-    assert set(services) == {"mariadb", "kafka", "msgrelay", "transfer"}
+    default = {n for n, svc in services.items() if not svc.get("profiles")}
+    assert default == {"mariadb", "kafka", "msgrelay", "transfer"}
+    assert set(services) - default == {"postgres", "msgrelay-pg"}
     for name, svc in services.items():
         assert svc.get("healthcheck", {}).get("test"), "%s has no health check" % name
+
+
+def test_compose_postgres_profile_runs_a_relay_on_postgresql(config):
+    db = config["services"]["postgres"]
+    svc = config["services"]["msgrelay-pg"]
+    assert db["profiles"] == ["postgres"] and svc["profiles"] == ["postgres"]
+    assert "pg_isready" in db["healthcheck"]["test"]
+    assert os.path.realpath(svc["build"]["context"]) == REPO
+    cmd = svc["command"]
+    store = cmd[cmd.index("--store") + 1]
+    assert store.startswith("postgres://") and "@postgres:5432/" in store, store
+    assert "--migrate" in cmd
+    assert cmd[cmd.index("--relay-id") + 1] != "msgrelay-1"
+    assert svc["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                 "kafka": {"condition": "service_healthy"}}
+    assert svc["healthcheck"]["test"][-1] == "http://127.0.0.1:36789/api/ready"
 
 
 def test_compose_kafka_is_a_single_kraft_node(config):

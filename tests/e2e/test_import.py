@@ -2,7 +2,7 @@
 """`msgrelay import-dtm`: a stopped DTM server's MySQL tables (trans_global,
 trans_branch_op, created from tests/e2e/dtm_schema.sql on a private MariaDB,
 filled with rows shaped as DTM writes them) are imported into msgrelay's
-store, SQLite and MySQL; a relay started on the imported store then
+store, SQLite, MySQL and PostgreSQL; a relay started on the imported store then
 back-checks the prepared messages and delivers what DTM had not delivered."""
 import base64
 import json
@@ -370,8 +370,10 @@ def test_import_sqlite_then_relay_backchecks_and_delivers(dtm, app_m, relay, tmp
     assert q["transaction"]["status"] == "failed" and q["transaction"].get("rollback_time")
 
 
-def test_import_into_mysql_store(dtm, mariadb):
-    store = mariadb.uri(mariadb.create_database("mr_imp_" + uuid.uuid4().hex[:8]))
+@pytest.mark.parametrize("server", ["mariadb", "postgres"])
+def test_import_into_a_server_store(dtm, request, server):
+    db = request.getfixturevalue(server)
+    store = db.uri(db.create_database("mr_imp_" + uuid.uuid4().hex[:8]))
     rc, out, err = run("migrate", "--store", store)
     assert rc == 0, err
     rc, out, err = import_dtm(dtm, store)

@@ -158,10 +158,14 @@ def test_a_relay_id_held_on_the_database_refuses_a_second_process(app, relay, my
 
 def test_three_relays_share_one_database_and_take_over_a_killed_relays_work(
         app, relay, mariadb, mysql_uri, request):
+    _three_relays_one_killed(app, relay, mariadb, mysql_uri, db_name(request))
+
+
+def _three_relays_one_killed(app, relay, mariadb, mysql_uri, database):
     """300 messages submitted round-robin to three relays; the second is SIGKILLed halfway.
     Every acknowledged message ends succeed; a step is called twice only for messages the
-    killed relay held a lease on when it died."""
-    database = db_name(request)
+    killed relay held a lease on when it died. @mariadb is the server of @mysql_uri (a
+    MariaDB or a Postgres), @database its database."""
     app.set_default("/svc/one", delay=0.01)
     app.set_default("/svc/two", delay=0.01)
     flags = dict(store=mysql_uri, lease=3, request_timeout=1, retry_interval=1,
@@ -333,34 +337,39 @@ def test_results_of_calls_made_while_the_database_is_down_are_written_when_it_is
     db = MariaDB(str(tmp_path / "db"))
     db.start()
     try:
-        uri = fresh_uri(db, "outage")
-        r = relay(store=uri, relay_id="patient", lease=60, request_timeout=10, retry_interval=1,
-                  poll_interval_ms=100)
-        app.set_default("/svc/first", delay=2.0)
-        gids = [new_gid("out%d" % i) for i in range(10)]
-        for g in gids:
-            body = msg_body(g, [app.url("/svc/first"), app.url("/svc/second")])
-            assert r.post("submit", body)[0] == 200
-        wait_for(lambda: app.inflight("/svc/first") >= len(gids), 10, "every first call in flight")
-        db.stop(signal.SIGKILL)
-        # the calls end while the database is down; the relay cannot write their results
-        wait_for(lambda: sum(1 for c in app.calls("/svc/first") if c.completed) == len(gids), 10,
-                 "the first calls to complete")
-        wait_for(lambda: "results kept until the store answers" in r.log_tail(), 10,
-                 "a failed write of the results")
-        assert app.count("/svc/second") == 0
-        assert r.alive()
-        db.restart()
-        up = time.monotonic()
-        wait_for(lambda: set(states(db, "outage", gids).values()) == {"succeed"}, 15,
-                 lambda: "every message to succeed: %r" % states(db, "outage", gids))
-        print("\nresults written and delivery finished %.1fs after the restart"
-              % (time.monotonic() - up))
-        calls = collections.Counter((c.params.get("gid"), c.path) for c in app.calls())
-        assert {k: n for k, n in calls.items() if n != 1} == {}, "a step was called twice"
-        assert len(calls) == 2 * len(gids)
-        log = r.log_tail(2000)
-        assert log.count('"msg":"store unavailable"') == 1, log
-        assert '"msg":"store available again"' in log
+        _results_kept_while_down(app, relay, db)
     finally:
         db.close()
+
+
+def _results_kept_while_down(app, relay, db):
+    """The test above on server @db (a MariaDB or a Postgres, started), killed and restarted."""
+    uri = fresh_uri(db, "outage")
+    r = relay(store=uri, relay_id="patient", lease=60, request_timeout=10, retry_interval=1,
+              poll_interval_ms=100)
+    app.set_default("/svc/first", delay=2.0)
+    gids = [new_gid("out%d" % i) for i in range(10)]
+    for g in gids:
+        body = msg_body(g, [app.url("/svc/first"), app.url("/svc/second")])
+        assert r.post("submit", body)[0] == 200
+    wait_for(lambda: app.inflight("/svc/first") >= len(gids), 10, "every first call in flight")
+    db.stop(signal.SIGKILL)
+    # the calls end while the database is down; the relay cannot write their results
+    wait_for(lambda: sum(1 for c in app.calls("/svc/first") if c.completed) == len(gids), 10,
+             "the first calls to complete")
+    wait_for(lambda: "results kept until the store answers" in r.log_tail(), 10,
+             "a failed write of the results")
+    assert app.count("/svc/second") == 0
+    assert r.alive()
+    db.restart()
+    up = time.monotonic()
+    wait_for(lambda: set(states(db, "outage", gids).values()) == {"succeed"}, 15,
+             lambda: "every message to succeed: %r" % states(db, "outage", gids))
+    print("\nresults written and delivery finished %.1fs after the restart"
+          % (time.monotonic() - up))
+    calls = collections.Counter((c.params.get("gid"), c.path) for c in app.calls())
+    assert {k: n for k, n in calls.items() if n != 1} == {}, "a step was called twice"
+    assert len(calls) == 2 * len(gids)
+    log = r.log_tail(2000)
+    assert log.count('"msg":"store unavailable"') == 1, log
+    assert '"msg":"store available again"' in log

@@ -116,9 +116,12 @@ def _set_branch_headers(r, gid, text):
         con.close()
         assert n == 1
         return
-    import conftest  # MSGRELAY_E2E_STORE=mysql: the session's mariadbd
+    import conftest  # MSGRELAY_E2E_STORE=mysql or postgres: the session's server
     db = conftest._E2E_MARIADB[0]
-    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+    if store.startswith("postgres"):
+        quoted = text.replace("'", "''")
+    else:
+        quoted = text.replace("\\", "\\\\").replace("'", "\\'")
     db.sql("UPDATE msg SET branch_headers = '%s' WHERE gid = '%s'" % (quoted, gid),
            store.rsplit("/", 1)[1].split("?")[0])
 
