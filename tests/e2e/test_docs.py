@@ -95,4 +95,7 @@ def test_every_readme_section_is_in_its_contents():
     contents = re.search(r"^## Contents\n(.*?)^## ", body, re.M | re.S)
     assert contents, "the README has a Contents section"
     listed = re.findall(r"\]\(#([^)]+)\)", contents.group(1))
-    assert listed == sections
+    assert listed == sections, (
+        "README.md's Contents must link every '## ' section in order: add a line "
+        "'- [Title](#anchor)' for each new section; missing %s, not sections %s"
+        % (sorted(set(sections) - set(listed)), sorted(set(listed) - set(sections))))
