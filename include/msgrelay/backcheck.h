@@ -7,7 +7,8 @@
  *
  *   GET <path>?gid=G&trans_type=msg&branch_id=00&op=msg
  *
- * is answered by mr_barrier_query_prepared() on a fresh connection to the
+ * is answered by mr_barrier_query_prepared() (or, with opts.pg_uri,
+ * mr_barrier_query_prepared_pg()) on a fresh connection to the
  * application's database, mapped by mr_barrier_http_answer():
  * committed -> 200 {"dtm_result":"SUCCESS"}, rolled back or never ran ->
  * 409 {"dtm_result":"FAILURE"}, a missing or bad gid -> 400, a database
@@ -19,8 +20,8 @@
  * MR_BACKCHECK_CONNECTIONS at once), so a back-check that waits on an open
  * local transaction never holds up the others, and the SDK's own back-check
  * from mr_client_do_and_submit_db() inside a handler can reach this same
- * server. Each back-check opens and closes its own MYSQL connection (a
- * MYSQL handle belongs to one thread). Errors: MR_BARRIER_* codes with a
+ * server. Each back-check opens and closes its own MYSQL or PGconn
+ * connection (a handle belongs to one thread). Errors: MR_BARRIER_* codes with a
  * message in the caller's buffer.
  */
 #ifndef MR_MSGRELAY_BACKCHECK_H
@@ -28,7 +29,7 @@
 
 #include <stddef.h>
 
-#include "msgrelay/barrier.h"
+#include "msgrelay/barrier_common.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,7 +80,8 @@ struct mr_backcheck_opts {
     unsigned short port;
     /* The back-check route; NULL: MR_BACKCHECK_PATH_DEFAULT. */
     const char *path;
-    /* Required: the application's database, mysql://USER[:PASS]@HOST[:PORT]/DB. */
+    /* The application's database on MySQL/MariaDB, mysql://USER[:PASS]@HOST[:PORT]/DB;
+     * exactly one of mysql_uri and pg_uri is required. */
     const char *mysql_uri;
     /* The barrier table; NULL: MR_BARRIER_TABLE_DEFAULT. */
     const char *table;
@@ -91,6 +93,10 @@ struct mr_backcheck_opts {
     void *arg;
     /* Largest request body, bytes; 0: MR_BACKCHECK_BODY_MAX_DEFAULT. */
     size_t body_max;
+    /* The application's database on PostgreSQL, postgres://USER[:PASS]@HOST[:PORT]/DB
+     * (or postgresql://, libpq's query parameters allowed): back-checks are answered by
+     * mr_barrier_query_prepared_pg() (msgrelay/barrier_pg.h). */
+    const char *pg_uri;
 };
 
 /* A running server. Opaque. */
@@ -100,7 +106,7 @@ struct mr_backcheck_server;
  * mr_backcheck_server_start - check @opts (strings are copied) and start
  * listening. MR_BARRIER_SUCCESS with *@out set (owned result:
  * mr_backcheck_server_stop()), MR_BARRIER_EINVAL (bad option: no
- * mysql_uri, a bind that is not an address, a path not starting with '/', a
+ * database URI or both, a bind that is not an address, a path not starting with '/', a
  * bad table name, body_max over MR_BACKCHECK_BODY_MAX_LIMIT) or
  * MR_BARRIER_ERROR (cannot listen, with the reason), with *@out NULL.
  * The database is not contacted before the first back-check.
