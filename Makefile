@@ -255,7 +255,7 @@ $(BUILD)/msgrelay: PKG_LIBS += $(shell pkg-config --libs libpq)
 #   libmsgrelay-barrier  (msgrelay-barrier.pc)  barrier.h, client_db.h, backcheck.h,
 #                                               barrier_pg.h, client_db_pg.h:
 #                                               + mysqlclient, libpq, libmicrohttpd
-#   libmsgrelay-consumer (msgrelay-consumer.pc) consumer.h: + librdkafka
+#   libmsgrelay-consumer (msgrelay-consumer.pc) consumer.h, consumer_pg.h: + librdkafka
 # Their objects are built apart in $(BUILD)/pic/ (-fPIC -fvisibility=hidden): only
 # what the public headers declare is exported (they mark it visible); each shared
 # library carries its own hidden copy of the common/ pieces it uses (common/url.o
@@ -280,7 +280,8 @@ PIC_PRODUCER := $(PIC)/client/client_http.o $(PIC)/client/client_msg.o
 PIC_BARRIER  := $(addprefix $(PIC)/,client/client_db.o consumers/barrier.o \
                 consumers/barrier_prune.o consumers/backcheck_server.o consumers/consumer_uri.o \
                 client/client_db_pg.o consumers/barrier_pg.o)
-PIC_CONSUMER := $(PIC)/consumers/consumer_kafka.o $(PIC)/consumers/consumer_uri.o
+PIC_CONSUMER := $(PIC)/consumers/consumer_kafka.o $(PIC)/consumers/consumer_uri.o \
+                $(PIC)/consumers/consumer_pg.o
 SDK_NAMES    := msgrelay msgrelay-barrier msgrelay-consumer
 SDK_STATIC   := $(SDK_NAMES:%=$(LIBDIR)/lib%.a)
 SDK_SHARED   := $(SDK_NAMES:%=$(LIBDIR)/lib%.so.$(SDK_VERSION))
@@ -299,7 +300,7 @@ $(PIC)/%.o: %.c
 
 $(LIBDIR)/libmsgrelay.a: $(PIC_PRODUCER) $(PIC_COMMON)
 $(LIBDIR)/libmsgrelay-barrier.a: $(PIC_BARRIER)
-$(LIBDIR)/libmsgrelay-consumer.a: $(PIC)/consumers/consumer_kafka.o
+$(LIBDIR)/libmsgrelay-consumer.a: $(PIC)/consumers/consumer_kafka.o $(PIC)/consumers/consumer_pg.o
 $(SDK_STATIC):
 	@mkdir -p $(dir $@)
 	@rm -f $@
@@ -315,7 +316,7 @@ $(LIBDIR)/libmsgrelay-barrier.so.$(SDK_VERSION): $(PIC_BARRIER) $(PIC_COMMON) \
 
 $(LIBDIR)/libmsgrelay-consumer.so.$(SDK_VERSION): $(PIC_CONSUMER) $(PIC_COMMON) \
                                                   $(LIBDIR)/libmsgrelay-barrier.so.$(SDK_VERSION)
-	$(SHLINK) -o $@ $^ $(shell pkg-config --libs rdkafka mysqlclient libcurl) -lpthread
+	$(SHLINK) -o $@ $^ $(shell pkg-config --libs rdkafka mysqlclient libpq libcurl) -lpthread
 
 install-sdk: sdk-libs
 	install -d $(DESTDIR)$(LIBDIR_I) $(DESTDIR)$(INCDIR_I) $(DESTDIR)$(PCDIR_I)

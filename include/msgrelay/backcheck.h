@@ -29,7 +29,7 @@
 
 #include <stddef.h>
 
-#include "msgrelay/barrier_common.h"
+#include "msgrelay/barrier.h" /* MYSQL: programs written for it use it through here */
 
 #ifdef __cplusplus
 extern "C" {

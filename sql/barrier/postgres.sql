@@ -31,3 +31,27 @@ CREATE INDEX IF NOT EXISTS barrier_create_time ON dtm_barrier.barrier (create_ti
 CREATE INDEX IF NOT EXISTS barrier_update_time ON dtm_barrier.barrier (update_time);
 
 COMMENT ON COLUMN dtm_barrier.barrier.reason IS 'the branch type who insert this record';
+
+-- The park table of the Kafka consumer loop (include/msgrelay/consumer_pg.h):
+-- one row per record it gave up on - no barrier headers, refused by the
+-- callback, or failed max_attempts times - with where it came from and what
+-- it carried, so an operator can look, fix and replay it. Parking inserts no
+-- barrier row: a replayed record is applied once like any other.
+CREATE TABLE IF NOT EXISTS dtm_barrier.parked (
+    id              bigserial PRIMARY KEY,
+    topic           varchar(249) NOT NULL,
+    kafka_partition int NOT NULL,
+    kafka_offset    bigint NOT NULL,
+    gid             varchar(128) DEFAULT '',
+    trans_type      varchar(45) DEFAULT '',
+    branch_id       varchar(128) DEFAULT '',
+    op              varchar(45) DEFAULT '',
+    record_key      bytea,
+    payload         bytea,
+    attempts        int NOT NULL DEFAULT 0,
+    reason          varchar(255) DEFAULT '',
+    create_time     timestamptz DEFAULT now(),
+    CONSTRAINT parked_uniq UNIQUE (topic, kafka_partition, kafka_offset)
+);
+
+CREATE INDEX IF NOT EXISTS parked_gid ON dtm_barrier.parked (gid);

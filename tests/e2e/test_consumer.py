@@ -96,14 +96,15 @@ def kmock():
         m.stop()
 
 
-@pytest.fixture
-def consumers(tmp_path, db, kmock):
-    """Factory: consumers(topic, group, *extra) -> a started Consumer; all stopped at teardown."""
+def consumer_factory(tmp_path, db_uri, kmock):
+    """Generator behind the consumers fixtures (this file's on MariaDB, test_consumer_pg.py's
+    on PostgreSQL): yields start(topic, group, *extra) -> a started Consumer; stops them all
+    after and fails on a bad exit or a sanitizer report."""
     started = []
 
     def start(topic, group, *extra, brokers=None):
         argv = ["--brokers", brokers or kmock.bootstrap, "--topic", topic, "--group", group,
-                "--db", db.uri(DBNAME)] + FAST_GROUP + list(extra)
+                "--db", db_uri] + FAST_GROUP + list(extra)
         c = Consumer(tmp_path, "consumer%d" % len(started), argv)
         started.append(c)
         return c
@@ -119,6 +120,12 @@ def consumers(tmp_path, db, kmock):
                 bad.append("%s: sanitizer report:\n%s" % (c.name, c.log()[-3000:]))
         if bad:
             pytest.fail("\n".join(bad), pytrace=False)
+
+
+@pytest.fixture
+def consumers(tmp_path, db, kmock):
+    """Factory: consumers(topic, group, *extra) -> a started Consumer; all stopped at teardown."""
+    yield from consumer_factory(tmp_path, db.uri(DBNAME), kmock)
 
 
 def applied(db, gids):
