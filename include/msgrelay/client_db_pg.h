@@ -12,9 +12,9 @@
  *       PGresult *r = PQexecParams(db, "UPDATE account SET balance = balance - 30 "
  *                                      "WHERE id = 1 AND balance >= 30",
  *                                  0, NULL, NULL, NULL, NULL, 0);
- *       int rc = PQresultStatus(r) != PGRES_COMMAND_OK  ? MR_BARRIER_ERROR
- *                : strcmp(PQcmdTuples(r), "1") == 0      ? MR_BARRIER_SUCCESS
- *                                                        : MR_BARRIER_FAILURE;
+ *       int rc = PQresultStatus(r) != PGRES_COMMAND_OK ? MR_BARRIER_ERROR
+ *                : PQcmdTuples(r)[0] == '1'             ? MR_BARRIER_SUCCESS
+ *                                                       : MR_BARRIER_FAILURE;
  *       (void)arg;
  *       PQclear(r);
  *       return rc;
