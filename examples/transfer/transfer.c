@@ -67,14 +67,17 @@ static void say(const char *fmt, ...)
     putchar('\n');
 }
 
-char *bank_read_file(const char *path, size_t *len, char *err, size_t errlen)
+/* ---- the bank, on either database (bank.h) ---- */
+
+/* read_file - the whole of file @path (at most SCHEMA_MAX bytes), NUL-terminated; free(). */
+static char *read_file(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     char *text;
     size_t got;
 
     if (f == NULL) {
-        snprintf(err, errlen, "schema %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s", strerror(errno));
         return NULL;
     }
     text = malloc(SCHEMA_MAX + 1);
@@ -83,13 +86,76 @@ char *bank_read_file(const char *path, size_t *len, char *err, size_t errlen)
     got = fread(text, 1, SCHEMA_MAX + 1, f);
     fclose(f);
     if (got > SCHEMA_MAX) {
-        snprintf(err, errlen, "schema %s: larger than %d bytes", path, SCHEMA_MAX);
+        snprintf(err, errlen, "larger than %d bytes", SCHEMA_MAX);
         free(text);
         return NULL;
     }
     text[got] = '\0';
-    *len = got;
     return text;
+}
+
+/* run_schema_file - run the SQL statements of file @path (--schema). 0 or -1. */
+static int run_schema_file(const struct config *cfg, const char *path)
+{
+    char err[512] = "";
+    char *sql = read_file(path, err, sizeof(err));
+    void *db = NULL;
+    int rc = -1;
+
+    if (sql != NULL)
+        db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
+    if (db != NULL) {
+        rc = cfg->bank->schema(db, sql, err, sizeof(err));
+        cfg->bank->close(db);
+    }
+    if (rc != 0)
+        say("schema %s: %s", path, err);
+    free(sql);
+    return rc;
+}
+
+/*
+ * change_balance - @sql (with @n of @p) must change exactly @c's account,
+ * whose new balance is then read into @c->balance. Nothing changed is the
+ * business failure @refusal; a failed statement an error.
+ */
+static int change_balance(const struct bank_engine *e, void *db, struct change *c,
+                          const char *sql, const long long *p, int n, const char *refusal)
+{
+    long long q[1] = {c->user_id};
+    unsigned long long changed = 0;
+
+    if (e->stmt(db, sql, p, n, &changed, NULL, 0, c) != 0)
+        return MR_BARRIER_ERROR;
+    if (changed != 1) {
+        snprintf(c->why, sizeof(c->why), "user %lld: %s", c->user_id, refusal);
+        return MR_BARRIER_FAILURE;
+    }
+    if (e->stmt(db, e->sql.balance, q, 1, NULL, c->balance, sizeof(c->balance), c) != 0)
+        return MR_BARRIER_ERROR;
+    return MR_BARRIER_SUCCESS;
+}
+
+/*
+ * bank_debit - TransOut's local work, run by do_and_submit_db inside the
+ * transaction that also holds the barrier row. Not enough money is a
+ * business failure: MR_BARRIER_FAILURE, so the message is aborted.
+ */
+int bank_debit(const struct bank_engine *e, void *db, struct change *c)
+{
+    long long p[3] = {c->amount, c->user_id, c->amount};
+    char refusal[96];
+
+    snprintf(refusal, sizeof(refusal), "no such account or balance below %lld", c->amount);
+    return change_balance(e, db, c, e->sql.debit, p, 3, refusal);
+}
+
+/* bank_credit - TransIn's work inside the barrier: a repeated delivery never gets here. */
+int bank_credit(const struct bank_engine *e, void *db, struct change *c)
+{
+    long long p[2] = {c->amount, c->user_id};
+
+    return change_balance(e, db, c, e->sql.credit, p, 2, "no such account");
 }
 
 /* ---- HTTP answers (the server sends them) ---- */
@@ -184,7 +250,13 @@ static char *route_transfer(const struct config *cfg, const struct mr_backcheck_
     free(payload);
     if (rc == MR_CLIENT_SUCCESS) {
         mr_client_msg_set_timeout_to_fail(m, cfg->timeout_to_fail);
-        rc = cfg->bank->transfer(cfg->db_uri, m, qp, &c, err, sizeof(err));
+        void *db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
+
+        rc = MR_CLIENT_ERROR;
+        if (db != NULL) {
+            rc = cfg->bank->transfer(db, m, qp, &c, err, sizeof(err));
+            cfg->bank->close(db);
+        }
     }
     if (rc == MR_CLIENT_SUCCESS)
         say("[TransOut] %s: user %lld -%lld, balance now %s; TransIn of user %lld submitted", gid,
@@ -208,6 +280,7 @@ static char *route_trans_in(const struct config *cfg, const struct mr_backcheck_
     const char *body = NULL;
     char err[512] = "";
     int result = 0;
+    void *db;
     json_t *j;
 
     j = json_loadb(r->body, r->body_len, 0, NULL);
@@ -217,8 +290,13 @@ static char *route_trans_in(const struct config *cfg, const struct mr_backcheck_
         return reply_error(status, 400, "body: want {\"user_id\":2,\"amount\":30}");
     }
     json_decref(j);
-    *status = cfg->bank->trans_in(cfg->db_uri, cfg->table, r->query, &c, &body, &result, err,
-                                  sizeof(err));
+    db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
+    if (db == NULL) {
+        say("[TransIn] %s", err);
+        return reply_error(status, 500, err);
+    }
+    *status = cfg->bank->trans_in(db, cfg->table, r->query, &c, &body, &result, err, sizeof(err));
+    cfg->bank->close(db);
     if (result == MR_BARRIER_SUCCESS)
         say("[TransIn] user %lld +%lld, balance now %s", c.user_id, c.amount, c.balance);
     else if (result == MR_BARRIER_DUPLICATED)
@@ -244,8 +322,13 @@ static void log_backcheck(const char *gid, int rc, const char *err, void *arg)
 static char *route_balances(const struct config *cfg, int *status)
 {
     char err[512] = "";
-    json_t *j = cfg->bank->balances(cfg->db_uri, err, sizeof(err));
+    void *db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
+    json_t *j = NULL;
 
+    if (db != NULL) {
+        j = cfg->bank->balances(db, err, sizeof(err));
+        cfg->bank->close(db);
+    }
     return j != NULL ? reply(status, 200, j) : reply_error(status, 500, err);
 }
 
@@ -363,12 +446,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "transfer: library initialisation failed\n");
         return 1;
     }
-    for (k = 0; k < nschemas; k++) {
-        if (cfg.bank->schema(cfg.db_uri, schemas[k], why, sizeof(why)) != 0) {
-            say("transfer: %s", why);
+    for (k = 0; k < nschemas; k++)
+        if (run_schema_file(&cfg, schemas[k]) != 0)
             goto out;
-        }
-    }
 
     /* block the stop signals before the server starts its threads, then wait for one */
     sigemptyset(&sigs);

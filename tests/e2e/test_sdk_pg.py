@@ -9,7 +9,6 @@ for its end and answers what it did), a repeated TransIn credited once, and
 The application is the transfer example (examples/transfer) run with
 --db postgres://, on sql/barrier/postgres.sql and its schema_postgres.sql.
 """
-import itertools
 import os
 import subprocess
 
@@ -17,13 +16,11 @@ import pytest
 
 from e2e_helpers import new_gid, stays, wait_for
 from postgres import Postgres, _as_server, SERVER_USER
-from sdk_helpers import Banks
-
-_users = itertools.count(100)
-
-MSG_ROW = ("00", "msg", "01", "msg")
-ROLLBACK_ROW = ("00", "msg", "01", "rollback")
-STEP_ROW = ("01", "action", "01", "action")
+# the relay, the banks, the survivor bank, fresh accounts and the scenarios that need no
+# MySQL-only tool are test_sdk.py's, here on this file's PostgreSQL `db`
+from test_sdk import (MSG_ROW, ROLLBACK_ROW, STEP_ROW, Background, accounts,  # noqa: F401
+                      backcheck_first_refuses, balances, banks, barrier_rows,
+                      business_failure_aborts, moves_the_money, relay, survivor)
 
 
 # --------------------------------------------------------------------------
@@ -35,52 +32,6 @@ def db():
     with Postgres() as p:
         p.create_database("bank")
         yield p
-
-
-@pytest.fixture(scope="module")
-def relay(module_relay_factory):
-    return module_relay_factory()
-
-
-@pytest.fixture(scope="module")
-def banks(tmp_path_factory):
-    f = Banks(tmp_path_factory.mktemp("banks"))
-    try:
-        yield f
-    finally:
-        f.close()
-
-
-@pytest.fixture(scope="module")
-def survivor(banks, db, relay):
-    """The bank that serves TransIn and QueryPrepared (and creates the schema)."""
-    return banks(db.uri("bank"), relay.base + "/api/dtmsvr", schema=True)
-
-
-@pytest.fixture
-def accounts(db, survivor):
-    """Two fresh accounts with 1000 each, so tests never share balances."""
-    a, b = next(_users), next(_users)
-    db.sql("INSERT INTO user_account (user_id, balance) VALUES (%d, 1000), (%d, 1000)" % (a, b),
-           database="bank")
-    return a, b
-
-
-# --------------------------------------------------------------------------
-# observations
-# --------------------------------------------------------------------------
-
-def balances(db, *users):
-    out = db.sql("SELECT user_id, balance FROM user_account WHERE user_id IN (%s)"
-                 % ",".join(str(u) for u in users), database="bank")
-    rows = dict(line.split("\t") for line in out.splitlines())
-    return tuple(rows[str(u)] for u in users)
-
-
-def barrier_rows(db, gid):
-    out = db.sql("SELECT branch_id, op, barrier_id, reason FROM dtm_barrier.barrier "
-                 "WHERE gid = '%s' ORDER BY branch_id, op" % gid, database="bank")
-    return [tuple(line.split("\t")) for line in out.splitlines()]
 
 
 def open_local_transaction(db, gid, end, seconds):
@@ -112,43 +63,15 @@ def open_local_transaction(db, gid, end, seconds):
 # --------------------------------------------------------------------------
 
 def test_pg_do_and_submit_moves_the_money(db, relay, survivor, accounts):
-    a, b = accounts
-    gid = new_gid("pg-ok")
-    status, ans = survivor.transfer(a, b, 30, gid=gid)
-    assert (status, ans) == (200, {"gid": gid, "result": "success"})
-    assert balances(db, a)[0] == "970.00", "debit committed before submit"
-    relay.wait_state(gid, "succeed", timeout=10)
-    assert balances(db, a, b) == ("970.00", "1030.00")
-    assert barrier_rows(db, gid) == [MSG_ROW, STEP_ROW]
-    status, ans = survivor.query_prepared(gid)
-    assert (status, ans) == (200, {"dtm_result": "SUCCESS"})
+    moves_the_money(db, relay, survivor, accounts, "pg")
 
 
 def test_pg_business_failure_rolls_back_and_aborts(db, relay, survivor, accounts):
-    a, b = accounts
-    gid = new_gid("pg-busi")
-    status, ans = survivor.transfer(a, b, 5000, gid=gid)
-    assert status == 409 and ans["result"] == "failure", ans
-    assert "balance below 5000" in ans["message"]
-    q = relay.wait_state(gid, "failed", timeout=2)
-    assert [br["status"] for br in q["branches"]] == ["prepared"]
-    assert balances(db, a, b) == ("1000.00", "1000.00")
-    assert barrier_rows(db, gid) == [], "the barrier row went back with the failed callback"
+    business_failure_aborts(db, relay, survivor, accounts, "pg")
 
 
 def test_pg_backcheck_first_refuses_the_late_transaction(db, relay, survivor, accounts):
-    a, b = accounts
-    gid = new_gid("pg-late")
-    status, ans = survivor.query_prepared(gid)
-    assert (status, ans) == (409, {"dtm_result": "FAILURE"})
-    assert barrier_rows(db, gid) == [ROLLBACK_ROW]
-    status, ans = survivor.transfer(a, b, 30, gid=gid)
-    assert status == 409 and ans["result"] == "duplicated", ans
-    relay.wait_state(gid, "failed", timeout=2)
-    assert balances(db, a, b) == ("1000.00", "1000.00")
-    assert barrier_rows(db, gid) == [ROLLBACK_ROW]
-    # asked again, the answer stays
-    assert survivor.query_prepared(gid) == (409, {"dtm_result": "FAILURE"})
+    backcheck_first_refuses(db, relay, survivor, accounts, "pg")
 
 
 @pytest.mark.parametrize("end,expect", [("COMMIT", (200, {"dtm_result": "SUCCESS"}), ),
@@ -156,7 +79,6 @@ def test_pg_backcheck_first_refuses_the_late_transaction(db, relay, survivor, ac
 def test_pg_backcheck_waits_for_an_open_local_transaction(db, survivor, end, expect):
     """The back-check's insert waits on the open transaction's key; once that
     ends, the answer is what it did: committed, or refused for good."""
-    from test_sdk import Background
     gid = new_gid("pg-open")
     proc = open_local_transaction(db, gid, end, 3)
     try:
