@@ -102,60 +102,63 @@ static int pg_begin(void *db, bool read_committed, struct mr_err *err)
 }
 
 /*
+ * pg_run_on - pg_run() of statement @fmt with the checked table name @table
+ * pasted in for each of its (at most two) %s.
+ */
+static PGresult *pg_run_on(PGconn *db, const char *fmt, const char *table,
+                           const char *const *params, int n, ExecStatusType want, const char *what,
+                           struct mr_err *err)
+{
+    struct mr_buf sql = MR_BUF_INIT(MR_BARRIER__SQL_MAX);
+    PGresult *r = NULL;
+
+    if (mr_buf_addf(&sql, fmt, table, table) != 0)
+        mr_err_set(err, MR_ETOOBIG, "%s: statement too long", what);
+    else
+        r = pg_run(db, sql.p, params, n, want, what, err);
+    mr_buf_release(&sql);
+    return r;
+}
+
+/*
  * pg_insert - INSERT ... ON CONFLICT DO NOTHING one barrier row; a key held
  * by another open transaction makes it wait for that transaction's end.
  */
 static int pg_insert(void *db, const char *table, const char *const v[6], bool *inserted,
                      struct mr_err *err)
 {
-    struct mr_buf sql = MR_BUF_INIT(MR_BARRIER__SQL_MAX);
-    PGresult *r = NULL;
-    int rc;
+    PGresult *r = pg_run_on(db,
+                            "INSERT INTO %s(trans_type, gid, branch_id, op, barrier_id, reason) "
+                            "VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                            table, v, 6, PGRES_COMMAND_OK, "barrier insert", err);
 
     *inserted = false;
-    rc = mr_buf_addf(&sql,
-                     "INSERT INTO %s(trans_type, gid, branch_id, op, barrier_id, reason) "
-                     "VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                     table);
-    if (rc == 0) {
-        r = pg_run(db, sql.p, v, 6, PGRES_COMMAND_OK, "barrier insert", err);
-        rc = r != NULL ? 0 : MR_ESTORE;
-    }
-    mr_buf_release(&sql);
-    if (r != NULL) {
-        *inserted = strcmp(PQcmdTuples(r), "1") == 0;
-        PQclear(r);
-    }
-    return rc;
+    if (r == NULL)
+        return MR_ESTORE;
+    *inserted = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    return 0;
 }
 
 /* pg_select_reason - the reason of row (@gid, '00', 'msg', '01'), FOR SHARE. */
 static int pg_select_reason(void *db, const char *table, const char *gid, char *reason,
                             size_t size, bool *found, struct mr_err *err)
 {
-    struct mr_buf sql = MR_BUF_INIT(MR_BARRIER__SQL_MAX);
     const char *const v[1] = {gid};
-    PGresult *r = NULL;
-    int rc;
+    PGresult *r = pg_run_on(db,
+                            "SELECT reason FROM %s WHERE gid = $1 AND branch_id = '00' "
+                            "AND op = 'msg' AND barrier_id = '01' FOR SHARE",
+                            table, v, 1, PGRES_TUPLES_OK, "barrier select", err);
 
     *found = false;
     memset(reason, 0, size);
-    rc = mr_buf_addf(&sql,
-                     "SELECT reason FROM %s WHERE gid = $1 AND branch_id = '00' AND op = 'msg' "
-                     "AND barrier_id = '01' FOR SHARE",
-                     table);
-    if (rc == 0) {
-        r = pg_run(db, sql.p, v, 1, PGRES_TUPLES_OK, "barrier select", err);
-        rc = r != NULL ? 0 : MR_ESTORE;
-    }
-    mr_buf_release(&sql);
-    if (r != NULL) {
-        *found = PQntuples(r) > 0;
-        if (*found && !PQgetisnull(r, 0, 0))
-            snprintf(reason, size, "%s", PQgetvalue(r, 0, 0));
-        PQclear(r);
-    }
-    return rc;
+    if (r == NULL)
+        return MR_ESTORE;
+    *found = PQntuples(r) > 0;
+    if (*found && !PQgetisnull(r, 0, 0))
+        snprintf(reason, size, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
 }
 
 static int pg_commit(void *db, struct mr_err *err)
@@ -226,7 +229,6 @@ int mr_barrier_prune_pg(PGconn *db, const char *table, long long older_than_s, u
                         unsigned pause_ms, int flags, unsigned long long *deleted, char *errbuf,
                         size_t errlen)
 {
-    struct mr_buf sql = MR_BUF_INIT(MR_BARRIER__SQL_MAX);
     struct mr_err err = MR_ERR_INIT;
     char cutoff[32];
     char limit[32];
@@ -242,19 +244,14 @@ int mr_barrier_prune_pg(PGconn *db, const char *table, long long older_than_s, u
                                   &err, errbuf, errlen);
     snprintf(cutoff, sizeof(cutoff), "%lld", older_than_s);
     snprintf(limit, sizeof(limit), "%u", batch);
-    /* the table name is checked: letters, digits, '_', '$' and one '.' */
-    if (mr_buf_addf(&sql,
-                    "DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE trans_type = 'msg' "
-                    "AND create_time < now() - $1::bigint * interval '1 second' "
-                    "ORDER BY create_time, id LIMIT $2::bigint)",
-                    table, table) != 0) {
-        mr_buf_release(&sql);
-        mr_err_set(&err, MR_ETOOBIG, "barrier prune: statement too long");
-        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
-    }
     for (;;) {
-        /* outside BEGIN, each DELETE is its own transaction */
-        PGresult *r = pg_run(db, sql.p, v, 2, PGRES_COMMAND_OK, "barrier prune", &err);
+        /* outside BEGIN, each DELETE is its own transaction; the table name is checked */
+        PGresult *r = pg_run_on(db,
+                                "DELETE FROM %s WHERE id IN (SELECT id FROM %s "
+                                "WHERE trans_type = 'msg' "
+                                "AND create_time < now() - $1::bigint * interval '1 second' "
+                                "ORDER BY create_time, id LIMIT $2::bigint)",
+                                table, v, 2, PGRES_COMMAND_OK, "barrier prune", &err);
         unsigned long long n;
 
         if (r == NULL) {
@@ -270,7 +267,6 @@ int mr_barrier_prune_pg(PGconn *db, const char *table, long long older_than_s, u
             break;
         mr_barrier__pause(pause_ms);
     }
-    mr_buf_release(&sql);
     if (rc != MR_BARRIER_SUCCESS) {
         char why[sizeof(err.msg)];
 

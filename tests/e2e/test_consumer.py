@@ -147,21 +147,25 @@ def submit(relay, topic, gid, payload=None):
 # tests
 # --------------------------------------------------------------------------
 
-def test_kafka_step_is_produced_once_and_applied_once(kmock, relay, consumers, db):
-    r = relay(kafka_brokers=kmock.bootstrap)
-    topic = topic_name("c1")
-    gid = new_gid("c1")
+def applied_once(r, consumers, db, prefix):
+    """On either database: a record produced once is applied once, with its barrier row."""
+    topic = topic_name(prefix)
+    gid = new_gid(prefix)
     submit(r, topic, gid)
     r.wait_state(gid, "succeed")
     c = consumers(topic, topic + "-g")
     c.wait_line("applied", gid)
     assert applied(db, [gid]) == {gid: 1}
     rows = db.sql("SELECT branch_id, op, barrier_id, reason FROM dtm_barrier.barrier "
-                  "WHERE gid = '%s'" % gid)
+                  "WHERE gid = '%s'" % gid, database=DBNAME)
     assert rows.split() == ["01", "action", "01", "action"]
     stays(lambda: len(c.lines("applied")) == 1 and not c.lines("duplicate"), 1.0,
           "one record, applied once")
     assert applied(db, [gid]) == {gid: 1}
+
+
+def test_kafka_step_is_produced_once_and_applied_once(kmock, relay, consumers, db):
+    applied_once(relay(kafka_brokers=kmock.bootstrap), consumers, db, "c1")
 
 
 def redelivery_is_skipped(r, consumers, db, prefix):

@@ -17,12 +17,10 @@ import os
 import pytest
 
 from conftest import REPO
-from e2e_helpers import new_gid, stays
 from postgres import Postgres
 # applied() reads table `applied` of database DBNAME ("shop") on either engine
-from test_consumer import (DBNAME, applied, consumer_factory, kmock,  # noqa: F401 (kmock)
-                           poison_is_parked, redelivery_is_skipped, submit)
-from test_kafka import topic_name
+from test_consumer import (DBNAME, applied, applied_once, consumer_factory,  # noqa: F401
+                           kmock, poison_is_parked, redelivery_is_skipped)
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +43,7 @@ def consumers(tmp_path, db, kmock):  # noqa: F811 (kmock: the imported fixture)
 
 
 def test_pg_kafka_step_is_applied_once(kmock, relay, consumers, db):  # noqa: F811
-    r = relay(kafka_brokers=kmock.bootstrap)
-    topic = topic_name("p1")
-    gid = new_gid("p1")
-    submit(r, topic, gid)
-    r.wait_state(gid, "succeed")
-    c = consumers(topic, topic + "-g")
-    c.wait_line("applied", gid)
-    assert applied(db, [gid]) == {gid: 1}
-    rows = db.sql("SELECT branch_id, op, barrier_id, reason FROM dtm_barrier.barrier "
-                  "WHERE gid = '%s'" % gid, database=DBNAME)
-    assert rows.split() == ["01", "action", "01", "action"]
-    stays(lambda: len(c.lines("applied")) == 1 and not c.lines("duplicate"), 1.0,
-          "one record, applied once")
-    assert applied(db, [gid]) == {gid: 1}
+    applied_once(relay(kafka_brokers=kmock.bootstrap), consumers, db, "p1")
 
 
 def test_pg_consumer_killed_before_offset_commit_skips_the_redelivered_record(
