@@ -10,7 +10,8 @@
  * URI log callback, so a handler sees the query string as sent.
  *
  * The application's database is MySQL/MariaDB (opts.mysql_uri) or
- * PostgreSQL (opts.pg_uri); the back-check is the barrier's of that engine.
+ * PostgreSQL (mr_backcheck_server_start_pg's URI); the back-check is the
+ * barrier's of that engine.
  *
  * Must not: share a MYSQL or PGconn handle between threads (each back-check connects
  * and disconnects), let a handler's failure take the server down (a NULL
@@ -236,15 +237,18 @@ static int listen_addr(const char *bind, unsigned short port, struct sockaddr_st
     return mr_err_set(err, MR_EINVAL, "bind %s: not an IPv4 or IPv6 address", bind);
 }
 
-/* check_opts - the checks of mr_backcheck_server_start() that need no socket. */
-static int check_opts(const struct mr_backcheck_opts *o, struct mr_err *err)
+/*
+ * check_opts - the checks of mr_backcheck_server_start() that need no
+ * socket; @pg_uri is mr_backcheck_server_start_pg()'s (NULL for MySQL).
+ */
+static int check_opts(const struct mr_backcheck_opts *o, const char *pg_uri, struct mr_err *err)
 {
-    if ((o->mysql_uri == NULL) == (o->pg_uri == NULL))
-        return mr_err_set(err, MR_EINVAL, "want one of mysql_uri and pg_uri");
-    if (o->mysql_uri != NULL && strncmp(o->mysql_uri, "mysql://", 8) != 0)
+    if (pg_uri == NULL && (o->mysql_uri == NULL || strncmp(o->mysql_uri, "mysql://", 8) != 0))
         return mr_err_set(err, MR_EINVAL, "mysql_uri: want mysql://USER[:PASS]@HOST[:PORT]/DB");
-    if (o->pg_uri != NULL && strncmp(o->pg_uri, "postgres://", 11) != 0 &&
-        strncmp(o->pg_uri, "postgresql://", 13) != 0)
+    if (pg_uri != NULL && o->mysql_uri != NULL)
+        return mr_err_set(err, MR_EINVAL, "mysql_uri: must be NULL on PostgreSQL");
+    if (pg_uri != NULL && strncmp(pg_uri, "postgres://", 11) != 0 &&
+        strncmp(pg_uri, "postgresql://", 13) != 0)
         return mr_err_set(err, MR_EINVAL, "pg_uri: want postgres://USER[:PASS]@HOST[:PORT]/DB");
     if (o->path != NULL && o->path[0] != '/')
         return mr_err_set(err, MR_EINVAL, "path: must start with '/'");
@@ -256,8 +260,9 @@ static int check_opts(const struct mr_backcheck_opts *o, struct mr_err *err)
     return 0;
 }
 
-int mr_backcheck_server_start(struct mr_backcheck_server **out,
-                              const struct mr_backcheck_opts *opts, char *errbuf, size_t errlen)
+/* server_start - mr_backcheck_server_start() (@pg_uri NULL) or its PostgreSQL form. */
+static int server_start(struct mr_backcheck_server **out, const struct mr_backcheck_opts *opts,
+                        const char *pg_uri, char *errbuf, size_t errlen)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_backcheck_server *s;
@@ -271,7 +276,7 @@ int mr_backcheck_server_start(struct mr_backcheck_server **out,
         mr_sdk_errbuf(errbuf, errlen, "no options");
         return MR_BARRIER_EINVAL;
     }
-    if (check_opts(opts, &err) != 0 ||
+    if (check_opts(opts, pg_uri, &err) != 0 ||
         listen_addr(opts->bind != NULL ? opts->bind : "127.0.0.1", opts->port, &addr, &v6,
                     &err) != 0) {
         mr_sdk_errbuf(errbuf, errlen, err.msg);
@@ -279,8 +284,8 @@ int mr_backcheck_server_start(struct mr_backcheck_server **out,
     }
     s = mr_xcalloc(1, sizeof(*s));
     s->path = mr_xstrdup(opts->path != NULL ? opts->path : MR_BACKCHECK_PATH_DEFAULT);
-    s->pg = opts->pg_uri != NULL;
-    s->db_uri = mr_xstrdup(s->pg ? opts->pg_uri : opts->mysql_uri);
+    s->pg = pg_uri != NULL;
+    s->db_uri = mr_xstrdup(s->pg ? pg_uri : opts->mysql_uri);
     s->table = opts->table != NULL ? mr_xstrdup(opts->table) : NULL;
     s->handler = opts->handler;
     s->log = opts->log;
@@ -306,6 +311,24 @@ int mr_backcheck_server_start(struct mr_backcheck_server **out,
     *out = s;
     mr_sdk_errbuf(errbuf, errlen, "");
     return MR_BARRIER_SUCCESS;
+}
+
+int mr_backcheck_server_start(struct mr_backcheck_server **out,
+                              const struct mr_backcheck_opts *opts, char *errbuf, size_t errlen)
+{
+    return server_start(out, opts, NULL, errbuf, errlen);
+}
+
+int mr_backcheck_server_start_pg(struct mr_backcheck_server **out,
+                                 const struct mr_backcheck_opts *opts, const char *pg_uri,
+                                 char *errbuf, size_t errlen)
+{
+    if (pg_uri == NULL) {
+        *out = NULL;
+        mr_sdk_errbuf(errbuf, errlen, "pg_uri: missing");
+        return MR_BARRIER_EINVAL;
+    }
+    return server_start(out, opts, pg_uri, errbuf, errlen);
 }
 
 unsigned short mr_backcheck_server_port(const struct mr_backcheck_server *s)

@@ -457,15 +457,15 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     opts.bind = cfg.bind;
     opts.port = cfg.port;
-    if (cfg.bank == &bank_pg)
-        opts.pg_uri = cfg.db_uri;
-    else
+    if (cfg.bank != &bank_pg)
         opts.mysql_uri = cfg.db_uri;
     opts.table = cfg.table;
     opts.handler = route;
     opts.log = log_backcheck;
     opts.arg = &cfg;
-    if (mr_backcheck_server_start(&srv, &opts, why, sizeof(why)) != MR_BARRIER_SUCCESS) {
+    if ((cfg.bank == &bank_pg
+             ? mr_backcheck_server_start_pg(&srv, &opts, cfg.db_uri, why, sizeof(why))
+             : mr_backcheck_server_start(&srv, &opts, why, sizeof(why))) != MR_BARRIER_SUCCESS) {
         fprintf(stderr, "transfer: %s\n", why);
         goto out;
     }

@@ -7,9 +7,9 @@
  *
  *   GET <path>?gid=G&trans_type=msg&branch_id=00&op=msg
  *
- * is answered by mr_barrier_query_prepared() (or, with opts.pg_uri,
- * mr_barrier_query_prepared_pg()) on a fresh connection to the
- * application's database, mapped by mr_barrier_http_answer():
+ * is answered by mr_barrier_query_prepared() (or, started with
+ * mr_backcheck_server_start_pg(), mr_barrier_query_prepared_pg()) on a fresh
+ * connection to the application's database, mapped by mr_barrier_http_answer():
  * committed -> 200 {"dtm_result":"SUCCESS"}, rolled back or never ran ->
  * 409 {"dtm_result":"FAILURE"}, a missing or bad gid -> 400, a database
  * error -> 500 (the relay asks again later). Every other request goes to the
@@ -80,8 +80,8 @@ struct mr_backcheck_opts {
     unsigned short port;
     /* The back-check route; NULL: MR_BACKCHECK_PATH_DEFAULT. */
     const char *path;
-    /* The application's database on MySQL/MariaDB, mysql://USER[:PASS]@HOST[:PORT]/DB;
-     * exactly one of mysql_uri and pg_uri is required. */
+    /* Required by mr_backcheck_server_start(): the application's database,
+     * mysql://USER[:PASS]@HOST[:PORT]/DB. Left NULL for mr_backcheck_server_start_pg(). */
     const char *mysql_uri;
     /* The barrier table; NULL: MR_BARRIER_TABLE_DEFAULT. */
     const char *table;
@@ -93,10 +93,6 @@ struct mr_backcheck_opts {
     void *arg;
     /* Largest request body, bytes; 0: MR_BACKCHECK_BODY_MAX_DEFAULT. */
     size_t body_max;
-    /* The application's database on PostgreSQL, postgres://USER[:PASS]@HOST[:PORT]/DB
-     * (or postgresql://, libpq's query parameters allowed): back-checks are answered by
-     * mr_barrier_query_prepared_pg() (msgrelay/barrier_pg.h). */
-    const char *pg_uri;
 };
 
 /* A running server. Opaque. */
@@ -106,13 +102,26 @@ struct mr_backcheck_server;
  * mr_backcheck_server_start - check @opts (strings are copied) and start
  * listening. MR_BARRIER_SUCCESS with *@out set (owned result:
  * mr_backcheck_server_stop()), MR_BARRIER_EINVAL (bad option: no
- * database URI or both, a bind that is not an address, a path not starting with '/', a
+ * mysql_uri, a bind that is not an address, a path not starting with '/', a
  * bad table name, body_max over MR_BACKCHECK_BODY_MAX_LIMIT) or
  * MR_BARRIER_ERROR (cannot listen, with the reason), with *@out NULL.
  * The database is not contacted before the first back-check.
  */
 int mr_backcheck_server_start(struct mr_backcheck_server **out,
                               const struct mr_backcheck_opts *opts, char *errbuf, size_t errlen);
+
+/*
+ * mr_backcheck_server_start_pg - mr_backcheck_server_start() for an
+ * application on PostgreSQL: back-checks are answered by
+ * mr_barrier_query_prepared_pg() (msgrelay/barrier_pg.h) on a fresh
+ * connection to @pg_uri, postgres://USER[:PASS]@HOST[:PORT]/DB or
+ * postgresql://... (libpq's query parameters allowed; borrowed, copied).
+ * @opts->mysql_uri must be NULL. Same results; stopped by
+ * mr_backcheck_server_stop().
+ */
+int mr_backcheck_server_start_pg(struct mr_backcheck_server **out,
+                                 const struct mr_backcheck_opts *opts, const char *pg_uri,
+                                 char *errbuf, size_t errlen);
 
 /* mr_backcheck_server_port - the port @s listens on (the one chosen when opts.port was 0). */
 unsigned short mr_backcheck_server_port(const struct mr_backcheck_server *s);

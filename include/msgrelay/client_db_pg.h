@@ -38,7 +38,7 @@
  *   }
  *
  * The back-check URL must be served by mr_barrier_query_prepared_pg() on the
- * same database and table: mr_backcheck_server_start() with opts.pg_uri
+ * same database and table: mr_backcheck_server_start_pg()
  * (msgrelay/backcheck.h) does that. Threads and errors: as msgrelay/client.h
  * and msgrelay/barrier_pg.h.
  */

@@ -19,6 +19,7 @@
 
 #include "common/sdk.h"
 #include "msgrelay/barrier.h"
+#include "msgrelay/backcheck.h"
 #include "msgrelay/barrier_pg.h"
 
 /* get - the value of @name in @query into a fresh buffer; returns the code. */
@@ -233,6 +234,30 @@ static void test_barrier_pg_refuses_bad_arguments_without_a_server(void **state)
     assert_string_equal(err, "barrier prune: no connection");
 }
 
+static void test_backcheck_server_start_pg_checks_its_uri(void **state)
+{
+    struct mr_backcheck_opts o;
+    struct mr_backcheck_server *s = (struct mr_backcheck_server *)&o;
+    char err[256];
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(mr_backcheck_server_start_pg(&s, &o, NULL, err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_null(s);
+    assert_int_equal(mr_backcheck_server_start_pg(&s, &o, "mysql://u@h/db", err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_non_null(strstr(err, "postgres://"));
+    o.mysql_uri = "mysql://u@h/db"; /* one database: not both */
+    assert_int_equal(mr_backcheck_server_start_pg(&s, &o, "postgres://u@h/db", err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_null(s);
+    /* and the MySQL start still wants its mysql:// URI */
+    o.mysql_uri = "postgres://u@h/db";
+    assert_int_equal(mr_backcheck_server_start(&s, &o, err, sizeof(err)), MR_BARRIER_EINVAL);
+    assert_null(s);
+}
+
 static void test_barrier_result_names(void **state)
 {
     (void)state;
@@ -266,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_barrier_http_answer_follows_the_result_protocol),
         cmocka_unit_test(test_barrier_http_step_refuses_bad_queries_without_a_database),
         cmocka_unit_test(test_barrier_pg_refuses_bad_arguments_without_a_server),
+        cmocka_unit_test(test_backcheck_server_start_pg_checks_its_uri),
         cmocka_unit_test(test_barrier_result_names),
         cmocka_unit_test(test_barrier_errbuf_truncates_and_terminates),
     };
