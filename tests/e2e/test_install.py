@@ -111,9 +111,10 @@ def test_shared_libraries_export_only_the_public_api(prefix):
         assert names, lib
         private = [n for n in names if not n.startswith(PUBLIC_PREFIXES) or "__" in n]
         assert not private, "%s exports internal symbols: %s" % (lib, private[:20])
-    # the producer library needs neither the MySQL client nor librdkafka nor libmicrohttpd
+    # the producer library needs neither a database client nor librdkafka nor libmicrohttpd
     deps = needed(os.path.join(prefix, "lib", "libmsgrelay.so.%s" % v))
-    assert not [d for d in deps if re.match(r"lib(mariadb|mysqlclient|rdkafka|microhttpd)", d)], deps
+    assert not [d for d in deps if re.match(r"lib(mariadb|mysqlclient|pq|rdkafka|microhttpd)",
+                                            d)], deps
     assert not [d for d in needed(os.path.join(prefix, "lib", "libmsgrelay-barrier.so.%s" % v))
                 if d.startswith("librdkafka")]
 
@@ -121,7 +122,7 @@ def test_shared_libraries_export_only_the_public_api(prefix):
 def test_pkg_config_splits_producer_barrier_and_consumer(prefix):
     producer = " ".join(pkg_config(prefix, "--cflags", "--libs", "msgrelay"))
     assert "-lmsgrelay" in producer.split()
-    assert not re.search(r"mariadb|mysql|rdkafka|microhttpd", producer), producer
+    assert not re.search(r"mariadb|mysql|postgresql|-lpq|rdkafka|microhttpd", producer), producer
     static = pkg_config(prefix, "--static", "--libs", "msgrelay")
     assert "-lcurl" in static and "-ljansson" in static and "-lmariadb" not in static, static
     barrier = pkg_config(prefix, "--cflags", "--libs", "msgrelay-barrier")
@@ -177,7 +178,7 @@ def test_producer_example_built_by_make(relay, app):
     prog = os.path.join(build_dir(), "examples", "producer", "producer")
     assert os.access(prog, os.X_OK), "run make: %s is missing" % prog
     libs = subprocess.run(["ldd", prog], capture_output=True, text=True).stdout
-    assert not re.search(r"libmariadb|libmysqlclient|librdkafka|libmicrohttpd", libs), libs
+    assert not re.search(r"libmariadb|libmysqlclient|libpq|librdkafka|libmicrohttpd", libs), libs
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
     p = subprocess.run([prog, relay.base + "/api/dtmsvr", app.url("/sink/made"), '{"n":1}'],
                        capture_output=True, text=True, timeout=60, env=env)
