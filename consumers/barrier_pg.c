@@ -88,8 +88,11 @@ static int pg_command(PGconn *db, const char *sql, const char *what, struct mr_e
 
 static int pg_ready(void *db, struct mr_err *err)
 {
-    if (PQstatus(db) != CONNECTION_OK)
-        return mr_err_set(err, MR_EUNAVAIL, "postgres connection lost: %s", PQerrorMessage(db));
+    if (PQstatus(db) != CONNECTION_OK) {
+        pg_error(db, "postgres connection lost", err);
+        err->code = MR_EUNAVAIL;
+        return MR_EUNAVAIL;
+    }
     if (PQtransactionStatus(db) != PQTRANS_IDLE)
         return mr_err_set(err, MR_EINVAL, "postgres connection is inside a transaction");
     return 0;
