@@ -32,6 +32,7 @@
 /* Longest trans_type (its column width). */
 #define TRANS_TYPE_MAX 45
 
+/* Cap on one statement's text (barrier_int.h). */
 #define SQL_MAX MR_BARRIER__SQL_MAX
 
 /* Most parameters a statement here binds. */
