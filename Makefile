@@ -224,7 +224,7 @@ $(BUILD)/gen/sql_%.o: $(BUILD)/gen/sql_%.c
 # tree. The bank-transfer example (examples/transfer) links it; `make transfer`
 # runs it on a private MariaDB. What `make install` installs is built apart
 # (the install block below): three libraries, split by what they need.
-SDK_PKGS    := libcurl jansson mysqlclient rdkafka libmicrohttpd
+SDK_PKGS    := libcurl jansson mysqlclient libpq rdkafka libmicrohttpd
 SDK_CFLAGS   = $(shell pkg-config --cflags $(SDK_PKGS)) -Iinclude
 SDK_LIBS     = $(shell pkg-config --libs $(SDK_PKGS)) -lpthread
 SDK_OWN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c consumers/*.c))
@@ -273,15 +273,20 @@ transfer: all
 
 -include $(SDK_OWN_OBJ:.o=.d) $(TRANSFER_OBJ:.o=.d) $(CONSUMER_OBJ:.o=.d)
 
+# `msgrelay barrier-prune --db postgres://` calls mr_barrier_prune_pg (msgrelay/barrier_pg.h)
+$(MAIN_OBJ): PKG_CFLAGS += $(shell pkg-config --cflags libpq)
+$(BUILD)/msgrelay: PKG_LIBS += $(shell pkg-config --libs libpq)
+
 # ---- make install PREFIX=/usr/local [DESTDIR=] / make uninstall ----
 # The binary, the public headers, the SDK as three static and three shared
 # libraries with their pkg-config files, the man page msgrelay(1), the systemd
 # unit and the licence. The SDK is split by what each part needs, so a
 # producer-only program links neither libmysqlclient nor librdkafka:
 #   libmsgrelay          (msgrelay.pc)          client.h: libcurl, jansson
-#   libmsgrelay-barrier  (msgrelay-barrier.pc)  barrier.h, client_db.h, backcheck.h:
-#                                               + mysqlclient, libmicrohttpd
-#   libmsgrelay-consumer (msgrelay-consumer.pc) consumer.h: + librdkafka
+#   libmsgrelay-barrier  (msgrelay-barrier.pc)  barrier.h, client_db.h, backcheck.h,
+#                                               barrier_pg.h, client_db_pg.h:
+#                                               + mysqlclient, libpq, libmicrohttpd
+#   libmsgrelay-consumer (msgrelay-consumer.pc) consumer.h, consumer_pg.h: + librdkafka
 # Their objects are built apart in $(BUILD)/pic/ (-fPIC -fvisibility=hidden): only
 # what the public headers declare is exported (they mark it visible); each shared
 # library carries its own hidden copy of the common/ pieces it uses (common/url.o
@@ -304,8 +309,10 @@ SYSCONFDIR  ?= /etc
 PIC_COMMON   := $(addprefix $(PIC)/common/,buf.o err.o mem.o result.o sdk.o url.o trace.o clock.o)
 PIC_PRODUCER := $(PIC)/client/client_http.o $(PIC)/client/client_msg.o
 PIC_BARRIER  := $(addprefix $(PIC)/,client/client_db.o consumers/barrier.o \
-                consumers/barrier_prune.o consumers/backcheck_server.o consumers/consumer_uri.o)
-PIC_CONSUMER := $(PIC)/consumers/consumer_kafka.o $(PIC)/consumers/consumer_uri.o
+                consumers/barrier_prune.o consumers/backcheck_server.o consumers/consumer_uri.o \
+                client/client_db_pg.o consumers/barrier_pg.o)
+PIC_CONSUMER := $(PIC)/consumers/consumer_kafka.o $(PIC)/consumers/consumer_uri.o \
+                $(PIC)/consumers/consumer_pg.o
 SDK_NAMES    := msgrelay msgrelay-barrier msgrelay-consumer
 SDK_STATIC   := $(SDK_NAMES:%=$(LIBDIR)/lib%.a)
 SDK_SHARED   := $(SDK_NAMES:%=$(LIBDIR)/lib%.so.$(SDK_VERSION))
@@ -324,7 +331,7 @@ $(PIC)/%.o: %.c
 
 $(LIBDIR)/libmsgrelay.a: $(PIC_PRODUCER) $(PIC_COMMON)
 $(LIBDIR)/libmsgrelay-barrier.a: $(PIC_BARRIER)
-$(LIBDIR)/libmsgrelay-consumer.a: $(PIC)/consumers/consumer_kafka.o
+$(LIBDIR)/libmsgrelay-consumer.a: $(PIC)/consumers/consumer_kafka.o $(PIC)/consumers/consumer_pg.o
 $(SDK_STATIC):
 	@mkdir -p $(dir $@)
 	@rm -f $@
@@ -336,11 +343,11 @@ $(LIBDIR)/libmsgrelay.so.$(SDK_VERSION): $(PIC_PRODUCER) $(PIC_COMMON)
 
 $(LIBDIR)/libmsgrelay-barrier.so.$(SDK_VERSION): $(PIC_BARRIER) $(PIC_COMMON) \
                                                  $(LIBDIR)/libmsgrelay.so.$(SDK_VERSION)
-	$(SHLINK) -o $@ $^ $(shell pkg-config --libs mysqlclient libmicrohttpd libcurl) -lpthread
+	$(SHLINK) -o $@ $^ $(shell pkg-config --libs mysqlclient libpq libmicrohttpd libcurl) -lpthread
 
 $(LIBDIR)/libmsgrelay-consumer.so.$(SDK_VERSION): $(PIC_CONSUMER) $(PIC_COMMON) \
                                                   $(LIBDIR)/libmsgrelay-barrier.so.$(SDK_VERSION)
-	$(SHLINK) -o $@ $^ $(shell pkg-config --libs rdkafka mysqlclient libcurl) -lpthread
+	$(SHLINK) -o $@ $^ $(shell pkg-config --libs rdkafka mysqlclient libpq libcurl) -lpthread
 
 install-sdk: sdk-libs
 	install -d $(DESTDIR)$(LIBDIR_I) $(DESTDIR)$(INCDIR_I) $(DESTDIR)$(PCDIR_I)

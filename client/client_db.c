@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client_db.c - mr_client_do_and_submit_db: a message and a local MySQL
- * transaction made atomic in effect, in exactly the order of DTM's
+ * client_db.c - mr_client_do_and_submit_db: a message and a local database
+ * transaction made atomic in effect (the rule once, mr_client__do_and_submit;
+ * MySQL's local step here, PostgreSQL's in client_db_pg.c), in exactly the order of DTM's
  * DoAndSubmitDB: prepare; barrier row + the caller's work in one
  * transaction; then submit, abort, or ask the back-check first when the
  * local outcome is unclear (msgrelay/client_db.h has the whole rule).
@@ -65,25 +66,25 @@ static void settle_unclear(struct mr_client_msg *m, const char *qp, struct mr_bu
     }
 }
 
-int mr_client_do_and_submit_db(struct mr_client_msg *m, const char *query_prepared, MYSQL *db,
-                               mr_barrier_fn fn, void *arg, char *errbuf, size_t errlen)
+int mr_client__do_and_submit(struct mr_client_msg *m, const char *query_prepared,
+                             mr_client__local_fn local, void *ctx, char *errbuf, size_t errlen)
 {
     struct mr_buf msg = MR_BUF_INIT(MSG_MAX);
     struct mr_barrier *b = NULL;
-    char local[512];
+    char why_local[512];
     int rc;
     int lb;
 
-    if (db == NULL || fn == NULL || query_prepared == NULL)
+    if (local == NULL || query_prepared == NULL)
         return mr_client__finish(MR_CLIENT_EINVAL, "do_and_submit_db: missing argument", errbuf,
                                  errlen);
     /* 1. the barrier first: a bad gid or table must not leave a prepared message behind */
-    lb = mr_barrier_new(&b, "msg", m->gid, "00", "msg", local, sizeof(local));
+    lb = mr_barrier_new(&b, "msg", m->gid, "00", "msg", why_local, sizeof(why_local));
     if (lb == MR_BARRIER_SUCCESS)
-        lb = mr_barrier_set_table(b, m->barrier_table, local, sizeof(local));
+        lb = mr_barrier_set_table(b, m->barrier_table, why_local, sizeof(why_local));
     if (lb != MR_BARRIER_SUCCESS) {
         mr_barrier_free(b);
-        return mr_client__finish(MR_CLIENT_EINVAL, local, errbuf, errlen);
+        return mr_client__finish(MR_CLIENT_EINVAL, why_local, errbuf, errlen);
     }
 
     /* 2. prepare; on any error the business code does not run */
@@ -94,14 +95,14 @@ int mr_client_do_and_submit_db(struct mr_client_msg *m, const char *query_prepar
     }
 
     /* 3. barrier row and the caller's work, one local transaction */
-    lb = mr_barrier_call(b, db, fn, arg, local, sizeof(local));
+    lb = local(b, ctx, why_local, sizeof(why_local));
     mr_barrier_free(b);
 
     /* 4. decide */
     if (lb == MR_BARRIER_SUCCESS)
         return mr_client_submit(m, errbuf, errlen);
     rc = local_result(lb);
-    mr_buf_addf(&msg, "local transaction: %s", local);
+    mr_buf_addf(&msg, "local transaction: %s", why_local);
     if (lb == MR_BARRIER_FAILURE) {
         char why[512];
         int ab = mr_client_abort(m, why, sizeof(why));
@@ -113,4 +114,31 @@ int mr_client_do_and_submit_db(struct mr_client_msg *m, const char *query_prepar
     rc = mr_client__finish(rc, msg.p, errbuf, errlen);
     mr_buf_release(&msg);
     return rc;
+}
+
+/* ---- MySQL/MariaDB ---- */
+
+/* The caller's connection and callback for the local step. */
+struct my_local {
+    MYSQL *db;
+    mr_barrier_fn fn;
+    void *arg;
+};
+
+static int my_local(struct mr_barrier *b, void *ctx, char *errbuf, size_t errlen)
+{
+    struct my_local *l = ctx;
+
+    return mr_barrier_call(b, l->db, l->fn, l->arg, errbuf, errlen);
+}
+
+int mr_client_do_and_submit_db(struct mr_client_msg *m, const char *query_prepared, MYSQL *db,
+                               mr_barrier_fn fn, void *arg, char *errbuf, size_t errlen)
+{
+    struct my_local l = {db, fn, arg};
+
+    if (db == NULL || fn == NULL)
+        return mr_client__finish(MR_CLIENT_EINVAL, "do_and_submit_db: missing argument", errbuf,
+                                 errlen);
+    return mr_client__do_and_submit(m, query_prepared, my_local, &l, errbuf, errlen);
 }

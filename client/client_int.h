@@ -154,6 +154,23 @@ struct curl_slist *mr_client__add_trace(struct curl_slist *list, const struct mr
 /* mr_client__token_ok - whether @token may be sent: 1 to MR_CLIENT_TOKEN_MAX visible ASCII bytes. */
 bool mr_client__token_ok(const char *token);
 
+struct mr_barrier;
+
+/*
+ * mr_client__local_fn - the local step of do_and_submit on one database:
+ * the barrier call of @b with the caller's connection and callback (@ctx).
+ * Returns the MR_BARRIER_* result, a message in @errbuf.
+ */
+typedef int (*mr_client__local_fn)(struct mr_barrier *b, void *ctx, char *errbuf, size_t errlen);
+
+/*
+ * mr_client__do_and_submit - mr_client_do_and_submit_db()'s rule
+ * (msgrelay/client_db.h) with the local step @local(@ctx) of any database
+ * (client/client_db.c).
+ */
+int mr_client__do_and_submit(struct mr_client_msg *m, const char *query_prepared,
+                             mr_client__local_fn local, void *ctx, char *errbuf, size_t errlen);
+
 /*
  * mr_client__finish - copy @msg into the caller's buffer (see
  * mr_sdk_errbuf) and return @rc; for the public calls' last line. Inline,

@@ -9,13 +9,19 @@
  * per request, a connection timeout. The raw request line is taken from the
  * URI log callback, so a handler sees the query string as sent.
  *
- * Must not: share a MYSQL handle between threads (each back-check connects
+ * The application's database is MySQL/MariaDB (opts.mysql_uri) or
+ * PostgreSQL (mr_backcheck_server_start_pg's URI); the back-check is the
+ * barrier's of that engine.
+ *
+ * Must not: share a MYSQL or PGconn handle between threads (each back-check connects
  * and disconnects), let a handler's failure take the server down (a NULL
  * body is an empty body; a bad status becomes 500), or read a body without a
  * cap. Thread: start and stop from one thread; the rest runs on libmicrohttpd's.
  * Errors: MR_BARRIER_* codes with a message in the caller's buffer.
  */
 #include "msgrelay/backcheck.h"
+#include "msgrelay/barrier.h"
+#include "msgrelay/barrier_pg.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,7 +42,8 @@
 struct mr_backcheck_server {
     struct MHD_Daemon *daemon;
     char *path;
-    char *mysql_uri;
+    char *db_uri; /* the mysql:// or postgres:// URI of the options */
+    bool pg;      /* db_uri is PostgreSQL's */
     char *table; /* NULL: the barrier's default */
     mr_backcheck_handler_fn handler;
     mr_backcheck_log_fn log;
@@ -87,12 +94,24 @@ static enum MHD_Result serve_backcheck(struct mr_backcheck_server *s, struct MHD
 
     if (gid == NULL)
         gid = "";
-    rc = mr_barrier_connect(&db, s->mysql_uri, err, sizeof(err));
-    if (rc == MR_BARRIER_EINVAL)
-        rc = MR_BARRIER_ERROR; /* the URI is the server's, not the request's, fault */
-    if (rc == MR_BARRIER_SUCCESS) {
-        rc = mr_barrier_query_prepared(db, s->table, gid, err, sizeof(err));
-        mysql_close(db);
+    /* a bad URI (EINVAL from connect) is the server's, not the request's, fault */
+    if (s->pg) {
+        PGconn *pg = NULL;
+
+        rc = mr_barrier_connect_pg(&pg, s->db_uri, err, sizeof(err));
+        if (rc == MR_BARRIER_SUCCESS)
+            rc = mr_barrier_query_prepared_pg(pg, s->table, gid, err, sizeof(err));
+        else
+            rc = MR_BARRIER_ERROR;
+        PQfinish(pg); /* NULL is a no-op */
+    } else {
+        rc = mr_barrier_connect(&db, s->db_uri, err, sizeof(err));
+        if (rc == MR_BARRIER_SUCCESS) {
+            rc = mr_barrier_query_prepared(db, s->table, gid, err, sizeof(err));
+            mysql_close(db);
+        } else {
+            rc = MR_BARRIER_ERROR;
+        }
     }
     if (s->log != NULL)
         s->log(gid, rc, err, s->arg);
@@ -185,9 +204,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void server_free(struct mr_backcheck_server *s)
 {
     free(s->path);
-    if (s->mysql_uri != NULL)
-        memset(s->mysql_uri, 0, strlen(s->mysql_uri)); /* it may hold a password */
-    free(s->mysql_uri);
+    if (s->db_uri != NULL)
+        memset(s->db_uri, 0, strlen(s->db_uri)); /* it may hold a password */
+    free(s->db_uri);
     free(s->table);
     free(s);
 }
@@ -218,11 +237,19 @@ static int listen_addr(const char *bind, unsigned short port, struct sockaddr_st
     return mr_err_set(err, MR_EINVAL, "bind %s: not an IPv4 or IPv6 address", bind);
 }
 
-/* check_opts - the checks of mr_backcheck_server_start() that need no socket. */
-static int check_opts(const struct mr_backcheck_opts *o, struct mr_err *err)
+/*
+ * check_opts - the checks of mr_backcheck_server_start() that need no
+ * socket; @pg_uri is mr_backcheck_server_start_pg()'s (NULL for MySQL).
+ */
+static int check_opts(const struct mr_backcheck_opts *o, const char *pg_uri, struct mr_err *err)
 {
-    if (o->mysql_uri == NULL || strncmp(o->mysql_uri, "mysql://", 8) != 0)
+    if (pg_uri == NULL && (o->mysql_uri == NULL || strncmp(o->mysql_uri, "mysql://", 8) != 0))
         return mr_err_set(err, MR_EINVAL, "mysql_uri: want mysql://USER[:PASS]@HOST[:PORT]/DB");
+    if (pg_uri != NULL && o->mysql_uri != NULL)
+        return mr_err_set(err, MR_EINVAL, "mysql_uri: must be NULL on PostgreSQL");
+    if (pg_uri != NULL && strncmp(pg_uri, "postgres://", 11) != 0 &&
+        strncmp(pg_uri, "postgresql://", 13) != 0)
+        return mr_err_set(err, MR_EINVAL, "pg_uri: want postgres://USER[:PASS]@HOST[:PORT]/DB");
     if (o->path != NULL && o->path[0] != '/')
         return mr_err_set(err, MR_EINVAL, "path: must start with '/'");
     if (o->body_max > MR_BACKCHECK_BODY_MAX_LIMIT)
@@ -233,8 +260,9 @@ static int check_opts(const struct mr_backcheck_opts *o, struct mr_err *err)
     return 0;
 }
 
-int mr_backcheck_server_start(struct mr_backcheck_server **out,
-                              const struct mr_backcheck_opts *opts, char *errbuf, size_t errlen)
+/* server_start - mr_backcheck_server_start() (@pg_uri NULL) or its PostgreSQL form. */
+static int server_start(struct mr_backcheck_server **out, const struct mr_backcheck_opts *opts,
+                        const char *pg_uri, char *errbuf, size_t errlen)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_backcheck_server *s;
@@ -248,7 +276,7 @@ int mr_backcheck_server_start(struct mr_backcheck_server **out,
         mr_sdk_errbuf(errbuf, errlen, "no options");
         return MR_BARRIER_EINVAL;
     }
-    if (check_opts(opts, &err) != 0 ||
+    if (check_opts(opts, pg_uri, &err) != 0 ||
         listen_addr(opts->bind != NULL ? opts->bind : "127.0.0.1", opts->port, &addr, &v6,
                     &err) != 0) {
         mr_sdk_errbuf(errbuf, errlen, err.msg);
@@ -256,7 +284,8 @@ int mr_backcheck_server_start(struct mr_backcheck_server **out,
     }
     s = mr_xcalloc(1, sizeof(*s));
     s->path = mr_xstrdup(opts->path != NULL ? opts->path : MR_BACKCHECK_PATH_DEFAULT);
-    s->mysql_uri = mr_xstrdup(opts->mysql_uri);
+    s->pg = pg_uri != NULL;
+    s->db_uri = mr_xstrdup(s->pg ? pg_uri : opts->mysql_uri);
     s->table = opts->table != NULL ? mr_xstrdup(opts->table) : NULL;
     s->handler = opts->handler;
     s->log = opts->log;
@@ -282,6 +311,24 @@ int mr_backcheck_server_start(struct mr_backcheck_server **out,
     *out = s;
     mr_sdk_errbuf(errbuf, errlen, "");
     return MR_BARRIER_SUCCESS;
+}
+
+int mr_backcheck_server_start(struct mr_backcheck_server **out,
+                              const struct mr_backcheck_opts *opts, char *errbuf, size_t errlen)
+{
+    return server_start(out, opts, NULL, errbuf, errlen);
+}
+
+int mr_backcheck_server_start_pg(struct mr_backcheck_server **out,
+                                 const struct mr_backcheck_opts *opts, const char *pg_uri,
+                                 char *errbuf, size_t errlen)
+{
+    if (pg_uri == NULL) {
+        *out = NULL;
+        mr_sdk_errbuf(errbuf, errlen, "pg_uri: missing");
+        return MR_BARRIER_EINVAL;
+    }
+    return server_start(out, opts, pg_uri, errbuf, errlen);
 }
 
 unsigned short mr_backcheck_server_port(const struct mr_backcheck_server *s)

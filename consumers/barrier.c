@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * barrier.c - the branch barrier on MySQL/MariaDB (see msgrelay/barrier.h):
+ * barrier.c - the branch barrier (see msgrelay/barrier.h): its rules written
+ * once over an engine table (consumers/barrier_int.h; PostgreSQL's is in
+ * barrier_pg.c) and the MySQL/MariaDB engine:
  * insert-ignore a row and run the caller's work in one local transaction, the
  * back-check handler that inserts a `rollback` row, and the mapping of both
  * onto the HTTP answers the relay's result classifier understands.
@@ -25,12 +27,13 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/sdk.h"
+#include "consumers/barrier_int.h"
 
 /* Longest trans_type (its column width). */
 #define TRANS_TYPE_MAX 45
 
-/* Cap on one statement's text: a fixed statement plus a checked table name. */
-#define SQL_MAX 1024
+/* Cap on one statement's text (barrier_int.h). */
+#define SQL_MAX MR_BARRIER__SQL_MAX
 
 /* Most parameters a statement here binds. */
 #define PARAMS_MAX 6
@@ -46,8 +49,7 @@ struct mr_barrier {
 
 /* ---- small pure helpers ---- */
 
-/* finish - copy @err's message (or "" when @rc is success) to the caller; return @rc. */
-static int finish(int rc, const struct mr_err *err, char *errbuf, size_t errlen)
+int mr_barrier__finish(int rc, const struct mr_err *err, char *errbuf, size_t errlen)
 {
     mr_sdk_errbuf(errbuf, errlen, rc == MR_BARRIER_SUCCESS ? "" : err->msg);
     return rc;
@@ -67,7 +69,7 @@ static int check_field(const char *what, const char *value, size_t max, struct m
 /* ---- the statements ---- */
 
 /* exec_text - run a statement that has no parameters and no result (transaction control). */
-static int exec_text(MYSQL *db, const char *sql, struct mr_err *err)
+static int exec_text(void *db, const char *sql, struct mr_err *err)
 {
     if (mysql_real_query(db, sql, (unsigned long)strlen(sql)) != 0)
         return mr_err_set(err, MR_ESTORE, "%s: %s", sql, mysql_error(db));
@@ -122,7 +124,7 @@ static int stmt_run(MYSQL *db, const char *sql, const char *const *params, size_
  * was taken). Values were checked against the column widths, so IGNORE
  * cannot be hiding a truncation here.
  */
-static int insert_row(MYSQL *db, const char *table, const char *const v[6], bool *inserted,
+static int insert_row(void *db, const char *table, const char *const v[6], bool *inserted,
                       struct mr_err *err)
 {
     struct mr_buf sql = MR_BUF_INIT(SQL_MAX);
@@ -153,7 +155,7 @@ static int insert_row(MYSQL *db, const char *table, const char *const v[6], bool
  * with a shared lock so it is the latest committed value, not a snapshot.
  * @reason gets "" for a NULL reason; *found is false when there is no row.
  */
-static int select_reason(MYSQL *db, const char *table, const char *gid, char *reason, size_t size,
+static int select_reason(void *db, const char *table, const char *gid, char *reason, size_t size,
                          bool *found, struct mr_err *err)
 {
     struct mr_buf sql = MR_BUF_INIT(SQL_MAX);
@@ -222,11 +224,11 @@ int mr_barrier_new(struct mr_barrier **out, const char *trans_type, const char *
         check_field("gid", gid, MR_BARRIER_GID_MAX, &err) != 0 ||
         check_field("branch_id", branch_id, MR_BARRIER_BRANCH_ID_MAX, &err) != 0 ||
         check_field("op", op, MR_BARRIER_OP_MAX, &err) != 0)
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
     if (strcmp(op, "action") != 0 && strcmp(op, "msg") != 0) {
         mr_err_set(&err, MR_EINVAL, "invalid trans info: op '%s' not supported (action or msg)",
                    op);
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
     }
     b = mr_xcalloc(1, sizeof(*b));
     b->trans_type = mr_xstrdup(trans_type);
@@ -234,7 +236,7 @@ int mr_barrier_new(struct mr_barrier **out, const char *trans_type, const char *
     b->branch_id = mr_xstrdup(branch_id);
     b->op = mr_xstrdup(op);
     *out = b;
-    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+    return mr_barrier__finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
 }
 
 int mr_barrier_from_query(struct mr_barrier **out, const char *query, char *errbuf, size_t errlen)
@@ -260,7 +262,7 @@ int mr_barrier_from_query(struct mr_barrier **out, const char *query, char *errb
     if (rc == MR_BARRIER_SUCCESS)
         rc = mr_barrier_new(out, v[0].p, v[1].p, v[2].p, v[3].p, errbuf, errlen);
     else
-        finish(rc, &err, errbuf, errlen);
+        mr_barrier__finish(rc, &err, errbuf, errlen);
     for (i = 0; i < 4; i++)
         mr_buf_release(&v[i]);
     return rc;
@@ -271,10 +273,10 @@ int mr_barrier_set_table(struct mr_barrier *b, const char *table, char *errbuf, 
     struct mr_err err = MR_ERR_INIT;
 
     if (table != NULL && mr_sdk_check_table(table, &err) != 0)
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
     free(b->table);
     b->table = mr_xstrdup(table);
-    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+    return mr_barrier__finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
 }
 
 const char *mr_barrier_gid(const struct mr_barrier *b)
@@ -325,8 +327,8 @@ static int callback_result(int r, struct mr_err *err)
     }
 }
 
-int mr_barrier_call(struct mr_barrier *b, MYSQL *db, mr_barrier_fn fn, void *arg, char *errbuf,
-                    size_t errlen)
+int mr_barrier__call(struct mr_barrier *b, const struct mr_barrier__engine *e, void *db,
+                     mr_barrier__run_fn run, void *ctx, char *errbuf, size_t errlen)
 {
     const char *table = b->table != NULL ? b->table : MR_BARRIER_TABLE_DEFAULT;
     struct mr_err err = MR_ERR_INIT;
@@ -335,10 +337,13 @@ int mr_barrier_call(struct mr_barrier *b, MYSQL *db, mr_barrier_fn fn, void *arg
     bool inserted;
     int r;
 
-    if (db == NULL || fn == NULL) {
+    if (db == NULL || run == NULL) {
         mr_err_set(&err, MR_EINVAL, "barrier call: no %s", db == NULL ? "connection" : "callback");
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
     }
+    if (e->ready(db, &err) != 0)
+        return mr_barrier__finish(err.code == MR_EINVAL ? MR_BARRIER_EINVAL : MR_BARRIER_ERROR,
+                                  &err, errbuf, errlen);
     b->barriers++;
     snprintf(barrier_id, sizeof(barrier_id), "%02d", b->barriers);
     v[0] = b->trans_type;
@@ -348,35 +353,38 @@ int mr_barrier_call(struct mr_barrier *b, MYSQL *db, mr_barrier_fn fn, void *arg
     v[4] = barrier_id;
     v[5] = b->op; /* reason: the op that inserted the row */
 
-    if (exec_text(db, "START TRANSACTION", &err) != 0)
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
-    if (insert_row(db, table, v, &inserted, &err) != 0) {
-        mysql_rollback(db);
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    if (e->begin(db, false, &err) != 0)
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    if (e->insert(db, table, v, &inserted, &err) != 0) {
+        e->rollback(db);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
     if (!inserted) {
-        mysql_rollback(db);
+        e->rollback(db);
         mr_err_set(&err, MR_EEXIST, "barrier (%s, %s, %s, %s) already there: not run again", b->gid,
                    b->branch_id, b->op, barrier_id);
-        return finish(MR_BARRIER_DUPLICATED, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_DUPLICATED, &err, errbuf, errlen);
     }
-    r = fn(db, arg);
+    r = run(db, ctx);
     if (r != MR_BARRIER_SUCCESS) {
         int rc = callback_result(r, &err);
 
         /* a failed rollback leaves nothing committed: the server rolls back on disconnect */
-        mysql_rollback(db);
-        return finish(rc, &err, errbuf, errlen);
+        e->rollback(db);
+        return mr_barrier__finish(rc, &err, errbuf, errlen);
     }
-    if (mysql_commit(db) != 0) {
-        mr_err_set(&err, MR_ESTORE, "commit: %s (the outcome is unknown)", mysql_error(db));
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    if (e->commit(db, &err) != 0) {
+        char why[sizeof(err.msg)];
+
+        snprintf(why, sizeof(why), "%s", err.msg); /* the engine's "commit: ..." */
+        mr_err_set(&err, MR_ESTORE, "%.200s (the outcome is unknown)", why);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
-    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+    return mr_barrier__finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
 }
 
-int mr_barrier_query_prepared(MYSQL *db, const char *table, const char *gid, char *errbuf,
-                              size_t errlen)
+int mr_barrier__query_prepared(const struct mr_barrier__engine *e, void *db, const char *table,
+                               const char *gid, char *errbuf, size_t errlen)
 {
     const char *v[6] = {"msg", gid, "00", "msg", "01", "rollback"};
     struct mr_err err = MR_ERR_INIT;
@@ -391,7 +399,10 @@ int mr_barrier_query_prepared(MYSQL *db, const char *table, const char *gid, cha
     else if (check_field("gid", gid, MR_BARRIER_GID_MAX, &err) == 0)
         mr_sdk_check_table(table, &err);
     if (err.code != 0)
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+    if (e->ready(db, &err) != 0)
+        return mr_barrier__finish(err.code == MR_EINVAL ? MR_BARRIER_EINVAL : MR_BARRIER_ERROR,
+                                  &err, errbuf, errlen);
 
     /*
      * Insert first, read after, in one transaction: if the producer's local
@@ -399,28 +410,26 @@ int mr_barrier_query_prepared(MYSQL *db, const char *table, const char *gid, cha
      * ends, either its 'msg' row is there (ignored insert) or ours goes in and
      * refuses it forever. Reading before inserting would let both win.
      */
-    if (exec_text(db, "START TRANSACTION", &err) != 0)
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
-    if (insert_row(db, table, v, &inserted, &err) != 0 ||
-        select_reason(db, table, gid, reason, sizeof(reason), &found, &err) != 0) {
-        mysql_rollback(db);
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    if (e->begin(db, true, &err) != 0)
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+    if (e->insert(db, table, v, &inserted, &err) != 0 ||
+        e->select_reason(db, table, gid, reason, sizeof(reason), &found, &err) != 0) {
+        e->rollback(db);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
-    if (mysql_commit(db) != 0) {
-        mr_err_set(&err, MR_ESTORE, "query_prepared commit: %s", mysql_error(db));
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
-    }
+    if (e->commit(db, &err) != 0) /* the engine's "commit: ..." */
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     if (!found) {
         mr_err_set(&err, MR_ENOENT, "query_prepared: barrier row of '%s' not found after insert",
                    gid);
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
     if (strcmp(reason, "rollback") == 0) {
         mr_err_set(&err, MR_ECONFLICT, "'%s' rolled back%s", gid,
                    inserted ? " (refused now: its local transaction never ran)" : "");
-        return finish(MR_BARRIER_FAILURE, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_FAILURE, &err, errbuf, errlen);
     }
-    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+    return mr_barrier__finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
 }
 
 int mr_barrier_http_answer(int result, const char **body)
@@ -456,8 +465,9 @@ int mr_barrier_http_answer(int result, const char **body)
     return status;
 }
 
-int mr_barrier_http_step(MYSQL *db, const char *table, const char *query, mr_barrier_fn fn,
-                         void *arg, const char **body, int *result, char *errbuf, size_t errlen)
+int mr_barrier__http_step(const struct mr_barrier__engine *e, void *db, const char *table,
+                          const char *query, mr_barrier__run_fn run, void *ctx,
+                          const char **body, int *result, char *errbuf, size_t errlen)
 {
     struct mr_barrier *b = NULL;
     int rc;
@@ -466,9 +476,76 @@ int mr_barrier_http_step(MYSQL *db, const char *table, const char *query, mr_bar
     if (rc == MR_BARRIER_SUCCESS)
         rc = mr_barrier_set_table(b, table, errbuf, errlen);
     if (rc == MR_BARRIER_SUCCESS)
-        rc = mr_barrier_call(b, db, fn, arg, errbuf, errlen);
+        rc = mr_barrier__call(b, e, db, run, ctx, errbuf, errlen);
     mr_barrier_free(b);
     if (result != NULL)
         *result = rc;
     return mr_barrier_http_answer(rc, body);
+}
+
+/* ---- MySQL/MariaDB ---- */
+
+static int my_ready(void *db, struct mr_err *err)
+{
+    (void)db;
+    (void)err; /* START TRANSACTION commits an open one: the caller's rule, not checkable */
+    return 0;
+}
+
+static int my_begin(void *db, bool read_committed, struct mr_err *err)
+{
+    (void)read_committed; /* the locking read sees the latest committed row at any level */
+    return exec_text(db, "START TRANSACTION", err);
+}
+
+static int my_commit(void *db, struct mr_err *err)
+{
+    if (mysql_commit(db) != 0)
+        return mr_err_set(err, MR_ESTORE, "commit: %s", mysql_error(db));
+    return 0;
+}
+
+static void my_rollback(void *db)
+{
+    mysql_rollback(db);
+}
+
+static const struct mr_barrier__engine my_engine = {
+    my_ready, my_begin, insert_row, select_reason, my_commit, my_rollback,
+};
+
+/* The caller's MySQL callback and its argument, behind mr_barrier__run_fn. */
+struct my_run {
+    mr_barrier_fn fn;
+    void *arg;
+};
+
+static int my_run(void *db, void *ctx)
+{
+    struct my_run *r = ctx;
+
+    return r->fn(db, r->arg);
+}
+
+int mr_barrier_call(struct mr_barrier *b, MYSQL *db, mr_barrier_fn fn, void *arg, char *errbuf,
+                    size_t errlen)
+{
+    struct my_run r = {fn, arg};
+
+    return mr_barrier__call(b, &my_engine, db, fn != NULL ? my_run : NULL, &r, errbuf, errlen);
+}
+
+int mr_barrier_query_prepared(MYSQL *db, const char *table, const char *gid, char *errbuf,
+                              size_t errlen)
+{
+    return mr_barrier__query_prepared(&my_engine, db, table, gid, errbuf, errlen);
+}
+
+int mr_barrier_http_step(MYSQL *db, const char *table, const char *query, mr_barrier_fn fn,
+                         void *arg, const char **body, int *result, char *errbuf, size_t errlen)
+{
+    struct my_run r = {fn, arg};
+
+    return mr_barrier__http_step(&my_engine, db, table, query, fn != NULL ? my_run : NULL, &r,
+                                 body, result, errbuf, errlen);
 }

@@ -19,6 +19,7 @@
 
 #include "common/err.h"
 #include "common/sdk.h"
+#include "consumers/barrier_int.h"
 #include "consumers/consumer_int.h"
 
 /* Cap on the statement's text: the fixed statement plus a checked table name. */
@@ -27,13 +28,7 @@
 /* Connect, read and write timeouts of mr_barrier_connect(), seconds. */
 #define CONNECT_TIMEOUT_S 10
 
-static int finish(int rc, const struct mr_err *err, char *errbuf, size_t errlen)
-{
-    mr_sdk_errbuf(errbuf, errlen, rc == MR_BARRIER_SUCCESS ? "" : err->msg);
-    return rc;
-}
-
-static void pause_for(unsigned ms)
+void mr_barrier__pause(unsigned ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 
@@ -47,6 +42,30 @@ static void bind_ll(MYSQL_BIND *b, long long *v)
     memset(b, 0, sizeof(*b));
     b->buffer_type = MYSQL_TYPE_LONGLONG;
     b->buffer = v;
+}
+
+int mr_barrier__prune_check(const void *db, const char **table, long long older_than_s,
+                            unsigned batch, int flags, struct mr_err *err)
+{
+    if (*table == NULL)
+        *table = MR_BARRIER_TABLE_DEFAULT;
+    if (db == NULL)
+        return mr_err_set(err, MR_EINVAL, "barrier prune: no connection");
+    if (mr_sdk_check_table(*table, err) != 0)
+        return MR_EINVAL;
+    if (older_than_s < 0 || older_than_s > 100LL * 365 * 86400)
+        return mr_err_set(err, MR_EINVAL, "barrier prune: cutoff %lld s is outside 0..%lld s",
+                          older_than_s, 100LL * 365 * 86400);
+    if (older_than_s < MR_BARRIER_PRUNE_MIN_S && (flags & MR_BARRIER_PRUNE_FORCE) == 0)
+        return mr_err_set(err, MR_EINVAL,
+                          "barrier prune: a cutoff of %lld s is under %d s: rows of messages "
+                          "still being back-checked or delivered could go (force it if you mean "
+                          "it)",
+                          older_than_s, MR_BARRIER_PRUNE_MIN_S);
+    if (batch < 1 || batch > MR_BARRIER_PRUNE_BATCH_MAX)
+        return mr_err_set(err, MR_EINVAL, "barrier prune: batch must be 1 to %d rows",
+                          MR_BARRIER_PRUNE_BATCH_MAX);
+    return 0;
 }
 
 int mr_barrier_prune(MYSQL *db, const char *table, long long older_than_s, unsigned batch,
@@ -65,31 +84,8 @@ int mr_barrier_prune(MYSQL *db, const char *table, long long older_than_s, unsig
 
     if (deleted != NULL)
         *deleted = 0;
-    if (table == NULL)
-        table = MR_BARRIER_TABLE_DEFAULT;
-    if (db == NULL) {
-        mr_err_set(&err, MR_EINVAL, "barrier prune: no connection");
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
-    }
-    if (mr_sdk_check_table(table, &err) != 0)
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
-    if (older_than_s < 0 || older_than_s > 100LL * 365 * 86400) {
-        mr_err_set(&err, MR_EINVAL, "barrier prune: cutoff %lld s is outside 0..%lld s",
-                   older_than_s, 100LL * 365 * 86400);
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
-    }
-    if (older_than_s < MR_BARRIER_PRUNE_MIN_S && (flags & MR_BARRIER_PRUNE_FORCE) == 0) {
-        mr_err_set(&err, MR_EINVAL,
-                   "barrier prune: a cutoff of %lld s is under %d s: rows of messages still "
-                   "being back-checked or delivered could go (force it if you mean it)",
-                   older_than_s, MR_BARRIER_PRUNE_MIN_S);
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
-    }
-    if (batch < 1 || batch > MR_BARRIER_PRUNE_BATCH_MAX) {
-        mr_err_set(&err, MR_EINVAL, "barrier prune: batch must be 1 to %d rows",
-                   MR_BARRIER_PRUNE_BATCH_MAX);
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
-    }
+    if (mr_barrier__prune_check(db, &table, older_than_s, batch, flags, &err) != 0)
+        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
     /* the table name is checked above: letters, digits, '_', '$' and one '.' */
     snprintf(sql, sizeof(sql),
              "DELETE FROM %s WHERE trans_type = 'msg' "
@@ -99,7 +95,7 @@ int mr_barrier_prune(MYSQL *db, const char *table, long long older_than_s, unsig
     st = mysql_stmt_init(db);
     if (st == NULL) {
         mr_err_set(&err, MR_ESTORE, "barrier prune: %s", mysql_error(db));
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
     bind_ll(&bind[0], &cutoff);
     bind_ll(&bind[1], &limit);
@@ -107,7 +103,7 @@ int mr_barrier_prune(MYSQL *db, const char *table, long long older_than_s, unsig
         mysql_stmt_bind_param(st, bind) != 0) {
         mr_err_set(&err, MR_ESTORE, "barrier prune: %s", mysql_stmt_error(st));
         mysql_stmt_close(st);
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
     for (;;) {
         /* autocommit is the connection's: make each batch its own transaction either way */
@@ -123,10 +119,10 @@ int mr_barrier_prune(MYSQL *db, const char *table, long long older_than_s, unsig
             *deleted = total;
         if (n < (my_ulonglong)batch)
             break;
-        pause_for(pause_ms);
+        mr_barrier__pause(pause_ms);
     }
     mysql_stmt_close(st);
-    return finish(rc, &err, errbuf, errlen);
+    return mr_barrier__finish(rc, &err, errbuf, errlen);
 }
 
 int mr_barrier_connect(MYSQL **out, const char *uri, char *errbuf, size_t errlen)
@@ -138,11 +134,11 @@ int mr_barrier_connect(MYSQL **out, const char *uri, char *errbuf, size_t errlen
 
     *out = NULL;
     if (mr_consumer__parse_uri(uri, &u, &err) != 0)
-        return finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_EINVAL, &err, errbuf, errlen);
     db = mysql_init(NULL);
     if (db == NULL) {
         mr_err_set(&err, MR_EUNAVAIL, "mysql_init failed");
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
     mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &timeout);
@@ -152,9 +148,9 @@ int mr_barrier_connect(MYSQL **out, const char *uri, char *errbuf, size_t errlen
                    mysql_error(db));
         mysql_close(db);
         memset(&u, 0, sizeof(u));
-        return finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
+        return mr_barrier__finish(MR_BARRIER_ERROR, &err, errbuf, errlen);
     }
     memset(&u, 0, sizeof(u));
     *out = db;
-    return finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
+    return mr_barrier__finish(MR_BARRIER_SUCCESS, &err, errbuf, errlen);
 }

@@ -17,6 +17,7 @@
  * a record's own failure ends in the park table, never in a blocked loop.
  */
 #include "msgrelay/consumer.h"
+#include "msgrelay/consumer_pg.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -36,6 +37,7 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/sdk.h"
+#include "consumers/consumer_db.h"
 #include "consumers/consumer_int.h"
 
 /* How long one poll may wait: the latency of mr_consumer_stop(). */
@@ -49,14 +51,17 @@
 
 struct mr_consumer {
     rd_kafka_t *rk;
-    MYSQL *db; /* NULL while disconnected */
-    struct mr_consumer__uri uri;
+    const struct mr_consumer__db *engine; /* MySQL's (this file) or PostgreSQL's */
+    void *db;     /* MYSQL * or PGconn *; NULL while disconnected */
+    struct mr_consumer__uri uri; /* MySQL's, parsed */
+    char *pg_uri; /* PostgreSQL's, as given (it may hold a password: wiped on free) */
     char *barrier_table; /* NULL: the barrier's default */
     char *park_table;
     int max_attempts;
     int retry_min_ms;
     int retry_max_ms;
-    mr_consumer_fn fn;
+    mr_consumer_fn fn;       /* MySQL's callback, or */
+    mr_consumer_pg_fn fn_pg; /* PostgreSQL's */
     mr_consumer_done_fn on_done;
     mr_consumer_log_fn log;
     void *arg;
@@ -194,39 +199,71 @@ static void pause_ms(struct mr_consumer *c, int ms)
     }
 }
 
-/* ---- MySQL ---- */
+/* ---- the database, through the engine ---- */
 
 /* db_close - drop the connection; the next try reconnects. */
 static void db_close(struct mr_consumer *c)
 {
     if (c->db != NULL)
-        mysql_close(c->db);
+        c->engine->close(c->db);
     c->db = NULL;
 }
 
 /* db_connect - connect when not connected. 0 or MR_EUNAVAIL with the reason. */
 static int db_connect(struct mr_consumer *c, struct mr_err *err)
 {
+    if (c->db != NULL)
+        return 0;
+    return c->engine->connect(&c->db, c->pg_uri != NULL ? (const void *)c->pg_uri : &c->uri, err);
+}
+
+/* ---- MySQL ---- */
+
+static int my_connect(void **out, const void *where, struct mr_err *err)
+{
+    const struct mr_consumer__uri *uri = where;
     unsigned int timeout = 5;
     MYSQL *db;
 
-    if (c->db != NULL)
-        return 0;
     db = mysql_init(NULL);
     if (db == NULL)
         return mr_err_set(err, MR_EUNAVAIL, "mysql_init failed");
     mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &timeout);
     mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    if (mysql_real_connect(db, c->uri.host, c->uri.user, c->uri.pass, c->uri.db, c->uri.port,
-                           NULL, 0) == NULL) {
-        mr_err_set(err, MR_EUNAVAIL, "connect to mysql %s:%u: %s", c->uri.host, c->uri.port,
+    if (mysql_real_connect(db, uri->host, uri->user, uri->pass, uri->db, uri->port, NULL, 0) ==
+        NULL) {
+        mr_err_set(err, MR_EUNAVAIL, "connect to mysql %s:%u: %s", uri->host, uri->port,
                    mysql_error(db));
         mysql_close(db);
         return MR_EUNAVAIL;
     }
-    c->db = db;
+    *out = db;
     return 0;
+}
+
+static void my_close(void *db)
+{
+    mysql_close(db);
+}
+
+static bool my_lost(void *db)
+{
+    return mysql_ping(db) != 0;
+}
+
+/*
+ * my_trouble - the connection, or the record? The error code survives only
+ * when nothing ran after the failing statement (a failed COMMIT); after a
+ * rollback it is gone, so ask the server too: a dead link fails the ping.
+ * Read the code first: a good ping clears it.
+ */
+static bool my_trouble(void *db, bool *lost)
+{
+    unsigned int code = mysql_errno(db);
+
+    *lost = mysql_ping(db) != 0;
+    return *lost || mr_consumer__db_trouble(code);
 }
 
 /* bind_str - bind @n bytes at @p as a string (or blob) parameter. */
@@ -244,8 +281,8 @@ static void bind_str(MYSQL_BIND *b, unsigned long *len, const void *p, size_t n,
  * (the unique key (topic, kafka_partition, kafka_offset) makes a second
  * park of a redelivered record a no-op). 0 or MR_ESTORE.
  */
-static int park_row(struct mr_consumer *c, const struct mr_consumer_record *r, int attempts,
-                    const char *reason, struct mr_err *err)
+static int my_park(void *db, const char *table, const struct mr_consumer_record *r, int attempts,
+                   const char *reason, struct mr_err *err)
 {
     struct mr_buf sql = MR_BUF_INIT(SQL_MAX);
     MYSQL_BIND bind[11];
@@ -276,17 +313,17 @@ static int park_row(struct mr_consumer *c, const struct mr_consumer_record *r, i
                      "INSERT IGNORE INTO %s(topic, kafka_partition, kafka_offset, gid, trans_type, "
                      "branch_id, op, record_key, payload, attempts, reason) "
                      "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     c->park_table);
+                     table);
     if (rc != 0) {
         mr_buf_release(&sql);
         return mr_err_set(err, MR_ETOOBIG, "park: statement too long");
     }
-    st = mysql_stmt_init(c->db);
+    st = mysql_stmt_init(db);
     if (st == NULL)
-        rc = mr_err_set(err, MR_ESTORE, "park: %s", mysql_error(c->db));
+        rc = mr_err_set(err, MR_ESTORE, "park: %s", mysql_error(db));
     else if (mysql_stmt_prepare(st, sql.p, (unsigned long)sql.len) != 0 ||
              mysql_stmt_bind_param(st, bind) != 0 || mysql_stmt_execute(st) != 0)
-        rc = mr_err_set(err, MR_ESTORE, "park into %s: %s", c->park_table, mysql_stmt_error(st));
+        rc = mr_err_set(err, MR_ESTORE, "park into %s: %s", table, mysql_stmt_error(st));
     if (st != NULL)
         mysql_stmt_close(st);
     mr_buf_release(&sql);
@@ -301,13 +338,29 @@ struct apply_ctx {
     const struct mr_consumer_record *rec;
 };
 
-/* apply_cb - the barrier callback: the application's fn on this record. */
-static int apply_cb(MYSQL *db, void *arg)
+int mr_consumer__apply(void *db, void *arg)
 {
     struct apply_ctx *ctx = arg;
 
+    if (ctx->c->fn_pg != NULL)
+        return ctx->c->fn_pg(db, ctx->rec, ctx->c->arg);
     return ctx->c->fn(db, ctx->rec, ctx->c->arg);
 }
+
+/* my_apply - the MySQL barrier's callback: the application's fn on this record. */
+static int my_apply(MYSQL *db, void *arg)
+{
+    return mr_consumer__apply(db, arg);
+}
+
+static int my_call(struct mr_barrier *b, void *db, void *ctx, char *why, size_t size)
+{
+    return mr_barrier_call(b, db, my_apply, ctx, why, size);
+}
+
+static const struct mr_consumer__db my_engine = {
+    my_connect, my_close, my_trouble, my_lost, my_park, my_call,
+};
 
 /*
  * commit_offset - commit @offset + 1 of @topic/@partition, synchronously.
@@ -344,9 +397,10 @@ static bool park(struct mr_consumer *c, const struct mr_consumer_record *r, int 
 
         if (stopping(c))
             return false;
-        if (db_connect(c, &err) == 0 && park_row(c, r, attempts, reason, &err) == 0)
+        if (db_connect(c, &err) == 0 &&
+            c->engine->park(c->db, c->park_table, r, attempts, reason, &err) == 0)
             break;
-        if (c->db != NULL && mysql_ping(c->db) != 0)
+        if (c->db != NULL && c->engine->lost(c->db))
             db_close(c);
         tries++;
         say(c, 2, "cannot park %s[%d]@%lld: %s; retrying", r->topic, (int)r->partition,
@@ -389,19 +443,12 @@ static enum mr_consumer__next try_once(struct mr_consumer *c, const struct mr_co
     if (rc == MR_BARRIER_SUCCESS && c->barrier_table != NULL)
         rc = mr_barrier_set_table(b, c->barrier_table, why, size);
     if (rc == MR_BARRIER_SUCCESS)
-        rc = mr_barrier_call(b, c->db, apply_cb, &ctx, why, size);
+        rc = c->engine->call(b, c->db, &ctx, why, size);
     mr_barrier_free(b);
     if (rc == MR_BARRIER_ERROR) {
-        /*
-         * The connection, or the record? The error code survives only when
-         * nothing ran after the failing statement (a failed COMMIT); after a
-         * rollback it is gone, so ask the server too: a dead link fails the
-         * ping. Read the code first: a good ping clears it.
-         */
-        unsigned int code = mysql_errno(c->db);
-        bool lost = mysql_ping(c->db) != 0;
+        bool lost = false;
 
-        trouble = lost || mr_consumer__db_trouble(code);
+        trouble = c->engine->trouble(c->db, &lost);
         if (lost)
             db_close(c);
     }
@@ -538,7 +585,7 @@ static int check_options(const struct mr_consumer_options *opt, struct mr_err *e
         return mr_err_set(err, MR_EINVAL, "consumer: group_id missing");
     if (opt->topics == NULL || opt->topics[0] == NULL || *opt->topics[0] == '\0')
         return mr_err_set(err, MR_EINVAL, "consumer: no topic");
-    if (opt->fn == NULL)
+    if (opt->fn == NULL) /* PostgreSQL's comes apart, see consumer_new() */
         return mr_err_set(err, MR_EINVAL, "consumer: no callback");
     if (opt->max_attempts < 0 || opt->retry_min_ms < 0 || opt->retry_max_ms < 0)
         return mr_err_set(err, MR_EINVAL, "consumer: negative attempts or back-off");
@@ -594,13 +641,21 @@ void mr_consumer_free(struct mr_consumer *c)
         rd_kafka_destroy(c->rk);
     }
     db_close(c);
+    if (c->pg_uri != NULL)
+        memset(c->pg_uri, 0, strlen(c->pg_uri));
+    free(c->pg_uri);
+    memset(&c->uri, 0, sizeof(c->uri));
     free(c->barrier_table);
     free(c->park_table);
     free(c);
 }
 
-int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *opt,
-                    char *errbuf, size_t errlen)
+/*
+ * consumer_new - mr_consumer_new() on MySQL (@pg_uri NULL: @opt's mysql_uri
+ * and fn), or on PostgreSQL (@pg_uri and @opt->fn standing for @fn_pg).
+ */
+static int consumer_new(struct mr_consumer **out, const struct mr_consumer_options *opt,
+                        const char *pg_uri, mr_consumer_pg_fn fn_pg, char *errbuf, size_t errlen)
 {
     struct mr_err err = MR_ERR_INIT;
     rd_kafka_conf_t *conf = NULL;
@@ -612,8 +667,11 @@ int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *
     rc = check_options(opt, &err);
     c = mr_xcalloc(1, sizeof(*c));
     atomic_init(&c->stop, 0);
-    if (rc == 0)
+    if (rc == 0 && pg_uri == NULL)
         rc = mr_consumer__parse_uri(opt->mysql_uri, &c->uri, &err);
+    else if (rc == 0 && strncmp(pg_uri, "postgres://", 11) != 0 &&
+             strncmp(pg_uri, "postgresql://", 13) != 0)
+        rc = mr_err_set(&err, MR_EINVAL, "pg_uri: want postgres://USER[:PASS]@HOST[:PORT]/DB");
     if (rc == 0)
         rc = build_conf(opt, &conf, &err);
     if (rc != 0) {
@@ -629,7 +687,10 @@ int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *
     c->retry_max_ms = opt->retry_max_ms > 0 ? opt->retry_max_ms : 5000;
     if (c->retry_max_ms < c->retry_min_ms)
         c->retry_max_ms = c->retry_min_ms;
-    c->fn = opt->fn;
+    c->engine = pg_uri != NULL ? &mr_consumer__pg : &my_engine;
+    c->pg_uri = mr_xstrdup(pg_uri);
+    c->fn = pg_uri != NULL ? NULL : opt->fn;
+    c->fn_pg = fn_pg;
     c->on_done = opt->on_done;
     c->log = opt->log;
     c->arg = opt->arg;
@@ -657,6 +718,51 @@ int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *
     *out = c;
     mr_sdk_errbuf(errbuf, errlen, "");
     return MR_CONSUMER_OK;
+}
+
+int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *opt,
+                    char *errbuf, size_t errlen)
+{
+    return consumer_new(out, opt, NULL, NULL, errbuf, errlen);
+}
+
+/* pg_placeholder - stands in opt.fn for the option checks; never called. */
+static int pg_placeholder(MYSQL *db, const struct mr_consumer_record *rec, void *arg)
+{
+    (void)db;
+    (void)rec;
+    (void)arg;
+    return MR_BARRIER_ERROR;
+}
+
+int mr_consumer_new_pg(struct mr_consumer **out, const struct mr_consumer_pg_options *opt,
+                       char *errbuf, size_t errlen)
+{
+    struct mr_consumer_options o;
+
+    *out = NULL;
+    if (opt == NULL || opt->pg_uri == NULL || opt->fn == NULL) {
+        mr_sdk_errbuf(errbuf, errlen,
+                      opt == NULL ? "consumer: no options"
+                      : opt->pg_uri == NULL ? "consumer: pg_uri missing"
+                                            : "consumer: no callback");
+        return MR_CONSUMER_EINVAL;
+    }
+    memset(&o, 0, sizeof(o));
+    o.brokers = opt->brokers;
+    o.group_id = opt->group_id;
+    o.topics = opt->topics;
+    o.properties = opt->properties;
+    o.barrier_table = opt->barrier_table;
+    o.park_table = opt->park_table;
+    o.max_attempts = opt->max_attempts;
+    o.retry_min_ms = opt->retry_min_ms;
+    o.retry_max_ms = opt->retry_max_ms;
+    o.fn = pg_placeholder;
+    o.on_done = opt->on_done;
+    o.log = opt->log;
+    o.arg = opt->arg;
+    return consumer_new(out, &o, opt->pg_uri, opt->fn, errbuf, errlen);
 }
 
 void mr_consumer_stop(struct mr_consumer *c)

@@ -3,8 +3,8 @@
  * main.c - the msgrelay binary: `msgrelay serve`, `msgrelay migrate`, the
  * admin commands `msgrelay show GID` and `msgrelay list` (the store read and
  * printed as the API's query and all answer it), `msgrelay redrive`,
- * `msgrelay barrier-prune` (libmsgrelay's mr_barrier_prune on an app's
- * database), `msgrelay version`. The table `commands` names each with its own
+ * `msgrelay barrier-prune` (libmsgrelay's mr_barrier_prune or
+ * mr_barrier_prune_pg on an app's MySQL or PostgreSQL database), `msgrelay version`. The table `commands` names each with its own
  * flags; relay_config.c parses every command's arguments (any order) and
  * prints `--help`, whole or per command.
  *
@@ -43,6 +43,7 @@
 #include "relay/relay_alert.h"
 #include "store/store.h"
 #include "msgrelay/barrier.h"
+#include "msgrelay/barrier_pg.h"
 
 #ifndef MR_VERSION
 #define MR_VERSION "0.1.0"
@@ -500,7 +501,8 @@ static int redrive(struct mr_cmd *cmd)
 /* barrier-prune's own flags */
 static struct mr_cmd_flag prune_flags[] = {
     {"--db", "URI",
-     "the app's database, mysql://USER:PASS@HOST:PORT/DB (or the variable MSGRELAY_BARRIER_DB, "
+     "the app's database, mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB "
+     "(or the variable MSGRELAY_BARRIER_DB, "
      "which keeps the password out of the process list)",
      NULL},
     {"--older-than", "DURATION", "delete rows older than this: 7d, 36h, 90m (at least 1h)", NULL},
@@ -512,7 +514,7 @@ static struct mr_cmd_flag prune_flags[] = {
 };
 
 /*
- * barrier_prune - `msgrelay barrier-prune --db mysql://... --older-than 7d
+ * barrier_prune - `msgrelay barrier-prune --db mysql://...|postgres://... --older-than 7d
  * [--table T] [--batch N] [--pause-ms N] [--force]` (--db may come from
  * MSGRELAY_BARRIER_DB instead): delete an app's message
  * barrier rows older than the cutoff (mr_barrier_prune) and print
@@ -536,6 +538,8 @@ static int barrier_prune(struct mr_cmd *cmd)
     char msg[512];
     char *end = NULL;
     MYSQL *db = NULL;
+    PGconn *pgdb = NULL;
+    bool pg;
     int rc;
 
     if (prune_flags[5].value != NULL)
@@ -572,14 +576,22 @@ static int barrier_prune(struct mr_cmd *cmd)
                 older);
         return 2;
     }
-    rc = mr_barrier_connect(&db, uri, msg, sizeof(msg));
+    pg = strncmp(uri, "postgres://", 11) == 0 || strncmp(uri, "postgresql://", 13) == 0;
+    rc = pg ? mr_barrier_connect_pg(&pgdb, uri, msg, sizeof(msg))
+            : mr_barrier_connect(&db, uri, msg, sizeof(msg));
     if (rc != MR_BARRIER_SUCCESS) {
         fprintf(stderr, "msgrelay: --db: %s\n", msg);
         return rc == MR_BARRIER_EINVAL ? 2 : 1;
     }
-    rc = mr_barrier_prune(db, table, (long long)secs, (unsigned)b, (unsigned)p, flags, &deleted,
-                          msg, sizeof(msg));
-    mysql_close(db);
+    if (pg) {
+        rc = mr_barrier_prune_pg(pgdb, table, (long long)secs, (unsigned)b, (unsigned)p, flags,
+                                 &deleted, msg, sizeof(msg));
+        PQfinish(pgdb);
+    } else {
+        rc = mr_barrier_prune(db, table, (long long)secs, (unsigned)b, (unsigned)p, flags,
+                              &deleted, msg, sizeof(msg));
+        mysql_close(db);
+    }
     if (rc == MR_BARRIER_EINVAL) {
         fprintf(stderr, "msgrelay: %s\n", msg);
         return 2;

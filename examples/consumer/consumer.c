@@ -6,6 +6,7 @@
  *
  *   consumer --brokers HOST:PORT --topic T [--topic T2] --group G
  *            --db mysql://USER:PASS@HOST:PORT/DB [-X name=value]...
+ *            (or --db postgres://USER:PASS@HOST:PORT/DB: msgrelay/consumer_pg.h)
  *            [--max-attempts N] [--fail-on TEXT] [--die-after-apply N]
  *
  * Prints one line per record: "applied|duplicate|parked GID BRANCH
@@ -24,9 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <mysql.h>
 
 #include "msgrelay/consumer.h"
+#include "msgrelay/consumer_pg.h"
 
 /* Most --topic and -X flags. */
 #define LIST_MAX 32
@@ -65,6 +68,16 @@ static bool contains(const void *p, size_t n, const char *text)
     return false;
 }
 
+/* failing - whether --fail-on makes this try of @rec fail (and say so). */
+static bool failing(const struct state *s, const struct mr_consumer_record *rec)
+{
+    if (s->fail_on == NULL || !contains(rec->value, rec->value_len, s->fail_on))
+        return false;
+    printf("failing %s %s (attempt %d)\n", rec->gid, rec->branch_id, rec->attempt);
+    fflush(stdout);
+    return true;
+}
+
 /* apply - the business work: count the record in `applied` (inside the barrier's transaction). */
 static int apply(MYSQL *db, const struct mr_consumer_record *rec, void *arg)
 {
@@ -76,11 +89,8 @@ static int apply(MYSQL *db, const struct mr_consumer_record *rec, void *arg)
     MYSQL_STMT *st;
     int rc = 0;
 
-    if (s->fail_on != NULL && contains(rec->value, rec->value_len, s->fail_on)) {
-        printf("failing %s %s (attempt %d)\n", rec->gid, rec->branch_id, rec->attempt);
-        fflush(stdout);
+    if (failing(s, rec))
         return MR_BARRIER_ERROR;
-    }
     memset(bind, 0, sizeof(bind));
     lens[0] = (unsigned long)strlen(rec->gid);
     lens[1] = (unsigned long)strlen(rec->branch_id);
@@ -104,6 +114,29 @@ static int apply(MYSQL *db, const struct mr_consumer_record *rec, void *arg)
         rc = MR_BARRIER_ERROR;
     }
     mysql_stmt_close(st);
+    return rc;
+}
+
+/* apply_pg - apply() on PostgreSQL. */
+static int apply_pg(PGconn *db, const struct mr_consumer_record *rec, void *arg)
+{
+    static const char sql[] = "INSERT INTO applied (gid, branch_id, payload, n) "
+                              "VALUES ($1, $2, $3, 1) "
+                              "ON CONFLICT (gid, branch_id) DO UPDATE SET n = applied.n + 1";
+    const char *v[3] = {rec->gid, rec->branch_id, rec->value != NULL ? rec->value : ""};
+    int lens[3] = {0, 0, (int)rec->value_len};
+    int formats[3] = {0, 0, 1};
+    PGresult *r;
+    int rc = 0;
+
+    if (failing(arg, rec))
+        return MR_BARRIER_ERROR;
+    r = PQexecParams(db, sql, 3, NULL, v, lens, formats, 0);
+    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        printf("apply %s: %s\n", rec->gid, PQerrorMessage(db));
+        rc = MR_BARRIER_ERROR;
+    }
+    PQclear(r);
     return rc;
 }
 
@@ -185,7 +218,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "consumer: mysql_library_init failed\n");
         return 1;
     }
-    rc = mr_consumer_new(&c, &opt, why, sizeof(why));
+    if (opt.mysql_uri != NULL && (strncmp(opt.mysql_uri, "postgres://", 11) == 0 ||
+                                  strncmp(opt.mysql_uri, "postgresql://", 13) == 0)) {
+        struct mr_consumer_pg_options pg = {
+            .brokers = opt.brokers, .group_id = opt.group_id, .topics = opt.topics,
+            .properties = opt.properties, .pg_uri = opt.mysql_uri,
+            .max_attempts = opt.max_attempts, .fn = apply_pg, .on_done = on_done, .arg = &s,
+        };
+
+        rc = mr_consumer_new_pg(&c, &pg, why, sizeof(why));
+    } else {
+        rc = mr_consumer_new(&c, &opt, why, sizeof(why));
+    }
     if (rc != MR_CONSUMER_OK) {
         fprintf(stderr, "consumer: %s\n", why);
         mysql_library_end();

@@ -6,16 +6,19 @@
  * itself and hands the other routes to this file's handler.
  *
  *   POST /api/transfer {"from":1,"to":2,"amount":30[,"gid":"..."]}
- *        TransOut: debits `from` inside mr_client_do_and_submit_db, with one
+ *        TransOut: debits `from` inside mr_client_do_and_submit_db(_pg), with one
  *        step for the relay to deliver: POST <public-url>/api/TransIn.
  *   POST /api/TransIn?gid=..&trans_type=msg&branch_id=01&op=action {"user_id":2,"amount":30}
- *        credits through the barrier (mr_barrier_http_step): a repeat credits once.
+ *        credits through the barrier (mr_barrier_http_step(_pg)): a repeat credits once.
  *   GET  /api/QueryPrepared?gid=..   the back-check, answered by the SDK's server.
  *   GET  /api/balances               {"1":"970.00","2":"1030.00"}
  *
- * Uses only the public SDK headers. Thread: the server's, one per connection;
- * each request opens its own MySQL connection (a real service would keep one
- * per worker thread), because a MYSQL handle must not be shared. Errors:
+ * The bank is in MySQL/MariaDB (--db mysql://) or PostgreSQL (--db
+ * postgres://): the database side is bank_mysql.c or bank_pg.c (bank.h),
+ * chosen by the URI's scheme. Uses only the public SDK headers. Thread: the
+ * server's, one per connection; each request opens its own database
+ * connection (a real service would keep one per worker thread), because a
+ * connection must not be shared. Errors:
  * every failure becomes an HTTP answer and a line on stdout; nothing aborts
  * on input.
  */
@@ -29,10 +32,13 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <mysql.h>
 
+#include "examples/transfer/bank.h"
 #include "msgrelay/backcheck.h"
-#include "msgrelay/client_db.h"
+#include "msgrelay/client.h"
+
+/* Largest --schema file. */
+#define SCHEMA_MAX (1024 * 1024)
 
 /* How the service was started; read-only once the server runs. */
 struct config {
@@ -42,7 +48,8 @@ struct config {
     const char *public_url; /* how the relay reaches this service */
     const char *table;      /* barrier table */
     int timeout_to_fail;    /* the messages' own timeout_to_fail, 0: the relay's */
-    const char *db_uri;     /* mysql://USER:PASS@HOST[:PORT]/DB */
+    const char *db_uri;     /* mysql:// or postgres://USER:PASS@HOST[:PORT]/DB */
+    const struct bank_engine *bank; /* the engine of db_uri */
 };
 
 /* ---- output ---- */
@@ -60,171 +67,95 @@ static void say(const char *fmt, ...)
     putchar('\n');
 }
 
-/* ---- the database ---- */
+/* ---- the bank, on either database (bank.h) ---- */
 
-/* db_open - a new connection, or NULL with the reason in @why. Close with mysql_close(). */
-static MYSQL *db_open(const struct config *cfg, char *why, size_t size)
+/* read_file - the whole of file @path (at most SCHEMA_MAX bytes), NUL-terminated; free(). */
+static char *read_file(const char *path, char *err, size_t errlen)
 {
-    MYSQL *db = NULL;
+    FILE *f = fopen(path, "rb");
+    char *text;
+    size_t got;
 
-    return mr_barrier_connect(&db, cfg->db_uri, why, size) == MR_BARRIER_SUCCESS ? db : NULL;
+    if (f == NULL) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return NULL;
+    }
+    text = malloc(SCHEMA_MAX + 1);
+    if (text == NULL)
+        abort();
+    got = fread(text, 1, SCHEMA_MAX + 1, f);
+    fclose(f);
+    if (got > SCHEMA_MAX) {
+        snprintf(err, errlen, "larger than %d bytes", SCHEMA_MAX);
+        free(text);
+        return NULL;
+    }
+    text[got] = '\0';
+    return text;
 }
 
-/*
- * run_stmt - prepare @sql, bind the @n integers @params, execute; the number
- * of changed rows goes to *affected, and when @out is not NULL the first
- * column of the first row (as text) to @out. 0, or -1 (the statement failed).
- */
-static int run_stmt(MYSQL *db, const char *sql, const long long *params, size_t n,
-                    unsigned long long *affected, char *out, size_t outsize)
+/* run_schema_file - run the SQL statements of file @path (--schema). 0 or -1. */
+static int run_schema_file(const struct config *cfg, const char *path)
 {
-    MYSQL_BIND bind[4];
-    MYSQL_BIND res;
-    unsigned long len = 0;
-    MYSQL_STMT *st = mysql_stmt_init(db);
-    size_t i;
+    char err[512] = "";
+    char *sql = read_file(path, err, sizeof(err));
+    void *db = NULL;
     int rc = -1;
 
-    if (st == NULL || n > 4)
-        goto done;
-    if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0)
-        goto done;
-    memset(bind, 0, sizeof(bind));
-    for (i = 0; i < n; i++) {
-        bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
-        bind[i].buffer = (void *)&params[i];
+    if (sql != NULL)
+        db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
+    if (db != NULL) {
+        rc = cfg->bank->schema(db, sql, err, sizeof(err));
+        cfg->bank->close(db);
     }
-    if (mysql_stmt_bind_param(st, bind) != 0 || mysql_stmt_execute(st) != 0)
-        goto done;
-    if (affected != NULL)
-        *affected = mysql_stmt_affected_rows(st);
-    if (out != NULL) {
-        memset(out, 0, outsize);
-        memset(&res, 0, sizeof(res));
-        res.buffer_type = MYSQL_TYPE_STRING;
-        res.buffer = out;
-        res.buffer_length = (unsigned long)outsize - 1;
-        res.length = &len;
-        if (mysql_stmt_bind_result(st, &res) != 0 || mysql_stmt_fetch(st) == 1)
-            goto done;
-    }
-    rc = 0;
-done:
-    if (st != NULL)
-        mysql_stmt_close(st);
+    if (rc != 0)
+        say("schema %s: %s", path, err);
+    free(sql);
     return rc;
 }
 
-/* An account change, filled in by the barrier callbacks. */
-struct change {
-    long long user_id;
-    long long amount;
-    char balance[32]; /* the new balance */
-    char why[256];
-};
+/*
+ * change_balance - @sql (with @n of @p) must change exactly @c's account,
+ * whose new balance is then read into @c->balance. Nothing changed is the
+ * business failure @refusal; a failed statement an error.
+ */
+static int change_balance(const struct bank_engine *e, void *db, struct change *c,
+                          const char *sql, const long long *p, int n, const char *refusal)
+{
+    long long q[1] = {c->user_id};
+    unsigned long long changed = 0;
+
+    if (e->stmt(db, sql, p, n, &changed, NULL, 0, c) != 0)
+        return MR_BARRIER_ERROR;
+    if (changed != 1) {
+        snprintf(c->why, sizeof(c->why), "user %lld: %s", c->user_id, refusal);
+        return MR_BARRIER_FAILURE;
+    }
+    if (e->stmt(db, e->sql.balance, q, 1, NULL, c->balance, sizeof(c->balance), c) != 0)
+        return MR_BARRIER_ERROR;
+    return MR_BARRIER_SUCCESS;
+}
 
 /*
- * debit - TransOut's local work, run by do_and_submit_db inside the
+ * bank_debit - TransOut's local work, run by do_and_submit_db inside the
  * transaction that also holds the barrier row. Not enough money is a
  * business failure: MR_BARRIER_FAILURE, so the message is aborted.
  */
-static int debit(MYSQL *db, void *arg)
+int bank_debit(const struct bank_engine *e, void *db, struct change *c)
 {
-    struct change *c = arg;
     long long p[3] = {c->amount, c->user_id, c->amount};
-    long long q[1] = {c->user_id};
-    unsigned long long n = 0;
+    char refusal[96];
 
-    if (run_stmt(db,
-                 "UPDATE user_account SET balance = balance - ? WHERE user_id = ? AND balance >= ?",
-                 p, 3, &n, NULL, 0) != 0) {
-        snprintf(c->why, sizeof(c->why), "debit: %s", mysql_error(db));
-        return MR_BARRIER_ERROR;
-    }
-    if (n != 1) {
-        snprintf(c->why, sizeof(c->why), "user %lld: no such account or balance below %lld",
-                 c->user_id, c->amount);
-        return MR_BARRIER_FAILURE;
-    }
-    if (run_stmt(db, "SELECT balance FROM user_account WHERE user_id = ?", q, 1, NULL, c->balance,
-                 sizeof(c->balance)) != 0) {
-        snprintf(c->why, sizeof(c->why), "read balance: %s", mysql_error(db));
-        return MR_BARRIER_ERROR;
-    }
-    return MR_BARRIER_SUCCESS;
+    snprintf(refusal, sizeof(refusal), "no such account or balance below %lld", c->amount);
+    return change_balance(e, db, c, e->sql.debit, p, 3, refusal);
 }
 
-/* credit - TransIn's work inside the barrier: a repeated delivery never gets here. */
-static int credit(MYSQL *db, void *arg)
+/* bank_credit - TransIn's work inside the barrier: a repeated delivery never gets here. */
+int bank_credit(const struct bank_engine *e, void *db, struct change *c)
 {
-    struct change *c = arg;
     long long p[2] = {c->amount, c->user_id};
-    long long q[1] = {c->user_id};
-    unsigned long long n = 0;
 
-    if (run_stmt(db, "UPDATE user_account SET balance = balance + ? WHERE user_id = ?", p, 2, &n,
-                 NULL, 0) != 0) {
-        snprintf(c->why, sizeof(c->why), "credit: %s", mysql_error(db));
-        return MR_BARRIER_ERROR;
-    }
-    if (n != 1) {
-        snprintf(c->why, sizeof(c->why), "user %lld: no such account", c->user_id);
-        return MR_BARRIER_FAILURE;
-    }
-    if (run_stmt(db, "SELECT balance FROM user_account WHERE user_id = ?", q, 1, NULL, c->balance,
-                 sizeof(c->balance)) != 0) {
-        snprintf(c->why, sizeof(c->why), "read balance: %s", mysql_error(db));
-        return MR_BARRIER_ERROR;
-    }
-    return MR_BARRIER_SUCCESS;
-}
-
-/* run_schema_file - run the SQL statements of file @path on @db (--schema). 0 or -1. */
-static int run_schema_file(MYSQL *db, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *sql = NULL;
-    size_t len = 0;
-    size_t cap = 0;
-    int rc;
-
-    if (f == NULL) {
-        say("schema %s: %s", path, strerror(errno));
-        return -1;
-    }
-    for (;;) {
-        size_t got;
-
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            sql = realloc(sql, cap);
-            if (sql == NULL)
-                abort();
-        }
-        got = fread(sql + len, 1, cap - len - 1, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    fclose(f);
-    sql[len] = '\0';
-    if (mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0 ||
-        mysql_real_query(db, sql, (unsigned long)len) != 0) {
-        rc = -1;
-    } else {
-        /* drain every statement's result; an error in any of them stops the file */
-        do {
-            MYSQL_RES *r = mysql_store_result(db);
-
-            if (r != NULL)
-                mysql_free_result(r);
-        } while (mysql_next_result(db) == 0);
-        rc = mysql_errno(db) != 0 ? -1 : 0;
-    }
-    if (rc != 0)
-        say("schema %s: %s", path, mysql_error(db));
-    free(sql);
-    return rc;
+    return change_balance(e, db, c, e->sql.credit, p, 2, "no such account");
 }
 
 /* ---- HTTP answers (the server sends them) ---- */
@@ -290,7 +221,6 @@ static char *route_transfer(const struct config *cfg, const struct mr_backcheck_
     char *payload;
     long long to;
     json_t *j;
-    MYSQL *db;
     int rc;
 
     j = json_loadb(r->body, r->body_len, 0, NULL);
@@ -320,12 +250,12 @@ static char *route_transfer(const struct config *cfg, const struct mr_backcheck_
     free(payload);
     if (rc == MR_CLIENT_SUCCESS) {
         mr_client_msg_set_timeout_to_fail(m, cfg->timeout_to_fail);
-        db = db_open(cfg, err, sizeof(err));
-        if (db == NULL) {
-            rc = MR_CLIENT_ERROR;
-        } else {
-            rc = mr_client_do_and_submit_db(m, qp, db, debit, &c, err, sizeof(err));
-            mysql_close(db);
+        void *db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
+
+        rc = MR_CLIENT_ERROR;
+        if (db != NULL) {
+            rc = cfg->bank->transfer(db, m, qp, &c, err, sizeof(err));
+            cfg->bank->close(db);
         }
     }
     if (rc == MR_CLIENT_SUCCESS)
@@ -350,8 +280,8 @@ static char *route_trans_in(const struct config *cfg, const struct mr_backcheck_
     const char *body = NULL;
     char err[512] = "";
     int result = 0;
+    void *db;
     json_t *j;
-    MYSQL *db;
 
     j = json_loadb(r->body, r->body_len, 0, NULL);
     if (!json_is_object(j) || !int_field(j, "user_id", &c.user_id) ||
@@ -360,14 +290,13 @@ static char *route_trans_in(const struct config *cfg, const struct mr_backcheck_
         return reply_error(status, 400, "body: want {\"user_id\":2,\"amount\":30}");
     }
     json_decref(j);
-    db = db_open(cfg, err, sizeof(err));
+    db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
     if (db == NULL) {
         say("[TransIn] %s", err);
         return reply_error(status, 500, err);
     }
-    *status = mr_barrier_http_step(db, cfg->table, r->query, credit, &c, &body, &result, err,
-                                   sizeof(err));
-    mysql_close(db);
+    *status = cfg->bank->trans_in(db, cfg->table, r->query, &c, &body, &result, err, sizeof(err));
+    cfg->bank->close(db);
     if (result == MR_BARRIER_SUCCESS)
         say("[TransIn] user %lld +%lld, balance now %s", c.user_id, c.amount, c.balance);
     else if (result == MR_BARRIER_DUPLICATED)
@@ -392,30 +321,15 @@ static void log_backcheck(const char *gid, int rc, const char *err, void *arg)
 /* balances - every account's balance: {"1":"970.00",...}. */
 static char *route_balances(const struct config *cfg, int *status)
 {
-    const char *sql = "SELECT user_id, balance FROM user_account ORDER BY user_id";
     char err[512] = "";
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-    json_t *j;
-    MYSQL *db;
+    void *db = cfg->bank->open(cfg->db_uri, err, sizeof(err));
+    json_t *j = NULL;
 
-    db = db_open(cfg, err, sizeof(err));
-    if (db == NULL)
-        return reply_error(status, 500, err);
-    res = NULL;
-    if (mysql_real_query(db, sql, (unsigned long)strlen(sql)) == 0)
-        res = mysql_store_result(db);
-    if (res == NULL) {
-        snprintf(err, sizeof(err), "balances: %s", mysql_error(db));
-        mysql_close(db);
-        return reply_error(status, 500, err);
+    if (db != NULL) {
+        j = cfg->bank->balances(db, err, sizeof(err));
+        cfg->bank->close(db);
     }
-    j = json_object();
-    while ((row = mysql_fetch_row(res)) != NULL)
-        json_object_set_new(j, row[0], json_string(row[1] != NULL ? row[1] : ""));
-    mysql_free_result(res);
-    mysql_close(db);
-    return reply(status, 200, j);
+    return j != NULL ? reply(status, 200, j) : reply_error(status, 500, err);
 }
 
 /* route - the SDK's server hands every request but the back-check here. */
@@ -433,9 +347,26 @@ static char *route(const struct mr_backcheck_request *r, int *status, void *arg)
     return reply_error(status, 404, "no such route");
 }
 
+/* bank_of - the engine of @uri by its scheme, NULL for another. */
+static const struct bank_engine *bank_of(const char *uri)
+{
+    static const struct bank_engine *const all[] = {&bank_mysql, &bank_pg};
+    size_t i;
+
+    for (i = 0; uri != NULL && i < sizeof(all) / sizeof(all[0]); i++) {
+        const struct bank_engine *e = all[i];
+
+        if (strncmp(uri, e->scheme, strlen(e->scheme)) == 0 ||
+            (e->scheme2 != NULL && strncmp(uri, e->scheme2, strlen(e->scheme2)) == 0))
+            return e;
+    }
+    return NULL;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: transfer --db mysql://USER:PASS@HOST[:PORT]/DB [options]\n"
+               "       transfer --db postgres://USER:PASS@HOST[:PORT]/DB [options]\n"
                "  --port N            HTTP port (8082)\n"
                "  --bind ADDR         listen address (127.0.0.1)\n"
                "  --relay URL         the relay's DTM API (http://127.0.0.1:36789/api/dtmsvr)\n"
@@ -458,6 +389,7 @@ int main(int argc, char **argv)
     char public_url[128];
     char why[512];
     sigset_t sigs;
+    size_t k;
     int status = 1;
     int sig;
     int i;
@@ -497,8 +429,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cfg.db_uri == NULL || strncmp(cfg.db_uri, "mysql://", 8) != 0) {
-        fprintf(stderr, "transfer: --db mysql://USER:PASS@HOST[:PORT]/DB is required\n");
+    cfg.bank = bank_of(cfg.db_uri);
+    if (cfg.bank == NULL) {
+        fprintf(stderr, "transfer: --db mysql:// or postgres://USER:PASS@HOST[:PORT]/DB is "
+                        "required\n");
         usage(stderr);
         return 2;
     }
@@ -508,26 +442,13 @@ int main(int argc, char **argv)
     }
 
     /* the SDK's rule: global initialisation once, before any thread */
-    if (mr_client_global_init() != MR_CLIENT_SUCCESS || mysql_library_init(0, NULL, NULL)) {
+    if (mr_client_global_init() != MR_CLIENT_SUCCESS || cfg.bank->init() != 0) {
         fprintf(stderr, "transfer: library initialisation failed\n");
         return 1;
     }
-    if (nschemas > 0) {
-        MYSQL *db = db_open(&cfg, why, sizeof(why));
-        size_t k;
-
-        if (db == NULL) {
-            say("transfer: %s", why);
+    for (k = 0; k < nschemas; k++)
+        if (run_schema_file(&cfg, schemas[k]) != 0)
             goto out;
-        }
-        for (k = 0; k < nschemas; k++) {
-            if (run_schema_file(db, schemas[k]) != 0) {
-                mysql_close(db);
-                goto out;
-            }
-        }
-        mysql_close(db);
-    }
 
     /* block the stop signals before the server starts its threads, then wait for one */
     sigemptyset(&sigs);
@@ -536,12 +457,15 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     opts.bind = cfg.bind;
     opts.port = cfg.port;
-    opts.mysql_uri = cfg.db_uri;
+    if (cfg.bank != &bank_pg)
+        opts.mysql_uri = cfg.db_uri;
     opts.table = cfg.table;
     opts.handler = route;
     opts.log = log_backcheck;
     opts.arg = &cfg;
-    if (mr_backcheck_server_start(&srv, &opts, why, sizeof(why)) != MR_BARRIER_SUCCESS) {
+    if ((cfg.bank == &bank_pg
+             ? mr_backcheck_server_start_pg(&srv, &opts, cfg.db_uri, why, sizeof(why))
+             : mr_backcheck_server_start(&srv, &opts, why, sizeof(why))) != MR_BARRIER_SUCCESS) {
         fprintf(stderr, "transfer: %s\n", why);
         goto out;
     }
@@ -552,7 +476,7 @@ int main(int argc, char **argv)
     mr_backcheck_server_stop(srv);
     status = 0;
 out:
-    mysql_library_end();
+    cfg.bank->cleanup();
     mr_client_global_cleanup();
     return status;
 }

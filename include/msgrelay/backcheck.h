@@ -7,8 +7,9 @@
  *
  *   GET <path>?gid=G&trans_type=msg&branch_id=00&op=msg
  *
- * is answered by mr_barrier_query_prepared() on a fresh connection to the
- * application's database, mapped by mr_barrier_http_answer():
+ * is answered by mr_barrier_query_prepared() (or, started with
+ * mr_backcheck_server_start_pg(), mr_barrier_query_prepared_pg()) on a fresh
+ * connection to the application's database, mapped by mr_barrier_http_answer():
  * committed -> 200 {"dtm_result":"SUCCESS"}, rolled back or never ran ->
  * 409 {"dtm_result":"FAILURE"}, a missing or bad gid -> 400, a database
  * error -> 500 (the relay asks again later). Every other request goes to the
@@ -19,8 +20,8 @@
  * MR_BACKCHECK_CONNECTIONS at once), so a back-check that waits on an open
  * local transaction never holds up the others, and the SDK's own back-check
  * from mr_client_do_and_submit_db() inside a handler can reach this same
- * server. Each back-check opens and closes its own MYSQL connection (a
- * MYSQL handle belongs to one thread). Errors: MR_BARRIER_* codes with a
+ * server. Each back-check opens and closes its own MYSQL or PGconn
+ * connection (a handle belongs to one thread). Errors: MR_BARRIER_* codes with a
  * message in the caller's buffer.
  */
 #ifndef MR_MSGRELAY_BACKCHECK_H
@@ -28,7 +29,7 @@
 
 #include <stddef.h>
 
-#include "msgrelay/barrier.h"
+#include "msgrelay/barrier.h" /* MYSQL: programs written for it use it through here */
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,7 +80,8 @@ struct mr_backcheck_opts {
     unsigned short port;
     /* The back-check route; NULL: MR_BACKCHECK_PATH_DEFAULT. */
     const char *path;
-    /* Required: the application's database, mysql://USER[:PASS]@HOST[:PORT]/DB. */
+    /* Required by mr_backcheck_server_start(): the application's database,
+     * mysql://USER[:PASS]@HOST[:PORT]/DB. Left NULL for mr_backcheck_server_start_pg(). */
     const char *mysql_uri;
     /* The barrier table; NULL: MR_BARRIER_TABLE_DEFAULT. */
     const char *table;
@@ -107,6 +109,19 @@ struct mr_backcheck_server;
  */
 int mr_backcheck_server_start(struct mr_backcheck_server **out,
                               const struct mr_backcheck_opts *opts, char *errbuf, size_t errlen);
+
+/*
+ * mr_backcheck_server_start_pg - mr_backcheck_server_start() for an
+ * application on PostgreSQL: back-checks are answered by
+ * mr_barrier_query_prepared_pg() (msgrelay/barrier_pg.h) on a fresh
+ * connection to @pg_uri, postgres://USER[:PASS]@HOST[:PORT]/DB or
+ * postgresql://... (libpq's query parameters allowed; borrowed, copied).
+ * @opts->mysql_uri must be NULL. Same results; stopped by
+ * mr_backcheck_server_stop().
+ */
+int mr_backcheck_server_start_pg(struct mr_backcheck_server **out,
+                                 const struct mr_backcheck_opts *opts, const char *pg_uri,
+                                 char *errbuf, size_t errlen);
 
 /* mr_backcheck_server_port - the port @s listens on (the one chosen when opts.port was 0). */
 unsigned short mr_backcheck_server_port(const struct mr_backcheck_server *s);

@@ -20,6 +20,10 @@
  * record's fault: the loop reconnects and retries with back-off, without
  * counting an attempt or committing. The attempt count lives in memory.
  *
+ * The database-neutral part (results, the record, the hooks, run / stop /
+ * free) is msgrelay/consumer_common.h, included here; the same loop on
+ * PostgreSQL is msgrelay/consumer_pg.h (mr_consumer_new_pg).
+ *
  * Threads: one struct mr_consumer per thread; it owns its rd_kafka_t and its
  * MYSQL connection. Only mr_consumer_stop() may be called from another thread
  * or a signal handler. Errors: functions return an MR_CONSUMER_* code and,
@@ -36,59 +40,14 @@
 #include <mysql.h>
 
 #include "msgrelay/barrier.h"
+#include "msgrelay/consumer_common.h"
+
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #pragma GCC visibility push(default)
-
-/* The park table used when none is set. */
-#define MR_CONSUMER_PARK_TABLE_DEFAULT "dtm_barrier.parked"
-
-/* Attempts of the callback on one record before it is parked, when 0 is given. */
-#define MR_CONSUMER_MAX_ATTEMPTS_DEFAULT 5
-
-/* MR_CONSUMER_* - results of the functions below. Values are stable (ABI). */
-enum mr_consumer_result {
-    MR_CONSUMER_OK = 0,
-    /* Bad options (missing field, bad URI or table name, a forbidden
-     * property); nothing was started. */
-    MR_CONSUMER_EINVAL = -1,
-    /* Kafka or MySQL refused to start (bad property value, no connection). */
-    MR_CONSUMER_ERROR = -2,
-};
-
-/*
- * What the loop did with one record; passed to the on_done hook. Values are
- * stable (ABI).
- */
-enum mr_consumer_outcome {
-    MR_CONSUMER_APPLIED = 0,    /* barrier row + callback committed now */
-    MR_CONSUMER_DUPLICATE = 1,  /* barrier row already there: skipped */
-    MR_CONSUMER_PARKED = 2,     /* written to the park table, not applied */
-};
-
-/*
- * One record as the callback sees it. Every pointer is borrowed: valid only
- * during the call. @gid, @trans_type, @branch_id and @op are NUL-terminated;
- * @key and @value are not (they may be NULL with length 0). @attempt counts
- * from 1 for the callback's tries on this record in this process.
- */
-struct mr_consumer_record {
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-    const void *key;
-    size_t key_len;
-    const void *value;
-    size_t value_len;
-    const char *gid;
-    const char *trans_type;
-    const char *branch_id;
-    const char *op;
-    int attempt;
-};
 
 /*
  * mr_consumer_fn - the application's work for one record, run inside the
@@ -100,22 +59,6 @@ struct mr_consumer_record {
  * TRANSACTION on @db. Runs on the consumer's thread; @arg is the caller's.
  */
 typedef int (*mr_consumer_fn)(MYSQL *db, const struct mr_consumer_record *rec, void *arg);
-
-/*
- * mr_consumer_done_fn - told what became of a record, after that outcome is
- * committed in MySQL and BEFORE its offset is committed to Kafka (so a
- * process that ends here sees the record again, and skips it). @reason is
- * "" unless @outcome is MR_CONSUMER_PARKED. Borrowed arguments; consumer's
- * thread; must not call back into the consumer.
- */
-typedef void (*mr_consumer_done_fn)(const struct mr_consumer_record *rec, int outcome,
-                                    const char *reason, void *arg);
-
-/*
- * mr_consumer_log_fn - one log line (no trailing newline) at @level, 0 info,
- * 1 warning, 2 error. Without one, lines go to stderr.
- */
-typedef void (*mr_consumer_log_fn)(int level, const char *line, void *arg);
 
 /*
  * The options of mr_consumer_new(). Zero-initialise, then fill in; every
@@ -144,9 +87,6 @@ struct mr_consumer_options {
     void *arg;                      /* passed to fn, on_done and log */
 };
 
-/* A consumer: one rd_kafka_t, one MYSQL connection. Opaque. */
-struct mr_consumer;
-
 /*
  * mr_consumer_new - check @opt, connect to MySQL, create the Kafka consumer
  * and subscribe to the topics (the group is joined by mr_consumer_run()).
@@ -157,32 +97,6 @@ struct mr_consumer;
 int mr_consumer_new(struct mr_consumer **out, const struct mr_consumer_options *opt,
                     char *errbuf, size_t errlen);
 
-/*
- * mr_consumer_run - the loop: poll, apply, commit, until mr_consumer_stop().
- * A record being retried when the stop comes is left uncommitted (it is
- * delivered again later). Returns MR_CONSUMER_OK once stopped; it never
- * gives up on its own: Kafka and MySQL outages are logged and waited out.
- * The thread that created @c, one call at a time.
- */
-int mr_consumer_run(struct mr_consumer *c, char *errbuf, size_t errlen);
-
-/*
- * mr_consumer_stop - ask mr_consumer_run() to return within about 100 ms
- * (or after the back-off sleep slice in progress). Async-signal-safe: only
- * stores an atomic flag; any thread.
- */
-void mr_consumer_stop(struct mr_consumer *c);
-
-/*
- * mr_consumer_free - leave the group (rd_kafka_consumer_close: committed
- * offsets stay, partitions are handed back), destroy the Kafka handle,
- * close the MySQL connection, free @c. NULL is a no-op. Not during
- * mr_consumer_run().
- */
-void mr_consumer_free(struct mr_consumer *c);
-
-/* mr_consumer_outcome_name - "applied", "duplicate", "parked" or "unknown". Static. */
-const char *mr_consumer_outcome_name(int outcome);
 
 #pragma GCC visibility pop
 

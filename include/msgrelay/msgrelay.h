@@ -9,9 +9,10 @@
  *                         (libmsgrelay; pkg-config msgrelay: libcurl, jansson)
  *   msgrelay/barrier.h    the barrier: apply a delivery once, answer the back-check
  *   msgrelay/client_db.h  do_and_submit_db: a message tied to a local transaction
+ *   msgrelay/barrier_pg.h, client_db_pg.h  the same two on PostgreSQL
  *   msgrelay/backcheck.h  an HTTP server answering the back-check
  *                         (libmsgrelay-barrier; pkg-config msgrelay-barrier:
- *                         also mysqlclient, libmicrohttpd)
+ *                         also mysqlclient, libpq, libmicrohttpd)
  *   msgrelay/consumer.h   the Kafka consumer loop on the barrier
  *                         (libmsgrelay-consumer; pkg-config msgrelay-consumer:
  *                         also librdkafka)
@@ -25,8 +26,10 @@
 
 #include "msgrelay/backcheck.h"
 #include "msgrelay/barrier.h"
+#include "msgrelay/barrier_pg.h"
 #include "msgrelay/client.h"
 #include "msgrelay/client_db.h"
+#include "msgrelay/client_db_pg.h"
 #include "msgrelay/consumer.h"
 
 /* The SDK's version, the same as the relay's (the shared libraries' MAJOR.MINOR.PATCH). */

@@ -94,7 +94,11 @@ class Bank:
         self.log_path = os.path.join(workdir, "%s.log" % name)
         argv = [transfer_binary(), "--port", str(self.port), "--db", db_uri,
                 "--relay", relay_url, "--public-url", public_url or self.url]
-        if schema:
+        if schema and db_uri.startswith("postgres"):
+            argv += ["--schema", os.path.join(REPO, "sql", "barrier", "postgres.sql"),
+                     "--schema", os.path.join(REPO, "examples", "transfer",
+                                              "schema_postgres.sql")]
+        elif schema:
             argv += ["--schema", os.path.join(REPO, "sql", "barrier", "mysql.sql"),
                      "--schema", os.path.join(REPO, "examples", "transfer", "schema.sql")]
         argv += list(extra)

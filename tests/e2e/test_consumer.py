@@ -96,14 +96,15 @@ def kmock():
         m.stop()
 
 
-@pytest.fixture
-def consumers(tmp_path, db, kmock):
-    """Factory: consumers(topic, group, *extra) -> a started Consumer; all stopped at teardown."""
+def consumer_factory(tmp_path, db_uri, kmock):
+    """Generator behind the consumers fixtures (this file's on MariaDB, test_consumer_pg.py's
+    on PostgreSQL): yields start(topic, group, *extra) -> a started Consumer; stops them all
+    after and fails on a bad exit or a sanitizer report."""
     started = []
 
     def start(topic, group, *extra, brokers=None):
         argv = ["--brokers", brokers or kmock.bootstrap, "--topic", topic, "--group", group,
-                "--db", db.uri(DBNAME)] + FAST_GROUP + list(extra)
+                "--db", db_uri] + FAST_GROUP + list(extra)
         c = Consumer(tmp_path, "consumer%d" % len(started), argv)
         started.append(c)
         return c
@@ -119,6 +120,12 @@ def consumers(tmp_path, db, kmock):
                 bad.append("%s: sanitizer report:\n%s" % (c.name, c.log()[-3000:]))
         if bad:
             pytest.fail("\n".join(bad), pytrace=False)
+
+
+@pytest.fixture
+def consumers(tmp_path, db, kmock):
+    """Factory: consumers(topic, group, *extra) -> a started Consumer; all stopped at teardown."""
+    yield from consumer_factory(tmp_path, db.uri(DBNAME), kmock)
 
 
 def applied(db, gids):
@@ -140,29 +147,33 @@ def submit(relay, topic, gid, payload=None):
 # tests
 # --------------------------------------------------------------------------
 
-def test_kafka_step_is_produced_once_and_applied_once(kmock, relay, consumers, db):
-    r = relay(kafka_brokers=kmock.bootstrap)
-    topic = topic_name("c1")
-    gid = new_gid("c1")
+def applied_once(r, consumers, db, prefix):
+    """On either database: a record produced once is applied once, with its barrier row."""
+    topic = topic_name(prefix)
+    gid = new_gid(prefix)
     submit(r, topic, gid)
     r.wait_state(gid, "succeed")
     c = consumers(topic, topic + "-g")
     c.wait_line("applied", gid)
     assert applied(db, [gid]) == {gid: 1}
     rows = db.sql("SELECT branch_id, op, barrier_id, reason FROM dtm_barrier.barrier "
-                  "WHERE gid = '%s'" % gid)
+                  "WHERE gid = '%s'" % gid, database=DBNAME)
     assert rows.split() == ["01", "action", "01", "action"]
     stays(lambda: len(c.lines("applied")) == 1 and not c.lines("duplicate"), 1.0,
           "one record, applied once")
     assert applied(db, [gid]) == {gid: 1}
 
 
-def test_consumer_killed_before_offset_commit_skips_the_redelivered_record(
-        kmock, relay, consumers, db):
-    r = relay(kafka_brokers=kmock.bootstrap)
-    topic = topic_name("c2")
+def test_kafka_step_is_produced_once_and_applied_once(kmock, relay, consumers, db):
+    applied_once(relay(kafka_brokers=kmock.bootstrap), consumers, db, "c1")
+
+
+def redelivery_is_skipped(r, consumers, db, prefix):
+    """On either database: a consumer killed between its commit and its offset commit; the
+    next member of the group gets the record again and the barrier skips it."""
+    topic = topic_name(prefix)
     group = topic + "-g"
-    gid = new_gid("c2")
+    gid = new_gid(prefix)
     submit(r, topic, gid)
     first = consumers(topic, group, "--die-after-apply", "1")
     first.wait_line("applied", gid)
@@ -174,6 +185,11 @@ def test_consumer_killed_before_offset_commit_skips_the_redelivered_record(
     second.wait_line("duplicate", gid, timeout=30)
     assert applied(db, [gid]) == {gid: 1}
     assert not second.lines("applied")
+
+
+def test_consumer_killed_before_offset_commit_skips_the_redelivered_record(
+        kmock, relay, consumers, db):
+    redelivery_is_skipped(relay(kafka_brokers=kmock.bootstrap), consumers, db, "c2")
 
 
 def test_relay_killed_mid_produce_each_record_applied_once(kafka, relay, consumers, db):
@@ -205,11 +221,14 @@ def test_relay_killed_mid_produce_each_record_applied_once(kafka, relay, consume
           % (len(recs), len(gids), len(c.lines("duplicate"))))
 
 
-def test_poison_record_is_parked_and_the_next_ones_are_applied(kmock, relay, consumers, db):
-    r = relay(kafka_brokers=kmock.bootstrap)
-    topic = topic_name("c4")
+def poison_is_parked(r, kmock, consumers, prefix, applied_of, parked_of, barrier_rows_of):
+    """The poison scenario on either database: a record the callback keeps failing is parked
+    after 3 attempts, one without barrier headers at once, and the records after them are
+    applied. @applied_of(gids) -> {gid: n}; @parked_of(topic) -> [[gid, attempts, payload,
+    reason], ...] by offset; @barrier_rows_of(gid) -> how many barrier rows."""
+    topic = topic_name(prefix)
     keyed = "kafka://%s?key=one-partition" % topic
-    poison, after = new_gid("c4-poison"), new_gid("c4-after")
+    poison, after = new_gid(prefix + "-poison"), new_gid(prefix + "-after")
     for g, payload in ((poison, "POISON"), (after, "fine")):
         status, data = r.post("submit", msg_body(g, [keyed], payloads=[payload]))
         assert status == 200, data
@@ -217,7 +236,7 @@ def test_poison_record_is_parked_and_the_next_ones_are_applied(kmock, relay, con
     # a record that did not come from the relay: no barrier headers
     subprocess.run([KCAT, "-P", "-b", kmock.bootstrap, "-t", topic, "-k", "one-partition"],
                    input="no headers here\n", text=True, check=True, timeout=20)
-    last = new_gid("c4-last")
+    last = new_gid(prefix + "-last")
     status, data = r.post("submit", msg_body(last, [keyed], payloads=["fine too"]))
     assert status == 200, data
 
@@ -225,14 +244,23 @@ def test_poison_record_is_parked_and_the_next_ones_are_applied(kmock, relay, con
     c.wait_line("parked", poison)
     c.wait_line("applied", last)
     assert len([ln for ln in c.lines("failing") if ln[1] == poison]) == 3
-    assert applied(db, [poison, after, last]) == {after: 1, last: 1}
-    rows = db.sql("SELECT gid, attempts, payload, reason FROM dtm_barrier.parked "
-                  "WHERE topic = '%s' ORDER BY kafka_offset" % topic)
-    parked = [ln.split("\t") for ln in rows.splitlines()]
+    assert applied_of([poison, after, last]) == {after: 1, last: 1}
+    parked = parked_of(topic)
     assert len(parked) == 2, parked
     assert parked[0][:3] == [poison, "3", "POISON"]
     assert "callback failed" in parked[0][3]
     assert parked[1][:3] == ["", "0", "no headers here"]
     assert parked[1][3] == "record header 'gid' missing"
     # a parked record leaves no barrier row: replaying it later applies it once
-    assert db.sql("SELECT COUNT(*) FROM dtm_barrier.barrier WHERE gid = '%s'" % poison).strip() == "0"
+    assert barrier_rows_of(poison) == 0
+
+
+def test_poison_record_is_parked_and_the_next_ones_are_applied(kmock, relay, consumers, db):
+    def parked_of(topic):
+        rows = db.sql("SELECT gid, attempts, payload, reason FROM dtm_barrier.parked "
+                      "WHERE topic = '%s' ORDER BY kafka_offset" % topic)
+        return [ln.split("\t") for ln in rows.splitlines()]
+    poison_is_parked(relay(kafka_brokers=kmock.bootstrap), kmock, consumers, "c4",
+                     lambda gids: applied(db, gids), parked_of,
+                     lambda gid: int(db.sql("SELECT COUNT(*) FROM dtm_barrier.barrier "
+                                            "WHERE gid = '%s'" % gid).strip()))

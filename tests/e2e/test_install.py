@@ -81,7 +81,9 @@ def test_install_puts_everything_in_the_prefix(prefix):
     major = v.split(".")[0]
     expect = ["bin/msgrelay", "share/man/man1/msgrelay.1", "lib/systemd/system/msgrelay.service",
               "share/doc/msgrelay/LICENSE", "share/doc/msgrelay/msgrelay.env"]
-    for h in ("client.h", "client_db.h", "barrier.h", "backcheck.h", "consumer.h", "msgrelay.h"):
+    for h in ("client.h", "client_db.h", "barrier.h", "backcheck.h", "consumer.h", "msgrelay.h",
+              "barrier_common.h", "barrier_pg.h", "client_db_pg.h", "consumer_common.h",
+              "consumer_pg.h"):
         expect.append("include/msgrelay/" + h)
     for lib in SDK_LIBS:
         expect += ["lib/%s.a" % lib, "lib/%s.so.%s" % (lib, v),
@@ -109,9 +111,10 @@ def test_shared_libraries_export_only_the_public_api(prefix):
         assert names, lib
         private = [n for n in names if not n.startswith(PUBLIC_PREFIXES) or "__" in n]
         assert not private, "%s exports internal symbols: %s" % (lib, private[:20])
-    # the producer library needs neither the MySQL client nor librdkafka nor libmicrohttpd
+    # the producer library needs neither a database client nor librdkafka nor libmicrohttpd
     deps = needed(os.path.join(prefix, "lib", "libmsgrelay.so.%s" % v))
-    assert not [d for d in deps if re.match(r"lib(mariadb|mysqlclient|rdkafka|microhttpd)", d)], deps
+    assert not [d for d in deps if re.match(r"lib(mariadb|mysqlclient|pq|rdkafka|microhttpd)",
+                                            d)], deps
     assert not [d for d in needed(os.path.join(prefix, "lib", "libmsgrelay-barrier.so.%s" % v))
                 if d.startswith("librdkafka")]
 
@@ -119,12 +122,13 @@ def test_shared_libraries_export_only_the_public_api(prefix):
 def test_pkg_config_splits_producer_barrier_and_consumer(prefix):
     producer = " ".join(pkg_config(prefix, "--cflags", "--libs", "msgrelay"))
     assert "-lmsgrelay" in producer.split()
-    assert not re.search(r"mariadb|mysql|rdkafka|microhttpd", producer), producer
+    assert not re.search(r"mariadb|mysql|postgresql|-lpq|rdkafka|microhttpd", producer), producer
     static = pkg_config(prefix, "--static", "--libs", "msgrelay")
     assert "-lcurl" in static and "-ljansson" in static and "-lmariadb" not in static, static
     barrier = pkg_config(prefix, "--cflags", "--libs", "msgrelay-barrier")
     assert barrier.index("-lmsgrelay-barrier") < barrier.index("-lmsgrelay"), barrier
     assert "rdkafka" not in " ".join(barrier) and "mariadb" in " ".join(barrier), barrier
+    assert "-lpq" in barrier, barrier
     consumer = pkg_config(prefix, "--static", "--libs", "msgrelay-consumer")
     assert "-lrdkafka" in consumer and "-lmsgrelay-consumer" in consumer, consumer
 
@@ -174,7 +178,7 @@ def test_producer_example_built_by_make(relay, app):
     prog = os.path.join(build_dir(), "examples", "producer", "producer")
     assert os.access(prog, os.X_OK), "run make: %s is missing" % prog
     libs = subprocess.run(["ldd", prog], capture_output=True, text=True).stdout
-    assert not re.search(r"libmariadb|libmysqlclient|librdkafka|libmicrohttpd", libs), libs
+    assert not re.search(r"libmariadb|libmysqlclient|libpq|librdkafka|libmicrohttpd", libs), libs
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
     p = subprocess.run([prog, relay.base + "/api/dtmsvr", app.url("/sink/made"), '{"n":1}'],
                        capture_output=True, text=True, timeout=60, env=env)
@@ -209,7 +213,8 @@ def header_examples(path):
 
 
 @pytest.mark.parametrize("header,pc", [("client.h", "msgrelay"),
-                                       ("client_db.h", "msgrelay-barrier")])
+                                       ("client_db.h", "msgrelay-barrier"),
+                                       ("client_db_pg.h", "msgrelay-barrier")])
 def test_header_examples_compile(prefix, tmp_path, header, pc):
     path = os.path.join(prefix, "include", "msgrelay", header)
     blocks = header_examples(path)
@@ -298,6 +303,84 @@ def test_backcheck_server_built_with_msgrelay_barrier(prefix, relay, app, mariad
         proc.stdin.close()
         proc.wait(20)
     assert proc.returncode == 0, proc.stderr.read()
+
+
+BARRIER_PG_PROG = r"""
+#include <stdio.h>
+#include <msgrelay/barrier_pg.h>
+
+/* the branch's work: one row in `done`, in the barrier's transaction */
+static int work(PGconn *db, void *arg)
+{
+    const char *v[1] = {arg};
+    PGresult *r = PQexecParams(db, "INSERT INTO done (gid) VALUES ($1)", 1, NULL, v, NULL,
+                               NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? MR_BARRIER_SUCCESS : MR_BARRIER_ERROR;
+
+    PQclear(r);
+    return rc;
+}
+
+/* argv[1]: the app's database, argv[2]: a gid; prints each call's result */
+int main(int argc, char **argv)
+{
+    PGconn *db = NULL;
+    char err[512];
+    int i;
+
+    if (argc != 3 || mr_barrier_connect_pg(&db, argv[1], err, sizeof err) != MR_BARRIER_SUCCESS) {
+        fprintf(stderr, "connect: %s\n", argc == 3 ? err : "usage");
+        return 2;
+    }
+    for (i = 0; i < 2; i++) {
+        struct mr_barrier *b = NULL;
+        int rc = mr_barrier_new(&b, "msg", argv[2], "01", "action", err, sizeof err);
+
+        if (rc == MR_BARRIER_SUCCESS)
+            rc = mr_barrier_call_pg(b, db, work, argv[2], err, sizeof err);
+        printf("%s\n", mr_barrier_result_name(rc));
+        mr_barrier_free(b);
+    }
+    for (i = 0; i < 2; i++)
+        printf("%s\n", mr_barrier_result_name(mr_barrier_query_prepared_pg(db, NULL, argv[2],
+                                                                            err, sizeof err)));
+    PQfinish(db);
+    return 0;
+}
+"""
+
+
+def test_postgres_barrier_program_built_with_msgrelay_barrier(prefix, tmp_path):
+    """A PostgreSQL program built with pkg-config msgrelay-barrier: it includes
+    msgrelay/barrier_pg.h, not mysql.h; a branch applies once, and the
+    back-check of a message whose local transaction never ran refuses it."""
+    from postgres import Postgres
+    src = tmp_path / "barrier_pg.c"
+    src.write_text(BARRIER_PG_PROG)
+    deps = subprocess.run(["cc", "-M", str(src)] + pkg_config(prefix, "--cflags",
+                                                               "msgrelay-barrier"),
+                          capture_output=True, text=True, check=True).stdout
+    assert "libpq-fe.h" in deps and "mysql.h" not in deps, deps
+    prog = cc(prefix, [str(src)], str(tmp_path / "barrier_pg"), "msgrelay-barrier")
+    with Postgres() as pg:
+        pg.create_database("app")
+        with open(os.path.join(REPO, "sql", "barrier", "postgres.sql")) as f:
+            pg.sql(f.read(), database="app")
+        pg.sql(["CREATE TABLE done (gid text)",
+                "GRANT ALL ON SCHEMA dtm_barrier TO msgrelay",
+                "GRANT ALL ON ALL TABLES IN SCHEMA dtm_barrier TO msgrelay",
+                "GRANT ALL ON ALL SEQUENCES IN SCHEMA dtm_barrier TO msgrelay",
+                "GRANT ALL ON done TO msgrelay"], database="app")
+        gid = new_gid("pg-prog")
+        p = subprocess.run([prog, pg.uri("app"), gid], capture_output=True, text=True,
+                           timeout=60, env=run_env(prefix))
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == ["success", "duplicated", "failure", "failure"], p.stdout
+        assert pg.sql("SELECT count(*) FROM done", database="app").strip() == "1"
+        rows = pg.sql("SELECT branch_id, op, reason FROM dtm_barrier.barrier WHERE gid = '%s' "
+                      "ORDER BY branch_id" % gid, database="app")
+        assert [ln.split("\t") for ln in rows.splitlines()] == [["00", "msg", "rollback"],
+                                                                ["01", "action", "action"]]
 
 
 CONSUMER_PROG = r"""

@@ -95,7 +95,7 @@ def balances(db, *users):
 
 def barrier_rows(db, gid):
     out = db.sql("SELECT branch_id, op, barrier_id, reason FROM dtm_barrier.barrier "
-                 "WHERE gid = '%s' ORDER BY branch_id, op" % gid)
+                 "WHERE gid = '%s' ORDER BY branch_id, op" % gid, database="bank")
     return [tuple(line.split("\t")) for line in out.splitlines()]
 
 
@@ -133,15 +133,23 @@ class Background:
 # DTM's msg barrier scenarios
 # --------------------------------------------------------------------------
 
-def test_sdk_do_and_submit_moves_the_money(db, relay, survivor, accounts):
+# The scenarios below that need no MySQL-only tool are functions of their own, so
+# test_sdk_pg.py runs them on PostgreSQL too.
+
+def moves_the_money(db, relay, survivor, accounts, prefix):
     a, b = accounts
-    gid = new_gid("sdk-ok")
+    gid = new_gid(prefix + "-ok")
     status, ans = survivor.transfer(a, b, 30, gid=gid)
     assert (status, ans) == (200, {"gid": gid, "result": "success"})
     assert balances(db, a)[0] == "970.00", "debit committed before submit"
     relay.wait_state(gid, "succeed", timeout=10)
     assert balances(db, a, b) == ("970.00", "1030.00")
     assert barrier_rows(db, gid) == [MSG_ROW, STEP_ROW]
+    assert survivor.query_prepared(gid) == (200, {"dtm_result": "SUCCESS"})
+
+
+def test_sdk_do_and_submit_moves_the_money(db, relay, survivor, accounts):
+    moves_the_money(db, relay, survivor, accounts, "sdk")
 
 
 def test_sdk_do_and_submit_with_a_gid_dtm_takes(db, relay, survivor, accounts):
@@ -189,9 +197,9 @@ def test_sdk_sends_its_token_to_a_guarded_relay(db, module_relay_factory, banks,
     assert token not in bank.log()
 
 
-def test_sdk_business_failure_aborts_and_changes_nothing(db, relay, survivor, accounts):
+def business_failure_aborts(db, relay, survivor, accounts, prefix):
     a, b = accounts
-    gid = new_gid("sdk-busi")
+    gid = new_gid(prefix + "-busi")
     status, ans = survivor.transfer(a, b, 5000, gid=gid)
     assert status == 409 and ans["result"] == "failure", ans
     assert "balance below 5000" in ans["message"]
@@ -202,11 +210,15 @@ def test_sdk_business_failure_aborts_and_changes_nothing(db, relay, survivor, ac
     assert barrier_rows(db, gid) == [], "the barrier row went back with the failed callback"
 
 
-def test_sdk_backcheck_first_refuses_the_late_transaction(db, relay, survivor, accounts):
+def test_sdk_business_failure_aborts_and_changes_nothing(db, relay, survivor, accounts):
+    business_failure_aborts(db, relay, survivor, accounts, "sdk")
+
+
+def backcheck_first_refuses(db, relay, survivor, accounts, prefix):
     """DTM's BusiLater: the back-check inserted 'rollback' before the local
     transaction ran, so do_and_submit gets duplicated and nothing moves."""
     a, b = accounts
-    gid = new_gid("sdk-late")
+    gid = new_gid(prefix + "-late")
     status, ans = survivor.query_prepared(gid)
     assert (status, ans) == (409, {"dtm_result": "FAILURE"})
     status, ans = survivor.transfer(a, b, 30, gid=gid)
@@ -214,6 +226,11 @@ def test_sdk_backcheck_first_refuses_the_late_transaction(db, relay, survivor, a
     relay.wait_state(gid, "failed", timeout=2)
     assert balances(db, a, b) == ("1000.00", "1000.00")
     assert barrier_rows(db, gid) == [ROLLBACK_ROW]
+    assert survivor.query_prepared(gid) == (409, {"dtm_result": "FAILURE"}), "the answer stays"
+
+
+def test_sdk_backcheck_first_refuses_the_late_transaction(db, relay, survivor, accounts):
+    backcheck_first_refuses(db, relay, survivor, accounts, "sdk")
 
 
 def test_sdk_prepare_failing_runs_nothing(db, relay, banks, survivor, accounts):

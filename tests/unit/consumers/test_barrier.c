@@ -4,7 +4,9 @@
  * fields a service reads from the relay's query string, what a barrier
  * accepts, the table-name check that lets the name go into SQL, and the
  * mapping of barrier results onto the HTTP answers the relay classifies.
- * The MySQL parts run against a real MariaDB in tests/e2e/test_sdk.py.
+ * The MySQL parts run against a real MariaDB in tests/e2e/test_sdk.py, the
+ * PostgreSQL parts against a real server in tests/e2e/test_sdk_pg.py; here,
+ * what the PostgreSQL entry points refuse before any connection.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,8 @@
 
 #include "common/sdk.h"
 #include "msgrelay/barrier.h"
+#include "msgrelay/backcheck.h"
+#include "msgrelay/barrier_pg.h"
 
 /* get - the value of @name in @query into a fresh buffer; returns the code. */
 static int get(const char *query, const char *name, char *out, size_t size)
@@ -196,6 +200,64 @@ static void test_barrier_http_step_refuses_bad_queries_without_a_database(void *
                      400);
 }
 
+static void test_barrier_pg_refuses_bad_arguments_without_a_server(void **state)
+{
+    struct mr_barrier *b = NULL;
+    const char *body = NULL;
+    unsigned long long deleted = 7;
+    PGconn *db = (PGconn *)&b;
+    int result = 0;
+    char err[256];
+
+    (void)state;
+    /* not a PostgreSQL URI: nothing is contacted */
+    assert_int_equal(mr_barrier_connect_pg(&db, "mysql://u:p@127.0.0.1/db", err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_null(db);
+    assert_non_null(strstr(err, "postgres://"));
+    assert_int_equal(mr_barrier_connect_pg(&db, NULL, err, sizeof(err)), MR_BARRIER_EINVAL);
+    /* the same field checks as on MySQL, before the connection is looked at */
+    assert_int_equal(mr_barrier_http_step_pg(NULL, NULL, "gid=g&op=action", NULL, NULL, &body,
+                                             &result, err, sizeof(err)),
+                     400);
+    assert_int_equal(result, MR_BARRIER_EINVAL);
+    assert_int_equal(mr_barrier_query_prepared_pg(NULL, NULL, "g", err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_int_equal(mr_barrier_new(&b, "msg", "g", "01", "action", err, sizeof(err)),
+                     MR_BARRIER_SUCCESS);
+    assert_int_equal(mr_barrier_call_pg(b, NULL, NULL, NULL, err, sizeof(err)), MR_BARRIER_EINVAL);
+    mr_barrier_free(b);
+    /* pruning: the limits of mr_barrier_prune, whatever the engine */
+    assert_int_equal(mr_barrier_prune_pg(NULL, NULL, 7200, 100, 0, 0, &deleted, err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_int_equal(deleted, 0);
+    assert_string_equal(err, "barrier prune: no connection");
+}
+
+static void test_backcheck_server_start_pg_checks_its_uri(void **state)
+{
+    struct mr_backcheck_opts o;
+    struct mr_backcheck_server *s = (struct mr_backcheck_server *)&o;
+    char err[256];
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(mr_backcheck_server_start_pg(&s, &o, NULL, err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_null(s);
+    assert_int_equal(mr_backcheck_server_start_pg(&s, &o, "mysql://u@h/db", err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_non_null(strstr(err, "postgres://"));
+    o.mysql_uri = "mysql://u@h/db"; /* one database: not both */
+    assert_int_equal(mr_backcheck_server_start_pg(&s, &o, "postgres://u@h/db", err, sizeof(err)),
+                     MR_BARRIER_EINVAL);
+    assert_null(s);
+    /* and the MySQL start still wants its mysql:// URI */
+    o.mysql_uri = "postgres://u@h/db";
+    assert_int_equal(mr_backcheck_server_start(&s, &o, err, sizeof(err)), MR_BARRIER_EINVAL);
+    assert_null(s);
+}
+
 static void test_barrier_result_names(void **state)
 {
     (void)state;
@@ -228,6 +290,8 @@ int main(void)
         cmocka_unit_test(test_barrier_table_names_that_may_go_into_sql),
         cmocka_unit_test(test_barrier_http_answer_follows_the_result_protocol),
         cmocka_unit_test(test_barrier_http_step_refuses_bad_queries_without_a_database),
+        cmocka_unit_test(test_barrier_pg_refuses_bad_arguments_without_a_server),
+        cmocka_unit_test(test_backcheck_server_start_pg_checks_its_uri),
         cmocka_unit_test(test_barrier_result_names),
         cmocka_unit_test(test_barrier_errbuf_truncates_and_terminates),
     };

@@ -22,6 +22,7 @@
 
 #include "consumers/consumer_int.h"
 #include "msgrelay/consumer.h"
+#include "msgrelay/consumer_pg.h"
 
 /* relay_headers - the four headers as the relay writes them, then @extra name/value pairs. */
 static rd_kafka_headers_t *relay_headers(const char *const *extra)
@@ -220,6 +221,54 @@ static void test_consumer_new_refuses_bad_options_before_connecting(void **state
     mr_consumer_free(NULL);
 }
 
+static int noop_pg(PGconn *db, const struct mr_consumer_record *rec, void *arg)
+{
+    (void)db;
+    (void)rec;
+    (void)arg;
+    return 0;
+}
+
+static void test_consumer_new_pg_refuses_bad_options_before_connecting(void **state)
+{
+    static const char *const topics[] = {"t", NULL};
+    static const char *const fixed[] = {"enable.auto.offset.store=true", NULL};
+    struct mr_consumer_pg_options o;
+    struct mr_consumer *c = (struct mr_consumer *)&o;
+    char why[256];
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(mr_consumer_new_pg(&c, &o, why, sizeof(why)), MR_CONSUMER_EINVAL);
+    assert_null(c);
+    assert_string_equal(why, "consumer: pg_uri missing");
+    o.pg_uri = "postgres://u:p@127.0.0.1:1/db";
+    assert_int_equal(mr_consumer_new_pg(&c, &o, why, sizeof(why)), MR_CONSUMER_EINVAL);
+    assert_string_equal(why, "consumer: no callback");
+    o.fn = noop_pg;
+    assert_int_equal(mr_consumer_new_pg(&c, &o, why, sizeof(why)), MR_CONSUMER_EINVAL);
+    assert_string_equal(why, "consumer: brokers missing");
+    o.brokers = "127.0.0.1:1";
+    o.group_id = "g";
+    o.topics = topics;
+    o.properties = fixed;
+    assert_int_equal(mr_consumer_new_pg(&c, &o, why, sizeof(why)), MR_CONSUMER_EINVAL);
+    assert_non_null(strstr(why, "enable.auto.offset.store"));
+    o.properties = NULL;
+    o.barrier_table = "barrier where 1=1";
+    assert_int_equal(mr_consumer_new_pg(&c, &o, why, sizeof(why)), MR_CONSUMER_EINVAL);
+    o.barrier_table = NULL;
+    o.pg_uri = "mysql://u@127.0.0.1:1/db";
+    assert_int_equal(mr_consumer_new_pg(&c, &o, why, sizeof(why)), MR_CONSUMER_EINVAL);
+    assert_non_null(strstr(why, "postgres://"));
+    assert_null(c);
+    /* a good URI with nobody listening: an error, not a bad option */
+    o.pg_uri = "postgres://u:p@127.0.0.1:1/db";
+    assert_int_equal(mr_consumer_new_pg(&c, &o, why, sizeof(why)), MR_CONSUMER_ERROR);
+    assert_null(c);
+    assert_null(strstr(why, "u:p"));
+}
+
 static void test_consumer_outcome_names(void **state)
 {
     (void)state;
@@ -240,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_consumer_backoff_doubles_up_to_the_cap),
         cmocka_unit_test(test_consumer_parse_uri_splits_and_refuses),
         cmocka_unit_test(test_consumer_new_refuses_bad_options_before_connecting),
+        cmocka_unit_test(test_consumer_new_pg_refuses_bad_options_before_connecting),
         cmocka_unit_test(test_consumer_outcome_names),
     };
 
