@@ -117,6 +117,7 @@ void mr_msg_free(struct mr_msg *m)
     free(m->branch_headers);
     free(m->traceparent);
     free(m->tracestate);
+    free(m->ordering_key);
     free(m->owner);
     free(m->result);
     free(m);

@@ -1875,9 +1875,9 @@ static void test_reopen_keeps_data_and_schema_version(void **state)
 
     /* one row per schema file, applied once (MySQL has one more); a SQLite file is in WAL mode */
     assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 7 : 8);
+                     fx->eng->kind == ENG_SQLITE ? 8 : 9);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM schema_version"),
-                     fx->eng->kind == ENG_SQLITE ? 7 : 8);
+                     fx->eng->kind == ENG_SQLITE ? 8 : 9);
     if (fx->eng->kind == ENG_SQLITE)
         assert_int_equal(raw_int(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
@@ -1892,8 +1892,8 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_int_equal(mr_store_open(fx->uri, &s, &err), MR_ESTORE);
     assert_null(s);
     assert_string_equal(err.msg, fx->eng->kind == ENG_SQLITE
-                                     ? "store: schema version 999 is newer than this msgrelay (7)"
-                                     : "store: schema version 999 is newer than this msgrelay (8)");
+                                     ? "store: schema version 999 is newer than this msgrelay (8)"
+                                     : "store: schema version 999 is newer than this msgrelay (9)");
 }
 
 /* What a migration reported: the versions and names applied, in order. */
@@ -2001,7 +2001,7 @@ static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **st
     sqlite3_close(db);
 
     assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
-    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 7);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 8);
     g = get(fx->s, "old1");
     assert_int_equal(g->id, 1);
     assert_int_equal(g->state, MR_MSG_SUBMITTED);
@@ -3321,7 +3321,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
 
     check_migrate_report(uri, mr_store_mysql_schema, mr_store_mysql_schema_count);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 8);
+    assert_int_equal(raw_int(fx, sql), 9);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -3329,7 +3329,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, NULL, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (8)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (9)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
