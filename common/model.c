@@ -118,6 +118,7 @@ void mr_msg_free(struct mr_msg *m)
     free(m->traceparent);
     free(m->tracestate);
     free(m->ordering_key);
+    free(m->order_waits_for);
     free(m->owner);
     free(m->result);
     free(m);

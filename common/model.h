@@ -133,6 +133,8 @@ struct mr_msg {
     char *tracestate;       /* its W3C tracestate; "" when none */
     char *ordering_key;     /* its ordering key (MR_ORDER_KEY_MAX bytes at most); "" = unkeyed */
     int64_t order_pos;      /* its place in its key's order, from its submit; 0 = none yet */
+    char *order_waits_for;  /* the gid it waits for on its key (mr_store_msg_get with steps
+                               fills it), or NULL */
     struct mr_step *steps;
     size_t nsteps;
 };

@@ -264,6 +264,15 @@ int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struc
         rc = s->eng->msg_get(s, gid, with_steps, out, err);
     if (rc == 0 && with_steps)
         settle_steps(*out);
+    /* a keyed message still in its key's order: what it waits for, if anything */
+    if (rc == 0 && with_steps && *out != NULL && (*out)->order_pos > 0 &&
+        !mr_msg_state_is_final((*out)->state))
+        rc = s->eng->order_before(s, (*out)->ordering_key, (*out)->order_pos,
+                                  &(*out)->order_waits_for, err);
+    if (rc != 0) {
+        mr_msg_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

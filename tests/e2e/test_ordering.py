@@ -57,8 +57,10 @@ def check_order(app, path, order):
 def queue_random_500s(app, path, n, share, seed):
     rnd = random.Random(seed)
     for _ in range(n):
-        app.queue(path, status=500 if rnd.random() < share else 200,
-                  body="retry" if False else "SUCCESS")
+        if rnd.random() < share:
+            app.queue(path, status=500, body="retry")
+        else:
+            app.queue(path)
 
 
 def wait_all(r, gids, state, timeout):
@@ -82,3 +84,118 @@ def test_many_keys_through_random_500s_keep_each_keys_order(app, relay):
     wait_all(r, [g for gs in order.values() for g in gs], "succeed", timeout=120)
     n = check_order(app, path, order)
     assert n > 1000, "the sink answered no 500 at all (%d calls)" % n
+
+
+def first_call_index(app, path, gid):
+    for i, c in enumerate(app.calls(path)):
+        if c.params.get("gid") == gid:
+            return i
+    return None
+
+
+def test_kill9_mid_run_keeps_each_keys_order(app, relay):
+    r = relay(**FAST_RETRY)
+    path = "/svc/ordered"
+    queue_random_500s(app, path, 1500, 0.3, seed=9)
+    keys = ["c%02d" % i for i in range(20)]
+    order = submit_keyed(r, app, path, keys, 10, "k9")
+    wait_for(lambda: app.count(path) >= 60, 20, "some calls before the kill")
+    r.kill(signal.SIGKILL)
+    assert not r.alive()
+    r.restart()
+    wait_all(r, [g for gs in order.values() for g in gs], "succeed", timeout=120)
+    check_order(app, path, order)
+
+
+def test_a_stuck_key_holds_up_neither_other_keys_nor_unkeyed_messages(app, relay):
+    r = relay(**FAST_RETRY)
+    app.set_default("/svc/down", 500, "down")
+    head = new_gid("stuck")
+    assert r.post("submit", msg_body(head, [app.url("/svc/down")], ordering_key="stuck"))[0] == 200
+    behind = new_gid("stuck")
+    assert r.post("submit", msg_body(behind, [app.url("/svc/ok")], ordering_key="stuck"))[0] == 200
+    order = submit_keyed(r, app, "/svc/ok", ["free%d" % i for i in range(5)], 4, "free")
+    unkeyed = [new_gid("plain") for _ in range(10)]
+    for g in unkeyed:
+        assert r.post("submit", msg_body(g, [app.url("/svc/ok")]))[0] == 200
+    wait_all(r, unkeyed + [g for gs in order.values() for g in gs], "succeed", timeout=30)
+    check_order(app, "/svc/ok", order)
+    app.wait_calls("/svc/down", 2)  # the head is retried meanwhile
+    assert first_call_index(app, "/svc/ok", behind) is None, "called behind a failing head"
+    t = r.query(behind)["transaction"]
+    assert t["status"] == "submitted"
+    assert t["ordering_key"] == "stuck" and t["ordering_position"] == 2
+    assert t["waits_for"] == head
+    # the head recovers: the one behind it goes at once, after it
+    app.set_default("/svc/down", 200, "SUCCESS")
+    r.wait_state(behind, "succeed", timeout=15)
+    assert app.calls("/svc/ok")[first_call_index(app, "/svc/ok", behind)].t >= \
+        [c for c in app.calls("/svc/down") if c.status == 200][0].t
+
+
+def test_the_key_in_custom_data_orders_too_and_query_shows_the_place(app, relay):
+    r = relay(**FAST_RETRY)
+    app.set_default("/svc/down", 500, "down")
+    a, b = new_gid("cd"), new_gid("cd")
+    assert r.post("submit", msg_body(a, [app.url("/svc/down")],
+                                     custom_data='{"ordering_key":"acct-7"}'))[0] == 200
+    assert r.post("submit", msg_body(b, [app.url("/svc/ok")], ordering_key="acct-7",
+                                     custom_data='{"delay":0,"ordering_key":"acct-7"}'))[0] == 200
+    app.wait_calls("/svc/down", 2)
+    ta, tb = r.query(a)["transaction"], r.query(b)["transaction"]
+    assert (ta["ordering_key"], ta["ordering_position"], "waits_for" in ta) == ("acct-7", 1, False)
+    assert (tb["ordering_key"], tb["ordering_position"], tb["waits_for"]) == ("acct-7", 2, a)
+    assert app.count("/svc/ok") == 0
+    # a forceStop of the head releases its key: the next one goes
+    assert r.post("forceStop", {"gid": a})[0] == 200
+    r.wait_state(b, "succeed", timeout=15)
+    assert "waits_for" not in r.query(b)["transaction"]
+
+
+def test_a_parked_head_holds_its_key_until_redriven(app, relay):
+    r = relay({"--retry-limit": "1", "--max-retry-interval": "1", "--unhealthy-after": "0"})
+    app.set_default("/svc/bad", 500, "down")
+    a, b = new_gid("pk"), new_gid("pk")
+    assert r.post("submit", msg_body(a, [app.url("/svc/bad")], ordering_key="p"))[0] == 200
+    assert r.post("submit", msg_body(b, [app.url("/svc/ok")], ordering_key="p"))[0] == 200
+    r.wait_state(a, "parked", timeout=15)
+    assert r.query(b)["transaction"]["waits_for"] == a
+    app.set_default("/svc/bad", 200, "SUCCESS")
+    status, _, _ = r.request("POST", "/api/msgrelay/redrive", body={"gid": a})
+    assert status == 200
+    r.wait_state(b, "succeed", timeout=15)
+    assert app.calls("/svc/ok")[0].t >= [c for c in app.calls("/svc/bad") if c.status == 200][0].t
+
+
+def test_a_prepared_message_takes_its_place_when_its_back_check_commits_it(app, relay):
+    r = relay(**FAST_RETRY)
+    app.set_default("/svc/down", 500, "down")
+    app.set_default("/qp", 200, "SUCCESS")
+    early = new_gid("bc")
+    # prepared first, but committed (by its back-check) only after `head` is submitted
+    assert r.post("prepare", msg_body(early, [app.url("/svc/late")], ordering_key="bc",
+                                      query_prepared=app.url("/qp"), timeout_to_fail=1))[0] == 200
+    head = new_gid("bc")
+    assert r.post("submit", msg_body(head, [app.url("/svc/down")], ordering_key="bc"))[0] == 200
+    wait_for(lambda: r.state(early) == "submitted", 15, "the back-check to commit it")
+    t = r.query(early)["transaction"]
+    assert (t["ordering_position"], t["waits_for"]) == (2, head)
+    assert app.count("/svc/late") == 0
+    app.set_default("/svc/down", 200, "SUCCESS")
+    r.wait_state(early, "succeed", timeout=15)
+    assert app.calls("/svc/late")[0].t >= [c for c in app.calls("/svc/down") if c.status == 200][0].t
+
+
+def test_ordering_key_is_checked(relay):
+    r = relay()
+    for bad, why in [("x" * 129, "longer than 128 bytes"), ("a\tb", "control characters"),
+                     (7, "must be a string")]:
+        status, data = r.post("submit", msg_body(new_gid("v"), ["http://127.0.0.1:9/x"],
+                                                 ordering_key=bad))
+        assert status == 400 and why in data["message"], (bad, status, data)
+    status, data = r.post("submit", msg_body(new_gid("v"), ["http://127.0.0.1:9/x"],
+                                             ordering_key="a",
+                                             custom_data='{"ordering_key":"b"}'))
+    assert status == 400 and "differs" in data["message"], data
+    assert r.post("submit", msg_body(new_gid("v"), ["http://127.0.0.1:9/x"],
+                                     ordering_key="é" * 64))[0] == 200
