@@ -3568,6 +3568,165 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     mr_store_close(b);
 }
 
+
+/* ---- ordered delivery per key ---- */
+
+/* add_keyed - insert @gid in @state on ordering key @key, due at @due, one step. */
+static int64_t add_keyed(struct mr_store *s, const char *gid, int state, const char *key,
+                         int64_t due)
+{
+    struct mr_msg *m = new_msg(gid, state, due, 1);
+
+    m->ordering_key = mr_xstrdup(key);
+    return insert(s, m);
+}
+
+/* claimed_gids - claim at @now (up to 10) and give the gids in claim order, comma-separated. */
+static const char *claimed_gids(struct mr_store *s, const char *owner, int64_t now)
+{
+    static char got[256];
+    struct mr_msg **v = NULL;
+    size_t n = claim(s, owner, now, now + 100000, 10, &v);
+    size_t i;
+
+    got[0] = '\0';
+    for (i = 0; i < n; i++)
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "", v[i]->gid);
+    mr_store_msgs_free(v, n);
+    return got;
+}
+
+/*
+ * Keyed messages take places 1, 2, ... per key as they are submitted; only a
+ * key's head is claimable (other keys and unkeyed messages are); the ones
+ * behind wait unleased; a head that finishes makes the next one due at once.
+ */
+static void test_order_only_heads_are_claimable_and_a_finish_wakes_the_next(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *m;
+
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a3", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "b1", MR_MSG_SUBMITTED, "j", 150);
+    add(fx->s, "u1", MR_MSG_SUBMITTED, 200, 1);
+
+    m = get(fx->s, "a2");
+    assert_int_equal(m->order_pos, 2);
+    assert_string_equal(m->ordering_key, "k");
+    assert_int_equal(m->next_cron_ms, MR_ORDER_WAIT_MS);
+    assert_string_equal(m->order_waits_for, "a1");
+    mr_msg_free(m);
+    m = get(fx->s, "a1");
+    assert_int_equal(m->order_pos, 1);
+    assert_null(m->order_waits_for);
+    mr_msg_free(m);
+
+    /* even made due by hand (a reset), a message behind its head is not claimed */
+    {
+        struct mr_err err = MR_ERR_INIT;
+
+        assert_int_equal(mr_store_begin(fx->s, &err), 0);
+        assert_int_equal(mr_store_msg_schedule(fx->s, "a3", 100, -1, 100, &err), 0);
+        assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    }
+    assert_string_equal(claimed_gids(fx->s, "r1", 1000), "a1,b1,u1");
+
+    /* a1 succeeds: a2 is due at that moment; a3, due, is still behind it */
+    assert_int_equal(transition(fx->s, "a1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 2000, -1, 0), 0);
+    m = get(fx->s, "a2");
+    assert_int_equal(m->next_cron_ms, 2000);
+    assert_null(m->order_waits_for);
+    mr_msg_free(m);
+    assert_string_equal(claimed_gids(fx->s, "r2", 2000), "a2");
+    /* a forceStop (failed) hands the key on as well */
+    assert_int_equal(transition(fx->s, "a2", MR_MSG_SUBMITTED, MR_MSG_FAILED, 3000, -1, 0), 0);
+    assert_string_equal(claimed_gids(fx->s, "r2", 3000), "a3");
+}
+
+/* mr_store_order_finished wakes the next of each keyed gid after a batch transition. */
+static void test_order_finished_after_a_batch_transition_wakes_each_key(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    const char *gids[] = {"a1", "b1", "u1"};
+    bool changed[3];
+    struct mr_msg *m;
+
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "b1", MR_MSG_SUBMITTED, "j", 100);
+    add_keyed(fx->s, "b2", MR_MSG_SUBMITTED, "j", 100);
+    add(fx->s, "u1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 3, MR_MSG_SUBMITTED,
+                                                  MR_MSG_SUCCEED, 500, -1, 0, NULL, 0, changed,
+                                                  &err),
+                     0);
+    assert_int_equal(mr_store_order_finished(fx->s, gids, 3, 500, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    m = get(fx->s, "b2");
+    assert_int_equal(m->next_cron_ms, 500);
+    mr_msg_free(m);
+    assert_string_equal(claimed_gids(fx->s, "r1", 600), "a2,b2");
+}
+
+/*
+ * A parked head holds its key; redriven it is the head again. A prepared
+ * message has no place until it is submitted: its place is behind every
+ * message submitted before that, whenever it was prepared.
+ */
+static void test_order_parked_head_holds_and_a_prepared_one_is_placed_at_submit(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_redrive f = {.gid = "a1"};
+    struct mr_msg *m;
+    int64_t pos = -1;
+    bool head = true;
+
+    add_keyed(fx->s, "p0", MR_MSG_PREPARED, "k", 100);
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    assert_int_equal(transition(fx->s, "a1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 200, -1, 0), 0);
+    /* p0 (prepared: a back-check, no order yet) is claimable; a2 is not */
+    assert_string_equal(claimed_gids(fx->s, "r1", 1000), "p0");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition(fx->s, "p0", MR_MSG_PREPARED, MR_MSG_SUBMITTED, 1000,
+                                             1000, 1, &err),
+                     0);
+    assert_int_equal(mr_store_order_place(fx->s, "p0", NULL, &pos, &head, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(pos, 3);
+    assert_false(head);
+    m = get(fx->s, "p0");
+    assert_int_equal(m->next_cron_ms, MR_ORDER_WAIT_MS);
+    assert_string_equal(m->owner, "");
+    assert_string_equal(m->order_waits_for, "a2");
+    mr_msg_free(m);
+    assert_string_equal(claimed_gids(fx->s, "r1", 5000), "");
+    assert_string_equal(redrive(fx->s, &f, false, 6000), "1/1");
+    assert_string_equal(claimed_gids(fx->s, "r1", 6000), "a1");
+}
+
+/* The key's limit is checked by the store too. */
+static void test_order_key_over_its_limit_is_einval(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("long", MR_MSG_SUBMITTED, 100, 1);
+    char key[MR_ORDER_KEY_MAX + 2];
+
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    m->ordering_key = mr_xstrdup(key);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), MR_EINVAL);
+    mr_store_rollback(fx->s);
+    mr_msg_free(m);
+}
+
 /* The contract: every engine passes these. */
 #define CONTRACT_TESTS(T)                                                                          \
     T(test_insert_then_get_round_trips_every_field_and_step)                                       \
@@ -3647,7 +3806,11 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_retention_deletes_old_final_messages_with_their_steps_only)                             \
     T(test_retention_respects_the_batch_bound_oldest_first)                                        \
     T(test_retention_refuses_bad_batches_and_needs_a_transaction)                                  \
-    T(test_job_lease_has_one_holder_until_it_lapses)
+    T(test_job_lease_has_one_holder_until_it_lapses)                                               \
+    T(test_order_only_heads_are_claimable_and_a_finish_wakes_the_next)                             \
+    T(test_order_finished_after_a_batch_transition_wakes_each_key)                                 \
+    T(test_order_parked_head_holds_and_a_prepared_one_is_placed_at_submit)                         \
+    T(test_order_key_over_its_limit_is_einval)
 
 /* parse_server - MSGRELAY_TEST_MYSQL (mysql://USER:PASS@HOST:PORT/DB) into @srv. */
 static int parse_server(const char *uri, struct server *srv)
