@@ -3727,6 +3727,116 @@ static void test_order_key_over_its_limit_is_einval(void **state)
     mr_msg_free(m);
 }
 
+
+/* ---- MySQL: places follow commit order across connections ---- */
+
+/* A second connection that submits one keyed message in its own transaction. */
+struct placer {
+    const char *uri;
+    const char *gid;
+    const char *key;
+    int64_t pos;
+    int64_t next_cron_ms;
+    int rc;
+    char why[256];
+};
+
+static void *placer_main(void *arg)
+{
+    struct placer *p = arg;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *s = NULL;
+    struct mr_msg *m = new_msg(p->gid, MR_MSG_SUBMITTED, 100, 1);
+
+    m->ordering_key = mr_xstrdup(p->key);
+    int rc;
+
+    rc = mr_store_open(p->uri, &s, &err);
+    if (rc == 0)
+        rc = mr_store_begin(s, &err);
+    if (rc == 0)
+        rc = mr_store_msg_insert(s, m, &err);
+    if (rc == 0)
+        rc = mr_store_commit(s, &err);
+    p->rc = rc;
+    p->pos = m->order_pos;
+    p->next_cron_ms = m->next_cron_ms;
+    if (rc != 0)
+        snprintf(p->why, sizeof(p->why), "%s", err.msg);
+    mr_msg_free(m);
+    mr_store_close(s);
+    return NULL;
+}
+
+/*
+ * wait_lock_wait - poll (10 s at most) until @p's transaction waits for the
+ * key's row lock.
+ */
+static void wait_lock_wait(struct fx *fx, const struct placer *p)
+{
+    int64_t deadline = mr_mono_ms() + 10000;
+
+    /* its upsert of the key's row shows in the process list while it waits for our lock */
+    while (raw_int(fx, "SELECT count(*) FROM information_schema.processlist "
+                       "WHERE info LIKE 'INSERT INTO order_key%'") == 0) {
+        if (mr_mono_ms() > deadline)
+            fail_msg("the second transaction never waited for the key's lock (%d: %s)", p->rc,
+                     p->why);
+        usleep(5000);
+    }
+}
+
+/*
+ * Two transactions submitting on one key: the second to take a place waits
+ * for the first's commit (the key's row lock), so places follow commit order;
+ * and a head finishing while a submit on its key is in flight: whichever
+ * commits first, the new message is not left waiting for a finished head.
+ */
+static void test_mysql_order_places_follow_commit_order_across_connections(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct placer p = {.uri = fx->uri, .gid = "y", .key = "q", .rc = 1};
+    struct placer p2 = {.uri = fx->uri, .gid = "z", .key = "q", .rc = 1};
+    struct mr_msg *x = new_msg("x", MR_MSG_SUBMITTED, 100, 1);
+    const char *gids[] = {"x"};
+    bool changed[1];
+    pthread_t t;
+
+    x->ordering_key = mr_xstrdup("q");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, x, &err), 0);
+    assert_int_equal(x->order_pos, 1);
+    mr_msg_free(x);
+    assert_int_equal(pthread_create(&t, NULL, placer_main, &p), 0);
+    wait_lock_wait(fx, &p); /* y cannot take a place before x's transaction ends */
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    pthread_join(t, NULL);
+    if (p.rc != 0)
+        fail_msg("second submit: %s", p.why);
+    assert_int_equal(p.pos, 2);
+    assert_int_equal(p.next_cron_ms, MR_ORDER_WAIT_MS);
+
+    /* x finishes while z is being submitted: z waits for x's commit, then finds y its head */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 1, MR_MSG_SUBMITTED,
+                                                  MR_MSG_SUCCEED, 500, -1, 0, NULL, 0, changed,
+                                                  &err),
+                     0);
+    assert_int_equal(mr_store_order_finished(fx->s, gids, 1, 500, &err), 0);
+    assert_int_equal(pthread_create(&t, NULL, placer_main, &p2), 0);
+    wait_lock_wait(fx, &p2);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    pthread_join(t, NULL);
+    if (p2.rc != 0)
+        fail_msg("third submit: %s", p2.why);
+    assert_int_equal(p2.pos, 3);
+    x = get(fx->s, "y");
+    assert_int_equal(x->next_cron_ms, 500); /* woken by x's finish */
+    mr_msg_free(x);
+    assert_string_equal(claimed_gids(fx->s, "r1", 1000), "y");
+}
+
 /* The contract: every engine passes these. */
 #define CONTRACT_TESTS(T)                                                                          \
     T(test_insert_then_get_round_trips_every_field_and_step)                                       \
@@ -3848,6 +3958,7 @@ int main(int argc, char **argv)
         CONTRACT_TESTS(ON_MYSQL)
         ON_MYSQL(test_mysql_claim_skips_rows_another_transaction_locks)
         ON_MYSQL(test_mysql_concurrent_claims_never_take_the_same_message)
+        ON_MYSQL(test_mysql_order_places_follow_commit_order_across_connections)
         ON_MYSQL(test_mysql_lock_wait_timeout_is_ebusy_and_spoils_the_transaction)
         ON_MYSQL(test_mysql_lost_connection_is_eunavail_then_reconnects)
         ON_MYSQL(test_mysql_open_needs_migrate_and_migrate_is_idempotent)
