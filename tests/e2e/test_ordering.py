@@ -199,3 +199,38 @@ def test_ordering_key_is_checked(relay):
     assert status == 400 and "differs" in data["message"], data
     assert r.post("submit", msg_body(new_gid("v"), ["http://127.0.0.1:9/x"],
                                      ordering_key="é" * 64))[0] == 200
+
+
+def test_three_relays_on_mariadb_with_one_killed_keep_each_keys_order(app, relay, mariadb):
+    """30 keys x 10 messages submitted round robin to three relays sharing one database,
+    through random 500s; the second relay is SIGKILLed halfway: its heads pass on at lease
+    expiry, and no key's order is broken."""
+    from test_mysql import fresh_uri
+    uri = fresh_uri(mariadb, "e2e_order_three_relays")
+    path = "/svc/ordered"
+    queue_random_500s(app, path, 1200, 0.2, seed=3)
+    flags = dict(store=uri, lease=3, request_timeout=1, retry_interval=1, max_retry_interval=1,
+                 unhealthy_after=0, poll_interval_ms=100, claim_batch=32)
+    relays = [relay(relay_id="r%d" % i, **flags) for i in range(3)]
+    keys = ["m%02d" % i for i in range(30)]
+    order = {k: [] for k in keys}
+    for i in range(10):
+        if i == 5:
+            relays[1].kill(signal.SIGKILL)
+        for n, k in enumerate(keys):
+            g = new_gid("%s-%02d" % (k, i))
+            for j in range(3):
+                r = relays[(n + i + j) % 3]
+                try:
+                    status, data = r.post("submit", msg_body(g, [app.url(path)], ordering_key=k),
+                                          timeout=10)
+                except OSError:
+                    continue
+                assert status == 200, (status, data)
+                order[k].append(g)
+                break
+            else:
+                raise AssertionError("no relay took %s" % g)
+    wait_all(relays[0], [g for gs in order.values() for g in gs], "succeed", timeout=120)
+    check_order(app, path, order)
+    assert relays[0].alive() and relays[2].alive()
