@@ -359,16 +359,18 @@ static void start(struct gen *g, struct slot *s)
 {
     const struct cfg *c = g->c;
     int route = (c->prepare_mode && s->phase == 0) ? 0 : 1;
+    char key[48];
     size_t blen;
     int n;
 
     s->t0 = mono_us();
+    key[0] = '\0';
+    if (c->keys > 0)
+        snprintf(key, sizeof(key), ",\"ordering_key\":\"k%ld\"", s->msg % c->keys);
     snprintf(s->body, sizeof(s->body),
              "{\"gid\":\"b%s-%ld\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"%s/step\"}],"
-             "\"payloads\":[\"{\\\"t\\\":%lld}\"],\"query_prepared\":\"%s/qp\"%s%ld%s}",
-             c->run, s->msg, c->sink, (long long)s->t0, c->sink,
-             c->keys > 0 ? ",\"ordering_key\":\"k" : "", c->keys > 0 ? s->msg % c->keys : 0L,
-             c->keys > 0 ? "\"" : "");
+             "\"payloads\":[\"{\\\"t\\\":%lld}\"],\"query_prepared\":\"%s/qp\"%s}",
+             c->run, s->msg, c->sink, (long long)s->t0, c->sink, key);
     blen = strlen(s->body);
     memcpy(s->req, g->t.prefix[route], g->t.prefix_len[route]);
     n = sprintf(s->req + g->t.prefix_len[route], "%zu\r\n\r\n", blen);

@@ -191,6 +191,9 @@ static int wake_successors(struct mr_relay *r, struct flush_batch *b, int64_t no
     }
     rc = mr_store_order_finished(r->store, keyed, n, now, err);
     free(keyed);
+    /* the next ones are due now: claim them at the next turn, not at the next poll */
+    if (rc == 0 && n > 0)
+        mr_relay_wake(r);
     return rc;
 }
 
