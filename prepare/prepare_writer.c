@@ -798,7 +798,12 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
     size_t i;
     size_t j;
     size_t k;
-    int rc = 0;
+    int rc;
+
+    /* the keys these submits take places on, locked first in one order (store.h) */
+    for (i = 0; i < run->nsubs; i++)
+        gids[i] = run->subs[i].g->okey;
+    rc = mr_store_order_lock(w->store, gids, run->nsubs, err);
 
     for (i = 0; rc == 0 && i < run->nsubs; i++) {
         struct subm *first = &run->subs[i];

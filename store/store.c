@@ -426,6 +426,53 @@ int mr_store_order_place(struct mr_store *s, const char *gid, const char *key, i
     return order_place(s, gid, key, pos, head, err);
 }
 
+/* cmp_key - qsort() of ordering keys (char *), byte order. */
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int mr_store_order_lock(struct mr_store *s, const char *const *keys, size_t n, struct mr_err *err)
+{
+    const char **v;
+    size_t i;
+    int rc;
+
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "order lock", err);
+    if (rc != 0 || n == 0 || s->eng->order_lock == NULL)
+        return rc;
+    v = mr_xcalloc(n, sizeof(*v));
+    memcpy(v, keys, n * sizeof(*v));
+    qsort(v, n, sizeof(*v), cmp_key);
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (v[i][0] != '\0' && (i == 0 || strcmp(v[i], v[i - 1]) != 0))
+            rc = s->eng->order_lock(s, v[i], err);
+    }
+    free(v);
+    return rc;
+}
+
+/* lock_new_keys - mr_store_order_lock() of the keys of @v's keyed submitted messages. */
+static int lock_new_keys(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err)
+{
+    const char **keys = NULL;
+    size_t k = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        if (v[i]->state != MR_MSG_SUBMITTED || v[i]->ordering_key == NULL ||
+            v[i]->ordering_key[0] == '\0')
+            continue;
+        if (keys == NULL)
+            keys = mr_xcalloc(n, sizeof(*keys));
+        keys[k++] = v[i]->ordering_key;
+    }
+    rc = mr_store_order_lock(s, keys, k, err);
+    free(keys);
+    return rc;
+}
+
 int mr_store_order_finished(struct mr_store *s, const char *const *gids, size_t n, int64_t now_ms,
                             struct mr_err *err)
 {
@@ -558,7 +605,9 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
         return rc;
     for (i = 0; i < n; i++)
         set_dest_keys(v[i]);
-    rc = s->eng->msg_insert_many(s, v, n, err);
+    rc = lock_new_keys(s, v, n, err);
+    if (rc == 0)
+        rc = s->eng->msg_insert_many(s, v, n, err);
     for (i = 0; rc == 0 && i < n; i++)
         rc = place_new(s, v[i], err);
     return rc;

@@ -423,6 +423,16 @@ int mr_store_order_place(struct mr_store *s, const char *gid, const char *key, i
                          bool *head, struct mr_err *err);
 
 /*
+ * mr_store_order_lock - lock the rows of ordering keys @keys[0..@n) ("" is
+ * skipped, repeats too) in one order (byte order) until the commit. A
+ * transaction that places or finishes keyed messages of several keys takes
+ * their locks first with it, so that two such transactions meet on their
+ * first common key instead of deadlocking (mr_store_msg_insert_many does it
+ * for the messages it places). Inside a transaction.
+ */
+int mr_store_order_lock(struct mr_store *s, const char *const *keys, size_t n, struct mr_err *err);
+
+/*
  * mr_store_order_finished - @gids[0..@n) finished (succeed or failed) in this
  * transaction: each key's new head, if waiting, becomes due at @now_ms.
  * Unkeyed gids are no-ops (one lookup each). Inside a transaction.

@@ -147,6 +147,9 @@ struct mr_store_engine {
     /* order_set - @gid's place = @pos; unless @head, it waits (MR_ORDER_WAIT_MS, unleased). In. */
     int (*order_set)(struct mr_store *s, const char *gid, int64_t pos, bool head,
                      struct mr_err *err);
+    /* order_lock - lock @key's row (made when missing) until the commit; NULL: nothing to do
+       (SQLite holds the whole database already). Inside. */
+    int (*order_lock)(struct mr_store *s, const char *key, struct mr_err *err);
     /* order_wake - @gid just finished: the new head of its key (if it is submitted and not
        due yet) becomes due at @now_ms; nothing for an unkeyed message. Inside. */
     int (*order_wake)(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);

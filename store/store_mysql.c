@@ -77,6 +77,7 @@ static const struct mr_store_engine mysql_engine = {
     .order_before = my_order_before,
     .order_set = my_order_set,
     .order_wake = my_order_wake,
+    .order_lock = my_order_lock,
 };
 
 /* my_handle_new - a disconnected handle for the URI rest @rest. */

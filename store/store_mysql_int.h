@@ -140,6 +140,8 @@
     X(ST_ORDER_NEXT, "INSERT INTO order_key (k, next_pos) VALUES (?, 1) "                          \
                      "ON DUPLICATE KEY UPDATE next_pos = next_pos + 1")                            \
     X(ST_ORDER_POS, "SELECT next_pos FROM order_key WHERE k = ? FOR UPDATE")                       \
+    X(ST_ORDER_LOCK, "INSERT INTO order_key (k, next_pos) VALUES (?, 0) "                          \
+                     "ON DUPLICATE KEY UPDATE next_pos = next_pos")                       \
     /* key, position: the nearest unfinished message placed before it (a current read) */         \
     X(ST_ORDER_BEFORE, "SELECT gid FROM msg WHERE ordering_key = ? AND " ORDER_LIVE               \
                        " AND order_pos < ? ORDER BY order_pos DESC LIMIT 1 LOCK IN SHARE MODE")    \
@@ -500,6 +502,7 @@ int my_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid
                     struct mr_err *err);
 int my_order_set(struct mr_store *s, const char *gid, int64_t pos, bool head, struct mr_err *err);
 int my_order_wake(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+int my_order_lock(struct mr_store *s, const char *key, struct mr_err *err);
 
 /* store_mysql_schema.c */
 int my_check_schema(struct my_store *ms, struct mr_err *err);

@@ -145,3 +145,12 @@ int my_order_wake(struct mr_store *s, const char *gid, int64_t now_ms, struct mr
     my_p_int(ms, now_ms);
     return my_exec_id(ms, ST_ORDER_DUE, err);
 }
+
+int my_order_lock(struct mr_store *s, const char *key, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+
+    my_p_reset(ms);
+    my_p_text(ms, key);
+    return my_exec_id(ms, ST_ORDER_LOCK, err);
+}
