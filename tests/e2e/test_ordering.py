@@ -8,6 +8,7 @@ import signal
 import threading
 
 from e2e_helpers import msg_body, new_gid, wait_for
+from test_kafka import kafka, topic_name  # noqa: F401 (kafka: the mock cluster fixture)
 
 
 # retries a second apart whatever the count, and no destination health pause: random 500s
@@ -234,3 +235,20 @@ def test_three_relays_on_mariadb_with_one_killed_keep_each_keys_order(app, relay
     wait_all(relays[0], [g for gs in order.values() for g in gs], "succeed", timeout=120)
     check_order(app, path, order)
     assert relays[0].alive() and relays[2].alive()
+
+
+def test_kafka_records_are_keyed_by_the_ordering_key_unless_the_url_names_one(kafka, relay):
+    k = kafka()
+    r = relay(kafka_brokers=k.bootstrap)
+    topic = topic_name()
+    a, b = new_gid("kk"), new_gid("kk")
+    assert r.post("submit", msg_body(a, ["kafka://" + topic, "kafka://%s?key=x" % topic],
+                                     ordering_key="acct-9"))[0] == 200
+    assert r.post("submit", msg_body(b, ["kafka://" + topic], ordering_key="acct-9"))[0] == 200
+    recs = k.wait_records(topic, 3)
+    by = {(x["headers"]["gid"], x["headers"]["branch_id"]): x for x in recs}
+    assert by[(a, "01")]["key"] == "acct-9" and by[(a, "02")]["key"] == "x"
+    assert by[(b, "01")]["key"] == "acct-9"
+    # one key, one partition: b's record comes after a's
+    assert by[(a, "01")]["partition"] == by[(b, "01")]["partition"]
+    assert by[(a, "01")]["offset"] < by[(b, "01")]["offset"]
