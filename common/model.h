@@ -81,6 +81,7 @@ bool mr_msg_transition_ok(int from, int to);
  * itself; its predecessor's finish makes it due (store.h, ordered delivery).
  */
 #define MR_ORDER_WAIT_MS INT64_C(253402300799000)
+#define MR_ORDER_WAIT_SQL "253402300799000" /* the same, for the stores' SQL text */
 
 /* The largest retry_limit a message or --retry-limit may give. */
 #define MR_RETRY_LIMIT_MAX 1000000

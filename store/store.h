@@ -515,7 +515,10 @@ int mr_store_msg_redrive(struct mr_store *s, const struct mr_store_redrive *f, i
  * mr_store_reset_cron - DTM's resetCronTime: up to @limit unfinished
  * messages whose next_cron_time is later than @after_ms become due at
  * @now_ms (next_cron_time and update_time = @now_ms); *count says how many,
- * *remaining whether such messages are still left. Inside a transaction.
+ * *remaining whether such messages are still left. A keyed message waiting
+ * for its predecessor (MR_ORDER_WAIT_MS) is not one of them, nor for
+ * mr_store_due_by_dest: its predecessor's finish makes it due. Inside a
+ * transaction.
  */
 int mr_store_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
                         long *count, bool *remaining, struct mr_err *err);

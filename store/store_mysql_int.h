@@ -172,7 +172,8 @@
     /* the key twice, limit */                                                                      \
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, ? + FLOOR(RAND() * (? + 1))), "       \
-      "update_time = ? WHERE next_cron_time > ? AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
+      "update_time = ? WHERE next_cron_time > ? AND next_cron_time < " MR_ORDER_WAIT_SQL        \
+      " AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
       "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?)) OR "   \
       "(state = 'prepared' AND query_dest = ?)) LIMIT ?")                                          \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
@@ -196,9 +197,11 @@
       "UPDATE msg SET state = IF(parked_from = 'prepared', 'prepared', 'submitted'), "             \
       "parked_from = '', query_attempts = 0, next_cron_time = ?, next_cron_interval = 0, "         \
       "owner = '', lease_until = 0, update_time = ? WHERE state = 'parked' AND id IN " IN_LIST)    \
+    /* a message waiting for its key's predecessor is not retried (store.h, ordered delivery) */  \
     X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?, update_time = ? WHERE due_time > ? "      \
-                     "LIMIT ?")                                                                    \
-    X(ST_CRON_LEFT, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE due_time > ? LIMIT 1) AS t")    \
+                     "AND due_time < " MR_ORDER_WAIT_SQL " LIMIT ?")                                                                    \
+    X(ST_CRON_LEFT, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE due_time > ? "                  \
+                    "AND due_time < " MR_ORDER_WAIT_SQL " LIMIT 1) AS t")    \
     X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ? "      \
                        "WHERE gid = ? AND state = 'prepared'")                                     \
     X(ST_LIST_GID,                                                                                 \

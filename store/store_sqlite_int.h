@@ -204,7 +204,8 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = min(next_cron_time, ?2 + abs(random() % (?3 + 1))), "       \
       "update_time = ?2 WHERE id IN (SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED      \
-      " AND next_cron_time > ?2 + ?3 AND ((state = 'submitted' AND EXISTS (SELECT 1 FROM step "     \
+      " AND next_cron_time > ?2 + ?3 AND next_cron_time < " MR_ORDER_WAIT_SQL                     \
+      " AND ((state = 'submitted' AND EXISTS (SELECT 1 FROM step "     \
       "WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?1)) OR "            \
       "(state = 'prepared' AND query_dest = ?1)) LIMIT ?4)")                                       \
     X(ST_COUNT_STATE, "SELECT count(*) FROM msg WHERE state = ?1")                                 \
@@ -230,9 +231,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "WHERE state = 'parked' AND id IN (SELECT value FROM json_each(?1))")                        \
     X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?1, update_time = ?1 WHERE id IN "          \
                      "(SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED                    \
-                     " AND next_cron_time > ?2 LIMIT ?3)")                                         \
+                     " AND next_cron_time > ?2 AND next_cron_time < " MR_ORDER_WAIT_SQL " LIMIT ?3)")                                         \
     X(ST_CRON_LEFT, "SELECT EXISTS (SELECT 1 FROM msg INDEXED BY msg_due WHERE " UNFINISHED        \
-                    " AND next_cron_time > ?1)")                                                   \
+                    " AND next_cron_time > ?1 AND next_cron_time < " MR_ORDER_WAIT_SQL ")")                                                   \
     X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ?2 "     \
                        "WHERE gid = ?1 AND state = 'prepared'")                                    \
     X(ST_LIST_GID,                                                                                 \

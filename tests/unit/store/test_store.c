@@ -3710,6 +3710,27 @@ static void test_order_parked_head_holds_and_a_prepared_one_is_placed_at_submit(
     assert_string_equal(claimed_gids(fx->s, "r1", 6000), "a1");
 }
 
+/* resetCronTime leaves a message waiting for its predecessor as it is. */
+static void test_order_reset_cron_leaves_waiting_messages_alone(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    long count = -1;
+    bool remaining = true;
+    struct mr_msg *m;
+
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 1000, 10, &count, &remaining, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(count, 0);
+    assert_false(remaining);
+    m = get(fx->s, "a2");
+    assert_int_equal(m->next_cron_ms, MR_ORDER_WAIT_MS);
+    mr_msg_free(m);
+}
+
 /* The key's limit is checked by the store too. */
 static void test_order_key_over_its_limit_is_einval(void **state)
 {
@@ -3920,6 +3941,7 @@ static void test_mysql_order_places_follow_commit_order_across_connections(void 
     T(test_order_only_heads_are_claimable_and_a_finish_wakes_the_next)                             \
     T(test_order_finished_after_a_batch_transition_wakes_each_key)                                 \
     T(test_order_parked_head_holds_and_a_prepared_one_is_placed_at_submit)                         \
+    T(test_order_reset_cron_leaves_waiting_messages_alone)                                         \
     T(test_order_key_over_its_limit_is_einval)
 
 /* parse_server - MSGRELAY_TEST_MYSQL (mysql://USER:PASS@HOST:PORT/DB) into @srv. */
