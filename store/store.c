@@ -266,7 +266,7 @@ int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struc
         settle_steps(*out);
     /* a keyed message still in its key's order: what it waits for, if anything */
     if (rc == 0 && with_steps && *out != NULL && (*out)->order_pos > 0 &&
-        !mr_msg_state_is_final((*out)->state))
+        !mr_msg_state_is_final((*out)->state) && s->eng->order_before != NULL)
         rc = s->eng->order_before(s, (*out)->ordering_key, (*out)->order_pos,
                                   &(*out)->order_waits_for, err);
     if (rc != 0) {
@@ -375,10 +375,13 @@ static int order_place(struct mr_store *s, const char *gid, const char *key, int
 
     *pos = 0;
     *head = true;
-    if (key == NULL) {
+    if (key == NULL && s->eng->order_of != NULL) {
         rc = s->eng->order_of(s, gid, &stored, pos, err);
         key = stored;
     }
+    if (rc == 0 && key != NULL && key[0] != '\0' && s->eng->order_next == NULL)
+        rc = mr_err_set(err, MR_EINVAL, "store: the %s store does not order by key",
+                        s->eng->name);
     if (rc == 0 && key != NULL && key[0] != '\0') {
         /* placed already (a submit again): it keeps its place */
         if (*pos == 0)
@@ -482,7 +485,7 @@ int mr_store_order_finished(struct mr_store *s, const char *const *gids, size_t 
     if (n == 0)
         return 0;
     rc = mr_store_enter(s, MR_STORE_TX_NEED, "order wake", err);
-    for (i = 0; rc == 0 && i < n; i++)
+    for (i = 0; rc == 0 && s->eng->order_wake != NULL && i < n; i++)
         rc = s->eng->order_wake(s, gids[i], now_ms, err);
     return rc;
 }
@@ -493,7 +496,7 @@ int mr_store_order_before(struct mr_store *s, const char *key, int64_t pos, char
     int rc = mr_store_enter(s, MR_STORE_TX_ANY, "order before", err);
 
     *gid = NULL;
-    if (rc != 0 || key == NULL || key[0] == '\0' || pos <= 0)
+    if (rc != 0 || key == NULL || key[0] == '\0' || pos <= 0 || s->eng->order_before == NULL)
         return rc;
     return s->eng->order_before(s, key, pos, gid, err);
 }
@@ -542,7 +545,7 @@ int mr_store_msg_transition(struct mr_store *s, const char *gid, int from, int t
     if (rc == 0)
         rc = s->eng->msg_transition(s, gid, from, to, now_ms, next_cron_ms, next_cron_interval,
                                     err);
-    if (rc == 0 && mr_msg_state_is_final(to))
+    if (rc == 0 && mr_msg_state_is_final(to) && s->eng->order_wake != NULL)
         rc = s->eng->order_wake(s, gid, now_ms, err);
     if (rc != 0)
         return rc;

@@ -134,7 +134,8 @@ struct mr_store_engine {
                            int64_t until_ms, struct mr_err *err);
     int (*relay_unregister)(struct mr_store *s, const char *relay_id, const char *instance,
                             struct mr_err *err);
-    /* ordered delivery: store.c builds mr_store_order_place() and the wake-ups on these */
+    /* ordered delivery: store.c builds mr_store_order_place() and the wake-ups on these;
+       an engine without them (NULL) refuses keyed messages (MR_EINVAL) */
     /* order_of - @gid's ordering key (owned) and place; *@key NULL when no such message. In. */
     int (*order_of)(struct mr_store *s, const char *gid, char **key, int64_t *pos,
                     struct mr_err *err);
