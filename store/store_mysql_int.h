@@ -137,8 +137,9 @@
                 " ORDER BY due_time LIMIT ? FOR UPDATE SKIP LOCKED")                               \
     /* ordered delivery per key (store_mysql_order.c) */                                          \
     X(ST_ORDER_OF, "SELECT ordering_key, order_pos FROM msg WHERE gid = ?")                        \
-    X(ST_ORDER_NEXT, "INSERT INTO order_key (k, next_pos) VALUES (?, 1) "                          \
-                     "ON DUPLICATE KEY UPDATE next_pos = next_pos + 1")                            \
+    /* the place given comes back as the statement's insert id (LAST_INSERT_ID(expr)) */        \
+    X(ST_ORDER_NEXT, "INSERT INTO order_key (k, next_pos) VALUES (?, LAST_INSERT_ID(1)) "          \
+                     "ON DUPLICATE KEY UPDATE next_pos = LAST_INSERT_ID(next_pos + 1)")           \
     X(ST_ORDER_POS, "SELECT next_pos FROM order_key WHERE k = ? FOR UPDATE")                       \
     X(ST_ORDER_LOCK, "INSERT INTO order_key (k, next_pos) VALUES (?, 0) "                          \
                      "ON DUPLICATE KEY UPDATE next_pos = next_pos")                       \

@@ -57,18 +57,15 @@ int my_order_of(struct mr_store *s, const char *gid, char **key, int64_t *pos,
 int my_order_next(struct mr_store *s, const char *key, int64_t *pos, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    long v = 0;
+    int64_t v = 0;
     int rc;
 
     my_p_reset(ms);
     my_p_text(ms, key);
     rc = my_exec_id(ms, ST_ORDER_NEXT, err);
-    if (rc == 0) {
-        /* the row is ours (locked) until the commit: this reads what the upsert wrote */
-        my_p_reset(ms);
-        my_p_text(ms, key);
-        rc = my_read_int(ms, ms->st[ST_ORDER_POS], &v, err);
-    }
+    /* the row stays locked (ours) until the commit */
+    if (rc == 0)
+        v = (int64_t)mysql_stmt_insert_id(ms->st[ST_ORDER_NEXT]);
     if (rc == 0 && v <= 0)
         rc = mr_err_set(err, MR_ESTORE, "store: ordering key's place not found");
     *pos = v;

@@ -168,6 +168,19 @@ def test_a_parked_head_holds_its_key_until_redriven(app, relay):
     assert app.calls("/svc/ok")[0].t >= [c for c in app.calls("/svc/bad") if c.status == 200][0].t
 
 
+def test_a_forcestop_of_a_parked_head_releases_its_key(app, relay):
+    r = relay({"--retry-limit": "1", "--max-retry-interval": "1", "--unhealthy-after": "0"})
+    app.set_default("/svc/bad", 500, "down")
+    a, b = new_gid("fs"), new_gid("fs")
+    assert r.post("submit", msg_body(a, [app.url("/svc/bad")], ordering_key="f"))[0] == 200
+    assert r.post("submit", msg_body(b, [app.url("/svc/ok")], ordering_key="f"))[0] == 200
+    r.wait_state(a, "parked", timeout=15)
+    assert app.count("/svc/ok") == 0
+    assert r.post("forceStop", {"gid": a})[0] == 200
+    r.wait_state(b, "succeed", timeout=15)
+    assert r.state(a) == "failed"
+
+
 def test_a_prepared_message_takes_its_place_when_its_back_check_commits_it(app, relay):
     r = relay(**FAST_RETRY)
     app.set_default("/svc/down", 500, "down")
