@@ -4,6 +4,7 @@
 #   make test       build and run the C unit tests and the end-to-end tests (with
 #                   make e2e-postgres: the store's end-to-end tests on PostgreSQL)
 #   make test SAN=1 the same under AddressSanitizer and UBSan (in build-san/)
+#   make bench-keyed  bench/run in submit mode with BENCH_KEYS (1,000) ordering keys
 #   make bench-retention  bench/run with retention off and on, on a store holding
 #                   BENCH_PREFILL (1,000,000) finished messages
 #   make fuzz       run the libFuzzer targets tests/fuzz/fuzz_parse.c, fuzz_url.c,
@@ -36,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e e2e-postgres bench fuzz clean FORCE
+.PHONY: all deps build run test unit e2e e2e-postgres bench bench-keyed fuzz clean FORCE
 .SECONDARY:
 
 all: deps
@@ -159,6 +160,13 @@ bench: all
 	$(PYTHON) tests/e2e/postgres.py run -c fsync=on -- sh -c \
 	    'bench/run "$$0" "$$MSGRELAY_TEST_POSTGRES" prepare "$$1" "$$2"' $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
+
+# Ordered delivery per key (docs/PERFORMANCE.md "Ordered delivery per key"): submit mode
+# with BENCH_KEYS ordering keys spread over the messages.
+BENCH_KEYS ?= 1000
+bench-keyed: all
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	MSGRELAY_BENCH_KEYS=$(BENCH_KEYS) bench/run $(BUILD) sqlite submit $(BENCH_COUNT) $(BENCH_CONC)
 
 # The cost of retention (docs/PERFORMANCE.md "Retention"): bench/run on a SQLite store
 # already holding BENCH_PREFILL finished messages, retention off and on, interleaved.

@@ -6,9 +6,11 @@
  *
  *   msgrelay-bench-loadgen --api URL --sink URL [--mode submit|prepare]
  *       [--count N] [--concurrency C] [--run ID] [--relay-pid PID] [--drain S]
+ *       [--keys K]
  *
  * submit mode sends one submit per message; prepare mode a prepare then a
- * submit. It prints messages accepted per second, delivered per second,
+ * submit. With --keys K, message i carries the ordering key "k<i mod K>"
+ * (ordered delivery per key). It prints messages accepted per second, delivered per second,
  * p50/p99 API latency, p50/p99 submit-to-delivery latency (from the sink), the
  * relay's peak RSS and CPU seconds, and checks that delivered equals accepted
  * after the drain; last, its own CPU seconds. Exit 0 when every accepted
@@ -90,6 +92,7 @@ struct cfg {
     const char *run;
     long relay_pid;
     int drain_s;
+    long keys; /* > 0: message i carries ordering_key "k<i % keys>" */
 };
 
 /* where the calls go: --api parsed once */
@@ -356,14 +359,18 @@ static void start(struct gen *g, struct slot *s)
 {
     const struct cfg *c = g->c;
     int route = (c->prepare_mode && s->phase == 0) ? 0 : 1;
+    char key[48];
     size_t blen;
     int n;
 
     s->t0 = mono_us();
+    key[0] = '\0';
+    if (c->keys > 0)
+        snprintf(key, sizeof(key), ",\"ordering_key\":\"k%ld\"", s->msg % c->keys);
     snprintf(s->body, sizeof(s->body),
              "{\"gid\":\"b%s-%ld\",\"trans_type\":\"msg\",\"steps\":[{\"action\":\"%s/step\"}],"
-             "\"payloads\":[\"{\\\"t\\\":%lld}\"],\"query_prepared\":\"%s/qp\"}",
-             c->run, s->msg, c->sink, (long long)s->t0, c->sink);
+             "\"payloads\":[\"{\\\"t\\\":%lld}\"],\"query_prepared\":\"%s/qp\"%s}",
+             c->run, s->msg, c->sink, (long long)s->t0, c->sink, key);
     blen = strlen(s->body);
     memcpy(s->req, g->t.prefix[route], g->t.prefix_len[route]);
     n = sprintf(s->req + g->t.prefix_len[route], "%zu\r\n\r\n", blen);
@@ -635,13 +642,14 @@ static int sink_stats(CURL *h, const struct cfg *c, long *delivered, long *dups,
 static int usage(void)
 {
     fprintf(stderr, "usage: loadgen --api URL --sink URL [--mode submit|prepare] [--count N]\n"
-                    "               [--concurrency C] [--run ID] [--relay-pid PID] [--drain S]\n");
+                    "               [--concurrency C] [--run ID] [--relay-pid PID] [--drain S]\n"
+                    "               [--keys K]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {NULL, NULL, 0, 100000, 64, "0", 0, 120};
+    struct cfg c = {NULL, NULL, 0, 100000, 64, "0", 0, 120, 0};
     static struct gen g;
     struct epoll_event evs[256];
     long delivered = 0, dups = 0, d50 = 0, d99 = 0;
@@ -669,6 +677,8 @@ int main(int argc, char **argv)
             c.relay_pid = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--drain") == 0)
             c.drain_s = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--keys") == 0)
+            c.keys = atol(argv[i + 1]);
         else
             return usage();
     }

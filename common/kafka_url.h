@@ -4,7 +4,7 @@
  * (prepare/, which refuses bad ones with 400) and the Kafka sink (relay/,
  * which produces to them), so the two cannot disagree on what a URL means.
  *
- *   kafka://TOPIC           key = the message's gid
+ *   kafka://TOPIC           key = the message's ordering key, or its gid when unkeyed
  *   kafka://TOPIC?key=K     key = K, taken verbatim (no percent-decoding)
  *
  * TOPIC is 1 to 249 of [A-Za-z0-9._-], not "." or ".." (Kafka's own rule).

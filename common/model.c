@@ -117,6 +117,8 @@ void mr_msg_free(struct mr_msg *m)
     free(m->branch_headers);
     free(m->traceparent);
     free(m->tracestate);
+    free(m->ordering_key);
+    free(m->order_waits_for);
     free(m->owner);
     free(m->result);
     free(m);

@@ -73,6 +73,16 @@ bool mr_msg_state_is_live(int s);
  */
 bool mr_msg_transition_ok(int from, int to);
 
+/* The longest ordering key, bytes. */
+#define MR_ORDER_KEY_MAX 128
+
+/*
+ * When a keyed message waits for its predecessor (next_cron_time): never of
+ * itself; its predecessor's finish makes it due (store.h, ordered delivery).
+ */
+#define MR_ORDER_WAIT_MS INT64_C(253402300799000)
+#define MR_ORDER_WAIT_SQL "253402300799000" /* the same, for the stores' SQL text */
+
 /* The largest retry_limit a message or --retry-limit may give. */
 #define MR_RETRY_LIMIT_MAX 1000000
 
@@ -122,6 +132,10 @@ struct mr_msg {
     int parked_from;        /* parked: the state it was parked from (redrive goes back there) */
     char *traceparent;      /* W3C traceparent of its prepare/submit (trace.h); "" if none */
     char *tracestate;       /* its W3C tracestate; "" when none */
+    char *ordering_key;     /* its ordering key (MR_ORDER_KEY_MAX bytes at most); "" = unkeyed */
+    int64_t order_pos;      /* its place in its key's order, from its submit; 0 = none yet */
+    char *order_waits_for;  /* the gid it waits for on its key (mr_store_msg_get with steps
+                               fills it), or NULL */
     struct mr_step *steps;
     size_t nsteps;
 };

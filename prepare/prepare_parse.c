@@ -473,14 +473,50 @@ static int parse_headers(json_t *root, struct mr_msg *m, struct mr_err *err)
     return 0;
 }
 
-/* parse_custom - "custom_data": a JSON object text; msg reads its "delay". */
+/*
+ * order_key - @v, the "ordering_key" of @where, into m->ordering_key: a
+ * string of at most MR_ORDER_KEY_MAX bytes (UTF-8, as jansson reads every
+ * string) without control characters; "" or null leave the message unkeyed.
+ */
+static int order_key(struct mr_msg *m, json_t *v, const char *where, struct mr_err *err)
+{
+    const unsigned char *p;
+    size_t len;
+    size_t i;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return mr_err_set(err, MR_EINVAL, "%sordering_key: must be a string", where);
+    p = (const unsigned char *)json_string_value(v);
+    len = json_string_length(v);
+    if (len > MR_ORDER_KEY_MAX)
+        return mr_err_set(err, MR_EINVAL, "%sordering_key: longer than %d bytes", where,
+                          MR_ORDER_KEY_MAX);
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return mr_err_set(err, MR_EINVAL, "%sordering_key: must not hold control characters",
+                              where);
+    }
+    if (m->ordering_key != NULL && m->ordering_key[0] != '\0' &&
+        strcmp(m->ordering_key, (const char *)p) != 0)
+        return mr_err_set(err, MR_EINVAL,
+                          "ordering_key: differs from custom_data's ordering_key");
+    free(m->ordering_key);
+    m->ordering_key = mr_xstrdup((const char *)p);
+    return 0;
+}
+
+/* parse_custom - "custom_data": a JSON object text; msg reads its "delay" and "ordering_key". */
 static int parse_custom(struct mr_msg *m, struct mr_err *err)
 {
     json_error_t jerr;
     json_t *c;
     json_t *d;
+    json_t *ok = NULL;
     const char *key;
     json_t *val;
+    int rc;
 
     m->delay = 0;
     if (m->custom_data[0] == '\0')
@@ -499,6 +535,13 @@ static int parse_custom(struct mr_msg *m, struct mr_err *err)
     {
         if (strcasecmp(key, "delay") == 0)
             d = val;
+        else if (strcasecmp(key, "ordering_key") == 0)
+            ok = val;
+    }
+    rc = order_key(m, ok, "custom_data: ", err);
+    if (rc != 0) {
+        json_decref(c);
+        return rc;
     }
     if (d != NULL && !json_is_null(d)) {
         if (!json_is_integer(d) || json_integer_value(d) < 0 ||
@@ -549,6 +592,10 @@ static int parse_fields(json_t *root, struct mr_msg *m, bool steps_optional, str
         rc = opt_string(root, "custom_data", &m->custom_data, err);
     if (rc == 0)
         rc = parse_custom(m, err);
+    if (rc == 0)
+        rc = order_key(m, json_object_get(root, "ordering_key"), "", err);
+    if (rc == 0 && m->ordering_key == NULL)
+        m->ordering_key = mr_xstrdup("");
     if (rc == 0)
         rc = mr_parse_opt_bool(root, "wait_result", &m->wait_result, err);
     if (rc == 0)

@@ -285,6 +285,13 @@ static json_t *render_transaction(const struct mr_msg *m)
     if (mr_msg_state_is_live(m->state))
         set_time(t, "next_cron_time", m->next_cron_ms, false);
     set_str(t, "owner", m->owner);
+    if (m->ordering_key != NULL && m->ordering_key[0] != '\0') {
+        json_object_set_new(t, "ordering_key", json_string(m->ordering_key));
+        if (m->order_pos > 0)
+            json_object_set_new(t, "ordering_position", json_integer(m->order_pos));
+        if (m->order_waits_for != NULL)
+            json_object_set_new(t, "waits_for", json_string(m->order_waits_for));
+    }
     set_options(t, m);
     free(opts);
     return t;

@@ -501,6 +501,7 @@ struct gslot {
     int64_t create_ms;      /* of the stored or the inserted message */
     int next_cron_interval; /* likewise */
     struct mr_msg *cur;     /* the stored message with its steps (owned), NULL when none */
+    const char *okey;       /* its ordering key ("" = none; borrowed from cur or a request) */
 };
 
 /* One prepared -> submitted change of a run, and the submit that asked for it. */
@@ -617,20 +618,29 @@ static void hand_truncate(struct mr_writer *w, size_t mark)
 static void hand_over(struct mr_writer *w)
 {
     struct mr_msg **v;
+    size_t n = 0;
     size_t i;
 
     if (w->nhand == 0)
         return;
     v = mr_xcalloc(w->nhand, sizeof(*v));
     for (i = 0; i < w->nhand; i++) {
-        if (w->hand[i].r != NULL) {
-            v[i] = w->hand[i].r->msg;
-            w->hand[i].r->msg = NULL;
+        struct mr_req *r = w->hand[i].r;
+
+        if (r != NULL && r->msg->lease_until_ms == 0) {
+            /* a keyed message the store made wait for its predecessor (not leased) */
+            w->room++;
+            continue;
+        }
+        if (r != NULL) {
+            v[n++] = r->msg;
+            r->msg = NULL;
         } else {
-            v[i] = w->hand[i].m;
+            v[n++] = w->hand[i].m;
         }
     }
-    w->hooks.hand(w->hooks.arg, v, w->nhand);
+    if (n > 0)
+        w->hooks.hand(w->hooks.arg, v, n);
     w->nhand = 0;
     free(v);
 }
@@ -670,6 +680,7 @@ static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
         g->create_ms = cur[i] != NULL ? cur[i]->create_ms : 0;
         g->next_cron_interval = cur[i] != NULL ? cur[i]->next_cron_interval : 0;
         g->cur = cur[i];
+        g->okey = cur[i] != NULL && cur[i]->ordering_key != NULL ? cur[i]->ordering_key : "";
     }
     free(gids);
     free(cur);
@@ -687,6 +698,7 @@ static void run_new(struct run *run, struct gslot *g, struct mr_req *r, int stat
     if (lease)
         hand_add(run->w, r, NULL);
     run->ins[run->nins++] = r->msg;
+    g->okey = r->msg->ordering_key != NULL ? r->msg->ordering_key : "";
     g->state = state;
     g->create_ms = r->msg->create_ms;
     g->next_cron_interval = r->msg->next_cron_interval;
@@ -786,7 +798,12 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
     size_t i;
     size_t j;
     size_t k;
-    int rc = 0;
+    int rc;
+
+    /* the keys these submits take places on, locked first in one order (store.h) */
+    for (i = 0; i < run->nsubs; i++)
+        gids[i] = run->subs[i].g->okey;
+    rc = mr_store_order_lock(w->store, gids, run->nsubs, err);
 
     for (i = 0; rc == 0 && i < run->nsubs; i++) {
         struct subm *first = &run->subs[i];
@@ -809,7 +826,21 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
                                           first->lease ? mr_config.relay_id : NULL,
                                           first->lease ? lease_until : 0, changed, err);
         for (j = 0; rc == 0 && j < k; j++) {
-            if (!changed[j]) {
+            bool head = true;
+
+            /* a keyed message takes its place in its key's order with this commit */
+            if (changed[j] && grp[j]->g->okey[0] != '\0') {
+                int64_t pos;
+
+                rc = mr_store_order_place(w->store, gids[j], grp[j]->g->okey, &pos, &head, err);
+                if (rc != 0)
+                    break;
+            }
+            if (changed[j] && !head) {
+                /* it waits for its predecessor: the relay is not given it */
+                if (grp[j]->lease)
+                    w->room++;
+            } else if (!changed[j]) {
                 /* cannot happen under the rows' locks; say so rather than guess */
                 mr_reply_envelope(&grp[j]->r->answer, 500,
                                   "store: message changed during submit, retry");

@@ -139,6 +139,8 @@ int mr_query_apply(struct mr_store *s, const struct mr_msg *m, const char *owner
         }
         return mr_store_msg_release(s, m->gid, owner, d->next_cron_ms, d->interval, detail, now_ms,
                                     err);
+    case MR_QUERY_WAIT:
+        break;
     case MR_QUERY_PARK: {
         int rc = mr_store_msg_query_failed(s, m->gid, now_ms, err);
 
@@ -165,8 +167,22 @@ int mr_query_write(struct mr_store *s, const struct mr_msg *m, const char *owner
                    struct mr_query_decision *d, const char *detail, int64_t now_ms,
                    struct mr_err *err)
 {
-    int rc = mr_query_apply(s, m, owner, d, detail, now_ms, err);
+    int rc;
 
+    if (d->action == MR_QUERY_WAIT)
+        d->action = MR_QUERY_SUBMIT; /* a replay of the transaction: decided afresh */
+    rc = mr_query_apply(s, m, owner, d, detail, now_ms, err);
+    if (rc == 0 && d->action == MR_QUERY_SUBMIT && m->ordering_key != NULL &&
+        m->ordering_key[0] != '\0') {
+        /* committed by this back-check: it takes its place in its key's order now */
+        int64_t pos;
+        bool head;
+
+        rc = mr_store_order_place(s, m->gid, m->ordering_key, &pos, &head, err);
+        if (rc == 0 && !head)
+            d->action = MR_QUERY_WAIT;
+        return rc;
+    }
     if (!changed_meanwhile(rc))
         return rc;
     /* an abort or a submit won the race: end our lease so the message's real state is

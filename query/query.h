@@ -77,6 +77,8 @@ enum mr_query_action {
     MR_QUERY_FAIL,   /* failure: prepared -> failed, finished */
     MR_QUERY_RETRY,  /* ongoing or error: stays prepared, asked again at next_cron_ms */
     MR_QUERY_PARK,   /* an error that made retry_limit failed back-checks: prepared -> parked */
+    MR_QUERY_WAIT,   /* (set by mr_query_write only) SUBMIT of a keyed message placed behind an
+                        unfinished one: submitted, but it waits for its predecessor, undelivered */
 };
 
 struct mr_query_decision {

@@ -167,6 +167,58 @@ static int gather(struct mr_relay *r, struct flush_batch *b, struct mr_relay_pas
     return 0;
 }
 
+/* lock_keys - the keys of @b's keyed messages to finish, locked before they change (store.h). */
+static int lock_keys(struct mr_relay *r, struct flush_batch *b, struct mr_err *err)
+{
+    const char **keys = NULL;
+    size_t n = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < b->nfin; i++) {
+        const char *key = b->fin_pass[i]->msg->ordering_key;
+
+        if (key == NULL || key[0] == '\0')
+            continue;
+        if (keys == NULL)
+            keys = mr_xcalloc(b->nfin, sizeof(*keys));
+        keys[n++] = key;
+    }
+    rc = mr_store_order_lock(r->store, keys, n, err);
+    free(keys);
+    return rc;
+}
+
+/*
+ * wake_successors - the keyed messages of @b that just finished hand their
+ * keys on: each key's next message becomes due in this same transaction
+ * (unkeyed ones cost nothing here).
+ */
+static int wake_successors(struct mr_relay *r, struct flush_batch *b, int64_t now,
+                           struct mr_err *err)
+{
+    const char **keyed = NULL;
+    size_t n = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < b->nfin; i++) {
+        const char *key = b->fin_pass[i]->msg->ordering_key;
+
+        if (!b->fin_changed[i] || key == NULL || key[0] == '\0')
+            continue;
+        if (keyed == NULL)
+            keyed = mr_xcalloc(b->nfin, sizeof(*keyed));
+        keyed[n++] = b->fin_gids[i];
+    }
+    rc = mr_store_order_finished(r->store, keyed, n, now, err);
+    free(keyed);
+    /* the next ones are due now: claim them at the next turn, not at the next poll */
+    if (rc == 0 && n > 0)
+        mr_relay_wake(r);
+    return rc;
+}
+
 /*
  * write_all - the writes of every pass of @list inside the open transaction,
  * batched: a failed call's record and a back-check decision one by one, the
@@ -199,8 +251,12 @@ static int write_all(struct mr_relay *r, struct mr_relay_pass *list, struct mr_e
     for (i = 0; rc == 0 && i < b.nok; i++)
         record_refused(b.ok_pass[i], b.ok_res[i], "no such step");
     if (rc == 0)
+        rc = lock_keys(r, &b, err);
+    if (rc == 0)
         rc = mr_store_msg_transition_many(r->store, b.fin_gids, b.nfin, MR_MSG_SUBMITTED,
                                           MR_MSG_SUCCEED, now, -1, 0, NULL, 0, b.fin_changed, err);
+    if (rc == 0)
+        rc = wake_successors(r, &b, now, err);
     for (i = 0; rc == 0 && i < b.nfin; i++) {
         if (b.fin_changed[i])
             continue;

@@ -235,7 +235,9 @@ struct mr_relay_kafka;
 /* What to produce for one kafka:// step. All borrowed; librdkafka copies what it keeps. */
 struct mr_relay_kafka_rec {
     const char *url;       /* kafka://TOPIC[?key=K] (common/kafka_url.h) */
-    const char *gid;       /* header "gid", and the key when the URL names none */
+    const char *gid;       /* header "gid", and the key when the URL and message name none */
+    const char *ordering_key; /* the message's ordering key ("" or NULL: none), the key when
+                                 the URL names none, so a key's records share a partition */
     const char *branch_id; /* header "branch_id" */
     const char *payload;   /* the record's value */
     size_t payload_len;

@@ -442,8 +442,9 @@ int mr_relay_kafka_produce(struct mr_relay_kafka *k, const struct mr_relay_kafka
         return rc;
     }
     if (u.key.p == NULL) {
-        u.key.p = rec->gid;
-        u.key.len = strlen(rec->gid);
+        u.key.p = rec->ordering_key != NULL && rec->ordering_key[0] != '\0' ? rec->ordering_key
+                                                                            : rec->gid;
+        u.key.len = strlen(u.key.p);
     }
     /* F_COPY: the pass may be freed before the report (shutdown); librdkafka keeps its own copy */
     ke = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

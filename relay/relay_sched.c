@@ -282,6 +282,7 @@ static void start_kafka_step(struct mr_relay *r, struct mr_relay_pass *p, size_t
     }
     rec.url = st->url;
     rec.gid = m->gid;
+    rec.ordering_key = m->ordering_key;
     rec.branch_id = st->branch_id;
     rec.payload = st->payload;
     rec.payload_len = st->payload_len;

@@ -306,6 +306,15 @@ int mr_store_msg_get(struct mr_store *s, const char *gid, bool with_steps, struc
         rc = s->eng->msg_get(s, gid, with_steps, out, err);
     if (rc == 0 && with_steps)
         settle_steps(*out);
+    /* a keyed message still in its key's order: what it waits for, if anything */
+    if (rc == 0 && with_steps && *out != NULL && (*out)->order_pos > 0 &&
+        !mr_msg_state_is_final((*out)->state) && s->eng->order_before != NULL)
+        rc = s->eng->order_before(s, (*out)->ordering_key, (*out)->order_pos,
+                                  &(*out)->order_waits_for, err);
+    if (rc != 0) {
+        mr_msg_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -359,6 +368,8 @@ static int check_insert_row(const struct mr_msg *m, struct mr_err *err)
 
     if (m->gid == NULL || m->state <= MR_MSG_NONE || m->state >= MR_MSG_STATE_COUNT)
         return mr_err_set(err, MR_EINVAL, "store: insert needs a gid and a state");
+    if (m->ordering_key != NULL && strlen(m->ordering_key) > MR_ORDER_KEY_MAX)
+        return mr_err_set(err, MR_EINVAL, "store: ordering key over %d bytes", MR_ORDER_KEY_MAX);
     for (i = 0; i < m->nsteps; i++) {
         if (m->steps[i].state < 0 || m->steps[i].state >= MR_STEP_STATE_COUNT)
             return mr_err_set(err, MR_EINVAL, "store: step %zu has no valid state", i);
@@ -392,6 +403,146 @@ static void set_dest_keys(struct mr_msg *m)
     }
 }
 
+/*
+ * order_place - the place of keyed @gid (key @key, or read from the store
+ * when NULL) at the end of its key's order, and whether it is the key's head
+ * (else it waits, unleased); see mr_store_order_place(). Inside.
+ */
+static int order_place(struct mr_store *s, const char *gid, const char *key, int64_t *pos,
+                       bool *head, struct mr_err *err)
+{
+    char *stored = NULL;
+    char *before = NULL;
+    int rc = 0;
+
+    *pos = 0;
+    *head = true;
+    if (key == NULL && s->eng->order_of != NULL) {
+        rc = s->eng->order_of(s, gid, &stored, pos, err);
+        key = stored;
+    }
+    if (rc == 0 && key != NULL && key[0] != '\0' && s->eng->order_next == NULL)
+        rc = mr_err_set(err, MR_EINVAL, "store: the %s store does not order by key",
+                        s->eng->name);
+    if (rc == 0 && key != NULL && key[0] != '\0') {
+        /* placed already (a submit again): it keeps its place */
+        if (*pos == 0)
+            rc = s->eng->order_next(s, key, pos, err);
+        if (rc == 0)
+            rc = s->eng->order_before(s, key, *pos, &before, err);
+        *head = before == NULL;
+        if (rc == 0)
+            rc = s->eng->order_set(s, gid, *pos, *head, err);
+    }
+    free(before);
+    free(stored);
+    return rc;
+}
+
+/* place_new - a keyed message just inserted as submitted takes its place (@m updated). */
+static int place_new(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
+{
+    bool head = true;
+    int rc;
+
+    if (m->state != MR_MSG_SUBMITTED || m->ordering_key == NULL || m->ordering_key[0] == '\0')
+        return 0;
+    rc = order_place(s, m->gid, m->ordering_key, &m->order_pos, &head, err);
+    if (rc == 0 && !head) {
+        m->next_cron_ms = MR_ORDER_WAIT_MS;
+        m->lease_until_ms = 0;
+        free(m->owner);
+        m->owner = mr_xstrdup("");
+    }
+    return rc;
+}
+
+int mr_store_order_place(struct mr_store *s, const char *gid, const char *key, int64_t *pos,
+                         bool *head, struct mr_err *err)
+{
+    int rc = mr_store_enter(s, MR_STORE_TX_NEED, "order place", err);
+
+    *pos = 0;
+    *head = true;
+    if (rc == 0 && key != NULL && strlen(key) > MR_ORDER_KEY_MAX)
+        rc = mr_err_set(err, MR_EINVAL, "store: ordering key over %d bytes", MR_ORDER_KEY_MAX);
+    if (rc != 0)
+        return rc;
+    return order_place(s, gid, key, pos, head, err);
+}
+
+/* cmp_key - qsort() of ordering keys (char *), byte order. */
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int mr_store_order_lock(struct mr_store *s, const char *const *keys, size_t n, struct mr_err *err)
+{
+    const char **v;
+    size_t i;
+    int rc;
+
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "order lock", err);
+    if (rc != 0 || n == 0 || s->eng->order_lock == NULL)
+        return rc;
+    v = mr_xcalloc(n, sizeof(*v));
+    memcpy(v, keys, n * sizeof(*v));
+    qsort(v, n, sizeof(*v), cmp_key);
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (v[i][0] != '\0' && (i == 0 || strcmp(v[i], v[i - 1]) != 0))
+            rc = s->eng->order_lock(s, v[i], err);
+    }
+    free(v);
+    return rc;
+}
+
+/* lock_new_keys - mr_store_order_lock() of the keys of @v's keyed submitted messages. */
+static int lock_new_keys(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err)
+{
+    const char **keys = NULL;
+    size_t k = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        if (v[i]->state != MR_MSG_SUBMITTED || v[i]->ordering_key == NULL ||
+            v[i]->ordering_key[0] == '\0')
+            continue;
+        if (keys == NULL)
+            keys = mr_xcalloc(n, sizeof(*keys));
+        keys[k++] = v[i]->ordering_key;
+    }
+    rc = mr_store_order_lock(s, keys, k, err);
+    free(keys);
+    return rc;
+}
+
+int mr_store_order_finished(struct mr_store *s, const char *const *gids, size_t n, int64_t now_ms,
+                            struct mr_err *err)
+{
+    size_t i;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    rc = mr_store_enter(s, MR_STORE_TX_NEED, "order wake", err);
+    for (i = 0; rc == 0 && s->eng->order_wake != NULL && i < n; i++)
+        rc = s->eng->order_wake(s, gids[i], now_ms, err);
+    return rc;
+}
+
+int mr_store_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid,
+                          struct mr_err *err)
+{
+    int rc = mr_store_enter(s, MR_STORE_TX_ANY, "order before", err);
+
+    *gid = NULL;
+    if (rc != 0 || key == NULL || key[0] == '\0' || pos <= 0 || s->eng->order_before == NULL)
+        return rc;
+    return s->eng->order_before(s, key, pos, gid, err);
+}
+
 int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
 {
     int rc = check_insert_lease(m, err);
@@ -403,7 +554,10 @@ int mr_store_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err
     if (rc != 0)
         return rc;
     set_dest_keys(m);
-    return s->eng->msg_insert(s, m, err);
+    rc = s->eng->msg_insert(s, m, err);
+    if (rc == 0)
+        rc = place_new(s, m, err);
+    return rc;
 }
 
 /* check_transition - @from -> @to must be in the table (mr_msg_transition_ok). */
@@ -433,6 +587,8 @@ int mr_store_msg_transition(struct mr_store *s, const char *gid, int from, int t
     if (rc == 0)
         rc = s->eng->msg_transition(s, gid, from, to, now_ms, next_cron_ms, next_cron_interval,
                                     err);
+    if (rc == 0 && mr_msg_state_is_final(to) && s->eng->order_wake != NULL)
+        rc = s->eng->order_wake(s, gid, now_ms, err);
     if (rc != 0)
         return rc;
     log_transition(gid, from, to);
@@ -494,7 +650,12 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
         return rc;
     for (i = 0; i < n; i++)
         set_dest_keys(v[i]);
-    return s->eng->msg_insert_many(s, v, n, err);
+    rc = lock_new_keys(s, v, n, err);
+    if (rc == 0)
+        rc = s->eng->msg_insert_many(s, v, n, err);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = place_new(s, v[i], err);
+    return rc;
 }
 
 int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,

@@ -227,7 +227,8 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
  * mr_store_claim - claim due work in one batch under a lease. Own transaction.
  * Takes up to @limit messages in state prepared or submitted whose
  * next_cron_time <= @now_ms and whose lease has lapsed (lease_until <= @now_ms),
- * earliest next_cron_time first; sets owner = @owner and lease_until =
+ * and, for a keyed submitted one, that is the head of its key (see "ordered
+ * delivery per key"), earliest next_cron_time first; sets owner = @owner and lease_until =
  * @lease_until_ms on each, and returns them with their steps.
  * Owned result: *out is an array of *n messages, mr_store_msgs_free().
  */
@@ -390,6 +391,70 @@ int mr_store_relay_heartbeat(struct mr_store *s, const char *relay_id, const cha
 int mr_store_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
                               struct mr_err *err);
 
+/* ---- ordered delivery per key ----
+ *
+ * A message may carry an ordering key (m->ordering_key, at most
+ * MR_ORDER_KEY_MAX bytes; "" = unkeyed, the default, which none of this
+ * touches). The guarantee: of two messages with the same key, the one placed
+ * later has no step called before the earlier one is finished (succeed or
+ * failed). A keyed message takes its place (m->order_pos: 1, 2, ... per key)
+ * in the transaction that makes it submitted: an insert as submitted
+ * (mr_store_msg_insert[_many] place it themselves), or a prepared -> submitted
+ * transition (submit or back-check: the caller calls mr_store_order_place in
+ * the same transaction). The place comes from the key's row of order_key,
+ * locked (MySQL: row lock) until the commit, so places follow commit order
+ * whatever number of writers and relays share the database. Placed again
+ * (a re-submit), a message keeps its place.
+ *
+ * The head of a key is its unfinished (submitted or parked) message with the
+ * lowest place. Only heads are claimable (mr_store_claim tests it in the same
+ * statement; prepared messages are not in any order yet); a message placed
+ * behind an unfinished one waits: next_cron_time = MR_ORDER_WAIT_MS, no lease.
+ * A parked head holds its key until a redrive (it is the head again) or a
+ * forceStop (it finishes). When a head finishes, the next one becomes due at
+ * once in the same transaction: mr_store_msg_transition to a final state does
+ * it itself; after mr_store_msg_transition_many to a final state the caller
+ * calls mr_store_order_finished for the keyed ones (unkeyed ones cost
+ * nothing). A relay that dies holding a head passes it on at lease expiry as
+ * any lease.
+ */
+
+/*
+ * mr_store_order_place - give @gid, made submitted in this transaction, its
+ * place at the end of key @key's order (@key NULL: read from the store; an
+ * unkeyed message is left alone with *head = true). *@pos = its place, *@head
+ * whether it is the key's head; when it is not, it now waits unleased and the
+ * caller must not deliver it (nor hand it to a relay). Inside a transaction.
+ */
+int mr_store_order_place(struct mr_store *s, const char *gid, const char *key, int64_t *pos,
+                         bool *head, struct mr_err *err);
+
+/*
+ * mr_store_order_lock - lock the rows of ordering keys @keys[0..@n) ("" is
+ * skipped, repeats too) in one order (byte order) until the commit. A
+ * transaction that places or finishes keyed messages of several keys takes
+ * their locks first with it, so that two such transactions meet on their
+ * first common key instead of deadlocking (mr_store_msg_insert_many does it
+ * for the messages it places). Inside a transaction.
+ */
+int mr_store_order_lock(struct mr_store *s, const char *const *keys, size_t n, struct mr_err *err);
+
+/*
+ * mr_store_order_finished - @gids[0..@n) finished (succeed or failed) in this
+ * transaction: each key's new head, if waiting, becomes due at @now_ms.
+ * Unkeyed gids are no-ops (one lookup each). Inside a transaction.
+ */
+int mr_store_order_finished(struct mr_store *s, const char *const *gids, size_t n, int64_t now_ms,
+                            struct mr_err *err);
+
+/*
+ * mr_store_order_before - the gid (owned: free(); NULL when none) of the
+ * nearest unfinished message of @key placed before @pos: what a waiting
+ * message waits for. In or out of a transaction.
+ */
+int mr_store_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid,
+                          struct mr_err *err);
+
 /* ---- messages: admin ---- */
 
 /* Which messages mr_store_msg_list returns. Zero / NULL fields do not filter. */
@@ -457,7 +522,10 @@ int mr_store_msg_redrive(struct mr_store *s, const struct mr_store_redrive *f, i
  * mr_store_reset_cron - DTM's resetCronTime: up to @limit unfinished
  * messages whose next_cron_time is later than @after_ms become due at
  * @now_ms (next_cron_time and update_time = @now_ms); *count says how many,
- * *remaining whether such messages are still left. Inside a transaction.
+ * *remaining whether such messages are still left. A keyed message waiting
+ * for its predecessor (MR_ORDER_WAIT_MS) is not one of them, nor for
+ * mr_store_due_by_dest: its predecessor's finish makes it due. Inside a
+ * transaction.
  */
 int mr_store_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t limit,
                         long *count, bool *remaining, struct mr_err *err);

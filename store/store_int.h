@@ -135,6 +135,26 @@ struct mr_store_engine {
                            int64_t until_ms, struct mr_err *err);
     int (*relay_unregister)(struct mr_store *s, const char *relay_id, const char *instance,
                             struct mr_err *err);
+    /* ordered delivery: store.c builds mr_store_order_place() and the wake-ups on these;
+       an engine without them (NULL) refuses keyed messages (MR_EINVAL) */
+    /* order_of - @gid's ordering key (owned) and place; *@key NULL when no such message. In. */
+    int (*order_of)(struct mr_store *s, const char *gid, char **key, int64_t *pos,
+                    struct mr_err *err);
+    /* order_next - the next place of @key (1 for a new key), its row locked until commit. In. */
+    int (*order_next)(struct mr_store *s, const char *key, int64_t *pos, struct mr_err *err);
+    /* order_before - the gid (owned) of the nearest unfinished message of @key placed before
+       @pos, or NULL; inside a transaction a current (locking) read. In or out. */
+    int (*order_before)(struct mr_store *s, const char *key, int64_t pos, char **gid,
+                        struct mr_err *err);
+    /* order_set - @gid's place = @pos; unless @head, it waits (MR_ORDER_WAIT_MS, unleased). In. */
+    int (*order_set)(struct mr_store *s, const char *gid, int64_t pos, bool head,
+                     struct mr_err *err);
+    /* order_lock - lock @key's row (made when missing) until the commit; NULL: nothing to do
+       (SQLite holds the whole database already). Inside. */
+    int (*order_lock)(struct mr_store *s, const char *key, struct mr_err *err);
+    /* order_wake - @gid just finished: the new head of its key (if it is submitted and not
+       due yet) becomes due at @now_ms; nothing for an unkeyed message. Inside. */
+    int (*order_wake)(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 };
 
 /*

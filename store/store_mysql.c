@@ -72,6 +72,12 @@ static const struct mr_store_engine mysql_engine = {
     .relay_replace = my_relay_replace,
     .relay_heartbeat = my_relay_heartbeat,
     .relay_unregister = my_relay_unregister,
+    .order_of = my_order_of,
+    .order_next = my_order_next,
+    .order_before = my_order_before,
+    .order_set = my_order_set,
+    .order_wake = my_order_wake,
+    .order_lock = my_order_lock,
 };
 
 /* my_handle_new - a disconnected handle for the URI rest @rest. */

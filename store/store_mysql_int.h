@@ -43,26 +43,28 @@
 #define IN_CHUNK 64
 
 /* Parameters of one message row of a (multi-row) msg INSERT. */
-#define MSG_PARAMS 25
+#define MSG_PARAMS 26
 
 /* How many row counts the batch statements come in (batch_sizes[] in store_mysql_batch.c). */
 #define NBATCH 4
 
 #define MAX_PARAMS (MR_STORE_BATCH_CHUNK * MSG_PARAMS)
-#define MAX_COLS   28
+#define MAX_COLS   30
 
 /* The msg columns every message query returns, and their kinds ('i' integer, 's' string). */
 #define MSG_COLS                                                                                   \
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate, "    \
+    "ordering_key, order_pos"
 #define MSG_LAYOUT                                                                                 \
     "issssss"                                                                                      \
     "iiiiiiiiiiii"                                                                                 \
     "sis"                                                                                          \
     "iis"                                                                                          \
-    "ss"
+    "ss"                                                                                           \
+    "si"
 
 /* The step columns, the message id first. */
 #define STEP_COLS                                                                                  \
@@ -75,8 +77,20 @@
 /* Due and not leased at (now, now). due_time is NULL for final messages (see the schema). */
 #define DUE "due_time <= ? AND lease_until <= ?"
 
+/* Placed keyed messages that hold their key's order (unfinished). */
+#define ORDER_LIVE "order_pos > 0 AND state IN ('submitted', 'parked')"
+
+/*
+ * A claimable row of msg: unkeyed, prepared (a back-check has no order), or
+ * the head of its key (no unfinished message on the key placed before it).
+ */
+#define ORDER_HEAD                                                                                 \
+    "(msg.ordering_key = '' OR msg.state = 'prepared' OR NOT EXISTS (SELECT 1 FROM msg AS p "     \
+    "WHERE p.ordering_key = msg.ordering_key AND p.order_pos > 0 "                                 \
+    "AND p.state IN ('submitted', 'parked') AND p.order_pos < msg.order_pos))"
+
 /* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
-#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 /* Replaced by IN_CHUNK placeholders when the statement is prepared. */
@@ -105,7 +119,7 @@
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
       "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
-      "query_dest) VALUES " MSG_ROW)                                                               \
+      "query_dest, ordering_key) VALUES " MSG_ROW)                                                               \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
     X(ST_TRANSITION,                                                                               \
@@ -119,8 +133,27 @@
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?, "                                           \
                    "next_cron_interval = IF(?, ?, next_cron_interval), update_time = ? "           \
                    "WHERE gid = ? AND " UNFINISHED)                                                \
-    X(ST_CLAIM, "SELECT " MSG_COLS " FROM msg WHERE " DUE                                          \
+    X(ST_CLAIM, "SELECT " MSG_COLS " FROM msg WHERE " DUE " AND " ORDER_HEAD                        \
                 " ORDER BY due_time LIMIT ? FOR UPDATE SKIP LOCKED")                               \
+    /* ordered delivery per key (store_mysql_order.c) */                                          \
+    X(ST_ORDER_OF, "SELECT ordering_key, order_pos FROM msg WHERE gid = ?")                        \
+    /* the place given comes back as the statement's insert id (LAST_INSERT_ID(expr)) */        \
+    X(ST_ORDER_NEXT, "INSERT INTO order_key (k, next_pos) VALUES (?, LAST_INSERT_ID(1)) "          \
+                     "ON DUPLICATE KEY UPDATE next_pos = LAST_INSERT_ID(next_pos + 1)")           \
+    X(ST_ORDER_POS, "SELECT next_pos FROM order_key WHERE k = ? FOR UPDATE")                       \
+    X(ST_ORDER_LOCK, "INSERT INTO order_key (k, next_pos) VALUES (?, 0) "                          \
+                     "ON DUPLICATE KEY UPDATE next_pos = next_pos")                       \
+    /* key, position: the nearest unfinished message placed before it (a current read) */         \
+    X(ST_ORDER_BEFORE, "SELECT gid FROM msg WHERE ordering_key = ? AND " ORDER_LIVE               \
+                       " AND order_pos < ? ORDER BY order_pos DESC LIMIT 1 LOCK IN SHARE MODE")    \
+    /* position, head, the wait time, head, head, gid */                                         \
+    X(ST_ORDER_SET, "UPDATE msg SET order_pos = ?, next_cron_time = IF(?, next_cron_time, ?), "    \
+                    "owner = IF(?, owner, ''), lease_until = IF(?, lease_until, 0) WHERE gid = ?") \
+    X(ST_ORDER_HEAD, "SELECT id FROM msg WHERE ordering_key = ? AND " ORDER_LIVE                  \
+                     " ORDER BY order_pos LIMIT 1 FOR UPDATE")                                     \
+    /* now, now, id, now */                                                                       \
+    X(ST_ORDER_DUE, "UPDATE msg SET next_cron_time = ?, update_time = ? WHERE id = ? "             \
+                    "AND state = 'submitted' AND next_cron_time > ?")                               \
     X(ST_LEASE_IN, "UPDATE msg SET owner = ?, lease_until = ? WHERE id IN " IN_LIST)               \
     X(ST_STEP_RECORD, "UPDATE step SET attempts = attempts + 1, update_time = ?, "                 \
                       "state = IF(?, 'succeed', state), finish_time = IF(?, ?, finish_time), "     \
@@ -140,7 +173,8 @@
     /* the key twice, limit */                                                                     \
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, ? + FLOOR(RAND() * (? + 1))), "       \
-      "update_time = ? WHERE next_cron_time > ? AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
+      "update_time = ? WHERE next_cron_time > ? AND next_cron_time < " MR_ORDER_WAIT_SQL        \
+      " AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
       "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?)) OR "   \
       "(state = 'prepared' AND query_dest = ?)) LIMIT ?")                                          \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \
@@ -164,9 +198,11 @@
       "UPDATE msg SET state = IF(parked_from = 'prepared', 'prepared', 'submitted'), "             \
       "parked_from = '', query_attempts = 0, next_cron_time = ?, next_cron_interval = 0, "         \
       "owner = '', lease_until = 0, update_time = ? WHERE state = 'parked' AND id IN " IN_LIST)    \
+    /* a message waiting for its key's predecessor is not retried (store.h, ordered delivery) */  \
     X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?, update_time = ? WHERE due_time > ? "      \
-                     "LIMIT ?")                                                                    \
-    X(ST_CRON_LEFT, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE due_time > ? LIMIT 1) AS t")    \
+                     "AND due_time < " MR_ORDER_WAIT_SQL " LIMIT ?")                                                                    \
+    X(ST_CRON_LEFT, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE due_time > ? "                  \
+                    "AND due_time < " MR_ORDER_WAIT_SQL " LIMIT 1) AS t")    \
     X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ? "      \
                        "WHERE gid = ? AND state = 'prepared'")                                     \
     X(ST_LIST_GID,                                                                                 \
@@ -218,7 +254,7 @@ enum stmt_id {
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
       "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
-      "query_dest) VALUES ",                                                                       \
+      "query_dest, ordering_key) VALUES ",                                                                       \
       MSG_ROW, "")                                                                                 \
     X(MT_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, "                       \
@@ -484,6 +520,16 @@ int my_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *ins
                        int64_t until_ms, struct mr_err *err);
 int my_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
                         struct mr_err *err);
+
+/* store_mysql_order.c */
+int my_order_of(struct mr_store *s, const char *gid, char **key, int64_t *pos,
+                struct mr_err *err);
+int my_order_next(struct mr_store *s, const char *key, int64_t *pos, struct mr_err *err);
+int my_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid,
+                    struct mr_err *err);
+int my_order_set(struct mr_store *s, const char *gid, int64_t pos, bool head, struct mr_err *err);
+int my_order_wake(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+int my_order_lock(struct mr_store *s, const char *key, struct mr_err *err);
 
 /* store_mysql_schema.c */
 int my_check_schema(struct my_store *ms, struct mr_err *err);

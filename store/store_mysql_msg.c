@@ -66,6 +66,8 @@ int my_read_msg(struct my_store *ms, struct mr_msg **out, struct mr_err *err)
         m->parked_from = MR_MSG_NONE;
     m->traceparent = my_take_str(ms, 25);
     m->tracestate = my_take_str(ms, 26);
+    m->ordering_key = my_take_str(ms, 27);
+    m->order_pos = r->v[28];
     *out = m;
     return 0;
 }
@@ -318,6 +320,7 @@ void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
     my_p_text(ms, m->traceparent);
     my_p_text(ms, m->tracestate);
     my_p_text_or_null(ms, m->query_dest);
+    my_p_text(ms, m->ordering_key != NULL ? m->ordering_key : "");
 }
 
 /*

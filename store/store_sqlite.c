@@ -130,6 +130,11 @@ static const struct mr_store_engine sqlite_engine = {
     .relay_replace = sq_relay_replace,
     .relay_heartbeat = sq_relay_heartbeat,
     .relay_unregister = sq_relay_unregister,
+    .order_of = sq_order_of,
+    .order_next = sq_order_next,
+    .order_before = sq_order_before,
+    .order_set = sq_order_set,
+    .order_wake = sq_order_wake,
 };
 
 /* prepare_all - prepare every statement of @q once, for the life of the handle. */

@@ -37,7 +37,8 @@
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate, "    \
+    "ordering_key, order_pos"
 
 /* MSG_COLS qualified with the table, for the claim's join with step. */
 #define MSG_COLS_M                                                                                 \
@@ -46,10 +47,10 @@
     "msg.retry_interval, msg.request_timeout, msg.delay, msg.create_time, msg.update_time, "       \
     "msg.finish_time, msg.rollback_time, msg.next_cron_time, msg.next_cron_interval, msg.owner, "  \
     "msg.lease_until, msg.result, msg.retry_limit, msg.query_attempts, msg.parked_from, "          \
-    "msg.traceparent, msg.tracestate"
+    "msg.traceparent, msg.tracestate, msg.ordering_key, msg.order_pos"
 
 /* How many columns MSG_COLS has: where the step columns of the claim's join start. */
-#define MSG_NCOLS 27
+#define MSG_NCOLS 29
 
 /* The step columns, in sq_read_step()'s order, of step aliased s (ST_STEPS: unqualified). */
 #define STEP_COLS_S                                                                                \
@@ -92,6 +93,18 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
 /* Due and not leased at ?1 (now). */
 #define DUE "next_cron_time <= ?1 AND lease_until <= ?1"
 
+/* Keyed messages that hold their key's order; must read exactly as the msg_order index's WHERE. */
+#define ORDER_LIVE "ordering_key <> '' AND state IN ('submitted', 'parked')"
+
+/*
+ * A claimable row of msg: unkeyed, prepared (a back-check has no order), or
+ * the head of its key (no unfinished message on the key placed before it).
+ */
+#define ORDER_HEAD                                                                                 \
+    "(msg.ordering_key = '' OR msg.state = 'prepared' OR NOT EXISTS (SELECT 1 FROM msg AS p "     \
+    "INDEXED BY msg_order WHERE p.ordering_key <> '' AND p.state IN ('submitted', 'parked') "     \
+    "AND p.ordering_key = msg.ordering_key AND p.order_pos > 0 AND p.order_pos < msg.order_pos))"
+
 /*
  * Where claim and count_due look. Without ANALYZE statistics the planner
  * prefers msg_state_id (an equality on state) and sorts every unfinished row;
@@ -129,9 +142,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
       "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
-      "query_dest) "                                                                               \
+      "query_dest, ordering_key) "                                                                 \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "       \
-      "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)")                                                   \
+      "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)")                                                   \
     X(ST_STEP_INSERT,                                                                              \
       "INSERT INTO step (msg_id, branch_id, url, payload, state, attempts, last_error, "           \
       "create_time, update_time, finish_time, dest) "                                              \
@@ -144,7 +157,26 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?2, "                                          \
                    "next_cron_interval = CASE WHEN ?3 >= 0 THEN ?3 ELSE next_cron_interval END, "  \
                    "update_time = ?4 WHERE gid = ?1 AND " UNFINISHED)                              \
-    X(ST_CLAIM_IDS, "SELECT id " DUE_FROM " ORDER BY next_cron_time LIMIT ?2")                     \
+    X(ST_CLAIM_IDS, "SELECT id " DUE_FROM " AND " ORDER_HEAD " ORDER BY next_cron_time LIMIT ?2") \
+    /* ordered delivery per key (store_sqlite_order.c) */                                         \
+    X(ST_ORDER_OF, "SELECT ordering_key, order_pos FROM msg WHERE gid = ?1")                       \
+    X(ST_ORDER_NEXT, "INSERT INTO order_key (k, next_pos) VALUES (?1, 1) ON CONFLICT (k) "         \
+                     "DO UPDATE SET next_pos = next_pos + 1 RETURNING next_pos")                   \
+    /* ?1 key, ?2 position: the nearest unfinished message placed before it, or no row */         \
+    X(ST_ORDER_BEFORE, "SELECT gid FROM msg INDEXED BY msg_order WHERE " ORDER_LIVE               \
+                       " AND ordering_key = ?1 AND order_pos > 0 AND order_pos < ?2 "                          \
+                       "ORDER BY order_pos DESC LIMIT 1") \
+    /* ?1 gid, ?2 position, ?3 whether it is its key's head (else it waits, unleased) */          \
+    X(ST_ORDER_SET, "UPDATE msg SET order_pos = ?2, "                                              \
+                    "next_cron_time = CASE WHEN ?3 THEN next_cron_time ELSE ?4 END, "              \
+                    "owner = CASE WHEN ?3 THEN owner ELSE '' END, "                                \
+                    "lease_until = CASE WHEN ?3 THEN lease_until ELSE 0 END WHERE gid = ?1")       \
+    /* ?1 the finished message's gid, ?2 now: its key's new head becomes due */                   \
+    X(ST_ORDER_WAKE, "UPDATE msg SET next_cron_time = ?2, update_time = ?2 WHERE id = "           \
+                     "(SELECT n.id FROM msg AS f JOIN msg AS n INDEXED BY msg_order "              \
+                     "ON n.ordering_key = f.ordering_key WHERE f.gid = ?1 AND f.ordering_key <> '' " \
+                     "AND n.ordering_key <> '' AND n.state IN ('submitted', 'parked') AND n.order_pos > 0 "            \
+                     "ORDER BY n.order_pos LIMIT 1) AND state = 'submitted' AND next_cron_time > ?2")                     \
     X(ST_CLAIM_LEASE, "UPDATE msg SET owner = ?2, lease_until = ?3 "                               \
                       "WHERE id IN (SELECT value FROM json_each(?1))")                             \
     X(ST_CLAIM_LOAD, "SELECT " MSG_COLS_M ", " STEP_COLS_S " FROM json_each(?1) AS j "             \
@@ -172,7 +204,8 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = min(next_cron_time, ?2 + abs(random() % (?3 + 1))), "       \
       "update_time = ?2 WHERE id IN (SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED      \
-      " AND next_cron_time > ?2 + ?3 AND ((state = 'submitted' AND EXISTS (SELECT 1 FROM step "    \
+      " AND next_cron_time > ?2 + ?3 AND next_cron_time < " MR_ORDER_WAIT_SQL                     \
+      " AND ((state = 'submitted' AND EXISTS (SELECT 1 FROM step "     \
       "WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?1)) OR "            \
       "(state = 'prepared' AND query_dest = ?1)) LIMIT ?4)")                                       \
     X(ST_COUNT_STATE, "SELECT count(*) FROM msg WHERE state = ?1")                                 \
@@ -198,9 +231,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
       "WHERE state = 'parked' AND id IN (SELECT value FROM json_each(?1))")                        \
     X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = ?1, update_time = ?1 WHERE id IN "           \
                      "(SELECT id FROM msg INDEXED BY msg_due WHERE " UNFINISHED                    \
-                     " AND next_cron_time > ?2 LIMIT ?3)")                                         \
+                     " AND next_cron_time > ?2 AND next_cron_time < " MR_ORDER_WAIT_SQL " LIMIT ?3)")                                         \
     X(ST_CRON_LEFT, "SELECT EXISTS (SELECT 1 FROM msg INDEXED BY msg_due WHERE " UNFINISHED        \
-                    " AND next_cron_time > ?1)")                                                   \
+                    " AND next_cron_time > ?1 AND next_cron_time < " MR_ORDER_WAIT_SQL ")")                                                   \
     X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, update_time = ?2 "     \
                        "WHERE gid = ?1 AND state = 'prepared'")                                    \
     X(ST_LIST_GID,                                                                                 \
@@ -375,6 +408,15 @@ int sq_relay_unregister(struct mr_store *s, const char *relay_id, const char *in
                         struct mr_err *err);
 
 /* store_sqlite_schema.c */
+/* store_sqlite_order.c */
+int sq_order_of(struct mr_store *s, const char *gid, char **key, int64_t *pos,
+                struct mr_err *err);
+int sq_order_next(struct mr_store *s, const char *key, int64_t *pos, struct mr_err *err);
+int sq_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid,
+                    struct mr_err *err);
+int sq_order_set(struct mr_store *s, const char *gid, int64_t pos, bool head, struct mr_err *err);
+int sq_order_wake(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+
 int sq_migrate(sqlite3 *db, struct mr_store_migration_report *report, struct mr_err *err);
 
 #endif

@@ -59,6 +59,8 @@ int sq_read_msg(sqlite3_stmt *st, struct mr_msg **out, struct mr_err *err)
         m->parked_from = MR_MSG_NONE;
     m->traceparent = sq_col_str(st, 25);
     m->tracestate = sq_col_str(st, 26);
+    m->ordering_key = sq_col_str(st, 27);
+    m->order_pos = sqlite3_column_int64(st, 28);
     *out = m;
     return 0;
 }
@@ -206,6 +208,7 @@ int sq_insert_rows(struct sq_store *q, struct mr_msg *m, struct mr_err *err)
     sq_bind_text(&b, 23, m->traceparent);
     sq_bind_text(&b, 24, m->tracestate);
     sq_bind_text_or_null(&b, 25, m->query_dest);
+    sq_bind_text(&b, 26, m->ordering_key != NULL ? m->ordering_key : "");
     rc = sq_step(&b);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sq_done(b.st);

@@ -286,6 +286,47 @@ static void test_parse_submit_may_leave_out_steps(void **state)
     assert_null(m);
 }
 
+/* ordering_key: top level or in custom_data, agreeing; bounded, no control characters. */
+static void test_parse_ordering_key(void **state)
+{
+    struct mr_msg *m;
+    char body[512];
+    char key[130];
+
+    (void)state;
+    m = parsed("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"ordering_key\":\"acct-1\"}");
+    assert_string_equal(m->ordering_key, "acct-1");
+    mr_msg_free(m);
+    m = parsed("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS
+               ",\"custom_data\":\"{\\\"Ordering_Key\\\":\\\"a\\\",\\\"delay\\\":3}\"}");
+    assert_string_equal(m->ordering_key, "a");
+    assert_int_equal(m->delay, 3);
+    mr_msg_free(m);
+    m = parsed("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"ordering_key\":null}");
+    assert_string_equal(m->ordering_key, "");
+    mr_msg_free(m);
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"ordering_key\":1}", "ordering_key");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"ordering_key\":\"a\\u0001\"}",
+            "ordering_key");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"ordering_key\":\"a\",\"custom_data\":"
+            "\"{\\\"ordering_key\\\":\\\"b\\\"}\"}",
+            "ordering_key");
+    refused("{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS ",\"custom_data\":"
+            "\"{\\\"ordering_key\\\":[]}\"}",
+            "custom_data");
+    memset(key, 'k', 129);
+    key[129] = '\0';
+    snprintf(body, sizeof(body), "{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS
+             ",\"ordering_key\":\"%s\"}", key);
+    refused(body, "ordering_key");
+    key[128] = '\0';
+    snprintf(body, sizeof(body), "{\"gid\":\"g\",\"trans_type\":\"msg\"," STEPS
+             ",\"ordering_key\":\"%s\"}", key);
+    m = parsed(body);
+    assert_int_equal(strlen(m->ordering_key), 128);
+    mr_msg_free(m);
+}
+
 static void test_parse_gid_body(void **state)
 {
     struct mr_err err = MR_ERR_INIT;
@@ -517,6 +558,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_accepts_go_client_body),
+        cmocka_unit_test(test_parse_ordering_key),
         cmocka_unit_test(test_parse_ignores_extra_and_null_fields),
         cmocka_unit_test(test_parse_rejects_unparsable_json),
         cmocka_unit_test(test_parse_rejects_bad_gid),

@@ -2100,7 +2100,7 @@ static void test_sqlite_upgrade_to_parked_keeps_messages_steps_and_ids(void **st
     sqlite3_close(db);
 
     assert_int_equal(mr_store_open(fx->uri, &fx->s, &err), 0);
-    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 7);
+    assert_int_equal(raw_int(fx, "SELECT max(version) FROM schema_version"), 8);
     g = get(fx->s, "old1");
     assert_int_equal(g->id, 1);
     assert_int_equal(g->state, MR_MSG_SUBMITTED);
@@ -3455,7 +3455,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
 
     check_migrate_report(uri, mr_store_mysql_schema, mr_store_mysql_schema_count);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM `%s`.schema_version", db);
-    assert_int_equal(raw_int(fx, sql), 8);
+    assert_int_equal(raw_int(fx, sql), 9);
     assert_int_equal(mr_store_open(uri, &s, &err), 0);
     add(s, "g1", MR_MSG_PREPARED, 100, 2);
     mr_store_close(s);
@@ -3463,7 +3463,7 @@ static void test_mysql_open_needs_migrate_and_migrate_is_idempotent(void **state
     snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (999, 0)", db);
     raw_exec(fx, sql);
     assert_int_equal(mr_store_migrate(uri, NULL, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (8)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (9)");
     snprintf(sql, sizeof(sql), "DROP DATABASE `%s`", db);
     raw_exec(fx, sql);
 }
@@ -3795,6 +3795,296 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     mr_store_close(b);
 }
 
+
+/* ---- ordered delivery per key ---- */
+
+/* add_keyed - insert @gid in @state on ordering key @key, due at @due, one step. */
+static int64_t add_keyed(struct mr_store *s, const char *gid, int state, const char *key,
+                         int64_t due)
+{
+    struct mr_msg *m = new_msg(gid, state, due, 1);
+
+    m->ordering_key = mr_xstrdup(key);
+    return insert(s, m);
+}
+
+/* claimed_gids - claim at @now (up to 10) and give the gids in claim order, comma-separated. */
+static const char *claimed_gids(struct mr_store *s, const char *owner, int64_t now)
+{
+    static char got[256];
+    struct mr_msg **v = NULL;
+    size_t n = claim(s, owner, now, now + 100000, 10, &v);
+    size_t i;
+
+    got[0] = '\0';
+    for (i = 0; i < n; i++)
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "", v[i]->gid);
+    mr_store_msgs_free(v, n);
+    return got;
+}
+
+/*
+ * Keyed messages take places 1, 2, ... per key as they are submitted; only a
+ * key's head is claimable (other keys and unkeyed messages are); the ones
+ * behind wait unleased; a head that finishes makes the next one due at once.
+ */
+static void test_order_only_heads_are_claimable_and_a_finish_wakes_the_next(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *m;
+
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a3", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "b1", MR_MSG_SUBMITTED, "j", 150);
+    add(fx->s, "u1", MR_MSG_SUBMITTED, 200, 1);
+
+    m = get(fx->s, "a2");
+    assert_int_equal(m->order_pos, 2);
+    assert_string_equal(m->ordering_key, "k");
+    assert_int_equal(m->next_cron_ms, MR_ORDER_WAIT_MS);
+    assert_string_equal(m->order_waits_for, "a1");
+    mr_msg_free(m);
+    m = get(fx->s, "a1");
+    assert_int_equal(m->order_pos, 1);
+    assert_null(m->order_waits_for);
+    mr_msg_free(m);
+
+    /* even made due by hand (a reset), a message behind its head is not claimed */
+    {
+        struct mr_err err = MR_ERR_INIT;
+
+        assert_int_equal(mr_store_begin(fx->s, &err), 0);
+        assert_int_equal(mr_store_msg_schedule(fx->s, "a3", 100, -1, 100, &err), 0);
+        assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    }
+    assert_string_equal(claimed_gids(fx->s, "r1", 1000), "a1,b1,u1");
+
+    /* a1 succeeds: a2 is due at that moment; a3, due, is still behind it */
+    assert_int_equal(transition(fx->s, "a1", MR_MSG_SUBMITTED, MR_MSG_SUCCEED, 2000, -1, 0), 0);
+    m = get(fx->s, "a2");
+    assert_int_equal(m->next_cron_ms, 2000);
+    assert_null(m->order_waits_for);
+    mr_msg_free(m);
+    assert_string_equal(claimed_gids(fx->s, "r2", 2000), "a2");
+    /* a forceStop (failed) hands the key on as well */
+    assert_int_equal(transition(fx->s, "a2", MR_MSG_SUBMITTED, MR_MSG_FAILED, 3000, -1, 0), 0);
+    assert_string_equal(claimed_gids(fx->s, "r2", 3000), "a3");
+}
+
+/* mr_store_order_finished wakes the next of each keyed gid after a batch transition. */
+static void test_order_finished_after_a_batch_transition_wakes_each_key(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    const char *gids[] = {"a1", "b1", "u1"};
+    bool changed[3];
+    struct mr_msg *m;
+
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "b1", MR_MSG_SUBMITTED, "j", 100);
+    add_keyed(fx->s, "b2", MR_MSG_SUBMITTED, "j", 100);
+    add(fx->s, "u1", MR_MSG_SUBMITTED, 100, 1);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 3, MR_MSG_SUBMITTED,
+                                                  MR_MSG_SUCCEED, 500, -1, 0, NULL, 0, changed,
+                                                  &err),
+                     0);
+    assert_int_equal(mr_store_order_finished(fx->s, gids, 3, 500, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    m = get(fx->s, "b2");
+    assert_int_equal(m->next_cron_ms, 500);
+    mr_msg_free(m);
+    assert_string_equal(claimed_gids(fx->s, "r1", 600), "a2,b2");
+}
+
+/*
+ * A parked head holds its key; redriven it is the head again. A prepared
+ * message has no place until it is submitted: its place is behind every
+ * message submitted before that, whenever it was prepared.
+ */
+static void test_order_parked_head_holds_and_a_prepared_one_is_placed_at_submit(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store_redrive f = {.gid = "a1"};
+    struct mr_msg *m;
+    int64_t pos = -1;
+    bool head = true;
+
+    add_keyed(fx->s, "p0", MR_MSG_PREPARED, "k", 100);
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    assert_int_equal(transition(fx->s, "a1", MR_MSG_SUBMITTED, MR_MSG_PARKED, 200, -1, 0), 0);
+    /* p0 (prepared: a back-check, no order yet) is claimable; a2 is not */
+    assert_string_equal(claimed_gids(fx->s, "r1", 1000), "p0");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition(fx->s, "p0", MR_MSG_PREPARED, MR_MSG_SUBMITTED, 1000,
+                                             1000, 1, &err),
+                     0);
+    assert_int_equal(mr_store_order_place(fx->s, "p0", NULL, &pos, &head, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(pos, 3);
+    assert_false(head);
+    m = get(fx->s, "p0");
+    assert_int_equal(m->next_cron_ms, MR_ORDER_WAIT_MS);
+    assert_string_equal(m->owner, "");
+    assert_string_equal(m->order_waits_for, "a2");
+    mr_msg_free(m);
+    assert_string_equal(claimed_gids(fx->s, "r1", 5000), "");
+    assert_string_equal(redrive(fx->s, &f, false, 6000), "1/1");
+    assert_string_equal(claimed_gids(fx->s, "r1", 6000), "a1");
+}
+
+/* resetCronTime leaves a message waiting for its predecessor as it is. */
+static void test_order_reset_cron_leaves_waiting_messages_alone(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    long count = -1;
+    bool remaining = true;
+    struct mr_msg *m;
+
+    add_keyed(fx->s, "a1", MR_MSG_SUBMITTED, "k", 100);
+    add_keyed(fx->s, "a2", MR_MSG_SUBMITTED, "k", 100);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_reset_cron(fx->s, 1000, 1000, 10, &count, &remaining, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    assert_int_equal(count, 0);
+    assert_false(remaining);
+    m = get(fx->s, "a2");
+    assert_int_equal(m->next_cron_ms, MR_ORDER_WAIT_MS);
+    mr_msg_free(m);
+}
+
+/* The key's limit is checked by the store too. */
+static void test_order_key_over_its_limit_is_einval(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m = new_msg("long", MR_MSG_SUBMITTED, 100, 1);
+    char key[MR_ORDER_KEY_MAX + 2];
+
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    m->ordering_key = mr_xstrdup(key);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, m, &err), MR_EINVAL);
+    mr_store_rollback(fx->s);
+    mr_msg_free(m);
+}
+
+
+/* ---- MySQL: places follow commit order across connections ---- */
+
+/* A second connection that submits one keyed message in its own transaction. */
+struct placer {
+    const char *uri;
+    const char *gid;
+    const char *key;
+    int64_t pos;
+    int64_t next_cron_ms;
+    int rc;
+    char why[256];
+};
+
+static void *placer_main(void *arg)
+{
+    struct placer *p = arg;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *s = NULL;
+    struct mr_msg *m = new_msg(p->gid, MR_MSG_SUBMITTED, 100, 1);
+
+    m->ordering_key = mr_xstrdup(p->key);
+    int rc;
+
+    rc = mr_store_open(p->uri, &s, &err);
+    if (rc == 0)
+        rc = mr_store_begin(s, &err);
+    if (rc == 0)
+        rc = mr_store_msg_insert(s, m, &err);
+    if (rc == 0)
+        rc = mr_store_commit(s, &err);
+    p->rc = rc;
+    p->pos = m->order_pos;
+    p->next_cron_ms = m->next_cron_ms;
+    if (rc != 0)
+        snprintf(p->why, sizeof(p->why), "%s", err.msg);
+    mr_msg_free(m);
+    mr_store_close(s);
+    return NULL;
+}
+
+/*
+ * wait_lock_wait - poll (10 s at most) until @p's transaction waits for the
+ * key's row lock.
+ */
+static void wait_lock_wait(struct fx *fx, const struct placer *p)
+{
+    int64_t deadline = mr_mono_ms() + 10000;
+
+    /* its upsert of the key's row shows in the process list while it waits for our lock */
+    while (raw_int(fx, "SELECT count(*) FROM information_schema.processlist "
+                       "WHERE info LIKE 'INSERT INTO order_key%'") == 0) {
+        if (mr_mono_ms() > deadline)
+            fail_msg("the second transaction never waited for the key's lock (%d: %s)", p->rc,
+                     p->why);
+        usleep(5000);
+    }
+}
+
+/*
+ * Two transactions submitting on one key: the second to take a place waits
+ * for the first's commit (the key's row lock), so places follow commit order;
+ * and a head finishing while a submit on its key is in flight: whichever
+ * commits first, the new message is not left waiting for a finished head.
+ */
+static void test_mysql_order_places_follow_commit_order_across_connections(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct placer p = {.uri = fx->uri, .gid = "y", .key = "q", .rc = 1};
+    struct placer p2 = {.uri = fx->uri, .gid = "z", .key = "q", .rc = 1};
+    struct mr_msg *x = new_msg("x", MR_MSG_SUBMITTED, 100, 1);
+    const char *gids[] = {"x"};
+    bool changed[1];
+    pthread_t t;
+
+    x->ordering_key = mr_xstrdup("q");
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert(fx->s, x, &err), 0);
+    assert_int_equal(x->order_pos, 1);
+    mr_msg_free(x);
+    assert_int_equal(pthread_create(&t, NULL, placer_main, &p), 0);
+    wait_lock_wait(fx, &p); /* y cannot take a place before x's transaction ends */
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    pthread_join(t, NULL);
+    if (p.rc != 0)
+        fail_msg("second submit: %s", p.why);
+    assert_int_equal(p.pos, 2);
+    assert_int_equal(p.next_cron_ms, MR_ORDER_WAIT_MS);
+
+    /* x finishes while z is being submitted: z waits for x's commit, then finds y its head */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_many(fx->s, gids, 1, MR_MSG_SUBMITTED,
+                                                  MR_MSG_SUCCEED, 500, -1, 0, NULL, 0, changed,
+                                                  &err),
+                     0);
+    assert_int_equal(mr_store_order_finished(fx->s, gids, 1, 500, &err), 0);
+    assert_int_equal(pthread_create(&t, NULL, placer_main, &p2), 0);
+    wait_lock_wait(fx, &p2);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    pthread_join(t, NULL);
+    if (p2.rc != 0)
+        fail_msg("third submit: %s", p2.why);
+    assert_int_equal(p2.pos, 3);
+    x = get(fx->s, "y");
+    assert_int_equal(x->next_cron_ms, 500); /* woken by x's finish */
+    mr_msg_free(x);
+    assert_string_equal(claimed_gids(fx->s, "r1", 1000), "y");
+}
+
 /* The contract: every engine passes these. */
 #define CONTRACT_TESTS(T)                                                                          \
     T(test_insert_then_get_round_trips_every_field_and_step)                                       \
@@ -3874,7 +4164,12 @@ static void test_job_lease_has_one_holder_until_it_lapses(void **state)
     T(test_retention_deletes_old_final_messages_with_their_steps_only)                             \
     T(test_retention_respects_the_batch_bound_oldest_first)                                        \
     T(test_retention_refuses_bad_batches_and_needs_a_transaction)                                  \
-    T(test_job_lease_has_one_holder_until_it_lapses)
+    T(test_job_lease_has_one_holder_until_it_lapses)                                               \
+    T(test_order_only_heads_are_claimable_and_a_finish_wakes_the_next)                             \
+    T(test_order_finished_after_a_batch_transition_wakes_each_key)                                 \
+    T(test_order_parked_head_holds_and_a_prepared_one_is_placed_at_submit)                         \
+    T(test_order_reset_cron_leaves_waiting_messages_alone)                                         \
+    T(test_order_key_over_its_limit_is_einval)
 
 /* parse_server - the URI of @env (SCHEME://USER:PASS@HOST:PORT/DB) into @srv; -1 if not. */
 static int parse_server(const char *scheme, const char *env, struct server *srv)
@@ -3924,11 +4219,11 @@ static int run_server(const char *which, const char *name, const char *scheme, c
 
 int main(int argc, char **argv)
 {
-    static const struct engine sqlite_eng = {ENG_SQLITE, "sqlite: ", NULL, 7};
+    static const struct engine sqlite_eng = {ENG_SQLITE, "sqlite: ", NULL, 8};
     const char *which = argc > 1 ? argv[1] : "all";
     struct server my_srv;
     struct server pg_srv;
-    struct engine mysql_eng = {ENG_MYSQL, "mysql: ", &my_srv, 8};
+    struct engine mysql_eng = {ENG_MYSQL, "mysql: ", &my_srv, 9};
     struct engine pg_eng = {ENG_PG, "postgres: ", &pg_srv, 1};
     int failed = 0;
 
@@ -3949,6 +4244,7 @@ int main(int argc, char **argv)
         CONTRACT_TESTS(ON_MYSQL)
         ON_MYSQL(test_mysql_claim_skips_rows_another_transaction_locks)
         ON_MYSQL(test_mysql_concurrent_claims_never_take_the_same_message)
+        ON_MYSQL(test_mysql_order_places_follow_commit_order_across_connections)
         ON_MYSQL(test_mysql_lock_wait_timeout_is_ebusy_and_spoils_the_transaction)
         ON_MYSQL(test_mysql_lost_connection_is_eunavail_then_reconnects)
         ON_MYSQL(test_mysql_open_needs_migrate_and_migrate_is_idempotent)
