@@ -111,6 +111,9 @@ test-cluster: deps
 # The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
 BENCH_COUNT ?= 100000
 BENCH_CONC  ?= 64
+# the sustained overload: a closed loop for this many seconds (BENCH_CAP messages at most)
+BENCH_DURATION ?= 15
+BENCH_CAP      ?= 5000000
 BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen $(BUILD)/bench/backlog \
                $(BUILD)/bench/prefill
 
@@ -137,6 +140,10 @@ bench: all
 	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" prepare "$$1" "$$2"' \
 	    $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
+	@# the sustained overload on both engines: delivered/s during the load vs accepted/s
+	bench/run $(BUILD) sqlite submit $(BENCH_CAP) $(BENCH_CONC) --duration $(BENCH_DURATION)
+	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" submit "$$1" "$$2" --duration "$$3"' \
+	    $(BUILD) $(BENCH_CAP) $(BENCH_CONC) $(BENCH_DURATION)
 
 # The cost of retention (docs/PERFORMANCE.md "Retention"): bench/run on a SQLite store
 # already holding BENCH_PREFILL finished messages, retention off and on, interleaved.

@@ -758,7 +758,7 @@ int main(int argc, char **argv)
 
         while (g.nready > 0)
             start(&g, &g.slots[g.ready[--g.nready]]);
-        if (g.active == 0 && g.next >= c.count)
+        if (g.active == 0) /* finish() starts no message past --count or --duration */
             break;
         n = epoll_wait(g.ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), 100);
         if (n < 0 && errno != EINTR) {

@@ -85,8 +85,9 @@ static long percentile(double q)
         return 0;
     for (i = 0; i < NBUCKETS; i++) {
         acc += hist[i];
+        /* the bucket's upper bound, but no more than the largest lag seen */
         if ((double)acc >= q * (double)total)
-            return bucket_us(i);
+            return bucket_us(i) < lag_max ? bucket_us(i) : (long)lag_max;
     }
     return bucket_us(NBUCKETS - 1);
 }
