@@ -576,7 +576,8 @@ static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, size_t in
         return;
     }
     p->stop = true;
-    p->yield_why = "destination stalled or unhealthy: call not made";
+    p->yield_why = no_slot ? "no connection free in time: call not made"
+                           : "destination stalled or unhealthy: call not made";
     if (p->yield_at_ms < at)
         p->yield_at_ms = at;
     mr_relay_pump(r, p);
