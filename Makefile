@@ -129,6 +129,9 @@ e2e-postgres: $(BUILD)/msgrelay
 # The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
 BENCH_COUNT ?= 100000
 BENCH_CONC  ?= 64
+# the sustained overload: a closed loop for this many seconds (BENCH_CAP messages at most)
+BENCH_DURATION ?= 15
+BENCH_CAP      ?= 5000000
 BENCH_BIN   := $(BUILD)/bench/sink $(BUILD)/bench/loadgen $(BUILD)/bench/backlog \
                $(BUILD)/bench/prefill
 
@@ -160,6 +163,10 @@ bench: all
 	$(PYTHON) tests/e2e/postgres.py run -c fsync=on -- sh -c \
 	    'bench/run "$$0" "$$MSGRELAY_TEST_POSTGRES" prepare "$$1" "$$2"' $(BUILD) $(BENCH_COUNT) $(BENCH_CONC)
 	bench/drain $(BUILD) $(BENCH_COUNT)
+	@# the sustained overload on both engines: delivered/s during the load vs accepted/s
+	bench/run $(BUILD) sqlite submit $(BENCH_CAP) $(BENCH_CONC) --duration $(BENCH_DURATION)
+	$(PYTHON) tests/e2e/mariadb.py run -- sh -c 'bench/run "$$0" "$$MSGRELAY_TEST_MYSQL" submit "$$1" "$$2" --duration "$$3"' \
+	    $(BUILD) $(BENCH_CAP) $(BENCH_CONC) $(BENCH_DURATION)
 
 # Ordered delivery per key (docs/PERFORMANCE.md "Ordered delivery per key"): submit mode
 # with BENCH_KEYS ordering keys spread over the messages.

@@ -6,15 +6,26 @@
  *
  *   msgrelay-bench-loadgen --api URL --sink URL [--mode submit|prepare]
  *       [--count N] [--concurrency C] [--run ID] [--relay-pid PID] [--drain S]
- *       [--keys K]
+ *       [--duration S] [--keys K]
  *
  * submit mode sends one submit per message; prepare mode a prepare then a
- * submit. With --keys K, message i carries the ordering key "k<i mod K>"
- * (ordered delivery per key). It prints messages accepted per second, delivered per second,
- * p50/p99 API latency, p50/p99 submit-to-delivery latency (from the sink), the
- * relay's peak RSS and CPU seconds, and checks that delivered equals accepted
- * after the drain; last, its own CPU seconds. Exit 0 when every accepted
- * message was delivered, 1 otherwise.
+ * submit. --count N sends N messages; --duration S (the sustained overload)
+ * sends for S seconds as fast as the connections allow (a closed loop: each
+ * connection sends its next call when the last is answered), N at most.
+ * With --keys K, message i carries the ordering key "k<i mod K>" (ordered
+ * delivery per key).
+ *
+ * It prints messages accepted per second; delivered per second while the
+ * load ran (what the sink had when the last answer came), after it (until
+ * the sink has them all, or --drain S ran out) and over the whole run, and
+ * the share delivered during the load of what was accepted then; p50/p99 API
+ * latency; p50/p99/max submit-to-delivery lag (from the sink: the payload
+ * carries the submit's CLOCK_MONOTONIC µs, so the lag runs from the request
+ * that had the message accepted); the relay's peak RSS (VmHWM), its RSS once
+ * the load has drained (VmRSS) and its CPU seconds; duplicates at the sink;
+ * its own CPU seconds. Last, one line a script can parse:
+ * "BENCH key=value ..." (the keys are those of the report). Exit 0 when every
+ * accepted message was delivered, 1 otherwise.
  *
  * The load itself goes through a small HTTP/1.1 client of its own, so that the
  * generator takes as little CPU as it can from the system under test (they
@@ -93,6 +104,7 @@ struct cfg {
     long relay_pid;
     int drain_s;
     long keys; /* > 0: message i carries ordering_key "k<i % keys>" */
+    int duration_s; /* > 0: send for this long (count is then a cap) */
 };
 
 /* where the calls go: --api parsed once */
@@ -113,6 +125,8 @@ struct gen {
     int nready;
     int32_t *lat;
     long nlat;
+    long lat_cap;
+    int64_t t_end; /* --duration: no new message from then on; 0: none */
     long next;
     long accepted;
     long errors;
@@ -237,7 +251,19 @@ static void finish(struct gen *g, struct slot *s, CURLcode rc, long status)
 {
     const struct cfg *c = g->c;
 
-    g->lat[g->nlat++] = (int32_t)(mono_us() - s->t0);
+    int64_t now = mono_us();
+
+    if (g->nlat == g->lat_cap) {
+        int32_t *v = realloc(g->lat, sizeof(*v) * (size_t)g->lat_cap * 2);
+
+        if (v == NULL) {
+            fprintf(stderr, "loadgen: out of memory\n");
+            exit(1);
+        }
+        g->lat = v;
+        g->lat_cap *= 2;
+    }
+    g->lat[g->nlat++] = (int32_t)(now - s->t0);
     if (rc != CURLE_OK || status != 200) {
         g->errors++;
         if (g->errors <= 5)
@@ -253,7 +279,7 @@ static void finish(struct gen *g, struct slot *s, CURLcode rc, long status)
     }
     s->msg = -1;
     g->active--;
-    if (g->next < c->count) {
+    if (g->next < c->count && (g->t_end == 0 || now < g->t_end)) {
         s->msg = g->next++;
         s->phase = 0;
         g->active++;
@@ -577,14 +603,15 @@ static void check_timeouts(struct gen *g, int64_t now)
     }
 }
 
-/* proc_stats - the relay's peak RSS (kB) and CPU seconds, from /proc. */
-static void proc_stats(long pid, long *hwm_kb, double *cpu_s)
+/* proc_stats - the relay's peak and current RSS (kB) and CPU seconds, from /proc. */
+static void proc_stats(long pid, long *hwm_kb, long *rss_kb, double *cpu_s)
 {
     char path[64];
     char line[512];
     FILE *f;
 
     *hwm_kb = -1;
+    *rss_kb = -1;
     *cpu_s = -1;
     if (pid <= 0)
         return;
@@ -594,6 +621,8 @@ static void proc_stats(long pid, long *hwm_kb, double *cpu_s)
         while (fgets(line, sizeof(line), f) != NULL) {
             if (strncmp(line, "VmHWM:", 6) == 0)
                 *hwm_kb = atol(line + 6);
+            else if (strncmp(line, "VmRSS:", 6) == 0)
+                *rss_kb = atol(line + 6);
         }
         fclose(f);
     }
@@ -614,9 +643,13 @@ static void proc_stats(long pid, long *hwm_kb, double *cpu_s)
     }
 }
 
+/* What the sink has seen (its GET /stats); lags in µs. */
+struct sink_seen {
+    long delivered, dups, p50, p99, max;
+};
+
 /* sink_stats - ask the sink how much arrived (@h: one handle, kept alive between polls). */
-static int sink_stats(CURL *h, const struct cfg *c, long *delivered, long *dups, long *p50,
-                      long *p99)
+static int sink_stats(CURL *h, const struct cfg *c, struct sink_seen *st)
 {
     char url[256];
     char buf[512] = "";
@@ -633,8 +666,10 @@ static int sink_stats(CURL *h, const struct cfg *c, long *delivered, long *dups,
     fclose(mem);
     if (rc != CURLE_OK)
         return -1;
-    if (sscanf(buf, "{\"delivered\":%ld,\"duplicates\":%ld,\"p50_us\":%ld,\"p99_us\":%ld}",
-               delivered, dups, p50, p99) != 4)
+    if (sscanf(buf,
+               "{\"delivered\":%ld,\"duplicates\":%ld,\"p50_us\":%ld,\"p99_us\":%ld,"
+               "\"max_us\":%ld}",
+               &st->delivered, &st->dups, &st->p50, &st->p99, &st->max) != 5)
         return -1;
     return 0;
 }
@@ -643,18 +678,18 @@ static int usage(void)
 {
     fprintf(stderr, "usage: loadgen --api URL --sink URL [--mode submit|prepare] [--count N]\n"
                     "               [--concurrency C] [--run ID] [--relay-pid PID] [--drain S]\n"
-                    "               [--keys K]\n");
+                    "               [--duration S] [--keys K]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {NULL, NULL, 0, 100000, 64, "0", 0, 120, 0};
+    struct cfg c = {NULL, NULL, 0, 100000, 64, "0", 0, 120, 0, 0};
     static struct gen g;
     struct epoll_event evs[256];
-    long delivered = 0, dups = 0, d50 = 0, d99 = 0;
+    struct sink_seen at_load = {0, 0, 0, 0, 0}, seen = {0, 0, 0, 0, 0};
     int64_t t_start, t_load, t_drain, t_check;
-    long hwm;
+    long hwm, rss;
     double cpu0, cpu1;
     struct rusage ru;
     CURL *stats_h;
@@ -679,6 +714,8 @@ int main(int argc, char **argv)
             c.drain_s = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--keys") == 0)
             c.keys = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--duration") == 0)
+            c.duration_s = atoi(argv[i + 1]);
         else
             return usage();
     }
@@ -693,7 +730,8 @@ int main(int argc, char **argv)
     g.c = &c;
     g.slots = calloc((size_t)c.conc, sizeof(*g.slots));
     g.ready = malloc(sizeof(*g.ready) * (size_t)c.conc);
-    g.lat = malloc(sizeof(*g.lat) * (size_t)c.count * 2);
+    g.lat_cap = 65536;
+    g.lat = malloc(sizeof(*g.lat) * (size_t)g.lat_cap);
     g.ep = epoll_create1(EPOLL_CLOEXEC);
     if (g.slots == NULL || g.ready == NULL || g.lat == NULL || g.ep < 0)
         return 1;
@@ -707,10 +745,12 @@ int main(int argc, char **argv)
         if (s->req == NULL || s->in == NULL)
             return 1;
     }
-    proc_stats(c.relay_pid, &hwm, &cpu0);
+    proc_stats(c.relay_pid, &hwm, &rss, &cpu0);
 
     t_start = mono_us();
     t_check = t_start;
+    if (c.duration_s > 0)
+        g.t_end = t_start + (int64_t)c.duration_s * 1000000;
     for (i = 0; i < c.conc; i++) {
         struct slot *s = &g.slots[i];
 
@@ -727,7 +767,7 @@ int main(int argc, char **argv)
 
         while (g.nready > 0)
             start(&g, &g.slots[g.ready[--g.nready]]);
-        if (g.active == 0 && g.next >= c.count)
+        if (g.active == 0) /* finish() starts no message past --count or --duration */
             break;
         n = epoll_wait(g.ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), 100);
         if (n < 0 && errno != EINTR) {
@@ -751,60 +791,71 @@ int main(int argc, char **argv)
     for (i = 0; i < c.conc; i++)
         conn_close(&g.slots[i]);
 
-    /* drain: wait until the sink has seen every accepted message */
+    /* what reached the sink while the load ran, then the drain: until it has them all */
     stats_h = curl_easy_init();
     if (stats_h == NULL)
         return 1;
+    if (sink_stats(stats_h, &c, &at_load) != 0)
+        fprintf(stderr, "loadgen: the sink's /stats did not answer at the end of the load\n");
+    seen = at_load;
     t_drain = t_load;
-    for (;;) {
-        long p50, p99;
-
-        if (sink_stats(stats_h, &c, &delivered, &dups, &p50, &p99) == 0) {
-            d50 = p50;
-            d99 = p99;
-            if (delivered >= g.accepted) {
-                t_drain = mono_us();
-                break;
-            }
-        }
-        if (mono_us() - t_load > (int64_t)c.drain_s * 1000000) {
-            t_drain = mono_us();
-            break;
-        }
+    while (seen.delivered < g.accepted && mono_us() - t_load <= (int64_t)c.drain_s * 1000000) {
         usleep(20000);
+        sink_stats(stats_h, &c, &seen); /* a failed poll keeps the last figures */
     }
+    t_drain = mono_us();
     curl_easy_cleanup(stats_h);
-    proc_stats(c.relay_pid, &hwm, &cpu1);
+    proc_stats(c.relay_pid, &hwm, &rss, &cpu1);
     qsort(g.lat, (size_t)g.nlat, sizeof(*g.lat), cmp_i32);
 
     {
         double load_s = (double)(t_load - t_start) / 1e6;
+        double after_s = (double)(t_drain - t_load) / 1e6;
         double all_s = (double)(t_drain - t_start) / 1e6;
-        long nlat = g.nlat;
-        int32_t *lat = g.lat;
+        double acc_ps = (double)g.accepted / load_s;
+        double during_ps = (double)at_load.delivered / load_s;
+        double after_ps = after_s > 0 ? (double)(seen.delivered - at_load.delivered) / after_s : 0;
+        double keep_up = g.accepted > 0 ? (double)at_load.delivered / (double)g.accepted : 0;
+        double api50 = g.nlat ? g.lat[g.nlat / 2] / 1000.0 : 0.0;
+        double api99 = g.nlat ? g.lat[(long)((double)g.nlat * 0.99)] / 1000.0 : 0.0;
+        double cpu_self;
+        const char *mode = c.prepare_mode ? "prepare" : "submit";
 
-        printf("mode                      %s\n", c.prepare_mode ? "prepare+submit" : "submit");
-        printf("messages                  %ld sent, %ld accepted, %ld refused\n", c.count,
+        getrusage(RUSAGE_SELF, &ru);
+        cpu_self = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+        printf("mode                      %s%s\n", c.prepare_mode ? "prepare+submit" : "submit",
+               c.duration_s > 0 ? ", sustained overload (closed loop)" : "");
+        printf("messages                  %ld sent, %ld accepted, %ld refused\n", g.next,
                g.accepted, g.errors);
         printf("concurrency               %d connections\n", c.conc);
-        printf("accepted per second       %.0f (%.2f s)\n", (double)g.accepted / load_s, load_s);
-        printf("delivered per second      %.0f (%.2f s to deliver all)\n",
-               (double)delivered / all_s, all_s);
-        printf("API latency p50 / p99     %.2f / %.2f ms\n",
-               nlat ? lat[nlat / 2] / 1000.0 : 0.0,
-               nlat ? lat[(long)((double)nlat * 0.99)] / 1000.0 : 0.0);
-        printf("submit-to-delivery p50/p99 %.0f / %.0f ms (1 ms buckets)\n", d50 / 1000.0,
-               d99 / 1000.0);
+        printf("accepted per second       %.0f (%.2f s of load)\n", acc_ps, load_s);
+        printf("delivered per second      %.0f during the load (%.0f %% of accepted), "
+               "%.0f after it (%.2f s)\n",
+               during_ps, keep_up * 100, after_ps, after_s);
+        printf("delivered per second      %.0f over the whole run (%.2f s to deliver all)\n",
+               (double)seen.delivered / all_s, all_s);
+        printf("API latency p50 / p99     %.2f / %.2f ms\n", api50, api99);
+        printf("submit-to-delivery lag    p50 %.0f / p99 %.0f / max %.0f ms\n", seen.p50 / 1000.0,
+               seen.p99 / 1000.0, seen.max / 1000.0);
         if (c.relay_pid > 0)
-            printf("relay peak RSS / CPU      %.1f MB / %.2f s\n", (double)hwm / 1024.0,
-                   cpu1 - cpu0);
-        printf("duplicates at the sink    %ld\n", dups);
+            printf("relay RSS / CPU           %.1f MB peak, %.1f MB drained / %.2f s\n",
+                   (double)hwm / 1024.0, (double)rss / 1024.0, cpu1 - cpu0);
+        printf("duplicates at the sink    %ld\n", seen.dups);
         printf("bench: %s: delivered %ld of %ld accepted\n",
-               delivered == g.accepted ? "OK" : "MISSING", delivered, g.accepted);
-        getrusage(RUSAGE_SELF, &ru);
-        printf("loadgen CPU               %.2f s\n",
-               (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+               seen.delivered == g.accepted ? "OK" : "MISSING", seen.delivered, g.accepted);
+        printf("loadgen CPU               %.2f s\n", cpu_self);
+        printf("BENCH mode=%s duration_s=%d conc=%d sent=%ld accepted=%ld refused=%ld "
+               "load_s=%.2f accepted_per_s=%.0f delivered_during_per_s=%.0f keep_up=%.3f "
+               "delivered_after_per_s=%.0f drain_s=%.2f delivered_per_s=%.0f api_p50_ms=%.2f "
+               "api_p99_ms=%.2f lag_p50_ms=%.0f lag_p99_ms=%.0f lag_max_ms=%.0f duplicates=%ld "
+               "delivered=%ld rss_peak_mb=%.1f rss_idle_mb=%.1f relay_cpu_s=%.2f "
+               "loadgen_cpu_s=%.2f ok=%d\n",
+               mode, c.duration_s, c.conc, g.next, g.accepted, g.errors, load_s, acc_ps,
+               during_ps, keep_up, after_ps, after_s, (double)seen.delivered / all_s, api50, api99,
+               seen.p50 / 1000.0, seen.p99 / 1000.0, seen.max / 1000.0, seen.dups, seen.delivered,
+               (double)hwm / 1024.0, (double)rss / 1024.0, cpu1 - cpu0, cpu_self,
+               seen.delivered == g.accepted);
     }
 
     for (i = 0; i < c.conc; i++) {
@@ -816,5 +867,5 @@ int main(int argc, char **argv)
     free(g.slots);
     free(g.ready);
     free(g.lat);
-    return delivered == g.accepted ? 0 : 1;
+    return seen.delivered == g.accepted ? 0 : 1;
 }

@@ -23,9 +23,14 @@
  * waiting ones in the freed slots at once, as libcurl did within one
  * curl_multi_perform; a slot left idle until the next relay loop turn would
  * cap each connection at one call per turn.
- * A waiting call keeps its whole-call timeout, checked when its turn comes
- * (libcurl 7.88 let a pending call wait past its timeout until it got a
- * connection).
+ * A call's timeout counts from when it goes into libcurl, not from when it
+ * was queued: one that spent its time waiting and then went out with a few
+ * milliseconds left would reach the target, time out and be made again. The
+ * wait for a connection is bounded separately (the request's wait_ms): a call
+ * that waited that long is given back unmade (no_slot), as is one that joins
+ * a queue its destination cannot work through within that time (its calls'
+ * recent durations tell how fast it does), and the scheduler makes it again
+ * soon without counting an attempt.
  *
  * Fairness between destinations (scheme, host and port as the URL spells
  * them): at most per_target calls to one destination are in libcurl at once,
@@ -152,6 +157,7 @@ struct mr_relay_dest {
     size_t busy;         /* its calls in libcurl */
     struct fifo wait;    /* its calls waiting, oldest first */
     int64_t progress_ms; /* mr_mono_ms() when a call of it last finished, or busy became 1 */
+    long avg_ms;         /* its calls' recent duration in libcurl (moving average), 0: none yet */
     bool stalled;        /* said so in the log; cleared when a call finishes */
     bool kept;           /* idle but kept for its count (counted in nkept) */
     struct mr_relay_health_dest hd; /* its health and metrics (relay_health.c) */
@@ -546,6 +552,7 @@ static struct mr_relay_call *call_get(struct mr_relay_http *h)
     c->_dest = NULL;
     c->not_made = false;
     c->down = false;
+    c->no_slot = false;
     c->owner = NULL;
     c->index = 0;
     c->status = 0;
@@ -708,21 +715,38 @@ static void fail(struct mr_relay_http *h, struct mr_relay_call *c)
     dest_put(h, d);
 }
 
+/* give_back - report @c, which is in no list, as not made, for @why (a static text). */
+static void give_back(struct mr_relay_http *h, struct mr_relay_call *c, const char *why)
+{
+    c->not_made = true;
+    snprintf(c->error, sizeof(c->error), "%s: call not made", why);
+    fail(h, c);
+}
+
 /* not_made - report @c, which is in no list, as not made: its destination is stalled. */
 static void not_made(struct mr_relay_http *h, struct mr_relay_call *c)
 {
-    c->not_made = true;
-    snprintf(c->error, sizeof(c->error), "destination stalled: call not made");
-    fail(h, c);
+    give_back(h, c, "destination stalled");
 }
 
 /* not_made_down - report @c, which is in no list, as not made: its destination is down. */
 static void not_made_down(struct mr_relay_http *h, struct mr_relay_call *c)
 {
-    c->not_made = true;
     c->down = true;
-    snprintf(c->error, sizeof(c->error), "destination unhealthy: call not made");
-    fail(h, c);
+    give_back(h, c, "destination unhealthy");
+}
+
+/* not_made_no_slot - report @c, which is in no list, as not made: no connection in time. */
+static void not_made_no_slot(struct mr_relay_http *h, struct mr_relay_call *c)
+{
+    c->no_slot = true;
+    give_back(h, c, "no connection free within its wait");
+}
+
+/* waited_out - whether @c, waiting, has waited for a connection as long as it may. */
+static bool waited_out(const struct mr_relay_call *c, int64_t mono)
+{
+    return c->_wait_ms > 0 && elapsed(c, mono) >= c->_wait_ms;
 }
 
 /* wait_push - queue @c behind the other waiting calls of its destination. */
@@ -747,7 +771,8 @@ static struct mr_relay_call *wait_pop(struct mr_relay_http *h, struct mr_relay_d
 
 /*
  * sweep - calls waiting for a stalled destination are not made: say so once
- * in the log, and report each of them.
+ * in the log, and report each of them. Of the others, those that waited for
+ * a connection as long as they may are given back (oldest first).
  */
 static void sweep(struct mr_relay_http *h)
 {
@@ -769,35 +794,35 @@ static void sweep(struct mr_relay_http *h)
             /* the last pop may free d: nothing reads it after that */
             while (d->wait.n > 0)
                 not_made(h, wait_pop(h, d));
+        } else {
+            /* the pop that empties the queue may free d: the test reads it before */
+            bool more = true;
+
+            while (more && waited_out(d->wait.head, mono)) {
+                more = d->wait.n > 1;
+                not_made_no_slot(h, wait_pop(h, d));
+            }
         }
         d = next;
     }
 }
 
 /*
- * start_waiting - start @c, taken from its queue. It keeps its whole-call
- * timeout: it gets what is left, and one whose time ran out while waiting
- * fails with libcurl's words for it.
+ * start_waiting - start @c, taken from its queue, with its whole timeout
+ * (setup() gave it to libcurl): its clock starts now. One that waited as long
+ * as it may is given back unmade instead.
  */
 static void start_waiting(struct mr_relay_http *h, struct mr_relay_call *c)
 {
-    long waited = elapsed(c, mr_mono_ms());
+    int64_t mono = mr_mono_ms();
     CURLMcode mc;
 
-    if (c->_timeout_ms > 0) {
-        long left = c->_timeout_ms - waited;
-
-        if (left <= 0) {
-            snprintf(c->error, sizeof(c->error),
-                     "Operation timed out after %ld milliseconds with 0 bytes received", waited);
-            fail(h, c);
-            return;
-        }
-        /* cannot fail: libcurl checked these options at send time */
-        curl_easy_setopt(c->_easy, CURLOPT_TIMEOUT_MS, left);
-        curl_easy_setopt(c->_easy, CURLOPT_CONNECTTIMEOUT_MS, left);
-        c->_lc_timeout_ms = left;
+    if (waited_out(c, mono)) {
+        not_made_no_slot(h, c);
+        return;
     }
+    c->_sent_ms = mono;
+    c->_paused_ms = 0;
     mc = start(h, c);
     if (mc != CURLM_OK) {
         snprintf(c->error, sizeof(c->error), "cannot start call: %s", curl_multi_strerror(mc));
@@ -809,6 +834,26 @@ static void start_waiting(struct mr_relay_http *h, struct mr_relay_call *c)
 static bool can_start(const struct mr_relay_http *h, const struct mr_relay_dest *d)
 {
     return d->busy < h->per_target && (d->https || h->nslots < h->max_slots);
+}
+
+/*
+ * wait_fits - whether @c, about to wait for a connection to its destination,
+ * can expect one within its wait: each round of per_target calls (of
+ * max_connections, for an http:// call) ahead of it takes about as long as
+ * the destination's recent calls did, or as long as it has gone without an
+ * answer if that is longer (a hanging destination).
+ */
+static bool wait_fits(const struct mr_relay_http *h, const struct mr_relay_call *c, int64_t mono)
+{
+    const struct mr_relay_dest *d = c->_dest;
+    size_t ahead = d->wait.n / h->per_target;
+    int64_t round = mono - d->progress_ms;
+
+    if (c->_slot && h->max_slots > 0 && h->nwait / h->max_slots > ahead)
+        ahead = h->nwait / h->max_slots;
+    if (d->busy == 0 || round < d->avg_ms)
+        round = d->avg_ms;
+    return c->_wait_ms <= 0 || (int64_t)(ahead + 1) * round < c->_wait_ms;
 }
 
 /*
@@ -874,6 +919,7 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
     c->index = index;
     c->_headers = header_list(rq);
     c->_timeout_ms = rq->timeout_ms;
+    c->_wait_ms = rq->wait_ms > 0 && rq->wait_ms < rq->timeout_ms ? rq->wait_ms : rq->timeout_ms;
     c->_lc_timeout_ms = rq->timeout_ms;
     c->_sent_ms = mr_mono_ms();
     c->_slot = strncasecmp(rq->url, "http://", 7) == 0;
@@ -900,7 +946,10 @@ int mr_relay_http_send(struct mr_relay_http *h, const struct mr_relay_http_req *
         return 0;
     }
     if (c->_dest->wait.n > 0 || !can_start(h, c->_dest)) {
-        wait_push(h, c);
+        if (wait_fits(h, c, c->_sent_ms))
+            wait_push(h, c);
+        else
+            not_made_no_slot(h, c);
         return 0;
     }
     mc = start(h, c);
@@ -942,6 +991,9 @@ static void finished(struct mr_relay_http *h, struct mr_relay_call *c, bool ok, 
 
     c->_dest = NULL;
     d->progress_ms = mono;
+    /* an average over about the last 8 calls */
+    d->avg_ms = d->avg_ms == 0 ? (long)(mono - c->_sent_ms) + 1
+                               : (d->avg_ms * 7 + (long)(mono - c->_sent_ms)) / 8 + 1;
     if (d->stalled) {
         d->stalled = false;
         mr_log(MR_LOG_INFO, "destination answers again", "host", d->host, NULL);
@@ -1361,6 +1413,11 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h)
 size_t mr_relay_http_inflight(const struct mr_relay_http *h)
 {
     return h->nbusy + h->nwait + h->done.n;
+}
+
+bool mr_relay_http_full(const struct mr_relay_http *h)
+{
+    return h->max_slots > 0 && h->nwait >= h->max_slots;
 }
 
 void mr_relay_http_wakeup(struct mr_relay_http *h)

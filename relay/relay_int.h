@@ -49,7 +49,8 @@ struct mr_relay_http_req {
     size_t body_len;
     char *const *headers; /* nheaders lines "Name: value" (common/call.h), copied */
     size_t nheaders;
-    long timeout_ms; /* whole-call timeout, connect included */
+    long timeout_ms; /* whole-call timeout, connect included, counted from when it is sent */
+    long wait_ms;    /* longest wait for a connection before that (0: timeout_ms) */
 };
 
 /* One call. Public fields are read-only for the scheduler; "_" fields are the engine's. */
@@ -64,13 +65,15 @@ struct mr_relay_call {
     char error[CURL_ERROR_SIZE]; /* transfer error text when status is 0 */
     bool not_made;               /* never sent: its destination is stalled (see relay_http.c) */
     bool down;                   /* not_made because its destination is unhealthy */
+    bool no_slot;                /* not_made: no connection came free within its wait */
     /* private */
     CURL *_easy;
     struct curl_slist *_headers;
     struct mr_relay_call *_next; /* free list / in-flight list link */
     struct mr_relay_call *_prev;
     long _timeout_ms;            /* the request's timeout_ms */
-    int64_t _sent_ms;            /* mr_mono_ms() at send time */
+    long _wait_ms;               /* the request's wait_ms, or timeout_ms */
+    int64_t _sent_ms;            /* mr_mono_ms() when queued, then when it went into libcurl */
     int64_t _paused_ms;          /* time the relay thread was away since then (not counted) */
     int64_t _lc_start_ms;        /* mr_mono_ms() when it (or its last hop) went into libcurl */
     long _lc_timeout_ms;         /* the timeout libcurl was given then, plus pauses since */
@@ -129,6 +132,12 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h);
 
 /* mr_relay_http_inflight - how many calls are in flight (sent and not yet taken by done()). */
 size_t mr_relay_http_inflight(const struct mr_relay_http *h);
+
+/*
+ * mr_relay_http_full - whether as many http:// calls wait for a connection as
+ * there are connections: taking on more work would only make calls wait.
+ */
+bool mr_relay_http_full(const struct mr_relay_http *h);
 
 /* ---- destination health (relay_health.c), shared by both sinks ---- */
 

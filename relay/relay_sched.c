@@ -62,6 +62,9 @@
 /* A pass does not start another call unless the call could end this long before the lease. */
 #define LEASE_MARGIN_MS 1000
 
+/* A call given back for want of a connection is due again this soon (ms), at the latest. */
+#define NO_SLOT_RETRY_MS 1000
+
 /* While the store keeps failing, how often that is logged again (the first failure is at once). */
 #define OUTAGE_LOG_EVERY_MS 60000
 
@@ -296,6 +299,17 @@ static void start_kafka_step(struct mr_relay *r, struct mr_relay_pass *p, size_t
     p->calls_out++;
 }
 
+/*
+ * slot_wait_ms - how long a call of @p with timeout @timeout_ms may wait for
+ * a connection: sent at the end of that wait, it still ends within the lease.
+ */
+static long slot_wait_ms(const struct mr_relay_pass *p, long timeout_ms)
+{
+    int64_t slack = p->lease_until_ms - mr_now_ms() - timeout_ms - LEASE_MARGIN_MS;
+
+    return slack < 1 ? 1 : slack < timeout_ms ? (long)slack : timeout_ms;
+}
+
 /* start_step - start the call of step @idx of @p. */
 static void start_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
 {
@@ -331,6 +345,7 @@ static void start_step(struct mr_relay *r, struct mr_relay_pass *p, size_t idx)
         rq.headers = call.headers;
         rq.nheaders = call.nheaders;
         rq.timeout_ms = call.timeout_ms;
+        rq.wait_ms = slot_wait_ms(p, call.timeout_ms);
         rc = mr_relay_http_send(r->http, &rq, p, idx, &err);
         mr_call_release(&call);
     }
@@ -514,6 +529,7 @@ static void start_backcheck(struct mr_relay *r, struct mr_relay_pass *p)
         hr.headers = rq.headers;
         hr.nheaders = rq.nheaders;
         hr.timeout_ms = rq.timeout_ms;
+        hr.wait_ms = slot_wait_ms(p, rq.timeout_ms);
         rc = mr_relay_http_send(r->http, &hr, p, BACKCHECK, &err);
         mr_call_release(&rq);
     }
@@ -533,28 +549,36 @@ static void start_backcheck(struct mr_relay *r, struct mr_relay_pass *p)
 
 /*
  * call_not_made - a sink did not make call @index of @p: its destination is
- * stalled (relay_http.c) or unhealthy (@down, relay_health.c). Nothing was
- * sent, so nothing is recorded and no attempt counts: the pass ends, leaving
- * its room to messages for other destinations. Its message is due again
- * after its base retry interval; when the destination is unhealthy, after
- * the longest back-off (--max-retry-interval) instead, since the
- * destination's return makes every message waiting on it due at once: until
- * then it waits in the store rather than going round through claims.
+ * stalled (relay_http.c), unhealthy (@down, relay_health.c), or no
+ * connection to it came free in time (@no_slot). Nothing was sent, so
+ * nothing is recorded and no attempt counts: the pass ends, leaving its room
+ * to messages for other destinations. Its message is due again after its
+ * base retry interval (at most NO_SLOT_RETRY_MS when it only waited for a
+ * connection); when the destination is unhealthy, after the longest back-off
+ * (--max-retry-interval) instead, since the destination's return makes every
+ * message waiting on it due at once: until then it waits in the store rather
+ * than going round through claims.
  */
-static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, size_t index, bool down)
+static void call_not_made(struct mr_relay *r, struct mr_relay_pass *p, size_t index, bool down,
+                          bool no_slot)
 {
     const struct mr_msg *m = p->msg;
-    int64_t wait_s = down && mr_config.max_retry_interval > mr_backoff_msg_base(m)
-                         ? mr_config.max_retry_interval
-                         : mr_backoff_msg_base(m);
-    int64_t at = mr_now_ms() + wait_s * 1000;
+    int64_t wait_ms = 1000 * (down && mr_config.max_retry_interval > mr_backoff_msg_base(m)
+                                  ? mr_config.max_retry_interval
+                                  : mr_backoff_msg_base(m));
+    int64_t at;
+
+    if (no_slot && wait_ms > NO_SLOT_RETRY_MS)
+        wait_ms = NO_SLOT_RETRY_MS;
+    at = mr_now_ms() + wait_ms;
 
     if (index == BACKCHECK) {
         finish(r, p, FIN_RELEASE, at, -1);
         return;
     }
     p->stop = true;
-    p->yield_why = "destination stalled or unhealthy: call not made";
+    p->yield_why = no_slot ? "no connection free in time: call not made"
+                           : "destination stalled or unhealthy: call not made";
     if (p->yield_at_ms < at)
         p->yield_at_ms = at;
     mr_relay_pump(r, p);
@@ -569,7 +593,7 @@ static void on_call_done(struct mr_relay *r, struct mr_relay_call *c)
 
     p->calls_out--;
     if (c->not_made) {
-        call_not_made(r, p, c->index, c->down);
+        call_not_made(r, p, c->index, c->down, c->no_slot);
         mr_buf_release(&text);
         return;
     }
@@ -603,7 +627,7 @@ static void on_delivery_done(struct mr_relay *r, struct mr_relay_delivery *d)
 
     p->calls_out--;
     if (d->not_made) {
-        call_not_made(r, p, d->index, true);
+        call_not_made(r, p, d->index, true, false);
         mr_buf_release(&text);
         return;
     }
@@ -677,10 +701,16 @@ static bool held(struct mr_relay *r, struct mr_msg *m, int64_t lease_until_ms)
     return true;
 }
 
-/* pass_room - how many more passes --max-inflight allows now. */
+/*
+ * pass_room - how many more passes --max-inflight allows now: none while a
+ * full set of calls waits for the outbound connections (more would only wait).
+ */
 static size_t pass_room(const struct mr_relay *r)
 {
     size_t max = (size_t)mr_config.max_inflight;
+
+    if (mr_relay_http_full(r->http))
+        return 0;
 
     return max > r->npasses ? max - r->npasses : 0;
 }
