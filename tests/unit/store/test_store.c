@@ -3959,6 +3959,52 @@ static void test_order_reset_cron_leaves_waiting_messages_alone(void **state)
     mr_msg_free(m);
 }
 
+/*
+ * A batch insert places its keyed messages in the batch's order, past a
+ * chunk's end, behind what the store holds already: a key's first message of
+ * the batch is its head only when nothing unfinished holds the key; the rest
+ * wait, unleased, in the store and in the caller's messages.
+ */
+static void test_order_insert_many_places_in_batch_order(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[100];
+    const size_t n = sizeof(v) / sizeof(v[0]);
+    const char *keys[] = {"k", "j", ""};
+    int64_t next[] = {1, 2, 0};
+    char gid[16];
+    size_t i;
+
+    add_keyed(fx->s, "j0", MR_MSG_SUBMITTED, "j", 100);
+    for (i = 0; i < n; i++) {
+        snprintf(gid, sizeof(gid), "m%02zu", i);
+        v[i] = new_msg(gid, MR_MSG_SUBMITTED, 100, 1);
+        v[i]->ordering_key = mr_xstrdup(keys[i % 3]);
+        free(v[i]->owner);
+        v[i]->owner = mr_xstrdup("r1");
+        v[i]->lease_until_ms = 5000;
+    }
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, v, n, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    for (i = 0; i < n; i++) {
+        struct mr_msg *m = get(fx->s, v[i]->gid);
+        int64_t pos = i % 3 == 2 ? 0 : next[i % 3]++;
+        bool waits = i % 3 == 1 || (i % 3 == 0 && i > 0);
+
+        assert_int_equal(v[i]->order_pos, pos);
+        assert_int_equal(m->order_pos, pos);
+        assert_int_equal(v[i]->next_cron_ms, waits ? MR_ORDER_WAIT_MS : 100);
+        assert_int_equal(m->next_cron_ms, waits ? MR_ORDER_WAIT_MS : 100);
+        assert_string_equal(m->owner, waits ? "" : "r1");
+        assert_int_equal(m->lease_until_ms, waits ? 0 : 5000);
+        mr_msg_free(m);
+        mr_msg_free(v[i]);
+    }
+    assert_string_equal(claimed_gids(fx->s, "r2", 1000), "j0");
+}
+
 /* The key's limit is checked by the store too. */
 static void test_order_key_over_its_limit_is_einval(void **state)
 {
@@ -4147,6 +4193,7 @@ static void test_mysql_order_places_follow_commit_order_across_connections(void 
     T(test_trace_context_round_trips_through_get_claim_and_batch_insert)                           \
     T(test_insert_many_then_get_many_round_trips_ids_and_steps)                                    \
     T(test_insert_many_with_a_stored_gid_is_eexist)                                                \
+    T(test_order_insert_many_places_in_batch_order)                                                \
     T(test_transition_many_moves_only_those_in_from)                                               \
     T(test_step_succeed_many_reports_each_step)                                                    \
     T(test_release_many_ends_only_the_owners_leases)                                               \
