@@ -14,6 +14,14 @@
  * take the key's row sees the first committed, so a message never waits for
  * a predecessor that finished unseen.
  *
+ * The new messages of a batch insert are placed a chunk at a time
+ * (my_order_place_new): under the keys' locks, taken before the insert, the
+ * keys' last places and which keys an unfinished message holds are read
+ * once (plain reads: the session is READ COMMITTED, so each statement reads
+ * every commit made before it, and no commit on the keys can come between),
+ * the chunk numbered in order, and its places and waits written in three
+ * statements.
+ *
  * Must not: decide what is placed or woken (store.c does). Threads: the
  * handle's. Errors: as in store_mysql.c (lock waits and deadlocks are
  * MR_EBUSY: the caller's transaction is tried again).
@@ -170,10 +178,10 @@ struct place_chunk {
 /* chunk_key - the index of @key among @c's keys, nkeys when absent. */
 static size_t chunk_key(const struct place_chunk *c, const char *key)
 {
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < c->nkeys && strcmp(c->keys[i], key) != 0; i++)
-        ;
+    while (i < c->nkeys && strcmp(c->keys[i], key) != 0)
+        i++;
     return i;
 }
 
