@@ -118,13 +118,21 @@ test-cluster: deps
 # private PostgreSQL server (MSGRELAY_E2E_STORE=postgres: a fresh migrated database per
 # relay), but for their tests of another engine's own store; MSGRELAY_E2E_STORE=postgres
 # with `pytest tests/e2e` runs the whole suite so.
-# (about 85 s; the parked-message SQL is covered by the contract tests of make unit)
+# (about 100 s; the parked-message SQL is covered by the contract tests of make unit; of
+# test_ordering, the tests of the store's ordering: three relays sharing the database, the
+# holds of a stuck or parked head, a back-check's place)
 E2E_POSTGRES := test_delivery test_lifecycle test_retention test_query test_topics \
                 test_crash test_postgres
+E2E_POSTGRES_ORDERING := test_three_relays_on_postgres_with_one_killed_keep_each_keys_order \
+                test_a_stuck_key_holds_up_neither_other_keys_nor_unkeyed_messages \
+                test_a_parked_head_holds_its_key_until_redriven \
+                test_a_forcestop_of_a_parked_head_releases_its_key \
+                test_a_prepared_message_takes_its_place_when_its_back_check_commits_it
 e2e-postgres: $(BUILD)/msgrelay
 	MSGRELAY_E2E_STORE=postgres MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay \
 	    MSGRELAY_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider \
-	    -k "not mysql and not mariadb and not sqlite" $(E2E_POSTGRES:%=tests/e2e/%.py)
+	    -k "not mysql and not mariadb and not sqlite" $(E2E_POSTGRES:%=tests/e2e/%.py) \
+	    $(E2E_POSTGRES_ORDERING:%=tests/e2e/test_ordering.py::%)
 
 # The benchmark: a fast C sink, a C load generator, msgrelay in between (bench/run).
 BENCH_COUNT ?= 100000

@@ -653,6 +653,8 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
     rc = lock_new_keys(s, v, n, err);
     if (rc == 0)
         rc = s->eng->msg_insert_many(s, v, n, err);
+    if (rc == 0 && s->eng->order_place_new != NULL)
+        return s->eng->order_place_new(s, v, n, err);
     for (i = 0; rc == 0 && i < n; i++)
         rc = place_new(s, v[i], err);
     return rc;

@@ -143,7 +143,8 @@ struct mr_store_engine {
     /* order_next - the next place of @key (1 for a new key), its row locked until commit. In. */
     int (*order_next)(struct mr_store *s, const char *key, int64_t *pos, struct mr_err *err);
     /* order_before - the gid (owned) of the nearest unfinished message of @key placed before
-       @pos, or NULL; inside a transaction a current (locking) read. In or out. */
+       @pos, or NULL; inside a transaction a read that sees every commit made before it (a
+       current read, or READ COMMITTED's snapshot of the statement). In or out. */
     int (*order_before)(struct mr_store *s, const char *key, int64_t pos, char **gid,
                         struct mr_err *err);
     /* order_set - @gid's place = @pos; unless @head, it waits (MR_ORDER_WAIT_MS, unleased). In. */
@@ -155,6 +156,12 @@ struct mr_store_engine {
     /* order_wake - @gid just finished: the new head of its key (if it is submitted and not
        due yet) becomes due at @now_ms; nothing for an unkeyed message. Inside. */
     int (*order_wake)(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+    /* order_place_new - the keyed submitted messages of @v[0..@n) without a place, just
+       inserted, their keys locked (order_lock), take their places in @v's order, as
+       order_next, order_before and order_set one by one would (m->order_pos set and, unless
+       the head, the wait: next_cron_ms, owner, lease); NULL: one by one. Inside. */
+    int (*order_place_new)(struct mr_store *s, struct mr_msg *const *v, size_t n,
+                           struct mr_err *err);
 };
 
 /*

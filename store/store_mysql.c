@@ -78,6 +78,7 @@ static const struct mr_store_engine mysql_engine = {
     .order_set = my_order_set,
     .order_wake = my_order_wake,
     .order_lock = my_order_lock,
+    .order_place_new = my_order_place_new,
 };
 
 /* my_handle_new - a disconnected handle for the URI rest @rest. */

@@ -93,8 +93,10 @@
 #define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define STEP_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-/* Replaced by IN_CHUNK placeholders when the statement is prepared. */
-#define IN_LIST "(#)"
+/* Replaced by IN_CHUNK placeholders when the statement is prepared: IN_ITEMS by "?, ?, ..."
+   (so SQL text here has no other '#'), IN_LIST by "(?, ?, ...)". */
+#define IN_ITEMS "#"
+#define IN_LIST  "(" IN_ITEMS ")"
 
 /* The tail shared by the three list statements: position, create range, limit. */
 #define LIST_TAIL " AND id < ? AND create_time >= ? AND create_time <= ? ORDER BY id DESC LIMIT ?"
@@ -149,6 +151,17 @@
     /* position, head, the wait time, head, head, gid */                                         \
     X(ST_ORDER_SET, "UPDATE msg SET order_pos = ?, next_cron_time = IF(?, next_cron_time, ?), "    \
                     "owner = IF(?, owner, ''), lease_until = IF(?, lease_until, 0) WHERE gid = ?") \
+    /* the places of a chunk of new messages (my_order_place_new): the keys' last places, */    \
+    /* the keys holding an unfinished placed message, then the places and waits written */       \
+    X(ST_ORDER_KEYS_IN, "SELECT k, next_pos FROM order_key WHERE k IN " IN_LIST)                   \
+    X(ST_ORDER_LIVE_IN, "SELECT DISTINCT ordering_key FROM msg WHERE ordering_key IN " IN_LIST     \
+                        " AND " ORDER_LIVE)                                                        \
+    X(ST_ORDER_NEXT_IN, "UPDATE order_key SET next_pos = ELT(FIELD(k, " IN_ITEMS "), " IN_ITEMS   \
+                        ") WHERE k IN " IN_LIST)                                                   \
+    X(ST_ORDER_POS_IN, "UPDATE msg SET order_pos = ELT(FIELD(gid, " IN_ITEMS "), " IN_ITEMS       \
+                       ") WHERE gid IN " IN_LIST)                                                  \
+    X(ST_ORDER_WAIT_IN, "UPDATE msg SET next_cron_time = ?, owner = '', lease_until = 0 "          \
+                        "WHERE gid IN " IN_LIST)                                                   \
     X(ST_ORDER_HEAD, "SELECT id FROM msg WHERE ordering_key = ? AND " ORDER_LIVE                  \
                      " ORDER BY order_pos LIMIT 1 FOR UPDATE")                                     \
     /* now, now, id, now */                                                                       \
@@ -530,6 +543,7 @@ int my_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid
 int my_order_set(struct mr_store *s, const char *gid, int64_t pos, bool head, struct mr_err *err);
 int my_order_wake(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
 int my_order_lock(struct mr_store *s, const char *key, struct mr_err *err);
+int my_order_place_new(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err);
 
 /* store_mysql_schema.c */
 int my_check_schema(struct my_store *ms, struct mr_err *err);

@@ -14,6 +14,14 @@
  * take the key's row sees the first committed, so a message never waits for
  * a predecessor that finished unseen.
  *
+ * The new messages of a batch insert are placed a chunk at a time
+ * (my_order_place_new): under the keys' locks, taken before the insert, the
+ * keys' last places and which keys an unfinished message holds are read
+ * once (plain reads: the session is READ COMMITTED, so each statement reads
+ * every commit made before it, and no commit on the keys can come between),
+ * the chunk numbered in order, and its places and waits written in three
+ * statements.
+ *
  * Must not: decide what is placed or woken (store.c does). Threads: the
  * handle's. Errors: as in store_mysql.c (lock waits and deadlocks are
  * MR_EBUSY: the caller's transaction is tried again).
@@ -21,6 +29,9 @@
 #include "store/store_mysql_int.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
 
 /* key_row - my_each_row() of ST_ORDER_OF: (key, place) into the struct key_pos. */
 struct key_pos {
@@ -150,4 +161,170 @@ int my_order_lock(struct mr_store *s, const char *key, struct mr_err *err)
     my_p_reset(ms);
     my_p_text(ms, key);
     return my_exec_id(ms, ST_ORDER_LOCK, err);
+}
+
+/* One chunk of new keyed messages being placed (my_order_place_new): its distinct keys, each
+   key's last place and whether an unfinished placed message holds it. */
+struct place_chunk {
+    struct mr_msg *m[IN_CHUNK];
+    size_t n;
+    const char *keys[IN_CHUNK];
+    int64_t next[IN_CHUNK];
+    bool found[IN_CHUNK];
+    bool live[IN_CHUNK];
+    size_t nkeys;
+};
+
+/* chunk_key - the index of @key among @c's keys, nkeys when absent. */
+static size_t chunk_key(const struct place_chunk *c, const char *key)
+{
+    size_t i = 0;
+
+    while (i < c->nkeys && strcmp(c->keys[i], key) != 0)
+        i++;
+    return i;
+}
+
+/* bind_texts - @v[0..@n) as IN_CHUNK text parameters, padded with the last one. */
+static void bind_texts(struct my_store *ms, const char *const *v, size_t n)
+{
+    size_t j;
+
+    for (j = 0; j < IN_CHUNK; j++)
+        my_p_text(ms, v[j < n ? j : n - 1]);
+}
+
+/* bind_ints - @v[0..@n) as IN_CHUNK integer parameters, padded with the last one. */
+static void bind_ints(struct my_store *ms, const int64_t *v, size_t n)
+{
+    size_t j;
+
+    for (j = 0; j < IN_CHUNK; j++)
+        my_p_int(ms, v[j < n ? j : n - 1]);
+}
+
+/* next_row - my_each_row() of ST_ORDER_KEYS_IN: a key's last place. */
+static int next_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct place_chunk *c = ctx;
+    char *key = my_take_str(ms, 0);
+    size_t i = chunk_key(c, key);
+
+    (void)err;
+    if (i < c->nkeys) {
+        c->next[i] = ms->row.v[1];
+        c->found[i] = true;
+    }
+    free(key);
+    return 0;
+}
+
+/* live_row - my_each_row() of ST_ORDER_LIVE_IN: a key an unfinished placed message holds. */
+static int live_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct place_chunk *c = ctx;
+    char *key = my_take_str(ms, 0);
+    size_t i = chunk_key(c, key);
+
+    (void)err;
+    if (i < c->nkeys)
+        c->live[i] = true;
+    free(key);
+    return 0;
+}
+
+/*
+ * place_chunk - place @c's messages: read the keys' last places and which
+ * keys are held (the keys' rows are ours, so both read every commit made on
+ * them; the chunk's own messages have no place yet and do not count), number
+ * the messages in order, write their places, their waits and the keys' last
+ * places.
+ */
+static int place_chunk(struct my_store *ms, struct place_chunk *c, struct mr_err *err)
+{
+    const char *gids[IN_CHUNK];
+    const char *waiting[IN_CHUNK];
+    int64_t pos[IN_CHUNK];
+    size_t nwait = 0;
+    size_t i;
+    size_t j;
+    int rc;
+
+    for (i = 0; i < c->n; i++) {
+        j = chunk_key(c, c->m[i]->ordering_key);
+        if (j == c->nkeys)
+            c->keys[c->nkeys++] = c->m[i]->ordering_key;
+    }
+    my_p_reset(ms);
+    bind_texts(ms, c->keys, c->nkeys);
+    rc = my_each_row(ms, ms->st[ST_ORDER_KEYS_IN], "si", next_row, c, err);
+    for (j = 0; rc == 0 && j < c->nkeys; j++) {
+        if (!c->found[j])
+            rc = mr_err_set(err, MR_ESTORE, "store: ordering key's place not found");
+    }
+    if (rc == 0) {
+        my_p_reset(ms);
+        bind_texts(ms, c->keys, c->nkeys);
+        rc = my_each_row(ms, ms->st[ST_ORDER_LIVE_IN], "s", live_row, c, err);
+    }
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < c->n; i++) {
+        struct mr_msg *m = c->m[i];
+
+        j = chunk_key(c, m->ordering_key);
+        m->order_pos = ++c->next[j];
+        gids[i] = m->gid;
+        pos[i] = m->order_pos;
+        if (c->live[j]) {
+            /* behind an unfinished message: it waits, unleased (as place_new) */
+            m->next_cron_ms = MR_ORDER_WAIT_MS;
+            m->lease_until_ms = 0;
+            free(m->owner);
+            m->owner = mr_xstrdup("");
+            waiting[nwait++] = m->gid;
+        }
+        c->live[j] = true;
+    }
+    my_p_reset(ms);
+    bind_texts(ms, gids, c->n);
+    bind_ints(ms, pos, c->n);
+    bind_texts(ms, gids, c->n);
+    rc = my_exec_id(ms, ST_ORDER_POS_IN, err);
+    if (rc == 0 && nwait > 0) {
+        my_p_reset(ms);
+        my_p_int(ms, MR_ORDER_WAIT_MS);
+        bind_texts(ms, waiting, nwait);
+        rc = my_exec_id(ms, ST_ORDER_WAIT_IN, err);
+    }
+    if (rc == 0) {
+        my_p_reset(ms);
+        bind_texts(ms, c->keys, c->nkeys);
+        bind_ints(ms, c->next, c->nkeys);
+        bind_texts(ms, c->keys, c->nkeys);
+        rc = my_exec_id(ms, ST_ORDER_NEXT_IN, err);
+    }
+    return rc;
+}
+
+int my_order_place_new(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err)
+{
+    struct my_store *ms = my(s);
+    struct place_chunk c;
+    size_t i = 0;
+    int rc = 0;
+
+    while (rc == 0 && i < n) {
+        memset(&c, 0, sizeof(c));
+        for (; i < n && c.n < IN_CHUNK; i++) {
+            struct mr_msg *m = v[i];
+
+            if (m->state == MR_MSG_SUBMITTED && m->ordering_key != NULL &&
+                m->ordering_key[0] != '\0' && m->order_pos == 0)
+                c.m[c.n++] = m;
+        }
+        if (c.n > 0)
+            rc = place_chunk(ms, &c, err);
+    }
+    return rc;
 }

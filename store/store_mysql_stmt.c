@@ -18,23 +18,24 @@
 #include "common/buf.h"
 #include "common/mem.h"
 
-/* my_prepare - a prepared statement of @sql, with IN_LIST expanded to IN_CHUNK placeholders. */
+/* my_prepare - a prepared statement of @sql, each IN_ITEMS expanded to IN_CHUNK placeholders. */
 int my_prepare(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr_err *err)
 {
     struct mr_buf text = MR_BUF_INIT(MR_BUF_UNBOUNDED);
-    const char *mark = strstr(sql, IN_LIST);
+    const char *mark = strstr(sql, IN_ITEMS);
     MYSQL_STMT *st;
     int code = 0;
     int i;
 
     *out = NULL;
     if (mark != NULL) {
-        mr_buf_add(&text, sql, (size_t)(mark - sql));
-        mr_buf_addc(&text, '(');
-        for (i = 0; i < IN_CHUNK; i++)
-            mr_buf_adds(&text, i > 0 ? ", ?" : "?");
-        mr_buf_addc(&text, ')');
-        mr_buf_adds(&text, mark + strlen(IN_LIST));
+        for (; mark != NULL; mark = strstr(sql, IN_ITEMS)) {
+            mr_buf_add(&text, sql, (size_t)(mark - sql));
+            for (i = 0; i < IN_CHUNK; i++)
+                mr_buf_adds(&text, i > 0 ? ", ?" : "?");
+            sql = mark + strlen(IN_ITEMS);
+        }
+        mr_buf_adds(&text, sql);
         sql = text.p;
     }
     st = mysql_stmt_init(ms->db);

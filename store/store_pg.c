@@ -73,6 +73,12 @@ static const struct mr_store_engine pg_engine = {
     .relay_replace = pg_relay_replace,
     .relay_heartbeat = pg_relay_heartbeat,
     .relay_unregister = pg_relay_unregister,
+    .order_of = pg_order_of,
+    .order_next = pg_order_next,
+    .order_before = pg_order_before,
+    .order_set = pg_order_set,
+    .order_wake = pg_order_wake,
+    .order_lock = pg_order_lock,
 };
 
 /* pg_handle_new - a disconnected handle for the URI rest @rest (after "postgres:"). */

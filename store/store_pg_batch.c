@@ -164,6 +164,7 @@ static void msg_columns(struct mr_buf *c, const struct mr_msg *m)
     pg_arr_text(&c[22], m->traceparent != NULL ? m->traceparent : "");
     pg_arr_text(&c[23], m->tracestate != NULL ? m->tracestate : "");
     pg_arr_text(&c[24], m->query_dest);
+    pg_arr_text(&c[25], m->ordering_key != NULL ? m->ordering_key : "");
 }
 
 /* step_columns - step @sp of message @msg_id as one more element of each STEP_PARAMS array. */

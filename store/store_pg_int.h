@@ -17,6 +17,7 @@
  *   store_pg_park.c       parked messages: redrive pages and batches, resetCronTime
  *   store_pg_registry.c   the relay registry
  *   store_pg_retention.c  retention: the job lease, deleting old final messages
+ *   store_pg_order.c      ordered delivery per key: places, predecessors, wake-ups
  *   store_pg_schema.c     schema check and migrations
  *
  * Many rows go in one statement as array parameters: "= ANY($1::bigint[])"
@@ -45,7 +46,7 @@
 #define MAX_PARAMS 32
 
 /* Columns of one message row of a msg INSERT (one array parameter each). */
-#define MSG_PARAMS 25
+#define MSG_PARAMS 26
 
 /* Columns of one step row of a step INSERT. */
 #define STEP_PARAMS 11
@@ -55,7 +56,8 @@
     "id, gid, state, query_prepared, protocol, custom_data, branch_headers, concurrent, "          \
     "wait_result, timeout_to_fail, retry_interval, request_timeout, delay, create_time, "          \
     "update_time, finish_time, rollback_time, next_cron_time, next_cron_interval, owner, "         \
-    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate"
+    "lease_until, result, retry_limit, query_attempts, parked_from, traceparent, tracestate, "     \
+    "ordering_key, order_pos"
 
 /* The step columns, the message id first (read by pg_add_step()). */
 #define STEP_COLS                                                                                  \
@@ -66,6 +68,24 @@
 
 /* Due and not leased at $1. due_time is NULL but for unfinished messages (see the schema). */
 #define DUE "due_time <= $1 AND lease_until <= $1"
+
+/* Keyed messages that hold their key's order; must read exactly as the msg_order index's WHERE. */
+#define ORDER_LIVE "ordering_key <> '' AND state IN ('submitted', 'parked')"
+
+/*
+ * A claimable row of msg: unkeyed, prepared (a back-check has no order), or
+ * the head of its key (no unfinished message on the key placed before it).
+ * The subquery is a plain read of the statement's snapshot: the claim's FOR
+ * UPDATE SKIP LOCKED locks (and skips) rows of the outer msg only, never a
+ * predecessor the subquery looks at.
+ */
+#define ORDER_HEAD                                                                                 \
+    "(msg.ordering_key = '' OR msg.state = 'prepared' OR NOT EXISTS (SELECT 1 FROM msg AS p "      \
+    "WHERE p.ordering_key <> '' AND p.state IN ('submitted', 'parked') "                           \
+    "AND p.ordering_key = msg.ordering_key AND p.order_pos > 0 AND p.order_pos < msg.order_pos))"
+
+/* Not waiting for its key's predecessor (store.h, ordered delivery): column @c below the mark. */
+#define NOT_WAITING(c) c " < " MR_ORDER_WAIT_SQL
 
 /* The kv and relay_registry columns. */
 #define KV_COLS    "id, cat, k, v, version, create_time, update_time"
@@ -90,12 +110,12 @@
       "concurrent, wait_result, timeout_to_fail, retry_interval, request_timeout, delay, "         \
       "create_time, update_time, finish_time, rollback_time, next_cron_time, "                     \
       "next_cron_interval, result, owner, lease_until, retry_limit, traceparent, tracestate, "     \
-      "query_dest) "                                                                               \
+      "query_dest, ordering_key) "                                                                 \
       "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "          \
       "$6::text[], $7::smallint[], $8::smallint[], $9::int[], $10::int[], $11::int[], "            \
       "$12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], "    \
       "$18::int[], $19::text[], $20::text[], $21::bigint[], $22::int[], $23::text[], "             \
-      "$24::text[], $25::text[]) "                                                                 \
+      "$24::text[], $25::text[], $26::text[]) "                                                    \
       "ON CONFLICT (gid) DO NOTHING RETURNING id, gid")                                            \
     /* payloads travel as hex text; a repeated branch is skipped (and reported) */                 \
     X(ST_STEP_INSERT,                                                                              \
@@ -124,10 +144,35 @@
                    "update_time = $3::bigint WHERE gid = $4::text AND " UNFINISHED)                \
     /* lock the due rows no other claim holds, lease them, return them in due order */             \
     X(ST_CLAIM,                                                                                    \
-      "WITH c AS (SELECT id FROM msg WHERE " DUE " ORDER BY due_time LIMIT $2 "                    \
-      "FOR UPDATE SKIP LOCKED), u AS (UPDATE msg SET owner = $3::text, "                           \
+      "WITH c AS (SELECT id FROM msg WHERE " DUE " AND " ORDER_HEAD " ORDER BY due_time "          \
+      "LIMIT $2 FOR UPDATE SKIP LOCKED), u AS (UPDATE msg SET owner = $3::text, "                  \
       "lease_until = $4::bigint FROM c WHERE msg.id = c.id RETURNING msg.*) "                      \
       "SELECT " MSG_COLS " FROM u ORDER BY next_cron_time, id")                                    \
+    /* ordered delivery per key (store_pg_order.c) */                                              \
+    X(ST_ORDER_OF, "SELECT ordering_key, order_pos FROM msg WHERE gid = $1::text")                 \
+    /* the key's row stays locked (ours) until the commit */                                       \
+    X(ST_ORDER_NEXT, "INSERT INTO order_key (k, next_pos) VALUES ($1, 1) ON CONFLICT (k) "         \
+                     "DO UPDATE SET next_pos = order_key.next_pos + 1 RETURNING next_pos")         \
+    X(ST_ORDER_LOCK, "INSERT INTO order_key (k, next_pos) VALUES ($1, 0) ON CONFLICT (k) "         \
+                     "DO UPDATE SET next_pos = order_key.next_pos")                                \
+    /* key, position: the nearest unfinished message placed before it, or no row */                \
+    X(ST_ORDER_BEFORE, "SELECT gid FROM msg WHERE " ORDER_LIVE " AND ordering_key = $1::text "     \
+                       "AND order_pos > 0 AND order_pos < $2::bigint "                             \
+                       "ORDER BY order_pos DESC LIMIT 1")                                          \
+    /* gid, position, whether it is its key's head (else it waits, unleased), the wait time */     \
+    X(ST_ORDER_SET, "UPDATE msg SET order_pos = $2::bigint, "                                      \
+                    "next_cron_time = CASE WHEN $3::boolean THEN next_cron_time "                  \
+                    "ELSE $4::bigint END, owner = CASE WHEN $3::boolean THEN owner ELSE '' END, "  \
+                    "lease_until = CASE WHEN $3::boolean THEN lease_until ELSE 0 END "             \
+                    "WHERE gid = $1::text")                                                        \
+    /* the finished message's gid: its key's row, locked until the commit, or no row */            \
+    X(ST_ORDER_KEY_LOCK, "SELECT k FROM order_key WHERE k = (SELECT ordering_key FROM msg "        \
+                         "WHERE gid = $1::text AND ordering_key <> '') FOR UPDATE")                \
+    /* key, now: the key's new head becomes due (a fresh snapshot, after the key's lock) */        \
+    X(ST_ORDER_WAKE, "UPDATE msg SET next_cron_time = $2::bigint, update_time = $2::bigint "       \
+                     "WHERE id = (SELECT id FROM msg WHERE " ORDER_LIVE " AND ordering_key = "     \
+                     "$1::text AND order_pos > 0 ORDER BY order_pos LIMIT 1) "                     \
+                     "AND state = 'submitted' AND next_cron_time > $2::bigint")                    \
     /* one call of each step: success, or a failure with its error; only while submitted */        \
     X(ST_STEP_RECORD,                                                                              \
       "UPDATE step SET attempts = attempts + 1, update_time = $1::bigint, "                        \
@@ -153,7 +198,8 @@
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, "                                     \
       "$1::bigint + floor(random() * ($2::bigint + 1))::bigint), update_time = $1::bigint "        \
       "WHERE due_time IS NOT NULL AND id IN (SELECT m.id FROM msg m WHERE "                        \
-      "m.due_time > $1::bigint + $2::bigint AND ((m.state = 'submitted' AND EXISTS (SELECT 1 "     \
+      "m.due_time > $1::bigint + $2::bigint AND " NOT_WAITING("m.due_time")                        \
+      " AND ((m.state = 'submitted' AND EXISTS (SELECT 1 "                                         \
       "FROM step WHERE step.msg_id = m.id AND step.state = 'prepared' AND step.dest = $3::text)) " \
       "OR (m.state = 'prepared' AND m.query_dest = $3::text)) LIMIT $4::bigint)")                  \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = $1::text")                           \
@@ -181,10 +227,11 @@
       "next_cron_interval = 0, owner = '', lease_until = 0, update_time = $1::bigint "             \
       "WHERE state = 'parked' AND id = ANY($2::bigint[])")                                         \
     X(ST_RESET_CRON, "UPDATE msg SET next_cron_time = $1::bigint, update_time = $1::bigint "       \
-                     "WHERE due_time > $2::bigint AND id IN (SELECT id FROM msg "                  \
-                     "WHERE due_time > $2::bigint LIMIT $3::bigint)")                              \
+                     "WHERE due_time > $2::bigint AND " NOT_WAITING("due_time") " AND id IN "      \
+                     "(SELECT id FROM msg WHERE due_time > $2::bigint AND "                        \
+                     NOT_WAITING("due_time") " LIMIT $3::bigint)")                                 \
     X(ST_CRON_LEFT, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE due_time > $1::bigint "         \
-                    "LIMIT 1) AS t")                                                               \
+                    "AND " NOT_WAITING("due_time") " LIMIT 1) AS t")                               \
     X(ST_QUERY_FAILED, "UPDATE msg SET query_attempts = query_attempts + 1, "                      \
                        "update_time = $1::bigint WHERE gid = $2::text AND state = 'prepared'")     \
     X(ST_LIST_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = $1::text "                            \
@@ -410,6 +457,16 @@ int pg_relay_heartbeat(struct mr_store *s, const char *relay_id, const char *ins
                        int64_t until_ms, struct mr_err *err);
 int pg_relay_unregister(struct mr_store *s, const char *relay_id, const char *instance,
                         struct mr_err *err);
+
+/* store_pg_order.c */
+int pg_order_of(struct mr_store *s, const char *gid, char **key, int64_t *pos,
+                struct mr_err *err);
+int pg_order_next(struct mr_store *s, const char *key, int64_t *pos, struct mr_err *err);
+int pg_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid,
+                    struct mr_err *err);
+int pg_order_set(struct mr_store *s, const char *gid, int64_t pos, bool head, struct mr_err *err);
+int pg_order_wake(struct mr_store *s, const char *gid, int64_t now_ms, struct mr_err *err);
+int pg_order_lock(struct mr_store *s, const char *key, struct mr_err *err);
 
 /* store_pg_schema.c */
 int pg_check_schema(struct pg_store *ps, struct mr_err *err);

@@ -59,6 +59,8 @@ int pg_read_msg(struct pg_store *ps, struct mr_msg **out, struct mr_err *err)
         m->parked_from = MR_MSG_NONE;
     m->traceparent = pg_take_str(ps, 25);
     m->tracestate = pg_take_str(ps, 26);
+    m->ordering_key = pg_take_str(ps, 27);
+    m->order_pos = pg_int(ps, 28);
     *out = m;
     return 0;
 }

@@ -35,10 +35,10 @@ def commands():
     return names
 
 
-def sqlite_versions():
-    """The SQLite schema files compiled in, as (version, name), in order."""
+def schema_versions(engine="sqlite"):
+    """The schema files of @engine (sql/ENGINE/) compiled in, as (version, name), in order."""
     out = []
-    for f in sorted(glob.glob(os.path.join(REPO, "sql", "sqlite", "*.sql"))):
+    for f in sorted(glob.glob(os.path.join(REPO, "sql", engine, "*.sql"))):
         m = re.match(r"(\d+)_(.*)\.sql$", os.path.basename(f))
         out.append((int(m.group(1)), m.group(2)))
     return out
@@ -125,7 +125,7 @@ def test_a_command_refuses_the_options_only_serve_takes_naming_them(tmp_path, cm
 
 
 def test_migrate_prints_each_migration_then_the_version(tmp_path):
-    files = sqlite_versions()
+    files = schema_versions()
     latest = files[-1][0]
     p = run("migrate", "--store", "sqlite:%s" % (tmp_path / "new.db"))
     assert p.returncode == 0, p.stderr
@@ -141,7 +141,7 @@ def test_serve_migrate_logs_each_migration(relay):
     log = open(r.log_path).read()
     if not r.argv[r.argv.index("--store") + 1].startswith("sqlite:"):
         pytest.skip("the store was migrated before the relay started")
-    for version, name in sqlite_versions():
+    for version, name in schema_versions():
         assert re.search(r'"msg":"store migration applied","version":"%d","name":"%s"'
                          % (version, name), log), log
 

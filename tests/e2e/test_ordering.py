@@ -215,12 +215,10 @@ def test_ordering_key_is_checked(relay):
                                      ordering_key="é" * 64))[0] == 200
 
 
-def test_three_relays_on_mariadb_with_one_killed_keep_each_keys_order(app, relay, mariadb):
-    """30 keys x 10 messages submitted round robin to three relays sharing one database,
-    through random 500s; the second relay is SIGKILLed halfway: its heads pass on at lease
-    expiry, and no key's order is broken."""
-    from test_mysql import fresh_uri
-    uri = fresh_uri(mariadb, "e2e_order_three_relays")
+def three_relays_one_killed(app, relay, uri):
+    """30 keys x 10 messages submitted round robin to three relays sharing the database at
+    @uri, through random 500s; the second relay is SIGKILLed halfway: its heads pass on at
+    lease expiry, and no key's order is broken."""
     path = "/svc/ordered"
     queue_random_500s(app, path, 1200, 0.2, seed=3)
     flags = dict(store=uri, lease=3, request_timeout=1, retry_interval=1, max_retry_interval=1,
@@ -248,6 +246,18 @@ def test_three_relays_on_mariadb_with_one_killed_keep_each_keys_order(app, relay
     wait_all(relays[0], [g for gs in order.values() for g in gs], "succeed", timeout=120)
     check_order(app, path, order)
     assert relays[0].alive() and relays[2].alive()
+
+
+def test_three_relays_on_mariadb_with_one_killed_keep_each_keys_order(app, relay, mariadb):
+    """three_relays_one_killed() on MariaDB."""
+    from test_mysql import fresh_uri
+    three_relays_one_killed(app, relay, fresh_uri(mariadb, "e2e_order_three_relays"))
+
+
+def test_three_relays_on_postgres_with_one_killed_keep_each_keys_order(app, relay, postgres):
+    """three_relays_one_killed() on PostgreSQL."""
+    from test_mysql import fresh_uri
+    three_relays_one_killed(app, relay, fresh_uri(postgres, "e2e_order_three_relays"))
 
 
 def test_kafka_records_are_keyed_by_the_ordering_key_unless_the_url_names_one(kafka, relay):

@@ -2033,8 +2033,9 @@ static void check_migrate_report(const char *uri, const struct mr_store_schema *
         assert_true(m.names[i][0] != '\0');
     }
     assert_string_equal(m.names[0], "init");
-    if (n > 1) /* PostgreSQL's first file holds the whole schema */
-        assert_string_equal(m.names[1], "topics");
+    /* PostgreSQL's first file holds the whole schema up to the topics and beyond */
+    if (n > 1)
+        assert_string_equal(m.names[1], schema == mr_store_postgres_schema ? "ordering" : "topics");
 
     memset(&m, 0, sizeof(m));
     rep.from = rep.to = -1;
@@ -3553,7 +3554,7 @@ static void test_pg_open_needs_migrate_and_migrate_is_idempotent(void **state)
     assert_int_equal(pg_raw_exec(raw, "INSERT INTO schema_version VALUES (999, 0)"), 0);
     PQfinish(raw);
     assert_int_equal(mr_store_migrate(uri, NULL, &err), MR_ESTORE);
-    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (1)");
+    assert_string_equal(err.msg, "store: schema version 999 is newer than this msgrelay (2)");
 }
 
 static void test_pg_uri_forms(void **state)
@@ -3958,6 +3959,52 @@ static void test_order_reset_cron_leaves_waiting_messages_alone(void **state)
     mr_msg_free(m);
 }
 
+/*
+ * A batch insert places its keyed messages in the batch's order, past a
+ * chunk's end, behind what the store holds already: a key's first message of
+ * the batch is its head only when nothing unfinished holds the key; the rest
+ * wait, unleased, in the store and in the caller's messages.
+ */
+static void test_order_insert_many_places_in_batch_order(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[100];
+    const size_t n = sizeof(v) / sizeof(v[0]);
+    const char *keys[] = {"k", "j", ""};
+    int64_t next[] = {1, 2, 0};
+    char gid[16];
+    size_t i;
+
+    add_keyed(fx->s, "j0", MR_MSG_SUBMITTED, "j", 100);
+    for (i = 0; i < n; i++) {
+        snprintf(gid, sizeof(gid), "m%02zu", i);
+        v[i] = new_msg(gid, MR_MSG_SUBMITTED, 100, 1);
+        v[i]->ordering_key = mr_xstrdup(keys[i % 3]);
+        free(v[i]->owner);
+        v[i]->owner = mr_xstrdup("r1");
+        v[i]->lease_until_ms = 5000;
+    }
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_insert_many(fx->s, v, n, &err), 0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    for (i = 0; i < n; i++) {
+        struct mr_msg *m = get(fx->s, v[i]->gid);
+        int64_t pos = i % 3 == 2 ? 0 : next[i % 3]++;
+        bool waits = i % 3 == 1 || (i % 3 == 0 && i > 0);
+
+        assert_int_equal(v[i]->order_pos, pos);
+        assert_int_equal(m->order_pos, pos);
+        assert_int_equal(v[i]->next_cron_ms, waits ? MR_ORDER_WAIT_MS : 100);
+        assert_int_equal(m->next_cron_ms, waits ? MR_ORDER_WAIT_MS : 100);
+        assert_string_equal(m->owner, waits ? "" : "r1");
+        assert_int_equal(m->lease_until_ms, waits ? 0 : 5000);
+        mr_msg_free(m);
+        mr_msg_free(v[i]);
+    }
+    assert_string_equal(claimed_gids(fx->s, "r2", 1000), "j0");
+}
+
 /* The key's limit is checked by the store too. */
 static void test_order_key_over_its_limit_is_einval(void **state)
 {
@@ -3976,7 +4023,7 @@ static void test_order_key_over_its_limit_is_einval(void **state)
 }
 
 
-/* ---- MySQL: places follow commit order across connections ---- */
+/* ---- MySQL and PostgreSQL: places follow commit order across connections ---- */
 
 /* A second connection that submits one keyed message in its own transaction. */
 struct placer {
@@ -4023,10 +4070,14 @@ static void *placer_main(void *arg)
 static void wait_lock_wait(struct fx *fx, const struct placer *p)
 {
     int64_t deadline = mr_mono_ms() + 10000;
+    const char *sql = fx->eng->kind == ENG_PG
+                          ? "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query LIKE 'INSERT INTO order_key%'"
+                          : "SELECT count(*) FROM information_schema.processlist "
+                            "WHERE info LIKE 'INSERT INTO order_key%'";
 
     /* its upsert of the key's row shows in the process list while it waits for our lock */
-    while (raw_int(fx, "SELECT count(*) FROM information_schema.processlist "
-                       "WHERE info LIKE 'INSERT INTO order_key%'") == 0) {
+    while (raw_int(fx, sql) == 0) {
         if (mr_mono_ms() > deadline)
             fail_msg("the second transaction never waited for the key's lock (%d: %s)", p->rc,
                      p->why);
@@ -4142,6 +4193,7 @@ static void test_mysql_order_places_follow_commit_order_across_connections(void 
     T(test_trace_context_round_trips_through_get_claim_and_batch_insert)                           \
     T(test_insert_many_then_get_many_round_trips_ids_and_steps)                                    \
     T(test_insert_many_with_a_stored_gid_is_eexist)                                                \
+    T(test_order_insert_many_places_in_batch_order)                                                \
     T(test_transition_many_moves_only_those_in_from)                                               \
     T(test_step_succeed_many_reports_each_step)                                                    \
     T(test_release_many_ends_only_the_owners_leases)                                               \
@@ -4224,7 +4276,7 @@ int main(int argc, char **argv)
     struct server my_srv;
     struct server pg_srv;
     struct engine mysql_eng = {ENG_MYSQL, "mysql: ", &my_srv, 9};
-    struct engine pg_eng = {ENG_PG, "postgres: ", &pg_srv, 1};
+    struct engine pg_eng = {ENG_PG, "postgres: ", &pg_srv, 2};
     int failed = 0;
 
     /* one test per line */
@@ -4255,6 +4307,7 @@ int main(int argc, char **argv)
         CONTRACT_TESTS(ON_PG)
         ON_PG(test_mysql_claim_skips_rows_another_transaction_locks)
         ON_PG(test_mysql_concurrent_claims_never_take_the_same_message)
+        ON_PG(test_mysql_order_places_follow_commit_order_across_connections)
         ON_PG(test_mysql_lock_wait_timeout_is_ebusy_and_spoils_the_transaction)
         ON_PG(test_mysql_lost_connection_is_eunavail_then_reconnects)
         ON_PG(test_pg_open_needs_migrate_and_migrate_is_idempotent)
