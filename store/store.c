@@ -327,6 +327,29 @@ struct mr_step *mr_store_step_add(struct mr_msg *m, size_t *cap)
     return &m->steps[m->nsteps - 1];
 }
 
+size_t mr_store_gid_at(const char *const *gids, size_t k, const char *gid)
+{
+    size_t j;
+
+    for (j = 0; j < k; j++) {
+        if (strcmp(gids[j], gid) == 0)
+            return j;
+    }
+    return k;
+}
+
+void mr_store_found_put(struct mr_store_found *c, struct mr_msg *m)
+{
+    size_t at = mr_store_gid_at(c->gids, c->k, m->gid);
+
+    if (at < c->k && c->out[at] == NULL) {
+        c->out[at] = m;
+        c->found[c->nfound++] = m;
+    } else {
+        mr_msg_free(m); /* a repeated gid: one position has it */
+    }
+}
+
 void *mr_store_row_add(struct mr_store_rows *r)
 {
     if (r->len + 1 > r->cap)

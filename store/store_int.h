@@ -198,6 +198,28 @@ static inline enum mr_store_list_by mr_store_list_by(const struct mr_store_filte
     return f->state != MR_MSG_NONE ? MR_LIST_STATE : MR_LIST_ALL;
 }
 
+/* mr_store_gid_at - the position of @gid among the @k gids at @gids, or @k. */
+size_t mr_store_gid_at(const char *const *gids, size_t k, const char *gid);
+
+/*
+ * One chunk of a msg_get_many as an engine fills it: the @k gids asked for,
+ * their slots at @out, and the messages found, in the order read (for
+ * loading their steps in one more statement).
+ */
+struct mr_store_found {
+    const char *const *gids;
+    size_t k;
+    struct mr_msg **out;
+    struct mr_msg *found[MR_STORE_BATCH_CHUNK];
+    size_t nfound;
+};
+
+/*
+ * mr_store_found_put - message @m (taken) into the slot of its gid; one not
+ * asked for, or a repeated gid whose slot is filled already, is freed.
+ */
+void mr_store_found_put(struct mr_store_found *c, struct mr_msg *m);
+
 /*
  * An array of rows an engine's row loader fills: elements of @size bytes,
  * @len of them in @v, room for @cap. mr_store_row_add() gives a zeroed new

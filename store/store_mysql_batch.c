@@ -110,18 +110,6 @@ static int in_each_row(struct my_store *ms, enum multi_id id, const char *const 
     return my_each_row(ms, st, layout, fn, ctx, err);
 }
 
-/* gid_at - the position of @gid among the @k gids at @gids, or @k. */
-static size_t gid_at(const char *const *gids, size_t k, const char *gid)
-{
-    size_t j;
-
-    for (j = 0; j < k; j++) {
-        if (strcmp(gids[j], gid) == 0)
-            return j;
-    }
-    return k;
-}
-
 /* id_at - the position of @id among the @k ids at @ids, or @k. */
 static size_t id_at(const int64_t *ids, size_t k, int64_t id)
 {
@@ -207,44 +195,26 @@ int my_load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t fr
 
 _Static_assert(MR_STORE_BATCH_CHUNK <= IN_CHUNK, "a get_many chunk's steps fit one ST_STEPS_IN");
 
+/* get_row - a message row into the slot of its gid (@ctx: struct mr_store_found). */
+static int get_row(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct mr_msg *m;
+    int code = my_read_msg(ms, &m, err);
+
+    if (code == 0)
+        mr_store_found_put(ctx, m);
+    return code;
+}
+
 /*
  * get_chunk - load the messages of the @k gids at @gids (one IN list) into
  * @out, and when @with_steps their steps with one more statement (none when
  * no message was found).
  */
-/* One chunk of a get_many, for get_row(). */
-struct get_chunk {
-    const char *const *gids;
-    size_t k;
-    struct mr_msg **out;
-    struct mr_msg *found[MR_STORE_BATCH_CHUNK];
-    size_t nfound;
-};
-
-/* get_row - a message row to the position of its gid. */
-static int get_row(struct my_store *ms, void *ctx, struct mr_err *err)
-{
-    struct get_chunk *c = ctx;
-    struct mr_msg *m;
-    size_t at;
-    int code = my_read_msg(ms, &m, err);
-
-    if (code != 0)
-        return code;
-    at = gid_at(c->gids, c->k, m->gid);
-    if (at < c->k && c->out[at] == NULL) {
-        c->out[at] = m;
-        c->found[c->nfound++] = m;
-    } else {
-        mr_msg_free(m); /* a repeated gid: one position has it */
-    }
-    return 0;
-}
-
 static int get_chunk(struct my_store *ms, const char *const *gids, size_t k, bool with_steps,
                      struct mr_msg **out, struct mr_err *err)
 {
-    struct get_chunk c = {.gids = gids, .k = k, .out = out};
+    struct mr_store_found c = {.gids = gids, .k = k, .out = out};
     int code;
 
     my_p_reset(ms);
@@ -282,7 +252,7 @@ struct read_back {
 static int id_by_gid_row(struct my_store *ms, void *ctx, struct mr_err *err)
 {
     struct read_back *c = ctx;
-    size_t j = gid_at(c->gids, c->k, ms->row.s[1] != NULL ? ms->row.s[1] : "");
+    size_t j = mr_store_gid_at(c->gids, c->k, ms->row.s[1] != NULL ? ms->row.s[1] : "");
 
     (void)err;
     if (j < c->k)
@@ -478,7 +448,7 @@ struct lock_marks {
 static int locked_row(struct my_store *ms, void *ctx, struct mr_err *err)
 {
     struct lock_marks *c = ctx;
-    size_t at = gid_at(c->gids, c->k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
+    size_t at = mr_store_gid_at(c->gids, c->k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
 
     (void)err;
     if (at < c->k && !c->changed[at]) {

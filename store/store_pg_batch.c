@@ -63,52 +63,22 @@ int pg_load_steps_in(struct pg_store *ps, struct mr_msg **v, size_t n, struct mr
     return code;
 }
 
-/* text_at - the position of @s among the @k texts at @v, or @k. */
-static size_t text_at(const char *const *v, size_t k, const char *s)
-{
-    size_t j;
-
-    for (j = 0; j < k; j++) {
-        if (strcmp(v[j], s) == 0)
-            return j;
-    }
-    return k;
-}
-
-/* One chunk of a get_many, for get_row(). */
-struct get_chunk {
-    const char *const *gids;
-    size_t k;
-    struct mr_msg **out;
-    struct mr_msg *found[MR_STORE_BATCH_CHUNK];
-    size_t nfound;
-};
-
-/* get_row - a message row to the position of its gid. */
+/* get_row - a message row into the slot of its gid (@ctx: struct mr_store_found). */
 static int get_row(struct pg_store *ps, void *ctx, struct mr_err *err)
 {
-    struct get_chunk *c = ctx;
     struct mr_msg *m;
-    size_t at;
     int code = pg_read_msg(ps, &m, err);
 
-    if (code != 0)
-        return code;
-    at = text_at(c->gids, c->k, m->gid);
-    if (at < c->k && c->out[at] == NULL) {
-        c->out[at] = m;
-        c->found[c->nfound++] = m;
-    } else {
-        mr_msg_free(m); /* a repeated gid: one position has it */
-    }
-    return 0;
+    if (code == 0)
+        mr_store_found_put(ctx, m);
+    return code;
 }
 
 int pg_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                     struct mr_msg **out, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
-    struct get_chunk c;
+    struct mr_store_found c;
     size_t i;
     int code = 0;
 
@@ -204,7 +174,7 @@ struct new_msgs {
 static int msg_id_row(struct pg_store *ps, void *ctx, struct mr_err *err)
 {
     struct new_msgs *c = ctx;
-    size_t j = text_at(c->gids, c->k, pg_str(ps, 1));
+    size_t j = mr_store_gid_at(c->gids, c->k, pg_str(ps, 1));
 
     (void)err;
     if (j < c->k && c->v[j]->id == 0) {
@@ -371,7 +341,7 @@ struct marks {
 static int changed_row(struct pg_store *ps, void *ctx, struct mr_err *err)
 {
     struct marks *c = ctx;
-    size_t at = text_at(c->gids, c->k, pg_str(ps, 0));
+    size_t at = mr_store_gid_at(c->gids, c->k, pg_str(ps, 0));
 
     (void)err;
     if (at < c->k)
