@@ -123,7 +123,8 @@ char *mr_store_uri_redacted(const char *uri)
     return mr_buf_detach(&b, NULL);
 }
 
-void mr_store_like(struct mr_buf *b, const char *lead, const char *s, const char *tail)
+/* like - append to @b the LIKE pattern @lead, then @s with '!', '%', '_' escaped, then @tail. */
+static void like(struct mr_buf *b, const char *lead, const char *s, const char *tail)
 {
     mr_buf_adds(b, lead);
     for (; *s != '\0'; s++) {
@@ -132,6 +133,23 @@ void mr_store_like(struct mr_buf *b, const char *lead, const char *s, const char
         mr_buf_add(b, s, 1);
     }
     mr_buf_adds(b, tail);
+}
+
+void mr_store_redrive_likes(struct mr_store_redrive_likes *l, const struct mr_store_redrive *f)
+{
+    mr_buf_init(&l->gid, 4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
+    mr_buf_init(&l->url, 4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
+    mr_buf_init(&l->error, 4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
+    like(&l->gid, "", f->gid_prefix, "%");
+    like(&l->url, "", f->url_prefix, "%");
+    like(&l->error, "%", f->error, "%");
+}
+
+void mr_store_redrive_likes_release(struct mr_store_redrive_likes *l)
+{
+    mr_buf_release(&l->gid);
+    mr_buf_release(&l->url);
+    mr_buf_release(&l->error);
 }
 
 /* unknown_scheme - the MR_EINVAL for @uri (its password not repeated). */

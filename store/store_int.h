@@ -304,11 +304,33 @@ int mr_store_pg_migrate(const char *rest, struct mr_store_migration_report *repo
                         struct mr_err *err);
 
 /*
- * mr_store_like - append to @b the LIKE pattern @lead, then @s with '!', '%'
- * and '_' escaped by '!' (the statement says ESCAPE '!'), then @tail: a
- * prefix or substring filter of data that stays a bound parameter.
+ * The LIKE patterns of a redrive filter for the server engines: the gid and
+ * URL prefixes and the error substring of @f, each with '!', '%' and '_'
+ * escaped by '!' (the statement says ESCAPE '!'), so a filter of data stays a
+ * bound parameter. mr_store_redrive_likes() fills them (bounded by
+ * MR_STORE_REDRIVE_TEXT_MAX); release with mr_store_redrive_likes_release().
  */
-void mr_store_like(struct mr_buf *b, const char *lead, const char *s, const char *tail);
+struct mr_store_redrive_likes {
+    struct mr_buf gid;
+    struct mr_buf url;
+    struct mr_buf error;
+};
+void mr_store_redrive_likes(struct mr_store_redrive_likes *l, const struct mr_store_redrive *f);
+void mr_store_redrive_likes_release(struct mr_store_redrive_likes *l);
+
+/* A page of ids a redrive reads, at most @limit of them into @ids, counted in *@n. */
+struct mr_store_id_page {
+    int64_t *ids;
+    size_t *n;
+    size_t limit;
+};
+
+/* mr_store_id_page_add - @id into the page, while it has room. */
+static inline void mr_store_id_page_add(struct mr_store_id_page *p, int64_t id)
+{
+    if (*p->n < p->limit)
+        p->ids[(*p->n)++] = id;
+}
 
 /* One versioned schema file, compiled in from sql/<engine>/NNN_name.sql. */
 struct mr_store_schema {

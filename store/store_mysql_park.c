@@ -4,8 +4,8 @@
  * and batches, and DTM's resetCronTime (store.h "parked messages").
  *
  * Filters are bound parameters: a prefix or substring becomes a LIKE pattern
- * built with its wildcards escaped (mr_store_like(), '!' the escape character), never
- * SQL text. Columns are utf8mb4_bin, so matching keeps case, as SQLite's
+ * built with its wildcards escaped (mr_store_redrive_likes(), '!' the escape
+ * character), never SQL text. Columns are utf8mb4_bin, so matching keeps case, as SQLite's
  * substr()/instr() does. A batch's ids go in IN_CHUNK at a time, padded.
  *
  * Threads and errors as in store_mysql.c.
@@ -14,21 +14,11 @@
 
 #include "common/buf.h"
 
-/* The ids of a redrive page, for id_row(). */
-struct page {
-    int64_t *ids;
-    size_t *n;
-    size_t limit;
-};
-
-/* id_row - an id row into the page, while it has room. */
+/* id_row - an id row into the page (@ctx: struct mr_store_id_page). */
 static int id_row(struct my_store *ms, void *ctx, struct mr_err *err)
 {
-    struct page *p = ctx;
-
     (void)err;
-    if (*p->n < p->limit)
-        p->ids[(*p->n)++] = ms->row.v[0];
+    mr_store_id_page_add(ctx, ms->row.v[0]);
     return 0;
 }
 
@@ -37,37 +27,31 @@ int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_REDRIVE_PAGE];
-    struct mr_buf gid = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
-    struct mr_buf url = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
-    struct mr_buf error = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
-    struct page p = {.ids = ids, .n = n, .limit = limit};
+    struct mr_store_redrive_likes l;
+    struct mr_store_id_page p = {.ids = ids, .n = n, .limit = limit};
     int code;
 
     *n = 0;
-    mr_store_like(&gid, "", f->gid_prefix, "%");
-    mr_store_like(&url, "", f->url_prefix, "%");
-    mr_store_like(&error, "%", f->error, "%");
+    mr_store_redrive_likes(&l, f);
     my_p_reset(ms);
     my_p_int(ms, after_id);
     my_p_text(ms, f->gid);
     my_p_text(ms, f->gid);
     my_p_text(ms, f->gid_prefix);
-    my_p_text(ms, gid.p);
+    my_p_text(ms, l.gid.p);
     my_p_int(ms, f->parked_from_ms);
     my_p_int(ms, f->parked_from_ms);
     my_p_int(ms, f->parked_to_ms);
     my_p_int(ms, f->parked_to_ms);
     my_p_text(ms, f->url_prefix);
-    my_p_text(ms, url.p);
-    my_p_text(ms, url.p);
+    my_p_text(ms, l.url.p);
+    my_p_text(ms, l.url.p);
     my_p_text(ms, f->error);
-    my_p_text(ms, error.p);
-    my_p_text(ms, error.p);
+    my_p_text(ms, l.error.p);
+    my_p_text(ms, l.error.p);
     my_p_int(ms, (int64_t)limit);
     code = my_each_row(ms, st, "i", id_row, &p, err);
-    mr_buf_release(&gid);
-    mr_buf_release(&url);
-    mr_buf_release(&error);
+    mr_store_redrive_likes_release(&l);
     return code;
 }
 

@@ -4,7 +4,7 @@
  * batches, and DTM's resetCronTime (store.h "parked messages").
  *
  * Filters are bound parameters: a prefix or substring becomes a LIKE pattern
- * with its wildcards escaped (mr_store_like(), '!' the escape character),
+ * with its wildcards escaped (mr_store_redrive_likes(), '!' the escape character),
  * never SQL text. LIKE keeps case, as SQLite's substr()/instr() does. A
  * batch's ids go as one array parameter.
  *
@@ -12,21 +12,11 @@
  */
 #include "store/store_pg_int.h"
 
-/* The ids of a redrive page, for id_row(). */
-struct page {
-    int64_t *ids;
-    size_t *n;
-    size_t limit;
-};
-
-/* id_row - an id row into the page, while it has room. */
+/* id_row - an id row into the page (@ctx: struct mr_store_id_page). */
 static int id_row(struct pg_store *ps, void *ctx, struct mr_err *err)
 {
-    struct page *p = ctx;
-
     (void)err;
-    if (*p->n < p->limit)
-        p->ids[(*p->n)++] = pg_int(ps, 0);
+    mr_store_id_page_add(ctx, pg_int(ps, 0));
     return 0;
 }
 
@@ -34,32 +24,26 @@ int pg_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
-    struct mr_buf gid = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
-    struct mr_buf url = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
-    struct mr_buf error = MR_BUF_INIT(4 * MR_STORE_REDRIVE_TEXT_MAX + 8);
-    struct page p = {.ids = ids, .n = n, .limit = limit};
+    struct mr_store_redrive_likes l;
+    struct mr_store_id_page p = {.ids = ids, .n = n, .limit = limit};
     int code;
 
     *n = 0;
-    mr_store_like(&gid, "", f->gid_prefix, "%");
-    mr_store_like(&url, "", f->url_prefix, "%");
-    mr_store_like(&error, "%", f->error, "%");
+    mr_store_redrive_likes(&l, f);
     pg_p_reset(ps);
     pg_p_int(ps, after_id);
     pg_p_text(ps, f->gid);
     pg_p_text(ps, f->gid_prefix);
-    pg_p_text(ps, gid.p);
+    pg_p_text(ps, l.gid.p);
     pg_p_int(ps, f->parked_from_ms);
     pg_p_int(ps, f->parked_to_ms);
     pg_p_text(ps, f->url_prefix);
-    pg_p_text(ps, url.p);
+    pg_p_text(ps, l.url.p);
     pg_p_text(ps, f->error);
-    pg_p_text(ps, error.p);
+    pg_p_text(ps, l.error.p);
     pg_p_int(ps, (int64_t)limit);
     code = pg_each_row(ps, ST_REDRIVE_PAGE, id_row, &p, err);
-    mr_buf_release(&gid);
-    mr_buf_release(&url);
-    mr_buf_release(&error);
+    mr_store_redrive_likes_release(&l);
     return code;
 }
 

@@ -15,21 +15,11 @@
 
 #include "common/buf.h"
 
-/* The ids of a redrive page, for id_row(). */
-struct page {
-    int64_t *ids;
-    size_t *n;
-    size_t limit;
-};
-
-/* id_row - an id row into the page, while it has room. */
+/* id_row - an id row into the page (@ctx: struct mr_store_id_page). */
 static int id_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
 {
-    struct page *p = ctx;
-
     (void)err;
-    if (*p->n < p->limit)
-        p->ids[(*p->n)++] = sqlite3_column_int64(st, 0);
+    mr_store_id_page_add(ctx, sqlite3_column_int64(st, 0));
     return 0;
 }
 
@@ -38,7 +28,7 @@ int sq_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_REDRIVE_PAGE);
-    struct page p = {.ids = ids, .n = n, .limit = limit};
+    struct mr_store_id_page p = {.ids = ids, .n = n, .limit = limit};
 
     *n = 0;
     sq_bind_int(&b, 1, after_id);
