@@ -102,9 +102,14 @@ unit: $(UNIT_BIN)
 	@echo "== $(BUILD)/tests/unit/store/test_store postgres (private postgres)"
 	@$(PYTHON) tests/e2e/postgres.py run -- $(BUILD)/tests/unit/store/test_store postgres
 
+# The end-to-end tests run in E2E_JOBS pytest-xdist workers (most of a test's time is
+# waiting on a relay, a server or a deadline; every test takes free ports and private
+# servers, so each worker starts its own mariadbd or postgres). E2E_JOBS=0: one process.
+E2E_JOBS ?= 3
+E2E_XDIST := $(if $(filter-out 0,$(E2E_JOBS)),-n $(E2E_JOBS))
 e2e: $(BUILD)/msgrelay
 	MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay MSGRELAY_BUILD=$(CURDIR)/$(BUILD) \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_XDIST) tests/e2e
 
 # The cluster suite: a private 3-node MariaDB Galera cluster on loopback (tests/e2e/galera.py),
 # three relays with multi-host store URIs, a node killed under load; slow, so not in `make test`.
@@ -130,7 +135,7 @@ E2E_POSTGRES_ORDERING := test_three_relays_on_postgres_with_one_killed_keep_each
                 test_a_prepared_message_takes_its_place_when_its_back_check_commits_it
 e2e-postgres: $(BUILD)/msgrelay
 	MSGRELAY_E2E_STORE=postgres MSGRELAY_BIN=$(CURDIR)/$(BUILD)/msgrelay \
-	    MSGRELAY_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	    MSGRELAY_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_XDIST) \
 	    -k "not mysql and not mariadb and not sqlite" $(E2E_POSTGRES:%=tests/e2e/%.py) \
 	    $(E2E_POSTGRES_ORDERING:%=tests/e2e/test_ordering.py::%)
 
