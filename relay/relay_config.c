@@ -47,6 +47,7 @@ struct opt {
     long long max;
     const char *help;
     unsigned cmds;
+    const char *unset; /* what an unset string option means, for --help ("-" if NULL) */
 };
 
 /* The commands that read or write the relay's store. */
@@ -68,7 +69,7 @@ static const struct opt opts[] = {
     {"--migrate", "MSGRELAY_MIGRATE", T_BOOL, OFF(migrate), 0, 0,
      "apply the store's schema migrations at start-up (MySQL, PostgreSQL; SQLite always does)"},
     {"--relay-id", "MSGRELAY_RELAY_ID", T_STR, OFF(relay_id), 0, 0,
-     "lease owner name (default: hostname:port)"},
+     "lease owner name", 0, "hostname:port"},
     {"--log-level", "MSGRELAY_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0,
      "debug, info, warn or error", MR_CMD_MIGRATE},
     {"--http-threads", "MSGRELAY_HTTP_THREADS", T_INT, OFF(http_threads), 1, 64,
@@ -142,7 +143,7 @@ static const struct opt opts[] = {
      "prefixes, comma-separated"},
     {"--deny-targets", "MSGRELAY_DENY_TARGETS", T_STR, OFF(deny_targets), 0, 0,
      "outbound calls may not reach these (same forms), added to the link-local and cloud "
-     "metadata defaults; !defaults drops those"},
+     "metadata defaults; !defaults drops those", 0, "none"},
     {"--alert-webhook", "MSGRELAY_ALERT_WEBHOOK", T_STR, OFF(alert_webhook), 0, 0,
      "http(s) URL that alerts are POSTed to (JSON) when a step or back-check keeps failing or a "
      "message is parked"},
@@ -622,7 +623,8 @@ static void default_text(const struct opt *o, const struct mr_config *d, char *o
 
     switch (o->type) {
     case T_STR:
-        snprintf(out, size, "%s", *(char *const *)field ? *(char *const *)field : "-");
+        snprintf(out, size, "%s", *(char *const *)field ? *(char *const *)field
+                                  : o->unset ? o->unset : "-");
         break;
     case T_BOOL:
         snprintf(out, size, "%s", *(const bool *)field ? "true" : "false");
