@@ -217,6 +217,12 @@ static int sqlite_open(const char *path, struct mr_store_migration_report *repor
     code = set_pragmas(q, err);
     if (code == 0)
         code = sq_migrate(q->db, report, err);
+    /* after the migration (an index it builds sorts a whole table, on disk): statement
+       journals and temporary b-trees in memory. In files, every transaction of the relay's
+       batches created, wrote and unlinked one; every statement prepared below is bounded
+       (a LIMIT, one message, or one batch) */
+    if (code == 0)
+        code = sq_exec_sql(q->db, "PRAGMA temp_store = MEMORY", err);
     if (code == 0)
         code = prepare_all(q, err);
     if (code != 0)
