@@ -107,8 +107,8 @@ int mr_backlog_sample(struct mr_store *s, struct mr_err *err)
         return rc;
     }
     atomic_store_explicit(&sampled, n, memory_order_relaxed);
-    mr_metrics_set_backlog(n);
     log_change(mr_backlog_now());
+    mr_metrics_set_backlog(n);
     return 0;
 }
 
