@@ -92,11 +92,12 @@ static void log_change(long n)
     was_slow = slow;
 }
 
-int mr_backlog_sample(struct mr_store *s, struct mr_err *err)
+int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err)
 {
     long n = 0;
     int rc;
 
+    *far = false;
     /* what the writer leaves from here on is in the next sample, not this one */
     long had = atomic_exchange_explicit(&left, 0, memory_order_relaxed);
 
@@ -109,6 +110,7 @@ int mr_backlog_sample(struct mr_store *s, struct mr_err *err)
     atomic_store_explicit(&sampled, n, memory_order_relaxed);
     log_change(mr_backlog_now());
     mr_metrics_set_backlog(n);
+    *far = n > 2L * mr_config.backlog_slow && n > BACKLOG_CAP_MIN;
     return 0;
 }
 

@@ -263,9 +263,12 @@ json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms);
 /*
  * mr_backlog_sample - count the due backlog on @s (the probe's connection),
  * set the estimate and its gauge, and log when slowing or refusing starts or
- * stops. On an error the estimate is kept. Probe thread only.
+ * stops. *@far says whether the count went past the slow bound's range (the
+ * intake waits its longest already; only --backlog-max is left to watch, so
+ * the next count may come later). On an error the estimate is kept. Probe
+ * thread only.
  */
-int mr_backlog_sample(struct mr_store *s, struct mr_err *err);
+int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err);
 
 /* mr_backlog_left - the writer committed @n messages due now without handing them over. */
 void mr_backlog_left(long n);

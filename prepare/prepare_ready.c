@@ -51,8 +51,12 @@
 /* How long the relay's part of a probe (a Kafka metadata request) may take. */
 #define READY_RELAY_TIMEOUT_MS 1000
 
-/* How often the backlog of due messages is sampled. */
+/*
+ * How often the backlog of due messages is sampled; less often while it is
+ * far over --backlog-slow, where a count reads up to --backlog-max entries.
+ */
 #define BACKLOG_SAMPLE_MS 250
+#define BACKLOG_SAMPLE_FAR_MS 1000
 
 /* How old the overview's counts may be when they are shown again. */
 #define OVERVIEW_FRESH_MS 2000
@@ -211,14 +215,19 @@ static void wait_until(struct mr_ready *r, int64_t at_ms)
     pthread_cond_timedwait(&r->cv, &r->mu, &until);
 }
 
-/* sample - the backlog's sample on @s (NULL while the store is not reachable: none). */
-static void sample(struct mr_store *s)
+/*
+ * sample - the backlog's sample on @s (NULL while the store is not reachable:
+ * none); how long until the next one, ms.
+ */
+static int64_t sample(struct mr_store *s)
 {
     struct mr_err err = MR_ERR_INIT;
+    bool far = false;
 
     /* a failure keeps the estimate; the next probe sees the store's state and says it */
-    if (s != NULL && mr_backlog_sample(s, &err) != 0)
+    if (s != NULL && mr_backlog_sample(s, &far, &err) != 0)
         mr_log(MR_LOG_DEBUG, "backlog: cannot count due messages", "error", err.msg, NULL);
+    return far ? BACKLOG_SAMPLE_FAR_MS : BACKLOG_SAMPLE_MS;
 }
 
 static void *probe_main(void *arg)
@@ -253,9 +262,8 @@ static void *probe_main(void *arg)
             int64_t mono = mr_mono_ms();
 
             if (mono >= next_sample) {
-                next_sample = mono + BACKLOG_SAMPLE_MS;
                 pthread_mutex_unlock(&r->mu);
-                sample(s);
+                next_sample = mono + sample(s);
                 pthread_mutex_lock(&r->mu);
                 continue;
             }
