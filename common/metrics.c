@@ -154,6 +154,9 @@ static atomic_long backchecks[MR_RESULT_COUNT];
 static atomic_long passes[2]; /* [0] claimed, [1] handed by the intake */
 static atomic_long waiting;
 static atomic_long inflight;
+static atomic_long backlog;
+static atomic_long backlog_wait_ms;
+static atomic_long backlog_refused;
 static atomic_long alerts[MR_ALERT_OUTCOME_COUNT];
 
 static const char *const alert_outcomes[MR_ALERT_OUTCOME_COUNT] = {"sent", "failed",
@@ -311,6 +314,21 @@ void mr_metrics_store_failover(void)
 void mr_metrics_set_parked(long n)
 {
     atomic_store_explicit(&parked, n, memory_order_relaxed);
+}
+
+void mr_metrics_set_backlog(long n)
+{
+    atomic_store_explicit(&backlog, n, memory_order_relaxed);
+}
+
+void mr_metrics_backlog_wait(long ms)
+{
+    atomic_fetch_add_explicit(&backlog_wait_ms, ms, memory_order_relaxed);
+}
+
+void mr_metrics_backlog_refused(void)
+{
+    atomic_fetch_add_explicit(&backlog_refused, 1, memory_order_relaxed);
 }
 
 void mr_metrics_set_waiting(long n)
@@ -852,6 +870,23 @@ int mr_metrics_render(struct mr_buf *out)
         "msgrelay_work_inflight %ld\n",
         atomic_load_explicit(&waiting, memory_order_relaxed),
         atomic_load_explicit(&inflight, memory_order_relaxed));
+    rc |= mr_buf_addf(
+        out,
+        "# HELP msgrelay_backlog_due Messages due and not leased, as the intake last sampled "
+        "them (counted up to a cap past --backlog-max); drives the back-pressure.\n"
+        "# TYPE msgrelay_backlog_due gauge\n"
+        "msgrelay_backlog_due %ld\n"
+        "# HELP msgrelay_backlog_wait_seconds_total Time the intake waited before its commits "
+        "because the backlog was over --backlog-slow.\n"
+        "# TYPE msgrelay_backlog_wait_seconds_total counter\n"
+        "msgrelay_backlog_wait_seconds_total %.3f\n"
+        "# HELP msgrelay_backlog_refused_total Submits answered 503 because the backlog was "
+        "over --backlog-max.\n"
+        "# TYPE msgrelay_backlog_refused_total counter\n"
+        "msgrelay_backlog_refused_total %ld\n",
+        atomic_load_explicit(&backlog, memory_order_relaxed),
+        (double)atomic_load_explicit(&backlog_wait_ms, memory_order_relaxed) / 1000.0,
+        atomic_load_explicit(&backlog_refused, memory_order_relaxed));
     rc |= mr_buf_adds(out, "# HELP msgrelay_alerts_total Alerts (--alert-webhook), by outcome.\n"
                            "# TYPE msgrelay_alerts_total counter\n");
     for (r = 0; r < MR_ALERT_OUTCOME_COUNT; r++)

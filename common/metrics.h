@@ -97,6 +97,15 @@ void mr_metrics_backcheck(enum mr_result r);
  */
 void mr_metrics_pass(bool handed);
 
+/* mr_metrics_set_backlog - set the gauge of the intake's last due backlog sample. */
+void mr_metrics_set_backlog(long n);
+
+/* mr_metrics_backlog_wait - count @ms the intake waited before a group commit (--backlog-slow). */
+void mr_metrics_backlog_wait(long ms);
+
+/* mr_metrics_backlog_refused - count one submit answered 503 for the backlog (--backlog-max). */
+void mr_metrics_backlog_refused(void);
+
 /* mr_metrics_set_waiting - set the gauge of due work not yet being delivered. */
 void mr_metrics_set_waiting(long n);
 

@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/metrics.h"
 
 /* Where the page lives; "/admin" alone is redirected to it. */
@@ -187,6 +188,17 @@ int mr_overview_read(struct mr_store *s, struct mr_overview_counts *c, struct mr
     return rc;
 }
 
+/* render_backlog - the due backlog the intake last estimated, with its bounds (0: off). */
+static json_t *render_backlog(void)
+{
+    json_t *b = json_object();
+
+    json_object_set_new(b, "due", json_integer(mr_backlog_now()));
+    json_object_set_new(b, "slow", json_integer(mr_config.backlog_slow));
+    json_object_set_new(b, "max", json_integer(mr_config.backlog_max));
+    return b;
+}
+
 json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms)
 {
     json_t *j = json_object();
@@ -210,5 +222,6 @@ json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms)
     json_object_set_new(j, "rate_interval_s", json_integer(MR_METRICS_RATE_EVERY_MS / 1000));
     json_object_set_new(j, "rates", render_rates(now_ms));
     json_object_set_new(j, "destinations", render_dests());
+    json_object_set_new(j, "backlog", render_backlog());
     return j;
 }

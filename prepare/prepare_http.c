@@ -116,6 +116,9 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, int route, int sta
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    /* every 503 is "not now": a full queue, a backlog, a store or a relay not answering */
+    if (status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     ret = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     mr_prepare_count_api(conn, route, status);
@@ -208,6 +211,25 @@ static enum MHD_Result enqueue(struct mr_prepare *p, struct MHD_Connection *conn
     return MHD_YES;
 }
 
+/*
+ * send_backlog_full - 503 to a submit over --backlog-max, before the writer:
+ * what makes messages due waits until the relays catch up.
+ */
+static enum MHD_Result send_backlog_full(struct MHD_Connection *conn, int route)
+{
+    struct mr_answer a = {0, NULL};
+    enum MHD_Result ret;
+
+    mr_metrics_backlog_refused();
+    mr_reply_envelopef(&a, 503,
+                       "backlog: %ld due messages wait for delivery (over --backlog-max %d), "
+                       "retry later",
+                       mr_backlog_now(), mr_config.backlog_max);
+    ret = send_answer(conn, route, &a);
+    free(a.body);
+    return ret;
+}
+
 /* send_too_big - the answer to a body over --max-body. */
 static enum MHD_Result send_too_big(struct MHD_Connection *conn, int route)
 {
@@ -256,6 +278,8 @@ static enum MHD_Result route_write(struct mr_prepare *p, struct MHD_Connection *
 
     if (c->too_big)
         return send_too_big(conn, route);
+    if (op == MR_OP_SUBMIT && mr_backlog_refuse())
+        return send_backlog_full(conn, route);
     r = req_new(op, route);
     if (op == MR_OP_PREPARE || op == MR_OP_SUBMIT) {
         rc = mr_parse_msg(c->body.p, c->body.len, op == MR_OP_SUBMIT, &r->msg, &err);

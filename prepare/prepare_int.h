@@ -258,6 +258,30 @@ int mr_overview_read(struct mr_store *s, struct mr_overview_counts *c, struct mr
  */
 json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms);
 
+/* ---- prepare_backlog.c: the due backlog and the back-pressure it drives ---- */
+
+/*
+ * mr_backlog_sample - count the due backlog on @s (the probe's connection),
+ * set the estimate and its gauge, and log when slowing or refusing starts or
+ * stops. *@far says whether the count went past the slow bound's range (the
+ * intake waits its longest already; only --backlog-max is left to watch, so
+ * the next count may come later). On an error the estimate is kept. Probe
+ * thread only.
+ */
+int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err);
+
+/* mr_backlog_left - the writer committed @n messages due now without handing them over. */
+void mr_backlog_left(long n);
+
+/* mr_backlog_now - the estimate: the last sample plus what the writer left since. */
+long mr_backlog_now(void);
+
+/* mr_backlog_refuse - whether a submit is answered 503 now (over --backlog-max). */
+bool mr_backlog_refuse(void);
+
+/* mr_backlog_wait_ms - how long the writer waits before its next group commit (--backlog-slow). */
+int mr_backlog_wait_ms(void);
+
 /* ---- prepare_writer.c ---- */
 
 struct mr_writer;

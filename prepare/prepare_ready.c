@@ -14,6 +14,10 @@
  * that accepts but never answers) shows as a result growing stale: older
  * than READY_STALE_MS counts as not ready.
  *
+ * Between probes, every BACKLOG_SAMPLE_MS, the thread samples the backlog
+ * of due messages on the same connection (prepare_backlog.c): a count that
+ * reads up to its cap of index entries, which the writer must not wait for.
+ *
  * The admin page's overview (GET /api/msgrelay/overview) is read here too,
  * on the probe's connection: its counts read every message's index entry,
  * which must not stall the writer's group commits. A request is answered
@@ -46,6 +50,13 @@
 
 /* How long the relay's part of a probe (a Kafka metadata request) may take. */
 #define READY_RELAY_TIMEOUT_MS 1000
+
+/*
+ * How often the backlog of due messages is sampled; less often while it is
+ * far over --backlog-slow, where a count reads up to --backlog-max entries.
+ */
+#define BACKLOG_SAMPLE_MS 250
+#define BACKLOG_SAMPLE_FAR_MS 1000
 
 /* How old the overview's counts may be when they are shown again. */
 #define OVERVIEW_FRESH_MS 2000
@@ -185,6 +196,40 @@ static int probe(struct mr_ready *r, struct mr_store **s, char *why, size_t n,
     return 0;
 }
 
+/* wait_until - wait on @r's condition variable (@r->mu held) until monotonic @at_ms at most. */
+static void wait_until(struct mr_ready *r, int64_t at_ms)
+{
+    int64_t left = at_ms - mr_mono_ms();
+    struct timespec until;
+
+    if (left <= 0)
+        return;
+    /* the condition variable runs on CLOCK_MONOTONIC (see mr_ready_start) */
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += left / 1000;
+    until.tv_nsec += left % 1000 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&r->cv, &r->mu, &until);
+}
+
+/*
+ * sample - the backlog's sample on @s (NULL while the store is not reachable:
+ * none); how long until the next one, ms.
+ */
+static int64_t sample(struct mr_store *s)
+{
+    struct mr_err err = MR_ERR_INIT;
+    bool far = false;
+
+    /* a failure keeps the estimate; the next probe sees the store's state and says it */
+    if (s != NULL && mr_backlog_sample(s, &far, &err) != 0)
+        mr_log(MR_LOG_DEBUG, "backlog: cannot count due messages", "error", err.msg, NULL);
+    return far ? BACKLOG_SAMPLE_FAR_MS : BACKLOG_SAMPLE_MS;
+}
+
 static void *probe_main(void *arg)
 {
     struct mr_ready *r = arg;
@@ -192,8 +237,8 @@ static void *probe_main(void *arg)
     char why[sizeof(r->why)];
     char was[sizeof(r->why)] = "starting";
     struct mr_err detail;
-    struct timespec until;
     int64_t next;
+    int64_t next_sample = 0;
 
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
@@ -212,18 +257,20 @@ static void *probe_main(void *arg)
         pthread_mutex_lock(&r->mu);
         memcpy(r->why, why, sizeof(r->why));
         r->at_ms = mr_mono_ms();
-        /* the condition variable runs on CLOCK_MONOTONIC (see mr_ready_start) */
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += (next - r->at_ms > 0 ? next - r->at_ms : 0) / 1000;
-        until.tv_nsec += (next - r->at_ms > 0 ? next - r->at_ms : 0) % 1000 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
+        /* until the next probe: backlog samples; an overview waiting starts the probe at once */
+        while (!r->stop && r->waiting == NULL) {
+            int64_t mono = mr_mono_ms();
+
+            if (mono >= next_sample) {
+                pthread_mutex_unlock(&r->mu);
+                next_sample = mono + sample(s);
+                pthread_mutex_lock(&r->mu);
+                continue;
+            }
+            if (mono >= next)
+                break;
+            wait_until(r, next < next_sample ? next : next_sample);
         }
-        /* an overview waiting starts the next probe at once */
-        while (!r->stop && r->waiting == NULL &&
-               pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
-            ;
     }
     pthread_mutex_unlock(&r->mu);
     mr_store_close(s);

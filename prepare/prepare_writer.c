@@ -11,7 +11,9 @@
  *
  * A submit due now is written leased to this process's relay and, once
  * committed, handed to it through the hooks (struct mr_prepare_hooks), as
- * many as the relay has room for; the others wait for the relay's claim.
+ * many as the relay has room for, while no due message waits in the store
+ * (prepare_backlog.c); the others wait for the relay's claim, oldest first.
+ * Over --backlog-slow the writer waits a little before each group commit.
  * Submits with wait_result stay parked after the commit until the relay
  * reports a pass over their gid (mr_writer_pass_done) or their deadline ends.
  * This file never delivers anything and never calls relay/ or query/.
@@ -22,9 +24,11 @@
  */
 #include "prepare/prepare_int.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -52,6 +56,7 @@ struct mr_writer {
     size_t nhand;
     size_t caphand;
     size_t room; /* how many more this batch may lease (hooks.room) */
+    long left;   /* writer thread only: due messages this batch left in the store unleased */
 };
 
 /*
@@ -697,6 +702,8 @@ static void run_new(struct run *run, struct gslot *g, struct mr_req *r, int stat
     set_lease(r->msg, lease, now);
     if (lease)
         hand_add(run->w, r, NULL);
+    else if (state == MR_MSG_SUBMITTED && r->msg->next_cron_ms <= now)
+        run->w->left++;
     run->ins[run->nins++] = r->msg;
     g->okey = r->msg->ordering_key != NULL ? r->msg->ordering_key : "";
     g->state = state;
@@ -753,6 +760,8 @@ static void run_decide_submit(struct run *run, struct gslot *g, struct mr_req *r
         /* a message prepared in this very run is not loaded: the relay claims it */
         sb->lease = g->cur != NULL && may_lease(run->w, due, now);
         sb->r = r;
+        if (!sb->lease && due <= now)
+            run->w->left++;
         g->state = MR_MSG_SUBMITTED;
         after_submit(r, g->cur != NULL ? g->cur->nsteps : 10, due, now);
         if (!sb->lease)
@@ -760,6 +769,7 @@ static void run_decide_submit(struct run *run, struct gslot *g, struct mr_req *r
         return;
     case MR_MSG_SUBMITTED:
         run->again[run->nagain++] = r;
+        run->w->left++;
         after_submit(r, g->cur != NULL ? g->cur->nsteps : 10, now, now);
         *woke = true;
         return;
@@ -997,6 +1007,7 @@ struct txn {
     size_t n;
     bool *woke;
     size_t mark;            /* w->nhand before the transaction */
+    long left_mark;         /* w->left before it */
     struct mr_req **waiting; /* parked before the commit, n of room */
     size_t nwait;
 };
@@ -1033,6 +1044,7 @@ static void txn_undo(void *arg)
     unpark(t->w, t->waiting, t->nwait);
     t->nwait = 0;
     hand_truncate(t->w, t->mark);
+    t->w->left = t->left_mark;
 }
 
 /*
@@ -1056,8 +1068,13 @@ static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *w
                    struct mr_err *err)
 {
     struct mr_req *waiting[n > 0 ? n : 1];
-    struct txn t = {
-        .w = w, .batch = batch, .n = n, .woke = woke, .mark = w->nhand, .waiting = waiting};
+    struct txn t = {.w = w,
+                    .batch = batch,
+                    .n = n,
+                    .woke = woke,
+                    .mark = w->nhand,
+                    .left_mark = w->left,
+                    .waiting = waiting};
 
     return mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
 }
@@ -1081,9 +1098,13 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
     int rc;
 
     w->nhand = 0;
+    w->left = 0;
     w->room = w->hooks.room != NULL ? w->hooks.room(w->hooks.arg) : 0;
     if (w->room > n)
         w->room = n;
+    /* due work waits in the store: the relay claims it, oldest first, with these */
+    if (mr_backlog_now() > 0)
+        w->room = 0;
     rc = run_txn(w, batch, n, &woke, &err);
     /* one by one isolates a bad request; a store that is down or deadlocking would only fail
        each of them in turn, n times slower, so those answer 503 at once */
@@ -1107,6 +1128,7 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
         if (batch[i]->answer.status != WAITING)
             batch[nanswer++] = batch[i];
     }
+    mr_backlog_left(w->left);
     hand_over(w);
     if (woke && w->hooks.wake != NULL)
         w->hooks.wake(w->hooks.arg);
@@ -1154,6 +1176,24 @@ static void expire_waiters(struct mr_writer *w, bool all)
     }
 }
 
+/*
+ * backlog_wait - over --backlog-slow, wait before the next group commit
+ * (requests keep queueing meanwhile and join it). The writer's lock is not held.
+ */
+static void backlog_wait(void)
+{
+    int ms = mr_backlog_wait_ms();
+    struct timespec ts;
+
+    if (ms <= 0)
+        return;
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long)ms * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    mr_metrics_backlog_wait(ms);
+}
+
 static void *writer_main(void *arg)
 {
     struct mr_writer *w = arg;
@@ -1175,6 +1215,11 @@ static void *writer_main(void *arg)
                 ts.tv_nsec -= 1000000000L;
             }
             pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        }
+        if (w->head != NULL && !w->stopping) {
+            pthread_mutex_unlock(&w->mu);
+            backlog_wait();
+            pthread_mutex_lock(&w->mu);
         }
         while (w->head != NULL && n < max) {
             batch[n] = w->head;

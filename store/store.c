@@ -845,15 +845,17 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
     return s->eng->release_owner(s, owner, err);
 }
 
-int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
+int mr_store_count_due(struct mr_store *s, int64_t now_ms, size_t cap, long *n,
+                       struct mr_err *err)
 {
+    int64_t limit = cap == 0 || cap > INT64_MAX ? INT64_MAX : (int64_t)cap;
     int rc;
 
     *n = 0;
     rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_due", err);
     if (rc != 0)
         return rc;
-    return s->eng->count_due(s, now_ms, n, err);
+    return s->eng->count_due(s, now_ms, limit, n, err);
 }
 
 int mr_store_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,

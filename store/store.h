@@ -290,8 +290,15 @@ int mr_store_msg_release_many(struct mr_store *s, const struct mr_store_release 
 /* mr_store_release_owner - end every lease held by @owner (start-up, shutdown). Own transaction. */
 int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
 
-/* mr_store_count_due - how many unfinished messages are due at @now_ms and not leased. */
-int mr_store_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
+/*
+ * mr_store_count_due - how many unfinished messages are due at @now_ms and not
+ * leased (a leased message is not due until its lease lapses), counting at
+ * most @cap of them (0: every one). With a cap the count stops after @cap
+ * entries of the due index, so a large backlog costs no more than @cap to
+ * sample. In or out of a transaction.
+ */
+int mr_store_count_due(struct mr_store *s, int64_t now_ms, size_t cap, long *n,
+                       struct mr_err *err);
 
 /*
  * mr_store_due_by_dest - a destination answers again: make due soon, in one

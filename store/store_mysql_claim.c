@@ -129,7 +129,7 @@ int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
     return my_exec_id(ms, ST_RELEASE_OWNER, err);
 }
 
-int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
+int my_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
     MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
@@ -137,6 +137,7 @@ int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err
     my_p_reset(ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms);
+    my_p_int(ms, limit);
     return my_read_int(ms, st, n, err);
 }
 

@@ -181,7 +181,7 @@
     /* leases are held on unfinished messages only: msg_due finds them (no owner index) */         \
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
-    X(ST_COUNT_DUE, "SELECT COUNT(*) FROM msg WHERE " DUE)                                         \
+    X(ST_COUNT_DUE, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE " DUE " LIMIT ?) AS t")         \
     /* a destination answers again (mr_store_due_by_dest): now, spread, now, now + spread, */      \
     /* the key twice, limit */                                                                     \
     X(ST_DUE_BY_DEST,                                                                              \
@@ -494,7 +494,7 @@ int my_step_record(struct mr_store *s, int64_t step_id, bool success, const char
 int my_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
-int my_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err);
+int my_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err);
 int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
                    size_t limit, long *n, struct mr_err *err);
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);

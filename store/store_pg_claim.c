@@ -73,12 +73,13 @@ int pg_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
     return pg_exec(ps, ST_RELEASE_OWNER, err);
 }
 
-int pg_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
+int pg_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
 
     pg_p_reset(ps);
     pg_p_int(ps, now_ms);
+    pg_p_int(ps, limit);
     return pg_read_int(ps, ST_COUNT_DUE, n, err);
 }
 

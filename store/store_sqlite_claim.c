@@ -217,12 +217,13 @@ int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
     return sq_run(q, &b, err);
 }
 
-int sq_count_due(struct mr_store *s, int64_t now_ms, long *n, struct mr_err *err)
+int sq_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_COUNT_DUE);
 
     sq_bind_int(&b, 1, now_ms);
+    sq_bind_int(&b, 2, limit);
     return sq_read_int(q, &b, n, err);
 }
 

@@ -10,8 +10,10 @@
  * a 200 left in the store (the test reads it on its own connection once the
  * answer came: a 200 means committed); fresh submits handed to the relay
  * through the hooks while it has room, and left to its claim (with a wake)
- * when it has none; several requests in one group commit; wait_result
- * submits parked until the pass; MR_EBUSY (the 503) on a full queue.
+ * when it has none, or while due work waits in the store (the backlog of
+ * prepare_backlog.c, sampled here on the test's connection); several requests
+ * in one group commit; wait_result submits parked until the pass; MR_EBUSY
+ * (the 503) on a full queue.
  *
  * The fake hooks record what they are given. The room hook doubles as a gate:
  * a test can hold the writer inside a batch while it queues more requests, so
@@ -219,6 +221,17 @@ static void fake_reset(void)
     pthread_mutex_unlock(&F.mu);
 }
 
+/* sample - sample the backlog on the test's connection (as the probe thread does); the estimate. */
+static long sample(struct fx *fx)
+{
+    struct mr_err err = MR_ERR_INIT;
+    bool far = false;
+
+    if (mr_backlog_sample(fx->s, &far, &err) != 0)
+        fail_msg("backlog sample: %s", err.msg);
+    return mr_backlog_now();
+}
+
 static int setup(void **state)
 {
     static const struct mr_prepare_hooks hooks = {
@@ -251,7 +264,8 @@ static int setup(void **state)
         return -1;
     }
     *state = fx;
-    return 0;
+    /* the backlog estimate outlives a test: start each from the empty store's count */
+    return sample(fx) == 0 ? 0 : -1;
 }
 
 /* open_gate - let a writer held in the room hook go on. */
@@ -602,6 +616,73 @@ static void test_writer_submit_without_room_leaves_it_to_the_claim(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(v[0]->gid, "n1");
     mr_store_msgs_free(v, n);
+}
+
+static void test_writer_no_hand_over_while_due_work_waits_in_the_store(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    size_t n = 0;
+    int64_t now;
+    struct mr_msg *m;
+
+    seed(fx, "old", MR_MSG_SUBMITTED, 1000);
+    assert_int_equal(sample(fx), 1);
+    set_room(8);
+    call(fx, msg_req(MR_OP_SUBMIT, "n1", "http://svc/a", ""), 200, OK_BODY);
+    /* stored unleased, the relay woken: it claims both, the oldest first */
+    assert_int_equal(F.hand_calls, 0);
+    assert_int_equal(wakes(), 1);
+    assert_int_equal(mr_backlog_now(), 2); /* the sample, and what the writer left since */
+    m = stored(fx, "n1");
+    assert_string_equal(m->owner, "");
+    mr_msg_free(m);
+    now = mr_now_ms();
+    assert_int_equal(mr_store_claim(fx->s, "claimer", now, now + 60000, 10, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0]->gid, "old");
+    assert_string_equal(v[1]->gid, "n1");
+    mr_store_msgs_free(v, n);
+    /* nothing due is left: hand-over again */
+    assert_int_equal(sample(fx), 0);
+    call(fx, msg_req(MR_OP_SUBMIT, "n2", "http://svc/a", ""), 200, OK_BODY);
+    assert_int_equal(F.hand_calls, 1);
+    assert_string_equal(F.handed[0].gid, "n2");
+}
+
+static void test_writer_backlog_bounds_follow_the_sampled_count(void **state)
+{
+    struct fx *fx = *state;
+    char gid[16];
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        snprintf(gid, sizeof(gid), "d%d", i);
+        seed(fx, gid, MR_MSG_SUBMITTED, 1000);
+    }
+    seed(fx, "later", MR_MSG_SUBMITTED, INT64_C(1) << 50); /* not due: not counted */
+    mr_config.backlog_slow = 4;
+    mr_config.backlog_max = 5;
+    assert_int_equal(sample(fx), 5);
+    assert_false(mr_backlog_refuse()); /* 5 is not over 5 */
+    assert_true(mr_backlog_wait_ms() > 0);
+    assert_true(mr_backlog_wait_ms() < 50);
+    mr_config.backlog_max = 4;
+    assert_true(mr_backlog_refuse());
+    mr_config.backlog_slow = 2; /* 5 is past twice the bound: the longest wait */
+    assert_int_equal(mr_backlog_wait_ms(), 50);
+    mr_config.backlog_slow = 5;
+    assert_int_equal(mr_backlog_wait_ms(), 0);
+    /* 0 turns each off */
+    mr_config.backlog_slow = 0;
+    mr_config.backlog_max = 0;
+    assert_int_equal(mr_backlog_wait_ms(), 0);
+    assert_false(mr_backlog_refuse());
+    /* a submit over the slow bound still commits and is answered, after its wait */
+    mr_config.backlog_slow = 1;
+    call(fx, msg_req(MR_OP_SUBMIT, "n1", "http://svc/a", ""), 200, OK_BODY);
+    assert_int_equal(stored_state(fx, "n1"), MR_MSG_SUBMITTED);
 }
 
 static void test_writer_submit_without_steps_of_an_unknown_gid_is_400(void **state)
@@ -1079,6 +1160,8 @@ int main(void)
         T(test_writer_prepare_refused_once_submitted_or_finished),
         T(test_writer_submit_hands_a_new_message_to_the_relay),
         T(test_writer_submit_without_room_leaves_it_to_the_claim),
+        T(test_writer_no_hand_over_while_due_work_waits_in_the_store),
+        T(test_writer_backlog_bounds_follow_the_sampled_count),
         T(test_writer_submit_without_steps_of_an_unknown_gid_is_400),
         T(test_writer_submit_of_a_prepared_message_keeps_its_steps),
         T(test_writer_submit_of_a_prepared_message_without_room_wakes),

@@ -387,14 +387,20 @@ static size_t claim_count(struct mr_store *s, const char *owner, int64_t now, in
     return n;
 }
 
-/* count_due - mr_store_count_due at @now. */
-static long count_due(struct mr_store *s, int64_t now)
+/* count_due_cap - mr_store_count_due at @now, counting at most @cap (0: all). */
+static long count_due_cap(struct mr_store *s, int64_t now, size_t cap)
 {
     struct mr_err err = MR_ERR_INIT;
     long n = -1;
 
-    assert_int_equal(mr_store_count_due(s, now, &n, &err), 0);
+    assert_int_equal(mr_store_count_due(s, now, cap, &n, &err), 0);
     return n;
+}
+
+/* count_due - mr_store_count_due at @now, every one counted. */
+static long count_due(struct mr_store *s, int64_t now)
+{
+    return count_due_cap(s, now, 0);
 }
 
 /* raw_int - the integer answer of fixed @sql on a separate plain connection. */
@@ -1267,6 +1273,33 @@ static void test_count_due_counts_only_due_unleased_unfinished(void **state)
     assert_int_equal(claim_count(fx->s, "r1", 1000, 5000, 1), 1);
     assert_int_equal(count_due(fx->s, 1000), 1);
     assert_int_equal(count_due(fx->s, 5000), 3);
+}
+
+static void test_count_due_stops_at_its_cap(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+
+    add(fx->s, "a", MR_MSG_PREPARED, 100, 1);
+    add(fx->s, "b", MR_MSG_SUBMITTED, 200, 1);
+    add(fx->s, "c", MR_MSG_SUBMITTED, 300, 1);
+    add(fx->s, "later", MR_MSG_SUBMITTED, 5000, 1);
+    add(fx->s, "done", MR_MSG_SUCCEED, 0, 1);
+    assert_int_equal(count_due_cap(fx->s, 1000, 1), 1);
+    assert_int_equal(count_due_cap(fx->s, 1000, 2), 2);
+    assert_int_equal(count_due_cap(fx->s, 1000, 3), 3);
+    assert_int_equal(count_due_cap(fx->s, 1000, 100), 3); /* fewer due than the cap: all */
+    assert_int_equal(count_due_cap(fx->s, 150, 100), 1);
+    /* a leased message is not counted until its lease lapses, cap or not */
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 2000, 1), 1);
+    assert_int_equal(count_due_cap(fx->s, 1000, 3), 2);
+    assert_int_equal(count_due_cap(fx->s, 1000, 1), 1);
+    assert_int_equal(count_due_cap(fx->s, 2000, 2), 2);
+    assert_int_equal(count_due_cap(fx->s, 5000, 10), 4);
+    /* inside a transaction too (the writer's and the probe's handles may be in one) */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(count_due_cap(fx->s, 5000, 3), 3);
+    mr_store_rollback(fx->s);
 }
 
 /* oldest - mr_store_oldest_in_state of @st. */
@@ -3430,8 +3463,8 @@ static void test_mysql_lost_connection_is_eunavail_then_reconnects(void **state)
 
     /* a call outside a transaction reports the loss once, the next one reconnects */
     assert_true(kill_others(fx) >= 1);
-    assert_int_equal(mr_store_count_due(fx->s, 1000, &n, &err), MR_EUNAVAIL);
-    assert_int_equal(mr_store_count_due(fx->s, 1000, &n, &err), 0);
+    assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &err), MR_EUNAVAIL);
+    assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &err), 0);
     assert_int_equal(n, 3); /* g0, g3, g4 */
     mr_msg_free(m1);
     mr_msg_free(m2);
@@ -4171,6 +4204,7 @@ static void test_mysql_order_places_follow_commit_order_across_connections(void 
     T(test_release_by_another_owner_writes_nothing)                                                \
     T(test_release_owner_ends_only_that_owners_leases)                                             \
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
+    T(test_count_due_stops_at_its_cap)                                                             \
     T(test_oldest_in_state_is_the_first_stored_of_that_state)                                      \
     T(test_list_by_gid_prefix_with_state_and_paging)                                               \
     T(test_due_by_dest_pulls_in_waiting_messages_of_one_destination_in_batches)                    \
