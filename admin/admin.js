@@ -253,6 +253,13 @@
                  el('strong', {}, age(o.oldest_waiting.age_s)), ' old (created ',
                  o.oldest_waiting.create_time, ')')
             : el('p', {id: 'oldest'}, 'No unfinished message.');
+        const bl = o.backlog;
+        const backlog = bl
+            ? el('p', {id: 'backlog'}, 'Due now, waiting for the relay: ',
+                 el('strong', {}, String(bl.due)),
+                 bl.slow > 0 ? '; the intake slows past ' + bl.slow : '; no slowing bound',
+                 bl.max > 0 ? ' and refuses submits past ' + bl.max + '.' : '.')
+            : null;
         const dests = o.destinations.length
             ? el('table', {id: 'destinations'},
                 el('caption', {}, 'Destinations this relay has called'),
@@ -268,7 +275,7 @@
             : el('p', {id: 'destinations'}, 'No destination called yet.');
         show(el('h1', {}, 'Overview'),
              el('section', {'aria-labelledby': 'h-states'},
-                el('h2', {id: 'h-states'}, 'Messages by state'), counts, oldest),
+                el('h2', {id: 'h-states'}, 'Messages by state'), counts, oldest, backlog),
              el('section', {'aria-labelledby': 'h-rates'},
                 el('h2', {id: 'h-rates'}, 'Deliveries per second'),
                 el('p', {class: 'legend'},
