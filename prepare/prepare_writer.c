@@ -17,8 +17,10 @@
  * A message this writer prepared is remembered for a few seconds
  * (prepare_cache.c), so that its submit needs no read of the message and its
  * steps: the submit's conditional write (mr_store_msg_transition_ids) tells
- * whether the memory still holds, and when it does not, the transaction is
- * made again from the store.
+ * whether the memory still holds. Likewise a prepare of a gid it does not
+ * remember is taken for a new message without a read: the insert's unique
+ * gid tells. When a guess fails the transaction is made again, reading every
+ * gid from the store.
  * This file never delivers anything and never calls relay/ or query/.
  *
  * Transactions go through mr_store_run_tx() (tried again when the store lost
@@ -63,7 +65,9 @@ struct mr_writer {
     struct mr_req **fresh;
     size_t nfresh;
     size_t capfresh;
-    bool stale; /* the transaction failed on a remembered message that changed */
+    bool stale;   /* the transaction failed on a guess: a remembered message changed, or a
+                     prepare's gid taken for new was stored */
+    bool careful; /* this attempt reads every gid: no memory, no guess */
 };
 
 /*
@@ -546,6 +550,7 @@ struct gslot {
     const char *okey;       /* its ordering key ("" = none; borrowed from cur or a request) */
     bool first_submit;      /* the run's first request of the gid is a submit */
     bool hint;              /* cur is the remembered message (prepare_cache.c), not read */
+    bool guess;             /* taken for new without a read (its first request: a prepare) */
     struct mr_req *made;    /* the prepare of this run that inserted it, or NULL */
 };
 
@@ -572,6 +577,7 @@ struct run {
     size_t nsubs;
     struct mr_req **again; /* submits of submitted messages: due now again */
     size_t nagain;
+    bool guessed; /* some slot is a guess (gslot.guess) */
 };
 
 /* gid_hash - FNV-1a of @gid. */
@@ -721,9 +727,11 @@ static void slot_set(struct gslot *g, struct mr_msg *m)
 
 /*
  * run_load - read every gid of the run, with steps, in one batched lookup
- * (locking the rows), but those whose first request is a submit of a message
- * this writer remembers: that one is taken as it was prepared, a hint its
- * conditional write checks (run_write_subs). A gid the run reads is
+ * (locking the rows), but two kinds the writer guesses (unless w->careful):
+ * a gid whose first request is a submit of a message it remembers is taken
+ * as it was prepared, a hint its conditional write checks (run_write_subs);
+ * one whose first request is a prepare of a gid it does not remember is
+ * taken for new, which the insert checks (run_write). A gid the run reads is
  * forgotten: its requests may change it.
  */
 static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
@@ -738,13 +746,23 @@ static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
 
     for (i = 0; i < run->nslots; i++) {
         struct gslot *g = &run->slots[i];
-        struct mr_msg *m = g->first_submit ? mr_pcache_take(w->cache, g->gid, now) : NULL;
+        struct mr_msg *m = NULL;
 
+        if (!w->careful && g->first_submit)
+            m = mr_pcache_take(w->cache, g->gid, now);
         if (m != NULL) {
             slot_set(g, m);
             g->hint = true;
             continue;
         }
+        m = !w->careful && !g->first_submit ? mr_pcache_take(w->cache, g->gid, now) : NULL;
+        if (m == NULL && !w->careful && !g->first_submit) {
+            slot_set(g, NULL);
+            g->guess = true;
+            run->guessed = true;
+            continue;
+        }
+        mr_msg_free(m); /* a repeated prepare: read it */
         forget(w, g->gid);
         of[n] = g;
         gids[n++] = g->gid;
@@ -967,6 +985,11 @@ static int run_write(struct mr_writer *w, struct run *run, int64_t now, struct m
     int rc;
 
     rc = mr_store_msg_insert_many(w->store, run->ins, run->nins, err);
+    if (rc == MR_EEXIST && run->guessed) {
+        /* a prepare's gid taken for new is stored: a repeat, or another relay's */
+        mr_log(MR_LOG_DEBUG, "a prepared gid exists, deciding from the store", NULL);
+        w->stale = true;
+    }
     if (rc != 0)
         return rc;
     for (i = 0; i < run->nins; i++)
@@ -1160,10 +1183,9 @@ static const struct mr_store_tx_policy txn_policy = {
  * when the store lost it (mr_store_retryable()). Replaying is safe: apply()
  * re-reads every message and sets each answer afresh, and a commit whose
  * outcome was unknown is seen by the re-read (a repeated prepare or submit is
- * answered as DTM answers a repeat). A transaction that failed on a
- * remembered message that changed (stale_hint()) is made once more: the
- * messages it took from the cache are read from the store this time.
- * Returns 0 or the store error.
+ * answered as DTM answers a repeat). A transaction that failed on a guess
+ * (stale_hint(), a prepare's gid found stored) is made once more, reading
+ * every gid from the store. Returns 0 or the store error.
  */
 static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
                    struct mr_err *err)
@@ -1183,8 +1205,10 @@ static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *w
     rc = mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
     if (rc != 0 && w->stale) {
         w->stale = false;
+        w->careful = true;
         mr_err_clear(err);
         rc = mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
+        w->careful = false;
     }
     return rc;
 }

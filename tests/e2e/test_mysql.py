@@ -452,3 +452,24 @@ def test_kill9_between_prepare_and_submit_loses_nothing(app, relay, mysql_uri):
         b.wait_state(g, "succeed", timeout=20)
     per_gid = collections.Counter(c.params.get("gid") for c in app.calls("/svc/a"))
     assert per_gid == {g1: 1, g2: 1}, per_gid
+
+
+def test_prepare_of_a_gid_another_relay_stored_is_answered_as_stored(app, relay, mysql_uri):
+    a, b = two_relays(relay, mysql_uri)
+    g1, g2 = new_gid("hint"), new_gid("hint")
+    first = msg_body(g1, [app.url("/svc/first")], query_prepared=app.url("/qp"),
+                     timeout_to_fail=60)
+    assert a.post("prepare", first)[0] == 200
+    # b takes a gid it never saw for new; the insert finds it stored: a repeat, first data kept
+    again = msg_body(g1, [app.url("/svc/again")], query_prepared=app.url("/qp"),
+                     timeout_to_fail=60)
+    assert b.post("prepare", again) == (200, {"dtm_result": "SUCCESS"})
+    assert [s["url"] for s in b.query(g1)["branches"]] == [app.url("/svc/first")]
+    assert a.post("prepare", msg_body(g2, [app.url("/svc/first")]))[0] == 200
+    assert a.post("abort", {"gid": g2, "trans_type": "msg"})[0] == 200
+    status, data = b.post("prepare", msg_body(g2, [app.url("/svc/first")]))
+    assert status == 409 and "current status 'failed', cannot prepare" in data["message"], data
+    assert b.post("submit", first) == (200, {"dtm_result": "SUCCESS"})
+    b.wait_state(g1, "succeed")
+    stays(lambda: app.count("/svc/first") == 1 and app.count("/svc/again") == 0, 1.0,
+          lambda: "one delivery, of the first data (%r)" % app.calls())

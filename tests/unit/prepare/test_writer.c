@@ -709,6 +709,46 @@ static void test_writer_submit_of_a_message_prepared_anew_hands_the_stored_one(v
     assert_string_equal(F.handed[0].first_url, "http://seeded/step");
 }
 
+/*
+ * A prepare of a gid the writer does not remember is taken for new without a
+ * read; one stored by another relay (here: seeded) makes the insert fail, and
+ * the batch is made again from the store: every request answered as stored.
+ */
+static void test_writer_prepare_of_a_gid_stored_elsewhere_in_a_batch_is_a_repeat(void **state)
+{
+    struct fx *fx = *state;
+    struct call first;
+    struct call c[3];
+    struct mr_msg *m;
+
+    seed(fx, "p0", MR_MSG_PREPARED, LATER);
+    seed(fx, "s0", MR_MSG_SUBMITTED, LATER);
+    close_gate();
+    start(fx, &first, msg_req(MR_OP_PREPARE, "n0", "http://svc/n", ""));
+    wait_in_room();
+    start(fx, &c[0], msg_req(MR_OP_PREPARE, "n1", "http://svc/n", ""));
+    start(fx, &c[1], msg_req(MR_OP_PREPARE, "p0", "http://svc/again", ""));
+    start(fx, &c[2], msg_req(MR_OP_PREPARE, "s0", "http://svc/again", ""));
+    open_gate();
+    finish(&first, 200, OK_BODY);
+    finish(&c[0], 200, OK_BODY);
+    finish(&c[1], 200, OK_BODY); /* the first data is kept */
+    finish(&c[2], 409,
+           "{\"dtm_result\":\"FAILURE\",\"message\":\"current status 'submitted', cannot "
+           "prepare. FAILURE\"}");
+    assert_int_equal(stored_state(fx, "n0"), MR_MSG_PREPARED);
+    assert_int_equal(stored_state(fx, "n1"), MR_MSG_PREPARED);
+    m = stored(fx, "p0");
+    assert_int_equal(m->state, MR_MSG_PREPARED);
+    assert_string_equal(m->steps[0].url, "http://seeded/step");
+    mr_msg_free(m);
+    /* and what the careful pass prepared is remembered like the rest */
+    set_room(8);
+    call(fx, msg_req(MR_OP_SUBMIT, "n1", NULL, ""), 200, OK_BODY);
+    assert_int_equal(F.nhanded, 1);
+    assert_string_equal(F.handed[0].first_url, "http://svc/n");
+}
+
 /* An abort through this writer forgets the message: a submit then is 409, nothing handed. */
 static void test_writer_submit_after_an_abort_through_the_writer_is_409(void **state)
 {
@@ -1168,6 +1208,7 @@ int main(void)
         T(test_writer_submit_of_a_remembered_message_aborted_meanwhile_is_409),
         T(test_writer_submit_of_a_message_prepared_anew_hands_the_stored_one),
         T(test_writer_submit_after_an_abort_through_the_writer_is_409),
+        T(test_writer_prepare_of_a_gid_stored_elsewhere_in_a_batch_is_a_repeat),
         T(test_writer_submit_of_a_prepared_message_without_room_wakes),
         T(test_writer_submit_again_is_200_and_due_now),
         T(test_writer_submit_refused_once_finished),
