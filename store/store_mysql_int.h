@@ -279,9 +279,12 @@ enum stmt_id {
     X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
     X(MT_LOCK_STATE, "SELECT gid FROM msg WHERE state = ? AND gid IN (", "?", ") FOR UPDATE")      \
     X(MT_TRANSITION, "UPDATE msg " TRANSITION_SET "WHERE state = ? AND gid IN (", "?", ")")       \
-    /* the same by id: through the primary key, and a gid stored again since is left alone */     \
-    X(MT_LOCK_STATE_IDS, "SELECT id FROM msg WHERE state = ? AND id IN (", "?", ") FOR UPDATE")   \
-    X(MT_TRANSITION_IDS, "UPDATE msg " TRANSITION_SET "WHERE state = ? AND id IN (", "?", ")")    \
+    /* the same by id (a gid stored again since is left alone), through the primary key: left  \
+       to itself the optimizer takes msg_state_id (state, id) and buffers the rows it moves */   \
+    X(MT_LOCK_STATE_IDS, "SELECT id FROM msg FORCE INDEX (PRIMARY) WHERE state = ? AND id IN (",   \
+      "?", ") FOR UPDATE")                                                                         \
+    X(MT_TRANSITION_IDS,                                                                           \
+      "UPDATE msg FORCE INDEX (PRIMARY) " TRANSITION_SET "WHERE state = ? AND id IN (", "?", ")")  \
     X(MT_STEPS_OK,                                                                                 \
       "UPDATE step SET attempts = attempts + 1, update_time = ?, state = 'succeed', "              \
       "finish_time = ? WHERE EXISTS (SELECT 1 FROM msg WHERE msg.id = step.msg_id "                \

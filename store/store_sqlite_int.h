@@ -153,8 +153,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     /* pinned: without statistics the planner walks msg_state_id for the state */                  \
     X(ST_TRANSITION_MANY, "UPDATE msg INDEXED BY msg_gid " TRANSITION_SET                          \
                           "WHERE state = ?2 AND gid IN (" IN_LIST ") RETURNING gid")               \
-    /* the same by id: a gid stored again since is left alone */                                  \
-    X(ST_TRANSITION_IDS, "UPDATE msg " TRANSITION_SET                                              \
+    /* the same by id (a gid stored again since is left alone), by rowid: NOT INDEXED, else the \
+       planner walks msg_state_id for the state and the ids */                                    \
+    X(ST_TRANSITION_IDS, "UPDATE msg NOT INDEXED " TRANSITION_SET                                  \
                          "WHERE state = ?2 AND id IN (" IN_LIST ") RETURNING id")                  \
     X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = ?1")                                        \
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?2, "                                          \
