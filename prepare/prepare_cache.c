@@ -9,9 +9,10 @@
  * back-check finished it, it was deleted and prepared again), the writer
  * forgets the hint and decides again from the store (prepare_writer.c).
  *
- * Bounded: PCACHE_ENTRIES messages, PCACHE_BYTES bytes of them, each kept
- * PCACHE_AGE_MS at most and never past its back-check time (next_cron_ms),
- * when the relay may look at it. The oldest go first when a bound is reached.
+ * Bounded (prepare_int.h): MR_PCACHE_ENTRIES messages, MR_PCACHE_BYTES bytes
+ * of them, each kept MR_PCACHE_AGE_MS at most and never past its back-check
+ * time (next_cron_ms), when the relay may look at it. The oldest go first
+ * when a bound is reached; a message over a quarter of the bytes is not kept.
  *
  * Must not: touch the store. Threads: the writer's only.
  */
@@ -22,17 +23,12 @@
 
 #include "common/mem.h"
 
-/* The bounds (see the top). A submit usually follows its prepare within milliseconds. */
-#define PCACHE_ENTRIES 4096
-#define PCACHE_BYTES (16u << 20)
-#define PCACHE_AGE_MS 5000
-
 /* Buckets of the gid table: a power of two, a few entries each at the most. */
 #define PCACHE_BUCKETS 2048
 
 struct pentry {
     struct mr_msg *m;     /* owned */
-    size_t bytes;         /* what it counts against PCACHE_BYTES */
+    size_t bytes;         /* what it counts against MR_PCACHE_BYTES */
     int64_t expire_ms;    /* wall clock, as m->next_cron_ms */
     struct pentry *chain; /* next in its bucket */
     struct pentry *older; /* the age list: oldest at c->oldest */
@@ -131,18 +127,18 @@ void mr_pcache_put(struct mr_pcache *c, struct mr_msg *m, int64_t now_ms)
 {
     struct pentry *e;
     size_t bytes = msg_bytes(m);
-    int64_t expire = now_ms + PCACHE_AGE_MS;
+    int64_t expire = now_ms + MR_PCACHE_AGE_MS;
 
     if (m->next_cron_ms < expire)
         expire = m->next_cron_ms; /* the relay may back-check it from then on */
     e = find(c, m->gid);
     if (e != NULL)
         drop_entry(c, e);
-    if (bytes > PCACHE_BYTES / 4 || expire <= now_ms) {
+    if (bytes > MR_PCACHE_BYTES / 4 || expire <= now_ms) {
         mr_msg_free(m);
         return;
     }
-    while (c->oldest != NULL && (c->n >= PCACHE_ENTRIES || c->bytes + bytes > PCACHE_BYTES))
+    while (c->oldest != NULL && (c->n >= MR_PCACHE_ENTRIES || c->bytes + bytes > MR_PCACHE_BYTES))
         drop_entry(c, c->oldest);
     e = mr_xcalloc(1, sizeof(*e));
     e->m = m;

@@ -262,6 +262,11 @@ json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms);
 
 struct mr_pcache;
 
+/* Its bounds. A submit usually follows its prepare within milliseconds. */
+#define MR_PCACHE_ENTRIES 4096
+#define MR_PCACHE_BYTES (16u << 20)
+#define MR_PCACHE_AGE_MS 5000
+
 /* mr_pcache_new - an empty cache. Owned result: mr_pcache_free(). */
 struct mr_pcache *mr_pcache_new(void);
 
