@@ -281,6 +281,42 @@ bool mr_backlog_refuse(void);
 
 /* mr_backlog_wait_ms - how long the writer waits before its next group commit (--backlog-slow). */
 int mr_backlog_wait_ms(void);
+/* ---- prepare_cache.c: the writer's just-prepared messages (a hint for their submit) ---- */
+
+struct mr_pcache;
+
+/* Its bounds. A submit usually follows its prepare within milliseconds. */
+#define MR_PCACHE_ENTRIES 4096
+#define MR_PCACHE_BYTES (16u << 20)
+#define MR_PCACHE_AGE_MS 5000
+
+/* mr_pcache_new - an empty cache. Owned result: mr_pcache_free(). */
+struct mr_pcache *mr_pcache_new(void);
+
+/*
+ * mr_pcache_put - remember @m (taken), a message just committed as prepared,
+ * with its id and its steps' ids, in place of any entry of its gid; kept until
+ * it is taken, dropped, too old or past its back-check time, or pushed out.
+ */
+void mr_pcache_put(struct mr_pcache *c, struct mr_msg *m, int64_t now_ms);
+
+/* mr_pcache_take - the message of @gid, taken out of the cache (owned), or NULL. */
+struct mr_msg *mr_pcache_take(struct mr_pcache *c, const char *gid, int64_t now_ms);
+
+/* mr_pcache_drop - forget @gid, if remembered. */
+void mr_pcache_drop(struct mr_pcache *c, const char *gid);
+
+/* mr_pcache_expire - forget the oldest entries whose time is up by @now_ms. */
+void mr_pcache_expire(struct mr_pcache *c, int64_t now_ms);
+
+/* mr_pcache_clear - forget everything. */
+void mr_pcache_clear(struct mr_pcache *c);
+
+/* mr_pcache_count - how many messages it holds. */
+size_t mr_pcache_count(const struct mr_pcache *c);
+
+/* mr_pcache_free - free @c and what it holds. NULL is a no-op. */
+void mr_pcache_free(struct mr_pcache *c);
 
 /* ---- prepare_writer.c ---- */
 

@@ -16,6 +16,13 @@
  * Over --backlog-slow the writer waits a little before each group commit.
  * Submits with wait_result stay parked after the commit until the relay
  * reports a pass over their gid (mr_writer_pass_done) or their deadline ends.
+ * A message this writer prepared is remembered for a few seconds
+ * (prepare_cache.c), so that its submit needs no read of the message and its
+ * steps: the submit's conditional write (mr_store_msg_transition_ids) tells
+ * whether the memory still holds. Likewise a prepare of a gid it does not
+ * remember is taken for a new message without a read: the insert's unique
+ * gid tells. When a guess fails the transaction is made again, reading every
+ * gid from the store.
  * This file never delivers anything and never calls relay/ or query/.
  *
  * Transactions go through mr_store_run_tx() (tried again when the store lost
@@ -57,6 +64,15 @@ struct mr_writer {
     size_t caphand;
     size_t room; /* how many more this batch may lease (hooks.room) */
     long left;   /* writer thread only: due messages this batch left in the store unleased */
+    /* writer thread only: the messages it prepared a moment ago, and the prepares of this
+       batch's transactions that go there once committed */
+    struct mr_pcache *cache;
+    struct mr_req **fresh;
+    size_t nfresh;
+    size_t capfresh;
+    bool stale;   /* the transaction failed on a guess: a remembered message changed, or a
+                     prepare's gid taken for new was stored */
+    bool careful; /* this attempt reads every gid: no memory, no guess */
 };
 
 /*
@@ -129,6 +145,32 @@ static void fill_new(struct mr_req *r, int state, int64_t now)
     for (i = 0; i < m->nsteps; i++) {
         m->steps[i].create_ms = now;
         m->steps[i].update_ms = now;
+    }
+}
+
+/* fresh_add - @r prepared a new message in the open transaction: remember it once committed. */
+static void fresh_add(struct mr_writer *w, struct mr_req *r)
+{
+    MR_ALLOC_GROW(w->fresh, w->nfresh + 1, w->capfresh);
+    w->fresh[w->nfresh++] = r;
+}
+
+/*
+ * forget - stop remembering @gid (NULL: every message): what the writer is
+ * about to do may change it. Also from the prepares of this batch not yet
+ * committed, which are few.
+ */
+static void forget(struct mr_writer *w, const char *gid)
+{
+    size_t i;
+
+    if (gid != NULL)
+        mr_pcache_drop(w->cache, gid);
+    else
+        mr_pcache_clear(w->cache);
+    for (i = 0; i < w->nfresh; i++) {
+        if (w->fresh[i] != NULL && (gid == NULL || strcmp(w->fresh[i]->gid, gid) == 0))
+            w->fresh[i] = NULL;
     }
 }
 
@@ -463,8 +505,12 @@ static int apply(struct mr_writer *w, struct mr_req *r, bool *woke, struct mr_er
         return apply_topic(w, r, err);
     if (r->op == MR_OP_SCANKV || r->op == MR_OP_QUERYKV)
         return apply_kv(w, r, err);
-    if (r->op == MR_OP_RESETCRON)
+    if (r->op == MR_OP_RESETCRON) {
+        forget(w, NULL); /* prepared messages may become due for their back-check */
         return apply_reset_cron(w, r, woke, err);
+    }
+    if (r->op == MR_OP_ABORT || r->op == MR_OP_FORCESTOP || r->op == MR_OP_RESET)
+        forget(w, r->gid); /* it changes, or becomes due for its back-check */
     rc = mr_store_msg_get(w->store, r->gid, r->op == MR_OP_QUERY, &cur, err);
     if (rc != 0)
         return rc;
@@ -507,6 +553,10 @@ struct gslot {
     int next_cron_interval; /* likewise */
     struct mr_msg *cur;     /* the stored message with its steps (owned), NULL when none */
     const char *okey;       /* its ordering key ("" = none; borrowed from cur or a request) */
+    bool first_submit;      /* the run's first request of the gid is a submit */
+    bool hint;              /* cur is the remembered message (prepare_cache.c), not read */
+    bool guess;             /* taken for new without a read (its first request: a prepare) */
+    struct mr_req *made;    /* the prepare of this run that inserted it, or NULL */
 };
 
 /* One prepared -> submitted change of a run, and the submit that asked for it. */
@@ -532,6 +582,7 @@ struct run {
     size_t nsubs;
     struct mr_req **again; /* submits of submitted messages: due now again */
     size_t nagain;
+    bool guessed; /* some slot is a guess (gslot.guess) */
 };
 
 /* gid_hash - FNV-1a of @gid. */
@@ -546,9 +597,10 @@ static size_t gid_hash(const char *gid)
     return (size_t)h;
 }
 
-/* run_slot - the slot of @gid, added when it is new. */
-static struct gslot *run_slot(struct run *run, const char *gid)
+/* run_slot - the slot of @r's gid, added (as @r's) when it is new. */
+static struct gslot *run_slot(struct run *run, const struct mr_req *r)
 {
+    const char *gid = r->gid;
     size_t i = gid_hash(gid) & (run->tsize - 1);
     struct gslot *g;
 
@@ -560,6 +612,7 @@ static struct gslot *run_slot(struct run *run, const char *gid)
     }
     g = &run->slots[run->nslots++];
     g->gid = gid;
+    g->first_submit = r->op == MR_OP_SUBMIT;
     run->table[i] = run->nslots;
     return g;
 }
@@ -667,28 +720,64 @@ static bool may_lease(struct mr_writer *w, int64_t due, int64_t now)
     return true;
 }
 
-/* run_load - read every gid of the run, with steps, in one batched lookup (locking the rows). */
+/* slot_set - @g's view from its stored (or remembered) message @m, NULL when none. */
+static void slot_set(struct gslot *g, struct mr_msg *m)
+{
+    g->state = m != NULL ? m->state : MR_MSG_NONE;
+    g->create_ms = m != NULL ? m->create_ms : 0;
+    g->next_cron_interval = m != NULL ? m->next_cron_interval : 0;
+    g->cur = m;
+    g->okey = m != NULL && m->ordering_key != NULL ? m->ordering_key : "";
+}
+
+/*
+ * run_load - read every gid of the run, with steps, in one batched lookup
+ * (locking the rows), but two kinds the writer guesses (unless w->careful):
+ * a gid whose first request is a submit of a message it remembers is taken
+ * as it was prepared, a hint its conditional write checks (run_write_subs);
+ * one whose first request is a prepare of a gid it does not remember is
+ * taken for new, which the insert checks (run_write). A gid the run reads is
+ * forgotten: its requests may change it.
+ */
 static int run_load(struct mr_writer *w, struct run *run, struct mr_err *err)
 {
     const char **gids = mr_xcalloc(run->nslots, sizeof(*gids));
     struct mr_msg **cur = mr_xcalloc(run->nslots, sizeof(*cur));
+    struct gslot **of = mr_xcalloc(run->nslots, sizeof(*of));
+    int64_t now = mr_now_ms();
+    size_t n = 0;
     size_t i;
     int rc;
 
-    for (i = 0; i < run->nslots; i++)
-        gids[i] = run->slots[i].gid;
-    rc = mr_store_msg_get_many(w->store, gids, run->nslots, true, cur, err);
     for (i = 0; i < run->nslots; i++) {
         struct gslot *g = &run->slots[i];
+        struct mr_msg *m = NULL;
 
-        g->state = cur[i] != NULL ? cur[i]->state : MR_MSG_NONE;
-        g->create_ms = cur[i] != NULL ? cur[i]->create_ms : 0;
-        g->next_cron_interval = cur[i] != NULL ? cur[i]->next_cron_interval : 0;
-        g->cur = cur[i];
-        g->okey = cur[i] != NULL && cur[i]->ordering_key != NULL ? cur[i]->ordering_key : "";
+        if (!w->careful && g->first_submit)
+            m = mr_pcache_take(w->cache, g->gid, now);
+        if (m != NULL) {
+            slot_set(g, m);
+            g->hint = true;
+            continue;
+        }
+        m = !w->careful && !g->first_submit ? mr_pcache_take(w->cache, g->gid, now) : NULL;
+        if (m == NULL && !w->careful && !g->first_submit) {
+            slot_set(g, NULL);
+            g->guess = true;
+            run->guessed = true;
+            continue;
+        }
+        mr_msg_free(m); /* a repeated prepare: read it */
+        forget(w, g->gid);
+        of[n] = g;
+        gids[n++] = g->gid;
     }
+    rc = mr_store_msg_get_many(w->store, gids, n, true, cur, err);
+    for (i = 0; i < n; i++)
+        slot_set(of[i], cur[i]);
     free(gids);
     free(cur);
+    free(of);
     return rc;
 }
 
@@ -716,6 +805,7 @@ static void run_decide_prepare(struct run *run, struct gslot *g, struct mr_req *
 {
     if (g->state == MR_MSG_NONE) {
         run_new(run, g, r, MR_MSG_PREPARED, now);
+        g->made = r;
         mr_reply_envelope(&r->answer, 200, NULL);
     } else if (g->state == MR_MSG_PREPARED) {
         mr_reply_envelope(&r->answer, 200, NULL); /* the first data is kept */
@@ -794,12 +884,36 @@ static void run_handed(struct run *run, struct subm *sb, int64_t now)
     hand_add(run->w, NULL, m);
 }
 
+/* sub_id - the id of @sb's message: read, remembered, or inserted by this run (0: none). */
+static int64_t sub_id(const struct subm *sb)
+{
+    if (sb->g->cur != NULL)
+        return sb->g->cur->id;
+    return sb->g->made != NULL && sb->g->made->msg != NULL ? sb->g->made->msg->id : 0;
+}
+
+/*
+ * stale_hint - the remembered message @gid is no longer prepared under its id
+ * (another relay aborted or submitted it, its back-check ended, it was stored
+ * anew): fail the transaction, which run_txn() makes again from the store.
+ */
+static int stale_hint(struct mr_writer *w, const char *gid, struct mr_err *err)
+{
+    mr_log(MR_LOG_INFO, "prepared message changed since its prepare, deciding from the store",
+           "gid", gid, NULL);
+    w->stale = true;
+    return mr_err_set(err, MR_ECONFLICT, "store: message '%s' changed since its prepare", gid);
+}
+
 /*
  * run_write_subs - the run's prepared -> submitted changes, one batched call
- * per (due, interval, lease) group (usually one: due is "now" without a delay).
+ * per (due, interval, lease) group (usually one: due is "now" without a delay),
+ * by id: the rows read are locked, and a remembered one (g->hint) moves only
+ * if it is still the prepared message the writer remembers.
  */
 static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, struct mr_err *err)
 {
+    int64_t *ids = mr_xcalloc(run->nsubs + 1, sizeof(*ids));
     const char **gids = mr_xcalloc(run->nsubs + 1, sizeof(*gids));
     struct subm **grp = mr_xcalloc(run->nsubs + 1, sizeof(*grp));
     bool *changed = mr_xcalloc(run->nsubs + 1, sizeof(*changed));
@@ -828,13 +942,18 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
                 sb->lease == first->lease) {
                 done[j] = true;
                 grp[k] = sb;
+                ids[k] = sub_id(sb);
                 gids[k++] = sb->g->gid;
             }
         }
-        rc = mr_store_msg_transition_many(w->store, gids, k, MR_MSG_PREPARED, MR_MSG_SUBMITTED,
-                                          now, first->due, first->interval,
-                                          first->lease ? mr_config.relay_id : NULL,
-                                          first->lease ? lease_until : 0, changed, err);
+        rc = mr_store_msg_transition_ids(w->store, gids, ids, k, MR_MSG_PREPARED,
+                                         MR_MSG_SUBMITTED, now, first->due, first->interval,
+                                         first->lease ? mr_config.relay_id : NULL,
+                                         first->lease ? lease_until : 0, changed, err);
+        for (j = 0; rc == 0 && j < k; j++) {
+            if (!changed[j] && grp[j]->g->hint)
+                rc = stale_hint(w, gids[j], err);
+        }
         for (j = 0; rc == 0 && j < k; j++) {
             bool head = true;
 
@@ -851,7 +970,7 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
                 if (grp[j]->lease)
                     w->room++;
             } else if (!changed[j]) {
-                /* cannot happen under the rows' locks; say so rather than guess */
+                /* cannot happen under the rows' locks (nor to one this run inserted) */
                 mr_reply_envelope(&grp[j]->r->answer, 500,
                                   "store: message changed during submit, retry");
                 if (grp[j]->lease)
@@ -861,6 +980,7 @@ static int run_write_subs(struct mr_writer *w, struct run *run, int64_t now, str
             }
         }
     }
+    free(ids);
     free(gids);
     free(grp);
     free(changed);
@@ -875,6 +995,11 @@ static int run_write(struct mr_writer *w, struct run *run, int64_t now, struct m
     int rc;
 
     rc = mr_store_msg_insert_many(w->store, run->ins, run->nins, err);
+    if (rc == MR_EEXIST && run->guessed) {
+        /* a prepare's gid taken for new is stored: a repeat, or another relay's */
+        mr_log(MR_LOG_DEBUG, "a prepared gid exists, deciding from the store", NULL);
+        w->stale = true;
+    }
     if (rc != 0)
         return rc;
     for (i = 0; i < run->nins; i++)
@@ -913,7 +1038,7 @@ static int apply_run(struct mr_writer *w, struct mr_req **reqs, size_t n, bool *
         /* before the existence check, as DTM generates branches before it looks */
         rc = expand_topics(w, reqs[i], &refused, err);
         if (rc == 0 && !refused)
-            run.of[i] = run_slot(&run, reqs[i]->gid);
+            run.of[i] = run_slot(&run, reqs[i]);
     }
     if (rc == 0)
         rc = run_load(w, &run, err);
@@ -927,6 +1052,10 @@ static int apply_run(struct mr_writer *w, struct mr_req **reqs, size_t n, bool *
     }
     if (rc == 0)
         rc = run_write(w, &run, now, err);
+    for (i = 0; rc == 0 && i < run.nslots; i++) {
+        if (run.slots[i].made != NULL && run.slots[i].state == MR_MSG_PREPARED)
+            fresh_add(w, run.slots[i].made);
+    }
     run_release(&run);
     return rc;
 }
@@ -1008,6 +1137,8 @@ struct txn {
     bool *woke;
     size_t mark;            /* w->nhand before the transaction */
     long left_mark;         /* w->left before it */
+    size_t fresh_mark;      /* w->nfresh before it */
+    size_t room;            /* w->room before it */
     struct mr_req **waiting; /* parked before the commit, n of room */
     size_t nwait;
 };
@@ -1036,7 +1167,7 @@ static int txn_apply(struct mr_store *s, void *arg, struct mr_err *err)
     return 0;
 }
 
-/* txn_undo - the attempt did not commit: unpark its waiters, forget what it handed. */
+/* txn_undo - the attempt did not commit: unpark its waiters, forget what it handed and made. */
 static void txn_undo(void *arg)
 {
     struct txn *t = arg;
@@ -1045,6 +1176,8 @@ static void txn_undo(void *arg)
     t->nwait = 0;
     hand_truncate(t->w, t->mark);
     t->w->left = t->left_mark;
+    t->w->room = t->room; /* leases it decided but never handed included */
+    t->w->nfresh = t->fresh_mark;
 }
 
 /*
@@ -1062,7 +1195,9 @@ static const struct mr_store_tx_policy txn_policy = {
  * when the store lost it (mr_store_retryable()). Replaying is safe: apply()
  * re-reads every message and sets each answer afresh, and a commit whose
  * outcome was unknown is seen by the re-read (a repeated prepare or submit is
- * answered as DTM answers a repeat). Returns 0 or the store error.
+ * answered as DTM answers a repeat). A transaction that failed on a guess
+ * (stale_hint(), a prepare's gid found stored) is made once more, reading
+ * every gid from the store. Returns 0 or the store error.
  */
 static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *woke,
                    struct mr_err *err)
@@ -1074,9 +1209,38 @@ static int run_txn(struct mr_writer *w, struct mr_req **batch, size_t n, bool *w
                     .woke = woke,
                     .mark = w->nhand,
                     .left_mark = w->left,
+                    .fresh_mark = w->nfresh,
+                    .room = w->room,
                     .waiting = waiting};
+    int rc;
 
-    return mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
+    w->stale = false;
+    rc = mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
+    if (rc != 0 && w->stale) {
+        w->stale = false;
+        w->careful = true;
+        mr_err_clear(err);
+        rc = mr_store_run_tx(w->store, txn_apply, txn_undo, &t, &txn_policy, err);
+        w->careful = false;
+    }
+    return rc;
+}
+
+/* keep_prepared - remember the messages the batch's committed transactions left prepared. */
+static void keep_prepared(struct mr_writer *w)
+{
+    int64_t now = w->nfresh > 0 ? mr_now_ms() : 0;
+    size_t i;
+
+    for (i = 0; i < w->nfresh; i++) {
+        struct mr_req *r = w->fresh[i];
+
+        if (r != NULL && r->msg != NULL && r->answer.status == 200) {
+            mr_pcache_put(w->cache, r->msg, now); /* the request needs only its answer now */
+            r->msg = NULL;
+        }
+    }
+    w->nfresh = 0;
 }
 
 /* answer - hand @r back to its connection. @r belongs to the HTTP side afterwards. */
@@ -1130,6 +1294,7 @@ static void run_batch(struct mr_writer *w, struct mr_req **batch, size_t n)
     }
     mr_backlog_left(w->left);
     hand_over(w);
+    keep_prepared(w);
     if (woke && w->hooks.wake != NULL)
         w->hooks.wake(w->hooks.arg);
     for (i = 0; i < nanswer; i++)
@@ -1235,6 +1400,7 @@ static void *writer_main(void *arg)
 
         if (n > 0)
             run_batch(w, batch, n);
+        mr_pcache_expire(w->cache, mr_now_ms());
         expire_waiters(w, false);
         if (stop && n == 0)
             break;
@@ -1257,9 +1423,11 @@ int mr_writer_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *c
     }
     w->hooks = *hooks;
     w->resume = resume;
+    w->cache = mr_pcache_new();
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        mr_pcache_free(w->cache);
         mr_store_close(w->store);
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
@@ -1331,6 +1499,8 @@ void mr_writer_stop(struct mr_writer *w)
     mr_store_close(w->store);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    mr_pcache_free(w->cache);
     free(w->hand);
+    free(w->fresh);
     free(w);
 }

@@ -701,10 +701,11 @@ int mr_store_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t
     return rc;
 }
 
-int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
-                                 int to, int64_t now_ms, int64_t next_cron_ms,
-                                 int next_cron_interval, const char *lease_owner,
-                                 int64_t lease_until_ms, bool *changed, struct mr_err *err)
+/* transition_many - mr_store_msg_transition_many() or, @ids not NULL, _ids(). */
+static int transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                           int next_cron_interval, const char *lease_owner,
+                           int64_t lease_until_ms, bool *changed, struct mr_err *err)
 {
     size_t i;
     int rc;
@@ -722,7 +723,7 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
         return 0;
     rc = mr_store_enter(s, MR_STORE_TX_NEED, "transition", err);
     if (rc == 0)
-        rc = s->eng->msg_transition_many(s, gids, n, from, to, now_ms, next_cron_ms,
+        rc = s->eng->msg_transition_many(s, gids, ids, n, from, to, now_ms, next_cron_ms,
                                          next_cron_interval, lease_owner, lease_until_ms,
                                          changed, err);
     if (rc != 0)
@@ -732,6 +733,24 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
             log_transition(gids[i], from, to);
     }
     return 0;
+}
+
+int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from,
+                                 int to, int64_t now_ms, int64_t next_cron_ms,
+                                 int next_cron_interval, const char *lease_owner,
+                                 int64_t lease_until_ms, bool *changed, struct mr_err *err)
+{
+    return transition_many(s, gids, NULL, n, from, to, now_ms, next_cron_ms, next_cron_interval,
+                           lease_owner, lease_until_ms, changed, err);
+}
+
+int mr_store_msg_transition_ids(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                                size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                                int next_cron_interval, const char *lease_owner,
+                                int64_t lease_until_ms, bool *changed, struct mr_err *err)
+{
+    return transition_many(s, gids, ids, n, from, to, now_ms, next_cron_ms, next_cron_interval,
+                           lease_owner, lease_until_ms, changed, err);
 }
 
 /*

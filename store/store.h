@@ -221,6 +221,21 @@ int mr_store_msg_transition_many(struct mr_store *s, const char *const *gids, si
                                  int next_cron_interval, const char *lease_owner,
                                  int64_t lease_until_ms, bool *changed, struct mr_err *err);
 
+/*
+ * mr_store_msg_transition_ids - mr_store_msg_transition_many() of messages
+ * the caller knows by id too, e.g. ones it inserted a moment ago and kept:
+ * @ids[i] is the id gids[i] had then. The rows are found by id (the primary
+ * key) and a row moves only while it is in @from, so a message that changed
+ * meanwhile (aborted, or submitted by another relay), or that was deleted and
+ * stored again under the same gid, is left alone with changed[i] false.
+ * Needs no read before it: the caller's memory of the message is a hint,
+ * changed[] is the truth. Logs and counts as mr_store_msg_transition_many().
+ */
+int mr_store_msg_transition_ids(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                                size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                                int next_cron_interval, const char *lease_owner,
+                                int64_t lease_until_ms, bool *changed, struct mr_err *err);
+
 /* ---- messages: relay ---- */
 
 /*

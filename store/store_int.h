@@ -60,9 +60,10 @@ struct mr_store_engine {
     /* msg_insert, msg_insert_many - store.c has checked each gid, state and step state */
     int (*msg_insert_many)(struct mr_store *s, struct mr_msg *const *v, size_t n,
                            struct mr_err *err);
-    /* lease_owner is NULL, or non-empty and to is unfinished (store.c passes NULL otherwise) */
-    int (*msg_transition_many)(struct mr_store *s, const char *const *gids, size_t n, int from,
-                               int to, int64_t now_ms, int64_t next_cron_ms,
+    /* lease_owner is NULL, or non-empty and to is unfinished (store.c passes NULL otherwise);
+       ids NULL: by gid; else ids[i] is gids[i]'s id and the rows are found by it */
+    int (*msg_transition_many)(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                               size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
                                int next_cron_interval, const char *lease_owner,
                                int64_t lease_until_ms, bool *changed, struct mr_err *err);
     /* claim - inside the transaction store.c opened for it (and commits), @limit > 0 */

@@ -420,9 +420,13 @@ struct tr_args {
     int64_t lease_until_ms;
 };
 
-/* transition_update - the UPDATE of transition_chunk() (every gid, those in @from move). */
-static int transition_update(struct my_store *ms, const char *const *gids, size_t k,
-                             const struct tr_args *a, MYSQL_STMT **out, struct mr_err *err)
+/*
+ * transition_update - the UPDATE of transition_chunk() (every row named, those in @from
+ * move): by the gids at @gids, or when @ids is not NULL by the ids there.
+ */
+static int transition_update(struct my_store *ms, const char *const *gids, const int64_t *ids,
+                             size_t k, const struct tr_args *a, MYSQL_STMT **out,
+                             struct mr_err *err)
 {
     int code;
 
@@ -430,27 +434,35 @@ static int transition_update(struct my_store *ms, const char *const *gids, size_
     my_p_transition(ms, a->to, a->now_ms, a->next_cron_ms, a->next_cron_interval, a->lease_owner,
                     a->lease_until_ms);
     my_p_text(ms, mr_msg_state_name(a->from));
-    code = in_list(ms, MT_TRANSITION, gids, NULL, k, out, err);
+    if (ids != NULL)
+        code = in_list(ms, MT_TRANSITION_IDS, NULL, ids, k, out, err);
+    else
+        code = in_list(ms, MT_TRANSITION, gids, NULL, k, out, err);
     if (code != 0)
         return code;
     return my_exec(ms, *out, err);
 }
 
-/* The gids a transition_chunk() found locked in the state it moves from, for locked_row(). */
+/* The rows a transition_chunk() found locked in the state it moves from, for locked_row(). */
 struct lock_marks {
     const char *const *gids;
+    const int64_t *ids; /* not NULL: the rows are named by id */
     size_t k;
     bool *changed;
     size_t found;
 };
 
-/* locked_row - a gid row: mark its position (once). */
+/* locked_row - a gid (or id) row: mark its position (once). */
 static int locked_row(struct my_store *ms, void *ctx, struct mr_err *err)
 {
     struct lock_marks *c = ctx;
-    size_t at = mr_store_gid_at(c->gids, c->k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
+    size_t at;
 
     (void)err;
+    if (c->ids != NULL)
+        at = id_at(c->ids, c->k, ms->row.v[0]);
+    else
+        at = mr_store_gid_at(c->gids, c->k, ms->row.s[0] != NULL ? ms->row.s[0] : "");
     if (at < c->k && !c->changed[at]) {
         c->changed[at] = true;
         c->found++;
@@ -459,16 +471,16 @@ static int locked_row(struct my_store *ms, void *ctx, struct mr_err *err)
 }
 
 /*
- * transition_chunk - move those of the @k gids at @gids that are in @from,
- * marking them in @changed. The common case is one statement: the UPDATE
- * under a savepoint, and when it matched @k rows (CLIENT_FOUND_ROWS: matched,
- * not changed) every gid was in @from and distinct. Otherwise it is undone
- * to the savepoint, and the rows in @from are locked and marked first, then
- * moved: the lock keeps them in @from until the UPDATE, so the marks are
- * what changed.
+ * transition_chunk - move those of the @k rows named at @gids (or, when @ids
+ * is not NULL, at @ids) that are in @from, marking them in @changed. The
+ * common case is one statement: the UPDATE under a savepoint, and when it
+ * matched @k rows (CLIENT_FOUND_ROWS: matched, not changed) every row was in
+ * @from and distinct. Otherwise it is undone to the savepoint, and the rows
+ * in @from are locked and marked first, then moved: the lock keeps them in
+ * @from until the UPDATE, so the marks are what changed.
  */
-static int transition_chunk(struct my_store *ms, const char *const *gids, size_t k,
-                            const struct tr_args *a, bool *changed, struct mr_err *err)
+static int transition_chunk(struct my_store *ms, const char *const *gids, const int64_t *ids,
+                            size_t k, const struct tr_args *a, bool *changed, struct mr_err *err)
 {
     struct lock_marks lock = {0};
     MYSQL_STMT *st;
@@ -477,7 +489,7 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
 
     code = my_query(ms, "SAVEPOINT msgrelay_tr", err);
     if (code == 0)
-        code = transition_update(ms, gids, k, a, &st, err);
+        code = transition_update(ms, gids, ids, k, a, &st, err);
     if (code != 0)
         return code;
     if ((uint64_t)mysql_stmt_affected_rows(st) == k) {
@@ -492,19 +504,23 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, size_t
     my_p_reset(ms);
     my_p_text(ms, mr_msg_state_name(a->from));
     lock.gids = gids;
+    lock.ids = ids;
     lock.k = k;
     lock.changed = changed;
-    code = in_each_row(ms, MT_LOCK_STATE, gids, NULL, k, "s", locked_row, &lock, err);
+    if (ids != NULL)
+        code = in_each_row(ms, MT_LOCK_STATE_IDS, NULL, ids, k, "i", locked_row, &lock, err);
+    else
+        code = in_each_row(ms, MT_LOCK_STATE, gids, NULL, k, "s", locked_row, &lock, err);
     if (code != 0 || lock.found == 0)
         return code;
-    return transition_update(ms, gids, k, a, &st, err);
+    return transition_update(ms, gids, ids, k, a, &st, err);
 }
 
 /* my_msg_transition_many - transition_chunk() per chunk; a lease goes in the same UPDATE. */
-int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from, int to,
-                           int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                           const char *lease_owner, int64_t lease_until_ms, bool *changed,
-                           struct mr_err *err)
+int my_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                           int next_cron_interval, const char *lease_owner,
+                           int64_t lease_until_ms, bool *changed, struct mr_err *err)
 {
     struct my_store *ms = my(s);
     const struct tr_args a = {.from = from,
@@ -520,7 +536,8 @@ int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n
 
     for (i = 0; code == 0 && i < n; i += k) {
         k = mr_store_chunk(n, i);
-        code = transition_chunk(ms, gids + i, k, &a, changed + i, err);
+        code = transition_chunk(ms, gids + i, ids != NULL ? ids + i : NULL, k, &a, changed + i,
+                                err);
     }
     return code;
 }

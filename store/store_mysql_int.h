@@ -110,6 +110,14 @@
     "relay_id, instance, host, machine, pid, pid_start, started_time, heartbeat_until"
 #define RELAY_LAYOUT "ssssiiii"
 
+/* The SET clause of a state change (after "UPDATE msg"), as my_p_transition() binds it. */
+#define TRANSITION_SET                                                                             \
+    "SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "                  \
+    "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "               \
+    "next_cron_time = IF(?, ?, next_cron_time), "                                                  \
+    "next_cron_interval = IF(?, ?, next_cron_interval), "                                          \
+    "owner = IF(?, ?, owner), lease_until = IF(?, ?, lease_until) "
+
 /* X(id, sql): every fixed statement a connection prepares. Parameters are in order. */
 #define STMT_LIST(X)                                                                               \
     X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?")                                 \
@@ -124,13 +132,7 @@
       "query_dest, ordering_key) VALUES " MSG_ROW)                                                               \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ?")                                               \
     X(ST_STEP_IDS, "SELECT id FROM step WHERE msg_id = ? ORDER BY id")                             \
-    X(ST_TRANSITION,                                                                               \
-      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "     \
-      "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
-      "next_cron_time = IF(?, ?, next_cron_time), "                                                \
-      "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
-      "owner = IF(?, ?, owner), lease_until = IF(?, ?, lease_until) "                              \
-      "WHERE gid = ? AND state = ?")                                                               \
+    X(ST_TRANSITION, "UPDATE msg " TRANSITION_SET "WHERE gid = ? AND state = ?")                  \
     X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = ?")                                         \
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?, "                                           \
                    "next_cron_interval = IF(?, ?, next_cron_interval), update_time = ? "           \
@@ -276,14 +278,13 @@ enum stmt_id {
     X(MT_IDS_BY_GID, "SELECT id, gid FROM msg WHERE gid IN (", "?", ")")                           \
     X(MT_STEP_IDS, "SELECT msg_id, id FROM step WHERE msg_id IN (", "?", ") ORDER BY msg_id, id")  \
     X(MT_LOCK_STATE, "SELECT gid FROM msg WHERE state = ? AND gid IN (", "?", ") FOR UPDATE")      \
-    X(MT_TRANSITION,                                                                               \
-      "UPDATE msg SET parked_from = IF(? = 'parked', state, ''), state = ?, update_time = ?, "     \
-      "finish_time = IF(?, ?, finish_time), rollback_time = IF(?, ?, rollback_time), "             \
-      "next_cron_time = IF(?, ?, next_cron_time), "                                                \
-      "next_cron_interval = IF(?, ?, next_cron_interval), "                                        \
-      "owner = IF(?, ?, owner), lease_until = IF(?, ?, lease_until) "                              \
-      "WHERE state = ? AND gid IN (",                                                              \
-      "?", ")")                                                                                    \
+    X(MT_TRANSITION, "UPDATE msg " TRANSITION_SET "WHERE state = ? AND gid IN (", "?", ")")       \
+    /* the same by id (a gid stored again since is left alone), through the primary key: left  \
+       to itself the optimizer takes msg_state_id (state, id) and buffers the rows it moves */   \
+    X(MT_LOCK_STATE_IDS, "SELECT id FROM msg FORCE INDEX (PRIMARY) WHERE state = ? AND id IN (",   \
+      "?", ") FOR UPDATE")                                                                         \
+    X(MT_TRANSITION_IDS,                                                                           \
+      "UPDATE msg FORCE INDEX (PRIMARY) " TRANSITION_SET "WHERE state = ? AND id IN (", "?", ")")  \
     X(MT_STEPS_OK,                                                                                 \
       "UPDATE step SET attempts = attempts + 1, update_time = ?, state = 'succeed', "              \
       "finish_time = ? WHERE EXISTS (SELECT 1 FROM msg WHERE msg.id = step.msg_id "                \
@@ -477,10 +478,10 @@ int my_load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t fr
 int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                     struct mr_msg **out, struct mr_err *err);
 int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err);
-int my_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from, int to,
-                           int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                           const char *lease_owner, int64_t lease_until_ms, bool *changed,
-                           struct mr_err *err);
+int my_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                           int next_cron_interval, const char *lease_owner,
+                           int64_t lease_until_ms, bool *changed, struct mr_err *err);
 int my_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,
                          int *res, struct mr_err *err);
 int my_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,

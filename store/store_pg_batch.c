@@ -330,35 +330,47 @@ int pg_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, st
     return code;
 }
 
-/* The gids a transition changed, for changed_row(). */
+/* The rows a transition changed, for changed_row(). */
 struct marks {
     const char *const *gids;
+    const int64_t *ids; /* not NULL: the rows are named, and returned, by id */
     size_t k;
     bool *changed;
 };
 
-/* changed_row - a gid row of the UPDATE: mark its position. */
+/* changed_row - a gid (or id) row of the UPDATE: mark its position. */
 static int changed_row(struct pg_store *ps, void *ctx, struct mr_err *err)
 {
     struct marks *c = ctx;
-    size_t at = mr_store_gid_at(c->gids, c->k, pg_str(ps, 0));
+    size_t at = c->k;
+    size_t j;
 
     (void)err;
+    if (c->ids == NULL) {
+        at = mr_store_gid_at(c->gids, c->k, pg_str(ps, 0));
+    } else {
+        int64_t id = pg_int(ps, 0);
+
+        for (j = 0; j < c->k && at == c->k; j++) {
+            if (c->ids[j] == id)
+                at = j;
+        }
+    }
     if (at < c->k)
         c->changed[at] = true;
     return 0;
 }
 
 /*
- * pg_msg_transition_many - one UPDATE per chunk, which returns the gids it
- * moved: the state test is part of its WHERE, which PostgreSQL evaluates
- * again on a row another transaction changed meanwhile, so what it returns
- * is what changed. A lease goes in the same UPDATE.
+ * pg_msg_transition_many - one UPDATE per chunk, which returns the gids (or
+ * ids) it moved: the state test is part of its WHERE, which PostgreSQL
+ * evaluates again on a row another transaction changed meanwhile, so what it
+ * returns is what changed. A lease goes in the same UPDATE.
  */
-int pg_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from, int to,
-                           int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                           const char *lease_owner, int64_t lease_until_ms, bool *changed,
-                           struct mr_err *err)
+int pg_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                           int next_cron_interval, const char *lease_owner,
+                           int64_t lease_until_ms, bool *changed, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
     bool final = !mr_msg_state_is_live(to);
@@ -369,6 +381,7 @@ int pg_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n
 
     for (i = 0; code == 0 && i < n; i += c.k) {
         c.gids = gids + i;
+        c.ids = ids != NULL ? ids + i : NULL;
         c.k = mr_store_chunk(n, i);
         c.changed = changed + i;
         memset(c.changed, 0, c.k * sizeof(*c.changed));
@@ -384,8 +397,12 @@ int pg_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n
         pg_p_text(ps, lease ? lease_owner : "");
         pg_p_int(ps, lease ? lease_until_ms : 0);
         pg_p_text(ps, mr_msg_state_name(from));
-        pg_p_texts(ps, c.gids, c.k);
-        code = pg_each_row(ps, ST_TRANSITION, changed_row, &c, err);
+        if (c.ids != NULL)
+            pg_p_ids(ps, c.ids, c.k);
+        else
+            pg_p_texts(ps, c.gids, c.k);
+        code = pg_each_row(ps, c.ids != NULL ? ST_TRANSITION_IDS : ST_TRANSITION, changed_row, &c,
+                           err);
     }
     return code;
 }

@@ -96,6 +96,17 @@
     " AND id < $" a "::bigint AND create_time >= $" b "::bigint AND create_time <= $" c            \
     "::bigint ORDER BY id DESC LIMIT $" d "::bigint"
 
+/* The SET clause of a state change (after "UPDATE msg"), parameters $1 to $10. */
+#define TRANSITION_SET                                                                             \
+    "SET parked_from = CASE WHEN $1::text = 'parked' THEN state ELSE '' END, "                     \
+    "state = $1::text, update_time = $2::bigint, "                                                 \
+    "finish_time = CASE WHEN $3::boolean THEN $2::bigint ELSE finish_time END, "                   \
+    "rollback_time = CASE WHEN $4::boolean THEN $2::bigint ELSE rollback_time END, "               \
+    "next_cron_time = CASE WHEN $5::boolean THEN $6::bigint ELSE next_cron_time END, "             \
+    "next_cron_interval = CASE WHEN $5::boolean THEN $7::int ELSE next_cron_interval END, "        \
+    "owner = CASE WHEN $8::boolean THEN $9::text ELSE owner END, "                                 \
+    "lease_until = CASE WHEN $8::boolean THEN $10::bigint ELSE lease_until END "
+
 /* X(id, sql): every statement a connection prepares (at its first use). */
 #define STMT_LIST(X)                                                                               \
     X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = $1::text")                          \
@@ -128,16 +139,11 @@
       "RETURNING id, msg_id, branch_id")                                                           \
     X(ST_MSG_DELETE, "DELETE FROM msg WHERE id = ANY($1::bigint[])")                               \
     /* parked_from takes the old state (every SET reads the row as it was) */                      \
-    X(ST_TRANSITION,                                                                               \
-      "UPDATE msg SET parked_from = CASE WHEN $1::text = 'parked' THEN state ELSE '' END, "        \
-      "state = $1::text, update_time = $2::bigint, "                                               \
-      "finish_time = CASE WHEN $3::boolean THEN $2::bigint ELSE finish_time END, "                 \
-      "rollback_time = CASE WHEN $4::boolean THEN $2::bigint ELSE rollback_time END, "             \
-      "next_cron_time = CASE WHEN $5::boolean THEN $6::bigint ELSE next_cron_time END, "           \
-      "next_cron_interval = CASE WHEN $5::boolean THEN $7::int ELSE next_cron_interval END, "      \
-      "owner = CASE WHEN $8::boolean THEN $9::text ELSE owner END, "                               \
-      "lease_until = CASE WHEN $8::boolean THEN $10::bigint ELSE lease_until END "                 \
-      "WHERE state = $11::text AND gid = ANY($12::text[]) RETURNING gid")                          \
+    X(ST_TRANSITION, "UPDATE msg " TRANSITION_SET                                                  \
+                     "WHERE state = $11::text AND gid = ANY($12::text[]) RETURNING gid")           \
+    /* the same by id: a gid stored again since is left alone */                                  \
+    X(ST_TRANSITION_IDS, "UPDATE msg " TRANSITION_SET                                              \
+                         "WHERE state = $11::text AND id = ANY($12::bigint[]) RETURNING id")       \
     X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = $1::text")                                  \
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = $1::bigint, next_cron_interval = "             \
                    "CASE WHEN $2::int >= 0 THEN $2::int ELSE next_cron_interval END, "             \
@@ -398,10 +404,10 @@ int pg_load_steps_in(struct pg_store *ps, struct mr_msg **v, size_t n, struct mr
 int pg_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                     struct mr_msg **out, struct mr_err *err);
 int pg_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err);
-int pg_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from, int to,
-                           int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                           const char *lease_owner, int64_t lease_until_ms, bool *changed,
-                           struct mr_err *err);
+int pg_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                           int next_cron_interval, const char *lease_owner,
+                           int64_t lease_until_ms, bool *changed, struct mr_err *err);
 int pg_steps_record(struct pg_store *ps, const int64_t *ids, size_t n, bool success,
                     const char *error, int64_t now_ms, int *res, struct mr_err *err);
 int pg_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,

@@ -156,8 +156,8 @@ int pg_msg_transition(struct mr_store *s, const char *gid, int from, int to, int
     bool changed = false;
     int code;
 
-    code = pg_msg_transition_many(s, &gid, 1, from, to, now_ms, next_cron_ms, next_cron_interval,
-                                  NULL, 0, &changed, err);
+    code = pg_msg_transition_many(s, &gid, NULL, 1, from, to, now_ms, next_cron_ms,
+                                  next_cron_interval, NULL, 0, &changed, err);
     if (code != 0 || changed)
         return code;
 

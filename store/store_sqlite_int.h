@@ -153,6 +153,10 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
     /* pinned: without statistics the planner walks msg_state_id for the state */                  \
     X(ST_TRANSITION_MANY, "UPDATE msg INDEXED BY msg_gid " TRANSITION_SET                          \
                           "WHERE state = ?2 AND gid IN (" IN_LIST ") RETURNING gid")               \
+    /* the same by id (a gid stored again since is left alone), by rowid: NOT INDEXED, else the \
+       planner walks msg_state_id for the state and the ids */                                    \
+    X(ST_TRANSITION_IDS, "UPDATE msg NOT INDEXED " TRANSITION_SET                                  \
+                         "WHERE state = ?2 AND id IN (" IN_LIST ") RETURNING id")                  \
     X(ST_MSG_STATE, "SELECT state FROM msg WHERE gid = ?1")                                        \
     X(ST_SCHEDULE, "UPDATE msg SET next_cron_time = ?2, "                                          \
                    "next_cron_interval = CASE WHEN ?3 >= 0 THEN ?3 ELSE next_cron_interval END, "  \
@@ -351,10 +355,10 @@ int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_m
 
 /* store_sqlite_batch.c */
 int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err);
-int sq_msg_transition_many(struct mr_store *s, const char *const *gids, size_t n, int from, int to,
-                           int64_t now_ms, int64_t next_cron_ms, int next_cron_interval,
-                           const char *lease_owner, int64_t lease_until_ms, bool *changed,
-                           struct mr_err *err);
+int sq_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
+                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
+                           int next_cron_interval, const char *lease_owner,
+                           int64_t lease_until_ms, bool *changed, struct mr_err *err);
 int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,
                          int *res, struct mr_err *err);
 

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The MySQL/MariaDB store end to end: the life cycle on MySQL, `msgrelay migrate`
 and `serve --migrate`, three relays sharing one database while one is killed,
-and the database restarting under load.
+the database restarting under load, and the submit of a message its relay
+prepared and remembers while another relay changed it.
 
 Every test gets its own database on the session's private mariadbd (the
 `mariadb` fixture), except the restart test, which stops and starts a server of
@@ -20,7 +21,7 @@ import time
 import pytest
 
 from conftest import free_port, relay_binary
-from e2e_helpers import msg_body, new_gid, wait_for
+from e2e_helpers import msg_body, new_gid, stays, wait_for
 from mariadb import MariaDB
 
 
@@ -373,3 +374,102 @@ def _results_kept_while_down(app, relay, db):
     log = r.log_tail(2000)
     assert log.count('"msg":"store unavailable"') == 1, log
     assert '"msg":"store available again"' in log
+
+
+# ---------------------------------------------- a prepared message remembered by its relay
+
+STALE = '"msg":"prepared message changed since its prepare, deciding from the store"'
+
+
+def two_relays(relay, uri):
+    """Relays a and b on one database; a back-check far off, so only the API moves messages."""
+    return relay(store=uri, relay_id="a"), relay(store=uri, relay_id="b")
+
+
+def test_submit_on_the_preparing_relay_of_a_message_aborted_through_another_is_refused(
+        app, relay, mysql_uri):
+    a, b = two_relays(relay, mysql_uri)
+    gid = new_gid("hint")
+    body = msg_body(gid, [app.url("/svc/a")], query_prepared=app.url("/qp"), timeout_to_fail=60)
+    assert a.post("prepare", body) == (200, {"dtm_result": "SUCCESS"})
+    assert b.post("abort", {"gid": gid, "trans_type": "msg"}) == (200, {"dtm_result": "SUCCESS"})
+    # a remembers the message as prepared; its conditional write finds it failed
+    status, data = a.post("submit", body)
+    assert status == 409 and "current status 'failed', cannot sumbmit" in data["message"], data
+    assert STALE in a.log_tail(2000) and gid in a.log_tail(2000)
+    assert a.state(gid) == "failed"
+    stays(lambda: app.count("/svc/a") == 0 and a.state(gid) == "failed", 1.5,
+          lambda: "an aborted message stays undelivered (%d calls)" % app.count("/svc/a"))
+
+
+def test_submit_on_the_preparing_relay_after_a_submit_through_another_is_answered_as_stored(
+        app, relay, mysql_uri):
+    a, b = two_relays(relay, mysql_uri)
+    gid = new_gid("hint")
+    body = msg_body(gid, [app.url("/svc/a")], query_prepared=app.url("/qp"), timeout_to_fail=60)
+    assert a.post("prepare", body)[0] == 200
+    assert b.post("submit", body)[0] == 200
+    b.wait_state(gid, "succeed")
+    status, data = a.post("submit", body)
+    assert status == 409 and "current status 'succeed', cannot sumbmit" in data["message"], data
+    assert STALE in a.log_tail(2000)
+    stays(lambda: app.count("/svc/a") == 1, 1.0,
+          lambda: "one delivery (%d calls)" % app.count("/svc/a"))
+
+
+def test_prepare_then_submit_on_one_relay_delivers_and_redelivers_a_failed_call(
+        app, relay, mysql_uri):
+    a, b = two_relays(relay, mysql_uri)
+    gids = [new_gid("hint%d" % i) for i in range(4)]  # under the 5 failures of a sick destination
+    for i, g in enumerate(gids):
+        app.queue("/svc/f%d" % i, status=500, body="busy")
+        body = msg_body(g, [app.url("/svc/f%d" % i)], query_prepared=app.url("/qp"),
+                        timeout_to_fail=60)
+        assert a.post("prepare", body)[0] == 200
+        assert a.post("submit", body) == (200, {"dtm_result": "SUCCESS"})
+    for g in gids:
+        a.wait_state(g, "succeed", timeout=20)
+    for i, g in enumerate(gids):  # the refusal, then the success
+        assert [c.status for c in app.calls("/svc/f%d" % i)] == [500, 200]
+    assert STALE not in a.log_tail(5000)
+    assert app.count("/qp") == 0
+
+
+def test_kill9_between_prepare_and_submit_loses_nothing(app, relay, mysql_uri):
+    a, b = two_relays(relay, mysql_uri)
+    g1, g2 = new_gid("hint"), new_gid("hint")
+    bodies = {g: msg_body(g, [app.url("/svc/a")], query_prepared=app.url("/qp"),
+                          timeout_to_fail=60) for g in (g1, g2)}
+    for g in (g1, g2):
+        assert a.post("prepare", bodies[g])[0] == 200
+    a.kill(signal.SIGKILL)
+    assert not a.alive()
+    # the memory of the prepares died with the process; the store has them
+    assert b.post("submit", bodies[g1]) == (200, {"dtm_result": "SUCCESS"})
+    a.restart()
+    assert a.post("submit", bodies[g2]) == (200, {"dtm_result": "SUCCESS"})
+    for g in (g1, g2):
+        b.wait_state(g, "succeed", timeout=20)
+    per_gid = collections.Counter(c.params.get("gid") for c in app.calls("/svc/a"))
+    assert per_gid == {g1: 1, g2: 1}, per_gid
+
+
+def test_prepare_of_a_gid_another_relay_stored_is_answered_as_stored(app, relay, mysql_uri):
+    a, b = two_relays(relay, mysql_uri)
+    g1, g2 = new_gid("hint"), new_gid("hint")
+    first = msg_body(g1, [app.url("/svc/first")], query_prepared=app.url("/qp"),
+                     timeout_to_fail=60)
+    assert a.post("prepare", first)[0] == 200
+    # b takes a gid it never saw for new; the insert finds it stored: a repeat, first data kept
+    again = msg_body(g1, [app.url("/svc/again")], query_prepared=app.url("/qp"),
+                     timeout_to_fail=60)
+    assert b.post("prepare", again) == (200, {"dtm_result": "SUCCESS"})
+    assert [s["url"] for s in b.query(g1)["branches"]] == [app.url("/svc/first")]
+    assert a.post("prepare", msg_body(g2, [app.url("/svc/first")]))[0] == 200
+    assert a.post("abort", {"gid": g2, "trans_type": "msg"})[0] == 200
+    status, data = b.post("prepare", msg_body(g2, [app.url("/svc/first")]))
+    assert status == 409 and "current status 'failed', cannot prepare" in data["message"], data
+    assert b.post("submit", first) == (200, {"dtm_result": "SUCCESS"})
+    b.wait_state(g1, "succeed")
+    stays(lambda: app.count("/svc/first") == 1 and app.count("/svc/again") == 0, 1.0,
+          lambda: "one delivery, of the first data (%r)" % app.calls())

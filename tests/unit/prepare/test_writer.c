@@ -711,7 +711,7 @@ static void test_writer_submit_of_a_prepared_message_keeps_its_steps(void **stat
     assert_string_equal(m->steps[0].url, "http://svc/prepared");
     assert_string_equal(m->owner, RELAY_ID);
     mr_msg_free(m);
-    /* the stored message, loaded in the transaction, is what the relay gets */
+    /* the message as prepared (remembered by the writer, with its step ids) goes to the relay */
     assert_int_equal(F.nhanded, 1);
     assert_string_equal(F.handed[0].gid, "p1");
     assert_int_equal(F.handed[0].state, MR_MSG_SUBMITTED);
@@ -719,6 +719,130 @@ static void test_writer_submit_of_a_prepared_message_keeps_its_steps(void **stat
     assert_true(F.handed[0].step_ids_set);
     assert_string_equal(F.handed[0].first_url, "http://svc/prepared");
     assert_int_equal(wakes(), 0);
+}
+
+/* drop - delete @gid and its steps on a plain connection of its own (another relay's doing). */
+static void drop(struct fx *fx, const char *gid)
+{
+    sqlite3 *db = NULL;
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM step WHERE msg_id IN (SELECT id FROM msg WHERE gid = '%s');"
+             "DELETE FROM msg WHERE gid = '%s';",
+             gid, gid);
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, DEADLINE_MS);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/*
+ * The writer remembers what it prepared; another connection (a relay on the
+ * same store) aborts it meanwhile: the submit is decided on the stored state.
+ */
+static void test_writer_submit_of_a_remembered_message_aborted_meanwhile_is_409(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct call c;
+
+    set_room(8);
+    call(fx, msg_req(MR_OP_PREPARE, "p1", "http://svc/prepared", ""), 200, OK_BODY);
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition(fx->s, "p1", MR_MSG_PREPARED, MR_MSG_FAILED,
+                                             mr_now_ms(), -1, 0, &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    start(fx, &c, msg_req(MR_OP_SUBMIT, "p1", NULL, ""));
+    finish_with(&c, 409, "{\"dtm_result\":\"FAILURE\"",
+                "current status 'failed', cannot sumbmit. FAILURE");
+    assert_int_equal(stored_state(fx, "p1"), MR_MSG_FAILED);
+    assert_int_equal(F.hand_calls, 0);
+    /* and a submit of one it prepared meanwhile, in the same batch or not, still goes */
+    call(fx, msg_req(MR_OP_PREPARE, "p2", "http://svc/prepared", ""), 200, OK_BODY);
+    call(fx, msg_req(MR_OP_SUBMIT, "p2", NULL, ""), 200, OK_BODY);
+    assert_int_equal(stored_state(fx, "p2"), MR_MSG_SUBMITTED);
+    assert_int_equal(F.nhanded, 1);
+    assert_string_equal(F.handed[0].gid, "p2");
+}
+
+/*
+ * Deleted and prepared again under the same gid by someone else (a new id,
+ * other steps): the submit moves and hands the stored message, not the
+ * remembered one.
+ */
+static void test_writer_submit_of_a_message_prepared_anew_hands_the_stored_one(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_msg *m;
+
+    set_room(8);
+    call(fx, msg_req(MR_OP_PREPARE, "p1", "http://svc/first", ""), 200, OK_BODY);
+    drop(fx, "p1");
+    seed(fx, "p1", MR_MSG_PREPARED, LATER);
+    call(fx, msg_req(MR_OP_SUBMIT, "p1", NULL, ""), 200, OK_BODY);
+    m = stored(fx, "p1");
+    assert_int_equal(m->state, MR_MSG_SUBMITTED);
+    assert_string_equal(m->steps[0].url, "http://seeded/step");
+    mr_msg_free(m);
+    assert_int_equal(F.nhanded, 1);
+    assert_string_equal(F.handed[0].first_url, "http://seeded/step");
+}
+
+/*
+ * A prepare of a gid the writer does not remember is taken for new without a
+ * read; one stored by another relay (here: seeded) makes the insert fail, and
+ * the batch is made again from the store: every request answered as stored.
+ */
+static void test_writer_prepare_of_a_gid_stored_elsewhere_in_a_batch_is_a_repeat(void **state)
+{
+    struct fx *fx = *state;
+    struct call first;
+    struct call c[3];
+    struct mr_msg *m;
+
+    seed(fx, "p0", MR_MSG_PREPARED, LATER);
+    seed(fx, "s0", MR_MSG_SUBMITTED, LATER);
+    close_gate();
+    start(fx, &first, msg_req(MR_OP_PREPARE, "n0", "http://svc/n", ""));
+    wait_in_room();
+    start(fx, &c[0], msg_req(MR_OP_PREPARE, "n1", "http://svc/n", ""));
+    start(fx, &c[1], msg_req(MR_OP_PREPARE, "p0", "http://svc/again", ""));
+    start(fx, &c[2], msg_req(MR_OP_PREPARE, "s0", "http://svc/again", ""));
+    open_gate();
+    finish(&first, 200, OK_BODY);
+    finish(&c[0], 200, OK_BODY);
+    finish(&c[1], 200, OK_BODY); /* the first data is kept */
+    finish(&c[2], 409,
+           "{\"dtm_result\":\"FAILURE\",\"message\":\"current status 'submitted', cannot "
+           "prepare. FAILURE\"}");
+    assert_int_equal(stored_state(fx, "n0"), MR_MSG_PREPARED);
+    assert_int_equal(stored_state(fx, "n1"), MR_MSG_PREPARED);
+    m = stored(fx, "p0");
+    assert_int_equal(m->state, MR_MSG_PREPARED);
+    assert_string_equal(m->steps[0].url, "http://seeded/step");
+    mr_msg_free(m);
+    /* and what the careful pass prepared is remembered like the rest */
+    set_room(8);
+    call(fx, msg_req(MR_OP_SUBMIT, "n1", NULL, ""), 200, OK_BODY);
+    assert_int_equal(F.nhanded, 1);
+    assert_string_equal(F.handed[0].first_url, "http://svc/n");
+}
+
+/* An abort through this writer forgets the message: a submit then is 409, nothing handed. */
+static void test_writer_submit_after_an_abort_through_the_writer_is_409(void **state)
+{
+    struct fx *fx = *state;
+    struct call c;
+
+    set_room(8);
+    call(fx, msg_req(MR_OP_PREPARE, "p1", "http://svc/prepared", ""), 200, OK_BODY);
+    call(fx, gid_req(MR_OP_ABORT, "p1"), 200, OK_BODY);
+    start(fx, &c, msg_req(MR_OP_SUBMIT, "p1", NULL, ""));
+    finish_with(&c, 409, "{\"dtm_result\":\"FAILURE\"",
+                "current status 'failed', cannot sumbmit. FAILURE");
+    assert_int_equal(F.hand_calls, 0);
 }
 
 static void test_writer_submit_of_a_prepared_message_without_room_wakes(void **state)
@@ -1164,6 +1288,10 @@ int main(void)
         T(test_writer_backlog_bounds_follow_the_sampled_count),
         T(test_writer_submit_without_steps_of_an_unknown_gid_is_400),
         T(test_writer_submit_of_a_prepared_message_keeps_its_steps),
+        T(test_writer_submit_of_a_remembered_message_aborted_meanwhile_is_409),
+        T(test_writer_submit_of_a_message_prepared_anew_hands_the_stored_one),
+        T(test_writer_submit_after_an_abort_through_the_writer_is_409),
+        T(test_writer_prepare_of_a_gid_stored_elsewhere_in_a_batch_is_a_repeat),
         T(test_writer_submit_of_a_prepared_message_without_room_wakes),
         T(test_writer_submit_again_is_200_and_due_now),
         T(test_writer_submit_refused_once_finished),

@@ -2619,6 +2619,66 @@ static void test_transition_many_moves_only_those_in_from(void **state)
     mr_store_rollback(fx->s);
 }
 
+/*
+ * By id: a message moves only while it is in @from under the id given, so one
+ * in another state, one deleted and stored again under its gid and an id that
+ * is not stored are left alone; two chunks, each with a miss.
+ */
+static void test_transition_ids_moves_only_the_same_message_still_in_from(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    enum { N = MR_STORE_BATCH_CHUNK + 6 };
+    char names[N][16];
+    const char *gids[N];
+    int64_t ids[N];
+    bool changed[N];
+    long before = transitions_metric("prepared", "submitted");
+    struct mr_msg *g;
+    size_t i;
+
+    for (i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "c%02zu", i);
+        gids[i] = names[i];
+        ids[i] = add(fx->s, names[i], i == 3 ? MR_MSG_SUBMITTED : MR_MSG_PREPARED, 100, 1);
+    }
+    /* c66 is deleted and prepared again: a new id under the same gid */
+    raw_exec(fx, "DELETE FROM step WHERE msg_id IN (SELECT id FROM msg WHERE gid = 'c66')");
+    raw_exec(fx, "DELETE FROM msg WHERE gid = 'c66'");
+    add(fx->s, "c66", MR_MSG_PREPARED, 100, 1);
+    gids[68] = "none";
+    ids[68] = ids[N - 1] + 1000;
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(mr_store_msg_transition_ids(fx->s, gids, ids, N, MR_MSG_PREPARED,
+                                                 MR_MSG_SUBMITTED, 2000, 2500, 7, "w1", 5000,
+                                                 changed, &err),
+                     0);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    for (i = 0; i < N; i++) {
+        if (changed[i] != (i != 3 && i != 66 && i != 68))
+            fail_msg("%s (id %lld): changed %d", gids[i], (long long)ids[i], changed[i]);
+    }
+    assert_int_equal(transitions_metric("prepared", "submitted") - before, N - 3);
+    g = get(fx->s, "c00");
+    assert_int_equal(g->state, MR_MSG_SUBMITTED);
+    assert_int_equal(g->update_ms, 2000);
+    assert_int_equal(g->next_cron_ms, 2500);
+    assert_int_equal(g->next_cron_interval, 7);
+    assert_string_equal(g->owner, "w1");
+    assert_int_equal(g->lease_until_ms, 5000);
+    mr_msg_free(g);
+    g = get(fx->s, "c66");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    assert_int_equal(g->update_ms, 100);
+    mr_msg_free(g);
+    g = get(fx->s, "c03");
+    assert_int_equal(g->update_ms, 100);
+    mr_msg_free(g);
+    g = get(fx->s, "c68");
+    assert_int_equal(g->state, MR_MSG_PREPARED);
+    mr_msg_free(g);
+}
+
 static void test_step_succeed_many_reports_each_step(void **state)
 {
     struct fx *fx = *state;
@@ -4229,6 +4289,7 @@ static void test_mysql_order_places_follow_commit_order_across_connections(void 
     T(test_insert_many_with_a_stored_gid_is_eexist)                                                \
     T(test_order_insert_many_places_in_batch_order)                                                \
     T(test_transition_many_moves_only_those_in_from)                                               \
+    T(test_transition_ids_moves_only_the_same_message_still_in_from)                               \
     T(test_step_succeed_many_reports_each_step)                                                    \
     T(test_release_many_ends_only_the_owners_leases)                                               \
     T(test_get_many_with_steps_gives_each_its_steps_in_branch_order)                               \
