@@ -7,6 +7,9 @@
 #   make bench-keyed  bench/run in submit mode with BENCH_KEYS (1,000) ordering keys
 #   make bench-retention  bench/run with retention off and on, on a store holding
 #                   BENCH_PREFILL (1,000,000) finished messages
+#   make bench-large  bench/run on an empty store and on one holding BENCH_LARGE
+#                   (10,000,000) messages, SQLite and MariaDB; a backlog of 100,000 and
+#                   of BENCH_BACKLOG (1,000,000) due messages drained over HTTP
 #   make fuzz       run the libFuzzer targets tests/fuzz/fuzz_parse.c, fuzz_url.c,
 #                   fuzz_kafka_url.c, fuzz_result.c and fuzz_target.c with clang
 #                   (make test replays their corpus)
@@ -37,7 +40,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all deps build run test unit e2e e2e-postgres bench bench-keyed fuzz clean FORCE
+.PHONY: all deps build run test unit e2e e2e-postgres bench bench-keyed bench-large fuzz clean \
+        FORCE
 .SECONDARY:
 
 all: deps
@@ -197,6 +201,22 @@ BENCH_RUNS    ?= 3
 bench-retention: all
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	bench/retention $(BUILD) $(BENCH_PREFILL) $(BENCH_COUNT) $(BENCH_CONC) $(BENCH_RUNS)
+
+# Cost that grows with work only where it must (docs/PERFORMANCE.md "A large store"):
+# bench/run on an empty store and on one already holding BENCH_LARGE messages
+# (BENCH_LARGE_WAITING of them unfinished but not due), interleaved, SQLite then MariaDB;
+# then a backlog of BENCH_COUNT and of BENCH_BACKLOG due messages drained over HTTP.
+BENCH_LARGE         ?= 10000000
+BENCH_LARGE_WAITING ?= $(shell echo $$(( $(BENCH_LARGE) / 20 )))
+BENCH_BACKLOG       ?= 1000000
+
+bench-large: all
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	bench/large $(BUILD) $(BENCH_LARGE) $(BENCH_LARGE_WAITING) $(BENCH_COUNT) $(BENCH_CONC) \
+	    $(BENCH_RUNS)
+	$(PYTHON) bench/large_mysql.py $(BUILD) $(BENCH_LARGE) $(BENCH_LARGE_WAITING) $(BENCH_COUNT) \
+	    $(BENCH_CONC) $(BENCH_RUNS)
+	bench/drain_large $(BUILD) http $(BENCH_COUNT) $(BENCH_BACKLOG) $(BENCH_RUNS)
 
 clean:
 	rm -rf build build-san

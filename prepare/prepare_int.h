@@ -160,18 +160,21 @@ struct mr_ready;
 
 /*
  * mr_ready_start - start the probe thread (its own store connection; the
- * hooks' ready, when set, asks the relay). @hooks is copied; @resume resumes
- * a suspended connection (mr_ready_overview). Owned result: mr_ready_stop().
+ * hooks' ready, when set, asks the relay) and the overview's counting thread
+ * (its own store connection, opened at the first overview). @hooks is copied;
+ * @resume resumes a suspended connection (mr_ready_overview). Owned result:
+ * mr_ready_stop().
  */
 int mr_ready_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *conn),
                    struct mr_ready **out, struct mr_err *err);
 
 /*
  * mr_ready_overview - answer GET /api/msgrelay/overview @r (taken; its
- * connection already suspended) on the probe thread, with the probe's store
- * connection, never on the writer: its counts read every message's index
- * entry. Answers at once from counts less than a second or two old, else
- * after the next probe; 503 once mr_ready_close() has run. Resumes r->conn.
+ * connection already suspended) on the counting thread, with its own store
+ * connection, never on the writer nor the probe: its counts read every
+ * message's index entry. Answers at once from counts less than a second or
+ * two old, else once counted; 503 once mr_ready_close() has run. Resumes
+ * r->conn.
  */
 void mr_ready_overview(struct mr_ready *r, struct mr_req *req);
 
@@ -185,7 +188,7 @@ void mr_ready_close(struct mr_ready *r);
  */
 bool mr_ready_check(struct mr_ready *r, char *why, size_t n);
 
-/* mr_ready_stop - stop and join the probe thread, close its store, free @r. NULL is a no-op. */
+/* mr_ready_stop - stop and join both threads, close their stores, free @r. NULL is a no-op. */
 void mr_ready_stop(struct mr_ready *r);
 
 /* ---- prepare_redrive.c: redrive runs beside the writer, never on it ---- */

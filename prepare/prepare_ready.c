@@ -19,14 +19,17 @@
  * reads up to its cap of index entries, which the writer must not wait for.
  *
  * The admin page's overview (GET /api/msgrelay/overview) is read here too,
- * on the probe's connection: its counts read every message's index entry,
- * which must not stall the writer's group commits. A request is answered
- * from counts at most OVERVIEW_FRESH_MS old; otherwise its connection waits
- * (suspended) for the next probe, which is started at once, reads the
- * counts, and answers every overview waiting.
+ * by a counting thread with a connection of its own, opened at the first
+ * overview: its counts read every message's index entry, which must not
+ * stall the writer's group commits, nor the probe (on 10,000,000 messages
+ * they take seconds on MySQL, longer than READY_STALE_MS: counted on the
+ * probe's thread they made the relay not ready at every refresh of the admin
+ * page). A request is answered from counts at most OVERVIEW_FRESH_MS old;
+ * otherwise its connection waits (suspended) for the counting thread, which
+ * is woken at once, reads the counts, and answers every overview waiting.
  *
- * Threads: the probe thread; mr_ready_check() and mr_ready_overview() from
- * any thread.
+ * Threads: the probe thread, the counting thread; mr_ready_check() and
+ * mr_ready_overview() from any thread.
  * Errors: a failed probe is the state "not ready" with a short reason safe to
  * show on an open route (no host names, no URIs); the detail is logged once
  * when the state changes.
@@ -66,8 +69,11 @@
 
 struct mr_ready {
     pthread_t thread;
+    pthread_t counter;            /* the counting thread (answer_waiting) */
+    bool counter_started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;            /* wakes the probe thread (stop) */
+    pthread_cond_t count_cv;      /* wakes the counting thread (an overview waiting, stop) */
     bool stop;                    /* under mu */
     struct mr_prepare_hooks hooks; /* the ready hook asks the relay */
     int64_t at_ms;                /* under mu: monotonic end of the last probe; 0 = none yet */
@@ -90,8 +96,11 @@ static void answer_overview(struct mr_ready *r, struct mr_req *req,
     r->resume(req->conn);
 }
 
-/* answer_waiting - read the counts on @s and answer the overviews waiting, if any. */
-static void answer_waiting(struct mr_ready *r, struct mr_store *s)
+/*
+ * answer_waiting - read the counts on @s and answer the overviews waiting, if
+ * any; false when @s is NULL or did not answer.
+ */
+static bool answer_waiting(struct mr_ready *r, struct mr_store *s)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_overview_counts c;
@@ -104,7 +113,7 @@ static void answer_waiting(struct mr_ready *r, struct mr_store *s)
     r->waiting = NULL;
     pthread_mutex_unlock(&r->mu);
     if (list == NULL)
-        return;
+        return s != NULL;
     ok = s != NULL && mr_overview_read(s, &c, &err) == 0;
     if (ok) {
         pthread_mutex_lock(&r->mu);
@@ -118,6 +127,7 @@ static void answer_waiting(struct mr_ready *r, struct mr_store *s)
         next = list->next;
         answer_overview(r, list, ok ? &c : NULL);
     }
+    return ok;
 }
 
 void mr_ready_overview(struct mr_ready *r, struct mr_req *req)
@@ -133,7 +143,7 @@ void mr_ready_overview(struct mr_ready *r, struct mr_req *req)
     if (!closed && !fresh) {
         req->next = r->waiting;
         r->waiting = req;
-        pthread_cond_signal(&r->cv);
+        pthread_cond_signal(&r->count_cv);
     }
     pthread_mutex_unlock(&r->mu);
     if (closed || fresh)
@@ -246,7 +256,6 @@ static void *probe_main(void *arg)
         next = mr_mono_ms() + READY_PERIOD_MS;
         mr_err_clear(&detail);
         probe(r, &s, why, sizeof(why), &detail);
-        answer_waiting(r, s);
         if (strcmp(why, was) != 0) {
             if (why[0] == '\0')
                 mr_log(MR_LOG_INFO, "ready", NULL);
@@ -257,8 +266,8 @@ static void *probe_main(void *arg)
         pthread_mutex_lock(&r->mu);
         memcpy(r->why, why, sizeof(r->why));
         r->at_ms = mr_mono_ms();
-        /* until the next probe: backlog samples; an overview waiting starts the probe at once */
-        while (!r->stop && r->waiting == NULL) {
+        /* until the next probe: backlog samples */
+        while (!r->stop) {
             int64_t mono = mr_mono_ms();
 
             if (mono >= next_sample) {
@@ -271,6 +280,37 @@ static void *probe_main(void *arg)
                 break;
             wait_until(r, next < next_sample ? next : next_sample);
         }
+    }
+    pthread_mutex_unlock(&r->mu);
+    mr_store_close(s);
+    return NULL;
+}
+
+/* counter_main - the counting thread: answers the overviews waiting, on a connection of its own. */
+static void *counter_main(void *arg)
+{
+    struct mr_ready *r = arg;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_store *s = NULL;
+
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        if (r->waiting == NULL) {
+            pthread_cond_wait(&r->count_cv, &r->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (s == NULL && mr_store_open(mr_config.store, &s, &err) != 0) {
+            mr_log(MR_LOG_WARN, "overview: cannot open the store", "error", err.msg, NULL);
+            mr_err_clear(&err);
+            s = NULL;
+        }
+        if (!answer_waiting(r, s)) {
+            /* a fresh connection next time: the engine's own reconnect may be what failed */
+            mr_store_close(s);
+            s = NULL;
+        }
+        pthread_mutex_lock(&r->mu);
     }
     pthread_mutex_unlock(&r->mu);
     mr_store_close(s);
@@ -291,12 +331,19 @@ int mr_ready_start(const struct mr_prepare_hooks *hooks, void (*resume)(void *co
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&r->count_cv, NULL);
     if (pthread_create(&r->thread, NULL, probe_main, r) != 0) {
+        pthread_cond_destroy(&r->count_cv);
         pthread_cond_destroy(&r->cv);
         pthread_mutex_destroy(&r->mu);
         free(r);
         return mr_err_set(err, MR_ESYS, "ready: cannot start the probe thread");
     }
+    if (pthread_create(&r->counter, NULL, counter_main, r) != 0) {
+        mr_ready_stop(r);
+        return mr_err_set(err, MR_ESYS, "ready: cannot start the counting thread");
+    }
+    r->counter_started = true;
     *out = r;
     return 0;
 }
@@ -326,9 +373,13 @@ void mr_ready_stop(struct mr_ready *r)
     pthread_mutex_lock(&r->mu);
     r->stop = true;
     pthread_cond_signal(&r->cv);
+    pthread_cond_signal(&r->count_cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);
+    if (r->counter_started)
+        pthread_join(r->counter, NULL);
     mr_ready_close(r);
+    pthread_cond_destroy(&r->count_cv);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r);

@@ -317,15 +317,17 @@ static const char *node_check(MYSQL *db, bool writable)
     return NULL;
 }
 
-/* open_db - a new client connection to host @i of @c (the socket when there are none). */
-static MYSQL *open_db(const struct my_conf *c, size_t i, unsigned int timeout_s, bool admin,
-                      struct mr_err *err)
+/*
+ * open_db - a new client connection to host @i of @c (the socket when there are none):
+ * @timeout_s seconds to connect, @rw to wait for each answer or write (read_timeout).
+ */
+static MYSQL *open_db(const struct my_conf *c, size_t i, unsigned int timeout_s,
+                      unsigned int rw, bool admin, struct mr_err *err)
 {
     unsigned long flags = CLIENT_FOUND_ROWS | (admin ? CLIENT_MULTI_STATEMENTS : 0);
     const char *host = c->nhosts > 0 ? c->hosts[i].name : NULL;
     unsigned int port = c->nhosts > 0 ? c->hosts[i].port : 0;
     const char *where = c->nhosts > 0 ? c->hosts[i].where : c->where;
-    unsigned int rw = timeout_s < c->rw_timeout ? timeout_s : c->rw_timeout;
     MYSQL *db;
     my_bool no = 0;
     unsigned int e;
@@ -362,7 +364,7 @@ static int connect_host(struct my_store *ms, size_t i, bool admin, struct mr_err
     size_t k;
     int code = 0;
 
-    ms->db = open_db(c, i, c->connect_timeout, admin, err);
+    ms->db = open_db(c, i, c->connect_timeout, c->rw_timeout, admin, err);
     if (ms->db == NULL)
         return err != NULL ? err->code : MR_EUNAVAIL;
     why = node_check(ms->db, c->nhosts > 1);
@@ -422,7 +424,7 @@ static bool earlier_ready(struct my_store *ms)
     size_t i;
 
     for (i = 0; i < ms->host; i++) {
-        MYSQL *db = open_db(&ms->conf, i, PROBE_TIMEOUT_S, false, NULL);
+        MYSQL *db = open_db(&ms->conf, i, PROBE_TIMEOUT_S, PROBE_TIMEOUT_S, false, NULL);
         bool ready = db != NULL && node_check(db, true) == NULL;
 
         if (db != NULL)

@@ -77,8 +77,13 @@
 /* Due and not leased at (now, now). due_time is NULL for final messages (see the schema). */
 #define DUE "due_time <= ? AND lease_until <= ?"
 
-/* Placed keyed messages that hold their key's order (unfinished). */
-#define ORDER_LIVE "order_pos > 0 AND state IN ('submitted', 'parked')"
+/*
+ * The placed keyed messages that hold key ?'s order (unfinished): order_live_key
+ * is their ordering_key then, NULL otherwise (sql/mysql/010_order_live.sql), and
+ * msg_order is (order_live_key, order_pos), so a key's finished history is never
+ * read.
+ */
+#define ORDER_LIVE_KEY "order_live_key = ?"
 
 /*
  * A claimable row of msg: unkeyed, prepared (a back-check has no order), or
@@ -86,8 +91,7 @@
  */
 #define ORDER_HEAD                                                                                 \
     "(msg.ordering_key = '' OR msg.state = 'prepared' OR NOT EXISTS (SELECT 1 FROM msg AS p "     \
-    "WHERE p.ordering_key = msg.ordering_key AND p.order_pos > 0 "                                 \
-    "AND p.state IN ('submitted', 'parked') AND p.order_pos < msg.order_pos))"
+    "WHERE p.order_live_key = msg.ordering_key AND p.order_pos < msg.order_pos))"
 
 /* One message row's placeholders in a msg INSERT (MSG_PARAMS), and one step row's. */
 #define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -148,7 +152,7 @@
     X(ST_ORDER_LOCK, "INSERT INTO order_key (k, next_pos) VALUES (?, 0) "                          \
                      "ON DUPLICATE KEY UPDATE next_pos = next_pos")                       \
     /* key, position: the nearest unfinished message placed before it (a current read) */         \
-    X(ST_ORDER_BEFORE, "SELECT gid FROM msg WHERE ordering_key = ? AND " ORDER_LIVE               \
+    X(ST_ORDER_BEFORE, "SELECT gid FROM msg WHERE " ORDER_LIVE_KEY                                \
                        " AND order_pos < ? ORDER BY order_pos DESC LIMIT 1 LOCK IN SHARE MODE")    \
     /* position, head, the wait time, head, head, gid */                                         \
     X(ST_ORDER_SET, "UPDATE msg SET order_pos = ?, next_cron_time = IF(?, next_cron_time, ?), "    \
@@ -156,15 +160,15 @@
     /* the places of a chunk of new messages (my_order_place_new): the keys' last places, */    \
     /* the keys holding an unfinished placed message, then the places and waits written */       \
     X(ST_ORDER_KEYS_IN, "SELECT k, next_pos FROM order_key WHERE k IN " IN_LIST)                   \
-    X(ST_ORDER_LIVE_IN, "SELECT DISTINCT ordering_key FROM msg WHERE ordering_key IN " IN_LIST     \
-                        " AND " ORDER_LIVE)                                                        \
+    X(ST_ORDER_LIVE_IN, "SELECT DISTINCT order_live_key FROM msg WHERE order_live_key IN "         \
+                        IN_LIST)                                                                   \
     X(ST_ORDER_NEXT_IN, "UPDATE order_key SET next_pos = ELT(FIELD(k, " IN_ITEMS "), " IN_ITEMS   \
                         ") WHERE k IN " IN_LIST)                                                   \
     X(ST_ORDER_POS_IN, "UPDATE msg SET order_pos = ELT(FIELD(gid, " IN_ITEMS "), " IN_ITEMS       \
                        ") WHERE gid IN " IN_LIST)                                                  \
     X(ST_ORDER_WAIT_IN, "UPDATE msg SET next_cron_time = ?, owner = '', lease_until = 0 "          \
                         "WHERE gid IN " IN_LIST)                                                   \
-    X(ST_ORDER_HEAD, "SELECT id FROM msg WHERE ordering_key = ? AND " ORDER_LIVE                  \
+    X(ST_ORDER_HEAD, "SELECT id FROM msg WHERE " ORDER_LIVE_KEY                                   \
                      " ORDER BY order_pos LIMIT 1 FOR UPDATE")                                     \
     /* now, now, id, now */                                                                       \
     X(ST_ORDER_DUE, "UPDATE msg SET next_cron_time = ?, update_time = ? WHERE id = ? "             \
@@ -180,16 +184,21 @@
                   "next_cron_interval = IF(?, ?, next_cron_interval), "                            \
                   "result = COALESCE(?, result), update_time = ? "                                 \
                   "WHERE gid = ? AND owner = ? AND " UNFINISHED)                                   \
-    /* leases are held on unfinished messages only: msg_due finds them (no owner index) */         \
-    X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
-                        "WHERE due_time IS NOT NULL AND owner = ? AND owner <> ''")                \
+    /* leases are held on unfinished messages only: msg_due finds them (no owner index), */       \
+    /* index-only (it holds lease_until), so only the leased rows are read, not every */           \
+    /* unfinished one (500,000 waiting messages: 0.13 s, not 10 s past the read timeout) */       \
+    X(ST_RELEASE_OWNER, "UPDATE msg JOIN (SELECT id FROM msg WHERE due_time IS NOT NULL "          \
+                        "AND lease_until > 0) AS leased ON leased.id = msg.id "                    \
+                        "SET msg.owner = '', msg.lease_until = 0 "                                 \
+                        "WHERE msg.owner = ? AND msg.owner <> ''")                                 \
     X(ST_COUNT_DUE, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE " DUE " LIMIT ?) AS t")         \
     /* a destination answers again (mr_store_due_by_dest): now, spread, now, now + spread, */      \
-    /* the key twice, limit */                                                                     \
+    /* the key twice, limit. A range of msg_due (due_time is next_cron_time while unfinished): */ \
+    /* a store's finished messages are never read, nor locked */                                   \
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, ? + FLOOR(RAND() * (? + 1))), "       \
-      "update_time = ? WHERE next_cron_time > ? AND next_cron_time < " MR_ORDER_WAIT_SQL        \
-      " AND ((state = 'submitted' AND EXISTS (SELECT 1 "   \
+      "update_time = ? WHERE due_time > ? AND due_time < " MR_ORDER_WAIT_SQL                       \
+      " AND ((state = 'submitted' AND EXISTS (SELECT 1 "                                           \
       "FROM step WHERE step.msg_id = msg.id AND step.state = 'prepared' AND step.dest = ?)) OR "   \
       "(state = 'prepared' AND query_dest = ?)) LIMIT ?")                                          \
     X(ST_COUNT_STATE, "SELECT COUNT(*) FROM msg WHERE state = ?")                                  \

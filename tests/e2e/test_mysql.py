@@ -130,7 +130,7 @@ def test_serve_needs_the_schema_and_migrate_is_idempotent(app, relay, mariadb, r
     r.wait_state(gid, "succeed")
     migrate(uri)
     migrate(uri)
-    assert mariadb.sql("SELECT count(*) FROM schema_version", db_name(request)).strip() == "9"
+    assert mariadb.sql("SELECT count(*) FROM schema_version", db_name(request)).strip() == "10"
 
 
 # ---------------------------------------------------------------- one process per relay id
