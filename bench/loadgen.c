@@ -644,14 +644,16 @@ static void proc_stats(long pid, long *hwm_kb, long *rss_kb, double *cpu_s)
     }
 }
 
-/* How long the relay's idle RSS is watched after the drain, at most (s). */
+/* How long the relay's idle RSS is watched after the drain: at least, at most (s). */
+#define IDLE_MIN_S 3
 #define IDLE_WAIT_S 5
 
 /*
  * idle_rss - the relay's VmRSS (kB) once it has gone idle: read every 100 ms
- * until it has fallen and then held for a second (the relay gives memory back
- * a moment after its work stops), IDLE_WAIT_S at most. @rss_kb: the reading
- * at the drain.
+ * until it has fallen and then held for a second, IDLE_MIN_S at least (the
+ * relay thread gives memory back 2 s after its work stops, the intake's
+ * writer 2 s after its own, which may come first), IDLE_WAIT_S at most.
+ * @rss_kb: the reading at the drain.
  */
 static long idle_rss(long pid, long rss_kb)
 {
@@ -670,7 +672,7 @@ static long idle_rss(long pid, long rss_kb)
             break;
         steady = rss == last ? steady + 1 : 0;
         last = rss;
-        if (last < first && steady >= 10)
+        if (last < first && steady >= 10 && i + 1 >= IDLE_MIN_S * 10)
             break;
     }
     return last;
