@@ -22,7 +22,8 @@
  * latency; p50/p99/max submit-to-delivery lag (from the sink: the payload
  * carries the submit's CLOCK_MONOTONIC µs, so the lag runs from the request
  * that had the message accepted); the relay's peak RSS (VmHWM), its RSS once
- * the load has drained (VmRSS) and its CPU seconds; duplicates at the sink;
+ * the load has drained and the relay has sat idle (VmRSS, read until it stops
+ * falling, IDLE_WAIT_S at most) and its CPU seconds; duplicates at the sink;
  * its own CPU seconds. Last, one line a script can parse:
  * "BENCH key=value ..." (the keys are those of the report). Exit 0 when every
  * accepted message was delivered, 1 otherwise.
@@ -643,6 +644,40 @@ static void proc_stats(long pid, long *hwm_kb, long *rss_kb, double *cpu_s)
     }
 }
 
+/* How long the relay's idle RSS is watched after the drain: at least, at most (s). */
+#define IDLE_MIN_S 3
+#define IDLE_WAIT_S 5
+
+/*
+ * idle_rss - the relay's VmRSS (kB) once it has gone idle: read every 100 ms
+ * until it has fallen and then held for a second, IDLE_MIN_S at least (the
+ * relay thread gives memory back 2 s after its work stops, the intake's
+ * writer 2 s after its own, which may come first), IDLE_WAIT_S at most.
+ * @rss_kb: the reading at the drain.
+ */
+static long idle_rss(long pid, long rss_kb)
+{
+    long first = rss_kb;
+    long last = rss_kb;
+    int steady = 0;
+    int i;
+
+    for (i = 0; i < IDLE_WAIT_S * 10 && pid > 0; i++) {
+        long hwm, rss;
+        double cpu;
+
+        usleep(100000);
+        proc_stats(pid, &hwm, &rss, &cpu);
+        if (rss < 0)
+            break;
+        steady = rss == last ? steady + 1 : 0;
+        last = rss;
+        if (last < first && steady >= 10 && i + 1 >= IDLE_MIN_S * 10)
+            break;
+    }
+    return last;
+}
+
 /* What the sink has seen (its GET /stats); lags in µs. */
 struct sink_seen {
     long delivered, dups, p50, p99, max;
@@ -806,6 +841,7 @@ int main(int argc, char **argv)
     t_drain = mono_us();
     curl_easy_cleanup(stats_h);
     proc_stats(c.relay_pid, &hwm, &rss, &cpu1);
+    rss = idle_rss(c.relay_pid, rss);
     qsort(g.lat, (size_t)g.nlat, sizeof(*g.lat), cmp_i32);
 
     {
@@ -839,7 +875,7 @@ int main(int argc, char **argv)
         printf("submit-to-delivery lag    p50 %.0f / p99 %.0f / max %.0f ms\n", seen.p50 / 1000.0,
                seen.p99 / 1000.0, seen.max / 1000.0);
         if (c.relay_pid > 0)
-            printf("relay RSS / CPU           %.1f MB peak, %.1f MB drained / %.2f s\n",
+            printf("relay RSS / CPU           %.1f MB peak, %.1f MB drained and idle / %.2f s\n",
                    (double)hwm / 1024.0, (double)rss / 1024.0, cpu1 - cpu0);
         printf("duplicates at the sink    %ld\n", seen.dups);
         printf("bench: %s: delivered %ld of %ld accepted\n",

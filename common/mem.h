@@ -50,4 +50,13 @@ char *mr_xstrdup(const char *s);
 /* mr_xstrndup - copy of the first @n bytes of @s, NUL-terminated. */
 char *mr_xstrndup(const char *s, size_t n);
 
+/*
+ * mr_mem_trim - give the allocator's free memory back to the system: glibc's
+ * malloc_trim(0), which releases the free pages of every arena (each thread's
+ * included), not only the top of the main heap. It walks every arena under
+ * its lock, so call it when the process has gone idle, never on a hot path.
+ * Does nothing where the C library has no malloc_trim.
+ */
+void mr_mem_trim(void);
+
 #endif

@@ -87,6 +87,9 @@ struct handed {
 /* A request whose answer waits for a relay pass carries this status until then. */
 #define WAITING 0
 
+/* How long the writer writes nothing before it gives memory back (idle_turn), ms. */
+#define IDLE_SHED_MS 2000
+
 /* store_failure - answer @r for a store error @rc. */
 static void store_failure(struct mr_req *r, int rc, const struct mr_err *err)
 {
@@ -1359,11 +1362,32 @@ static void backlog_wait(void)
     mr_metrics_backlog_wait(ms);
 }
 
+/*
+ * idle_turn - once the writer has written nothing for IDLE_SHED_MS, give back
+ * what its store handle keeps for speed (mr_store_shrink) and the allocator's
+ * free pages: once per idle spell, never while requests come in.
+ */
+static void idle_turn(struct mr_writer *w, size_t n, int64_t *idle_since)
+{
+    int64_t mono = mr_mono_ms();
+
+    if (n > 0) {
+        *idle_since = mono;
+        return;
+    }
+    if (*idle_since < 0 || mono - *idle_since < IDLE_SHED_MS)
+        return;
+    *idle_since = -1;
+    mr_store_shrink(w->store);
+    mr_mem_trim();
+}
+
 static void *writer_main(void *arg)
 {
     struct mr_writer *w = arg;
     size_t max = (size_t)(mr_config.max_batch > 0 ? mr_config.max_batch : 1);
     struct mr_req **batch = mr_xcalloc(max, sizeof(*batch));
+    int64_t idle_since = -1; /* mono: the last batch, while its idle_turn is due; -1 after */
 
     for (;;) {
         size_t n = 0;
@@ -1402,6 +1426,7 @@ static void *writer_main(void *arg)
             run_batch(w, batch, n);
         mr_pcache_expire(w->cache, mr_now_ms());
         expire_waiters(w, false);
+        idle_turn(w, n, &idle_since);
         if (stop && n == 0)
             break;
     }

@@ -1410,6 +1410,18 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h)
         call_put(h, fifo_pop(&h->done));
 }
 
+void mr_relay_http_shed(struct mr_relay_http *h)
+{
+    struct mr_relay_call *c;
+
+    while (h->idle != NULL) {
+        c = h->idle;
+        h->idle = c->_next;
+        call_free(c);
+    }
+    h->nidle = 0;
+}
+
 size_t mr_relay_http_inflight(const struct mr_relay_http *h)
 {
     return h->nbusy + h->nwait + h->done.n;

@@ -130,6 +130,14 @@ void mr_relay_http_recycle(struct mr_relay_http *h, struct mr_relay_call *c);
 /* mr_relay_http_cancel_all - stop every call in flight without reporting it. */
 void mr_relay_http_cancel_all(struct mr_relay_http *h);
 
+/*
+ * mr_relay_http_shed - free the idle calls kept for reuse (their easy handles
+ * and buffers), for when the relay has gone idle. The multi's connection
+ * cache is left as it is: a burst after the pause still finds its
+ * connections open, and new calls are built as needed.
+ */
+void mr_relay_http_shed(struct mr_relay_http *h);
+
 /* mr_relay_http_inflight - how many calls are in flight (sent and not yet taken by done()). */
 size_t mr_relay_http_inflight(const struct mr_relay_http *h);
 
@@ -469,6 +477,10 @@ struct mr_relay {
     atomic_size_t busy; /* npasses as of the last loop turn, for mr_relay_room() */
     /* destinations that answer again, their waiting messages made due in batches */
     struct mr_relay_health_ev *recovering;
+    /* since when (mono) the relay has held no pass and no result, -1 while it does; and
+       whether that idle spell's memory was given back (idle_turn) */
+    int64_t idle_since;
+    bool shed;
 };
 
 /* In relay_sched.c: passes, delivery, store health. Relay thread only. */

@@ -71,6 +71,9 @@
 /* How often the "waiting" gauge is refreshed from the store. */
 #define GAUGE_EVERY_MS 5000
 
+/* How long the relay holds nothing before it gives memory back (idle_turn), ms. */
+#define IDLE_SHED_MS 2000
+
 /* ---- passes ---- */
 
 /* gid_bucket - the by_gid chain of @gid (FNV-1a). */
@@ -1092,6 +1095,45 @@ static void drain(struct mr_relay *r)
     mr_metrics_set_inflight(0);
 }
 
+/*
+ * idle_turn - once the relay has held no pass and no result for IDLE_SHED_MS,
+ * give back what the last busy spell left behind: the HTTP calls kept for
+ * reuse, the store connection's page cache, an empty hand-over array grown to
+ * the peak, and the allocator's free pages in every thread's arena (the
+ * intake's writer does the same for its own handle). Once per idle spell, off
+ * the hot path: the next burst costs a few allocations more, nothing else.
+ */
+static void idle_turn(struct mr_relay *r)
+{
+    int64_t mono = mr_mono_ms();
+    char ms[24];
+
+    if (r->npasses > 0 || r->dirty != NULL) {
+        r->idle_since = -1;
+        return;
+    }
+    if (r->idle_since < 0) {
+        r->idle_since = mono;
+        r->shed = false;
+        return;
+    }
+    if (r->shed || mono - r->idle_since < IDLE_SHED_MS)
+        return;
+    r->shed = true;
+    mr_relay_http_shed(r->http);
+    mr_store_shrink(r->store);
+    pthread_mutex_lock(&r->in_mu);
+    if (r->nin == 0) {
+        free(r->in);
+        r->in = NULL;
+        r->capin = 0;
+    }
+    pthread_mutex_unlock(&r->in_mu);
+    mr_mem_trim();
+    snprintf(ms, sizeof(ms), "%lld", (long long)(mr_mono_ms() - mono));
+    mr_log(MR_LOG_DEBUG, "idle: memory given back", "ms", ms, NULL);
+}
+
 /* poll_timeout - how long the loop may sleep before something is due. */
 static int poll_timeout(struct mr_relay *r, int64_t next_scan, int64_t deadline)
 {
@@ -1119,6 +1161,8 @@ static int poll_timeout(struct mr_relay *r, int64_t next_scan, int64_t deadline)
         return 0;
     if (deadline >= 0 && deadline - mono < t)
         t = deadline - mono;
+    if (r->idle_since >= 0 && !r->shed && r->idle_since + IDLE_SHED_MS - mono < t)
+        t = r->idle_since + IDLE_SHED_MS - mono;
     if (t > GAUGE_EVERY_MS)
         t = GAUGE_EVERY_MS;
     return t < 0 ? 0 : (int)t;
@@ -1153,6 +1197,8 @@ static void *relay_main(void *arg)
         heartbeat(r);
         mr_relay_flush(r, false);
         refresh_gauges(r, &next_gauge);
+        if (!stopping)
+            idle_turn(r);
         atomic_store(&r->busy, r->npasses);
         if (stopping && (r->npasses == 0 || mr_mono_ms() >= deadline))
             break;
@@ -1205,6 +1251,7 @@ int mr_relay_start(mr_relay_pass_cb on_pass, void *arg, struct mr_relay **out, s
     r->on_pass = on_pass;
     r->arg = arg;
     r->dirty_tail = &r->dirty;
+    r->idle_since = -1;
     r->nby_gid = 64;
     while (r->nby_gid < 2 * (size_t)mr_config.max_inflight)
         r->nby_gid *= 2;

@@ -244,6 +244,12 @@ int mr_store_relax(struct mr_store *s, struct mr_err *err)
     return s->eng->relax != NULL ? s->eng->relax(s, err) : 0;
 }
 
+void mr_store_shrink(struct mr_store *s)
+{
+    if (s != NULL && !s->in_tx && s->eng->shrink != NULL)
+        s->eng->shrink(s);
+}
+
 void mr_store_close(struct mr_store *s)
 {
     if (s == NULL)

@@ -42,6 +42,7 @@ struct mr_store_engine {
        connection outside one is made again. NULL: always ready. */
     int (*ready)(struct mr_store *s, struct mr_err *err);
     int (*relax)(struct mr_store *s, struct mr_err *err); /* outside; NULL: nothing to do */
+    void (*shrink)(struct mr_store *s); /* outside; NULL: nothing to do */
     int (*begin)(struct mr_store *s, struct mr_err *err); /* outside; store.c sets in_tx */
     /* commit - inside; on failure store.c calls rollback, then clears in_tx either way */
     int (*commit)(struct mr_store *s, struct mr_err *err);

@@ -35,6 +35,7 @@ static const struct mr_store_engine mysql_engine = {
     .name = "mysql",
     .close = my_close,
     .ready = my_ready,
+    .shrink = my_shrink,
     .begin = my_begin,
     .commit = my_commit,
     .rollback = my_rollback,

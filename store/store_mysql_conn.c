@@ -146,16 +146,16 @@ int my_db_fail(struct my_store *ms, struct mr_err *err)
     return fail(ms, mysql_errno(ms->db), mysql_error(ms->db), err);
 }
 
-/* disconnect - close the connection and every statement of it. The transaction flags stay. */
-static void disconnect(struct my_store *ms)
+/*
+ * close_on_demand - close the statements prepared on demand (multi-row INSERTs
+ * and IN lists by row count: over a hundred of them, some with thousands of
+ * parameters, megabytes of client memory on the intake's connection). Their
+ * next use prepares them again.
+ */
+static void close_on_demand(struct my_store *ms)
 {
     size_t i;
 
-    for (i = 0; i < ST_COUNT; i++) {
-        if (ms->st[i] != NULL)
-            mysql_stmt_close(ms->st[i]);
-        ms->st[i] = NULL;
-    }
     for (i = 0; i <= STEP_CHUNK; i++) {
         if (ms->ins[i] != NULL)
             mysql_stmt_close(ms->ins[i]);
@@ -173,6 +173,25 @@ static void disconnect(struct my_store *ms)
             mysql_stmt_close(*st);
         *st = NULL;
     }
+}
+
+/* my_shrink - give back the statements prepared on demand (store.h's mr_store_shrink). */
+void my_shrink(struct mr_store *s)
+{
+    close_on_demand(my(s));
+}
+
+/* disconnect - close the connection and every statement of it. The transaction flags stay. */
+static void disconnect(struct my_store *ms)
+{
+    size_t i;
+
+    for (i = 0; i < ST_COUNT; i++) {
+        if (ms->st[i] != NULL)
+            mysql_stmt_close(ms->st[i]);
+        ms->st[i] = NULL;
+    }
+    close_on_demand(ms);
     if (ms->db != NULL)
         mysql_close(ms->db);
     ms->db = NULL;

@@ -428,6 +428,7 @@ int my_query_int(struct my_store *ms, const char *sql, int64_t *v, unsigned int 
 int my_connect(struct my_store *ms, bool admin, struct mr_err *err);
 int my_ready(struct mr_store *s, struct mr_err *err);
 void my_close(struct mr_store *s);
+void my_shrink(struct mr_store *s);
 int my_begin(struct mr_store *s, struct mr_err *err);
 int my_commit(struct mr_store *s, struct mr_err *err);
 void my_rollback(struct mr_store *s);

@@ -4,9 +4,10 @@
  * default: one database file in WAL mode with synchronous=FULL, so a commit
  * that returned is on disk and kill -9 loses nothing acknowledged.
  *
- * Every statement is prepared once per handle at open and reused (reset and
- * unbound after each use); no SQL text is ever built from data. The schema
- * comes from the binary (mr_store_sqlite_schema) and is migrated at open.
+ * Every statement is prepared once per handle, on its first use, and reused
+ * (reset and unbound after each use); no SQL text is ever built from data.
+ * The schema comes from the binary (mr_store_sqlite_schema) and is migrated
+ * at open.
  *
  * Threads: a handle is one connection owned by one thread (opened NOMUTEX);
  * every thread opens its own. Other processes may share the file.
@@ -31,12 +32,6 @@
 
 /* Between two tries for a lock another connection holds, nanoseconds. */
 #define BUSY_STEP_NS 100000L
-
-static const char *const stmt_sql[] = {
-#define STMT_SQL(id, sql) sql,
-    STMT_LIST(STMT_SQL)
-#undef STMT_SQL
-};
 
 static void sq_close(struct mr_store *s)
 {
@@ -88,11 +83,18 @@ static int sq_relax(struct mr_store *s, struct mr_err *err)
     return sq_exec_sql(sq(s)->db, "PRAGMA synchronous = NORMAL", err);
 }
 
+/* sq_shrink - free the page cache's unused pages (all of them between transactions). */
+static void sq_shrink(struct mr_store *s)
+{
+    sqlite3_db_release_memory(sq(s)->db);
+}
+
 static const struct mr_store_engine sqlite_engine = {
     .name = "sqlite",
     .close = sq_close,
     .ready = sq_ready,
     .relax = sq_relax,
+    .shrink = sq_shrink,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
@@ -136,20 +138,6 @@ static const struct mr_store_engine sqlite_engine = {
     .order_set = sq_order_set,
     .order_wake = sq_order_wake,
 };
-
-/* prepare_all - prepare every statement of @q once, for the life of the handle. */
-static int prepare_all(struct sq_store *q, struct mr_err *err)
-{
-    size_t i;
-    int rc;
-
-    for (i = 0; i < ST_COUNT; i++) {
-        rc = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL);
-        if (rc != SQLITE_OK)
-            return sq_fail(q->db, rc, err);
-    }
-    return 0;
-}
 
 /*
  * on_busy - the busy handler of @arg's connection: try again every
@@ -219,12 +207,10 @@ static int sqlite_open(const char *path, struct mr_store_migration_report *repor
         code = sq_migrate(q->db, report, err);
     /* after the migration (an index it builds sorts a whole table, on disk): statement
        journals and temporary b-trees in memory. In files, every transaction of the relay's
-       batches created, wrote and unlinked one; every statement prepared below is bounded
-       (a LIMIT, one message, or one batch) */
+       batches created, wrote and unlinked one; every statement the store prepares (on first
+       use) is bounded (a LIMIT, one message, or one batch) */
     if (code == 0)
         code = sq_exec_sql(q->db, "PRAGMA temp_store = MEMORY", err);
-    if (code == 0)
-        code = prepare_all(q, err);
     if (code != 0)
         goto fail;
     *out = &q->base;

@@ -286,7 +286,7 @@ enum stmt_id {
 struct sq_store {
     struct mr_store base;
     sqlite3 *db;
-    sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *st[ST_COUNT]; /* each prepared on its first use (sq_binder), or NULL */
     int64_t busy_since_ms; /* mr_mono_ms() when the current wait for a lock began */
 };
 

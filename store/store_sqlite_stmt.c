@@ -26,9 +26,17 @@ int sq_fail(sqlite3 *db, int rc, struct mr_err *err)
     return mr_err_set(err, MR_ESTORE, "sqlite: %s", msg);
 }
 
-/* sq_done - make @st ready for its next use: reset, drop bindings. */
+static const char *const stmt_sql[] = {
+#define STMT_SQL(id, sql) sql,
+    STMT_LIST(STMT_SQL)
+#undef STMT_SQL
+};
+
+/* sq_done - make @st ready for its next use: reset, drop bindings. NULL (never prepared): no-op. */
 void sq_done(sqlite3_stmt *st)
 {
+    if (st == NULL)
+        return;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }
@@ -64,11 +72,22 @@ void sq_bind_int(struct binder *b, int i, int64_t v)
         b->rc = sqlite3_bind_int64(b->st, i, v);
 }
 
-/* sq_binder - start binding the statement @id of @q. */
+/*
+ * sq_binder - start binding the statement @id of @q, prepared on its first
+ * use and kept for the life of the handle: a connection holds only the
+ * statements its thread runs (the relay's, the intake's, retention's), at
+ * about 8 kB each. A failed prepare is the binder's first failure, so the
+ * statement's sq_step() reports it with the connection's message.
+ */
 struct binder sq_binder(struct sq_store *q, enum stmt_id id)
 {
     struct binder b = {q->st[id], SQLITE_OK};
 
+    if (b.st == NULL) {
+        b.rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id],
+                                  NULL);
+        b.st = q->st[id];
+    }
     return b;
 }
 

@@ -2559,6 +2559,49 @@ static void test_insert_many_then_get_many_round_trips_ids_and_steps(void **stat
     assert_null(out[151]);
 }
 
+/* insert_batch - @n (<= 70) messages "<prefix>NNN" with 2 steps each, in the open transaction. */
+static void insert_batch(struct mr_store *s, const char *prefix, size_t n)
+{
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *v[70];
+    char name[16];
+    size_t i;
+
+    assert_true(n <= 70);
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%s%03zu", prefix, i);
+        v[i] = new_msg(name, MR_MSG_SUBMITTED, 100, 2);
+    }
+    assert_int_equal(mr_store_msg_insert_many(s, v, n, &err), 0);
+    for (i = 0; i < n; i++)
+        mr_msg_free(v[i]);
+}
+
+static void test_shrink_gives_back_and_the_handle_goes_on(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg *m;
+
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    insert_batch(fx->s, "s", 70);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    mr_store_shrink(fx->s);
+    /* what was given back is made again at its next use; inside a transaction, nothing is */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    insert_batch(fx->s, "t", 70);
+    mr_store_shrink(fx->s);
+    insert_batch(fx->s, "u", 69);
+    assert_int_equal(mr_store_commit(fx->s, &err), 0);
+    m = get(fx->s, "t069");
+    assert_int_equal(m->nsteps, 2);
+    mr_msg_free(m);
+    m = get(fx->s, "u068");
+    assert_int_equal(m->nsteps, 2);
+    mr_msg_free(m);
+    mr_store_shrink(NULL);
+}
+
 static void test_insert_many_with_a_stored_gid_is_eexist(void **state)
 {
     struct fx *fx = *state;
@@ -4328,6 +4371,7 @@ static void test_mysql_order_places_follow_commit_order_across_connections(void 
     T(test_claim_of_many_messages_returns_each_with_its_own_steps)                                 \
     T(test_trace_context_round_trips_through_get_claim_and_batch_insert)                           \
     T(test_insert_many_then_get_many_round_trips_ids_and_steps)                                    \
+    T(test_shrink_gives_back_and_the_handle_goes_on)                                               \
     T(test_insert_many_with_a_stored_gid_is_eexist)                                                \
     T(test_order_insert_many_places_in_batch_order)                                                \
     T(test_transition_many_moves_only_those_in_from)                                               \
