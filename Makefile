@@ -162,7 +162,7 @@ BENCH_HTTP_OBJ := $(BUILD)/bench/sink.o $(BUILD)/bench/loadgen.o $(BUILD)/bench/
 $(BUILD)/bench/sink $(BUILD)/bench/loadgen: $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/http1.o
 	$(CC) $(SANLD) -o $@ $^ $(PKG_LIBS)
 
--include $(BENCH_HTTP_OBJ:.o=.d)
+-include $(BENCH_HTTP_OBJ:.o=.d) $(BUILD)/bench/backlog.d $(BUILD)/bench/prefill.d
 
 bench: all
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
