@@ -2564,7 +2564,7 @@ static void insert_batch(struct mr_store *s, const char *prefix, size_t n)
 {
     struct mr_err err = MR_ERR_INIT;
     struct mr_msg *v[70];
-    char name[16];
+    char name[48];
     size_t i;
 
     assert_true(n <= 70);
