@@ -60,7 +60,7 @@ int my_prepare(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr
 /*
  * my_st - the fixed statement @id of the connection into *@out, prepared at
  * its first use (a connection uses a few of them: the readiness probe two or
- * three, the writer a dozen; all of them cost ~640 kB of client memory). A
+ * three, the writer a dozen; all ~55 cost ~620 kB of client memory). A
  * failed prepare is classified as a failed execute is (my_stmt_fail: a lost
  * connection breaks it, MR_EUNAVAIL); *@out is NULL then, and the next use
  * prepares again. disconnect() closes what was prepared.
