@@ -5,11 +5,11 @@
  * "mysql://USER:PASS@/DB?socket=PATH"; the options are in store.h).
  *
  * Every statement that carries data is a server-side prepared statement,
- * prepared once per connection and re-prepared after a reconnect; only fixed
- * text (START TRANSACTION, session settings, the compiled-in schema) goes
- * through mysql_real_query. Claims lock due rows with SELECT ... FOR UPDATE
- * SKIP LOCKED, so concurrent claims by several relays never take the same
- * message and never wait for each other. The schema is applied only by
+ * prepared once per connection at its first use (again after a reconnect);
+ * only fixed text (START TRANSACTION, session settings, the compiled-in
+ * schema) goes through mysql_real_query. Claims lock due rows with SELECT
+ * ... FOR UPDATE SKIP LOCKED, so concurrent claims by several relays never
+ * take the same message and never wait for each other. The schema is applied only by
  * mr_store_mysql_migrate(); open refuses a database that is not current.
  *
  * Threads: a handle is one connection owned by one thread. The client library

@@ -187,7 +187,7 @@ int my_load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t fr
     c.end = from + IN_CHUNK < n ? from + IN_CHUNK : n;
     my_p_reset(ms);
     my_bind_ids(ms, v, n, from);
-    code = my_each_row(ms, ms->st[ST_STEPS_IN], STEP_LAYOUT, step_row, &c, err);
+    code = my_each_row_id(ms, ST_STEPS_IN, STEP_LAYOUT, step_row, &c, err);
     for (i = from; code == 0 && i < c.end; i++)
         steps_by_id(v[i]);
     return code;

@@ -71,7 +71,7 @@ static int step_exists(struct my_store *ms, int64_t step_id, bool *yes, struct m
     *yes = false;
     my_p_reset(ms);
     my_p_int(ms, step_id);
-    return my_each_row(ms, ms->st[ST_STEP_EXISTS], "i", exists_row, yes, err);
+    return my_each_row_id(ms, ST_STEP_EXISTS, "i", exists_row, yes, err);
 }
 
 int my_step_record(struct mr_store *s, int64_t step_id, bool success, const char *error,
@@ -132,13 +132,12 @@ int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
 int my_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_COUNT_DUE];
 
     my_p_reset(ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, limit);
-    return my_read_int(ms, st, n, err);
+    return my_read_int(ms, ST_COUNT_DUE, n, err);
 }
 
 int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
@@ -169,7 +168,7 @@ static int state_int(struct mr_store *s, enum stmt_id id, int state, long *v, st
 
     my_p_reset(ms);
     my_p_text(ms, mr_msg_state_name(state));
-    return my_read_int(ms, ms->st[id], v, err);
+    return my_read_int(ms, id, v, err);
 }
 
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err)

@@ -49,12 +49,6 @@
 /* A probe connection gives up after this many seconds (connect and read). */
 #define PROBE_TIMEOUT_S 1
 
-static const char *const stmt_sql[] = {
-#define STMT_SQL(id, sql) sql,
-    STMT_LIST(STMT_SQL)
-#undef STMT_SQL
-};
-
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
 static void lib_end(void)
@@ -175,7 +169,10 @@ static void close_on_demand(struct my_store *ms)
     }
 }
 
-/* my_shrink - give back the statements prepared on demand (store.h's mr_store_shrink). */
+/*
+ * my_shrink - give back the statements prepared on demand (store.h's mr_store_shrink).
+ * The fixed ones (ms->st[]) stay: small, and those a connection uses it uses every turn.
+ */
 void my_shrink(struct mr_store *s)
 {
     close_on_demand(my(s));
@@ -380,7 +377,6 @@ static int connect_host(struct my_store *ms, size_t i, bool admin, struct mr_err
 {
     const struct my_conf *c = &ms->conf;
     const char *why;
-    size_t k;
     int code = 0;
 
     ms->db = open_db(c, i, c->connect_timeout, c->rw_timeout, admin, err);
@@ -396,8 +392,6 @@ static int connect_host(struct my_store *ms, size_t i, bool admin, struct mr_err
         code = session(ms, err);
     if (code == 0 && !admin)
         code = my_check_schema(ms, err);
-    for (k = 0; code == 0 && !admin && k < ST_COUNT; k++)
-        code = my_prepare(ms, stmt_sql[k], &ms->st[k], err);
     if (code != 0)
         disconnect(ms);
     return code;
@@ -407,7 +401,8 @@ static int connect_host(struct my_store *ms, size_t i, bool admin, struct mr_err
  * my_connect - open the connection to the first host of the list that is
  * ready (see the file comment), set the session, and unless @admin (the
  * migration's connection, which may run several statements in one call)
- * check the schema and prepare every fixed statement. MR_EUNAVAIL when no
+ * check the schema (the fixed statements are prepared at their first use,
+ * my_st()). MR_EUNAVAIL when no
  * host is; another error (a refused login, an old schema) at once.
  */
 int my_connect(struct my_store *ms, bool admin, struct mr_err *err)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_mysql_int.h - what the files of the MySQL/MariaDB engine share: the
- * handle, the statements every connection prepares (one X-macro list each,
+ * handle, the statements a connection prepares (one X-macro list each,
  * so ids and SQL text cannot drift), the parameter and row buffers, and the
  * functions one file of the engine offers the others. The engine's files:
  *
@@ -122,7 +122,7 @@
     "next_cron_interval = IF(?, ?, next_cron_interval), "                                          \
     "owner = IF(?, ?, owner), lease_until = IF(?, ?, lease_until) "
 
-/* X(id, sql): every fixed statement a connection prepares. Parameters are in order. */
+/* X(id, sql): every fixed statement, prepared at its first use (my_st). Parameters in order. */
 #define STMT_LIST(X)                                                                               \
     X(ST_MSG_BY_GID, "SELECT " MSG_COLS " FROM msg WHERE gid = ?")                                 \
     X(ST_STEPS, "SELECT " STEP_COLS " FROM step WHERE msg_id = ? ORDER BY id")                     \
@@ -388,7 +388,7 @@ struct my_store {
     bool tx_lost;
     bool ids_consecutive; /* a multi-row INSERT gets consecutive auto-increment ids */
     int64_t id_step;      /* @@auto_increment_increment */
-    MYSQL_STMT *st[ST_COUNT];
+    MYSQL_STMT *st[ST_COUNT];         /* the fixed statements, prepared at first use (my_st) */
     MYSQL_STMT *ins[STEP_CHUNK + 1];  /* multi-row step INSERTs by row count, prepared on demand */
     MYSQL_STMT *mt[MT_COUNT][NBATCH]; /* batch statements by batch_sizes[], prepared on demand */
     /* multi-row msg ([0]) and step ([1]) INSERTs of exactly k rows, prepared on demand */
@@ -435,6 +435,7 @@ void my_rollback(struct mr_store *s);
 
 /* store_mysql_stmt.c */
 int my_prepare(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr_err *err);
+int my_st(struct my_store *ms, enum stmt_id id, MYSQL_STMT **out, struct mr_err *err);
 void my_p_reset(struct my_store *ms);
 void my_p_int(struct my_store *ms, int64_t v);
 void my_p_bytes(struct my_store *ms, enum enum_field_types type, const void *s, size_t n);
@@ -453,9 +454,11 @@ int my_next_row(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err);
 void my_close_rows(struct my_store *ms, MYSQL_STMT *st);
 int my_each_row(struct my_store *ms, MYSQL_STMT *st, const char *layout, row_fn fn, void *ctx,
                 struct mr_err *err);
-/* my_read_int - run @st with the bound parameters; *@v = its first row's one integer
-   column, left as it is when there is no row. */
-int my_read_int(struct my_store *ms, MYSQL_STMT *st, long *v, struct mr_err *err);
+int my_each_row_id(struct my_store *ms, enum stmt_id id, const char *layout, row_fn fn, void *ctx,
+                   struct mr_err *err);
+/* my_read_int - run fixed statement @id with the bound parameters; *@v = its first row's one
+   integer column, left as it is when there is no row. */
+int my_read_int(struct my_store *ms, enum stmt_id id, long *v, struct mr_err *err);
 char *my_take(struct my_store *ms, unsigned int i);
 char *my_take_str(struct my_store *ms, unsigned int i);
 int my_load_rows(struct my_store *ms, MYSQL_STMT *st, const char *layout, size_t size,

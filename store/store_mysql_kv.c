@@ -34,12 +34,19 @@ static void free_kv_rows(void *v, size_t n)
     mr_store_kvs_free(v, n);
 }
 
-/* load_kvs - run the bound KV_COLS query @id into a new array. */
+/* load_kvs - run the bound KV_COLS query @id into a new array (NULL, 0 on failure). */
 static int load_kvs(struct my_store *ms, enum stmt_id id, struct mr_kv **out, size_t *n,
                     struct mr_err *err)
 {
-    return my_load_rows(ms, ms->st[id], KV_LAYOUT, sizeof(**out), read_kv_row, free_kv_rows,
-                        (void **)out, n, err);
+    MYSQL_STMT *st;
+    int code = my_st(ms, id, &st, err);
+
+    *out = NULL;
+    *n = 0;
+    if (code != 0)
+        return code;
+    return my_load_rows(ms, st, KV_LAYOUT, sizeof(**out), read_kv_row, free_kv_rows, (void **)out,
+                        n, err);
 }
 
 int my_kv_get(struct mr_store *s, const char *cat, const char *k, struct mr_kv **out, size_t *n,
@@ -69,7 +76,7 @@ int my_kv_scan(struct mr_store *s, const char *cat, int64_t position, size_t lim
 int my_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_KV_INSERT];
+    MYSQL_STMT *st;
     int code;
 
     my_p_reset(ms);
@@ -78,6 +85,9 @@ int my_kv_insert(struct mr_store *s, struct mr_kv *kv, struct mr_err *err)
     my_p_text(ms, kv->v);
     my_p_int(ms, kv->create_ms);
     my_p_int(ms, kv->update_ms);
+    code = my_st(ms, ST_KV_INSERT, &st, err);
+    if (code != 0)
+        return code;
     code = my_exec(ms, st, err);
     if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
         return mr_err_set(err, MR_EEXIST, "store: kv '%s/%s' already exists", kv->cat, kv->k);

@@ -123,7 +123,7 @@ static int load_steps(struct my_store *ms, struct mr_msg *m, struct mr_err *err)
 
     my_p_reset(ms);
     my_p_int(ms, m->id);
-    return my_each_row(ms, ms->st[ST_STEPS], STEP_LAYOUT, steps_row, &c, err);
+    return my_each_row_id(ms, ST_STEPS, STEP_LAYOUT, steps_row, &c, err);
 }
 
 /* read_msg_row, free_msg_rows - my_load_rows() of messages (struct mr_msg *, no steps). */
@@ -137,11 +137,19 @@ static void free_msg_rows(void *v, size_t n)
     mr_store_msgs_free(v, n);
 }
 
-/* my_load_msgs - run the bound MSG_COLS query @id into a new array (no steps). */
+/* my_load_msgs - run the bound MSG_COLS query @id into a new array (no steps; NULL, 0 on
+   failure). */
 int my_load_msgs(struct my_store *ms, enum stmt_id id, struct mr_msg ***out, size_t *n,
                  struct mr_err *err)
 {
-    return my_load_rows(ms, ms->st[id], MSG_LAYOUT, sizeof(**out), read_msg_row, free_msg_rows,
+    MYSQL_STMT *st;
+    int code = my_st(ms, id, &st, err);
+
+    *out = NULL;
+    *n = 0;
+    if (code != 0)
+        return code;
+    return my_load_rows(ms, st, MSG_LAYOUT, sizeof(**out), read_msg_row, free_msg_rows,
                         (void **)out, n, err);
 }
 
@@ -239,7 +247,7 @@ static int step_ids_read_back(struct my_store *ms, struct mr_msg *m, struct mr_e
     my_p_reset(ms);
     my_p_int(ms, m->id);
     /* a multi-row INSERT numbers its rows in increasing order, even with gaps */
-    code = my_each_row(ms, ms->st[ST_STEP_IDS], "i", step_id_row, &c, err);
+    code = my_each_row_id(ms, ST_STEP_IDS, "i", step_id_row, &c, err);
     if (code == 0 && c.cap != m->nsteps)
         code = mr_err_set(err, MR_ESTORE, "store: message '%s': %zu steps written, %zu read back",
                           m->gid, m->nsteps, c.cap);
@@ -332,12 +340,15 @@ void my_bind_msg(struct my_store *ms, const struct mr_msg *m)
 int my_msg_insert(struct mr_store *s, struct mr_msg *m, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_MSG_INSERT];
+    MYSQL_STMT *st;
     size_t i;
     int code;
 
     my_p_reset(ms);
     my_bind_msg(ms, m);
+    code = my_st(ms, ST_MSG_INSERT, &st, err);
+    if (code != 0)
+        return code;
     code = my_exec(ms, st, err);
     if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
         return mr_err_set(err, MR_EEXIST, "store: message '%s' already exists", m->gid);
@@ -379,7 +390,7 @@ static int read_state(struct my_store *ms, const char *gid, char state[STATE_NAM
     state[0] = '\0';
     my_p_reset(ms);
     my_p_text(ms, gid);
-    return my_each_row(ms, ms->st[ST_MSG_STATE], "s", state_row, state, err);
+    return my_each_row_id(ms, ST_MSG_STATE, "s", state_row, state, err);
 }
 
 int my_msg_transition(struct mr_store *s, const char *gid, int from, int to, int64_t now_ms,

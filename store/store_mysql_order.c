@@ -59,7 +59,7 @@ int my_order_of(struct mr_store *s, const char *gid, char **key, int64_t *pos,
 
     my_p_reset(ms);
     my_p_text(ms, gid);
-    rc = my_each_row(ms, ms->st[ST_ORDER_OF], "si", key_row, &kp, err);
+    rc = my_each_row_id(ms, ST_ORDER_OF, "si", key_row, &kp, err);
     *key = kp.key;
     *pos = kp.pos;
     return rc;
@@ -68,15 +68,18 @@ int my_order_of(struct mr_store *s, const char *gid, char **key, int64_t *pos,
 int my_order_next(struct mr_store *s, const char *key, int64_t *pos, struct mr_err *err)
 {
     struct my_store *ms = my(s);
+    MYSQL_STMT *st;
     int64_t v = 0;
     int rc;
 
     my_p_reset(ms);
     my_p_text(ms, key);
-    rc = my_exec_id(ms, ST_ORDER_NEXT, err);
+    rc = my_st(ms, ST_ORDER_NEXT, &st, err);
+    if (rc == 0)
+        rc = my_exec(ms, st, err);
     /* the row stays locked (ours) until the commit */
     if (rc == 0)
-        v = (int64_t)mysql_stmt_insert_id(ms->st[ST_ORDER_NEXT]);
+        v = (int64_t)mysql_stmt_insert_id(st);
     if (rc == 0 && v <= 0)
         rc = mr_err_set(err, MR_ESTORE, "store: ordering key's place not found");
     *pos = v;
@@ -103,7 +106,7 @@ int my_order_before(struct mr_store *s, const char *key, int64_t pos, char **gid
     my_p_reset(ms);
     my_p_text(ms, key);
     my_p_int(ms, pos);
-    return my_each_row(ms, ms->st[ST_ORDER_BEFORE], "s", gid_row, gid, err);
+    return my_each_row_id(ms, ST_ORDER_BEFORE, "s", gid_row, gid, err);
 }
 
 int my_order_set(struct mr_store *s, const char *gid, int64_t pos, bool head, struct mr_err *err)
@@ -137,11 +140,11 @@ int my_order_wake(struct mr_store *s, const char *gid, int64_t now_ms, struct mr
     /* the key's row first: a place being taken on it commits before we look (file top) */
     my_p_reset(ms);
     my_p_text(ms, key);
-    rc = my_read_int(ms, ms->st[ST_ORDER_POS], &v, err);
+    rc = my_read_int(ms, ST_ORDER_POS, &v, err);
     if (rc == 0) {
         my_p_reset(ms);
         my_p_text(ms, key);
-        rc = my_read_int(ms, ms->st[ST_ORDER_HEAD], &id, err);
+        rc = my_read_int(ms, ST_ORDER_HEAD, &id, err);
     }
     free(key);
     if (rc != 0 || id == 0)
@@ -257,7 +260,7 @@ static int place_chunk(struct my_store *ms, struct place_chunk *c, struct mr_err
     }
     my_p_reset(ms);
     bind_texts(ms, c->keys, c->nkeys);
-    rc = my_each_row(ms, ms->st[ST_ORDER_KEYS_IN], "si", next_row, c, err);
+    rc = my_each_row_id(ms, ST_ORDER_KEYS_IN, "si", next_row, c, err);
     for (j = 0; rc == 0 && j < c->nkeys; j++) {
         if (!c->found[j])
             rc = mr_err_set(err, MR_ESTORE, "store: ordering key's place not found");
@@ -265,7 +268,7 @@ static int place_chunk(struct my_store *ms, struct place_chunk *c, struct mr_err
     if (rc == 0) {
         my_p_reset(ms);
         bind_texts(ms, c->keys, c->nkeys);
-        rc = my_each_row(ms, ms->st[ST_ORDER_LIVE_IN], "s", live_row, c, err);
+        rc = my_each_row_id(ms, ST_ORDER_LIVE_IN, "s", live_row, c, err);
     }
     if (rc != 0)
         return rc;

@@ -26,7 +26,6 @@ int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
                     size_t limit, int64_t *ids, size_t *n, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_REDRIVE_PAGE];
     struct mr_store_redrive_likes l;
     struct mr_store_id_page p = {.ids = ids, .n = n, .limit = limit};
     int code;
@@ -50,7 +49,7 @@ int my_redrive_page(struct mr_store *s, const struct mr_store_redrive *f, int64_
     my_p_text(ms, l.error.p);
     my_p_text(ms, l.error.p);
     my_p_int(ms, (int64_t)limit);
-    code = my_each_row(ms, st, "i", id_row, &p, err);
+    code = my_each_row_id(ms, ST_REDRIVE_PAGE, "i", id_row, &p, err);
     mr_store_redrive_likes_release(&l);
     return code;
 }
@@ -94,7 +93,6 @@ int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
                   bool *remaining, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_CRON_LEFT];
     long left = 0;
     int code;
 
@@ -109,7 +107,7 @@ int my_reset_cron(struct mr_store *s, int64_t now_ms, int64_t after_ms, size_t l
     *count = (long)my_changed(ms, ST_RESET_CRON);
     my_p_reset(ms);
     my_p_int(ms, after_ms);
-    code = my_read_int(ms, st, &left, err);
+    code = my_read_int(ms, ST_CRON_LEFT, &left, err);
     if (code == 0)
         *remaining = left != 0;
     return code;

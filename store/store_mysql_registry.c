@@ -39,7 +39,7 @@ int my_relay_get(struct mr_store *s, const char *relay_id, struct mr_store_relay
     memset(out, 0, sizeof(*out));
     my_p_reset(ms);
     my_p_text(ms, relay_id);
-    code = my_each_row(ms, ms->st[ST_RELAY_GET], RELAY_LAYOUT, relay_row, out, err);
+    code = my_each_row_id(ms, ST_RELAY_GET, RELAY_LAYOUT, relay_row, out, err);
     if (code == 0 && out->relay_id == NULL)
         code = mr_err_set(err, MR_ENOENT, "store: relay id '%s' is not registered", relay_id);
     return code;
@@ -61,12 +61,15 @@ static void p_relay(struct my_store *ms, const struct mr_store_relay *r)
 int my_relay_insert(struct mr_store *s, const struct mr_store_relay *r, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    MYSQL_STMT *st = ms->st[ST_RELAY_INSERT];
+    MYSQL_STMT *st;
     int code;
 
     my_p_reset(ms);
     my_p_text(ms, r->relay_id);
     p_relay(ms, r);
+    code = my_st(ms, ST_RELAY_INSERT, &st, err);
+    if (code != 0)
+        return code;
     code = my_exec(ms, st, err);
     if (code == MR_ESTORE && mysql_stmt_errno(st) == ER_DUP_ENTRY)
         return mr_err_set(err, MR_EEXIST, "store: relay id '%s' is registered", r->relay_id);

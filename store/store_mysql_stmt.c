@@ -18,6 +18,12 @@
 #include "common/buf.h"
 #include "common/mem.h"
 
+static const char *const stmt_sql[] = {
+#define STMT_SQL(id, sql) sql,
+    STMT_LIST(STMT_SQL)
+#undef STMT_SQL
+};
+
 /* my_prepare - a prepared statement of @sql, each IN_ITEMS expanded to IN_CHUNK placeholders. */
 int my_prepare(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr_err *err)
 {
@@ -48,6 +54,24 @@ int my_prepare(struct my_store *ms, const char *sql, MYSQL_STMT **out, struct mr
         *out = st;
     }
     mr_buf_release(&text);
+    return code;
+}
+
+/*
+ * my_st - the fixed statement @id of the connection into *@out, prepared at
+ * its first use (a connection uses a few of them: the readiness probe two or
+ * three, the writer a dozen; all ~55 cost ~620 kB of client memory). A
+ * failed prepare is classified as a failed execute is (my_stmt_fail: a lost
+ * connection breaks it, MR_EUNAVAIL); *@out is NULL then, and the next use
+ * prepares again. disconnect() closes what was prepared.
+ */
+int my_st(struct my_store *ms, enum stmt_id id, MYSQL_STMT **out, struct mr_err *err)
+{
+    int code = 0;
+
+    if (ms->st[id] == NULL)
+        code = my_prepare(ms, stmt_sql[id], &ms->st[id], err);
+    *out = ms->st[id];
     return code;
 }
 
@@ -118,13 +142,16 @@ int my_exec(struct my_store *ms, MYSQL_STMT *st, struct mr_err *err)
     return 0;
 }
 
-/* my_exec_id - my_exec() of the fixed statement @id. */
+/* my_exec_id - my_exec() of the fixed statement @id (my_st()). */
 int my_exec_id(struct my_store *ms, enum stmt_id id, struct mr_err *err)
 {
-    return my_exec(ms, ms->st[id], err);
+    MYSQL_STMT *st;
+    int code = my_st(ms, id, &st, err);
+
+    return code != 0 ? code : my_exec(ms, st, err);
 }
 
-/* my_changed - rows the last execute of @id matched (CLIENT_FOUND_ROWS). */
+/* my_exec_changing - my_exec_id(), and none matched (CLIENT_FOUND_ROWS): the error @none. */
 int my_exec_changing(struct my_store *ms, enum stmt_id id, int none, struct mr_err *err,
                      const char *fmt, ...)
 {
@@ -139,8 +166,10 @@ int my_exec_changing(struct my_store *ms, enum stmt_id id, int none, struct mr_e
     return code;
 }
 
+/* my_changed - rows the last execute of @id matched (CLIENT_FOUND_ROWS); after my_exec_id(). */
 uint64_t my_changed(struct my_store *ms, enum stmt_id id)
 {
+    assert(ms->st[id] != NULL);
     return (uint64_t)mysql_stmt_affected_rows(ms->st[id]);
 }
 
@@ -259,6 +288,16 @@ int my_each_row(struct my_store *ms, MYSQL_STMT *st, const char *layout, row_fn 
     return code;
 }
 
+/* my_each_row_id - my_each_row() of the fixed statement @id (my_st()). */
+int my_each_row_id(struct my_store *ms, enum stmt_id id, const char *layout, row_fn fn, void *ctx,
+                   struct mr_err *err)
+{
+    MYSQL_STMT *st;
+    int code = my_st(ms, id, &st, err);
+
+    return code != 0 ? code : my_each_row(ms, st, layout, fn, ctx, err);
+}
+
 /* row_int - my_each_row() of my_read_int(): the row's one integer into *(long *)@ctx. */
 static int row_int(struct my_store *ms, void *ctx, struct mr_err *err)
 {
@@ -267,9 +306,9 @@ static int row_int(struct my_store *ms, void *ctx, struct mr_err *err)
     return 0;
 }
 
-int my_read_int(struct my_store *ms, MYSQL_STMT *st, long *v, struct mr_err *err)
+int my_read_int(struct my_store *ms, enum stmt_id id, long *v, struct mr_err *err)
 {
-    return my_each_row(ms, st, "i", row_int, v, err);
+    return my_each_row_id(ms, id, "i", row_int, v, err);
 }
 
 /* my_take - string column @i of the current row (owned result; NULL for SQL NULL). */

@@ -6,7 +6,7 @@ code included) and RssAnon (the relay's own memory: heap, thread arenas and
 stacks; what it can give back). The relay gives memory back a couple of
 seconds after its work stops and logs "idle: memory given back" (debug). A
 fresh relay, read after that line, is under 15 MB of RSS (issue 16's idle
-target) on SQLite and PostgreSQL; after a burst of messages has been delivered,
+target) on every engine; after a burst of messages has been delivered,
 its own memory falls back to near where it started (polled for, with a
 deadline) instead of staying at the burst's peak. Not timed.
 
@@ -58,9 +58,6 @@ def given_back(r):
 
 
 def test_fresh_relay_is_under_15_mb_once_idle(relay):
-    if os.environ.get("MSGRELAY_E2E_STORE") == "mysql":
-        pytest.skip("missed on MySQL: its fixed statements, prepared on every connection, "
-                    "keep a fresh relay at 15.3 MB (docs/PERFORMANCE.md, Idle memory)")
     r = started(relay)
     given_back(r)
     rss = status_kb(r.proc.pid, "VmRSS")

@@ -3569,6 +3569,17 @@ static void test_mysql_lost_connection_is_eunavail_then_reconnects(void **state)
     assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &err), MR_EUNAVAIL);
     assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &err), 0);
     assert_int_equal(n, 3); /* g0, g3, g4 */
+
+    /* dropped before a statement's first use on the new connection (statements are prepared
+       on first use): the prepare fails as an execute does, and the transaction is lost */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_true(kill_others(fx) >= 1);
+    assert_int_equal(mr_store_count_state(fx->s, MR_MSG_SUBMITTED, &n, &err), MR_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "database unavailable: "));
+    assert_int_equal(mr_store_commit(fx->s, &err), MR_EUNAVAIL);
+    mr_store_rollback(fx->s);
+    assert_int_equal(mr_store_count_state(fx->s, MR_MSG_SUBMITTED, &n, &err), 0);
+    assert_int_equal(n, 1); /* g0 */
     mr_msg_free(m1);
     mr_msg_free(m2);
 }
