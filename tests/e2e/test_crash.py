@@ -107,6 +107,8 @@ def test_sigterm_lets_the_call_in_flight_finish(app, relay):
     rc = r.kill(signal.SIGTERM, wait=15)
     assert rc == 0, "SIGTERM: exit code %r" % rc
     first = app.calls("/svc/slow")[0]
+    # completed is set by the app's thread just after its answer went out
+    wait_for(lambda: first.t_end is not None, 5, "the app to finish answering the call")
     assert first.completed, "the relay hung up on a call in flight instead of letting it finish"
     r.restart()
     r.wait_state(gid, "succeed", timeout=10)
