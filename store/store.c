@@ -728,10 +728,19 @@ static int transition_many(struct mr_store *s, const char *const *gids, const in
     if (n == 0)
         return 0;
     rc = mr_store_enter(s, MR_STORE_TX_NEED, "transition", err);
-    if (rc == 0)
-        rc = s->eng->msg_transition_many(s, gids, ids, n, from, to, now_ms, next_cron_ms,
-                                         next_cron_interval, lease_owner, lease_until_ms,
-                                         changed, err);
+    if (rc == 0) {
+        const struct mr_store_tr t = {.gids = gids,
+                                      .ids = ids,
+                                      .from = from,
+                                      .to = to,
+                                      .now_ms = now_ms,
+                                      .next_cron_ms = next_cron_ms,
+                                      .next_cron_interval = next_cron_interval,
+                                      .lease_owner = lease_owner,
+                                      .lease_until_ms = lease_until_ms};
+
+        rc = s->eng->msg_transition_many(s, &t, n, changed, err);
+    }
     if (rc != 0)
         return rc;
     for (i = 0; i < n; i++) {

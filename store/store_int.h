@@ -30,6 +30,24 @@
 #include "store/store.h"
 
 /*
+ * One transition of many messages, as store.c hands it to the engine's
+ * msg_transition_many: checked; lease_owner is NULL, or non-empty and @to is
+ * unfinished (store.c passes NULL otherwise); ids NULL: the rows are found by
+ * gid, else ids[i] is gids[i]'s id and the row is found by it.
+ */
+struct mr_store_tr {
+    const char *const *gids;
+    const int64_t *ids;
+    int from;
+    int to;
+    int64_t now_ms;
+    int64_t next_cron_ms;
+    int next_cron_interval;
+    const char *lease_owner;
+    int64_t lease_until_ms;
+};
+
+/*
  * One engine's implementation of store.h, called by store.c only after the
  * checks of store.h's rules: a member marked "inside" runs in an open
  * transaction, "outside" with none open, "in or out" either way.
@@ -61,12 +79,9 @@ struct mr_store_engine {
     /* msg_insert, msg_insert_many - store.c has checked each gid, state and step state */
     int (*msg_insert_many)(struct mr_store *s, struct mr_msg *const *v, size_t n,
                            struct mr_err *err);
-    /* lease_owner is NULL, or non-empty and to is unfinished (store.c passes NULL otherwise);
-       ids NULL: by gid; else ids[i] is gids[i]'s id and the rows are found by it */
-    int (*msg_transition_many)(struct mr_store *s, const char *const *gids, const int64_t *ids,
-                               size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
-                               int next_cron_interval, const char *lease_owner,
-                               int64_t lease_until_ms, bool *changed, struct mr_err *err);
+    /* the n rows of @t (struct mr_store_tr) that are in t->from move; changed[i] says which */
+    int (*msg_transition_many)(struct mr_store *s, const struct mr_store_tr *t, size_t n,
+                               bool *changed, struct mr_err *err);
     /* claim - inside the transaction store.c opened for it (and commits), @limit > 0 */
     int (*claim)(struct mr_store *s, const char *owner, int64_t now_ms, int64_t lease_until_ms,
                  size_t limit, struct mr_msg ***out, size_t *n, struct mr_err *err);

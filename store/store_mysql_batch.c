@@ -409,23 +409,12 @@ int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, st
     return code;
 }
 
-/* The times and lease of one transition_many, as transition_update() binds them. */
-struct tr_args {
-    int from;
-    int to;
-    int64_t now_ms;
-    int64_t next_cron_ms;
-    int next_cron_interval;
-    const char *lease_owner; /* NULL keeps the lease */
-    int64_t lease_until_ms;
-};
-
 /*
  * transition_update - the UPDATE of transition_chunk() (every row named, those in @from
  * move): by the gids at @gids, or when @ids is not NULL by the ids there.
  */
 static int transition_update(struct my_store *ms, const char *const *gids, const int64_t *ids,
-                             size_t k, const struct tr_args *a, MYSQL_STMT **out,
+                             size_t k, const struct mr_store_tr *a, MYSQL_STMT **out,
                              struct mr_err *err)
 {
     int code;
@@ -480,7 +469,8 @@ static int locked_row(struct my_store *ms, void *ctx, struct mr_err *err)
  * @from until the UPDATE, so the marks are what changed.
  */
 static int transition_chunk(struct my_store *ms, const char *const *gids, const int64_t *ids,
-                            size_t k, const struct tr_args *a, bool *changed, struct mr_err *err)
+                            size_t k, const struct mr_store_tr *a, bool *changed,
+                            struct mr_err *err)
 {
     struct lock_marks lock = {0};
     MYSQL_STMT *st;
@@ -517,27 +507,18 @@ static int transition_chunk(struct my_store *ms, const char *const *gids, const 
 }
 
 /* my_msg_transition_many - transition_chunk() per chunk; a lease goes in the same UPDATE. */
-int my_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
-                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
-                           int next_cron_interval, const char *lease_owner,
-                           int64_t lease_until_ms, bool *changed, struct mr_err *err)
+int my_msg_transition_many(struct mr_store *s, const struct mr_store_tr *t, size_t n,
+                           bool *changed, struct mr_err *err)
 {
     struct my_store *ms = my(s);
-    const struct tr_args a = {.from = from,
-                              .to = to,
-                              .now_ms = now_ms,
-                              .next_cron_ms = next_cron_ms,
-                              .next_cron_interval = next_cron_interval,
-                              .lease_owner = lease_owner,
-                              .lease_until_ms = lease_until_ms};
     size_t i;
     size_t k;
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i += k) {
         k = mr_store_chunk(n, i);
-        code = transition_chunk(ms, gids + i, ids != NULL ? ids + i : NULL, k, &a, changed + i,
-                                err);
+        code = transition_chunk(ms, t->gids + i, t->ids != NULL ? t->ids + i : NULL, k, t,
+                                changed + i, err);
     }
     return code;
 }

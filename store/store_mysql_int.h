@@ -491,10 +491,8 @@ int my_load_steps_in(struct my_store *ms, struct mr_msg **v, size_t n, size_t fr
 int my_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                     struct mr_msg **out, struct mr_err *err);
 int my_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err);
-int my_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
-                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
-                           int next_cron_interval, const char *lease_owner,
-                           int64_t lease_until_ms, bool *changed, struct mr_err *err);
+int my_msg_transition_many(struct mr_store *s, const struct mr_store_tr *t, size_t n,
+                           bool *changed, struct mr_err *err);
 int my_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,
                          int *res, struct mr_err *err);
 int my_msg_release_many(struct mr_store *s, const struct mr_store_release *v, size_t n,

@@ -367,36 +367,34 @@ static int changed_row(struct pg_store *ps, void *ctx, struct mr_err *err)
  * evaluates again on a row another transaction changed meanwhile, so what it
  * returns is what changed. A lease goes in the same UPDATE.
  */
-int pg_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
-                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
-                           int next_cron_interval, const char *lease_owner,
-                           int64_t lease_until_ms, bool *changed, struct mr_err *err)
+int pg_msg_transition_many(struct mr_store *s, const struct mr_store_tr *t, size_t n,
+                           bool *changed, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
-    bool final = !mr_msg_state_is_live(to);
-    bool lease = !final && lease_owner != NULL;
+    bool final = !mr_msg_state_is_live(t->to);
+    bool lease = !final && t->lease_owner != NULL;
     struct marks c;
     size_t i;
     int code = 0;
 
     for (i = 0; code == 0 && i < n; i += c.k) {
-        c.gids = gids + i;
-        c.ids = ids != NULL ? ids + i : NULL;
+        c.gids = t->gids + i;
+        c.ids = t->ids != NULL ? t->ids + i : NULL;
         c.k = mr_store_chunk(n, i);
         c.changed = changed + i;
         memset(c.changed, 0, c.k * sizeof(*c.changed));
         pg_p_reset(ps);
-        pg_p_text(ps, mr_msg_state_name(to));
-        pg_p_int(ps, now_ms);
-        pg_p_int(ps, to == MR_MSG_SUCCEED);
-        pg_p_int(ps, to == MR_MSG_FAILED);
-        pg_p_int(ps, next_cron_ms >= 0);
-        pg_p_int(ps, next_cron_ms);
-        pg_p_int(ps, next_cron_interval);
+        pg_p_text(ps, mr_msg_state_name(t->to));
+        pg_p_int(ps, t->now_ms);
+        pg_p_int(ps, t->to == MR_MSG_SUCCEED);
+        pg_p_int(ps, t->to == MR_MSG_FAILED);
+        pg_p_int(ps, t->next_cron_ms >= 0);
+        pg_p_int(ps, t->next_cron_ms);
+        pg_p_int(ps, t->next_cron_interval);
         pg_p_int(ps, final || lease); /* a final state ends the lease */
-        pg_p_text(ps, lease ? lease_owner : "");
-        pg_p_int(ps, lease ? lease_until_ms : 0);
-        pg_p_text(ps, mr_msg_state_name(from));
+        pg_p_text(ps, lease ? t->lease_owner : "");
+        pg_p_int(ps, lease ? t->lease_until_ms : 0);
+        pg_p_text(ps, mr_msg_state_name(t->from));
         if (c.ids != NULL)
             pg_p_ids(ps, c.ids, c.k);
         else

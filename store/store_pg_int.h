@@ -404,10 +404,8 @@ int pg_load_steps_in(struct pg_store *ps, struct mr_msg **v, size_t n, struct mr
 int pg_msg_get_many(struct mr_store *s, const char *const *gids, size_t n, bool with_steps,
                     struct mr_msg **out, struct mr_err *err);
 int pg_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err);
-int pg_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
-                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
-                           int next_cron_interval, const char *lease_owner,
-                           int64_t lease_until_ms, bool *changed, struct mr_err *err);
+int pg_msg_transition_many(struct mr_store *s, const struct mr_store_tr *t, size_t n,
+                           bool *changed, struct mr_err *err);
 int pg_steps_record(struct pg_store *ps, const int64_t *ids, size_t n, bool success,
                     const char *error, int64_t now_ms, int *res, struct mr_err *err);
 int pg_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,

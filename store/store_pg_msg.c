@@ -152,12 +152,17 @@ int pg_msg_transition(struct mr_store *s, const char *gid, int from, int to, int
                       int64_t next_cron_ms, int next_cron_interval, struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
+    const struct mr_store_tr t = {.gids = &gid,
+                                  .from = from,
+                                  .to = to,
+                                  .now_ms = now_ms,
+                                  .next_cron_ms = next_cron_ms,
+                                  .next_cron_interval = next_cron_interval};
     char state[STATE_NAME_MAX] = "";
     bool changed = false;
     int code;
 
-    code = pg_msg_transition_many(s, &gid, NULL, 1, from, to, now_ms, next_cron_ms,
-                                  next_cron_interval, NULL, 0, &changed, err);
+    code = pg_msg_transition_many(s, &t, 1, &changed, err);
     if (code != 0 || changed)
         return code;
 

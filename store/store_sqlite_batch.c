@@ -116,19 +116,6 @@ static int id_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
     return 0;
 }
 
-/* A transition's rows, named by gid (ids NULL) or by id, and its times and lease. */
-struct tr_rows {
-    const char *const *gids;
-    const int64_t *ids;
-    int from;
-    int to;
-    int64_t now_ms;
-    int64_t next_cron_ms;
-    int next_cron_interval;
-    const char *lease_owner;
-    int64_t lease_until_ms;
-};
-
 /* changed_id_row - a RETURNING id row of a transition by id: that one changed. */
 static int changed_id_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
 {
@@ -142,7 +129,7 @@ static int changed_id_row(sqlite3_stmt *st, void *ctx, struct mr_err *err)
 }
 
 /* transition_chunk - one ST_TRANSITION_MANY (or _IDS) over the @n rows from @at, n <= the chunk. */
-static int transition_chunk(struct sq_store *q, const struct tr_rows *t, size_t at, size_t n,
+static int transition_chunk(struct sq_store *q, const struct mr_store_tr *t, size_t at, size_t n,
                             bool *changed, struct mr_err *err)
 {
     struct binder b = sq_binder(q, t->ids != NULL ? ST_TRANSITION_IDS : ST_TRANSITION_MANY);
@@ -165,26 +152,15 @@ static int transition_chunk(struct sq_store *q, const struct tr_rows *t, size_t 
  * 64, leasing in the same UPDATE; a message not in @from is left alone (not
  * returned).
  */
-int sq_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
-                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
-                           int next_cron_interval, const char *lease_owner,
-                           int64_t lease_until_ms, bool *changed, struct mr_err *err)
+int sq_msg_transition_many(struct mr_store *s, const struct mr_store_tr *t, size_t n,
+                           bool *changed, struct mr_err *err)
 {
     struct sq_store *q = sq(s);
-    const struct tr_rows t = {.gids = gids,
-                              .ids = ids,
-                              .from = from,
-                              .to = to,
-                              .now_ms = now_ms,
-                              .next_cron_ms = next_cron_ms,
-                              .next_cron_interval = next_cron_interval,
-                              .lease_owner = lease_owner,
-                              .lease_until_ms = lease_until_ms};
     size_t at;
     int code = 0;
 
     for (at = 0; code == 0 && at < n; at += MR_STORE_BATCH_CHUNK)
-        code = transition_chunk(q, &t, at, mr_store_chunk(n, at), changed + at, err);
+        code = transition_chunk(q, t, at, mr_store_chunk(n, at), changed + at, err);
     return code;
 }
 

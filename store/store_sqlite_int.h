@@ -355,10 +355,8 @@ int sq_msg_list(struct mr_store *s, const struct mr_store_filter *f, struct mr_m
 
 /* store_sqlite_batch.c */
 int sq_msg_insert_many(struct mr_store *s, struct mr_msg *const *v, size_t n, struct mr_err *err);
-int sq_msg_transition_many(struct mr_store *s, const char *const *gids, const int64_t *ids,
-                           size_t n, int from, int to, int64_t now_ms, int64_t next_cron_ms,
-                           int next_cron_interval, const char *lease_owner,
-                           int64_t lease_until_ms, bool *changed, struct mr_err *err);
+int sq_msg_transition_many(struct mr_store *s, const struct mr_store_tr *t, size_t n,
+                           bool *changed, struct mr_err *err);
 int sq_step_succeed_many(struct mr_store *s, const int64_t *step_ids, size_t n, int64_t now_ms,
                          int *res, struct mr_err *err);
 
