@@ -8,10 +8,11 @@ import os
 import re
 import subprocess
 import threading
+from datetime import timedelta
 
 import pytest
 
-from e2e_helpers import msg_body, new_gid, stays, wait_for
+from e2e_helpers import msg_body, new_gid, parse_time, stays, utcnow, wait_for
 
 
 def admin(r, *args):
@@ -351,7 +352,12 @@ def test_reset_cron_time_makes_far_off_retries_due_now(app, relay):
         assert r.post("submit", msg_body(g, [app.url("/svc/slow")]))[0] == 200
     app.wait_calls("/svc/slow", 3, timeout=10)
     app.set_default("/svc/slow", 200, "SUCCESS")
-    # each now waits about 60 s; none of them is due within 10 s
+    # each now waits about 60 s; none of them is due within 10 s. The app lists a call as it
+    # arrives: wait until every failure is written back (next try well into the future).
+    def backed_off(g):
+        t = r.query(g)["transaction"].get("next_cron_time")
+        return t is not None and parse_time(t) > utcnow() + timedelta(seconds=20)
+    wait_for(lambda: all(backed_off(g) for g in gids), 10, "every back-off recorded")
     status, data = r.get("resetCronTime", {"timeout": "10", "limit": "2"})
     assert (status, data) == (200, {"has_remaining": True, "succeed_count": 2}), (status, data)
     wait_for(lambda: app.count("/svc/slow") == 5, 10, "two redelivered")
