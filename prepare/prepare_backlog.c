@@ -94,6 +94,7 @@ static void log_change(long n)
 
 int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err)
 {
+    int64_t oldest = 0;
     long n = 0;
     int rc;
 
@@ -101,7 +102,8 @@ int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err)
     /* what the writer leaves from here on is in the next sample, not this one */
     long had = atomic_exchange_explicit(&left, 0, memory_order_relaxed);
 
-    rc = mr_store_count_due(s, mr_now_ms(), sample_cap(), &n, err);
+    /* the oldest due time is read with the count; the bound is still a count */
+    rc = mr_store_count_due(s, mr_now_ms(), sample_cap(), &n, &oldest, err);
     if (rc != 0) {
         /* keep the estimate: a store that does not answer has not drained */
         atomic_fetch_add_explicit(&left, had, memory_order_relaxed);
