@@ -15,8 +15,9 @@
  * than READY_STALE_MS counts as not ready.
  *
  * Between probes, every BACKLOG_SAMPLE_MS, the thread samples the backlog
- * of due messages on the same connection (prepare_backlog.c): a count that
- * reads up to its cap of index entries, which the writer must not wait for.
+ * of due messages on the same connection (prepare_backlog.c): a count and
+ * the oldest due time, one read of up to its cap of index entries, which the
+ * writer must not wait for.
  *
  * The admin page's overview (GET /api/msgrelay/overview) is read here too,
  * by a counting thread with a connection of its own, opened at the first
@@ -56,7 +57,8 @@
 
 /*
  * How often the backlog of due messages is sampled; less often while it is
- * far over --backlog-slow, where a count reads up to --backlog-max entries.
+ * large and its age far past --backlog-slow-ms (the intake waits its longest
+ * already), where a count reads up to --backlog-max entries.
  */
 #define BACKLOG_SAMPLE_MS 250
 #define BACKLOG_SAMPLE_FAR_MS 1000
