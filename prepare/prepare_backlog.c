@@ -5,9 +5,9 @@
  *
  * The backlog is the unfinished messages due now and not leased: work no
  * relay has taken yet, a fact of the store shared by every relay on it. The
- * readiness probe thread samples it (mr_store_count_due, capped) every
- * BACKLOG_SAMPLE_MS on its own connection: how many, and the due time of the
- * oldest, in one read. Between two samples the estimate does not wait for the
+ * readiness probe thread samples it (mr_store_count_due, capped) a few times a
+ * second on its own connection (prepare_ready.c says how often): how many,
+ * and the due time of the oldest, in one read. Between two samples the estimate does not wait for the
  * next one: the writer adds what it left in the store due and unleased (it may
  * only overstate until then), and the age of the oldest (now minus its due
  * time) grows by itself; when the sample saw none, the time the writer first

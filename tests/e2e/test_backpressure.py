@@ -140,6 +140,20 @@ def test_a_young_backlog_slows_nothing_however_many_wait(app, relay):
     assert "backlog older than --backlog-slow-ms" not in r.log_tail(2000)
 
 
+def test_work_due_by_the_clock_wakes_the_relay_before_its_poll(app, relay):
+    """A retry comes due in the store: the backlog's sample wakes the relay, whose own poll
+    is a minute away, so the retry neither waits for it nor ages into the intake's bound."""
+    app.queue(SLOW, status=500, body="not yet")
+    app.set_default(SLOW)
+    r = relay(poll_interval_ms=60000, backlog_slow_ms=400)
+    gid, status, data, _ = submit(r, app)
+    assert status == 200, data
+    app.wait_calls(SLOW, 1)
+    # the retry is due --retry-interval (1 s) after the failure; the poll would come at 60 s
+    r.wait_state(gid, "succeed", timeout=30)
+    assert app.count(SLOW) == 2
+
+
 def test_the_backlog_is_reported_in_metrics_and_the_overview(app, relay):
     r = relay(backlog_slow_ms=700, backlog_max=70)
     gid, status, data, _ = submit(r, app)
