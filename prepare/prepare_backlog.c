@@ -7,11 +7,11 @@
  * relay has taken yet, a fact of the store shared by every relay on it. The
  * readiness probe thread samples it (mr_store_count_due, capped) a few times a
  * second on its own connection (prepare_ready.c says how often): how many,
- * and the due time of the oldest, in one read. Between two samples the estimate does not wait for the
- * next one: the writer adds what it left in the store due and unleased (it may
- * only overstate until then), and the age of the oldest (now minus its due
- * time) grows by itself; when the sample saw none, the time the writer first
- * left some stands for the oldest.
+ * and the due time of the oldest, in one read. Between two samples the
+ * estimate does not wait for the next one: the writer adds what it left in
+ * the store due and unleased (it may only overstate until then), and the age
+ * of the oldest (now minus its due time) grows by itself; when the sample saw
+ * none, the time the writer first left some stands for the oldest.
  *
  * What the estimate drives:
  *   - hand-over (the count): the writer hands fresh submits to the relay in
@@ -129,7 +129,6 @@ int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err)
 {
     int64_t oldest = 0;
     int64_t none = 0;
-    int64_t now;
     int64_t age;
     long n = 0;
     int rc;
@@ -149,8 +148,7 @@ int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err)
     }
     atomic_store_explicit(&sampled, n, memory_order_relaxed);
     atomic_store_explicit(&sampled_oldest, oldest, memory_order_relaxed);
-    now = mr_now_ms();
-    age = mr_backlog_age_ms(now);
+    age = mr_backlog_age_ms(mr_now_ms());
     log_change(mr_backlog_now(), age);
     mr_metrics_set_backlog(n, oldest);
     /* counting is the cost; past the slow bound's range only --backlog-max is left to see */
