@@ -257,8 +257,11 @@
         const backlog = bl
             ? el('p', {id: 'backlog'}, 'Due now, waiting for the relay: ',
                  el('strong', {}, String(bl.due)),
-                 bl.slow > 0 ? '; the intake slows past ' + bl.slow : '; no slowing bound',
-                 bl.max > 0 ? ' and refuses submits past ' + bl.max + '.' : '.')
+                 bl.due > 0 ? ', the oldest for ' + bl.oldest_ms + ' ms' : '',
+                 bl.slow_ms > 0 ? '; the intake slows once the oldest has waited '
+                                  + bl.slow_ms + ' ms'
+                                : '; no slowing bound',
+                 bl.max > 0 ? ' and refuses submits past ' + bl.max + ' due.' : '.')
             : null;
         const dests = o.destinations.length
             ? el('table', {id: 'destinations'},

@@ -48,7 +48,7 @@ struct mr_config {
     int max_url_len;    /* (2048) */
     int max_queue;      /* intake requests waiting for a commit before 503 (20000) */
     int max_batch;      /* intake requests per commit (512) */
-    int backlog_slow;   /* due backlog over which intake commits wait (1000; 0: off) */
+    int backlog_slow_ms; /* oldest due message's age over which intake commits wait (250; 0: off) */
     int backlog_max;    /* due backlog over which a submit is answered 503 (100000; 0: off) */
     int shutdown_grace; /* s to finish in-flight work on SIGTERM (10) */
 

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/model.h"
 
@@ -155,6 +156,7 @@ static atomic_long passes[2]; /* [0] claimed, [1] handed by the intake */
 static atomic_long waiting;
 static atomic_long inflight;
 static atomic_long backlog;
+static _Atomic int64_t backlog_oldest_ms;
 static atomic_long backlog_wait_ms;
 static atomic_long backlog_refused;
 static atomic_long alerts[MR_ALERT_OUTCOME_COUNT];
@@ -316,9 +318,19 @@ void mr_metrics_set_parked(long n)
     atomic_store_explicit(&parked, n, memory_order_relaxed);
 }
 
-void mr_metrics_set_backlog(long n)
+void mr_metrics_set_backlog(long n, int64_t oldest_ms)
 {
     atomic_store_explicit(&backlog, n, memory_order_relaxed);
+    atomic_store_explicit(&backlog_oldest_ms, oldest_ms, memory_order_relaxed);
+}
+
+/* backlog_age_s - the age of the last sample's oldest due message at scrape time, s (0: none). */
+static double backlog_age_s(void)
+{
+    int64_t oldest = atomic_load_explicit(&backlog_oldest_ms, memory_order_relaxed);
+    int64_t now = mr_now_ms();
+
+    return oldest > 0 && now > oldest ? (double)(now - oldest) / 1000.0 : 0.0;
 }
 
 void mr_metrics_backlog_wait(long ms)
@@ -873,18 +885,22 @@ int mr_metrics_render(struct mr_buf *out)
     rc |= mr_buf_addf(
         out,
         "# HELP msgrelay_backlog_due Messages due and not leased, as the intake last sampled "
-        "them (counted up to a cap past --backlog-max); drives the back-pressure.\n"
+        "them (counted up to a cap past --backlog-max); drives --backlog-max.\n"
         "# TYPE msgrelay_backlog_due gauge\n"
         "msgrelay_backlog_due %ld\n"
+        "# HELP msgrelay_backlog_oldest_seconds How long the oldest of them has waited past its "
+        "due time (0: none due); drives the intake's waits (--backlog-slow-ms).\n"
+        "# TYPE msgrelay_backlog_oldest_seconds gauge\n"
+        "msgrelay_backlog_oldest_seconds %.3f\n"
         "# HELP msgrelay_backlog_wait_seconds_total Time the intake waited before its commits "
-        "because the backlog was over --backlog-slow.\n"
+        "because the backlog's oldest message was older than --backlog-slow-ms.\n"
         "# TYPE msgrelay_backlog_wait_seconds_total counter\n"
         "msgrelay_backlog_wait_seconds_total %.3f\n"
         "# HELP msgrelay_backlog_refused_total Submits answered 503 because the backlog was "
         "over --backlog-max.\n"
         "# TYPE msgrelay_backlog_refused_total counter\n"
         "msgrelay_backlog_refused_total %ld\n",
-        atomic_load_explicit(&backlog, memory_order_relaxed),
+        atomic_load_explicit(&backlog, memory_order_relaxed), backlog_age_s(),
         (double)atomic_load_explicit(&backlog_wait_ms, memory_order_relaxed) / 1000.0,
         atomic_load_explicit(&backlog_refused, memory_order_relaxed));
     rc |= mr_buf_adds(out, "# HELP msgrelay_alerts_total Alerts (--alert-webhook), by outcome.\n"

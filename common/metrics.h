@@ -97,10 +97,13 @@ void mr_metrics_backcheck(enum mr_result r);
  */
 void mr_metrics_pass(bool handed);
 
-/* mr_metrics_set_backlog - set the gauge of the intake's last due backlog sample. */
-void mr_metrics_set_backlog(long n);
+/*
+ * mr_metrics_set_backlog - set the gauges of the intake's last due backlog sample: @n
+ * messages, the oldest due at @oldest_ms (epoch ms; 0: none), whose age the gauge shows.
+ */
+void mr_metrics_set_backlog(long n, int64_t oldest_ms);
 
-/* mr_metrics_backlog_wait - count @ms the intake waited before a group commit (--backlog-slow). */
+/* mr_metrics_backlog_wait - count @ms the intake waited before a commit (--backlog-slow-ms). */
 void mr_metrics_backlog_wait(long ms);
 
 /* mr_metrics_backlog_refused - count one submit answered 503 for the backlog (--backlog-max). */

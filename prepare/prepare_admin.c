@@ -188,13 +188,17 @@ int mr_overview_read(struct mr_store *s, struct mr_overview_counts *c, struct mr
     return rc;
 }
 
-/* render_backlog - the due backlog the intake last estimated, with its bounds (0: off). */
-static json_t *render_backlog(void)
+/*
+ * render_backlog - the due backlog the intake last estimated at @now_ms: its
+ * count, the age of its oldest message (ms), and their bounds (0: off).
+ */
+static json_t *render_backlog(int64_t now_ms)
 {
     json_t *b = json_object();
 
     json_object_set_new(b, "due", json_integer(mr_backlog_now()));
-    json_object_set_new(b, "slow", json_integer(mr_config.backlog_slow));
+    json_object_set_new(b, "oldest_ms", json_integer(mr_backlog_age_ms(now_ms)));
+    json_object_set_new(b, "slow_ms", json_integer(mr_config.backlog_slow_ms));
     json_object_set_new(b, "max", json_integer(mr_config.backlog_max));
     return b;
 }
@@ -222,6 +226,6 @@ json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms)
     json_object_set_new(j, "rate_interval_s", json_integer(MR_METRICS_RATE_EVERY_MS / 1000));
     json_object_set_new(j, "rates", render_rates(now_ms));
     json_object_set_new(j, "destinations", render_dests());
-    json_object_set_new(j, "backlog", render_backlog());
+    json_object_set_new(j, "backlog", render_backlog(now_ms));
     return j;
 }

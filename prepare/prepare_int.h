@@ -264,25 +264,37 @@ json_t *mr_render_overview(const struct mr_overview_counts *c, int64_t now_ms);
 /* ---- prepare_backlog.c: the due backlog and the back-pressure it drives ---- */
 
 /*
- * mr_backlog_sample - count the due backlog on @s (the probe's connection),
- * set the estimate and its gauge, and log when slowing or refusing starts or
- * stops. *@far says whether the count went past the slow bound's range (the
- * intake waits its longest already; only --backlog-max is left to watch, so
- * the next count may come later). On an error the estimate is kept. Probe
- * thread only.
+ * mr_backlog_sample - count the due backlog on @s (the probe's connection) and
+ * read its oldest due time, set the estimate and its gauges, and log when
+ * slowing or refusing starts or stops. *@far says whether the count is large
+ * and the age past the slow bound's range (the intake waits its longest
+ * already; only --backlog-max is left to watch, so the next count may come
+ * later). On an error the estimate is kept. Probe thread only.
  */
 int mr_backlog_sample(struct mr_store *s, bool *far, struct mr_err *err);
 
 /* mr_backlog_left - the writer committed @n messages due now without handing them over. */
 void mr_backlog_left(long n);
 
-/* mr_backlog_now - the estimate: the last sample plus what the writer left since. */
+/* mr_backlog_now - the estimate of the count: the last sample plus what the writer left since. */
 long mr_backlog_now(void);
+
+/*
+ * mr_backlog_oldest_ms - the estimate of the oldest due time (epoch ms; 0: none):
+ * the last sample's, or when it saw none the time the writer first left some since.
+ */
+int64_t mr_backlog_oldest_ms(void);
+
+/* mr_backlog_age_ms - how long the oldest due message has waited at @now_ms (0: none waits). */
+int64_t mr_backlog_age_ms(int64_t now_ms);
 
 /* mr_backlog_refuse - whether a submit is answered 503 now (over --backlog-max). */
 bool mr_backlog_refuse(void);
 
-/* mr_backlog_wait_ms - how long the writer waits before its next group commit (--backlog-slow). */
+/*
+ * mr_backlog_wait_ms - how long the writer waits before its next group commit: 0 up to
+ * --backlog-slow-ms of age, growing to BACKLOG_WAIT_MAX_MS at twice it.
+ */
 int mr_backlog_wait_ms(void);
 /* ---- prepare_cache.c: the writer's just-prepared messages (a hint for their submit) ---- */
 

@@ -15,8 +15,9 @@
  * than READY_STALE_MS counts as not ready.
  *
  * Between probes, every BACKLOG_SAMPLE_MS, the thread samples the backlog
- * of due messages on the same connection (prepare_backlog.c): a count that
- * reads up to its cap of index entries, which the writer must not wait for.
+ * of due messages on the same connection (prepare_backlog.c): a count and
+ * the oldest due time, one read of up to its cap of index entries, which the
+ * writer must not wait for.
  *
  * The admin page's overview (GET /api/msgrelay/overview) is read here too,
  * by a counting thread with a connection of its own, opened at the first
@@ -55,10 +56,19 @@
 #define READY_RELAY_TIMEOUT_MS 1000
 
 /*
- * How often the backlog of due messages is sampled; less often while it is
- * far over --backlog-slow, where a count reads up to --backlog-max entries.
+ * How often the backlog of due messages is sampled: every BACKLOG_SAMPLE_MS,
+ * or half --backlog-slow-ms when shorter (at least BACKLOG_SAMPLE_NEAR_MS), so
+ * work that comes due by the clock is seen, and its relay woken, before its
+ * age nears the bound; every BACKLOG_SAMPLE_NEAR_MS while a few wait
+ * (1..BACKLOG_NEAR_MAX, a read of that many index entries), since the age
+ * estimate keeps the sampled oldest growing until the next sample even when a
+ * relay took it just after; less often while it is large and its age far past
+ * --backlog-slow-ms (the intake waits its longest already), where a count
+ * reads up to --backlog-max entries.
  */
 #define BACKLOG_SAMPLE_MS 250
+#define BACKLOG_SAMPLE_NEAR_MS 50
+#define BACKLOG_NEAR_MAX 1000
 #define BACKLOG_SAMPLE_FAR_MS 1000
 
 /* How old the overview's counts may be when they are shown again. */
@@ -227,17 +237,37 @@ static void wait_until(struct mr_ready *r, int64_t at_ms)
 
 /*
  * sample - the backlog's sample on @s (NULL while the store is not reachable:
- * none); how long until the next one, ms.
+ * none); how long until the next one, ms. Due work in the store wakes the
+ * relay (the wake hook): a message that came due by the clock (a retry, a
+ * back-check) is claimed now, not at the relay's next poll, up to
+ * --poll-interval-ms later, during which its age would slow the intake.
  */
-static int64_t sample(struct mr_store *s)
+static int64_t sample(struct mr_ready *r, struct mr_store *s)
 {
     struct mr_err err = MR_ERR_INIT;
     bool far = false;
+    int64_t every = BACKLOG_SAMPLE_MS;
+    long n;
 
-    /* a failure keeps the estimate; the next probe sees the store's state and says it */
-    if (s != NULL && mr_backlog_sample(s, &far, &err) != 0)
+    if (mr_config.backlog_slow_ms > 0 && mr_config.backlog_slow_ms / 2 < every)
+        every = mr_config.backlog_slow_ms / 2;
+    if (every < BACKLOG_SAMPLE_NEAR_MS)
+        every = BACKLOG_SAMPLE_NEAR_MS;
+    if (s == NULL)
+        return every;
+    if (mr_backlog_sample(s, &far, &err) != 0) {
+        /* a failure keeps the estimate; the next probe sees the store's state and says it */
         mr_log(MR_LOG_DEBUG, "backlog: cannot count due messages", "error", err.msg, NULL);
-    return far ? BACKLOG_SAMPLE_FAR_MS : BACKLOG_SAMPLE_MS;
+        return every;
+    }
+    n = mr_backlog_now();
+    if (n == 0)
+        return every;
+    if (r->hooks.wake != NULL)
+        r->hooks.wake(r->hooks.arg);
+    if (far)
+        return BACKLOG_SAMPLE_FAR_MS;
+    return n <= BACKLOG_NEAR_MAX ? BACKLOG_SAMPLE_NEAR_MS : every;
 }
 
 static void *probe_main(void *arg)
@@ -272,7 +302,7 @@ static void *probe_main(void *arg)
 
             if (mono >= next_sample) {
                 pthread_mutex_unlock(&r->mu);
-                next_sample = mono + sample(s);
+                next_sample = mono + sample(r, s);
                 pthread_mutex_lock(&r->mu);
                 continue;
             }

@@ -13,7 +13,8 @@
  * committed, handed to it through the hooks (struct mr_prepare_hooks), as
  * many as the relay has room for, while no due message waits in the store
  * (prepare_backlog.c); the others wait for the relay's claim, oldest first.
- * Over --backlog-slow the writer waits a little before each group commit.
+ * While the oldest due message has waited past --backlog-slow-ms the writer
+ * waits a little before each group commit.
  * Submits with wait_result stay parked after the commit until the relay
  * reports a pass over their gid (mr_writer_pass_done) or their deadline ends.
  * A message this writer prepared is remembered for a few seconds
@@ -1345,7 +1346,7 @@ static void expire_waiters(struct mr_writer *w, bool all)
 }
 
 /*
- * backlog_wait - over --backlog-slow, wait before the next group commit
+ * backlog_wait - past --backlog-slow-ms, wait before the next group commit
  * (requests keep queueing meanwhile and join it). The writer's lock is not held.
  */
 static void backlog_wait(void)

@@ -105,8 +105,9 @@ static const struct opt opts[] = {
      "requests waiting for a commit before answering 503"},
     {"--max-batch", "MSGRELAY_MAX_BATCH", T_INT, OFF(max_batch), 1, 100000,
      "requests per intake commit"},
-    {"--backlog-slow", "MSGRELAY_BACKLOG_SLOW", T_INT, OFF(backlog_slow), 0, 10000000,
-     "due messages not yet taken by a relay over which intake answers wait (0: never)"},
+    {"--backlog-slow-ms", "MSGRELAY_BACKLOG_SLOW_MS", T_INT, OFF(backlog_slow_ms), 0, 3600000,
+     "age of the oldest due message not yet taken by a relay over which intake answers wait, "
+     "ms (0: never)"},
     {"--backlog-max", "MSGRELAY_BACKLOG_MAX", T_INT, OFF(backlog_max), 0, 10000000,
      "due messages not yet taken by a relay over which a submit is answered 503 (0: never)"},
     {"--shutdown-grace", "MSGRELAY_SHUTDOWN_GRACE", T_INT, OFF(shutdown_grace), 0, 3600,

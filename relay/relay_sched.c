@@ -1036,6 +1036,7 @@ static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
 {
     int64_t mono = mr_mono_ms();
     struct mr_err err = MR_ERR_INIT;
+    int64_t oldest_ms = 0;
     long n = 0;
 
     mr_metrics_set_inflight((long)r->npasses);
@@ -1043,7 +1044,7 @@ static void refresh_gauges(struct mr_relay *r, int64_t *next_due_ms)
         return;
     *next_due_ms = mono + GAUGE_EVERY_MS;
     mr_metrics_rate_tick(mr_now_ms());
-    if (mr_store_count_due(r->store, mr_now_ms(), 0, &n, &err) == 0)
+    if (mr_store_count_due(r->store, mr_now_ms(), 0, &n, &oldest_ms, &err) == 0)
         mr_metrics_set_waiting(n);
     if (mr_store_count_state(r->store, MR_MSG_PARKED, &n, &err) == 0)
         mr_metrics_set_parked(n);

@@ -880,16 +880,17 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
 }
 
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, size_t cap, long *n,
-                       struct mr_err *err)
+                       int64_t *oldest_ms, struct mr_err *err)
 {
     int64_t limit = cap == 0 || cap > INT64_MAX ? INT64_MAX : (int64_t)cap;
     int rc;
 
     *n = 0;
+    *oldest_ms = 0;
     rc = mr_store_enter(s, MR_STORE_TX_ANY, "count_due", err);
     if (rc != 0)
         return rc;
-    return s->eng->count_due(s, now_ms, limit, n, err);
+    return s->eng->count_due(s, now_ms, limit, n, oldest_ms, err);
 }
 
 int mr_store_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,

@@ -318,12 +318,14 @@ int mr_store_release_owner(struct mr_store *s, const char *owner, struct mr_err 
 /*
  * mr_store_count_due - how many unfinished messages are due at @now_ms and not
  * leased (a leased message is not due until its lease lapses), counting at
- * most @cap of them (0: every one). With a cap the count stops after @cap
- * entries of the due index, so a large backlog costs no more than @cap to
- * sample. In or out of a transaction.
+ * most @cap of them (0: every one), and *@oldest_ms, the earliest due time
+ * (next_cron_time, epoch ms) among them (0 when none is due). One query: the
+ * due index is walked in due-time order and stops after @cap entries, so a
+ * large backlog costs no more than @cap to sample and its first entry is the
+ * oldest. In or out of a transaction.
  */
 int mr_store_count_due(struct mr_store *s, int64_t now_ms, size_t cap, long *n,
-                       struct mr_err *err);
+                       int64_t *oldest_ms, struct mr_err *err);
 
 /*
  * mr_store_due_by_dest - a destination answers again: make due soon, in one

@@ -96,7 +96,7 @@ struct mr_store_engine {
                             const char *owner, int64_t now_ms, struct mr_err *err);
     int (*release_owner)(struct mr_store *s, const char *owner, struct mr_err *err);
     int (*count_due)(struct mr_store *s, int64_t now_ms, int64_t limit, long *n,
-                     struct mr_err *err);
+                     int64_t *oldest_ms, struct mr_err *err);
     /* due_by_dest - store.c has checked @key (bounded) and @limit */
     int (*due_by_dest)(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
                        size_t limit, long *n, struct mr_err *err);

@@ -129,15 +129,34 @@ int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
     return my_exec_id(ms, ST_RELEASE_OWNER, err);
 }
 
-int my_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err)
+/* The two answers of ST_COUNT_DUE, for row_count_due(). */
+struct count_due {
+    long *n;
+    int64_t *oldest_ms;
+};
+
+/* row_count_due - my_each_row() of ST_COUNT_DUE: the count and the oldest due time. */
+static int row_count_due(struct my_store *ms, void *ctx, struct mr_err *err)
+{
+    struct count_due *c = ctx;
+
+    (void)err;
+    *c->n = (long)ms->row.v[0];
+    *c->oldest_ms = (int64_t)ms->row.v[1];
+    return 0;
+}
+
+int my_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, int64_t *oldest_ms,
+                 struct mr_err *err)
 {
     struct my_store *ms = my(s);
+    struct count_due c = {.n = n, .oldest_ms = oldest_ms};
 
     my_p_reset(ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, now_ms);
     my_p_int(ms, limit);
-    return my_read_int(ms, ST_COUNT_DUE, n, err);
+    return my_each_row_id(ms, ST_COUNT_DUE, "ii", row_count_due, &c, err);
 }
 
 int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,

@@ -191,7 +191,9 @@
                         "AND lease_until > 0) AS leased ON leased.id = msg.id "                    \
                         "SET msg.owner = '', msg.lease_until = 0 "                                 \
                         "WHERE msg.owner = ? AND msg.owner <> ''")                                 \
-    X(ST_COUNT_DUE, "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE " DUE " LIMIT ?) AS t")         \
+    /* count and oldest due time in one read: the first ? entries of msg_due, in its order */    \
+    X(ST_COUNT_DUE, "SELECT COUNT(*), COALESCE(MIN(d), 0) FROM (SELECT due_time AS d FROM msg "    \
+                    "WHERE " DUE " ORDER BY due_time LIMIT ?) AS t")                               \
     /* a destination answers again (mr_store_due_by_dest): now, spread, now, now + spread, */      \
     /* the key twice, limit. A range of msg_due (due_time is next_cron_time while unfinished): */ \
     /* a store's finished messages are never read, nor locked */                                   \
@@ -506,7 +508,8 @@ int my_step_record(struct mr_store *s, int64_t step_id, bool success, const char
 int my_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int my_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
-int my_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err);
+int my_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, int64_t *oldest_ms,
+                 struct mr_err *err);
 int my_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
                    size_t limit, long *n, struct mr_err *err);
 int my_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);

@@ -73,14 +73,33 @@ int pg_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
     return pg_exec(ps, ST_RELEASE_OWNER, err);
 }
 
-int pg_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err)
+/* The two answers of ST_COUNT_DUE, for row_count_due(). */
+struct count_due {
+    long *n;
+    int64_t *oldest_ms;
+};
+
+/* row_count_due - pg_each_row() of ST_COUNT_DUE: the count and the oldest due time. */
+static int row_count_due(struct pg_store *ps, void *ctx, struct mr_err *err)
+{
+    struct count_due *c = ctx;
+
+    (void)err;
+    *c->n = (long)pg_int(ps, 0);
+    *c->oldest_ms = pg_int(ps, 1);
+    return 0;
+}
+
+int pg_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, int64_t *oldest_ms,
+                 struct mr_err *err)
 {
     struct pg_store *ps = pg(s);
+    struct count_due c = {.n = n, .oldest_ms = oldest_ms};
 
     pg_p_reset(ps);
     pg_p_int(ps, now_ms);
     pg_p_int(ps, limit);
-    return pg_read_int(ps, ST_COUNT_DUE, n, err);
+    return pg_each_row(ps, ST_COUNT_DUE, row_count_due, &c, err);
 }
 
 int pg_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,

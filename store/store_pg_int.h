@@ -198,8 +198,9 @@
     /* leases are held on unfinished messages only: msg_due finds them */                          \
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE due_time IS NOT NULL AND owner = $1::text AND owner <> ''")         \
-    X(ST_COUNT_DUE,                                                                                \
-      "SELECT COUNT(*) FROM (SELECT 1 FROM msg WHERE " DUE " LIMIT $2::bigint) AS t")              \
+    /* count and oldest due time in one read: the first $2 entries of msg_due, in its order */   \
+    X(ST_COUNT_DUE, "SELECT COUNT(*), COALESCE(MIN(d), 0) FROM (SELECT due_time AS d FROM msg "    \
+                    "WHERE " DUE " ORDER BY due_time LIMIT $2::bigint) AS t")                      \
     /* a destination answers again (mr_store_due_by_dest): now $1, spread $2, key $3, limit $4 */ \
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = LEAST(next_cron_time, "                                     \
@@ -421,7 +422,8 @@ int pg_step_record(struct mr_store *s, int64_t step_id, bool success, const char
 int pg_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int pg_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
-int pg_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err);
+int pg_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, int64_t *oldest_ms,
+                 struct mr_err *err);
 int pg_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
                    size_t limit, long *n, struct mr_err *err);
 int pg_oldest_in_state(struct mr_store *s, int state, int64_t *create_ms, struct mr_err *err);

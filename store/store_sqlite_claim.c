@@ -217,14 +217,25 @@ int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err)
     return sq_run(q, &b, err);
 }
 
-int sq_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err)
+int sq_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, int64_t *oldest_ms,
+                 struct mr_err *err)
 {
     struct sq_store *q = sq(s);
     struct binder b = sq_binder(q, ST_COUNT_DUE);
+    int code = 0;
+    int rc;
 
     sq_bind_int(&b, 1, now_ms);
     sq_bind_int(&b, 2, limit);
-    return sq_read_int(q, &b, n, err);
+    rc = sq_step(&b);
+    if (rc == SQLITE_ROW) {
+        *n = (long)sqlite3_column_int64(b.st, 0);
+        *oldest_ms = (int64_t)sqlite3_column_int64(b.st, 1);
+    } else {
+        code = sq_fail(q->db, rc, err);
+    }
+    sq_done(b.st);
+    return code;
 }
 
 int sq_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,

@@ -203,7 +203,9 @@ _Static_assert(MR_STORE_BATCH_CHUNK == 64, "IN_LIST has 64 parameters, ?10 to ?7
                   "WHERE gid = ?1 AND owner = ?2 AND " UNFINISHED)                                 \
     X(ST_RELEASE_OWNER, "UPDATE msg SET owner = '', lease_until = 0 "                              \
                         "WHERE owner = ?1 AND owner <> ''")                                        \
-    X(ST_COUNT_DUE, "SELECT count(*) FROM (SELECT 1 " DUE_FROM " LIMIT ?2)")                       \
+    /* count and oldest due time in one read: the first ?2 entries of msg_due, in its order */  \
+    X(ST_COUNT_DUE, "SELECT count(*), coalesce(min(d), 0) FROM (SELECT next_cron_time AS d "      \
+                    DUE_FROM " ORDER BY next_cron_time LIMIT ?2)")                                 \
     /* a destination answers again (mr_store_due_by_dest): ?1 key, ?2 now, ?3 spread, ?4 limit */  \
     X(ST_DUE_BY_DEST,                                                                              \
       "UPDATE msg SET next_cron_time = min(next_cron_time, ?2 + abs(random() % (?3 + 1))), "       \
@@ -369,7 +371,8 @@ int sq_step_record(struct mr_store *s, int64_t step_id, bool success, const char
 int sq_msg_release(struct mr_store *s, const char *gid, const char *owner, int64_t next_cron_ms,
                    int interval, const char *result, int64_t now_ms, struct mr_err *err);
 int sq_release_owner(struct mr_store *s, const char *owner, struct mr_err *err);
-int sq_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, struct mr_err *err);
+int sq_count_due(struct mr_store *s, int64_t now_ms, int64_t limit, long *n, int64_t *oldest_ms,
+                 struct mr_err *err);
 int sq_due_by_dest(struct mr_store *s, const char *key, int64_t now_ms, int64_t spread_ms,
                    size_t limit, long *n, struct mr_err *err);
 int sq_count_state(struct mr_store *s, int state, long *n, struct mr_err *err);

@@ -651,38 +651,136 @@ static void test_writer_no_hand_over_while_due_work_waits_in_the_store(void **st
     assert_string_equal(F.handed[0].gid, "n2");
 }
 
-static void test_writer_backlog_bounds_follow_the_sampled_count(void **state)
+static void test_writer_backlog_max_follows_the_sampled_count(void **state)
 {
     struct fx *fx = *state;
+    int64_t now = mr_now_ms();
     char gid[16];
     int i;
 
     for (i = 0; i < 5; i++) {
         snprintf(gid, sizeof(gid), "d%d", i);
-        seed(fx, gid, MR_MSG_SUBMITTED, 1000);
+        seed(fx, gid, MR_MSG_SUBMITTED, now);
     }
     seed(fx, "later", MR_MSG_SUBMITTED, INT64_C(1) << 50); /* not due: not counted */
-    mr_config.backlog_slow = 4;
+    mr_config.backlog_slow_ms = 60000;
     mr_config.backlog_max = 5;
     assert_int_equal(sample(fx), 5);
     assert_false(mr_backlog_refuse()); /* 5 is not over 5 */
-    assert_true(mr_backlog_wait_ms() > 0);
-    assert_true(mr_backlog_wait_ms() < 50);
     mr_config.backlog_max = 4;
     assert_true(mr_backlog_refuse());
-    mr_config.backlog_slow = 2; /* 5 is past twice the bound: the longest wait */
-    assert_int_equal(mr_backlog_wait_ms(), 50);
-    mr_config.backlog_slow = 5;
+    /* the count drives the refusal, never the wait: 5 due messages, all young */
     assert_int_equal(mr_backlog_wait_ms(), 0);
-    /* 0 turns each off */
-    mr_config.backlog_slow = 0;
-    mr_config.backlog_max = 0;
-    assert_int_equal(mr_backlog_wait_ms(), 0);
+    mr_config.backlog_slow_ms = 1;
+    mr_config.backlog_max = 0; /* 0 never refuses */
     assert_false(mr_backlog_refuse());
-    /* a submit over the slow bound still commits and is answered, after its wait */
-    mr_config.backlog_slow = 1;
+}
+
+static void test_writer_waits_by_the_age_of_the_oldest_due_message(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    struct mr_msg **v = NULL;
+    int64_t now = mr_now_ms();
+    size_t n = 0;
+    int ms;
+
+    seed(fx, "old", MR_MSG_SUBMITTED, now - 10000); /* due 10 s ago, still waiting */
+    seed(fx, "young", MR_MSG_SUBMITTED, now);
+    seed(fx, "later", MR_MSG_SUBMITTED, INT64_C(1) << 50);
+    mr_config.backlog_max = 0;
+    mr_config.backlog_slow_ms = 20000;
+    assert_int_equal(sample(fx), 2);
+    assert_int_equal(mr_backlog_oldest_ms(), now - 10000);
+    assert_true(mr_backlog_age_ms(mr_now_ms()) >= 10000);
+    assert_int_equal(mr_backlog_wait_ms(), 0); /* 10 s is under the bound */
+    /* 0 at the bound, growing linearly to 50 ms at twice it: 1 + over * 49 / bound */
+    mr_config.backlog_slow_ms = 8000; /* 2 s over (and the test's own time): about 13 ms */
+    ms = mr_backlog_wait_ms();
+    assert_true(ms >= 13 && ms < 25);
+    mr_config.backlog_slow_ms = 6000; /* 4 s over: about 33 ms */
+    ms = mr_backlog_wait_ms();
+    assert_true(ms >= 33 && ms < 45);
+    mr_config.backlog_slow_ms = 5000; /* twice the bound and past it: the longest */
+    assert_int_equal(mr_backlog_wait_ms(), 50);
+    mr_config.backlog_slow_ms = 1000;
+    assert_int_equal(mr_backlog_wait_ms(), 50);
+    mr_config.backlog_slow_ms = 0; /* 0 never waits */
+    assert_int_equal(mr_backlog_wait_ms(), 0);
+    /* a submit past the bound still commits and is answered, after its wait */
+    mr_config.backlog_slow_ms = 1000;
     call(fx, msg_req(MR_OP_SUBMIT, "n1", "http://svc/a", ""), 200, OK_BODY);
     assert_int_equal(stored_state(fx, "n1"), MR_MSG_SUBMITTED);
+    /* the relay takes the oldest: the next sample's oldest is young, whatever the count */
+    assert_int_equal(mr_store_claim(fx->s, "claimer", mr_now_ms(), mr_now_ms() + 60000, 1, &v,
+                                    &n, &err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0]->gid, "old");
+    mr_store_msgs_free(v, n);
+    assert_int_equal(sample(fx), 2);
+    assert_true(mr_backlog_oldest_ms() >= now);
+    assert_int_equal(mr_backlog_wait_ms(), 0);
+}
+
+/* wait_for_a_wait - poll, with a deadline and no new sample, until the writer would wait. */
+static bool wait_for_a_wait(void)
+{
+    int64_t deadline = mr_mono_ms() + DEADLINE_MS;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 5 * 1000000L};
+
+    while (mr_backlog_wait_ms() == 0) {
+        if (mr_mono_ms() >= deadline)
+            return false;
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+static void test_writer_backlog_age_grows_between_samples(void **state)
+{
+    struct fx *fx = *state;
+    int64_t now = mr_now_ms();
+
+    seed(fx, "d", MR_MSG_SUBMITTED, now - 500);
+    mr_config.backlog_slow_ms = 1000;
+    assert_int_equal(sample(fx), 1);
+    assert_int_equal(mr_backlog_wait_ms(), 0); /* 0.5 s, under the bound */
+    /* no sample comes: the age grows by itself past the bound */
+    assert_true(wait_for_a_wait());
+    assert_true(mr_backlog_age_ms(mr_now_ms()) > 1000);
+    assert_int_equal(mr_backlog_oldest_ms(), now - 500);
+}
+
+static void test_writer_left_messages_stand_for_the_oldest_until_the_next_sample(void **state)
+{
+    struct fx *fx = *state;
+    int64_t before;
+    int64_t after;
+    int64_t left_at;
+    struct mr_msg *m;
+
+    assert_int_equal(mr_backlog_oldest_ms(), 0); /* the setup's sample: nothing due */
+    assert_int_equal(mr_backlog_age_ms(mr_now_ms()), 0);
+    mr_config.backlog_slow_ms = 100;
+    set_room(0);
+    before = mr_now_ms();
+    call(fx, msg_req(MR_OP_SUBMIT, "n1", "http://svc/a", ""), 200, OK_BODY);
+    after = mr_now_ms();
+    /* left in the store due and unleased: the time it was left stands for the oldest */
+    assert_int_equal(mr_backlog_now(), 1);
+    left_at = mr_backlog_oldest_ms();
+    assert_true(left_at >= before && left_at <= after);
+    /* a second one leaves the oldest as it is */
+    call(fx, msg_req(MR_OP_SUBMIT, "n2", "http://svc/a", ""), 200, OK_BODY);
+    assert_int_equal(mr_backlog_now(), 2);
+    assert_int_equal(mr_backlog_oldest_ms(), left_at);
+    /* and it ages until the next sample, which reads the stored due time */
+    assert_true(wait_for_a_wait());
+    m = stored(fx, "n1");
+    assert_int_equal(sample(fx), 2);
+    assert_int_equal(mr_backlog_oldest_ms(), m->next_cron_ms);
+    mr_msg_free(m);
 }
 
 static void test_writer_submit_without_steps_of_an_unknown_gid_is_400(void **state)
@@ -1285,7 +1383,10 @@ int main(void)
         T(test_writer_submit_hands_a_new_message_to_the_relay),
         T(test_writer_submit_without_room_leaves_it_to_the_claim),
         T(test_writer_no_hand_over_while_due_work_waits_in_the_store),
-        T(test_writer_backlog_bounds_follow_the_sampled_count),
+        T(test_writer_backlog_max_follows_the_sampled_count),
+        T(test_writer_waits_by_the_age_of_the_oldest_due_message),
+        T(test_writer_backlog_age_grows_between_samples),
+        T(test_writer_left_messages_stand_for_the_oldest_until_the_next_sample),
         T(test_writer_submit_without_steps_of_an_unknown_gid_is_400),
         T(test_writer_submit_of_a_prepared_message_keeps_its_steps),
         T(test_writer_submit_of_a_remembered_message_aborted_meanwhile_is_409),

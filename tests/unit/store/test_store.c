@@ -387,14 +387,32 @@ static size_t claim_count(struct mr_store *s, const char *owner, int64_t now, in
     return n;
 }
 
-/* count_due_cap - mr_store_count_due at @now, counting at most @cap (0: all). */
-static long count_due_cap(struct mr_store *s, int64_t now, size_t cap)
+/* count_due_oldest - mr_store_count_due at @now, at most @cap (0: all); *@oldest its oldest. */
+static long count_due_oldest(struct mr_store *s, int64_t now, size_t cap, int64_t *oldest)
 {
     struct mr_err err = MR_ERR_INIT;
     long n = -1;
 
-    assert_int_equal(mr_store_count_due(s, now, cap, &n, &err), 0);
+    *oldest = -1;
+    assert_int_equal(mr_store_count_due(s, now, cap, &n, oldest, &err), 0);
     return n;
+}
+
+/* count_due_cap - mr_store_count_due at @now, counting at most @cap (0: all). */
+static long count_due_cap(struct mr_store *s, int64_t now, size_t cap)
+{
+    int64_t oldest;
+
+    return count_due_oldest(s, now, cap, &oldest);
+}
+
+/* oldest_due - the oldest due time mr_store_count_due sees at @now with @cap (0: none due). */
+static int64_t oldest_due(struct mr_store *s, int64_t now, size_t cap)
+{
+    int64_t oldest;
+
+    count_due_oldest(s, now, cap, &oldest);
+    return oldest;
 }
 
 /* count_due - mr_store_count_due at @now, every one counted. */
@@ -1299,6 +1317,47 @@ static void test_count_due_stops_at_its_cap(void **state)
     /* inside a transaction too (the writer's and the probe's handles may be in one) */
     assert_int_equal(mr_store_begin(fx->s, &err), 0);
     assert_int_equal(count_due_cap(fx->s, 5000, 3), 3);
+    mr_store_rollback(fx->s);
+}
+
+static void test_count_due_reads_the_oldest_due_time_with_the_count(void **state)
+{
+    struct fx *fx = *state;
+    struct mr_err err = MR_ERR_INIT;
+    int64_t oldest;
+
+    /* none due: 0 */
+    assert_int_equal(count_due_oldest(fx->s, 1000, 0, &oldest), 0);
+    assert_int_equal(oldest, 0);
+    /* inserted out of due order: the earliest due time, whatever the insertion order */
+    add(fx->s, "c", MR_MSG_SUBMITTED, 300, 1);
+    add(fx->s, "a", MR_MSG_PREPARED, 200, 1);
+    add(fx->s, "b", MR_MSG_SUBMITTED, 250, 1);
+    add(fx->s, "later", MR_MSG_SUBMITTED, 5000, 1);
+    add(fx->s, "done", MR_MSG_SUCCEED, 0, 1);
+    add(fx->s, "dead", MR_MSG_FAILED, 0, 1);
+    assert_int_equal(count_due_oldest(fx->s, 1000, 0, &oldest), 3);
+    assert_int_equal(oldest, 200);
+    assert_int_equal(count_due_oldest(fx->s, 260, 0, &oldest), 2);
+    assert_int_equal(oldest, 200);
+    assert_int_equal(count_due_oldest(fx->s, 199, 0, &oldest), 0);
+    assert_int_equal(oldest, 0);
+    /* a cap stops the count, never the oldest: the due index is read oldest first */
+    assert_int_equal(count_due_oldest(fx->s, 1000, 1, &oldest), 1);
+    assert_int_equal(oldest, 200);
+    assert_int_equal(oldest_due(fx->s, 1000, 2), 200);
+    /* a leased message is not due: the next oldest is, until the lease lapses */
+    assert_int_equal(claim_count(fx->s, "r1", 1000, 2000, 1), 1); /* a, the oldest */
+    assert_int_equal(count_due_oldest(fx->s, 1000, 0, &oldest), 2);
+    assert_int_equal(oldest, 250);
+    assert_int_equal(oldest_due(fx->s, 1000, 1), 250);
+    assert_int_equal(count_due_oldest(fx->s, 2000, 0, &oldest), 3);
+    assert_int_equal(oldest, 200);
+    assert_int_equal(count_due_oldest(fx->s, 5000, 0, &oldest), 4);
+    assert_int_equal(oldest, 200);
+    /* inside a transaction too */
+    assert_int_equal(mr_store_begin(fx->s, &err), 0);
+    assert_int_equal(oldest_due(fx->s, 1000, 1), 250);
     mr_store_rollback(fx->s);
 }
 
@@ -3535,6 +3594,7 @@ static void test_mysql_lost_connection_is_eunavail_then_reconnects(void **state)
     struct mr_msg *m1 = new_msg("g1", MR_MSG_PREPARED, 100, 2);
     struct mr_msg *m2 = new_msg("g2", MR_MSG_PREPARED, 100, 2);
     struct mr_msg *g = NULL;
+    int64_t oldest = 0;
     long n = 0;
 
     add(fx->s, "g0", MR_MSG_SUBMITTED, 100, 1);
@@ -3566,9 +3626,10 @@ static void test_mysql_lost_connection_is_eunavail_then_reconnects(void **state)
 
     /* a call outside a transaction reports the loss once, the next one reconnects */
     assert_true(kill_others(fx) >= 1);
-    assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &err), MR_EUNAVAIL);
-    assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &err), 0);
+    assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &oldest, &err), MR_EUNAVAIL);
+    assert_int_equal(mr_store_count_due(fx->s, 1000, 0, &n, &oldest, &err), 0);
     assert_int_equal(n, 3); /* g0, g3, g4 */
+    assert_int_equal(oldest, 100);
 
     /* dropped before a statement's first use on the new connection (statements are prepared
        on first use): the prepare fails as an execute does, and the transaction is lost */
@@ -4361,6 +4422,7 @@ static void test_mysql_order_places_follow_commit_order_across_connections(void 
     T(test_release_owner_ends_only_that_owners_leases)                                             \
     T(test_count_due_counts_only_due_unleased_unfinished)                                          \
     T(test_count_due_stops_at_its_cap)                                                             \
+    T(test_count_due_reads_the_oldest_due_time_with_the_count)                                     \
     T(test_oldest_in_state_is_the_first_stored_of_that_state)                                      \
     T(test_list_by_gid_prefix_with_state_and_paging)                                               \
     T(test_due_by_dest_pulls_in_waiting_messages_of_one_destination_in_batches)                    \
