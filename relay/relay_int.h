@@ -482,6 +482,7 @@ struct mr_relay {
        whether that idle spell's memory was given back (idle_turn) */
     int64_t idle_since;
     bool shed;
+    bool worked; /* a pass was made since the last give-back */
 };
 
 /* In relay_sched.c: passes, delivery, store health. Relay thread only. */

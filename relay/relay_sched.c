@@ -115,6 +115,7 @@ static struct mr_relay_pass *pass_new(struct mr_relay *r, struct mr_msg *msg,
         r->passes->prev = p;
     r->passes = p;
     r->npasses++;
+    r->worked = true;
     p->id_next = *gid_bucket(r, msg->gid);
     *gid_bucket(r, msg->gid) = p;
     return p;
@@ -1132,7 +1133,8 @@ static void idle_turn(struct mr_relay *r)
         r->capin = 0;
     }
     pthread_mutex_unlock(&r->in_mu);
-    mr_mem_trim();
+    mr_mem_trim(r->worked);
+    r->worked = false;
     snprintf(ms, sizeof(ms), "%lld", (long long)(mr_mono_ms() - mono));
     snprintf(conns, sizeof(conns), "%zu", closed);
     mr_log(MR_LOG_DEBUG, "idle: memory given back", "ms", ms, "connections_closed", conns, NULL);
