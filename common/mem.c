@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mem.c - aborting allocators (see mem.h for why). Thread-safe.
+ * mem.c - aborting allocators (see mem.h for why), and giving memory back
+ * once idle (mr_mem_trim), which knows glibc's allocator. Thread-safe.
  */
 #include "common/mem.h"
 
@@ -75,8 +76,93 @@ char *mr_xstrndup(const char *s, size_t n)
     return p;
 }
 
-void mr_mem_trim(void)
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#define MEM_TCACHE_SWAP 1
+#endif
+
+#ifdef MEM_TCACHE_SWAP
+/*
+ * glibc's per-thread cache (tcache): TCACHE_BINS bins of chunk sizes
+ * TCACHE_CHUNK(0) = 32, 48, ... 1040 bytes, each holding up to TCACHE_FILL
+ * free chunks (glibc's default for glibc.malloc.tcache_count). A request of
+ * TCACHE_CHUNK(b) - 8 bytes is a chunk of exactly TCACHE_CHUNK(b).
+ */
+#define TCACHE_BINS 64
+#define TCACHE_FILL 7
+#define TCACHE_CHUNK(b) ((size_t)32 + (size_t)16 * (size_t)(b))
+#define TCACHE_GROUP 16 /* bins per block carved: under 128 kB, below the mmap threshold */
+
+/*
+ * tcache_fill - fill the calling thread's cache, bins @first up to @first +
+ * TCACHE_GROUP, with chunks cut from one block: realloc() shrinking a chunk
+ * frees its tail as a chunk of its own, and free() puts a chunk in the
+ * cache while its bin has room.
+ */
+static void tcache_fill(int first)
 {
+    size_t left = 0;
+    char *p;
+    int b;
+    int i;
+
+    for (b = first; b < first + TCACHE_GROUP; b++)
+        left += TCACHE_FILL * TCACHE_CHUNK(b);
+    p = malloc(left - 8);
+    if (p == NULL)
+        return;
+    for (b = first + TCACHE_GROUP - 1; b >= first; b--) {
+        for (i = 0; i < TCACHE_FILL; i++) {
+            char *q;
+
+            left -= TCACHE_CHUNK(b);
+            if (left == 0)
+                break;
+            q = realloc(p, left - 8);
+            if (q == NULL)
+                break;
+            p = q;
+        }
+    }
+    free(p);
+}
+
+/*
+ * tcache_swap - give the calling thread's cache chunks that sit together.
+ * What it holds after a burst are the last chunks the burst freed, all over
+ * the heap, and malloc_trim cannot give back a page one of them is on: after
+ * a burst of the relay thread they kept about 1 MB of pages. Take them out,
+ * fill the cache from a few blocks cut together, then free what was taken:
+ * the cache is full, so those go back to the arena, where malloc_trim finds
+ * them. With a larger tcache_count, or another allocator, the swap is partial
+ * or does nothing: memory, never correctness.
+ */
+static void tcache_swap(void)
+{
+    void *old[TCACHE_BINS][TCACHE_FILL];
+    int b;
+    int i;
+
+    for (b = 0; b < TCACHE_BINS; b++) {
+        for (i = 0; i < TCACHE_FILL; i++)
+            old[b][i] = malloc(TCACHE_CHUNK(b) - 8);
+    }
+    for (b = 0; b < TCACHE_BINS; b += TCACHE_GROUP)
+        tcache_fill(b);
+    for (b = 0; b < TCACHE_BINS; b++) {
+        for (i = 0; i < TCACHE_FILL; i++)
+            free(old[b][i]);
+    }
+}
+#endif
+
+void mr_mem_trim(bool worked)
+{
+#ifdef MEM_TCACHE_SWAP
+    if (worked)
+        tcache_swap();
+#else
+    (void)worked;
+#endif
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif

@@ -10,6 +10,7 @@
 #ifndef MR_COMMON_MEM_H
 #define MR_COMMON_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* mr_xmalloc - malloc that aborts on failure. Owned result: free(). */
@@ -55,8 +56,14 @@ char *mr_xstrndup(const char *s, size_t n);
  * malloc_trim(0), which releases the free pages of every arena (each thread's
  * included), not only the top of the main heap. It walks every arena under
  * its lock, so call it when the process has gone idle, never on a hot path.
- * Does nothing where the C library has no malloc_trim.
+ * @worked: the calling thread has worked since its last call. Its cache of
+ * free chunks (glibc's tcache, which malloc_trim leaves alone) is then first
+ * swapped for chunks cut together from one place, so the ones it held, spread
+ * over pages otherwise free, go back too. The swap fills the cache (about
+ * 240 kB), which work fills anyway; a thread that has not worked keeps its
+ * own. Does nothing where the C library has no malloc_trim (the swap, nothing
+ * under AddressSanitizer either, whose allocator is its own).
  */
-void mr_mem_trim(void);
+void mr_mem_trim(bool worked);
 
 #endif

@@ -1380,7 +1380,7 @@ static void idle_turn(struct mr_writer *w, size_t n, int64_t *idle_since)
         return;
     *idle_since = -1;
     mr_store_shrink(w->store);
-    mr_mem_trim();
+    mr_mem_trim(true); /* only ever after a batch */
 }
 
 static void *writer_main(void *arg)

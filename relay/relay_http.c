@@ -1291,6 +1291,76 @@ static void expire_paused(struct mr_relay_http *h)
     }
 }
 
+/*
+ * multi_new - a multi handle for @h, its callbacks and connection limits
+ * set, in @*out. Returns 0 or MR_EIO (libcurl out of memory).
+ */
+static int multi_new(struct mr_relay_http *h, CURLM **out, struct mr_err *err)
+{
+    CURLM *m = curl_multi_init();
+    long conns = (long)h->max_slots;
+
+    *out = NULL;
+    if (m == NULL)
+        return mr_err_set(err, MR_EIO, "curl_multi_init failed");
+    if (curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK) {
+        curl_multi_cleanup(m);
+        return mr_err_set(err, MR_EIO, "cannot set the multi callbacks");
+    }
+    /* total connections open at once, and how many idle ones the cache keeps alive */
+    if (curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, conns) != CURLM_OK) {
+        curl_multi_cleanup(m);
+        return mr_err_set(err, MR_EIO, "cannot set the connection limit");
+    }
+    *out = m;
+    return 0;
+}
+
+/*
+ * close_idle_connections - close the kept-alive connections of @h, which has
+ * no call in libcurl and none waiting: libcurl has no call to close its cache
+ * short of cleaning up the multi handle, so a fresh one takes its place (the
+ * old one stays should the new one fail). Its sockets leave the epoll set
+ * first and h->fds forgets them. Returns how many were in the set: the open
+ * connections (a socket libcurl closed earlier left the set by itself).
+ */
+static size_t close_idle_connections(struct mr_relay_http *h)
+{
+    CURLM *m;
+    size_t fd;
+    size_t open = 0;
+    struct mr_err err = MR_ERR_INIT;
+
+    /* no socket since the last time (a relay that has called no one): nothing to close */
+    for (fd = 0; fd < h->nfds && !(h->fds[fd] & FD_IN_SET); fd++)
+        ;
+    if (fd == h->nfds)
+        return 0;
+    if (multi_new(h, &m, &err) != 0) {
+        mr_log(MR_LOG_WARN, "cannot close the idle connections", "error", err.msg, NULL);
+        return 0;
+    }
+    for (fd = 0; fd < h->nfds; fd++) {
+        /* a number closed behind our back may be the watched fd's now: never drop that */
+        if (!(h->fds[fd] & FD_IN_SET) || (int)fd == h->wake_fd || (int)fd == h->watch_fd)
+            continue;
+        if (epoll_ctl(h->epfd, EPOLL_CTL_DEL, (int)fd, NULL) == 0)
+            open++;
+    }
+    curl_multi_cleanup(h->multi); /* closes them; may call on_socket and on_timer */
+    h->multi = m;
+    h->timer_due = -1;
+    h->timer_told = false;
+    free(h->fds);
+    h->fds = NULL;
+    h->nfds = 0;
+    return open;
+}
+
 int mr_relay_http_poll(struct mr_relay_http *h, int timeout_ms)
 {
     int wait = timeout_ms < 0 ? 0 : timeout_ms;
@@ -1410,7 +1480,7 @@ void mr_relay_http_cancel_all(struct mr_relay_http *h)
         call_put(h, fifo_pop(&h->done));
 }
 
-void mr_relay_http_shed(struct mr_relay_http *h)
+size_t mr_relay_http_shed(struct mr_relay_http *h)
 {
     struct mr_relay_call *c;
 
@@ -1420,6 +1490,9 @@ void mr_relay_http_shed(struct mr_relay_http *h)
         call_free(c);
     }
     h->nidle = 0;
+    if (h->busy != NULL || h->nwait > 0)
+        return 0;
+    return close_idle_connections(h);
 }
 
 size_t mr_relay_http_inflight(const struct mr_relay_http *h)
@@ -1501,7 +1574,7 @@ int mr_relay_http_new(int max_connections, int per_target, long stall_ms,
                       struct mr_relay_http **out, struct mr_err *err)
 {
     struct mr_relay_http *h = mr_xcalloc(1, sizeof(*h));
-    long conns = max_connections > 0 ? max_connections : 1;
+    size_t conns = max_connections > 0 ? (size_t)max_connections : 1;
     struct epoll_event ev;
     int rc;
 
@@ -1510,8 +1583,8 @@ int mr_relay_http_new(int max_connections, int per_target, long stall_ms,
     h->wake_fd = -1;
     h->watch_fd = -1;
     h->timer_due = -1;
-    h->keep = (size_t)conns > FREE_KEEP_MIN ? (size_t)conns : FREE_KEEP_MIN;
-    h->max_slots = (size_t)conns;
+    h->keep = conns > FREE_KEEP_MIN ? conns : FREE_KEEP_MIN;
+    h->max_slots = conns;
     h->per_target = per_target > 0 ? (size_t)per_target : 1;
     h->stall_ms = stall_ms > 0 ? stall_ms : 1000;
     h->ndests_cap = 64;
@@ -1541,24 +1614,9 @@ int mr_relay_http_new(int max_connections, int per_target, long stall_ms,
         rc = mr_err_set(err, MR_ESYS, "cannot watch the wake-up eventfd: %s", strerror(errno));
         goto fail;
     }
-    h->multi = curl_multi_init();
-    if (h->multi == NULL) {
-        rc = mr_err_set(err, MR_EIO, "curl_multi_init failed");
+    rc = multi_new(h, &h->multi, err);
+    if (rc != 0)
         goto fail;
-    }
-    if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK) {
-        rc = mr_err_set(err, MR_EIO, "cannot set the multi callbacks");
-        goto fail;
-    }
-    /* total connections open at once, and how many idle ones the cache keeps alive */
-    if (curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns) != CURLM_OK ||
-        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, conns) != CURLM_OK) {
-        rc = mr_err_set(err, MR_EIO, "cannot set the connection limit");
-        goto fail;
-    }
     *out = h;
     return 0;
 fail:

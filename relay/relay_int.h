@@ -131,12 +131,13 @@ void mr_relay_http_recycle(struct mr_relay_http *h, struct mr_relay_call *c);
 void mr_relay_http_cancel_all(struct mr_relay_http *h);
 
 /*
- * mr_relay_http_shed - free the idle calls kept for reuse (their easy handles
- * and buffers), for when the relay has gone idle. The multi's connection
- * cache is left as it is: a burst after the pause still finds its
- * connections open, and new calls are built as needed.
+ * mr_relay_http_shed - for when the relay has gone idle: free the idle calls
+ * kept for reuse (their easy handles and buffers) and, when no call is in
+ * libcurl or waiting, close the kept-alive connections (the multi handle is
+ * replaced by a fresh one). The next burst connects again and builds its
+ * calls as needed. Returns the connections closed (sockets libcurl had open).
  */
-void mr_relay_http_shed(struct mr_relay_http *h);
+size_t mr_relay_http_shed(struct mr_relay_http *h);
 
 /* mr_relay_http_inflight - how many calls are in flight (sent and not yet taken by done()). */
 size_t mr_relay_http_inflight(const struct mr_relay_http *h);
@@ -481,6 +482,7 @@ struct mr_relay {
        whether that idle spell's memory was given back (idle_turn) */
     int64_t idle_since;
     bool shed;
+    bool worked; /* a pass was made since the last give-back */
 };
 
 /* In relay_sched.c: passes, delivery, store health. Relay thread only. */

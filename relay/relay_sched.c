@@ -115,6 +115,7 @@ static struct mr_relay_pass *pass_new(struct mr_relay *r, struct mr_msg *msg,
         r->passes->prev = p;
     r->passes = p;
     r->npasses++;
+    r->worked = true;
     p->id_next = *gid_bucket(r, msg->gid);
     *gid_bucket(r, msg->gid) = p;
     return p;
@@ -1099,15 +1100,18 @@ static void drain(struct mr_relay *r)
 /*
  * idle_turn - once the relay has held no pass and no result for IDLE_SHED_MS,
  * give back what the last busy spell left behind: the HTTP calls kept for
- * reuse, the store connection's page cache, an empty hand-over array grown to
- * the peak, and the allocator's free pages in every thread's arena (the
- * intake's writer does the same for its own handle). Once per idle spell, off
- * the hot path: the next burst costs a few allocations more, nothing else.
+ * reuse and the kept-alive connections, the store connection's statements and
+ * page cache, an empty hand-over array grown to the peak, and the allocator's
+ * free pages in every thread's arena (the intake's writer does the same for
+ * its own handle). Once per idle spell, off the hot path: the next burst
+ * connects again and prepares its statements again, nothing else.
  */
 static void idle_turn(struct mr_relay *r)
 {
     int64_t mono = mr_mono_ms();
     char ms[24];
+    char conns[24];
+    size_t closed;
 
     if (r->npasses > 0 || r->dirty != NULL) {
         r->idle_since = -1;
@@ -1121,7 +1125,7 @@ static void idle_turn(struct mr_relay *r)
     if (r->shed || mono - r->idle_since < IDLE_SHED_MS)
         return;
     r->shed = true;
-    mr_relay_http_shed(r->http);
+    closed = mr_relay_http_shed(r->http);
     mr_store_shrink(r->store);
     pthread_mutex_lock(&r->in_mu);
     if (r->nin == 0) {
@@ -1130,9 +1134,11 @@ static void idle_turn(struct mr_relay *r)
         r->capin = 0;
     }
     pthread_mutex_unlock(&r->in_mu);
-    mr_mem_trim();
+    mr_mem_trim(r->worked);
+    r->worked = false;
     snprintf(ms, sizeof(ms), "%lld", (long long)(mr_mono_ms() - mono));
-    mr_log(MR_LOG_DEBUG, "idle: memory given back", "ms", ms, NULL);
+    snprintf(conns, sizeof(conns), "%zu", closed);
+    mr_log(MR_LOG_DEBUG, "idle: memory given back", "ms", ms, "connections_closed", conns, NULL);
 }
 
 /* poll_timeout - how long the loop may sleep before something is due. */

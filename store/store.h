@@ -99,11 +99,12 @@ int mr_store_relax(struct mr_store *s, struct mr_err *err);
 
 /*
  * mr_store_shrink - give back the memory the handle keeps for speed, for an
- * owner that has gone idle: SQLite, the connection's page cache (refilled
- * from the file on its next use); MySQL, the statements prepared on demand
- * (the multi-row batches: megabytes on the intake's connection), prepared
- * again at their next use; PostgreSQL, nothing. Outside a transaction
- * (inside one it does nothing).
+ * owner that has gone idle: SQLite, the connection's statements (each
+ * prepared again at its next use) and page cache (refilled from the file on
+ * its next use); MySQL, the statements prepared on demand (the multi-row
+ * batches: megabytes on the intake's connection), prepared again at their
+ * next use; PostgreSQL, nothing. Outside a transaction (inside one it does
+ * nothing).
  */
 void mr_store_shrink(struct mr_store *s);
 

@@ -21,6 +21,7 @@
  */
 #include "store/store_sqlite_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +33,8 @@
 
 /* Between two tries for a lock another connection holds, nanoseconds. */
 #define BUSY_STEP_NS 100000L
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
 static void sq_close(struct mr_store *s)
 {
@@ -83,10 +86,22 @@ static int sq_relax(struct mr_store *s, struct mr_err *err)
     return sq_exec_sql(sq(s)->db, "PRAGMA synchronous = NORMAL", err);
 }
 
-/* sq_shrink - free the page cache's unused pages (all of them between transactions). */
+/*
+ * sq_shrink - finalize the statements (each is prepared again at its next use)
+ * and free the page cache's unused pages (all of them between transactions).
+ * The statements go too because they are what a burst leaves scattered
+ * through its thread's heap: one prepared late pins a page of its own.
+ */
 static void sq_shrink(struct mr_store *s)
 {
-    sqlite3_db_release_memory(sq(s)->db);
+    struct sq_store *q = sq(s);
+    size_t i;
+
+    for (i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(q->st[i]);
+        q->st[i] = NULL;
+    }
+    sqlite3_db_release_memory(q->db);
 }
 
 static const struct mr_store_engine sqlite_engine = {
@@ -178,6 +193,19 @@ static int set_pragmas(struct sq_store *q, struct mr_err *err)
     return code;
 }
 
+/*
+ * lib_config_once - before SQLite initializes (at the first open): no bulk
+ * page cache. By default every connection sets aside 20 pages (about 87 kB)
+ * at its first read and keeps them until it closes, even through
+ * sqlite3_db_release_memory; without, each page is allocated as it is
+ * needed, as the pages past those 20 already are. Refused (SQLITE_MISUSE,
+ * ignored) when SQLite was initialized before us: nothing is lost but that.
+ */
+static void lib_config_once(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
+}
+
 /* sqlite_open - mr_store_sqlite_open, telling @report (may be NULL) what the migration applied. */
 static int sqlite_open(const char *path, struct mr_store_migration_report *report,
                        struct mr_store **out, struct mr_err *err)
@@ -189,6 +217,7 @@ static int sqlite_open(const char *path, struct mr_store_migration_report *repor
     *out = NULL;
     if (path == NULL || path[0] == '\0')
         return mr_err_set(err, MR_EINVAL, "store: no path in sqlite store uri");
+    pthread_once(&lib_once, lib_config_once);
     q = mr_xcalloc(1, sizeof(*q));
     q->base.eng = &sqlite_engine;
     rc = sqlite3_open_v2(path, &q->db,

@@ -85,6 +85,8 @@ class App:
         self._queues = {}     # path -> deque of (status, body bytes, delay)
         self._defaults = {}   # path -> (status, body bytes, delay)
         self._inflight = {}   # path -> count
+        self._conns_open = 0  # connections accepted and not yet closed
+        self._conns_seen = 0  # connections accepted in all
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +94,19 @@ class App:
 
             def log_message(self, fmt, *args):  # keep pytest output clean
                 pass
+
+            def setup(self):
+                super().setup()
+                with app._lock:
+                    app._conns_open += 1
+                    app._conns_seen += 1
+
+            def finish(self):
+                try:
+                    super().finish()
+                finally:
+                    with app._lock:
+                        app._conns_open -= 1
 
             def _read_body(self):
                 te = (self.headers.get("Transfer-Encoding") or "").lower()
@@ -189,6 +204,11 @@ class App:
     def inflight(self, path):
         with self._lock:
             return self._inflight.get(path, 0)
+
+    def connections(self):
+        """(open, seen): connections to the app open now, and accepted in all."""
+        with self._lock:
+            return self._conns_open, self._conns_seen
 
     def wait_calls(self, path, n, timeout=10):
         """Wait until @path has received at least @n requests; return them all."""

@@ -4,13 +4,16 @@
  * URL names its destination, the per-destination cap and queue, and a stalled
  * destination's calls reported as not made, and destination health (calls
  * failing in a row make it down: one probe at a time, a probe event when
- * idle, a recovered event on its first answer). The destinations are real
- * loopback sockets that accept (in the kernel) and never answer.
+ * idle, a recovered event on its first answer), and the kept-alive
+ * connections closed when idle (shed). The destinations are real loopback
+ * sockets that accept (in the kernel) and never answer, and one thread that
+ * answers one call and waits for its connection to close.
  */
 #include "relay/relay_http.c"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -337,6 +340,95 @@ static void test_down_destination_gets_one_call_at_a_time(void **state)
     close(a);
 }
 
+/* One connection answered once, then read until the relay closes it. */
+struct answerer {
+    int lfd;
+    pthread_t t;
+    _Atomic bool closed; /* the connection was closed by the other end */
+};
+
+/* answer_main - accept one connection, answer its request 200, wait for its end. */
+static void *answer_main(void *arg)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    struct answerer *a = arg;
+    char buf[4096];
+    size_t got = 0;
+    int fd = accept(a->lfd, NULL, NULL);
+
+    if (fd < 0)
+        return NULL;
+    while (got < sizeof(buf) - 1) {
+        ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n") != NULL)
+            break;
+    }
+    if (send(fd, ok, sizeof(ok) - 1, 0) == (ssize_t)(sizeof(ok) - 1)) {
+        while (recv(fd, buf, sizeof(buf), 0) > 0)
+            ;
+        atomic_store(&a->closed, true);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void test_shed_closes_kept_alive_connections_only_when_no_call_is_out(void **state)
+{
+    struct mr_relay_http *h = NULL;
+    struct mr_relay_call *c = NULL;
+    struct answerer a;
+    unsigned pa;
+    unsigned ph;
+    int hang = listener(&ph);
+    char ua[64];
+    char uh[64];
+    CURLM *multi;
+    int64_t deadline;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    a.lfd = listener(&pa);
+    atomic_init(&a.closed, false);
+    assert_int_equal(pthread_create(&a.t, NULL, answer_main, &a), 0);
+    snprintf(ua, sizeof(ua), "http://127.0.0.1:%u/ok", pa);
+    snprintf(uh, sizeof(uh), "http://127.0.0.1:%u/hang", ph);
+    assert_int_equal(mr_relay_http_new(8, 2, 10000, &h, NULL), 0);
+    send_to(h, ua, 0);
+    deadline = mr_mono_ms() + 5000;
+    while (c == NULL && mr_mono_ms() < deadline) {
+        assert_int_equal(mr_relay_http_poll(h, 50), 0);
+        c = mr_relay_http_done(h);
+    }
+    assert_non_null(c);
+    assert_int_equal(c->status, 200);
+    mr_relay_http_recycle(h, c);
+    /* a call out elsewhere: the connection stays for the next call */
+    send_to(h, uh, 1);
+    assert_int_equal(mr_relay_http_poll(h, 50), 0);
+    multi = h->multi;
+    assert_int_equal(mr_relay_http_shed(h), 0);
+    assert_ptr_equal(h->multi, multi);
+    assert_int_equal(h->nbusy, 1);
+    assert_false(atomic_load(&a.closed));
+    /* nothing out: the kept-alive connection is closed, the engine works on */
+    mr_relay_http_cancel_all(h);
+    assert_int_equal(mr_relay_http_shed(h), 1);
+    assert_ptr_not_equal(h->multi, multi);
+    assert_int_equal(pthread_join(a.t, NULL), 0);
+    assert_true(atomic_load(&a.closed));
+    send_to(h, uh, 2);
+    assert_int_equal(h->nbusy, 1);
+    assert_int_equal(mr_relay_http_poll(h, 50), 0);
+    mr_relay_http_free(h);
+    close(a.lfd);
+    close(hang);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_health_prefixes_of_a_default_port_and_health_off),
         cmocka_unit_test(test_health_counts_a_burst_of_calls_out_together_once),
         cmocka_unit_test(test_down_destination_gets_one_call_at_a_time),
+        cmocka_unit_test(test_shed_closes_kept_alive_connections_only_when_no_call_is_out),
     };
     int rc;
 
