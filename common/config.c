@@ -40,7 +40,7 @@ void mr_config_defaults(struct mr_config *c)
     c->max_url_len = 2048;
     c->max_queue = 20000;
     c->max_batch = 512;
-    c->backlog_slow_ms = 250;
+    c->backlog_slow_ms = 100;
     c->backlog_max = 100000;
     c->shutdown_grace = 10;
     c->heartbeat = 15;

@@ -195,7 +195,7 @@ def test_the_token_prompt_then_the_overview(env, browser, shots):
     dests = text_of(d, "#destinations", "127.0.0.1")
     assert "up" in dests or "down" in dests
     text_of(d, "#oldest", "old")
-    text_of(d, "#backlog", "slows once the oldest has waited 250 ms")
+    text_of(d, "#backlog", "slows once the oldest has waited 100 ms")
     text_of(d, "#backlog", "refuses submits past 100000 due")
     d.save_screenshot(str(shots / "overview.png"))
     out = os.environ.get("MSGRELAY_ADMIN_SCREENSHOT")
